@@ -1,0 +1,3 @@
+from mistrec.cli.main import main
+
+raise SystemExit(main())

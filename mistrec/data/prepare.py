@@ -1,0 +1,410 @@
+"""`mistrec prepare`: dataset YAML -> validated, cleaned, encoded, split directory with histories.
+
+The prepared directory (docs/data.md):
+    interactions.parquet    one row per sample: encoded ids, timestamp, label, split, sampled flag,
+                            history window [hist_start, hist_end) into history_events.parquet, context
+    history_events.parquet  the training events, sorted by (user, time): the only pool histories use
+    users.parquet, items.parquet, scenarios.parquet   encoded side features (when the YAML has them)
+    vocab/*.parquet         value -> index maps (index 0 = unknown) with training counts
+    manifest.json           schema version, fingerprints, counts, cleaning report, protocol, checks
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from tqdm import tqdm
+
+from mistrec.data import leakage
+from mistrec.data.cleaning import NumericPreprocessor, deduplicate, kcore, scenario_counts
+from mistrec.data.config import DatasetConfig, ProtocolConfig, TableConfig
+from mistrec.data.history import HistoryEvents
+from mistrec.data.negatives import sample_negatives
+from mistrec.data.readers import LINE, location
+from mistrec.data.sources import ITEM_SCOPED, SOURCE, load_interactions
+from mistrec.data.splits import EXCLUDED, SPLIT_NAMES, TRAIN, split_interactions
+from mistrec.data.tables import derive_scenarios, read_table
+from mistrec.data.vocab import build_vocab, encode
+from mistrec.errors import ConfigError, DataError
+
+__all__ = ["SCHEMA_VERSION", "prepare"]
+
+SCHEMA_VERSION = 1
+SPLIT_ENUM = pl.Enum(["train", "valid", "test"])
+
+
+def prepare(
+    cfg: DatasetConfig,
+    out: str | Path,
+    *,
+    protocol: ProtocolConfig | None = None,
+    history_length: int | None = None,
+    quiet: bool = True,
+) -> dict[str, Any]:
+    """Runs the whole preparation and writes the prepared directory; returns its manifest.
+
+    Args:
+        cfg: the validated dataset configuration (see `load_dataset_config`).
+        out: the directory to write (replaced if it holds an earlier prepared dataset).
+        protocol: overrides the YAML's protocol section.
+        history_length: overrides history.length.
+        quiet: no progress bar.
+    """
+    t0 = time.perf_counter()
+    out = Path(out)
+    steps = tqdm(total=8, desc="prepare", disable=quiet, unit="step")
+    job = _Job(cfg, protocol, history_length)
+
+    def step(name: str) -> None:
+        steps.set_postfix_str(name)
+        steps.update(1)
+
+    job.read()
+    step("read")
+    job.clean()
+    step("clean")
+    job.encode_ids()
+    step("encode")
+    job.split()
+    step("split")
+    job.add_negatives()
+    step("negatives")
+    job.build_histories()
+    step("histories")
+    job.check_leakage()
+    step("checks")
+    tables = {tc.kind: job.encode_table(tc) for tc in (cfg.users, cfg.items, cfg.scenarios) if tc is not None}
+    manifest = job.write(out, tables, seconds=time.perf_counter() - t0)
+    step("write")
+    steps.close()
+    return manifest
+
+
+class _Job:
+    """The state of one preparation, step by step (each method is one stage of `prepare`)."""
+
+    def __init__(self, cfg: DatasetConfig, protocol: ProtocolConfig | None, history_length: int | None) -> None:
+        self.cfg = cfg
+        self.protocol = protocol or cfg.protocol
+        self.explicit_protocol = protocol is not None or "protocol" in cfg.raw
+        self.length = history_length or cfg.history.length
+        self.notes: list[str] = []
+        self.report: dict[str, Any] = {}
+        self.facts: dict[str, Any] = {}
+        self.raw_tables: dict[str, pl.DataFrame] = {}
+
+    # -- read, derive scenarios ---------------------------------------------------------------------------
+    def read(self) -> None:
+        cfg = self.cfg
+        df, self.invalid = load_interactions(cfg)
+        sf = cfg.scenario_from
+        for tc in (cfg.users, cfg.items, cfg.scenarios):
+            if tc is not None:
+                extra = (sf.column,) if sf is not None and sf.table == tc.kind else ()
+                self.raw_tables[tc.kind] = read_table(tc, extra)
+        if cfg.scenario_from is not None:
+            tc = cfg.table(cfg.scenario_from.table)
+            assert tc is not None  # DatasetConfig checked it
+            df = derive_scenarios(df, cfg.scenario_from, self.raw_tables[tc.kind], tc, self.invalid)
+        if df.height == 0:
+            raise DataError("No valid interactions are left after removing invalid rows: see the cleaning report "
+                            "reasons, or check the column mapping.")
+        self.rows_read = df.height + sum(self.invalid.counts.values())
+        self.source_rows = df.group_by(SOURCE).len().sort(SOURCE)
+        # Items of a source with item_id_scope: scenario are distinct per scenario.
+        self.df = df.with_columns(
+            pl.when(pl.col(ITEM_SCOPED)).then(pl.col("scenario")).otherwise(None).alias("item_scope")
+        )
+
+    # -- clean --------------------------------------------------------------------------------------------
+    def clean(self) -> None:
+        cfg, df = self.cfg, self.df
+        self.counts_before = scenario_counts(df, item="item_id")
+        dups = 0
+        if cfg.cleaning.deduplicate:
+            # split is part of the key: the same event in train and test is a leak to report, not to hide.
+            df, dups = deduplicate(df, ["user_id", "item_id", "item_scope", "scenario", "timestamp", "split"])
+        self.from_file_order = df["timestamp"].null_count() == df.height
+        if self.from_file_order:
+            df = df.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("timestamp"))
+            self.notes.append("No timestamps in the data: file order (sources in YAML order) is the time order.")
+        removed_kcore, rounds = 0, 0
+        if cfg.cleaning.kcore_user or cfg.cleaning.kcore_item:
+            df, removed_kcore, rounds = kcore(df, cfg.cleaning.kcore_user, cfg.cleaning.kcore_item)
+        self.report.update({
+            "invalid_rows": self.invalid.to_dict(), "duplicates_removed": dups,
+            "kcore": {"user": cfg.cleaning.kcore_user, "item": cfg.cleaning.kcore_item, "rows_removed": removed_kcore,
+                      "rounds": rounds},
+        })
+        self.df = df
+
+    # -- encode ids ---------------------------------------------------------------------------------------
+    def encode_ids(self) -> None:
+        df = self.df
+        self.vocab: dict[str, pl.DataFrame] = {"user_id": build_vocab(df["user_id"])}
+        items = df.select("item_id", "item_scope").unique().sort("item_scope", "item_id", nulls_last=False)
+        self.vocab["item_id"] = items.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("index"))
+        scen = df["scenario"]
+        if "scenarios" in self.raw_tables:  # scenarios described but never logged are new scenarios
+            scen = pl.concat([scen, self.raw_tables["scenarios"]["scenario"]])
+        self.vocab["scenario"] = build_vocab(scen)
+        self.df = df.with_columns(
+            encode(pl.col("user_id"), self.vocab["user_id"]).alias("user"),
+            encode(pl.col("scenario"), self.vocab["scenario"]).alias("scenario_idx"),
+        ).join(self.vocab["item_id"].rename({"index": "item"}), on=["item_id", "item_scope"], how="left",
+               nulls_equal=True)
+        self.scenario_names = self.vocab["scenario"]["value"].to_list()
+
+    # -- split --------------------------------------------------------------------------------------------
+    def split(self) -> None:
+        df, p = self.df, self.protocol
+        has_split = df["split"].null_count() < df.height
+        if has_split and not self.explicit_protocol:
+            p = p.with_overrides(name="predefined")
+        if has_split and p.name != "predefined":
+            raise ConfigError(f"The data carries predefined splits (a source's split: or a split column), so "
+                              f"protocol '{p.name}' would re-split it: use --protocol predefined, or drop the "
+                              "predefined splits.")
+        if p.name == "predefined" and df["split"].null_count():
+            missing = df.filter(pl.col("split").is_null()).row(0, named=True)
+            src = self.cfg.interactions[missing[SOURCE]]
+            raise DataError(f"Protocol 'predefined': {location(src.path, src.format, missing[LINE])} has no split. "
+                            "Give every source a split: or a split column.")
+        p.validate_for([n for n in self.scenario_names if n in set(df["scenario"].unique())])
+        self.protocol = p
+        target = None if p.target is None else self.scenario_names.index(p.target) + 1
+        predefined = None
+        if p.name == "predefined":
+            codes_given = df["split"].replace_strict({"train": 0, "valid": 1, "test": 2}, return_dtype=pl.Int8)
+            predefined = codes_given.to_numpy()
+        codes, facts = split_interactions(p, df["user"].to_numpy(), df["timestamp"].to_numpy(),
+                                          df["scenario_idx"].to_numpy(), target, predefined)
+        self.facts.update(facts)
+        excluded = int((codes == EXCLUDED).sum())
+        df = df.with_columns(pl.Series("split_code", codes)).filter(pl.col("split_code") != EXCLUDED)
+        self.report["protocol_excluded_rows"] = excluded
+        names = pl.Series([SPLIT_NAMES[0], SPLIT_NAMES[1], SPLIT_NAMES[2]])
+        self.df = df.with_columns(
+            pl.col("split_code").replace_strict([0, 1, 2], names, return_dtype=SPLIT_ENUM).alias("split"),
+            pl.lit(False).alias("sampled"),
+        )
+        if (self.df["split_code"] == TRAIN).sum() == 0:
+            raise DataError(f"Protocol '{p.name}' left no training rows: check its options or the data's splits.")
+        for code, name in SPLIT_NAMES.items():
+            if code != TRAIN and (self.df["split_code"] == code).sum() == 0:
+                self.notes.append(f"The {name} split is empty under protocol '{p.name}'.")
+
+    # -- negatives ----------------------------------------------------------------------------------------
+    def add_negatives(self) -> None:
+        self.neg_facts: dict[str, Any] | None = None
+        if not self.cfg.implicit:
+            return
+        n = self.cfg.negatives
+        df = self.df
+        neg = sample_negatives(df["user"].to_numpy(), df["item"].to_numpy(), df["scenario_idx"].to_numpy(),
+                               n.per_positive, seed=self.protocol.seed, max_rounds=n.max_rounds)
+        base = df.select(pl.exclude("item", "item_id", "label", "sampled", LINE))[neg.source]
+        negs = base.with_columns(pl.Series("item", neg.item, dtype=pl.Int32), pl.lit(0.0).alias("label"),
+                                 pl.lit(True).alias("sampled"), pl.lit(None, dtype=pl.Int64).alias(LINE))
+        self.df = pl.concat([df.drop("item_id"), negs], how="diagonal_relaxed")
+        self.neg_facts = {"per_positive": n.per_positive, "sampled": len(neg.item), "unfilled": neg.unfilled,
+                          "pool": "the distinct items of the positive's scenario",
+                          "excludes": "every item the user interacted with positively, in any split or scenario"}
+        if neg.unfilled:
+            self.notes.append(f"{neg.unfilled} negatives could not be drawn: those users' positives cover their "
+                              "scenario's item pool.")
+
+    # -- histories ----------------------------------------------------------------------------------------
+    def build_histories(self) -> None:
+        # Rows in (user, time) order: the file reads naturally and row ids are stable for a given input.
+        df = self.df.sort("user", "timestamp", "sampled", maintain_order=True).with_row_index("row")
+        hc = self.cfg.history
+        ev_rows = df.filter((pl.col("split_code") == TRAIN) & ~pl.col("sampled"))
+        if hc.positives_only:
+            ev_rows = ev_rows.filter(pl.col("label") > 0)
+        self.events = HistoryEvents.build(
+            user=ev_rows["user"].to_numpy(), ts=ev_rows["timestamp"].to_numpy(),
+            item=ev_rows["item"].to_numpy(), scenario=ev_rows["scenario_idx"].to_numpy(),
+            label=ev_rows["label"].to_numpy().astype(np.float32), row=ev_rows["row"].to_numpy(),
+        )
+        self.train_rows = ev_rows["row"].to_numpy()
+        start, end = self.events.windows(df["user"].to_numpy(), df["timestamp"].to_numpy(), self.length)
+        self.df = df.with_columns(pl.Series("hist_start", start), pl.Series("hist_end", end))
+        lens = end - start
+        self.hist_facts = {"length": self.length, "positives_only": hc.positives_only, "events": len(self.events),
+                           "mean_length": round(float(lens.mean()), 3) if len(lens) else 0.0,
+                           "samples_with_empty_history": int((lens == 0).sum()),
+                           "rule": "the user's last L training events strictly before the sample's time, "
+                                   "across all scenarios"}
+
+    # -- leakage ------------------------------------------------------------------------------------------
+    def check_leakage(self) -> None:
+        if not self.protocol.check_leakage:
+            self.checks = {"skipped": "protocol.check_leakage is false"}
+            self.notes.append("Leakage checks were switched off (protocol.check_leakage: false).")
+            return
+        df = self.df
+        keys = ["user", "item", "scenario_idx"] + ([] if self.from_file_order else ["timestamp"])
+        leakage.check_no_eval_in_train(df, keys)
+        checks = {"no_eval_interaction_in_train": "passed"}
+        if self.protocol.name == "temporal":
+            leakage.check_temporal_order(df["user"].to_numpy(), df["timestamp"].to_numpy(), df["split_code"].to_numpy())
+            checks["train_before_eval_per_user"] = "passed"
+        leakage.check_histories(self.events, self.train_rows, df["user"].to_numpy(), df["timestamp"].to_numpy(),
+                                df["hist_start"].to_numpy(), df["hist_end"].to_numpy())
+        checks["history_strictly_before_and_train_only"] = "passed"
+        if self.neg_facts is not None:
+            leakage.check_negatives(df["user"].to_numpy(), df["item"].to_numpy(), df["label"].to_numpy(),
+                                    df["sampled"].to_numpy())
+            checks["negatives_not_known_positives"] = "passed"
+        self.checks = checks
+
+    # -- side tables --------------------------------------------------------------------------------------
+    def encode_table(self, tc: TableConfig) -> pl.DataFrame:
+        raw = self.raw_tables[tc.kind]
+        key_vocab = self.vocab["scenario" if tc.kind == "scenarios" else tc.key]
+        if tc.kind == "items":
+            key_vocab = key_vocab.filter(pl.col("item_scope").is_null()).select(
+                pl.col("item_id").alias("value"), "index")
+        idx = raw.join(key_vocab.rename({"value": tc.key}), on=tc.key, how="left")
+        unknown = idx.filter(pl.col("index").is_null()).height
+        idx = idx.filter(pl.col("index").is_not_null()).sort("index")
+        exprs: list[pl.Expr] = [pl.col("index").alias({"users": "user", "items": "item",
+                                                        "scenarios": "scenario"}[tc.kind])]
+        for col in tc.categorical:
+            self.vocab[f"{tc.kind}.{col}"] = build_vocab(idx[col])
+            exprs.append(encode(pl.col(col), self.vocab[f"{tc.kind}.{col}"]).alias(col))
+        for col in tc.sequence:
+            tokens = idx[col].str.split(tc.sequence_sep).explode()
+            v = self.vocab[f"{tc.kind}.{col}"] = build_vocab(tokens.filter(tokens != ""))
+            exprs.append(pl.col(col).str.split(tc.sequence_sep).list.eval(
+                pl.element().replace_strict(v["value"], v["index"], default=0, return_dtype=pl.Int32)).alias(col))
+        exprs += [pl.col(c).fill_null("").alias(c) for c in tc.text]
+        out = idx.select(exprs)
+        if tc.numeric:
+            out = out.with_columns(self._numeric(tc, idx))
+        self.report.setdefault("side_tables", {})[tc.kind] = {
+            "rows": raw.height, "rows_without_interactions": unknown, "features": tc.features}
+        return out
+
+    def _numeric(self, tc: TableConfig, idx: pl.DataFrame) -> list[pl.Series]:
+        values = idx.select(pl.col(c).cast(pl.Float64, strict=False) for c in tc.numeric)
+        for c in tc.numeric:
+            bad = idx.filter(pl.col(c).is_not_null() & values[c].is_null())
+            if bad.height:
+                raise DataError(f"{location(tc.path, tc.format, int(bad[LINE][0]))}, column '{c}': value "
+                                f"{bad[c][0]!r} is not a number ({bad.height} such rows). Fix it, or list the "
+                                "column as categorical.")
+        x = values.to_numpy().astype(np.float64)
+        if tc.kind == "scenarios":
+            fit_mask = np.ones(len(x), dtype=bool)
+        else:
+            col = "user" if tc.kind == "users" else "item"
+            train_ids = self.df.filter(pl.col("split_code") == TRAIN)[col].unique().to_numpy()
+            fit_mask = np.isin(idx["index"].to_numpy(), train_ids)
+        if not fit_mask.any():
+            raise DataError(f"The {tc.kind} table has no row for any training {tc.kind[:-1]}: its numeric "
+                            "features cannot be fitted.")
+        pre = NumericPreprocessor(self.cfg.cleaning.numeric).fit(x[fit_mask])
+        y = pre.transform(x)
+        self.report.setdefault("numeric", {})[tc.kind] = {
+            "columns": tc.numeric, "fitted_on_rows": int(fit_mask.sum()), "fitted_on": "training entities only",
+            "missing_filled": {c: int(n) for c, n in zip(tc.numeric, np.isnan(x).sum(axis=0), strict=True)},
+            "values_clipped": pre.n_clipped_, **pre.state(), "config": self.cfg.cleaning.numeric.__dict__}
+        return [pl.Series(c, y[:, j].astype(np.float32)) for j, c in enumerate(tc.numeric)]
+
+    # -- write --------------------------------------------------------------------------------------------
+    def write(self, out: Path, tables: dict[str, pl.DataFrame], seconds: float) -> dict[str, Any]:
+        if out.exists():
+            if not (out / "manifest.json").is_file() and any(out.iterdir()):
+                raise ConfigError(f"--out {out} exists and is not a prepared dataset: choose an empty or new "
+                                  "directory.")
+            shutil.rmtree(out)
+        (out / "vocab").mkdir(parents=True)
+        df = self.df
+        context = [c for c in df.columns if c not in _INTERNAL]
+        inter = df.select(
+            pl.col("row").cast(pl.Int64), pl.col("user"), pl.col("item"), pl.col("scenario_idx").alias("scenario"),
+            "timestamp", pl.col("label").cast(pl.Float32), "split", "sampled", "hist_start", "hist_end", *context,
+        )
+        inter.write_parquet(out / "interactions.parquet")
+        ev = self.events
+        pl.DataFrame({"user": ev.user, "timestamp": ev.ts, "item": ev.item, "scenario": ev.scenario,
+                      "label": ev.label, "row": ev.row}).write_parquet(out / "history_events.parquet")
+        train = df.filter(pl.col("split_code") == TRAIN)
+        counts = {"user_id": train.group_by("user").len().rename({"user": "index"}),
+                  "item_id": train.group_by("item").len().rename({"item": "index"}),
+                  "scenario": train.group_by("scenario_idx").len().rename({"scenario_idx": "index"})}
+        for name, vocab in self.vocab.items():
+            if name in counts:
+                vocab = vocab.join(counts[name].rename({"len": "train_count"}), on="index", how="left").with_columns(
+                    pl.col("train_count").fill_null(0).cast(pl.Int64))
+            vocab.write_parquet(out / "vocab" / f"{name}.parquet")
+        for kind, table in tables.items():
+            table.write_parquet(out / f"{kind}.parquet")
+        manifest = self._manifest(inter, seconds, sorted(tables))
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        return manifest
+
+    def _manifest(self, inter: pl.DataFrame, seconds: float, tables: list[str]) -> dict[str, Any]:
+        from mistrec import __version__
+
+        cfg = self.cfg
+        named = inter.with_columns(pl.col("scenario").replace_strict(
+            self.vocab["scenario"]["index"], self.vocab["scenario"]["value"], return_dtype=pl.String))
+        real = named.filter(~pl.col("sampled"))
+        sources = []
+        for i, src in enumerate(cfg.interactions):
+            kept = self.source_rows.filter(pl.col(SOURCE) == i)["len"]
+            sources.append({"name": src.name, "path": str(src.path), "format": src.format, **_fingerprint(src.path),
+                            "rows_valid": int(kept[0]) if kept.len() else 0})
+        protocol = self.protocol.describe()
+        fp = hashlib.sha256(json.dumps([[s["sha256"] for s in sources], cfg.raw, protocol, self.length],
+                                       sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "mistrec_version": __version__,
+            "name": cfg.name,
+            "fingerprint": fp,
+            "created_seconds": round(seconds, 3),
+            "config": cfg.raw,
+            "sources": sources,
+            "label": (cfg.interactions[0].label or cfg.label).describe(),
+            "implicit": cfg.implicit,
+            "timestamp": {"unit": cfg.timestamp.unit, "from_file_order": self.from_file_order},
+            "scenarios": self.scenario_names,
+            "rows_read": self.rows_read,
+            "counts": {
+                "before_cleaning": self.counts_before,
+                "after_cleaning": scenario_counts(real, user="user", item="item"),
+                "by_split": {s: scenario_counts(named.filter(pl.col("split") == s), user="user", item="item")
+                             for s in ("train", "valid", "test")},
+            },
+            "cleaning": self.report,
+            "protocol": {**protocol, **self.facts},
+            "history": self.hist_facts,
+            "negatives": self.neg_facts,
+            "leakage_checks": self.checks,
+            "side_tables": tables,
+            "vocab_sizes": {k: v.height + 1 for k, v in self.vocab.items()},
+            "notes": self.notes,
+        }
+
+
+_INTERNAL = {"row", "user", "item", "scenario_idx", "timestamp", "label", "split", "split_code", "sampled",
+             "hist_start", "hist_end", "user_id", "item_id", "item_scope", "scenario", SOURCE, LINE, ITEM_SCOPED}
+
+
+def _fingerprint(path: Path) -> dict[str, Any]:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return {"sha256": h.hexdigest(), "bytes": path.stat().st_size}

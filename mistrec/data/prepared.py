@@ -1,0 +1,85 @@
+"""Reading a prepared directory back: checked for completeness and schema version."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from mistrec.data.history import HistoryBatch, HistoryEvents
+from mistrec.data.prepare import SCHEMA_VERSION
+from mistrec.errors import ArtifactError
+
+__all__ = ["PreparedDataset"]
+
+_REQUIRED = ("manifest.json", "interactions.parquet", "history_events.parquet", "vocab/user_id.parquet",
+             "vocab/item_id.parquet", "vocab/scenario.parquet")
+
+
+@dataclass(frozen=True)
+class PreparedDataset:
+    """A prepared dataset: interactions with splits and history windows, events, vocabularies, side tables.
+
+    Example:
+        >>> ds = PreparedDataset.load("demo_out/prepared")      # doctest: +SKIP
+        >>> h = ds.histories(np.arange(4))                       # doctest: +SKIP
+        >>> h.items.shape                                         # doctest: +SKIP
+        (4, 50)
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    interactions: pl.DataFrame
+    events: HistoryEvents
+    vocab: dict[str, pl.DataFrame]
+    tables: dict[str, pl.DataFrame]
+
+    @classmethod
+    def load(cls, path: str | Path) -> PreparedDataset:
+        path = Path(path)
+        if not path.is_dir():
+            raise ArtifactError(f"Prepared dataset not found: {path}. Create it with `mistrec prepare CONFIG.yaml "
+                                f"--out {path}`.")
+        missing = [f for f in _REQUIRED if not (path / f).is_file()]
+        if missing:
+            raise ArtifactError(f"{path} is not a complete prepared dataset: missing {', '.join(missing)}. "
+                                "Run `mistrec prepare` again.")
+        manifest = json.loads((path / "manifest.json").read_text())
+        version = manifest.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ArtifactError(f"{path} was prepared with schema version {version} (by mistrec "
+                                f"{manifest.get('mistrec_version', '?')}); this mistrec reads version "
+                                f"{SCHEMA_VERSION}. Run `mistrec prepare` again with this version.")
+        ev = pl.read_parquet(path / "history_events.parquet")
+        events = HistoryEvents(user=ev["user"].to_numpy(), ts=ev["timestamp"].to_numpy(), item=ev["item"].to_numpy(),
+                               scenario=ev["scenario"].to_numpy(), label=ev["label"].to_numpy(),
+                               row=ev["row"].to_numpy())
+        vocab = {p.stem: pl.read_parquet(p) for p in sorted((path / "vocab").glob("*.parquet"))}
+        tables = {k: pl.read_parquet(path / f"{k}.parquet") for k in manifest.get("side_tables", [])}
+        return cls(path=path, manifest=manifest, interactions=pl.read_parquet(path / "interactions.parquet"),
+                   events=events, vocab=vocab, tables=tables)
+
+    @property
+    def history_length(self) -> int:
+        return int(self.manifest["history"]["length"])
+
+    @property
+    def scenarios(self) -> list[str]:
+        return list(self.manifest["scenarios"])
+
+    def split(self, name: str) -> pl.DataFrame:
+        """The rows of one split: 'train', 'valid' or 'test'."""
+        return self.interactions.filter(pl.col("split") == name)
+
+    def histories(self, rows: np.ndarray, length: int | None = None) -> HistoryBatch:
+        """Padded (B, L) histories of the given interaction rows (positions in `interactions`)."""
+        inter = self.interactions
+        start = inter["hist_start"].to_numpy()[rows]
+        end = inter["hist_end"].to_numpy()[rows]
+        ts = inter["timestamp"].to_numpy()[rows]
+        length = length or self.history_length
+        return self.events.gather(np.maximum(start, end - length), end, ts, length)

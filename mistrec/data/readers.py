@@ -1,0 +1,129 @@
+"""Readers: csv (any separator, header or positional columns), parquet and RecBole atomic files.
+
+Every reader returns a polars DataFrame whose selected columns are all strings (parsing is the
+caller's job, so that a bad value can be reported with its file, line and column), renamed as the
+YAML mapping asks, plus a `__line` column with the row's line number in the file (1-based, header
+counted) or its 0-based row index for parquet.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from pathlib import Path
+
+import polars as pl
+
+from mistrec.data.config import ROW_NUMBER, ColumnRef
+from mistrec.errors import DataError
+
+__all__ = ["LINE", "location", "read_columns"]
+
+LINE = "__line"
+
+
+def location(path: Path, fmt: str, line: int) -> str:
+    """How a row is named in messages: 'file.csv line 12' or 'file.parquet row 11 (0-based)'."""
+    if fmt == "parquet":
+        return f"{path} row {line} (0-based)"
+    return f"{path} line {line}"
+
+
+def read_columns(
+    path: Path,
+    fmt: str,
+    columns: Mapping[str, ColumnRef],
+    *,
+    sep: str = ",",
+    header: bool = True,
+    encoding: str = "utf-8",
+) -> pl.DataFrame:
+    """Reads the mapped columns of one file as strings, renamed to the mapping's keys.
+
+    Args:
+        path: the file.
+        fmt: 'csv', 'parquet' or 'recbole'.
+        columns: new name -> column name in the file, or 0-based position, or '@row' (the row number).
+        sep: field separator for csv (may be several characters, such as '::').
+        header: whether the csv file's first line names the columns.
+        encoding: the file's text encoding.
+    """
+    if not path.is_file():
+        raise DataError(f"File not found: {path}. Check the 'path' in the dataset YAML (relative to the YAML file).")
+    if fmt == "parquet":
+        df = _read_parquet(path)
+        first_line = 0
+    else:
+        if fmt == "recbole":
+            sep, header = "\t", True
+        df = _read_text(path, sep, header, encoding)
+        if fmt == "recbole":
+            # RecBole atomic headers are `name:type`; the YAML names columns without the type.
+            df = df.rename({c: c.split(":", 1)[0] for c in df.columns})
+        first_line = 2 if header else 1
+    if df.height == 0:
+        raise DataError(f"{path} has no data rows. Check the path, or remove this source from the YAML.")
+    return _select(df, path, columns, header or fmt == "parquet", first_line)
+
+
+def _read_parquet(path: Path) -> pl.DataFrame:
+    try:
+        df = pl.read_parquet(path)
+    except Exception as exc:  # polars raises several types for corrupt files
+        raise DataError(f"{path} could not be read as parquet: {exc}".splitlines()[0]) from None
+    return df.with_columns(pl.all().cast(pl.String))
+
+
+def _read_text(path: Path, sep: str, header: bool, encoding: str) -> pl.DataFrame:
+    source: Path | io.BytesIO = path
+    norm = encoding.lower().replace("_", "-")
+    if norm not in ("utf-8", "utf8") or len(sep.encode()) > 1:
+        try:
+            text = path.read_bytes().decode(encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise DataError(f"{path} could not be decoded as {encoding}: {exc}. Set 'encoding' in the YAML "
+                            "(for example latin-1 for the GroupLens MovieLens files).") from None
+        if len(sep.encode()) > 1:
+            # polars takes one-byte separators: swap a multi-character one (GroupLens '::') for the unit
+            # separator, a byte that does not occur in text data.
+            if "\x1f" in text:
+                raise DataError(f"{path} contains the byte 0x1f, so the separator {sep!r} cannot be read.")
+            text = text.replace(sep, "\x1f")
+            sep = "\x1f"
+        source = io.BytesIO(text.encode("utf-8"))
+    try:
+        return pl.read_csv(
+            source, separator=sep, has_header=header, infer_schema=False, quote_char='"' if sep == "," else None,
+            truncate_ragged_lines=False,
+        )
+    except pl.exceptions.ComputeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise DataError(f"{path} could not be parsed with separator {sep!r} (header: {header}): {first}") from None
+    except pl.exceptions.NoDataError:
+        raise DataError(f"{path} is empty. Check the path, or remove this source from the YAML.") from None
+
+
+def _select(
+    df: pl.DataFrame, path: Path, columns: Mapping[str, ColumnRef], header: bool, first_line: int
+) -> pl.DataFrame:
+    exprs: list[pl.Expr] = [(pl.int_range(pl.len(), dtype=pl.Int64) + first_line).alias(LINE)]
+    for new, ref in columns.items():
+        if ref == ROW_NUMBER:
+            exprs.append((pl.int_range(pl.len(), dtype=pl.Int64) + first_line).cast(pl.String).alias(new))
+            continue
+        if isinstance(ref, int):
+            if ref < 0 or ref >= df.width:
+                raise DataError(
+                    f"{path}: column position {ref} (for '{new}') is out of range: the file has {df.width} "
+                    f"columns (positions 0..{df.width - 1})."
+                )
+            exprs.append(pl.col(df.columns[ref]).alias(new))
+            continue
+        if ref not in df.columns:
+            shown = ", ".join(df.columns[:30]) + (" ..." if df.width > 30 else "")
+            raise DataError(
+                f"{path}: column '{ref}' (for '{new}') is not in the file. Its columns are: {shown}."
+                + ("" if header else " The file was read without a header: use 0-based positions.")
+            )
+        exprs.append(pl.col(ref).alias(new))
+    return df.select(exprs)

@@ -1,0 +1,195 @@
+"""Interaction sources -> one canonical table, with every invalid row either reported or counted.
+
+The canonical columns are user_id, item_id (strings), scenario (string), timestamp (Int64 unix
+seconds, null when the source has none), label (Float64), split (string or null), plus `__source`,
+`__line` (where the row came from) and `__item_scoped` (the source's item ids are local to its
+scenario). Mapped columns that are not canonical are kept, as strings, as context features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from mistrec.data.config import CANONICAL, DatasetConfig, LabelRule, SourceConfig, TimestampConfig
+from mistrec.data.readers import LINE, location, read_columns
+from mistrec.errors import DataError
+
+__all__ = ["InvalidRows", "load_interactions"]
+
+SOURCE = "__source"
+ITEM_SCOPED = "__item_scoped"
+_SPLIT_ALIASES = {"train": "train", "valid": "valid", "val": "valid", "validation": "valid", "dev": "valid",
+                  "test": "test"}
+_FIXES = {
+    "missing_user_id": "fill in the user id",
+    "missing_item_id": "fill in the item id",
+    "missing_scenario": "give every row a scenario",
+    "missing_label": "fill in the label",
+    "unparsable_label": "fix the value (a 0/1 label column takes 0, 1, true or false; graded labels "
+    "need a rule such as '> 3')",
+    "missing_timestamp": "fill in the timestamp",
+    "unparsable_timestamp": "fix the value or the timestamp unit/format in the YAML",
+    "unknown_split": "use train, valid or test, or map the values with split_values",
+}
+
+
+@dataclass
+class InvalidRows:
+    """Rows removed before anything else, per reason, with a few examples each."""
+
+    policy: str
+    counts: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, reason: str, n: int, examples: list[str]) -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + n
+        self.examples.setdefault(reason, []).extend(examples)
+        del self.examples[reason][5:]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"policy": self.policy, "removed": dict(self.counts), "examples": dict(self.examples)}
+
+
+def load_interactions(cfg: DatasetConfig) -> tuple[pl.DataFrame, InvalidRows]:
+    """Reads every source, parses labels, timestamps, scenarios and splits, and applies the invalid-row policy."""
+    invalid = InvalidRows(policy=cfg.cleaning.invalid_rows)
+    frames = [_load_source(cfg, i, src, invalid) for i, src in enumerate(cfg.interactions)]
+    has_ts = [f["timestamp"].null_count() < f.height for f in frames]
+    if any(has_ts) and not all(has_ts):
+        names = [s.name for s, h in zip(cfg.interactions, has_ts, strict=True) if not h]
+        raise DataError(f"Sources {', '.join(names)} have no timestamp while others do: time order across "
+                        "sources would be undefined. Map a timestamp column for every source, or for none.")
+    return pl.concat(frames, how="diagonal_relaxed"), invalid
+
+
+def _load_source(cfg: DatasetConfig, index: int, src: SourceConfig, invalid: InvalidRows) -> pl.DataFrame:
+    rule = src.label or cfg.label
+    wanted = dict(src.columns)
+    if not rule.implicit and rule.column is not None and rule.column not in wanted:
+        if not src.header:
+            raise DataError(f"{src.path}: the label column '{rule.column}' needs a position in columns "
+                            "(the file has no header).")
+        wanted[rule.column] = rule.column
+    df = read_columns(src.path, src.format, wanted, sep=src.sep, header=src.header, encoding=src.encoding)
+    ts_cfg = src.timestamp or cfg.timestamp
+    id_cols = [pl.col(c).str.strip_chars().replace("", None).alias(c) for c in ("user_id", "item_id")]
+    df = df.with_columns(id_cols)
+    checks: list[tuple[str, str, pl.Expr]] = [
+        ("missing_user_id", "user_id", pl.col("user_id").is_null()),
+        ("missing_item_id", "item_id", pl.col("item_id").is_null()),
+    ]
+    df, label_checks = _parse_label(df, rule)
+    checks += label_checks
+    df, ts_checks = _parse_timestamp(df, ts_cfg)
+    checks += ts_checks
+    df, sc_checks = _parse_scenario(df, src, cfg.scenario_from is not None)
+    checks += sc_checks
+    df, split_checks = _parse_split(df, src, cfg.split_values)
+    checks += split_checks
+    df = _apply_policy(df, checks, src, invalid)
+    context = [c for c in src.columns if c not in CANONICAL and c != rule.column]
+    return df.select(
+        "user_id", "item_id", "scenario", "timestamp", "label", "split",
+        pl.lit(index, dtype=pl.Int32).alias(SOURCE), LINE,
+        pl.lit(src.item_id_scope == "scenario").alias(ITEM_SCOPED), *context,
+    )
+
+
+def _parse_label(df: pl.DataFrame, rule: LabelRule) -> tuple[pl.DataFrame, list[tuple[str, str, pl.Expr]]]:
+    if rule.implicit:
+        return df.with_columns(pl.lit(1.0).alias("label")), []
+    col = str(rule.column)
+    raw = pl.col(col).str.strip_chars()
+    num = raw.cast(pl.Float64, strict=False)
+    if rule.op is None:
+        lowered = raw.str.to_lowercase()
+        num = pl.when(lowered == "true").then(1.0).when(lowered == "false").then(0.0).otherwise(num)
+        bad = num.is_not_null() & ~num.is_in([0.0, 1.0])
+        label = num
+    else:
+        bad = pl.lit(False)
+        thr = rule.threshold
+        label = {">": num > thr, ">=": num >= thr, "<": num < thr, "<=": num <= thr, "==": num == thr,
+                 "!=": num != thr}[rule.op].cast(pl.Float64)
+    df = df.with_columns(label.alias("label"), (raw.is_not_null() & (num.is_null() | bad)).alias("__bad_label"))
+    return df, [
+        ("missing_label", col, pl.col(col).is_null()),
+        ("unparsable_label", col, pl.col("__bad_label")),
+    ]
+
+
+def _parse_timestamp(df: pl.DataFrame, ts: TimestampConfig) -> tuple[pl.DataFrame, list[tuple[str, str, pl.Expr]]]:
+    if "timestamp" not in df.columns:
+        return df.with_columns(pl.lit(None, dtype=pl.Int64).alias("timestamp")), []
+    df = df.rename({"timestamp": "__raw_ts"})
+    raw = pl.col("__raw_ts").str.strip_chars()
+    if "%" in ts.unit:
+        parsed = raw.str.strptime(pl.Datetime("us"), ts.unit, strict=False).dt.epoch("s")
+    else:
+        per_second = {"s": 1, "ms": 1_000, "us": 1_000_000}[ts.unit]
+        parsed = (raw.cast(pl.Float64, strict=False) / per_second).floor().cast(pl.Int64, strict=False)
+    df = df.with_columns(parsed.alias("timestamp"))
+    return df, [
+        ("missing_timestamp", "__raw_ts", pl.col("__raw_ts").is_null()),
+        ("unparsable_timestamp", "__raw_ts", pl.col("__raw_ts").is_not_null() & pl.col("timestamp").is_null()),
+    ]
+
+
+def _parse_scenario(
+    df: pl.DataFrame, src: SourceConfig, derived: bool
+) -> tuple[pl.DataFrame, list[tuple[str, str, pl.Expr]]]:
+    if derived:  # filled in later from a side table
+        return df.with_columns(pl.lit(None, dtype=pl.String).alias("scenario")), []
+    if src.scenario is not None:
+        return df.with_columns(pl.lit(src.scenario).alias("scenario")), []
+    df = df.with_columns(pl.col("scenario").str.strip_chars().replace("", None))
+    return df, [("missing_scenario", "scenario", pl.col("scenario").is_null())]
+
+
+def _parse_split(
+    df: pl.DataFrame, src: SourceConfig, split_values: dict[str, str]
+) -> tuple[pl.DataFrame, list[tuple[str, str, pl.Expr]]]:
+    if src.split is not None:
+        return df.with_columns(pl.lit(src.split).alias("split")), []
+    if "split" not in df.columns:
+        return df.with_columns(pl.lit(None, dtype=pl.String).alias("split")), []
+    mapping = split_values or _SPLIT_ALIASES
+    raw = pl.col("split").str.strip_chars()
+    mapped = raw.replace_strict(mapping, default=None, return_dtype=pl.String)
+    df = df.with_columns(mapped.alias("split"), raw.alias("__raw_split"))
+    return df, [("unknown_split", "__raw_split", pl.col("split").is_null())]
+
+
+def _apply_policy(
+    df: pl.DataFrame, checks: list[tuple[str, str, pl.Expr]], src: SourceConfig, invalid: InvalidRows
+) -> pl.DataFrame:
+    if not checks:
+        return df
+    flags = df.select([expr.alias(reason) for reason, _, expr in checks])
+    any_bad = flags.select(pl.any_horizontal(pl.all())).to_series()
+    if not any_bad.any():
+        return df
+    taken = pl.Series([False] * df.height)
+    for reason, column, _ in checks:
+        # A row with several problems is counted once, under its first reason.
+        mask = flags[reason] & ~taken
+        taken = taken | mask
+        n = int(mask.sum())
+        if n == 0:
+            continue
+        rows = df.filter(mask).head(5)
+        shown_col = {"__raw_ts": "timestamp", "__raw_split": "split"}.get(column, column)
+        examples = [
+            f"{location(src.path, src.format, line)}, column '{shown_col}': value {value!r}"
+            for line, value in zip(rows[LINE].to_list(), rows[column].to_list(), strict=True)
+        ]
+        if invalid.policy == "error":
+            what = reason.replace("_", " ")
+            raise DataError(
+                f"{examples[0]}: {what} ({n} such row{'s' if n > 1 else ''} in this file). "
+                f"Fix: {_FIXES[reason]}, or set cleaning.invalid_rows: drop to drop and count such rows."
+            )
+        invalid.add(reason, n, examples)
+    return df.filter(~any_bad)

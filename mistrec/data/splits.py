@@ -1,0 +1,131 @@
+"""Protocols: how interactions are split into train / valid / test (docs/protocols.md).
+
+Every function takes integer arrays (one entry per interaction) and returns split codes
+(TRAIN, VALID, TEST, or EXCLUDED for rows a protocol withholds entirely) and a dict of facts for
+the manifest. All randomness comes from a seeded numpy Generator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mistrec.data.config import ProtocolConfig
+from mistrec.errors import DataError
+
+__all__ = ["EXCLUDED", "SPLIT_NAMES", "TEST", "TRAIN", "VALID", "split_interactions"]
+
+TRAIN, VALID, TEST, EXCLUDED = 0, 1, 2, -1
+SPLIT_NAMES = {TRAIN: "train", VALID: "valid", TEST: "test"}
+
+
+def split_interactions(
+    p: ProtocolConfig,
+    user: np.ndarray,
+    ts: np.ndarray,
+    scenario: np.ndarray,
+    target: int | None,
+    predefined: np.ndarray | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Dispatches to the protocol named in `p`.
+
+    Args:
+        p: the protocol configuration.
+        user: user index per interaction.
+        ts: timestamp per interaction (ties are broken by row order).
+        scenario: scenario index per interaction.
+        target: the target scenario's index for cold-user, kshot and leave-scenario-out.
+        predefined: split codes given by the data, for the predefined protocol.
+    """
+    rng = np.random.default_rng(p.seed)
+    if p.name == "predefined":
+        if predefined is None:
+            raise DataError("Protocol 'predefined' needs splits in the data: give sources a 'split:' or map a "
+                            "'split' column.")
+        return predefined.astype(np.int8), {}
+    if p.name == "random":
+        return _random(rng, len(user), p.valid, p.test), {}
+    codes = temporal(user, ts, p.valid, p.test)
+    if p.name == "temporal":
+        return codes, {}
+    assert target is not None  # ProtocolConfig.validate_for checked it
+    in_target = scenario == target
+    if p.name == "leave-scenario-out":
+        codes[in_target] = TEST
+        return codes, {"target_rows_in_test": int(in_target.sum())}
+    if p.name == "kshot":
+        assert p.k is not None
+        return _kshot(rng, codes, in_target, p.k)
+    return _cold_user(rng, codes, user, in_target, p.cold_fraction)
+
+
+def _random(rng: np.random.Generator, n: int, valid: float, test: float) -> np.ndarray:
+    order = rng.permutation(n)
+    n_test, n_valid = round(n * test), round(n * valid)
+    codes = np.full(n, TRAIN, dtype=np.int8)
+    codes[order[:n_test]] = TEST
+    codes[order[n_test:n_test + n_valid]] = VALID
+    return codes
+
+
+def _per_user_count(counts: np.ndarray, spec: float, reserved: np.ndarray) -> np.ndarray:
+    """How many of each user's last events a split takes: a fraction or a count, always leaving one in train."""
+    if spec >= 1:
+        want = np.full_like(counts, int(spec))
+    else:
+        want = np.where(counts >= 3, np.maximum(1, np.floor(counts * spec)), 0).astype(counts.dtype)
+    return np.clip(np.minimum(want, counts - 1 - reserved), 0, None)
+
+
+def temporal(user: np.ndarray, ts: np.ndarray, valid: float, test: float) -> np.ndarray:
+    """Per user, in time order: the last events go to test, the ones before them to valid, the rest to train."""
+    n = len(user)
+    order = np.lexsort((np.arange(n), ts, user))  # by user, then time, then row order
+    u_sorted = user[order]
+    starts = np.flatnonzero(np.r_[True, u_sorted[1:] != u_sorted[:-1]])
+    counts = np.diff(np.r_[starts, n])
+    pos = np.arange(n) - np.repeat(starts, counts)
+    from_end = np.repeat(counts, counts) - 1 - pos  # 0 for the user's last event
+    n_test = _per_user_count(counts, test, np.zeros_like(counts))
+    n_valid = _per_user_count(counts, valid, n_test)
+    t = np.repeat(n_test, counts)
+    v = np.repeat(n_valid, counts)
+    codes_sorted = np.where(from_end < t, TEST, np.where(from_end < t + v, VALID, TRAIN)).astype(np.int8)
+    codes = np.empty(n, dtype=np.int8)
+    codes[order] = codes_sorted
+    return codes
+
+
+def _kshot(
+    rng: np.random.Generator, codes: np.ndarray, in_target: np.ndarray, k: float
+) -> tuple[np.ndarray, dict[str, Any]]:
+    train_target = np.flatnonzero(in_target & (codes == TRAIN))
+    keep = max(1, int(np.ceil(len(train_target) * k / 100.0))) if len(train_target) else 0
+    dropped = rng.permutation(train_target)[keep:]
+    codes[dropped] = EXCLUDED
+    return codes, {"target_train_rows_before": len(train_target), "target_train_rows_kept": keep,
+                   "target_train_rows_excluded": len(dropped)}
+
+
+def _cold_user(
+    rng: np.random.Generator, codes: np.ndarray, user: np.ndarray, in_target: np.ndarray, fraction: float
+) -> tuple[np.ndarray, dict[str, Any]]:
+    target_users = np.unique(user[in_target])
+    other_users = np.unique(user[~in_target])
+    eligible = np.intersect1d(target_users, other_users)
+    if len(eligible) == 0:
+        raise DataError("Protocol 'cold-user' needs users active both in the target scenario and in another "
+                        "one (their other scenarios are the history to transfer from); there are none here. "
+                        "Scenarios that split users into disjoint groups (such as age groups) cannot be "
+                        "cold-user targets: use leave-scenario-out or kshot instead.")
+    n_cold = max(1, round(len(eligible) * fraction))
+    cold = rng.permutation(eligible)[:n_cold]
+    half = len(cold) // 2
+    valid_users, test_users = cold[:half], cold[half:]
+    rows = in_target & np.isin(user, cold)
+    codes[rows & np.isin(user, valid_users)] = VALID
+    codes[rows & np.isin(user, test_users)] = TEST
+    return codes, {"eligible_users": len(eligible), "cold_users": len(cold),
+                   "cold_users_valid": len(valid_users), "cold_users_test": len(test_users),
+                   "cold_target_rows": int(rows.sum())}
