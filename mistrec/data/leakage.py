@@ -15,7 +15,8 @@ from mistrec.data.history import HistoryEvents
 from mistrec.data.splits import TRAIN
 from mistrec.errors import LeakageError
 
-__all__ = ["check_histories", "check_negatives", "check_no_eval_in_train", "check_temporal_order"]
+__all__ = ["check_histories", "check_negatives", "check_no_eval_in_train", "check_temporal_order",
+           "count_eval_pairs_in_train"]
 
 
 def check_no_eval_in_train(df: pl.DataFrame, keys: list[str]) -> None:
@@ -33,6 +34,13 @@ def check_no_eval_in_train(df: pl.DataFrame, keys: list[str]) -> None:
             f"Split leaks: {clash.height} evaluation interactions also appear in train (first: {shown}). The same "
             "event is in two splits: fix the predefined split files, or keep cleaning.deduplicate: true."
         )
+
+
+def count_eval_pairs_in_train(df: pl.DataFrame) -> int:
+    """Valid/test rows whose (user, item, scenario) also occurs in train."""
+    train = df.filter((pl.col("split") == "train") & ~pl.col("sampled")).select("user", "item", "scenario_idx").unique()
+    evals = df.filter((pl.col("split") != "train") & ~pl.col("sampled"))
+    return evals.join(train, on=["user", "item", "scenario_idx"], how="semi").height
 
 
 def check_temporal_order(user: np.ndarray, ts: np.ndarray, split: np.ndarray) -> None:

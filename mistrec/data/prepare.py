@@ -128,13 +128,24 @@ class _Job:
         cfg, df = self.cfg, self.df
         self.counts_before = scenario_counts(df, item="item_id")
         dups = 0
-        if cfg.cleaning.deduplicate:
-            # split is part of the key: the same event in train and test is a leak to report, not to hide.
-            df, dups = deduplicate(df, ["user_id", "item_id", "item_scope", "scenario", "timestamp", "split"])
         self.from_file_order = df["timestamp"].null_count() == df.height
+        if cfg.cleaning.deduplicate:
+            # With timestamps an event is (user, item, scenario, time): a repeat is a duplicate, the last one wins.
+            # Without them only wholly identical rows are duplicates (a repeated impression looks the same).
+            # split is part of the key: the same event in train and test is a leak to report, not to hide.
+            keys = ["user_id", "item_id", "item_scope", "scenario", "timestamp", "split"]
+            if self.from_file_order:
+                keys = [c for c in df.columns if c not in (SOURCE, LINE)]
+            df, dups = deduplicate(df, keys)
         if self.from_file_order:
+            # Without timestamps, file order is the time order; predefined splits say more: whatever is in a
+            # train file happened before the valid and test files (so a test sample's history holds every
+            # training event of the user, in every scenario).
+            rank = pl.col("split").replace_strict({"train": 0, "valid": 1, "test": 2}, default=0, return_dtype=pl.Int8)
             df = df.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("timestamp"))
-            self.notes.append("No timestamps in the data: file order (sources in YAML order) is the time order.")
+            df = df.with_columns(pl.struct(rank, "timestamp").rank("ordinal").cast(pl.Int64).alias("timestamp") - 1)
+            self.notes.append("No timestamps in the data: file order (sources in YAML order; train files before "
+                              "valid and test files) is the time order.")
         removed_kcore, rounds = 0, 0
         if cfg.cleaning.kcore_user or cfg.cleaning.kcore_item:
             df, removed_kcore, rounds = kcore(df, cfg.cleaning.kcore_user, cfg.cleaning.kcore_item)
@@ -251,9 +262,20 @@ class _Job:
             self.notes.append("Leakage checks were switched off (protocol.check_leakage: false).")
             return
         df = self.df
-        keys = ["user", "item", "scenario_idx"] + ([] if self.from_file_order else ["timestamp"])
-        leakage.check_no_eval_in_train(df, keys)
-        checks = {"no_eval_interaction_in_train": "passed"}
+        checks: dict[str, str] = {}
+        if not self.from_file_order:
+            leakage.check_no_eval_in_train(df, ["user", "item", "scenario_idx", "timestamp"])
+            checks["no_eval_interaction_in_train"] = "passed"
+        elif self.cfg.implicit:
+            # An implicit positive is a fact about a (user, item) pair: the pair in train answers the test.
+            leakage.check_no_eval_in_train(df, ["user", "item", "scenario_idx"])
+            checks["no_eval_pair_in_train"] = "passed"
+        else:
+            # Impression logs without timestamps (Ali-CCP): a repeated (user, item) impression cannot be told
+            # from a duplicated row, so it is counted, not refused.
+            repeats = leakage.count_eval_pairs_in_train(df)
+            checks["no_eval_interaction_in_train"] = f"not checkable without timestamps ({repeats} valid/test " \
+                                                     "impressions repeat a (user, item, scenario) of train)"
         if self.protocol.name == "temporal":
             leakage.check_temporal_order(df["user"].to_numpy(), df["timestamp"].to_numpy(), df["split_code"].to_numpy())
             checks["train_before_eval_per_user"] = "passed"
@@ -384,13 +406,14 @@ class _Job:
             "counts": {
                 "before_cleaning": self.counts_before,
                 "after_cleaning": scenario_counts(real, user="user", item="item"),
-                "by_split": {s: scenario_counts(named.filter(pl.col("split") == s), user="user", item="item")
+                "by_split": {s: scenario_counts(real.filter(pl.col("split") == s), user="user", item="item")
                              for s in ("train", "valid", "test")},
             },
             "cleaning": self.report,
             "protocol": {**protocol, **self.facts},
             "history": self.hist_facts,
-            "negatives": self.neg_facts,
+            "negatives": None if self.neg_facts is None else {**self.neg_facts, "by_split": {
+                s: int(n) for s, n in named.filter(pl.col("sampled")).group_by("split").len().iter_rows()}},
             "leakage_checks": self.checks,
             "side_tables": tables,
             "vocab_sizes": {k: v.height + 1 for k, v in self.vocab.items()},

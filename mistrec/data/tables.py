@@ -69,7 +69,11 @@ def _scenario_expr(sf: ScenarioFrom, attr: pl.DataFrame, tc: TableConfig) -> pl.
             line = int(bad["__attr_line"][0])
             raise DataError(f"{location(tc.path, tc.format, line)}, column '{sf.column}': value "
                             f"{bad['__attr'][0]!r} is not a number, so scenario_from.bins cannot place it.")
-        return num.cut(sf.bins, labels=sf.labels, left_closed=True).cast(pl.String)
+        labels = sf.labels or []
+        expr = pl.when(num.is_null()).then(None)
+        for cut, label in zip(sf.bins, labels, strict=False):  # left-closed bins: [cut_k-1, cut_k)
+            expr = expr.when(num < cut).then(pl.lit(label))
+        return expr.otherwise(pl.lit(labels[-1]))
     if sf.map is not None:
         values = attr["__attr"].drop_nulls().unique()
         unmapped = values.filter(~values.is_in(list(sf.map)))

@@ -1,0 +1,69 @@
+"""Shared fixtures: tiny datasets written on the fly, and the path to ../shared/data for integration tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data; CI has it, so there a missing folder is a failure, elsewhere a skip."""
+    if not SHARED_DATA.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"{SHARED_DATA} is missing on CI: the integration tests read real data from it.")
+        pytest.skip(f"{SHARED_DATA} not found (integration data)")
+    return SHARED_DATA
+
+
+def write_yaml(path: Path, cfg: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> dict[str, Any]:
+    """A two-source dataset (comma csv with header, positional tsv), users and items tables.
+
+    Users u1..u4 act in home and search; ratings > 3 are positives.
+    """
+    (tmp_path / "home.csv").write_text(
+        "uid,iid,ts,rating\n"
+        "u1,a,100,5\nu1,b,200,2\nu1,c,300,4\nu1,d,400,5\nu1,e,500,1\n"
+        "u2,a,110,4\nu2,c,210,5\nu2,f,310,3\nu2,b,410,4\n"
+        "u3,b,120,5\nu3,d,220,2\nu3,e,320,4\nu3,a,420,5\n"
+        "u4,f,130,1\nu4,a,230,5\nu4,c,330,4\n"
+    )
+    (tmp_path / "search.tsv").write_text(
+        "u1\tq1\t4\t150\tsearch\nu1\tq2\t2\t350\tsearch\nu2\tq1\t5\t250\tsearch\n"
+        "u3\tq3\t5\t260\tsearch\nu4\tq2\t4\t240\tsearch\nu4\tq3\t1\t340\tsearch\n"
+    )
+    (tmp_path / "users.csv").write_text("uid,age,gender,spend\nu1,18,F,10\nu2,25,M,\nu3,40,F,30\nu4,31,M,1000\n")
+    (tmp_path / "items.csv").write_text(
+        "iid,genre,price,title\na,Comedy|Drama,1.0,A film\nb,Action,2.0,B film\nc,Drama,3.0,C film\n"
+        "d,Action|Comedy,4.0,D film\ne,Comedy,5.0,E film\nf,Drama,,F film\n"
+        "q1,Action,1.5,Q one\nq2,Comedy,2.5,Q two\nq3,Drama,3.5,Q three\n"
+    )
+    cfg: dict[str, Any] = {
+        "name": "tiny",
+        "interactions": [
+            {"path": "home.csv", "format": "csv", "sep": ",", "header": True, "scenario": "home",
+             "columns": {"user_id": "uid", "item_id": "iid", "timestamp": "ts", "rating": "rating"}},
+            {"path": "search.tsv", "format": "csv", "sep": "\t", "header": False,
+             "columns": {"user_id": 0, "item_id": 1, "rating": 2, "timestamp": 3, "scenario": 4}},
+        ],
+        "label": {"column": "rating", "rule": "> 3"},
+        "timestamp": {"unit": "s"},
+        "users": {"path": "users.csv", "columns": {"user_id": "uid"}, "categorical": ["gender"],
+                  "numeric": ["spend"]},
+        "items": {"path": "items.csv", "columns": {"item_id": "iid"}, "sequence": ["genre"],
+                  "sequence_sep": "|", "numeric": ["price"], "text": ["title"]},
+        "history": {"length": 3},
+    }
+    return {"dir": tmp_path, "cfg": cfg, "yaml": write_yaml(tmp_path / "dataset.yaml", cfg)}

@@ -1,0 +1,107 @@
+"""Protocols on random data: each one's defining property, checked directly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mistrec.data import leakage
+from mistrec.data.config import ProtocolConfig
+from mistrec.data.history import HistoryEvents
+from mistrec.data.splits import EXCLUDED, TEST, TRAIN, VALID, split_interactions, temporal
+from mistrec.errors import DataError, LeakageError
+
+RNG = np.random.default_rng(0)
+N = 5000
+USER = RNG.integers(1, 300, N)
+TS = RNG.integers(0, 10_000, N)  # with ties
+SCEN = RNG.integers(1, 5, N)
+
+
+def split(target_idx: int | None = None, **kw: object) -> tuple[np.ndarray, dict[str, object]]:
+    return split_interactions(ProtocolConfig.from_dict(kw), USER, TS, SCEN, target_idx)
+
+
+def test_random_is_811_and_seeded() -> None:
+    a, _ = split(name="random", seed=1)
+    b, _ = split(name="random", seed=1)
+    c, _ = split(name="random", seed=2)
+    assert (a == b).all() and not (a == c).all()
+    assert [(a == k).sum() for k in (TRAIN, VALID, TEST)] == [4000, 500, 500]
+
+
+def test_temporal_puts_each_users_last_events_in_test() -> None:
+    codes = temporal(USER, TS, 0.1, 0.1)
+    leakage.check_temporal_order(USER, TS, codes)  # raises if a train event follows an eval one
+    for u in np.unique(USER)[:50]:
+        mine = USER == u
+        n = mine.sum()
+        want_test = max(1, int(np.floor(n * 0.1))) if n >= 3 else 0
+        assert (codes[mine] == TEST).sum() == min(want_test, n - 1)
+        assert (codes[mine] == TRAIN).sum() >= 1
+
+
+def test_temporal_with_counts_is_leave_one_out() -> None:
+    codes = temporal(USER, TS, 1, 1)
+    for u in np.unique(USER)[:50]:
+        n = (USER == u).sum()
+        assert (codes[USER == u] == TEST).sum() == (1 if n >= 2 else 0)
+        assert (codes[USER == u] == VALID).sum() == (1 if n >= 3 else 0)
+
+
+def test_leave_scenario_out_has_no_target_training_rows() -> None:
+    codes, facts = split(name="leave-scenario-out", target="b", target_idx=3)
+    assert (codes[SCEN == 3] == TEST).all()
+    assert (codes[SCEN != 3] == TRAIN).sum() > 0
+    assert facts["target_rows_in_test"] == (SCEN == 3).sum()
+
+
+def test_kshot_keeps_k_percent_of_target_training_rows() -> None:
+    base = temporal(USER, TS, 0.1, 0.1)
+    codes, facts = split(name="kshot", target="b", target_idx=2, k=5)
+    n_train = ((SCEN == 2) & (base == TRAIN)).sum()
+    assert ((SCEN == 2) & (codes == TRAIN)).sum() == int(np.ceil(n_train * 0.05)) == facts["target_train_rows_kept"]
+    assert ((SCEN == 2) & (codes == EXCLUDED)).sum() == n_train - facts["target_train_rows_kept"]
+    # nothing else moves
+    assert (codes[SCEN != 2] == base[SCEN != 2]).all()
+
+
+def test_cold_user_users_have_no_target_training_rows() -> None:
+    base = temporal(USER, TS, 0.1, 0.1)
+    codes, facts = split(name="cold-user", target="b", target_idx=1, cold_fraction=0.3)
+    in_target = SCEN == 1
+    made_cold = np.unique(USER[in_target & (base == TRAIN) & (codes != TRAIN)])
+    assert 0 < len(made_cold) <= facts["cold_users"]
+    for u in made_cold:
+        assert not ((USER == u) & in_target & (codes == TRAIN)).any()
+        assert ((USER == u) & ~in_target & (codes == TRAIN)).any()  # their other scenarios remain to transfer from
+    assert (codes[~in_target] == base[~in_target]).all()
+
+
+def test_cold_user_needs_shared_users() -> None:
+    user = np.array([1, 1, 2, 2])
+    scen = np.array([1, 1, 2, 2])
+    with pytest.raises(DataError, match="users active both in the target scenario and in another"):
+        split_interactions(ProtocolConfig(name="cold-user", target="x"), user, np.arange(4), scen, 1)
+
+
+def test_leakage_checks_catch_manufactured_leaks() -> None:
+    codes = temporal(USER, TS, 0.1, 0.1)
+    broken = codes.copy()
+    first_test = np.flatnonzero(codes == TEST)[0]
+    u = USER[first_test]
+    later_train = np.flatnonzero((USER == u) & (codes == TRAIN))
+    broken[later_train[0]], broken[first_test] = TEST, TRAIN  # swap a train and a test event of one user
+    if TS[later_train[0]] < TS[first_test]:
+        with pytest.raises(LeakageError, match="come before that user's last training event"):
+            leakage.check_temporal_order(USER, TS, broken)
+
+    train = np.flatnonzero(codes == TRAIN)
+    ev = HistoryEvents.build(USER[train], TS[train], np.ones(len(train), int), SCEN[train],
+                             np.ones(len(train)), train)
+    start, end = ev.windows(USER, TS, 10)
+    leakage.check_histories(ev, train, USER, TS, start, end)
+    with pytest.raises(LeakageError, match="at or after its sample's time"):
+        leakage.check_histories(ev, train, USER, TS, start, np.minimum(end + 1, len(ev)))
+    with pytest.raises(LeakageError, match="not training interactions"):
+        leakage.check_histories(ev, train[:-1], USER, TS, start, end)
