@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
 from mistrec.data.config import ScenarioFrom, TableConfig
@@ -70,7 +72,7 @@ def _scenario_expr(sf: ScenarioFrom, attr: pl.DataFrame, tc: TableConfig) -> pl.
             raise DataError(f"{location(tc.path, tc.format, line)}, column '{sf.column}': value "
                             f"{bad['__attr'][0]!r} is not a number, so scenario_from.bins cannot place it.")
         labels = sf.labels or []
-        expr = pl.when(num.is_null()).then(None)
+        expr: Any = pl.when(num.is_null()).then(None)
         for cut, label in zip(sf.bins, labels, strict=False):  # left-closed bins: [cut_k-1, cut_k)
             expr = expr.when(num < cut).then(pl.lit(label))
         return expr.otherwise(pl.lit(labels[-1]))

@@ -49,7 +49,8 @@ def test_bad_config_is_named(changes: dict[str, Any], message: str) -> None:
 
 def test_source_errors() -> None:
     bad_key = {**BASE["interactions"][0], "seperator": ";"}
-    with pytest.raises(ConfigError, match=r"Unknown key 'seperator' in interactions\[0\]\. Allowed keys: path, format, sep"):
+    msg = r"Unknown key 'seperator' in interactions\[0\]\. Allowed keys: path, format, sep"
+    with pytest.raises(ConfigError, match=msg):
         build(interactions=[bad_key])
     positional = {"path": "a.tsv", "header": False, "scenario": "s", "columns": {"user_id": "u", "item_id": 1}}
     with pytest.raises(ConfigError, match=r"give the 0-based column position instead"):

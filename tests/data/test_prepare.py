@@ -152,10 +152,11 @@ def test_item_id_scope_scenario_keeps_same_ids_apart(tiny: dict[str, Any]) -> No
     d = tiny["dir"]
     (d / "x.csv").write_text("u,i\nu1,1\nu2,1\nu1,2\n")
     (d / "y.csv").write_text("u,i\nu1,1\nu2,3\n")
+    cols = {"user_id": "u", "item_id": "i"}
     cfg = {"name": "scoped", "label": {"implicit": True},
            "interactions": [
-               {"path": "x.csv", "scenario": "x", "item_id_scope": "scenario", "columns": {"user_id": "u", "item_id": "i"}},
-               {"path": "y.csv", "scenario": "y", "item_id_scope": "scenario", "columns": {"user_id": "u", "item_id": "i"}},
+               {"path": "x.csv", "scenario": "x", "item_id_scope": "scenario", "columns": cols},
+               {"path": "y.csv", "scenario": "y", "item_id_scope": "scenario", "columns": cols},
            ], "protocol": {"name": "random", "valid": 0.0, "test": 0.2}}
     ds = run(tiny, cfg)
     assert ds.vocab["item_id"].height == 4  # x/1, x/2, y/1, y/3
@@ -175,7 +176,7 @@ def test_predefined_split_and_a_leaking_split(tiny: dict[str, Any]) -> None:
     ds = run(tiny, cfg)
     assert ds.manifest["protocol"]["name"] == "predefined"
     assert ds.split("test").height == 2
-    with pytest.raises(ConfigError, match="predefined splits.*--protocol predefined"):
+    with pytest.raises(ConfigError, match=r"predefined splits.*--protocol predefined"):
         run(tiny, cfg, protocol=ProtocolConfig(name="random"))
     (d / "test.csv").write_text("u,i,t,l\nu1,c,4,1\nu1,a,1,1\n")  # an event of train copied into test
     with pytest.raises(LeakageError, match="1 evaluation interactions also appear in train"):

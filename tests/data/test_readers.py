@@ -55,7 +55,8 @@ def test_errors_name_the_file_and_the_fix(tmp_path: Path) -> None:
         read_columns(tmp_path / "missing.csv", "csv", {"user_id": "u"})
     f = tmp_path / "a.csv"
     f.write_text("uid,iid\n1,2\n")
-    with pytest.raises(DataError, match=r"a\.csv: column 'user' \(for 'user_id'\) is not in the file\. Its columns are: uid, iid"):
+    msg = r"a\.csv: column 'user' \(for 'user_id'\) is not in the file\. Its columns are: uid, iid"
+    with pytest.raises(DataError, match=msg):
         read_columns(f, "csv", {"user_id": "user", "item_id": "iid"})
     with pytest.raises(DataError, match=r"column position 5 \(for 'item_id'\) is out of range: the file has 2 columns"):
         read_columns(f, "csv", {"user_id": 0, "item_id": 5}, header=False)

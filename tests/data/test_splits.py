@@ -34,7 +34,7 @@ def test_temporal_puts_each_users_last_events_in_test() -> None:
     codes = temporal(USER, TS, 0.1, 0.1)
     leakage.check_temporal_order(USER, TS, codes)  # raises if a train event follows an eval one
     for u in np.unique(USER)[:50]:
-        mine = USER == u
+        mine = u == USER
         n = mine.sum()
         want_test = max(1, int(np.floor(n * 0.1))) if n >= 3 else 0
         assert (codes[mine] == TEST).sum() == min(want_test, n - 1)
@@ -44,9 +44,9 @@ def test_temporal_puts_each_users_last_events_in_test() -> None:
 def test_temporal_with_counts_is_leave_one_out() -> None:
     codes = temporal(USER, TS, 1, 1)
     for u in np.unique(USER)[:50]:
-        n = (USER == u).sum()
-        assert (codes[USER == u] == TEST).sum() == (1 if n >= 2 else 0)
-        assert (codes[USER == u] == VALID).sum() == (1 if n >= 3 else 0)
+        n = (u == USER).sum()
+        assert (codes[u == USER] == TEST).sum() == (1 if n >= 2 else 0)
+        assert (codes[u == USER] == VALID).sum() == (1 if n >= 3 else 0)
 
 
 def test_leave_scenario_out_has_no_target_training_rows() -> None:
@@ -73,8 +73,8 @@ def test_cold_user_users_have_no_target_training_rows() -> None:
     made_cold = np.unique(USER[in_target & (base == TRAIN) & (codes != TRAIN)])
     assert 0 < len(made_cold) <= facts["cold_users"]
     for u in made_cold:
-        assert not ((USER == u) & in_target & (codes == TRAIN)).any()
-        assert ((USER == u) & ~in_target & (codes == TRAIN)).any()  # their other scenarios remain to transfer from
+        assert not ((u == USER) & in_target & (codes == TRAIN)).any()
+        assert ((u == USER) & ~in_target & (codes == TRAIN)).any()  # their other scenarios remain to transfer from
     assert (codes[~in_target] == base[~in_target]).all()
 
 
@@ -90,7 +90,7 @@ def test_leakage_checks_catch_manufactured_leaks() -> None:
     broken = codes.copy()
     first_test = np.flatnonzero(codes == TEST)[0]
     u = USER[first_test]
-    later_train = np.flatnonzero((USER == u) & (codes == TRAIN))
+    later_train = np.flatnonzero((u == USER) & (codes == TRAIN))
     broken[later_train[0]], broken[first_test] = TEST, TRAIN  # swap a train and a test event of one user
     if TS[later_train[0]] < TS[first_test]:
         with pytest.raises(LeakageError, match="come before that user's last training event"):

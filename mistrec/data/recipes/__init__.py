@@ -33,6 +33,9 @@ GENRE_SHELVES = {
     "Film-Noir": "thriller", "Horror": "thriller", "Animation": "family", "Children's": "family",
     "unknown": "other",
 }
+# Impression logs without timestamps or impression ids: two identical rows are two impressions, as the
+# published benchmarks count them, so de-duplication is off for those recipes.
+NO_DEDUP: dict[str, Any] = {"deduplicate": False}
 ML100K_GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
                  "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
                  "War", "Western"]
@@ -88,10 +91,11 @@ def _ml_grouplens(size: str, scenario: str) -> Callable[..., dict[str, Any]]:
                 "name": f"ml-1m-{scenario}",
                 "interactions": [{"path": str(ratings.resolve()), "format": "csv", "sep": "::", "header": False,
                                   "columns": {"user_id": 0, "item_id": 1, "rating": 2, "timestamp": 3}}],
-                "users": {"path": str(_need(data / "users.dat", "users.dat").resolve()), "sep": "::", "header": False,
+                "users": {"path": str(_need(data / "users.dat", "users.dat").resolve()), "format": "csv", "sep": "::",
+                          "header": False,
                           "columns": {"user_id": 0, "gender": 1, "age": 2, "occupation": 3, "zip_code": 4},
                           "categorical": ["age", "gender", "occupation", "zip_code"]},
-                "items": {"path": str(_need(data / "movies.dat", "movies.dat").resolve()), "sep": "::",
+                "items": {"path": str(_need(data / "movies.dat", "movies.dat").resolve()), "format": "csv", "sep": "::",
                           "header": False, "encoding": "latin-1", "columns": {"item_id": 0, "title": 1, "genre": 2},
                           "sequence": ["genre"], "sequence_sep": "|", "text": ["title"]},
             }
@@ -105,10 +109,11 @@ def _ml_grouplens(size: str, scenario: str) -> Callable[..., dict[str, Any]]:
                 "name": f"ml-100k-{scenario}",
                 "interactions": [{"path": str(ratings.resolve()), "format": "csv", "sep": "\t", "header": False,
                                   "columns": {"user_id": 0, "item_id": 1, "rating": 2, "timestamp": 3}}],
-                "users": {"path": str(_need(data / "u.user", "u.user").resolve()), "sep": "|", "header": False,
+                "users": {"path": str(_need(data / "u.user", "u.user").resolve()), "format": "csv", "sep": "|",
+                          "header": False,
                           "columns": {"user_id": 0, "age": 1, "gender": 2, "occupation": 3, "zip_code": 4},
                           "categorical": ["age", "gender", "occupation", "zip_code"]},
-                "items": {"path": str(genre_file.resolve()), "sep": "\t", "header": True,
+                "items": {"path": str(genre_file.resolve()), "format": "csv", "sep": "\t", "header": True,
                           "columns": {"item_id": "item_id"}, "sequence": ["genre"], "sequence_sep": "|",
                           "text": ["title"]},
             }
@@ -154,7 +159,10 @@ def _kuairand(data: Path, out_dir: Path) -> dict[str, Any]:
             cols["timestamp"] = "time_ms"
         # play_time_ms and the *_stay_time columns are measured after the click: not features (leakage).
         sources.append({"path": str(f.resolve()), "columns": cols, "timestamp": {"unit": "ms"}})
-    return {"name": "kuairand", "interactions": sources, "label": {"column": "label"}}
+    cfg: dict[str, Any] = {"name": "kuairand", "interactions": sources, "label": {"column": "label"}}
+    if not all("timestamp" in s["columns"] for s in sources):
+        cfg["cleaning"] = NO_DEDUP
+    return cfg
 
 
 def _aliccp(data: Path, out_dir: Path, scenario_field: str = "301") -> dict[str, Any]:
@@ -166,7 +174,8 @@ def _aliccp(data: Path, out_dir: Path, scenario_field: str = "301") -> dict[str,
                 "purchase": "purchase", "category": "206", "shop": "207", "brand": "216"}})
     if not sources:
         raise DataError(f"{data}: no Ali-CCP csv files (*train*.csv, *val*.csv, *test*.csv) found.")
-    return {"name": f"aliccp-{scenario_field}", "interactions": sources, "label": {"column": "label"}}
+    return {"name": f"aliccp-{scenario_field}", "interactions": sources, "label": {"column": "label"},
+            "cleaning": NO_DEDUP}
 
 
 def _aliccp_aread(data: Path, out_dir: Path, scenario_field: str = "domain") -> dict[str, Any]:
@@ -178,7 +187,8 @@ def _aliccp_aread(data: Path, out_dir: Path, scenario_field: str = "domain") -> 
             "interactions": [{"path": str(f.resolve()), "columns": {
                 "user_id": "userid", "item_id": "itemid", "scenario": scenario_field, "label": "click",
                 "purchase": "purchase", "split": "train_tag"}} for f in files],
-            "label": {"column": "label"}, "split_values": {"0": "train", "1": "valid", "2": "test"}}
+            "label": {"column": "label"}, "split_values": {"0": "train", "1": "valid", "2": "test"},
+            "cleaning": NO_DEDUP}
 
 
 def _aliexpress(data: Path, out_dir: Path) -> dict[str, Any]:
@@ -197,14 +207,14 @@ def _aliexpress(data: Path, out_dir: Path) -> dict[str, Any]:
                         "columns": cols, "item_id_scope": "scenario", "name": f.name})
     if not sources:
         raise DataError(f"{data}: no AliExpress csv files found.")
-    return {"name": "aliexpress", "interactions": sources, "label": {"column": "label"}}
+    return {"name": "aliexpress", "interactions": sources, "label": {"column": "label"}, "cleaning": NO_DEDUP}
 
 
 def _mind(data: Path, out_dir: Path) -> dict[str, Any]:
     f = data if data.is_file() else _need(data / "mind_sample.csv", "the MIND recipe expects the benchmark csv")
     return {"name": "mind", "interactions": [{"path": str(f.resolve()), "columns": {
         "user_id": "User_ID", "item_id": "News_ID", "label": "label", "scenario": "Category",
-        "subcategory": "SubCategory"}}], "label": {"column": "label"}}
+        "subcategory": "SubCategory"}}], "label": {"column": "label"}, "cleaning": NO_DEDUP}
 
 
 def _amazon_categories(data: Path, out_dir: Path) -> dict[str, Any]:
