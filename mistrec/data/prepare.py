@@ -59,8 +59,16 @@ def prepare(
     """
     t0 = time.perf_counter()
     out = Path(out)
-    steps = tqdm(total=8, desc="prepare", disable=quiet, unit="step")
-    job = _Job(cfg, protocol, history_length)
+    # disable=None: no bar when stderr is not a terminal (logs, CI); leave=False: an error starts a clean line.
+    steps = tqdm(total=8, desc="prepare", disable=True if quiet else None, unit="step", leave=False)
+    try:
+        return _run(_Job(cfg, protocol, history_length), out, steps, t0)
+    finally:
+        steps.close()
+
+
+def _run(job: _Job, out: Path, steps: tqdm, t0: float) -> dict[str, Any]:
+    cfg = job.cfg
 
     def step(name: str) -> None:
         steps.set_postfix_str(name)
@@ -83,7 +91,6 @@ def prepare(
     tables = {tc.kind: job.encode_table(tc) for tc in (cfg.users, cfg.items, cfg.scenarios) if tc is not None}
     manifest = job.write(out, tables, seconds=time.perf_counter() - t0)
     step("write")
-    steps.close()
     return manifest
 
 

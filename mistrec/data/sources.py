@@ -144,8 +144,9 @@ def _parse_scenario(
         return df.with_columns(pl.lit(None, dtype=pl.String).alias("scenario")), []
     if src.scenario is not None:
         return df.with_columns(pl.lit(src.scenario).alias("scenario")), []
-    df = df.with_columns(pl.col("scenario").str.strip_chars().replace("", None))
-    return df, [("missing_scenario", "scenario", pl.col("scenario").is_null())]
+    df = df.with_columns(pl.col("scenario").alias("__raw_scenario"),
+                         pl.col("scenario").str.strip_chars().replace("", None))
+    return df, [("missing_scenario", "__raw_scenario", pl.col("scenario").is_null())]
 
 
 def _parse_split(
@@ -180,9 +181,10 @@ def _apply_policy(
         if n == 0:
             continue
         rows = df.filter(mask).head(5)
-        shown_col = {"__raw_ts": "timestamp", "__raw_split": "split"}.get(column, column)
+        shown_col = {"__raw_ts": "timestamp", "__raw_split": "split", "__raw_scenario": "scenario"}.get(column, column)
         examples = [
-            f"{location(src.path, src.format, line)}, column '{shown_col}': value {value!r}"
+            f"{location(src.path, src.format, line)}, column '{shown_col}': "
+            + ("an empty value" if value is None else f"value {value!r}")
             for line, value in zip(rows[LINE].to_list(), rows[column].to_list(), strict=True)
         ]
         if invalid.policy == "error":

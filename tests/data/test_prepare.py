@@ -116,7 +116,7 @@ def test_drop_policy_counts_invalid_rows_per_reason(tiny: dict[str, Any]) -> Non
 def test_empty_scenario_value_is_an_error(tiny: dict[str, Any]) -> None:
     with (tiny["dir"] / "search.tsv").open("a") as fh:
         fh.write("u1\tq9\t4\t999\t\n")
-    with pytest.raises(DataError, match=r"search\.tsv line 7, column 'scenario'.*missing scenario"):
+    with pytest.raises(DataError, match=r"search\.tsv line 7, column 'scenario': an empty value: missing scenario"):
         run(tiny)
 
 

@@ -1,0 +1,106 @@
+"""The command line: bad input gets one clear line and exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mistrec.cli.main import main
+from tests.conftest import write_yaml
+
+
+def fails_with(capsys: pytest.CaptureFixture[str], argv: list[str], pattern: str) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert pattern in lines[0], lines[0]
+    return lines[0]
+
+
+def bad_yaml(tiny: dict[str, Any], change: Any) -> str:
+    cfg = copy.deepcopy(tiny["cfg"])
+    change(cfg)
+    return str(write_yaml(tiny["dir"] / "bad.yaml", cfg))
+
+
+def test_missing_data_file(tiny: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    path = bad_yaml(tiny, lambda c: c["interactions"][0].update(path="nope.csv"))
+    fails_with(capsys, ["prepare", path, "--out", str(tiny["dir"] / "o")], "File not found:")
+
+
+def test_column_not_in_file(tiny: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    path = bad_yaml(tiny, lambda c: c["interactions"][0]["columns"].update(timestamp="time"))
+    line = fails_with(capsys, ["prepare", path, "--out", str(tiny["dir"] / "o")], "column 'time' (for 'timestamp')")
+    assert "Its columns are: uid, iid, ts, rating" in line
+
+
+def test_unknown_yaml_key(tiny: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    path = bad_yaml(tiny, lambda c: c.update(histroy={"length": 5}))
+    line = fails_with(capsys, ["prepare", path, "--out", str(tiny["dir"] / "o")], "Unknown key 'histroy'")
+    assert "Allowed keys: name, interactions, label" in line
+
+
+def test_unparsable_label(tiny: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    with (tiny["dir"] / "home.csv").open("a") as fh:
+        fh.write("u9,z,999,4 stars\n")
+    fails_with(capsys, ["prepare", str(tiny["yaml"]), "--out", str(tiny["dir"] / "o")],
+               "home.csv line 18, column 'rating': value '4 stars': unparsable label")
+
+
+def test_empty_scenario(tiny: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    with (tiny["dir"] / "search.tsv").open("a") as fh:
+        fh.write("u1\tq9\t4\t999\t \n")
+    fails_with(capsys, ["prepare", str(tiny["yaml"]), "--out", str(tiny["dir"] / "o")],
+               "search.tsv line 7, column 'scenario': value ' ': missing scenario")
+
+
+def test_leaking_split(tiny: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    d = tiny["dir"]
+    (d / "tr.csv").write_text("u,i,t,l\nu1,a,1,1\nu1,b,2,0\n")
+    (d / "te.csv").write_text("u,i,t,l\nu1,a,1,1\n")
+    cols = {"user_id": "u", "item_id": "i", "timestamp": "t", "label": "l"}
+    path = write_yaml(d / "leak.yaml", {"name": "leak", "interactions": [
+        {"path": "tr.csv", "scenario": "s", "split": "train", "columns": cols},
+        {"path": "te.csv", "scenario": "s", "split": "test", "columns": cols}]})
+    fails_with(capsys, ["prepare", str(path), "--out", str(d / "o")], "Split leaks: 1 evaluation interactions")
+
+
+def test_protocol_needs_a_known_target(tiny: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    out = str(tiny["dir"] / "o")
+    fails_with(capsys, ["prepare", str(tiny["yaml"]), "--out", out, "--protocol", "kshot"], "needs a target scenario")
+    fails_with(capsys, ["prepare", str(tiny["yaml"]), "--out", out, "--protocol", "kshot", "--target", "lobby"],
+               "Target scenario 'lobby' is not in the data. Known scenarios: home, search")
+
+
+def test_prepare_prints_a_summary_and_writes_the_manifest(tiny: dict[str, Any],
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    out = tiny["dir"] / "o"
+    assert main(["prepare", str(tiny["yaml"]), "--out", str(out), "--protocol", "random", "--seed", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "Prepared 'tiny' with protocol 'random' (seed 3)" in printed
+    assert json.loads((out / "manifest.json").read_text())["protocol"]["seed"] == 3
+
+
+def test_recipe_list_and_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["recipe", "list"]) == 0
+    assert "ml-1m-age" in capsys.readouterr().out
+    fails_with(capsys, ["recipe", "ml-1m-age"], "needs --data")
+
+
+def test_demo_runs_end_to_end_as_a_real_process(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    proc = subprocess.run([sys.executable, "-m", "mistrec", "demo", "--out", str(out), "--users", "150", "--quiet"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "Planted transfer matrix" in proc.stdout and "vr_showroom" in proc.stdout
+    manifest = json.loads((out / "prepared" / "manifest.json").read_text())
+    assert manifest["scenarios"] == ["game_lobby", "home_feed", "search", "vr_showroom"]
+    assert (out / "raw" / "planted_transfer.json").is_file()

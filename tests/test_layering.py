@@ -1,0 +1,44 @@
+"""Imports go downward only: cli/serve -> eval -> train -> models -> features -> data; leaves import nothing."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "mistrec"
+ORDER = ["data", "features", "models", "train", "eval", "serve", "cli"]
+LEAVES = {"errors", "batch", "metrics"}
+
+
+def layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def imports_of(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mistrec"):
+            found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith("mistrec")]
+    return found
+
+
+def test_imports_go_downward_only() -> None:
+    problems = []
+    files = sorted(PACKAGE.rglob("*.py"))
+    assert len(files) > 10
+    for path in files:
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        here = layer(".".join(rel.parts))
+        for target in imports_of(path):
+            there = layer(target)
+            if here in LEAVES and there not in ("", *LEAVES):
+                problems.append(f"{rel} (a leaf) imports {target}")
+            if there in ORDER and here in ORDER and ORDER.index(there) > ORDER.index(here):
+                problems.append(f"{rel} ({here}) imports {target} ({there}), a higher layer")
+            if here in LEAVES and there in LEAVES and there != here:
+                problems.append(f"{rel} (a leaf) imports another leaf {target}")
+    assert not problems, "\n".join(problems)
