@@ -1,0 +1,50 @@
+"""Helpers shared by the benchmark scripts: timed child processes with their own peak RSS, and context
+(load average, threads, versions) recorded next to every timing."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+THREADS = "2"
+
+
+def thread_env() -> dict[str, str]:
+    """Thread counts set explicitly: on a 2-core box another job's threads distort timings badly."""
+    env = dict(os.environ)
+    env.update({"POLARS_MAX_THREADS": THREADS, "OMP_NUM_THREADS": THREADS, "MKL_NUM_THREADS": THREADS,
+                "OPENBLAS_NUM_THREADS": THREADS})
+    return env
+
+
+def timed_child(argv: list[str]) -> dict[str, float]:
+    """Runs one command; returns its wall time and its own peak RSS (from wait4, not the parent's)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=thread_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark command failed ({' '.join(argv)}):\n{err}")
+    return {"wall_seconds": round(wall, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+def context() -> dict[str, Any]:
+    import polars
+
+    return {
+        "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "cpu_count": os.cpu_count(),
+        "threads": int(THREADS),
+        "python": sys.version.split()[0],
+        "polars": polars.__version__,
+        "platform": platform.platform(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
