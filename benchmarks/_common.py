@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("MISTREC_SHARED_DATA", REPO.parent / "shared" / "data"))
 THREADS = "2"
 
 

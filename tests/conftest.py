@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# CI lays shared/ beside the clone; MISTREC_SHARED_DATA points elsewhere when it is not there.
+SHARED_DATA = Path(os.environ.get("MISTREC_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")
