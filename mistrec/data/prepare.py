@@ -319,8 +319,13 @@ class _Job:
         out = idx.select(exprs)
         if tc.numeric:
             out = out.with_columns(self._numeric(tc, idx))
+        ids_without_row = key_vocab.height - idx.height
+        if ids_without_row:
+            self.notes.append(f"{ids_without_row} {tc.key} values of the interactions have no row in the {tc.kind} "
+                              f"table: their features are the unknown index (categorical) or missing (numeric).")
         self.report.setdefault("side_tables", {})[tc.kind] = {
-            "rows": raw.height, "rows_without_interactions": unknown, "features": tc.features}
+            "rows": raw.height, "rows_without_interactions": unknown, "ids_without_row": ids_without_row,
+            "features": tc.features}
         return out
 
     def _numeric(self, tc: TableConfig, idx: pl.DataFrame) -> list[pl.Series]:

@@ -268,3 +268,12 @@ def test_out_directory_that_is_not_a_prepared_dataset_is_refused(tiny: dict[str,
     with pytest.raises(ConfigError, match="not a prepared dataset"):
         prepare(load_dataset_config(tiny["yaml"]), out)
     assert (out / "notes.txt").exists()
+
+
+def test_ids_missing_from_a_side_table_are_reported(tiny: dict[str, Any]) -> None:
+    (tiny["dir"] / "users.csv").write_text("uid,age,gender,spend\nu1,18,F,10\nu2,25,M,\nu3,40,F,30\n")
+    ds = run(tiny)
+    assert ds.manifest["cleaning"]["side_tables"]["users"]["ids_without_row"] == 1
+    assert any("1 user_id values of the interactions have no row in the users table" in n
+               for n in ds.manifest["notes"])
+    assert ds.tables["users"].height == 3
