@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -431,9 +432,12 @@ class NegativesConfig:
 
 @dataclass(frozen=True)
 class ProtocolConfig:
-    """How interactions are split; see docs/protocols.md. Ratios may be fractions or per-user counts."""
+    """How interactions are split; see docs/protocols.md. Ratios may be fractions or per-user counts.
 
-    name: str = "temporal"
+    `name` None means: predefined when the data carries splits, else temporal (see `resolved`).
+    """
+
+    name: str | None = None
     seed: int = 2022
     valid: float = 0.1
     test: float = 0.1
@@ -450,7 +454,7 @@ class ProtocolConfig:
         _check_keys(d, ("name", "seed", "valid", "test", "target", "k", "cold_fraction", "check_leakage"),
                     "protocol")
         cfg = cls(
-            name=_choice(d.get("name", "temporal"), PROTOCOLS, "protocol.name"),
+            name=None if d.get("name") is None else _choice(d["name"], PROTOCOLS, "protocol.name"),
             seed=_int(d.get("seed", 2022), "protocol.seed"),
             valid=_ratio_or_count(d.get("valid", 0.1), "protocol.valid"),
             test=_ratio_or_count(d.get("test", 0.1), "protocol.test"),
@@ -461,8 +465,16 @@ class ProtocolConfig:
         )
         return cfg
 
+    def resolved(self, data_has_splits: bool) -> ProtocolConfig:
+        """This protocol with its name decided: the default is predefined for data with splits, else temporal."""
+        if self.name is not None:
+            return self
+        return dataclasses.replace(self, name="predefined" if data_has_splits else "temporal")
+
     def describe(self) -> dict[str, Any]:
         """The options that matter for this protocol, for the manifest."""
+        if self.name is None:
+            raise ValueError("describe() needs a resolved protocol: call resolved() first")
         keep = {"random": ("seed", "valid", "test"), "temporal": ("valid", "test"),
                 "cold-user": ("seed", "valid", "test", "target", "cold_fraction"),
                 "kshot": ("seed", "valid", "test", "target", "k"),

@@ -100,7 +100,6 @@ class _Job:
     def __init__(self, cfg: DatasetConfig, protocol: ProtocolConfig | None, history_length: int | None) -> None:
         self.cfg = cfg
         self.protocol = protocol or cfg.protocol
-        self.explicit_protocol = protocol is not None or "protocol" in cfg.raw
         self.length = history_length or cfg.history.length
         self.notes: list[str] = []
         self.report: dict[str, Any] = {}
@@ -184,8 +183,7 @@ class _Job:
     def split(self) -> None:
         df, p = self.df, self.protocol
         has_split = df["split"].null_count() < df.height
-        if has_split and not self.explicit_protocol:
-            p = p.with_overrides(name="predefined")
+        p = p.resolved(has_split)
         if has_split and p.name != "predefined":
             raise ConfigError(f"The data carries predefined splits (a source's split: or a split column), so "
                               f"protocol '{p.name}' would re-split it: use --protocol predefined, or drop the "

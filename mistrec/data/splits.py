@@ -38,6 +38,7 @@ def split_interactions(
         target: the target scenario's index for cold-user, kshot and leave-scenario-out.
         predefined: split codes given by the data, for the predefined protocol.
     """
+    p = p.resolved(data_has_splits=predefined is not None)
     rng = np.random.default_rng(p.seed)
     if p.name == "predefined":
         if predefined is None:

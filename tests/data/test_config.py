@@ -21,7 +21,9 @@ def build(**changes: Any) -> DatasetConfig:
 
 def test_minimal_config_has_honest_defaults() -> None:
     cfg = build()
-    assert cfg.protocol.name == "temporal"
+    assert cfg.protocol.name is None  # decided by the data: predefined when it carries splits, else temporal
+    assert cfg.protocol.resolved(data_has_splits=False).name == "temporal"
+    assert cfg.protocol.resolved(data_has_splits=True).name == "predefined"
     assert cfg.history.length == 50
     assert cfg.cleaning.deduplicate and cfg.cleaning.invalid_rows == "error"
     assert (cfg.cleaning.kcore_user, cfg.cleaning.kcore_item) == (0, 0)

@@ -176,6 +176,8 @@ def test_predefined_split_and_a_leaking_split(tiny: dict[str, Any]) -> None:
     ds = run(tiny, cfg)
     assert ds.manifest["protocol"]["name"] == "predefined"
     assert ds.split("test").height == 2
+    ds = run(tiny, cfg, protocol=ProtocolConfig(seed=5))  # a seed alone does not ask for another protocol
+    assert ds.manifest["protocol"]["name"] == "predefined"
     with pytest.raises(ConfigError, match=r"predefined splits.*--protocol predefined"):
         run(tiny, cfg, protocol=ProtocolConfig(name="random"))
     (d / "test.csv").write_text("u,i,t,l\nu1,c,4,1\nu1,a,1,1\n")  # an event of train copied into test
