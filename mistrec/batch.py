@@ -1,0 +1,38 @@
+"""The typed batch every model reads: integer id tensors, side features, the scenario-tagged history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+__all__ = ["Batch"]
+
+
+@dataclass
+class Batch:
+    """One batch of B samples with histories of length L.
+
+    Index 0 of every id tensor is the reserved unknown/padding index.
+    """
+
+    user: torch.Tensor  # (B,) long
+    item: torch.Tensor  # (B,) long
+    scenario: torch.Tensor  # (B,) long
+    user_cat: torch.Tensor  # (B, Fu) long, categorical user features
+    item_cat: torch.Tensor  # (B, Fi) long, categorical item features
+    item_seq: torch.Tensor  # (B, Fs, S) long, multi-valued item features (genres), 0-padded
+    user_num: torch.Tensor  # (B, Nu) float
+    item_num: torch.Tensor  # (B, Ni) float
+    hist_items: torch.Tensor  # (B, L) long, most recent last, 0 = padding
+    hist_scenarios: torch.Tensor  # (B, L) long
+    hist_gaps: torch.Tensor  # (B, L) long, log2 bucket of the time gap to the sample, 0 = padding
+    hist_labels: torch.Tensor  # (B, L) float, the event's label (training labels only)
+    hist_mask: torch.Tensor  # (B, L) bool, True for real events
+    label: torch.Tensor  # (B,) float
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+    def __len__(self) -> int:
+        return int(self.user.shape[0])

@@ -1,0 +1,218 @@
+"""Feature specs and the encoder that turns prepared rows into `Batch`es with numpy indexing only.
+
+The encoder follows the scikit-learn contract: `__init__` stores arguments, `fit` learns from the training
+split and returns self, learned state ends in `_`, and using it unfitted is an error. Ids never seen in
+training (cold users or items, a scenario with no training rows) map to the reserved index 0, so a model
+never reads an embedding that training did not touch.
+
+Example:
+    >>> enc = FeatureEncoder().fit(PreparedDataset.load("demo_out/prepared"))   # doctest: +SKIP
+    >>> rows = enc.rows(ds, "train")                                             # doctest: +SKIP
+    >>> batch = enc.batch(rows, np.arange(256))                                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+from mistrec.batch import Batch
+from mistrec.data.history import HistoryEvents
+from mistrec.data.prepared import PreparedDataset
+from mistrec.errors import ArtifactError
+
+__all__ = ["GAP_BUCKETS", "EncodedRows", "FeatureEncoder", "FeatureSpec"]
+
+GAP_BUCKETS = 33  # 0 = padding, 1 + floor(log2(1 + gap seconds)) capped at 32
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Sizes of every input a model may embed; models are built from this, never from a dataset."""
+
+    n_users: int
+    n_items: int
+    n_scenarios: int
+    user_cat: tuple[int, ...]  # cardinality of each categorical user feature (index 0 included)
+    item_cat: tuple[int, ...]
+    item_seq: tuple[int, ...]  # cardinality of each multi-valued item feature
+    n_user_num: int
+    n_item_num: int
+    history_length: int
+    scenario_names: tuple[str, ...]  # index i + 1 is scenario_names[i]; 0 is unknown
+    gap_buckets: int = GAP_BUCKETS
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FeatureSpec:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class EncodedRows:
+    """The per-row arrays of one split, ready for batching."""
+
+    user: np.ndarray
+    item: np.ndarray
+    scenario: np.ndarray
+    label: np.ndarray
+    timestamp: np.ndarray
+    hist_start: np.ndarray
+    hist_end: np.ndarray
+    events: HistoryEvents
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+
+class FeatureEncoder:
+    """Fits id maps and side-feature lookup tables on a prepared dataset's training split.
+
+    Args:
+        history_length: L of the batches; default: the prepared dataset's.
+        max_seq: how many values of a multi-valued item feature are kept (genres).
+    """
+
+    def __init__(self, history_length: int | None = None, max_seq: int = 6) -> None:
+        self.history_length = history_length
+        self.max_seq = max_seq
+
+    # -- fit --------------------------------------------------------------------------------------------
+    def fit(self, ds: PreparedDataset) -> FeatureEncoder:
+        train = ds.split("train")
+        n_users, n_items = ds.vocab["user_id"].height + 1, ds.vocab["item_id"].height + 1
+        n_scen = ds.vocab["scenario"].height + 1
+        self.user_map_ = _seen_map(n_users, train["user"].to_numpy())
+        self.item_map_ = _seen_map(n_items, train["item"].to_numpy())
+        self.scenario_map_ = _seen_map(n_scen, train["scenario"].to_numpy())
+        users, items = ds.tables.get("users"), ds.tables.get("items")
+        ucat, unum = _feature_names(ds, "users")
+        icat, inum = _feature_names(ds, "items")
+        iseq = list(ds.manifest["config"].get("items", {}).get("sequence", []) or [])
+        self.user_cat_ = _cat_table(users, "user", ucat, n_users)
+        self.user_num_ = _num_table(users, "user", unum, n_users)
+        self.item_cat_ = _cat_table(items, "item", icat, n_items)
+        self.item_num_ = _num_table(items, "item", inum, n_items)
+        self.item_seq_ = _seq_table(items, iseq, n_items, self.max_seq)
+        self.feature_names_ = {"user_cat": ucat, "user_num": unum, "item_cat": icat, "item_num": inum,
+                               "item_seq": iseq}
+        card = {name: ds.vocab[name].height + 1 for name in ds.vocab}
+        self.spec_ = FeatureSpec(
+            n_users=n_users, n_items=n_items, n_scenarios=n_scen,
+            user_cat=tuple(card[f"users.{c}"] for c in ucat), item_cat=tuple(card[f"items.{c}"] for c in icat),
+            item_seq=tuple(card[f"items.{c}"] for c in iseq), n_user_num=len(unum), n_item_num=len(inum),
+            history_length=self.history_length or ds.history_length, scenario_names=tuple(ds.scenarios),
+        )
+        self.dataset_fingerprint_ = ds.manifest["fingerprint"]
+        return self
+
+    def _check(self) -> None:
+        if not hasattr(self, "spec_"):
+            raise RuntimeError("This FeatureEncoder is not fitted yet: call fit(prepared_dataset) first.")
+
+    # -- transform --------------------------------------------------------------------------------------
+    def rows(self, ds: PreparedDataset, split: str | None = None) -> EncodedRows:
+        """The arrays of one split ('train', 'valid', 'test') or of every row (None)."""
+        self._check()
+        df = ds.interactions if split is None else ds.split(split)
+        return EncodedRows(
+            user=df["user"].to_numpy().astype(np.int64), item=df["item"].to_numpy().astype(np.int64),
+            scenario=df["scenario"].to_numpy().astype(np.int64), label=df["label"].to_numpy().astype(np.float32),
+            timestamp=df["timestamp"].to_numpy(), hist_start=df["hist_start"].to_numpy(),
+            hist_end=df["hist_end"].to_numpy(), events=ds.events,
+        )
+
+    def batch(self, rows: EncodedRows, idx: np.ndarray) -> Batch:
+        """The Batch of rows[idx]: gathers only, no Python loop per sample."""
+        self._check()
+        length = self.spec_.history_length
+        user, item = self.user_map_[rows.user[idx]], self.item_map_[rows.item[idx]]
+        end = rows.hist_end[idx]
+        h = rows.events.gather(np.maximum(rows.hist_start[idx], end - length), end, rows.timestamp[idx], length)
+        gaps = np.where(h.mask, 1 + np.minimum(np.floor(np.log2(1.0 + np.maximum(h.time_gaps, 0))), 31), 0)
+        t = torch.from_numpy
+        return Batch(
+            user=t(user), item=t(item), scenario=t(self.scenario_map_[rows.scenario[idx]]),
+            user_cat=t(self.user_cat_[user]), item_cat=t(self.item_cat_[item]), item_seq=t(self.item_seq_[item]),
+            user_num=t(self.user_num_[user]), item_num=t(self.item_num_[item]),
+            hist_items=t(self.item_map_[h.items]), hist_scenarios=t(self.scenario_map_[h.scenarios]),
+            hist_gaps=t(gaps.astype(np.int64)), hist_labels=t(h.labels), hist_mask=t(h.mask),
+            label=t(rows.label[idx]),
+        )
+
+    # -- persistence ------------------------------------------------------------------------------------
+    _ARRAYS = ("user_map_", "item_map_", "scenario_map_", "user_cat_", "user_num_", "item_cat_", "item_num_",
+               "item_seq_")
+
+    def save(self, directory: Path) -> None:
+        self._check()
+        directory.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(directory / "encoder.npz", **{k: getattr(self, k) for k in self._ARRAYS})
+        (directory / "encoder.json").write_text(json.dumps({
+            "history_length": self.history_length, "max_seq": self.max_seq, "spec": self.spec_.to_dict(),
+            "feature_names": self.feature_names_, "dataset_fingerprint": self.dataset_fingerprint_}, indent=2))
+
+    @classmethod
+    def load(cls, directory: Path) -> FeatureEncoder:
+        for name in ("encoder.npz", "encoder.json"):
+            if not (directory / name).is_file():
+                raise ArtifactError(f"{directory} is missing {name}: the fitted encoder is part of every run.")
+        meta = json.loads((directory / "encoder.json").read_text())
+        enc = cls(history_length=meta["history_length"], max_seq=meta["max_seq"])
+        with np.load(directory / "encoder.npz") as arrays:
+            for k in cls._ARRAYS:
+                setattr(enc, k, arrays[k])
+        enc.spec_ = FeatureSpec.from_dict(meta["spec"])
+        enc.feature_names_ = meta["feature_names"]
+        enc.dataset_fingerprint_ = meta["dataset_fingerprint"]
+        return enc
+
+
+def _seen_map(n: int, seen: np.ndarray) -> np.ndarray:
+    """index -> index for ids with training rows, 0 (unknown) for the rest."""
+    out = np.zeros(n, dtype=np.int64)
+    uniq = np.unique(seen)
+    out[uniq] = uniq
+    return out
+
+
+def _feature_names(ds: PreparedDataset, kind: str) -> tuple[list[str], list[str]]:
+    cfg = ds.manifest["config"].get(kind) or {}
+    return list(cfg.get("categorical", []) or []), list(cfg.get("numeric", []) or [])
+
+
+def _cat_table(table: pl.DataFrame | None, key: str, cols: list[str], n: int) -> np.ndarray:
+    out = np.zeros((n, len(cols)), dtype=np.int64)
+    if table is not None and cols:
+        out[table[key].to_numpy()] = table.select(cols).to_numpy().astype(np.int64)
+    return out
+
+
+def _num_table(table: pl.DataFrame | None, key: str, cols: list[str], n: int) -> np.ndarray:
+    # 0.0 for ids without a row: the training mean after z-score scaling (the default).
+    out = np.zeros((n, len(cols)), dtype=np.float32)
+    if table is not None and cols:
+        out[table[key].to_numpy()] = table.select(cols).to_numpy().astype(np.float32)
+    return out
+
+
+def _seq_table(table: pl.DataFrame | None, cols: list[str], n: int, width: int) -> np.ndarray:
+    out = np.zeros((n, len(cols), width), dtype=np.int64)
+    if table is None:
+        return out
+    rows = table["item"].to_numpy()
+    for j, c in enumerate(cols):  # one vectorised pass per feature column, not per row
+        lists = table[c].list.head(width)
+        lengths = lists.list.len().fill_null(0).to_numpy().astype(np.int64)
+        values = lists.explode().drop_nulls().to_numpy()  # empty lists explode to one null each
+        pos = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        out[np.repeat(rows, lengths), j, pos] = values
+    return out

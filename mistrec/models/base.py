@@ -1,0 +1,56 @@
+"""What every model shares: a typed config dataclass checked key by key, and `forward(batch) -> logits`."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, TypeVar
+
+from torch import nn
+
+from mistrec.errors import ConfigError
+
+__all__ = ["Model", "ModelConfig", "config_from_dict"]
+
+C = TypeVar("C")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Fields every model config has."""
+
+    embedding_dim: int = 16
+    dropout: float = 0.0
+
+
+def config_from_dict(cls: type[C], values: dict[str, Any], where: str) -> C:
+    """Builds config `cls` from a mapping, refusing unknown keys and values of the wrong type."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(f"Unknown key '{key}' in {where}. Allowed keys: {', '.join(fields)}.")
+        default = getattr(cls, key, None)
+        if isinstance(default, tuple):
+            if not isinstance(value, list | tuple) or not all(isinstance(v, int) and v > 0 for v in value):
+                raise ConfigError(f"The '{key}' parameter of {cls.__name__} must be a list of positive ints. "
+                                  f"Got {value!r} instead.")
+            values = {**values, key: tuple(value)}
+        elif isinstance(default, bool) and not isinstance(value, bool):
+            raise ConfigError(f"The '{key}' parameter of {cls.__name__} must be true or false. Got {value!r} instead.")
+        elif isinstance(default, int) and not isinstance(default, bool) and (isinstance(value, bool) or
+                                                                              not isinstance(value, int)):
+            raise ConfigError(f"The '{key}' parameter of {cls.__name__} must be an int. Got {value!r} instead.")
+        elif isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ConfigError(f"The '{key}' parameter of {cls.__name__} must be a number. Got {value!r} instead.")
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise ConfigError(f"The '{key}' parameter of {cls.__name__} must be a string. Got {value!r} instead.")
+    cfg = cls(**values)
+    check = getattr(cfg, "validate", None)
+    if check is not None:
+        check()
+    return cfg
+
+
+class Model(nn.Module):
+    """A model reads a Batch and returns one logit per sample, (B,)."""
+
+    name: str = ""

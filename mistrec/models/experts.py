@@ -1,0 +1,169 @@
+"""Multi-scenario baselines with shared and scenario-specific parts: SharedBottom, MMoE, PLE, STAR.
+
+Each treats a scenario as a task head (Scenario-Wise-Rec's formulation); gates and experts follow the papers:
+MMoE (Ma et al., KDD 2018), PLE (Tang et al., RecSys 2020), STAR (Sheng et al., CIKM 2021).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mistrec.batch import Batch
+from mistrec.errors import ConfigError
+from mistrec.features import FeatureSpec
+from mistrec.models.base import Model, ModelConfig
+from mistrec.models.layers import MLP, FeatureEmbedding, PartitionedNorm, StarLinear, route
+
+__all__ = ["PLE", "STAR", "ExpertConfig", "MMoE", "SharedBottom", "StarConfig"]
+
+
+@dataclass(frozen=True)
+class ExpertConfig(ModelConfig):
+    bottom: tuple[int, ...] = (256, 128)  # SharedBottom's bottom, and each expert's layers
+    tower: tuple[int, ...] = (64,)
+    n_experts: int = 4  # MMoE experts; PLE shared experts per level
+    n_specific: int = 1  # PLE experts per scenario per level
+    levels: int = 2  # PLE extraction levels
+
+    def validate(self) -> None:
+        if self.n_experts < 1 or self.levels < 1 or self.n_specific < 1:
+            raise ConfigError("n_experts, n_specific and levels must be >= 1.")
+
+
+class _Towers(nn.Module):
+    """One small tower per scenario, all computed at once; each sample reads its own (see `route`)."""
+
+    def __init__(self, d_in: int, hidden: tuple[int, ...], n_scenarios: int, dropout: float) -> None:
+        super().__init__()
+        self.towers = nn.ModuleList(MLP(d_in, hidden, dropout, out=1) for _ in range(n_scenarios))
+
+    def forward(self, per_scenario_input: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
+        # per_scenario_input: (B, S, D) or (B, D) shared by all towers
+        if per_scenario_input.dim() == 2:
+            outs = [t(per_scenario_input) for t in self.towers]
+        else:
+            outs = [t(per_scenario_input[:, s]) for s, t in enumerate(self.towers)]
+        return route(torch.cat(outs, dim=-1), scenario)  # (B,)
+
+
+class SharedBottom(Model):
+    name = "shared_bottom"
+
+    def __init__(self, spec: FeatureSpec, cfg: ExpertConfig) -> None:
+        super().__init__()
+        self.embed = FeatureEmbedding(spec, cfg.embedding_dim)
+        self.bottom = MLP(self.embed.d_out, cfg.bottom, cfg.dropout)
+        self.towers = _Towers(self.bottom.d_out, cfg.tower, spec.n_scenarios, cfg.dropout)
+
+    def forward(self, b: Batch) -> torch.Tensor:
+        return self.towers(self.bottom(self.embed(b)), b.scenario)
+
+
+class MMoE(Model):
+    name = "mmoe"
+
+    def __init__(self, spec: FeatureSpec, cfg: ExpertConfig) -> None:
+        super().__init__()
+        self.embed = FeatureEmbedding(spec, cfg.embedding_dim)
+        d = self.embed.d_out
+        self.experts = nn.ModuleList(MLP(d, cfg.bottom, cfg.dropout) for _ in range(cfg.n_experts))
+        self.gates = nn.Linear(d, spec.n_scenarios * cfg.n_experts)
+        self.n_scenarios, self.n_experts = spec.n_scenarios, cfg.n_experts
+        self.towers = _Towers(cfg.bottom[-1], cfg.tower, spec.n_scenarios, cfg.dropout)
+
+    def gate_weights(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gates(x).view(-1, self.n_scenarios, self.n_experts).softmax(-1)  # (B, S, K)
+
+    def forward(self, b: Batch) -> torch.Tensor:
+        x = self.embed(b)
+        experts = torch.stack([e(x) for e in self.experts], dim=1)  # (B, K, H)
+        mixed = torch.einsum("bsk,bkh->bsh", self.gate_weights(x), experts)  # (B, S, H)
+        return self.towers(mixed, b.scenario)
+
+
+class _CGC(nn.Module):
+    """One PLE extraction level: shared and per-scenario experts, a gate per scenario (and a shared gate)."""
+
+    def __init__(self, d_in: int, cfg: ExpertConfig, n_scenarios: int, last: bool) -> None:
+        super().__init__()
+        self.shared = nn.ModuleList(MLP(d_in, cfg.bottom, cfg.dropout) for _ in range(cfg.n_experts))
+        self.specific = nn.ModuleList(
+            nn.ModuleList(MLP(d_in, cfg.bottom, cfg.dropout) for _ in range(cfg.n_specific))
+            for _ in range(n_scenarios))
+        self.gates = nn.ModuleList(nn.Linear(d_in, cfg.n_specific + cfg.n_experts) for _ in range(n_scenarios))
+        n_all = cfg.n_experts + n_scenarios * cfg.n_specific
+        self.shared_gate = None if last else nn.Linear(d_in, n_all)
+
+    def forward(self, xs: torch.Tensor, x_shared: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # xs: (B, S, D) per-scenario inputs, x_shared: (B, D)
+        shared = torch.stack([e(x_shared) for e in self.shared], dim=1)  # (B, Ks, H)
+        outs, specific_all = [], []
+        for s, gate in enumerate(self.gates):
+            spec = torch.stack([e(xs[:, s]) for e in self.specific[s]], dim=1)  # type: ignore[attr-defined]  # (B, Kp, H)
+            specific_all.append(spec)
+            w = gate(xs[:, s]).softmax(-1).unsqueeze(-1)  # (B, Kp + Ks, 1)
+            outs.append((torch.cat([spec, shared], dim=1) * w).sum(1))
+        out_shared = x_shared
+        if self.shared_gate is not None:
+            everything = torch.cat([*specific_all, shared], dim=1)
+            w = self.shared_gate(x_shared).softmax(-1).unsqueeze(-1)
+            out_shared = (everything * w).sum(1)
+        return torch.stack(outs, dim=1), out_shared  # (B, S, H), (B, H)
+
+
+class PLE(Model):
+    name = "ple"
+
+    def __init__(self, spec: FeatureSpec, cfg: ExpertConfig) -> None:
+        super().__init__()
+        self.embed = FeatureEmbedding(spec, cfg.embedding_dim)
+        d = self.embed.d_out
+        self.levels = nn.ModuleList(
+            _CGC(d if i == 0 else cfg.bottom[-1], cfg, spec.n_scenarios, last=i == cfg.levels - 1)
+            for i in range(cfg.levels))
+        self.n_scenarios = spec.n_scenarios
+        self.towers = _Towers(cfg.bottom[-1], cfg.tower, spec.n_scenarios, cfg.dropout)
+
+    def forward(self, b: Batch) -> torch.Tensor:
+        x = self.embed(b)
+        xs, shared = x.unsqueeze(1).expand(-1, self.n_scenarios, -1), x
+        for level in self.levels:
+            xs, shared = level(xs, shared)
+        return self.towers(xs, b.scenario)
+
+
+@dataclass(frozen=True)
+class StarConfig(ModelConfig):
+    hidden: tuple[int, ...] = (256, 128, 64)
+    aux_hidden: tuple[int, ...] = (64,)
+
+
+class STAR(Model):
+    """Partitioned normalisation -> star-topology FCN, plus the auxiliary network on the scenario embedding."""
+
+    name = "star"
+
+    def __init__(self, spec: FeatureSpec, cfg: StarConfig) -> None:
+        super().__init__()
+        self.embed = FeatureEmbedding(spec, cfg.embedding_dim)
+        self.scenario = nn.Embedding(spec.n_scenarios, cfg.embedding_dim)
+        nn.init.zeros_(self.scenario.weight)  # scenario 0 (unseen) contributes nothing to the auxiliary logit
+        d = self.embed.d_out
+        self.norm = PartitionedNorm(d, spec.n_scenarios)
+        dims = (d, *cfg.hidden)
+        self.layers = nn.ModuleList(StarLinear(a, b_, spec.n_scenarios) for a, b_ in itertools.pairwise(dims))
+        self.out = StarLinear(dims[-1], 1, spec.n_scenarios)
+        self.aux = MLP(cfg.embedding_dim + d, cfg.aux_hidden, cfg.dropout, out=1)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, b: Batch) -> torch.Tensor:
+        x = self.embed(b)
+        h = self.norm(x, b.scenario)
+        for layer in self.layers:
+            h = self.dropout(torch.relu(layer(h, b.scenario)))
+        aux = self.aux(torch.cat([self.scenario(b.scenario), x], dim=-1))
+        return (self.out(h, b.scenario) + aux).squeeze(-1)

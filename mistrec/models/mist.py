@@ -1,0 +1,156 @@
+"""mist: Multi-scenario Interest Transfer through attention over a scenario-tagged behaviour history.
+
+For candidate item i in target scenario s and history H = [(item_j, scenario_j, gap_j, label_j)]:
+
+1. behaviour tokens     e_j = item(item_j) + scenario(scenario_j) + gap(gap_j) + label(label_j)
+2. self-attention       optional masked Transformer encoder layers over the tokens
+3. target attention     a_j = ActivationUnit(e_j, q) + B[s, scenario_j], q = item(i) + scenario(s);
+                        B is the learned scenario-to-scenario transfer bias; masked softmax over j (or DIN's
+                        unnormalised weights)
+4. per-source interests v_k = sum over events of source k of w_j e_j; combined by interest-level attention
+                        (MiNet, Ouyang et al., CIKM 2020): beta_k = softmax_k(MLP([v_k, q, scenario(k)])),
+                        u = sum_k beta_k v_k, so each source scenario's share beta_k is explicit
+5. scenario-adaptive top  partitioned normalisation, then STAR-style shared x specific layers, or PLE-style
+                        gated shared and scenario experts (a config choice)
+6. unknown scenario     index 0 (a scenario unseen in training): zero scenario embedding, zero transfer bias,
+                        the shared STAR weights and the known scenarios' normalisation statistics
+
+`forward(batch, explain=True)` also returns the event weights, the per-source attention mass and the
+interest-level source shares, for explanations.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mistrec.batch import Batch
+from mistrec.errors import ConfigError
+from mistrec.features import FeatureSpec
+from mistrec.models.base import Model, ModelConfig
+from mistrec.models.layers import MLP, ActivationUnit, FeatureEmbedding, PartitionedNorm, StarLinear, route
+
+__all__ = ["Mist", "MistConfig"]
+
+
+@dataclass(frozen=True)
+class MistConfig(ModelConfig):
+    self_attention_layers: int = 0
+    heads: int = 2
+    attention_hidden: tuple[int, ...] = (64, 32)
+    weights: str = "softmax"  # softmax | din (unnormalised activation-unit outputs)
+    transfer_bias: bool = True
+    history_labels: bool = True  # embed each history event's (training) label
+    top: str = "star"  # star | ple
+    hidden: tuple[int, ...] = (256, 128, 64)
+    n_experts: int = 4  # ple top: shared experts
+    tower: tuple[int, ...] = (64,)  # ple top: per-scenario tower
+
+    def validate(self) -> None:
+        if self.weights not in ("softmax", "din"):
+            raise ConfigError(f"The 'weights' parameter of MistConfig must be softmax or din. Got {self.weights!r}.")
+        if self.top not in ("star", "ple"):
+            raise ConfigError(f"The 'top' parameter of MistConfig must be star or ple. Got {self.top!r} instead.")
+        if self.embedding_dim % self.heads:
+            raise ConfigError(f"embedding_dim ({self.embedding_dim}) must be divisible by heads ({self.heads}).")
+
+
+class Mist(Model):
+    name = "mist"
+
+    def __init__(self, spec: FeatureSpec, cfg: MistConfig) -> None:
+        super().__init__()
+        d = cfg.embedding_dim
+        self.cfg, self.n_scenarios = cfg, spec.n_scenarios
+        self.embed = FeatureEmbedding(spec, d)
+        self.scenario = nn.Embedding(spec.n_scenarios, d, padding_idx=0)  # row 0: unknown scenario, stays zero
+        self.gap = nn.Embedding(spec.gap_buckets, d, padding_idx=0)
+        self.label = nn.Embedding(3, d, padding_idx=0)  # 0 padding, 1 negative, 2 positive event
+        self.encoder = None
+        if cfg.self_attention_layers:
+            layer = nn.TransformerEncoderLayer(d, cfg.heads, dim_feedforward=4 * d, dropout=cfg.dropout,
+                                               batch_first=True)
+            self.encoder = nn.TransformerEncoder(layer, cfg.self_attention_layers, enable_nested_tensor=False)
+        self.attention = ActivationUnit(d, cfg.attention_hidden)
+        self.transfer = nn.Parameter(torch.zeros(spec.n_scenarios, spec.n_scenarios))  # B[target, source]
+        self.interest_gate = MLP(3 * d, (32,), out=1)
+        d_top = self.embed.d_out + 3 * d  # features, target scenario, interest u, u * q
+        self.top: nn.Module = (_StarTop(d_top, cfg, spec.n_scenarios) if cfg.top == "star"
+                               else _PLETop(d_top, cfg, spec.n_scenarios))
+
+    def tokens(self, b: Batch) -> torch.Tensor:
+        e = self.embed.item(b.hist_items) + self.scenario(b.hist_scenarios) + self.gap(b.hist_gaps)  # (B, L, E)
+        if self.cfg.history_labels:
+            e = e + self.label(torch.where(b.hist_mask, (b.hist_labels > 0).long() + 1, 0))
+        if self.encoder is not None:
+            # A row with no event would make the encoder's softmax 0/0: let it attend to its padding, then zero.
+            pad = ~b.hist_mask
+            pad[:, -1] &= b.hist_mask.any(dim=1)
+            e = self.encoder(e, src_key_padding_mask=pad) * b.hist_mask.unsqueeze(-1)
+        return e
+
+    def forward(self, b: Batch, explain: bool = False) -> torch.Tensor | dict[str, torch.Tensor]:
+        e = self.tokens(b)  # (B, L, E)
+        q = self.embed.item(b.item) + self.scenario(b.scenario)  # (B, E)
+        a = self.attention(e, q)  # (B, L)
+        if self.cfg.transfer_bias:
+            a = a + self.transfer[b.scenario.unsqueeze(1), b.hist_scenarios]  # + B[s, scenario_j]
+        if self.cfg.weights == "softmax":
+            w = a.masked_fill(~b.hist_mask, float("-inf")).softmax(dim=1).nan_to_num(0.0)  # empty rows -> 0
+        else:
+            w = a * b.hist_mask
+        source = F.one_hot(b.hist_scenarios, self.n_scenarios).to(e.dtype) * b.hist_mask.unsqueeze(-1)  # (B,L,S)
+        v = torch.einsum("bl,bls,ble->bse", w, source, e)  # (B, S, E) per-source pooled interest
+        mass = torch.einsum("bl,bls->bs", w, source)  # (B, S) attention mass per source scenario
+        present = source.sum(dim=1) > 0  # (B, S)
+        src_emb = self.scenario.weight.unsqueeze(0).expand(len(b), -1, -1)  # (B, S, E)
+        g = self.interest_gate(torch.cat([v, q.unsqueeze(1).expand_as(v), src_emb], dim=-1)).squeeze(-1)
+        beta = g.masked_fill(~present, float("-inf")).softmax(dim=1).nan_to_num(0.0)  # (B, S) source shares
+        u = torch.einsum("bs,bse->be", beta, v)  # (B, E)
+        x = torch.cat([self.embed(b), self.scenario(b.scenario), u, u * q], dim=-1)
+        logit = self.top(x, b.scenario)
+        if not explain:
+            return logit
+        return {"logit": logit, "event_weights": w, "source_mass": mass, "source_share": beta}
+
+
+class _StarTop(nn.Module):
+    def __init__(self, d_in: int, cfg: MistConfig, n_scenarios: int) -> None:
+        super().__init__()
+        self.norm = PartitionedNorm(d_in, n_scenarios)
+        dims = (d_in, *cfg.hidden)
+        self.layers = nn.ModuleList(StarLinear(a, b, n_scenarios) for a, b in itertools.pairwise(dims))
+        self.out = StarLinear(dims[-1], 1, n_scenarios)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
+        h = self.norm(x, scenario)
+        for layer in self.layers:
+            h = self.dropout(torch.relu(layer(h, scenario)))
+        return self.out(h, scenario).squeeze(-1)
+
+
+class _PLETop(nn.Module):
+    """Gated mixture of shared experts and one expert per scenario, then a tower per scenario."""
+
+    def __init__(self, d_in: int, cfg: MistConfig, n_scenarios: int) -> None:
+        super().__init__()
+        self.norm = PartitionedNorm(d_in, n_scenarios)
+        self.shared = nn.ModuleList(MLP(d_in, cfg.hidden, cfg.dropout) for _ in range(cfg.n_experts))
+        self.specific = nn.ModuleList(MLP(d_in, cfg.hidden, cfg.dropout) for _ in range(n_scenarios))
+        self.gates = nn.Linear(d_in, n_scenarios * (cfg.n_experts + 1))
+        self.towers = nn.ModuleList(MLP(cfg.hidden[-1], cfg.tower, cfg.dropout, out=1) for _ in range(n_scenarios))
+        self.n_scenarios, self.n_experts = n_scenarios, cfg.n_experts
+
+    def forward(self, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
+        h = self.norm(x, scenario)
+        shared = torch.stack([e(h) for e in self.shared], dim=1)  # (B, K, H)
+        specific = torch.stack([e(h) for e in self.specific], dim=1)  # (B, S, H)
+        gates = self.gates(h).view(-1, self.n_scenarios, self.n_experts + 1).softmax(-1)  # (B, S, K + 1)
+        mixed = torch.einsum("bsk,bkh->bsh", gates[..., :-1], shared) + gates[..., -1:] * specific  # (B, S, H)
+        logits = torch.cat([t(mixed[:, s]) for s, t in enumerate(self.towers)], dim=-1)  # (B, S)
+        return route(logits, scenario)

@@ -1,0 +1,48 @@
+"""One registry maps model names (the command line and the JSON use them) to (config, model) pairs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mistrec.errors import ConfigError
+from mistrec.features import FeatureSpec
+from mistrec.models.base import Model, ModelConfig, config_from_dict
+from mistrec.models.din import DIN, DINConfig
+from mistrec.models.dnn import DNNConfig, IsolatedDNN, ScenarioDNN
+from mistrec.models.experts import PLE, STAR, ExpertConfig, MMoE, SharedBottom, StarConfig
+from mistrec.models.mist import Mist, MistConfig
+
+__all__ = ["REGISTRY", "Entry", "build_model", "model_config"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    config: type[ModelConfig]
+    model: type[Model]
+    reads_history: bool = False
+
+
+REGISTRY: dict[str, Entry] = {
+    "mist": Entry(MistConfig, Mist, reads_history=True),
+    "din": Entry(DINConfig, DIN, reads_history=True),
+    "star": Entry(StarConfig, STAR),
+    "mmoe": Entry(ExpertConfig, MMoE),
+    "ple": Entry(ExpertConfig, PLE),
+    "shared_bottom": Entry(ExpertConfig, SharedBottom),
+    "scenario_dnn": Entry(DNNConfig, ScenarioDNN),
+    "isolated_dnn": Entry(DNNConfig, IsolatedDNN),
+}
+
+
+def model_config(name: str, values: dict[str, Any] | None = None) -> ModelConfig:
+    """The typed config of model `name`, from a mapping (a YAML file's contents); unknown keys are errors."""
+    if name not in REGISTRY:
+        raise ConfigError(f"Unknown model '{name}'. Known models: {', '.join(sorted(REGISTRY))}.")
+    return config_from_dict(REGISTRY[name].config, dict(values or {}), f"the {name} model config")
+
+
+def build_model(name: str, spec: FeatureSpec, config: ModelConfig | dict[str, Any] | None = None) -> Model:
+    """Builds model `name` from the feature spec (never from a dataset) and its config."""
+    cfg = config if isinstance(config, ModelConfig) else model_config(name, config)
+    return REGISTRY[name].model(spec, cfg)
