@@ -23,10 +23,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"mistrec {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="synthetic multi-scenario data -> prepare -> summary")
+    demo = sub.add_parser("demo", help="synthetic multi-scenario data -> prepare -> train mist -> per-scenario AUC")
     demo.add_argument("--out", default="demo_out", help="output directory (default: demo_out)")
     demo.add_argument("--users", type=int, default=2000, help="synthetic users (default: 2000)")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--epochs", type=int, default=5, help="maximum training epochs of mist (default: 5)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
 
     prep = sub.add_parser("prepare", help="dataset YAML -> prepared directory (clean, encode, split, histories)")
@@ -38,6 +39,18 @@ def _parser() -> argparse.ArgumentParser:
     prep.add_argument("--k", type=float, help="kshot: percent of the target scenario's training rows kept")
     prep.add_argument("--history-length", type=int, help="L, events per history (default: the YAML's, else 50)")
     prep.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    tr = sub.add_parser("train", help="prepared directory -> trained, evaluated run directory")
+    tr.add_argument("data", help="a prepared directory (mistrec prepare)")
+    tr.add_argument("--model", required=True, help="model name (mist, star, mmoe, ple, shared_bottom, din, ...)")
+    tr.add_argument("--out", required=True, help="the run directory to write")
+    tr.add_argument("--config", help="YAML with optional 'model:' and 'train:' sections")
+    tr.add_argument("--seed", type=int, help="training seed (default: the config's, else 2022)")
+    tr.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
+    tr.add_argument("--batch-size", type=int)
+    tr.add_argument("--lr", type=float)
+    tr.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
 
     rec = sub.add_parser("recipe", help="write a dataset YAML for a public dataset on your disk")
     rec.add_argument("name", help="recipe name, or 'list'")
@@ -52,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("POLARS_MAX_THREADS", "2")
     args = _parser().parse_args(argv)
     try:
-        return {"demo": _demo, "prepare": _prepare, "recipe": _recipe}[args.command](args)
+        return {"demo": _demo, "prepare": _prepare, "recipe": _recipe, "train": _train}[args.command](args)
     except MistrecError as exc:
         print(f"mistrec {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -78,8 +91,65 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    import yaml
+
+    from mistrec.models.base import config_from_dict
+    from mistrec.train import TrainConfig
+
+    model_values: dict[str, Any] = {}
+    train_values: dict[str, Any] = {}
+    if args.config:
+        path = Path(args.config)
+        if not path.is_file():
+            raise MistrecError(f"Config file not found: {path}.")
+        raw = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise MistrecError(f"{path} must be a mapping with optional 'model:' and 'train:' sections.")
+        for key in raw:
+            if key not in ("model", "train"):
+                raise MistrecError(f"{path}: unknown key '{key}'. Allowed keys: model, train.")
+        model_values, train_values = dict(raw.get("model") or {}), dict(raw.get("train") or {})
+    for flag, key in (("seed", "seed"), ("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr")):
+        if getattr(args, flag) is not None:
+            train_values[key] = getattr(args, flag)
+    return model_values, config_from_dict(TrainConfig, train_values, "the train config")
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from mistrec.train import fit_run
+
+    if args.threads < 1:
+        raise MistrecError(f"--threads must be >= 1. Got {args.threads}.")
+    torch.set_num_threads(args.threads)
+    model_values, train_cfg = _train_config(args)
+    summary = fit_run(args.data, args.model, args.out, model_values=model_values, train_cfg=train_cfg,
+                      quiet=args.quiet)
+    _print_run(summary)
+    print(f"  run written to {args.out} (run.json, weights.pt, encoder, metrics.json)")
+    return 0
+
+
+def _print_run(summary: dict[str, Any]) -> None:
+    t = summary["train"]
+    print(f"Trained {summary['model']} (seed {summary['seed']}): best epoch {t['best_epoch']} of "
+          f"{len(t['history'])}, {t['train_samples_per_second']:,.0f} training samples/s, "
+          f"peak RSS {summary['peak_rss_mb']:,.0f} MB")
+    for split in ("valid", "test"):
+        if split not in summary:
+            continue
+        by = summary[split]["by_scenario"]
+        cells = "  ".join(f"{s} {v['auc']:.4f}" for s, v in by.items())
+        print(f"  {split} AUC: overall {summary[split]['overall']['auc']:.4f} | {cells}")
+
+
 def _demo(args: argparse.Namespace) -> int:
+    import torch
+
     from mistrec.data import SyntheticConfig, generate, load_dataset_config, prepare
+    from mistrec.train import TrainConfig, fit_run
 
     out = Path(args.out)
     t0 = time.perf_counter()
@@ -91,6 +161,10 @@ def _demo(args: argparse.Namespace) -> int:
     _print_matrix(data.scenario_names, data.transfer)
     manifest = prepare(load_dataset_config(yaml_path), out / "prepared", quiet=args.quiet)
     _print_summary(manifest, out / "prepared")
+    torch.set_num_threads(2)
+    summary = fit_run(out / "prepared", "mist", out / "runs" / "mist",
+                      train_cfg=TrainConfig(epochs=args.epochs, batch_size=1024, seed=args.seed), quiet=args.quiet)
+    _print_run(summary)
     print(f"Done in {time.perf_counter() - t0:.1f} s. Results: {out.resolve()}")
     return 0
 

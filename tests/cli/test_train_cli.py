@@ -1,0 +1,83 @@
+"""`mistrec train`: a working run, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mistrec.cli.main import main
+from mistrec.data import ProtocolConfig, SyntheticConfig, generate, load_dataset_config, prepare
+from mistrec.errors import ArtifactError
+from mistrec.train import load_run
+from tests.cli.test_cli import fails_with
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("train_cli")
+    yaml_path = generate(SyntheticConfig(n_users=120, events_per_user=25, seed=2)).write(root / "raw")
+    prepare(load_dataset_config(yaml_path), root / "prepared", protocol=ProtocolConfig(name="random"),
+            history_length=10)
+    return root / "prepared"
+
+
+def test_train_writes_a_run(prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "model.yaml"
+    cfg.write_text("model: {embedding_dim: 8, hidden: [32, 16]}\ntrain: {batch_size: 256}\n")
+    out = tmp_path / "run"
+    assert main(["train", str(prepared), "--model", "star", "--out", str(out), "--config", str(cfg),
+                 "--epochs", "2", "--seed", "4", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "Trained star (seed 4)" in printed and "test AUC: overall" in printed
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["model_config"]["hidden"] == [32, 16] and meta["train_config"]["batch_size"] == 256
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["test"]["by_scenario"]) == {"game_lobby", "home_feed", "search", "vr_showroom"}
+
+
+def test_bad_input(prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = str(tmp_path / "run")
+    line = fails_with(capsys, ["train", str(prepared), "--model", "deepfm", "--out", out], "Unknown model 'deepfm'")
+    assert "Known models: din, isolated_dnn, mist, mmoe, ple" in line
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("model: {embeding_dim: 8}\n")
+    fails_with(capsys, ["train", str(prepared), "--model", "mist", "--out", out, "--config", str(cfg)],
+               "Unknown key 'embeding_dim' in the mist model config. Allowed keys: embedding_dim, dropout")
+    cfg.write_text("train: {lr: fast}\n")
+    fails_with(capsys, ["train", str(prepared), "--model", "mist", "--out", out, "--config", str(cfg)],
+               "The 'lr' parameter of TrainConfig must be a number. Got 'fast' instead.")
+    fails_with(capsys, ["train", str(tmp_path / "nope"), "--model", "mist", "--out", out],
+               "Prepared dataset not found")
+
+
+def test_incompatible_prepared_version(prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    for f in prepared.rglob("*"):
+        target = old / f.relative_to(prepared)
+        if f.is_dir():
+            target.mkdir(exist_ok=True)
+        else:
+            target.write_bytes(f.read_bytes())
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest["schema_version"] = 0
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    fails_with(capsys, ["train", str(old), "--model", "mist", "--out", str(tmp_path / "r")],
+               "was prepared with schema version 0")
+
+
+def test_run_with_missing_or_wrong_weights(prepared: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["train", str(prepared), "--model", "shared_bottom", "--out", str(out), "--epochs", "1",
+                 "--quiet"]) == 0
+    (out / "weights.pt").rename(out / "weights.bak")
+    with pytest.raises(ArtifactError, match=r"is missing weights\.pt"):
+        load_run(out)
+    meta = json.loads((out / "run.json").read_text())
+    (out / "weights.bak").rename(out / "weights.pt")
+    meta["model_config"]["bottom"] = [64]
+    (out / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match=r"does not match the shared_bottom model of run\.json"):
+        load_run(out)
