@@ -130,10 +130,11 @@ class FeatureEncoder:
             hist_end=df["hist_end"].to_numpy(), events=ds.events,
         )
 
-    def batch(self, rows: EncodedRows, idx: np.ndarray) -> Batch:
-        """The Batch of rows[idx]: gathers only, no Python loop per sample."""
+    def batch(self, rows: EncodedRows, idx: np.ndarray, history: bool = True) -> Batch:
+        """The Batch of rows[idx]: gathers only, no Python loop per sample. history=False leaves the history
+        tensors empty, (B, 0), for models that do not read one."""
         self._check()
-        length = self.spec_.history_length
+        length = self.spec_.history_length if history else 0
         user, item = self.user_map_[rows.user[idx]], self.item_map_[rows.item[idx]]
         end = rows.hist_end[idx]
         h = rows.events.gather(np.maximum(rows.hist_start[idx], end - length), end, rows.timestamp[idx], length)

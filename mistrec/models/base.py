@@ -54,3 +54,4 @@ class Model(nn.Module):
     """A model reads a Batch and returns one logit per sample, (B,)."""
 
     name: str = ""
+    reads_history: bool = False  # False: batches for it skip gathering the history

@@ -9,19 +9,20 @@ import torch
 from mistrec.batch import Batch
 from mistrec.features import FeatureSpec
 from mistrec.models.base import Model, ModelConfig
-from mistrec.models.layers import MLP, ActivationUnit, FeatureEmbedding
+from mistrec.models.layers import MLP, ActivationUnit, FeatureEmbedding, lookup
 
 __all__ = ["DIN", "DINConfig"]
 
 
 @dataclass(frozen=True)
 class DINConfig(ModelConfig):
-    hidden: tuple[int, ...] = (256, 128, 64)
-    attention_hidden: tuple[int, ...] = (64, 32)
+    hidden: tuple[int, ...] = (128, 64, 32)
+    attention_hidden: tuple[int, ...] = (36,)  # the DIN paper's activation unit
 
 
 class DIN(Model):
     name = "din"
+    reads_history = True
 
     def __init__(self, spec: FeatureSpec, cfg: DINConfig) -> None:
         super().__init__()
@@ -30,7 +31,7 @@ class DIN(Model):
         self.mlp = MLP(self.embed.d_out + cfg.embedding_dim, cfg.hidden, cfg.dropout, out=1)
 
     def forward(self, b: Batch) -> torch.Tensor:
-        events = self.embed.item(b.hist_items)  # (B, L, E), item embeddings shared with the candidate's
+        events = lookup(self.embed.item, b.hist_items)  # (B, L, E), item embeddings shared with the candidate's
         query = self.embed.item(b.item)  # (B, E)
         # DIN keeps the activation unit's raw outputs as weights (no softmax), so intensity is preserved.
         w = self.attention(events, query) * b.hist_mask  # (B, L)

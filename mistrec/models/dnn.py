@@ -17,7 +17,7 @@ __all__ = ["DNNConfig", "IsolatedDNN", "ScenarioDNN"]
 
 @dataclass(frozen=True)
 class DNNConfig(ModelConfig):
-    hidden: tuple[int, ...] = (256, 128, 64)
+    hidden: tuple[int, ...] = (128, 64, 32)
 
 
 class ScenarioDNN(Model):

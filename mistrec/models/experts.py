@@ -16,22 +16,42 @@ from mistrec.batch import Batch
 from mistrec.errors import ConfigError
 from mistrec.features import FeatureSpec
 from mistrec.models.base import Model, ModelConfig
-from mistrec.models.layers import MLP, FeatureEmbedding, PartitionedNorm, StarLinear, route
+from mistrec.models.layers import MLP, FeatureEmbedding, PartitionedNorm, ScenarioGroups, StarLinear, route
 
-__all__ = ["PLE", "STAR", "ExpertConfig", "MMoE", "SharedBottom", "StarConfig"]
+__all__ = ["PLE", "STAR", "MMoE", "MMoEConfig", "PLEConfig", "SharedBottom", "SharedBottomConfig", "StarConfig"]
+
+# Default sizes are those of the Scenario-Wise-Rec MovieLens script, so that comparisons are like for like.
 
 
 @dataclass(frozen=True)
-class ExpertConfig(ModelConfig):
-    bottom: tuple[int, ...] = (256, 128)  # SharedBottom's bottom, and each expert's layers
-    tower: tuple[int, ...] = (64,)
-    n_experts: int = 4  # MMoE experts; PLE shared experts per level
-    n_specific: int = 1  # PLE experts per scenario per level
-    levels: int = 2  # PLE extraction levels
+class SharedBottomConfig(ModelConfig):
+    bottom: tuple[int, ...] = (128,)
+    tower: tuple[int, ...] = (8,)
+
+
+@dataclass(frozen=True)
+class MMoEConfig(ModelConfig):
+    n_experts: int = 3
+    expert: tuple[int, ...] = (16,)
+    tower: tuple[int, ...] = (8,)
 
     def validate(self) -> None:
-        if self.n_experts < 1 or self.levels < 1 or self.n_specific < 1:
-            raise ConfigError("n_experts, n_specific and levels must be >= 1.")
+        if self.n_experts < 1:
+            raise ConfigError(f"The 'n_experts' parameter of MMoEConfig must be >= 1. Got {self.n_experts}.")
+
+
+@dataclass(frozen=True)
+class PLEConfig(ModelConfig):
+    levels: int = 1
+    n_shared: int = 1  # shared experts per level
+    n_specific: int = 2  # experts per scenario per level
+    expert: tuple[int, ...] = (16,)
+    tower: tuple[int, ...] = (8,)
+
+    def validate(self) -> None:
+        for name in ("levels", "n_shared", "n_specific"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"The '{name}' parameter of PLEConfig must be >= 1. Got {getattr(self, name)}.")
 
 
 class _Towers(nn.Module):
@@ -53,7 +73,7 @@ class _Towers(nn.Module):
 class SharedBottom(Model):
     name = "shared_bottom"
 
-    def __init__(self, spec: FeatureSpec, cfg: ExpertConfig) -> None:
+    def __init__(self, spec: FeatureSpec, cfg: SharedBottomConfig) -> None:
         super().__init__()
         self.embed = FeatureEmbedding(spec, cfg.embedding_dim)
         self.bottom = MLP(self.embed.d_out, cfg.bottom, cfg.dropout)
@@ -66,14 +86,14 @@ class SharedBottom(Model):
 class MMoE(Model):
     name = "mmoe"
 
-    def __init__(self, spec: FeatureSpec, cfg: ExpertConfig) -> None:
+    def __init__(self, spec: FeatureSpec, cfg: MMoEConfig) -> None:
         super().__init__()
         self.embed = FeatureEmbedding(spec, cfg.embedding_dim)
         d = self.embed.d_out
-        self.experts = nn.ModuleList(MLP(d, cfg.bottom, cfg.dropout) for _ in range(cfg.n_experts))
+        self.experts = nn.ModuleList(MLP(d, cfg.expert, cfg.dropout) for _ in range(cfg.n_experts))
         self.gates = nn.Linear(d, spec.n_scenarios * cfg.n_experts)
         self.n_scenarios, self.n_experts = spec.n_scenarios, cfg.n_experts
-        self.towers = _Towers(cfg.bottom[-1], cfg.tower, spec.n_scenarios, cfg.dropout)
+        self.towers = _Towers(cfg.expert[-1], cfg.tower, spec.n_scenarios, cfg.dropout)
 
     def gate_weights(self, x: torch.Tensor) -> torch.Tensor:
         return self.gates(x).view(-1, self.n_scenarios, self.n_experts).softmax(-1)  # (B, S, K)
@@ -88,14 +108,14 @@ class MMoE(Model):
 class _CGC(nn.Module):
     """One PLE extraction level: shared and per-scenario experts, a gate per scenario (and a shared gate)."""
 
-    def __init__(self, d_in: int, cfg: ExpertConfig, n_scenarios: int, last: bool) -> None:
+    def __init__(self, d_in: int, cfg: PLEConfig, n_scenarios: int, last: bool) -> None:
         super().__init__()
-        self.shared = nn.ModuleList(MLP(d_in, cfg.bottom, cfg.dropout) for _ in range(cfg.n_experts))
+        self.shared = nn.ModuleList(MLP(d_in, cfg.expert, cfg.dropout) for _ in range(cfg.n_shared))
         self.specific = nn.ModuleList(
-            nn.ModuleList(MLP(d_in, cfg.bottom, cfg.dropout) for _ in range(cfg.n_specific))
+            nn.ModuleList(MLP(d_in, cfg.expert, cfg.dropout) for _ in range(cfg.n_specific))
             for _ in range(n_scenarios))
-        self.gates = nn.ModuleList(nn.Linear(d_in, cfg.n_specific + cfg.n_experts) for _ in range(n_scenarios))
-        n_all = cfg.n_experts + n_scenarios * cfg.n_specific
+        self.gates = nn.ModuleList(nn.Linear(d_in, cfg.n_specific + cfg.n_shared) for _ in range(n_scenarios))
+        n_all = cfg.n_shared + n_scenarios * cfg.n_specific
         self.shared_gate = None if last else nn.Linear(d_in, n_all)
 
     def forward(self, xs: torch.Tensor, x_shared: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -118,15 +138,15 @@ class _CGC(nn.Module):
 class PLE(Model):
     name = "ple"
 
-    def __init__(self, spec: FeatureSpec, cfg: ExpertConfig) -> None:
+    def __init__(self, spec: FeatureSpec, cfg: PLEConfig) -> None:
         super().__init__()
         self.embed = FeatureEmbedding(spec, cfg.embedding_dim)
         d = self.embed.d_out
         self.levels = nn.ModuleList(
-            _CGC(d if i == 0 else cfg.bottom[-1], cfg, spec.n_scenarios, last=i == cfg.levels - 1)
+            _CGC(d if i == 0 else cfg.expert[-1], cfg, spec.n_scenarios, last=i == cfg.levels - 1)
             for i in range(cfg.levels))
         self.n_scenarios = spec.n_scenarios
-        self.towers = _Towers(cfg.bottom[-1], cfg.tower, spec.n_scenarios, cfg.dropout)
+        self.towers = _Towers(cfg.expert[-1], cfg.tower, spec.n_scenarios, cfg.dropout)
 
     def forward(self, b: Batch) -> torch.Tensor:
         x = self.embed(b)
@@ -138,8 +158,8 @@ class PLE(Model):
 
 @dataclass(frozen=True)
 class StarConfig(ModelConfig):
-    hidden: tuple[int, ...] = (256, 128, 64)
-    aux_hidden: tuple[int, ...] = (64,)
+    hidden: tuple[int, ...] = (128, 64, 32)
+    aux_hidden: tuple[int, ...] = (32,)
 
 
 class STAR(Model):
@@ -162,8 +182,9 @@ class STAR(Model):
 
     def forward(self, b: Batch) -> torch.Tensor:
         x = self.embed(b)
-        h = self.norm(x, b.scenario)
+        groups = ScenarioGroups(b.scenario)
+        h = self.norm(groups.sort(x), groups.scenario)
         for layer in self.layers:
-            h = self.dropout(torch.relu(layer(h, b.scenario)))
+            h = self.dropout(torch.relu(layer(h, groups)))
         aux = self.aux(torch.cat([self.scenario(b.scenario), x], dim=-1))
-        return (self.out(h, b.scenario) + aux).squeeze(-1)
+        return (groups.unsort(self.out(h, groups)) + aux).squeeze(-1)

@@ -3,13 +3,23 @@ partitioned normalisation and STAR's star-topology linear layer."""
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
 from mistrec.batch import Batch
 from mistrec.features import FeatureSpec
 
-__all__ = ["MLP", "ActivationUnit", "FeatureEmbedding", "PartitionedNorm", "StarLinear", "route"]
+__all__ = ["MLP", "ActivationUnit", "FeatureEmbedding", "PartitionedNorm", "ScenarioGroups", "StarLinear", "lookup",
+           "route"]
+
+
+def lookup(table: nn.Embedding, idx: torch.Tensor) -> torch.Tensor:
+    """table(idx) through index_select: the same values, but on the CPU its backward (an index_add) is 4-6x
+    faster than nn.Embedding's sort-based one for B x L history indices (measured: 3 ms vs 14 ms for
+    4096 x 50 lookups into 3,707 x 16). For one index per sample nn.Embedding is the faster of the two."""
+    return table.weight.index_select(0, idx.reshape(-1)).view(*idx.shape, table.embedding_dim)
 
 
 class MLP(nn.Sequential):
@@ -68,15 +78,23 @@ class FeatureEmbedding(nn.Module):
 
 
 class ActivationUnit(nn.Module):
-    """DIN's local activation unit: score(event, query) from [e, q, e - q, e * q] (Zhou et al., KDD 2018)."""
+    """DIN's local activation unit: score(event, query) = MLP([e, q, e - q, e * q]) (Zhou et al., KDD 2018).
 
-    def __init__(self, dim: int, hidden: tuple[int, ...] = (64, 32)) -> None:
+    The first layer W [e, q, e - q, e * q] is computed as (W_e + W_d) e + (W_q - W_d) q + W_p (e * q): the same
+    numbers, but the query's part once per sample instead of once per event, and no (B, L, 4E) concatenation.
+    """
+
+    def __init__(self, dim: int, hidden: tuple[int, ...] = (36,)) -> None:
         super().__init__()
-        self.mlp = MLP(4 * dim, hidden, out=1)
+        self.first = nn.Linear(4 * dim, hidden[0])
+        self.rest = MLP(hidden[0], hidden[1:], out=1)
+        self.dim = dim
 
     def forward(self, events: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-        q = query.unsqueeze(1).expand_as(events)  # (B, L, E)
-        return self.mlp(torch.cat([events, q, events - q, events * q], dim=-1)).squeeze(-1)  # (B, L)
+        w_e, w_q, w_d, w_p = self.first.weight.split(self.dim, dim=1)  # each (H, E)
+        per_sample = query @ (w_q - w_d).t() + self.first.bias  # (B, H)
+        h = events @ (w_e + w_d).t() + (events * query.unsqueeze(1)) @ w_p.t() + per_sample.unsqueeze(1)  # (B, L, H)
+        return self.rest(torch.relu(h)).squeeze(-1)  # (B, L)
 
 
 def route(per_scenario: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
@@ -123,7 +141,28 @@ class PartitionedNorm(nn.Module):
             mean = torch.where((scenario == 0).unsqueeze(1), self.mean[1:].mean(0), self.mean[scenario])
             var = torch.where((scenario == 0).unsqueeze(1), self.var[1:].mean(0), self.var[scenario])
             z = (x - mean) / torch.sqrt(var + self.eps)
-        return z * (self.gamma * self.gamma_s[scenario]) + (self.beta + self.beta_s[scenario])
+        # index_select, not [scenario]: its backward is an index_add, not a slow accumulating index_put
+        return z * (self.gamma * self.gamma_s.index_select(0, scenario)) + (self.beta + self.beta_s.index_select(
+            0, scenario))
+
+
+class ScenarioGroups:
+    """A batch's samples ordered by scenario, so that per-scenario layers work on contiguous slices: one matmul
+    per scenario present, and no masked assignment (whose backward is a slow scatter on the CPU)."""
+
+    def __init__(self, scenario: torch.Tensor) -> None:
+        self.order = torch.argsort(scenario, stable=True)
+        self.inverse = torch.argsort(self.order)
+        counts = torch.bincount(scenario).tolist()
+        ends = list(itertools.accumulate(counts))
+        self.slices = [(s, end - n, end) for s, (n, end) in enumerate(zip(counts, ends, strict=True)) if n]
+        self.scenario = scenario[self.order]  # sorted
+
+    def sort(self, x: torch.Tensor) -> torch.Tensor:
+        return x.index_select(0, self.order)
+
+    def unsort(self, x: torch.Tensor) -> torch.Tensor:
+        return x.index_select(0, self.inverse)
 
 
 class StarLinear(nn.Module):
@@ -136,10 +175,8 @@ class StarLinear(nn.Module):
         self.w = nn.Parameter(torch.ones(n_scenarios, d_in, d_out))
         self.b = nn.Parameter(torch.zeros(n_scenarios, d_out))
 
-    def forward(self, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
-        out = x.new_empty(x.shape[0], self.shared.out_features)
+    def forward(self, x: torch.Tensor, groups: ScenarioGroups) -> torch.Tensor:
+        """x: (B, in), already in `groups` order."""
         w_shared = self.shared.weight.t()  # (in, out)
-        for s in torch.unique(scenario).tolist():  # one matmul per scenario present, not per sample
-            rows = scenario == s
-            out[rows] = x[rows] @ (w_shared * self.w[s]) + self.shared.bias + self.b[s]
-        return out
+        parts = [x[a:b] @ (w_shared * self.w[s]) + self.b[s] for s, a, b in groups.slices]
+        return torch.cat(parts) + self.shared.bias  # (B, out)

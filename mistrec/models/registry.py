@@ -10,7 +10,16 @@ from mistrec.features import FeatureSpec
 from mistrec.models.base import Model, ModelConfig, config_from_dict
 from mistrec.models.din import DIN, DINConfig
 from mistrec.models.dnn import DNNConfig, IsolatedDNN, ScenarioDNN
-from mistrec.models.experts import PLE, STAR, ExpertConfig, MMoE, SharedBottom, StarConfig
+from mistrec.models.experts import (
+    PLE,
+    STAR,
+    MMoE,
+    MMoEConfig,
+    PLEConfig,
+    SharedBottom,
+    SharedBottomConfig,
+    StarConfig,
+)
 from mistrec.models.mist import Mist, MistConfig
 
 __all__ = ["REGISTRY", "Entry", "build_model", "model_config"]
@@ -20,16 +29,15 @@ __all__ = ["REGISTRY", "Entry", "build_model", "model_config"]
 class Entry:
     config: type[ModelConfig]
     model: type[Model]
-    reads_history: bool = False
 
 
 REGISTRY: dict[str, Entry] = {
-    "mist": Entry(MistConfig, Mist, reads_history=True),
-    "din": Entry(DINConfig, DIN, reads_history=True),
+    "mist": Entry(MistConfig, Mist),
+    "din": Entry(DINConfig, DIN),
     "star": Entry(StarConfig, STAR),
-    "mmoe": Entry(ExpertConfig, MMoE),
-    "ple": Entry(ExpertConfig, PLE),
-    "shared_bottom": Entry(ExpertConfig, SharedBottom),
+    "mmoe": Entry(MMoEConfig, MMoE),
+    "ple": Entry(PLEConfig, PLE),
+    "shared_bottom": Entry(SharedBottomConfig, SharedBottom),
     "scenario_dnn": Entry(DNNConfig, ScenarioDNN),
     "isolated_dnn": Entry(DNNConfig, IsolatedDNN),
 }

@@ -86,7 +86,7 @@ def predict(model: Model, enc: FeatureEncoder, rows: EncodedRows, batch_size: in
     with torch.no_grad():
         for lo in range(0, len(rows), batch_size):
             idx = np.arange(lo, min(lo + batch_size, len(rows)))
-            logits = model(enc.batch(rows, idx))
+            logits = model(enc.batch(rows, idx, history=model.reads_history))
             out[idx] = torch.sigmoid(logits).numpy()
     return out
 
@@ -138,7 +138,7 @@ def train(
         bar = tqdm(range(n_batches), desc=f"epoch {epoch}", disable=True if quiet else None, leave=False)
         start, total, seen = time.perf_counter(), 0.0, 0
         for k in bar:
-            b = enc.batch(train_rows, order[k * cfg.batch_size:(k + 1) * cfg.batch_size])
+            b = enc.batch(train_rows, order[k * cfg.batch_size:(k + 1) * cfg.batch_size], history=model.reads_history)
             logits = model(b)
             loss_each = F.binary_cross_entropy_with_logits(logits, b.label, reduction="none")
             loss = (loss_each * weights[b.scenario]).mean() if weights is not None else loss_each.mean()
