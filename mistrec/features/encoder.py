@@ -130,12 +130,13 @@ class FeatureEncoder:
             hist_end=df["hist_end"].to_numpy(), events=ds.events,
         )
 
-    def batch(self, rows: EncodedRows, idx: np.ndarray, history: bool = True) -> Batch:
+    def batch(self, rows: EncodedRows, idx: np.ndarray, history: bool = True, items: np.ndarray | None = None) -> Batch:
         """The Batch of rows[idx]: gathers only, no Python loop per sample. history=False leaves the history
-        tensors empty, (B, 0), for models that do not read one."""
+        tensors empty, (B, 0), for models that do not read one; `items` replaces the rows' items (negatives)."""
         self._check()
         length = self.spec_.history_length if history else 0
-        user, item = self.user_map_[rows.user[idx]], self.item_map_[rows.item[idx]]
+        user = self.user_map_[rows.user[idx]]
+        item = self.item_map_[rows.item[idx] if items is None else items]
         end = rows.hist_end[idx]
         h = rows.events.gather(np.maximum(rows.hist_start[idx], end - length), end, rows.timestamp[idx], length)
         gaps = np.where(h.mask, 1 + np.minimum(np.floor(np.log2(1.0 + np.maximum(h.time_gaps, 0))), 31), 0)

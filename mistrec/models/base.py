@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
+import torch
 from torch import nn
 
 from mistrec.errors import ConfigError
@@ -51,7 +52,21 @@ def config_from_dict(cls: type[C], values: dict[str, Any], where: str) -> C:
 
 
 class Model(nn.Module):
-    """A model reads a Batch and returns one logit per sample, (B,)."""
+    """A model reads a Batch and returns one logit per sample, (B,).
+
+    Hooks the trainer looks for: `fit_direct(enc, rows)` (fitted in closed form, no epochs), `setup(enc, rows)`
+    (data-derived structure such as a graph, before training), `loss_kind` ('bce' on labels, or 'bpr' on
+    positives against sampled negatives).
+    """
 
     name: str = ""
     reads_history: bool = False  # False: batches for it skip gathering the history
+    loss_kind: str = "bce"
+    data_buffers: tuple[str, ...] = ()  # buffers whose size comes from the data (a graph): loaded at saved size
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        for name in self.data_buffers:
+            saved = state_dict.get(prefix + name)
+            if saved is not None:
+                self._buffers[name] = torch.empty_like(saved)
+        super()._load_from_state_dict(state_dict, prefix, *args)

@@ -53,6 +53,7 @@ class MistConfig(ModelConfig):
     weights: str = "softmax"  # softmax | din (unnormalised activation-unit outputs)
     transfer_bias: bool = True
     history_labels: bool = True  # embed each history event's (training) label
+    polarity_pools: bool = True  # pool liked and not-liked events of each source apart (2 interests per source)
     top: str = "star"  # star | ple
     hidden: tuple[int, ...] = (128, 64, 32)  # STAR's sizes
     n_experts: int = 4  # ple top: shared experts
@@ -87,6 +88,8 @@ class Mist(Model):
         self.attention = ActivationUnit(d, cfg.attention_hidden)
         self.transfer = nn.Parameter(torch.zeros(spec.n_scenarios, spec.n_scenarios))  # B[target, source]
         self.interest_gate = MLP(3 * d, (32,), out=1)
+        self.n_pools = 2 if cfg.polarity_pools else 1
+        self.polarity = nn.Embedding(self.n_pools, d)  # tells the interest gate which pool it reads
         d_top = self.embed.d_out + 3 * d  # features, target scenario, interest u, u * q
         self.top: nn.Module = (_StarTop(d_top, cfg, spec.n_scenarios) if cfg.top == "star"
                                else _PLETop(d_top, cfg, spec.n_scenarios))
@@ -119,17 +122,21 @@ class Mist(Model):
             w = a.masked_fill(~b.hist_mask, float("-inf")).softmax(dim=1).nan_to_num(0.0)  # empty rows -> 0
         else:
             w = a * b.hist_mask
-        # Per-source pooling as one index_add into B x S slots (padding has w = 0, so it adds nothing).
-        slot = (torch.arange(n).unsqueeze(1) * s_count + b.hist_scenarios).reshape(-1)  # (B * L,)
-        v = e.new_zeros(n * s_count, e.shape[-1]).index_add(0, slot, (w.unsqueeze(-1) * e).reshape(-1, e.shape[-1]))
-        v = v.view(n, s_count, -1)  # (B, S, E) per-source pooled interest
-        mass = w.new_zeros(n * s_count).index_add(0, slot, w.reshape(-1)).view(n, s_count)  # attention per source
-        count = w.new_zeros(n * s_count).index_add(0, slot, b.hist_mask.reshape(-1).to(w.dtype))
-        present = count.view(n, s_count) > 0  # (B, S) sources with at least one event
-        src_emb = self.scenario.weight.unsqueeze(0).expand(n, -1, -1)  # (B, S, E)
-        g = self.interest_gate(torch.cat([v, q.unsqueeze(1).expand_as(v), src_emb], dim=-1)).squeeze(-1)
-        beta = g.masked_fill(~present, float("-inf")).softmax(dim=1).nan_to_num(0.0)  # (B, S) source shares
-        u = torch.einsum("bs,bse->be", beta, v)  # (B, E)
+        # Per-source pooling as one index_add into B x S x P slots (P = 2: liked / not liked events apart);
+        # padding has w = 0, so it adds nothing.
+        k = s_count * self.n_pools
+        polarity = (b.hist_labels > 0).long() if self.n_pools == 2 else torch.zeros_like(b.hist_scenarios)
+        slot = (torch.arange(n).unsqueeze(1) * k + b.hist_scenarios * self.n_pools + polarity).reshape(-1)  # (B*L,)
+        v = e.new_zeros(n * k, e.shape[-1]).index_add(0, slot, (w.unsqueeze(-1) * e).reshape(-1, e.shape[-1]))
+        v = v.view(n, k, -1)  # (B, S * P, E) pooled interests
+        mass = w.new_zeros(n * k).index_add(0, slot, w.reshape(-1)).view(n, s_count, self.n_pools).sum(-1)
+        count = w.new_zeros(n * k).index_add(0, slot, b.hist_mask.reshape(-1).to(w.dtype))
+        present = count.view(n, k) > 0  # (B, S * P) pools with at least one event
+        pool_emb = (self.scenario.weight[:, None] + self.polarity.weight[None]).view(1, k, -1).expand(n, -1, -1)
+        g = self.interest_gate(torch.cat([v, q.unsqueeze(1).expand_as(v), pool_emb], dim=-1)).squeeze(-1)
+        beta = g.masked_fill(~present, float("-inf")).softmax(dim=1).nan_to_num(0.0)  # (B, S * P)
+        u = torch.einsum("bk,bke->be", beta, v)  # (B, E)
+        beta = beta.view(n, s_count, self.n_pools).sum(-1)  # (B, S) each source scenario's share
         x = torch.cat([self.embed(b), self.scenario(b.scenario), u, u * q], dim=-1)
         logit = self.top(x, b.scenario)
         if not explain:

@@ -8,6 +8,7 @@ from typing import Any
 from mistrec.errors import ConfigError
 from mistrec.features import FeatureSpec
 from mistrec.models.base import Model, ModelConfig, config_from_dict
+from mistrec.models.classic import SVD, ClassicConfig, ItemKNN, NMFModel, Popularity
 from mistrec.models.din import DIN, DINConfig
 from mistrec.models.dnn import DNNConfig, IsolatedDNN, ScenarioDNN
 from mistrec.models.experts import (
@@ -21,6 +22,7 @@ from mistrec.models.experts import (
     StarConfig,
 )
 from mistrec.models.mist import Mist, MistConfig
+from mistrec.models.retrieval import BPRMF, LightGCN, RetrievalConfig, TwoTower
 
 __all__ = ["REGISTRY", "Entry", "build_model", "model_config"]
 
@@ -40,6 +42,13 @@ REGISTRY: dict[str, Entry] = {
     "shared_bottom": Entry(SharedBottomConfig, SharedBottom),
     "scenario_dnn": Entry(DNNConfig, ScenarioDNN),
     "isolated_dnn": Entry(DNNConfig, IsolatedDNN),
+    "popularity": Entry(ClassicConfig, Popularity),
+    "itemknn": Entry(ClassicConfig, ItemKNN),
+    "svd": Entry(ClassicConfig, SVD),
+    "nmf": Entry(ClassicConfig, NMFModel),
+    "bpr_mf": Entry(RetrievalConfig, BPRMF),
+    "two_tower": Entry(RetrievalConfig, TwoTower),
+    "lightgcn": Entry(RetrievalConfig, LightGCN),
 }
 
 

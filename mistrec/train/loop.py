@@ -114,12 +114,55 @@ def _epoch_order(rng: np.random.Generator, scenario: np.ndarray, sampling: str) 
     return rng.choice(len(scenario), size=len(scenario), replace=True, p=p / p.sum())
 
 
+class _NegativeSampler:
+    """BPR negatives: items drawn uniformly from the target scenario's training items."""
+
+    def __init__(self, rows: EncodedRows) -> None:
+        n_items = int(rows.item.max(initial=0)) + 1
+        pairs = np.unique(rows.scenario.astype(np.int64) * n_items + rows.item)
+        scen, self.items = pairs // n_items, pairs % n_items
+        self.offsets = np.searchsorted(scen, np.arange(int(rows.scenario.max(initial=0)) + 2))
+
+    def draw(self, rng: np.random.Generator, scenario: np.ndarray) -> np.ndarray:
+        sizes = self.offsets[scenario + 1] - self.offsets[scenario]
+        return self.items[self.offsets[scenario] + rng.integers(0, sizes)]
+
+
+def _fit_direct(model: Model, enc: FeatureEncoder, train_rows: EncodedRows, valid_rows: EncodedRows | None,
+                cfg: TrainConfig) -> TrainResult:
+    start = time.perf_counter()
+    model.fit_direct(enc, train_rows)  # type: ignore[operator]
+    seconds = time.perf_counter() - start
+    record: dict[str, Any] = {"epoch": 0, "train_loss": float("nan"), "seconds": round(seconds, 3),
+                              "fitted": "closed form"}
+    score = float("nan")
+    if valid_rows is not None and len(valid_rows):
+        valid = evaluate_rows(predict(model, enc, valid_rows, cfg.eval_batch_size), valid_rows,
+                              enc.spec_.scenario_names)
+        score = record["valid_mean_scenario_auc"] = valid["overall"]["mean_scenario_auc"]
+        record["valid_auc"] = valid["overall"]["auc"]
+    return TrainResult(best_epoch=0, best_score=score, history=[record], train_seconds=seconds,
+                       train_samples=len(train_rows))
+
+
 def train(
     model: Model, enc: FeatureEncoder, train_rows: EncodedRows, valid_rows: EncodedRows | None,
     cfg: TrainConfig, quiet: bool = False,
 ) -> TrainResult:
-    """Trains `model` in place; with validation rows, stops early and restores the best epoch's weights."""
+    """Trains `model` in place; with validation rows, stops early and restores the best epoch's weights.
+
+    Models fitted in closed form (`fit_direct`) are fitted once; BPR models (`loss_kind == 'bpr'`) train on the
+    positives, each against an item drawn from its scenario's training items.
+    """
     seed_everything(cfg.seed)
+    if getattr(model, "fitted_directly", False):
+        return _fit_direct(model, enc, train_rows, valid_rows, cfg)
+    setup = getattr(model, "setup", None)
+    if setup is not None:
+        setup(enc, train_rows)
+    bpr = model.loss_kind == "bpr"
+    sampler = _NegativeSampler(train_rows) if bpr else None
+    positives = np.flatnonzero(train_rows.label > 0)
     rng = np.random.default_rng(cfg.seed)
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     opt = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -133,14 +176,23 @@ def train(
     names = enc.spec_.scenario_names
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        order = _epoch_order(rng, train_rows.scenario, cfg.sampling)
+        if bpr:
+            order = positives[_epoch_order(rng, train_rows.scenario[positives], cfg.sampling)]
+        else:
+            order = _epoch_order(rng, train_rows.scenario, cfg.sampling)
         n_batches = math.ceil(len(order) / cfg.batch_size)
         bar = tqdm(range(n_batches), desc=f"epoch {epoch}", disable=True if quiet else None, leave=False)
         start, total, seen = time.perf_counter(), 0.0, 0
         for k in bar:
-            b = enc.batch(train_rows, order[k * cfg.batch_size:(k + 1) * cfg.batch_size], history=model.reads_history)
+            idx = order[k * cfg.batch_size:(k + 1) * cfg.batch_size]
+            b = enc.batch(train_rows, idx, history=model.reads_history)
             logits = model(b)
-            loss_each = F.binary_cross_entropy_with_logits(logits, b.label, reduction="none")
+            if sampler is not None:
+                negatives = enc.batch(train_rows, idx, history=model.reads_history,
+                                      items=sampler.draw(rng, train_rows.scenario[idx]))
+                loss_each = -F.logsigmoid(logits - model(negatives))
+            else:
+                loss_each = F.binary_cross_entropy_with_logits(logits, b.label, reduction="none")
             loss = (loss_each * weights[b.scenario]).mean() if weights is not None else loss_each.mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -68,8 +68,7 @@ def _ml_recbole(name: str, scenario: str) -> Callable[..., dict[str, Any]]:
             "users": {"path": str(_need(data / f"{name}.user", "user file").resolve()), "format": "recbole",
                       "columns": {"user_id": "user_id"}, "categorical": ["age", "gender", "occupation", "zip_code"]},
             "items": {"path": str(_need(data / f"{name}.item", "item file").resolve()), "format": "recbole",
-                      "columns": {"item_id": "item_id"}, "categorical": ["release_year"],
-                      "sequence": [items_genre], "text": ["movie_title"]},
+                      "columns": {"item_id": "item_id"}, "sequence": [items_genre], "text": ["movie_title"]},
         }
         if scenario == "age":
             cfg["scenario_from"] = ({"table": "users", "column": "age", "map": ML_AGE_GROUPS} if name == "ml-1m"

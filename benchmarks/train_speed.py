@@ -1,0 +1,134 @@
+"""Training speed and memory on MovieLens-1M (age groups, random 8:1:1, seed 2022, L = 50): samples per second
+of SharedBottom, MMoE, PLE, STAR, DIN and mist with batch size 4096 and embedding size 16, each model's default
+(public-benchmark) hidden sizes, 2 torch threads.
+
+Each model runs in its own process (so its peak RSS is its own): one warm-up epoch, then three timed epochs of
+the real trainer; the median is reported. The data-pipeline share compares building batches with the same
+model's forward + backward + step on pre-built batches (30 batches each).
+
+    python benchmarks/train_speed.py --json benchmarks/results/train_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import SHARED_DATA, THREADS, context, thread_env
+
+MODELS = ("shared_bottom", "mmoe", "ple", "star", "din", "mist")
+
+
+def child(model_name: str, prepared: Path) -> dict[str, Any]:
+    import resource
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from mistrec.data import PreparedDataset
+    from mistrec.features import FeatureEncoder
+    from mistrec.models import build_model
+    from mistrec.train import TrainConfig, train
+
+    torch.set_num_threads(int(THREADS))
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    rows = enc.rows(ds, "train")
+    model = build_model(model_name, enc.spec_, {"embedding_dim": 16})
+    result = train(model, enc, rows, None, TrainConfig(epochs=4, batch_size=4096, patience=10), quiet=True)
+    timed = [len(rows) / h["seconds"] for h in result.history[1:]]
+
+    order = np.random.default_rng(0).permutation(len(rows))
+    idx = [order[k * 4096:(k + 1) * 4096] for k in range(30)]
+    start = time.perf_counter()
+    batches = [enc.batch(rows, i, history=model.reads_history) for i in idx]
+    pipeline = (time.perf_counter() - start) / len(idx)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    start = time.perf_counter()
+    for b in batches:
+        loss = F.binary_cross_entropy_with_logits(model(b), b.label)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    step = (time.perf_counter() - start) / len(batches)
+    return {
+        "train_samples_per_second": round(statistics.median(timed), 1),
+        "epochs_samples_per_second": [round(x, 1) for x in timed],
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "pipeline_ms_per_batch": round(pipeline * 1000, 2),
+        "step_ms_per_batch_prebuilt": round(step * 1000, 2),
+        "pipeline_share": round(pipeline / (pipeline + step), 4),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def matmul_gflops() -> float:
+    """A 4096x256 @ 256x256 matmul's rate here: the arithmetic ceiling to compare with."""
+    import torch
+
+    torch.set_num_threads(int(THREADS))
+    a, b = torch.randn(4096, 256), torch.randn(256, 256)
+    for _ in range(5):
+        a @ b
+    n, start = 200, time.perf_counter()
+    for _ in range(n):
+        a @ b
+    return round(2 * 4096 * 256 * 256 * n / (time.perf_counter() - start) / 1e9, 1)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", help="where to write the results")
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--data", default=str(SHARED_DATA / "ml-1m"))
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--prepared", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, Path(args.prepared))))
+        return 0
+    if not args.json:
+        ap.error("--json is required")
+
+    from mistrec.data import ProtocolConfig, load_dataset_config, prepare
+    from mistrec.data.recipes import write_recipe
+
+    out: dict[str, Any] = {"models": {}, "context_before": context()}
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = write_recipe("ml-1m-age", Path(args.data), Path(tmp) / "ml1m.yaml")
+        prepared = Path(tmp) / "prepared"
+        prepare(load_dataset_config(cfg), prepared, protocol=ProtocolConfig(name="random", seed=2022),
+                history_length=50)
+        out["matmul_4096x256x256_gflops"] = matmul_gflops()
+        for name in args.models.split(","):
+            proc = subprocess.run([sys.executable, __file__, "--child", name, "--prepared", str(prepared)],
+                                  env=thread_env(), capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise SystemExit(f"{name} failed:\n{proc.stderr}")
+            out["models"][name] = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(name, json.dumps(out["models"][name]), flush=True)
+    out["context_after"] = context()
+    out["setup"] = {"data": "MovieLens-1M age groups, random 8:1:1 seed 2022, L = 50", "batch_size": 4096,
+                    "embedding_dim": 16, "threads": int(THREADS),
+                    "timing": "median of 3 epochs after 1 warm-up epoch, real trainer loop"}
+    star = out["models"].get("star", {}).get("train_samples_per_second")
+    mist = out["models"].get("mist", {}).get("train_samples_per_second")
+    if star and mist:
+        out["mist_time_per_sample_vs_star"] = round(star / mist, 2)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,213 @@
+"""Classic baselines fitted in closed form on the training split: popularity, item-kNN, SVD and NMF.
+
+They live in the registry and the same trainer runs them: instead of gradient epochs, the trainer calls
+`fit_direct(enc, train_rows)` once. Their raw scores are turned into click probabilities by a one-feature
+logistic calibration (Platt scaling) fitted on training rows, so AUC is theirs and LogLoss is comparable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from mistrec.batch import Batch
+from mistrec.errors import ConfigError
+from mistrec.features import EncodedRows, FeatureEncoder, FeatureSpec
+from mistrec.models.base import Model, ModelConfig
+
+__all__ = ["SVD", "ClassicConfig", "ItemKNN", "MatrixFactorisation", "NMFModel", "Popularity"]
+
+
+@dataclass(frozen=True)
+class ClassicConfig(ModelConfig):
+    per_scenario: bool = True  # popularity: per scenario, or global
+    prior: float = 10.0  # popularity: pseudo-count pulling rare items' click rate to the scenario's
+    neighbours: int = 100  # item-kNN: similar items kept per item
+    factors: int = 32  # SVD / NMF rank
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.neighbours < 1 or self.factors < 1:
+            raise ConfigError("neighbours and factors must be >= 1.")
+
+
+class _DirectModel(Model):
+    """A model fitted in closed form: a raw score per sample and a Platt calibration a * score + b."""
+
+    fitted_directly = True
+    calibration: torch.Tensor
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("calibration", torch.tensor([1.0, 0.0]))
+
+    def raw_score(self, b: Batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, b: Batch) -> torch.Tensor:
+        return self.calibration[0] * self.raw_score(b) + self.calibration[1]
+
+    def fit_direct(self, enc: FeatureEncoder, rows: EncodedRows) -> None:
+        self._fit(enc, rows)
+        self._calibrate(enc, rows)
+
+    def _fit(self, enc: FeatureEncoder, rows: EncodedRows) -> None:
+        raise NotImplementedError
+
+    def _calibrate(self, enc: FeatureEncoder, rows: EncodedRows, max_rows: int = 200_000) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        idx = np.random.default_rng(0).permutation(len(rows))[:max_rows]
+        with torch.no_grad():
+            score = torch.cat([self.raw_score(enc.batch(rows, idx[i:i + 16384], history=self.reads_history))
+                               for i in range(0, len(idx), 16384)]).numpy()
+        y = rows.label[idx]
+        if len(np.unique(y)) < 2:
+            return
+        lr = LogisticRegression().fit(score.reshape(-1, 1), y)
+        self.calibration = torch.tensor([float(lr.coef_[0, 0]), float(lr.intercept_[0])])
+
+
+class Popularity(_DirectModel):
+    """Click rate of the item in the target scenario (or globally), smoothed towards the scenario's rate."""
+
+    name = "popularity"
+    table: torch.Tensor
+
+    def __init__(self, spec: FeatureSpec, cfg: ClassicConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("table", torch.zeros(spec.n_scenarios, spec.n_items))
+
+    def raw_score(self, b: Batch) -> torch.Tensor:
+        rate = self.table[b.scenario if self.cfg.per_scenario else torch.zeros_like(b.scenario), b.item]
+        return torch.logit(rate.clamp(1e-4, 1 - 1e-4))
+
+    def _fit(self, enc: FeatureEncoder, rows: EncodedRows) -> None:
+        n_s, n_i = self.table.shape
+        scen = rows.scenario if self.cfg.per_scenario else np.zeros_like(rows.scenario)
+        item = enc.item_map_[rows.item]
+        key = scen * n_i + item
+        clicks = np.bincount(key, weights=rows.label, minlength=n_s * n_i).reshape(n_s, n_i)
+        shows = np.bincount(key, minlength=n_s * n_i).reshape(n_s, n_i)
+        base = clicks.sum(1, keepdims=True) / np.maximum(shows.sum(1, keepdims=True), 1)
+        base = np.where(shows.sum(1, keepdims=True) > 0, base, rows.label.mean())
+        rate = (clicks + self.cfg.prior * base) / (shows + self.cfg.prior)
+        if not self.cfg.per_scenario:
+            rate = np.repeat(rate[:1], n_s, axis=0)
+        self.table = torch.tensor(rate, dtype=torch.float32)
+
+
+class ItemKNN(_DirectModel):
+    """Item-based kNN: score(u, i) = mean over u's liked history items j of cosine(i, j), with the item-item
+    cosine from the training split's user x liked-item matrix, pruned to the top `neighbours` per item.
+
+    The pruned similarities are kept sparse, as sorted (i * n_items + j) keys and values, so memory grows with
+    items x neighbours, not items squared.
+    """
+
+    name = "itemknn"
+    reads_history = True
+    data_buffers = ("keys", "values")
+    keys: torch.Tensor
+    values: torch.Tensor
+
+    def __init__(self, spec: FeatureSpec, cfg: ClassicConfig) -> None:
+        super().__init__()
+        self.cfg, self.n_items = cfg, spec.n_items
+        self.register_buffer("keys", torch.zeros(0, dtype=torch.long))
+        self.register_buffer("values", torch.zeros(0))
+
+    def similarity(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        if len(self.keys) == 0:
+            return torch.zeros(i.shape)
+        key = i * self.n_items + j
+        pos = torch.searchsorted(self.keys, key).clamp(max=len(self.keys) - 1)
+        return torch.where(self.keys[pos] == key, self.values[pos], 0.0)
+
+    def raw_score(self, b: Batch) -> torch.Tensor:
+        liked = b.hist_mask & (b.hist_labels > 0)  # (B, L)
+        s = self.similarity(b.item.unsqueeze(1).expand_as(b.hist_items), b.hist_items) * liked  # (B, L)
+        return s.sum(1) / liked.sum(1).clamp(min=1)
+
+    def _fit(self, enc: FeatureEncoder, rows: EncodedRows, chunk: int = 1024) -> None:
+        n_items = self.n_items
+        pos = rows.label > 0
+        m = sp.csr_matrix((np.ones(int(pos.sum())), (enc.user_map_[rows.user[pos]], enc.item_map_[rows.item[pos]])),
+                          shape=(enc.spec_.n_users, n_items))
+        m.data[:] = 1.0  # repeated interactions count once
+        norms = np.sqrt(np.asarray(m.sum(0))).ravel()
+        mt = m.T.tocsr()
+        k = min(self.cfg.neighbours, n_items - 1)
+        keys, values = [], []
+        for lo in range(0, n_items, chunk):  # chunks of items: memory stays chunk x n_items
+            hi = min(lo + chunk, n_items)
+            sim = (mt[lo:hi] @ m).toarray() / np.maximum(np.outer(norms[lo:hi], norms), 1e-12)  # (chunk, items)
+            sim[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
+            top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+            val = np.take_along_axis(sim, top, axis=1)
+            keep = val > 0
+            keys.append(((np.arange(lo, hi)[:, None] * n_items) + top)[keep])
+            values.append(val[keep])
+        order_keys = np.concatenate(keys)
+        order = np.argsort(order_keys)
+        self.keys = torch.tensor(order_keys[order], dtype=torch.long)
+        self.values = torch.tensor(np.concatenate(values)[order], dtype=torch.float32)
+
+
+class MatrixFactorisation(_DirectModel):
+    """TruncatedSVD (kind='svd') of the training user x item matrix of labels in {-1 (seen, not liked),
+    +1 (liked)}, or NMF (kind='nmf') of the liked-only matrix; score = user factors . item factors."""
+
+    users: torch.Tensor
+    items: torch.Tensor
+
+    def __init__(self, spec: FeatureSpec, cfg: ClassicConfig, kind: str) -> None:
+        super().__init__()
+        self.cfg, self.kind = cfg, kind
+        self.name = kind
+        self.register_buffer("users", torch.zeros(spec.n_users, cfg.factors))
+        self.register_buffer("items", torch.zeros(spec.n_items, cfg.factors))
+
+    def raw_score(self, b: Batch) -> torch.Tensor:
+        return (self.users[b.user] * self.items[b.item]).sum(-1)
+
+    def _fit(self, enc: FeatureEncoder, rows: EncodedRows) -> None:
+        from sklearn.decomposition import NMF, TruncatedSVD
+
+        u, i = enc.user_map_[rows.user], enc.item_map_[rows.item]
+        shape = (enc.spec_.n_users, enc.spec_.n_items)
+        k = min(self.cfg.factors, min(shape) - 1)
+        if self.kind == "svd":
+            m = sp.csr_matrix((np.where(rows.label > 0, 1.0, -1.0), (u, i)), shape=shape)
+            algo = TruncatedSVD(n_components=k, random_state=self.cfg.seed)
+            users = algo.fit_transform(m)
+            items = algo.components_.T
+        else:
+            pos = rows.label > 0
+            m = sp.csr_matrix((np.ones(int(pos.sum())), (u[pos], i[pos])), shape=shape)
+            nmf = NMF(n_components=k, init="nndsvda", random_state=self.cfg.seed, max_iter=200)
+            users = nmf.fit_transform(m)
+            items = nmf.components_.T
+        self.users = torch.zeros(shape[0], self.cfg.factors)
+        self.items = torch.zeros(shape[1], self.cfg.factors)
+        self.users[:, :k] = torch.tensor(users, dtype=torch.float32)
+        self.items[:, :k] = torch.tensor(items, dtype=torch.float32)
+
+
+class SVD(MatrixFactorisation):
+    name = "svd"
+
+    def __init__(self, spec: FeatureSpec, cfg: ClassicConfig) -> None:
+        super().__init__(spec, cfg, "svd")
+
+
+class NMFModel(MatrixFactorisation):
+    name = "nmf"
+
+    def __init__(self, spec: FeatureSpec, cfg: ClassicConfig) -> None:
+        super().__init__(spec, cfg, "nmf")
+

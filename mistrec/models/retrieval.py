@@ -1,0 +1,142 @@
+"""Retrieval-style baselines trained with BPR (Rendle et al., UAI 2009) on positives against negatives drawn
+from the target scenario's training items: BPR-MF, a two-tower model, and LightGCN (He et al., SIGIR 2020)
+propagating over the full training user-item graph (small enough to fit on one machine here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from mistrec.batch import Batch
+from mistrec.errors import ConfigError
+from mistrec.features import EncodedRows, FeatureEncoder, FeatureSpec
+from mistrec.models.base import Model, ModelConfig
+from mistrec.models.layers import MLP
+
+__all__ = ["BPRMF", "LightGCN", "RetrievalConfig", "TwoTower"]
+
+
+@dataclass(frozen=True)
+class RetrievalConfig(ModelConfig):
+    embedding_dim: int = 32
+    tower: tuple[int, ...] = (64, 32)  # two_tower: each tower's layers (the last is the dot-product size)
+    layers: int = 3  # lightgcn: propagation layers
+
+    def validate(self) -> None:
+        if self.layers < 0:
+            raise ConfigError(f"The 'layers' parameter of RetrievalConfig must be >= 0. Got {self.layers}.")
+
+
+class BPRMF(Model):
+    name = "bpr_mf"
+    loss_kind = "bpr"
+
+    def __init__(self, spec: FeatureSpec, cfg: RetrievalConfig) -> None:
+        super().__init__()
+        self.user = nn.Embedding(spec.n_users, cfg.embedding_dim)
+        self.item = nn.Embedding(spec.n_items, cfg.embedding_dim)
+        self.bias = nn.Embedding(spec.n_items, 1)
+        for emb in (self.user, self.item):
+            nn.init.normal_(emb.weight, std=0.1)
+        nn.init.zeros_(self.bias.weight)
+
+    def forward(self, b: Batch) -> torch.Tensor:
+        return (self.user(b.user) * self.item(b.item)).sum(-1) + self.bias(b.item).squeeze(-1)
+
+
+class TwoTower(Model):
+    """A user tower (user id and features, and the target scenario as context) and an item tower (item id and
+    features), scored by their dot product: the candidate-retrieval model of serving."""
+
+    name = "two_tower"
+    loss_kind = "bpr"
+
+    def __init__(self, spec: FeatureSpec, cfg: RetrievalConfig) -> None:
+        super().__init__()
+        d = cfg.embedding_dim
+        self.user = nn.Embedding(spec.n_users, d)
+        self.scenario = nn.Embedding(spec.n_scenarios, d)
+        self.user_cat = nn.ModuleList(nn.Embedding(n, d) for n in spec.user_cat)
+        self.item = nn.Embedding(spec.n_items, d)
+        self.item_cat = nn.ModuleList(nn.Embedding(n, d) for n in spec.item_cat)
+        self.item_seq = nn.ModuleList(nn.EmbeddingBag(n, d, mode="mean", padding_idx=0) for n in spec.item_seq)
+        self.user_num = nn.Linear(spec.n_user_num, d) if spec.n_user_num else None
+        self.item_num = nn.Linear(spec.n_item_num, d) if spec.n_item_num else None
+        n_user = 2 + len(spec.user_cat) + int(self.user_num is not None)
+        n_item = 1 + len(spec.item_cat) + len(spec.item_seq) + int(self.item_num is not None)
+        self.user_tower = MLP(n_user * d, cfg.tower[:-1], cfg.dropout, out=cfg.tower[-1])
+        self.item_tower = MLP(n_item * d, cfg.tower[:-1], cfg.dropout, out=cfg.tower[-1])
+
+    def user_vector(self, b: Batch) -> torch.Tensor:
+        parts = [self.user(b.user), self.scenario(b.scenario)]
+        parts += [emb(b.user_cat[:, j]) for j, emb in enumerate(self.user_cat)]
+        if self.user_num is not None:
+            parts.append(self.user_num(b.user_num))
+        return self.user_tower(torch.cat(parts, dim=-1))  # (B, D)
+
+    def item_vector(self, b: Batch) -> torch.Tensor:
+        parts = [self.item(b.item)]
+        parts += [emb(b.item_cat[:, j]) for j, emb in enumerate(self.item_cat)]
+        parts += [bag(b.item_seq[:, j]) for j, bag in enumerate(self.item_seq)]
+        if self.item_num is not None:
+            parts.append(self.item_num(b.item_num))
+        return self.item_tower(torch.cat(parts, dim=-1))  # (B, D)
+
+    def forward(self, b: Batch) -> torch.Tensor:
+        return (self.user_vector(b) * self.item_vector(b)).sum(-1)
+
+
+class LightGCN(Model):
+    """Embeddings propagated over the symmetric-normalised training user-item graph and averaged over layers:
+    e^(k+1) = D^-1/2 A D^-1/2 e^(k); score = e_u . e_i. The graph is built by `setup` from training positives."""
+
+    name = "lightgcn"
+    loss_kind = "bpr"
+    data_buffers = ("edges", "weights")
+    edges: torch.Tensor
+    weights: torch.Tensor
+
+    def __init__(self, spec: FeatureSpec, cfg: RetrievalConfig) -> None:
+        super().__init__()
+        self.n_users, self.n_items, self.layers = spec.n_users, spec.n_items, cfg.layers
+        self.embedding = nn.Embedding(spec.n_users + spec.n_items, cfg.embedding_dim)
+        nn.init.normal_(self.embedding.weight, std=0.1)
+        self.register_buffer("edges", torch.zeros(2, 0, dtype=torch.long))
+        self.register_buffer("weights", torch.zeros(0))
+
+    def setup(self, enc: FeatureEncoder, rows: EncodedRows) -> None:
+        pos = rows.label > 0
+        u = enc.user_map_[rows.user[pos]]
+        i = enc.item_map_[rows.item[pos]] + self.n_users
+        pairs = np.unique(np.stack([u, i]), axis=1)
+        src = np.concatenate([pairs[0], pairs[1]])
+        dst = np.concatenate([pairs[1], pairs[0]])
+        degree = np.bincount(src, minlength=self.n_users + self.n_items).astype(np.float64)
+        w = 1.0 / np.sqrt(degree[src] * degree[dst])
+        self.edges = torch.tensor(np.stack([src, dst]), dtype=torch.long)
+        self.weights = torch.tensor(w, dtype=torch.float32)
+
+    def _adjacency(self) -> torch.Tensor:
+        # built once per graph: the edges only change in setup or when a run is loaded
+        key = (self.edges.data_ptr(), self.edges.shape[1])
+        if getattr(self, "_adj_key", None) != key:
+            n = self.n_users + self.n_items
+            coo = torch.sparse_coo_tensor(self.edges, self.weights, (n, n), check_invariants=True).coalesce()
+            self._adj, self._adj_key = coo, key
+        return self._adj
+
+    def propagate(self) -> torch.Tensor:
+        adj = self._adjacency()
+        e = self.embedding.weight
+        layers = [e]
+        for _ in range(self.layers):
+            e = torch.sparse.mm(adj, e)
+            layers.append(e)
+        return torch.stack(layers).mean(0)  # (U + I, D)
+
+    def forward(self, b: Batch) -> torch.Tensor:
+        e = self.propagate()
+        return (e[b.user] * e[self.n_users + b.item]).sum(-1)
