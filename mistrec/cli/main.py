@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch-size", type=int)
     tr.add_argument("--lr", type=float)
     tr.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
+    tr.add_argument("--train-scenarios", help="comma-separated scenarios to train on (pre-train on sources, or "
+                    "fine-tune on a target); test metrics cover every scenario")
+    tr.add_argument("--init-from", help="a run directory whose weights start the training (fine-tuning)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
 
     rec = sub.add_parser("recipe", help="write a dataset YAML for a public dataset on your disk")
@@ -125,8 +128,9 @@ def _train(args: argparse.Namespace) -> int:
         raise MistrecError(f"--threads must be >= 1. Got {args.threads}.")
     torch.set_num_threads(args.threads)
     model_values, train_cfg = _train_config(args)
+    scenarios = [s.strip() for s in args.train_scenarios.split(",") if s.strip()] if args.train_scenarios else None
     summary = fit_run(args.data, args.model, args.out, model_values=model_values, train_cfg=train_cfg,
-                      quiet=args.quiet)
+                      quiet=args.quiet, train_scenarios=scenarios, init_from=args.init_from)
     _print_run(summary)
     print(f"  run written to {args.out} (run.json, weights.pt, encoder, metrics.json)")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import resource
 import time
@@ -13,9 +14,10 @@ import numpy as np
 import torch
 
 from mistrec.data.prepared import PreparedDataset
-from mistrec.features import FeatureEncoder
+from mistrec.errors import ArtifactError, ConfigError
+from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models import build_model, model_config
-from mistrec.train.artifact import save_run
+from mistrec.train.artifact import load_run, save_run
 from mistrec.train.loop import TrainConfig, evaluate_rows, predict, seed_everything, train
 
 __all__ = ["fit_run"]
@@ -23,21 +25,44 @@ __all__ = ["fit_run"]
 
 def fit_run(
     data: str | Path, name: str, out: str | Path, *, model_values: dict[str, Any] | None = None,
-    train_cfg: TrainConfig | None = None, quiet: bool = False,
+    train_cfg: TrainConfig | None = None, quiet: bool = False, train_scenarios: list[str] | None = None,
+    init_from: str | Path | None = None,
 ) -> dict[str, Any]:
     """Fits the encoder on the training split, trains model `name`, evaluates valid and test, saves the run.
+
+    Args:
+        data: a prepared directory.
+        name: a registry name.
+        out: the run directory to write.
+        model_values: model config values (ignored with `init_from`, whose config is kept).
+        train_cfg: the training configuration.
+        quiet: no progress output.
+        train_scenarios: train (and early-stop) on these scenarios' rows only: pre-training on source
+            scenarios, or fine-tuning on a target. Test metrics always cover every scenario.
+        init_from: a run directory on the same prepared data whose weights (and encoder) start the training:
+            the fine-tuning half of pre-train -> fine-tune.
 
     Returns the metrics written to OUT/metrics.json.
     """
     train_cfg = train_cfg or TrainConfig()
-    cfg = model_config(name, model_values)  # fails on a bad name or key before any data is read
     ds = PreparedDataset.load(data)
-    enc = FeatureEncoder().fit(ds)
-    seed_everything(train_cfg.seed)
-    model = build_model(name, enc.spec_, cfg)
+    if init_from is not None:
+        model, enc, meta = load_run(init_from)
+        if meta["model"] != name:
+            raise ConfigError(f"--init-from {init_from} holds a {meta['model']} model, not {name}.")
+        if enc.dataset_fingerprint_ != ds.manifest["fingerprint"]:
+            raise ArtifactError(f"--init-from {init_from} was trained on another prepared dataset (fingerprint "
+                                f"{enc.dataset_fingerprint_}, this one {ds.manifest['fingerprint']}).")
+        cfg = model_config(name, _plain(meta["model_config"]))
+    else:
+        cfg = model_config(name, model_values)  # fails on a bad name or key before any data is read
+        enc = FeatureEncoder().fit(ds)
+        seed_everything(train_cfg.seed)
+        model = build_model(name, enc.spec_, cfg)
     rows = {split: enc.rows(ds, split) for split in ("train", "valid", "test")}
+    fit_rows = {split: _only(rows[split], enc.spec_.scenario_names, train_scenarios) for split in ("train", "valid")}
     t0 = time.perf_counter()
-    result = train(model, enc, rows["train"], rows["valid"], train_cfg, quiet=quiet)
+    result = train(model, enc, fit_rows["train"], fit_rows["valid"], train_cfg, quiet=quiet)
     names = enc.spec_.scenario_names
     evaluated = {split: evaluate_rows(predict(model, enc, r), r, names) for split, r in rows.items()
                  if split != "train" and len(r)}
@@ -45,14 +70,35 @@ def fit_run(
         "model": name, "seed": train_cfg.seed, "dataset": {"name": ds.manifest["name"],
                                                            "fingerprint": ds.manifest["fingerprint"]},
         "protocol": ds.manifest["protocol"]["name"], "train": result.to_dict(),
+        "train_scenarios": train_scenarios or "all", "init_from": None if init_from is None else str(init_from),
         "wall_seconds": round(time.perf_counter() - t0, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "torch_threads": torch.get_num_threads(), **evaluated,
     }
     out = Path(out)
-    save_run(out, name, model, cfg, train_cfg, enc, {"data": str(Path(data).resolve()), "result": result.to_dict()})
+    extra = {"data": str(Path(data).resolve()), "result": result.to_dict(), "train_scenarios": train_scenarios,
+             "init_from": summary["init_from"]}
+    save_run(out, name, model, cfg, train_cfg, enc, extra)
     (out / "metrics.json").write_text(json.dumps(summary, indent=2, default=_json) + "\n")
     return summary
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+def _only(rows: EncodedRows, names: tuple[str, ...], keep: list[str] | None) -> EncodedRows:
+    """The rows of the named scenarios (all rows when `keep` is None)."""
+    if keep is None:
+        return rows
+    unknown = [s for s in keep if s not in names]
+    if unknown:
+        raise ConfigError(f"Unknown scenario(s) {', '.join(unknown)} in --train-scenarios. Known scenarios: "
+                          f"{', '.join(names)}.")
+    ids = [names.index(s) + 1 for s in keep]
+    m = np.isin(rows.scenario, ids)
+    return dataclasses.replace(rows, **{f: getattr(rows, f)[m] for f in (
+        "user", "item", "scenario", "label", "timestamp", "hist_start", "hist_end")})
 
 
 def _json(x: Any) -> Any:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from mistrec.cli.main import main
 from mistrec.data import ProtocolConfig, SyntheticConfig, generate, load_dataset_config, prepare
@@ -81,3 +82,29 @@ def test_run_with_missing_or_wrong_weights(prepared: Path, tmp_path: Path) -> No
     (out / "run.json").write_text(json.dumps(meta))
     with pytest.raises(ArtifactError, match=r"does not match the shared_bottom model of run\.json"):
         load_run(out)
+
+
+def test_pretrain_then_finetune(prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pre, ft = tmp_path / "pre", tmp_path / "ft"
+    sources = ["home_feed", "search", "game_lobby"]
+    assert main(["train", str(prepared), "--model", "mist", "--out", str(pre), "--epochs", "1", "--quiet",
+                 "--train-scenarios", ",".join(sources)]) == 0
+    # a fine-tuning step too small to move the weights: the run must hold its starting point's weights
+    assert main(["train", str(prepared), "--model", "mist", "--out", str(ft), "--epochs", "1", "--quiet",
+                 "--init-from", str(pre), "--train-scenarios", "vr_showroom", "--lr", "1e-30"]) == 0
+    capsys.readouterr()
+    pre_metrics = json.loads((pre / "metrics.json").read_text())
+    metrics = json.loads((ft / "metrics.json").read_text())
+    train_counts = json.loads((prepared / "manifest.json").read_text())["counts"]["by_split"]["train"]
+    assert pre_metrics["train"]["train_samples"] == sum(train_counts[s]["rows"] for s in sources)
+    assert metrics["train"]["train_samples"] == train_counts["vr_showroom"]["rows"]
+    assert metrics["init_from"] == str(pre) and metrics["train_scenarios"] == ["vr_showroom"]
+    assert set(metrics["test"]["by_scenario"]) == {"game_lobby", "home_feed", "search", "vr_showroom"}
+    pre_model, _, _ = load_run(pre)
+    ft_model, _, _ = load_run(ft)
+    for (name, p), (_, q) in zip(pre_model.named_parameters(), ft_model.named_parameters(), strict=True):
+        assert torch.allclose(p, q, atol=1e-12), name
+    fails_with(capsys, ["train", str(prepared), "--model", "star", "--out", str(tmp_path / "x"), "--init-from",
+                        str(pre)], "holds a mist model, not star")
+    fails_with(capsys, ["train", str(prepared), "--model", "mist", "--out", str(tmp_path / "x"),
+                        "--train-scenarios", "lobby"], "Unknown scenario(s) lobby in --train-scenarios")
