@@ -7,9 +7,10 @@ For candidate item i in target scenario s and history H = [(item_j, scenario_j, 
 3. target attention     a_j = ActivationUnit(e_j, q) + B[s, scenario_j], q = item(i) + scenario(s);
                         B is the learned scenario-to-scenario transfer bias; masked softmax over j (or DIN's
                         unnormalised weights)
-4. per-source interests v_k = sum over events of source k of w_j e_j; combined by interest-level attention
-                        (MiNet, Ouyang et al., CIKM 2020): beta_k = softmax_k(MLP([v_k, q, scenario(k)])),
-                        u = sum_k beta_k v_k, so each source scenario's share beta_k is explicit
+4. per-source interests v_k = sum over events of source k of w_j e_j (liked and not-liked events pooled
+                        apart with `polarity_pools`); combined by interest-level attention (MiNet, Ouyang et
+                        al., CIKM 2020): beta_k = softmax_k(MLP([v_k, q, emb(k)])), u = sum_k beta_k v_k, so
+                        each source scenario's share (beta summed over its pools) is explicit
 5. scenario-adaptive top  partitioned normalisation, then STAR-style shared x specific layers, or PLE-style
                         gated shared and scenario experts (a config choice)
 6. unknown scenario     index 0 (a scenario unseen in training): zero scenario embedding, zero transfer bias,

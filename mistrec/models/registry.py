@@ -22,7 +22,8 @@ from mistrec.models.experts import (
     StarConfig,
 )
 from mistrec.models.mist import Mist, MistConfig
-from mistrec.models.retrieval import BPRMF, LightGCN, RetrievalConfig, TwoTower
+from mistrec.models.pepnet import PEPNet, PEPNetConfig
+from mistrec.models.retrieval import BPRMF, GAT, LightGCN, RetrievalConfig, TwoTower
 
 __all__ = ["REGISTRY", "Entry", "build_model", "model_config"]
 
@@ -42,6 +43,7 @@ REGISTRY: dict[str, Entry] = {
     "shared_bottom": Entry(SharedBottomConfig, SharedBottom),
     "scenario_dnn": Entry(DNNConfig, ScenarioDNN),
     "isolated_dnn": Entry(DNNConfig, IsolatedDNN),
+    "pepnet": Entry(PEPNetConfig, PEPNet),
     "popularity": Entry(ClassicConfig, Popularity),
     "itemknn": Entry(ClassicConfig, ItemKNN),
     "svd": Entry(ClassicConfig, SVD),
@@ -49,6 +51,7 @@ REGISTRY: dict[str, Entry] = {
     "bpr_mf": Entry(RetrievalConfig, BPRMF),
     "two_tower": Entry(RetrievalConfig, TwoTower),
     "lightgcn": Entry(RetrievalConfig, LightGCN),
+    "gat": Entry(RetrievalConfig, GAT),
 }
 
 

@@ -16,14 +16,15 @@ from mistrec.features import EncodedRows, FeatureEncoder, FeatureSpec
 from mistrec.models.base import Model, ModelConfig
 from mistrec.models.layers import MLP
 
-__all__ = ["BPRMF", "LightGCN", "RetrievalConfig", "TwoTower"]
+__all__ = ["BPRMF", "GAT", "LightGCN", "RetrievalConfig", "TwoTower"]
 
 
 @dataclass(frozen=True)
 class RetrievalConfig(ModelConfig):
     embedding_dim: int = 32
     tower: tuple[int, ...] = (64, 32)  # two_tower: each tower's layers (the last is the dot-product size)
-    layers: int = 3  # lightgcn: propagation layers
+    layers: int = 3  # lightgcn, gat: propagation layers
+    heads: int = 2  # gat: attention heads (averaged)
 
     def validate(self) -> None:
         if self.layers < 0:
@@ -89,11 +90,10 @@ class TwoTower(Model):
         return (self.user_vector(b) * self.item_vector(b)).sum(-1)
 
 
-class LightGCN(Model):
-    """Embeddings propagated over the symmetric-normalised training user-item graph and averaged over layers:
-    e^(k+1) = D^-1/2 A D^-1/2 e^(k); score = e_u . e_i. The graph is built by `setup` from training positives."""
+class _GraphModel(Model):
+    """A model over the training user-item graph (users 0..U-1, items U..U+I-1), built by `setup` from the
+    training positives; `propagate()` gives every node's final embedding, once per step for a pair of batches."""
 
-    name = "lightgcn"
     loss_kind = "bpr"
     data_buffers = ("edges", "weights")
     edges: torch.Tensor
@@ -107,6 +107,19 @@ class LightGCN(Model):
         self.register_buffer("edges", torch.zeros(2, 0, dtype=torch.long))
         self.register_buffer("weights", torch.zeros(0))
 
+    def propagate(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _score(self, e: torch.Tensor, b: Batch) -> torch.Tensor:
+        return (e[b.user] * e[self.n_users + b.item]).sum(-1)
+
+    def forward(self, b: Batch) -> torch.Tensor:
+        return self._score(self.propagate(), b)
+
+    def score_pair(self, pos: Batch, neg: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        e = self.propagate()  # one propagation for the positives and their negatives
+        return self._score(e, pos), self._score(e, neg)
+
     def setup(self, enc: FeatureEncoder, rows: EncodedRows) -> None:
         pos = rows.label > 0
         u = enc.user_map_[rows.user[pos]]
@@ -118,6 +131,13 @@ class LightGCN(Model):
         w = 1.0 / np.sqrt(degree[src] * degree[dst])
         self.edges = torch.tensor(np.stack([src, dst]), dtype=torch.long)
         self.weights = torch.tensor(w, dtype=torch.float32)
+
+
+class LightGCN(_GraphModel):
+    """Embeddings propagated over the symmetric-normalised training user-item graph and averaged over layers:
+    e^(k+1) = D^-1/2 A D^-1/2 e^(k); score = e_u . e_i."""
+
+    name = "lightgcn"
 
     def _adjacency(self) -> torch.Tensor:
         # built once per graph: the edges only change in setup or when a run is loaded
@@ -137,6 +157,28 @@ class LightGCN(Model):
             layers.append(e)
         return torch.stack(layers).mean(0)  # (U + I, D)
 
-    def forward(self, b: Batch) -> torch.Tensor:
-        e = self.propagate()
-        return (e[b.user] * e[self.n_users + b.item]).sum(-1)
+
+
+class GAT(_GraphModel):
+    """Graph attention (Velickovic et al., ICLR 2018) over the training user-item graph, full graph on the CPU
+    with torch-geometric's GATConv (no compiled extras needed); layer outputs averaged as in LightGCN."""
+
+    name = "gat"
+
+    def __init__(self, spec: FeatureSpec, cfg: RetrievalConfig) -> None:
+        super().__init__(spec, cfg)
+        from torch_geometric.nn import GATConv
+
+        d = cfg.embedding_dim
+        self.convs = nn.ModuleList(GATConv(d, d, heads=cfg.heads, concat=False, add_self_loops=True)
+                                   for _ in range(cfg.layers))
+
+    def propagate(self) -> torch.Tensor:
+        e = self.embedding.weight
+        layers = [e]
+        for i, conv in enumerate(self.convs):
+            e = conv(e, self.edges)
+            if i < len(self.convs) - 1:
+                e = torch.nn.functional.elu(e)
+            layers.append(e)
+        return torch.stack(layers).mean(0)  # (U + I, D)

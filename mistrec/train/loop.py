@@ -186,13 +186,14 @@ def train(
         for k in bar:
             idx = order[k * cfg.batch_size:(k + 1) * cfg.batch_size]
             b = enc.batch(train_rows, idx, history=model.reads_history)
-            logits = model(b)
             if sampler is not None:
                 negatives = enc.batch(train_rows, idx, history=model.reads_history,
                                       items=sampler.draw(rng, train_rows.scenario[idx]))
-                loss_each = -F.logsigmoid(logits - model(negatives))
+                pair = getattr(model, "score_pair", None)  # graph models propagate once for both
+                pos, neg = pair(b, negatives) if pair is not None else (model(b), model(negatives))
+                loss_each = -F.logsigmoid(pos - neg)
             else:
-                loss_each = F.binary_cross_entropy_with_logits(logits, b.label, reduction="none")
+                loss_each = F.binary_cross_entropy_with_logits(model(b), b.label, reduction="none")
             loss = (loss_each * weights[b.scenario]).mean() if weights is not None else loss_each.mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
