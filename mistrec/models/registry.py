@@ -24,6 +24,7 @@ from mistrec.models.experts import (
 from mistrec.models.mist import Mist, MistConfig
 from mistrec.models.pepnet import PEPNet, PEPNetConfig
 from mistrec.models.retrieval import BPRMF, GAT, LightGCN, RetrievalConfig, TwoTower
+from mistrec.models.sarnet import SARNet, SARNetConfig
 
 __all__ = ["REGISTRY", "Entry", "build_model", "model_config"]
 
@@ -44,6 +45,7 @@ REGISTRY: dict[str, Entry] = {
     "scenario_dnn": Entry(DNNConfig, ScenarioDNN),
     "isolated_dnn": Entry(DNNConfig, IsolatedDNN),
     "pepnet": Entry(PEPNetConfig, PEPNet),
+    "sarnet": Entry(SARNetConfig, SARNet),
     "popularity": Entry(ClassicConfig, Popularity),
     "itemknn": Entry(ClassicConfig, ItemKNN),
     "svd": Entry(ClassicConfig, SVD),
