@@ -31,6 +31,7 @@ class TrainConfig:
     optimizer: str = "adam"  # adam | adamw
     lr: float = 1e-3
     weight_decay: float = 0.0
+    lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch (1: constant)
     batch_size: int = 4096
     epochs: int = 10
     patience: int = 2  # epochs without a better validation AUC before stopping
@@ -43,6 +44,7 @@ class TrainConfig:
         checks = [
             (self.optimizer in ("adam", "adamw"), "optimizer", "adam or adamw"),
             (self.lr > 0, "lr", "a number > 0"),
+            (0 < self.lr_decay <= 1, "lr_decay", "a number in (0, 1]"),
             (self.batch_size >= 1, "batch_size", "an int >= 1"),
             (self.epochs >= 1, "epochs", "an int >= 1"),
             (self.patience >= 1, "patience", "an int >= 1"),
@@ -166,6 +168,7 @@ def train(
     rng = np.random.default_rng(cfg.seed)
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     opt = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
     weights = None
     if cfg.scenario_weights == "balanced":
         counts = np.bincount(train_rows.scenario).astype(np.float64)
@@ -203,6 +206,7 @@ def train(
             if k % 10 == 0:
                 bar.set_postfix(loss=f"{total / seen:.4f}")
         bar.close()
+        schedule.step()
         result.train_seconds += time.perf_counter() - start
         result.train_samples += seen
         record: dict[str, Any] = {"epoch": epoch, "train_loss": total / max(seen, 1),
