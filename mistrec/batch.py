@@ -28,6 +28,7 @@ class Batch:
     hist_scenarios: torch.Tensor  # (B, L) long
     hist_gaps: torch.Tensor  # (B, L) long, log2 bucket of the time gap to the sample, 0 = padding
     hist_labels: torch.Tensor  # (B, L) float, the event's label (training labels only)
+    hist_values: torch.Tensor  # (B, L) float, the graded value behind the label (a rating), standardised
     hist_mask: torch.Tensor  # (B, L) bool, True for real events
     label: torch.Tensor  # (B,) float
 

@@ -34,6 +34,7 @@ class HistoryBatch:
     scenarios: np.ndarray  # (B, L) int, 0 where padded
     time_gaps: np.ndarray  # (B, L) int64 seconds between the event and the sample, 0 where padded
     labels: np.ndarray  # (B, L) float32 label of the event, 0 where padded
+    values: np.ndarray  # (B, L) float32 graded value the label was made from (a rating), 0 where padded
     mask: np.ndarray  # (B, L) bool, True for real events
 
 
@@ -47,15 +48,17 @@ class HistoryEvents:
     scenario: np.ndarray
     label: np.ndarray
     row: np.ndarray  # the interaction row each event is
+    value: np.ndarray  # the graded value the label was made from (a rating); the label itself if none
 
     @classmethod
     def build(
         cls, user: np.ndarray, ts: np.ndarray, item: np.ndarray, scenario: np.ndarray, label: np.ndarray,
-        row: np.ndarray,
+        row: np.ndarray, value: np.ndarray | None = None,
     ) -> HistoryEvents:
         order = np.lexsort((row, ts, user))
+        value = label if value is None else value
         return cls(user=user[order], ts=ts[order], item=item[order], scenario=scenario[order],
-                   label=label[order], row=row[order])
+                   label=label[order], row=row[order], value=value[order].astype(np.float32))
 
     def __len__(self) -> int:
         return len(self.user)
@@ -86,11 +89,12 @@ class HistoryEvents:
         idx = np.where(mask, idx, 0)
         if len(self) == 0:
             zeros = np.zeros(idx.shape, dtype=np.int64)
-            return HistoryBatch(zeros, zeros, zeros, zeros.astype(np.float32), mask)
+            return HistoryBatch(zeros, zeros, zeros, zeros.astype(np.float32), zeros.astype(np.float32), mask)
         return HistoryBatch(
             items=np.where(mask, self.item[idx], 0),
             scenarios=np.where(mask, self.scenario[idx], 0),
             time_gaps=np.where(mask, ts[:, None] - self.ts[idx], 0),
             labels=np.where(mask, self.label[idx], 0).astype(np.float32),
+            values=np.where(mask, self.value[idx], 0).astype(np.float32),
             mask=mask,
         )

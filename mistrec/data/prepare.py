@@ -36,7 +36,7 @@ from mistrec.errors import ConfigError, DataError
 
 __all__ = ["SCHEMA_VERSION", "prepare"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: label_value in interactions, value in history events
 SPLIT_ENUM = pl.Enum(["train", "valid", "test"])
 
 
@@ -226,9 +226,10 @@ class _Job:
         df = self.df
         neg = sample_negatives(df["user"].to_numpy(), df["item"].to_numpy(), df["scenario_idx"].to_numpy(),
                                n.per_positive, seed=self.protocol.seed, max_rounds=n.max_rounds)
-        base = df.select(pl.exclude("item", "item_id", "label", "sampled", LINE))[neg.source]
+        base = df.select(pl.exclude("item", "item_id", "label", "label_value", "sampled", LINE))[neg.source]
         negs = base.with_columns(pl.Series("item", neg.item, dtype=pl.Int32), pl.lit(0.0).alias("label"),
-                                 pl.lit(True).alias("sampled"), pl.lit(None, dtype=pl.Int64).alias(LINE))
+                                 pl.lit(0.0).alias("label_value"), pl.lit(True).alias("sampled"),
+                                 pl.lit(None, dtype=pl.Int64).alias(LINE))
         self.df = pl.concat([df.drop("item_id"), negs], how="diagonal_relaxed")
         self.neg_facts = {"per_positive": n.per_positive, "sampled": len(neg.item), "unfilled": neg.unfilled,
                           "pool": "the distinct items of the positive's scenario",
@@ -249,6 +250,7 @@ class _Job:
             user=ev_rows["user"].to_numpy(), ts=ev_rows["timestamp"].to_numpy(),
             item=ev_rows["item"].to_numpy(), scenario=ev_rows["scenario_idx"].to_numpy(),
             label=ev_rows["label"].to_numpy().astype(np.float32), row=ev_rows["row"].to_numpy(),
+            value=ev_rows["label_value"].to_numpy().astype(np.float32),
         )
         self.train_rows = ev_rows["row"].to_numpy()
         start, end = self.events.windows(df["user"].to_numpy(), df["timestamp"].to_numpy(), self.length)
@@ -364,12 +366,14 @@ class _Job:
         context = [c for c in df.columns if c not in _INTERNAL]
         inter = df.select(
             pl.col("row").cast(pl.Int64), pl.col("user"), pl.col("item"), pl.col("scenario_idx").alias("scenario"),
-            "timestamp", pl.col("label").cast(pl.Float32), "split", "sampled", "hist_start", "hist_end", *context,
+            "timestamp", pl.col("label").cast(pl.Float32), pl.col("label_value").cast(pl.Float32), "split", "sampled",
+            "hist_start", "hist_end", *context,
         )
         inter.write_parquet(out / "interactions.parquet")
         ev = self.events
-        pl.DataFrame({"user": ev.user, "timestamp": ev.ts, "item": ev.item, "scenario": ev.scenario,
-                      "label": ev.label, "row": ev.row}).write_parquet(out / "history_events.parquet")
+        events = pl.DataFrame({"user": ev.user, "timestamp": ev.ts, "item": ev.item, "scenario": ev.scenario,
+                               "label": ev.label, "value": ev.value, "row": ev.row})
+        events.write_parquet(out / "history_events.parquet")
         train = df.filter(pl.col("split_code") == TRAIN)
         counts = {"user_id": train.group_by("user").len().rename({"user": "index"}),
                   "item_id": train.group_by("item").len().rename({"item": "index"}),
@@ -431,8 +435,9 @@ class _Job:
         }
 
 
-_INTERNAL = {"row", "user", "item", "scenario_idx", "timestamp", "label", "split", "split_code", "sampled",
-             "hist_start", "hist_end", "user_id", "item_id", "item_scope", "scenario", SOURCE, LINE, ITEM_SCOPED}
+_INTERNAL = {"row", "user", "item", "scenario_idx", "timestamp", "label", "label_value", "split", "split_code",
+             "sampled", "hist_start", "hist_end", "user_id", "item_id", "item_scope", "scenario", SOURCE, LINE,
+             ITEM_SCOPED}
 
 
 def _fingerprint(path: Path) -> dict[str, Any]:

@@ -57,7 +57,7 @@ class PreparedDataset:
         ev = pl.read_parquet(path / "history_events.parquet")
         events = HistoryEvents(user=ev["user"].to_numpy(), ts=ev["timestamp"].to_numpy(), item=ev["item"].to_numpy(),
                                scenario=ev["scenario"].to_numpy(), label=ev["label"].to_numpy(),
-                               row=ev["row"].to_numpy())
+                               row=ev["row"].to_numpy(), value=ev["value"].to_numpy())
         vocab = {p.stem: pl.read_parquet(p) for p in sorted((path / "vocab").glob("*.parquet"))}
         tables = {k: pl.read_parquet(path / f"{k}.parquet") for k in manifest.get("side_tables", [])}
         return cls(path=path, manifest=manifest, interactions=pl.read_parquet(path / "interactions.parquet"),

@@ -1,7 +1,8 @@
 """Interaction sources -> one canonical table, with every invalid row either reported or counted.
 
 The canonical columns are user_id, item_id (strings), scenario (string), timestamp (Int64 unix
-seconds, null when the source has none), label (Float64), split (string or null), plus `__source`,
+seconds, null when the source has none), label (Float64), label_value (the graded value the label was made
+from, such as the rating; equal to label for 0/1 and implicit labels), split (string or null), plus `__source`,
 `__line` (where the row came from) and `__item_scoped` (the source's item ids are local to its
 scenario). Mapped columns that are not canonical are kept, as strings, as context features.
 """
@@ -91,7 +92,7 @@ def _load_source(cfg: DatasetConfig, index: int, src: SourceConfig, invalid: Inv
     df = _apply_policy(df, checks, src, invalid)
     context = [c for c in src.columns if c not in CANONICAL and c != rule.column]
     return df.select(
-        "user_id", "item_id", "scenario", "timestamp", "label", "split",
+        "user_id", "item_id", "scenario", "timestamp", "label", "label_value", "split",
         pl.lit(index, dtype=pl.Int32).alias(SOURCE), LINE,
         pl.lit(src.item_id_scope == "scenario").alias(ITEM_SCOPED), *context,
     )
@@ -99,7 +100,7 @@ def _load_source(cfg: DatasetConfig, index: int, src: SourceConfig, invalid: Inv
 
 def _parse_label(df: pl.DataFrame, rule: LabelRule) -> tuple[pl.DataFrame, list[tuple[str, str, pl.Expr]]]:
     if rule.implicit:
-        return df.with_columns(pl.lit(1.0).alias("label")), []
+        return df.with_columns(pl.lit(1.0).alias("label"), pl.lit(1.0).alias("label_value")), []
     col = str(rule.column)
     raw = pl.col(col).str.strip_chars()
     num = raw.cast(pl.Float64, strict=False)
@@ -113,7 +114,8 @@ def _parse_label(df: pl.DataFrame, rule: LabelRule) -> tuple[pl.DataFrame, list[
         thr = rule.threshold
         label = {">": num > thr, ">=": num >= thr, "<": num < thr, "<=": num <= thr, "==": num == thr,
                  "!=": num != thr}[rule.op].cast(pl.Float64)
-    df = df.with_columns(label.alias("label"), (raw.is_not_null() & (num.is_null() | bad)).alias("__bad_label"))
+    df = df.with_columns(label.alias("label"), num.alias("label_value"),
+                         (raw.is_not_null() & (num.is_null() | bad)).alias("__bad_label"))
     return df, [
         ("missing_label", col, pl.col(col).is_null()),
         ("unparsable_label", col, pl.col("__bad_label")),

@@ -112,6 +112,9 @@ class FeatureEncoder:
             history_length=self.history_length or ds.history_length, scenario_names=tuple(ds.scenarios),
         )
         self.dataset_fingerprint_ = ds.manifest["fingerprint"]
+        values = ds.events.value
+        self.value_stats_ = np.array([values.mean(), values.std() or 1.0] if len(values) else [0.0, 1.0],
+                                     dtype=np.float32)
         return self
 
     def _check(self) -> None:
@@ -146,13 +149,16 @@ class FeatureEncoder:
             user_cat=t(self.user_cat_[user]), item_cat=t(self.item_cat_[item]), item_seq=t(self.item_seq_[item]),
             user_num=t(self.user_num_[user]), item_num=t(self.item_num_[item]),
             hist_items=t(self.item_map_[h.items]), hist_scenarios=t(self.scenario_map_[h.scenarios]),
-            hist_gaps=t(gaps.astype(np.int64)), hist_labels=t(h.labels), hist_mask=t(h.mask),
+            hist_gaps=t(gaps.astype(np.int64)), hist_labels=t(h.labels),
+            hist_values=t(np.where(h.mask, (h.values - self.value_stats_[0]) / self.value_stats_[1], 0.0).astype(
+                np.float32)),
+            hist_mask=t(h.mask),
             label=t(rows.label[idx]),
         )
 
     # -- persistence ------------------------------------------------------------------------------------
     _ARRAYS = ("user_map_", "item_map_", "scenario_map_", "user_cat_", "user_num_", "item_cat_", "item_num_",
-               "item_seq_")
+               "item_seq_", "value_stats_")
 
     def save(self, directory: Path) -> None:
         self._check()

@@ -54,6 +54,7 @@ class MistConfig(ModelConfig):
     weights: str = "softmax"  # softmax | din (unnormalised activation-unit outputs)
     transfer_bias: bool = True
     history_labels: bool = True  # embed each history event's (training) label
+    history_values: bool = True  # and the graded value behind it (a rating), when the data has one
     polarity_pools: bool = True  # pool liked and not-liked events of each source apart (2 interests per source)
     top: str = "star"  # star | ple
     hidden: tuple[int, ...] = (128, 64, 32)  # STAR's sizes
@@ -81,6 +82,7 @@ class Mist(Model):
         self.scenario = nn.Embedding(spec.n_scenarios, d, padding_idx=0)  # row 0: unknown scenario, stays zero
         self.gap = nn.Embedding(spec.gap_buckets, d, padding_idx=0)
         self.label = nn.Embedding(3, d, padding_idx=0)  # 0 padding, 1 negative, 2 positive event
+        self.value = nn.Linear(1, d, bias=False)  # the standardised graded value, as a direction in token space
         self.encoder = None
         if cfg.self_attention_layers:
             layer = nn.TransformerEncoderLayer(d, cfg.heads, dim_feedforward=4 * d, dropout=cfg.dropout,
@@ -105,6 +107,8 @@ class Mist(Model):
         context = (b.hist_scenarios * n_gap + b.hist_gaps) * 3 + label  # (B, L)
         e = lookup(self.embed.item, b.hist_items) + table.view(-1, table.shape[-1]).index_select(
             0, context.reshape(-1)).view_as(b.hist_items.unsqueeze(-1).expand(-1, -1, table.shape[-1]))
+        if self.cfg.history_values:
+            e = e + self.value(b.hist_values.unsqueeze(-1))  # zero where padded: values are 0 there
         if self.encoder is not None:
             # A row with no event would make the encoder's softmax 0/0: let it attend to its padding, then zero.
             pad = ~b.hist_mask

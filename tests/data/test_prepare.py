@@ -62,6 +62,8 @@ def test_history_holds_only_earlier_training_events_of_the_user(tiny: dict[str, 
     assert [names[i] for i in h.items[0]] == ["b", "c", "q2"]
     assert h.mask.all()
     assert h.time_gaps[0].tolist() == [300, 200, 150]
+    assert h.labels[0].tolist() == [0.0, 1.0, 0.0]  # rating > 3
+    assert h.values[0].tolist() == [2.0, 4.0, 2.0]  # the ratings themselves: training labels, graded
     scen = ds.vocab["scenario"]
     assert [dict(zip(scen["index"], scen["value"], strict=True))[s] for s in h.scenarios[0]] == ["home", "home",
                                                                                                   "search"]
@@ -254,7 +256,7 @@ def test_kcore_filter_is_off_by_default_and_iterates(tiny: dict[str, Any]) -> No
 def test_manifest_records_sources_protocol_and_checks(tiny: dict[str, Any]) -> None:
     run(tiny)
     m = json.loads((tiny["dir"] / "out" / "manifest.json").read_text())
-    assert m["schema_version"] == 1
+    assert m["schema_version"] == 2
     assert [s["name"] for s in m["sources"]] == ["home.csv", "search.tsv"]
     assert len(m["sources"][0]["sha256"]) == 64
     assert m["protocol"] == {"name": "temporal", "valid": 0.1, "test": 0.1, "check_leakage": True}
