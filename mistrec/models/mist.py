@@ -98,15 +98,16 @@ class Mist(Model):
                                else _PLETop(d_top, cfg, spec.n_scenarios))
 
     def tokens(self, b: Batch) -> torch.Tensor:
+        """1-2. Behaviour tokens, optionally contextualised by self-attention: (B, L, E)."""
         # scenario + gap + label embeddings, looked up at once in their (S x G x 3)-row sum table: one
         # index_select over the B x L events instead of three (the same numbers).
-        n_gap = self.gap.num_embeddings
-        table = (self.scenario.weight[:, None, None] + self.gap.weight[None, :, None]
-                 + (self.label.weight if self.cfg.history_labels else torch.zeros_like(self.label.weight))[None, None])
+        labels = self.label.weight if self.cfg.history_labels else torch.zeros_like(self.label.weight)
+        table = self.scenario.weight[:, None, None] + self.gap.weight[None, :, None] + labels[None, None]
         label = torch.where(b.hist_mask, (b.hist_labels > 0).long() + 1, 0)
-        context = (b.hist_scenarios * n_gap + b.hist_gaps) * 3 + label  # (B, L)
-        e = lookup(self.embed.item, b.hist_items) + table.view(-1, table.shape[-1]).index_select(
-            0, context.reshape(-1)).view_as(b.hist_items.unsqueeze(-1).expand(-1, -1, table.shape[-1]))
+        context = (b.hist_scenarios * self.gap.num_embeddings + b.hist_gaps) * 3 + label  # (B, L)
+        d = table.shape[-1]
+        e = lookup(self.embed.item, b.hist_items) + table.view(-1, d).index_select(
+            0, context.reshape(-1)).view(*context.shape, d)
         if self.cfg.history_values:
             e = e + self.value(b.hist_values.unsqueeze(-1))  # zero where padded: values are 0 there
         if self.encoder is not None:
@@ -114,39 +115,48 @@ class Mist(Model):
             pad = ~b.hist_mask
             pad[:, -1] &= b.hist_mask.any(dim=1)
             e = self.encoder(e, src_key_padding_mask=pad) * b.hist_mask.unsqueeze(-1)
-        return e  # (B, L, E)
+        return e
 
-    def forward(self, b: Batch, explain: bool = False) -> torch.Tensor | dict[str, torch.Tensor]:
-        n, s_count = len(b), self.n_scenarios
-        e = self.tokens(b)  # (B, L, E)
-        q = self.embed.item(b.item) + self.scenario(b.scenario)  # (B, E)
+    def attend(self, e: torch.Tensor, q: torch.Tensor, b: Batch) -> torch.Tensor:
+        """3. Target-scenario-aware attention weights over the events: (B, L), zero on padding."""
         a = self.attention(e, q)  # (B, L)
         if self.cfg.transfer_bias:
             a = a + self.transfer.index_select(0, b.scenario).gather(1, b.hist_scenarios)  # + B[s, scenario_j]
         if self.cfg.weights == "softmax":
-            w = a.masked_fill(~b.hist_mask, float("-inf")).softmax(dim=1).nan_to_num(0.0)  # empty rows -> 0
-        else:
-            w = a * b.hist_mask
-        # Per-source pooling as one index_add into B x S x P slots (P = 2: liked / not liked events apart);
-        # padding has w = 0, so it adds nothing.
-        k = s_count * self.n_pools
-        polarity = (b.hist_labels > 0).long() if self.n_pools == 2 else torch.zeros_like(b.hist_scenarios)
-        slot = (torch.arange(n).unsqueeze(1) * k + b.hist_scenarios * self.n_pools + polarity).reshape(-1)  # (B*L,)
+            return a.masked_fill(~b.hist_mask, float("-inf")).softmax(dim=1).nan_to_num(0.0)  # empty rows -> 0
+        return a * b.hist_mask
+
+    def pool(self, e: torch.Tensor, w: torch.Tensor, q: torch.Tensor, b: Batch) -> tuple[torch.Tensor, ...]:
+        """4. Per-source (and per-polarity) pooled interests, combined by interest-level attention.
+
+        Returns the interest u (B, E), the attention mass per source (B, S) and each source's share (B, S).
+        """
+        n, s_count, p = len(b), self.n_scenarios, self.n_pools
+        k = s_count * p
+        # one index_add into B x S x P slots; padding has w = 0, so it adds nothing
+        polarity = (b.hist_labels > 0).long() if p == 2 else torch.zeros_like(b.hist_scenarios)
+        slot = (torch.arange(n).unsqueeze(1) * k + b.hist_scenarios * p + polarity).reshape(-1)  # (B * L,)
         v = e.new_zeros(n * k, e.shape[-1]).index_add(0, slot, (w.unsqueeze(-1) * e).reshape(-1, e.shape[-1]))
-        v = v.view(n, k, -1)  # (B, S * P, E) pooled interests
-        mass = w.new_zeros(n * k).index_add(0, slot, w.reshape(-1)).view(n, s_count, self.n_pools).sum(-1)
+        v = v.view(n, k, -1)  # (B, S * P, E)
+        mass = w.new_zeros(n * k).index_add(0, slot, w.reshape(-1)).view(n, s_count, p).sum(-1)  # (B, S)
         count = w.new_zeros(n * k).index_add(0, slot, b.hist_mask.reshape(-1).to(w.dtype))
         present = count.view(n, k) > 0  # (B, S * P) pools with at least one event
         pool_emb = (self.scenario.weight[:, None] + self.polarity.weight[None]).view(1, k, -1).expand(n, -1, -1)
         g = self.interest_gate(torch.cat([v, q.unsqueeze(1).expand_as(v), pool_emb], dim=-1)).squeeze(-1)
         beta = g.masked_fill(~present, float("-inf")).softmax(dim=1).nan_to_num(0.0)  # (B, S * P)
         u = torch.einsum("bk,bke->be", beta, v)  # (B, E)
-        beta = beta.view(n, s_count, self.n_pools).sum(-1)  # (B, S) each source scenario's share
+        return u, mass, beta.view(n, s_count, p).sum(-1)
+
+    def forward(self, b: Batch, explain: bool = False) -> torch.Tensor | dict[str, torch.Tensor]:
+        e = self.tokens(b)  # (B, L, E)
+        q = self.embed.item(b.item) + self.scenario(b.scenario)  # (B, E)
+        w = self.attend(e, q, b)  # (B, L)
+        u, mass, share = self.pool(e, w, q, b)  # (B, E), (B, S), (B, S)
         x = torch.cat([self.embed(b), self.scenario(b.scenario), u, u * q], dim=-1)
-        logit = self.top(x, b.scenario)
+        logit = self.top(x, b.scenario)  # 5-6. scenario-adaptive top, safe for unseen scenarios
         if not explain:
             return logit
-        return {"logit": logit, "event_weights": w, "source_mass": mass, "source_share": beta}
+        return {"logit": logit, "event_weights": w, "source_mass": mass, "source_share": share}
 
 
 class _StarTop(nn.Module):
