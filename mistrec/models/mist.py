@@ -57,6 +57,7 @@ class MistConfig(ModelConfig):
     history_values: bool = True  # and the graded value behind it (a rating), when the data has one
     polarity_pools: bool = True  # pool liked and not-liked events of each source apart (2 interests per source)
     top: str = "star"  # star | ple
+    auxiliary: bool = True  # star top: STAR's auxiliary network (scenario embedding + features -> a logit term)
     hidden: tuple[int, ...] = (128, 64, 32)  # STAR's sizes
     n_experts: int = 4  # ple top: shared experts
     tower: tuple[int, ...] = (8,)  # ple top: per-scenario tower
@@ -96,6 +97,7 @@ class Mist(Model):
         d_top = self.embed.d_out + 3 * d  # features, target scenario, interest u, u * q
         self.top: nn.Module = (_StarTop(d_top, cfg, spec.n_scenarios) if cfg.top == "star"
                                else _PLETop(d_top, cfg, spec.n_scenarios))
+        self.aux = MLP(d + self.embed.d_out, (32,), cfg.dropout, out=1) if cfg.auxiliary and cfg.top == "star" else None
 
     def tokens(self, b: Batch) -> torch.Tensor:
         """1-2. Behaviour tokens, optionally contextualised by self-attention: (B, L, E)."""
@@ -152,8 +154,11 @@ class Mist(Model):
         q = self.embed.item(b.item) + self.scenario(b.scenario)  # (B, E)
         w = self.attend(e, q, b)  # (B, L)
         u, mass, share = self.pool(e, w, q, b)  # (B, E), (B, S), (B, S)
-        x = torch.cat([self.embed(b), self.scenario(b.scenario), u, u * q], dim=-1)
+        features = self.embed(b)
+        x = torch.cat([features, self.scenario(b.scenario), u, u * q], dim=-1)
         logit = self.top(x, b.scenario)  # 5-6. scenario-adaptive top, safe for unseen scenarios
+        if self.aux is not None:
+            logit = logit + self.aux(torch.cat([self.scenario(b.scenario), features], dim=-1)).squeeze(-1)
         if not explain:
             return logit
         return {"logit": logit, "event_weights": w, "source_mass": mass, "source_share": share}
