@@ -147,6 +147,60 @@ def _fit_direct(model: Model, enc: FeatureEncoder, train_rows: EncodedRows, vali
                        train_samples=len(train_rows))
 
 
+@dataclass
+class _Step:
+    """What one training step needs, fixed for a whole training run."""
+
+    model: Model
+    enc: FeatureEncoder
+    rows: EncodedRows
+    opt: torch.optim.Optimizer
+    rng: np.random.Generator
+    sampler: _NegativeSampler | None
+    weights: torch.Tensor | None
+
+    def __call__(self, idx: np.ndarray) -> float:
+        """One optimisation step on rows[idx]; returns the batch's mean loss."""
+        model, history = self.model, self.model.reads_history
+        b = self.enc.batch(self.rows, idx, history=history)
+        if self.sampler is not None:
+            negatives = self.enc.batch(self.rows, idx, history=history,
+                                       items=self.sampler.draw(self.rng, self.rows.scenario[idx]))
+            pair = getattr(model, "score_pair", None)  # graph models propagate once for both
+            pos, neg = pair(b, negatives) if pair is not None else (model(b), model(negatives))
+            loss_each = -F.logsigmoid(pos - neg)
+        else:
+            loss_each = F.binary_cross_entropy_with_logits(model(b), b.label, reduction="none")
+        loss = (loss_each * self.weights[b.scenario]).mean() if self.weights is not None else loss_each.mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return float(loss.detach())
+
+
+def _scenario_weights(rows: EncodedRows, mode: str) -> torch.Tensor | None:
+    if mode != "balanced":
+        return None
+    counts = np.bincount(rows.scenario).astype(np.float64)
+    w = np.where(counts > 0, counts.sum() / (np.count_nonzero(counts) * np.maximum(counts, 1)), 0.0)
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def _run_epoch(step: _Step, order: np.ndarray, batch_size: int, label: str, quiet: bool) -> tuple[float, int]:
+    """Steps over `order` in batches; returns the mean loss and the samples seen."""
+    n_batches = math.ceil(len(order) / batch_size)
+    bar = tqdm(range(n_batches), desc=label, disable=True if quiet else None, leave=False)
+    total, seen = 0.0, 0
+    for k in bar:
+        idx = order[k * batch_size:(k + 1) * batch_size]
+        total += step(idx) * len(idx)
+        seen += len(idx)
+        if k % 10 == 0:
+            bar.set_postfix(loss=f"{total / seen:.4f}")
+    bar.close()
+    return total / max(seen, 1), seen
+
+
 def train(
     model: Model, enc: FeatureEncoder, train_rows: EncodedRows, valid_rows: EncodedRows | None,
     cfg: TrainConfig, quiet: bool = False,
@@ -163,65 +217,32 @@ def train(
     if setup is not None:
         setup(enc, train_rows)
     bpr = model.loss_kind == "bpr"
-    sampler = _NegativeSampler(train_rows) if bpr else None
-    positives = np.flatnonzero(train_rows.label > 0)
     rng = np.random.default_rng(cfg.seed)
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     opt = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
-    weights = None
-    if cfg.scenario_weights == "balanced":
-        counts = np.bincount(train_rows.scenario).astype(np.float64)
-        w = np.where(counts > 0, counts.sum() / (np.count_nonzero(counts) * np.maximum(counts, 1)), 0.0)
-        weights = torch.tensor(w, dtype=torch.float32)
+    step = _Step(model, enc, train_rows, opt, rng, _NegativeSampler(train_rows) if bpr else None,
+                 _scenario_weights(train_rows, cfg.scenario_weights))
+    pool = np.flatnonzero(train_rows.label > 0) if bpr else np.arange(len(train_rows))
     result = TrainResult(best_epoch=0, best_score=float("-inf"))
     best_state, stale = None, 0
-    names = enc.spec_.scenario_names
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        if bpr:
-            order = positives[_epoch_order(rng, train_rows.scenario[positives], cfg.sampling)]
-        else:
-            order = _epoch_order(rng, train_rows.scenario, cfg.sampling)
-        n_batches = math.ceil(len(order) / cfg.batch_size)
-        bar = tqdm(range(n_batches), desc=f"epoch {epoch}", disable=True if quiet else None, leave=False)
-        start, total, seen = time.perf_counter(), 0.0, 0
-        for k in bar:
-            idx = order[k * cfg.batch_size:(k + 1) * cfg.batch_size]
-            b = enc.batch(train_rows, idx, history=model.reads_history)
-            if sampler is not None:
-                negatives = enc.batch(train_rows, idx, history=model.reads_history,
-                                      items=sampler.draw(rng, train_rows.scenario[idx]))
-                pair = getattr(model, "score_pair", None)  # graph models propagate once for both
-                pos, neg = pair(b, negatives) if pair is not None else (model(b), model(negatives))
-                loss_each = -F.logsigmoid(pos - neg)
-            else:
-                loss_each = F.binary_cross_entropy_with_logits(model(b), b.label, reduction="none")
-            loss = (loss_each * weights[b.scenario]).mean() if weights is not None else loss_each.mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(b)
-            seen += len(b)
-            if k % 10 == 0:
-                bar.set_postfix(loss=f"{total / seen:.4f}")
-        bar.close()
+        start = time.perf_counter()
+        order = pool[_epoch_order(rng, train_rows.scenario[pool], cfg.sampling)]
+        loss, seen = _run_epoch(step, order, cfg.batch_size, f"epoch {epoch}", quiet)
         schedule.step()
-        result.train_seconds += time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        result.train_seconds += seconds
         result.train_samples += seen
-        record: dict[str, Any] = {"epoch": epoch, "train_loss": total / max(seen, 1),
-                                  "seconds": round(time.perf_counter() - start, 3)}
-        if valid_rows is not None and len(valid_rows):
-            valid = evaluate_rows(predict(model, enc, valid_rows, cfg.eval_batch_size), valid_rows, names)
-            record["valid_mean_scenario_auc"] = valid["overall"]["mean_scenario_auc"]
-            record["valid_auc"] = valid["overall"]["auc"]
-            record["valid_by_scenario"] = {s: v["auc"] for s, v in valid["by_scenario"].items()}
+        record = _epoch_record(model, enc, valid_rows, cfg, epoch, loss, seconds)
         result.history.append(record)
         if not quiet:
             auc_txt = f", valid mean scenario AUC {record['valid_mean_scenario_auc']:.4f}" \
                 if "valid_mean_scenario_auc" in record else ""
-            tqdm.write(f"epoch {epoch}: loss {record['train_loss']:.4f}{auc_txt} ({record['seconds']:.1f} s)")
-        score = record.get("valid_mean_scenario_auc", -record["train_loss"])
+            tqdm.write(f"epoch {epoch}: loss {loss:.4f}{auc_txt} ({seconds:.1f} s)")
+        score = record.get("valid_mean_scenario_auc", float("nan"))
+        score = -loss if math.isnan(score) else score  # no usable validation AUC: the training loss decides
         if score > result.best_score:
             result.best_score, result.best_epoch, stale = score, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
@@ -232,3 +253,15 @@ def train(
     if best_state is not None:
         model.load_state_dict(best_state)  # the best epoch's weights, not the last
     return result
+
+
+def _epoch_record(model: Model, enc: FeatureEncoder, valid_rows: EncodedRows | None, cfg: TrainConfig,
+                  epoch: int, loss: float, seconds: float) -> dict[str, Any]:
+    record: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "seconds": round(seconds, 3)}
+    if valid_rows is not None and len(valid_rows):
+        valid = evaluate_rows(predict(model, enc, valid_rows, cfg.eval_batch_size), valid_rows,
+                              enc.spec_.scenario_names)
+        record["valid_mean_scenario_auc"] = valid["overall"]["mean_scenario_auc"]
+        record["valid_auc"] = valid["overall"]["auc"]
+        record["valid_by_scenario"] = {s: v["auc"] for s, v in valid["by_scenario"].items()}
+    return record
