@@ -31,9 +31,40 @@ class RetrievalConfig(ModelConfig):
             raise ConfigError(f"The 'layers' parameter of RetrievalConfig must be >= 0. Got {self.layers}.")
 
 
-class BPRMF(Model):
-    name = "bpr_mf"
+class _BPRModel(Model):
+    """A ranking score trained with BPR; in evaluation mode the score goes through a Platt calibration
+    a * score + b, fitted on training rows after training (`calibrate`), so that its LogLoss means something.
+    Training reads the raw score (the calibration is monotone: rankings and AUC are the same)."""
+
     loss_kind = "bpr"
+    calibration: torch.Tensor
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("calibration", torch.tensor([1.0, 0.0]))
+
+    def score(self, b: Batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, b: Batch) -> torch.Tensor:
+        s = self.score(b)
+        return s if self.training else self.calibration[0] * s + self.calibration[1]
+
+    def calibrate(self, enc: FeatureEncoder, rows: EncodedRows, max_rows: int = 200_000) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        idx = np.random.default_rng(0).permutation(len(rows))[:max_rows]
+        self.eval()
+        with torch.no_grad():
+            s = torch.cat([self.score(enc.batch(rows, idx[i:i + 16384], history=self.reads_history))
+                           for i in range(0, len(idx), 16384)]).numpy()
+        if len(np.unique(rows.label[idx])) == 2:
+            lr = LogisticRegression().fit(s.reshape(-1, 1), rows.label[idx])
+            self.calibration = torch.tensor([float(lr.coef_[0, 0]), float(lr.intercept_[0])])
+
+
+class BPRMF(_BPRModel):
+    name = "bpr_mf"
 
     def __init__(self, spec: FeatureSpec, cfg: RetrievalConfig) -> None:
         super().__init__()
@@ -44,16 +75,15 @@ class BPRMF(Model):
             nn.init.normal_(emb.weight, std=0.1)
         nn.init.zeros_(self.bias.weight)
 
-    def forward(self, b: Batch) -> torch.Tensor:
+    def score(self, b: Batch) -> torch.Tensor:
         return (self.user(b.user) * self.item(b.item)).sum(-1) + self.bias(b.item).squeeze(-1)
 
 
-class TwoTower(Model):
+class TwoTower(_BPRModel):
     """A user tower (user id and features, and the target scenario as context) and an item tower (item id and
     features), scored by their dot product: the candidate-retrieval model of serving."""
 
     name = "two_tower"
-    loss_kind = "bpr"
 
     def __init__(self, spec: FeatureSpec, cfg: RetrievalConfig) -> None:
         super().__init__()
@@ -86,15 +116,14 @@ class TwoTower(Model):
             parts.append(self.item_num(b.item_num))
         return self.item_tower(torch.cat(parts, dim=-1))  # (B, D)
 
-    def forward(self, b: Batch) -> torch.Tensor:
+    def score(self, b: Batch) -> torch.Tensor:
         return (self.user_vector(b) * self.item_vector(b)).sum(-1)
 
 
-class _GraphModel(Model):
+class _GraphModel(_BPRModel):
     """A model over the training user-item graph (users 0..U-1, items U..U+I-1), built by `setup` from the
     training positives; `propagate()` gives every node's final embedding, once per step for a pair of batches."""
 
-    loss_kind = "bpr"
     data_buffers = ("edges", "weights")
     edges: torch.Tensor
     weights: torch.Tensor
@@ -113,7 +142,7 @@ class _GraphModel(Model):
     def _score(self, e: torch.Tensor, b: Batch) -> torch.Tensor:
         return (e[b.user] * e[self.n_users + b.item]).sum(-1)
 
-    def forward(self, b: Batch) -> torch.Tensor:
+    def score(self, b: Batch) -> torch.Tensor:
         return self._score(self.propagate(), b)
 
     def score_pair(self, pos: Batch, neg: Batch) -> tuple[torch.Tensor, torch.Tensor]:

@@ -252,6 +252,9 @@ def train(
                 break
     if best_state is not None:
         model.load_state_dict(best_state)  # the best epoch's weights, not the last
+    calibrate = getattr(model, "calibrate", None)
+    if calibrate is not None:  # ranking (BPR) scores -> probabilities, fitted on training rows
+        calibrate(enc, train_rows)
     return result
 
 
