@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 
+from mistrec.batch import Batch
 from mistrec.errors import ConfigError
+from mistrec.features import EncodedRows, FeatureEncoder
 
-__all__ = ["Model", "ModelConfig", "config_from_dict"]
+__all__ = ["Model", "ModelConfig", "ScoreModel", "config_from_dict"]
 
 C = TypeVar("C")
 
@@ -70,3 +73,35 @@ class Model(nn.Module):
             if saved is not None:
                 self._buffers[name] = torch.empty_like(saved)
         super()._load_from_state_dict(state_dict, prefix, *args)
+
+
+class ScoreModel(Model):
+    """A model whose raw `score` is not a click logit (a ranking score, a similarity, a rate): in evaluation
+    mode it goes through a Platt calibration a * score + b, fitted by `calibrate` on training rows, so that
+    its LogLoss means something. Training reads the raw score; the map is monotone, so rankings and AUC are
+    the raw score's."""
+
+    calibration: torch.Tensor
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("calibration", torch.tensor([1.0, 0.0]))
+
+    def score(self, b: Batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, b: Batch) -> torch.Tensor:
+        s = self.score(b)
+        return s if self.training else self.calibration[0] * s + self.calibration[1]
+
+    def calibrate(self, enc: FeatureEncoder, rows: EncodedRows, max_rows: int = 200_000) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        idx = np.random.default_rng(0).permutation(len(rows))[:max_rows]
+        self.eval()
+        with torch.no_grad():
+            s = torch.cat([self.score(enc.batch(rows, idx[i:i + 16384], history=self.reads_history))
+                           for i in range(0, len(idx), 16384)]).numpy()
+        if len(np.unique(rows.label[idx])) == 2:
+            lr = LogisticRegression().fit(s.reshape(-1, 1), rows.label[idx])
+            self.calibration = torch.tensor([float(lr.coef_[0, 0]), float(lr.intercept_[0])])

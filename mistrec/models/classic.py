@@ -1,8 +1,9 @@
 """Classic baselines fitted in closed form on the training split: popularity, item-kNN, SVD and NMF.
 
 They live in the registry and the same trainer runs them: instead of gradient epochs, the trainer calls
-`fit_direct(enc, train_rows)` once. Their raw scores are turned into click probabilities by a one-feature
-logistic calibration (Platt scaling) fitted on training rows, so AUC is theirs and LogLoss is comparable.
+`fit_direct(enc, train_rows)` once. Their scores are turned into click probabilities by a one-feature
+logistic calibration (Platt scaling, `ScoreModel`) fitted on training rows, so AUC is theirs and LogLoss is
+comparable.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from mistrec.batch import Batch
 from mistrec.errors import ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder, FeatureSpec
-from mistrec.models.base import Model, ModelConfig
+from mistrec.models.base import ModelConfig, ScoreModel
 
 __all__ = ["SVD", "ClassicConfig", "ItemKNN", "MatrixFactorisation", "NMFModel", "Popularity"]
 
@@ -34,41 +35,17 @@ class ClassicConfig(ModelConfig):
             raise ConfigError("neighbours and factors must be >= 1.")
 
 
-class _DirectModel(Model):
-    """A model fitted in closed form: a raw score per sample and a Platt calibration a * score + b."""
+class _DirectModel(ScoreModel):
+    """A model fitted in closed form (`_fit`), then Platt-calibrated (see ScoreModel)."""
 
     fitted_directly = True
-    calibration: torch.Tensor
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.register_buffer("calibration", torch.tensor([1.0, 0.0]))
-
-    def raw_score(self, b: Batch) -> torch.Tensor:
-        raise NotImplementedError
-
-    def forward(self, b: Batch) -> torch.Tensor:
-        return self.calibration[0] * self.raw_score(b) + self.calibration[1]
 
     def fit_direct(self, enc: FeatureEncoder, rows: EncodedRows) -> None:
         self._fit(enc, rows)
-        self._calibrate(enc, rows)
+        self.calibrate(enc, rows)
 
     def _fit(self, enc: FeatureEncoder, rows: EncodedRows) -> None:
         raise NotImplementedError
-
-    def _calibrate(self, enc: FeatureEncoder, rows: EncodedRows, max_rows: int = 200_000) -> None:
-        from sklearn.linear_model import LogisticRegression
-
-        idx = np.random.default_rng(0).permutation(len(rows))[:max_rows]
-        with torch.no_grad():
-            score = torch.cat([self.raw_score(enc.batch(rows, idx[i:i + 16384], history=self.reads_history))
-                               for i in range(0, len(idx), 16384)]).numpy()
-        y = rows.label[idx]
-        if len(np.unique(y)) < 2:
-            return
-        lr = LogisticRegression().fit(score.reshape(-1, 1), y)
-        self.calibration = torch.tensor([float(lr.coef_[0, 0]), float(lr.intercept_[0])])
 
 
 class Popularity(_DirectModel):
@@ -82,7 +59,7 @@ class Popularity(_DirectModel):
         self.cfg = cfg
         self.register_buffer("table", torch.zeros(spec.n_scenarios, spec.n_items))
 
-    def raw_score(self, b: Batch) -> torch.Tensor:
+    def score(self, b: Batch) -> torch.Tensor:
         rate = self.table[b.scenario if self.cfg.per_scenario else torch.zeros_like(b.scenario), b.item]
         return torch.logit(rate.clamp(1e-4, 1 - 1e-4))
 
@@ -128,7 +105,7 @@ class ItemKNN(_DirectModel):
         pos = torch.searchsorted(self.keys, key).clamp(max=len(self.keys) - 1)
         return torch.where(self.keys[pos] == key, self.values[pos], 0.0)
 
-    def raw_score(self, b: Batch) -> torch.Tensor:
+    def score(self, b: Batch) -> torch.Tensor:
         liked = b.hist_mask & (b.hist_labels > 0)  # (B, L)
         s = self.similarity(b.item.unsqueeze(1).expand_as(b.hist_items), b.hist_items) * liked  # (B, L)
         return s.sum(1) / liked.sum(1).clamp(min=1)
@@ -172,7 +149,7 @@ class MatrixFactorisation(_DirectModel):
         self.register_buffer("users", torch.zeros(spec.n_users, cfg.factors))
         self.register_buffer("items", torch.zeros(spec.n_items, cfg.factors))
 
-    def raw_score(self, b: Batch) -> torch.Tensor:
+    def score(self, b: Batch) -> torch.Tensor:
         return (self.users[b.user] * self.items[b.item]).sum(-1)
 
     def _fit(self, enc: FeatureEncoder, rows: EncodedRows) -> None:

@@ -13,7 +13,7 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.errors import ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder, FeatureSpec
-from mistrec.models.base import Model, ModelConfig
+from mistrec.models.base import ModelConfig, ScoreModel
 from mistrec.models.layers import MLP
 
 __all__ = ["BPRMF", "GAT", "LightGCN", "RetrievalConfig", "TwoTower"]
@@ -31,36 +31,10 @@ class RetrievalConfig(ModelConfig):
             raise ConfigError(f"The 'layers' parameter of RetrievalConfig must be >= 0. Got {self.layers}.")
 
 
-class _BPRModel(Model):
-    """A ranking score trained with BPR; in evaluation mode the score goes through a Platt calibration
-    a * score + b, fitted on training rows after training (`calibrate`), so that its LogLoss means something.
-    Training reads the raw score (the calibration is monotone: rankings and AUC are the same)."""
+class _BPRModel(ScoreModel):
+    """A ranking score trained with BPR, Platt-calibrated after training (see ScoreModel)."""
 
     loss_kind = "bpr"
-    calibration: torch.Tensor
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.register_buffer("calibration", torch.tensor([1.0, 0.0]))
-
-    def score(self, b: Batch) -> torch.Tensor:
-        raise NotImplementedError
-
-    def forward(self, b: Batch) -> torch.Tensor:
-        s = self.score(b)
-        return s if self.training else self.calibration[0] * s + self.calibration[1]
-
-    def calibrate(self, enc: FeatureEncoder, rows: EncodedRows, max_rows: int = 200_000) -> None:
-        from sklearn.linear_model import LogisticRegression
-
-        idx = np.random.default_rng(0).permutation(len(rows))[:max_rows]
-        self.eval()
-        with torch.no_grad():
-            s = torch.cat([self.score(enc.batch(rows, idx[i:i + 16384], history=self.reads_history))
-                           for i in range(0, len(idx), 16384)]).numpy()
-        if len(np.unique(rows.label[idx])) == 2:
-            lr = LogisticRegression().fit(s.reshape(-1, 1), rows.label[idx])
-            self.calibration = torch.tensor([float(lr.coef_[0, 0]), float(lr.intercept_[0])])
 
 
 class BPRMF(_BPRModel):
