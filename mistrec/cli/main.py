@@ -106,12 +106,17 @@ def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         path = Path(args.config)
         if not path.is_file():
             raise MistrecError(f"Config file not found: {path}.")
-        raw = yaml.safe_load(path.read_text()) or {}
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise MistrecError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
         if not isinstance(raw, dict):
             raise MistrecError(f"{path} must be a mapping with optional 'model:' and 'train:' sections.")
-        for key in raw:
+        for key, value in raw.items():
             if key not in ("model", "train"):
                 raise MistrecError(f"{path}: unknown key '{key}'. Allowed keys: model, train.")
+            if value is not None and not isinstance(value, dict):
+                raise MistrecError(f"{path}: '{key}' must be a mapping of config keys. Got {value!r}.")
         model_values, train_values = dict(raw.get("model") or {}), dict(raw.get("train") or {})
     for flag, key in (("seed", "seed"), ("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr")):
         if getattr(args, flag) is not None:

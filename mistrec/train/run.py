@@ -45,6 +45,11 @@ def fit_run(
     Returns the metrics written to OUT/metrics.json.
     """
     train_cfg = train_cfg or TrainConfig()
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not (out / "run.json").is_file():
+        raise ConfigError(f"--out {out} exists and is not a run directory: choose an empty or new directory.")
+    if init_from is not None and model_values:
+        raise ConfigError("--init-from keeps the model config of the run it starts from: drop the model config.")
     ds = PreparedDataset.load(data)
     if init_from is not None:
         model, enc, meta = load_run(init_from)
@@ -75,7 +80,6 @@ def fit_run(
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "torch_threads": torch.get_num_threads(), **evaluated,
     }
-    out = Path(out)
     extra = {"data": str(Path(data).resolve()), "result": result.to_dict(), "train_scenarios": train_scenarios,
              "init_from": summary["init_from"]}
     save_run(out, name, model, cfg, train_cfg, enc, extra)

@@ -108,3 +108,21 @@ def test_pretrain_then_finetune(prepared: Path, tmp_path: Path, capsys: pytest.C
                         str(pre)], "holds a mist model, not star")
     fails_with(capsys, ["train", str(prepared), "--model", "mist", "--out", str(tmp_path / "x"),
                         "--train-scenarios", "lobby"], "Unknown scenario(s) lobby in --train-scenarios")
+
+
+def test_bad_config_files_and_out_directories(prepared: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    out = str(tmp_path / "run")
+    cfg = tmp_path / "broken.yaml"
+    cfg.write_text("model: [unclosed\n")
+    fails_with(capsys, ["train", str(prepared), "--model", "mist", "--out", out, "--config", str(cfg)],
+               "is not valid YAML")
+    cfg.write_text("model: [1, 2]\n")
+    fails_with(capsys, ["train", str(prepared), "--model", "mist", "--out", out, "--config", str(cfg)],
+               "'model' must be a mapping of config keys")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("keep me")
+    fails_with(capsys, ["train", str(prepared), "--model", "mist", "--out", str(busy)],
+               "exists and is not a run directory")
+    assert (busy / "notes.txt").read_text() == "keep me"
