@@ -35,5 +35,9 @@ class Batch:
     def to(self, device: torch.device | str) -> Batch:
         return Batch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
+    def subset(self, rows: torch.Tensor) -> Batch:
+        """The samples selected by a boolean mask or an index tensor."""
+        return Batch(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
     def __len__(self) -> int:
         return int(self.user.shape[0])

@@ -6,6 +6,7 @@ Every removed row is counted by reason; numeric preprocessing is fitted on train
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -45,7 +46,7 @@ def kcore(df: pl.DataFrame, min_user: int, min_item: int) -> tuple[pl.DataFrame,
     return df, n0 - df.height, rounds
 
 
-def scenario_counts(df: pl.DataFrame, user: str = "user_id", item: str = "item_id") -> dict[str, dict[str, float]]:
+def scenario_counts(df: pl.DataFrame, user: str = "user_id", item: str = "item_id") -> dict[str, dict[str, Any]]:
     """Rows, users, items and positive rate per scenario, plus 'ALL'."""
     per = (
         df.group_by("scenario")
@@ -59,10 +60,10 @@ def scenario_counts(df: pl.DataFrame, user: str = "user_id", item: str = "item_i
     return out
 
 
-def _row(r: dict[str, object]) -> dict[str, float]:
+def _row(r: dict[str, Any]) -> dict[str, Any]:
     rate = r["positive_rate"]
-    return {"rows": int(r["rows"]), "users": int(r["users"]), "items": int(r["items"]),  # type: ignore[call-overload]
-            "positive_rate": None if rate is None else round(float(rate), 6)}  # type: ignore[arg-type, dict-item]
+    return {"rows": int(r["rows"]), "users": int(r["users"]), "items": int(r["items"]),
+            "positive_rate": None if rate is None else round(float(rate), 6)}
 
 
 @dataclass

@@ -57,10 +57,15 @@ def check_temporal_order(user: np.ndarray, ts: np.ndarray, split: np.ndarray) ->
 
 
 def check_histories(
-    ev: HistoryEvents, train_rows: np.ndarray, user: np.ndarray, ts: np.ndarray, start: np.ndarray, end: np.ndarray
+    ev: HistoryEvents, is_train: np.ndarray, user: np.ndarray, ts: np.ndarray, start: np.ndarray, end: np.ndarray
 ) -> None:
-    """Every history window holds only this user's training events strictly before the sample's time."""
-    if not np.isin(ev.row, train_rows).all():
+    """Every history window holds only this user's training events strictly before the sample's time.
+
+    Args:
+        is_train: per interaction row, whether it is a real (not sampled) training row, read from the final
+            split, independently of how the events were selected.
+    """
+    if not is_train[ev.row].all():
         raise LeakageError("History leaks: some history events are not training interactions.")
     has = end > start
     if not has.any():

@@ -7,7 +7,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SampledNegatives", "sample_negatives"]
+__all__ = ["SampledNegatives", "ScenarioPools", "sample_negatives"]
+
+
+class ScenarioPools:
+    """The distinct items seen in each scenario, concatenated, with offsets; `draw` picks one uniformly from
+    each given scenario's pool (vectorised)."""
+
+    def __init__(self, scenario: np.ndarray, item: np.ndarray) -> None:
+        n_items = int(item.max(initial=0)) + 1
+        pairs = np.unique(scenario.astype(np.int64) * n_items + item)
+        pool_scen, self.items = pairs // n_items, pairs % n_items
+        self.offsets = np.searchsorted(pool_scen, np.arange(int(scenario.max(initial=0)) + 2))
+
+    def draw(self, rng: np.random.Generator, scenario: np.ndarray) -> np.ndarray:
+        sizes = self.offsets[scenario + 1] - self.offsets[scenario]
+        return self.items[self.offsets[scenario] + rng.integers(0, sizes)]
 
 
 @dataclass(frozen=True)
@@ -36,12 +51,7 @@ def sample_negatives(
     rng = np.random.default_rng(seed)
     n_items = int(item.max(initial=0)) + 1
     known = np.unique(user.astype(np.int64) * n_items + item)
-    # Scenario pools: the distinct items seen in each scenario, concatenated, with offsets.
-    pairs = np.unique(scenario.astype(np.int64) * n_items + item)
-    pool_scen, pool_items = pairs // n_items, pairs % n_items
-    n_scen = int(scenario.max(initial=0)) + 1
-    offsets = np.searchsorted(pool_scen, np.arange(n_scen + 1))
-    sizes = np.diff(offsets)
+    pools = ScenarioPools(scenario, item)
 
     src = np.repeat(np.arange(len(user)), per_positive)
     s, u = scenario[src], user[src].astype(np.int64)
@@ -50,7 +60,7 @@ def sample_negatives(
     for _ in range(max_rounds):
         if len(todo) == 0:
             break
-        draw = pool_items[offsets[s[todo]] + rng.integers(0, sizes[s[todo]])]
+        draw = pools.draw(rng, s[todo])
         cand[todo] = draw
         keys = u[todo] * n_items + draw
         pos = np.searchsorted(known, keys)

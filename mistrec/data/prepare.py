@@ -252,7 +252,6 @@ class _Job:
             label=ev_rows["label"].to_numpy().astype(np.float32), row=ev_rows["row"].to_numpy(),
             value=ev_rows["label_value"].to_numpy().astype(np.float32),
         )
-        self.train_rows = ev_rows["row"].to_numpy()
         start, end = self.events.windows(df["user"].to_numpy(), df["timestamp"].to_numpy(), self.length)
         self.df = df.with_columns(pl.Series("hist_start", start), pl.Series("hist_end", end))
         lens = end - start
@@ -286,7 +285,8 @@ class _Job:
         if self.protocol.name == "temporal":
             leakage.check_temporal_order(df["user"].to_numpy(), df["timestamp"].to_numpy(), df["split_code"].to_numpy())
             checks["train_before_eval_per_user"] = "passed"
-        leakage.check_histories(self.events, self.train_rows, df["user"].to_numpy(), df["timestamp"].to_numpy(),
+        is_train = ((df["split_code"] == TRAIN) & ~df["sampled"]).to_numpy()
+        leakage.check_histories(self.events, is_train, df["user"].to_numpy(), df["timestamp"].to_numpy(),
                                 df["hist_start"].to_numpy(), df["hist_end"].to_numpy())
         checks["history_strictly_before_and_train_only"] = "passed"
         if self.neg_facts is not None:

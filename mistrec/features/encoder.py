@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -71,6 +72,11 @@ class EncodedRows:
 
     def __len__(self) -> int:
         return len(self.user)
+
+    def subset(self, mask: np.ndarray) -> EncodedRows:
+        """The rows selected by a boolean mask (the shared event pool is kept whole)."""
+        return dataclasses.replace(self, **{f.name: getattr(self, f.name)[mask] for f in dataclasses.fields(self)
+                                            if f.name != "events"})
 
 
 class FeatureEncoder:

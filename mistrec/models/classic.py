@@ -136,16 +136,15 @@ class ItemKNN(_DirectModel):
 
 
 class MatrixFactorisation(_DirectModel):
-    """TruncatedSVD (kind='svd') of the training user x item matrix of labels in {-1 (seen, not liked),
-    +1 (liked)}, or NMF (kind='nmf') of the liked-only matrix; score = user factors . item factors."""
+    """TruncatedSVD (`svd`) of the training user x item matrix of labels in {-1 (seen, not liked), +1 (liked)},
+    or NMF (`nmf`) of the liked-only matrix; score = user factors . item factors."""
 
     users: torch.Tensor
     items: torch.Tensor
 
-    def __init__(self, spec: FeatureSpec, cfg: ClassicConfig, kind: str) -> None:
+    def __init__(self, spec: FeatureSpec, cfg: ClassicConfig) -> None:
         super().__init__()
-        self.cfg, self.kind = cfg, kind
-        self.name = kind
+        self.cfg = cfg
         self.register_buffer("users", torch.zeros(spec.n_users, cfg.factors))
         self.register_buffer("items", torch.zeros(spec.n_items, cfg.factors))
 
@@ -158,7 +157,7 @@ class MatrixFactorisation(_DirectModel):
         u, i = enc.user_map_[rows.user], enc.item_map_[rows.item]
         shape = (enc.spec_.n_users, enc.spec_.n_items)
         k = min(self.cfg.factors, min(shape) - 1)
-        if self.kind == "svd":
+        if self.name == "svd":
             m = sp.csr_matrix((np.where(rows.label > 0, 1.0, -1.0), (u, i)), shape=shape)
             algo = TruncatedSVD(n_components=k, random_state=self.cfg.seed)
             users = algo.fit_transform(m)
@@ -178,13 +177,7 @@ class MatrixFactorisation(_DirectModel):
 class SVD(MatrixFactorisation):
     name = "svd"
 
-    def __init__(self, spec: FeatureSpec, cfg: ClassicConfig) -> None:
-        super().__init__(spec, cfg, "svd")
-
 
 class NMFModel(MatrixFactorisation):
     name = "nmf"
-
-    def __init__(self, spec: FeatureSpec, cfg: ClassicConfig) -> None:
-        super().__init__(spec, cfg, "nmf")
 

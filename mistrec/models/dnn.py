@@ -51,15 +51,10 @@ class IsolatedDNN(Model):
         out = b.label.new_zeros(len(b))
         for s in torch.unique(b.scenario).tolist():
             rows = b.scenario == s
-            sub = _rows(b, rows)
+            sub = b.subset(rows)
             if s == 0:
                 out[rows] = torch.stack([net(sub) for net in list(self.nets)[1:]]).mean(0)
             else:
                 out[rows] = self.nets[s](sub)
         return out
 
-
-def _rows(b: Batch, rows: torch.Tensor) -> Batch:
-    from dataclasses import fields
-
-    return Batch(**{f.name: getattr(b, f.name)[rows] for f in fields(b)})

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from mistrec import metrics
+from mistrec.data.negatives import ScenarioPools
 from mistrec.errors import ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Model
@@ -116,20 +117,6 @@ def _epoch_order(rng: np.random.Generator, scenario: np.ndarray, sampling: str) 
     return rng.choice(len(scenario), size=len(scenario), replace=True, p=p / p.sum())
 
 
-class _NegativeSampler:
-    """BPR negatives: items drawn uniformly from the target scenario's training items."""
-
-    def __init__(self, rows: EncodedRows) -> None:
-        n_items = int(rows.item.max(initial=0)) + 1
-        pairs = np.unique(rows.scenario.astype(np.int64) * n_items + rows.item)
-        scen, self.items = pairs // n_items, pairs % n_items
-        self.offsets = np.searchsorted(scen, np.arange(int(rows.scenario.max(initial=0)) + 2))
-
-    def draw(self, rng: np.random.Generator, scenario: np.ndarray) -> np.ndarray:
-        sizes = self.offsets[scenario + 1] - self.offsets[scenario]
-        return self.items[self.offsets[scenario] + rng.integers(0, sizes)]
-
-
 def _fit_direct(model: Model, enc: FeatureEncoder, train_rows: EncodedRows, valid_rows: EncodedRows | None,
                 cfg: TrainConfig) -> TrainResult:
     start = time.perf_counter()
@@ -156,7 +143,7 @@ class _Step:
     rows: EncodedRows
     opt: torch.optim.Optimizer
     rng: np.random.Generator
-    sampler: _NegativeSampler | None
+    sampler: ScenarioPools | None  # BPR negatives: the target scenario's training items
     weights: torch.Tensor | None
 
     def __call__(self, idx: np.ndarray) -> float:
@@ -221,7 +208,7 @@ def train(
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     opt = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
-    step = _Step(model, enc, train_rows, opt, rng, _NegativeSampler(train_rows) if bpr else None,
+    step = _Step(model, enc, train_rows, opt, rng, ScenarioPools(train_rows.scenario, train_rows.item) if bpr else None,
                  _scenario_weights(train_rows, cfg.scenario_weights))
     pool = np.flatnonzero(train_rows.label > 0) if bpr else np.arange(len(train_rows))
     result = TrainResult(best_epoch=0, best_score=float("-inf"))

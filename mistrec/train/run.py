@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import resource
 import time
@@ -99,10 +98,7 @@ def _only(rows: EncodedRows, names: tuple[str, ...], keep: list[str] | None) -> 
     if unknown:
         raise ConfigError(f"Unknown scenario(s) {', '.join(unknown)} in --train-scenarios. Known scenarios: "
                           f"{', '.join(names)}.")
-    ids = [names.index(s) + 1 for s in keep]
-    m = np.isin(rows.scenario, ids)
-    return dataclasses.replace(rows, **{f: getattr(rows, f)[m] for f in (
-        "user", "item", "scenario", "label", "timestamp", "hist_start", "hist_end")})
+    return rows.subset(np.isin(rows.scenario, [names.index(s) + 1 for s in keep]))
 
 
 def _json(x: Any) -> Any:

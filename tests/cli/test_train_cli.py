@@ -42,13 +42,6 @@ def test_bad_input(prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     out = str(tmp_path / "run")
     line = fails_with(capsys, ["train", str(prepared), "--model", "deepfm", "--out", out], "Unknown model 'deepfm'")
     assert "Known models: bpr_mf, din, " in line and "mist, " in line and "star" in line
-    cfg = tmp_path / "bad.yaml"
-    cfg.write_text("model: {embeding_dim: 8}\n")
-    fails_with(capsys, ["train", str(prepared), "--model", "mist", "--out", out, "--config", str(cfg)],
-               "Unknown key 'embeding_dim' in the mist model config. Allowed keys: embedding_dim, dropout")
-    cfg.write_text("train: {lr: fast}\n")
-    fails_with(capsys, ["train", str(prepared), "--model", "mist", "--out", out, "--config", str(cfg)],
-               "The 'lr' parameter of TrainConfig must be a number. Got 'fast' instead.")
     fails_with(capsys, ["train", str(tmp_path / "nope"), "--model", "mist", "--out", out],
                "Prepared dataset not found")
 
@@ -110,16 +103,24 @@ def test_pretrain_then_finetune(prepared: Path, tmp_path: Path, capsys: pytest.C
                         "--train-scenarios", "lobby"], "Unknown scenario(s) lobby in --train-scenarios")
 
 
-def test_bad_config_files_and_out_directories(prepared: Path, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    out = str(tmp_path / "run")
-    cfg = tmp_path / "broken.yaml"
-    cfg.write_text("model: [unclosed\n")
-    fails_with(capsys, ["train", str(prepared), "--model", "mist", "--out", out, "--config", str(cfg)],
-               "is not valid YAML")
-    cfg.write_text("model: [1, 2]\n")
-    fails_with(capsys, ["train", str(prepared), "--model", "mist", "--out", out, "--config", str(cfg)],
-               "'model' must be a mapping of config keys")
+@pytest.mark.parametrize(("content", "message"), [
+    ("model: {embeding_dim: 8}\n",
+     "Unknown key 'embeding_dim' in the mist model config. Allowed keys: embedding_dim, dropout"),
+    ("train: {lr: fast}\n", "The 'lr' parameter of TrainConfig must be a number. Got 'fast' instead."),
+    ("model: [unclosed\n", "is not valid YAML"),
+    ("model: [1, 2]\n", "'model' must be a mapping of config keys"),
+    ("optimiser: adam\n", "unknown key 'optimiser'. Allowed keys: model, train"),
+])
+def test_bad_train_config(content: str, message: str, prepared: Path, tmp_path: Path,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "model.yaml"
+    cfg.write_text(content)
+    fails_with(capsys, ["train", str(prepared), "--model", "mist", "--out", str(tmp_path / "run"), "--config",
+                        str(cfg)], message)
+
+
+def test_out_directory_that_is_not_a_run_is_refused(prepared: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "notes.txt").write_text("keep me")

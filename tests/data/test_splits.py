@@ -87,21 +87,25 @@ def test_cold_user_needs_shared_users() -> None:
 
 def test_leakage_checks_catch_manufactured_leaks() -> None:
     codes = temporal(USER, TS, 0.1, 0.1)
+    # swap a user's test event with one of their strictly earlier training events: train now follows test
+    first_test = int(np.flatnonzero(codes == TEST)[0])
+    same_user, before = USER[first_test] == USER, TS[first_test] > TS
+    earlier = np.flatnonzero(same_user & (codes == TRAIN) & before)
+    assert len(earlier), "the fixture needs a training event before the test event"
     broken = codes.copy()
-    first_test = np.flatnonzero(codes == TEST)[0]
-    u = USER[first_test]
-    later_train = np.flatnonzero((u == USER) & (codes == TRAIN))
-    broken[later_train[0]], broken[first_test] = TEST, TRAIN  # swap a train and a test event of one user
-    if TS[later_train[0]] < TS[first_test]:
-        with pytest.raises(LeakageError, match="come before that user's last training event"):
-            leakage.check_temporal_order(USER, TS, broken)
+    broken[earlier[0]], broken[first_test] = TEST, TRAIN
+    with pytest.raises(LeakageError, match="come before that user's last training event"):
+        leakage.check_temporal_order(USER, TS, broken)
 
     train = np.flatnonzero(codes == TRAIN)
     ev = HistoryEvents.build(USER[train], TS[train], np.ones(len(train), int), SCEN[train],
                              np.ones(len(train)), train)
     start, end = ev.windows(USER, TS, 10)
-    leakage.check_histories(ev, train, USER, TS, start, end)
+    is_train = codes == TRAIN
+    leakage.check_histories(ev, is_train, USER, TS, start, end)
     with pytest.raises(LeakageError, match="at or after its sample's time"):
-        leakage.check_histories(ev, train, USER, TS, start, np.minimum(end + 1, len(ev)))
+        leakage.check_histories(ev, is_train, USER, TS, start, np.minimum(end + 1, len(ev)))
+    relabelled = is_train.copy()
+    relabelled[train[0]] = False  # an event whose row is (now) in valid/test
     with pytest.raises(LeakageError, match="not training interactions"):
-        leakage.check_histories(ev, train[:-1], USER, TS, start, end)
+        leakage.check_histories(ev, relabelled, USER, TS, start, end)
