@@ -35,9 +35,28 @@ class Batch:
     def to(self, device: torch.device | str) -> Batch:
         return Batch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
-    def subset(self, rows: torch.Tensor) -> Batch:
-        """The samples selected by a boolean mask or an index tensor."""
+    def subset(self, rows: torch.Tensor | slice) -> Batch:
+        """The samples selected by a boolean mask, an index tensor or a slice."""
         return Batch(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
 
     def __len__(self) -> int:
         return int(self.user.shape[0])
+
+    _ITEM_FIELDS = ("item", "item_cat", "item_seq", "item_num")
+
+    def cross(self, items: Batch, history: bool = True) -> Batch:
+        """Every row of this batch (a query: user, scenario, history) paired with every row of `items`
+        (candidates: their item fields are used): U x C rows, query-major. `history=False` leaves the history
+        empty, (U x C, 0), for a model that reads it once per query instead."""
+        n_q, n_c = len(self), len(items)
+        rep = torch.arange(n_q).repeat_interleave(n_c)
+        out = {}
+        for f in fields(self):
+            if f.name in self._ITEM_FIELDS:
+                v = getattr(items, f.name)
+                out[f.name] = v.repeat(n_q, *([1] * (v.dim() - 1)))
+            elif f.name.startswith("hist_") and not history:
+                out[f.name] = getattr(self, f.name)[:0].new_empty((n_q * n_c, 0))
+            else:
+                out[f.name] = getattr(self, f.name).index_select(0, rep)
+        return Batch(**out)

@@ -162,6 +162,21 @@ class FeatureEncoder:
             label=t(rows.label[idx]),
         )
 
+    def item_batch(self, items: np.ndarray) -> Batch:
+        """A Batch of candidate items (dataset indices; unseen ones map to 0) with their side features; the
+        user, scenario and history fields are empty placeholders, for `Batch.cross`."""
+        self._check()
+        item = self.item_map_[items]
+        n, t = len(item), torch.from_numpy
+        zeros = np.zeros(n, dtype=np.int64)
+        return Batch(
+            user=t(zeros), item=t(item), scenario=t(zeros), user_cat=t(self.user_cat_[zeros]),
+            item_cat=t(self.item_cat_[item]), item_seq=t(self.item_seq_[item]), user_num=t(self.user_num_[zeros]),
+            item_num=t(self.item_num_[item]), hist_items=torch.zeros(n, 0, dtype=torch.int64),
+            hist_scenarios=torch.zeros(n, 0, dtype=torch.int64), hist_gaps=torch.zeros(n, 0, dtype=torch.int64),
+            hist_labels=torch.zeros(n, 0), hist_values=torch.zeros(n, 0), hist_mask=torch.zeros(n, 0, dtype=torch.bool),
+            label=torch.zeros(n))
+
     # -- persistence ------------------------------------------------------------------------------------
     _ARRAYS = ("user_map_", "item_map_", "scenario_map_", "user_cat_", "user_num_", "item_cat_", "item_num_",
                "item_seq_", "value_stats_")

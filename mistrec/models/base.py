@@ -67,6 +67,12 @@ class Model(nn.Module):
     loss_kind: str = "bce"
     data_buffers: tuple[str, ...] = ()  # buffers whose size comes from the data (a graph): loaded at saved size
 
+    def score_candidates(self, queries: Batch, items: Batch) -> torch.Tensor:
+        """(U, C) logits of each of the U query rows (user, scenario, history) against each of C candidate
+        items, in evaluation mode: full-catalogue ranking. This default scores the U x C crossed batch;
+        a model that can share work across a query's candidates (its history) overrides it."""
+        return self(queries.cross(items, history=self.reads_history)).view(len(queries), len(items))
+
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
         for name in self.data_buffers:
             saved = state_dict.get(prefix + name)

@@ -37,3 +37,13 @@ class DIN(Model):
         w = self.attention(events, query) * b.hist_mask  # (B, L)
         interest = torch.einsum("bl,ble->be", w, events)  # (B, E)
         return self.mlp(torch.cat([self.embed(b), interest], dim=-1)).squeeze(-1)
+
+    def score_candidates(self, queries: Batch, items: Batch) -> torch.Tensor:
+        """(U, C) logits equal to `forward` on the crossed rows, the history attended once per query."""
+        n, c = len(queries), len(items)
+        events = lookup(self.embed.item, queries.hist_items)  # (U, L, E)
+        query = self.embed.item(items.item).unsqueeze(0).expand(n, -1, -1)  # (U, C, E)
+        w = self.attention.cross(events, query) * queries.hist_mask.unsqueeze(1)  # (U, C, L)
+        interest = torch.bmm(w, events).reshape(n * c, -1)  # (U * C, E)
+        crossed = queries.cross(items, history=False)
+        return self.mlp(torch.cat([self.embed(crossed), interest], dim=-1)).view(n, c)

@@ -96,6 +96,24 @@ class ActivationUnit(nn.Module):
         h = events @ (w_e + w_d).t() + (events * query.unsqueeze(1)) @ w_p.t() + per_sample.unsqueeze(1)  # (B, L, H)
         return self.rest(torch.relu(h)).squeeze(-1)  # (B, L)
 
+    def cross(self, events: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """Scores of U histories (U, L, E) against C queries each (U, C, E): (U, C, L), the same numbers as
+        `forward` on the U x C crossed rows, without a (U, C, L, E) tensor.
+
+        The first layer's pre-activation for (query c, event l, unit h) is
+        q_c . (e_l * W_p[h]) + (e_l W_e'^T)[h] + (q_c W_q'^T + b)[h]: one batched matmul of [q_c, 1] with
+        [e_l * W_p[h], (e_l W_e'^T)[h]] gives the first two terms, the third is added in place."""
+        n, length, _ = events.shape
+        w_e, w_q, w_d, w_p = self.first.weight.split(self.dim, dim=1)
+        hidden = w_p.shape[0]
+        per_event = events @ (w_e + w_d).t()  # (U, L, H)
+        per_query = query @ (w_q - w_d).t() + self.first.bias  # (U, C, H)
+        key = torch.cat([events.unsqueeze(2) * w_p, per_event.unsqueeze(-1)], dim=-1)  # (U, L, H, E + 1)
+        left = torch.cat([query, query.new_ones(*query.shape[:2], 1)], dim=-1)  # (U, C, E + 1)
+        h = torch.bmm(left, key.reshape(n, length * hidden, -1).transpose(1, 2)).view(n, -1, length, hidden)
+        h.add_(per_query.unsqueeze(2))
+        return self.rest(torch.relu_(h)).squeeze(-1)  # (U, C, L)
+
 
 def route(per_scenario: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
     """Picks each sample's own scenario output from (B, S, ...) outputs; index 0 (a scenario unseen in
@@ -137,10 +155,13 @@ class PartitionedNorm(nn.Module):
                 self.var[present] = (1 - m) * self.var[present] + m * s_var[present]
             z = (x - mean) / torch.sqrt(var + self.eps)
         else:
-            # A scenario unseen in training (index 0) has no statistics of its own: use the known ones' mean.
-            mean = torch.where((scenario == 0).unsqueeze(1), self.mean[1:].mean(0), self.mean[scenario])
-            var = torch.where((scenario == 0).unsqueeze(1), self.var[1:].mean(0), self.var[scenario])
-            z = (x - mean) / torch.sqrt(var + self.eps)
+            # One affine map per scenario, z * scale[s] + shift[s], looked up once per sample. A scenario unseen
+            # in training (index 0) has no statistics of its own: it uses the known ones' mean.
+            mean = torch.cat([self.mean[1:].mean(0, keepdim=True), self.mean[1:]])
+            var = torch.cat([self.var[1:].mean(0, keepdim=True), self.var[1:]])
+            scale = (self.gamma * self.gamma_s) / torch.sqrt(var + self.eps)  # (S, dim)
+            shift = self.beta + self.beta_s - mean * scale
+            return torch.addcmul(shift.index_select(0, scenario), x, scale.index_select(0, scenario))
         # index_select, not [scenario]: its backward is an index_add, not a slow accumulating index_put
         return z * (self.gamma * self.gamma_s.index_select(0, scenario)) + (self.beta + self.beta_s.index_select(
             0, scenario))

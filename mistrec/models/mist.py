@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import cast
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mistrec.batch import Batch
@@ -144,11 +146,21 @@ class Mist(Model):
         mass = w.new_zeros(n * k).index_add(0, slot, w.reshape(-1)).view(n, s_count, p).sum(-1)  # (B, S)
         count = w.new_zeros(n * k).index_add(0, slot, b.hist_mask.reshape(-1).to(w.dtype))
         present = count.view(n, k) > 0  # (B, S * P) pools with at least one event
-        pool_emb = (self.scenario.weight[:, None] + self.polarity.weight[None]).view(1, k, -1).expand(n, -1, -1)
-        g = self.interest_gate(torch.cat([v, q.unsqueeze(1).expand_as(v), pool_emb], dim=-1)).squeeze(-1)
+        g = self._gate(v, q)  # (B, S * P)
         beta = g.masked_fill(~present, float("-inf")).softmax(dim=1).nan_to_num(0.0)  # (B, S * P)
         u = torch.einsum("bk,bke->be", beta, v)  # (B, E)
         return u, mass, beta.view(n, s_count, p).sum(-1)
+
+    def _gate(self, v: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """Interest-level attention logits MLP([v_k, q, emb(k)]) for pools v (..., K, E) and queries (..., E),
+        with the first layer split by input (v W_v + q W_q + emb W_k): the query's and the pool's parts once
+        each instead of once per (sample, pool), and no (..., K, 3E) concatenation."""
+        first, last = cast(nn.Linear, self.interest_gate[0]), cast(nn.Linear, self.interest_gate[2])
+        w_v, w_q, w_k = first.weight.split(v.shape[-1], dim=1)
+        pool_emb = (self.scenario.weight[:, None] + self.polarity.weight[None]).reshape(-1, v.shape[-1])  # (K, E)
+        h = (v @ w_v.t()).add_((q @ w_q.t()).unsqueeze(-2)).add_(pool_emb @ w_k.t() + first.bias)  # in place: mm's
+        # backward reads its inputs, not its output
+        return last(torch.relu(h)).squeeze(-1)  # the gate is [Linear, ReLU, Linear]: no dropout in it
 
     def forward(self, b: Batch, explain: bool = False) -> torch.Tensor | dict[str, torch.Tensor]:
         e = self.tokens(b)  # (B, L, E)
@@ -163,6 +175,44 @@ class Mist(Model):
         if not explain:
             return logit
         return {"logit": logit, "event_weights": w, "source_mass": mass, "source_share": share}
+
+
+    def score_candidates(self, queries: Batch, items: Batch) -> torch.Tensor:
+        """(U, C) logits, equal to `forward` on the crossed batch. Each query's history tokens, event projections
+        and pools are built once for all its candidates, one query at a time (its (C, L, H) attention block
+        then stays in the processor's cache); the top network runs once over all U x C rows."""
+        n, c = len(queries), len(items)
+        e = self.tokens(queries)  # (U, L, E)
+        q = self.embed.item(items.item).unsqueeze(0) + self.scenario(queries.scenario).unsqueeze(1)  # (U, C, E)
+        u = torch.cat([self._cross_interest(e[i:i + 1], q[i:i + 1], queries.subset(slice(i, i + 1)))
+                       for i in range(n)])  # (U * C, E)
+        crossed = queries.cross(items, history=False)
+        features = self.embed(crossed)
+        scen = self.scenario(crossed.scenario)
+        x = torch.cat([features, scen, u, u * q.reshape(n * c, -1)], dim=-1)
+        logit = self.top(x, crossed.scenario)
+        if self.aux is not None:
+            logit = logit + self.aux(torch.cat([scen, features], dim=-1)).squeeze(-1)
+        return logit.view(n, c)
+
+    def _cross_interest(self, e: torch.Tensor, q: torch.Tensor, b: Batch) -> torch.Tensor:
+        """Steps 3-4 for U histories (U, L, E) against C queries each (U, C, E): the interests, (U * C, E)."""
+        n, c = q.shape[:2]
+        a = self.attention.cross(e, q)  # (U, C, L)
+        if self.cfg.transfer_bias:
+            a = a + self.transfer.index_select(0, b.scenario).gather(1, b.hist_scenarios).unsqueeze(1)
+        mask = b.hist_mask.unsqueeze(1)
+        w = (a.masked_fill(~mask, float("-inf")).softmax(dim=-1).nan_to_num(0.0) if self.cfg.weights == "softmax"
+             else a * mask)
+        s_count, p = self.n_scenarios, self.n_pools
+        k = s_count * p
+        polarity = (b.hist_labels > 0).long() if p == 2 else torch.zeros_like(b.hist_scenarios)
+        onehot = F.one_hot(b.hist_scenarios * p + polarity, k).to(e.dtype) * b.hist_mask.unsqueeze(-1)  # (U, L, K)
+        v = torch.bmm(w, (onehot.unsqueeze(-1) * e.unsqueeze(2)).flatten(2)).view(n, c, k, -1)  # (U, C, K, E)
+        present = (onehot.sum(1) > 0).unsqueeze(1)  # (U, 1, K)
+        g = self._gate(v, q)  # (U, C, K)
+        beta = g.masked_fill(~present, float("-inf")).softmax(dim=-1).nan_to_num(0.0)  # (U, C, K)
+        return torch.einsum("uck,ucke->uce", beta, v).reshape(n * c, -1)
 
 
 class _StarTop(nn.Module):

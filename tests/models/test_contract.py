@@ -87,3 +87,23 @@ def test_mist_explains_with_weights_and_source_shares(prepared: Path) -> None:
     present = torch.zeros_like(share, dtype=torch.bool)
     present.scatter_(1, batch.hist_scenarios * batch.hist_mask, batch.hist_mask)
     assert (share[~present] == 0).all()
+
+
+@pytest.mark.parametrize("name,values", [(n, {}) for n in sorted(REGISTRY)] + [
+    ("mist", {"weights": "din"}), ("mist", {"polarity_pools": False, "top": "ple"}),
+    ("mist", {"self_attention_layers": 1, "history_values": False})])
+def test_candidate_scores_equal_the_crossed_forward(name: str, values: dict, prepared: Path) -> None:
+    """Full-catalogue ranking scores (one query against many items) are the per-row model's scores."""
+    torch.manual_seed(0)
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    queries = enc.batch(enc.rows(ds, "test"), np.arange(5))
+    items = enc.item_batch(np.arange(1, 40))
+    model = build_model(name, enc.spec_, {"embedding_dim": 8, **values}).eval()
+    with torch.no_grad():
+        for p in model.parameters():  # away from the zero / one initialisations, so every term counts
+            p.add_(0.1 * torch.randn_like(p))
+        got = model.score_candidates(queries, items)
+        want = model(queries.cross(items)).view(5, 39)
+    assert got.shape == (5, 39)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
