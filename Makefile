@@ -9,7 +9,7 @@ OUT ?= demo_out
 export OMP_NUM_THREADS ?= 2
 export POLARS_MAX_THREADS ?= 2
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean chromium
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,7 +26,14 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/mistrec demo --out $(OUT)
 
-test: $(DEV_STAMP)
+# The HTML report is checked in a real headless browser: Debian's Chromium, installed here when missing and
+# root may install it (CI runs as root); elsewhere the test says how to get it.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		echo "installing Debian's chromium for the report test" && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || true
+
+test: $(DEV_STAMP) chromium
 	$(BIN)/ruff check mistrec tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q

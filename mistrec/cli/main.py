@@ -55,6 +55,40 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--init-from", help="a run directory whose weights start the training (fine-tuning)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    ev = sub.add_parser("evaluate", help="run directory -> per-scenario metrics (AUC, gAUC, LogLoss, ECE, ranking)")
+    ev.add_argument("run", help="a run directory (mistrec train)")
+    ev.add_argument("--data", help="the prepared directory (default: the one the run was trained on)")
+    ev.add_argument("--json", help="write the metrics JSON here")
+    ev.add_argument("--split", default="test", choices=("valid", "test"))
+    ev.add_argument("--k", default="10,20", help="ranking cut-offs (default: 10,20)")
+    ev.add_argument("--no-ranking", action="store_true", help="skip the full-catalogue ranking metrics")
+    ev.add_argument("--sampled-negatives", type=int, help="rank against N sampled negatives instead of the full "
+                    "catalogue (labelled as sampled in the output)")
+    ev.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    bm = sub.add_parser("benchmark", help="several models x seeds on one prepared split: JSON, paired tests, "
+                        "HTML report; resumable")
+    bm.add_argument("data", help="a prepared directory (mistrec prepare)")
+    bm.add_argument("--models", required=True, help="comma-separated model names")
+    bm.add_argument("--seeds", type=int, default=3, help="number of seeds (default: 3)")
+    bm.add_argument("--first-seed", type=int, default=2022, help="seeds are FIRST, FIRST + 1, ... (default: 2022)")
+    bm.add_argument("--json", required=True, help="the benchmark JSON to write")
+    bm.add_argument("--report", help="also write a self-contained HTML report here")
+    bm.add_argument("--work", help="where runs are kept (default: next to --json, JSON_NAME.runs/); a run "
+                    "finished there is not trained again")
+    bm.add_argument("--config", help="YAML with optional 'train:' (every model) and 'models:' (name -> config)")
+    bm.add_argument("--epochs", type=int)
+    bm.add_argument("--batch-size", type=int)
+    bm.add_argument("--lr", type=float)
+    bm.add_argument("--threads", type=int, default=2, help="torch threads per run (default: 2)")
+    bm.add_argument("--k", default="10,20", help="ranking cut-offs (default: 10,20)")
+    bm.add_argument("--no-ranking", action="store_true", help="skip the full-catalogue ranking metrics")
+    bm.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the paired tests")
+    bm.add_argument("--mlflow", action="store_true", help="log every run to MLflow (its default local store)")
+    bm.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars under WORK/tensorboard")
+    bm.add_argument("--quiet", action="store_true", help="no per-run lines")
+
     rec = sub.add_parser("recipe", help="write a dataset YAML for a public dataset on your disk")
     rec.add_argument("name", help="recipe name, or 'list'")
     rec.add_argument("--data", help="your local copy of the dataset (file or directory)")
@@ -68,7 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("POLARS_MAX_THREADS", "2")
     args = _parser().parse_args(argv)
     try:
-        return {"demo": _demo, "prepare": _prepare, "recipe": _recipe, "train": _train}[args.command](args)
+        commands = {"demo": _demo, "prepare": _prepare, "recipe": _recipe, "train": _train, "evaluate": _evaluate,
+                    "benchmark": _benchmark}
+        return commands[args.command](args)
     except MistrecError as exc:
         print(f"mistrec {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -141,6 +177,121 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ks(text: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(int(k) for k in text.split(",") if k.strip())
+    except ValueError:
+        raise MistrecError(f"--k takes comma-separated ints such as 10,20. Got {text!r}.") from None
+    if not ks or min(ks) < 1:
+        raise MistrecError(f"--k takes ints >= 1. Got {text!r}.")
+    return ks
+
+
+def _threads(n: int) -> None:
+    import torch
+
+    if n < 1:
+        raise MistrecError(f"--threads must be >= 1. Got {n}.")
+    torch.set_num_threads(n)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from mistrec.eval.evaluate import evaluate_run, write_json
+
+    _threads(args.threads)
+    doc = evaluate_run(args.run, data=args.data, split=args.split, ks=_ks(args.k), ranking=not args.no_ranking,
+                       sampled_negatives=args.sampled_negatives, quiet=args.quiet)
+    run = doc["runs"][0]
+    m = run["metrics"]
+    k = _ks(args.k)[0]
+    cols = ["auc", "gauc", "logloss", "ece"] + ([] if args.no_ranking else [f"ndcg@{k}", f"hr@{k}", "mrr"])
+    print(f"{run['model']} (seed {run['seed']}) on {doc['dataset']['name']}, {args.split} split, "
+          f"protocol {doc['protocol']}")
+    width = max(8, *(len(s) for s in m["by_scenario"]))
+    print(f"  {'scenario':<{width}}  {'n':>8}  " + "  ".join(f"{c:>8}" for c in cols))
+    for name, v in [*m["by_scenario"].items(), ("overall", m["overall"])]:
+        cells = "  ".join(f"{v[c]:>8.4f}" if isinstance(v.get(c), float) else f"{'-':>8}" for c in cols)
+        print(f"  {name:<{width}}  {v['n']:>8,}  {cells}")
+    if not args.no_ranking:
+        print(f"  ranking: {m['overall'].get('ranking_candidates', '-')}, {run['eval_seconds']['ranking']:.1f} s")
+    if args.json:
+        write_json(doc, args.json)
+        print(f"  written to {args.json}")
+    return 0
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    import yaml
+
+    from mistrec.eval.benchmark import BenchmarkConfig, run_benchmark
+    from mistrec.eval.evaluate import write_json
+
+    if args.seeds < 1:
+        raise MistrecError(f"--seeds must be >= 1. Got {args.seeds}.")
+    if args.threads < 1:
+        raise MistrecError(f"--threads must be >= 1. Got {args.threads}.")
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not models:
+        raise MistrecError("--models needs at least one model name.")
+    train: dict[str, Any] = {}
+    model_configs: dict[str, dict[str, Any]] = {}
+    if args.config:
+        path = Path(args.config)
+        if not path.is_file():
+            raise MistrecError(f"Config file not found: {path}.")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise MistrecError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(raw, dict) or any(k not in ("train", "models") for k in raw):
+            raise MistrecError(f"{path} must be a mapping with optional 'train:' and 'models:' sections.")
+        train = dict(raw.get("train") or {})
+        model_configs = {str(k): dict(v or {}) for k, v in (raw.get("models") or {}).items()}
+    for flag in ("epochs", "batch_size", "lr"):
+        if getattr(args, flag) is not None:
+            train[flag] = getattr(args, flag)
+    out = Path(args.json)
+    work = Path(args.work) if args.work else out.with_name(out.stem + ".runs")
+    tracking = tuple(t for t, on in (("mlflow", args.mlflow), ("tensorboard", args.tensorboard)) if on)
+    cfg = BenchmarkConfig(models=models, seeds=list(range(args.first_seed, args.first_seed + args.seeds)),
+                          work_dir=work, train=train, model_configs=model_configs, threads=args.threads,
+                          ranking=not args.no_ranking, ks=_ks(args.k), n_boot=args.bootstrap, tracking=tracking)
+    doc = run_benchmark(args.data, cfg, quiet=args.quiet, log=(lambda *_: None) if args.quiet else _flush_print)
+    write_json(doc, out)
+    _print_benchmark(doc)
+    print(f"  JSON: {out}; runs: {work}")
+    if args.report:
+        from mistrec.eval.report import write_report
+
+        write_report(doc, args.report)
+        print(f"  report: {args.report}")
+    failed = doc["summary"]["failed_runs"]
+    return 1 if failed else 0
+
+
+def _flush_print(line: str) -> None:
+    print(line, flush=True)  # one line per run, seen at once even when the output is a file
+
+
+def _print_benchmark(doc: dict[str, Any]) -> None:
+    summary = doc["summary"]
+    scenarios = list(doc["data_summary"]["scenarios"])
+    width = max(12, *(len(m) for m in summary["by_model"]))
+    print(f"Test AUC, mean +- std over seeds {doc['seeds']} ({doc['dataset']['name']}, {doc['protocol']}):")
+    print(f"  {'model':<{width}}  " + "  ".join(f"{s[:15]:>15}" for s in [*scenarios, "overall"]))
+    for m, v in summary["by_model"].items():
+        cells = []
+        for s in [*scenarios, "overall"]:
+            block = v["overall"] if s == "overall" else v["by_scenario"].get(s, {})
+            a = block.get("auc")
+            mark = "*" if summary["best"].get(s) == m else " "
+            cells.append(f"{a['mean']:.4f}+-{a['std']:.4f}{mark}" if a and a["n"] else f"{'-':>15}")
+        print(f"  {m:<{width}}  " + "  ".join(f"{c:>15}" for c in cells))
+    print("  * best in the column")
+    for f in summary["failed_runs"]:
+        print(f"  FAILED {f['model']} seed {f['seed']}: {f['error']}")
+
+
 def _print_run(summary: dict[str, Any]) -> None:
     t = summary["train"]
     print(f"Trained {summary['model']} (seed {summary['seed']}): best epoch {t['best_epoch']} of "
@@ -157,7 +308,8 @@ def _print_run(summary: dict[str, Any]) -> None:
 def _demo(args: argparse.Namespace) -> int:
     import torch
 
-    from mistrec.data import SyntheticConfig, generate, load_dataset_config, prepare
+    from mistrec.data import PreparedDataset, SyntheticConfig, generate, load_dataset_config, prepare
+    from mistrec.eval import BenchmarkConfig, benchmark_document, evaluate_run, write_json, write_report
     from mistrec.train import TrainConfig, fit_run
 
     out = Path(args.out)
@@ -171,10 +323,35 @@ def _demo(args: argparse.Namespace) -> int:
     manifest = prepare(load_dataset_config(yaml_path), out / "prepared", quiet=args.quiet)
     _print_summary(manifest, out / "prepared")
     torch.set_num_threads(2)
-    summary = fit_run(out / "prepared", "mist", out / "runs" / "mist",
-                      train_cfg=TrainConfig(epochs=args.epochs, batch_size=1024, seed=args.seed), quiet=args.quiet)
-    _print_run(summary)
-    print(f"Done in {time.perf_counter() - t0:.1f} s. Results: {out.resolve()}")
+    runs = []
+    for name in ("mist", "isolated_dnn"):  # mist against one model per scenario trained on that scenario alone
+        run_dir = out / "runs" / name / f"seed-{args.seed}"
+        if run_dir.exists():
+            import shutil
+
+            shutil.rmtree(run_dir)
+        summary = fit_run(out / "prepared", name, run_dir,
+                          train_cfg=TrainConfig(epochs=args.epochs, batch_size=1024, seed=args.seed), quiet=args.quiet)
+        _print_run(summary)
+        doc = evaluate_run(run_dir, quiet=args.quiet)
+        write_json(doc, run_dir / "eval.json")
+        runs.append(doc["runs"][0])
+    cfg = BenchmarkConfig(models=["mist", "isolated_dnn"], seeds=[args.seed], work_dir=out / "runs",
+                          train={"epochs": args.epochs, "batch_size": 1024}, n_boot=300)
+    bench = benchmark_document(PreparedDataset.load(out / "prepared"), runs, cfg)
+    write_json(bench, out / "benchmark.json")
+    write_report(bench, out / "report.html")
+    _print_benchmark(bench)
+    print("Transfer gain of mist over the isolated per-scenario model (test AUC):")
+    for scenario, g in bench["summary"]["transfer_gain"]["mist"].items():
+        flag = ("  NEGATIVE TRANSFER" + ("" if g["significant"] else " (not significant at 5%)")
+                if g["negative_transfer"] else "")
+        print(f"  {scenario:<12} {g['auc_gain']:+.4f}  (bootstrap p {g['p_value']:.3f}){flag}")
+    matrix = runs[0].get("transfer_matrix")
+    if matrix:
+        print("mist's learned source shares T[target, source] (attention, test rows):")
+        _print_matrix(matrix["scenarios"], matrix["source_share"])
+    print(f"Done in {time.perf_counter() - t0:.1f} s. Report: {(out / 'report.html').resolve()}")
     return 0
 
 

@@ -104,3 +104,7 @@ def test_demo_runs_end_to_end_as_a_real_process(tmp_path: Path) -> None:
     manifest = json.loads((out / "prepared" / "manifest.json").read_text())
     assert manifest["scenarios"] == ["game_lobby", "home_feed", "search", "vr_showroom"]
     assert (out / "raw" / "planted_transfer.json").is_file()
+    assert "Transfer gain of mist over the isolated per-scenario model" in proc.stdout
+    bench = json.loads((out / "benchmark.json").read_text())
+    assert set(bench["summary"]["transfer_gain"]["mist"]) == set(manifest["scenarios"])
+    assert (out / "report.html").read_text().count("<svg") >= 3

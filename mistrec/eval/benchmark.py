@@ -1,0 +1,281 @@
+"""`mistrec benchmark`: every model on the same prepared split and seeds, summarised with uncertainty.
+
+Each (model, seed) run is trained and evaluated in a fresh Python process (`mistrec train`, then
+`mistrec evaluate`), so its time and peak memory are its own, and a crash ends that run only. Runs live in
+WORK/MODEL/seed-N; a run with `eval.json` is finished and never retrained, a run with `run.json` only is
+evaluated, anything else there is removed and trained again: a killed benchmark continues where it stopped.
+
+The summary (all from the runs' JSON and saved test predictions):
+- mean and std over seeds of every metric, per model, overall and per scenario;
+- the best model per scenario (highest mean AUC), and a paired comparison of it with every other model: a
+  bootstrap over test users of the AUC difference on the same rows (the mean over seeds of the per-seed
+  differences, one resample for all seeds), and with 2 or more seeds a paired t-test on the per-seed AUCs;
+- the transfer gain of every model in every scenario: its AUC minus that of the isolated single-scenario
+  model (`isolated_dnn`) on the same split, with its bootstrap p-value; a negative gain is flagged as
+  negative transfer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from mistrec import metrics
+from mistrec.data.prepared import PreparedDataset
+from mistrec.errors import ConfigError
+from mistrec.eval.evaluate import write_json
+
+__all__ = ["BenchmarkConfig", "benchmark_document", "run_benchmark", "summarise"]
+
+ISOLATED = "isolated_dnn"
+
+
+@dataclass
+class BenchmarkConfig:
+    models: list[str]
+    seeds: list[int]
+    work_dir: Path
+    train: dict[str, Any] = field(default_factory=dict)  # TrainConfig values for every model
+    model_configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # model name -> config values
+    threads: int = 2
+    ranking: bool = True
+    ks: tuple[int, ...] = (10, 20)
+    n_boot: int = 1000
+    tracking: tuple[str, ...] = ()  # "mlflow", "tensorboard"
+
+
+def run_benchmark(data: str | Path, cfg: BenchmarkConfig, quiet: bool = False,
+                  log: Any = print) -> dict[str, Any]:
+    """Trains and evaluates every (model, seed) not finished yet in cfg.work_dir, then summarises them all."""
+    from mistrec.models import REGISTRY
+
+    unknown = [m for m in cfg.models if m not in REGISTRY]
+    if unknown:
+        raise ConfigError(f"Unknown model(s) {', '.join(unknown)}. Known models: {', '.join(sorted(REGISTRY))}.")
+    if not cfg.seeds:
+        raise ConfigError("A benchmark needs at least one seed.")
+    unused = sorted(set(cfg.model_configs) - set(cfg.models))
+    if unused:
+        raise ConfigError(f"The config has a section for {', '.join(unused)}, which is not in --models.")
+    data = Path(data).resolve()
+    ds = PreparedDataset.load(data)  # fails early, with the reason, on a bad directory
+    work = Path(cfg.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    _check_same_data(work, ds.manifest["fingerprint"])
+    load_before = os.getloadavg()
+    runs: list[dict[str, Any]] = []
+    todo = [(m, s) for m in cfg.models for s in cfg.seeds]
+    for i, (model, seed) in enumerate(todo, start=1):
+        run_dir = work / model / f"seed-{seed}"
+        label = f"[{i}/{len(todo)}] {model} seed {seed}"
+        if (run_dir / "eval.json").is_file():
+            log(f"{label}: finished before, kept")
+        else:
+            started = time.perf_counter()
+            error = _train_and_evaluate(data, run_dir, model, seed, cfg, work)
+            if error:
+                log(f"{label}: FAILED: {error}")
+                runs.append({"model": model, "seed": seed, "error": error, "run_dir": str(run_dir)})
+                continue
+            log(f"{label}: done in {time.perf_counter() - started:.0f} s")
+        run = json.loads((run_dir / "eval.json").read_text())["runs"][0]
+        runs.append(run)
+        if cfg.tracking:
+            from mistrec.eval.tracking import log_run
+
+            log_run(run, run_dir, cfg.tracking, work, ds.manifest["name"])
+    return benchmark_document(ds, runs, cfg, load_before)
+
+
+def benchmark_document(ds: PreparedDataset, runs: list[dict[str, Any]], cfg: BenchmarkConfig,
+                       load_before: tuple[float, ...] | None = None) -> dict[str, Any]:
+    """The benchmark JSON (DESIGN.md section 5, plus the summary and the data summary) from evaluated runs."""
+    from mistrec import __version__
+
+    doc = {
+        "mistrec_version": __version__, "dataset": {"name": ds.manifest["name"],
+                                                     "fingerprint": ds.manifest["fingerprint"],
+                                                     "path": str(Path(ds.path).resolve())},
+        "protocol": ds.manifest["protocol"]["name"], "protocol_detail": ds.manifest["protocol"],
+        "models": cfg.models, "seeds": cfg.seeds, "threads": cfg.threads, "load_average_before": load_before,
+        "load_average_after": os.getloadavg(), "train_config": cfg.train, "model_configs": cfg.model_configs,
+        "runs": runs,
+    }
+    doc["summary"] = summarise(runs, cfg.n_boot)
+    doc["data_summary"] = _data_summary(ds.manifest)
+    return doc
+
+
+def _check_same_data(work: Path, fingerprint: str) -> None:
+    stamp = work / "dataset.json"
+    if stamp.is_file():
+        before = json.loads(stamp.read_text())["fingerprint"]
+        if before != fingerprint:
+            raise ConfigError(f"{work} holds runs on another prepared dataset (fingerprint {before}); use another "
+                              f"work directory, or remove it to start over.")
+    else:
+        stamp.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
+
+
+def _train_and_evaluate(data: Path, run_dir: Path, model: str, seed: int, cfg: BenchmarkConfig,
+                        work: Path) -> str | None:
+    """Runs `mistrec train` and `mistrec evaluate` in fresh processes; returns an error line or None."""
+    if run_dir.exists() and not (run_dir / "run.json").is_file():
+        shutil.rmtree(run_dir)  # a run killed while training: start it again
+    cli = [sys.executable, "-m", "mistrec"]
+    if not (run_dir / "run.json").is_file():
+        config = work / f"config-{model}.yaml"
+        config.write_text(yaml.safe_dump({"model": cfg.model_configs.get(model, {}), "train": cfg.train}))
+        cmd = [*cli, "train", str(data), "--model", model, "--out", str(run_dir), "--seed", str(seed), "--quiet",
+               "--threads", str(cfg.threads), "--config", str(config)]
+        error = _call(cmd, run_dir.parent / f"seed-{seed}.train.log")
+        if error:
+            return error
+    cmd = [*cli, "evaluate", str(run_dir), "--data", str(data), "--json", str(run_dir / "eval.json.part"), "--quiet",
+           "--threads", str(cfg.threads), "--k", ",".join(map(str, cfg.ks))]
+    if not cfg.ranking:
+        cmd.append("--no-ranking")
+    error = _call(cmd, run_dir.parent / f"seed-{seed}.eval.log")
+    if error:
+        return error
+    (run_dir / "eval.json.part").rename(run_dir / "eval.json")  # written whole, or not at all
+    return None
+
+
+def _call(cmd: list[str], log_path: Path) -> str | None:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log:
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=False)
+    if proc.returncode == 0:
+        return None
+    lines = [ln for ln in log_path.read_text().splitlines() if ln.strip()]
+    return f"exit {proc.returncode}: {lines[-1] if lines else 'no output'} (log: {log_path})"
+
+
+# -- summary ------------------------------------------------------------------------------------------------
+
+def summarise(runs: list[dict[str, Any]], n_boot: int = 1000) -> dict[str, Any]:
+    """Mean +- std per model and scenario, best model per scenario, paired tests, transfer gains."""
+    ok = [r for r in runs if "metrics" in r]
+    models = list(dict.fromkeys(r["model"] for r in ok))
+    scenarios = list(dict.fromkeys(s for r in ok for s in r["metrics"]["by_scenario"]))
+    by_model: dict[str, Any] = {}
+    for m in models:
+        mine = [r for r in ok if r["model"] == m]
+        by_model[m] = {"seeds": [r["seed"] for r in mine],
+                       "overall": _mean_std([r["metrics"]["overall"] for r in mine]),
+                       "by_scenario": {s: _mean_std([r["metrics"]["by_scenario"][s] for r in mine
+                                                     if s in r["metrics"]["by_scenario"]]) for s in scenarios},
+                       "train_seconds": _stat([r["train_seconds"] for r in mine]),
+                       "train_samples_per_second": _stat([r["train_samples_per_second"] for r in mine]),
+                       "peak_rss_mb": _stat([r["peak_rss_mb"] for r in mine])}
+    best: dict[str, str] = {}
+    for s in [*scenarios, "overall"]:
+        cands = [((by_model[m]["overall"] if s == "overall" else by_model[m]["by_scenario"][s]).get("auc", {})
+                  .get("mean"), m) for m in models]
+        cands = [(v, m) for v, m in cands if v is not None and not math.isnan(v)]
+        if cands:
+            best[s] = max(cands)[1]
+    predictions = _load_predictions(ok)
+    tests: dict[str, Any] = {}
+    gains: dict[str, Any] = {}
+    for s in scenarios:
+        if s not in best:
+            continue
+        tests[s] = {m: _paired(best[s], m, s, ok, predictions, n_boot) for m in models if m != best[s]}
+    if ISOLATED in models:
+        for m in models:
+            if m == ISOLATED:
+                continue
+            gains[m] = {}
+            for s in scenarios:
+                a = by_model[m]["by_scenario"][s].get("auc", {}).get("mean")
+                b = by_model[ISOLATED]["by_scenario"][s].get("auc", {}).get("mean")
+                if a is None or b is None or math.isnan(a) or math.isnan(b):
+                    continue
+                test = _paired(m, ISOLATED, s, ok, predictions, n_boot)
+                p_value = test.get("bootstrap", {}).get("p_value")
+                gains[m][s] = {"auc_gain": a - b, "negative_transfer": bool(a - b < 0), "p_value": p_value,
+                               "significant": p_value is not None and p_value < 0.05}
+    out: dict[str, Any] = {"by_model": by_model, "best": best, "paired_tests": tests, "transfer_gain": gains,
+                           "failed_runs": [{"model": r["model"], "seed": r["seed"], "error": r["error"]}
+                                           for r in runs if "error" in r]}
+    if ISOLATED not in models:
+        out["transfer_gain_note"] = f"no transfer gain: add {ISOLATED} to --models to measure it"
+    return out
+
+
+def _stat(values: list[Any]) -> dict[str, float]:
+    v = np.array([x for x in values if isinstance(x, int | float) and not math.isnan(float(x))], dtype=np.float64)
+    if v.size == 0:
+        return {"mean": float("nan"), "std": float("nan"), "n": 0}
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0, "n": int(v.size)}
+
+
+def _mean_std(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = [k for k in dict.fromkeys(k for b in blocks for k in b) if all(
+        isinstance(b.get(k), int | float) and not isinstance(b.get(k), bool) for b in blocks)]
+    return {k: _stat([b.get(k) for b in blocks]) for k in keys}
+
+
+def _load_predictions(runs: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, np.ndarray]]:
+    out = {}
+    for r in runs:
+        path = Path(r.get("run_dir", "")) / f"predictions_{r.get('split', 'test')}.npz"
+        if path.is_file():
+            with np.load(path) as z:
+                out[(r["model"], r["seed"])] = {k: z[k] for k in z.files}
+    return out
+
+
+def _paired(a: str, b: str, scenario: str, runs: list[dict[str, Any]],
+            predictions: dict[tuple[str, int], dict[str, np.ndarray]], n_boot: int) -> dict[str, Any]:
+    """Model a against model b in one scenario, on the seeds both have."""
+    from scipy import stats
+
+    seeds = sorted({r["seed"] for r in runs if r["model"] == a} & {r["seed"] for r in runs if r["model"] == b})
+    result: dict[str, Any] = {"seeds": seeds}
+    auc_of = {(r["model"], r["seed"]): r["metrics"]["by_scenario"].get(scenario, {}).get("auc") for r in runs}
+    da = [auc_of[(a, s)] for s in seeds]
+    db = [auc_of[(b, s)] for s in seeds]
+    if len(seeds) >= 2 and None not in da and None not in db:
+        diff = np.array(da) - np.array(db)
+        p = float(stats.ttest_rel(da, db).pvalue) if np.std(diff) > 0 else (1.0 if diff.mean() == 0 else 0.0)
+        result["seed_t_test"] = {"mean_diff": float(diff.mean()), "p_value": p}
+    pairs = [(predictions.get((a, s)), predictions.get((b, s))) for s in seeds]
+    names = next((r.get("scenario_names") for r in runs if r["model"] == a), None) or []
+    if seeds and scenario in names and all(pa is not None and pb is not None for pa, pb in pairs):
+        first = pairs[0][0]
+        assert first is not None
+        rows = first["scenario"] == names.index(scenario) + 1  # saved arrays hold the dataset's 1-based index
+        same = all(np.array_equal(p["user"], first["user"]) and np.array_equal(p["label"], first["label"])
+                   for pair in pairs for p in pair if p is not None)
+        if not same:
+            result["bootstrap_note"] = "the runs' test rows differ: no row-by-row comparison"
+        elif rows.any():
+            score_a = np.stack([pa["prob"][rows] for pa, _ in pairs if pa is not None])
+            score_b = np.stack([pb["prob"][rows] for _, pb in pairs if pb is not None])
+            result["bootstrap"] = metrics.paired_bootstrap(first["label"][rows], score_a, score_b,
+                                                           first["user"][rows], n_boot=n_boot)
+    return result
+
+
+def _data_summary(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {"name": manifest["name"], "scenarios": manifest["scenarios"], "protocol": manifest["protocol"],
+            "after_cleaning": manifest["counts"]["after_cleaning"], "by_split": manifest["counts"]["by_split"],
+            "history": manifest["history"], "notes": manifest.get("notes", [])}
+
+
+def save(doc: dict[str, Any], path: str | Path) -> None:
+    write_json(doc, path)

@@ -1,0 +1,156 @@
+"""A trained run -> every metric of DESIGN.md section 4, overall and per scenario, in the section 5 JSON.
+
+Pointwise metrics on the evaluated split's rows: AUC, gAUC (by user), LogLoss, ECE, with sample and positive
+counts. Ranking metrics against the full scenario catalogue (mistrec.eval.ranking). The split's predictions
+are saved next to the run (`predictions_<split>.npz`) so that benchmarks can compare models row by row.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mistrec import metrics
+from mistrec.data.prepared import PreparedDataset
+from mistrec.errors import ArtifactError, ConfigError
+from mistrec.eval.ranking import rank_full_catalogue
+from mistrec.features import EncodedRows
+from mistrec.train import load_run, predict
+
+__all__ = ["attention_transfer_matrix", "evaluate_run", "pointwise_metrics", "write_json"]
+
+
+def pointwise_metrics(prob: np.ndarray, rows: EncodedRows, scenario_names: tuple[str, ...]) -> dict[str, Any]:
+    """AUC, gAUC, LogLoss and ECE overall and per scenario, with sample, positive and user counts."""
+
+    def block(m: np.ndarray) -> dict[str, Any]:
+        y, p = rows.label[m], prob[m]
+        g, used, excluded = metrics.gauc(y, p, rows.user[m])
+        return {"auc": metrics.auc(y, p), "gauc": g, "logloss": metrics.logloss(y, p), "ece": metrics.ece(y, p),
+                "n": int(m.sum()), "positives": int(y.sum()), "gauc_users": used,
+                "gauc_users_excluded_one_class": excluded}
+
+    by = {}
+    for s in np.unique(rows.scenario):
+        by[scenario_names[s - 1] if s > 0 else "<unknown>"] = block(rows.scenario == s)
+    overall = block(np.ones(len(rows), dtype=bool))
+    aucs = [v["auc"] for v in by.values() if not math.isnan(v["auc"])]
+    overall["mean_scenario_auc"] = float(np.mean(aucs)) if aucs else float("nan")
+    return {"overall": overall, "by_scenario": by}
+
+
+def evaluate_run(
+    run_dir: str | Path, data: str | Path | None = None, split: str = "test", ks: tuple[int, ...] = (10, 20),
+    ranking: bool = True, sampled_negatives: int | None = None, quiet: bool = True,
+) -> dict[str, Any]:
+    """Evaluates a run directory on a split of its prepared dataset (or of `data`, which must be the same one).
+
+    Returns the DESIGN.md section 5 document with one entry in `runs`.
+    """
+    from mistrec import __version__
+
+    if split not in ("valid", "test"):
+        raise ConfigError(f"split must be 'valid' or 'test'. Got {split!r}.")
+    run_dir = Path(run_dir)
+    model, enc, meta = load_run(run_dir)
+    data = Path(data) if data is not None else Path(meta.get("data", ""))
+    if not str(data) or not data.is_dir():
+        raise ArtifactError(f"The prepared dataset of {run_dir} is not at {data}: pass --data DATA_DIR.")
+    ds = PreparedDataset.load(data)
+    if ds.manifest["fingerprint"] != enc.dataset_fingerprint_:
+        raise ArtifactError(f"{data} is not the prepared dataset {run_dir} was trained on (fingerprint "
+                            f"{ds.manifest['fingerprint']}, the run's {enc.dataset_fingerprint_}).")
+    names = enc.spec_.scenario_names
+    rows = enc.rows(ds, split)
+    if not len(rows):
+        raise ConfigError(f"{data} has no {split} rows to evaluate.")
+    t0 = time.perf_counter()
+    prob = predict(model, enc, rows)
+    result = pointwise_metrics(prob, rows, names)
+    pointwise_seconds = time.perf_counter() - t0
+    np.savez_compressed(run_dir / f"predictions_{split}.npz", prob=prob, label=rows.label, user=rows.user,
+                        scenario=rows.scenario, item=rows.item)
+    ranking_seconds = 0.0
+    if ranking:
+        ranked = rank_full_catalogue(model, enc, ds, split=split, ks=ks, sampled_negatives=sampled_negatives,
+                                     quiet=quiet)
+        ranking_seconds = ranked.seconds
+        result["overall"].update(ranked.metrics["overall"])
+        for s, values in ranked.metrics["by_scenario"].items():
+            result["by_scenario"].setdefault(s, {}).update(values)
+        result["notes"] = ranked.metrics["notes"]
+    trained = _read_json(run_dir / "metrics.json")
+    train = trained.get("train", meta.get("result", {}))
+    run = {
+        "model": meta["model"], "seed": int(meta["train_config"]["seed"]), "run_dir": str(run_dir),
+        "train_seconds": float(train.get("train_seconds", float("nan"))),
+        "train_samples_per_second": float(train.get("train_samples_per_second", float("nan"))),
+        "peak_rss_mb": float(trained.get("peak_rss_mb", float("nan"))),
+        "best_epoch": train.get("best_epoch"), "curve": _curve(train.get("history", [])),
+        "eval_seconds": {"pointwise": round(pointwise_seconds, 3), "ranking": round(ranking_seconds, 3)},
+        "split": split, "scenario_names": list(names), "metrics": result,
+    }
+    if meta["model"] == "mist":
+        run["transfer_matrix"] = attention_transfer_matrix(model, enc, rows)
+    return {"mistrec_version": __version__, "dataset": {"name": ds.manifest["name"],
+                                                         "fingerprint": ds.manifest["fingerprint"]},
+            "protocol": ds.manifest["protocol"]["name"], "protocol_detail": ds.manifest["protocol"],
+            "runs": [run]}
+
+
+def attention_transfer_matrix(model: Any, enc: Any, rows: EncodedRows, batch_size: int = 8192) -> dict[str, Any]:
+    """mist's T[target, source]: the interest-level share (and the attention mass) of each source scenario's
+    events, averaged over the rows of each target scenario that have a history."""
+    import torch
+
+    n = enc.spec_.n_scenarios
+    share = np.zeros((n, n))
+    mass = np.zeros((n, n))
+    count = np.zeros(n)
+    model.eval()
+    with torch.no_grad():
+        for lo in range(0, len(rows), batch_size):
+            b = enc.batch(rows, np.arange(lo, min(lo + batch_size, len(rows))))
+            out = model(b, explain=True)
+            has = b.hist_mask.any(dim=1).numpy()
+            target = b.scenario.numpy()[has]
+            np.add.at(share, target, out["source_share"].numpy()[has])
+            np.add.at(mass, target, out["source_mass"].numpy()[has])
+            np.add.at(count, target, 1)
+    keep = np.arange(1, n)  # index 0: unknown scenario
+    denom = np.maximum(count[keep], 1)[:, None]
+    return {"scenarios": list(enc.spec_.scenario_names), "rows_with_history": count[keep].astype(int).tolist(),
+            "source_share": (share[np.ix_(keep, keep)] / denom).tolist(),
+            "source_mass": (mass[np.ix_(keep, keep)] / denom).tolist()}
+
+
+def _curve(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keep = ("epoch", "train_loss", "valid_auc", "valid_mean_scenario_auc", "seconds")
+    return [{k: h[k] for k in keep if k in h} for h in history]
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def write_json(doc: dict[str, Any], path: str | Path) -> None:
+    """Writes a result document; NaN (a metric with no value, such as AUC with one class) becomes null."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(_nan_to_none(doc), indent=2) + "\n")
+
+
+def _nan_to_none(x: Any) -> Any:
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _nan_to_none(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_nan_to_none(v) for v in x]
+    if isinstance(x, np.generic):
+        return _nan_to_none(x.item())
+    return x

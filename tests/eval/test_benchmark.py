@@ -1,0 +1,124 @@
+"""`mistrec benchmark`: resumes after a kill without retraining, summarises with paired tests and transfer
+gains, and writes an HTML report that a real headless browser draws without errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from mistrec.data import ProtocolConfig, SyntheticConfig, generate, load_dataset_config, prepare
+
+MODELS = "popularity,isolated_dnn,shared_bottom"
+
+
+@pytest.fixture(scope="module")
+def benchmark(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A benchmark killed after its first run, then started again."""
+    root = tmp_path_factory.mktemp("benchmark")
+    yaml_path = generate(SyntheticConfig(n_users=150, events_per_user=20, seed=3)).write(root / "raw")
+    prepare(load_dataset_config(yaml_path), root / "prepared", protocol=ProtocolConfig(name="temporal"),
+            history_length=5)
+    out = root / "bench.json"
+    cmd = [sys.executable, "-m", "mistrec", "benchmark", str(root / "prepared"), "--models", MODELS, "--seeds", "2",
+           "--epochs", "2", "--json", str(out), "--report", str(root / "report.html"), "--threads", "1",
+           "--bootstrap", "200", "--k", "5"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                             start_new_session=True)
+    done = root / "bench.runs" / "popularity" / "seed-2022" / "eval.json"
+    deadline = time.monotonic() + 180
+    while not done.is_file() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)  # killed halfway: the first run is finished, the rest is not
+    first.wait()
+    assert done.is_file(), "the first run did not finish before the kill"
+    assert not out.exists()
+    weights = done.parent / "weights.pt"
+    mtime = weights.stat().st_mtime_ns
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    return {"root": root, "out": out, "second": second, "weights": weights, "mtime": mtime}
+
+
+def test_a_killed_benchmark_resumes_without_retraining(benchmark: dict[str, Any]) -> None:
+    second = benchmark["second"]
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "[1/6] popularity seed 2022: finished before, kept" in second.stdout
+    assert benchmark["weights"].stat().st_mtime_ns == benchmark["mtime"]  # not trained again
+    doc = json.loads(benchmark["out"].read_text())
+    assert [(r["model"], r["seed"]) for r in doc["runs"]] == [(m, s) for m in MODELS.split(",") for s in (2022, 2023)]
+
+
+def test_the_summary_has_uncertainty_paired_tests_and_transfer_gain(benchmark: dict[str, Any]) -> None:
+    doc = json.loads(benchmark["out"].read_text())
+    summary = doc["summary"]
+    scenarios = doc["data_summary"]["scenarios"]
+    for run in doc["runs"]:
+        assert run["peak_rss_mb"] > 0 and run["train_seconds"] >= 0
+        assert set(run["metrics"]["by_scenario"]) <= set(scenarios)
+    auc = summary["by_model"]["shared_bottom"]["by_scenario"]["home_feed"]["auc"]
+    assert auc["n"] == 2 and auc["std"] >= 0
+    for s, best in summary["best"].items():
+        if s == "overall":
+            continue
+        means = {m: v["by_scenario"][s]["auc"]["mean"] for m, v in summary["by_model"].items()}
+        assert means[best] == max(means.values())
+        for other, test in summary["paired_tests"][s].items():
+            assert other != best
+            assert 0 < test["bootstrap"]["p_value"] <= 1 and test["bootstrap"]["diff"] >= -1e-12
+            assert "p_value" in test["seed_t_test"]
+    gain = summary["transfer_gain"]["shared_bottom"]["home_feed"]
+    iso = summary["by_model"]["isolated_dnn"]["by_scenario"]["home_feed"]["auc"]["mean"]
+    sb = summary["by_model"]["shared_bottom"]["by_scenario"]["home_feed"]["auc"]["mean"]
+    assert gain["auc_gain"] == pytest.approx(sb - iso)
+    assert gain["negative_transfer"] == (sb < iso)
+
+
+def _chromium() -> str:
+    path = os.environ.get("MISTREC_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing on CI: `make test` installs Debian's chromium package.")
+        pytest.skip("no Chromium here (apt-get install chromium)")
+    return path
+
+
+def test_the_report_loads_in_a_headless_browser_with_its_charts_drawn(benchmark: dict[str, Any]) -> None:
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    report = benchmark["root"] / "report.html"
+    assert report.is_file()
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+            page.goto(report.as_uri())
+            charts = {c: page.locator(f"svg[data-chart='{c}']") for c in ("auc-bars", "transfer-gain", "curves")}
+            for name, chart in charts.items():
+                assert chart.count() == 1, name
+                box = chart.bounding_box()
+                assert box is not None and box["width"] > 100 and box["height"] > 100, name
+            # drawn, not empty: bars with a height, and a curve with points
+            heights = page.eval_on_selector_all("svg[data-chart='auc-bars'] rect.bar",
+                                                "els => els.map(e => e.getBBox().height)")
+            assert len(heights) == 3 * 5 and min(heights) > 0  # 3 models x (4 scenarios + overall)
+            assert page.locator("svg[data-chart='transfer-gain'] rect.bar").count() == 2 * 4
+            assert page.locator("svg[data-chart='curves'] polyline.curve").count() == 2  # closed-form: none
+            assert "best" in (page.locator("td.best").first.get_attribute("class") or "")
+            png = page.screenshot(full_page=True)
+            assert len(png) > 20_000  # a page of text, tables and charts, not a blank one
+        finally:
+            browser.close()
+    assert not problems, problems

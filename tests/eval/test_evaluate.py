@@ -1,0 +1,161 @@
+"""`evaluate_run` and full-catalogue ranking: metrics agree with scikit-learn and with a brute-force ranking."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import log_loss, roc_auc_score
+
+from mistrec.batch import Batch
+from mistrec.cli.main import main
+from mistrec.data import PreparedDataset, ProtocolConfig, SyntheticConfig, generate, load_dataset_config, prepare
+from mistrec.eval import evaluate_run, rank_full_catalogue
+from mistrec.features import FeatureEncoder
+from mistrec.models.base import Model
+from mistrec.train import TrainConfig, fit_run
+from tests.cli.test_cli import fails_with
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("evaluate")
+    yaml_path = generate(SyntheticConfig(n_users=200, events_per_user=30, seed=4)).write(root / "raw")
+    prepare(load_dataset_config(yaml_path), root / "prepared", protocol=ProtocolConfig(name="temporal"),
+            history_length=10)
+    return root / "prepared"
+
+
+@pytest.fixture(scope="module")
+def mist_run(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("runs") / "mist"
+    fit_run(prepared, "mist", out, model_values={"embedding_dim": 8},
+            train_cfg=TrainConfig(epochs=2, batch_size=512, seed=1), quiet=True)
+    return out
+
+
+def test_evaluate_run_metrics_agree_with_scikit_learn(mist_run: Path, prepared: Path) -> None:
+    doc = evaluate_run(mist_run, ks=(5, 10))
+    assert doc["dataset"]["fingerprint"] == PreparedDataset.load(prepared).manifest["fingerprint"]
+    run = doc["runs"][0]
+    assert run["model"] == "mist" and run["seed"] == 1 and run["train_samples_per_second"] > 0
+    saved = np.load(mist_run / "predictions_test.npz")
+    y, p, s = saved["label"], saved["prob"], saved["scenario"]
+    m = run["metrics"]
+    assert m["overall"]["auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-6)
+    assert m["overall"]["logloss"] == pytest.approx(log_loss(y, p.astype(np.float64)), abs=1e-6)
+    names = run["scenario_names"]
+    for name, block in m["by_scenario"].items():
+        rows = s == names.index(name) + 1
+        assert block["n"] == int(rows.sum()) and block["positives"] == int(y[rows].sum())
+        assert block["auc"] == pytest.approx(roc_auc_score(y[rows], p[rows]), abs=1e-6)
+        for key in ("gauc", "ece", "ndcg@5", "hr@10", "recall@10", "mrr", "coverage@10", "novelty@10"):
+            assert np.isfinite(block[key]), key
+        assert block["ranking_candidates"] == "full catalogue"
+    t = run["transfer_matrix"]
+    assert np.allclose(np.sum(t["source_share"], axis=1), 1.0, atol=1e-4)  # shares of a target sum to one
+
+
+class _Table(Model):
+    """Scores (user, item) from a fixed table: lets a test know the exact ranking."""
+
+    def __init__(self, table: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("table", table)
+
+    def forward(self, b: Batch) -> torch.Tensor:
+        return self.table[b.user, b.item]
+
+
+def _brute_force(ds: PreparedDataset, enc: FeatureEncoder, table: np.ndarray, k: int) -> dict[str, float]:
+    """The ranking protocol of mistrec.eval.ranking, written as plain loops over queries and items."""
+    df = ds.interactions.filter(~ds.interactions["sampled"]) if "sampled" in ds.interactions.columns \
+        else ds.interactions
+    rows = df.to_dicts()
+    ndcg, hr, mrr = [], [], []
+    for s in range(1, len(ds.scenarios) + 1):
+        catalogue = sorted({r["item"] for r in rows if r["scenario"] == s})
+        queries: dict[int, set[int]] = {}
+        seen: dict[int, set[int]] = {}
+        for r in rows:
+            if r["scenario"] != s:
+                continue
+            if r["split"] == "test" and r["label"] > 0:
+                queries.setdefault(r["user"], set()).add(r["item"])
+            elif r["split"] in ("train", "valid"):
+                seen.setdefault(r["user"], set()).add(r["item"])
+        for u in sorted(queries):
+            pos = queries[u]
+            cands = [i for i in catalogue if i in pos or i not in seen.get(u, set())]
+            score = {i: table[enc.user_map_[u], enc.item_map_[i]] for i in cands}
+            ranks = []
+            for i in pos:
+                ranks.append(1 + sum(score[j] > score[i] for j in cands) +
+                             sum(score[j] == score[i] for j in cands if j not in pos))
+            ranks = sorted(ranks)
+            dcg = sum(1 / np.log2(r + 1) for r in ranks if r <= k)
+            idcg = sum(1 / np.log2(j + 2) for j in range(min(len(pos), k)))
+            ndcg.append(dcg / idcg)
+            hr.append(float(ranks[0] <= k))
+            mrr.append(1 / ranks[0])
+    return {"ndcg": float(np.mean(ndcg)), "hr": float(np.mean(hr)), "mrr": float(np.mean(mrr))}
+
+
+def test_full_catalogue_ranking_equals_a_brute_force_ranking(prepared: Path) -> None:
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    rng = np.random.default_rng(0)
+    table = np.round(rng.random((enc.spec_.n_users, enc.spec_.n_items)), 1).astype(np.float32)  # many ties
+    got = rank_full_catalogue(_Table(torch.from_numpy(table)), enc, ds, ks=(5,), max_rows_per_chunk=200)
+    want = _brute_force(ds, enc, table, 5)
+    assert got.metrics["overall"]["ndcg@5"] == pytest.approx(want["ndcg"], abs=1e-9)
+    assert got.metrics["overall"]["hr@5"] == pytest.approx(want["hr"], abs=1e-9)
+    assert got.metrics["overall"]["mrr"] == pytest.approx(want["mrr"], abs=1e-9)
+
+
+def test_an_oracle_ranks_perfectly_and_seen_items_are_not_candidates(prepared: Path) -> None:
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    df = ds.interactions
+    table = np.zeros((enc.spec_.n_users, enc.spec_.n_items), dtype=np.float32)
+    seen = df.filter(df["split"] != "test")
+    table[enc.user_map_[seen["user"].to_numpy()], enc.item_map_[seen["item"].to_numpy()]] = 10.0  # seen first
+    test_pos = df.filter((df["split"] == "test") & (df["label"] > 0))
+    table[enc.user_map_[test_pos["user"].to_numpy()], enc.item_map_[test_pos["item"].to_numpy()]] = 5.0
+    # every test positive must be an item and user the encoder knows, or the oracle cannot single it out
+    known = (enc.user_map_[test_pos["user"].to_numpy()] > 0) & (enc.item_map_[test_pos["item"].to_numpy()] > 0)
+    got = rank_full_catalogue(_Table(torch.from_numpy(table)), enc, ds, ks=(10,)).metrics["overall"]
+    if known.all():
+        assert got["mrr"] == 1.0 and got["hr@10"] == 1.0
+    assert got["mrr"] > 0.9  # the seen items scored 10 were not candidates; otherwise they would rank first
+    sampled = rank_full_catalogue(_Table(torch.from_numpy(-table)), enc, ds, ks=(10,), sampled_negatives=5)
+    assert sampled.metrics["overall"]["ranking_candidates"] == "5 sampled negatives"
+    assert sampled.metrics["overall"]["hr@10"] == 1.0  # at most 5 negatives + positives: all within 10
+
+
+def test_evaluate_command(mist_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", str(mist_run), "--json", str(out), "--k", "5", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "overall" in printed and "ndcg@5" in printed
+    doc = json.loads(out.read_text())
+    assert doc["runs"][0]["metrics"]["by_scenario"]["home_feed"]["auc"] > 0.5
+
+
+@pytest.mark.parametrize("args,message", [
+    (["evaluate", "/nonexistent/run"], "Run directory not found"),
+    (["evaluate", "RUN", "--k", "0"], "--k takes ints >= 1"),
+    (["evaluate", "RUN", "--k", "ten"], "--k takes comma-separated ints"),
+    (["evaluate", "RUN", "--data", "/nonexistent/data"], "not at /nonexistent/data"),
+    (["benchmark", "DATA", "--models", "mist,nope", "--json", "x.json"], "Unknown model(s) nope. Known models:"),
+    (["benchmark", "DATA", "--models", "mist", "--seeds", "0", "--json", "x.json"], "--seeds must be >= 1"),
+])
+def test_evaluate_and_benchmark_bad_input(args: list[str], message: str, mist_run: Path, prepared: Path,
+                                          tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = [str(mist_run) if a == "RUN" else str(prepared) if a == "DATA" else
+            str(tmp_path / a) if a.endswith(".json") else a for a in args]
+    fails_with(capsys, args, message)
