@@ -42,6 +42,16 @@ class Batch:
     def __len__(self) -> int:
         return int(self.user.shape[0])
 
+    def without_events(self, drop: torch.Tensor) -> Batch:
+        """The same samples with the history events where `drop` (B, L) is True removed (turned into padding):
+        what a model would see had those events not happened."""
+        keep = self.hist_mask & ~drop
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("hist_items", "hist_scenarios", "hist_gaps", "hist_labels", "hist_values"):
+            out[name] = torch.where(keep, out[name], torch.zeros_like(out[name]))
+        out["hist_mask"] = keep
+        return Batch(**out)
+
     _ITEM_FIELDS = ("item", "item_cat", "item_seq", "item_num")
 
     def cross(self, items: Batch, history: bool = True) -> Batch:

@@ -89,6 +89,17 @@ def _parser() -> argparse.ArgumentParser:
     bm.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars under WORK/tensorboard")
     bm.add_argument("--quiet", action="store_true", help="no per-run lines")
 
+    rc = sub.add_parser("recommend", help="top-k items of a scenario for a user, optionally explained")
+    rc.add_argument("run", help="a run directory (mistrec train)")
+    rc.add_argument("--user", required=True, help="the user's id as in the raw data")
+    rc.add_argument("--scenario", required=True, help="the scenario to recommend in")
+    rc.add_argument("-k", type=int, default=10, help="how many items (default: 10)")
+    rc.add_argument("--explain", action="store_true", help="say which past behaviours, in which scenarios, "
+                    "drove each item")
+    rc.add_argument("--data", help="the prepared directory (default: the one the run was trained on)")
+    rc.add_argument("--json", action="store_true", help="print JSON instead of text")
+    rc.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
+
     rec = sub.add_parser("recipe", help="write a dataset YAML for a public dataset on your disk")
     rec.add_argument("name", help="recipe name, or 'list'")
     rec.add_argument("--data", help="your local copy of the dataset (file or directory)")
@@ -103,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         commands = {"demo": _demo, "prepare": _prepare, "recipe": _recipe, "train": _train, "evaluate": _evaluate,
-                    "benchmark": _benchmark}
+                    "benchmark": _benchmark, "recommend": _recommend}
         return commands[args.command](args)
     except MistrecError as exc:
         print(f"mistrec {args.command}: error: {exc}", file=sys.stderr)
@@ -217,6 +228,34 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         write_json(doc, args.json)
         print(f"  written to {args.json}")
+    return 0
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    import json
+
+    from mistrec.eval.explain import Recommender
+
+    _threads(args.threads)
+    rec = Recommender.load(args.run, data=args.data)
+    out = rec.recommend(args.user, args.scenario, k=args.k, explain=args.explain)
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    head = (f"Top {args.k} in {args.scenario} for user {args.user} ({out['model']}, {out['history_events']} "
+            "history events")
+    print(head + (f"; cold start: {out['note']})" if out["cold_start"] else ")"))
+    for item in out["items"]:
+        score = "" if item["score"] is None else f"  p(click) {item['score']:.3f}"
+        print(f"  {item['rank']:>2}. {item['item']}{score}")
+        e = item.get("explanation")
+        if not e:
+            continue
+        print(f"      {e.get('sentence') or e.get('note', '')}")
+        for ev in e.get("events", [])[:3]:
+            extra = "".join(f" {k} {ev[k]:.3f}" for k in ("attention", "integrated_gradients") if k in ev)
+            print(f"        {ev['time'][:10]} {ev['scenario']:<12} {ev['item']}{extra}")
+    print(f"  ({out['elapsed_ms']:.0f} ms)")
     return 0
 
 

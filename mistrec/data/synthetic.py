@@ -67,6 +67,13 @@ class SyntheticConfig:
     days: int = 90
     transfer: np.ndarray | None = None
     seed: int = 0
+    # Planted causes for explanation tests (0: none). Each of `triggers` pairs links a trigger item in
+    # `trigger_source` to a target item in `trigger_target`: a user clicks the target item if and only if the
+    # trigger item is in their history. Half of each pair's users teach it (both events early: training data),
+    # half are test cases (the target event is their last event). See docs/synthetic.md.
+    triggers: int = 0
+    trigger_source: str = "home_feed"
+    trigger_target: str = "vr_showroom"
 
     def matrix(self) -> np.ndarray:
         t = DEFAULT_TRANSFER if self.transfer is None else np.asarray(self.transfer, dtype=float)
@@ -90,6 +97,7 @@ class SyntheticData:
     user_interest: np.ndarray  # (n_users, S, d)
     item_vectors: np.ndarray  # (n_items, d), row = item index in `items`
     config: SyntheticConfig = field(repr=False)
+    triggers: pl.DataFrame | None = None  # one row per planted (user, trigger, target) case
 
     def write(self, out: str | Path) -> Path:
         """Writes the data as a multi-source, multi-format dataset (csv, positional tsv, parquet) with its
@@ -110,6 +118,8 @@ class SyntheticData:
         self.users.write_csv(out / "users.csv")
         self.items.write_csv(out / "items.csv")
         self.scenarios.write_csv(out / "scenarios.csv")
+        if self.triggers is not None:
+            self.triggers.write_csv(out / "planted_triggers.csv")
         (out / "planted_transfer.json").write_text(json.dumps(
             {"scenarios": list(names), "transfer": self.transfer.tolist(),
              "meaning": "T[target][source]: weight of the source scenario's interest in target-scenario clicks"},
@@ -176,8 +186,16 @@ def generate(cfg: SyntheticConfig | None = None) -> SyntheticData:
     interactions = pl.DataFrame({
         "user_id": user_names[user], "item_id": item_names[item], "scenario": names[scen],
         "timestamp": ts.astype(np.int64), "label": label,
-    }).sort("user_id", "timestamp")
+    })
+    triggers = None
+    if cfg.triggers:
+        planted, triggers, extra_vectors, extra_names = _plant_triggers(cfg, rng, user_names, d)
+        interactions = pl.concat([interactions, planted.cast(interactions.schema)])
+        items = np.vstack([items, extra_vectors])
+        item_names = np.concatenate([item_names, extra_names])
+    interactions = interactions.sort("user_id", "timestamp")
     return SyntheticData(
+        triggers=triggers,
         interactions=interactions, users=_users(rng, cfg.n_users, n_events), items=_items(rng, items, item_names),
         scenarios=pl.DataFrame({"scenario": list(cfg.scenarios),
                                 "description": [DESCRIPTIONS.get(s, s.replace("_", " ")) for s in cfg.scenarios]}),
@@ -205,3 +223,36 @@ def _items(rng: np.random.Generator, vectors: np.ndarray, names: np.ndarray) -> 
         "price": np.round(np.exp(rng.normal(3, 1, size=len(names))), 2),
         "title": [f"item {i} of topic {c}" for i, c in enumerate(category)],
     })
+
+
+def _plant_triggers(cfg: SyntheticConfig, rng: np.random.Generator, user_names: np.ndarray,
+                    d: int) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray, np.ndarray]:
+    """Trigger -> target pairs with a known cause: see SyntheticConfig.triggers."""
+    for name in (cfg.trigger_source, cfg.trigger_target):
+        if name not in cfg.scenarios:
+            raise ConfigError(f"SyntheticConfig trigger scenario {name!r} is not one of {', '.join(cfg.scenarios)}.")
+    n, p = len(user_names), cfg.triggers
+    pair = np.arange(n) % p
+    teacher = (np.arange(n) // p) % 2 == 0  # half of each pair's users teach it, half are test cases
+    triggered = rng.random(n) < 0.5
+    period = cfg.days * 86400
+    # teachers: trigger at 20-40% of the period, target 1-3 days later (both early: training data);
+    # test cases: trigger at 70-85%, target one day after the period (the user's last event: test data)
+    t_trigger = START + np.where(teacher, rng.uniform(0.2, 0.4, n), rng.uniform(0.70, 0.85, n)) * period
+    t_target = np.where(teacher, t_trigger + rng.uniform(1, 3, n) * 86400, START + period + 86400)
+    trigger_names = np.array([f"{cfg.trigger_source}_trigger{k:02d}" for k in range(p)])
+    target_names = np.array([f"{cfg.trigger_target}_target{k:02d}" for k in range(p)])
+    rows = {
+        "user_id": np.concatenate([user_names[triggered], user_names]),
+        "item_id": np.concatenate([trigger_names[pair[triggered]], target_names[pair]]),
+        "scenario": np.concatenate([np.full(int(triggered.sum()), cfg.trigger_source),
+                                    np.full(n, cfg.trigger_target)]),
+        "timestamp": np.concatenate([t_trigger[triggered], t_target]).astype(np.int64),
+        "label": np.concatenate([np.ones(int(triggered.sum())), triggered]).astype(np.int8),
+    }
+    cases = pl.DataFrame({"user_id": user_names, "trigger_item": trigger_names[pair], "target_item": target_names[pair],
+                          "trigger_scenario": cfg.trigger_source, "target_scenario": cfg.trigger_target,
+                          "triggered": triggered, "role": np.where(teacher, "teach", "test"),
+                          "trigger_time": t_trigger.astype(np.int64), "target_time": t_target.astype(np.int64)})
+    vectors = rng.normal(size=(2 * p, d)) / np.sqrt(d)
+    return pl.DataFrame(rows), cases, vectors, np.concatenate([trigger_names, target_names])

@@ -134,7 +134,7 @@ class Mist(Model):
     def pool(self, e: torch.Tensor, w: torch.Tensor, q: torch.Tensor, b: Batch) -> tuple[torch.Tensor, ...]:
         """4. Per-source (and per-polarity) pooled interests, combined by interest-level attention.
 
-        Returns the interest u (B, E), the attention mass per source (B, S) and each source's share (B, S).
+        Returns the interest u (B, E), the attention mass per source (B, S) and each pool's share (B, S, P).
         """
         n, s_count, p = len(b), self.n_scenarios, self.n_pools
         k = s_count * p
@@ -149,7 +149,7 @@ class Mist(Model):
         g = self._gate(v, q)  # (B, S * P)
         beta = g.masked_fill(~present, float("-inf")).softmax(dim=1).nan_to_num(0.0)  # (B, S * P)
         u = torch.einsum("bk,bke->be", beta, v)  # (B, E)
-        return u, mass, beta.view(n, s_count, p).sum(-1)
+        return u, mass, beta.view(n, s_count, p)
 
     def _gate(self, v: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """Interest-level attention logits MLP([v_k, q, emb(k)]) for pools v (..., K, E) and queries (..., E),
@@ -162,11 +162,15 @@ class Mist(Model):
         # backward reads its inputs, not its output
         return last(torch.relu(h)).squeeze(-1)  # the gate is [Linear, ReLU, Linear]: no dropout in it
 
-    def forward(self, b: Batch, explain: bool = False) -> torch.Tensor | dict[str, torch.Tensor]:
-        e = self.tokens(b)  # (B, L, E)
+    def forward(self, b: Batch, explain: bool = False, tokens: torch.Tensor | None = None
+                ) -> torch.Tensor | dict[str, torch.Tensor]:
+        """Logits (B,); with `explain`, also the event weights, source attention mass and source shares.
+        `tokens` replaces the behaviour tokens (B, L, E) of step 1-2: attribution methods (integrated gradients)
+        move along a path of token embeddings."""
+        e = self.tokens(b) if tokens is None else tokens  # (B, L, E)
         q = self.embed.item(b.item) + self.scenario(b.scenario)  # (B, E)
         w = self.attend(e, q, b)  # (B, L)
-        u, mass, share = self.pool(e, w, q, b)  # (B, E), (B, S), (B, S)
+        u, mass, share = self.pool(e, w, q, b)  # (B, E), (B, S), (B, S, P)
         features = self.embed(b)
         x = torch.cat([features, self.scenario(b.scenario), u, u * q], dim=-1)
         logit = self.top(x, b.scenario)  # 5-6. scenario-adaptive top, safe for unseen scenarios
@@ -174,7 +178,11 @@ class Mist(Model):
             logit = logit + self.aux(torch.cat([self.scenario(b.scenario), features], dim=-1)).squeeze(-1)
         if not explain:
             return logit
-        return {"logit": logit, "event_weights": w, "source_mass": mass, "source_share": share}
+        # each event's weight in the interest u: its attention weight times its pool's interest-level share
+        polarity = (b.hist_labels > 0).long() if self.n_pools == 2 else torch.zeros_like(b.hist_scenarios)
+        effective = w * share[torch.arange(len(b)).unsqueeze(1), b.hist_scenarios, polarity]
+        return {"logit": logit, "event_weights": w, "event_effect": effective, "source_mass": mass,
+                "source_share": share.sum(-1), "pool_share": share}
 
 
     def score_candidates(self, queries: Batch, items: Batch) -> torch.Tensor:

@@ -1,0 +1,303 @@
+"""Recommendations with explanations, and the model-level transfer matrix.
+
+For one user, one scenario and k recommended items, mist's explanation gives:
+- the history events that drove each item, ranked by integrated gradients (Sundararajan et al., 2017,
+  through Captum) of the item's logit over the events' token embeddings, each with its attention weight and
+  its effect weight (attention weight x the interest-level share of its pool);
+- the share of each source scenario (mist's interest-level attention), and the leave-source-out effect: how
+  much the item's click probability falls when that scenario's events are removed from the history;
+- one human sentence ("mostly because of 3 items you engaged with in home_feed last week").
+
+Attention says where the model looked; leave-source-out and integrated gradients say what changed the score.
+They are reported side by side because attention alone can mislead.
+
+`leave_source_out_matrix` measures, over a whole split, T[target, source] = AUC of the target scenario minus
+its AUC when the source scenario's events are dropped from every history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+from mistrec import metrics
+from mistrec.batch import Batch
+from mistrec.data.prepared import PreparedDataset
+from mistrec.errors import ArtifactError, ConfigError
+from mistrec.features import EncodedRows, FeatureEncoder
+from mistrec.models.base import Model
+from mistrec.train import load_run
+
+__all__ = ["Recommender", "leave_source_out_matrix"]
+
+DAY = 86_400
+
+
+def leave_source_out_matrix(model: Model, enc: FeatureEncoder, rows: EncodedRows,
+                            batch_size: int = 8192) -> dict[str, Any]:
+    """Per target scenario, the AUC lost when each source scenario's events are removed from every history.
+
+    Returns {"scenarios", "auc_full"[t], "auc_without"[t][s], "auc_drop"[t][s], "rows_touched"[t][s]} where
+    rows_touched counts the target rows whose history had an event of the source.
+    """
+    names = enc.spec_.scenario_names
+    n = len(names)
+    target = enc.scenario_map_[rows.scenario]
+    probs = np.empty((n + 1, len(rows)), dtype=np.float32)  # row 0: full histories; row s: without source s
+    touched = np.zeros((n + 1, n + 1), dtype=np.int64)
+    model.eval()
+    with torch.no_grad():
+        for lo in range(0, len(rows), batch_size):
+            idx = np.arange(lo, min(lo + batch_size, len(rows)))
+            b = enc.batch(rows, idx)
+            probs[0, idx] = torch.sigmoid(model(b)).numpy()
+            for s in range(1, n + 1):
+                drop = b.hist_mask & (b.hist_scenarios == s)
+                has = drop.any(dim=1).numpy()
+                np.add.at(touched[:, s], target[idx][has], 1)
+                probs[s, idx] = torch.sigmoid(model(b.without_events(drop))).numpy()
+    full, without = [], []
+    for t in range(1, n + 1):
+        m = target == t
+        full.append(metrics.auc(rows.label[m], probs[0, m]) if m.any() else float("nan"))
+        without.append([metrics.auc(rows.label[m], probs[s, m]) if m.any() else float("nan")
+                        for s in range(1, n + 1)])
+    drop_matrix = [[full[t] - without[t][s] for s in range(n)] for t in range(n)]
+    return {"scenarios": list(names), "auc_full": full, "auc_without": without, "auc_drop": drop_matrix,
+            "rows_touched": touched[1:, 1:].tolist()}
+
+
+@dataclass
+class Recommender:
+    """A trained run and its prepared data, ready to recommend and explain.
+
+    Example:
+        >>> rec = Recommender.load("runs/mist")                                    # doctest: +SKIP
+        >>> out = rec.recommend("u00042", "vr_showroom", k=10, explain=True)       # doctest: +SKIP
+        >>> out["items"][0]["explanation"]["sentence"]                             # doctest: +SKIP
+        'mostly because of 3 items you engaged with in home_feed last week (61% of the interest)'
+    """
+
+    model: Model
+    enc: FeatureEncoder
+    ds: PreparedDataset
+    meta: dict[str, Any]
+
+    @classmethod
+    def load(cls, run_dir: str | Path, data: str | Path | None = None) -> Recommender:
+        model, enc, meta = load_run(run_dir)
+        path = Path(data) if data is not None else Path(meta.get("data", ""))
+        if not str(path) or not path.is_dir():
+            raise ArtifactError(f"The prepared dataset of {run_dir} is not at {path}: pass --data DATA_DIR.")
+        ds = PreparedDataset.load(path)
+        if ds.manifest["fingerprint"] != enc.dataset_fingerprint_:
+            raise ArtifactError(f"{path} is not the prepared dataset {run_dir} was trained on.")
+        rec = cls(model=model, enc=enc, ds=ds, meta=meta)
+        rec._index()
+        return rec
+
+    def _index(self) -> None:
+        users = self.ds.vocab["user_id"]
+        self._user_index = dict(zip(users["value"].to_list(), users["index"].to_list(), strict=True))
+        items = self.ds.vocab["item_id"].sort("index")
+        self._item_names = np.array(["<unknown>", *items["item_id"].cast(pl.Utf8).to_list()], dtype=object)
+        self._scenarios = list(self.ds.scenarios)
+        self._now = int(self.ds.events.ts.max()) + 1 if len(self.ds.events) else 0
+        train = self.ds.split("train")
+        if "sampled" in train.columns:
+            train = train.filter(~pl.col("sampled"))
+        self._catalogue = {s: np.unique(self.ds.interactions.filter(pl.col("scenario") == s)["item"].to_numpy())
+                           for s in range(1, len(self._scenarios) + 1)}
+        counts = train.group_by("scenario", "item").agg(pl.len().alias("n"), pl.col("label").sum().alias("pos"))
+        self._popular = {int(s): g.sort(["pos", "n", "item"], descending=[True, True, False])["item"].to_numpy()
+                         for (s,), g in counts.group_by("scenario")}
+        ev = self.ds.events
+        self._seen = pl.DataFrame({"user": ev.user, "item": ev.item, "scenario": ev.scenario})
+
+    # -- public ------------------------------------------------------------------------------------------
+    def recommend(self, user: str, scenario: str, k: int = 10, explain: bool = False, at: int | None = None,
+                  top_events: int = 5, ig_steps: int = 32) -> dict[str, Any]:
+        """The top-k items of `scenario` for `user` (raw ids), optionally explained.
+
+        The history is the user's last L training events before `at` (default: just after the last event in
+        the data). Items the user already met in the scenario are not recommended.
+        """
+        started = time.perf_counter()
+        if scenario not in self._scenarios:
+            raise ConfigError(f"Unknown scenario {scenario!r}. Known scenarios: {', '.join(self._scenarios)}.")
+        s_idx = self._scenarios.index(scenario) + 1
+        catalogue = self._catalogue[s_idx]
+        if not isinstance(k, int) or k < 1 or k > catalogue.size:
+            raise ConfigError(f"k must be an int from 1 to {catalogue.size} (the size of {scenario}'s catalogue). "
+                              f"Got {k!r}.")
+        at = self._now if at is None else int(at)
+        u_idx, start, end, query = self._query(user, s_idx, at)
+        out: dict[str, Any] = {"user": user, "scenario": scenario, "k": k, "model": self.meta["model"],
+                               "at": _iso(at), "history_events": int(end - start)}
+        if query is None:  # cold start: an unknown user, or none of their events before `at`
+            popular = self._popular.get(s_idx, catalogue)[:k]
+            why = ("unknown user" if u_idx is None else "no history before this time")
+            out.update(cold_start=True, note=f"{why}: the most popular items in {scenario}",
+                       items=[{"rank": r + 1, "item": str(self._item_names[i]), "score": None,
+                               "explanation": {"sentence": f"popular in {scenario} ({why})"} if explain else None}
+                              for r, i in enumerate(popular)])
+            out["elapsed_ms"] = round(1000 * (time.perf_counter() - started), 2)
+            return out
+        seen = self._seen.filter((pl.col("user") == u_idx) & (pl.col("scenario") == s_idx))["item"].to_numpy()
+        candidates = np.setdiff1d(catalogue, seen) if np.setdiff1d(catalogue, seen).size >= k else catalogue
+        with torch.no_grad():
+            logits = self.model.score_candidates(query, self.enc.item_batch(candidates))[0]
+        top = torch.topk(logits, k).indices.numpy()
+        items = [{"rank": r + 1, "item": str(self._item_names[candidates[i]]),
+                  "score": float(torch.sigmoid(logits[i]))} for r, i in enumerate(top)]
+        out.update(cold_start=False, items=items)
+        if explain:
+            explanations = self._explain(query, candidates[top], end, at, top_events, ig_steps)
+            for item, e in zip(items, explanations, strict=True):
+                item["explanation"] = e
+        out["elapsed_ms"] = round(1000 * (time.perf_counter() - started), 2)
+        return out
+
+    def explain_items(self, user: str, scenario: str, items: list[str], at: int | None = None,
+                      top_events: int = 5, ig_steps: int = 32) -> list[dict[str, Any]]:
+        """Explanations of the given items (raw ids) for `user` in `scenario` at time `at`, recommended or not."""
+        if scenario not in self._scenarios:
+            raise ConfigError(f"Unknown scenario {scenario!r}. Known scenarios: {', '.join(self._scenarios)}.")
+        names = {str(n): i for i, n in enumerate(self._item_names)}
+        unknown = [i for i in items if i not in names]
+        if unknown:
+            raise ConfigError(f"Unknown item(s) {', '.join(unknown[:5])}.")
+        at = self._now if at is None else int(at)
+        _, _, end, query = self._query(user, self._scenarios.index(scenario) + 1, at)
+        if query is None:
+            return [{"sentence": "no history: nothing to explain"} for _ in items]
+        return self._explain(query, np.array([names[i] for i in items]), end, at, top_events, ig_steps)
+
+    def _query(self, user: str, s_idx: int, at: int) -> tuple[int | None, int, int, Batch | None]:
+        """The user's index, history window [start, end) before `at`, and the one-row query Batch (None when
+        the user is unknown or has no history then)."""
+        u_idx = self._user_index.get(user)
+        if u_idx is None:
+            return None, 0, 0, None
+        start, end = self.ds.events.windows(np.array([u_idx]), np.array([at]), self.enc.spec_.history_length)
+        if end[0] == start[0]:
+            return u_idx, int(start[0]), int(end[0]), None
+        rows = EncodedRows(user=np.array([u_idx]), item=np.zeros(1, np.int64), scenario=np.array([s_idx]),
+                           label=np.zeros(1, np.float32), timestamp=np.array([at]), hist_start=start, hist_end=end,
+                           events=self.ds.events)
+        self.model.eval()
+        return u_idx, int(start[0]), int(end[0]), self.enc.batch(rows, np.arange(1), history=self.model.reads_history)
+
+    # -- explanations -----------------------------------------------------------------------------------
+    def _explain(self, query: Batch, items: np.ndarray, end: int, at: int, top_events: int,
+                 ig_steps: int) -> list[dict[str, Any]]:
+        if not self.model.reads_history:
+            return [{"note": f"{self.meta['model']} reads no behaviour history: nothing to attribute"}] * len(items)
+        b = query.cross(self.enc.item_batch(items))  # one row per recommended item, the same history
+        ev = self.ds.events
+        length = b.hist_mask.shape[1]
+        pos = np.arange(end - length, end)  # right-aligned window positions into the event table
+        with torch.no_grad():
+            base = torch.sigmoid(self.model(b)).numpy()
+            lso = {}
+            for s in torch.unique(b.hist_scenarios[b.hist_mask]).tolist():
+                drop = b.hist_mask & (b.hist_scenarios == s)
+                lso[s] = base - torch.sigmoid(self.model(b.without_events(drop))).numpy()
+            parts = self.model(b, explain=True) if self.meta["model"] == "mist" else None
+        ig = self._integrated_gradients(b, ig_steps) if self.meta["model"] == "mist" else None
+        out = []
+        for r in range(len(items)):
+            mask = b.hist_mask[r].numpy()
+            cols = np.flatnonzero(mask)
+            # events by integrated gradients (their effect on this item's logit), else most recent first
+            order = cols[np.argsort(-ig[r, cols], kind="stable")] if ig is not None else cols[::-1]
+            events = []
+            for c in order[:top_events]:
+                j = int(pos[c])
+                e: dict[str, Any] = {"item": str(self._item_names[ev.item[j]]),
+                                     "scenario": self._scenarios[int(ev.scenario[j]) - 1], "time": _iso(int(ev.ts[j])),
+                                     "label": float(ev.label[j])}
+                if parts is not None:
+                    e["attention"] = float(parts["event_weights"][r, c])
+                    e["weight"] = float(parts["event_effect"][r, c])
+                if ig is not None:
+                    e["integrated_gradients"] = float(ig[r, c])
+                events.append(e)
+            entry: dict[str, Any] = {"events": events, "leave_source_out": {
+                self.enc.spec_.scenario_names[s - 1]: float(v[r]) for s, v in lso.items()}}
+            if parts is not None:
+                share = parts["source_share"][r].numpy()
+                entry["source_share"] = {name: float(share[i + 1]) for i, name in enumerate(self._scenarios)
+                                         if share[i + 1] > 0}
+            entry["sentence"] = self._sentence(entry, order, pos, at)
+            out.append(entry)
+        return out
+
+    def _integrated_gradients(self, b: Batch, steps: int) -> np.ndarray:
+        """Integrated gradients of each row's logit over its history tokens (zero tokens as the baseline),
+        summed over the embedding: (rows, L). Captum's implementation."""
+        from captum.attr import IntegratedGradients
+
+        model = self.model
+        with torch.no_grad():
+            tokens = model.tokens(b)  # type: ignore[operator]
+
+        def forward(t: torch.Tensor) -> torch.Tensor:
+            n = t.shape[0] // len(b)  # Captum stacks the path steps along the batch
+            expanded = b.subset(torch.arange(len(b)).repeat(n)) if n > 1 else b
+            return model(expanded, tokens=t)
+
+        attributions = IntegratedGradients(forward).attribute(tokens, baselines=torch.zeros_like(tokens),
+                                                              n_steps=steps, internal_batch_size=steps * len(b))
+        return (attributions.sum(-1) * b.hist_mask).detach().numpy()
+
+    def _sentence(self, entry: dict[str, Any], order: np.ndarray, pos: np.ndarray, at: int) -> str:
+        # The source named is the one whose removal lowers the score most (an effect, not an attention weight).
+        share = entry.get("source_share") or {}
+        lso = entry["leave_source_out"]
+        if not lso:
+            return "no history to explain it"
+        source = max(lso, key=lambda s: lso[s])
+        if lso[source] <= 0:
+            return "no scenario's history raises this score: it comes from the item and user features"
+        amount = f"without them the score drops by {lso[source]:.3f}"
+        if source in share:
+            amount += f"; {share[source]:.0%} of the attention"
+        ev = self.ds.events
+        mine = [int(pos[c]) for c in order[:5] if self._scenarios[int(ev.scenario[int(pos[c])]) - 1] == source]
+        if not mine:
+            mine = [int(pos[c]) for c in order if self._scenarios[int(ev.scenario[int(pos[c])]) - 1] == source][:1]
+        n = len(mine)
+        liked = sum(ev.label[j] > 0 for j in mine) > n / 2
+        when = _when(at - int(np.median([ev.ts[j] for j in mine]))) if mine else ""
+        verb = "engaged with" if liked else "saw"
+        return f"mostly because of {n} item{'s' if n != 1 else ''} you {verb} in {source} {when} ({amount})".replace(
+            "  ", " ")
+
+
+def _when(gap: int) -> str:
+    days = gap / DAY
+    if days < 1:
+        return "in the last day"
+    if days < 7:
+        return "this week"
+    if days < 14:
+        return "last week"
+    if days < 31:
+        return "this month"
+    if days < 62:
+        return "last month"
+    if days < 365:
+        return f"{int(days // 30)} months ago"
+    return f"{int(days // 365)} year{'s' if days >= 730 else ''} ago"
+
+
+def _iso(ts: int) -> str:
+    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

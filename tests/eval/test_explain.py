@@ -1,0 +1,92 @@
+"""Recommendations and their explanations: structure, cold start, bad input, and the attribution maths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mistrec.cli.main import main
+from mistrec.data import SyntheticConfig, generate, load_dataset_config, prepare
+from mistrec.eval.explain import Recommender, leave_source_out_matrix
+from mistrec.train import TrainConfig, fit_run
+from tests.cli.test_cli import fails_with
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("explain")
+    yaml_path = generate(SyntheticConfig(n_users=150, events_per_user=25, triggers=2, seed=6)).write(root / "raw")
+    prepare(load_dataset_config(yaml_path), root / "prepared", history_length=10, quiet=True)
+    fit_run(root / "prepared", "mist", root / "run", model_values={"embedding_dim": 8},
+            train_cfg=TrainConfig(epochs=2, batch_size=512, seed=1), quiet=True)
+    return root / "run"
+
+
+def test_recommend_explains_each_item(run: Path) -> None:
+    rec = Recommender.load(run)
+    out = rec.recommend("u00003", "vr_showroom", k=4, explain=True)
+    assert not out["cold_start"] and len(out["items"]) == 4
+    scores = [i["score"] for i in out["items"]]
+    assert scores == sorted(scores, reverse=True)
+    seen = set(rec.ds.interactions.filter(rec.ds.interactions["user"] == rec._user_index["u00003"])["item"])
+    names = {str(rec._item_names[i]) for i in seen}
+    for item in out["items"]:
+        e = item["explanation"]
+        assert 0 < len(e["events"]) <= 5 and e["sentence"]
+        igs = [ev["integrated_gradients"] for ev in e["events"]]
+        assert igs == sorted(igs, reverse=True)  # ranked by effect on the score
+        assert {ev["scenario"] for ev in e["events"]} <= set(rec._scenarios)
+        assert abs(sum(e["source_share"].values()) - 1) < 1e-4
+        assert set(e["leave_source_out"]) <= set(rec._scenarios)
+        assert all(ev["item"] in names for ev in e["events"])  # only the user's own past events
+
+
+def test_integrated_gradients_are_complete(run: Path) -> None:
+    """The attributions of a row sum to its logit minus the logit with all-zero history tokens."""
+    rec = Recommender.load(run)
+    _, _, _, query = rec._query("u00007", 2, rec._now)
+    assert query is not None
+    b = query.cross(rec.enc.item_batch(np.array([1, 2, 3])))
+    ig = rec._integrated_gradients(b, steps=64)
+    with torch.no_grad():
+        tokens = rec.model.tokens(b)
+        full = rec.model(b, tokens=tokens)
+        empty = rec.model(b, tokens=torch.zeros_like(tokens))
+    np.testing.assert_allclose(ig.sum(1), (full - empty).numpy(), atol=2e-3)
+
+
+def test_leave_source_out_matrix_and_dropping_events(run: Path) -> None:
+    rec = Recommender.load(run)
+    rows = rec.enc.rows(rec.ds, "test")
+    m = leave_source_out_matrix(rec.model, rec.enc, rows)
+    n = len(rec._scenarios)
+    assert np.asarray(m["auc_drop"]).shape == (n, n)
+    b = rec.enc.batch(rows, np.arange(20))
+    drop = b.hist_scenarios == 2
+    gone = b.without_events(drop)
+    assert not (gone.hist_mask & drop).any() and (gone.hist_items[drop] == 0).all()
+    assert torch.equal(gone.hist_mask, b.hist_mask & ~drop)
+
+
+def test_cold_start_and_bad_input(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rec = Recommender.load(run)
+    cold = rec.recommend("someone-new", "search", k=3, explain=True)
+    assert cold["cold_start"] and "unknown user" in cold["note"] and len(cold["items"]) == 3
+    assert "popular" in cold["items"][0]["explanation"]["sentence"]
+    fails_with(capsys, ["recommend", str(run), "--user", "u00001", "--scenario", "mars"],
+               "Unknown scenario 'mars'. Known scenarios: game_lobby, home_feed, search, vr_showroom")
+    fails_with(capsys, ["recommend", str(run), "--user", "u00001", "--scenario", "search", "-k", "0"],
+               "k must be an int from 1 to")
+    fails_with(capsys, ["recommend", str(run), "--user", "u00001", "--scenario", "search", "-k", "100000"],
+               "k must be an int from 1 to")
+
+
+def test_recommend_command_prints_explanations(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["recommend", str(run), "--user", "u00003", "--scenario", "home_feed", "-k", "2", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "Top 2 in home_feed for user u00003" in out
+    assert "mostly because of" in out or "comes from the item and user features" in out
