@@ -295,7 +295,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     cfg = BenchmarkConfig(models=models, seeds=list(range(args.first_seed, args.first_seed + args.seeds)),
                           work_dir=work, train=train, model_configs=model_configs, threads=args.threads,
                           ranking=not args.no_ranking, ks=_ks(args.k), n_boot=args.bootstrap, tracking=tracking)
-    doc = run_benchmark(args.data, cfg, quiet=args.quiet, log=(lambda *_: None) if args.quiet else _flush_print)
+    doc = run_benchmark(args.data, cfg, log=(lambda *_: None) if args.quiet else _flush_print)
     write_json(doc, out)
     _print_benchmark(doc)
     print(f"  JSON: {out}; runs: {work}")

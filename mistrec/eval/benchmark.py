@@ -55,8 +55,7 @@ class BenchmarkConfig:
     tracking: tuple[str, ...] = ()  # "mlflow", "tensorboard"
 
 
-def run_benchmark(data: str | Path, cfg: BenchmarkConfig, quiet: bool = False,
-                  log: Any = print) -> dict[str, Any]:
+def run_benchmark(data: str | Path, cfg: BenchmarkConfig, log: Any = print) -> dict[str, Any]:
     """Trains and evaluates every (model, seed) not finished yet in cfg.work_dir, then summarises them all."""
     from mistrec.models import REGISTRY
 
@@ -72,7 +71,8 @@ def run_benchmark(data: str | Path, cfg: BenchmarkConfig, quiet: bool = False,
     ds = PreparedDataset.load(data)  # fails early, with the reason, on a bad directory
     work = Path(cfg.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    _check_same_data(work, ds.manifest["fingerprint"])
+    _check_work(work, ds.manifest["fingerprint"], {"train": cfg.train, "model_configs": cfg.model_configs,
+                                                   "ranking": cfg.ranking, "ks": list(cfg.ks)})
     load_before = os.getloadavg()
     runs: list[dict[str, Any]] = []
     todo = [(m, s) for m in cfg.models for s in cfg.seeds]
@@ -117,15 +117,24 @@ def benchmark_document(ds: PreparedDataset, runs: list[dict[str, Any]], cfg: Ben
     return doc
 
 
-def _check_same_data(work: Path, fingerprint: str) -> None:
-    stamp = work / "dataset.json"
+def _check_work(work: Path, fingerprint: str, settings: dict[str, Any]) -> None:
+    """A work directory holds runs of one prepared dataset and one set of training and evaluation settings:
+    resuming with others would mix runs that are not comparable."""
+    stamp = work / "benchmark-settings.json"
+    current = {"fingerprint": fingerprint, **json.loads(json.dumps(settings))}
     if stamp.is_file():
-        before = json.loads(stamp.read_text())["fingerprint"]
-        if before != fingerprint:
-            raise ConfigError(f"{work} holds runs on another prepared dataset (fingerprint {before}); use another "
-                              f"work directory, or remove it to start over.")
+        before = json.loads(stamp.read_text())
+        if before.get("fingerprint") != fingerprint:
+            raise ConfigError(f"{work} holds runs on another prepared dataset (fingerprint "
+                              f"{before.get('fingerprint')}); use another --work directory, or remove it to start "
+                              "over.")
+        changed = sorted(k for k in current if before.get(k) != current[k])
+        if changed:
+            raise ConfigError(f"{work} holds runs made with other settings ({', '.join(changed)}: "
+                              f"{', '.join(f'{k}={before.get(k)!r}' for k in changed)}); use the same settings to "
+                              "resume, another --work directory, or remove it to start over.")
     else:
-        stamp.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
+        stamp.write_text(json.dumps(current, indent=2) + "\n")
 
 
 def _train_and_evaluate(data: Path, run_dir: Path, model: str, seed: int, cfg: BenchmarkConfig,

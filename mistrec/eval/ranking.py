@@ -17,6 +17,7 @@ positives.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,8 +51,6 @@ def rank_full_catalogue(
 
     `max_rows_per_chunk` bounds the query x candidate rows scored at once (memory).
     """
-    import time
-
     if not ks or min(ks) < 1:
         raise ConfigError(f"Ranking cut-offs must be ints >= 1. Got {ks!r}.")
     if sampled_negatives is not None and sampled_negatives < 1:

@@ -122,3 +122,12 @@ def test_the_report_loads_in_a_headless_browser_with_its_charts_drawn(benchmark:
         finally:
             browser.close()
     assert not problems, problems
+
+
+def test_resuming_with_other_settings_is_refused(benchmark: dict[str, Any]) -> None:
+    root = benchmark["root"]
+    cmd = [sys.executable, "-m", "mistrec", "benchmark", str(root / "prepared"), "--models", MODELS, "--seeds", "2",
+           "--epochs", "3", "--json", str(benchmark["out"]), "--threads", "1", "--k", "5"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "holds runs made with other settings (train:" in proc.stderr and "Traceback" not in proc.stderr
