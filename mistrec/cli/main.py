@@ -142,7 +142,6 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
-    import yaml
 
     from mistrec.models.base import config_from_dict
     from mistrec.train import TrainConfig
@@ -150,25 +149,34 @@ def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     model_values: dict[str, Any] = {}
     train_values: dict[str, Any] = {}
     if args.config:
-        path = Path(args.config)
-        if not path.is_file():
-            raise MistrecError(f"Config file not found: {path}.")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise MistrecError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-        if not isinstance(raw, dict):
-            raise MistrecError(f"{path} must be a mapping with optional 'model:' and 'train:' sections.")
-        for key, value in raw.items():
-            if key not in ("model", "train"):
-                raise MistrecError(f"{path}: unknown key '{key}'. Allowed keys: model, train.")
-            if value is not None and not isinstance(value, dict):
-                raise MistrecError(f"{path}: '{key}' must be a mapping of config keys. Got {value!r}.")
+        raw = _config_sections(args.config, ("model", "train"))
         model_values, train_values = dict(raw.get("model") or {}), dict(raw.get("train") or {})
     for flag, key in (("seed", "seed"), ("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr")):
         if getattr(args, flag) is not None:
             train_values[key] = getattr(args, flag)
     return model_values, config_from_dict(TrainConfig, train_values, "the train config")
+
+
+def _config_sections(path_text: str, sections: tuple[str, ...]) -> dict[str, Any]:
+    """A YAML file that is a mapping of the named sections, each a mapping (or empty)."""
+    import yaml
+
+    path = Path(path_text)
+    if not path.is_file():
+        raise MistrecError(f"Config file not found: {path}.")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise MistrecError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise MistrecError(f"{path} must be a mapping with optional {' and '.join(repr(s + ':') for s in sections)} "
+                           "sections.")
+    for key, value in raw.items():
+        if key not in sections:
+            raise MistrecError(f"{path}: unknown key '{key}'. Allowed keys: {', '.join(sections)}.")
+        if value is not None and not isinstance(value, dict):
+            raise MistrecError(f"{path}: '{key}' must be a mapping of config keys. Got {value!r}.")
+    return raw
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -260,7 +268,6 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    import yaml
 
     from mistrec.eval.benchmark import BenchmarkConfig, run_benchmark
     from mistrec.eval.evaluate import write_json
@@ -275,17 +282,12 @@ def _benchmark(args: argparse.Namespace) -> int:
     train: dict[str, Any] = {}
     model_configs: dict[str, dict[str, Any]] = {}
     if args.config:
-        path = Path(args.config)
-        if not path.is_file():
-            raise MistrecError(f"Config file not found: {path}.")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise MistrecError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-        if not isinstance(raw, dict) or any(k not in ("train", "models") for k in raw):
-            raise MistrecError(f"{path} must be a mapping with optional 'train:' and 'models:' sections.")
+        raw = _config_sections(args.config, ("train", "models"))
         train = dict(raw.get("train") or {})
-        model_configs = {str(k): dict(v or {}) for k, v in (raw.get("models") or {}).items()}
+        for name, values in (raw.get("models") or {}).items():
+            if values is not None and not isinstance(values, dict):
+                raise MistrecError(f"{args.config}: 'models.{name}' must be a mapping of config keys. Got {values!r}.")
+            model_configs[str(name)] = dict(values or {})
     for flag in ("epochs", "batch_size", "lr"):
         if getattr(args, flag) is not None:
             train[flag] = getattr(args, flag)

@@ -19,10 +19,27 @@ from mistrec import metrics
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ArtifactError, ConfigError
 from mistrec.eval.ranking import rank_full_catalogue
-from mistrec.features import EncodedRows
+from mistrec.features import EncodedRows, FeatureEncoder
+from mistrec.models.base import Model
 from mistrec.train import load_run, predict
 
-__all__ = ["attention_transfer_matrix", "evaluate_run", "pointwise_metrics", "write_json"]
+__all__ = ["attention_transfer_matrix", "evaluate_run", "load_run_and_data", "pointwise_metrics", "write_json"]
+
+
+def load_run_and_data(run_dir: str | Path, data: str | Path | None = None
+                      ) -> tuple[Model, FeatureEncoder, dict[str, Any], PreparedDataset]:
+    """A run and the prepared dataset it was trained on (or `data`, which must have the same fingerprint)."""
+    model, enc, meta = load_run(run_dir)
+    if data is None and not meta.get("data"):
+        raise ArtifactError(f"{run_dir} does not say where its prepared dataset is: pass --data DATA_DIR.")
+    path = Path(data if data is not None else meta["data"])
+    if not path.is_dir():
+        raise ArtifactError(f"The prepared dataset of {run_dir} is not at {path}: pass --data DATA_DIR.")
+    ds = PreparedDataset.load(path)
+    if ds.manifest["fingerprint"] != enc.dataset_fingerprint_:
+        raise ArtifactError(f"{path} is not the prepared dataset {run_dir} was trained on (fingerprint "
+                            f"{ds.manifest['fingerprint']}, the run's {enc.dataset_fingerprint_}).")
+    return model, enc, meta, ds
 
 
 def pointwise_metrics(prob: np.ndarray, rows: EncodedRows, scenario_names: tuple[str, ...]) -> dict[str, Any]:
@@ -57,14 +74,7 @@ def evaluate_run(
     if split not in ("valid", "test"):
         raise ConfigError(f"split must be 'valid' or 'test'. Got {split!r}.")
     run_dir = Path(run_dir)
-    model, enc, meta = load_run(run_dir)
-    data = Path(data) if data is not None else Path(meta.get("data", ""))
-    if not str(data) or not data.is_dir():
-        raise ArtifactError(f"The prepared dataset of {run_dir} is not at {data}: pass --data DATA_DIR.")
-    ds = PreparedDataset.load(data)
-    if ds.manifest["fingerprint"] != enc.dataset_fingerprint_:
-        raise ArtifactError(f"{data} is not the prepared dataset {run_dir} was trained on (fingerprint "
-                            f"{ds.manifest['fingerprint']}, the run's {enc.dataset_fingerprint_}).")
+    model, enc, meta, ds = load_run_and_data(run_dir, data)
     names = enc.spec_.scenario_names
     rows = enc.rows(ds, split)
     if not len(rows):

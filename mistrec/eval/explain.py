@@ -30,10 +30,10 @@ import torch
 from mistrec import metrics
 from mistrec.batch import Batch
 from mistrec.data.prepared import PreparedDataset
-from mistrec.errors import ArtifactError, ConfigError
+from mistrec.errors import ConfigError
+from mistrec.eval.evaluate import load_run_and_data
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Model
-from mistrec.train import load_run
 
 __all__ = ["Recommender", "leave_source_out_matrix"]
 
@@ -92,13 +92,7 @@ class Recommender:
 
     @classmethod
     def load(cls, run_dir: str | Path, data: str | Path | None = None) -> Recommender:
-        model, enc, meta = load_run(run_dir)
-        path = Path(data) if data is not None else Path(meta.get("data", ""))
-        if not str(path) or not path.is_dir():
-            raise ArtifactError(f"The prepared dataset of {run_dir} is not at {path}: pass --data DATA_DIR.")
-        ds = PreparedDataset.load(path)
-        if ds.manifest["fingerprint"] != enc.dataset_fingerprint_:
-            raise ArtifactError(f"{path} is not the prepared dataset {run_dir} was trained on.")
+        model, enc, meta, ds = load_run_and_data(run_dir, data)
         rec = cls(model=model, enc=enc, ds=ds, meta=meta)
         rec._index()
         return rec
