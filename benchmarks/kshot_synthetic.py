@@ -34,6 +34,7 @@ def main() -> int:
     ap.add_argument("--users", type=int, default=2000)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--work", default=str(REPO / "benchmarks" / "work" / "kshot-synthetic"))
+    ap.add_argument("--config", help="benchmark config YAML ('train:', 'models:'), passed to mistrec benchmark")
     args = ap.parse_args()
 
     from mistrec.data import ProtocolConfig, SyntheticConfig, generate, load_dataset_config, prepare
@@ -53,7 +54,7 @@ def main() -> int:
         out = work / name / "benchmark.json"
         cmd = [sys.executable, "-m", "mistrec", "benchmark", str(prepared), "--models", "mist,isolated_dnn",
                "--seeds", str(args.seeds), "--epochs", str(args.epochs), "--threads", THREADS, "--json", str(out),
-               "--batch-size", "1024", "--no-ranking"]
+               "--batch-size", "1024", "--no-ranking", *(["--config", args.config] if args.config else [])]
         print(f"k = {k:g}%", flush=True)
         if subprocess.run(cmd, env=thread_env(), check=False).returncode != 0:
             return 1
@@ -71,7 +72,8 @@ def main() -> int:
         }
     ordered = sorted(results.values(), key=lambda r: -r["k_percent"])  # k shrinking
     gains = [r["transfer_gain"] for r in ordered]
-    doc = {"target": TARGET, "seeds": args.seeds, "epochs": args.epochs, "users": args.users, "by_k": results,
+    doc = {"target": TARGET, "seeds": args.seeds, "config": args.config, "epochs": args.epochs, "users": args.users,
+           "by_k": results,
            "gain_grows_as_k_shrinks": all(b >= a for a, b in itertools.pairwise(gains)),
            "context": context()}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

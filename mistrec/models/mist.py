@@ -59,6 +59,7 @@ class MistConfig(ModelConfig):
     history_labels: bool = True  # embed each history event's (training) label
     history_values: bool = True  # and the graded value behind it (a rating), when the data has one
     polarity_pools: bool = True  # pool liked and not-liked events of each source apart (2 interests per source)
+    user_per_scenario: bool = False  # an extra user embedding per (user, scenario): a scenario-specific user
     top: str = "star"  # star | ple
     auxiliary: bool = True  # star top: STAR's auxiliary network (scenario embedding + features -> a logit term)
     hidden: tuple[int, ...] = (128, 64, 32)  # STAR's sizes
@@ -97,10 +98,15 @@ class Mist(Model):
         self.interest_gate = MLP(3 * d, (32,), out=1)
         self.n_pools = 2 if cfg.polarity_pools else 1
         self.polarity = nn.Embedding(self.n_pools, d)  # tells the interest gate which pool it reads
-        d_top = self.embed.d_out + 3 * d  # features, target scenario, interest u, u * q
+        self.user_scenario = None
+        if cfg.user_per_scenario:
+            self.user_scenario = nn.Embedding(spec.n_users * spec.n_scenarios, d)
+            nn.init.normal_(self.user_scenario.weight, std=0.01)
+        d_features = self.embed.d_out + (d if cfg.user_per_scenario else 0)
+        d_top = d_features + 3 * d  # features, target scenario, interest u, u * q
         self.top: nn.Module = (_StarTop(d_top, cfg, spec.n_scenarios) if cfg.top == "star"
                                else _PLETop(d_top, cfg, spec.n_scenarios))
-        self.aux = MLP(d + self.embed.d_out, (32,), cfg.dropout, out=1) if cfg.auxiliary and cfg.top == "star" else None
+        self.aux = MLP(d + d_features, (32,), cfg.dropout, out=1) if cfg.auxiliary and cfg.top == "star" else None
 
     def tokens(self, b: Batch) -> torch.Tensor:
         """1-2. Behaviour tokens, optionally contextualised by self-attention: (B, L, E)."""
@@ -151,6 +157,12 @@ class Mist(Model):
         u = torch.einsum("bk,bke->be", beta, v)  # (B, E)
         return u, mass, beta.view(n, s_count, p)
 
+    def _features(self, b: Batch) -> torch.Tensor:
+        x = self.embed(b)
+        if self.user_scenario is None:
+            return x
+        return torch.cat([x, self.user_scenario(b.user * self.n_scenarios + b.scenario)], dim=-1)
+
     def _gate(self, v: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """Interest-level attention logits MLP([v_k, q, emb(k)]) for pools v (..., K, E) and queries (..., E),
         with the first layer split by input (v W_v + q W_q + emb W_k): the query's and the pool's parts once
@@ -171,7 +183,7 @@ class Mist(Model):
         q = self.embed.item(b.item) + self.scenario(b.scenario)  # (B, E)
         w = self.attend(e, q, b)  # (B, L)
         u, mass, share = self.pool(e, w, q, b)  # (B, E), (B, S), (B, S, P)
-        features = self.embed(b)
+        features = self._features(b)
         x = torch.cat([features, self.scenario(b.scenario), u, u * q], dim=-1)
         logit = self.top(x, b.scenario)  # 5-6. scenario-adaptive top, safe for unseen scenarios
         if self.aux is not None:
@@ -195,7 +207,7 @@ class Mist(Model):
         u = torch.cat([self._cross_interest(e[i:i + 1], q[i:i + 1], queries.subset(slice(i, i + 1)))
                        for i in range(n)])  # (U * C, E)
         crossed = queries.cross(items, history=False)
-        features = self.embed(crossed)
+        features = self._features(crossed)
         scen = self.scenario(crossed.scenario)
         x = torch.cat([features, scen, u, u * q.reshape(n * c, -1)], dim=-1)
         logit = self.top(x, crossed.scenario)
