@@ -32,6 +32,7 @@ from mistrec.batch import Batch
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
 from mistrec.eval.evaluate import load_run_and_data
+from mistrec.eval.ranking import score_in_blocks
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Model
 
@@ -146,8 +147,7 @@ class Recommender:
             return out
         seen = self._seen.filter((pl.col("user") == u_idx) & (pl.col("scenario") == s_idx))["item"].to_numpy()
         candidates = np.setdiff1d(catalogue, seen) if np.setdiff1d(catalogue, seen).size >= k else catalogue
-        with torch.no_grad():
-            logits = self.model.score_candidates(query, self.enc.item_batch(candidates))[0]
+        logits = score_in_blocks(self.model, query, self.enc.item_batch(candidates))[0]
         top = torch.topk(logits, k).indices.numpy()
         items = [{"rank": r + 1, "item": str(self._item_names[candidates[i]]),
                   "score": float(torch.sigmoid(logits[i]))} for r, i in enumerate(top)]

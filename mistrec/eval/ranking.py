@@ -27,12 +27,13 @@ import torch
 from tqdm import tqdm
 
 from mistrec import metrics
+from mistrec.batch import Batch
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Model
 
-__all__ = ["RankingResult", "rank_full_catalogue"]
+__all__ = ["RankingResult", "rank_full_catalogue", "score_in_blocks"]
 
 
 @dataclass
@@ -104,8 +105,7 @@ def rank_full_catalogue(
         query_batch = enc.batch(queries, np.arange(len(users)), history=model.reads_history)
         for j, lo in enumerate(bar):
             hi = min(lo + chunk, len(users))
-            with torch.no_grad():
-                scores = model.score_candidates(query_batch.subset(torch.arange(lo, hi)), items).float()
+            scores = score_in_blocks(model, query_batch.subset(torch.arange(lo, hi)), items, max_rows_per_chunk)
             p_sel = order[pos_bounds[j]:pos_bounds[j + 1]]
             s_sel = seen_order[seen_bounds[j]:seen_bounds[j + 1]]
             is_pos = torch.zeros(scores.shape, dtype=torch.bool)
@@ -151,6 +151,15 @@ def rank_full_catalogue(
     notes = {"diversity_features": vector_fields or "none: no categorical item features, diversity not computed"}
     return RankingResult(metrics={"overall": overall, "by_scenario": by, "notes": notes}, top_items=tops,
                          seconds=time.perf_counter() - start_time)
+
+
+def score_in_blocks(model: Model, queries: Batch, items: Batch, max_rows: int = 32768) -> torch.Tensor:
+    """(U, C) logits, the candidates scored in blocks of at most `max_rows` query x item rows, so that a large
+    catalogue never builds one huge (U, C, L, H) attention block."""
+    per_block = max(1, max_rows // max(len(queries), 1))
+    with torch.no_grad():
+        return torch.cat([model.score_candidates(queries, items.subset(slice(a, a + per_block))).float()
+                          for a in range(0, len(items), per_block)], dim=1)
 
 
 def _beyond_accuracy(top: np.ndarray, ks: tuple[int, ...], catalogue: int, popularity: np.ndarray,
