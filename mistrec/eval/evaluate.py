@@ -23,7 +23,8 @@ from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Model
 from mistrec.train import load_run, predict
 
-__all__ = ["attention_transfer_matrix", "evaluate_run", "load_run_and_data", "pointwise_metrics", "write_json"]
+__all__ = ["attention_transfer_matrix", "evaluate_run", "gate_summary", "load_run_and_data", "pointwise_metrics",
+           "write_json"]
 
 
 def load_run_and_data(run_dir: str | Path, data: str | Path | None = None
@@ -107,6 +108,8 @@ def evaluate_run(
     }
     if meta["model"] == "mist":
         run["transfer_matrix"] = attention_transfer_matrix(model, enc, rows)
+    if hasattr(model, "gate_columns"):
+        run["gates"] = gate_summary(model, enc, rows)
     return {"mistrec_version": __version__, "dataset": {"name": ds.manifest["name"],
                                                          "fingerprint": ds.manifest["fingerprint"]},
             "protocol": ds.manifest["protocol"]["name"], "protocol_detail": ds.manifest["protocol"],
@@ -137,6 +140,34 @@ def attention_transfer_matrix(model: Any, enc: Any, rows: EncodedRows, batch_siz
     return {"scenarios": list(enc.spec_.scenario_names), "rows_with_history": count[keep].astype(int).tolist(),
             "source_share": (share[np.ix_(keep, keep)] / denom).tolist(),
             "source_mass": (mass[np.ix_(keep, keep)] / denom).tolist()}
+
+
+def gate_summary(model: Any, enc: Any, rows: EncodedRows, batch_size: int = 8192) -> dict[str, Any]:
+    """Mean gate weights of an expert model (MMoE, PLE, SAR-Net; PEPNet's mean scalings) per scenario: each
+    sample's own-scenario gate, averaged over the scenario's rows. A column near 1 and the rest near 0 is an
+    expert collapse."""
+    import torch
+
+    names = enc.spec_.scenario_names
+    sums: dict[str, np.ndarray] = {}
+    count = np.zeros(len(names) + 1)
+    model.eval()
+    with torch.no_grad():
+        for lo in range(0, len(rows), batch_size):
+            b = enc.batch(rows, np.arange(lo, min(lo + batch_size, len(rows))), history=model.reads_history)
+            record: dict[str, torch.Tensor] = {}
+            model(b, record=record)
+            s = b.scenario.numpy()
+            np.add.at(count, s, 1)
+            for gate, w in record.items():
+                acc = sums.setdefault(gate, np.zeros((len(names) + 1, w.shape[1])))
+                np.add.at(acc, s, w.numpy())
+    out = {}
+    for gate, acc in sums.items():
+        out[gate] = {"columns": list(model.gate_columns[gate]),
+                     "by_scenario": {names[i - 1]: (acc[i] / count[i]).tolist() for i in range(1, len(names) + 1)
+                                     if count[i] > 0}}
+    return out
 
 
 def _curve(history: list[dict[str, Any]]) -> list[dict[str, Any]]:

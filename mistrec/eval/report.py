@@ -50,6 +50,7 @@ def render_report(doc: dict[str, Any]) -> str:
     parts += ["<h2>Transfer gain against the isolated single-scenario model</h2>", _gains(summary, scenarios, colours)]
     parts += ["<h2>Training curves</h2>", _curves(doc["runs"], models, colours)]
     parts += ["<h2>mist: where the interest comes from</h2>", _matrix(doc["runs"], scenarios)]
+    parts += ["<h2>Gates and experts</h2>", _gates(doc["runs"], models)]
     parts += ["<h2>Speed and memory</h2>", _speed(summary, models)]
     parts += ["<h2>Data</h2>", _data(doc["data_summary"])]
     parts.append("</body></html>")
@@ -297,6 +298,47 @@ def _matrix(runs: list[dict[str, Any]], scenarios: list[str]) -> str:
             "is mist's interest-level share of that source, averaged over the target's test samples with a "
             f"history (mean over {len(mats)} seed(s)). Attention shares, not yet a causal measure.</p>"
             + "".join(out))
+
+
+def _gates(runs: list[dict[str, Any]], models: list[str]) -> str:
+    out = []
+    for m in models:
+        first = next((r for r in runs if r.get("model") == m and r.get("gates")), None)
+        if first is None:
+            continue
+        for gate, g in first["gates"].items():
+            rows = list(g["by_scenario"])
+            out.append(f"<h3>{html.escape(m)}: {html.escape(gate)}</h3>")
+            out.append(_heatmap(rows, g["columns"], [g["by_scenario"][r] for r in rows], f"{m}-{gate}",
+                                "scaling" if gate == "mean_scaling" else "weight"))
+    if not out:
+        return "<p class='note'>No expert model (MMoE, PLE, SAR-Net, PEPNet) in this benchmark.</p>"
+    return ("<p>Mean gate weight of each expert for the samples of each scenario (first seed); one column near 1 "
+            "is an expert collapse. PEPNet: the mean scaling of each gate (1 = the gate does nothing).</p>"
+            + "".join(out))
+
+
+def _heatmap(rows: list[str], cols: list[str], values: list[list[float]], name: str, kind: str) -> str:
+    cell_w, cell_h, left, top = 78, 34, 120, 70
+    width, height = left + cell_w * len(cols) + 20, top + cell_h * len(rows) + 10
+    scale = 2.0 if kind == "scaling" else 1.0
+    out = [f"<svg class='chart' data-chart='gates-{html.escape(name)}' width='{width}' height='{height}' role='img' "
+           f"aria-label='gates of {html.escape(name)}'>"]
+    for j, c in enumerate(cols):
+        out.append(f"<text transform='translate({left + j * cell_w + cell_w / 2:.1f},{top - 8}) rotate(-30)' "
+                   f"font-size='11'>{html.escape(c)}</text>")
+    for i, r in enumerate(rows):
+        out.append(f"<text x='{left - 8}' y='{top + i * cell_h + cell_h / 2 + 4:.1f}' text-anchor='end' "
+                   f"font-size='12'>{html.escape(r)}</text>")
+        for j, v in enumerate(values[i]):
+            shade = int(255 - 200 * max(0.0, min(1.0, v / scale)))
+            out.append(f"<rect class='cell' x='{left + j * cell_w}' y='{top + i * cell_h}' width='{cell_w - 2}' "
+                       f"height='{cell_h - 2}' fill='rgb(255,{shade},{shade})'><title>{html.escape(r)}, "
+                       f"{html.escape(cols[j])}: {v:.3f}</title></rect>")
+            x, y = left + j * cell_w + cell_w / 2 - 1, top + i * cell_h + cell_h / 2 + 4
+            out.append(f"<text x='{x:.1f}' y='{y:.1f}' text-anchor='middle' font-size='11'>{v:.2f}</text>")
+    out.append("</svg>")
+    return "".join(out)
 
 
 def _speed(summary: dict[str, Any], models: list[str]) -> str:

@@ -94,14 +94,16 @@ class MMoE(Model):
         self.gates = nn.Linear(d, spec.n_scenarios * cfg.n_experts)
         self.n_scenarios, self.n_experts = spec.n_scenarios, cfg.n_experts
         self.towers = _Towers(cfg.expert[-1], cfg.tower, spec.n_scenarios, cfg.dropout)
+        self.gate_columns = {"experts": [f"expert{k}" for k in range(cfg.n_experts)]}
 
-    def gate_weights(self, x: torch.Tensor) -> torch.Tensor:
-        return self.gates(x).view(-1, self.n_scenarios, self.n_experts).softmax(-1)  # (B, S, K)
-
-    def forward(self, b: Batch) -> torch.Tensor:
+    def forward(self, b: Batch, record: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """`record`, when given, receives each sample's own-scenario gate weights, (B, K)."""
         x = self.embed(b)
         experts = torch.stack([e(x) for e in self.experts], dim=1)  # (B, K, H)
-        mixed = torch.einsum("bsk,bkh->bsh", self.gate_weights(x), experts)  # (B, S, H)
+        gates = self.gates(x).view(-1, self.n_scenarios, self.n_experts).softmax(-1)  # (B, S, K)
+        if record is not None:
+            record["experts"] = gates[torch.arange(len(b)), b.scenario]
+        mixed = torch.einsum("bsk,bkh->bsh", gates, experts)  # (B, S, H)
         return self.towers(mixed, b.scenario)
 
 
@@ -118,14 +120,17 @@ class _CGC(nn.Module):
         n_all = cfg.n_shared + n_scenarios * cfg.n_specific
         self.shared_gate = None if last else nn.Linear(d_in, n_all)
 
-    def forward(self, xs: torch.Tensor, x_shared: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # xs: (B, S, D) per-scenario inputs, x_shared: (B, D)
+    def forward(self, xs: torch.Tensor, x_shared: torch.Tensor, weights: list[torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        # xs: (B, S, D) per-scenario inputs, x_shared: (B, D); `weights` receives each scenario's gate (B, Kp + Ks)
         shared = torch.stack([e(x_shared) for e in self.shared], dim=1)  # (B, Ks, H)
         outs, specific_all = [], []
         for s, gate in enumerate(self.gates):
             spec = torch.stack([e(xs[:, s]) for e in self.specific[s]], dim=1)  # type: ignore[attr-defined]  # (B, Kp, H)
             specific_all.append(spec)
             w = gate(xs[:, s]).softmax(-1).unsqueeze(-1)  # (B, Kp + Ks, 1)
+            if weights is not None:
+                weights.append(w.squeeze(-1))
             outs.append((torch.cat([spec, shared], dim=1) * w).sum(1))
         out_shared = x_shared
         if self.shared_gate is not None:
@@ -147,12 +152,18 @@ class PLE(Model):
             for i in range(cfg.levels))
         self.n_scenarios = spec.n_scenarios
         self.towers = _Towers(cfg.expert[-1], cfg.tower, spec.n_scenarios, cfg.dropout)
+        columns = [f"specific{k}" for k in range(cfg.n_specific)] + [f"shared{k}" for k in range(cfg.n_shared)]
+        self.gate_columns = {f"level{i + 1}": columns for i in range(cfg.levels)}
 
-    def forward(self, b: Batch) -> torch.Tensor:
+    def forward(self, b: Batch, record: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """`record`, when given, receives each sample's own-scenario gate weights per level, (B, Kp + Ks)."""
         x = self.embed(b)
         xs, shared = x.unsqueeze(1).expand(-1, self.n_scenarios, -1), x
-        for level in self.levels:
-            xs, shared = level(xs, shared)
+        for i, level in enumerate(self.levels):
+            weights: list[torch.Tensor] | None = [] if record is not None else None
+            xs, shared = level(xs, shared, weights)
+            if record is not None and weights:
+                record[f"level{i + 1}"] = torch.stack(weights, dim=1)[torch.arange(len(b)), b.scenario]
         return self.towers(xs, b.scenario)
 
 

@@ -52,13 +52,22 @@ class PEPNet(Model):
         self.pp_gates = nn.ModuleList(_GateNU(2 * d + self.embed.d_out, h, cfg.gate_hidden) for h in cfg.hidden)
         self.out = nn.Linear(dims[-1], 1)
         self.dropout = nn.Dropout(cfg.dropout)
+        self.gate_columns = {"mean_scaling": ["epnet", *(f"ppnet{k + 1}" for k in range(len(cfg.hidden)))]}
 
-    def forward(self, b: Batch) -> torch.Tensor:
+    def forward(self, b: Batch, record: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """`record`, when given, receives the mean scaling of each Gate NU (EPNet, then each PPNet layer), (B, G):
+        1 is a gate that does nothing, 0 or 2 a saturated one."""
         general = self.embed(b)  # (B, F * E)
         scen = self.scenario(b.scenario)  # (B, E)
-        personal_emb = general * self.ep_gate(torch.cat([general.detach(), scen], dim=-1))  # EPNet
+        ep = self.ep_gate(torch.cat([general.detach(), scen], dim=-1))
+        personal_emb = general * ep  # EPNet
         priors = torch.cat([self.embed.user(b.user), self.embed.item(b.item), personal_emb.detach()], dim=-1)
         h = personal_emb
+        scalings = [ep.mean(-1)]
         for layer, gate in zip(self.layers, self.pp_gates, strict=True):  # PPNet
-            h = self.dropout(torch.relu(layer(h))) * gate(priors)
+            g = gate(priors)
+            scalings.append(g.mean(-1))
+            h = self.dropout(torch.relu(layer(h))) * g
+        if record is not None:
+            record["mean_scaling"] = torch.stack(scalings, dim=1)
         return self.out(h).squeeze(-1)

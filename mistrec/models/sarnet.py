@@ -65,8 +65,11 @@ class SARNet(Model):
         self.specific_b = nn.Parameter(torch.zeros(cfg.n_specific, spec.n_scenarios))
         self.shared = nn.Linear(dim, cfg.n_shared)
         self.gate = nn.Linear(dim, cfg.n_specific + cfg.n_shared)
+        self.gate_columns = {"experts": [f"specific{k}" for k in range(cfg.n_specific)] +
+                             [f"shared{k}" for k in range(cfg.n_shared)]}
 
-    def forward(self, b: Batch) -> torch.Tensor:
+    def forward(self, b: Batch, record: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """`record`, when given, receives the expert gate weights, (B, Ks + Kh)."""
         events = lookup(self.embed.item, b.hist_items)  # (B, L, E)
         target = self.embed.item(b.item)  # (B, E)
         scen = self.scenario(b.scenario)  # (B, E)
@@ -79,4 +82,7 @@ class SARNet(Model):
         x = self.norm(x * beta[b.scenario] + gamma[b.scenario])  # (B, D)
         specific = torch.einsum("bd,kbd->bk", x, w[:, b.scenario]) + bias[:, b.scenario].t()
         experts = torch.cat([specific, self.shared(x)], dim=-1)  # (B, Ks + Kh)
-        return (experts * self.gate(x).softmax(dim=-1)).sum(-1)
+        gate = self.gate(x).softmax(dim=-1)
+        if record is not None:
+            record["experts"] = gate
+        return (experts * gate).sum(-1)

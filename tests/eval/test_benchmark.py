@@ -16,7 +16,7 @@ import pytest
 
 from mistrec.data import ProtocolConfig, SyntheticConfig, generate, load_dataset_config, prepare
 
-MODELS = "popularity,isolated_dnn,shared_bottom"
+MODELS = "popularity,isolated_dnn,mmoe"
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_the_summary_has_uncertainty_paired_tests_and_transfer_gain(benchmark: d
     for run in doc["runs"]:
         assert run["peak_rss_mb"] > 0 and run["train_seconds"] >= 0
         assert set(run["metrics"]["by_scenario"]) <= set(scenarios)
-    auc = summary["by_model"]["shared_bottom"]["by_scenario"]["home_feed"]["auc"]
+    auc = summary["by_model"]["mmoe"]["by_scenario"]["home_feed"]["auc"]
     assert auc["n"] == 2 and auc["std"] >= 0
     for s, best in summary["best"].items():
         if s == "overall":
@@ -74,9 +74,9 @@ def test_the_summary_has_uncertainty_paired_tests_and_transfer_gain(benchmark: d
             assert other != best
             assert 0 < test["bootstrap"]["p_value"] <= 1 and test["bootstrap"]["diff"] >= -1e-12
             assert "p_value" in test["seed_t_test"]
-    gain = summary["transfer_gain"]["shared_bottom"]["home_feed"]
+    gain = summary["transfer_gain"]["mmoe"]["home_feed"]
     iso = summary["by_model"]["isolated_dnn"]["by_scenario"]["home_feed"]["auc"]["mean"]
-    sb = summary["by_model"]["shared_bottom"]["by_scenario"]["home_feed"]["auc"]["mean"]
+    sb = summary["by_model"]["mmoe"]["by_scenario"]["home_feed"]["auc"]["mean"]
     assert gain["auc_gain"] == pytest.approx(sb - iso)
     assert gain["negative_transfer"] == (sb < iso)
 
@@ -117,6 +117,10 @@ def test_the_report_loads_in_a_headless_browser_with_its_charts_drawn(benchmark:
             assert page.locator("svg[data-chart='transfer-gain'] rect.bar").count() == 2 * 4
             assert page.locator("svg[data-chart='curves'] polyline.curve").count() == 2  # closed-form: none
             assert "best" in (page.locator("td.best").first.get_attribute("class") or "")
+            mmoe = next(r for r in json.loads(benchmark["out"].read_text())["runs"] if r["model"] == "mmoe")
+            n_cells = len(mmoe["gates"]["experts"]["columns"]) * len(mmoe["gates"]["experts"]["by_scenario"])
+            gates = page.locator("svg[data-chart='gates-mmoe-experts'] rect.cell")
+            assert n_cells >= 4 and gates.count() == n_cells  # scenario x expert: who uses which expert, drawn
             png = page.screenshot(full_page=True)
             assert len(png) > 20_000  # a page of text, tables and charts, not a blank one
         finally:

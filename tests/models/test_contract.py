@@ -107,3 +107,41 @@ def test_candidate_scores_equal_the_crossed_forward(name: str, values: dict, pre
         want = model(queries.cross(items)).view(5, 39)
     assert got.shape == (5, 39)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mmoe", "ple", "sarnet", "pepnet"])
+def test_expert_models_report_their_gates(name: str, prepared: Path) -> None:
+    from mistrec.eval.evaluate import gate_summary
+
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    rows = enc.rows(ds, "test")
+    model = build_model(name, enc.spec_, {"embedding_dim": 8}).eval()
+    record: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        b = enc.batch(rows, np.arange(32), history=model.reads_history)
+        plain = model(b)
+        assert torch.equal(model(b, record=record), plain)  # recording changes nothing
+    assert set(record) == set(model.gate_columns)
+    for gate, w in record.items():
+        assert w.shape == (32, len(model.gate_columns[gate]))
+        if name != "pepnet":  # softmax gates sum to one; PEPNet's scalings lie in (0, 2)
+            assert torch.allclose(w.sum(1), torch.ones(32), atol=1e-5)
+        else:
+            assert ((w > 0) & (w < 2)).all()
+    summary = gate_summary(model, enc, rows)
+    assert set(summary) == set(model.gate_columns)
+    assert set(next(iter(summary.values()))["by_scenario"]) <= set(enc.spec_.scenario_names)
+
+
+def test_an_expert_collapse_is_visible_in_the_gate_summary(prepared: Path) -> None:
+    from mistrec.eval.evaluate import gate_summary
+
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    model = build_model("mmoe", enc.spec_, {"embedding_dim": 8}).eval()
+    with torch.no_grad():
+        model.gates.bias.view(enc.spec_.n_scenarios, -1)[:, 0] = 50.0  # every scenario's gate picks expert 0
+    summary = gate_summary(model, enc, enc.rows(ds, "test"))["experts"]["by_scenario"]
+    for weights in summary.values():
+        assert weights[0] > 0.99 and max(weights[1:]) < 0.01
