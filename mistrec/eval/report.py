@@ -49,7 +49,7 @@ def render_report(doc: dict[str, Any]) -> str:
     parts += ["<h2>Is the best model better? Paired tests</h2>", _tests(summary)]
     parts += ["<h2>Transfer gain against the isolated single-scenario model</h2>", _gains(summary, scenarios, colours)]
     parts += ["<h2>Training curves</h2>", _curves(doc["runs"], models, colours)]
-    parts += ["<h2>mist: where the interest comes from</h2>", _matrix(doc["runs"], scenarios)]
+    parts += ["<h2>mist: where the interest comes from</h2>", _matrix(doc["runs"])]
     parts += ["<h2>Gates and experts</h2>", _gates(doc["runs"], models)]
     parts += ["<h2>Speed and memory</h2>", _speed(summary, models)]
     parts += ["<h2>Data</h2>", _data(doc["data_summary"])]
@@ -268,36 +268,18 @@ def _curves(runs: list[dict[str, Any]], models: list[str], colours: dict[str, st
             "weights.</p>" + "".join(out))
 
 
-def _matrix(runs: list[dict[str, Any]], scenarios: list[str]) -> str:
+def _matrix(runs: list[dict[str, Any]]) -> str:
     mats = [r["transfer_matrix"] for r in runs if r.get("model") == "mist" and r.get("transfer_matrix")]
     if not mats:
         return "<p class='note'>No mist run in this benchmark.</p>"
     names = mats[0]["scenarios"]
     n = len(names)
     share = [[sum(m["source_share"][i][j] for m in mats) / len(mats) for j in range(n)] for i in range(n)]
-    cell, left, top = 70, 140, 110
-    width, height = left + cell * n + 20, top + cell * n + 20
-    out = [f"<svg class='chart' data-chart='transfer-matrix' width='{width}' height='{height}' role='img' "
-           f"aria-label='transfer matrix'>"]
-    for j, s in enumerate(names):
-        out.append(f"<text transform='translate({left + j * cell + cell / 2:.1f},{top - 8}) rotate(-35)' "
-                   f"font-size='12'>{html.escape(s)}</text>")
-    for i, t in enumerate(names):
-        out.append(f"<text x='{left - 8}' y='{top + i * cell + cell / 2 + 4:.1f}' text-anchor='end' "
-                   f"font-size='12'>{html.escape(t)}</text>")
-        for j in range(n):
-            v = share[i][j]
-            shade = int(255 - 200 * max(0.0, min(1.0, v)))
-            out.append(f"<rect class='cell' x='{left + j * cell}' y='{top + i * cell}' width='{cell - 2}' "
-                       f"height='{cell - 2}' fill='rgb({shade},{shade},255)'><title>target {html.escape(t)}, source "
-                       f"{html.escape(s)}: {v:.3f}</title></rect>")
-            out.append(f"<text x='{left + j * cell + cell / 2 - 1:.1f}' y='{top + i * cell + cell / 2 + 4:.1f}' "
-                       f"text-anchor='middle' font-size='12' fill='{'#fff' if v > 0.6 else '#111'}'>{v:.2f}</text>")
-    out.append("</svg>")
+    heatmap = _heatmap(names, names, share, "transfer-matrix", scale=1.0, blue=True)
     return ("<p>Row: the target scenario of a test sample; column: the scenario of the history events. Each cell "
             "is mist's interest-level share of that source, averaged over the target's test samples with a "
             f"history (mean over {len(mats)} seed(s)). Attention shares, not yet a causal measure.</p>"
-            + "".join(out))
+            + heatmap)
 
 
 def _gates(runs: list[dict[str, Any]], models: list[str]) -> str:
@@ -309,8 +291,8 @@ def _gates(runs: list[dict[str, Any]], models: list[str]) -> str:
         for gate, g in first["gates"].items():
             rows = list(g["by_scenario"])
             out.append(f"<h3>{html.escape(m)}: {html.escape(gate)}</h3>")
-            out.append(_heatmap(rows, g["columns"], [g["by_scenario"][r] for r in rows], f"{m}-{gate}",
-                                "scaling" if gate == "mean_scaling" else "weight"))
+            out.append(_heatmap(rows, g["columns"], [g["by_scenario"][r] for r in rows], f"gates-{m}-{gate}",
+                                scale=2.0 if gate == "mean_scaling" else 1.0))
     if not out:
         return "<p class='note'>No expert model (MMoE, PLE, SAR-Net, PEPNet) in this benchmark.</p>"
     return ("<p>Mean gate weight of each expert for the samples of each scenario (first seed); one column near 1 "
@@ -318,12 +300,13 @@ def _gates(runs: list[dict[str, Any]], models: list[str]) -> str:
             + "".join(out))
 
 
-def _heatmap(rows: list[str], cols: list[str], values: list[list[float]], name: str, kind: str) -> str:
-    cell_w, cell_h, left, top = 78, 34, 120, 70
+def _heatmap(rows: list[str], cols: list[str], values: list[list[float]], chart: str, scale: float,
+             blue: bool = False) -> str:
+    """A rows x cols heatmap with each value written in its cell; `scale` is the value drawn darkest."""
+    cell_w, cell_h, left, top = 78, 34, 130, 80
     width, height = left + cell_w * len(cols) + 20, top + cell_h * len(rows) + 10
-    scale = 2.0 if kind == "scaling" else 1.0
-    out = [f"<svg class='chart' data-chart='gates-{html.escape(name)}' width='{width}' height='{height}' role='img' "
-           f"aria-label='gates of {html.escape(name)}'>"]
+    out = [f"<svg class='chart' data-chart='{html.escape(chart)}' width='{width}' height='{height}' role='img' "
+           f"aria-label='{html.escape(chart)}'>"]
     for j, c in enumerate(cols):
         out.append(f"<text transform='translate({left + j * cell_w + cell_w / 2:.1f},{top - 8}) rotate(-30)' "
                    f"font-size='11'>{html.escape(c)}</text>")
@@ -332,11 +315,14 @@ def _heatmap(rows: list[str], cols: list[str], values: list[list[float]], name: 
                    f"font-size='12'>{html.escape(r)}</text>")
         for j, v in enumerate(values[i]):
             shade = int(255 - 200 * max(0.0, min(1.0, v / scale)))
+            fill = f"rgb({shade},{shade},255)" if blue else f"rgb(255,{shade},{shade})"
             out.append(f"<rect class='cell' x='{left + j * cell_w}' y='{top + i * cell_h}' width='{cell_w - 2}' "
-                       f"height='{cell_h - 2}' fill='rgb(255,{shade},{shade})'><title>{html.escape(r)}, "
-                       f"{html.escape(cols[j])}: {v:.3f}</title></rect>")
+                       f"height='{cell_h - 2}' fill='{fill}'><title>{html.escape(r)}, {html.escape(cols[j])}: "
+                       f"{v:.3f}</title></rect>")
             x, y = left + j * cell_w + cell_w / 2 - 1, top + i * cell_h + cell_h / 2 + 4
-            out.append(f"<text x='{x:.1f}' y='{y:.1f}' text-anchor='middle' font-size='11'>{v:.2f}</text>")
+            colour = "#fff" if v / scale > 0.6 else "#111"
+            out.append(f"<text x='{x:.1f}' y='{y:.1f}' text-anchor='middle' font-size='11' fill='{colour}'>{v:.2f}"
+                       "</text>")
     out.append("</svg>")
     return "".join(out)
 
@@ -349,7 +335,8 @@ def _speed(summary: dict[str, Any], models: list[str]) -> str:
                     f"<td>{_num(v['train_samples_per_second']['mean'], 0)}</td>"
                     f"<td>{_num(v['peak_rss_mb']['mean'], 0)}</td></tr>")
     return ("<table><tr><th>model</th><th>training s</th><th>training samples/s</th><th>peak RSS MB</th></tr>"
-            + "".join(rows) + "</table><p class='note'>Means over seeds; each run in its own process.</p>")
+            + "".join(rows) + "</table><p class='note'>Means over seeds. Peak RSS is that of the process that "
+            "trained the run: <code>mistrec benchmark</code> gives each run its own; the demo trains both in one.</p>")
 
 
 def _data(d: dict[str, Any]) -> str:
