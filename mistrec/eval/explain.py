@@ -146,7 +146,11 @@ class Recommender:
             out["elapsed_ms"] = round(1000 * (time.perf_counter() - started), 2)
             return out
         seen = self._seen.filter((pl.col("user") == u_idx) & (pl.col("scenario") == s_idx))["item"].to_numpy()
-        candidates = np.setdiff1d(catalogue, seen) if np.setdiff1d(catalogue, seen).size >= k else catalogue
+        candidates = np.setdiff1d(catalogue, seen)
+        if candidates.size < k:  # said in the output, not silently
+            candidates = catalogue
+            out["note"] = (f"only {np.setdiff1d(catalogue, seen).size} items of {scenario} are new to this user: "
+                           "items met before are included")
         logits = score_in_blocks(self.model, query, self.enc.item_batch(candidates))[0]
         top = torch.topk(logits, k).indices.numpy()
         items = [{"rank": r + 1, "item": str(self._item_names[candidates[i]]),
