@@ -130,12 +130,23 @@ class Mist(Model):
 
     def attend(self, e: torch.Tensor, q: torch.Tensor, b: Batch) -> torch.Tensor:
         """3. Target-scenario-aware attention weights over the events: (B, L), zero on padding."""
-        a = self.attention(e, q)  # (B, L)
+        return self._weights(self.attention(e, q), b)
+
+    def _weights(self, a: torch.Tensor, b: Batch) -> torch.Tensor:
+        """Activation-unit scores (B, L), or (B, C, L) for C candidates per history -> attention weights: plus the
+        transfer bias B[s, scenario_j], then the masked softmax (or DIN's masked raw scores)."""
+        mask = b.hist_mask if a.dim() == 2 else b.hist_mask.unsqueeze(1)
         if self.cfg.transfer_bias:
-            a = a + self.transfer.index_select(0, b.scenario).gather(1, b.hist_scenarios)  # + B[s, scenario_j]
+            bias = self.transfer.index_select(0, b.scenario).gather(1, b.hist_scenarios)  # (B, L)
+            a = a + (bias if a.dim() == 2 else bias.unsqueeze(1))
         if self.cfg.weights == "softmax":
-            return a.masked_fill(~b.hist_mask, float("-inf")).softmax(dim=1).nan_to_num(0.0)  # empty rows -> 0
-        return a * b.hist_mask
+            return a.masked_fill(~mask, float("-inf")).softmax(dim=-1).nan_to_num(0.0)  # empty rows -> 0
+        return a * mask
+
+    def _pool_index(self, b: Batch) -> torch.Tensor:
+        """Each event's pool, scenario * P + polarity (liked / not liked with `polarity_pools`): (B, L)."""
+        polarity = (b.hist_labels > 0).long() if self.n_pools == 2 else torch.zeros_like(b.hist_scenarios)
+        return b.hist_scenarios * self.n_pools + polarity
 
     def pool(self, e: torch.Tensor, w: torch.Tensor, q: torch.Tensor, b: Batch) -> tuple[torch.Tensor, ...]:
         """4. Per-source (and per-polarity) pooled interests, combined by interest-level attention.
@@ -145,8 +156,7 @@ class Mist(Model):
         n, s_count, p = len(b), self.n_scenarios, self.n_pools
         k = s_count * p
         # one index_add into B x S x P slots; padding has w = 0, so it adds nothing
-        polarity = (b.hist_labels > 0).long() if p == 2 else torch.zeros_like(b.hist_scenarios)
-        slot = (torch.arange(n).unsqueeze(1) * k + b.hist_scenarios * p + polarity).reshape(-1)  # (B * L,)
+        slot = (torch.arange(n).unsqueeze(1) * k + self._pool_index(b)).reshape(-1)  # (B * L,)
         v = e.new_zeros(n * k, e.shape[-1]).index_add(0, slot, (w.unsqueeze(-1) * e).reshape(-1, e.shape[-1]))
         v = v.view(n, k, -1)  # (B, S * P, E)
         mass = w.new_zeros(n * k).index_add(0, slot, w.reshape(-1)).view(n, s_count, p).sum(-1)  # (B, S)
@@ -183,19 +193,23 @@ class Mist(Model):
         q = self.embed.item(b.item) + self.scenario(b.scenario)  # (B, E)
         w = self.attend(e, q, b)  # (B, L)
         u, mass, share = self.pool(e, w, q, b)  # (B, E), (B, S), (B, S, P)
-        features = self._features(b)
-        x = torch.cat([features, self.scenario(b.scenario), u, u * q], dim=-1)
-        logit = self.top(x, b.scenario)  # 5-6. scenario-adaptive top, safe for unseen scenarios
-        if self.aux is not None:
-            logit = logit + self.aux(torch.cat([self.scenario(b.scenario), features], dim=-1)).squeeze(-1)
+        logit = self._head(b, u, q)
         if not explain:
             return logit
         # each event's weight in the interest u: its attention weight times its pool's interest-level share
-        polarity = (b.hist_labels > 0).long() if self.n_pools == 2 else torch.zeros_like(b.hist_scenarios)
-        effective = w * share[torch.arange(len(b)).unsqueeze(1), b.hist_scenarios, polarity]
+        effective = w * share.flatten(1).gather(1, self._pool_index(b))
         return {"logit": logit, "event_weights": w, "event_effect": effective, "source_mass": mass,
                 "source_share": share.sum(-1), "pool_share": share}
 
+    def _head(self, b: Batch, u: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """5-6. The scenario-adaptive top on [features, scenario(s), u, u * q] (+ STAR's auxiliary network): one
+        logit per row of b, safe for unseen scenarios."""
+        features = self._features(b)
+        scen = self.scenario(b.scenario)
+        logit = self.top(torch.cat([features, scen, u, u * q], dim=-1), b.scenario)
+        if self.aux is not None:
+            logit = logit + self.aux(torch.cat([scen, features], dim=-1)).squeeze(-1)
+        return logit
 
     def score_candidates(self, queries: Batch, items: Batch) -> torch.Tensor:
         """(U, C) logits, equal to `forward` on the crossed batch. Each query's history tokens, event projections
@@ -206,28 +220,14 @@ class Mist(Model):
         q = self.embed.item(items.item).unsqueeze(0) + self.scenario(queries.scenario).unsqueeze(1)  # (U, C, E)
         u = torch.cat([self._cross_interest(e[i:i + 1], q[i:i + 1], queries.subset(slice(i, i + 1)))
                        for i in range(n)])  # (U * C, E)
-        crossed = queries.cross(items, history=False)
-        features = self._features(crossed)
-        scen = self.scenario(crossed.scenario)
-        x = torch.cat([features, scen, u, u * q.reshape(n * c, -1)], dim=-1)
-        logit = self.top(x, crossed.scenario)
-        if self.aux is not None:
-            logit = logit + self.aux(torch.cat([scen, features], dim=-1)).squeeze(-1)
-        return logit.view(n, c)
+        return self._head(queries.cross(items, history=False), u, q.reshape(n * c, -1)).view(n, c)
 
     def _cross_interest(self, e: torch.Tensor, q: torch.Tensor, b: Batch) -> torch.Tensor:
         """Steps 3-4 for U histories (U, L, E) against C queries each (U, C, E): the interests, (U * C, E)."""
         n, c = q.shape[:2]
-        a = self.attention.cross(e, q)  # (U, C, L)
-        if self.cfg.transfer_bias:
-            a = a + self.transfer.index_select(0, b.scenario).gather(1, b.hist_scenarios).unsqueeze(1)
-        mask = b.hist_mask.unsqueeze(1)
-        w = (a.masked_fill(~mask, float("-inf")).softmax(dim=-1).nan_to_num(0.0) if self.cfg.weights == "softmax"
-             else a * mask)
-        s_count, p = self.n_scenarios, self.n_pools
-        k = s_count * p
-        polarity = (b.hist_labels > 0).long() if p == 2 else torch.zeros_like(b.hist_scenarios)
-        onehot = F.one_hot(b.hist_scenarios * p + polarity, k).to(e.dtype) * b.hist_mask.unsqueeze(-1)  # (U, L, K)
+        w = self._weights(self.attention.cross(e, q), b)  # (U, C, L)
+        k = self.n_scenarios * self.n_pools
+        onehot = F.one_hot(self._pool_index(b), k).to(e.dtype) * b.hist_mask.unsqueeze(-1)  # (U, L, K)
         v = torch.bmm(w, (onehot.unsqueeze(-1) * e.unsqueeze(2)).flatten(2)).view(n, c, k, -1)  # (U, C, K, E)
         present = (onehot.sum(1) > 0).unsqueeze(1)  # (U, 1, K)
         g = self._gate(v, q)  # (U, C, K)
