@@ -180,13 +180,9 @@ def _config_sections(path_text: str, sections: tuple[str, ...]) -> dict[str, Any
 
 
 def _train(args: argparse.Namespace) -> int:
-    import torch
-
     from mistrec.train import fit_run
 
-    if args.threads < 1:
-        raise MistrecError(f"--threads must be >= 1. Got {args.threads}.")
-    torch.set_num_threads(args.threads)
+    _threads(args.threads)
     model_values, train_cfg = _train_config(args)
     scenarios = [s.strip() for s in args.train_scenarios.split(",") if s.strip()] if args.train_scenarios else None
     summary = fit_run(args.data, args.model, args.out, model_values=model_values, train_cfg=train_cfg,
@@ -347,6 +343,8 @@ def _print_run(summary: dict[str, Any]) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import shutil
+
     import torch
 
     from mistrec.data import PreparedDataset, SyntheticConfig, generate, load_dataset_config, prepare
@@ -368,9 +366,7 @@ def _demo(args: argparse.Namespace) -> int:
     for name in ("mist", "isolated_dnn"):  # mist against one model per scenario trained on that scenario alone
         run_dir = out / "runs" / name / f"seed-{args.seed}"
         if run_dir.exists():
-            import shutil
-
-            shutil.rmtree(run_dir)
+            shutil.rmtree(run_dir)  # the demo retrains from scratch each time
         summary = fit_run(out / "prepared", name, run_dir,
                           train_cfg=TrainConfig(epochs=args.epochs, batch_size=1024, seed=args.seed), quiet=args.quiet)
         _print_run(summary)

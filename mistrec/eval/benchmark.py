@@ -34,7 +34,6 @@ import yaml
 from mistrec import metrics
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
-from mistrec.eval.evaluate import write_json
 
 __all__ = ["BenchmarkConfig", "benchmark_document", "run_benchmark", "summarise"]
 
@@ -197,12 +196,19 @@ def summarise(runs: list[dict[str, Any]], n_boot: int = 1000) -> dict[str, Any]:
         if cands:
             best[s] = max(cands)[1]
     predictions = _load_predictions(ok)
+    done: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def paired(a: str, b: str, s: str) -> dict[str, Any]:  # best vs isolated is asked for twice: test once
+        if (a, b, s) not in done:
+            done[(a, b, s)] = _paired(a, b, s, ok, predictions, n_boot)
+        return done[(a, b, s)]
+
     tests: dict[str, Any] = {}
     gains: dict[str, Any] = {}
     for s in scenarios:
         if s not in best:
             continue
-        tests[s] = {m: _paired(best[s], m, s, ok, predictions, n_boot) for m in models if m != best[s]}
+        tests[s] = {m: paired(best[s], m, s) for m in models if m != best[s]}
     if ISOLATED in models:
         for m in models:
             if m == ISOLATED:
@@ -213,7 +219,7 @@ def summarise(runs: list[dict[str, Any]], n_boot: int = 1000) -> dict[str, Any]:
                 b = by_model[ISOLATED]["by_scenario"][s].get("auc", {}).get("mean")
                 if a is None or b is None or math.isnan(a) or math.isnan(b):
                     continue
-                test = _paired(m, ISOLATED, s, ok, predictions, n_boot)
+                test = paired(m, ISOLATED, s)
                 p_value = test.get("bootstrap", {}).get("p_value")
                 gains[m][s] = {"auc_gain": a - b, "negative_transfer": bool(a - b < 0), "p_value": p_value,
                                "significant": p_value is not None and p_value < 0.05}
@@ -285,6 +291,3 @@ def _data_summary(manifest: dict[str, Any]) -> dict[str, Any]:
             "after_cleaning": manifest["counts"]["after_cleaning"], "by_split": manifest["counts"]["by_split"],
             "history": manifest["history"], "notes": manifest.get("notes", [])}
 
-
-def save(doc: dict[str, Any], path: str | Path) -> None:
-    write_json(doc, path)

@@ -21,7 +21,7 @@ from mistrec.errors import ArtifactError, ConfigError
 from mistrec.eval.ranking import rank_full_catalogue
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Model
-from mistrec.train import load_run, predict
+from mistrec.train import evaluate_rows, load_run, predict
 
 __all__ = ["attention_transfer_matrix", "evaluate_run", "gate_summary", "load_run_and_data", "pointwise_metrics",
            "write_json"]
@@ -44,22 +44,17 @@ def load_run_and_data(run_dir: str | Path, data: str | Path | None = None
 
 
 def pointwise_metrics(prob: np.ndarray, rows: EncodedRows, scenario_names: tuple[str, ...]) -> dict[str, Any]:
-    """AUC, gAUC, LogLoss and ECE overall and per scenario, with sample, positive and user counts."""
-
-    def block(m: np.ndarray) -> dict[str, Any]:
-        y, p = rows.label[m], prob[m]
-        g, used, excluded = metrics.gauc(y, p, rows.user[m])
-        return {"auc": metrics.auc(y, p), "gauc": g, "logloss": metrics.logloss(y, p), "ece": metrics.ece(y, p),
-                "n": int(m.sum()), "positives": int(y.sum()), "gauc_users": used,
-                "gauc_users_excluded_one_class": excluded}
-
-    by = {}
-    for s in np.unique(rows.scenario):
-        by[scenario_names[s - 1] if s > 0 else "<unknown>"] = block(rows.scenario == s)
-    overall = block(np.ones(len(rows), dtype=bool))
-    aucs = [v["auc"] for v in by.values() if not math.isnan(v["auc"])]
-    overall["mean_scenario_auc"] = float(np.mean(aucs)) if aucs else float("nan")
-    return {"overall": overall, "by_scenario": by}
+    """The trainer's AUC and LogLoss blocks (overall and per scenario, with sample and positive counts), plus
+    gAUC (with the users used and left out) and ECE."""
+    result = evaluate_rows(prob, rows, scenario_names)
+    blocks = [(result["overall"], np.ones(len(rows), dtype=bool))]
+    blocks += [(result["by_scenario"][scenario_names[s - 1] if s > 0 else "<unknown>"], rows.scenario == s)
+               for s in np.unique(rows.scenario)]
+    for block, m in blocks:
+        g, used, excluded = metrics.gauc(rows.label[m], prob[m], rows.user[m])
+        block.update(gauc=g, ece=metrics.ece(rows.label[m], prob[m]), gauc_users=used,
+                     gauc_users_excluded_one_class=excluded)
+    return result
 
 
 def evaluate_run(
@@ -116,7 +111,8 @@ def evaluate_run(
             "runs": [run]}
 
 
-def attention_transfer_matrix(model: Any, enc: Any, rows: EncodedRows, batch_size: int = 8192) -> dict[str, Any]:
+def attention_transfer_matrix(model: Model, enc: FeatureEncoder, rows: EncodedRows,
+                              batch_size: int = 8192) -> dict[str, Any]:
     """mist's T[target, source]: the interest-level share (and the attention mass) of each source scenario's
     events, averaged over the rows of each target scenario that have a history."""
     import torch
@@ -142,7 +138,7 @@ def attention_transfer_matrix(model: Any, enc: Any, rows: EncodedRows, batch_siz
             "source_mass": (mass[np.ix_(keep, keep)] / denom).tolist()}
 
 
-def gate_summary(model: Any, enc: Any, rows: EncodedRows, batch_size: int = 8192) -> dict[str, Any]:
+def gate_summary(model: Any, enc: FeatureEncoder, rows: EncodedRows, batch_size: int = 8192) -> dict[str, Any]:
     """Mean gate weights of an expert model (MMoE, PLE, SAR-Net; PEPNet's mean scalings) per scenario: each
     sample's own-scenario gate, averaged over the scenario's rows. A column near 1 and the rest near 0 is an
     expert collapse."""

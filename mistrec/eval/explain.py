@@ -103,6 +103,7 @@ class Recommender:
         self._user_index = dict(zip(users["value"].to_list(), users["index"].to_list(), strict=True))
         items = self.ds.vocab["item_id"].sort("index")
         self._item_names = np.array(["<unknown>", *items["item_id"].cast(pl.Utf8).to_list()], dtype=object)
+        self._item_index = {str(n): i for i, n in enumerate(self._item_names) if i > 0}
         self._scenarios = list(self.ds.scenarios)
         self._now = int(self.ds.events.ts.max()) + 1 if len(self.ds.events) else 0
         train = self.ds.split("train")
@@ -168,7 +169,7 @@ class Recommender:
         """Explanations of the given items (raw ids) for `user` in `scenario` at time `at`, recommended or not."""
         if scenario not in self._scenarios:
             raise ConfigError(f"Unknown scenario {scenario!r}. Known scenarios: {', '.join(self._scenarios)}.")
-        names = {str(n): i for i, n in enumerate(self._item_names)}
+        names = self._item_index
         unknown = [i for i in items if i not in names]
         if unknown:
             raise ConfigError(f"Unknown item(s) {', '.join(unknown[:5])}.")
@@ -177,6 +178,15 @@ class Recommender:
         if query is None:
             return [{"sentence": "no history: nothing to explain"} for _ in items]
         return self._explain(query, np.array([names[i] for i in items]), end, at, top_events, ig_steps)
+
+    def history_items(self, user: str, at: int | None = None) -> list[str]:
+        """The items of the user's history at time `at` (the last L training events before it), oldest first."""
+        at = self._now if at is None else int(at)
+        u_idx = self._user_index.get(user)
+        if u_idx is None:
+            return []
+        start, end = self.ds.events.windows(np.array([u_idx]), np.array([at]), self.enc.spec_.history_length)
+        return [str(self._item_names[i]) for i in self.ds.events.item[start[0]:end[0]]]
 
     def _query(self, user: str, s_idx: int, at: int) -> tuple[int | None, int, int, Batch | None]:
         """The user's index, history window [start, end) before `at`, and the one-row query Batch (None when
@@ -202,14 +212,15 @@ class Recommender:
         ev = self.ds.events
         length = b.hist_mask.shape[1]
         pos = np.arange(end - length, end)  # right-aligned window positions into the event table
+        is_mist = self.meta["model"] == "mist"
         with torch.no_grad():
-            base = torch.sigmoid(self.model(b)).numpy()
+            parts = self.model(b, explain=True) if is_mist else None
+            base = torch.sigmoid(parts["logit"] if parts is not None else self.model(b)).numpy()
             lso = {}
             for s in torch.unique(b.hist_scenarios[b.hist_mask]).tolist():
                 drop = b.hist_mask & (b.hist_scenarios == s)
                 lso[s] = base - torch.sigmoid(self.model(b.without_events(drop))).numpy()
-            parts = self.model(b, explain=True) if self.meta["model"] == "mist" else None
-        ig = self._integrated_gradients(b, ig_steps) if self.meta["model"] == "mist" else None
+        ig = self._integrated_gradients(b, ig_steps) if is_mist else None
         out = []
         for r in range(len(items)):
             mask = b.hist_mask[r].numpy()

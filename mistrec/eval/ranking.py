@@ -127,9 +127,11 @@ def rank_full_catalogue(
             ranks[p_sel] = (1 + higher + tied).numpy()
             top[lo:hi] = catalogue[scores.topk(top.shape[1], dim=1).indices.numpy()]
         bar.close()
-        per_query = {f"{name}@{k}": v for k in ks
-                     for name, v in metrics.ranking_from_ranks(ranks, pos_q, len(users), k).items() if name != "mrr"}
-        per_query["mrr"] = metrics.ranking_from_ranks(ranks, pos_q, len(users), 1)["mrr"]
+        per_query: dict[str, np.ndarray] = {}
+        for k in ks:
+            at_k = metrics.ranking_from_ranks(ranks, pos_q, len(users), k)
+            per_query["mrr"] = at_k.pop("mrr")  # no cut-off: the same for every k
+            per_query.update({f"{name}@{k}": v for name, v in at_k.items()})
         entry: dict[str, Any] = {name: float(np.mean(v)) for name, v in per_query.items()}
         entry.update(_beyond_accuracy(top, ks, catalogue.size, popularity, vectors))
         entry.update({"n_queries": len(users), "n_relevant": len(pos_q), "catalogue": int(n_cand),
