@@ -48,3 +48,27 @@ def context() -> dict[str, Any]:
         "platform": platform.platform(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def write_json(path: str | Path, doc: dict[str, Any]) -> None:
+    """Writes a benchmark result, creating its folder."""
+    import json
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def prepared_ml1m(work: Path, recipe: str, data: Path) -> Path:
+    """MovieLens-1M prepared under work/ml-1m-RECIPE/prepared (once; later calls reuse it): age groups with the
+    random 8:1:1 split (seed 2022, the published benchmarks' setting), genre shelves with the temporal protocol;
+    L = 50."""
+    from mistrec.data import ProtocolConfig, load_dataset_config, prepare
+    from mistrec.data.recipes import write_recipe
+
+    root = work / f"ml-1m-{recipe}"
+    prepared = root / "prepared"
+    if not (prepared / "manifest.json").is_file():
+        cfg = write_recipe(f"ml-1m-{recipe}", data, root / "dataset.yaml")
+        protocol = ProtocolConfig(name="random", seed=2022) if recipe == "age" else ProtocolConfig(name="temporal")
+        prepare(load_dataset_config(cfg), prepared, protocol=protocol, history_length=50)
+    return prepared

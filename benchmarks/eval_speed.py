@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, SHARED_DATA, THREADS, context
+from _common import REPO, SHARED_DATA, THREADS, context, prepared_ml1m, write_json
 
 
 def main() -> int:
@@ -33,18 +33,13 @@ def main() -> int:
 
     import torch
 
-    from mistrec.data import PreparedDataset, ProtocolConfig, load_dataset_config, prepare
-    from mistrec.data.recipes import write_recipe
+    from mistrec.data import PreparedDataset
     from mistrec.eval import rank_full_catalogue
     from mistrec.train import TrainConfig, fit_run, load_run
 
     torch.set_num_threads(int(THREADS))
-    work = Path(args.work) / "ml-1m-age"
-    prepared = work / "prepared"
-    if not (prepared / "manifest.json").is_file():
-        cfg = write_recipe("ml-1m-age", Path(args.data), work / "dataset.yaml")
-        prepare(load_dataset_config(cfg), prepared, protocol=ProtocolConfig(name="random", seed=2022),
-                history_length=50)
+    prepared = prepared_ml1m(Path(args.work), "age", Path(args.data))
+    work = prepared.parent
     run = Path(args.run) if args.run else work / "eval-speed-mist"
     if not (run / "run.json").is_file():
         fit_run(prepared, "mist", run, train_cfg=TrainConfig(epochs=1, seed=2022), quiet=True)
@@ -64,8 +59,7 @@ def main() -> int:
            "scored_pairs": int(sum(v["n_queries"] * v["catalogue"] for v in result.metrics["by_scenario"].values())),
            "model": "mist", "run": str(run), "ndcg@10": overall["ndcg@10"], "load_average_before": load_before,
            "context": context()}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+    write_json(args.json, doc)
     print(json.dumps({k: doc[k] for k in ("full_ranking_seconds_median", "runs_seconds", "users", "items")}))
     return 0
 

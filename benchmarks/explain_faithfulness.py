@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, THREADS, context
+from _common import REPO, THREADS, context, write_json
 
 
 def one_seed(seed: int, work: Path, users: int, epochs: int, triggers: int) -> dict[str, Any]:
@@ -69,11 +69,8 @@ def one_seed(seed: int, work: Path, users: int, epochs: int, triggers: int) -> d
     for case in cases.iter_rows(named=True):
         explained = rec.explain_items(case["user_id"], case["target_scenario"], [case["target_item"]],
                                       at=case["target_time"], top_events=3)[0]
-        window = rec.ds.events
-        u = rec._user_index.get(case["user_id"])
-        start, end = window.windows(np.array([u]), np.array([case["target_time"]]), enc.spec_.history_length)
-        in_history = {str(rec._item_names[i]) for i in window.item[start[0]:end[0]]}
-        if case["trigger_item"] not in in_history:  # the trigger fell into valid/test or out of the window
+        # a trigger that fell into valid/test, or out of the window, is in no history: not a test case
+        if case["trigger_item"] not in rec.history_items(case["user_id"], at=case["target_time"]):
             skipped += 1
             continue
         used += 1
@@ -114,8 +111,7 @@ def main() -> int:
            "top3_hit_rate": hits / cases if cases else float("nan"),
            "explain_ms_p50": statistics.median(t for r in per_seed for t in r["explain_ms"]),
            "seeds": args.seeds, "top3_cases": cases, "per_seed": per_seed, "context": context()}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+    write_json(args.json, doc)
     print(json.dumps({k: doc[k] for k in ("spearman_leave_source_out", "spearman_attention", "top3_hit_rate",
                                           "explain_ms_p50", "seeds", "top3_cases")}, indent=2))
     return 0

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, THREADS, context, thread_env
+from _common import REPO, THREADS, context, thread_env, write_json
 
 TARGET = "vr_showroom"
 
@@ -72,12 +72,14 @@ def main() -> int:
         }
     ordered = sorted(results.values(), key=lambda r: -r["k_percent"])  # k shrinking
     gains = [r["transfer_gain"] for r in ordered]
-    doc = {"target": TARGET, "seeds": args.seeds, "config": args.config, "epochs": args.epochs, "users": args.users,
+    import yaml
+
+    config = yaml.safe_load(Path(args.config).read_text()) if args.config else None  # what was run, not a path
+    doc = {"target": TARGET, "seeds": args.seeds, "config": config, "epochs": args.epochs, "users": args.users,
            "by_k": results,
            "gain_grows_as_k_shrinks": all(b >= a for a, b in itertools.pairwise(gains)),
            "context": context()}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+    write_json(args.json, doc)
     for r in ordered:
         print(f"k {r['k_percent']:>5g}%  target train rows {r['target_train_rows']:>6}  mist "
               f"{r['mist_auc']['mean']:.4f}  isolated {r['isolated_auc']['mean']:.4f}  gain {r['transfer_gain']:+.4f} "

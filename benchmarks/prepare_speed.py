@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED_DATA, context, timed_child
+from _common import SHARED_DATA, context, timed_child, write_json
 
 
 def dense_gather_seconds(prepared: Path, chunk: int = 65_536) -> float:
@@ -69,8 +69,7 @@ def main() -> int:
         "context_after": context(),
     }
     result["meets_targets"] = result["wall_seconds_median"] < 20.0 and result["peak_rss_mb"] < 2048.0
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.json, result)
     print(json.dumps({k: result[k] for k in ("rows", "wall_seconds_median", "peak_rss_mb", "meets_targets")}))
     return 0
 

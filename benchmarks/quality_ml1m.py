@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, SHARED_DATA, THREADS, context, thread_env
+from _common import REPO, SHARED_DATA, THREADS, context, prepared_ml1m, thread_env, write_json
 
 DEFAULT_MODELS = "mist,star,mmoe,ple,shared_bottom,din,isolated_dnn"
 
@@ -38,16 +38,8 @@ def main() -> int:
     ap.add_argument("--data", default=str(SHARED_DATA / "ml-1m"))
     args = ap.parse_args()
 
-    from mistrec.data import ProtocolConfig, load_dataset_config, prepare
-    from mistrec.data.recipes import write_recipe
-
-    work = Path(args.work) / f"ml-1m-{args.recipe}"
-    prepared = work / "prepared"
-    if not (prepared / "manifest.json").is_file():
-        cfg = write_recipe(f"ml-1m-{args.recipe}", Path(args.data), work / "dataset.yaml")
-        protocol = ProtocolConfig(name="random", seed=2022) if args.recipe == "age" else ProtocolConfig(
-            name="temporal")
-        prepare(load_dataset_config(cfg), prepared, protocol=protocol, history_length=50)
+    prepared = prepared_ml1m(Path(args.work), args.recipe, Path(args.data))
+    work = prepared.parent
     cmd = [sys.executable, "-m", "mistrec", "benchmark", str(prepared), "--models", args.models, "--seeds",
            str(args.seeds), "--epochs", str(args.epochs), "--threads", THREADS, "--json", args.json,
            "--work", str(work / "benchmark-runs")]
@@ -59,7 +51,7 @@ def main() -> int:
     if Path(args.json).is_file():  # the machine's context next to the figures
         doc = json.loads(Path(args.json).read_text())
         doc["context"] = context()
-        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+        write_json(args.json, doc)
     return code
 
 

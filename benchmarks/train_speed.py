@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED_DATA, THREADS, context, thread_env
+from _common import SHARED_DATA, THREADS, context, thread_env, write_json
 
 MODELS = ("shared_bottom", "mmoe", "ple", "star", "din", "mist")
 
@@ -125,8 +125,7 @@ def main() -> int:
     mist = out["models"].get("mist", {}).get("train_samples_per_second")
     if star and mist:
         out["mist_time_per_sample_vs_star"] = round(star / mist, 2)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    write_json(args.json, out)
     return 0
 
 
