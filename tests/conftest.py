@@ -68,3 +68,15 @@ def tiny(tmp_path: Path) -> dict[str, Any]:
         "history": {"length": 3},
     }
     return {"dir": tmp_path, "cfg": cfg, "yaml": write_yaml(tmp_path / "dataset.yaml", cfg)}
+
+
+def prepared_synthetic(root: Path, protocol: str = "temporal", history_length: int = 10, protocol_seed: int = 2022,
+                       **synthetic: Any) -> Path:
+    """The synthetic platform (SyntheticConfig(**synthetic)) written under root/raw and prepared to
+    root/prepared with the given protocol; returns the prepared directory."""
+    from mistrec.data import ProtocolConfig, SyntheticConfig, generate, load_dataset_config, prepare
+
+    yaml_path = generate(SyntheticConfig(**synthetic)).write(root / "raw")
+    prepare(load_dataset_config(yaml_path), root / "prepared",
+            protocol=ProtocolConfig(name=protocol, seed=protocol_seed), history_length=history_length, quiet=True)
+    return root / "prepared"

@@ -9,19 +9,16 @@ import pytest
 import torch
 
 from mistrec.cli.main import main
-from mistrec.data import ProtocolConfig, SyntheticConfig, generate, load_dataset_config, prepare
 from mistrec.errors import ArtifactError
 from mistrec.train import load_run
 from tests.cli.test_cli import fails_with
+from tests.conftest import prepared_synthetic
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("train_cli")
-    yaml_path = generate(SyntheticConfig(n_users=120, events_per_user=25, seed=2)).write(root / "raw")
-    prepare(load_dataset_config(yaml_path), root / "prepared", protocol=ProtocolConfig(name="random"),
-            history_length=10)
-    return root / "prepared"
+    return prepared_synthetic(root, "random", n_users=120, events_per_user=25, seed=2)
 
 
 def test_train_writes_a_run(prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mistrec.data import ProtocolConfig, SyntheticConfig, generate, load_dataset_config, prepare
+from tests.conftest import prepared_synthetic
 
 MODELS = "popularity,isolated_dnn,mmoe"
 
@@ -23,9 +23,7 @@ MODELS = "popularity,isolated_dnn,mmoe"
 def benchmark(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A benchmark killed after its first run, then started again."""
     root = tmp_path_factory.mktemp("benchmark")
-    yaml_path = generate(SyntheticConfig(n_users=150, events_per_user=20, seed=3)).write(root / "raw")
-    prepare(load_dataset_config(yaml_path), root / "prepared", protocol=ProtocolConfig(name="temporal"),
-            history_length=5)
+    prepared_synthetic(root, history_length=5, n_users=150, events_per_user=20, seed=3)
     out = root / "bench.json"
     cmd = [sys.executable, "-m", "mistrec", "benchmark", str(root / "prepared"), "--models", MODELS, "--seeds", "2",
            "--epochs", "2", "--json", str(out), "--report", str(root / "report.html"), "--threads", "1",

@@ -12,21 +12,19 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 from mistrec.batch import Batch
 from mistrec.cli.main import main
-from mistrec.data import PreparedDataset, ProtocolConfig, SyntheticConfig, generate, load_dataset_config, prepare
+from mistrec.data import PreparedDataset
 from mistrec.eval import evaluate_run, rank_full_catalogue
 from mistrec.features import FeatureEncoder
 from mistrec.models.base import Model
 from mistrec.train import TrainConfig, fit_run
 from tests.cli.test_cli import fails_with
+from tests.conftest import prepared_synthetic
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("evaluate")
-    yaml_path = generate(SyntheticConfig(n_users=200, events_per_user=30, seed=4)).write(root / "raw")
-    prepare(load_dataset_config(yaml_path), root / "prepared", protocol=ProtocolConfig(name="temporal"),
-            history_length=10)
-    return root / "prepared"
+    return prepared_synthetic(root, n_users=200, events_per_user=30, seed=4)
 
 
 @pytest.fixture(scope="module")

@@ -9,18 +9,17 @@ import pytest
 import torch
 
 from mistrec.cli.main import main
-from mistrec.data import SyntheticConfig, generate, load_dataset_config, prepare
 from mistrec.eval.explain import Recommender, leave_source_out_matrix
 from mistrec.train import TrainConfig, fit_run
 from tests.cli.test_cli import fails_with
+from tests.conftest import prepared_synthetic
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("explain")
-    yaml_path = generate(SyntheticConfig(n_users=150, events_per_user=25, triggers=2, seed=6)).write(root / "raw")
-    prepare(load_dataset_config(yaml_path), root / "prepared", history_length=10, quiet=True)
+    prepared_synthetic(root, n_users=150, events_per_user=25, triggers=2, seed=6)
     fit_run(root / "prepared", "mist", root / "run", model_values={"embedding_dim": 8},
             train_cfg=TrainConfig(epochs=2, batch_size=512, seed=1), quiet=True)
     return root / "run"

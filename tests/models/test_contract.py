@@ -9,20 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from mistrec.data import PreparedDataset, ProtocolConfig, SyntheticConfig, generate, load_dataset_config, prepare
+from mistrec.data import PreparedDataset
 from mistrec.features import FeatureEncoder
 from mistrec.metrics import auc, logloss
 from mistrec.models import REGISTRY, build_model
 from mistrec.train import TrainConfig, fit_run, load_run, predict
+from tests.conftest import prepared_synthetic
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("contract")
-    yaml_path = generate(SyntheticConfig(n_users=400, events_per_user=40, seed=5)).write(root / "raw")
-    prepare(load_dataset_config(yaml_path), root / "prepared", protocol=ProtocolConfig(name="random", seed=1),
-            history_length=20)
-    return root / "prepared"
+    return prepared_synthetic(root, "random", history_length=20, protocol_seed=1, n_users=400, events_per_user=40,
+                              seed=5)
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
