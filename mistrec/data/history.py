@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -72,10 +73,16 @@ class HistoryEvents:
                             f"{radix} times); coarsen the timestamps.")
         return user.astype(np.int64) * radix + np.searchsorted(uniq_ts, ts, side="left")
 
+    @cached_property
+    def _index(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct event times and the events' sort keys, built once (a one-user query, as when serving,
+        then costs two binary searches, not a sort of the whole table)."""
+        uniq_ts = np.unique(self.ts)
+        return uniq_ts, self._keys(self.user, self.ts, uniq_ts)
+
     def windows(self, user: np.ndarray, ts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
         """[start, end) into the events for each (user, ts): the last `length` events strictly before ts."""
-        uniq_ts = np.unique(self.ts)
-        ev_keys = self._keys(self.user, self.ts, uniq_ts)
+        uniq_ts, ev_keys = self._index
         end = np.searchsorted(ev_keys, self._keys(user, ts, uniq_ts), side="left")
         radix = len(uniq_ts) + 1
         user_start = np.searchsorted(ev_keys, user.astype(np.int64) * radix, side="left")
