@@ -31,6 +31,11 @@ class Batch:
     hist_values: torch.Tensor  # (B, L) float, the graded value behind the label (a rating), standardised
     hist_mask: torch.Tensor  # (B, L) bool, True for real events
     label: torch.Tensor  # (B,) float
+    # side features of the history's items, as item_cat / item_seq / item_num are of the sample's item
+    # (behaviour tokens embed them); padding rows are the unknown item's (zeros)
+    hist_item_cat: torch.Tensor  # (B, L, Fi) long
+    hist_item_seq: torch.Tensor  # (B, L, Fs, S) long
+    hist_item_num: torch.Tensor  # (B, L, Ni) float
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
@@ -47,8 +52,11 @@ class Batch:
         what a model would see had those events not happened."""
         keep = self.hist_mask & ~drop
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in ("hist_items", "hist_scenarios", "hist_gaps", "hist_labels", "hist_values"):
-            out[name] = torch.where(keep, out[name], torch.zeros_like(out[name]))
+        for name in ("hist_items", "hist_scenarios", "hist_gaps", "hist_labels", "hist_values", "hist_item_cat",
+                     "hist_item_seq", "hist_item_num"):
+            v = out[name]
+            k = keep.view(*keep.shape, *([1] * (v.dim() - 2)))
+            out[name] = torch.where(k, v, torch.zeros_like(v))
         out["hist_mask"] = keep
         return Batch(**out)
 
@@ -66,7 +74,8 @@ class Batch:
                 v = getattr(items, f.name)
                 out[f.name] = v.repeat(n_q, *([1] * (v.dim() - 1)))
             elif f.name.startswith("hist_") and not history:
-                out[f.name] = getattr(self, f.name)[:0].new_empty((n_q * n_c, 0))
+                v = getattr(self, f.name)
+                out[f.name] = v.new_empty((n_q * n_c, 0, *v.shape[2:]))
             else:
                 out[f.name] = getattr(self, f.name).index_select(0, rep)
         return Batch(**out)

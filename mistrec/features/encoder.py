@@ -160,7 +160,15 @@ class FeatureEncoder:
                 np.float32)),
             hist_mask=t(h.mask),
             label=t(rows.label[idx]),
+            **self._history_item_features(self.item_map_[h.items]),
         )
+
+    def _history_item_features(self, items: np.ndarray) -> dict[str, torch.Tensor]:
+        """The side features of the history items (B, L), mapped indices (padding and unseen items: 0): gathered
+        only for the features the data has, empty (B, L, 0) otherwise."""
+        t = torch.from_numpy
+        return {"hist_item_cat": t(self.item_cat_[items]), "hist_item_seq": t(self.item_seq_[items]),
+                "hist_item_num": t(self.item_num_[items])}
 
     def item_batch(self, items: np.ndarray) -> Batch:
         """A Batch of candidate items (dataset indices; unseen ones map to 0) with their side features; the
@@ -175,7 +183,7 @@ class FeatureEncoder:
             item_num=t(self.item_num_[item]), hist_items=torch.zeros(n, 0, dtype=torch.int64),
             hist_scenarios=torch.zeros(n, 0, dtype=torch.int64), hist_gaps=torch.zeros(n, 0, dtype=torch.int64),
             hist_labels=torch.zeros(n, 0), hist_values=torch.zeros(n, 0), hist_mask=torch.zeros(n, 0, dtype=torch.bool),
-            label=torch.zeros(n))
+            label=torch.zeros(n), **self._history_item_features(np.zeros((n, 0), dtype=np.int64)))
 
     # -- persistence ------------------------------------------------------------------------------------
     _ARRAYS = ("user_map_", "item_map_", "scenario_map_", "user_cat_", "user_num_", "item_cat_", "item_num_",

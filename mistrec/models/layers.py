@@ -4,6 +4,7 @@ partitioned normalisation and STAR's star-topology linear layer."""
 from __future__ import annotations
 
 import itertools
+from typing import cast
 
 import torch
 from torch import nn
@@ -11,8 +12,8 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.features import FeatureSpec
 
-__all__ = ["MLP", "ActivationUnit", "FeatureEmbedding", "PartitionedNorm", "ScenarioGroups", "StarLinear", "lookup",
-           "route"]
+__all__ = ["MLP", "ActivationUnit", "FeatureEmbedding", "PartitionedNorm", "ScenarioGroups", "StarLinear",
+           "grouped_softmax", "lookup", "route"]
 
 
 def lookup(table: nn.Embedding, idx: torch.Tensor) -> torch.Tensor:
@@ -75,6 +76,64 @@ class FeatureEmbedding(nn.Module):
         if self.scenario is not None:
             fields.append(self.scenario(b.scenario))
         return torch.cat(fields, dim=-1)  # (B, F * E)
+
+    @property
+    def has_item_side(self) -> bool:
+        return bool(len(self.item_cat) or len(self.item_seq) or self.item_num is not None)
+
+    def history_side(self, b: Batch) -> torch.Tensor | None:
+        """item_side of the history's items, (B, L, E), computed once per distinct item of the batch (a B x L
+        history names a few thousand items, so the multi-valued bags and their backward shrink ~50x), then
+        gathered back."""
+        if not self.has_item_side:
+            return None
+        items = b.hist_items.reshape(-1)
+        uniq, inverse = torch.unique(items, return_inverse=True)
+        first = torch.empty_like(uniq).scatter_(0, inverse, torch.arange(len(items)))  # any occurrence will do:
+        # an item's side features are the same wherever it occurs
+        n = b.hist_items.dim()
+        side = self.item_side(b.hist_item_cat.flatten(0, n - 1)[first], b.hist_item_seq.flatten(0, n - 1)[first],
+                              b.hist_item_num.flatten(0, n - 1)[first])
+        assert side is not None
+        return side.index_select(0, inverse).view(*b.hist_items.shape, -1)
+
+    def item_side(self, cat: torch.Tensor, seq: torch.Tensor, num: torch.Tensor) -> torch.Tensor | None:
+        """The sum of an item's side-feature embeddings, (..., E), for items with leading shape (...): cat
+        (..., Fi), seq (..., Fs, S), num (..., Ni), the same tables as the sample item's fields. None without
+        side features. Behaviour tokens and attention queries add it to the item id's embedding (as DIN embeds
+        a behaviour by its goods and category ids), so the history speaks of items through what they are."""
+        if not self.has_item_side:
+            return None
+        lead = cat.shape[:-1]
+        out = None
+        for j, emb in enumerate(self.item_cat):
+            v = lookup(cast(nn.Embedding, emb), cat[..., j])
+            out = v if out is None else out + v
+        for j, bag in enumerate(self.item_seq):
+            v = bag(seq[..., j, :].reshape(-1, seq.shape[-1])).view(*lead, -1)
+            out = v if out is None else out + v
+        if self.item_num is not None:
+            v = self.item_num(num)
+            out = v if out is None else out + v
+        return out
+
+
+def grouped_softmax(a: torch.Tensor, group: torch.Tensor, mask: torch.Tensor, n_groups: int) -> torch.Tensor:
+    """Softmax of scores a (..., L) within each group of positions: group (..., L) in [0, n_groups), positions
+    where mask (..., L) is False get 0, and so does a group with no position. Each group's weights sum to 1.
+
+    Example:
+        >>> a = torch.tensor([[0.0, 0.0, 1.0]])
+        >>> grouped_softmax(a, torch.tensor([[0, 1, 1]]), torch.ones(1, 3, dtype=torch.bool), 2)[0, 0]
+        tensor(1.)
+    """
+    neg = torch.finfo(a.dtype).min
+    a = a.masked_fill(~mask, neg)
+    # the shift by each group's max changes no weight (so no gradient through it) and keeps exp() finite
+    top = a.new_full((*a.shape[:-1], n_groups), neg).scatter_reduce(-1, group, a.detach(), "amax")
+    ex = torch.exp(a - top.gather(-1, group)) * mask
+    total = a.new_zeros(top.shape).scatter_add(-1, group, ex)
+    return ex / total.gather(-1, group).clamp_min(torch.finfo(a.dtype).tiny)
 
 
 class ActivationUnit(nn.Module):

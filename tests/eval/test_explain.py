@@ -69,6 +69,11 @@ def test_leave_source_out_matrix_and_dropping_events(run: Path) -> None:
     gone = b.without_events(drop)
     assert not (gone.hist_mask & drop).any() and (gone.hist_items[drop] == 0).all()
     assert torch.equal(gone.hist_mask, b.hist_mask & ~drop)
+    # the dropped events' side features go too; the kept events' are their items' (the encoder's tables)
+    assert b.hist_item_cat.shape[-1] > 0 and b.hist_item_num.shape[-1] > 0  # the synthetic items have both
+    assert (gone.hist_item_cat[drop] == 0).all() and (gone.hist_item_num[drop] == 0).all()
+    kept = gone.hist_mask
+    np.testing.assert_array_equal(gone.hist_item_cat[kept].numpy(), rec.enc.item_cat_[gone.hist_items[kept].numpy()])
 
 
 def test_cold_start_and_bad_input(run: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mistrec.models.layers import ActivationUnit, PartitionedNorm, ScenarioGroups, StarLinear, route
+from mistrec.models.layers import ActivationUnit, PartitionedNorm, ScenarioGroups, StarLinear, grouped_softmax, route
 
 
 def test_activation_unit_equals_the_concatenated_form() -> None:
@@ -46,3 +46,45 @@ def test_partitioned_norm_uses_per_scenario_statistics_at_inference() -> None:
     z = norm(x, s)
     assert z[:50].mean().abs() < 0.2 and z[50:].mean().abs() < 0.2  # each scenario centred on its own mean
     assert torch.isfinite(norm(x[:4], torch.zeros(4, dtype=torch.long))).all()  # unseen scenario: known means
+
+
+def test_grouped_softmax_is_a_softmax_within_each_group() -> None:
+    torch.manual_seed(0)
+    a = (10 * torch.randn(3, 4, 7)).requires_grad_()  # large scores: the per-group shift must keep exp finite
+    group = torch.randint(0, 3, (3, 4, 7))
+    mask = torch.rand(3, 4, 7) > 0.3
+    got = grouped_softmax(a, group, mask, 3)
+    want = torch.zeros_like(got)
+    for i in range(3):
+        for j in range(4):
+            for g in range(3):
+                sel = (group[i, j] == g) & mask[i, j]
+                if sel.any():
+                    want[i, j, sel] = a[i, j, sel].softmax(0)
+    torch.testing.assert_close(got, want)
+    assert (got[~mask] == 0).all()
+    (got * torch.randn_like(got)).sum().backward()
+    assert torch.isfinite(a.grad).all() and (a.grad[~mask] == 0).all()
+
+
+def test_history_side_features_equal_the_per_event_embeddings() -> None:
+    """history_side embeds each distinct history item once and gathers back: the same as embedding every event."""
+    from types import SimpleNamespace
+
+    from mistrec.features import FeatureSpec
+    from mistrec.models.layers import FeatureEmbedding
+
+    torch.manual_seed(0)
+    spec = FeatureSpec(n_users=3, n_items=30, n_scenarios=2, user_cat=(), item_cat=(5, 4), item_seq=(7,),
+                       n_user_num=0, n_item_num=2, history_length=6, scenario_names=("a",))
+    emb = FeatureEmbedding(spec, 8)
+    cat = torch.randint(0, 4, (30, 2))
+    seq = torch.randint(0, 7, (30, 1, 3))
+    num = torch.randn(30, 2)
+    cat[0], seq[0], num[0] = 0, 0, 0.0  # item 0: padding / unknown
+    items = torch.randint(0, 30, (4, 6))
+    b = SimpleNamespace(hist_items=items, hist_item_cat=cat[items], hist_item_seq=seq[items], hist_item_num=num[items])
+    got = emb.history_side(b)  # type: ignore[arg-type]
+    want = emb.item_side(cat[items], seq[items], num[items])
+    assert got is not None and want is not None and got.shape == (4, 6, 8)
+    torch.testing.assert_close(got, want)
