@@ -2,9 +2,10 @@
 
 For candidate item i in target scenario s and history H = [(item_j, scenario_j, gap_j, label_j)]:
 
-1. behaviour tokens     e_j = item(item_j) + scenario(scenario_j) + gap(gap_j) + label(label_j)
+1. behaviour tokens     e_j = item(item_j) + side(item_j) + scenario(scenario_j) + gap(gap_j) + label(label_j),
+                        side(.) the sum of the item's side-feature embeddings (category, genres, numbers)
 2. self-attention       optional masked Transformer encoder layers over the tokens
-3. target attention     a_j = ActivationUnit(e_j, q) + B[s, scenario_j], q = item(i) + scenario(s);
+3. target attention     a_j = ActivationUnit(e_j, q) + B[s, scenario_j], q = item(i) + side(i) + scenario(s);
                         B is the learned scenario-to-scenario transfer bias; masked softmax over j (or DIN's
                         unnormalised weights)
 4. per-source interests v_k = sum over events of source k of w_j e_j (liked and not-liked events pooled
@@ -22,6 +23,7 @@ interest-level source shares, for explanations.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 from typing import cast
@@ -41,6 +43,7 @@ from mistrec.models.layers import (
     PartitionedNorm,
     ScenarioGroups,
     StarLinear,
+    grouped_softmax,
     lookup,
     route,
 )
@@ -55,11 +58,22 @@ class MistConfig(ModelConfig):
     heads: int = 2
     attention_hidden: tuple[int, ...] = (36,)
     weights: str = "softmax"  # softmax | din (unnormalised activation-unit outputs)
+    # softmax over each pool's events (a source scenario, and polarity with `polarity_pools`), as MiNet's
+    # item-level attention within each domain: every source's interest is a weighted mean of its own events
+    # and only the interest-level attention weighs sources against each other. "all": one softmax over the
+    # whole history (a source with many events then outweighs a sparse one before the interest-level step).
+    softmax_scope: str = "all"
     transfer_bias: bool = True
     history_labels: bool = True  # embed each history event's (training) label
+    side_features: bool = True  # tokens and the query add their item's side-feature embeddings (category, genres)
     history_values: bool = True  # and the graded value behind it (a rating), when the data has one
     polarity_pools: bool = True  # pool liked and not-liked events of each source apart (2 interests per source)
     user_per_scenario: bool = False  # an extra user embedding per (user, scenario): a scenario-specific user
+    # DropoutNet-style (Volkovs et al., NeurIPS 2017): in training, this share of rows sees the reserved unknown
+    # user (index 0) instead of its user id, so the model must also predict from the history alone, as for a
+    # user new to the platform; the history then carries interest across scenarios instead of the id. At 1.0
+    # the id is never read, in evaluation either (its embedding would be untrained noise there).
+    user_dropout: float = 0.0
     top: str = "star"  # star | ple
     auxiliary: bool = True  # star top: STAR's auxiliary network (scenario embedding + features -> a logit term)
     hidden: tuple[int, ...] = (128, 64, 32)  # STAR's sizes
@@ -69,10 +83,15 @@ class MistConfig(ModelConfig):
     def validate(self) -> None:
         if self.weights not in ("softmax", "din"):
             raise ConfigError(f"The 'weights' parameter of MistConfig must be softmax or din. Got {self.weights!r}.")
+        if self.softmax_scope not in ("pool", "all"):
+            raise ConfigError(f"The 'softmax_scope' parameter of MistConfig must be pool or all. "
+                              f"Got {self.softmax_scope!r} instead.")
         if self.top not in ("star", "ple"):
             raise ConfigError(f"The 'top' parameter of MistConfig must be star or ple. Got {self.top!r} instead.")
         if self.embedding_dim % self.heads:
             raise ConfigError(f"embedding_dim ({self.embedding_dim}) must be divisible by heads ({self.heads}).")
+        if not 0.0 <= self.user_dropout <= 1.0:
+            raise ConfigError(f"The 'user_dropout' parameter of MistConfig must be in [0, 1]. Got {self.user_dropout}.")
 
 
 class Mist(Model):
@@ -121,12 +140,21 @@ class Mist(Model):
             0, context.reshape(-1)).view(*context.shape, d)
         if self.cfg.history_values:
             e = e + self.value(b.hist_values.unsqueeze(-1))  # zero where padded: values are 0 there
+        side = self.embed.history_side(b) if self.cfg.side_features else None
+        if side is not None:
+            e = e + side
         if self.encoder is not None:
             # A row with no event would make the encoder's softmax 0/0: let it attend to its padding, then zero.
             pad = ~b.hist_mask
             pad[:, -1] &= b.hist_mask.any(dim=1)
             e = self.encoder(e, src_key_padding_mask=pad) * b.hist_mask.unsqueeze(-1)
         return e
+
+    def _item(self, b: Batch) -> torch.Tensor:
+        """The sample items in token space: id embedding (+ side features): (B, E)."""
+        v = self.embed.item(b.item)
+        side = self.embed.item_side(b.item_cat, b.item_seq, b.item_num) if self.cfg.side_features else None
+        return v if side is None else v + side
 
     def attend(self, e: torch.Tensor, q: torch.Tensor, b: Batch) -> torch.Tensor:
         """3. Target-scenario-aware attention weights over the events: (B, L), zero on padding."""
@@ -139,9 +167,13 @@ class Mist(Model):
         if self.cfg.transfer_bias:
             bias = self.transfer.index_select(0, b.scenario).gather(1, b.hist_scenarios)  # (B, L)
             a = a + (bias if a.dim() == 2 else bias.unsqueeze(1))
-        if self.cfg.weights == "softmax":
+        if self.cfg.weights == "din":
+            return a * mask
+        if self.cfg.softmax_scope == "all":
             return a.masked_fill(~mask, float("-inf")).softmax(dim=-1).nan_to_num(0.0)  # empty rows -> 0
-        return a * mask
+        pool = self._pool_index(b)
+        return grouped_softmax(a, pool if a.dim() == 2 else pool.unsqueeze(1).expand_as(a),
+                               mask.expand_as(a), self.n_scenarios * self.n_pools)
 
     def _pool_index(self, b: Batch) -> torch.Tensor:
         """Each event's pool, scenario * P + polarity (liked / not liked with `polarity_pools`): (B, L)."""
@@ -168,6 +200,11 @@ class Mist(Model):
         return u, mass, beta.view(n, s_count, p)
 
     def _features(self, b: Batch) -> torch.Tensor:
+        if self.cfg.user_dropout >= 1.0:  # ids never trained: never read them, in evaluation either
+            b = dataclasses.replace(b, user=torch.zeros_like(b.user))
+        elif self.training and self.cfg.user_dropout > 0:
+            hidden = torch.rand(len(b), device=b.user.device) < self.cfg.user_dropout
+            b = dataclasses.replace(b, user=b.user.masked_fill(hidden, 0))
         x = self.embed(b)
         if self.user_scenario is None:
             return x
@@ -190,7 +227,7 @@ class Mist(Model):
         `tokens` replaces the behaviour tokens (B, L, E) of step 1-2: attribution methods (integrated gradients)
         move along a path of token embeddings."""
         e = self.tokens(b) if tokens is None else tokens  # (B, L, E)
-        q = self.embed.item(b.item) + self.scenario(b.scenario)  # (B, E)
+        q = self._item(b) + self.scenario(b.scenario)  # (B, E)
         w = self.attend(e, q, b)  # (B, L)
         u, mass, share = self.pool(e, w, q, b)  # (B, E), (B, S), (B, S, P)
         logit = self._head(b, u, q)
@@ -217,7 +254,7 @@ class Mist(Model):
         then stays in the processor's cache); the top network runs once over all U x C rows."""
         n, c = len(queries), len(items)
         e = self.tokens(queries)  # (U, L, E)
-        q = self.embed.item(items.item).unsqueeze(0) + self.scenario(queries.scenario).unsqueeze(1)  # (U, C, E)
+        q = self._item(items).unsqueeze(0) + self.scenario(queries.scenario).unsqueeze(1)  # (U, C, E)
         u = torch.cat([self._cross_interest(e[i:i + 1], q[i:i + 1], queries.subset(slice(i, i + 1)))
                        for i in range(n)])  # (U * C, E)
         return self._head(queries.cross(items, history=False), u, q.reshape(n * c, -1)).view(n, c)

@@ -3,6 +3,7 @@ output shape, loss goes down, save -> load gives bit-identical scores, the signa
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -71,15 +72,27 @@ def test_unseen_scenario_and_ids_never_index_error(prepared: Path) -> None:
         assert torch.isfinite(out).all(), name
 
 
-def test_mist_explains_with_weights_and_source_shares(prepared: Path) -> None:
+@pytest.mark.parametrize("scope", ["pool", "all"])
+def test_mist_explains_with_weights_and_source_shares(scope: str, prepared: Path) -> None:
     ds = PreparedDataset.load(prepared)
     enc = FeatureEncoder().fit(ds)
     batch = enc.batch(enc.rows(ds, "test"), np.arange(16))
-    out = build_model("mist", enc.spec_, {"embedding_dim": 8, "self_attention_layers": 1}).eval()(batch, explain=True)
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "self_attention_layers": 1, "softmax_scope": scope})
+    out = model.eval()(batch, explain=True)
     assert isinstance(out, dict)
     w, share = out["event_weights"], out["source_share"]
     has = batch.hist_mask.any(dim=1)
-    assert torch.allclose(w[has].sum(dim=1), torch.ones(int(has.sum())), atol=1e-5)
+    if scope == "all":  # one softmax over the history
+        assert torch.allclose(w[has].sum(dim=1), torch.ones(int(has.sum())), atol=1e-5)
+    else:  # one softmax per pool (source scenario x polarity): each present pool's weights sum to one
+        pool = (batch.hist_scenarios * 2 + (batch.hist_labels > 0).long()) * batch.hist_mask
+        sums = torch.zeros(len(batch), 2 * enc.spec_.n_scenarios).scatter_add(1, pool, w)
+        present = torch.zeros_like(sums, dtype=torch.bool).scatter(1, pool, batch.hist_mask)
+        assert torch.allclose(sums[present], torch.ones(int(present.sum())), atol=1e-5)
+        assert (sums[~present] == 0).all()
+        # so each event's effect (its weight x its pool's interest-level share) is its weight in the interest
+        # u, a convex combination of the tokens
+        assert torch.allclose(out["event_effect"][has].sum(dim=1), torch.ones(int(has.sum())), atol=1e-5)
     assert (w[~batch.hist_mask] == 0).all()
     assert torch.allclose(share[has].sum(dim=1), torch.ones(int(has.sum())), atol=1e-5)
     # a source scenario with no event in the history gets no share
@@ -90,7 +103,8 @@ def test_mist_explains_with_weights_and_source_shares(prepared: Path) -> None:
 
 @pytest.mark.parametrize("name,values", [(n, {}) for n in sorted(REGISTRY)] + [
     ("mist", {"weights": "din"}), ("mist", {"polarity_pools": False, "top": "ple"}),
-    ("mist", {"self_attention_layers": 1, "history_values": False}), ("mist", {"user_per_scenario": True})])
+    ("mist", {"self_attention_layers": 1, "history_values": False}), ("mist", {"user_per_scenario": True}),
+    ("mist", {"softmax_scope": "pool", "user_dropout": 0.5})])
 def test_candidate_scores_equal_the_crossed_forward(name: str, values: dict, prepared: Path) -> None:
     """Full-catalogue ranking scores (one query against many items) are the per-row model's scores."""
     torch.manual_seed(0)
@@ -144,3 +158,26 @@ def test_an_expert_collapse_is_visible_in_the_gate_summary(prepared: Path) -> No
     summary = gate_summary(model, enc, enc.rows(ds, "test"))["experts"]["by_scenario"]
     for weights in summary.values():
         assert weights[0] > 0.99 and max(weights[1:]) < 0.01
+
+
+def test_mist_user_dropout(prepared: Path) -> None:
+    """user_dropout hides user ids from a share of training rows; at 1.0 the id is never read, so an (untrained)
+    id embedding cannot add noise in evaluation."""
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    b = enc.batch(enc.rows(ds, "test"), np.arange(32))
+    other = dataclasses.replace(b, user=torch.randint(1, enc.spec_.n_users, (32,)))
+    never = build_model("mist", enc.spec_, {"embedding_dim": 8, "user_dropout": 1.0}).eval()
+    some = build_model("mist", enc.spec_, {"embedding_dim": 8, "user_dropout": 0.5}).eval()
+    with torch.no_grad():
+        for p in some.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        assert torch.equal(never(b), never(other))
+        assert not torch.allclose(some(b), some(other))  # below 1.0 the ids are read in evaluation
+        some.train()
+        torch.manual_seed(0)
+        hidden = some._features(b)
+    # in training about half the rows see the unknown user's embedding instead of their own
+    unknown = some.embed.user.weight[0]
+    share = (hidden[:, :8] == unknown).all(dim=1).float().mean().item()
+    assert 0.2 < share < 0.8
