@@ -43,7 +43,7 @@ from synthetic_ceiling import BALANCED
 
 
 def one_seed(seed: int, work: Path, users: int, epochs: int, triggers: int,
-             model_values: dict[str, Any] | None, balanced: bool) -> dict[str, Any]:
+             model_values: dict[str, Any] | None, balanced: bool, lr: float) -> dict[str, Any]:
     import numpy as np
     import polars as pl
     from scipy.stats import spearmanr
@@ -61,7 +61,7 @@ def one_seed(seed: int, work: Path, users: int, epochs: int, triggers: int,
             yaml_path = data.write(root / "raw")
             prepare(load_dataset_config(yaml_path), root / "prepared", history_length=50, quiet=True)
             fit_run(root / "prepared", "mist", root / "run", model_values=model_values,
-                    train_cfg=TrainConfig(epochs=epochs, batch_size=1024, seed=seed), quiet=True)
+                    train_cfg=TrainConfig(epochs=epochs, batch_size=1024, lr=lr, seed=seed), quiet=True)
         return data, Recommender.load(root / "run")
 
     # 1. The transfer matrix, on the platform without planted triggers: the trigger pairs are home_feed ->
@@ -126,6 +126,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--triggers", type=int, default=5, help="planted trigger -> target pairs")
     ap.add_argument("--config", help="a YAML of mist's config values (default: mist's defaults)")
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--balanced", action="store_true",
                     help="every scenario a quarter of each user's events (see benchmarks/synthetic_ceiling.py)")
     ap.add_argument("--work", default=str(REPO / "benchmarks" / "work" / "explain-faithfulness"))
@@ -139,11 +140,12 @@ def main() -> int:
 
     torch.set_num_threads(int(THREADS))
     per_seed = [one_seed(seed, Path(args.work), args.users, args.epochs, args.triggers, model_values,
-                         args.balanced)
+                         args.balanced, args.lr)
                 for seed in range(args.seeds)]
     hits = sum(r["top3_hits"] for r in per_seed)
     cases = sum(r["top3_cases"] for r in per_seed)
-    doc = {"spearman_leave_source_out": float(np.mean([r["spearman_leave_source_out"] for r in per_seed])),
+    doc = {"users": args.users, "epochs": args.epochs, "lr": args.lr, "triggers": args.triggers,
+           "spearman_leave_source_out": float(np.mean([r["spearman_leave_source_out"] for r in per_seed])),
            "spearman_attention": float(np.mean([r["spearman_attention"] for r in per_seed])),
            "top3_hit_rate": hits / cases if cases else float("nan"),
            "explain_ms_p50": statistics.median(t for r in per_seed for t in r["explain_ms"]),

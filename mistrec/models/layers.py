@@ -46,9 +46,10 @@ class FeatureEmbedding(nn.Module):
         spec: the feature sizes.
         dim: embedding size of every field.
         scenario: whether the target scenario is one of the fields.
+        init_std: standard deviation of the id and category embeddings' initial values.
     """
 
-    def __init__(self, spec: FeatureSpec, dim: int, scenario: bool = False) -> None:
+    def __init__(self, spec: FeatureSpec, dim: int, scenario: bool = False, init_std: float = 0.01) -> None:
         super().__init__()
         self.user = nn.Embedding(spec.n_users, dim)
         self.item = nn.Embedding(spec.n_items, dim)
@@ -62,7 +63,7 @@ class FeatureEmbedding(nn.Module):
         n_fields += int(self.user_num is not None) + int(self.item_num is not None) + int(scenario)
         self.d_out = n_fields * dim
         for emb in (self.user, self.item, *self.user_cat, *self.item_cat):
-            nn.init.normal_(emb.weight, std=0.01)
+            nn.init.normal_(emb.weight, std=init_std)
 
     def forward(self, b: Batch) -> torch.Tensor:
         fields = [self.user(b.user), self.item(b.item)]

@@ -74,6 +74,9 @@ class MistConfig(ModelConfig):
     # user new to the platform; the history then carries interest across scenarios instead of the id. At 1.0
     # the id is never read, in evaluation either (its embedding would be untrained noise there).
     user_dropout: float = 0.0
+    # the initial scale of every embedding in a token (item, side features, scenario, gap, label); 0: the
+    # ids at 0.01 and the context embeddings at PyTorch's N(0, 1)
+    init_std: float = 0.0
     top: str = "star"  # star | ple
     auxiliary: bool = True  # star top: STAR's auxiliary network (scenario embedding + features -> a logit term)
     hidden: tuple[int, ...] = (128, 64, 32)  # STAR's sizes
@@ -90,6 +93,8 @@ class MistConfig(ModelConfig):
             raise ConfigError(f"The 'top' parameter of MistConfig must be star or ple. Got {self.top!r} instead.")
         if self.embedding_dim % self.heads:
             raise ConfigError(f"embedding_dim ({self.embedding_dim}) must be divisible by heads ({self.heads}).")
+        if self.init_std < 0:
+            raise ConfigError(f"The 'init_std' parameter of MistConfig must be >= 0. Got {self.init_std}.")
         if not 0.0 <= self.user_dropout <= 1.0:
             raise ConfigError(f"The 'user_dropout' parameter of MistConfig must be in [0, 1]. Got {self.user_dropout}.")
 
@@ -102,10 +107,15 @@ class Mist(Model):
         super().__init__()
         d = cfg.embedding_dim
         self.cfg, self.n_scenarios = cfg, spec.n_scenarios
-        self.embed = FeatureEmbedding(spec, d)
+        self.embed = FeatureEmbedding(spec, d, init_std=cfg.init_std or 0.01)
         self.scenario = nn.Embedding(spec.n_scenarios, d, padding_idx=0)  # row 0: unknown scenario, stays zero
         self.gap = nn.Embedding(spec.gap_buckets, d, padding_idx=0)
         self.label = nn.Embedding(3, d, padding_idx=0)  # 0 padding, 1 negative, 2 positive event
+        if cfg.init_std:
+            for emb in (self.scenario, self.gap, self.label):
+                nn.init.normal_(emb.weight, std=cfg.init_std)
+                with torch.no_grad():
+                    emb.weight[0] = 0.0  # the padding row
         self.value = nn.Linear(1, d, bias=False)  # the standardised graded value, as a direction in token space
         self.encoder = None
         if cfg.self_attention_layers:

@@ -104,7 +104,7 @@ def test_mist_explains_with_weights_and_source_shares(scope: str, prepared: Path
 @pytest.mark.parametrize("name,values", [(n, {}) for n in sorted(REGISTRY)] + [
     ("mist", {"weights": "din"}), ("mist", {"polarity_pools": False, "top": "ple"}),
     ("mist", {"self_attention_layers": 1, "history_values": False}), ("mist", {"user_per_scenario": True}),
-    ("mist", {"softmax_scope": "pool", "user_dropout": 0.5})])
+    ("mist", {"softmax_scope": "pool", "user_dropout": 0.5, "init_std": 0.1})])
 def test_candidate_scores_equal_the_crossed_forward(name: str, values: dict, prepared: Path) -> None:
     """Full-catalogue ranking scores (one query against many items) are the per-row model's scores."""
     torch.manual_seed(0)
