@@ -1,19 +1,20 @@
 """Are mist's explanations faithful? Checked on the synthetic platform, where the truth is planted.
 
     python benchmarks/explain_faithfulness.py --json benchmarks/results/explain_faithfulness.json --seeds 3
-    python benchmarks/explain_faithfulness.py --json benchmarks/results/explain_faithfulness_history_only.json \
-        --seeds 3 --config benchmarks/configs/mist_history_only.yaml \
-        --work benchmarks/work/explain-faithfulness-history-only
+    python benchmarks/explain_faithfulness.py \
+        --json benchmarks/results/explain_faithfulness_8000_balanced_history_only.json --seeds 3 \
+        --users 8000 --balanced --lr 0.003 --epochs 12 --config benchmarks/configs/mist_history_only.yaml \
+        --work benchmarks/work/explain-faithfulness-8000-balanced-history-only
 
-Per seed: synthetic data (2,000 users, the planted transfer matrix T[target, source], and 5 planted
-trigger -> target item pairs (--triggers): a user clicks the target item in vr_showroom if and only if the
-trigger item from home_feed is in their history), the temporal protocol, mist trained with its defaults or
-with the values of --config (mist_history_only.yaml: no user id, so the history carries all it knows of a
-user). Then:
-
-Two runs per seed, each checking one planted truth: the platform without triggers for the transfer matrix
-(trained on the trigger pairs, a model learns a home_feed -> vr_showroom association of its own that the
-matrix would mix with T), the same platform with the triggers for the causes.
+Per seed, two mist runs on the synthetic platform (--users users, the planted transfer matrix T[target,
+source], the temporal protocol; mist with its defaults or with the values of --config: mist_history_only.yaml
+reads no user id, so the history carries all it knows of a user), each checking one planted truth:
+1. the platform as generated (or with every scenario a quarter of each user's events, --balanced), for the
+   transfer matrix;
+2. the same platform with --triggers planted trigger -> target item pairs (a user clicks the target item in
+   vr_showroom if and only if the trigger item from home_feed is in their history), for the causes.
+They are apart because a model trained on the trigger pairs learns a home_feed -> vr_showroom association of
+its own, which the matrix would mix with T. Then:
 
 - spearman_leave_source_out: Spearman correlation between the planted T and the learned leave-source-out
   matrix (AUC of the target scenario minus its AUC with the source scenario's events dropped from every test

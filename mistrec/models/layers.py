@@ -90,8 +90,8 @@ class FeatureEmbedding(nn.Module):
             return None
         items = b.hist_items.reshape(-1)
         uniq, inverse = torch.unique(items, return_inverse=True)
-        first = torch.empty_like(uniq).scatter_(0, inverse, torch.arange(len(items)))  # any occurrence will do:
-        # an item's side features are the same wherever it occurs
+        # one position of each distinct item (any will do: an item's side features are the same wherever it is)
+        first = torch.empty_like(uniq).scatter_(0, inverse, torch.arange(len(items), device=items.device))
         n = b.hist_items.dim()
         side = self.item_side(b.hist_item_cat.flatten(0, n - 1)[first], b.hist_item_seq.flatten(0, n - 1)[first],
                               b.hist_item_num.flatten(0, n - 1)[first])
