@@ -23,8 +23,8 @@ from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Model
 from mistrec.train import evaluate_rows, load_run, predict
 
-__all__ = ["attention_transfer_matrix", "evaluate_run", "gate_summary", "load_run_and_data", "pointwise_metrics",
-           "write_json"]
+__all__ = ["attention_transfer_matrix", "evaluate_run", "gate_summary", "leave_source_out_matrix", "load_run_and_data",
+           "pointwise_metrics", "write_json"]
 
 
 def load_run_and_data(run_dir: str | Path, data: str | Path | None = None
@@ -103,6 +103,10 @@ def evaluate_run(
     }
     if meta["model"] == "mist":
         run["transfer_matrix"] = attention_transfer_matrix(model, enc, rows)
+    if model.reads_history:  # what each source scenario's events are worth: the AUC lost without them
+        t1 = time.perf_counter()
+        run["leave_source_out"] = leave_source_out_matrix(model, enc, rows)
+        run["eval_seconds"]["leave_source_out"] = round(time.perf_counter() - t1, 3)
     if hasattr(model, "gate_columns"):
         run["gates"] = gate_summary(model, enc, rows)
     return {"mistrec_version": __version__, "dataset": {"name": ds.manifest["name"],
@@ -136,6 +140,42 @@ def attention_transfer_matrix(model: Model, enc: FeatureEncoder, rows: EncodedRo
     return {"scenarios": list(enc.spec_.scenario_names), "rows_with_history": count[keep].astype(int).tolist(),
             "source_share": (share[np.ix_(keep, keep)] / denom).tolist(),
             "source_mass": (mass[np.ix_(keep, keep)] / denom).tolist()}
+
+
+def leave_source_out_matrix(model: Model, enc: FeatureEncoder, rows: EncodedRows,
+                            batch_size: int = 8192) -> dict[str, Any]:
+    """Per target scenario, the AUC lost when each source scenario's events are removed from every history.
+
+    Returns {"scenarios", "auc_full"[t], "auc_without"[t][s], "auc_drop"[t][s], "rows_touched"[t][s]} where
+    rows_touched counts the target rows whose history had an event of the source.
+    """
+    import torch
+
+    names = enc.spec_.scenario_names
+    n = len(names)
+    target = enc.scenario_map_[rows.scenario]
+    probs = np.empty((n + 1, len(rows)), dtype=np.float32)  # row 0: full histories; row s: without source s
+    touched = np.zeros((n + 1, n + 1), dtype=np.int64)
+    model.eval()
+    with torch.no_grad():
+        for lo in range(0, len(rows), batch_size):
+            idx = np.arange(lo, min(lo + batch_size, len(rows)))
+            b = enc.batch(rows, idx)
+            probs[0, idx] = torch.sigmoid(model(b)).numpy()
+            for s in range(1, n + 1):
+                drop = b.hist_mask & (b.hist_scenarios == s)
+                has = drop.any(dim=1).numpy()
+                np.add.at(touched[:, s], target[idx][has], 1)
+                probs[s, idx] = torch.sigmoid(model(b.without_events(drop))).numpy()
+    full, without = [], []
+    for t in range(1, n + 1):
+        m = target == t
+        full.append(metrics.auc(rows.label[m], probs[0, m]) if m.any() else float("nan"))
+        without.append([metrics.auc(rows.label[m], probs[s, m]) if m.any() else float("nan")
+                        for s in range(1, n + 1)])
+    drop_matrix = [[full[t] - without[t][s] for s in range(n)] for t in range(n)]
+    return {"scenarios": list(names), "auc_full": full, "auc_without": without, "auc_drop": drop_matrix,
+            "rows_touched": touched[1:, 1:].tolist()}
 
 
 def gate_summary(model: Any, enc: FeatureEncoder, rows: EncodedRows, batch_size: int = 8192) -> dict[str, Any]:

@@ -11,8 +11,9 @@ For one user, one scenario and k recommended items, mist's explanation gives:
 Attention says where the model looked; leave-source-out and integrated gradients say what changed the score.
 They are reported side by side because attention alone can mislead.
 
-`leave_source_out_matrix` measures, over a whole split, T[target, source] = AUC of the target scenario minus
-its AUC when the source scenario's events are dropped from every history.
+`leave_source_out_matrix` (in mistrec.eval.evaluate, re-exported here) measures, over a whole split,
+T[target, source] = AUC of the target scenario minus its AUC when the source scenario's events are dropped
+from every history.
 """
 
 from __future__ import annotations
@@ -27,11 +28,10 @@ import numpy as np
 import polars as pl
 import torch
 
-from mistrec import metrics
 from mistrec.batch import Batch
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
-from mistrec.eval.evaluate import load_run_and_data
+from mistrec.eval.evaluate import leave_source_out_matrix, load_run_and_data
 from mistrec.eval.ranking import score_in_blocks
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Model
@@ -39,40 +39,6 @@ from mistrec.models.base import Model
 __all__ = ["Recommender", "leave_source_out_matrix"]
 
 DAY = 86_400
-
-
-def leave_source_out_matrix(model: Model, enc: FeatureEncoder, rows: EncodedRows,
-                            batch_size: int = 8192) -> dict[str, Any]:
-    """Per target scenario, the AUC lost when each source scenario's events are removed from every history.
-
-    Returns {"scenarios", "auc_full"[t], "auc_without"[t][s], "auc_drop"[t][s], "rows_touched"[t][s]} where
-    rows_touched counts the target rows whose history had an event of the source.
-    """
-    names = enc.spec_.scenario_names
-    n = len(names)
-    target = enc.scenario_map_[rows.scenario]
-    probs = np.empty((n + 1, len(rows)), dtype=np.float32)  # row 0: full histories; row s: without source s
-    touched = np.zeros((n + 1, n + 1), dtype=np.int64)
-    model.eval()
-    with torch.no_grad():
-        for lo in range(0, len(rows), batch_size):
-            idx = np.arange(lo, min(lo + batch_size, len(rows)))
-            b = enc.batch(rows, idx)
-            probs[0, idx] = torch.sigmoid(model(b)).numpy()
-            for s in range(1, n + 1):
-                drop = b.hist_mask & (b.hist_scenarios == s)
-                has = drop.any(dim=1).numpy()
-                np.add.at(touched[:, s], target[idx][has], 1)
-                probs[s, idx] = torch.sigmoid(model(b.without_events(drop))).numpy()
-    full, without = [], []
-    for t in range(1, n + 1):
-        m = target == t
-        full.append(metrics.auc(rows.label[m], probs[0, m]) if m.any() else float("nan"))
-        without.append([metrics.auc(rows.label[m], probs[s, m]) if m.any() else float("nan")
-                        for s in range(1, n + 1)])
-    drop_matrix = [[full[t] - without[t][s] for s in range(n)] for t in range(n)]
-    return {"scenarios": list(names), "auc_full": full, "auc_without": without, "auc_drop": drop_matrix,
-            "rows_touched": touched[1:, 1:].tolist()}
 
 
 @dataclass

@@ -276,10 +276,19 @@ def _matrix(runs: list[dict[str, Any]]) -> str:
     n = len(names)
     share = [[sum(m["source_share"][i][j] for m in mats) / len(mats) for j in range(n)] for i in range(n)]
     heatmap = _heatmap(names, names, share, "transfer-matrix", scale=1.0, blue=True)
-    return ("<p>Row: the target scenario of a test sample; column: the scenario of the history events. Each cell "
-            "is mist's interest-level share of that source, averaged over the target's test samples with a "
-            f"history (mean over {len(mats)} seed(s)). Attention shares, not yet a causal measure.</p>"
-            + heatmap)
+    out = ("<p>Row: the target scenario of a test sample; column: the scenario of the history events. Each cell "
+           "is mist's interest-level share of that source, averaged over the target's test samples with a "
+           f"history (mean over {len(mats)} seed(s)): where the model looked.</p>" + heatmap)
+    lso = [r["leave_source_out"] for r in runs if r.get("model") == "mist" and r.get("leave_source_out")]
+    if lso:
+        drop = [[sum(m["auc_drop"][i][j] for m in lso) / len(lso) for j in range(n)] for i in range(n)]
+        top = max((abs(v) for row in drop for v in row), default=0.0) or 1.0
+        out += ("<p>What the score depends on: the test AUC of the row's scenario minus its AUC when the column "
+                "scenario's events are removed from every history (leave-source-out; mean over "
+                f"{len(lso)} seed(s)). Near zero off the diagonal: other scenarios' events change nothing, "
+                "whatever the attention says; below zero: the model is better off without them.</p>"
+                + _heatmap(names, names, drop, "leave-source-out", scale=top))
+    return out
 
 
 def _gates(runs: list[dict[str, Any]], models: list[str]) -> str:

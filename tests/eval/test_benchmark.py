@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import prepared_synthetic
 
-MODELS = "popularity,isolated_dnn,mmoe"
+MODELS = "popularity,isolated_dnn,mmoe,mist"
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def benchmark(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_a_killed_benchmark_resumes_without_retraining(benchmark: dict[str, Any]) -> None:
     second = benchmark["second"]
     assert second.returncode == 0, second.stdout + second.stderr
-    assert "[1/6] popularity seed 2022: finished before, kept" in second.stdout
+    assert "[1/8] popularity seed 2022: finished before, kept" in second.stdout
     assert benchmark["weights"].stat().st_mtime_ns == benchmark["mtime"]  # not trained again
     doc = json.loads(benchmark["out"].read_text())
     assert [(r["model"], r["seed"]) for r in doc["runs"]] == [(m, s) for m in MODELS.split(",") for s in (2022, 2023)]
@@ -111,14 +111,16 @@ def test_the_report_loads_in_a_headless_browser_with_its_charts_drawn(benchmark:
             # drawn, not empty: bars with a height, and a curve with points
             heights = page.eval_on_selector_all("svg[data-chart='auc-bars'] rect.bar",
                                                 "els => els.map(e => e.getBBox().height)")
-            assert len(heights) == 3 * 5 and min(heights) > 0  # 3 models x (4 scenarios + overall)
-            assert page.locator("svg[data-chart='transfer-gain'] rect.bar").count() == 2 * 4
-            assert page.locator("svg[data-chart='curves'] polyline.curve").count() == 2  # closed-form: none
+            assert len(heights) == 4 * 5 and min(heights) > 0  # 4 models x (4 scenarios + overall)
+            assert page.locator("svg[data-chart='transfer-gain'] rect.bar").count() == 3 * 4
+            assert page.locator("svg[data-chart='curves'] polyline.curve").count() == 3  # closed-form: none
             assert "best" in (page.locator("td.best").first.get_attribute("class") or "")
             mmoe = next(r for r in json.loads(benchmark["out"].read_text())["runs"] if r["model"] == "mmoe")
             n_cells = len(mmoe["gates"]["experts"]["columns"]) * len(mmoe["gates"]["experts"]["by_scenario"])
             gates = page.locator("svg[data-chart='gates-mmoe-experts'] rect.cell")
             assert n_cells >= 4 and gates.count() == n_cells  # scenario x expert: who uses which expert, drawn
+            for chart in ("transfer-matrix", "leave-source-out"):  # mist: target x source, attention and effect
+                assert page.locator(f"svg[data-chart='{chart}'] rect.cell").count() == 4 * 4, chart
             png = page.screenshot(full_page=True)
             assert len(png) > 20_000  # a page of text, tables and charts, not a blank one
         finally:

@@ -56,6 +56,12 @@ def test_evaluate_run_metrics_agree_with_scikit_learn(mist_run: Path, prepared: 
         assert block["ranking_candidates"] == "full catalogue"
     t = run["transfer_matrix"]
     assert np.allclose(np.sum(t["source_share"], axis=1), 1.0, atol=1e-4)  # shares of a target sum to one
+    # the leave-source-out matrix: each target's full AUC is the evaluated one, each drop is full - without
+    lso = run["leave_source_out"]
+    assert lso["scenarios"] == names and np.asarray(lso["auc_drop"]).shape == (len(names), len(names))
+    for i, name in enumerate(names):
+        assert lso["auc_full"][i] == pytest.approx(m["by_scenario"][name]["auc"], abs=1e-6)
+        np.testing.assert_allclose(lso["auc_drop"][i], lso["auc_full"][i] - np.asarray(lso["auc_without"][i]))
 
 
 class _Table(Model):
