@@ -105,7 +105,7 @@ def evaluate_run(
         run["transfer_matrix"] = attention_transfer_matrix(model, enc, rows)
     if model.reads_history:  # what each source scenario's events are worth: the AUC lost without them
         t1 = time.perf_counter()
-        run["leave_source_out"] = leave_source_out_matrix(model, enc, rows)
+        run["leave_source_out"] = leave_source_out_matrix(model, enc, rows, prob=prob)
         run["eval_seconds"]["leave_source_out"] = round(time.perf_counter() - t1, 3)
     if hasattr(model, "gate_columns"):
         run["gates"] = gate_summary(model, enc, rows)
@@ -128,7 +128,7 @@ def attention_transfer_matrix(model: Model, enc: FeatureEncoder, rows: EncodedRo
     model.eval()
     with torch.no_grad():
         for lo in range(0, len(rows), batch_size):
-            b = enc.batch(rows, np.arange(lo, min(lo + batch_size, len(rows))))
+            b = enc.batch(rows, np.arange(lo, min(lo + batch_size, len(rows))), history_side=model.reads_history_side)
             out = model(b, explain=True)
             has = b.hist_mask.any(dim=1).numpy()
             target = b.scenario.numpy()[has]
@@ -142,9 +142,10 @@ def attention_transfer_matrix(model: Model, enc: FeatureEncoder, rows: EncodedRo
             "source_mass": (mass[np.ix_(keep, keep)] / denom).tolist()}
 
 
-def leave_source_out_matrix(model: Model, enc: FeatureEncoder, rows: EncodedRows,
-                            batch_size: int = 8192) -> dict[str, Any]:
+def leave_source_out_matrix(model: Model, enc: FeatureEncoder, rows: EncodedRows, batch_size: int = 8192,
+                            prob: np.ndarray | None = None) -> dict[str, Any]:
     """Per target scenario, the AUC lost when each source scenario's events are removed from every history.
+    `prob`: the model's probabilities for the rows with their full histories, when already computed.
 
     Returns {"scenarios", "auc_full"[t], "auc_without"[t][s], "auc_drop"[t][s], "rows_touched"[t][s]} where
     rows_touched counts the target rows whose history had an event of the source.
@@ -160,8 +161,8 @@ def leave_source_out_matrix(model: Model, enc: FeatureEncoder, rows: EncodedRows
     with torch.no_grad():
         for lo in range(0, len(rows), batch_size):
             idx = np.arange(lo, min(lo + batch_size, len(rows)))
-            b = enc.batch(rows, idx)
-            probs[0, idx] = torch.sigmoid(model(b)).numpy()
+            b = enc.batch(rows, idx, history_side=model.reads_history_side)
+            probs[0, idx] = torch.sigmoid(model(b)).numpy() if prob is None else prob[idx]
             for s in range(1, n + 1):
                 drop = b.hist_mask & (b.hist_scenarios == s)
                 has = drop.any(dim=1).numpy()
@@ -190,7 +191,8 @@ def gate_summary(model: Any, enc: FeatureEncoder, rows: EncodedRows, batch_size:
     model.eval()
     with torch.no_grad():
         for lo in range(0, len(rows), batch_size):
-            b = enc.batch(rows, np.arange(lo, min(lo + batch_size, len(rows))), history=model.reads_history)
+            b = enc.batch(rows, np.arange(lo, min(lo + batch_size, len(rows))), history=model.reads_history,
+                          history_side=model.reads_history_side)
             record: dict[str, torch.Tensor] = {}
             model(b, record=record)
             s = b.scenario.numpy()

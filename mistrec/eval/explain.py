@@ -167,7 +167,8 @@ class Recommender:
                            label=np.zeros(1, np.float32), timestamp=np.array([at]), hist_start=start, hist_end=end,
                            events=self.ds.events)
         self.model.eval()
-        return u_idx, int(start[0]), int(end[0]), self.enc.batch(rows, np.arange(1), history=self.model.reads_history)
+        return u_idx, int(start[0]), int(end[0]), self.enc.batch(
+            rows, np.arange(1), history=self.model.reads_history, history_side=self.model.reads_history_side)
 
     # -- explanations -----------------------------------------------------------------------------------
     def _explain(self, query: Batch, items: np.ndarray, end: int, at: int, top_events: int,

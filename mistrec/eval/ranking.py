@@ -102,7 +102,8 @@ def rank_full_catalogue(
         pos_bounds = np.searchsorted(pos_q[order], np.arange(0, len(users) + chunk, chunk))
         seen_order = np.argsort(seen_q, kind="stable")
         seen_bounds = np.searchsorted(seen_q[seen_order], np.arange(0, len(users) + chunk, chunk))
-        query_batch = enc.batch(queries, np.arange(len(users)), history=model.reads_history)
+        query_batch = enc.batch(queries, np.arange(len(users)), history=model.reads_history,
+                                history_side=model.reads_history_side)
         for j, lo in enumerate(bar):
             hi = min(lo + chunk, len(users))
             scores = score_in_blocks(model, query_batch.subset(torch.arange(lo, hi)), items, max_rows_per_chunk)

@@ -139,9 +139,12 @@ class FeatureEncoder:
             hist_end=df["hist_end"].to_numpy(), events=ds.events,
         )
 
-    def batch(self, rows: EncodedRows, idx: np.ndarray, history: bool = True, items: np.ndarray | None = None) -> Batch:
+    def batch(self, rows: EncodedRows, idx: np.ndarray, history: bool = True, items: np.ndarray | None = None,
+              history_side: bool = True) -> Batch:
         """The Batch of rows[idx]: gathers only, no Python loop per sample. history=False leaves the history
-        tensors empty, (B, 0), for models that do not read one; `items` replaces the rows' items (negatives)."""
+        tensors empty, (B, 0), for models that do not read one; history_side=False leaves the history items'
+        side features empty, (B, L, 0), for models that do not embed them (`Model.reads_history_side`);
+        `items` replaces the rows' items (negatives)."""
         self._check()
         length = self.spec_.history_length if history else 0
         user = self.user_map_[rows.user[idx]]
@@ -160,15 +163,17 @@ class FeatureEncoder:
                 np.float32)),
             hist_mask=t(h.mask),
             label=t(rows.label[idx]),
-            **self._history_item_features(self.item_map_[h.items]),
+            **self._history_item_features(self.item_map_[h.items], history_side),
         )
 
-    def _history_item_features(self, items: np.ndarray) -> dict[str, torch.Tensor]:
+    def _history_item_features(self, items: np.ndarray, gather: bool = True) -> dict[str, torch.Tensor]:
         """The side features of the history items (B, L), mapped indices (padding and unseen items: 0): gathered
-        only for the features the data has, empty (B, L, 0) otherwise."""
+        for the features the data has (empty, (B, L, 0), for those it has not, or without `gather`)."""
         t = torch.from_numpy
-        return {"hist_item_cat": t(self.item_cat_[items]), "hist_item_seq": t(self.item_seq_[items]),
-                "hist_item_num": t(self.item_num_[items])}
+        width = None if gather else 0  # [:, :0] keeps each table's trailing shape with no feature
+        return {"hist_item_cat": t(self.item_cat_[:, :width][items]),
+                "hist_item_seq": t(self.item_seq_[:, :width][items]),
+                "hist_item_num": t(self.item_num_[:, :width][items])}
 
     def item_batch(self, items: np.ndarray) -> Batch:
         """A Batch of candidate items (dataset indices; unseen ones map to 0) with their side features; the

@@ -64,6 +64,7 @@ class Model(nn.Module):
 
     name: str = ""
     reads_history: bool = False  # False: batches for it skip gathering the history
+    reads_history_side: bool = False  # False: they skip the history items' side features too
     loss_kind: str = "bce"
     data_buffers: tuple[str, ...] = ()  # buffers whose size comes from the data (a graph): loaded at saved size
 
@@ -106,7 +107,8 @@ class ScoreModel(Model):
         idx = np.random.default_rng(0).permutation(len(rows))[:max_rows]
         self.eval()
         with torch.no_grad():
-            s = torch.cat([self.score(enc.batch(rows, idx[i:i + 16384], history=self.reads_history))
+            s = torch.cat([self.score(enc.batch(rows, idx[i:i + 16384], history=self.reads_history,
+                                                history_side=self.reads_history_side))
                            for i in range(0, len(idx), 16384)]).numpy()
         if len(np.unique(rows.label[idx])) == 2:
             lr = LogisticRegression().fit(s.reshape(-1, 1), rows.label[idx])

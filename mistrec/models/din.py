@@ -9,7 +9,7 @@ import torch
 from mistrec.batch import Batch
 from mistrec.features import FeatureSpec
 from mistrec.models.base import Model, ModelConfig
-from mistrec.models.layers import MLP, ActivationUnit, FeatureEmbedding, lookup
+from mistrec.models.layers import MLP, ActivationUnit, FeatureEmbedding
 
 __all__ = ["DIN", "DINConfig"]
 
@@ -30,21 +30,12 @@ class DIN(Model):
         self.embed = FeatureEmbedding(spec, cfg.embedding_dim)
         self.attention = ActivationUnit(cfg.embedding_dim, cfg.attention_hidden)
         self.side = cfg.side_features
+        self.reads_history_side = self.side and self.embed.has_item_side
         self.mlp = MLP(self.embed.d_out + cfg.embedding_dim, cfg.hidden, cfg.dropout, out=1)
 
-    def _events(self, b: Batch) -> torch.Tensor:
-        e = lookup(self.embed.item, b.hist_items)
-        side = self.embed.history_side(b) if self.side else None
-        return e if side is None else e + side
-
-    def _item(self, b: Batch) -> torch.Tensor:
-        v = self.embed.item(b.item)
-        side = self.embed.item_side(b.item_cat, b.item_seq, b.item_num) if self.side else None
-        return v if side is None else v + side
-
     def forward(self, b: Batch) -> torch.Tensor:
-        events = self._events(b)  # (B, L, E), item embeddings shared with the candidate's
-        query = self._item(b)  # (B, E)
+        events = self.embed.history_items(b, self.side)  # (B, L, E), item embeddings shared with the candidate's
+        query = self.embed.items(b, self.side)  # (B, E)
         # DIN keeps the activation unit's raw outputs as weights (no softmax), so intensity is preserved.
         w = self.attention(events, query) * b.hist_mask  # (B, L)
         interest = torch.einsum("bl,ble->be", w, events)  # (B, E)
@@ -53,8 +44,8 @@ class DIN(Model):
     def score_candidates(self, queries: Batch, items: Batch) -> torch.Tensor:
         """(U, C) logits equal to `forward` on the crossed rows, the history attended once per query."""
         n, c = len(queries), len(items)
-        events = self._events(queries)  # (U, L, E)
-        query = self._item(items).unsqueeze(0).expand(n, -1, -1)  # (U, C, E)
+        events = self.embed.history_items(queries, self.side)  # (U, L, E)
+        query = self.embed.items(items, self.side).unsqueeze(0).expand(n, -1, -1)  # (U, C, E)
         w = self.attention.cross(events, query) * queries.hist_mask.unsqueeze(1)  # (U, C, L)
         interest = torch.bmm(w, events).reshape(n * c, -1)  # (U * C, E)
         crossed = queries.cross(items, history=False)

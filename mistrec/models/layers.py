@@ -82,6 +82,20 @@ class FeatureEmbedding(nn.Module):
     def has_item_side(self) -> bool:
         return bool(len(self.item_cat) or len(self.item_seq) or self.item_num is not None)
 
+    def items(self, b: Batch, side: bool) -> torch.Tensor:
+        """The sample items as vectors, (B, E): the id embedding, plus the side features' (`item_side`) with
+        `side`: the attention query of a history model, in the same space as `history_items`."""
+        v = self.item(b.item)
+        extra = self.item_side(b.item_cat, b.item_seq, b.item_num) if side else None
+        return v if extra is None else v + extra
+
+    def history_items(self, b: Batch, side: bool) -> torch.Tensor:
+        """The history's items as vectors, (B, L, E): the id embedding (looked up with `lookup`), plus the side
+        features' with `side` (`history_side`)."""
+        v = lookup(self.item, b.hist_items)
+        extra = self.history_side(b) if side else None
+        return v if extra is None else v + extra
+
     def history_side(self, b: Batch) -> torch.Tensor | None:
         """item_side of the history's items, (B, L, E), computed once per distinct item of the batch (a B x L
         history names a few thousand items, so the multi-valued bags and their backward shrink ~50x), then

@@ -44,7 +44,6 @@ from mistrec.models.layers import (
     ScenarioGroups,
     StarLinear,
     grouped_softmax,
-    lookup,
     route,
 )
 
@@ -108,6 +107,7 @@ class Mist(Model):
         d = cfg.embedding_dim
         self.cfg, self.n_scenarios = cfg, spec.n_scenarios
         self.embed = FeatureEmbedding(spec, d, init_std=cfg.init_std or 0.01)
+        self.reads_history_side = cfg.side_features and self.embed.has_item_side
         self.scenario = nn.Embedding(spec.n_scenarios, d, padding_idx=0)  # row 0: unknown scenario, stays zero
         self.gap = nn.Embedding(spec.gap_buckets, d, padding_idx=0)
         self.label = nn.Embedding(3, d, padding_idx=0)  # 0 padding, 1 negative, 2 positive event
@@ -146,25 +146,16 @@ class Mist(Model):
         label = torch.where(b.hist_mask, (b.hist_labels > 0).long() + 1, 0)
         context = (b.hist_scenarios * self.gap.num_embeddings + b.hist_gaps) * 3 + label  # (B, L)
         d = table.shape[-1]
-        e = lookup(self.embed.item, b.hist_items) + table.view(-1, d).index_select(
+        e = self.embed.history_items(b, self.cfg.side_features) + table.view(-1, d).index_select(
             0, context.reshape(-1)).view(*context.shape, d)
         if self.cfg.history_values:
             e = e + self.value(b.hist_values.unsqueeze(-1))  # zero where padded: values are 0 there
-        side = self.embed.history_side(b) if self.cfg.side_features else None
-        if side is not None:
-            e = e + side
         if self.encoder is not None:
             # A row with no event would make the encoder's softmax 0/0: let it attend to its padding, then zero.
             pad = ~b.hist_mask
             pad[:, -1] &= b.hist_mask.any(dim=1)
             e = self.encoder(e, src_key_padding_mask=pad) * b.hist_mask.unsqueeze(-1)
         return e
-
-    def _item(self, b: Batch) -> torch.Tensor:
-        """The sample items in token space: id embedding (+ side features): (B, E)."""
-        v = self.embed.item(b.item)
-        side = self.embed.item_side(b.item_cat, b.item_seq, b.item_num) if self.cfg.side_features else None
-        return v if side is None else v + side
 
     def attend(self, e: torch.Tensor, q: torch.Tensor, b: Batch) -> torch.Tensor:
         """3. Target-scenario-aware attention weights over the events: (B, L), zero on padding."""
@@ -237,7 +228,7 @@ class Mist(Model):
         `tokens` replaces the behaviour tokens (B, L, E) of step 1-2: attribution methods (integrated gradients)
         move along a path of token embeddings."""
         e = self.tokens(b) if tokens is None else tokens  # (B, L, E)
-        q = self._item(b) + self.scenario(b.scenario)  # (B, E)
+        q = self.embed.items(b, self.cfg.side_features) + self.scenario(b.scenario)  # (B, E)
         w = self.attend(e, q, b)  # (B, L)
         u, mass, share = self.pool(e, w, q, b)  # (B, E), (B, S), (B, S, P)
         logit = self._head(b, u, q)
@@ -264,7 +255,8 @@ class Mist(Model):
         then stays in the processor's cache); the top network runs once over all U x C rows."""
         n, c = len(queries), len(items)
         e = self.tokens(queries)  # (U, L, E)
-        q = self._item(items).unsqueeze(0) + self.scenario(queries.scenario).unsqueeze(1)  # (U, C, E)
+        q = (self.embed.items(items, self.cfg.side_features).unsqueeze(0)
+             + self.scenario(queries.scenario).unsqueeze(1))  # (U, C, E)
         u = torch.cat([self._cross_interest(e[i:i + 1], q[i:i + 1], queries.subset(slice(i, i + 1)))
                        for i in range(n)])  # (U * C, E)
         return self._head(queries.cross(items, history=False), u, q.reshape(n * c, -1)).view(n, c)

@@ -89,7 +89,8 @@ def predict(model: Model, enc: FeatureEncoder, rows: EncodedRows, batch_size: in
     with torch.no_grad():
         for lo in range(0, len(rows), batch_size):
             idx = np.arange(lo, min(lo + batch_size, len(rows)))
-            logits = model(enc.batch(rows, idx, history=model.reads_history))
+            b = enc.batch(rows, idx, history=model.reads_history, history_side=model.reads_history_side)
+            logits = model(b)
             out[idx] = torch.sigmoid(logits).numpy()
     return out
 
@@ -148,10 +149,10 @@ class _Step:
 
     def __call__(self, idx: np.ndarray) -> float:
         """One optimisation step on rows[idx]; returns the batch's mean loss."""
-        model, history = self.model, self.model.reads_history
-        b = self.enc.batch(self.rows, idx, history=history)
+        model, history, side = self.model, self.model.reads_history, self.model.reads_history_side
+        b = self.enc.batch(self.rows, idx, history=history, history_side=side)
         if self.sampler is not None:
-            negatives = self.enc.batch(self.rows, idx, history=history,
+            negatives = self.enc.batch(self.rows, idx, history=history, history_side=side,
                                        items=self.sampler.draw(self.rng, self.rows.scenario[idx]))
             pair = getattr(model, "score_pair", None)  # graph models propagate once for both
             pos, neg = pair(b, negatives) if pair is not None else (model(b), model(negatives))

@@ -14,6 +14,7 @@ from mistrec.batch import Batch
 from mistrec.cli.main import main
 from mistrec.data import PreparedDataset
 from mistrec.eval import evaluate_run, rank_full_catalogue
+from mistrec.eval.evaluate import leave_source_out_matrix, load_run_and_data
 from mistrec.features import FeatureEncoder
 from mistrec.models.base import Model
 from mistrec.train import TrainConfig, fit_run
@@ -62,6 +63,11 @@ def test_evaluate_run_metrics_agree_with_scikit_learn(mist_run: Path, prepared: 
     for i, name in enumerate(names):
         assert lso["auc_full"][i] == pytest.approx(m["by_scenario"][name]["auc"], abs=1e-6)
         np.testing.assert_allclose(lso["auc_drop"][i], lso["auc_full"][i] - np.asarray(lso["auc_without"][i]))
+    # evaluate reuses its predictions for the full-history column: the same as scoring the rows afresh
+    model, enc, _, ds = load_run_and_data(mist_run)
+    fresh = leave_source_out_matrix(model, enc, enc.rows(ds, "test"))
+    np.testing.assert_allclose(fresh["auc_drop"], lso["auc_drop"], atol=1e-6)
+    assert fresh["rows_touched"] == lso["rows_touched"]
 
 
 class _Table(Model):

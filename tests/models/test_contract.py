@@ -181,3 +181,23 @@ def test_mist_user_dropout(prepared: Path) -> None:
     unknown = some.embed.user.weight[0]
     share = (hidden[:, :8] == unknown).all(dim=1).float().mean().item()
     assert 0.2 < share < 0.8
+
+
+@pytest.mark.parametrize("name,values", [(n, {}) for n in sorted(REGISTRY)] + [("mist", {"side_features": False})])
+def test_batches_without_history_side_features_serve_models_that_do_not_read_them(
+        name: str, values: dict, prepared: Path) -> None:
+    """The trainer and evaluators gather the history items' side features only for a model that declares it
+    reads them (reads_history_side): any model must score the same either way."""
+    torch.manual_seed(0)
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    rows = enc.rows(ds, "test")
+    model = build_model(name, enc.spec_, {"embedding_dim": 8, **values}).eval()
+    idx = np.arange(24)
+    full = enc.batch(rows, idx, history=model.reads_history)
+    lean = enc.batch(rows, idx, history=model.reads_history, history_side=model.reads_history_side)
+    if model.reads_history and not model.reads_history_side:
+        assert lean.hist_item_cat.shape[-1] == 0 and lean.hist_item_seq.shape[2] == 0
+    assert name not in ("mist", "din") or model.reads_history_side == values.get("side_features", True)
+    with torch.no_grad():
+        torch.testing.assert_close(model(lean), model(full))
