@@ -31,6 +31,7 @@ class Batch:
     hist_values: torch.Tensor  # (B, L) float, the graded value behind the label (a rating), standardised
     hist_mask: torch.Tensor  # (B, L) bool, True for real events
     label: torch.Tensor  # (B,) float
+    conversion: torch.Tensor  # (B,) float 0/1, the second task's label; NaN where unknown (or no such task)
     # side features of the history's items, as item_cat / item_seq / item_num are of the sample's item
     # (behaviour tokens embed them); padding rows are the unknown item's (zeros)
     hist_item_cat: torch.Tensor  # (B, L, Fi) long

@@ -45,7 +45,8 @@ SPLITS = ("train", "valid", "test")
 ColumnRef = str | int
 
 # Canonical interaction columns that a source's `columns` mapping may name; anything else is context.
-CANONICAL = ("user_id", "item_id", "timestamp", "label", "scenario", "split")
+# `conversion` (optional, 0/1): a post-click conversion, the second task's label (ESMM's CVR); 1 needs a click.
+CANONICAL = ("user_id", "item_id", "timestamp", "label", "scenario", "split", "conversion")
 # A column mapped to this marker takes the row's position in its file (for data without ids, AliExpress).
 ROW_NUMBER = "@row"
 

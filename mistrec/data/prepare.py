@@ -2,6 +2,7 @@
 
 The prepared directory (docs/data.md):
     interactions.parquet    one row per sample: encoded ids, timestamp, label, split, sampled flag,
+                            conversion (when the data has one; null where a source does not say),
                             history window [hist_start, hist_end) into history_events.parquet, context
     history_events.parquet  the training events, sorted by (user, time): the only pool histories use
     users.parquet, items.parquet, scenarios.parquet   encoded side features (when the YAML has them)
@@ -122,6 +123,8 @@ class _Job:
         if df.height == 0:
             raise DataError("No valid interactions are left after removing invalid rows: see the cleaning report "
                             "reasons, or check the column mapping.")
+        if df["conversion"].null_count() == df.height:  # no source maps a conversion: one task, clicks
+            df = df.drop("conversion")
         self.rows_read = df.height + sum(self.invalid.counts.values())
         self.source_rows = df.group_by(SOURCE).len().sort(SOURCE)
         # Items of a source with item_id_scope: scenario are distinct per scenario.
@@ -230,6 +233,8 @@ class _Job:
         negs = base.with_columns(pl.Series("item", neg.item, dtype=pl.Int32), pl.lit(0.0).alias("label"),
                                  pl.lit(0.0).alias("label_value"), pl.lit(True).alias("sampled"),
                                  pl.lit(None, dtype=pl.Int64).alias(LINE))
+        if "conversion" in negs.columns:  # no click, no conversion
+            negs = negs.with_columns(pl.lit(0.0).alias("conversion"))
         self.df = pl.concat([df.drop("item_id"), negs], how="diagonal_relaxed")
         self.neg_facts = {"per_positive": n.per_positive, "sampled": len(neg.item), "unfilled": neg.unfilled,
                           "pool": "the distinct items of the positive's scenario",
@@ -367,7 +372,8 @@ class _Job:
         inter = df.select(
             pl.col("row").cast(pl.Int64), pl.col("user"), pl.col("item"), pl.col("scenario_idx").alias("scenario"),
             "timestamp", pl.col("label").cast(pl.Float32), pl.col("label_value").cast(pl.Float32), "split", "sampled",
-            "hist_start", "hist_end", *context,
+            "hist_start", "hist_end", *([pl.col("conversion").cast(pl.Float32)] if "conversion" in df.columns else []),
+            *context,
         )
         inter.write_parquet(out / "interactions.parquet")
         ev = self.events
@@ -414,6 +420,7 @@ class _Job:
             "sources": sources,
             "label": (cfg.interactions[0].label or cfg.label).describe(),
             "implicit": cfg.implicit,
+            "tasks": ["click", "conversion"] if "conversion" in inter.columns else ["click"],
             "timestamp": {"unit": cfg.timestamp.unit, "from_file_order": self.from_file_order},
             "scenarios": self.scenario_names,
             "rows_read": self.rows_read,
@@ -436,8 +443,8 @@ class _Job:
 
 
 _INTERNAL = {"row", "user", "item", "scenario_idx", "timestamp", "label", "label_value", "split", "split_code",
-             "sampled", "hist_start", "hist_end", "user_id", "item_id", "item_scope", "scenario", SOURCE, LINE,
-             ITEM_SCOPED}
+             "sampled", "hist_start", "hist_end", "conversion", "user_id", "item_id", "item_scope", "scenario", SOURCE,
+             LINE, ITEM_SCOPED}
 
 
 def _fingerprint(path: Path) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 The canonical columns are user_id, item_id (strings), scenario (string), timestamp (Int64 unix
 seconds, null when the source has none), label (Float64), label_value (the graded value the label was made
-from, such as the rating; equal to label for 0/1 and implicit labels), split (string or null), plus `__source`,
+from, such as the rating; equal to label for 0/1 and implicit labels), split (string or null), conversion
+(Float64 0/1, the optional second task; null when the source maps none), plus `__source`,
 `__line` (where the row came from) and `__item_scoped` (the source's item ids are local to its
 scenario). Mapped columns that are not canonical are kept, as strings, as context features.
 """
@@ -33,6 +34,10 @@ _FIXES = {
     "missing_timestamp": "fill in the timestamp",
     "unparsable_timestamp": "fix the value or the timestamp unit/format in the YAML",
     "unknown_split": "use train, valid or test, or map the values with split_values",
+    "missing_conversion": "fill in the conversion (0 or 1)",
+    "unparsable_conversion": "fix the value (the conversion column takes 0, 1, true or false)",
+    "conversion_without_click": "a conversion is post-click (ESMM): set it to 0 where the label is 0, or map "
+    "the column as a context feature under another name",
 }
 
 
@@ -89,10 +94,12 @@ def _load_source(cfg: DatasetConfig, index: int, src: SourceConfig, invalid: Inv
     checks += sc_checks
     df, split_checks = _parse_split(df, src, cfg.split_values)
     checks += split_checks
+    df, conversion_checks = _parse_conversion(df)
+    checks += conversion_checks
     df = _apply_policy(df, checks, src, invalid)
     context = [c for c in src.columns if c not in CANONICAL and c != rule.column]
     return df.select(
-        "user_id", "item_id", "scenario", "timestamp", "label", "label_value", "split",
+        "user_id", "item_id", "scenario", "timestamp", "label", "label_value", "split", "conversion",
         pl.lit(index, dtype=pl.Int32).alias(SOURCE), LINE,
         pl.lit(src.item_id_scope == "scenario").alias(ITEM_SCOPED), *context,
     )
@@ -105,8 +112,7 @@ def _parse_label(df: pl.DataFrame, rule: LabelRule) -> tuple[pl.DataFrame, list[
     raw = pl.col(col).str.strip_chars()
     num = raw.cast(pl.Float64, strict=False)
     if rule.op is None:
-        lowered = raw.str.to_lowercase()
-        num = pl.when(lowered == "true").then(1.0).when(lowered == "false").then(0.0).otherwise(num)
+        num = _zero_one(raw)
         bad = num.is_not_null() & ~num.is_in([0.0, 1.0])
         label = num
     else:
@@ -119,6 +125,28 @@ def _parse_label(df: pl.DataFrame, rule: LabelRule) -> tuple[pl.DataFrame, list[
     return df, [
         ("missing_label", col, pl.col(col).is_null()),
         ("unparsable_label", col, pl.col("__bad_label")),
+    ]
+
+
+def _zero_one(raw: pl.Expr) -> pl.Expr:
+    """A 0/1 column as Float64: 0, 1, true, false (any case); anything else null."""
+    lowered = raw.str.to_lowercase()
+    num = raw.cast(pl.Float64, strict=False)
+    return pl.when(lowered == "true").then(1.0).when(lowered == "false").then(0.0).otherwise(num)
+
+
+def _parse_conversion(df: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[str, str, pl.Expr]]]:
+    if "conversion" not in df.columns:
+        return df.with_columns(pl.lit(None, dtype=pl.Float64).alias("conversion")), []
+    df = df.rename({"conversion": "__raw_conversion"})
+    raw = pl.col("__raw_conversion").str.strip_chars()
+    num = _zero_one(raw)
+    df = df.with_columns(num.alias("conversion"))
+    return df, [
+        ("missing_conversion", "__raw_conversion", raw.is_null() | (raw == "")),
+        ("unparsable_conversion", "__raw_conversion",
+         (raw != "") & (pl.col("conversion").is_null() | ~pl.col("conversion").is_in([0.0, 1.0]))),
+        ("conversion_without_click", "__raw_conversion", (pl.col("conversion") == 1.0) & (pl.col("label") == 0.0)),
     ]
 
 
@@ -183,9 +211,14 @@ def _apply_policy(
         if n == 0:
             continue
         rows = df.filter(mask).head(5)
-        shown_col = {"__raw_ts": "timestamp", "__raw_split": "split", "__raw_scenario": "scenario"}.get(column, column)
+        shown_col = {"__raw_ts": "timestamp", "__raw_split": "split", "__raw_scenario": "scenario",
+                     "__raw_conversion": "conversion"}.get(column, column)
+        ref = src.columns.get(shown_col)
+        named = f"column '{shown_col}'"
+        if isinstance(ref, str) and ref != shown_col:  # the file's own name for a canonical column
+            named = f"column '{ref}' (for '{shown_col}')"
         examples = [
-            f"{location(src.path, src.format, line)}, column '{shown_col}': "
+            f"{location(src.path, src.format, line)}, {named}: "
             + ("an empty value" if value is None else f"value {value!r}")
             for line, value in zip(rows[LINE].to_list(), rows[column].to_list(), strict=True)
         ]

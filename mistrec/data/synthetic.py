@@ -74,6 +74,12 @@ class SyntheticConfig:
     triggers: int = 0
     trigger_source: str = "home_feed"
     trigger_target: str = "vr_showroom"
+    # A second task: each click converts with p = sigmoid(conversion_signal * b[u, s] . v[i] + quality[i] +
+    # conversion_bias), quality[i] ~ N(0, 1) a planted item property; no click, no conversion. Drawn from its
+    # own random stream, so the rest of the data is the same with or without it.
+    conversion: bool = False
+    conversion_signal: float = 2.0
+    conversion_bias: float = -6.0  # about 25% of clicks convert (chosen items already match b[u, s])
 
     def matrix(self) -> np.ndarray:
         t = DEFAULT_TRANSFER if self.transfer is None else np.asarray(self.transfer, dtype=float)
@@ -88,7 +94,7 @@ class SyntheticConfig:
 
 @dataclass
 class SyntheticData:
-    interactions: pl.DataFrame  # user_id, item_id, scenario, timestamp, label
+    interactions: pl.DataFrame  # user_id, item_id, scenario, timestamp, label (, conversion)
     users: pl.DataFrame
     items: pl.DataFrame
     scenarios: pl.DataFrame
@@ -107,14 +113,15 @@ class SyntheticData:
         inter = self.interactions
         names = self.scenario_names
         first = inter.filter(pl.col("scenario") == names[0])
+        conv = ["conversion"] if "conversion" in inter.columns else []
         first.select(pl.col("user_id").alias("uid"), pl.col("item_id").alias("iid"), pl.col("timestamp").alias("ts"),
-                     pl.col("label").alias("clicked")).write_csv(out / f"{names[0]}.csv")
+                     pl.col("label").alias("clicked"), *conv).write_csv(out / f"{names[0]}.csv")
         second = inter.filter(pl.col("scenario") == names[1])
-        second.select("user_id", "item_id", "label", (pl.col("timestamp") * 1000).alias("ts_ms")).write_csv(
+        second.select("user_id", "item_id", "label", (pl.col("timestamp") * 1000).alias("ts_ms"), *conv).write_csv(
             out / f"{names[1]}.tsv", separator="\t", include_header=False)
         rest = inter.filter(pl.col("scenario").is_in(names[2:]))
-        rest.select("user_id", "item_id", pl.col("scenario").alias("surface"), "timestamp", "label").write_parquet(
-            out / "other_surfaces.parquet")
+        rest.select("user_id", "item_id", pl.col("scenario").alias("surface"), "timestamp", "label",
+                    *conv).write_parquet(out / "other_surfaces.parquet")
         self.users.write_csv(out / "users.csv")
         self.items.write_csv(out / "items.csv")
         self.scenarios.write_csv(out / "scenarios.csv")
@@ -145,6 +152,9 @@ class SyntheticData:
             "scenarios": {"path": "scenarios.csv", "columns": {"scenario": "scenario"}, "text": ["description"]},
             "history": {"length": 50},
         }
+        if conv:  # the second task's column in every source (the tsv by position)
+            for src, col in zip(config["interactions"], ("conversion", 4, "conversion"), strict=True):
+                src["columns"]["conversion"] = col  # type: ignore[index]
         path = out / "dataset.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
@@ -193,6 +203,8 @@ def generate(cfg: SyntheticConfig | None = None) -> SyntheticData:
         interactions = pl.concat([interactions, planted.cast(interactions.schema)])
         items = np.vstack([items, extra_vectors])
         item_names = np.concatenate([item_names, extra_names])
+    if cfg.conversion:
+        interactions = _add_conversions(cfg, interactions, interest, items, item_names)
     interactions = interactions.sort("user_id", "timestamp")
     return SyntheticData(
         triggers=triggers,
@@ -201,6 +213,20 @@ def generate(cfg: SyntheticConfig | None = None) -> SyntheticData:
                                 "description": [DESCRIPTIONS.get(s, s.replace("_", " ")) for s in cfg.scenarios]}),
         transfer=t, scenario_names=tuple(cfg.scenarios), user_interest=interest, item_vectors=items, config=cfg,
     )
+
+
+def _add_conversions(cfg: SyntheticConfig, inter: pl.DataFrame, interest: np.ndarray, items: np.ndarray,
+                     item_names: np.ndarray) -> pl.DataFrame:
+    """The planted second task (SyntheticConfig.conversion), from its own random stream."""
+    rng = np.random.default_rng([cfg.seed, 1])
+    quality = rng.normal(size=len(item_names))
+    order = np.argsort(item_names)
+    i = order[np.searchsorted(item_names[order], inter["item_id"].to_numpy())]
+    u = inter["user_id"].str.slice(1).cast(pl.Int64).to_numpy()  # "u00042" -> 42
+    s = inter["scenario"].replace_strict(list(cfg.scenarios), list(range(len(cfg.scenarios)))).to_numpy()
+    logit = cfg.conversion_signal * np.einsum("nd,nd->n", interest[u, s], items[i]) + quality[i] + cfg.conversion_bias
+    converted = (rng.random(len(i)) < 1 / (1 + np.exp(-logit))) & (inter["label"].to_numpy() > 0)
+    return inter.with_columns(pl.Series("conversion", converted.astype(np.int8)))
 
 
 def _users(rng: np.random.Generator, n: int, n_events: np.ndarray) -> pl.DataFrame:

@@ -188,6 +188,12 @@ def summarise(runs: list[dict[str, Any]], n_boot: int = 1000) -> dict[str, Any]:
                        "train_seconds": _stat([r["train_seconds"] for r in mine]),
                        "train_samples_per_second": _stat([r["train_samples_per_second"] for r in mine]),
                        "peak_rss_mb": _stat([r["peak_rss_mb"] for r in mine])}
+        conv = [r["metrics"]["conversion"] for r in mine if "conversion" in r["metrics"]]
+        if conv:  # the second task (models with a conversion head, on data with conversions)
+            by_model[m]["conversion"] = {
+                "overall": _mean_std([c["overall"] for c in conv]),
+                "by_scenario": {s: _mean_std([c["by_scenario"][s] for c in conv if s in c["by_scenario"]])
+                                for s in scenarios}}
     best: dict[str, str] = {}
     for s in [*scenarios, "overall"]:
         cands = [((by_model[m]["overall"] if s == "overall" else by_model[m]["by_scenario"][s]).get("auc", {})

@@ -165,7 +165,7 @@ class Recommender:
             return u_idx, int(start[0]), int(end[0]), None
         rows = EncodedRows(user=np.array([u_idx]), item=np.zeros(1, np.int64), scenario=np.array([s_idx]),
                            label=np.zeros(1, np.float32), timestamp=np.array([at]), hist_start=start, hist_end=end,
-                           events=self.ds.events)
+                           conversion=np.full(1, np.nan, np.float32), events=self.ds.events)
         self.model.eval()
         return u_idx, int(start[0]), int(end[0]), self.enc.batch(
             rows, np.arange(1), history=self.model.reads_history, history_side=self.model.reads_history_side)

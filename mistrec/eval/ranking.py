@@ -90,7 +90,8 @@ def rank_full_catalogue(
         hist_start, hist_end = ds.events.windows(users, times, enc.spec_.history_length)
         queries = EncodedRows(user=users, item=np.zeros_like(users), scenario=np.full(len(users), s_idx),
                               label=np.zeros(len(users), np.float32), timestamp=times, hist_start=hist_start,
-                              hist_end=hist_end, events=ds.events)
+                              hist_end=hist_end, conversion=np.full(len(users), np.nan, np.float32),
+                              events=ds.events)
         items = enc.item_batch(catalogue)
         n_cand = catalogue.size
         chunk = max(1, max_rows_per_chunk // n_cand)

@@ -45,6 +45,14 @@ def render_report(doc: dict[str, Any]) -> str:
     for metric in _metrics_present(summary, ("auc", "gauc", "logloss", "ece", "ndcg@10", "hr@10", "recall@10",
                                              "mrr")):
         parts.append(_table(summary, models, scenarios, metric))
+    conversion = {m: v["conversion"] for m, v in summary["by_model"].items() if "conversion" in v}
+    if conversion:
+        parts += ["<h2>The second task: conversion</h2>",
+                  "<p>Models with a conversion head (ESMM: p(click and conversion) = p(click) p(conversion | "
+                  "click), trained on every row). CVR AUC: p(conversion | click) on the clicked test rows; CTCVR "
+                  "AUC and LogLoss: p(click) p(conversion | click) on every test row.</p>"]
+        parts += [_table({"by_model": conversion}, list(conversion), scenarios, metric)
+                  for metric in ("cvr_auc", "ctcvr_auc", "ctcvr_logloss")]
     parts += ["<h2>AUC per scenario</h2>", _bars(summary, models, scenarios, colours)]
     parts += ["<h2>Is the best model better? Paired tests</h2>", _tests(summary)]
     parts += ["<h2>Transfer gain against the isolated single-scenario model</h2>", _gains(summary, scenarios, colours)]
@@ -96,7 +104,7 @@ def _cell(block: dict[str, Any], metric: str) -> tuple[float | None, str]:
 
 
 def _table(summary: dict[str, Any], models: list[str], scenarios: list[str], metric: str) -> str:
-    lower_better = metric in ("logloss", "ece")
+    lower_better = metric in ("logloss", "ece", "ctcvr_logloss")
     columns = [*scenarios, "overall"]
     grid = {m: [_cell(summary["by_model"][m]["overall"] if c == "overall" else
                       summary["by_model"][m]["by_scenario"].get(c, {}), metric) for c in columns] for m in models}

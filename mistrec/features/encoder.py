@@ -48,6 +48,11 @@ class FeatureSpec:
     history_length: int
     scenario_names: tuple[str, ...]  # index i + 1 is scenario_names[i]; 0 is unknown
     gap_buckets: int = GAP_BUCKETS
+    tasks: tuple[str, ...] = ("click",)  # ("click", "conversion") when the training data carries conversions
+
+    @property
+    def has_conversion(self) -> bool:
+        return "conversion" in self.tasks
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,6 +73,7 @@ class EncodedRows:
     timestamp: np.ndarray
     hist_start: np.ndarray
     hist_end: np.ndarray
+    conversion: np.ndarray  # float32 0/1, NaN where unknown (every row, when the data has no conversion)
     events: HistoryEvents
 
     def __len__(self) -> int:
@@ -116,6 +122,8 @@ class FeatureEncoder:
             user_cat=tuple(card[f"users.{c}"] for c in ucat), item_cat=tuple(card[f"items.{c}"] for c in icat),
             item_seq=tuple(card[f"items.{c}"] for c in iseq), n_user_num=len(unum), n_item_num=len(inum),
             history_length=self.history_length or ds.history_length, scenario_names=tuple(ds.scenarios),
+            tasks=("click", "conversion") if "conversion" in train.columns and train["conversion"].null_count() <
+            train.height else ("click",),
         )
         self.dataset_fingerprint_ = ds.manifest["fingerprint"]
         values = ds.events.value
@@ -136,7 +144,10 @@ class FeatureEncoder:
             user=df["user"].to_numpy().astype(np.int64), item=df["item"].to_numpy().astype(np.int64),
             scenario=df["scenario"].to_numpy().astype(np.int64), label=df["label"].to_numpy().astype(np.float32),
             timestamp=df["timestamp"].to_numpy(), hist_start=df["hist_start"].to_numpy(),
-            hist_end=df["hist_end"].to_numpy(), events=ds.events,
+            hist_end=df["hist_end"].to_numpy(),
+            conversion=(df["conversion"].cast(pl.Float32).fill_null(float("nan")).to_numpy() if "conversion" in
+                        df.columns else np.full(df.height, np.nan, dtype=np.float32)),
+            events=ds.events,
         )
 
     def batch(self, rows: EncodedRows, idx: np.ndarray, history: bool = True, items: np.ndarray | None = None,
@@ -162,7 +173,7 @@ class FeatureEncoder:
             hist_values=t(np.where(h.mask, (h.values - self.value_stats_[0]) / self.value_stats_[1], 0.0).astype(
                 np.float32)),
             hist_mask=t(h.mask),
-            label=t(rows.label[idx]),
+            label=t(rows.label[idx]), conversion=t(rows.conversion[idx]),
             **self._history_item_features(self.item_map_[h.items], history_side),
         )
 
@@ -188,7 +199,8 @@ class FeatureEncoder:
             item_num=t(self.item_num_[item]), hist_items=torch.zeros(n, 0, dtype=torch.int64),
             hist_scenarios=torch.zeros(n, 0, dtype=torch.int64), hist_gaps=torch.zeros(n, 0, dtype=torch.int64),
             hist_labels=torch.zeros(n, 0), hist_values=torch.zeros(n, 0), hist_mask=torch.zeros(n, 0, dtype=torch.bool),
-            label=torch.zeros(n), **self._history_item_features(np.zeros((n, 0), dtype=np.int64)))
+            label=torch.zeros(n), conversion=torch.zeros(n),
+            **self._history_item_features(np.zeros((n, 0), dtype=np.int64)))
 
     # -- persistence ------------------------------------------------------------------------------------
     _ARRAYS = ("user_map_", "item_map_", "scenario_map_", "user_cat_", "user_num_", "item_cat_", "item_num_",

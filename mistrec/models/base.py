@@ -67,6 +67,15 @@ class Model(nn.Module):
     reads_history_side: bool = False  # False: they skip the history items' side features too
     loss_kind: str = "bce"
     data_buffers: tuple[str, ...] = ()  # buffers whose size comes from the data (a graph): loaded at saved size
+    # Models that can learn the second task (conversion, ESMM) set `supports_conversion`; one built on data with
+    # conversions (FeatureSpec.has_conversion) has a conversion head: `predicts_conversion`, `forward_tasks`.
+    supports_conversion: bool = False
+    predicts_conversion: bool = False
+
+    def forward_tasks(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(click logits, post-click conversion logits), each (B,), computing the shared parts once. ESMM (Ma et
+        al., SIGIR 2018): p(click and conversion) = sigmoid(click) * sigmoid(conversion), trained on every row."""
+        raise NotImplementedError(f"{type(self).__name__} predicts clicks only")
 
     def score_candidates(self, queries: Batch, items: Batch) -> torch.Tensor:
         """(U, C) logits of each of the U query rows (user, scenario, history) against each of C candidate

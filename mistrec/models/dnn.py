@@ -24,14 +24,24 @@ class ScenarioDNN(Model):
     """One MLP over every feature, the target scenario's embedding among them."""
 
     name = "scenario_dnn"
+    supports_conversion = True
 
     def __init__(self, spec: FeatureSpec, cfg: DNNConfig) -> None:
         super().__init__()
         self.embed = FeatureEmbedding(spec, cfg.embedding_dim, scenario=True)
         self.mlp = MLP(self.embed.d_out, cfg.hidden, cfg.dropout, out=1)
+        # ESMM's layout: the conversion network has its own MLP over the shared embeddings
+        self.predicts_conversion = spec.has_conversion
+        self.cvr_mlp = MLP(self.embed.d_out, cfg.hidden, cfg.dropout, out=1) if spec.has_conversion else None
 
     def forward(self, b: Batch) -> torch.Tensor:
         return self.mlp(self.embed(b)).squeeze(-1)  # (B,)
+
+    def forward_tasks(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cvr_mlp is None:
+            return super().forward_tasks(b)
+        x = self.embed(b)
+        return self.mlp(x).squeeze(-1), self.cvr_mlp(x).squeeze(-1)
 
 
 class IsolatedDNN(Model):

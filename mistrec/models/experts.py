@@ -71,20 +71,36 @@ class _Towers(nn.Module):
 
 
 class SharedBottom(Model):
+    """With conversions in the data, a second set of per-scenario towers on the shared bottom predicts them."""
+
     name = "shared_bottom"
+    supports_conversion = True
 
     def __init__(self, spec: FeatureSpec, cfg: SharedBottomConfig) -> None:
         super().__init__()
         self.embed = FeatureEmbedding(spec, cfg.embedding_dim)
         self.bottom = MLP(self.embed.d_out, cfg.bottom, cfg.dropout)
         self.towers = _Towers(self.bottom.d_out, cfg.tower, spec.n_scenarios, cfg.dropout)
+        self.predicts_conversion = spec.has_conversion
+        self.cvr_towers = (_Towers(self.bottom.d_out, cfg.tower, spec.n_scenarios, cfg.dropout)
+                           if spec.has_conversion else None)
 
     def forward(self, b: Batch) -> torch.Tensor:
         return self.towers(self.bottom(self.embed(b)), b.scenario)
 
+    def forward_tasks(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cvr_towers is None:
+            return super().forward_tasks(b)
+        h = self.bottom(self.embed(b))
+        return self.towers(h, b.scenario), self.cvr_towers(h, b.scenario)
+
 
 class MMoE(Model):
+    """With conversions in the data, the conversion task has its own gate per scenario and its own towers over
+    the same experts (MMoE's original multi-task form, per scenario)."""
+
     name = "mmoe"
+    supports_conversion = True
 
     def __init__(self, spec: FeatureSpec, cfg: MMoEConfig) -> None:
         super().__init__()
@@ -95,16 +111,31 @@ class MMoE(Model):
         self.n_scenarios, self.n_experts = spec.n_scenarios, cfg.n_experts
         self.towers = _Towers(cfg.expert[-1], cfg.tower, spec.n_scenarios, cfg.dropout)
         self.gate_columns = {"experts": [f"expert{k}" for k in range(cfg.n_experts)]}
+        self.predicts_conversion = spec.has_conversion
+        self.cvr_gates = nn.Linear(d, spec.n_scenarios * cfg.n_experts) if spec.has_conversion else None
+        self.cvr_towers = (_Towers(cfg.expert[-1], cfg.tower, spec.n_scenarios, cfg.dropout)
+                           if spec.has_conversion else None)
+
+    def _mix(self, gates: nn.Linear, x: torch.Tensor, experts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        g = gates(x).view(-1, self.n_scenarios, self.n_experts).softmax(-1)  # (B, S, K)
+        return torch.einsum("bsk,bkh->bsh", g, experts), g  # (B, S, H)
 
     def forward(self, b: Batch, record: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """`record`, when given, receives each sample's own-scenario gate weights, (B, K)."""
         x = self.embed(b)
         experts = torch.stack([e(x) for e in self.experts], dim=1)  # (B, K, H)
-        gates = self.gates(x).view(-1, self.n_scenarios, self.n_experts).softmax(-1)  # (B, S, K)
+        mixed, gates = self._mix(self.gates, x, experts)
         if record is not None:
             record["experts"] = gates[torch.arange(len(b)), b.scenario]
-        mixed = torch.einsum("bsk,bkh->bsh", gates, experts)  # (B, S, H)
         return self.towers(mixed, b.scenario)
+
+    def forward_tasks(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cvr_gates is None or self.cvr_towers is None:
+            return super().forward_tasks(b)
+        x = self.embed(b)
+        experts = torch.stack([e(x) for e in self.experts], dim=1)
+        return (self.towers(self._mix(self.gates, x, experts)[0], b.scenario),
+                self.cvr_towers(self._mix(self.cvr_gates, x, experts)[0], b.scenario))
 
 
 class _CGC(nn.Module):
@@ -174,9 +205,11 @@ class StarConfig(ModelConfig):
 
 
 class STAR(Model):
-    """Partitioned normalisation -> star-topology FCN, plus the auxiliary network on the scenario embedding."""
+    """Partitioned normalisation -> star-topology FCN, plus the auxiliary network on the scenario embedding. With
+    conversions in the data, a second star-topology output layer on the same FCN predicts them."""
 
     name = "star"
+    supports_conversion = True
 
     def __init__(self, spec: FeatureSpec, cfg: StarConfig) -> None:
         super().__init__()
@@ -190,12 +223,25 @@ class STAR(Model):
         self.out = StarLinear(dims[-1], 1, spec.n_scenarios)
         self.aux = MLP(cfg.embedding_dim + d, cfg.aux_hidden, cfg.dropout, out=1)
         self.dropout = nn.Dropout(cfg.dropout)
+        self.predicts_conversion = spec.has_conversion
+        self.cvr_out = StarLinear(dims[-1], 1, spec.n_scenarios) if spec.has_conversion else None
 
-    def forward(self, b: Batch) -> torch.Tensor:
+    def _fcn(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor, ScenarioGroups]:
+        """The star-topology FCN's last hidden layer (scenario-sorted) and the auxiliary logit (B, 1)."""
         x = self.embed(b)
         groups = ScenarioGroups(b.scenario)
         h = self.norm(groups.sort(x), groups.scenario)
         for layer in self.layers:
             h = self.dropout(torch.relu(layer(h, groups)))
-        aux = self.aux(torch.cat([self.scenario(b.scenario), x], dim=-1))
+        return h, self.aux(torch.cat([self.scenario(b.scenario), x], dim=-1)), groups
+
+    def forward(self, b: Batch) -> torch.Tensor:
+        h, aux, groups = self._fcn(b)
         return (groups.unsort(self.out(h, groups)) + aux).squeeze(-1)
+
+    def forward_tasks(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cvr_out is None:
+            return super().forward_tasks(b)
+        h, aux, groups = self._fcn(b)
+        click = (groups.unsort(self.out(h, groups)) + aux).squeeze(-1)
+        return click, groups.unsort(self.cvr_out(h, groups)).squeeze(-1)

@@ -101,6 +101,7 @@ class MistConfig(ModelConfig):
 class Mist(Model):
     name = "mist"
     reads_history = True
+    supports_conversion = True
 
     def __init__(self, spec: FeatureSpec, cfg: MistConfig) -> None:
         super().__init__()
@@ -136,6 +137,12 @@ class Mist(Model):
         self.top: nn.Module = (_StarTop(d_top, cfg, spec.n_scenarios) if cfg.top == "star"
                                else _PLETop(d_top, cfg, spec.n_scenarios))
         self.aux = MLP(d + d_features, (32,), cfg.dropout, out=1) if cfg.auxiliary and cfg.top == "star" else None
+        # the second task (conversion, ESMM): its own scenario-adaptive top over the same tokens and interests
+        self.predicts_conversion = spec.has_conversion
+        self.cvr_top: nn.Module | None = None
+        if spec.has_conversion:
+            self.cvr_top = (_StarTop(d_top, cfg, spec.n_scenarios) if cfg.top == "star"
+                            else _PLETop(d_top, cfg, spec.n_scenarios))
 
     def tokens(self, b: Batch) -> torch.Tensor:
         """1-2. Behaviour tokens, optionally contextualised by self-attention: (B, L, E)."""
@@ -222,15 +229,29 @@ class Mist(Model):
         # backward reads its inputs, not its output
         return last(torch.relu(h)).squeeze(-1)  # the gate is [Linear, ReLU, Linear]: no dropout in it
 
+    def _interest(self, b: Batch, tokens: torch.Tensor | None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Steps 1-4: the query q (B, E), event weights w (B, L), interest u (B, E), source mass, pool shares."""
+        e = self.tokens(b) if tokens is None else tokens  # (B, L, E)
+        q = self.embed.items(b, self.cfg.side_features) + self.scenario(b.scenario)  # (B, E)
+        w = self.attend(e, q, b)  # (B, L)
+        u, mass, share = self.pool(e, w, q, b)  # (B, E), (B, S), (B, S, P)
+        return q, w, u, mass, share
+
+    def forward_tasks(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cvr_top is None:
+            return super().forward_tasks(b)
+        q, _, u, _, _ = self._interest(b, None)
+        x, aux = self._top_input(b, u, q)
+        click = self.top(x, b.scenario) + (0.0 if aux is None else aux)
+        return click, self.cvr_top(x, b.scenario)
+
     def forward(self, b: Batch, explain: bool = False, tokens: torch.Tensor | None = None
                 ) -> torch.Tensor | dict[str, torch.Tensor]:
         """Logits (B,); with `explain`, also the event weights, source attention mass and source shares.
         `tokens` replaces the behaviour tokens (B, L, E) of step 1-2: attribution methods (integrated gradients)
         move along a path of token embeddings."""
-        e = self.tokens(b) if tokens is None else tokens  # (B, L, E)
-        q = self.embed.items(b, self.cfg.side_features) + self.scenario(b.scenario)  # (B, E)
-        w = self.attend(e, q, b)  # (B, L)
-        u, mass, share = self.pool(e, w, q, b)  # (B, E), (B, S), (B, S, P)
+        q, w, u, mass, share = self._interest(b, tokens)
         logit = self._head(b, u, q)
         if not explain:
             return logit
@@ -242,12 +263,16 @@ class Mist(Model):
     def _head(self, b: Batch, u: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """5-6. The scenario-adaptive top on [features, scenario(s), u, u * q] (+ STAR's auxiliary network): one
         logit per row of b, safe for unseen scenarios."""
+        x, aux = self._top_input(b, u, q)
+        logit = self.top(x, b.scenario)
+        return logit if aux is None else logit + aux
+
+    def _top_input(self, b: Batch, u: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The top's input [features, scenario(s), u, u * q] and STAR's auxiliary logit (B,) (None without it)."""
         features = self._features(b)
         scen = self.scenario(b.scenario)
-        logit = self.top(torch.cat([features, scen, u, u * q], dim=-1), b.scenario)
-        if self.aux is not None:
-            logit = logit + self.aux(torch.cat([scen, features], dim=-1)).squeeze(-1)
-        return logit
+        aux = None if self.aux is None else self.aux(torch.cat([scen, features], dim=-1)).squeeze(-1)
+        return torch.cat([features, scen, u, u * q], dim=-1), aux
 
     def score_candidates(self, queries: Batch, items: Batch) -> torch.Tensor:
         """(U, C) logits, equal to `forward` on the crossed batch. Each query's history tokens, event projections

@@ -26,7 +26,7 @@ from mistrec.models.pepnet import PEPNet, PEPNetConfig
 from mistrec.models.retrieval import BPRMF, GAT, LightGCN, RetrievalConfig, TwoTower
 from mistrec.models.sarnet import SARNet, SARNetConfig
 
-__all__ = ["REGISTRY", "Entry", "build_model", "model_config"]
+__all__ = ["REGISTRY", "Entry", "build_model", "conversion_models", "model_config"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,11 @@ REGISTRY: dict[str, Entry] = {
     "lightgcn": Entry(RetrievalConfig, LightGCN),
     "gat": Entry(RetrievalConfig, GAT),
 }
+
+
+def conversion_models() -> list[str]:
+    """The registry names that learn the second task (conversion) when the data has it."""
+    return [name for name, e in REGISTRY.items() if e.model.supports_conversion]
 
 
 def model_config(name: str, values: dict[str, Any] | None = None) -> ModelConfig:

@@ -1,6 +1,10 @@
 """One trainer for every neural model: BCE on clicks, Adam or AdamW, early stopping on the validation mean of
 per-scenario AUC that restores the best weights, seeded, with a progress bar showing loss and AUC.
 
+With conversions in the data and a model that predicts them, the second task is trained as in ESMM (Ma et al.,
+SIGIR 2018): on every row, BCE of p(click) * p(conversion | click) against click-and-conversion, added to the
+click loss with weight `conversion_weight`; rows whose conversion is unknown add only the click loss.
+
 Batches come from pre-encoded arrays (`FeatureEncoder.batch`): no Python per sample in the hot loop.
 """
 
@@ -24,7 +28,8 @@ from mistrec.errors import ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Model
 
-__all__ = ["TrainConfig", "TrainResult", "evaluate_rows", "predict", "seed_everything", "train"]
+__all__ = ["TrainConfig", "TrainResult", "conversion_metrics", "ctcvr_loss", "evaluate_rows", "predict",
+           "predict_tasks", "seed_everything", "train"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class TrainConfig:
     scenario_weights: str = "none"  # none | balanced: loss weight per scenario ~ 1 / its training rows
     sampling: str = "uniform"  # uniform | balanced: each scenario drawn equally often
     eval_batch_size: int = 16384
+    conversion_weight: float = 1.0  # the conversion (CTCVR) loss's weight, when the data and model have that task
 
     def validate(self) -> None:
         checks = [
@@ -51,6 +57,7 @@ class TrainConfig:
             (self.patience >= 1, "patience", "an int >= 1"),
             (self.scenario_weights in ("none", "balanced"), "scenario_weights", "none or balanced"),
             (self.sampling in ("uniform", "balanced"), "sampling", "uniform or balanced"),
+            (self.conversion_weight >= 0, "conversion_weight", "a number >= 0"),
         ]
         for ok, name, rule in checks:
             if not ok:
@@ -93,6 +100,53 @@ def predict(model: Model, enc: FeatureEncoder, rows: EncodedRows, batch_size: in
             logits = model(b)
             out[idx] = torch.sigmoid(logits).numpy()
     return out
+
+
+def predict_tasks(model: Model, enc: FeatureEncoder, rows: EncodedRows, batch_size: int = 16384
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """p(click) and p(conversion | click) for every row, in order, for a model with a conversion head."""
+    model.eval()
+    click = np.empty(len(rows), dtype=np.float32)
+    cvr = np.empty(len(rows), dtype=np.float32)
+    with torch.no_grad():
+        for lo in range(0, len(rows), batch_size):
+            idx = np.arange(lo, min(lo + batch_size, len(rows)))
+            b = enc.batch(rows, idx, history=model.reads_history, history_side=model.reads_history_side)
+            c, v = model.forward_tasks(b)
+            click[idx], cvr[idx] = torch.sigmoid(c).numpy(), torch.sigmoid(v).numpy()
+    return click, cvr
+
+
+def ctcvr_loss(click_logit: torch.Tensor, cvr_logit: torch.Tensor, click: torch.Tensor, conversion: torch.Tensor
+               ) -> torch.Tensor:
+    """ESMM's per-row loss: BCE of p(click) * p(conversion | click) against click * conversion, computed in log
+    space (log p = logsigmoid(a) + logsigmoid(b)); 0 where the conversion is unknown (NaN)."""
+    known = ~torch.isnan(conversion)
+    target = click * torch.nan_to_num(conversion)
+    log_p = F.logsigmoid(click_logit) + F.logsigmoid(cvr_logit)
+    log_not = torch.log(-torch.expm1(log_p.clamp(max=-1e-7)))  # log(1 - p), stable for p near 0 and 1
+    return torch.where(known, -(target * log_p + (1 - target) * log_not), torch.zeros_like(log_p))
+
+
+def conversion_metrics(click: np.ndarray, cvr: np.ndarray, rows: EncodedRows, scenario_names: tuple[str, ...]
+                       ) -> dict[str, Any]:
+    """The second task's metrics, overall and per scenario, on the rows whose conversion is known: CVR AUC
+    (p(conversion | click) on the clicked rows, against conversion) and CTCVR AUC and LogLoss (p(click) *
+    p(conversion | click) on every row, against click and conversion), with the counts."""
+    known = ~np.isnan(rows.conversion)
+
+    def block(m: np.ndarray) -> dict[str, Any]:
+        m = m & known
+        target = rows.label[m] * rows.conversion[m]
+        clicked = rows.label[m] > 0
+        p = click[m] * cvr[m]
+        return {"cvr_auc": metrics.auc(rows.conversion[m][clicked], cvr[m][clicked]),
+                "ctcvr_auc": metrics.auc(target, p),
+                "ctcvr_logloss": metrics.logloss(target, p) if m.any() else float("nan"),
+                "n": int(m.sum()), "clicks": int(clicked.sum()), "conversions": int(target.sum())}
+
+    by = {scenario_names[s - 1] if s > 0 else "<unknown>": block(rows.scenario == s) for s in np.unique(rows.scenario)}
+    return {"overall": block(np.ones(len(rows), dtype=bool)), "by_scenario": by}
 
 
 def evaluate_rows(prob: np.ndarray, rows: EncodedRows, scenario_names: tuple[str, ...]) -> dict[str, Any]:
@@ -146,6 +200,7 @@ class _Step:
     rng: np.random.Generator
     sampler: ScenarioPools | None  # BPR negatives: the target scenario's training items
     weights: torch.Tensor | None
+    conversion_weight: float = 0.0  # > 0: the model's conversion head trains on the ESMM loss too
 
     def __call__(self, idx: np.ndarray) -> float:
         """One optimisation step on rows[idx]; returns the batch's mean loss."""
@@ -157,6 +212,10 @@ class _Step:
             pair = getattr(model, "score_pair", None)  # graph models propagate once for both
             pos, neg = pair(b, negatives) if pair is not None else (model(b), model(negatives))
             loss_each = -F.logsigmoid(pos - neg)
+        elif self.conversion_weight > 0:
+            click, cvr = model.forward_tasks(b)
+            loss_each = (F.binary_cross_entropy_with_logits(click, b.label, reduction="none")
+                         + self.conversion_weight * ctcvr_loss(click, cvr, b.label, b.conversion))
         else:
             loss_each = F.binary_cross_entropy_with_logits(model(b), b.label, reduction="none")
         loss = (loss_each * self.weights[b.scenario]).mean() if self.weights is not None else loss_each.mean()
@@ -209,8 +268,9 @@ def train(
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     opt = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
+    conversion = model.predicts_conversion and enc.spec_.has_conversion and not bpr
     step = _Step(model, enc, train_rows, opt, rng, ScenarioPools(train_rows.scenario, train_rows.item) if bpr else None,
-                 _scenario_weights(train_rows, cfg.scenario_weights))
+                 _scenario_weights(train_rows, cfg.scenario_weights), cfg.conversion_weight if conversion else 0.0)
     pool = np.flatnonzero(train_rows.label > 0) if bpr else np.arange(len(train_rows))
     result = TrainResult(best_epoch=0, best_score=float("-inf"))
     best_state, stale = None, 0
@@ -228,6 +288,8 @@ def train(
         if not quiet:
             auc_txt = f", valid mean scenario AUC {record['valid_mean_scenario_auc']:.4f}" \
                 if "valid_mean_scenario_auc" in record else ""
+            if "valid_ctcvr_auc" in record:
+                auc_txt += f", CVR AUC {record['valid_cvr_auc']:.4f}, CTCVR AUC {record['valid_ctcvr_auc']:.4f}"
             tqdm.write(f"epoch {epoch}: loss {loss:.4f}{auc_txt} ({seconds:.1f} s)")
         score = record.get("valid_mean_scenario_auc", float("nan"))
         score = -loss if math.isnan(score) else score  # no usable validation AUC: the training loss decides
@@ -250,8 +312,13 @@ def _epoch_record(model: Model, enc: FeatureEncoder, valid_rows: EncodedRows | N
                   epoch: int, loss: float, seconds: float) -> dict[str, Any]:
     record: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "seconds": round(seconds, 3)}
     if valid_rows is not None and len(valid_rows):
-        valid = evaluate_rows(predict(model, enc, valid_rows, cfg.eval_batch_size), valid_rows,
-                              enc.spec_.scenario_names)
+        if model.predicts_conversion and enc.spec_.has_conversion:
+            prob, cvr = predict_tasks(model, enc, valid_rows, cfg.eval_batch_size)
+            conv = conversion_metrics(prob, cvr, valid_rows, enc.spec_.scenario_names)["overall"]
+            record["valid_cvr_auc"], record["valid_ctcvr_auc"] = conv["cvr_auc"], conv["ctcvr_auc"]
+        else:
+            prob = predict(model, enc, valid_rows, cfg.eval_batch_size)
+        valid = evaluate_rows(prob, valid_rows, enc.spec_.scenario_names)
         record["valid_mean_scenario_auc"] = valid["overall"]["mean_scenario_auc"]
         record["valid_auc"] = valid["overall"]["auc"]
         record["valid_by_scenario"] = {s: v["auc"] for s, v in valid["by_scenario"].items()}

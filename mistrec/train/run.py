@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import resource
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -15,9 +16,18 @@ import torch
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ArtifactError, ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder
-from mistrec.models import build_model, model_config
+from mistrec.models import build_model, conversion_models, model_config
+from mistrec.models.base import Model
 from mistrec.train.artifact import load_run, save_run
-from mistrec.train.loop import TrainConfig, evaluate_rows, predict, seed_everything, train
+from mistrec.train.loop import (
+    TrainConfig,
+    conversion_metrics,
+    evaluate_rows,
+    predict,
+    predict_tasks,
+    seed_everything,
+    train,
+)
 
 __all__ = ["fit_run"]
 
@@ -65,11 +75,13 @@ def fit_run(
         model = build_model(name, enc.spec_, cfg)
     rows = {split: enc.rows(ds, split) for split in ("train", "valid", "test")}
     fit_rows = {split: _only(rows[split], enc.spec_.scenario_names, train_scenarios) for split in ("train", "valid")}
+    if enc.spec_.has_conversion and not model.predicts_conversion and not quiet:
+        print(f"The data has conversions; {name} predicts clicks only (conversion: "
+              f"{', '.join(conversion_models())}).", file=sys.stderr)
     t0 = time.perf_counter()
     result = train(model, enc, fit_rows["train"], fit_rows["valid"], train_cfg, quiet=quiet)
     names = enc.spec_.scenario_names
-    evaluated = {split: evaluate_rows(predict(model, enc, r), r, names) for split, r in rows.items()
-                 if split != "train" and len(r)}
+    evaluated = {split: _evaluate(model, enc, r, names) for split, r in rows.items() if split != "train" and len(r)}
     summary = {
         "model": name, "seed": train_cfg.seed, "dataset": {"name": ds.manifest["name"],
                                                            "fingerprint": ds.manifest["fingerprint"]},
@@ -84,6 +96,14 @@ def fit_run(
     save_run(out, name, model, cfg, train_cfg, enc, extra)
     (out / "metrics.json").write_text(json.dumps(summary, indent=2, default=_json) + "\n")
     return summary
+
+
+def _evaluate(model: Model, enc: FeatureEncoder, rows: EncodedRows, names: tuple[str, ...]) -> dict[str, Any]:
+    """The click metrics; with a conversion head and conversions in the data, the `conversion` block too."""
+    if model.predicts_conversion and enc.spec_.has_conversion:
+        click, cvr = predict_tasks(model, enc, rows)
+        return {**evaluate_rows(click, rows, names), "conversion": conversion_metrics(click, cvr, rows, names)}
+    return evaluate_rows(predict(model, enc, rows), rows, names)
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

@@ -193,7 +193,7 @@ def test_split_column_with_value_map(tiny: dict[str, Any]) -> None:
     cfg = {"name": "tag", "split_values": {0: "train", 1: "valid", 2: "test"}, "interactions": [
         {"path": "tagged.csv", "scenario": "s",
          "columns": {"user_id": "u", "item_id": "i", "timestamp": "t", "label": "l", "split": "tag"}}]}
-    with pytest.raises(DataError, match=r"tagged\.csv line 6, column 'split': value '7': unknown split"):
+    with pytest.raises(DataError, match=r"tagged\.csv line 6, column 'tag' \(for 'split'\): value '7': unknown split"):
         run(tiny, cfg)
     (d / "tagged.csv").write_text("u,i,t,l,tag\nu1,a,1,1,0\nu1,b,2,0,0\nu1,c,3,1,1\nu1,d,4,1,2\n")
     ds = run(tiny, cfg)

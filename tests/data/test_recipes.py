@@ -65,7 +65,8 @@ def test_aliccp_recipes(tmp_path: Path, shared_data: Path) -> None:
     ds = prepared(tmp_path, "aliccp", shared_data / "torch-rechub-samples" / "ali-ccp")
     assert ds.manifest["protocol"]["name"] == "predefined"
     assert counts(ds)["ALL"] == 200 and ds.manifest["cleaning"]["duplicates_removed"] == 0
-    assert "purchase" in ds.interactions.columns  # the second task, kept as context
+    assert ds.manifest["tasks"] == ["click", "conversion"]  # purchase: the second task (3 in 12 clicks)
+    assert ds.interactions["conversion"].sum() == 3 and ds.interactions["label"].sum() == 12
 
     ds = prepared(tmp_path, "aliccp-aread", shared_data / "aread-samples" / "aliccp")
     assert len(ds.scenarios) == 30 and counts(ds)["ALL"] == 3_191
@@ -81,6 +82,7 @@ def test_amazon_aread_and_aliexpress(tmp_path: Path, shared_data: Path) -> None:
     ds = prepared(tmp_path, "aliexpress", shared_data / "torch-rechub-samples" / "aliexpress")
     assert dict(ds.interactions.group_by("split").len().iter_rows()) == {"train": 100, "test": 20}
     assert counts(ds, "positive_rate")["ALL"] == pytest.approx(70 / 120)
+    assert ds.manifest["tasks"] == ["click", "conversion"] and ds.interactions["conversion"].sum() == 4
 
 
 def test_cross_domain_pair(tmp_path: Path, shared_data: Path) -> None:

@@ -170,7 +170,7 @@ def _aliccp(data: Path, out_dir: Path, scenario_field: str = "301") -> dict[str,
         for f in sorted(data.glob(pattern)):
             sources.append({"path": str(f.resolve()), "split": split, "columns": {
                 "user_id": "101", "item_id": "205", "scenario": scenario_field, "label": "click",
-                "purchase": "purchase", "category": "206", "shop": "207", "brand": "216"}})
+                "conversion": "purchase", "category": "206", "shop": "207", "brand": "216"}})
     if not sources:
         raise DataError(f"{data}: no Ali-CCP csv files (*train*.csv, *val*.csv, *test*.csv) found.")
     return {"name": f"aliccp-{scenario_field}", "interactions": sources, "label": {"column": "label"},
@@ -185,7 +185,7 @@ def _aliccp_aread(data: Path, out_dir: Path, scenario_field: str = "domain") -> 
     return {"name": f"aliccp-aread-{scenario_field}",
             "interactions": [{"path": str(f.resolve()), "columns": {
                 "user_id": "userid", "item_id": "itemid", "scenario": scenario_field, "label": "click",
-                "purchase": "purchase", "split": "train_tag"}} for f in files],
+                "conversion": "purchase", "split": "train_tag"}} for f in files],
             "label": {"column": "label"}, "split_values": {"0": "train", "1": "valid", "2": "test"},
             "cleaning": NO_DEDUP}
 
