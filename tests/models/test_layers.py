@@ -48,6 +48,23 @@ def test_partitioned_norm_uses_per_scenario_statistics_at_inference() -> None:
     assert torch.isfinite(norm(x[:4], torch.zeros(4, dtype=torch.long))).all()  # unseen scenario: known means
 
 
+def test_partitioned_norm_training_is_batch_normalisation_with_scenario_affine() -> None:
+    """Training mode: (x - batch mean) / sqrt(batch variance + eps), then gamma * gamma_s and beta + beta_s."""
+    torch.manual_seed(0)
+    norm = PartitionedNorm(4, n_scenarios=3)
+    with torch.no_grad():
+        for p in norm.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    x = (3 * torch.randn(40, 4) + 2).requires_grad_()
+    s = torch.randint(0, 3, (40,))
+    got = norm.train()(x, s)
+    z = (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + norm.eps)
+    want = z * norm.gamma * norm.gamma_s[s] + norm.beta + norm.beta_s[s]
+    torch.testing.assert_close(got, want)
+    g = torch.randn(40, 4)
+    torch.testing.assert_close(torch.autograd.grad((got * g).sum(), x)[0], torch.autograd.grad((want * g).sum(), x)[0])
+
+
 def test_grouped_softmax_is_a_softmax_within_each_group() -> None:
     torch.manual_seed(0)
     a = (10 * torch.randn(3, 4, 7)).requires_grad_()  # large scores: the per-group shift must keep exp finite
@@ -68,7 +85,8 @@ def test_grouped_softmax_is_a_softmax_within_each_group() -> None:
 
 
 def test_history_side_features_equal_the_per_event_embeddings() -> None:
-    """history_side embeds each distinct history item once and gathers back: the same as embedding every event."""
+    """history_items embeds each distinct history item once and gathers back: the same as embedding every event,
+    and its gradients reach the id table as a per-event lookup's do."""
     from types import SimpleNamespace
 
     from mistrec.features import FeatureSpec
@@ -84,7 +102,14 @@ def test_history_side_features_equal_the_per_event_embeddings() -> None:
     cat[0], seq[0], num[0] = 0, 0, 0.0  # item 0: padding / unknown
     items = torch.randint(0, 30, (4, 6))
     b = SimpleNamespace(hist_items=items, hist_item_cat=cat[items], hist_item_seq=seq[items], hist_item_num=num[items])
-    got = emb.history_side(b)  # type: ignore[arg-type]
-    want = emb.item_side(cat[items], seq[items], num[items])
-    assert got is not None and want is not None and got.shape == (4, 6, 8)
+    got = emb.history_items(b, side=True)  # type: ignore[arg-type]
+    side = emb.item_side(cat[items], seq[items], num[items])
+    assert side is not None
+    want = emb.item(items) + side
+    assert got.shape == (4, 6, 8)
     torch.testing.assert_close(got, want)
+    weights = torch.randn(4, 6, 8)
+    (g_got,) = torch.autograd.grad((got * weights).sum(), emb.item.weight)
+    (g_want,) = torch.autograd.grad((want * weights).sum(), emb.item.weight)
+    torch.testing.assert_close(g_got, g_want)
+    torch.testing.assert_close(emb.history_items(b, side=False), emb.item(items))  # type: ignore[arg-type]
