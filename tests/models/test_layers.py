@@ -14,6 +14,14 @@ def test_activation_unit_equals_the_concatenated_form() -> None:
     qq = q.unsqueeze(1).expand_as(e)
     naive = unit.rest(torch.relu(unit.first(torch.cat([e, qq, e - qq, e * qq], dim=-1)))).squeeze(-1)
     assert torch.allclose(unit(e, q), naive, atol=1e-6)
+    e.requires_grad_(), q.requires_grad_()
+    g = torch.randn(5, 7)
+    got = torch.autograd.grad((unit(e, q) * g).sum(), [e, q, unit.first.weight])
+    qq = q.unsqueeze(1).expand_as(e)
+    naive = unit.rest(torch.relu(unit.first(torch.cat([e, qq, e - qq, e * qq], dim=-1)))).squeeze(-1)
+    want = torch.autograd.grad((naive * g).sum(), [e, q, unit.first.weight])
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_star_linear_on_sorted_groups_equals_per_sample_weights() -> None:
