@@ -7,6 +7,8 @@ the real trainer; the median is reported. The data-pipeline share compares build
 model's forward + backward + step on pre-built batches (30 batches each).
 
     python benchmarks/train_speed.py --json benchmarks/results/train_speed.json
+
+A model may carry config values after '+': `--models star,mist,mist+scorer=bilinear` (values read as YAML).
 """
 
 from __future__ import annotations
@@ -27,7 +29,19 @@ from _common import SHARED_DATA, THREADS, context, thread_env, write_json
 MODELS = ("shared_bottom", "mmoe", "ple", "star", "din", "mist")
 
 
-def child(model_name: str, prepared: Path) -> dict[str, Any]:
+def parse_model(spec: str) -> tuple[str, dict[str, Any]]:
+    """'mist+scorer=bilinear+dropout=0.1' -> ('mist', {'scorer': 'bilinear', 'dropout': 0.1})."""
+    import yaml
+
+    name, *pairs = spec.split("+")
+    values = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        values[key] = yaml.safe_load(value)
+    return name, values
+
+
+def child(model_spec: str, prepared: Path) -> dict[str, Any]:
     import resource
 
     import numpy as np
@@ -43,14 +57,15 @@ def child(model_name: str, prepared: Path) -> dict[str, Any]:
     ds = PreparedDataset.load(prepared)
     enc = FeatureEncoder().fit(ds)
     rows = enc.rows(ds, "train")
-    model = build_model(model_name, enc.spec_, {"embedding_dim": 16})
+    model_name, values = parse_model(model_spec)
+    model = build_model(model_name, enc.spec_, {"embedding_dim": 16, **values})
     result = train(model, enc, rows, None, TrainConfig(epochs=4, batch_size=4096, patience=10), quiet=True)
     timed = [len(rows) / h["seconds"] for h in result.history[1:]]
 
     order = np.random.default_rng(0).permutation(len(rows))
     idx = [order[k * 4096:(k + 1) * 4096] for k in range(30)]
     start = time.perf_counter()
-    batches = [enc.batch(rows, i, history=model.reads_history) for i in idx]
+    batches = [enc.batch(rows, i, history=model.reads_history, history_side=model.reads_history_side) for i in idx]
     pipeline = (time.perf_counter() - start) / len(idx)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
@@ -122,9 +137,10 @@ def main() -> int:
                     "embedding_dim": 16, "threads": int(THREADS),
                     "timing": "median of 3 epochs after 1 warm-up epoch, real trainer loop"}
     star = out["models"].get("star", {}).get("train_samples_per_second")
-    mist = out["models"].get("mist", {}).get("train_samples_per_second")
-    if star and mist:
-        out["mist_time_per_sample_vs_star"] = round(star / mist, 2)
+    for name, v in out["models"].items():
+        if star and name.startswith("mist"):
+            key = "mist_time_per_sample_vs_star" + name[len("mist"):].replace("+", "_").replace("=", "_")
+            out[key] = round(star / v["train_samples_per_second"], 2)
     write_json(args.json, out)
     return 0
 

@@ -89,19 +89,20 @@ class HistoryEvents:
         start = np.maximum(user_start, end - length)
         return start.astype(np.int64), end.astype(np.int64)
 
+    @cached_property
+    def _padded(self) -> tuple[np.ndarray, ...]:
+        """item, scenario, ts, label, value with one zero appended (index len(self), where padding points):
+        padding then comes out zero from the gather itself, without a mask pass per column."""
+        return tuple(np.append(col, np.zeros(1, dtype=col.dtype))
+                     for col in (self.item, self.scenario, self.ts, self.label.astype(np.float32), self.value))
+
     def gather(self, start: np.ndarray, end: np.ndarray, ts: np.ndarray, length: int) -> HistoryBatch:
         """Padded (B, L) histories for windows [start, end) of samples at times ts."""
         idx = end[:, None] - length + np.arange(length)[None, :]  # (B, L), right-aligned
         mask = idx >= start[:, None]
-        idx = np.where(mask, idx, 0)
-        if len(self) == 0:
-            zeros = np.zeros(idx.shape, dtype=np.int64)
-            return HistoryBatch(zeros, zeros, zeros, zeros.astype(np.float32), zeros.astype(np.float32), mask)
+        idx = np.where(mask, idx, len(self))  # padding reads the appended zeros
+        item, scenario, when, label, value = self._padded
         return HistoryBatch(
-            items=np.where(mask, self.item[idx], 0),
-            scenarios=np.where(mask, self.scenario[idx], 0),
-            time_gaps=np.where(mask, ts[:, None] - self.ts[idx], 0),
-            labels=np.where(mask, self.label[idx], 0).astype(np.float32),
-            values=np.where(mask, self.value[idx], 0).astype(np.float32),
-            mask=mask,
+            items=item[idx], scenarios=scenario[idx], time_gaps=np.where(mask, ts[:, None] - when[idx], 0),
+            labels=label[idx], values=value[idx].astype(np.float32, copy=False), mask=mask,
         )

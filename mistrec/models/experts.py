@@ -16,7 +16,15 @@ from mistrec.batch import Batch
 from mistrec.errors import ConfigError
 from mistrec.features import FeatureSpec
 from mistrec.models.base import Model, ModelConfig
-from mistrec.models.layers import MLP, FeatureEmbedding, PartitionedNorm, ScenarioGroups, StarLinear, route
+from mistrec.models.layers import (
+    MLP,
+    Dropout,
+    FeatureEmbedding,
+    PartitionedNorm,
+    ScenarioGroups,
+    StarLinear,
+    route,
+)
 
 __all__ = ["PLE", "STAR", "MMoE", "MMoEConfig", "PLEConfig", "SharedBottom", "SharedBottomConfig", "StarConfig"]
 
@@ -222,7 +230,7 @@ class STAR(Model):
         self.layers = nn.ModuleList(StarLinear(a, b_, spec.n_scenarios) for a, b_ in itertools.pairwise(dims))
         self.out = StarLinear(dims[-1], 1, spec.n_scenarios)
         self.aux = MLP(cfg.embedding_dim + d, cfg.aux_hidden, cfg.dropout, out=1)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.predicts_conversion = spec.has_conversion
         self.cvr_out = StarLinear(dims[-1], 1, spec.n_scenarios) if spec.has_conversion else None
 

@@ -18,7 +18,7 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.features import FeatureSpec
 from mistrec.models.base import Model, ModelConfig
-from mistrec.models.layers import MLP, FeatureEmbedding
+from mistrec.models.layers import MLP, Dropout, FeatureEmbedding
 
 __all__ = ["PEPNet", "PEPNetConfig"]
 
@@ -51,7 +51,7 @@ class PEPNet(Model):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(dims))
         self.pp_gates = nn.ModuleList(_GateNU(2 * d + self.embed.d_out, h, cfg.gate_hidden) for h in cfg.hidden)
         self.out = nn.Linear(dims[-1], 1)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.gate_columns = {"mean_scaling": ["epnet", *(f"ppnet{k + 1}" for k in range(len(cfg.hidden)))]}
 
     def forward(self, b: Batch, record: dict[str, torch.Tensor] | None = None) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from mistrec.models.layers import ActivationUnit, PartitionedNorm, ScenarioGroups, StarLinear, grouped_softmax, route
@@ -121,3 +122,17 @@ def test_history_side_features_equal_the_per_event_embeddings() -> None:
     (g_want,) = torch.autograd.grad((want * weights).sum(), emb.item.weight)
     torch.testing.assert_close(g_got, g_want)
     torch.testing.assert_close(emb.history_items(b, side=False), emb.item(items))  # type: ignore[arg-type]
+
+
+def test_dropout_keeps_the_mean_and_drops_the_share_asked() -> None:
+    from mistrec.models.layers import Dropout
+
+    torch.manual_seed(0)
+    x = torch.ones(200_000)
+    drop = Dropout(0.2)
+    y = drop.train()(x)
+    assert abs(float((y == 0).float().mean()) - 0.2) < 0.005  # the share dropped
+    assert abs(float(y.mean()) - 1.0) < 0.01  # survivors scaled by 1 / (1 - p): the mean is kept
+    assert torch.equal(drop.eval()(x), x) and torch.equal(Dropout(0.0).train()(x), x)
+    with pytest.raises(ValueError, match="dropout must be in"):
+        Dropout(1.0)
