@@ -3,7 +3,7 @@
     python benchmarks/conversion_synthetic.py --json benchmarks/results/conversion_synthetic.json --seeds 3
 
 The platform (2,000 users, seed 0) plants a conversion on each click with p = sigmoid(2 b[u, s] . v[i] +
-quality[i] - 6): the user's interest in that scenario and a hidden item quality (about a third of clicks
+quality[i] - 6): the user's interest in that scenario and a hidden item quality (26% of test clicks
 convert). `mistrec benchmark` trains the models that have a conversion head (mist, star, mmoe, shared_bottom,
 scenario_dnn) with the ESMM loss on the temporal split and reports, per scenario, CVR AUC (p(conversion |
 click) on clicked test rows) and CTCVR AUC (p(click) p(conversion | click) on every test row), next to the
