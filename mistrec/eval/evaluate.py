@@ -85,8 +85,10 @@ def evaluate_run(
     if conversion:  # the second task: CVR AUC on clicked rows, CTCVR AUC and LogLoss on every row
         result["conversion"] = conversion_metrics(prob, cvr, rows, names)
     pointwise_seconds = time.perf_counter() - t0
-    np.savez_compressed(run_dir / f"predictions_{split}.npz", prob=prob, label=rows.label, user=rows.user,
-                        scenario=rows.scenario, item=rows.item)
+    saved = {"prob": prob, "label": rows.label, "user": rows.user, "scenario": rows.scenario, "item": rows.item}
+    if conversion:
+        saved.update(cvr=cvr, conversion=rows.conversion)
+    np.savez_compressed(run_dir / f"predictions_{split}.npz", **saved)  # type: ignore[arg-type]
     ranking_seconds = 0.0
     if ranking:
         ranked = rank_full_catalogue(model, enc, ds, split=split, ks=ks, sampled_negatives=sampled_negatives,

@@ -5,7 +5,8 @@ For candidate item i in target scenario s and history H = [(item_j, scenario_j, 
 1. behaviour tokens     e_j = item(item_j) + side(item_j) + scenario(scenario_j) + gap(gap_j) + label(label_j),
                         side(.) the sum of the item's side-feature embeddings (category, genres, numbers)
 2. self-attention       optional masked Transformer encoder layers over the tokens
-3. target attention     a_j = ActivationUnit(e_j, q) + B[s, scenario_j], q = item(i) + side(i) + scenario(s);
+3. target attention     a_j = ActivationUnit(e_j, q) + B[s, scenario_j], q = item(i) + side(i) + scenario(s)
+                        (`scorer: bilinear`: e_j . (W q + w) / sqrt(E) instead of the activation unit);
                         B is the learned scenario-to-scenario transfer bias; masked softmax over j (or DIN's
                         unnormalised weights)
 4. per-source interests v_k = sum over events of source k of w_j e_j (liked and not-liked events pooled
@@ -16,6 +17,9 @@ For candidate item i in target scenario s and history H = [(item_j, scenario_j, 
                         gated shared and scenario experts (a config choice)
 6. unknown scenario     index 0 (a scenario unseen in training): zero scenario embedding, zero transfer bias,
                         the shared STAR weights and the known scenarios' normalisation statistics
+
+With conversions in the data a second scenario-adaptive top over the same input predicts p(conversion | click)
+(`forward_tasks`, trained as ESMM: docs/training.md).
 
 `forward(batch, explain=True)` also returns the event weights, the per-source attention mass and the
 interest-level source shares, for explanations.
@@ -259,8 +263,7 @@ class Mist(Model):
             return super().forward_tasks(b)
         q, _, u, _, _ = self._interest(b, None)
         x, aux = self._top_input(b, u, q)
-        click = self.top(x, b.scenario) + (0.0 if aux is None else aux)
-        return click, self.cvr_top(x, b.scenario)
+        return self._click(x, aux, b), self.cvr_top(x, b.scenario)
 
     def forward(self, b: Batch, explain: bool = False, tokens: torch.Tensor | None = None
                 ) -> torch.Tensor | dict[str, torch.Tensor]:
@@ -279,7 +282,9 @@ class Mist(Model):
     def _head(self, b: Batch, u: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """5-6. The scenario-adaptive top on [features, scenario(s), u, u * q] (+ STAR's auxiliary network): one
         logit per row of b, safe for unseen scenarios."""
-        x, aux = self._top_input(b, u, q)
+        return self._click(*self._top_input(b, u, q), b)
+
+    def _click(self, x: torch.Tensor, aux: torch.Tensor | None, b: Batch) -> torch.Tensor:
         logit = self.top(x, b.scenario)
         return logit if aux is None else logit + aux
 

@@ -137,3 +137,15 @@ def test_the_benchmark_reports_the_second_task(prepared: Path, tmp_path: Path) -
     assert set(by_model["star"]["conversion"]["by_scenario"]) == set(by_model["star"]["by_scenario"])
     html = render_report(doc)
     assert "The second task: conversion" in html and "<caption>cvr_auc</caption>" in html
+
+
+def test_evaluate_reports_and_saves_the_second_task(prepared: Path, tmp_path: Path) -> None:
+    from mistrec.eval.evaluate import evaluate_run
+
+    fit_run(prepared, "shared_bottom", tmp_path / "run", model_values={"embedding_dim": 8},
+            train_cfg=TrainConfig(epochs=1, batch_size=512, seed=3), quiet=True)
+    run = evaluate_run(tmp_path / "run", ranking=False)["runs"][0]
+    conv = run["metrics"]["conversion"]
+    assert conv["overall"]["n"] == run["metrics"]["overall"]["n"] and 0.5 < conv["overall"]["ctcvr_auc"] <= 1
+    saved = np.load(tmp_path / "run" / "predictions_test.npz")
+    assert saved["cvr"].shape == saved["prob"].shape and set(np.unique(saved["conversion"])) <= {0.0, 1.0}
