@@ -94,7 +94,8 @@ class HistoryEvents:
         """item, scenario, ts, label, value with one zero appended (index len(self), where padding points):
         padding then comes out zero from the gather itself, without a mask pass per column."""
         return tuple(np.append(col, np.zeros(1, dtype=col.dtype))
-                     for col in (self.item, self.scenario, self.ts, self.label.astype(np.float32), self.value))
+                     for col in (self.item, self.scenario, self.ts, self.label.astype(np.float32),
+                                 self.value.astype(np.float32)))
 
     def gather(self, start: np.ndarray, end: np.ndarray, ts: np.ndarray, length: int) -> HistoryBatch:
         """Padded (B, L) histories for windows [start, end) of samples at times ts."""
@@ -104,5 +105,5 @@ class HistoryEvents:
         item, scenario, when, label, value = self._padded
         return HistoryBatch(
             items=item[idx], scenarios=scenario[idx], time_gaps=np.where(mask, ts[:, None] - when[idx], 0),
-            labels=label[idx], values=value[idx].astype(np.float32, copy=False), mask=mask,
+            labels=label[idx], values=value[idx], mask=mask,
         )

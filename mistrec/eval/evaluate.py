@@ -21,7 +21,7 @@ from mistrec.errors import ArtifactError, ConfigError
 from mistrec.eval.ranking import rank_full_catalogue
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Model
-from mistrec.train import conversion_metrics, evaluate_rows, load_run, predict, predict_tasks
+from mistrec.train import conversion_metrics, evaluate_rows, load_run, predict_tasks
 
 __all__ = ["attention_transfer_matrix", "evaluate_run", "gate_summary", "leave_source_out_matrix", "load_run_and_data",
            "pointwise_metrics", "write_json"]
@@ -76,18 +76,13 @@ def evaluate_run(
     if not len(rows):
         raise ConfigError(f"{data} has no {split} rows to evaluate.")
     t0 = time.perf_counter()
-    conversion = model.predicts_conversion and enc.spec_.has_conversion
-    if conversion:
-        prob, cvr = predict_tasks(model, enc, rows)
-    else:
-        prob = predict(model, enc, rows)
+    prob, cvr = predict_tasks(model, enc, rows)
     result = pointwise_metrics(prob, rows, names)
-    if conversion:  # the second task: CVR AUC on clicked rows, CTCVR AUC and LogLoss on every row
-        result["conversion"] = conversion_metrics(prob, cvr, rows, names)
-    pointwise_seconds = time.perf_counter() - t0
     saved = {"prob": prob, "label": rows.label, "user": rows.user, "scenario": rows.scenario, "item": rows.item}
-    if conversion:
+    if cvr is not None:  # the second task: CVR AUC on clicked rows, CTCVR AUC and LogLoss on every row
+        result["conversion"] = conversion_metrics(prob, cvr, rows, names)
         saved.update(cvr=cvr, conversion=rows.conversion)
+    pointwise_seconds = time.perf_counter() - t0
     np.savez_compressed(run_dir / f"predictions_{split}.npz", **saved)  # type: ignore[arg-type]
     ranking_seconds = 0.0
     if ranking:

@@ -14,8 +14,7 @@ from mistrec.batch import Batch
 from mistrec.features import FeatureSpec
 
 __all__ = ["MLP", "ActivationUnit", "BilinearScorer", "Dropout", "FeatureEmbedding", "PartitionedNorm",
-           "ScenarioGroups",
-           "StarLinear", "grouped_softmax", "lookup", "route"]
+           "ScenarioGroups", "StarLinear", "grouped_softmax", "lookup", "route"]
 
 
 def lookup(table: nn.Embedding, idx: torch.Tensor) -> torch.Tensor:
@@ -208,7 +207,7 @@ class ActivationUnit(nn.Module):
 class BilinearScorer(nn.Module):
     """A cheaper target-attention score: score(event, query) = e . (W q + w) / sqrt(E), a bilinear form plus a
     query-independent term per event. Per event one E-dimensional multiply-add instead of DIN's (E x H) layer
-    and its (B, L, H) activations: on B x L = 204,800 events it is what the history costs in a step."""
+    and its (B, L, H) activations, the largest part of mist's step on B x L = 204,800 events."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -254,10 +253,11 @@ class PartitionedNorm(nn.Module):
     def forward(self, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
         if self.training:
             with torch.no_grad():  # each scenario's moving statistics from its own samples
-                counts = torch.bincount(scenario, minlength=self.mean.shape[0]).clamp(min=1).unsqueeze(1)
+                n_rows = torch.bincount(scenario, minlength=self.mean.shape[0])
+                counts = n_rows.clamp(min=1).unsqueeze(1)
                 s_mean = torch.zeros_like(self.mean).index_add_(0, scenario, x) / counts
                 s_var = torch.zeros_like(self.var).index_add_(0, scenario, (x - s_mean[scenario]) ** 2) / counts
-                present = torch.bincount(scenario, minlength=self.mean.shape[0]) > 0
+                present = n_rows > 0
                 m = self.momentum
                 self.mean[present] = (1 - m) * self.mean[present] + m * s_mean[present]
                 self.var[present] = (1 - m) * self.var[present] + m * s_var[present]

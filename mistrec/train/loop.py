@@ -91,29 +91,30 @@ def seed_everything(seed: int) -> None:
 
 def predict(model: Model, enc: FeatureEncoder, rows: EncodedRows, batch_size: int = 16384) -> np.ndarray:
     """Click probabilities for every row, in order (evaluation mode, no gradients)."""
-    model.eval()
-    out = np.empty(len(rows), dtype=np.float32)
-    with torch.no_grad():
-        for lo in range(0, len(rows), batch_size):
-            idx = np.arange(lo, min(lo + batch_size, len(rows)))
-            b = enc.batch(rows, idx, history=model.reads_history, history_side=model.reads_history_side)
-            logits = model(b)
-            out[idx] = torch.sigmoid(logits).numpy()
-    return out
+    return _predict(model, enc, rows, batch_size, conversion=False)[0]
 
 
 def predict_tasks(model: Model, enc: FeatureEncoder, rows: EncodedRows, batch_size: int = 16384
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """p(click) and p(conversion | click) for every row, in order, for a model with a conversion head."""
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """p(click) for every row, in order, and p(conversion | click) when the model has a conversion head (a model
+    built on data with conversions, `Model.predicts_conversion`), else None."""
+    return _predict(model, enc, rows, batch_size, conversion=model.predicts_conversion)
+
+
+def _predict(model: Model, enc: FeatureEncoder, rows: EncodedRows, batch_size: int, conversion: bool
+             ) -> tuple[np.ndarray, np.ndarray | None]:
     model.eval()
     click = np.empty(len(rows), dtype=np.float32)
-    cvr = np.empty(len(rows), dtype=np.float32)
+    cvr = np.empty(len(rows), dtype=np.float32) if conversion else None
     with torch.no_grad():
         for lo in range(0, len(rows), batch_size):
             idx = np.arange(lo, min(lo + batch_size, len(rows)))
             b = enc.batch(rows, idx, history=model.reads_history, history_side=model.reads_history_side)
-            c, v = model.forward_tasks(b)
-            click[idx], cvr[idx] = torch.sigmoid(c).numpy(), torch.sigmoid(v).numpy()
+            if cvr is None:
+                click[idx] = torch.sigmoid(model(b)).numpy()
+            else:
+                c, v = model.forward_tasks(b)
+                click[idx], cvr[idx] = torch.sigmoid(c).numpy(), torch.sigmoid(v).numpy()
     return click, cvr
 
 
@@ -268,9 +269,9 @@ def train(
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     opt = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
-    conversion = model.predicts_conversion and enc.spec_.has_conversion and not bpr
     step = _Step(model, enc, train_rows, opt, rng, ScenarioPools(train_rows.scenario, train_rows.item) if bpr else None,
-                 _scenario_weights(train_rows, cfg.scenario_weights), cfg.conversion_weight if conversion else 0.0)
+                 _scenario_weights(train_rows, cfg.scenario_weights),
+                 cfg.conversion_weight if model.predicts_conversion and not bpr else 0.0)
     pool = np.flatnonzero(train_rows.label > 0) if bpr else np.arange(len(train_rows))
     result = TrainResult(best_epoch=0, best_score=float("-inf"))
     best_state, stale = None, 0
@@ -312,12 +313,10 @@ def _epoch_record(model: Model, enc: FeatureEncoder, valid_rows: EncodedRows | N
                   epoch: int, loss: float, seconds: float) -> dict[str, Any]:
     record: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "seconds": round(seconds, 3)}
     if valid_rows is not None and len(valid_rows):
-        if model.predicts_conversion and enc.spec_.has_conversion:
-            prob, cvr = predict_tasks(model, enc, valid_rows, cfg.eval_batch_size)
+        prob, cvr = predict_tasks(model, enc, valid_rows, cfg.eval_batch_size)
+        if cvr is not None:
             conv = conversion_metrics(prob, cvr, valid_rows, enc.spec_.scenario_names)["overall"]
             record["valid_cvr_auc"], record["valid_ctcvr_auc"] = conv["cvr_auc"], conv["ctcvr_auc"]
-        else:
-            prob = predict(model, enc, valid_rows, cfg.eval_batch_size)
         valid = evaluate_rows(prob, valid_rows, enc.spec_.scenario_names)
         record["valid_mean_scenario_auc"] = valid["overall"]["mean_scenario_auc"]
         record["valid_auc"] = valid["overall"]["auc"]

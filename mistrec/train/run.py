@@ -23,7 +23,6 @@ from mistrec.train.loop import (
     TrainConfig,
     conversion_metrics,
     evaluate_rows,
-    predict,
     predict_tasks,
     seed_everything,
     train,
@@ -75,7 +74,7 @@ def fit_run(
         model = build_model(name, enc.spec_, cfg)
     rows = {split: enc.rows(ds, split) for split in ("train", "valid", "test")}
     fit_rows = {split: _only(rows[split], enc.spec_.scenario_names, train_scenarios) for split in ("train", "valid")}
-    if enc.spec_.has_conversion and not model.predicts_conversion and not quiet:
+    if enc.spec_.has_conversion and not model.predicts_conversion and not quiet:  # say what is not learned
         print(f"The data has conversions; {name} predicts clicks only (conversion: "
               f"{', '.join(conversion_models())}).", file=sys.stderr)
     t0 = time.perf_counter()
@@ -99,11 +98,12 @@ def fit_run(
 
 
 def _evaluate(model: Model, enc: FeatureEncoder, rows: EncodedRows, names: tuple[str, ...]) -> dict[str, Any]:
-    """The click metrics; with a conversion head and conversions in the data, the `conversion` block too."""
-    if model.predicts_conversion and enc.spec_.has_conversion:
-        click, cvr = predict_tasks(model, enc, rows)
-        return {**evaluate_rows(click, rows, names), "conversion": conversion_metrics(click, cvr, rows, names)}
-    return evaluate_rows(predict(model, enc, rows), rows, names)
+    """The click metrics; with a conversion head, the `conversion` block too."""
+    click, cvr = predict_tasks(model, enc, rows)
+    result = evaluate_rows(click, rows, names)
+    if cvr is not None:
+        result["conversion"] = conversion_metrics(click, cvr, rows, names)
+    return result
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
