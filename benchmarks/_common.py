@@ -58,6 +58,19 @@ def write_json(path: str | Path, doc: dict[str, Any]) -> None:
     Path(path).write_text(json.dumps(doc, indent=2) + "\n")
 
 
+def run_benchmark_cli(cmd: list[str], json_path: str | Path) -> int:
+    """Runs a `mistrec benchmark` command (with the explicit thread counts) and records the machine's context
+    next to its figures in the JSON it wrote; returns its exit code."""
+    import json
+
+    code = subprocess.run(cmd, env=thread_env(), check=False).returncode
+    if Path(json_path).is_file():
+        doc = json.loads(Path(json_path).read_text())
+        doc["context"] = context()
+        write_json(json_path, doc)
+    return code
+
+
 def prepared_ml1m(work: Path, recipe: str, data: Path) -> Path:
     """MovieLens-1M prepared under work/ml-1m-RECIPE/prepared (once; later calls reuse it): age groups with the
     random 8:1:1 split (seed 2022, the published benchmarks' setting), genre shelves with the temporal protocol;

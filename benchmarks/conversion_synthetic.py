@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, THREADS, context, thread_env, write_json
+from _common import REPO, THREADS, run_benchmark_cli
 
 MODELS = "mist,star,mmoe,shared_bottom,scenario_dnn"
 
@@ -44,11 +43,9 @@ def main() -> int:
     cmd = [sys.executable, "-m", "mistrec", "benchmark", str(prepared), "--models", args.models, "--seeds",
            str(args.seeds), "--epochs", str(args.epochs), "--threads", THREADS, "--json", args.json,
            "--batch-size", "1024", "--no-ranking", "--work", str(work / "benchmark-runs")]
-    code = subprocess.run(cmd, env=thread_env(), check=False).returncode
+    code = run_benchmark_cli(cmd, args.json)
     if Path(args.json).is_file():
         doc = json.loads(Path(args.json).read_text())
-        doc["context"] = context()
-        write_json(args.json, doc)
         for m, v in doc["summary"]["by_model"].items():
             conv = v.get("conversion", {}).get("overall", {})
             print(f"{m}: click AUC {v['overall']['auc']['mean']:.4f}, CVR AUC "

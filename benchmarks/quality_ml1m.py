@@ -14,13 +14,11 @@ The JSON follows DESIGN.md section 5: runs[].model, runs[].seed, runs[].metrics.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, SHARED_DATA, THREADS, context, prepared_ml1m, thread_env, write_json
+from _common import REPO, SHARED_DATA, THREADS, prepared_ml1m, run_benchmark_cli
 
 DEFAULT_MODELS = "mist,star,mmoe,ple,shared_bottom,din,isolated_dnn"
 
@@ -47,12 +45,7 @@ def main() -> int:
         cmd += ["--report", args.report]
     if args.no_ranking:
         cmd.append("--no-ranking")
-    code = subprocess.run(cmd, env=thread_env(), check=False).returncode
-    if Path(args.json).is_file():  # the machine's context next to the figures
-        doc = json.loads(Path(args.json).read_text())
-        doc["context"] = context()
-        write_json(args.json, doc)
-    return code
+    return run_benchmark_cli(cmd, args.json)
 
 
 if __name__ == "__main__":
