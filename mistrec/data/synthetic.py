@@ -48,6 +48,7 @@ DESCRIPTIONS = {
     "search": "results of a typed search query",
     "game_lobby": "games offered in the multiplayer lobby",
     "vr_showroom": "3D products shown in the virtual-reality showroom",
+    "vr_arcade": "multiplayer games played in virtual reality",
 }
 START = 1767225600  # 2026-01-01 00:00:00 UTC
 
@@ -80,6 +81,10 @@ class SyntheticConfig:
     conversion: bool = False
     conversion_signal: float = 2.0
     conversion_bias: float = -6.0  # about 25% of clicks convert (chosen items already match b[u, s])
+    # Scenario s shows the items of scenario item_pool[s]'s pool (None: its own). A scenario launched on
+    # another's catalogue (a VR arcade showing the game lobby's games) then shares its items: with the
+    # leave-scenario-out protocol only the scenario is new, not its items (docs/synthetic.md).
+    item_pool: tuple[int, ...] | None = None
 
     def matrix(self) -> np.ndarray:
         t = DEFAULT_TRANSFER if self.transfer is None else np.asarray(self.transfer, dtype=float)
@@ -89,6 +94,10 @@ class SyntheticConfig:
         for name in ("scenario_share", "pool_sizes", "label_noise", "label_bias"):
             if len(getattr(self, name)) != s:
                 raise ConfigError(f"SyntheticConfig.{name} needs one value per scenario ({s}).")
+        if self.item_pool is not None and (len(self.item_pool) != s or any(
+                not 0 <= p < s or self.item_pool[p] != p for p in self.item_pool)):
+            raise ConfigError(f"SyntheticConfig.item_pool needs one scenario index per scenario ({s}), each naming a "
+                              "scenario that shows its own pool.")
         return t
 
 
@@ -179,11 +188,12 @@ def generate(cfg: SyntheticConfig | None = None) -> SyntheticData:
     ts = START + rng.integers(0, cfg.days * 86400, size=len(user))  # iid event times over the period
 
     item = np.empty(len(user), dtype=np.int64)
+    owner = cfg.item_pool or tuple(range(n_s))
     for s in range(n_s):  # one vectorised draw per scenario
         rows = np.flatnonzero(scen == s)
-        pool = items[pools[s]:pools[s + 1]]  # (P, d)
+        pool = items[pools[owner[s]]:pools[owner[s] + 1]]  # (P, d)
         logits = cfg.choice_sharpness * interest[user[rows], s] @ pool.T  # (R, P)
-        item[rows] = pools[s] + np.argmax(logits + rng.gumbel(size=logits.shape), axis=1)
+        item[rows] = pools[owner[s]] + np.argmax(logits + rng.gumbel(size=logits.shape), axis=1)
     score = np.einsum("nd,nd->n", transferred[user, scen], items[item])
     logit = cfg.signal * score + np.asarray(cfg.label_bias)[scen] + rng.normal(size=len(user)) * np.asarray(
         cfg.label_noise)[scen]

@@ -27,6 +27,7 @@ from mistrec.batch import Batch
 from mistrec.data.history import HistoryEvents
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ArtifactError
+from mistrec.features.scenario_text import scenario_mix
 
 __all__ = ["GAP_BUCKETS", "EncodedRows", "FeatureEncoder", "FeatureSpec"]
 
@@ -49,6 +50,16 @@ class FeatureSpec:
     scenario_names: tuple[str, ...]  # index i + 1 is scenario_names[i]; 0 is unknown
     gap_buckets: int = GAP_BUCKETS
     tasks: tuple[str, ...] = ("click",)  # ("click", "conversion") when the training data carries conversions
+    # (S x S) rows of weights over the trained scenarios for new scenarios resolved from their descriptions
+    # (features.scenario_text), identity rows for trained ones; empty when no new scenario is resolved
+    scenario_mix: tuple[tuple[float, ...], ...] = ()
+    # the scenario indices with training rows; the shared path of index 0 averages over these, never over a
+    # scenario whose parameters training never touched (empty: every index but 0, as specs before it)
+    trained_scenarios: tuple[int, ...] = ()
+
+    @property
+    def known_scenarios(self) -> tuple[int, ...]:
+        return self.trained_scenarios or tuple(range(1, self.n_scenarios))
 
     @property
     def has_conversion(self) -> bool:
@@ -59,6 +70,7 @@ class FeatureSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FeatureSpec:
+        d = {**d, "scenario_mix": tuple(tuple(row) for row in d.get("scenario_mix", ()))}
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # type: ignore[arg-type]
 
 
@@ -91,11 +103,22 @@ class FeatureEncoder:
     Args:
         history_length: L of the batches; default: the prepared dataset's.
         max_seq: how many values of a multi-valued item feature are kept (genres).
+        new_scenarios: how a scenario with no training rows is read: 'shared' (the unknown index 0, the
+            shared path: every model's safe default), 'text' (a mix of the trained scenarios weighted by the
+            similarity of their descriptions in the scenarios table) or 'uniform' (equal weights). With
+            'text' or 'uniform' a resolved new scenario keeps its own index and `spec_.scenario_mix` holds
+            its weights, for models that read it (`Model.mixes_scenarios`).
+        text_encoder: 'auto' (MiniLM when the text extra is installed, else TF-IDF), 'minilm' or 'tfidf'.
+        text_temperature: of the softmax over description similarities.
     """
 
-    def __init__(self, history_length: int | None = None, max_seq: int = 6) -> None:
+    def __init__(self, history_length: int | None = None, max_seq: int = 6, new_scenarios: str = "shared",
+                 text_encoder: str = "auto", text_temperature: float = 0.1) -> None:
         self.history_length = history_length
         self.max_seq = max_seq
+        self.new_scenarios = new_scenarios
+        self.text_encoder = text_encoder
+        self.text_temperature = text_temperature
 
     # -- fit --------------------------------------------------------------------------------------------
     def fit(self, ds: PreparedDataset) -> FeatureEncoder:
@@ -105,6 +128,8 @@ class FeatureEncoder:
         self.user_map_ = _seen_map(n_users, train["user"].to_numpy())
         self.item_map_ = _seen_map(n_items, train["item"].to_numpy())
         self.scenario_map_ = _seen_map(n_scen, train["scenario"].to_numpy())
+        trained = np.flatnonzero(self.scenario_map_)
+        mix = self._scenario_mix(ds, trained)
         users, items = ds.tables.get("users"), ds.tables.get("items")
         ucat, unum = _feature_names(ds, "users")
         icat, inum = _feature_names(ds, "items")
@@ -124,12 +149,33 @@ class FeatureEncoder:
             history_length=self.history_length or ds.history_length, scenario_names=tuple(ds.scenarios),
             tasks=("click", "conversion") if "conversion" in train.columns and train["conversion"].null_count() <
             train.height else ("click",),
+            scenario_mix=tuple(tuple(float(x) for x in row) for row in mix) if mix is not None else (),
+            trained_scenarios=tuple(int(i) for i in trained),
         )
         self.dataset_fingerprint_ = ds.manifest["fingerprint"]
         values = ds.events.value
         self.value_stats_ = np.array([values.mean(), values.std() or 1.0] if len(values) else [0.0, 1.0],
                                      dtype=np.float32)
         return self
+
+    def _scenario_mix(self, ds: PreparedDataset, seen: np.ndarray) -> np.ndarray | None:
+        """Resolves the scenarios without training rows (`new_scenarios`); sets `scenario_resolution_` and maps
+        each resolved one to its own index. Returns the mix matrix, or None when no scenario is resolved."""
+        names = ds.scenarios
+        descriptions: dict[int, str] = {}
+        table = ds.tables.get("scenarios")
+        text_cols = list((ds.manifest["config"].get("scenarios") or {}).get("text", []) or [])
+        if table is not None and text_cols:
+            joined = table.select(pl.concat_str([pl.col(c).fill_null("") for c in text_cols], separator=". "))
+            descriptions = dict(zip(table["scenario"].to_list(), joined.to_series().to_list(), strict=True))
+        mix, self.scenario_resolution_ = scenario_mix(names, descriptions, seen, mode=self.new_scenarios,
+                                                      encoder=self.text_encoder, temperature=self.text_temperature)
+        resolved = np.flatnonzero(mix.sum(axis=1) > 0)
+        new = np.setdiff1d(resolved, seen)
+        if not len(new):
+            return None
+        self.scenario_map_[new] = new
+        return mix
 
     def _check(self) -> None:
         if not hasattr(self, "spec_"):
@@ -211,7 +257,9 @@ class FeatureEncoder:
         directory.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(directory / "encoder.npz", **{k: getattr(self, k) for k in self._ARRAYS})
         (directory / "encoder.json").write_text(json.dumps({
-            "history_length": self.history_length, "max_seq": self.max_seq, "spec": self.spec_.to_dict(),
+            "history_length": self.history_length, "max_seq": self.max_seq, "new_scenarios": self.new_scenarios,
+            "text_encoder": self.text_encoder, "text_temperature": self.text_temperature,
+            "scenario_resolution": self.scenario_resolution_, "spec": self.spec_.to_dict(),
             "feature_names": self.feature_names_, "dataset_fingerprint": self.dataset_fingerprint_}, indent=2))
 
     @classmethod
@@ -220,7 +268,10 @@ class FeatureEncoder:
             if not (directory / name).is_file():
                 raise ArtifactError(f"{directory} is missing {name}: the fitted encoder is part of every run.")
         meta = json.loads((directory / "encoder.json").read_text())
-        enc = cls(history_length=meta["history_length"], max_seq=meta["max_seq"])
+        enc = cls(history_length=meta["history_length"], max_seq=meta["max_seq"],
+                  new_scenarios=meta.get("new_scenarios", "shared"), text_encoder=meta.get("text_encoder", "auto"),
+                  text_temperature=meta.get("text_temperature", 0.1))
+        enc.scenario_resolution_ = meta.get("scenario_resolution", {})
         with np.load(directory / "encoder.npz") as arrays:
             for k in cls._ARRAYS:
                 setattr(enc, k, arrays[k])

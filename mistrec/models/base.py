@@ -72,6 +72,11 @@ class Model(nn.Module):
     supports_conversion: bool = False
     predicts_conversion: bool = False
 
+    @classmethod
+    def encoder_args(cls, cfg: ModelConfig) -> dict[str, object]:
+        """Arguments of the FeatureEncoder fitted for this model (mist: how new scenarios are resolved)."""
+        return {}
+
     def forward_tasks(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(click logits, post-click conversion logits), each (B,), computing the shared parts once. ESMM (Ma et
         al., SIGIR 2018): p(click and conversion) = sigmoid(click) * sigmoid(conversion), trained on every row."""

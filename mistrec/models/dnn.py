@@ -56,6 +56,7 @@ class IsolatedDNN(Model):
         super().__init__()
         self.nets = nn.ModuleList(
             nn.Sequential() if s == 0 else ScenarioDNN(spec, cfg) for s in range(spec.n_scenarios))
+        self.trained = spec.known_scenarios
 
     def forward(self, b: Batch) -> torch.Tensor:
         out = b.label.new_zeros(len(b))
@@ -63,7 +64,7 @@ class IsolatedDNN(Model):
             rows = b.scenario == s
             sub = b.subset(rows)
             if s == 0:
-                out[rows] = torch.stack([net(sub) for net in list(self.nets)[1:]]).mean(0)
+                out[rows] = torch.stack([self.nets[k](sub) for k in self.trained]).mean(0)
             else:
                 out[rows] = self.nets[s](sub)
         return out

@@ -65,9 +65,12 @@ class PLEConfig(ModelConfig):
 class _Towers(nn.Module):
     """One small tower per scenario, all computed at once; each sample reads its own (see `route`)."""
 
-    def __init__(self, d_in: int, hidden: tuple[int, ...], n_scenarios: int, dropout: float) -> None:
+    trained: torch.Tensor
+
+    def __init__(self, d_in: int, hidden: tuple[int, ...], spec: FeatureSpec, dropout: float) -> None:
         super().__init__()
-        self.towers = nn.ModuleList(MLP(d_in, hidden, dropout, out=1) for _ in range(n_scenarios))
+        self.towers = nn.ModuleList(MLP(d_in, hidden, dropout, out=1) for _ in range(spec.n_scenarios))
+        self.register_buffer("trained", torch.tensor(spec.known_scenarios), persistent=False)
 
     def forward(self, per_scenario_input: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
         # per_scenario_input: (B, S, D) or (B, D) shared by all towers
@@ -75,7 +78,7 @@ class _Towers(nn.Module):
             outs = [t(per_scenario_input) for t in self.towers]
         else:
             outs = [t(per_scenario_input[:, s]) for s, t in enumerate(self.towers)]
-        return route(torch.cat(outs, dim=-1), scenario)  # (B,)
+        return route(torch.cat(outs, dim=-1), scenario, self.trained)  # (B,)
 
 
 class SharedBottom(Model):
@@ -88,9 +91,9 @@ class SharedBottom(Model):
         super().__init__()
         self.embed = FeatureEmbedding(spec, cfg.embedding_dim)
         self.bottom = MLP(self.embed.d_out, cfg.bottom, cfg.dropout)
-        self.towers = _Towers(self.bottom.d_out, cfg.tower, spec.n_scenarios, cfg.dropout)
+        self.towers = _Towers(self.bottom.d_out, cfg.tower, spec, cfg.dropout)
         self.predicts_conversion = spec.has_conversion
-        self.cvr_towers = (_Towers(self.bottom.d_out, cfg.tower, spec.n_scenarios, cfg.dropout)
+        self.cvr_towers = (_Towers(self.bottom.d_out, cfg.tower, spec, cfg.dropout)
                            if spec.has_conversion else None)
 
     def forward(self, b: Batch) -> torch.Tensor:
@@ -117,11 +120,11 @@ class MMoE(Model):
         self.experts = nn.ModuleList(MLP(d, cfg.expert, cfg.dropout) for _ in range(cfg.n_experts))
         self.gates = nn.Linear(d, spec.n_scenarios * cfg.n_experts)
         self.n_scenarios, self.n_experts = spec.n_scenarios, cfg.n_experts
-        self.towers = _Towers(cfg.expert[-1], cfg.tower, spec.n_scenarios, cfg.dropout)
+        self.towers = _Towers(cfg.expert[-1], cfg.tower, spec, cfg.dropout)
         self.gate_columns = {"experts": [f"expert{k}" for k in range(cfg.n_experts)]}
         self.predicts_conversion = spec.has_conversion
         self.cvr_gates = nn.Linear(d, spec.n_scenarios * cfg.n_experts) if spec.has_conversion else None
-        self.cvr_towers = (_Towers(cfg.expert[-1], cfg.tower, spec.n_scenarios, cfg.dropout)
+        self.cvr_towers = (_Towers(cfg.expert[-1], cfg.tower, spec, cfg.dropout)
                            if spec.has_conversion else None)
 
     def _mix(self, gates: nn.Linear, x: torch.Tensor, experts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -190,7 +193,7 @@ class PLE(Model):
             _CGC(d if i == 0 else cfg.expert[-1], cfg, spec.n_scenarios, last=i == cfg.levels - 1)
             for i in range(cfg.levels))
         self.n_scenarios = spec.n_scenarios
-        self.towers = _Towers(cfg.expert[-1], cfg.tower, spec.n_scenarios, cfg.dropout)
+        self.towers = _Towers(cfg.expert[-1], cfg.tower, spec, cfg.dropout)
         columns = [f"specific{k}" for k in range(cfg.n_specific)] + [f"shared{k}" for k in range(cfg.n_shared)]
         self.gate_columns = {f"level{i + 1}": columns for i in range(cfg.levels)}
 
@@ -225,7 +228,7 @@ class STAR(Model):
         self.scenario = nn.Embedding(spec.n_scenarios, cfg.embedding_dim)
         nn.init.zeros_(self.scenario.weight)  # scenario 0 (unseen) contributes nothing to the auxiliary logit
         d = self.embed.d_out
-        self.norm = PartitionedNorm(d, spec.n_scenarios)
+        self.norm = PartitionedNorm(d, spec.n_scenarios, trained=spec.known_scenarios)
         dims = (d, *cfg.hidden)
         self.layers = nn.ModuleList(StarLinear(a, b_, spec.n_scenarios) for a, b_ in itertools.pairwise(dims))
         self.out = StarLinear(dims[-1], 1, spec.n_scenarios)

@@ -4,6 +4,7 @@ partitioned normalisation and STAR's star-topology linear layer."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import cast
 
 import torch
@@ -223,10 +224,10 @@ class BilinearScorer(nn.Module):
         return torch.bmm(self.query(query) * self.scale, events.transpose(1, 2))
 
 
-def route(per_scenario: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
+def route(per_scenario: torch.Tensor, scenario: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
     """Picks each sample's own scenario output from (B, S, ...) outputs; index 0 (a scenario unseen in
-    training) takes the mean over the known scenarios instead of an untrained head."""
-    known = per_scenario[:, 1:].mean(dim=1)
+    training) takes the mean over the trained scenarios (indices `trained`) instead of an untrained head."""
+    known = per_scenario.index_select(1, trained).mean(dim=1)
     own = per_scenario.gather(1, scenario.view(-1, *([1] * (per_scenario.dim() - 1))).expand(
         -1, 1, *per_scenario.shape[2:])).squeeze(1)
     unseen = (scenario == 0).view(-1, *([1] * (own.dim() - 1)))
@@ -239,9 +240,14 @@ class PartitionedNorm(nn.Module):
 
     mean: torch.Tensor
     var: torch.Tensor
+    trained: torch.Tensor
 
-    def __init__(self, dim: int, n_scenarios: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
+    def __init__(self, dim: int, n_scenarios: int, momentum: float = 0.1, eps: float = 1e-5,
+                 trained: Sequence[int] | None = None) -> None:
+        """`trained`: the scenarios with training rows, whose statistics index 0 averages (default: all but 0)."""
         super().__init__()
+        self.register_buffer("trained", torch.tensor(list(range(1, n_scenarios)) if trained is None else
+                                                     list(trained), dtype=torch.int64), persistent=False)
         self.gamma = nn.Parameter(torch.ones(dim))
         self.beta = nn.Parameter(torch.zeros(dim))
         self.gamma_s = nn.Parameter(torch.ones(n_scenarios, dim))
@@ -266,9 +272,9 @@ class PartitionedNorm(nn.Module):
             z = F.batch_norm(x, None, None, training=True, eps=self.eps)
         else:
             # One affine map per scenario, z * scale[s] + shift[s], looked up once per sample. A scenario unseen
-            # in training (index 0) has no statistics of its own: it uses the known ones' mean.
-            mean = torch.cat([self.mean[1:].mean(0, keepdim=True), self.mean[1:]])
-            var = torch.cat([self.var[1:].mean(0, keepdim=True), self.var[1:]])
+            # in training (index 0) has no statistics of its own: it uses the trained ones' mean.
+            mean = torch.cat([self.mean.index_select(0, self.trained).mean(0, keepdim=True), self.mean[1:]])
+            var = torch.cat([self.var.index_select(0, self.trained).mean(0, keepdim=True), self.var[1:]])
             scale = (self.gamma * self.gamma_s) / torch.sqrt(var + self.eps)  # (S, dim)
             shift = self.beta + self.beta_s - mean * scale
             return torch.addcmul(shift.index_select(0, scenario), x, scale.index_select(0, scenario))

@@ -15,8 +15,12 @@ For candidate item i in target scenario s and history H = [(item_j, scenario_j, 
                         each source scenario's share (beta summed over its pools) is explicit
 5. scenario-adaptive top  partitioned normalisation, then STAR-style shared x specific layers, or PLE-style
                         gated shared and scenario experts (a config choice)
-6. unknown scenario     index 0 (a scenario unseen in training): zero scenario embedding, zero transfer bias,
-                        the shared STAR weights and the known scenarios' normalisation statistics
+6. new scenario         a scenario with no training rows that the scenarios table describes in words (`new_scenarios:
+                        text`) is read as a mix of the trained scenarios, weighted by how alike their descriptions
+                        are (features.scenario_text): its embedding, transfer-bias row and column are the mix of
+                        theirs and its top's logit the mix of their tops' logits. Index 0 (unknown, or new and
+                        undescribed): zero scenario embedding, zero transfer bias, the shared STAR weights and the
+                        trained scenarios' normalisation statistics
 
 With conversions in the data a second scenario-adaptive top over the same input predicts p(conversion | click)
 (`forward_tasks`, trained as ESMM: docs/training.md).
@@ -39,6 +43,7 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.errors import ConfigError
 from mistrec.features import FeatureSpec
+from mistrec.features.scenario_text import NEW_SCENARIO_MODES, TEXT_ENCODERS
 from mistrec.models.base import Model, ModelConfig
 from mistrec.models.layers import (
     MLP,
@@ -90,6 +95,12 @@ class MistConfig(ModelConfig):
     hidden: tuple[int, ...] = (128, 64, 32)  # STAR's sizes
     n_experts: int = 4  # ple top: shared experts
     tower: tuple[int, ...] = (8,)  # ple top: per-scenario tower
+    # a scenario with no training rows: "text" (a mix of the trained scenarios weighted by the similarity of
+    # their descriptions, when the data's scenarios table describes them), "uniform" (equal weights) or "shared"
+    # (the unknown index's shared path); text_encoder "auto" is MiniLM with the text extra, else TF-IDF
+    new_scenarios: str = "text"
+    text_encoder: str = "auto"
+    text_temperature: float = 0.1
 
     def validate(self) -> None:
         if self.weights not in ("softmax", "din"):
@@ -105,6 +116,15 @@ class MistConfig(ModelConfig):
             raise ConfigError(f"embedding_dim ({self.embedding_dim}) must be divisible by heads ({self.heads}).")
         if self.init_std < 0:
             raise ConfigError(f"The 'init_std' parameter of MistConfig must be >= 0. Got {self.init_std}.")
+        if self.new_scenarios not in NEW_SCENARIO_MODES:
+            raise ConfigError(f"The 'new_scenarios' parameter of MistConfig must be one of "
+                              f"{', '.join(NEW_SCENARIO_MODES)}. Got {self.new_scenarios!r}.")
+        if self.text_encoder not in TEXT_ENCODERS:
+            raise ConfigError(f"The 'text_encoder' parameter of MistConfig must be one of {', '.join(TEXT_ENCODERS)}."
+                              f" Got {self.text_encoder!r}.")
+        if not self.text_temperature > 0:
+            raise ConfigError(f"The 'text_temperature' parameter of MistConfig must be > 0. Got "
+                              f"{self.text_temperature}.")
         if not 0.0 <= self.user_dropout <= 1.0:
             raise ConfigError(f"The 'user_dropout' parameter of MistConfig must be in [0, 1]. Got {self.user_dropout}.")
 
@@ -114,11 +134,24 @@ class Mist(Model):
     reads_history = True
     supports_conversion = True
     bmm_pools = 32  # pooling by one bmm up to this many pools (scenarios x polarities), by index_add above it
+    mix: torch.Tensor | None  # (S, S) new scenarios' weights over the trained ones (step 6), None without any
+    mixed: torch.Tensor | None  # (S,) bool: the scenarios read through the mix
+
+    @classmethod
+    def encoder_args(cls, cfg: ModelConfig) -> dict[str, object]:
+        c = cast(MistConfig, cfg)
+        return {"new_scenarios": c.new_scenarios, "text_encoder": c.text_encoder,
+                "text_temperature": c.text_temperature}
 
     def __init__(self, spec: FeatureSpec, cfg: MistConfig) -> None:
         super().__init__()
         d = cfg.embedding_dim
         self.cfg, self.n_scenarios = cfg, spec.n_scenarios
+        # step 6's mix comes with the spec (saved with the encoder), so it is not part of the weights
+        mix = torch.tensor(spec.scenario_mix, dtype=torch.float32) if spec.scenario_mix else None
+        self.register_buffer("mix", mix, persistent=False)
+        self.register_buffer("mixed", None if mix is None else (mix.diagonal() == 0) & (mix.sum(1) > 0),
+                             persistent=False)
         self.embed = FeatureEmbedding(spec, d, init_std=cfg.init_std or 0.01)
         self.reads_history_side = cfg.side_features and self.embed.has_item_side
         self.scenario = nn.Embedding(spec.n_scenarios, d, padding_idx=0)  # row 0: unknown scenario, stays zero
@@ -147,22 +180,20 @@ class Mist(Model):
             nn.init.normal_(self.user_scenario.weight, std=0.01)
         d_features = self.embed.d_out + (d if cfg.user_per_scenario else 0)
         d_top = d_features + 3 * d  # features, target scenario, interest u, u * q
-        self.top: nn.Module = (_StarTop(d_top, cfg, spec.n_scenarios) if cfg.top == "star"
-                               else _PLETop(d_top, cfg, spec.n_scenarios))
+        self.top: nn.Module = _StarTop(d_top, cfg, spec) if cfg.top == "star" else _PLETop(d_top, cfg, spec)
         self.aux = MLP(d + d_features, (32,), cfg.dropout, out=1) if cfg.auxiliary and cfg.top == "star" else None
         # the second task (conversion, ESMM): its own scenario-adaptive top over the same tokens and interests
         self.predicts_conversion = spec.has_conversion
         self.cvr_top: nn.Module | None = None
         if spec.has_conversion:
-            self.cvr_top = (_StarTop(d_top, cfg, spec.n_scenarios) if cfg.top == "star"
-                            else _PLETop(d_top, cfg, spec.n_scenarios))
+            self.cvr_top = _StarTop(d_top, cfg, spec) if cfg.top == "star" else _PLETop(d_top, cfg, spec)
 
     def tokens(self, b: Batch) -> torch.Tensor:
         """1-2. Behaviour tokens, optionally contextualised by self-attention: (B, L, E)."""
         # scenario + gap + label embeddings, looked up at once in their (S x G x 3)-row sum table: one
         # index_select over the B x L events instead of three (the same numbers).
         labels = self.label.weight if self.cfg.history_labels else torch.zeros_like(self.label.weight)
-        table = self.scenario.weight[:, None, None] + self.gap.weight[None, :, None] + labels[None, None]
+        table = self._scenarios()[:, None, None] + self.gap.weight[None, :, None] + labels[None, None]
         label = torch.where(b.hist_mask, (b.hist_labels > 0).long() + 1, 0)
         context = (b.hist_scenarios * self.gap.num_embeddings + b.hist_gaps) * 3 + label  # (B, L)
         d = table.shape[-1]
@@ -188,7 +219,8 @@ class Mist(Model):
         transfer bias B[s, scenario_j], then the masked softmax (or DIN's masked raw scores)."""
         mask = b.hist_mask if a.dim() == 2 else b.hist_mask.unsqueeze(1)
         if self.cfg.transfer_bias:
-            bias = self.transfer.index_select(0, b.scenario).gather(1, b.hist_scenarios)  # (B, L)
+            transfer = self.transfer if self.mix is None else self.mix @ self.transfer @ self.mix.t()
+            bias = transfer.index_select(0, b.scenario).gather(1, b.hist_scenarios)  # (B, L)
             a = a + (bias if a.dim() == 2 else bias.unsqueeze(1))
         if self.cfg.weights == "din":
             return a * mask
@@ -236,7 +268,13 @@ class Mist(Model):
         x = self.embed(b)
         if self.user_scenario is None:
             return x
-        return torch.cat([x, self.user_scenario(b.user * self.n_scenarios + b.scenario)], dim=-1)
+        if self.mix is None:
+            per_scenario = self.user_scenario(b.user * self.n_scenarios + b.scenario)
+        else:  # a new scenario's user vector: the mix of the user's trained scenarios' vectors
+            table = self.user_scenario.weight.view(-1, self.n_scenarios, self.cfg.embedding_dim)  # (U, S, E)
+            per_scenario = torch.einsum("bs,bse->be", self.mix.index_select(0, b.scenario),
+                                        table.index_select(0, b.user))
+        return torch.cat([x, per_scenario], dim=-1)
 
     def _gate(self, v: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """Interest-level attention logits MLP([v_k, q, emb(k)]) for pools v (..., K, E) and queries (..., E),
@@ -244,7 +282,7 @@ class Mist(Model):
         each instead of once per (sample, pool), and no (..., K, 3E) concatenation."""
         first, last = cast(nn.Linear, self.interest_gate[0]), cast(nn.Linear, self.interest_gate[2])
         w_v, w_q, w_k = first.weight.split(v.shape[-1], dim=1)
-        pool_emb = (self.scenario.weight[:, None] + self.polarity.weight[None]).reshape(-1, v.shape[-1])  # (K, E)
+        pool_emb = (self._scenarios()[:, None] + self.polarity.weight[None]).reshape(-1, v.shape[-1])  # (K, E)
         h = (v @ w_v.t()).add_((q @ w_q.t()).unsqueeze(-2)).add_(pool_emb @ w_k.t() + first.bias)  # in place: mm's
         # backward reads its inputs, not its output
         return last(torch.relu(h)).squeeze(-1)  # the gate is [Linear, ReLU, Linear]: no dropout in it
@@ -253,7 +291,7 @@ class Mist(Model):
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Steps 1-4: the query q (B, E), event weights w (B, L), interest u (B, E), source mass, pool shares."""
         e = self.tokens(b) if tokens is None else tokens  # (B, L, E)
-        q = self.embed.items(b, self.cfg.side_features) + self.scenario(b.scenario)  # (B, E)
+        q = self.embed.items(b, self.cfg.side_features) + self._scenarios().index_select(0, b.scenario)  # (B, E)
         w = self.attend(e, q, b)  # (B, L)
         u, mass, share = self.pool(e, w, q, b)  # (B, E), (B, S), (B, S, P)
         return q, w, u, mass, share
@@ -263,7 +301,7 @@ class Mist(Model):
             return super().forward_tasks(b)
         q, _, u, _, _ = self._interest(b, None)
         x, aux = self._top_input(b, u, q)
-        return self._click(x, aux, b), self.cvr_top(x, b.scenario)
+        return self._click(x, aux, b), self._route(self.cvr_top, x, b.scenario)
 
     def forward(self, b: Batch, explain: bool = False, tokens: torch.Tensor | None = None
                 ) -> torch.Tensor | dict[str, torch.Tensor]:
@@ -285,13 +323,35 @@ class Mist(Model):
         return self._click(*self._top_input(b, u, q), b)
 
     def _click(self, x: torch.Tensor, aux: torch.Tensor | None, b: Batch) -> torch.Tensor:
-        logit = self.top(x, b.scenario)
+        logit = self._route(self.top, x, b.scenario)
         return logit if aux is None else logit + aux
+
+    def _scenarios(self) -> torch.Tensor:
+        """The scenario embedding table (S, E), new scenarios' rows mixed from the trained ones' (step 6)."""
+        return self.scenario.weight if self.mix is None else self.mix @ self.scenario.weight
+
+    def _route(self, top: nn.Module, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
+        """A scenario-adaptive top's logits (B,); a new scenario's rows take the mix of the trained scenarios'
+        logits (each of its rows through each trained top it mixes, weighted), step 6."""
+        if self.mixed is None or self.mix is None:
+            return cast(torch.Tensor, top(x, scenario))
+        new = self.mixed.index_select(0, scenario)
+        if not bool(new.any()):
+            return cast(torch.Tensor, top(x, scenario))
+        rows = new.nonzero().squeeze(1)
+        weights = self.mix.index_select(0, scenario.index_select(0, rows))  # (N, S)
+        sources = (weights.sum(0) > 0).nonzero().squeeze(1)  # the trained scenarios any of them mixes
+        k, n = len(sources), len(rows)
+        x_all = torch.cat([x, x.index_select(0, rows).repeat(k, 1)])
+        s_all = torch.cat([scenario.masked_fill(new, 0), sources.repeat_interleave(n)])
+        out = top(x_all, s_all)
+        mixed = (out[len(x):].view(k, n) * weights.index_select(1, sources).t()).sum(0)
+        return out[:len(x)].index_put((rows,), mixed)
 
     def _top_input(self, b: Batch, u: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The top's input [features, scenario(s), u, u * q] and STAR's auxiliary logit (B,) (None without it)."""
         features = self._features(b)
-        scen = self.scenario(b.scenario)
+        scen = self._scenarios().index_select(0, b.scenario)
         aux = None if self.aux is None else self.aux(torch.cat([scen, features], dim=-1)).squeeze(-1)
         return torch.cat([features, scen, u, u * q], dim=-1), aux
 
@@ -302,7 +362,7 @@ class Mist(Model):
         n, c = len(queries), len(items)
         e = self.tokens(queries)  # (U, L, E)
         q = (self.embed.items(items, self.cfg.side_features).unsqueeze(0)
-             + self.scenario(queries.scenario).unsqueeze(1))  # (U, C, E)
+             + self._scenarios().index_select(0, queries.scenario).unsqueeze(1))  # (U, C, E)
         u = torch.cat([self._cross_interest(e[i:i + 1], q[i:i + 1], queries.subset(slice(i, i + 1)))
                        for i in range(n)])  # (U * C, E)
         return self._head(queries.cross(items, history=False), u, q.reshape(n * c, -1)).view(n, c)
@@ -321,9 +381,10 @@ class Mist(Model):
 
 
 class _StarTop(nn.Module):
-    def __init__(self, d_in: int, cfg: MistConfig, n_scenarios: int) -> None:
+    def __init__(self, d_in: int, cfg: MistConfig, spec: FeatureSpec) -> None:
         super().__init__()
-        self.norm = PartitionedNorm(d_in, n_scenarios)
+        n_scenarios = spec.n_scenarios
+        self.norm = PartitionedNorm(d_in, n_scenarios, trained=spec.known_scenarios)
         dims = (d_in, *cfg.hidden)
         self.layers = nn.ModuleList(StarLinear(a, b, n_scenarios) for a, b in itertools.pairwise(dims))
         self.out = StarLinear(dims[-1], 1, n_scenarios)
@@ -340,9 +401,13 @@ class _StarTop(nn.Module):
 class _PLETop(nn.Module):
     """Gated mixture of shared experts and one expert per scenario, then a tower per scenario."""
 
-    def __init__(self, d_in: int, cfg: MistConfig, n_scenarios: int) -> None:
+    trained: torch.Tensor
+
+    def __init__(self, d_in: int, cfg: MistConfig, spec: FeatureSpec) -> None:
         super().__init__()
-        self.norm = PartitionedNorm(d_in, n_scenarios)
+        n_scenarios = spec.n_scenarios
+        self.norm = PartitionedNorm(d_in, n_scenarios, trained=spec.known_scenarios)
+        self.register_buffer("trained", torch.tensor(spec.known_scenarios), persistent=False)
         self.shared = nn.ModuleList(MLP(d_in, cfg.hidden, cfg.dropout) for _ in range(cfg.n_experts))
         self.specific = nn.ModuleList(MLP(d_in, cfg.hidden, cfg.dropout) for _ in range(n_scenarios))
         self.gates = nn.Linear(d_in, n_scenarios * (cfg.n_experts + 1))
@@ -356,4 +421,4 @@ class _PLETop(nn.Module):
         gates = self.gates(h).view(-1, self.n_scenarios, self.n_experts + 1).softmax(-1)  # (B, S, K + 1)
         mixed = torch.einsum("bsk,bkh->bsh", gates[..., :-1], shared) + gates[..., -1:] * specific  # (B, S, H)
         logits = torch.cat([t(mixed[:, s]) for s, t in enumerate(self.towers)], dim=-1)  # (B, S)
-        return route(logits, scenario)
+        return route(logits, scenario, self.trained)

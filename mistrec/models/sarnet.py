@@ -40,21 +40,23 @@ def _masked_softmax(a: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return a.masked_fill(~mask, float("-inf")).softmax(dim=1).nan_to_num(0.0)
 
 
-def _known_mean(table: torch.Tensor, dim: int) -> torch.Tensor:
-    """The table with scenario 0 (unseen in training, never updated) replaced by the known scenarios' mean."""
-    known = table.narrow(dim, 1, table.shape[dim] - 1)
-    return torch.cat([known.mean(dim, keepdim=True), known], dim=dim)
+def _known_mean(table: torch.Tensor, dim: int, trained: torch.Tensor) -> torch.Tensor:
+    """The table with scenario 0 (unseen in training, never updated) replaced by the trained scenarios' mean."""
+    mean = table.index_select(dim, trained).mean(dim, keepdim=True)
+    return torch.cat([mean, table.narrow(dim, 1, table.shape[dim] - 1)], dim=dim)
 
 
 class SARNet(Model):
     name = "sarnet"
     reads_history = True
+    trained: torch.Tensor
 
     def __init__(self, spec: FeatureSpec, cfg: SARNetConfig) -> None:
         super().__init__()
         d = cfg.embedding_dim
         self.embed = FeatureEmbedding(spec, d)
         self.scenario = nn.Embedding(spec.n_scenarios, d)
+        self.register_buffer("trained", torch.tensor(spec.known_scenarios), persistent=False)
         self.item_attention = ActivationUnit(d, cfg.attention_hidden)
         self.scenario_attention = ActivationUnit(d, cfg.attention_hidden)
         dim = self.embed.d_out + 3 * d  # features, transfer vector, target item, target scenario
@@ -77,8 +79,8 @@ class SARNet(Model):
         a_scen = _masked_softmax(self.scenario_attention(lookup(self.scenario, b.hist_scenarios), scen), b.hist_mask)
         transfer = torch.einsum("bl,ble->be", a_item * a_scen, events)  # (B, E)
         x = torch.cat([self.embed(b), transfer, target, scen], dim=-1)
-        beta, gamma = _known_mean(self.beta, 0), _known_mean(self.gamma, 0)
-        w, bias = _known_mean(self.specific_w, 1), _known_mean(self.specific_b, 1)
+        beta, gamma = _known_mean(self.beta, 0, self.trained), _known_mean(self.gamma, 0, self.trained)
+        w, bias = _known_mean(self.specific_w, 1, self.trained), _known_mean(self.specific_b, 1, self.trained)
         x = self.norm(x * beta[b.scenario] + gamma[b.scenario])  # (B, D)
         specific = torch.einsum("bd,kbd->bk", x, w[:, b.scenario]) + bias[:, b.scenario].t()
         experts = torch.cat([specific, self.shared(x)], dim=-1)  # (B, Ks + Kh)

@@ -41,7 +41,7 @@ def test_star_linear_on_sorted_groups_equals_per_sample_weights() -> None:
 
 def test_route_gives_unseen_scenarios_the_known_mean() -> None:
     out = torch.tensor([[9.0, 1.0, 3.0], [9.0, 1.0, 3.0]])
-    assert route(out, torch.tensor([2, 0])).tolist() == [3.0, 2.0]
+    assert route(out, torch.tensor([2, 0]), torch.tensor([1, 2])).tolist() == [3.0, 2.0]
 
 
 def test_partitioned_norm_uses_per_scenario_statistics_at_inference() -> None:
