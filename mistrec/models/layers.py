@@ -235,8 +235,16 @@ def route(per_scenario: torch.Tensor, scenario: torch.Tensor, trained: torch.Ten
 
 
 class PartitionedNorm(nn.Module):
-    """STAR's partitioned normalisation (Sheng et al., CIKM 2021): batch statistics during training, moving
-    statistics per scenario at inference, and a shared scale/shift times a scenario-specific one."""
+    """STAR's partitioned normalisation (Sheng et al., CIKM 2021): each scenario's batch statistics during
+    training, its moving statistics at inference, and a shared scale/shift times a scenario-specific one.
+
+    STAR trains on mini-batches drawn from one scenario at a time, so its batch statistics are that scenario's;
+    our batches mix scenarios, so each scenario's rows are normalised by their own rows' statistics
+    (`per_scenario_batch_stats`). Normalising by the whole mixed batch instead would train on other statistics
+    than the per-scenario moving ones used at inference: a feature that is constant within a scenario (its
+    embedding) would carry information in training and none, or noise, at inference."""
+
+    per_scenario_batch_stats = True  # False: the whole batch's statistics in training (the earlier behaviour)
 
     mean: torch.Tensor
     var: torch.Tensor
@@ -256,7 +264,9 @@ class PartitionedNorm(nn.Module):
         self.register_buffer("var", torch.ones(n_scenarios, dim))
         self.momentum, self.eps = momentum, eps
 
-    def forward(self, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, scenario: torch.Tensor,
+                slices: list[tuple[int, int, int]] | None = None) -> torch.Tensor:
+        """x (B, dim); `slices` (scenario, start, end) when x is already ordered by scenario (ScenarioGroups)."""
         if self.training:
             with torch.no_grad():  # each scenario's moving statistics from its own samples
                 n_rows = torch.bincount(scenario, minlength=self.mean.shape[0])
@@ -269,7 +279,8 @@ class PartitionedNorm(nn.Module):
                 self.var[present] = (1 - m) * self.var[present] + m * s_var[present]
             # (x - batch mean) / sqrt(batch variance + eps), through batch_norm's fused kernel (15x faster forward
             # and backward than the same formula in separate tensor operations, measured on (4096, 208))
-            z = F.batch_norm(x, None, None, training=True, eps=self.eps)
+            z = (self._per_scenario(x, scenario, slices) if self.per_scenario_batch_stats
+                 else F.batch_norm(x, None, None, training=True, eps=self.eps))
         else:
             # One affine map per scenario, z * scale[s] + shift[s], looked up once per sample. A scenario unseen
             # in training (index 0) has no statistics of its own: it uses the trained ones' mean.
@@ -281,6 +292,21 @@ class PartitionedNorm(nn.Module):
         # index_select, not [scenario]: its backward is an index_add, not a slow accumulating index_put
         return z * (self.gamma * self.gamma_s.index_select(0, scenario)) + (self.beta + self.beta_s.index_select(
             0, scenario))
+
+
+    def _per_scenario(self, x: torch.Tensor, scenario: torch.Tensor,
+                      slices: list[tuple[int, int, int]] | None) -> torch.Tensor:
+        """Each scenario's rows normalised by their own batch statistics (a lone row: zeros, its variance is 0)."""
+        groups = None
+        if slices is None:
+            groups = ScenarioGroups(scenario)
+            x, slices = groups.sort(x), groups.slices
+        parts = [F.batch_norm(x[a:b], None, None, training=True, eps=self.eps) if b - a > 1
+                 else torch.zeros_like(x[a:b]) for _, a, b in slices]
+        if not parts:  # an empty batch
+            return x
+        z = torch.cat(parts) if len(parts) > 1 else parts[0]
+        return z if groups is None else groups.unsort(z)
 
 
 class ScenarioGroups:

@@ -13,8 +13,9 @@ For candidate item i in target scenario s and history H = [(item_j, scenario_j, 
                         apart with `polarity_pools`); combined by interest-level attention (MiNet, Ouyang et
                         al., CIKM 2020): beta_k = softmax_k(MLP([v_k, q, emb(k)])), u = sum_k beta_k v_k, so
                         each source scenario's share (beta summed over its pools) is explicit
-5. scenario-adaptive top  partitioned normalisation, then STAR-style shared x specific layers, or PLE-style
-                        gated shared and scenario experts (a config choice)
+5. scenario-adaptive top  on [features, u, u * q]: partitioned normalisation (each scenario's own statistics),
+                        then STAR-style shared x specific layers, or PLE-style gated shared and scenario experts (a
+                        config choice)
 6. new scenario         a scenario with no training rows that the scenarios table describes in words (`new_scenarios:
                         text`) is read as a mix of the trained scenarios, weighted by how alike their descriptions
                         are (features.scenario_text): its embedding, transfer-bias row and column are the mix of
@@ -179,7 +180,11 @@ class Mist(Model):
             self.user_scenario = nn.Embedding(spec.n_users * spec.n_scenarios, d)
             nn.init.normal_(self.user_scenario.weight, std=0.01)
         d_features = self.embed.d_out + (d if cfg.user_per_scenario else 0)
-        d_top = d_features + 3 * d  # features, target scenario, interest u, u * q
+        # features, interest u, u * q. Not the target scenario's embedding: it is constant within a scenario's
+        # rows, so the top's per-scenario normalisation makes it 0 in training and amplified noise at inference
+        # (the moving mean lags the embedding by a little, over a variance of ~0); the scenario reaches the top
+        # through its scenario-specific weights and statistics, and the auxiliary network.
+        d_top = d_features + 2 * d
         self.top: nn.Module = _StarTop(d_top, cfg, spec) if cfg.top == "star" else _PLETop(d_top, cfg, spec)
         self.aux = MLP(d + d_features, (32,), cfg.dropout, out=1) if cfg.auxiliary and cfg.top == "star" else None
         # the second task (conversion, ESMM): its own scenario-adaptive top over the same tokens and interests
@@ -318,7 +323,8 @@ class Mist(Model):
                 "source_share": share.sum(-1), "pool_share": share}
 
     def _head(self, b: Batch, u: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        """5-6. The scenario-adaptive top on [features, scenario(s), u, u * q] (+ STAR's auxiliary network): one
+        """5-6. The scenario-adaptive top on [features, u, u * q] (+ STAR's auxiliary network on [scenario(s),
+        features]): one
         logit per row of b, safe for unseen scenarios."""
         return self._click(*self._top_input(b, u, q), b)
 
@@ -349,11 +355,11 @@ class Mist(Model):
         return out[:len(x)].index_put((rows,), mixed)
 
     def _top_input(self, b: Batch, u: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The top's input [features, scenario(s), u, u * q] and STAR's auxiliary logit (B,) (None without it)."""
+        """The top's input [features, u, u * q] and STAR's auxiliary logit (B,) (None without it)."""
         features = self._features(b)
         scen = self._scenarios().index_select(0, b.scenario)
         aux = None if self.aux is None else self.aux(torch.cat([scen, features], dim=-1)).squeeze(-1)
-        return torch.cat([features, scen, u, u * q], dim=-1), aux
+        return torch.cat([features, u, u * q], dim=-1), aux
 
     def score_candidates(self, queries: Batch, items: Batch) -> torch.Tensor:
         """(U, C) logits, equal to `forward` on the crossed batch. Each query's history tokens, event projections
@@ -392,7 +398,7 @@ class _StarTop(nn.Module):
 
     def forward(self, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
         groups = ScenarioGroups(scenario)
-        h = self.norm(groups.sort(x), groups.scenario)
+        h = self.norm(groups.sort(x), groups.scenario, groups.slices)
         for layer in self.layers:
             h = self.dropout(torch.relu(layer(h, groups)))
         return groups.unsort(self.out(h, groups)).squeeze(-1)

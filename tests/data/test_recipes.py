@@ -42,6 +42,8 @@ def test_ml1m_genre_shelves_share_users(tmp_path: Path, shared_data: Path) -> No
     per_user = ds.interactions.group_by("user").agg(pl.col("scenario").n_unique())
     assert (per_user["scenario"] >= 2).sum() > 6000 * 0.95
     assert counts(ds)["family"] == 58_427  # the sparsest shelf: Animation and Children's first
+    described = dict(zip(*ds.tables["scenarios"].select("scenario", "description").to_dict().values(), strict=True))
+    assert described[ds.scenarios.index("family") + 1] == "Animation and Children's films"  # for new shelves
 
 
 def test_ml100k_recbole_age_and_genre(tmp_path: Path, shared_data: Path) -> None:

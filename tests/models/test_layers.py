@@ -57,21 +57,41 @@ def test_partitioned_norm_uses_per_scenario_statistics_at_inference() -> None:
     assert torch.isfinite(norm(x[:4], torch.zeros(4, dtype=torch.long))).all()  # unseen scenario: known means
 
 
-def test_partitioned_norm_training_is_batch_normalisation_with_scenario_affine() -> None:
-    """Training mode: (x - batch mean) / sqrt(batch variance + eps), then gamma * gamma_s and beta + beta_s."""
+def test_partitioned_norm_training_normalises_each_scenario_by_its_own_batch_statistics() -> None:
+    """Training mode: each scenario's rows (x - their mean) / sqrt(their variance + eps), as STAR's one-scenario
+    mini-batches would, then gamma * gamma_s and beta + beta_s; a scenario with one row in the batch gives 0; the
+    same with rows given in scenario order and their slices."""
     torch.manual_seed(0)
-    norm = PartitionedNorm(4, n_scenarios=3)
+    norm = PartitionedNorm(4, n_scenarios=4)
     with torch.no_grad():
         for p in norm.parameters():
             p.add_(0.3 * torch.randn_like(p))
-    x = (3 * torch.randn(40, 4) + 2).requires_grad_()
-    s = torch.randint(0, 3, (40,))
+    x = (3 * torch.randn(41, 4) + 2).requires_grad_()
+    s = torch.cat([torch.randint(0, 3, (40,)), torch.tensor([3])])[torch.randperm(41)]
     got = norm.train()(x, s)
-    z = (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + norm.eps)
+    z = torch.zeros_like(x)
+    for k in range(4):
+        rows = s == k
+        if rows.sum() > 1:
+            z[rows] = (x[rows] - x[rows].mean(0)) / torch.sqrt(x[rows].var(0, unbiased=False) + norm.eps)
     want = z * norm.gamma * norm.gamma_s[s] + norm.beta + norm.beta_s[s]
     torch.testing.assert_close(got, want)
-    g = torch.randn(40, 4)
+    assert torch.equal(got[s == 3], (norm.beta + norm.beta_s[3]).expand(1, 4))
+    g = torch.randn(41, 4)
     torch.testing.assert_close(torch.autograd.grad((got * g).sum(), x)[0], torch.autograd.grad((want * g).sum(), x)[0])
+    groups = ScenarioGroups(s)
+    sorted_out = norm(groups.sort(x), groups.scenario, groups.slices)
+    torch.testing.assert_close(groups.unsort(sorted_out), got)
+
+
+def test_partitioned_norm_without_per_scenario_statistics_is_batch_normalisation(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(PartitionedNorm, "per_scenario_batch_stats", False)
+    torch.manual_seed(0)
+    norm = PartitionedNorm(4, n_scenarios=3).train()
+    x, s = 3 * torch.randn(40, 4) + 2, torch.randint(0, 3, (40,))
+    z = (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + norm.eps)
+    torch.testing.assert_close(norm(x, s), z * norm.gamma * norm.gamma_s[s] + norm.beta + norm.beta_s[s])
 
 
 def test_grouped_softmax_is_a_softmax_within_each_group() -> None:

@@ -76,6 +76,7 @@ def _ml_recbole(name: str, scenario: str) -> Callable[..., dict[str, Any]]:
                                           "labels": ["0", "1", "2"]})
         else:
             cfg["scenario_from"] = {"table": "items", "column": items_genre, "token": "first", "map": GENRE_SHELVES}
+            cfg["scenarios"] = _genre_shelf_descriptions(out_dir)
         return cfg
 
     return build
@@ -121,9 +122,29 @@ def _ml_grouplens(size: str, scenario: str) -> Callable[..., dict[str, Any]]:
         cfg["label"] = {"column": "rating", "rule": "> 3"}
         cfg["timestamp"] = {"unit": "s"}
         cfg["scenario_from"] = age if scenario == "age" else genre
+        if scenario != "age":
+            cfg["scenarios"] = _genre_shelf_descriptions(out_dir)
         return cfg
 
     return build
+
+
+def _genre_shelf_descriptions(out_dir: Path) -> dict[str, Any]:
+    """Writes genre_shelves.csv next to the YAML: each shelf described by the genres it holds (what a platform
+    would write for its shelves), so that a shelf left out of training is read through its description
+    (docs/models.md, mist step 6). The catch-all 'other' shelf is left undescribed."""
+    import polars as pl
+
+    shelves: dict[str, list[str]] = {}
+    for genre, shelf in GENRE_SHELVES.items():
+        if shelf != "other":
+            shelves.setdefault(shelf, []).append(genre)
+    text = [f"{', '.join(g[:-1])} and {g[-1]} films" if len(g) > 1 else f"{g[0]} films" for g in shelves.values()]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "genre_shelves.csv"
+    pl.DataFrame({"scenario": list(shelves), "description": text}).write_csv(path)
+    return {"path": str(path.resolve()), "format": "csv", "sep": ",", "header": True,
+            "columns": {"scenario": "scenario"}, "text": ["description"]}
 
 
 def _ml100k_genres(u_item: Path, out_dir: Path) -> Path:
