@@ -103,6 +103,9 @@ class Recommender:
         u_idx, start, end, query = self._query(user, s_idx, at)
         out: dict[str, Any] = {"user": user, "scenario": scenario, "k": k, "model": self.meta["model"],
                                "at": _iso(at), "history_events": int(end - start)}
+        resolution = getattr(self.enc, "scenario_resolution_", {}).get(scenario)
+        if resolution is not None:  # a scenario without training rows: say how the model reads it
+            out["new_scenario"] = resolution
         if query is None:  # cold start: an unknown user, or none of their events before `at`
             popular = self._popular.get(s_idx, catalogue)[:k]
             why = ("unknown user" if u_idx is None else "no history before this time")

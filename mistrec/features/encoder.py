@@ -107,7 +107,7 @@ class FeatureEncoder:
             shared path: every model's safe default), 'text' (a mix of the trained scenarios weighted by the
             similarity of their descriptions in the scenarios table) or 'uniform' (equal weights). With
             'text' or 'uniform' a resolved new scenario keeps its own index and `spec_.scenario_mix` holds
-            its weights, for models that read it (`Model.mixes_scenarios`).
+            its weights, for models that read it (mist; `Model.encoder_args` asks for it).
         text_encoder: 'auto' (MiniLM when the text extra is installed, else TF-IDF), 'minilm' or 'tfidf'.
         text_temperature: of the softmax over description similarities.
     """

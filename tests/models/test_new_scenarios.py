@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from mistrec.data import PreparedDataset, ProtocolConfig, SyntheticConfig, generate, load_dataset_config, prepare
 from mistrec.errors import ConfigError
+from mistrec.eval.explain import Recommender
 from mistrec.features import FeatureEncoder
 from mistrec.features.scenario_text import minilm_available, scenario_mix
 from mistrec.models import build_model, model_config
@@ -156,3 +157,8 @@ def test_fit_run_resolves_and_reloads(left_out: Path, tmp_path: Path, capsys: py
     assert arcade.sum() == summary["test"]["by_scenario"]["vr_arcade"]["n"] > 0
     auc = roc_auc_score(rows.label[arcade], predict(model, enc, rows)[arcade])  # the reloaded model's own scores
     assert auc == pytest.approx(summary["test"]["by_scenario"]["vr_arcade"]["auc"], abs=1e-9)
+    rec = Recommender.load(out, left_out)
+    user = str(ds.vocab["user_id"]["value"][0])
+    got = rec.recommend(user, "vr_arcade", k=3, explain=True)
+    assert got["new_scenario"]["by"] == "text:tfidf" and len(got["items"]) == 3
+    assert all(item["explanation"] for item in got["items"])
