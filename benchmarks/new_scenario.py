@@ -1,6 +1,8 @@
 """A scenario with no training data, read through its description: the leave-scenario-out protocol.
 
     python benchmarks/new_scenario.py --json benchmarks/results/new_scenario_synthetic.json --seeds 3
+    python benchmarks/new_scenario.py --json benchmarks/results/new_scenario_synthetic_clone.json --seeds 3 --clone \
+        --variants "mist shared,mist text,star"
     python benchmarks/new_scenario.py --json benchmarks/results/new_scenario_ml100k_genre.json --seeds 3 \
         --recipe ml-100k-genre --target family
 
@@ -9,6 +11,8 @@ launched on the game lobby's catalogue (`SyntheticConfig.item_pool`) and planted
 transfer matrix is the game lobby's. Every vr_arcade row is in test, so no model has seen the scenario; its users
 and items are known from the other scenarios. The planted link between the description and the behaviour is what
 a real platform's descriptions may or may not carry: this checks that the mechanism transfers when they do.
+With `--clone` the arcade's items are also chosen by the users' game-lobby interest: the game lobby's clone in
+distribution (only its name, description and click bias differ), the case most favourable to the mix.
 
 `--recipe ml-100k-genre --target family` (or ml-1m-genre): MovieLens genre shelves, each described by the genres
 it holds (the recipe's genre_shelves.csv), one shelf left out. There a shelf's films are all new too (a film sits
@@ -64,6 +68,8 @@ def main() -> int:
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names of VARIANTS")
     ap.add_argument("--recipe", default="synthetic", help="synthetic, or a genre recipe: ml-100k-genre, ml-1m-genre")
     ap.add_argument("--target", default=TARGET, help="the scenario left out of training")
+    ap.add_argument("--clone", action="store_true", help="synthetic: vr_arcade's items are also chosen by the "
+                    "game-lobby interest, making it the game lobby's clone in distribution")
     ap.add_argument("--work", default=str(REPO / "benchmarks" / "work" / "new-scenario"))
     args = ap.parse_args()
 
@@ -82,7 +88,8 @@ def main() -> int:
 
     torch.set_num_threads(int(THREADS))
     synthetic = args.recipe == "synthetic"
-    work = Path(args.work) / (f"synthetic-users{args.users}" if synthetic else f"{args.recipe}-{args.target}")
+    work = Path(args.work) / (f"synthetic-users{args.users}{'-clone' if args.clone else ''}" if synthetic
+                              else f"{args.recipe}-{args.target}")
     prepared = work / "prepared"
     if not (prepared / "manifest.json").is_file() and not synthetic:
         from mistrec.data.recipes import write_recipe
@@ -93,7 +100,8 @@ def main() -> int:
     if not (prepared / "manifest.json").is_file():
         cfg = SyntheticConfig(n_users=args.users, seed=0, scenarios=SCENARIOS, transfer=np.array(TRANSFER),
                               scenario_share=(0.45, 0.25, 0.15, 0.07, 0.08), pool_sizes=(400, 300, 150, 80, 0),
-                              item_pool=(0, 1, 2, 3, 2), label_noise=(0.3, 0.5, 0.8, 1.0, 0.8),
+                              item_pool=(0, 1, 2, 3, 2), choice_interest=(0, 1, 2, 3, 2) if args.clone else None,
+                              label_noise=(0.3, 0.5, 0.8, 1.0, 0.8),
                               label_bias=(-3.0, -2.8, -2.6, -1.8, -2.6))
         raw = generate(cfg).write(work / "raw")
         prepare(load_dataset_config(raw), prepared, history_length=50, quiet=True,
@@ -133,8 +141,9 @@ def main() -> int:
                  ("mist text", "star")):
         if a in scores and b in scores:
             tests[f"{a} vs {b}"] = metrics.paired_bootstrap(y, np.stack(scores[a]), np.stack(scores[b]), users)
-    doc = {"recipe": args.recipe, "target": args.target, "users": args.users if synthetic else None,
-           "seeds": args.seeds, "epochs": args.epochs, "transfer": TRANSFER if synthetic else None,
+    doc = {"recipe": args.recipe, "clone": args.clone, "target": args.target,
+           "users": args.users if synthetic else None, "seeds": args.seeds, "epochs": args.epochs,
+           "transfer": TRANSFER if synthetic else None,
            "target_test_rows": int(rows.sum()), "target_positive_rate": float(y.mean()),
            "variants": results, "paired_tests": tests, "context": context()}
     write_json(args.json, doc)

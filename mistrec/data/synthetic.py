@@ -85,6 +85,10 @@ class SyntheticConfig:
     # another's catalogue (a VR arcade showing the game lobby's games) then shares its items: with the
     # leave-scenario-out protocol only the scenario is new, not its items (docs/synthetic.md).
     item_pool: tuple[int, ...] | None = None
+    # Scenario s's items are chosen by the user's interest in scenario choice_interest[s] (None: s's own). With
+    # the same pool, row of the transfer matrix and choice interest as another scenario, s is that scenario's
+    # clone in distribution: only its name, description and bias differ.
+    choice_interest: tuple[int, ...] | None = None
 
     def matrix(self) -> np.ndarray:
         t = DEFAULT_TRANSFER if self.transfer is None else np.asarray(self.transfer, dtype=float)
@@ -98,6 +102,9 @@ class SyntheticConfig:
                 not 0 <= p < s or self.item_pool[p] != p for p in self.item_pool)):
             raise ConfigError(f"SyntheticConfig.item_pool needs one scenario index per scenario ({s}), each naming a "
                               "scenario that shows its own pool.")
+        if self.choice_interest is not None and (len(self.choice_interest) != s or any(
+                not 0 <= c < s for c in self.choice_interest)):
+            raise ConfigError(f"SyntheticConfig.choice_interest needs one scenario index per scenario ({s}).")
         return t
 
 
@@ -189,10 +196,11 @@ def generate(cfg: SyntheticConfig | None = None) -> SyntheticData:
 
     item = np.empty(len(user), dtype=np.int64)
     owner = cfg.item_pool or tuple(range(n_s))
+    chooser = cfg.choice_interest or tuple(range(n_s))
     for s in range(n_s):  # one vectorised draw per scenario
         rows = np.flatnonzero(scen == s)
         pool = items[pools[owner[s]]:pools[owner[s] + 1]]  # (P, d)
-        logits = cfg.choice_sharpness * interest[user[rows], s] @ pool.T  # (R, P)
+        logits = cfg.choice_sharpness * interest[user[rows], chooser[s]] @ pool.T  # (R, P)
         item[rows] = pools[owner[s]] + np.argmax(logits + rng.gumbel(size=logits.shape), axis=1)
     score = np.einsum("nd,nd->n", transferred[user, scen], items[item])
     logit = cfg.signal * score + np.asarray(cfg.label_bias)[scen] + rng.normal(size=len(user)) * np.asarray(

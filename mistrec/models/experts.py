@@ -230,12 +230,13 @@ class STAR(Model):
         d = self.embed.d_out
         self.norm = PartitionedNorm(d, spec.n_scenarios, trained=spec.known_scenarios)
         dims = (d, *cfg.hidden)
-        self.layers = nn.ModuleList(StarLinear(a, b_, spec.n_scenarios) for a, b_ in itertools.pairwise(dims))
-        self.out = StarLinear(dims[-1], 1, spec.n_scenarios)
+        self.layers = nn.ModuleList(StarLinear(a, b_, spec.n_scenarios, spec.known_scenarios)
+                                    for a, b_ in itertools.pairwise(dims))
+        self.out = StarLinear(dims[-1], 1, spec.n_scenarios, spec.known_scenarios)
         self.aux = MLP(cfg.embedding_dim + d, cfg.aux_hidden, cfg.dropout, out=1)
         self.dropout = Dropout(cfg.dropout)
         self.predicts_conversion = spec.has_conversion
-        self.cvr_out = StarLinear(dims[-1], 1, spec.n_scenarios) if spec.has_conversion else None
+        self.cvr_out = StarLinear(dims[-1], 1, spec.n_scenarios, spec.known_scenarios) if spec.has_conversion else None
 
     def _fcn(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor, ScenarioGroups]:
         """The star-topology FCN's last hidden layer (scenario-sorted) and the auxiliary logit (B, 1)."""

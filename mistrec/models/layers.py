@@ -330,16 +330,31 @@ class ScenarioGroups:
 
 class StarLinear(nn.Module):
     """STAR's star-topology layer: scenario s uses W_shared * W_s (element-wise) and b_shared + b_s.
-    Scenario 0 (unseen in training) uses the shared weights alone (W_0 stays all ones, b_0 zeros)."""
+    Scenario 0 (unseen in training) uses the mean of the trained scenarios' W_s and b_s (`trained`), as the
+    other models' shared paths average their trained scenarios; W_shared alone (W_0 = 1) is a network no
+    scenario was trained through."""
 
-    def __init__(self, d_in: int, d_out: int, n_scenarios: int) -> None:
+    shared_path_mean = True  # False: scenario 0 uses W_shared alone (the earlier behaviour)
+    trained: torch.Tensor
+
+    def __init__(self, d_in: int, d_out: int, n_scenarios: int, trained: Sequence[int] | None = None) -> None:
         super().__init__()
         self.shared = nn.Linear(d_in, d_out)
         self.w = nn.Parameter(torch.ones(n_scenarios, d_in, d_out))
         self.b = nn.Parameter(torch.zeros(n_scenarios, d_out))
+        self.register_buffer("trained", torch.tensor(list(range(1, n_scenarios)) if trained is None else
+                                                     list(trained), dtype=torch.int64), persistent=False)
+
+    def _specific(self, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if s == 0 and self.shared_path_mean:
+            return self.w.index_select(0, self.trained).mean(0), self.b.index_select(0, self.trained).mean(0)
+        return self.w[s], self.b[s]
 
     def forward(self, x: torch.Tensor, groups: ScenarioGroups) -> torch.Tensor:
         """x: (B, in), already in `groups` order."""
         w_shared = self.shared.weight.t()  # (in, out)
-        parts = [x[a:b] @ (w_shared * self.w[s]) + self.b[s] for s, a, b in groups.slices]
+        parts = []
+        for s, a, b in groups.slices:
+            w, bias = self._specific(s)
+            parts.append(x[a:b] @ (w_shared * w) + bias)
         return torch.cat(parts) + self.shared.bias  # (B, out)

@@ -324,8 +324,7 @@ class Mist(Model):
 
     def _head(self, b: Batch, u: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """5-6. The scenario-adaptive top on [features, u, u * q] (+ STAR's auxiliary network on [scenario(s),
-        features]): one
-        logit per row of b, safe for unseen scenarios."""
+        features]): one logit per row of b, safe for new and unknown scenarios."""
         return self._click(*self._top_input(b, u, q), b)
 
     def _click(self, x: torch.Tensor, aux: torch.Tensor | None, b: Batch) -> torch.Tensor:
@@ -392,8 +391,9 @@ class _StarTop(nn.Module):
         n_scenarios = spec.n_scenarios
         self.norm = PartitionedNorm(d_in, n_scenarios, trained=spec.known_scenarios)
         dims = (d_in, *cfg.hidden)
-        self.layers = nn.ModuleList(StarLinear(a, b, n_scenarios) for a, b in itertools.pairwise(dims))
-        self.out = StarLinear(dims[-1], 1, n_scenarios)
+        self.layers = nn.ModuleList(StarLinear(a, b, n_scenarios, spec.known_scenarios)
+                                    for a, b in itertools.pairwise(dims))
+        self.out = StarLinear(dims[-1], 1, n_scenarios, spec.known_scenarios)
         self.dropout = Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:

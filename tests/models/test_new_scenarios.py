@@ -17,7 +17,7 @@ from mistrec.eval.explain import Recommender
 from mistrec.features import FeatureEncoder
 from mistrec.features.scenario_text import minilm_available, scenario_mix
 from mistrec.models import build_model, model_config
-from mistrec.models.layers import PartitionedNorm, route
+from mistrec.models.layers import PartitionedNorm, ScenarioGroups, StarLinear, route
 from mistrec.train import TrainConfig, fit_run, load_run, predict
 
 NAMES = ["home_feed", "search", "game_lobby", "vr_arcade"]
@@ -67,6 +67,14 @@ def test_shared_path_averages_trained_scenarios_only() -> None:
         norm.mean[1:] = torch.tensor([[1.0, 1.0], [3.0, 3.0], [50.0, 50.0]])
         norm.var[:] = 1.0 - 1e-5
     assert torch.allclose(norm(torch.full((1, 2), 2.0), torch.tensor([0])), torch.zeros(1, 2), atol=1e-5)
+    layer = StarLinear(3, 2, n_scenarios=4, trained=[1, 2])
+    with torch.no_grad():
+        layer.w.copy_(torch.rand(4, 3, 2))
+        layer.b.copy_(torch.rand(4, 2))
+    x = torch.randn(5, 3)
+    got = layer(x, ScenarioGroups(torch.zeros(5, dtype=torch.long)))
+    w = layer.shared.weight.t() * (layer.w[1] + layer.w[2]) / 2
+    torch.testing.assert_close(got, x @ w + (layer.b[1] + layer.b[2]) / 2 + layer.shared.bias)
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +102,8 @@ def test_item_pool_shares_a_catalogue(left_out: Path) -> None:
     assert arcade_items and arcade_items <= set(inter.filter(inter["scenario"] == lobby)["item"].to_list())
     with pytest.raises(ConfigError, match="item_pool"):
         SyntheticConfig(item_pool=(0, 1, 3, 2)).matrix()  # 2 shows 3's pool, which shows 2's
+    with pytest.raises(ConfigError, match="choice_interest"):
+        SyntheticConfig(choice_interest=(0, 1, 2, 4)).matrix()
 
 
 def test_encoder_keeps_a_described_new_scenario(left_out: Path, tmp_path: Path) -> None:
