@@ -16,12 +16,12 @@ For candidate item i in target scenario s and history H = [(item_j, scenario_j, 
 5. scenario-adaptive top  on [features, u, u * q]: partitioned normalisation (each scenario's own statistics),
                         then STAR-style shared x specific layers, or PLE-style gated shared and scenario experts (a
                         config choice)
-6. new scenario         a scenario with no training rows that the scenarios table describes in words (`new_scenarios:
-                        text`) is read as a mix of the trained scenarios, weighted by how alike their descriptions
-                        are (features.scenario_text): its embedding, transfer-bias row and column are the mix of
-                        theirs and its top's logit the mix of their tops' logits. Index 0 (unknown, or new and
-                        undescribed): zero scenario embedding, zero transfer bias, the shared STAR weights and the
-                        trained scenarios' normalisation statistics
+6. new scenario         with `new_scenarios: text`, a scenario with no training rows that the scenarios table
+                        describes in words is read as a mix of the trained scenarios, weighted by how alike their
+                        descriptions are (features.scenario_text): its embedding, transfer-bias row and column are
+                        the mix of theirs and its top's logit the mix of their tops' logits. Otherwise (the
+                        default), and for index 0 (unknown): zero scenario embedding, zero transfer bias, the
+                        trained scenarios' mean STAR weights and normalisation statistics
 
 With conversions in the data a second scenario-adaptive top over the same input predicts p(conversion | click)
 (`forward_tasks`, trained as ESMM: docs/training.md).
@@ -96,10 +96,12 @@ class MistConfig(ModelConfig):
     hidden: tuple[int, ...] = (128, 64, 32)  # STAR's sizes
     n_experts: int = 4  # ple top: shared experts
     tower: tuple[int, ...] = (8,)  # ple top: per-scenario tower
-    # a scenario with no training rows: "text" (a mix of the trained scenarios weighted by the similarity of
-    # their descriptions, when the data's scenarios table describes them), "uniform" (equal weights) or "shared"
-    # (the unknown index's shared path); text_encoder "auto" is MiniLM with the text extra, else TF-IDF
-    new_scenarios: str = "text"
+    # a scenario with no training rows: "shared" (the trained scenarios' mean path), "text" (a mix of the trained
+    # scenarios weighted by the similarity of their descriptions, when the data's scenarios table describes
+    # them) or "uniform" (equal weights); text_encoder "auto" is MiniLM with the text extra, else TF-IDF.
+    # "shared" is the default because "text" measured no better in AUC and worse in LogLoss on both data sets
+    # tried (docs/benchmarks.md, benchmarks/new_scenario.py)
+    new_scenarios: str = "shared"
     text_encoder: str = "auto"
     text_temperature: float = 0.1
 

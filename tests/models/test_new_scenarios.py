@@ -156,7 +156,7 @@ def test_mist_reads_a_one_hot_new_scenario_as_that_scenario(left_out: Path) -> N
 def test_fit_run_resolves_and_reloads(left_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     summary = fit_run(left_out, "mist", out, model_values={"embedding_dim": 8, "hidden": [16, 8],
-                                                           "text_encoder": "tfidf"},
+                                                           "new_scenarios": "text", "text_encoder": "tfidf"},
                       train_cfg=TrainConfig(epochs=2, batch_size=256, seed=0))
     assert "New scenario vr_arcade: " in capsys.readouterr().err
     model, enc, _ = load_run(out)
