@@ -135,7 +135,8 @@ def main() -> int:
                              "other_scenarios_auc": {s: round(by[s]["auc"], 4) for s in ds.scenarios
                                                      if s != args.target and s in by}}
         scores[name] = per_seed
-        results[name].update({"auc": _stat(aucs), "logloss": _stat(losses), "auc_per_seed": aucs})
+        results[name].update({"auc": _stat(aucs), "logloss": _stat(losses), "auc_per_seed": aucs,
+                              "logloss_per_seed": losses})
     tests = {}
     for a, b in (("mist text", "mist shared"), ("mist text", "mist uniform"), ("mist text t=0.01", "mist shared"),
                  ("mist text", "star")):
@@ -156,7 +157,8 @@ def main() -> int:
 
 
 def _stat(values: list[float]) -> dict[str, float]:
-    return {"mean": float(np.mean(values)), "std": float(np.std(values))}
+    """Mean and sample std (ddof 1) over seeds, as `mistrec benchmark`'s summary gives them."""
+    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
 
 
 if __name__ == "__main__":

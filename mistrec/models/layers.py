@@ -15,7 +15,7 @@ from mistrec.batch import Batch
 from mistrec.features import FeatureSpec
 
 __all__ = ["MLP", "ActivationUnit", "BilinearScorer", "Dropout", "FeatureEmbedding", "PartitionedNorm",
-           "ScenarioGroups", "StarLinear", "grouped_softmax", "lookup", "route"]
+           "ScenarioGroups", "StarLinear", "grouped_softmax", "lookup", "route", "with_trained_mean"]
 
 
 def lookup(table: nn.Embedding, idx: torch.Tensor) -> torch.Tensor:
@@ -224,14 +224,19 @@ class BilinearScorer(nn.Module):
         return torch.bmm(self.query(query) * self.scale, events.transpose(1, 2))
 
 
+def with_trained_mean(table: torch.Tensor, dim: int, trained: torch.Tensor) -> torch.Tensor:
+    """`table` indexed by scenario along `dim`, with row 0 (a scenario unseen in training, never updated) replaced
+    by the mean of the trained scenarios' rows (indices `trained`): every shared path reads this."""
+    mean = table.index_select(dim, trained).mean(dim, keepdim=True)
+    return torch.cat([mean, table.narrow(dim, 1, table.shape[dim] - 1)], dim=dim)
+
+
 def route(per_scenario: torch.Tensor, scenario: torch.Tensor, trained: torch.Tensor) -> torch.Tensor:
     """Picks each sample's own scenario output from (B, S, ...) outputs; index 0 (a scenario unseen in
     training) takes the mean over the trained scenarios (indices `trained`) instead of an untrained head."""
-    known = per_scenario.index_select(1, trained).mean(dim=1)
-    own = per_scenario.gather(1, scenario.view(-1, *([1] * (per_scenario.dim() - 1))).expand(
-        -1, 1, *per_scenario.shape[2:])).squeeze(1)
-    unseen = (scenario == 0).view(-1, *([1] * (own.dim() - 1)))
-    return torch.where(unseen, known, own)
+    table = with_trained_mean(per_scenario, 1, trained)
+    index = scenario.view(-1, *([1] * (table.dim() - 1))).expand(-1, 1, *table.shape[2:])
+    return table.gather(1, index).squeeze(1)
 
 
 class PartitionedNorm(nn.Module):
@@ -284,8 +289,8 @@ class PartitionedNorm(nn.Module):
         else:
             # One affine map per scenario, z * scale[s] + shift[s], looked up once per sample. A scenario unseen
             # in training (index 0) has no statistics of its own: it uses the trained ones' mean.
-            mean = torch.cat([self.mean.index_select(0, self.trained).mean(0, keepdim=True), self.mean[1:]])
-            var = torch.cat([self.var.index_select(0, self.trained).mean(0, keepdim=True), self.var[1:]])
+            mean = with_trained_mean(self.mean, 0, self.trained)
+            var = with_trained_mean(self.var, 0, self.trained)
             scale = (self.gamma * self.gamma_s) / torch.sqrt(var + self.eps)  # (S, dim)
             shift = self.beta + self.beta_s - mean * scale
             return torch.addcmul(shift.index_select(0, scenario), x, scale.index_select(0, scenario))

@@ -20,7 +20,7 @@ from mistrec.batch import Batch
 from mistrec.errors import ConfigError
 from mistrec.features import FeatureSpec
 from mistrec.models.base import Model, ModelConfig
-from mistrec.models.layers import ActivationUnit, FeatureEmbedding, lookup
+from mistrec.models.layers import ActivationUnit, FeatureEmbedding, lookup, with_trained_mean
 
 __all__ = ["SARNet", "SARNetConfig"]
 
@@ -38,12 +38,6 @@ class SARNetConfig(ModelConfig):
 
 def _masked_softmax(a: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return a.masked_fill(~mask, float("-inf")).softmax(dim=1).nan_to_num(0.0)
-
-
-def _known_mean(table: torch.Tensor, dim: int, trained: torch.Tensor) -> torch.Tensor:
-    """The table with scenario 0 (unseen in training, never updated) replaced by the trained scenarios' mean."""
-    mean = table.index_select(dim, trained).mean(dim, keepdim=True)
-    return torch.cat([mean, table.narrow(dim, 1, table.shape[dim] - 1)], dim=dim)
 
 
 class SARNet(Model):
@@ -79,8 +73,8 @@ class SARNet(Model):
         a_scen = _masked_softmax(self.scenario_attention(lookup(self.scenario, b.hist_scenarios), scen), b.hist_mask)
         transfer = torch.einsum("bl,ble->be", a_item * a_scen, events)  # (B, E)
         x = torch.cat([self.embed(b), transfer, target, scen], dim=-1)
-        beta, gamma = _known_mean(self.beta, 0, self.trained), _known_mean(self.gamma, 0, self.trained)
-        w, bias = _known_mean(self.specific_w, 1, self.trained), _known_mean(self.specific_b, 1, self.trained)
+        beta, gamma = (with_trained_mean(t, 0, self.trained) for t in (self.beta, self.gamma))
+        w, bias = (with_trained_mean(t, 1, self.trained) for t in (self.specific_w, self.specific_b))
         x = self.norm(x * beta[b.scenario] + gamma[b.scenario])  # (B, D)
         specific = torch.einsum("bd,kbd->bk", x, w[:, b.scenario]) + bias[:, b.scenario].t()
         experts = torch.cat([specific, self.shared(x)], dim=-1)  # (B, Ks + Kh)
