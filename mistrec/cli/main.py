@@ -97,6 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     rc.add_argument("--explain", action="store_true", help="say which past behaviours, in which scenarios, "
                     "drove each item")
     rc.add_argument("--data", help="the prepared directory (default: the one the run was trained on)")
+    rc.add_argument("--describe", metavar="TEXT", help="a scenario the data does not have, in words (launched "
+                    "after training): read as the run's new_scenarios setting says (text: a mix of the trained "
+                    "scenarios with alike descriptions; shared: the shared path)")
+    rc.add_argument("--candidates", metavar="ITEMS", help="comma-separated item ids to rank (default: the "
+                    "scenario's catalogue; a described new scenario's is every item the model knows)")
     rc.add_argument("--json", action="store_true", help="print JSON instead of text")
     rc.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
 
@@ -242,10 +247,16 @@ def _recommend(args: argparse.Namespace) -> int:
 
     _threads(args.threads)
     rec = Recommender.load(args.run, data=args.data)
-    out = rec.recommend(args.user, args.scenario, k=args.k, explain=args.explain)
+    candidates = [c.strip() for c in args.candidates.split(",") if c.strip()] if args.candidates else None
+    out = rec.recommend(args.user, args.scenario, k=args.k, explain=args.explain, description=args.describe,
+                        candidates=candidates)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
+    if "new_scenario" in out:
+        from mistrec.features.scenario_text import resolution_text
+
+        print(f"New scenario {args.scenario}: {resolution_text(out['new_scenario'])}")
     head = (f"Top {args.k} in {args.scenario} for user {args.user} ({out['model']}, {out['history_events']} "
             "history events")
     print(head + (f"; cold start: {out['note']})" if out["cold_start"] else ")"))

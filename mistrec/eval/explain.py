@@ -80,22 +80,69 @@ class Recommender:
         counts = train.group_by("scenario", "item").agg(pl.len().alias("n"), pl.col("label").sum().alias("pos"))
         self._popular = {int(s): g.sort(["pos", "n", "item"], descending=[True, True, False])["item"].to_numpy()
                          for (s,), g in counts.group_by("scenario")}
+        everywhere = train.group_by("item").agg(pl.len().alias("n"), pl.col("label").sum().alias("pos"))
+        self._popular_all = everywhere.sort(["pos", "n", "item"], descending=[True, True, False])["item"].to_numpy()
         ev = self.ds.events
         self._seen = pl.DataFrame({"user": ev.user, "item": ev.item, "scenario": ev.scenario})
+        self._described: dict[str, tuple[str, dict[str, Any]]] = {}  # scenarios described after training
+
+    def describe_scenario(self, name: str, description: str) -> dict[str, Any]:
+        """Makes `name`, a scenario the data does not have (launched after training), one to recommend in, read
+        through its description as a new scenario of the training data would be (the run's `new_scenarios`:
+        with 'text', a mix of the trained scenarios weighted by how alike their descriptions are; with
+        'shared', the default, the shared path). Returns how it is read. Its catalogue is every item the model
+        knows, unless `recommend` gets candidates. Held in memory, not written to the run."""
+        if name in self._described:
+            if self._described[name][0] != description.strip():
+                raise ConfigError(f"The new scenario {name!r} was described differently before: give it "
+                                  "another name, or load the run again.")
+            return self._described[name][1]
+        if name in self._scenarios:
+            raise ConfigError(f"{name!r} is a scenario of the data: it needs no description.")
+        weights, how = self.enc.describe_scenario(name, description)
+        index = 0  # the shared path
+        if weights is not None:
+            added = self.model.add_mixed_scenario(torch.tensor(weights, dtype=torch.float32))
+            if added is None:
+                how = {"by": "shared", "why": f"{self.meta['model']} reads no scenario mix (mist does)"}
+            else:
+                index = added
+        elif how.get("why") == "new_scenarios: shared":
+            how = {**how, "why": "new_scenarios: shared (the run's setting; train with new_scenarios: text to read "
+                                 "descriptions)"}
+        how = {**how, "described_after_training": True}
+        position = len(self._scenarios) + 1  # the dataset-level index `_query` passes to the encoder
+        self.enc.scenario_map_ = np.concatenate([self.enc.scenario_map_, np.zeros(
+            max(0, position + 1 - len(self.enc.scenario_map_)), dtype=np.int64)])
+        self.enc.scenario_map_[position] = index
+        self._scenarios.append(name)
+        self._catalogue[position] = np.flatnonzero(self.enc.item_map_ > 0)
+        self._popular[position] = self._popular_all
+        self._described[name] = (description.strip(), how)
+        return how
 
     # -- public ------------------------------------------------------------------------------------------
     def recommend(self, user: str, scenario: str, k: int = 10, explain: bool = False, at: int | None = None,
-                  top_events: int = 5, ig_steps: int = 32) -> dict[str, Any]:
+                  top_events: int = 5, ig_steps: int = 32, description: str | None = None,
+                  candidates: list[str] | None = None) -> dict[str, Any]:
         """The top-k items of `scenario` for `user` (raw ids), optionally explained.
 
         The history is the user's last L training events before `at` (default: just after the last event in
-        the data). Items the user already met in the scenario are not recommended.
+        the data). Items the user already met in the scenario are not recommended. A scenario the data does
+        not have needs its `description` (`describe_scenario`). `candidates` (raw item ids) narrows the
+        catalogue: a new scenario's is otherwise every item the model knows.
         """
         started = time.perf_counter()
-        if scenario not in self._scenarios:
-            raise ConfigError(f"Unknown scenario {scenario!r}. Known scenarios: {', '.join(self._scenarios)}.")
+        if scenario not in self._scenarios or scenario in self._described:
+            if description is None and scenario not in self._described:
+                raise ConfigError(f"Unknown scenario {scenario!r}. Known scenarios: {', '.join(self._scenarios)}. "
+                                  "To recommend in a new one, describe it (--describe TEXT).")
+            if description is not None:
+                self.describe_scenario(scenario, description)
+        elif description is not None:
+            raise ConfigError(f"{scenario!r} is a scenario of the data: it needs no description.")
         s_idx = self._scenarios.index(scenario) + 1
-        catalogue = self._catalogue[s_idx]
+        catalogue = self._catalogue[s_idx] if candidates is None else self._candidate_items(candidates)
         if not isinstance(k, int) or k < 1 or k > catalogue.size:
             raise ConfigError(f"k must be an int from 1 to {catalogue.size} (the size of {scenario}'s catalogue). "
                               f"Got {k!r}.")
@@ -103,35 +150,47 @@ class Recommender:
         u_idx, start, end, query = self._query(user, s_idx, at)
         out: dict[str, Any] = {"user": user, "scenario": scenario, "k": k, "model": self.meta["model"],
                                "at": _iso(at), "history_events": int(end - start)}
-        resolution = getattr(self.enc, "scenario_resolution_", {}).get(scenario)
+        resolution = (self._described[scenario][1] if scenario in self._described
+                      else getattr(self.enc, "scenario_resolution_", {}).get(scenario))
         if resolution is not None:  # a scenario without training rows: say how the model reads it
             out["new_scenario"] = resolution
         if query is None:  # cold start: an unknown user, or none of their events before `at`
-            popular = self._popular.get(s_idx, catalogue)[:k]
+            popular = self._popular.get(s_idx, catalogue)
+            popular = (popular if candidates is None else popular[np.isin(popular, catalogue)])[:k]
             why = ("unknown user" if u_idx is None else "no history before this time")
-            out.update(cold_start=True, note=f"{why}: the most popular items in {scenario}",
+            where = "overall" if scenario in self._described else f"in {scenario}"
+            out.update(cold_start=True, note=f"{why}: the most popular items {where}",
                        items=[{"rank": r + 1, "item": str(self._item_names[i]), "score": None,
                                "explanation": {"sentence": f"popular in {scenario} ({why})"} if explain else None}
                               for r, i in enumerate(popular)])
             out["elapsed_ms"] = round(1000 * (time.perf_counter() - started), 2)
             return out
         seen = self._seen.filter((pl.col("user") == u_idx) & (pl.col("scenario") == s_idx))["item"].to_numpy()
-        candidates = np.setdiff1d(catalogue, seen)
-        if candidates.size < k:  # said in the output, not silently
-            candidates = catalogue
+        pool = np.setdiff1d(catalogue, seen)
+        if pool.size < k:  # said in the output, not silently
+            pool = catalogue
             out["note"] = (f"only {np.setdiff1d(catalogue, seen).size} items of {scenario} are new to this user: "
                            "items met before are included")
-        logits = score_in_blocks(self.model, query, self.enc.item_batch(candidates))[0]
+        logits = score_in_blocks(self.model, query, self.enc.item_batch(pool))[0]
         top = torch.topk(logits, k).indices.numpy()
-        items = [{"rank": r + 1, "item": str(self._item_names[candidates[i]]),
+        items = [{"rank": r + 1, "item": str(self._item_names[pool[i]]),
                   "score": float(torch.sigmoid(logits[i]))} for r, i in enumerate(top)]
         out.update(cold_start=False, items=items)
         if explain:
-            explanations = self._explain(query, candidates[top], end, at, top_events, ig_steps)
+            explanations = self._explain(query, pool[top], end, at, top_events, ig_steps)
             for item, e in zip(items, explanations, strict=True):
                 item["explanation"] = e
         out["elapsed_ms"] = round(1000 * (time.perf_counter() - started), 2)
         return out
+
+    def _candidate_items(self, candidates: list[str]) -> np.ndarray:
+        unknown = [c for c in candidates if str(c) not in self._item_index]
+        if unknown:
+            raise ConfigError(f"Unknown candidate item(s) {', '.join(map(str, unknown[:5]))}"
+                              f"{' and more' if len(unknown) > 5 else ''}: candidates must be items of the data.")
+        if not candidates:
+            raise ConfigError("candidates is empty: give at least k items.")
+        return np.unique([self._item_index[str(c)] for c in candidates])
 
     def explain_items(self, user: str, scenario: str, items: list[str], at: int | None = None,
                       top_events: int = 5, ig_steps: int = 32) -> list[dict[str, Any]]:
@@ -213,8 +272,8 @@ class Recommender:
                 self.enc.spec_.scenario_names[s - 1]: float(v[r]) for s, v in lso.items()}}
             if parts is not None:
                 share = parts["source_share"][r].numpy()
-                entry["source_share"] = {name: float(share[i + 1]) for i, name in enumerate(self._scenarios)
-                                         if share[i + 1] > 0}
+                entry["source_share"] = {name: float(share[i + 1]) for i, name in enumerate(self.ds.scenarios)
+                                         if share[i + 1] > 0}  # histories hold the data's scenarios only
             entry["sentence"] = self._sentence(entry, order, pos, at)
             out.append(entry)
         return out

@@ -26,7 +26,7 @@ import torch
 from mistrec.batch import Batch
 from mistrec.data.history import HistoryEvents
 from mistrec.data.prepared import PreparedDataset
-from mistrec.errors import ArtifactError
+from mistrec.errors import ArtifactError, ConfigError
 from mistrec.features.scenario_text import scenario_mix
 
 __all__ = ["GAP_BUCKETS", "EncodedRows", "FeatureEncoder", "FeatureSpec"]
@@ -168,6 +168,8 @@ class FeatureEncoder:
         if table is not None and text_cols:
             joined = table.select(pl.concat_str([pl.col(c).fill_null("") for c in text_cols], separator=". "))
             descriptions = dict(zip(table["scenario"].to_list(), joined.to_series().to_list(), strict=True))
+        self.scenario_descriptions_ = {names[i - 1]: d.strip() for i, d in descriptions.items()
+                                       if 0 < i <= len(names) and d and d.strip()}
         mix, self.scenario_resolution_ = scenario_mix(names, descriptions, seen, mode=self.new_scenarios,
                                                       encoder=self.text_encoder, temperature=self.text_temperature)
         resolved = np.flatnonzero(mix.sum(axis=1) > 0)
@@ -176,6 +178,31 @@ class FeatureEncoder:
             return None
         self.scenario_map_[new] = new
         return mix
+
+    def describe_scenario(self, name: str, description: str) -> tuple[np.ndarray | None, dict[str, Any]]:
+        """Resolves a scenario described only after training (not in the data's scenarios table) as the
+        training-time resolution would have, had the table described it then: the same mode
+        (`new_scenarios`), text encoder and temperature, over the same trained, described scenarios.
+
+        Returns its row of weights over the model's scenario indices (S,) (None: the shared path) and how it
+        was resolved. It does not change the encoder: `Recommender.describe_scenario` gives the row an index.
+        """
+        self._check()
+        names = list(self.spec_.scenario_names)
+        if name in names:
+            raise ConfigError(f"{name!r} is a scenario of the training data: describe only a new one.")
+        if not description or not description.strip():
+            raise ConfigError(f"The description of the new scenario {name!r} is empty.")
+        known = getattr(self, "scenario_descriptions_", {})
+        trained = set(self.spec_.known_scenarios)
+        # the trained scenarios' texts and this one's only: TF-IDF is fitted on the texts it compares, so other
+        # untrained scenarios' descriptions would shift the weights
+        texts = {i + 1: known[n] for i, n in enumerate(names) if n in known and i + 1 in trained}
+        texts[len(names) + 1] = description
+        mix, how = scenario_mix([*names, name], texts, sorted(trained), mode=self.new_scenarios,
+                                encoder=self.text_encoder, temperature=self.text_temperature)
+        row = mix[len(names) + 1, :len(names) + 1]
+        return (row if row.sum() > 0 else None), how[name]
 
     def _check(self) -> None:
         if not hasattr(self, "spec_"):
@@ -259,7 +286,8 @@ class FeatureEncoder:
         (directory / "encoder.json").write_text(json.dumps({
             "history_length": self.history_length, "max_seq": self.max_seq, "new_scenarios": self.new_scenarios,
             "text_encoder": self.text_encoder, "text_temperature": self.text_temperature,
-            "scenario_resolution": self.scenario_resolution_, "spec": self.spec_.to_dict(),
+            "scenario_resolution": self.scenario_resolution_,
+            "scenario_descriptions": getattr(self, "scenario_descriptions_", {}), "spec": self.spec_.to_dict(),
             "feature_names": self.feature_names_, "dataset_fingerprint": self.dataset_fingerprint_}, indent=2))
 
     @classmethod
@@ -272,6 +300,7 @@ class FeatureEncoder:
                   new_scenarios=meta.get("new_scenarios", "shared"), text_encoder=meta.get("text_encoder", "auto"),
                   text_temperature=meta.get("text_temperature", 0.1))
         enc.scenario_resolution_ = meta.get("scenario_resolution", {})
+        enc.scenario_descriptions_ = meta.get("scenario_descriptions", {})  # runs before it kept none
         with np.load(directory / "encoder.npz") as arrays:
             for k in cls._ARRAYS:
                 setattr(enc, k, arrays[k])

@@ -36,7 +36,7 @@ import numpy as np
 
 from mistrec.errors import ConfigError
 
-__all__ = ["NEW_SCENARIO_MODES", "TEXT_ENCODERS", "embed_texts", "scenario_mix"]
+__all__ = ["NEW_SCENARIO_MODES", "TEXT_ENCODERS", "embed_texts", "resolution_text", "scenario_mix"]
 
 NEW_SCENARIO_MODES = ("text", "uniform", "shared")
 TEXT_ENCODERS = ("auto", "minilm", "tfidf")
@@ -138,3 +138,12 @@ def scenario_mix(
                                   "weights": {names[k - 1]: float(w[row, j]) for j, k in enumerate(basis)},
                                   "similarity": {names[k - 1]: float(sim[row, j]) for j, k in enumerate(basis)}}
     return mix, resolved
+
+
+def resolution_text(how: dict[str, Any]) -> str:
+    """One new scenario's resolution in words: '0.83 game_lobby + 0.12 home_feed (text:minilm)', or 'the shared
+    path (why)'."""
+    if how["by"] == "shared":
+        return f"the shared path ({how['why']})"
+    parts = sorted(how["weights"].items(), key=lambda kv: -kv[1])
+    return " + ".join(f"{w:.2f} {name}" for name, w in parts if w >= 0.005) + f" ({how['by']})"

@@ -77,6 +77,12 @@ class Model(nn.Module):
         """Arguments of the FeatureEncoder fitted for this model (mist: how new scenarios are resolved)."""
         return {}
 
+    def add_mixed_scenario(self, weights: torch.Tensor) -> int | None:
+        """Gives a scenario described only after training an index read as the mix `weights` (S,) of the
+        trained scenarios (`FeatureEncoder.describe_scenario`); returns the index, or None when the model reads
+        no scenario mix (the scenario then takes the shared path, index 0). In memory only: not saved."""
+        return None
+
     def forward_tasks(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(click logits, post-click conversion logits), each (B,), computing the shared parts once. ESMM (Ma et
         al., SIGIR 2018): p(click and conversion) = sigmoid(click) * sigmoid(conversion), trained on every row."""

@@ -153,8 +153,8 @@ class Mist(Model):
         # step 6's mix comes with the spec (saved with the encoder), so it is not part of the weights
         mix = torch.tensor(spec.scenario_mix, dtype=torch.float32) if spec.scenario_mix else None
         self.register_buffer("mix", mix, persistent=False)
-        self.register_buffer("mixed", None if mix is None else (mix.diagonal() == 0) & (mix.sum(1) > 0),
-                             persistent=False)
+        self.register_buffer("mixed", None if mix is None else _mixed_rows(mix), persistent=False)
+        self.known_scenarios = spec.known_scenarios
         self.embed = FeatureEmbedding(spec, d, init_std=cfg.init_std or 0.01)
         self.reads_history_side = cfg.side_features and self.embed.has_item_side
         self.scenario = nn.Embedding(spec.n_scenarios, d, padding_idx=0)  # row 0: unknown scenario, stays zero
@@ -194,6 +194,28 @@ class Mist(Model):
         self.cvr_top: nn.Module | None = None
         if spec.has_conversion:
             self.cvr_top = _StarTop(d_top, cfg, spec) if cfg.top == "star" else _PLETop(d_top, cfg, spec)
+
+    @property
+    def n_indices(self) -> int:
+        """Scenario indices the model reads: its S trained ones and unknown, plus those described after
+        training (`add_mixed_scenario`), which have no parameters of their own."""
+        return self.n_scenarios if self.mix is None else self.mix.shape[0]
+
+    def add_mixed_scenario(self, weights: torch.Tensor) -> int:
+        """Step 6 for a scenario described after training: a new row of the mix, (S,) weights over the trained
+        scenarios (the encoder's `describe_scenario`). Returns its index. Existing indices score as before."""
+        s = self.n_scenarios
+        if weights.shape != (s,) or not bool(weights.sum() > 0) or bool((weights < 0).any()):
+            raise ConfigError(f"A new scenario's weights must be {s} non-negative numbers, not all 0. Got "
+                              f"shape {tuple(weights.shape)}.")
+        base = self.mix
+        if base is None:  # identity rows for the trained scenarios, zero (the shared path) for the rest
+            base = torch.zeros(s, s)
+            known = torch.tensor(self.known_scenarios, dtype=torch.long)
+            base[known, known] = 1.0
+        self.mix = torch.cat([base, weights.to(base.dtype).view(1, s)])
+        self.mixed = _mixed_rows(self.mix)
+        return self.mix.shape[0] - 1
 
     def tokens(self, b: Batch) -> torch.Tensor:
         """1-2. Behaviour tokens, optionally contextualised by self-attention: (B, L, E)."""
@@ -235,7 +257,7 @@ class Mist(Model):
             return a.masked_fill(~mask, float("-inf")).softmax(dim=-1).nan_to_num(0.0)  # empty rows -> 0
         pool = self._pool_index(b)
         return grouped_softmax(a, pool if a.dim() == 2 else pool.unsqueeze(1).expand_as(a),
-                               mask.expand_as(a), self.n_scenarios * self.n_pools)
+                               mask.expand_as(a), self.n_indices * self.n_pools)
 
     def _pool_index(self, b: Batch) -> torch.Tensor:
         """Each event's pool, scenario * P + polarity (liked / not liked with `polarity_pools`): (B, L)."""
@@ -247,7 +269,7 @@ class Mist(Model):
 
         Returns the interest u (B, E), the attention mass per source (B, S) and each pool's share (B, S, P).
         """
-        n, s_count, p = len(b), self.n_scenarios, self.n_pools
+        n, s_count, p = len(b), self.n_indices, self.n_pools
         k = s_count * p
         pool = self._pool_index(b)  # (B, L); padding has w = 0, so it adds nothing wherever it lands
         if k <= self.bmm_pools:  # few pools: each event's weight in its pool's column of a (B, L, K) matrix; a bmm
@@ -378,13 +400,22 @@ class Mist(Model):
         """Steps 3-4 for U histories (U, L, E) against C queries each (U, C, E): the interests, (U * C, E)."""
         n, c = q.shape[:2]
         w = self._weights(self.attention.cross(e, q), b)  # type: ignore[operator]  # (U, C, L)
-        k = self.n_scenarios * self.n_pools
+        k = self.n_indices * self.n_pools
         onehot = F.one_hot(self._pool_index(b), k).to(e.dtype) * b.hist_mask.unsqueeze(-1)  # (U, L, K)
         v = torch.bmm(w, (onehot.unsqueeze(-1) * e.unsqueeze(2)).flatten(2)).view(n, c, k, -1)  # (U, C, K, E)
         present = (onehot.sum(1) > 0).unsqueeze(1)  # (U, 1, K)
         g = self._gate(v, q)  # (U, C, K)
         beta = g.masked_fill(~present, float("-inf")).softmax(dim=-1).nan_to_num(0.0)  # (U, C, K)
         return torch.einsum("uck,ucke->uce", beta, v).reshape(n * c, -1)
+
+
+def _mixed_rows(mix: torch.Tensor) -> torch.Tensor:
+    """(S', ) bool: the indices read through the mix (S' x S): rows with weights that are not their own
+    identity row (new scenarios in the data, and every row past S: those described after training)."""
+    s = mix.shape[1]
+    own = torch.zeros(mix.shape[0], dtype=torch.bool)
+    own[:s] = mix[:s].diagonal() != 0
+    return ~own & (mix.sum(1) > 0)
 
 
 class _StarTop(nn.Module):

@@ -16,6 +16,7 @@ import torch
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ArtifactError, ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder
+from mistrec.features.scenario_text import resolution_text
 from mistrec.models import REGISTRY, build_model, conversion_models, model_config
 from mistrec.models.base import Model
 from mistrec.train.artifact import load_run, save_run
@@ -72,7 +73,7 @@ def fit_run(
         enc = FeatureEncoder(**REGISTRY[name].model.encoder_args(cfg)).fit(ds)  # type: ignore[arg-type]
         if not quiet:  # say how each scenario without training rows is read
             for scenario, how in enc.scenario_resolution_.items():
-                print(f"New scenario {scenario}: {_resolution(how)}", file=sys.stderr)
+                print(f"New scenario {scenario}: {resolution_text(how)}", file=sys.stderr)
         seed_everything(train_cfg.seed)
         model = build_model(name, enc.spec_, cfg)
     rows = {split: enc.rows(ds, split) for split in ("train", "valid", "test")}
@@ -107,14 +108,6 @@ def _evaluate(model: Model, enc: FeatureEncoder, rows: EncodedRows, names: tuple
     if cvr is not None:
         result["conversion"] = conversion_metrics(click, cvr, rows, names)
     return result
-
-
-def _resolution(how: dict[str, Any]) -> str:
-    """'0.83 game_lobby + 0.12 home_feed (text:minilm)', or 'shared path (why)'."""
-    if how["by"] == "shared":
-        return f"the shared path ({how['why']})"
-    parts = sorted(how["weights"].items(), key=lambda kv: -kv[1])
-    return " + ".join(f"{w:.2f} {name}" for name, w in parts if w >= 0.005) + f" ({how['by']})"
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

@@ -172,3 +172,69 @@ def test_fit_run_resolves_and_reloads(left_out: Path, tmp_path: Path, capsys: py
     got = rec.recommend(user, "vr_arcade", k=3, explain=True)
     assert got["new_scenario"]["by"] == "text:tfidf" and len(got["items"]) == 3
     assert all(item["explanation"] for item in got["items"])
+
+
+# -- scenarios described only after training (not in the data at all) -------------------------------------------
+
+
+def test_describing_after_training_resolves_as_the_table_would_have(left_out: Path) -> None:
+    """A scenario described after training gets the row its description would have had in the scenarios table at
+    training time (same encoder, temperature and trained basis): vr_arcade's own description, under a new name."""
+    ds = PreparedDataset.load(left_out)
+    arcade = ds.scenarios.index("vr_arcade") + 1
+    enc = FeatureEncoder(new_scenarios="text", text_encoder="tfidf").fit(ds)
+    assert enc.scenario_descriptions_["vr_arcade"] == "multiplayer games played in virtual reality"
+    row, how = enc.describe_scenario("vr_arcade_2", enc.scenario_descriptions_["vr_arcade"])
+    assert row is not None and row.shape == (enc.spec_.n_scenarios,)
+    np.testing.assert_allclose(row, enc.spec_.scenario_mix[arcade], rtol=1e-6)
+    assert how["by"] == "text:tfidf" and row[arcade] == 0.0  # never a weight on an untrained scenario
+    shared_row, shared_how = FeatureEncoder().fit(ds).describe_scenario("vr_arcade_2", "games in VR")
+    assert shared_row is None and shared_how["by"] == "shared"
+    with pytest.raises(ConfigError, match="is a scenario of the training data"):
+        enc.describe_scenario("search", "anything")
+    with pytest.raises(ConfigError, match="description of the new scenario 'x' is empty"):
+        enc.describe_scenario("x", "  ")
+    assert build_model("star", enc.spec_, model_config("star", {})).add_mixed_scenario(torch.ones(6)) is None
+
+
+@pytest.fixture(scope="module")
+def sharp_text_run(left_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """mist with new_scenarios: text and a temperature so low that a description equal to one trained scenario's
+    puts all the weight on it."""
+    out = tmp_path_factory.mktemp("sharp") / "run"
+    fit_run(left_out, "mist", out, model_values={"embedding_dim": 8, "hidden": [16, 8], "new_scenarios": "text",
+                                                 "text_encoder": "tfidf", "text_temperature": 1e-4},
+            train_cfg=TrainConfig(epochs=1, batch_size=256, seed=0), quiet=True)
+    return out
+
+
+def test_recommend_in_a_scenario_described_after_training(sharp_text_run: Path, left_out: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from mistrec.cli.main import main
+
+    rec = Recommender.load(sharp_text_run, left_out)
+    user = str(rec.ds.vocab["user_id"]["value"][5])
+    before = rec.recommend(user, "home_feed", k=5)
+    lobby = rec.recommend(user, "game_lobby", k=5)
+    with pytest.raises(ConfigError, match="To recommend in a new one, describe it"):
+        rec.recommend(user, "vr_lounge", k=5)
+    text = rec.enc.scenario_descriptions_["game_lobby"]
+    got = rec.recommend(user, "vr_lounge", k=5, description=text, candidates=[i["item"] for i in lobby["items"]])
+    how = got["new_scenario"]
+    assert how["by"] == "text:tfidf" and how["described_after_training"]
+    assert how["weights"]["game_lobby"] == pytest.approx(1.0)
+    # all of its weight on the game lobby: the same items score as they do there
+    assert [i["item"] for i in got["items"]] == [i["item"] for i in lobby["items"]]
+    np.testing.assert_allclose([i["score"] for i in got["items"]], [i["score"] for i in lobby["items"]], rtol=1e-5)
+    assert rec.recommend(user, "home_feed", k=5)["items"] == before["items"]  # trained scenarios untouched
+    whole = rec.recommend(user, "vr_lounge", k=3, explain=True)  # described once: the whole catalogue now
+    assert len(whole["items"]) == 3 and all(i["explanation"] for i in whole["items"])
+    with pytest.raises(ConfigError, match="was described differently before"):
+        rec.recommend(user, "vr_lounge", k=3, description="a quiet reading room")
+    with pytest.raises(ConfigError, match="is a scenario of the data: it needs no description"):
+        rec.recommend(user, "search", k=3, description="typed queries")
+    with pytest.raises(ConfigError, match="Unknown candidate item"):
+        rec.recommend(user, "vr_lounge", k=1, candidates=["no-such-item"])
+    assert main(["recommend", str(sharp_text_run), "--data", str(left_out), "--user", user, "--scenario", "vr_den",
+                 "--describe", text, "-k", "2"]) == 0
+    assert "New scenario vr_den: 1.00 game_lobby (text:tfidf)" in capsys.readouterr().out
