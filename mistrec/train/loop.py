@@ -15,11 +15,12 @@ import math
 import random
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from mistrec import metrics
@@ -46,6 +47,9 @@ class TrainConfig:
     sampling: str = "uniform"  # uniform | balanced: each scenario drawn equally often
     eval_batch_size: int = 16384
     conversion_weight: float = 1.0  # the conversion (CTCVR) loss's weight, when the data and model have that task
+    # > 0: keep an exponential moving average of the weights (Polyak averaging; decay per step), validate it and
+    # keep it as the trained model instead of the raw weights. 0: off.
+    ema: float = 0.0
 
     def validate(self) -> None:
         checks = [
@@ -58,6 +62,7 @@ class TrainConfig:
             (self.scenario_weights in ("none", "balanced"), "scenario_weights", "none or balanced"),
             (self.sampling in ("uniform", "balanced"), "sampling", "uniform or balanced"),
             (self.conversion_weight >= 0, "conversion_weight", "a number >= 0"),
+            (0.0 <= self.ema < 1.0, "ema", "a number in [0, 1) (0: off)"),
         ]
         for ok, name, rule in checks:
             if not ok:
@@ -202,6 +207,7 @@ class _Step:
     sampler: ScenarioPools | None  # BPR negatives: the target scenario's training items
     weights: torch.Tensor | None
     conversion_weight: float = 0.0  # > 0: the model's conversion head trains on the ESMM loss too
+    average: AveragedModel | None = None  # the moving average of the weights, updated after every step
 
     def __call__(self, idx: np.ndarray) -> float:
         """One optimisation step on rows[idx]; returns the batch's mean loss."""
@@ -223,7 +229,25 @@ class _Step:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
+        if self.average is not None:
+            self.average.update_parameters(model)
         return float(loss.detach())
+
+
+def _ema_update(decay: float) -> Any:
+    """PyTorch's EMA update for the float parameters and buffers (moving statistics too); integer buffers (index
+    lists such as the trained scenarios) are copied, not averaged through floats."""
+    lerp = get_ema_multi_avg_fn(decay)
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
+        if averaged[0].is_floating_point():
+            lerp(averaged, current, n)
+        else:
+            with torch.no_grad():
+                for a, c in zip(averaged, current, strict=True):
+                    a.copy_(c)
+
+    return update
 
 
 def _scenario_weights(rows: EncodedRows, mode: str) -> torch.Tensor | None:
@@ -272,6 +296,10 @@ def train(
     step = _Step(model, enc, train_rows, opt, rng, ScenarioPools(train_rows.scenario, train_rows.item) if bpr else None,
                  _scenario_weights(train_rows, cfg.scenario_weights),
                  cfg.conversion_weight if model.predicts_conversion and not bpr else 0.0)
+    if cfg.ema > 0:
+        step.average = AveragedModel(model, multi_avg_fn=_ema_update(cfg.ema), use_buffers=True)
+    # what is validated and kept: the weights, or their moving average
+    scored = model if step.average is None else cast(Model, step.average.module)
     pool = np.flatnonzero(train_rows.label > 0) if bpr else np.arange(len(train_rows))
     result = TrainResult(best_epoch=0, best_score=float("-inf"))
     best_state, stale = None, 0
@@ -284,7 +312,7 @@ def train(
         seconds = time.perf_counter() - start
         result.train_seconds += seconds
         result.train_samples += seen
-        record = _epoch_record(model, enc, valid_rows, cfg, epoch, loss, seconds)
+        record = _epoch_record(scored, enc, valid_rows, cfg, epoch, loss, seconds)
         result.history.append(record)
         if not quiet:
             auc_txt = f", valid mean scenario AUC {record['valid_mean_scenario_auc']:.4f}" \
@@ -296,7 +324,7 @@ def train(
         score = -loss if math.isnan(score) else score  # no usable validation AUC: the training loss decides
         if score > result.best_score:
             result.best_score, result.best_epoch, stale = score, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
+            best_state = copy.deepcopy(scored.state_dict())
         else:
             stale += 1
             if stale >= cfg.patience:

@@ -124,3 +124,35 @@ def test_out_directory_that_is_not_a_run_is_refused(prepared: Path, tmp_path: Pa
     fails_with(capsys, ["train", str(prepared), "--model", "mist", "--out", str(busy)],
                "exists and is not a run directory")
     assert (busy / "notes.txt").read_text() == "keep me"
+
+
+def test_ema_validates_and_keeps_the_moving_average(prepared: Path) -> None:
+    from mistrec.data import PreparedDataset
+    from mistrec.errors import ConfigError
+    from mistrec.features import FeatureEncoder
+    from mistrec.models import build_model
+    from mistrec.train import TrainConfig, predict, train
+    from mistrec.train.loop import evaluate_rows
+
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    rows, valid = enc.rows(ds, "train"), enc.rows(ds, "valid")
+
+    def fit(ema: float) -> tuple[torch.nn.Module, float, float]:
+        torch.manual_seed(0)
+        model = build_model("star", enc.spec_, {"embedding_dim": 8, "hidden": [16, 8]})
+        result = train(model, enc, rows, valid, TrainConfig(epochs=3, patience=3, batch_size=256, seed=1, ema=ema),
+                       quiet=True)
+        auc = evaluate_rows(predict(model, enc, valid), valid, enc.spec_.scenario_names)["overall"]
+        return model, auc["mean_scenario_auc"], result.best_score
+
+    plain, _, _ = fit(0.0)
+    averaged, auc, best = fit(0.9)
+    assert auc == pytest.approx(best, abs=1e-12)  # the kept weights are the validated ones: the average's
+    assert not all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), averaged.state_dict().values(),
+                                                      strict=True))
+    instant, _, _ = fit(1e-9)  # an average that forgets at once is the raw weights
+    for a, b in zip(plain.state_dict().values(), instant.state_dict().values(), strict=True):
+        torch.testing.assert_close(a.float(), b.float(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="The 'ema' parameter of TrainConfig must be a number in"):
+        TrainConfig(ema=1.0).validate()
