@@ -101,6 +101,39 @@ def matmul_gflops() -> float:
     return round(2 * 4096 * 256 * 256 * n / (time.perf_counter() - start) / 1e9, 1)
 
 
+def n_items_of(prepared: Path) -> int:
+    from mistrec.data import PreparedDataset
+
+    return int(PreparedDataset.load(prepared).vocab["item_id"].height + 1)
+
+
+def history_floor_ms(n_items: int, batch: int = 4096, length: int = 50, dim: int = 16) -> float:
+    """The least an attention over a (batch, length) history can cost per training step here: look the events'
+    item embeddings up, score them against one query per sample (a dot product), softmax, pool, and the
+    backward of all of it into the embedding table and the queries; median ms of 10 steps after 3 warm-ups.
+    Any history model (DIN, mist) pays at least this on top of its other parts; mist pays more (side features,
+    scenario / gap / label embeddings, its scorer, per-source pools, the interest gate)."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(int(THREADS))
+    gen = torch.Generator().manual_seed(0)
+    items = torch.randint(1, n_items, (batch, length), generator=gen)
+    table = torch.nn.Parameter(torch.randn(n_items, dim, generator=gen) * 0.01)
+    query = torch.nn.Parameter(torch.randn(batch, dim, generator=gen))
+    times = []
+    for k in range(13):
+        start = time.perf_counter()
+        e = F.embedding(items, table)  # (B, L, E)
+        w = torch.bmm(e, query.unsqueeze(-1)).squeeze(-1).softmax(-1)  # (B, L)
+        u = torch.bmm(w.unsqueeze(1), e).squeeze(1)  # (B, E)
+        u.square().sum().backward()
+        table.grad = query.grad = None
+        if k >= 3:
+            times.append(time.perf_counter() - start)
+    return round(1000 * statistics.median(times), 2)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", help="where to write the results")
@@ -125,6 +158,7 @@ def main() -> int:
         prepare(load_dataset_config(cfg), prepared, protocol=ProtocolConfig(name="random", seed=2022),
                 history_length=50)
         out["matmul_4096x256x256_gflops"] = matmul_gflops()
+        out["history_floor_ms_per_step"] = history_floor_ms(n_items_of(prepared))
         for name in args.models.split(","):
             proc = subprocess.run([sys.executable, __file__, "--child", name, "--prepared", str(prepared)],
                                   env=thread_env(), capture_output=True, text=True, check=False)
@@ -137,6 +171,9 @@ def main() -> int:
                     "embedding_dim": 16, "threads": int(THREADS),
                     "timing": "median of 3 epochs after 1 warm-up epoch, real trainer loop"}
     star = out["models"].get("star", {}).get("train_samples_per_second")
+    if star:  # STAR with nothing but the least history attention added: what 'mist under 2x STAR' is up against
+        star_ms = 4096 / star * 1000
+        out["star_plus_history_floor_vs_star"] = round((star_ms + out["history_floor_ms_per_step"]) / star_ms, 2)
     for name, v in out["models"].items():
         if star and name.startswith("mist"):
             key = "mist_time_per_sample_vs_star" + name[len("mist"):].replace("+", "_").replace("=", "_")

@@ -210,10 +210,10 @@ class Mist(Model):
                               f"shape {tuple(weights.shape)}.")
         base = self.mix
         if base is None:  # identity rows for the trained scenarios, zero (the shared path) for the rest
-            base = torch.zeros(s, s)
-            known = torch.tensor(self.known_scenarios, dtype=torch.long)
+            base = torch.zeros(s, s, device=self.transfer.device)
+            known = torch.tensor(self.known_scenarios, dtype=torch.long, device=base.device)
             base[known, known] = 1.0
-        self.mix = torch.cat([base, weights.to(base.dtype).view(1, s)])
+        self.mix = torch.cat([base, weights.to(base.device, base.dtype).view(1, s)])
         self.mixed = _mixed_rows(self.mix)
         return self.mix.shape[0] - 1
 
@@ -413,7 +413,7 @@ def _mixed_rows(mix: torch.Tensor) -> torch.Tensor:
     """(S', ) bool: the indices read through the mix (S' x S): rows with weights that are not their own
     identity row (new scenarios in the data, and every row past S: those described after training)."""
     s = mix.shape[1]
-    own = torch.zeros(mix.shape[0], dtype=torch.bool)
+    own = torch.zeros(mix.shape[0], dtype=torch.bool, device=mix.device)
     own[:s] = mix[:s].diagonal() != 0
     return ~own & (mix.sum(1) > 0)
 
