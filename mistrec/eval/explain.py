@@ -107,7 +107,7 @@ class Recommender:
                 how = {"by": "shared", "why": f"{self.meta['model']} reads no scenario mix (mist does)"}
             else:
                 index = added
-        elif how.get("why") == "new_scenarios: shared":
+        elif self.enc.new_scenarios == "shared":
             how = {**how, "why": "new_scenarios: shared (the run's setting; train with new_scenarios: text to read "
                                  "descriptions)"}
         how = {**how, "described_after_training": True}
@@ -184,12 +184,12 @@ class Recommender:
         return out
 
     def _candidate_items(self, candidates: list[str]) -> np.ndarray:
+        if not candidates:
+            raise ConfigError("candidates is empty: give at least k items.")
         unknown = [c for c in candidates if str(c) not in self._item_index]
         if unknown:
             raise ConfigError(f"Unknown candidate item(s) {', '.join(map(str, unknown[:5]))}"
                               f"{' and more' if len(unknown) > 5 else ''}: candidates must be items of the data.")
-        if not candidates:
-            raise ConfigError("candidates is empty: give at least k items.")
         return np.unique([self._item_index[str(c)] for c in candidates])
 
     def explain_items(self, user: str, scenario: str, items: list[str], at: int | None = None,

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mistrec.cli.main import main
+from mistrec.errors import ConfigError
 from mistrec.eval.explain import Recommender, leave_source_out_matrix
 from mistrec.train import TrainConfig, fit_run
 from tests.cli.test_cli import fails_with
@@ -94,3 +95,23 @@ def test_recommend_command_prints_explanations(run: Path, capsys: pytest.Capture
     out = capsys.readouterr().out
     assert "Top 2 in home_feed for user u00003" in out
     assert "mostly because of" in out or "comes from the item and user features" in out
+
+
+def test_a_scenario_described_after_training_takes_the_shared_path_by_default(run: Path) -> None:
+    """The run trained with new_scenarios: shared (mist's default): a described new scenario scores as the unknown
+    scenario (index 0, the trained scenarios' mean path) and the output says why."""
+    rec = Recommender.load(run)
+    out = rec.recommend("u00003", "vr_arcade", k=3, description="multiplayer games played in virtual reality")
+    how = out["new_scenario"]
+    assert how["by"] == "shared" and "train with new_scenarios: text" in how["why"]
+    assert how["described_after_training"] and not out["cold_start"]
+    assert len(out["items"]) == 3
+    # its rows reach the model as index 0, the unknown scenario
+    s_idx = rec._scenarios.index("vr_arcade") + 1
+    assert rec.enc.scenario_map_[s_idx] == 0
+    _, _, _, query = rec._query("u00003", s_idx, rec._now)
+    assert query is not None and int(query.scenario[0]) == 0
+    cold = rec.recommend("someone-new", "vr_arcade", k=2)
+    assert cold["cold_start"] and "most popular items overall" in cold["note"]
+    with pytest.raises(ConfigError, match="candidates is empty"):
+        rec.recommend("u00003", "vr_arcade", k=1, candidates=[])
