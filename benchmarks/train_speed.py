@@ -114,7 +114,6 @@ def history_floor_ms(n_items: int, batch: int = 4096, length: int = 50, dim: int
     Any history model (DIN, mist) pays at least this on top of its other parts; mist pays more (side features,
     scenario / gap / label embeddings, its scorer, per-source pools, the interest gate)."""
     import torch
-    import torch.nn.functional as F
 
     torch.set_num_threads(int(THREADS))
     gen = torch.Generator().manual_seed(0)
@@ -124,7 +123,8 @@ def history_floor_ms(n_items: int, batch: int = 4096, length: int = 50, dim: int
     times = []
     for k in range(13):
         start = time.perf_counter()
-        e = F.embedding(items, table)  # (B, L, E)
+        # index_select, as mist's `lookup`: its backward (index_add) is ~2x faster here than F.embedding's
+        e = table.index_select(0, items.reshape(-1)).view(batch, length, dim)  # (B, L, E)
         w = torch.bmm(e, query.unsqueeze(-1)).squeeze(-1).softmax(-1)  # (B, L)
         u = torch.bmm(w.unsqueeze(1), e).squeeze(1)  # (B, E)
         u.square().sum().backward()
