@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,6 @@ def main() -> int:
             if not np.array_equal(z[col], ref[col]):
                 raise SystemExit(f"{runs[k]} scores other test rows than {runs[first_key]} (column {col}): "
                                  "runs of one prepared dataset are needed.")
-    import json
-
     names = json.loads((runs[first_key] / "eval.json").read_text())["runs"][0]["scenario_names"] \
         if (runs[first_key] / "eval.json").is_file() else []
     label, scenario = ref["label"], ref["scenario"]

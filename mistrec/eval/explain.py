@@ -18,6 +18,7 @@ from every history.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -84,7 +85,8 @@ class Recommender:
         self._popular_all = everywhere.sort(["pos", "n", "item"], descending=[True, True, False])["item"].to_numpy()
         ev = self.ds.events
         self._seen = pl.DataFrame({"user": ev.user, "item": ev.item, "scenario": ev.scenario})
-        self._described: dict[str, tuple[str, dict[str, Any]]] = {}  # scenarios described after training
+        # scenarios described after training: name -> (description, how it is read, the model's index for it)
+        self._described: dict[str, tuple[str, dict[str, Any], int]] = {}
 
     def describe_scenario(self, name: str, description: str) -> dict[str, Any]:
         """Makes `name`, a scenario the data does not have (launched after training), one to recommend in, read
@@ -111,14 +113,11 @@ class Recommender:
             how = {**how, "why": "new_scenarios: shared (the run's setting; train with new_scenarios: text to read "
                                  "descriptions)"}
         how = {**how, "described_after_training": True}
-        position = len(self._scenarios) + 1  # the dataset-level index `_query` passes to the encoder
-        self.enc.scenario_map_ = np.concatenate([self.enc.scenario_map_, np.zeros(
-            max(0, position + 1 - len(self.enc.scenario_map_)), dtype=np.int64)])
-        self.enc.scenario_map_[position] = index
+        position = len(self._scenarios) + 1  # past the data's scenarios: its catalogue and popular items
         self._scenarios.append(name)
         self._catalogue[position] = np.flatnonzero(self.enc.item_map_ > 0)
         self._popular[position] = self._popular_all
-        self._described[name] = (description.strip(), how)
+        self._described[name] = (description.strip(), how, index)
         return how
 
     # -- public ------------------------------------------------------------------------------------------
@@ -133,14 +132,11 @@ class Recommender:
         catalogue: a new scenario's is otherwise every item the model knows.
         """
         started = time.perf_counter()
-        if scenario not in self._scenarios or scenario in self._described:
-            if description is None and scenario not in self._described:
-                raise ConfigError(f"Unknown scenario {scenario!r}. Known scenarios: {', '.join(self._scenarios)}. "
-                                  "To recommend in a new one, describe it (--describe TEXT).")
-            if description is not None:
-                self.describe_scenario(scenario, description)
-        elif description is not None:
-            raise ConfigError(f"{scenario!r} is a scenario of the data: it needs no description.")
+        if description is not None:  # refuses a scenario of the data and a second, different description
+            self.describe_scenario(scenario, description)
+        elif scenario not in self._scenarios:
+            raise ConfigError(f"Unknown scenario {scenario!r}. Known scenarios: {', '.join(self._scenarios)}. "
+                              "To recommend in a new one, describe it (--describe TEXT).")
         s_idx = self._scenarios.index(scenario) + 1
         catalogue = self._catalogue[s_idx] if candidates is None else self._candidate_items(candidates)
         if not isinstance(k, int) or k < 1 or k > catalogue.size:
@@ -225,12 +221,19 @@ class Recommender:
         start, end = self.ds.events.windows(np.array([u_idx]), np.array([at]), self.enc.spec_.history_length)
         if end[0] == start[0]:
             return u_idx, int(start[0]), int(end[0]), None
-        rows = EncodedRows(user=np.array([u_idx]), item=np.zeros(1, np.int64), scenario=np.array([s_idx]),
-                           label=np.zeros(1, np.float32), timestamp=np.array([at]), hist_start=start, hist_end=end,
+        # a scenario described after training is not in the encoder's map: its model index replaces it
+        described = s_idx > len(self.ds.scenarios)
+        rows = EncodedRows(user=np.array([u_idx]), item=np.zeros(1, np.int64),
+                           scenario=np.array([0 if described else s_idx]), label=np.zeros(1, np.float32),
+                           timestamp=np.array([at]), hist_start=start, hist_end=end,
                            conversion=np.full(1, np.nan, np.float32), events=self.ds.events)
         self.model.eval()
-        return u_idx, int(start[0]), int(end[0]), self.enc.batch(
-            rows, np.arange(1), history=self.model.reads_history, history_side=self.model.reads_history_side)
+        b = self.enc.batch(rows, np.arange(1), history=self.model.reads_history,
+                           history_side=self.model.reads_history_side)
+        if described:
+            b = dataclasses.replace(b, scenario=torch.full_like(b.scenario, self._described[
+                self._scenarios[s_idx - 1]][2]))
+        return u_idx, int(start[0]), int(end[0]), b
 
     # -- explanations -----------------------------------------------------------------------------------
     def _explain(self, query: Batch, items: np.ndarray, end: int, at: int, top_events: int,
