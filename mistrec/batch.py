@@ -37,6 +37,9 @@ class Batch:
     hist_item_cat: torch.Tensor  # (B, L, Fi) long
     hist_item_seq: torch.Tensor  # (B, L, Fs, S) long
     hist_item_num: torch.Tensor  # (B, L, Ni) float
+    # (B,) long: the user's training events in the sample's scenario strictly before its time, all of them (not
+    # only those in the history window): how much the user has done there. 0 for a user new in the scenario.
+    activity: torch.Tensor
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
@@ -59,6 +62,9 @@ class Batch:
             k = keep.view(*keep.shape, *([1] * (v.dim() - 2)))
             out[name] = torch.where(k, v, torch.zeros_like(v))
         out["hist_mask"] = keep
+        # what the user had done in the scenario without the removed events of that scenario
+        own = (drop & self.hist_mask & (self.hist_scenarios == self.scenario.unsqueeze(1))).sum(1)
+        out["activity"] = (self.activity - own).clamp_min(0)
         return Batch(**out)
 
     _ITEM_FIELDS = ("item", "item_cat", "item_seq", "item_num")

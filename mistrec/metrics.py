@@ -200,3 +200,30 @@ def paired_bootstrap(y: np.ndarray, score_a: np.ndarray, score_b: np.ndarray, gr
     tail = min(np.mean(diffs <= 0), np.mean(diffs >= 0))
     return {"diff": observed, "ci_low": float(np.quantile(diffs, 0.025)), "ci_high": float(np.quantile(diffs, 0.975)),
             "p_value": float(min(1.0, max(2 * tail, 1.0 / diffs.size))), "n_boot": int(diffs.size)}
+
+
+def paired_bootstrap_mean(value_a: np.ndarray, value_b: np.ndarray, group: np.ndarray, n_boot: int = 1000,
+                          seed: int = 0) -> dict[str, float]:
+    """Bootstrap over groups (users) of mean(a) - mean(b) for per-unit values on the same units (per-query NDCG).
+
+    `value_a` and `value_b` may be (n,) or (seeds, n): each resample's difference is then the mean over seeds of
+    the per-seed differences. Returns the observed difference, a 95% interval and a two-sided p-value (twice the
+    smaller tail share on either side of zero, at least 1 / n_boot), as `paired_bootstrap`.
+    """
+    d = (np.atleast_2d(value_a) - np.atleast_2d(value_b)).mean(axis=0)  # (n,): the mean over seeds per unit
+    if d.size == 0:
+        return {"diff": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "p_value": float("nan"),
+                "n_boot": 0}
+    _, g = np.unique(np.asarray(group).ravel(), return_inverse=True)
+    n_groups = int(g.max()) + 1
+    per_group = np.bincount(g, weights=d, minlength=n_groups)
+    size = np.bincount(g, minlength=n_groups).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    diffs = np.concatenate([
+        (c @ per_group) / np.maximum(c @ size, 1.0) for c in (  # 100 resamples at a time: (100, groups) counts
+            rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=min(100, n_boot - lo)).astype(float)
+            for lo in range(0, n_boot, 100))])
+    tail = float(min(np.mean(diffs <= 0), np.mean(diffs >= 0)))
+    return {"diff": float(d.mean()), "ci_low": float(np.quantile(diffs, 0.025)),
+            "ci_high": float(np.quantile(diffs, 0.975)), "p_value": float(min(1.0, max(2 * tail, 1.0 / n_boot))),
+            "n_boot": int(n_boot)}

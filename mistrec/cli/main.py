@@ -35,7 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     prep.add_argument("--out", required=True, help="the prepared directory to write")
     prep.add_argument("--protocol", choices=PROTOCOLS, help="split protocol (default: the YAML's, else temporal)")
     prep.add_argument("--seed", type=int, help="seed of the split and of negative sampling")
-    prep.add_argument("--target", help="target scenario (cold-user, kshot, leave-scenario-out)")
+    prep.add_argument("--target", help="target scenario (cold-user, kshot, leave-scenario-out); cold-user takes "
+                      "several, comma-separated (disjoint cold users in each)")
+    prep.add_argument("--cold-fraction", type=float, help="cold-user: share of the eligible users made cold (0.2)")
+    prep.add_argument("--cold-rest", choices=("split", "train"), help="cold-user: the rows of everything but the "
+                      "cold users' target rows keep the temporal split ('split', the default) or are all training "
+                      "data, so that only cold users are evaluated ('train')")
     prep.add_argument("--k", type=float, help="kshot: percent of the target scenario's training rows kept")
     prep.add_argument("--history-length", type=int, help="L, events per history (default: the YAML's, else 50)")
     prep.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -64,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-ranking", action="store_true", help="skip the full-catalogue ranking metrics")
     ev.add_argument("--sampled-negatives", type=int, help="rank against N sampled negatives instead of the full "
                     "catalogue (labelled as sampled in the output)")
+    ev.add_argument("--also-sampled", type=int, metavar="N", help="also rank the same scores against N sampled "
+                    "negatives per query (the CDR papers' 1 + N lists; reported under 'sampled')")
+    ev.add_argument("--max-queries", type=int, metavar="N", help="rank a seeded sample of at most N queries per "
+                    "scenario (the same for every model on the same data)")
     ev.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -137,8 +146,10 @@ def _prepare(args: argparse.Namespace) -> int:
 
     cfg = load_dataset_config(args.config)
     protocol = None
-    if any(v is not None for v in (args.protocol, args.seed, args.target, args.k)):
-        protocol = cfg.protocol.with_overrides(name=args.protocol, seed=args.seed, target=args.target, k=args.k)
+    if any(v is not None for v in (args.protocol, args.seed, args.target, args.k, args.cold_fraction,
+                                   args.cold_rest)):
+        protocol = cfg.protocol.with_overrides(name=args.protocol, seed=args.seed, target=args.target, k=args.k,
+                                               cold_fraction=args.cold_fraction, cold_rest=args.cold_rest)
     if args.history_length is not None and args.history_length < 1:
         raise MistrecError(f"--history-length must be >= 1. Got {args.history_length}.")
     manifest = prepare(cfg, args.out, protocol=protocol, history_length=args.history_length, quiet=args.quiet)
@@ -197,6 +208,27 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_activity(by_activity: dict[str, Any], second: str) -> None:
+    """AUC (and a ranking metric) per scenario and activity group: the user's training events in the scenario."""
+    groups = by_activity["groups"]
+    print(f"  by the user's training events in the scenario (AUC{'' if second == 'auc' else ' / ' + second}; "
+          "rows):")
+    width = max(8, *(len(s) for s in by_activity["by_scenario"]))
+    print(f"  {'scenario':<{width}}  " + "  ".join(f"{g:>22}" for g in groups))
+    for name, by in [*by_activity["by_scenario"].items(), ("overall", by_activity["overall"])]:
+        cells = []
+        for g in groups:
+            v = by.get(g)
+            if v is None:
+                cells.append(f"{'-':>22}")
+                continue
+            auc = f"{v['auc']:.4f}" if isinstance(v.get("auc"), float) and v["auc"] == v["auc"] else "-"
+            extra = "" if second == "auc" else f" / {v[second]:.4f}" if isinstance(v.get(second), float) else " / -"
+            text = f"{auc}{extra} ({v.get('n', 0):,})"
+            cells.append(f"{text:>22}")
+        print(f"  {name:<{width}}  " + "  ".join(cells))
+
+
 def _ks(text: str) -> tuple[int, ...]:
     try:
         ks = tuple(int(k) for k in text.split(",") if k.strip())
@@ -220,7 +252,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     _threads(args.threads)
     doc = evaluate_run(args.run, data=args.data, split=args.split, ks=_ks(args.k), ranking=not args.no_ranking,
-                       sampled_negatives=args.sampled_negatives, quiet=args.quiet)
+                       sampled_negatives=args.sampled_negatives, quiet=args.quiet, also_sampled=args.also_sampled,
+                       max_queries=args.max_queries)
     run = doc["runs"][0]
     m = run["metrics"]
     k = _ks(args.k)[0]
@@ -234,6 +267,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"  {name:<{width}}  {v['n']:>8,}  {cells}")
     if not args.no_ranking:
         print(f"  ranking: {m['overall'].get('ranking_candidates', '-')}, {run['eval_seconds']['ranking']:.1f} s")
+    _print_activity(m["by_activity"], "auc" if args.no_ranking else f"ndcg@{k}")
     if args.json:
         write_json(doc, args.json)
         print(f"  written to {args.json}")

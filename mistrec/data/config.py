@@ -445,6 +445,12 @@ class ProtocolConfig:
     target: str | None = None
     k: float | None = None  # kshot: percent of the target scenario's training rows kept
     cold_fraction: float = 0.2  # cold-user: share of eligible users made cold in the target
+    # cold-user: where every row but the cold users' target rows goes: "split" (the temporal split, so warm users are
+    # evaluated too) or "train" (all of it is training data and only cold users are evaluated, as PTUPCDR's protocol)
+    cold_rest: str = "split"
+    # temporal: split each (user, scenario) sequence by itself (leave-one-out per user and domain, as the
+    # cross-domain papers), not each user's whole sequence
+    per_scenario: bool = False
     check_leakage: bool = True
 
     @classmethod
@@ -452,8 +458,8 @@ class ProtocolConfig:
         if isinstance(d, str):
             d = {"name": d}
         d = _require_mapping(d, "protocol")
-        _check_keys(d, ("name", "seed", "valid", "test", "target", "k", "cold_fraction", "check_leakage"),
-                    "protocol")
+        _check_keys(d, ("name", "seed", "valid", "test", "target", "k", "cold_fraction", "cold_rest", "per_scenario",
+                        "check_leakage"), "protocol")
         cfg = cls(
             name=None if d.get("name") is None else _choice(d["name"], PROTOCOLS, "protocol.name"),
             seed=_int(d.get("seed", 2022), "protocol.seed"),
@@ -462,6 +468,8 @@ class ProtocolConfig:
             target=None if d.get("target") is None else str(d["target"]),
             k=None if d.get("k") is None else _number(d["k"], "protocol.k", 0, 100),
             cold_fraction=_number(d.get("cold_fraction", 0.2), "protocol.cold_fraction", 0, 1),
+            cold_rest=_choice(d.get("cold_rest", "split"), ("split", "train"), "protocol.cold_rest"),
+            per_scenario=_bool(d.get("per_scenario", False), "protocol.per_scenario"),
             check_leakage=_bool(d.get("check_leakage", True), "protocol.check_leakage"),
         )
         return cfg
@@ -480,7 +488,18 @@ class ProtocolConfig:
                 "cold-user": ("seed", "valid", "test", "target", "cold_fraction"),
                 "kshot": ("seed", "valid", "test", "target", "k"),
                 "leave-scenario-out": ("valid", "test", "target"), "predefined": ()}[self.name]
-        return {"name": self.name, **{k: getattr(self, k) for k in keep}, "check_leakage": self.check_leakage}
+        out: dict[str, Any] = {"name": self.name, **{k: getattr(self, k) for k in keep}}
+        # the newer options only when set: the manifests (and fingerprints) of data prepared without them stay
+        if self.per_scenario and self.name not in ("random", "predefined"):
+            out["per_scenario"] = True
+        if self.name == "cold-user" and self.cold_rest != "split":
+            out["cold_rest"] = self.cold_rest
+        return {**out, "check_leakage": self.check_leakage}
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The target scenarios: `target` is one name, or several separated by commas (cold-user only)."""
+        return () if self.target is None else tuple(t.strip() for t in self.target.split(",") if t.strip())
 
     def with_overrides(self, **kw: Any) -> ProtocolConfig:
         merged = {**self.__dict__, **{k: v for k, v in kw.items() if v is not None}}
@@ -494,10 +513,13 @@ class ProtocolConfig:
                     f"Protocol '{self.name}' needs a target scenario: pass --target S or protocol.target. "
                     f"Known scenarios: {', '.join(scenarios)}."
                 )
-            if self.target not in scenarios:
-                raise ConfigError(
-                    f"Target scenario '{self.target}' is not in the data. Known scenarios: {', '.join(scenarios)}."
-                )
+            for t in self.targets:
+                if t not in scenarios:
+                    raise ConfigError(
+                        f"Target scenario '{t}' is not in the data. Known scenarios: {', '.join(scenarios)}.")
+            if len(self.targets) > 1 and self.name != "cold-user":
+                raise ConfigError(f"Protocol '{self.name}' takes one target scenario. Got {self.target!r}; only "
+                                  "cold-user takes several (comma-separated: disjoint cold users in each).")
         if self.name == "kshot" and (self.k is None or self.k <= 0):
             raise ConfigError("Protocol 'kshot' needs k, the percent of target training rows kept, in (0, 100]: "
                               "pass --k 5 or protocol.k.")

@@ -90,6 +90,29 @@ class HistoryEvents:
         return start.astype(np.int64), end.astype(np.int64)
 
     @cached_property
+    def _scenario_keys(self) -> tuple[int, np.ndarray]:
+        """Keys that sort the events by (user, scenario, time), for `counts_before`."""
+        uniq_ts, _ = self._index
+        n_s = int(self.scenario.max(initial=0)) + 1
+        max_user = int(self.user.max(initial=0))
+        if (max_user + 1) * n_s * (len(uniq_ts) + 1) >= 2**62:
+            raise DataError(f"Too many distinct (user, scenario, time) values to count events ({max_user} users x "
+                            f"{n_s} scenarios x {len(uniq_ts) + 1} times); coarsen the timestamps.")
+        return n_s, np.sort(self._keys(self.user * n_s + self.scenario, self.ts, uniq_ts))
+
+    def counts_before(self, user: np.ndarray, scenario: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """For each (user, scenario, ts): how many of the user's events in that scenario are strictly before ts
+        (all of them, not only those in the last-L window): the user's activity there at that time."""
+        uniq_ts, _ = self._index
+        n_s, keys = self._scenario_keys
+        scenario = np.asarray(scenario, dtype=np.int64)
+        known = scenario < n_s  # a scenario with no event at all: none before
+        pair = user.astype(np.int64) * n_s + np.where(known, scenario, 0)
+        end = np.searchsorted(keys, self._keys(pair, ts, uniq_ts), side="left")
+        first = np.searchsorted(keys, pair * (len(uniq_ts) + 1), side="left")
+        return np.where(known, end - first, 0).astype(np.int64)
+
+    @cached_property
     def _padded(self) -> tuple[np.ndarray, ...]:
         """item, scenario, ts, label, value with one zero appended (index len(self), where padding points):
         padding then comes out zero from the gather itself, without a mask pass per column."""

@@ -198,13 +198,18 @@ class _Job:
                             "Give every source a split: or a split column.")
         p.validate_for([n for n in self.scenario_names if n in set(df["scenario"].unique())])
         self.protocol = p
-        target = None if p.target is None else self.scenario_names.index(p.target) + 1
+        target: int | tuple[int, ...] | None = None
+        if p.targets:
+            idx = tuple(self.scenario_names.index(t) + 1 for t in p.targets)
+            target = idx[0] if len(idx) == 1 else idx
         predefined = None
         if p.name == "predefined":
             codes_given = df["split"].replace_strict({"train": 0, "valid": 1, "test": 2}, return_dtype=pl.Int8)
             predefined = codes_given.to_numpy()
         codes, facts = split_interactions(p, df["user"].to_numpy(), df["timestamp"].to_numpy(),
                                           df["scenario_idx"].to_numpy(), target, predefined)
+        if "by_target" in facts:  # several cold-user targets: name them
+            facts["by_target"] = {self.scenario_names[i - 1]: v for i, v in facts["by_target"].items()}
         self.facts.update(facts)
         excluded = int((codes == EXCLUDED).sum())
         df = df.with_columns(pl.Series("split_code", codes)).filter(pl.col("split_code") != EXCLUDED)
@@ -288,8 +293,12 @@ class _Job:
             checks["no_eval_interaction_in_train"] = f"not checkable without timestamps ({repeats} valid/test " \
                                                      "impressions repeat a (user, item, scenario) of train)"
         if self.protocol.name == "temporal":
-            leakage.check_temporal_order(df["user"].to_numpy(), df["timestamp"].to_numpy(), df["split_code"].to_numpy())
-            checks["train_before_eval_per_user"] = "passed"
+            sequence = df["user"].to_numpy().astype(np.int64)
+            if self.protocol.per_scenario:  # each (user, scenario) sequence was split by itself
+                scenario = df["scenario_idx"].to_numpy().astype(np.int64)
+                sequence = sequence * (int(scenario.max(initial=0)) + 1) + scenario
+            leakage.check_temporal_order(sequence, df["timestamp"].to_numpy(), df["split_code"].to_numpy())
+            checks["train_before_eval_per_user" + ("_and_scenario" if self.protocol.per_scenario else "")] = "passed"
         is_train = ((df["split_code"] == TRAIN) & ~df["sampled"]).to_numpy()
         leakage.check_histories(self.events, is_train, df["user"].to_numpy(), df["timestamp"].to_numpy(),
                                 df["hist_start"].to_numpy(), df["hist_end"].to_numpy())

@@ -25,7 +25,7 @@ def split_interactions(
     user: np.ndarray,
     ts: np.ndarray,
     scenario: np.ndarray,
-    target: int | None,
+    target: int | tuple[int, ...] | None,
     predefined: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Dispatches to the protocol named in `p`.
@@ -35,7 +35,7 @@ def split_interactions(
         user: user index per interaction.
         ts: timestamp per interaction (ties are broken by row order).
         scenario: scenario index per interaction.
-        target: the target scenario's index for cold-user, kshot and leave-scenario-out.
+        target: the target scenario's index for cold-user, kshot and leave-scenario-out (cold-user: one or several).
         predefined: split codes given by the data, for the predefined protocol.
     """
     p = p.resolved(data_has_splits=predefined is not None)
@@ -47,18 +47,21 @@ def split_interactions(
         return predefined.astype(np.int8), {}
     if p.name == "random":
         return _random(rng, len(user), p.valid, p.test), {}
-    codes = temporal(user, ts, p.valid, p.test)
+    sequence = user * (int(scenario.max(initial=0)) + 1) + scenario if p.per_scenario else user
+    codes = temporal(sequence, ts, p.valid, p.test)
     if p.name == "temporal":
         return codes, {}
     assert target is not None  # ProtocolConfig.validate_for checked it
+    if p.name == "cold-user":
+        return _cold_user(rng, codes, user, scenario, (target,) if isinstance(target, int) else target,
+                          p.cold_fraction, p.cold_rest)
+    assert isinstance(target, int)  # one target for the others (validate_for)
     in_target = scenario == target
     if p.name == "leave-scenario-out":
         codes[in_target] = TEST
         return codes, {"target_rows_in_test": int(in_target.sum())}
-    if p.name == "kshot":
-        assert p.k is not None
-        return _kshot(rng, codes, in_target, p.k)
-    return _cold_user(rng, codes, user, in_target, p.cold_fraction)
+    assert p.k is not None
+    return _kshot(rng, codes, in_target, p.k)
 
 
 def _random(rng: np.random.Generator, n: int, valid: float, test: float) -> np.ndarray:
@@ -110,23 +113,37 @@ def _kshot(
 
 
 def _cold_user(
-    rng: np.random.Generator, codes: np.ndarray, user: np.ndarray, in_target: np.ndarray, fraction: float
+    rng: np.random.Generator, codes: np.ndarray, user: np.ndarray, scenario: np.ndarray, targets: tuple[int, ...],
+    fraction: float, rest: str,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    target_users = np.unique(user[in_target])
-    other_users = np.unique(user[~in_target])
-    eligible = np.intersect1d(target_users, other_users)
-    if len(eligible) == 0:
-        raise DataError("Protocol 'cold-user' needs users active both in the target scenario and in another "
-                        "one (their other scenarios are the history to transfer from); there are none here. "
-                        "Scenarios that split users into disjoint groups (such as age groups) cannot be "
-                        "cold-user targets: use leave-scenario-out or kshot instead.")
-    n_cold = max(1, round(len(eligible) * fraction))
-    cold = rng.permutation(eligible)[:n_cold]
-    half = len(cold) // 2
-    valid_users, test_users = cold[:half], cold[half:]
-    rows = in_target & np.isin(user, cold)
-    codes[rows & np.isin(user, valid_users)] = VALID
-    codes[rows & np.isin(user, test_users)] = TEST
-    return codes, {"eligible_users": len(eligible), "cold_users": len(cold),
-                   "cold_users_valid": len(valid_users), "cold_users_test": len(test_users),
-                   "cold_target_rows": int(rows.sum())}
+    """In each target scenario, `fraction` of the users active there and elsewhere become cold: all their target
+    rows go to valid (half of them) or test. Users are cold in one target at most. `rest` "train": every other
+    row is training data (only cold users are evaluated); "split": the other rows keep `codes`."""
+    if rest == "train":
+        codes = np.full_like(codes, TRAIN)
+    facts: dict[str, Any] = {}
+    taken = np.zeros(0, dtype=user.dtype)
+    for target in targets:
+        in_target = scenario == target
+        eligible = np.intersect1d(np.unique(user[in_target]), np.unique(user[~in_target]))
+        available = np.setdiff1d(eligible, taken)  # a user is cold in one target at most
+        if len(available) == 0:
+            raise DataError("Protocol 'cold-user' needs users active both in the target scenario and in another "
+                            "one (their other scenarios are the history to transfer from); there are none here. "
+                            "Scenarios that split users into disjoint groups (such as age groups) cannot be "
+                            "cold-user targets: use leave-scenario-out or kshot instead.")
+        n_cold = min(len(available), max(1, round(len(eligible) * fraction)))
+        cold = rng.permutation(available)[:n_cold]
+        taken = np.union1d(taken, cold)
+        half = len(cold) // 2
+        valid_users, test_users = cold[:half], cold[half:]
+        rows = in_target & np.isin(user, cold)
+        codes[rows & np.isin(user, valid_users)] = VALID
+        codes[rows & np.isin(user, test_users)] = TEST
+        block = {"eligible_users": len(eligible), "cold_users": len(cold), "cold_users_valid": len(valid_users),
+                 "cold_users_test": len(test_users), "cold_target_rows": int(rows.sum())}
+        if len(targets) == 1:
+            facts.update(block)
+        else:
+            facts.setdefault("by_target", {})[int(target)] = block
+    return codes, facts

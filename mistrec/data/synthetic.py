@@ -33,7 +33,7 @@ import yaml
 
 from mistrec.errors import ConfigError
 
-__all__ = ["DEFAULT_TRANSFER", "SyntheticConfig", "SyntheticData", "generate"]
+__all__ = ["DEFAULT_TRANSFER", "SyntheticConfig", "SyntheticData", "generate", "planted_offdiag", "transfer_platform"]
 
 SCENARIOS = ("home_feed", "search", "game_lobby", "vr_showroom")
 # T[target, source]; rows sum to 1. The sparse vr_showroom leans on home_feed and game_lobby.
@@ -89,12 +89,46 @@ class SyntheticConfig:
     # the same pool, row of the transfer matrix and choice interest as another scenario, s is that scenario's
     # clone in distribution: only its name, description and bias differ.
     choice_interest: tuple[int, ...] | None = None
+    # -- the transfer platform's knobs (docs/synthetic.md; `transfer_platform` sets them). Their defaults keep the
+    # platform above, draw for draw; each knob draws from its own random stream.
+    # "own": items are chosen by b[u, s] (above); "transferred": by the interest that drives the clicks, c[u, s],
+    # so that what a user does in one scenario speaks of their clicks in the scenarios whose row of T shares it
+    choice: str = "own"
+    # the share of each scenario's pool taken from one catalogue that every scenario shows (the same items in the
+    # home feed and in search), the rest its own items
+    shared_items: float = 0.0
+    # > 0: each item's category is the nearest of this many random directions in the latent space (content that
+    # links items of different scenarios); 0: the largest of its d latent coordinates (d categories)
+    categories: int = 0
+    # the planted transfer's strength a: the matrix used is (1 - a) I + a T. 0 is the identity control: every
+    # scenario's clicks depend on its own interest only, and nothing can transfer
+    strength: float = 1.0
+    # per scenario, the share of users new in it: they join it at a time drawn uniformly from `join_window` (a
+    # share of the period) and have no event there before, so that users with 0-2 training events in a scenario
+    # are evaluated there (they are what transfer is for)
+    new_users: tuple[float, ...] | None = None
+    join_window: tuple[float, float] = (0.75, 1.0)
 
     def matrix(self) -> np.ndarray:
+        """The planted T[target, source] the clicks follow: (1 - strength) I + strength * transfer."""
         t = DEFAULT_TRANSFER if self.transfer is None else np.asarray(self.transfer, dtype=float)
         s = len(self.scenarios)
         if t.shape != (s, s) or (t < 0).any() or not np.allclose(t.sum(axis=1), 1.0):
             raise ConfigError(f"SyntheticConfig.transfer must be a non-negative {s}x{s} matrix whose rows sum to 1.")
+        if not 0.0 <= self.strength <= 1.0:
+            raise ConfigError(f"SyntheticConfig.strength must be in [0, 1]. Got {self.strength}.")
+        if self.choice not in ("own", "transferred"):
+            raise ConfigError(f"SyntheticConfig.choice must be own or transferred. Got {self.choice!r}.")
+        if not 0.0 <= self.shared_items <= 1.0:
+            raise ConfigError(f"SyntheticConfig.shared_items must be in [0, 1]. Got {self.shared_items}.")
+        if self.new_users is not None and (len(self.new_users) != s or any(not 0 <= f <= 1 for f in self.new_users)):
+            raise ConfigError(f"SyntheticConfig.new_users needs one share in [0, 1] per scenario ({s}).")
+        lo, hi = self.join_window
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise ConfigError(f"SyntheticConfig.join_window must be (lo, hi) with 0 <= lo <= hi <= 1. Got "
+                              f"{self.join_window}.")
+        if self.strength != 1.0:
+            t = (1.0 - self.strength) * np.eye(s) + self.strength * t
         for name in ("scenario_share", "pool_sizes", "label_noise", "label_bias"):
             if len(getattr(self, name)) != s:
                 raise ConfigError(f"SyntheticConfig.{name} needs one value per scenario ({s}).")
@@ -106,6 +140,25 @@ class SyntheticConfig:
                 not 0 <= c < s for c in self.choice_interest)):
             raise ConfigError(f"SyntheticConfig.choice_interest needs one scenario index per scenario ({s}).")
         return t
+
+
+def transfer_platform(strength: float = 1.0, n_users: int = 4000, seed: int = 0,
+                      new_users: tuple[float, ...] = (0.0, 0.2, 0.4, 0.5), **overrides: object) -> SyntheticConfig:
+    """The transfer platform (docs/synthetic.md): the four scenarios with half of each pool from one shared
+    catalogue, 32 content categories, items chosen by the interest that drives the clicks, and users new in the
+    smaller scenarios; `strength` 0 is its identity control. `make demo` runs it at strength 1."""
+    values: dict[str, object] = {
+        "n_users": n_users, "seed": seed, "strength": strength, "new_users": new_users, "events_per_user": 80,
+        "scenario_share": (0.40, 0.25, 0.20, 0.15), "pool_sizes": (400, 300, 200, 120), "shared_items": 0.5,
+        "categories": 32, "choice": "transferred", "label_bias": (-4.2, -4.0, -3.8, -3.4),
+    }
+    values.update(overrides)
+    return SyntheticConfig(**values)  # type: ignore[arg-type]
+
+
+def planted_offdiag(transfer: np.ndarray) -> np.ndarray:
+    """Per target scenario, the share of its planted row of T on other scenarios: 1 - T[t, t]."""
+    return 1.0 - np.diag(np.asarray(transfer))
 
 
 @dataclass
@@ -182,10 +235,18 @@ def generate(cfg: SyntheticConfig | None = None) -> SyntheticData:
     t = cfg.matrix()
     rng = np.random.default_rng(cfg.seed)
     n_s, d = len(cfg.scenarios), cfg.dim
-    pools = np.cumsum((0, *cfg.pool_sizes))
+    shared = [round(cfg.shared_items * p) for p in cfg.pool_sizes]  # each pool's items from the shared catalogue
+    own_sizes = [p - k for p, k in zip(cfg.pool_sizes, shared, strict=True)]
+    pools = np.cumsum((0, *own_sizes))
     items = rng.normal(size=(pools[-1], d)) / np.sqrt(d)  # (I, d)
     interest = rng.normal(size=(cfg.n_users, n_s, d))  # (U, S, d)
     transferred = np.einsum("ts,usd->utd", t, interest) / np.linalg.norm(t, axis=1)[None, :, None]  # (U, S, d)
+    pool_items = [np.arange(pools[s], pools[s + 1]) for s in range(n_s)]
+    if max(shared):  # the shared catalogue's items follow the scenarios' own ones
+        catalogue = np.random.default_rng([cfg.seed, 2]).normal(size=(max(shared), d)) / np.sqrt(d)
+        pool_items = [np.concatenate([own, pools[-1] + np.arange(k)]) for own, k in zip(pool_items, shared,
+                                                                                       strict=True)]
+        items = np.vstack([items, catalogue])
 
     n_events = np.maximum(5, rng.poisson(cfg.events_per_user, size=cfg.n_users))
     user = np.repeat(np.arange(cfg.n_users), n_events)
@@ -193,15 +254,23 @@ def generate(cfg: SyntheticConfig | None = None) -> SyntheticData:
     cum = np.cumsum(mix, axis=1)[user]
     scen = (rng.random(len(user))[:, None] > cum).sum(axis=1).clip(0, n_s - 1)
     ts = START + rng.integers(0, cfg.days * 86400, size=len(user))  # iid event times over the period
+    if cfg.new_users is not None and any(cfg.new_users):  # users new in a scenario: no event there before joining
+        new_rng = np.random.default_rng([cfg.seed, 3])
+        joins = new_rng.uniform(*cfg.join_window, size=(cfg.n_users, n_s)) * cfg.days * 86400
+        joins = np.where(new_rng.random((cfg.n_users, n_s)) < np.asarray(cfg.new_users), joins, -1.0)
+        keep = ts - START >= joins[user, scen]
+        user, scen, ts = user[keep], scen[keep], ts[keep]
 
     item = np.empty(len(user), dtype=np.int64)
     owner = cfg.item_pool or tuple(range(n_s))
     chooser = cfg.choice_interest or tuple(range(n_s))
     for s in range(n_s):  # one vectorised draw per scenario
         rows = np.flatnonzero(scen == s)
-        pool = items[pools[owner[s]]:pools[owner[s] + 1]]  # (P, d)
-        logits = cfg.choice_sharpness * interest[user[rows], chooser[s]] @ pool.T  # (R, P)
-        item[rows] = pools[owner[s]] + np.argmax(logits + rng.gumbel(size=logits.shape), axis=1)
+        pool = items[pool_items[owner[s]]]  # (P, d)
+        chosen_by = (interest[user[rows], chooser[s]] if cfg.choice == "own" else
+                     transferred[user[rows], chooser[s]])
+        logits = cfg.choice_sharpness * chosen_by @ pool.T  # (R, P)
+        item[rows] = pool_items[owner[s]][np.argmax(logits + rng.gumbel(size=logits.shape), axis=1)]
     score = np.einsum("nd,nd->n", transferred[user, scen], items[item])
     logit = cfg.signal * score + np.asarray(cfg.label_bias)[scen] + rng.normal(size=len(user)) * np.asarray(
         cfg.label_noise)[scen]
@@ -209,7 +278,7 @@ def generate(cfg: SyntheticConfig | None = None) -> SyntheticData:
 
     names = np.asarray(cfg.scenarios)
     item_names = np.array([f"{cfg.scenarios[np.searchsorted(pools, i, side='right') - 1]}_i{i:05d}"
-                           for i in range(pools[-1])])
+                           if i < pools[-1] else f"shared_i{i:05d}" for i in range(len(items))])
     user_names = np.array([f"u{u:05d}" for u in range(cfg.n_users)])
     interactions = pl.DataFrame({
         "user_id": user_names[user], "item_id": item_names[item], "scenario": names[scen],
@@ -226,7 +295,8 @@ def generate(cfg: SyntheticConfig | None = None) -> SyntheticData:
     interactions = interactions.sort("user_id", "timestamp")
     return SyntheticData(
         triggers=triggers,
-        interactions=interactions, users=_users(rng, cfg.n_users, n_events), items=_items(rng, items, item_names),
+        interactions=interactions, users=_users(rng, cfg.n_users, n_events),
+        items=_items(rng, items, item_names, cfg.categories, cfg.seed),
         scenarios=pl.DataFrame({"scenario": list(cfg.scenarios),
                                 "description": [DESCRIPTIONS.get(s, s.replace("_", " ")) for s in cfg.scenarios]}),
         transfer=t, scenario_names=tuple(cfg.scenarios), user_interest=interest, item_vectors=items, config=cfg,
@@ -259,8 +329,13 @@ def _users(rng: np.random.Generator, n: int, n_events: np.ndarray) -> pl.DataFra
     })
 
 
-def _items(rng: np.random.Generator, vectors: np.ndarray, names: np.ndarray) -> pl.DataFrame:
-    category = np.argmax(vectors, axis=1)
+def _items(rng: np.random.Generator, vectors: np.ndarray, names: np.ndarray, categories: int = 0,
+           seed: int = 0) -> pl.DataFrame:
+    if categories:  # the nearest of `categories` random directions: content shared by items of every scenario
+        directions = np.random.default_rng([seed, 4]).normal(size=(vectors.shape[1], categories))
+        category = np.argmax(vectors @ (directions / np.linalg.norm(directions, axis=0)), axis=1)
+    else:
+        category = np.argmax(vectors, axis=1)
     return pl.DataFrame({
         "item_id": names.tolist(),
         "category": [f"c{c}" for c in category],

@@ -234,6 +234,125 @@ def summarise(runs: list[dict[str, Any]], n_boot: int = 1000) -> dict[str, Any]:
                                            for r in runs if "error" in r]}
     if ISOLATED not in models:
         out["transfer_gain_note"] = f"no transfer gain: add {ISOLATED} to --models to measure it"
+    out["by_activity"] = activity_summary(ok, predictions, n_boot)
+    return out
+
+
+def activity_summary(runs: list[dict[str, Any]], predictions: dict[tuple[str, int], dict[str, np.ndarray]],
+                     n_boot: int = 1000) -> dict[str, Any]:
+    """Results by the user's activity in the scenario (mistrec.eval.activity), from evaluated runs:
+
+    - `by_model[M][S][G]`: mean and std over seeds of every metric in scenario S and activity group G (S also
+      "overall");
+    - `best[S][G]`: the model with the highest mean AUC there, and `paired[S][G][M]`: it against M;
+    - `transfer_gain[M][S][G]`: M against the isolated model.
+    Each comparison holds `auc` (bootstrap over users of the AUC difference on the group's rows, as the
+    per-scenario tests) and, with ranking metrics, `ndcg@K` (bootstrap over users of the mean per-query NDCG@K
+    difference), from the runs' saved predictions and per-query ranking metrics, on the seeds both models have.
+    """
+    with_groups = [r for r in runs if "by_activity" in r["metrics"]]
+    if not with_groups:
+        return {}
+    groups = with_groups[0]["metrics"]["by_activity"]["groups"]
+    models = list(dict.fromkeys(r["model"] for r in with_groups))
+    scenarios = [*dict.fromkeys(s for r in with_groups for s in r["metrics"]["by_activity"]["by_scenario"]), "overall"]
+
+    def blocks(m: str, s: str, g: str) -> list[dict[str, Any]]:
+        out = []
+        for r in with_groups:
+            if r["model"] != m:
+                continue
+            by = r["metrics"]["by_activity"]
+            block = (by["overall"] if s == "overall" else by["by_scenario"].get(s, {})).get(g)
+            if block is not None:
+                out.append(block)
+        return out
+
+    by_model = {m: {s: {g: _mean_std(b) for g in groups if (b := blocks(m, s, g))} for s in scenarios}
+                for m in models}
+    ndcg = next((k for k in ("ndcg@10", "ndcg@20", "ndcg@5") if any(
+        k in v for m in by_model.values() for by in m.values() for v in by.values())), None)
+    per_query = _load_per_query(with_groups)
+    names = next((r.get("scenario_names") for r in with_groups), None) or []
+
+    def compare(a: str, b: str, s: str, g: str) -> dict[str, Any]:
+        seeds = sorted({r["seed"] for r in with_groups if r["model"] == a}
+                       & {r["seed"] for r in with_groups if r["model"] == b})
+        result: dict[str, Any] = {"seeds": seeds}
+        pa = [predictions.get((a, x)) for x in seeds]
+        pb = [predictions.get((b, x)) for x in seeds]
+        if seeds and all(p is not None and "group" in p for p in pa + pb):
+            first = pa[0]
+            assert first is not None
+            rows = first["group"] == groups.index(g)
+            if s != "overall":
+                rows &= first["scenario"] == (names.index(s) + 1 if s in names else -1)
+            same = all(np.array_equal(p["user"], first["user"]) and np.array_equal(p["label"], first["label"])
+                       for p in pa + pb if p is not None)
+            if same and rows.any() and len(np.unique(first["label"][rows])) == 2:
+                result["auc"] = metrics.paired_bootstrap(
+                    first["label"][rows], np.stack([p["prob"][rows] for p in pa if p is not None]),
+                    np.stack([p["prob"][rows] for p in pb if p is not None]), first["user"][rows], n_boot=n_boot)
+        qa = [per_query.get((a, x)) for x in seeds]
+        qb = [per_query.get((b, x)) for x in seeds]
+        if ndcg and seeds and all(q is not None for q in qa + qb):
+            picked = [_queries(q, s, groups.index(g), ndcg) for q in qa + qb if q is not None]
+            users = picked[0][0]
+            if len(users) and all(np.array_equal(u, users) for u, _ in picked):
+                k = len(seeds)
+                result[ndcg] = metrics.paired_bootstrap_mean(np.stack([v for _, v in picked[:k]]),
+                                                             np.stack([v for _, v in picked[k:]]), users,
+                                                             n_boot=n_boot)
+        return result
+
+    best: dict[str, dict[str, str]] = {}
+    paired: dict[str, dict[str, Any]] = {}
+    gains: dict[str, Any] = {}
+    for s in scenarios:
+        for g in groups:
+            cands = [(by_model[m][s][g]["auc"]["mean"], m) for m in models
+                     if g in by_model[m][s] and "auc" in by_model[m][s][g]
+                     and not math.isnan(by_model[m][s][g]["auc"]["mean"])]
+            if not cands:
+                continue
+            top = max(cands)[1]
+            best.setdefault(s, {})[g] = top
+            paired.setdefault(s, {})[g] = {m: compare(top, m, s, g) for _, m in cands if m != top}
+            if ISOLATED in models and g in by_model[ISOLATED][s]:
+                for m in models:
+                    if m == ISOLATED or g not in by_model[m][s]:
+                        continue
+                    test = compare(m, ISOLATED, s, g)
+                    entry = {k: by_model[m][s][g][k]["mean"] - by_model[ISOLATED][s][g][k]["mean"]
+                             for k in ("auc", ndcg) if k and k in by_model[m][s][g] and k in by_model[ISOLATED][s][g]}
+                    gains.setdefault(m, {}).setdefault(s, {})[g] = {
+                        **{f"{k}_gain": v for k, v in entry.items()},
+                        **{f"{k}_p_value": test[k]["p_value"] for k in ("auc", ndcg) if k and k in test}}
+    return {"groups": groups, "ndcg_metric": ndcg, "by_model": by_model, "best": best, "paired": paired,
+            "transfer_gain": gains}
+
+
+def _queries(per_query: dict[str, dict[str, dict[str, np.ndarray]]], scenario: str, group: int, metric: str
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """The (user, metric) arrays of one run's full-catalogue queries in a scenario (or every scenario) and group.
+    A user's queries in several scenarios share the user: a bootstrap over users resamples them together."""
+    view = per_query.get("full catalogue", {})
+    parts = [q for s, q in view.items() if scenario in ("overall", s)]
+    users = [q["user"][q["group"] == group] for q in parts]
+    values = [q[metric][q["group"] == group] for q in parts]
+    if not users:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    return np.concatenate(users), np.concatenate(values)
+
+
+def _load_per_query(runs: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, dict[str, dict[str, np.ndarray]]]]:
+    from mistrec.eval.evaluate import load_per_query
+
+    out = {}
+    for r in runs:
+        path = Path(r.get("run_dir", "")) / f"ranking_{r.get('split', 'test')}.npz"
+        if path.is_file():
+            out[(r["model"], r["seed"])] = load_per_query(path)
     return out
 
 

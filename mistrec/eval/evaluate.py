@@ -18,12 +18,14 @@ import numpy as np
 from mistrec import metrics
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ArtifactError, ConfigError
+from mistrec.eval.activity import ActivityCounts, group_index, pointwise_by_activity
 from mistrec.eval.ranking import rank_full_catalogue
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Model
 from mistrec.train import conversion_metrics, evaluate_rows, load_run, predict_tasks
 
-__all__ = ["attention_transfer_matrix", "evaluate_run", "gate_summary", "leave_source_out_matrix", "load_run_and_data",
+__all__ = ["attention_transfer_matrix", "evaluate_run", "gate_summary", "leave_source_out_matrix", "load_per_query",
+           "load_run_and_data",
            "pointwise_metrics", "write_json"]
 
 
@@ -59,11 +61,14 @@ def pointwise_metrics(prob: np.ndarray, rows: EncodedRows, scenario_names: tuple
 
 def evaluate_run(
     run_dir: str | Path, data: str | Path | None = None, split: str = "test", ks: tuple[int, ...] = (10, 20),
-    ranking: bool = True, sampled_negatives: int | None = None, quiet: bool = True,
+    ranking: bool = True, sampled_negatives: int | None = None, quiet: bool = True, also_sampled: int | None = None,
+    max_queries: int | None = None,
 ) -> dict[str, Any]:
     """Evaluates a run directory on a split of its prepared dataset (or of `data`, which must be the same one).
 
-    Returns the DESIGN.md section 5 document with one entry in `runs`.
+    Every metric is also split by the user's activity in the scenario (`metrics.by_activity`, mistrec.eval.activity).
+    `also_sampled` and `max_queries`: see `rank_full_catalogue`. Returns the DESIGN.md section 5 document with one
+    entry in `runs`.
     """
     from mistrec import __version__
 
@@ -78,7 +83,11 @@ def evaluate_run(
     t0 = time.perf_counter()
     prob, cvr = predict_tasks(model, enc, rows)
     result = pointwise_metrics(prob, rows, names)
-    saved = {"prob": prob, "label": rows.label, "user": rows.user, "scenario": rows.scenario, "item": rows.item}
+    activity = ActivityCounts.from_interactions(ds.interactions, len(names) + 1)
+    group = group_index(activity.of(rows.user, rows.scenario))
+    result["by_activity"] = pointwise_by_activity(prob, rows.label, rows.user, rows.scenario, group, names)
+    saved = {"prob": prob, "label": rows.label, "user": rows.user, "scenario": rows.scenario, "item": rows.item,
+             "group": group}
     if cvr is not None:  # the second task: CVR AUC on clicked rows, CTCVR AUC and LogLoss on every row
         result["conversion"] = conversion_metrics(prob, cvr, rows, names)
         saved.update(cvr=cvr, conversion=rows.conversion)
@@ -87,12 +96,17 @@ def evaluate_run(
     ranking_seconds = 0.0
     if ranking:
         ranked = rank_full_catalogue(model, enc, ds, split=split, ks=ks, sampled_negatives=sampled_negatives,
-                                     quiet=quiet)
+                                     quiet=quiet, activity=activity, also_sampled=also_sampled,
+                                     max_queries=max_queries)
         ranking_seconds = ranked.seconds
         result["overall"].update(ranked.metrics["overall"])
         for s, values in ranked.metrics["by_scenario"].items():
             result["by_scenario"].setdefault(s, {}).update(values)
+        _merge_activity(result["by_activity"], ranked.metrics.get("by_activity", {}))
+        if "sampled" in ranked.metrics:
+            result["sampled"] = ranked.metrics["sampled"]
         result["notes"] = ranked.metrics["notes"]
+        _save_per_query(run_dir / f"ranking_{split}.npz", ranked.per_query)
     trained = _read_json(run_dir / "metrics.json")
     train = trained.get("train", meta.get("result", {}))
     run = {
@@ -116,6 +130,38 @@ def evaluate_run(
                                                          "fingerprint": ds.manifest["fingerprint"]},
             "protocol": ds.manifest["protocol"]["name"], "protocol_detail": ds.manifest["protocol"],
             "runs": [run]}
+
+
+def _merge_activity(pointwise: dict[str, Any], ranking: dict[str, Any]) -> None:
+    """Adds the ranking metrics per activity group to the pointwise ones, in place."""
+    for s, groups in ranking.get("by_scenario", {}).items():
+        for g, values in groups.items():
+            pointwise["by_scenario"].setdefault(s, {}).setdefault(g, {}).update(values)
+    for g, values in ranking.get("overall", {}).items():
+        pointwise["overall"].setdefault(g, {}).update(values)
+
+
+def _save_per_query(path: Path, per_query: dict[str, dict[str, dict[str, np.ndarray]]]) -> None:
+    """Per-query ranking metrics of every candidate set, for paired tests over users. Names (candidate sets,
+    scenarios, fields) go in a JSON index, so that any scenario name is safe as a key."""
+    arrays: dict[str, np.ndarray] = {}
+    index: list[list[str]] = []
+    for view, by in per_query.items():
+        for s, q in by.items():
+            for k, v in q.items():
+                arrays[f"a{len(index)}"] = v
+                index.append([view, s, k])
+    np.savez_compressed(path, index=np.array(json.dumps(index)), **arrays)  # type: ignore[arg-type]
+
+
+def load_per_query(path: str | Path) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+    """The per-query ranking metrics `evaluate_run` saved (`ranking_<split>.npz`): candidate set -> scenario ->
+    {"user", "group", metric: (Q,)}."""
+    out: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    with np.load(path) as z:
+        for i, (view, s, k) in enumerate(json.loads(str(z["index"]))):
+            out.setdefault(view, {}).setdefault(s, {})[k] = z[f"a{i}"]
+    return out
 
 
 def attention_transfer_matrix(model: Model, enc: FeatureEncoder, rows: EncodedRows,

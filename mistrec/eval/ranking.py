@@ -18,7 +18,7 @@ positives.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from mistrec import metrics
 from mistrec.batch import Batch
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
+from mistrec.eval.activity import ActivityCounts, group_index, ranking_by_activity
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Model
 
@@ -38,24 +39,45 @@ __all__ = ["RankingResult", "rank_full_catalogue", "score_in_blocks"]
 
 @dataclass
 class RankingResult:
-    metrics: dict[str, Any]  # {"overall": {...}, "by_scenario": {name: {...}}}
+    metrics: dict[str, Any]  # {"overall": {...}, "by_scenario": {name: {...}}, "by_activity": {...}, "sampled": ...}
     top_items: dict[str, np.ndarray]  # scenario -> (queries, max K) dataset item indices
     seconds: float
+    # candidate set ("full catalogue" or "N sampled negatives") -> scenario -> per-query arrays: "user", "group"
+    # (activity group index, -1 without counts) and every per-query metric, for paired tests over users
+    per_query: dict[str, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
+
+
+@dataclass
+class _View:
+    """One candidate set the same scores are ranked in: the full catalogue, or N sampled negatives per query."""
+
+    label: str
+    sampled: int | None
+    ranks: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
 def rank_full_catalogue(
     model: Model, enc: FeatureEncoder, ds: PreparedDataset, split: str = "test", ks: tuple[int, ...] = (10, 20),
     sampled_negatives: int | None = None, max_rows_per_chunk: int = 32768, seed: int = 0,
-    quiet: bool = True,
+    quiet: bool = True, activity: ActivityCounts | None = None, also_sampled: int | None = None,
+    max_queries: int | None = None,
 ) -> RankingResult:
     """HR@K, NDCG@K, Recall@K, MRR, coverage@K, intra-list diversity@K and novelty@K, overall and per scenario.
 
-    `max_rows_per_chunk` bounds the query x candidate rows scored at once (memory).
+    `max_rows_per_chunk` bounds the query x candidate rows scored at once (memory). With `activity` the per-query
+    metrics are also averaged per activity group (`by_activity`). `also_sampled=N` ranks the same scores a second
+    time against N sampled negatives per query (the CDR papers' 1 + N lists) under `metrics["sampled"]`: one
+    scoring pass for both. `max_queries` ranks a seeded sample of at most that many queries per scenario, the
+    same for every model on the same data (`n_queries_total` says how many there were).
     """
     if not ks or min(ks) < 1:
         raise ConfigError(f"Ranking cut-offs must be ints >= 1. Got {ks!r}.")
-    if sampled_negatives is not None and sampled_negatives < 1:
-        raise ConfigError(f"sampled_negatives must be >= 1 (or None for the full catalogue). Got {sampled_negatives}.")
+    for name, n in (("sampled_negatives", sampled_negatives), ("also_sampled", also_sampled),
+                    ("max_queries", max_queries)):
+        if n is not None and n < 1:
+            raise ConfigError(f"{name} must be >= 1 (or None). Got {n}.")
+    if sampled_negatives is not None and also_sampled is not None:
+        raise ConfigError("also_sampled adds sampled lists to the full-catalogue ranking: not with sampled_negatives.")
     start_time = time.perf_counter()
     model.eval()
     k_max = max(ks)
@@ -64,14 +86,17 @@ def rank_full_catalogue(
         df = df.filter(~pl.col("sampled"))  # a sampled negative is no interaction the user had
     seen_splits = ["train"] if split == "valid" else ["train", "valid"]
     names = tuple(ds.scenarios)
-    candidates_label = "full catalogue" if sampled_negatives is None else f"{sampled_negatives} sampled negatives"
+    views = [_View("full catalogue" if sampled_negatives is None else f"{sampled_negatives} sampled negatives",
+                   sampled_negatives)]
+    if also_sampled is not None:
+        views.append(_View(f"{also_sampled} sampled negatives", also_sampled))
     popularity = _popularity(df.filter(pl.col("split") == "train"), enc.spec_.n_items)
     vectors, vector_fields = _item_vectors(enc)
     rng = np.random.default_rng(seed)
-    by: dict[str, Any] = {}
+    query_rng = np.random.default_rng([seed, 1])  # its own stream: the negatives do not depend on the sample
+    by: list[dict[str, Any]] = [{} for _ in views]
+    per_query_all: list[dict[str, dict[str, np.ndarray]]] = [{} for _ in views]
     tops: dict[str, np.ndarray] = {}
-    per_query_all: list[dict[str, np.ndarray]] = []
-    all_top: list[np.ndarray] = []
     catalogue_union: set[int] = set()
     for s_idx, s_name in enumerate(names, start=1):
         scen = df.filter(pl.col("scenario") == s_idx)
@@ -81,6 +106,10 @@ def rank_full_catalogue(
             continue
         catalogue_union.update(catalogue.tolist())
         q = pos.group_by("user").agg(pl.col("timestamp").min().alias("t")).sort("user")
+        n_total = q.height
+        if max_queries is not None and n_total > max_queries:
+            q = q[np.sort(query_rng.choice(n_total, size=max_queries, replace=False))]
+            pos = pos.filter(pl.col("user").is_in(q["user"].to_numpy()))
         users, times = q["user"].to_numpy().astype(np.int64), q["t"].to_numpy()
         pos_q = np.searchsorted(users, pos["user"].to_numpy())  # users are sorted and unique
         pos_c = np.searchsorted(catalogue, pos["item"].to_numpy())
@@ -95,7 +124,8 @@ def rank_full_catalogue(
         items = enc.item_batch(catalogue)
         n_cand = catalogue.size
         chunk = max(1, max_rows_per_chunk // n_cand)
-        ranks = np.empty(len(pos_q), dtype=np.int64)
+        for v in views:
+            v.ranks = np.empty(len(pos_q), dtype=np.int64)
         top = np.empty((len(users), min(k_max, n_cand)), dtype=np.int64)
         bar = tqdm(range(0, len(users), chunk), desc=f"ranking {s_name}", disable=True if quiet else None,
                    leave=False)
@@ -115,46 +145,71 @@ def rank_full_catalogue(
             excluded = torch.zeros(scores.shape, dtype=torch.bool)
             excluded[seen_q[s_sel] - lo, seen_c[s_sel]] = True
             excluded &= ~is_pos
-            if sampled_negatives is not None:  # keep positives and N random other candidates per query
-                keys = torch.from_numpy(rng.random(scores.shape)).masked_fill(is_pos | excluded, 2.0)
-                keep = torch.zeros_like(is_pos)
-                keep.scatter_(1, keys.topk(min(sampled_negatives, n_cand), dim=1, largest=False).indices, True)
-                excluded |= ~(keep | is_pos)
-            scores = scores.masked_fill(excluded, float("-inf"))
             r_local = torch.from_numpy(pos_q[p_sel] - lo)
-            s_pos = scores[r_local, torch.from_numpy(pos_c[p_sel])].unsqueeze(1)
-            rows = scores.index_select(0, r_local)
-            higher = (rows > s_pos).sum(1)
-            tied = ((rows == s_pos) & ~is_pos.index_select(0, r_local)).sum(1)
-            ranks[p_sel] = (1 + higher + tied).numpy()
-            top[lo:hi] = catalogue[scores.topk(top.shape[1], dim=1).indices.numpy()]
+            for v in views:
+                drop = excluded
+                if v.sampled is not None:  # keep positives and N random other candidates per query
+                    keys = torch.from_numpy(rng.random(scores.shape)).masked_fill(is_pos | excluded, 2.0)
+                    keep = torch.zeros_like(is_pos)
+                    keep.scatter_(1, keys.topk(min(v.sampled, n_cand), dim=1, largest=False).indices, True)
+                    drop = excluded | ~(keep | is_pos)
+                masked = scores.masked_fill(drop, float("-inf"))
+                s_pos = masked[r_local, torch.from_numpy(pos_c[p_sel])].unsqueeze(1)
+                rows = masked.index_select(0, r_local)
+                higher = (rows > s_pos).sum(1)
+                tied = ((rows == s_pos) & ~is_pos.index_select(0, r_local)).sum(1)
+                v.ranks[p_sel] = (1 + higher + tied).numpy()
+                if v is views[0]:
+                    top[lo:hi] = catalogue[masked.topk(top.shape[1], dim=1).indices.numpy()]
         bar.close()
-        per_query: dict[str, np.ndarray] = {}
-        for k in ks:
-            at_k = metrics.ranking_from_ranks(ranks, pos_q, len(users), k)
-            per_query["mrr"] = at_k.pop("mrr")  # no cut-off: the same for every k
-            per_query.update({f"{name}@{k}": v for name, v in at_k.items()})
-        entry: dict[str, Any] = {name: float(np.mean(v)) for name, v in per_query.items()}
-        entry.update(_beyond_accuracy(top, ks, catalogue.size, popularity, vectors))
-        entry.update({"n_queries": len(users), "n_relevant": len(pos_q), "catalogue": int(n_cand),
-                      "ranking_candidates": candidates_label})
-        by[s_name] = entry
+        group = (group_index(activity.of(users, np.full(len(users), s_idx))) if activity is not None
+                 else np.full(len(users), -1, dtype=np.int8))
+        for i, v in enumerate(views):
+            per_query: dict[str, np.ndarray] = {"user": users, "group": group}
+            for k in ks:
+                at_k = metrics.ranking_from_ranks(v.ranks, pos_q, len(users), k)
+                per_query["mrr"] = at_k.pop("mrr")  # no cut-off: the same for every k
+                per_query.update({f"{name}@{k}": val for name, val in at_k.items()})
+            entry: dict[str, Any] = {name: float(np.mean(val)) for name, val in per_query.items()
+                                     if name not in ("user", "group")}
+            if i == 0:
+                entry.update(_beyond_accuracy(top, ks, catalogue.size, popularity, vectors))
+            entry.update({"n_queries": len(users), "n_queries_total": n_total, "n_relevant": len(pos_q),
+                          "catalogue": int(n_cand), "ranking_candidates": v.label})
+            by[i][s_name] = entry
+            per_query_all[i][s_name] = per_query
         tops[s_name] = top
-        per_query_all.append(per_query)
-        all_top.append(top)
+    result: dict[str, Any] = {}
+    for i, v in enumerate(views):
+        block = _summary(by[i], per_query_all[i], len(catalogue_union), v.label)
+        if i == 0:
+            if per_query_all[0]:
+                width = min(t.shape[1] for t in tops.values())
+                block["overall"].update(_beyond_accuracy(np.concatenate([t[:, :width] for t in tops.values()]), ks,
+                                                         len(catalogue_union), popularity, vectors))
+            result.update(block)
+        else:
+            result["sampled"] = block
+    result["notes"] = {"diversity_features": vector_fields or
+                       "none: no categorical item features, diversity not computed"}
+    return RankingResult(metrics=result, top_items=tops, seconds=time.perf_counter() - start_time,
+                         per_query={v.label: per_query_all[i] for i, v in enumerate(views)})
+
+
+def _summary(by: dict[str, Any], per_query: dict[str, dict[str, np.ndarray]], catalogue: int,
+             label: str) -> dict[str, Any]:
+    """One candidate set's metrics: per scenario (given), overall (the mean over every query), by activity."""
     overall: dict[str, Any] = {}
-    if per_query_all:
-        overall = {name: float(np.mean(np.concatenate([pq[name] for pq in per_query_all])))
-                   for name in per_query_all[0]}
-        width = min(t.shape[1] for t in all_top)
-        overall.update(_beyond_accuracy(np.concatenate([t[:, :width] for t in all_top]), ks, len(catalogue_union),
-                                        popularity, vectors))
+    if per_query:
+        names = [k for k in next(iter(per_query.values())) if k not in ("user", "group")]
+        overall = {name: float(np.mean(np.concatenate([pq[name] for pq in per_query.values()]))) for name in names}
         overall.update({"n_queries": int(sum(v["n_queries"] for v in by.values())),
                         "n_relevant": int(sum(v["n_relevant"] for v in by.values())),
-                        "catalogue": len(catalogue_union), "ranking_candidates": candidates_label})
-    notes = {"diversity_features": vector_fields or "none: no categorical item features, diversity not computed"}
-    return RankingResult(metrics={"overall": overall, "by_scenario": by, "notes": notes}, top_items=tops,
-                         seconds=time.perf_counter() - start_time)
+                        "catalogue": catalogue, "ranking_candidates": label})
+    block: dict[str, Any] = {"overall": overall, "by_scenario": by}
+    if per_query and all((pq["group"] >= 0).all() for pq in per_query.values()):
+        block["by_activity"] = ranking_by_activity(per_query)
+    return block
 
 
 def score_in_blocks(model: Model, queries: Batch, items: Batch, max_rows: int = 32768) -> torch.Tensor:

@@ -250,6 +250,7 @@ class FeatureEncoder:
                 np.float32)),
             hist_mask=t(h.mask),
             label=t(rows.label[idx]), conversion=t(rows.conversion[idx]),
+            activity=t(rows.events.counts_before(rows.user[idx], rows.scenario[idx], rows.timestamp[idx])),
             **self._history_item_features(hist_items, history_side),
         )
 
@@ -275,7 +276,7 @@ class FeatureEncoder:
             item_num=t(self.item_num_[item]), hist_items=torch.zeros(n, 0, dtype=torch.int64),
             hist_scenarios=torch.zeros(n, 0, dtype=torch.int64), hist_gaps=torch.zeros(n, 0, dtype=torch.int64),
             hist_labels=torch.zeros(n, 0), hist_values=torch.zeros(n, 0), hist_mask=torch.zeros(n, 0, dtype=torch.bool),
-            label=torch.zeros(n), conversion=torch.zeros(n),
+            label=torch.zeros(n), conversion=torch.zeros(n), activity=torch.zeros(n, dtype=torch.int64),
             **self._history_item_features(np.zeros((n, 0), dtype=np.int64)))
 
     # -- persistence ------------------------------------------------------------------------------------

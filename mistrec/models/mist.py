@@ -61,6 +61,8 @@ from mistrec.models.layers import (
 
 __all__ = ["Mist", "MistConfig"]
 
+ACTIVITY_BOUNDS = (1, 3, 6, 21)  # activity buckets 0, 1-2, 3-5, 6-20, >20 (as mistrec.eval.activity's groups)
+
 
 @dataclass(frozen=True)
 class MistConfig(ModelConfig):
@@ -88,6 +90,17 @@ class MistConfig(ModelConfig):
     # user new to the platform; the history then carries interest across scenarios instead of the id. At 1.0
     # the id is never read, in evaluation either (its embedding would be untrained noise there).
     user_dropout: float = 0.0
+    # Transfer to users new in a scenario (docs/models.md): in training, this share of the rows whose history has
+    # events of other scenarios is shown as a user new in the row's scenario would be: that scenario's events are
+    # removed from the history and the user's activity there (`Batch.activity`) becomes 0. Their labels stay, so
+    # the source scenarios' events must carry them, as they must carry a cold user at inference.
+    cold_rows: float = 0.0
+    # "hide": a row whose user has no event yet in its scenario (activity 0) reads the unknown user (index 0)
+    # instead of the user's id, in training and in evaluation: a user new in a scenario is read through their
+    # history alone, as the cold rows of training are. "keep": the id is read whatever the activity.
+    cold_id: str = "keep"
+    # the top also reads an embedding of the user's activity in the scenario (0, 1-2, 3-5, 6-20, >20 events)
+    activity_embedding: bool = False
     # the initial scale of every embedding in a token (item, side features, scenario, gap, label); 0: the
     # ids at 0.01 and the context embeddings at PyTorch's N(0, 1)
     init_std: float = 0.0
@@ -130,6 +143,10 @@ class MistConfig(ModelConfig):
                               f"{self.text_temperature}.")
         if not 0.0 <= self.user_dropout <= 1.0:
             raise ConfigError(f"The 'user_dropout' parameter of MistConfig must be in [0, 1]. Got {self.user_dropout}.")
+        if not 0.0 <= self.cold_rows <= 1.0:
+            raise ConfigError(f"The 'cold_rows' parameter of MistConfig must be in [0, 1]. Got {self.cold_rows}.")
+        if self.cold_id not in ("keep", "hide"):
+            raise ConfigError(f"The 'cold_id' parameter of MistConfig must be keep or hide. Got {self.cold_id!r}.")
 
 
 class Mist(Model):
@@ -139,6 +156,7 @@ class Mist(Model):
     bmm_pools = 32  # pooling by one bmm up to this many pools (scenarios x polarities), by index_add above it
     mix: torch.Tensor | None  # (S, S) new scenarios' weights over the trained ones (step 6), None without any
     mixed: torch.Tensor | None  # (S,) bool: the scenarios read through the mix
+    activity_bounds: torch.Tensor
 
     @classmethod
     def encoder_args(cls, cfg: ModelConfig) -> dict[str, object]:
@@ -181,7 +199,9 @@ class Mist(Model):
         if cfg.user_per_scenario:
             self.user_scenario = nn.Embedding(spec.n_users * spec.n_scenarios, d)
             nn.init.normal_(self.user_scenario.weight, std=0.01)
-        d_features = self.embed.d_out + (d if cfg.user_per_scenario else 0)
+        self.activity = nn.Embedding(len(ACTIVITY_BOUNDS) + 1, d) if cfg.activity_embedding else None
+        self.register_buffer("activity_bounds", torch.tensor(ACTIVITY_BOUNDS), persistent=False)
+        d_features = self.embed.d_out + (d if cfg.user_per_scenario else 0) + (d if cfg.activity_embedding else 0)
         # features, interest u, u * q. Not the target scenario's embedding: it is constant within a scenario's
         # rows, so the top's per-scenario normalisation makes it 0 in training and amplified noise at inference
         # (the moving mean lags the embedding by a little, over a variance of ~0); the scenario reaches the top
@@ -288,13 +308,31 @@ class Mist(Model):
         u = torch.einsum("bk,bke->be", beta, v)  # (B, E)
         return u, mass, beta.view(n, s_count, p)
 
+    def _cold(self, b: Batch) -> Batch:
+        """Training only: `cold_rows` of the rows with other scenarios' events in their history, shown as a user
+        new in the row's scenario (its events there removed from the history, activity 0)."""
+        if not (self.training and self.cfg.cold_rows > 0):
+            return b
+        own = b.hist_mask & (b.hist_scenarios == b.scenario.unsqueeze(1))
+        elsewhere = (b.hist_mask & ~own).any(1)
+        picked = elsewhere & (torch.rand(len(b), device=b.user.device) < self.cfg.cold_rows)
+        if not bool(picked.any()):
+            return b
+        out = b.without_events(own & picked.unsqueeze(1))
+        return dataclasses.replace(out, activity=out.activity.masked_fill(picked, 0))
+
     def _features(self, b: Batch) -> torch.Tensor:
         if self.cfg.user_dropout >= 1.0:  # ids never trained: never read them, in evaluation either
             b = dataclasses.replace(b, user=torch.zeros_like(b.user))
         elif self.training and self.cfg.user_dropout > 0:
             hidden = torch.rand(len(b), device=b.user.device) < self.cfg.user_dropout
             b = dataclasses.replace(b, user=b.user.masked_fill(hidden, 0))
+        if self.cfg.cold_id == "hide":  # new in the scenario: read through the history alone
+            b = dataclasses.replace(b, user=b.user.masked_fill(b.activity == 0, 0))
         x = self.embed(b)
+        if self.activity is not None:
+            bucket = torch.bucketize(b.activity, self.activity_bounds, right=True)
+            x = torch.cat([x, self.activity(bucket)], dim=-1)
         if self.user_scenario is None:
             return x
         if self.mix is None:
@@ -328,6 +366,7 @@ class Mist(Model):
     def forward_tasks(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cvr_top is None:
             return super().forward_tasks(b)
+        b = self._cold(b)
         q, _, u, _, _ = self._interest(b, None)
         x, aux = self._top_input(b, u, q)
         return self._click(x, aux, b), self._route(self.cvr_top, x, b.scenario)
@@ -337,6 +376,8 @@ class Mist(Model):
         """Logits (B,); with `explain`, also the event weights, source attention mass and source shares.
         `tokens` replaces the behaviour tokens (B, L, E) of step 1-2: attribution methods (integrated gradients)
         move along a path of token embeddings."""
+        if tokens is None:
+            b = self._cold(b)
         q, w, u, mass, share = self._interest(b, tokens)
         logit = self._head(b, u, q)
         if not explain:

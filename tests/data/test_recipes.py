@@ -92,14 +92,30 @@ def test_cross_domain_pair(tmp_path: Path, shared_data: Path) -> None:
     real = ds.interactions.filter(~pl.col("sampled"))
     by = {(s, sp): n for s, sp, n in real.group_by("scenario", "split").len().iter_rows()}
     scen = {n: i + 1 for i, n in enumerate(ds.scenarios)}
-    assert by[(scen["sport"], "train")] == 92_612 and by[(scen["sport"], "test")] == 8_326
-    assert by[(scen["cloth"], "train")] == 87_829 and by[(scen["cloth"], "test")] == 7_540
+    # train.txt + test_original.txt (the held-out rows whose item is unseen in training are kept: DisenCDR's
+    # test.txt drops them); each user's held-out event of each domain is the test row (leave-one-out per
+    # domain), the last training event before it the validation row
+    for name, train, users in (("sport", 92_612, 9_928), ("cloth", 87_829, 9_928)):
+        s = scen[name]
+        assert by[(s, "train")] + by[(s, "valid")] + by[(s, "test")] == train + users
+        assert by[(s, "test")] == users
+        assert 0 < by[(s, "valid")] <= users
     assert counts(ds, "users") == {"cloth": 9_928, "sport": 9_928, "ALL": 9_928}
-    # A test sample's history holds the user's training events of both domains (train files come first).
-    test = ds.interactions.with_row_index("pos").filter((pl.col("split") == "test") & ~pl.col("sampled"))
-    h = ds.histories(test["pos"].to_numpy())
-    assert set(h.scenarios[h.mask].tolist()) == {1, 2}
-    assert ds.manifest["negatives"]["by_split"] == {"train": 180_441, "test": 15_866}
+    assert ds.manifest["protocol"]["per_scenario"] is True
+    held_out = pl.read_csv(shared_data / "amazon-cdr-disencdr" / "sport_cloth" / "test_original.txt", separator="\t",
+                           has_header=False, new_columns=["u", "i", "l"])
+    vocab = ds.vocab["item_id"].filter(pl.col("item_scope") == "sport")
+    test_items = real.filter((pl.col("split") == "test") & (pl.col("scenario") == scen["sport"])).join(
+        vocab.rename({"index": "item"}), on="item")
+    assert sorted(test_items["item_id"].cast(pl.Int64).to_list()) == sorted(held_out["i"].to_list())
+    # the two domains interleave: a test sample's history holds training events of both, and so do training
+    # samples' histories (not only the second domain's, as file order would give)
+    for split in ("test", "train"):
+        rows = ds.interactions.with_row_index("pos").filter((pl.col("split") == split) & ~pl.col("sampled"))
+        h = ds.histories(rows["pos"].to_numpy()[:5000])
+        for s in (1, 2):
+            own = rows["scenario"].to_numpy()[:5000] == s
+            assert set(h.scenarios[own][h.mask[own]].tolist()) == {1, 2}, (split, s)
     with pytest.raises(ConfigError, match=r"needs --set pair=X_Y; pairs under .*sport_cloth"):
         write_recipe("cdr-pair", shared_data / "amazon-cdr-disencdr", tmp_path / "x.yaml")
 

@@ -78,6 +78,35 @@ def test_cold_user_users_have_no_target_training_rows() -> None:
     assert (codes[~in_target] == base[~in_target]).all()
 
 
+def test_per_scenario_temporal_is_leave_one_out_per_user_and_scenario() -> None:
+    codes, _ = split(name="temporal", valid=1, test=1, per_scenario=True)
+    for u in np.unique(USER)[:40]:
+        for s in np.unique(SCEN):
+            mine = (USER == u) & (SCEN == s)
+            n = mine.sum()
+            assert (codes[mine] == TEST).sum() == (1 if n >= 2 else 0)
+            assert (codes[mine] == VALID).sum() == (1 if n >= 3 else 0)
+            if n >= 2:  # the test event is the sequence's last one
+                assert TS[mine][codes[mine] == TEST].max() >= TS[mine][codes[mine] == TRAIN].max()
+
+
+def test_cold_user_with_several_targets_and_the_rest_in_training() -> None:
+    codes, facts = split(name="cold-user", target="a,b", target_idx=(1, 2), cold_fraction=0.2, cold_rest="train")
+    cold = {}
+    for t in (1, 2):
+        rows = (SCEN == t) & (codes != TRAIN)
+        cold[t] = np.unique(USER[rows])
+        for u in cold[t]:  # all of a cold user's target rows are evaluated, none trained on
+            assert not ((USER == u) & (SCEN == t) & (codes == TRAIN)).any()
+    assert not set(cold[1]) & set(cold[2])  # a user is cold in one target at most
+    eligible = len(np.intersect1d(np.unique(USER[SCEN == 2]), np.unique(USER[SCEN != 2])))
+    assert len(cold[2]) == round(eligible * 0.2) == facts["by_target"][2]["cold_users"]
+    # everything else is training data: only cold users are evaluated
+    assert (codes[~np.isin(SCEN, (1, 2))] == TRAIN).all()
+    assert ((codes != TRAIN) == (((SCEN == 1) & np.isin(USER, cold[1])) | ((SCEN == 2) & np.isin(USER, cold[2])))
+            ).all()
+
+
 def test_cold_user_needs_shared_users() -> None:
     user = np.array([1, 1, 2, 2])
     scen = np.array([1, 1, 2, 2])

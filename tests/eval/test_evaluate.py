@@ -14,7 +14,7 @@ from mistrec.batch import Batch
 from mistrec.cli.main import main
 from mistrec.data import PreparedDataset
 from mistrec.eval import evaluate_run, rank_full_catalogue
-from mistrec.eval.evaluate import leave_source_out_matrix, load_run_and_data
+from mistrec.eval.evaluate import leave_source_out_matrix, load_per_query, load_run_and_data
 from mistrec.features import FeatureEncoder
 from mistrec.models.base import Model
 from mistrec.train import TrainConfig, fit_run
@@ -146,6 +146,59 @@ def test_an_oracle_ranks_perfectly_and_seen_items_are_not_candidates(prepared: P
     sampled = rank_full_catalogue(_Table(torch.from_numpy(-table)), enc, ds, ks=(10,), sampled_negatives=5)
     assert sampled.metrics["overall"]["ranking_candidates"] == "5 sampled negatives"
     assert sampled.metrics["overall"]["hr@10"] == 1.0  # at most 5 negatives + positives: all within 10
+
+
+def test_results_by_activity_cover_every_row_and_query(mist_run: Path) -> None:
+    doc = evaluate_run(mist_run, ks=(5,))
+    m = doc["runs"][0]["metrics"]
+    saved = np.load(mist_run / "predictions_test.npz")
+    names = doc["runs"][0]["scenario_names"]
+    by = m["by_activity"]
+    assert by["groups"] == ["0", "1-2", "3-5", "6-20", ">20"]
+    for name, groups in by["by_scenario"].items():
+        assert sum(g["n"] for g in groups.values()) == m["by_scenario"][name]["n"]
+        assert sum(g["n_queries"] for g in groups.values()) == m["by_scenario"][name]["n_queries"]
+        for gname, block in groups.items():  # the group's AUC is the AUC of its saved rows
+            rows = (saved["scenario"] == names.index(name) + 1) & (saved["group"] == by["groups"].index(gname))
+            if len(np.unique(saved["label"][rows])) == 2:
+                assert block["auc"] == pytest.approx(roc_auc_score(saved["label"][rows], saved["prob"][rows]),
+                                                     abs=1e-6)
+        # the scenario's NDCG is the query-weighted mean of its groups'
+        want = sum(g["ndcg@5"] * g["n_queries"] for g in groups.values()) / m["by_scenario"][name]["n_queries"]
+        assert m["by_scenario"][name]["ndcg@5"] == pytest.approx(want, abs=1e-9)
+    per_query = load_per_query(mist_run / "ranking_test.npz")["full catalogue"]
+    for name, q in per_query.items():
+        assert q["ndcg@5"].mean() == pytest.approx(m["by_scenario"][name]["ndcg@5"], abs=1e-9)
+    # warm users dominate the synthetic platform's test rows: there are groups beyond 0
+    assert any(g != "0" for g in by["overall"])
+
+
+def test_sampled_lists_from_the_same_pass_equal_a_sampled_ranking(prepared: Path) -> None:
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    rng = np.random.default_rng(1)
+    table = torch.from_numpy(rng.random((enc.spec_.n_users, enc.spec_.n_items)).astype(np.float32))
+    both = rank_full_catalogue(_Table(table), enc, ds, ks=(5,), also_sampled=7, max_rows_per_chunk=300)
+    alone = rank_full_catalogue(_Table(table), enc, ds, ks=(5,), sampled_negatives=7, max_rows_per_chunk=300)
+    full = rank_full_catalogue(_Table(table), enc, ds, ks=(5,), max_rows_per_chunk=300)
+    assert both.metrics["sampled"]["overall"]["ndcg@5"] == alone.metrics["overall"]["ndcg@5"]
+    assert both.metrics["sampled"]["overall"]["ranking_candidates"] == "7 sampled negatives"
+    assert both.metrics["overall"]["ndcg@5"] == full.metrics["overall"]["ndcg@5"]
+    # fewer candidates, better ranks: sampled lists are easier than the catalogue
+    assert both.metrics["sampled"]["overall"]["mrr"] > both.metrics["overall"]["mrr"]
+
+
+def test_a_query_sample_is_seeded_and_counted(prepared: Path) -> None:
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    table = torch.from_numpy(np.random.default_rng(2).random((enc.spec_.n_users, enc.spec_.n_items)).astype(
+        np.float32))
+    a = rank_full_catalogue(_Table(table), enc, ds, ks=(5,), max_queries=20)
+    b = rank_full_catalogue(_Table(table), enc, ds, ks=(5,), max_queries=20)
+    for name, block in a.metrics["by_scenario"].items():
+        assert block["n_queries"] == min(20, block["n_queries_total"])
+        assert block == b.metrics["by_scenario"][name]
+    assert any(v["n_queries_total"] > 20 for v in a.metrics["by_scenario"].values())
 
 
 def test_evaluate_command(mist_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

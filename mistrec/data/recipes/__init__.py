@@ -253,20 +253,52 @@ def _amazon_aread(data: Path, out_dir: Path) -> dict[str, Any]:
         "timestamp": "timestamp", "brand": "brand", "price": "price"}}], "label": {"column": "label"}}
 
 
-def _cdr_pair(data: Path, out_dir: Path, pair: str = "") -> dict[str, Any]:
+def _cdr_pair(data: Path, out_dir: Path, pair: str = "", seed: str = "2022") -> dict[str, Any]:
+    """A DisenCDR pair X_Y as one multi-scenario dataset (docs/recipes.md): every user's events of both domains
+    in one sequence, the held-out event of each domain last, leave-one-out per user and domain."""
     if not pair:
         pairs = sorted(p.name for p in data.iterdir() if p.is_dir() and "_" in p.name)
         raise ConfigError(f"The cdr-pair recipe needs --set pair=X_Y; pairs under {data}: {', '.join(pairs)}.")
     a, _, b = pair.partition("_")
-    sources = []
+    path = _cdr_sequence(data, out_dir, pair, (a, b), int(seed))
+    return {"name": f"cdr-{pair}", "label": {"implicit": True}, "negatives": {"per_positive": 1},
+            "timestamp": {"unit": "s"},
+            "interactions": [{"path": str(path.resolve()), "format": "csv", "sep": "\t", "header": True,
+                              "item_id_scope": "scenario",
+                              "columns": {"user_id": "user_id", "item_id": "item_id", "scenario": "scenario",
+                                          "timestamp": "position"}}],
+            "protocol": {"name": "temporal", "per_scenario": True, "valid": 1, "test": 1}}
+
+
+def _cdr_sequence(data: Path, out_dir: Path, pair: str, domains: tuple[str, str], seed: int) -> Path:
+    """Writes the pair's events as one file with a position per user (the data have no timestamps): each user's
+    training events of the two domains interleaved at random (seeded; each domain's own events keep their file
+    order), then their held-out events (test_original.txt: one per domain, in random order, including those
+    whose item never occurs in training, which DisenCDR's test.txt drops). The position is each event's rank in
+    the user's sequence and stands in for time."""
+    import numpy as np
+    import polars as pl
+
+    a, b = domains
+    parts = []
     for d, scen in ((data / f"{a}_{b}", a), (data / f"{b}_{a}", b)):
-        for split in ("train", "test"):
-            f = _need(d / f"{split}.txt", "a cross-domain pair directory holds train.txt and test.txt per domain")
-            sources.append({"path": str(f.resolve()), "header": False, "sep": "\t", "scenario": scen,
-                            "split": split, "item_id_scope": "scenario",
-                            "columns": {"user_id": 0, "item_id": 1}})
-    return {"name": f"cdr-{pair}", "interactions": sources, "label": {"implicit": True},
-            "negatives": {"per_positive": 1}}
+        for held_out, name in ((0, "train.txt"), (1, "test_original.txt")):
+            f = _need(d / name, "a cross-domain pair directory holds train.txt and test_original.txt per domain")
+            raw = pl.read_csv(f, separator="\t", has_header=False, infer_schema=False, new_columns=["u", "i", "l"])
+            parts.append(raw.select(pl.col("u").alias("user_id"), pl.col("i").alias("item_id"),
+                                    pl.lit(scen).alias("scenario"), pl.lit(held_out).alias("held_out"),
+                                    pl.int_range(pl.len()).alias("line")))
+    df = pl.concat(parts)
+    # a random key per event, sorted within (user, held_out, scenario) so each domain keeps its file order, then
+    # every event of the user ordered by (held_out, key): the domains interleave at random
+    rng = np.random.default_rng(seed)
+    df = df.with_columns(pl.Series("key", rng.random(df.height)))
+    df = df.with_columns(pl.col("key").sort().over("user_id", "held_out", "scenario", order_by="line"))
+    df = df.sort("user_id", "held_out", "key").with_columns(pl.int_range(pl.len()).over("user_id").alias("position"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"cdr-{pair}-sequence.tsv"
+    df.select("user_id", "item_id", "scenario", "position").write_csv(path, separator="\t")
+    return path
 
 
 def _tenrec(data: Path, out_dir: Path) -> dict[str, Any]:
@@ -311,7 +343,8 @@ RECIPES: dict[str, Recipe] = {
     "amazon-categories": Recipe("Amazon reviews, one ratings-only csv per category; scenario = category",
                                 _amazon_categories),
     "amazon-aread": Recipe("Amazon 2018, AREAD csv; scenario = top-level category (domain)", _amazon_aread),
-    "cdr-pair": Recipe("Cross-domain pair directories X_Y/{train,test}.txt (DisenCDR); --set pair=X_Y", _cdr_pair),
+    "cdr-pair": Recipe("Cross-domain pair directories X_Y/{train,test_original}.txt (DisenCDR); --set pair=X_Y",
+                       _cdr_pair),
     "tenrec": Recipe("Tenrec QK/QB video/article csv files; scenario = file", _tenrec),
 }
 
