@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     bm.add_argument("--threads", type=int, default=2, help="torch threads per run (default: 2)")
     bm.add_argument("--k", default="10,20", help="ranking cut-offs (default: 10,20)")
     bm.add_argument("--no-ranking", action="store_true", help="skip the full-catalogue ranking metrics")
+    bm.add_argument("--also-sampled", type=int, metavar="N", help="also rank against N sampled negatives per query")
+    bm.add_argument("--max-queries", type=int, metavar="N", help="rank a seeded sample of at most N queries per "
+                    "scenario (the same for every model)")
     bm.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the paired tests")
     bm.add_argument("--mlflow", action="store_true", help="log every run to MLflow (its default local store)")
     bm.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars under WORK/tensorboard")
@@ -337,7 +340,8 @@ def _benchmark(args: argparse.Namespace) -> int:
     tracking = tuple(t for t, on in (("mlflow", args.mlflow), ("tensorboard", args.tensorboard)) if on)
     cfg = BenchmarkConfig(models=models, seeds=list(range(args.first_seed, args.first_seed + args.seeds)),
                           work_dir=work, train=train, model_configs=model_configs, threads=args.threads,
-                          ranking=not args.no_ranking, ks=_ks(args.k), n_boot=args.bootstrap, tracking=tracking)
+                          ranking=not args.no_ranking, ks=_ks(args.k), n_boot=args.bootstrap, tracking=tracking,
+                          also_sampled=args.also_sampled, max_queries=args.max_queries)
     doc = run_benchmark(args.data, cfg, log=(lambda *_: None) if args.quiet else _flush_print)
     write_json(doc, out)
     _print_benchmark(doc)

@@ -35,7 +35,8 @@ from mistrec import metrics
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
 
-__all__ = ["BenchmarkConfig", "benchmark_document", "run_benchmark", "summarise"]
+__all__ = ["BenchmarkConfig", "activity_summary", "benchmark_document", "compare_in_group", "load_per_query_files",
+           "load_prediction_files", "run_benchmark", "summarise"]
 
 ISOLATED = "isolated_dnn"
 
@@ -50,6 +51,8 @@ class BenchmarkConfig:
     threads: int = 2
     ranking: bool = True
     ks: tuple[int, ...] = (10, 20)
+    also_sampled: int | None = None  # also rank against N sampled negatives per query (evaluate --also-sampled)
+    max_queries: int | None = None  # rank a seeded sample of queries per scenario (evaluate --max-queries)
     n_boot: int = 1000
     tracking: tuple[str, ...] = ()  # "mlflow", "tensorboard"
 
@@ -71,7 +74,8 @@ def run_benchmark(data: str | Path, cfg: BenchmarkConfig, log: Any = print) -> d
     work = Path(cfg.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     _check_work(work, ds.manifest["fingerprint"], {"train": cfg.train, "model_configs": cfg.model_configs,
-                                                   "ranking": cfg.ranking, "ks": list(cfg.ks)})
+                                                   "ranking": cfg.ranking, "ks": list(cfg.ks),
+                                                   **_ranking_options(cfg)})
     load_before = os.getloadavg()
     runs: list[dict[str, Any]] = []
     todo = [(m, s) for m in cfg.models for s in cfg.seeds]
@@ -136,6 +140,11 @@ def _check_work(work: Path, fingerprint: str, settings: dict[str, Any]) -> None:
         stamp.write_text(json.dumps(current, indent=2) + "\n")
 
 
+def _ranking_options(cfg: BenchmarkConfig) -> dict[str, int]:
+    """The ranking options a work directory's runs were evaluated with, when set (older settings lack them)."""
+    return {k: v for k, v in (("also_sampled", cfg.also_sampled), ("max_queries", cfg.max_queries)) if v is not None}
+
+
 def _train_and_evaluate(data: Path, run_dir: Path, model: str, seed: int, cfg: BenchmarkConfig,
                         work: Path) -> str | None:
     """Runs `mistrec train` and `mistrec evaluate` in fresh processes; returns an error line or None."""
@@ -154,6 +163,9 @@ def _train_and_evaluate(data: Path, run_dir: Path, model: str, seed: int, cfg: B
            "--threads", str(cfg.threads), "--k", ",".join(map(str, cfg.ks))]
     if not cfg.ranking:
         cmd.append("--no-ranking")
+    for flag, value in (("--also-sampled", cfg.also_sampled), ("--max-queries", cfg.max_queries)):
+        if cfg.ranking and value is not None:
+            cmd += [flag, str(value)]
     error = _call(cmd, run_dir.parent / f"seed-{seed}.eval.log")
     if error:
         return error
@@ -201,7 +213,7 @@ def summarise(runs: list[dict[str, Any]], n_boot: int = 1000) -> dict[str, Any]:
         cands = [(v, m) for v, m in cands if v is not None and not math.isnan(v)]
         if cands:
             best[s] = max(cands)[1]
-    predictions = _load_predictions(ok)
+    predictions = load_prediction_files(ok)
     done: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def paired(a: str, b: str, s: str) -> dict[str, Any]:  # best vs isolated is asked for twice: test once
@@ -272,38 +284,10 @@ def activity_summary(runs: list[dict[str, Any]], predictions: dict[tuple[str, in
                 for m in models}
     ndcg = next((k for k in ("ndcg@10", "ndcg@20", "ndcg@5") if any(
         k in v for m in by_model.values() for by in m.values() for v in by.values())), None)
-    per_query = _load_per_query(with_groups)
-    names = next((r.get("scenario_names") for r in with_groups), None) or []
+    per_query = load_per_query_files(with_groups)
 
     def compare(a: str, b: str, s: str, g: str) -> dict[str, Any]:
-        seeds = sorted({r["seed"] for r in with_groups if r["model"] == a}
-                       & {r["seed"] for r in with_groups if r["model"] == b})
-        result: dict[str, Any] = {"seeds": seeds}
-        pa = [predictions.get((a, x)) for x in seeds]
-        pb = [predictions.get((b, x)) for x in seeds]
-        if seeds and all(p is not None and "group" in p for p in pa + pb):
-            first = pa[0]
-            assert first is not None
-            rows = first["group"] == groups.index(g)
-            if s != "overall":
-                rows &= first["scenario"] == (names.index(s) + 1 if s in names else -1)
-            same = all(np.array_equal(p["user"], first["user"]) and np.array_equal(p["label"], first["label"])
-                       for p in pa + pb if p is not None)
-            if same and rows.any() and len(np.unique(first["label"][rows])) == 2:
-                result["auc"] = metrics.paired_bootstrap(
-                    first["label"][rows], np.stack([p["prob"][rows] for p in pa if p is not None]),
-                    np.stack([p["prob"][rows] for p in pb if p is not None]), first["user"][rows], n_boot=n_boot)
-        qa = [per_query.get((a, x)) for x in seeds]
-        qb = [per_query.get((b, x)) for x in seeds]
-        if ndcg and seeds and all(q is not None for q in qa + qb):
-            picked = [_queries(q, s, groups.index(g), ndcg) for q in qa + qb if q is not None]
-            users = picked[0][0]
-            if len(users) and all(np.array_equal(u, users) for u, _ in picked):
-                k = len(seeds)
-                result[ndcg] = metrics.paired_bootstrap_mean(np.stack([v for _, v in picked[:k]]),
-                                                             np.stack([v for _, v in picked[k:]]), users,
-                                                             n_boot=n_boot)
-        return result
+        return compare_in_group(with_groups, predictions, per_query, a, b, s, g, ndcg, n_boot)
 
     best: dict[str, dict[str, str]] = {}
     paired: dict[str, dict[str, Any]] = {}
@@ -332,20 +316,66 @@ def activity_summary(runs: list[dict[str, Any]], predictions: dict[tuple[str, in
             "transfer_gain": gains}
 
 
-def _queries(per_query: dict[str, dict[str, dict[str, np.ndarray]]], scenario: str, group: int, metric: str
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """The (user, metric) arrays of one run's full-catalogue queries in a scenario (or every scenario) and group.
-    A user's queries in several scenarios share the user: a bootstrap over users resamples them together."""
-    view = per_query.get("full catalogue", {})
-    parts = [q for s, q in view.items() if scenario in ("overall", s)]
-    users = [q["user"][q["group"] == group] for q in parts]
-    values = [q[metric][q["group"] == group] for q in parts]
+def compare_in_group(runs: list[dict[str, Any]], predictions: dict[tuple[str, int], dict[str, np.ndarray]],
+                     per_query: dict[tuple[str, int], dict[str, dict[str, dict[str, np.ndarray]]]], a: str, b: str,
+                     scenario: str, group: str | None, ndcg: str | None, n_boot: int = 1000,
+                     view: str = "full catalogue") -> dict[str, Any]:
+    """Model a against model b on the rows (and queries) of one scenario ("overall": all) and activity group (None:
+    every group), on the seeds both have: `auc` a bootstrap over users of the AUC difference on the same rows,
+    `ndcg` (the metric named, e.g. "ndcg@10") a bootstrap over users of the mean per-query difference in the
+    candidate set `view`. A comparison that the saved files cannot support (rows that differ, one class only) is
+    left out."""
+    groups = next(r["metrics"]["by_activity"]["groups"] for r in runs if "by_activity" in r["metrics"])
+    names = next((r.get("scenario_names") for r in runs if r["model"] == a), None) or []
+    seeds = sorted({r["seed"] for r in runs if r["model"] == a} & {r["seed"] for r in runs if r["model"] == b})
+    result: dict[str, Any] = {"seeds": seeds}
+    pa = [predictions.get((a, x)) for x in seeds]
+    pb = [predictions.get((b, x)) for x in seeds]
+    if seeds and all(p is not None and "group" in p for p in pa + pb):
+        first = pa[0]
+        assert first is not None
+        rows = first["group"] == groups.index(group) if group is not None else np.ones(len(first["group"]), bool)
+        if scenario != "overall":
+            rows &= first["scenario"] == (names.index(scenario) + 1 if scenario in names else -1)
+        same = all(np.array_equal(p["user"], first["user"]) and np.array_equal(p["label"], first["label"])
+                   for p in pa + pb if p is not None)
+        if same and rows.any() and len(np.unique(first["label"][rows])) == 2:
+            result["auc"] = metrics.paired_bootstrap(
+                first["label"][rows], np.stack([p["prob"][rows] for p in pa if p is not None]),
+                np.stack([p["prob"][rows] for p in pb if p is not None]), first["user"][rows], n_boot=n_boot)
+    qa = [per_query.get((a, x)) for x in seeds]
+    qb = [per_query.get((b, x)) for x in seeds]
+    if ndcg and seeds and all(q is not None for q in qa + qb):
+        picked = [_queries(q, scenario, None if group is None else groups.index(group), ndcg, view)
+                  for q in qa + qb if q is not None]
+        users = picked[0][0]
+        if len(users) and all(np.array_equal(u, users) for u, _ in picked):
+            k = len(seeds)
+            result[ndcg] = metrics.paired_bootstrap_mean(np.stack([v for _, v in picked[:k]]),
+                                                         np.stack([v for _, v in picked[k:]]), users, n_boot=n_boot)
+    return result
+
+
+def _queries(per_query: dict[str, dict[str, dict[str, np.ndarray]]], scenario: str, group: int | None, metric: str,
+             view: str = "full catalogue") -> tuple[np.ndarray, np.ndarray]:
+    """The (user, metric) arrays of one run's queries (candidate set `view`) in a scenario (or every scenario) and
+    group (None: all). A user's queries in several scenarios share the user: a bootstrap over users resamples them
+    together."""
+    by = per_query.get(view, {})
+    parts = [q for s, q in by.items() if scenario in ("overall", s)]
+    keep = [np.ones(len(q["user"]), bool) if group is None else q["group"] == group for q in parts]
+    users = [q["user"][k] for q, k in zip(parts, keep, strict=True)]
+    values = [q[metric][k] for q, k in zip(parts, keep, strict=True)]
     if not users:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     return np.concatenate(users), np.concatenate(values)
 
 
-def _load_per_query(runs: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, dict[str, dict[str, np.ndarray]]]]:
+PerQuery = dict[str, dict[str, dict[str, np.ndarray]]]  # candidate set -> scenario -> field -> (queries,)
+
+
+def load_per_query_files(runs: list[dict[str, Any]]) -> dict[tuple[str, int], PerQuery]:
+    """Each run's per-query ranking metrics (`ranking_<split>.npz`), by (model, seed)."""
     from mistrec.eval.evaluate import load_per_query
 
     out = {}
@@ -369,7 +399,8 @@ def _mean_std(blocks: list[dict[str, Any]]) -> dict[str, Any]:
     return {k: _stat([b.get(k) for b in blocks]) for k in keys}
 
 
-def _load_predictions(runs: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, np.ndarray]]:
+def load_prediction_files(runs: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, np.ndarray]]:
+    """Each run's saved predictions (`predictions_<split>.npz`), by (model, seed)."""
     out = {}
     for r in runs:
         path = Path(r.get("run_dir", "")) / f"predictions_{r.get('split', 'test')}.npz"

@@ -77,6 +77,24 @@ class Model(nn.Module):
         """Arguments of the FeatureEncoder fitted for this model (mist: how new scenarios are resolved)."""
         return {}
 
+    # Training stages, trained one after the other (the cross-domain models pre-train, then fit their transfer):
+    # before each the trainer calls `begin_stage`, which sets what is trainable and returns the training rows of
+    # the stage (None: all); `begin_stage(None, ...)` ends the last one. One stage: the usual single training.
+    stages: tuple[str, ...] = ("train",)
+
+    def begin_stage(self, stage: str | None, enc: FeatureEncoder, rows: EncodedRows) -> np.ndarray | None:
+        return None
+
+    def stage_options(self, stage: str) -> dict[str, Any]:
+        """A stage's own training settings, where its model fixes them (the published models' learning rate and
+        batch size): "lr", "batch_size", and "early_stopping" (False: all the epochs, for a pre-training that the
+        validation rows cannot judge). Empty: the training config's."""
+        return {}
+
+    def stage_loss(self, b: Batch) -> torch.Tensor | None:
+        """Per-row losses (B,) of the current stage, when it does not train on the click labels' BCE (None)."""
+        return None
+
     def add_mixed_scenario(self, weights: torch.Tensor) -> int | None:
         """Gives a scenario described only after training an index read as the mix `weights` (S,) of the
         trained scenarios (`FeatureEncoder.describe_scenario`); returns the index, or None when the model reads

@@ -37,13 +37,14 @@ import itertools
 from dataclasses import dataclass
 from typing import cast
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mistrec.batch import Batch
 from mistrec.errors import ConfigError
-from mistrec.features import FeatureSpec
+from mistrec.features import EncodedRows, FeatureEncoder, FeatureSpec
 from mistrec.features.scenario_text import NEW_SCENARIO_MODES, TEXT_ENCODERS
 from mistrec.models.base import Model, ModelConfig
 from mistrec.models.layers import (
@@ -101,6 +102,14 @@ class MistConfig(ModelConfig):
     cold_id: str = "keep"
     # the top also reads an embedding of the user's activity in the scenario (0, 1-2, 3-5, 6-20, >20 events)
     activity_embedding: bool = False
+    # a learned bias per item added to the logit: the item's prior (its popularity against the negatives) on a
+    # direct path, which the top otherwise has to find through the item's embedding
+    item_bias: bool = False
+    # the item's prior in the scenario as a fixed offset of the logit: the logit of its smoothed positive rate in
+    # the training rows of the scenario (as the popularity baseline; `prior_strength` pseudo-rows at the
+    # scenario's rate), fitted before training; the network learns what the user adds to it
+    item_prior: bool = False
+    prior_strength: float = 10.0
     # the initial scale of every embedding in a token (item, side features, scenario, gap, label); 0: the
     # ids at 0.01 and the context embeddings at PyTorch's N(0, 1)
     init_std: float = 0.0
@@ -126,8 +135,8 @@ class MistConfig(ModelConfig):
         if self.softmax_scope not in ("pool", "all"):
             raise ConfigError(f"The 'softmax_scope' parameter of MistConfig must be pool or all. "
                               f"Got {self.softmax_scope!r} instead.")
-        if self.top not in ("star", "ple"):
-            raise ConfigError(f"The 'top' parameter of MistConfig must be star or ple. Got {self.top!r} instead.")
+        if self.top not in ("star", "ple", "mlp"):
+            raise ConfigError(f"The 'top' parameter of MistConfig must be star, ple or mlp. Got {self.top!r} instead.")
         if self.embedding_dim % self.heads:
             raise ConfigError(f"embedding_dim ({self.embedding_dim}) must be divisible by heads ({self.heads}).")
         if self.init_std < 0:
@@ -157,6 +166,7 @@ class Mist(Model):
     mix: torch.Tensor | None  # (S, S) new scenarios' weights over the trained ones (step 6), None without any
     mixed: torch.Tensor | None  # (S,) bool: the scenarios read through the mix
     activity_bounds: torch.Tensor
+    prior: torch.Tensor | None
 
     @classmethod
     def encoder_args(cls, cfg: ModelConfig) -> dict[str, object]:
@@ -200,6 +210,10 @@ class Mist(Model):
             self.user_scenario = nn.Embedding(spec.n_users * spec.n_scenarios, d)
             nn.init.normal_(self.user_scenario.weight, std=0.01)
         self.activity = nn.Embedding(len(ACTIVITY_BOUNDS) + 1, d) if cfg.activity_embedding else None
+        self.item_bias = nn.Embedding(spec.n_items, 1) if cfg.item_bias else None
+        self.register_buffer("prior", torch.zeros(spec.n_scenarios, spec.n_items) if cfg.item_prior else None)
+        if self.item_bias is not None:
+            nn.init.zeros_(self.item_bias.weight)
         self.register_buffer("activity_bounds", torch.tensor(ACTIVITY_BOUNDS), persistent=False)
         d_features = self.embed.d_out + (d if cfg.user_per_scenario else 0) + (d if cfg.activity_embedding else 0)
         # features, interest u, u * q. Not the target scenario's embedding: it is constant within a scenario's
@@ -207,13 +221,13 @@ class Mist(Model):
         # (the moving mean lags the embedding by a little, over a variance of ~0); the scenario reaches the top
         # through its scenario-specific weights and statistics, and the auxiliary network.
         d_top = d_features + 2 * d
-        self.top: nn.Module = _StarTop(d_top, cfg, spec) if cfg.top == "star" else _PLETop(d_top, cfg, spec)
+        self.top: nn.Module = _top(d_top, cfg, spec)
         self.aux = MLP(d + d_features, (32,), cfg.dropout, out=1) if cfg.auxiliary and cfg.top == "star" else None
         # the second task (conversion, ESMM): its own scenario-adaptive top over the same tokens and interests
         self.predicts_conversion = spec.has_conversion
         self.cvr_top: nn.Module | None = None
         if spec.has_conversion:
-            self.cvr_top = _StarTop(d_top, cfg, spec) if cfg.top == "star" else _PLETop(d_top, cfg, spec)
+            self.cvr_top = _top(d_top, cfg, spec)
 
     @property
     def n_indices(self) -> int:
@@ -394,7 +408,28 @@ class Mist(Model):
 
     def _click(self, x: torch.Tensor, aux: torch.Tensor | None, b: Batch) -> torch.Tensor:
         logit = self._route(self.top, x, b.scenario)
+        if self.item_bias is not None:
+            logit = logit + self.item_bias(b.item).squeeze(-1)
+        if self.prior is not None:
+            # a scenario described after training (an index past the table) has no prior of its own: the shared one
+            scenario = torch.where(b.scenario < self.prior.shape[0], b.scenario, torch.zeros_like(b.scenario))
+            logit = logit + self.prior[scenario, b.item]
         return logit if aux is None else logit + aux
+
+    def setup(self, enc: FeatureEncoder, rows: EncodedRows) -> None:
+        """Fits the item prior (`item_prior`) on the training rows, before training."""
+        if self.prior is None:
+            return
+        n_s, n_i = self.prior.shape
+        scen, item = enc.scenario_map_[rows.scenario], enc.item_map_[rows.item]
+        key = scen * n_i + item
+        pos = np.bincount(key, weights=rows.label, minlength=n_s * n_i).reshape(n_s, n_i)
+        shown = np.bincount(key, minlength=n_s * n_i).reshape(n_s, n_i).astype(np.float64)
+        rate = pos.sum(1, keepdims=True) / np.maximum(shown.sum(1, keepdims=True), 1.0)
+        rate = np.where(shown.sum(1, keepdims=True) > 0, rate, rows.label.mean())
+        rate[0] = rows.label.mean()  # the unknown scenario: the overall rate
+        smoothed = (pos + self.cfg.prior_strength * rate) / (shown + self.cfg.prior_strength)
+        self.prior = torch.from_numpy(np.log(smoothed) - np.log1p(-smoothed)).float().clamp(-8.0, 8.0)
 
     def _scenarios(self) -> torch.Tensor:
         """The scenario embedding table (S, E), new scenarios' rows mixed from the trained ones' (step 6)."""
@@ -476,6 +511,21 @@ class _StarTop(nn.Module):
         for layer in self.layers:
             h = self.dropout(torch.relu(layer(h, groups)))
         return groups.unsort(self.out(h, groups)).squeeze(-1)
+
+
+def _top(d_in: int, cfg: MistConfig, spec: FeatureSpec) -> nn.Module:
+    return {"star": _StarTop, "ple": _PLETop, "mlp": _MLPTop}[cfg.top](d_in, cfg, spec)
+
+
+class _MLPTop(nn.Module):
+    """One MLP for every scenario (DIN's top): the scenario reaches it through the inputs only."""
+
+    def __init__(self, d_in: int, cfg: MistConfig, spec: FeatureSpec) -> None:
+        super().__init__()
+        self.mlp = MLP(d_in, cfg.hidden, cfg.dropout, out=1)
+
+    def forward(self, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
+        return self.mlp(x).squeeze(-1)
 
 
 class _PLETop(nn.Module):

@@ -8,6 +8,7 @@ from typing import Any
 from mistrec.errors import ConfigError
 from mistrec.features import FeatureSpec
 from mistrec.models.base import Model, ModelConfig, config_from_dict
+from mistrec.models.cdr import EMCDR, PTUPCDR, BiTGCF, BiTGCFConfig, EMCDRConfig, PTUPCDRConfig
 from mistrec.models.classic import SVD, ClassicConfig, ItemKNN, NMFModel, Popularity
 from mistrec.models.din import DIN, DINConfig
 from mistrec.models.dnn import DNNConfig, IsolatedDNN, ScenarioDNN
@@ -54,6 +55,9 @@ REGISTRY: dict[str, Entry] = {
     "two_tower": Entry(RetrievalConfig, TwoTower),
     "lightgcn": Entry(RetrievalConfig, LightGCN),
     "gat": Entry(RetrievalConfig, GAT),
+    "emcdr": Entry(EMCDRConfig, EMCDR),
+    "ptupcdr": Entry(PTUPCDRConfig, PTUPCDR),
+    "bitgcf": Entry(BiTGCFConfig, BiTGCF),
 }
 
 

@@ -219,6 +219,8 @@ class _Step:
             pair = getattr(model, "score_pair", None)  # graph models propagate once for both
             pos, neg = pair(b, negatives) if pair is not None else (model(b), model(negatives))
             loss_each = -F.logsigmoid(pos - neg)
+        elif (custom := model.stage_loss(b)) is not None:  # a stage with its own objective (a mapping's distance)
+            loss_each = custom
         elif self.conversion_weight > 0:
             click, cvr = model.forward_tasks(b)
             loss_each = (F.binary_cross_entropy_with_logits(click, b.label, reduction="none")
@@ -280,7 +282,10 @@ def train(
     """Trains `model` in place; with validation rows, stops early and restores the best epoch's weights.
 
     Models fitted in closed form (`fit_direct`) are fitted once; BPR models (`loss_kind == 'bpr'`) train on the
-    positives, each against an item drawn from its scenario's training items.
+    positives, each against an item drawn from its scenario's training items. A model with several training
+    stages (`Model.stages`: the cross-domain models' pre-training, then their transfer) gets each in turn, with
+    its own optimiser over the parameters `begin_stage` leaves trainable, on the rows it returns, each stage
+    stopped early and restored to its best epoch on the same validation rows.
     """
     seed_everything(cfg.seed)
     if getattr(model, "fitted_directly", False):
@@ -288,10 +293,29 @@ def train(
     setup = getattr(model, "setup", None)
     if setup is not None:
         setup(enc, train_rows)
-    bpr = model.loss_kind == "bpr"
     rng = np.random.default_rng(cfg.seed)
+    result = TrainResult(best_epoch=0, best_score=float("-inf"))
+    for stage in model.stages:
+        rows = model.begin_stage(stage, enc, train_rows)
+        _train_stage(model, enc, train_rows, valid_rows, cfg, rng, result, rows,
+                     stage if len(model.stages) > 1 else None, quiet)
+    model.begin_stage(None, enc, train_rows)  # every parameter trainable again, the model in its final mode
+    calibrate = getattr(model, "calibrate", None)
+    if calibrate is not None:  # ranking (BPR) scores -> probabilities, fitted on training rows
+        calibrate(enc, train_rows)
+    return result
+
+
+def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows, valid_rows: EncodedRows | None,
+                 cfg: TrainConfig, rng: np.random.Generator, result: TrainResult, rows: np.ndarray | None,
+                 stage: str | None, quiet: bool) -> None:
+    """The epochs of one stage (every epoch of a single-stage model): updates `result` in place."""
+    bpr = model.loss_kind == "bpr"
+    options = model.stage_options(stage) if stage is not None else {}
+    batch_size, early = int(options.get("batch_size", cfg.batch_size)), bool(options.get("early_stopping", True))
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    opt = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = opt_cls([p for p in model.parameters() if p.requires_grad], lr=float(options.get("lr", cfg.lr)),
+                  weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
     step = _Step(model, enc, train_rows, opt, rng, ScenarioPools(train_rows.scenario, train_rows.item) if bpr else None,
                  _scenario_weights(train_rows, cfg.scenario_weights),
@@ -300,30 +324,36 @@ def train(
         step.average = AveragedModel(model, multi_avg_fn=_ema_update(cfg.ema), use_buffers=True)
     # what is validated and kept: the weights, or their moving average
     scored = model if step.average is None else cast(Model, step.average.module)
-    pool = np.flatnonzero(train_rows.label > 0) if bpr else np.arange(len(train_rows))
-    result = TrainResult(best_epoch=0, best_score=float("-inf"))
-    best_state, stale = None, 0
-    for epoch in range(1, cfg.epochs + 1):
+    pool = np.arange(len(train_rows)) if rows is None else np.asarray(rows)
+    if bpr:
+        pool = pool[train_rows.label[pool] > 0]
+    best_score, best_state, stale = float("-inf"), None, 0
+    first = len(result.history) + 1
+    for epoch in range(first, first + cfg.epochs):
         model.train()
         start = time.perf_counter()
         order = pool[_epoch_order(rng, train_rows.scenario[pool], cfg.sampling)]
-        loss, seen = _run_epoch(step, order, cfg.batch_size, f"epoch {epoch}", quiet)
+        label = f"epoch {epoch}" if stage is None else f"{stage} epoch {epoch - first + 1}"
+        loss, seen = _run_epoch(step, order, batch_size, label, quiet)
         schedule.step()
         seconds = time.perf_counter() - start
         result.train_seconds += seconds
         result.train_samples += seen
         record = _epoch_record(scored, enc, valid_rows, cfg, epoch, loss, seconds)
+        if stage is not None:
+            record["stage"] = stage
         result.history.append(record)
         if not quiet:
             auc_txt = f", valid mean scenario AUC {record['valid_mean_scenario_auc']:.4f}" \
                 if "valid_mean_scenario_auc" in record else ""
             if "valid_ctcvr_auc" in record:
                 auc_txt += f", CVR AUC {record['valid_cvr_auc']:.4f}, CTCVR AUC {record['valid_ctcvr_auc']:.4f}"
-            tqdm.write(f"epoch {epoch}: loss {loss:.4f}{auc_txt} ({seconds:.1f} s)")
+            tqdm.write(f"{label}: loss {loss:.4f}{auc_txt} ({seconds:.1f} s)")
         score = record.get("valid_mean_scenario_auc", float("nan"))
-        score = -loss if math.isnan(score) else score  # no usable validation AUC: the training loss decides
-        if score > result.best_score:
-            result.best_score, result.best_epoch, stale = score, epoch, 0
+        score = -loss if math.isnan(score) or not early else score  # no usable validation AUC: the loss decides
+        if score > best_score:
+            best_score, stale = score, 0
+            result.best_score, result.best_epoch = score, epoch
             best_state = copy.deepcopy(scored.state_dict())
         else:
             stale += 1
@@ -331,10 +361,6 @@ def train(
                 break
     if best_state is not None:
         model.load_state_dict(best_state)  # the best epoch's weights, not the last
-    calibrate = getattr(model, "calibrate", None)
-    if calibrate is not None:  # ranking (BPR) scores -> probabilities, fitted on training rows
-        calibrate(enc, train_rows)
-    return result
 
 
 def _epoch_record(model: Model, enc: FeatureEncoder, valid_rows: EncodedRows | None, cfg: TrainConfig,

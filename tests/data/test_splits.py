@@ -82,7 +82,7 @@ def test_per_scenario_temporal_is_leave_one_out_per_user_and_scenario() -> None:
     codes, _ = split(name="temporal", valid=1, test=1, per_scenario=True)
     for u in np.unique(USER)[:40]:
         for s in np.unique(SCEN):
-            mine = (USER == u) & (SCEN == s)
+            mine = (u == USER) & (s == SCEN)
             n = mine.sum()
             assert (codes[mine] == TEST).sum() == (1 if n >= 2 else 0)
             assert (codes[mine] == VALID).sum() == (1 if n >= 3 else 0)
@@ -94,10 +94,10 @@ def test_cold_user_with_several_targets_and_the_rest_in_training() -> None:
     codes, facts = split(name="cold-user", target="a,b", target_idx=(1, 2), cold_fraction=0.2, cold_rest="train")
     cold = {}
     for t in (1, 2):
-        rows = (SCEN == t) & (codes != TRAIN)
+        rows = (t == SCEN) & (codes != TRAIN)
         cold[t] = np.unique(USER[rows])
         for u in cold[t]:  # all of a cold user's target rows are evaluated, none trained on
-            assert not ((USER == u) & (SCEN == t) & (codes == TRAIN)).any()
+            assert not ((u == USER) & (t == SCEN) & (codes == TRAIN)).any()
     assert not set(cold[1]) & set(cold[2])  # a user is cold in one target at most
     eligible = len(np.intersect1d(np.unique(USER[SCEN == 2]), np.unique(USER[SCEN != 2])))
     assert len(cold[2]) == round(eligible * 0.2) == facts["by_target"][2]["cold_users"]

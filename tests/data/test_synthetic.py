@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from mistrec.data.synthetic import SyntheticConfig, generate
+from mistrec.data.synthetic import SyntheticConfig, generate, planted_offdiag, transfer_platform
 from mistrec.errors import ConfigError
 
 
@@ -48,3 +48,52 @@ def test_planted_transfer_drives_clicks_in_the_sparse_scenario() -> None:
 def test_bad_transfer_matrix_is_refused() -> None:
     with pytest.raises(ConfigError, match="rows sum to 1"):
         generate(SyntheticConfig(transfer=np.ones((4, 4))))
+
+
+def test_the_old_platform_is_unchanged_by_the_new_knobs_at_their_defaults() -> None:
+    a = generate(SyntheticConfig(n_users=80, seed=2)).interactions
+    b = generate(SyntheticConfig(n_users=80, seed=2, strength=1.0, shared_items=0.0, categories=0,
+                                 new_users=(0.0, 0.0, 0.0, 0.0))).interactions
+    assert a.equals(b)
+
+
+def test_transfer_platform_shares_items_and_has_users_new_in_a_scenario() -> None:
+    d = generate(transfer_platform(n_users=600, seed=1))
+    inter = d.interactions
+    shared = inter.filter(pl.col("item_id").str.starts_with("shared_"))
+    # the shared catalogue's items are shown in every scenario
+    assert shared.group_by("item_id").agg(pl.col("scenario").n_unique())["scenario"].max() == 4
+    assert d.items["category"].n_unique() > 8  # 32 content directions, not the d latent coordinates
+    # users new in vr_showroom (half of them) have no event there before their join, late in the period
+    first = inter.filter(pl.col("scenario") == "vr_showroom").group_by("user_id").agg(pl.col("timestamp").min())
+    start, period = inter["timestamp"].min(), 90 * 86400
+    late = (first["timestamp"] - start) > 0.75 * period
+    assert 0.3 < late.mean() < 0.7
+    assert planted_offdiag(d.transfer)[3] == pytest.approx(0.8)
+
+
+def test_identity_control_clicks_follow_the_scenarios_own_interest_only() -> None:
+    d = generate(transfer_platform(strength=0.0, n_users=800, seed=2))
+    assert np.allclose(d.transfer, np.eye(4)) and planted_offdiag(d.transfer).max() == 0
+    inter = d.interactions.filter(pl.col("scenario") == "vr_showroom")
+    users = np.array([int(u[1:]) for u in inter["user_id"].to_list()])
+    item_index = {name: i for i, name in enumerate(d.items["item_id"].to_list())}
+    items = d.item_vectors[[item_index[i] for i in inter["item_id"].to_list()]]
+    y = inter["label"].to_numpy()
+    own = roc_auc_score(y, np.einsum("nd,nd->n", d.user_interest[users, 3], items))
+    home = roc_auc_score(y, np.einsum("nd,nd->n", d.user_interest[users, 0], items))
+    assert own > 0.75 and abs(home - 0.5) < 0.03  # nothing of the home feed's interest reaches vr clicks
+    # at full strength the home feed's interest predicts vr clicks
+    d1 = generate(transfer_platform(strength=1.0, n_users=800, seed=2))
+    inter1 = d1.interactions.filter(pl.col("scenario") == "vr_showroom")
+    users1 = np.array([int(u[1:]) for u in inter1["user_id"].to_list()])
+    items1 = d1.item_vectors[[item_index[i] for i in inter1["item_id"].to_list()]]
+    home1 = roc_auc_score(inter1["label"].to_numpy(), np.einsum("nd,nd->n", d1.user_interest[users1, 0], items1))
+    assert home1 > 0.65
+
+
+def test_bad_knobs_are_refused() -> None:
+    for bad, match in (({"strength": 1.5}, "strength"), ({"choice": "x"}, "choice"), ({"shared_items": -1}, "shared"),
+                       ({"new_users": (0.1,)}, "new_users"), ({"join_window": (0.9, 0.1)}, "join_window")):
+        with pytest.raises(ConfigError, match=match):
+            SyntheticConfig(**bad).matrix()  # type: ignore[arg-type]

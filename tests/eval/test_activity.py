@@ -8,8 +8,13 @@ import polars as pl
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from mistrec.eval.activity import ACTIVITY_GROUPS, ActivityCounts, group_index, pointwise_by_activity, \
-    ranking_by_activity
+from mistrec.eval.activity import (
+    ACTIVITY_GROUPS,
+    ActivityCounts,
+    group_index,
+    pointwise_by_activity,
+    ranking_by_activity,
+)
 
 
 def test_groups_have_the_documented_bounds() -> None:

@@ -79,6 +79,32 @@ def test_the_summary_has_uncertainty_paired_tests_and_transfer_gain(benchmark: d
     assert gain["negative_transfer"] == (sb < iso)
 
 
+def test_the_summary_by_activity_compares_models_in_each_group(benchmark: dict[str, Any]) -> None:
+    doc = json.loads(benchmark["out"].read_text())
+    act = doc["summary"]["by_activity"]
+    assert act["groups"] == ["0", "1-2", "3-5", "6-20", ">20"] and act["ndcg_metric"] == "ndcg@5"
+    for s, groups in act["best"].items():
+        for g, best in groups.items():
+            means = {m: v[s][g]["auc"]["mean"] for m, v in act["by_model"].items() if g in v[s]}
+            assert means[best] == max(means.values())
+            for other, test in act["paired"][s][g].items():
+                assert other != best and test["seeds"] == [2022, 2023]
+                if "auc" in test:
+                    assert test["auc"]["diff"] >= -1e-12 and 0 < test["auc"]["p_value"] <= 1
+    # the gain per group is the difference of the group means, tested on the group's rows
+    gains = act["transfer_gain"]["mist"]
+    assert gains, "no gain of mist over the isolated model in any group"
+    for s, groups in gains.items():
+        for g, gain in groups.items():
+            want = act["by_model"]["mist"][s][g]["auc"]["mean"] - act["by_model"]["isolated_dnn"][s][g]["auc"]["mean"]
+            assert gain["auc_gain"] == pytest.approx(want)
+            assert "ndcg@5_gain" in gain and 0 < gain["ndcg@5_p_value"] <= 1
+    # runs' groups sum to their scenario's rows
+    run = doc["runs"][0]
+    for s, groups in run["metrics"]["by_activity"]["by_scenario"].items():
+        assert sum(g["n"] for g in groups.values()) == run["metrics"]["by_scenario"][s]["n"]
+
+
 def _chromium() -> str:
     path = os.environ.get("MISTREC_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     if not path:

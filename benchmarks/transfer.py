@@ -1,0 +1,244 @@
+"""Transfer where it matters: users who are sparse or new in a scenario, on shared-user data, against the
+cross-domain literature (docs/benchmarks.md, "Transfer").
+
+    python benchmarks/transfer.py --json benchmarks/results/transfer.json [--only DATASET:TARGET,...] [--seeds 3]
+
+Datasets (`--only` names them as the JSON does, with the target domain or scenario after the colon):
+- amazon-sport_cloth, amazon-sport_phone, amazon-electronic_cloth, amazon-electronic_phone (the DisenCDR pairs in
+  ../shared/data/amazon-cdr-disencdr, recipe cdr-pair: every user in both domains, each user's two domains
+  interleaved at random, the held-out event of each domain last):
+  * cold-user: in each domain a random 20% of the users become cold (disjoint sets), all their rows there held out
+    (half of those users validate, half test); everything else is training data (PTUPCDR's protocol, with
+    validation users instead of selecting on test). One run serves both directions.
+  * warm-full: leave-one-out per user and domain (the last training event validates), every test query ranked
+    against the domain's full catalogue minus the user's seen items (a seeded sample of at most --max-queries
+    users per domain on the larger pairs).
+  * warm-sampled-999: the same runs, the same scores, each held-out item ranked among 999 sampled items the user
+    has not interacted with, as the CDR papers do (labelled as sampled: such figures are not full-ranking ones).
+- ml-1m-genre: the genre shelves, cold-user protocol on the sparsest shelf (family): 20% of its users cold, the
+  rest split in time (so warm users are scored there too).
+- synthetic-transfer and synthetic-identity: the transfer platform (docs/synthetic.md) at strength 1 and its
+  identity control (strength 0, where nothing can transfer), temporal split; users new in a scenario are its
+  activity group 0. Reported as warm-full (every user, full catalogue, split by activity).
+
+Every dataset runs `mistrec benchmark` with the same models, seeds and training settings (resumable under --work).
+Rows: per (dataset, target, protocol, group, model) the means over seeds of AUC (sampled negatives for the Amazon
+pairs, the data's labels elsewhere), NDCG@10 and HR@10, with the users in the group. Paired: mist against the best
+other model (by the mean of the metric) in every (dataset, target, protocol, group), bootstrap over users on the
+same rows or queries (1,000 resamples, the per-seed differences averaged).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, SHARED_DATA, THREADS, context, run_benchmark_cli, write_json
+
+PAIRS = ("sport_cloth", "sport_phone", "electronic_cloth", "electronic_phone")
+MODELS = "mist,isolated_dnn,popularity,star,din,shared_bottom,emcdr,ptupcdr,bitgcf"
+GROUPS = ("0", "1-2", "3-5", "6-20", ">20")
+SAMPLED = 999
+
+
+@dataclass
+class Job:
+    """One prepared dataset and its benchmark: which rows of the JSON it gives."""
+
+    name: str  # the directory under --work
+    dataset: str  # the JSON's dataset
+    targets: tuple[str, ...]
+    protocols: tuple[str, ...]  # the JSON protocols its runs give ("warm-sampled-999" from the same runs)
+    groups: tuple[str, ...]
+    planted: dict[str, float] = field(default_factory=dict)  # target -> planted_offdiag (synthetic data)
+    sampled: bool = False
+    max_queries: int | None = None
+
+    def wanted(self, only: set[tuple[str, str]] | None) -> tuple[str, ...]:
+        return tuple(t for t in self.targets if only is None or (self.dataset, t) in only)
+
+
+def jobs(args: argparse.Namespace) -> list[Job]:
+    out = []
+    for pair in PAIRS:
+        a, _, b = pair.partition("_")
+        out.append(Job(f"amazon-{pair}-cold", f"amazon-{pair}", (a, b), ("cold-user",), ("all", "0")))
+        out.append(Job(f"amazon-{pair}-warm", f"amazon-{pair}", (a, b), ("warm-full", "warm-sampled-999"),
+                       ("all", *GROUPS), sampled=True, max_queries=args.max_queries))
+    out.append(Job("ml-1m-genre-cold", "ml-1m-genre", ("family",), ("cold-user",), ("all", *GROUPS)))
+    from mistrec.data.synthetic import DEFAULT_TRANSFER, SCENARIOS, planted_offdiag
+
+    for name, strength in (("synthetic-transfer", 1.0), ("synthetic-identity", 0.0)):
+        t = (1 - strength) * np.eye(len(SCENARIOS)) + strength * DEFAULT_TRANSFER
+        out.append(Job(name, name, SCENARIOS, ("warm-full",), ("all", *GROUPS),
+                       planted=dict(zip(SCENARIOS, planted_offdiag(t).tolist(), strict=True))))
+    return out
+
+
+def prepare(job: Job, work: Path, args: argparse.Namespace) -> Path:
+    """The job's prepared dataset (made once; later calls reuse it)."""
+    from mistrec.data import ProtocolConfig, generate, load_dataset_config
+    from mistrec.data import prepare as prepare_data
+    from mistrec.data.recipes import write_recipe
+    from mistrec.data.synthetic import transfer_platform
+
+    root = work / job.name
+    prepared = root / "prepared"
+    if (prepared / "manifest.json").is_file():
+        return prepared
+    if job.dataset.startswith("amazon-"):
+        pair = job.dataset.removeprefix("amazon-")
+        cfg = load_dataset_config(write_recipe("cdr-pair", Path(args.amazon), root / "dataset.yaml", pair=pair))
+        protocol = (ProtocolConfig(name="cold-user", target=",".join(job.targets), cold_fraction=0.2,
+                                   cold_rest="train", seed=2022) if job.protocols == ("cold-user",) else cfg.protocol)
+    elif job.dataset == "ml-1m-genre":
+        cfg = load_dataset_config(write_recipe("ml-1m-genre", Path(args.ml1m), root / "dataset.yaml"))
+        protocol = ProtocolConfig(name="cold-user", target="family", cold_fraction=0.2, seed=2022)
+    else:
+        strength = 1.0 if job.dataset == "synthetic-transfer" else 0.0
+        data = generate(transfer_platform(strength=strength, n_users=args.synthetic_users, seed=0))
+        cfg = load_dataset_config(data.write(root / "raw"))
+        protocol = ProtocolConfig(name="temporal")
+    prepare_data(cfg, prepared, protocol=protocol, history_length=50, quiet=True)
+    return prepared
+
+
+def run(job: Job, prepared: Path, work: Path, args: argparse.Namespace) -> Path:
+    """`mistrec benchmark` for the job (resumable); returns its JSON."""
+    out = work / job.name / "benchmark.json"
+    cmd = [sys.executable, "-m", "mistrec", "benchmark", str(prepared), "--models", args.models, "--seeds",
+           str(args.seeds), "--threads", THREADS, "--json", str(out), "--work", str(work / job.name / "runs"),
+           "--k", "10", "--quiet"]
+    if job.sampled:
+        cmd += ["--also-sampled", str(SAMPLED)]
+    if job.max_queries:
+        cmd += ["--max-queries", str(job.max_queries)]
+    if args.epochs:
+        cmd += ["--epochs", str(args.epochs)]
+    code = run_benchmark_cli(cmd, out)
+    if code != 0 and not out.is_file():
+        raise SystemExit(f"{job.name}: mistrec benchmark failed (exit {code})")
+    return out
+
+
+def rows_and_tests(job: Job, bench: dict[str, Any], targets: tuple[str, ...], n_boot: int
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The JSON rows of one benchmark, and mist against the best other model in each (target, protocol, group)."""
+    from mistrec.eval.benchmark import compare_in_group, load_per_query_files, load_prediction_files
+
+    runs = [r for r in bench["runs"] if "metrics" in r]
+    models = list(dict.fromkeys(r["model"] for r in runs))
+    predictions = load_prediction_files(runs)
+    per_query = load_per_query_files(runs)
+    first = next(iter(predictions.values()))
+    names = runs[0]["scenario_names"]
+    rows, tests = [], []
+    for protocol in job.protocols:
+        sampled = protocol == "warm-sampled-999"
+        view = f"{SAMPLED} sampled negatives" if sampled else "full catalogue"
+        for target in targets:
+            in_target = first["scenario"] == names.index(target) + 1
+            for group in job.groups:
+                g = None if group == "all" else group
+                mask = in_target if g is None else in_target & (first["group"] == GROUPS.index(g))
+                if not mask.any():
+                    continue
+                means: dict[str, dict[str, float]] = {}
+                for m in models:
+                    mine = [r for r in runs if r["model"] == m]
+                    means[m] = {k: _mean([_metric(r["metrics"], target, g, k, sampled) for r in mine])
+                                for k in ("auc", "ndcg@10", "hr@10")}
+                    rows.append({"dataset": job.dataset, "target": target, "protocol": protocol, "group": group,
+                                 "model": m, "seeds": len(mine), "users": int(np.unique(first["user"][mask]).size),
+                                 **means[m], "planted_offdiag": job.planted.get(target)})
+                if "mist" not in models:
+                    continue
+                for metric in ("auc", "ndcg@10"):
+                    others = [(v[metric], m) for m, v in means.items() if m != "mist" and not np.isnan(v[metric])]
+                    if not others or np.isnan(means["mist"][metric]):
+                        continue
+                    best = max(others)[1]
+                    test = compare_in_group(runs, predictions, per_query, "mist", best, target, g,
+                                            "ndcg@10" if metric == "ndcg@10" else None, n_boot, view=view)
+                    if metric not in test:
+                        continue
+                    tests.append({"dataset": job.dataset, "target": target, "protocol": protocol, "group": group,
+                                  "metric": metric, "model": "mist", "best_other": best, "seeds": test["seeds"],
+                                  **{k: test[metric][k] for k in ("diff", "ci_low", "ci_high", "p_value")}})
+    return rows, tests
+
+
+def _metric(m: dict[str, Any], target: str, group: str | None, key: str, sampled: bool) -> float:
+    """A run's metric in the target (and group); ranking metrics from the sampled lists with `sampled` (AUC is the
+    pointwise one either way)."""
+    if sampled and key != "auc":
+        m = m.get("sampled", {})
+    block = m.get("by_scenario", {}).get(target, {}) if group is None else \
+        m.get("by_activity", {}).get("by_scenario", {}).get(target, {}).get(group, {})
+    value = block.get(key)
+    return float(value) if isinstance(value, int | float) else float("nan")
+
+
+def _mean(values: list[float]) -> float:
+    v = [x for x in values if not np.isnan(x)]
+    return float(np.mean(v)) if v else float("nan")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--only", help="comma-separated DATASET:TARGET (e.g. amazon-sport_phone:phone); default: all")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--models", default=MODELS)
+    ap.add_argument("--epochs", type=int, help="maximum epochs (default: the trainer's, 10)")
+    ap.add_argument("--max-queries", type=int, default=3000, help="warm protocols: ranked users per domain")
+    ap.add_argument("--synthetic-users", type=int, default=8000)
+    ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--work", default=str(REPO / "benchmarks" / "work" / "transfer"))
+    ap.add_argument("--amazon", default=str(SHARED_DATA / "amazon-cdr-disencdr"))
+    ap.add_argument("--ml1m", default=str(SHARED_DATA / "ml-1m"))
+    args = ap.parse_args()
+    only = None
+    if args.only:
+        only = {tuple(x.strip().split(":", 1)) for x in args.only.split(",") if x.strip()}
+        bad = [x for x in only if len(x) != 2]
+        if bad:
+            raise SystemExit(f"--only takes DATASET:TARGET entries. Got {args.only!r}.")
+    work = Path(args.work)
+    out = Path(args.json)
+    doc: dict[str, Any] = {"rows": [], "paired": [], "models": args.models.split(","), "seeds": args.seeds,
+                           "benchmarks": {}, "context_before": context()}
+    if out.is_file():  # several --only runs add to one file: rows of other (dataset, target)s are kept
+        before = json.loads(out.read_text())
+        doc["rows"], doc["paired"] = before.get("rows", []), before.get("paired", [])
+        doc["benchmarks"] = before.get("benchmarks", {})
+    for job in jobs(args):
+        targets = job.wanted(only)  # type: ignore[arg-type]
+        if not targets:
+            continue
+        prepared = prepare(job, work, args)
+        path = run(job, prepared, work, args)
+        bench = json.loads(path.read_text())
+        rows, tests = rows_and_tests(job, bench, targets, args.bootstrap)
+        keep = {(job.dataset, t, p) for t in targets for p in job.protocols}
+        doc["rows"] = [r for r in doc["rows"] if (r["dataset"], r["target"], r["protocol"]) not in keep] + rows
+        doc["paired"] = [r for r in doc["paired"] if (r["dataset"], r["target"], r["protocol"]) not in keep] + tests
+        doc["benchmarks"][job.name] = {"json": str(path), "context": bench.get("context"),
+                                       "load_average_before": bench.get("load_average_before"),
+                                       "load_average_after": bench.get("load_average_after")}
+        write_json(out, doc)
+        print(f"{job.name}: {len(rows)} rows, {len(tests)} paired tests", flush=True)
+    doc["context_after"] = context()
+    write_json(out, doc)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
