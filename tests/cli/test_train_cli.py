@@ -38,7 +38,7 @@ def test_train_writes_a_run(prepared: Path, tmp_path: Path, capsys: pytest.Captu
 def test_bad_input(prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = str(tmp_path / "run")
     line = fails_with(capsys, ["train", str(prepared), "--model", "deepfm", "--out", out], "Unknown model 'deepfm'")
-    assert "Known models: bpr_mf, din, " in line and "mist, " in line and "star" in line
+    assert "Known models: bitgcf, bpr_mf, din, " in line and "mist, " in line and "star" in line
     fails_with(capsys, ["train", str(tmp_path / "nope"), "--model", "mist", "--out", out],
                "Prepared dataset not found")
 

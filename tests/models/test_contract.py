@@ -39,8 +39,11 @@ def test_model_contract(name: str, prepared: Path, tmp_path: Path) -> None:
                       train_cfg=TrainConfig(epochs=6, batch_size=512, lr=3e-3, patience=6, seed=3), quiet=True)
     loaded, enc2, meta = load_run(tmp_path / "run")
     if not getattr(loaded, "fitted_directly", False):
-        losses = [h["train_loss"] for h in summary["train"]["history"]]
-        assert losses[-1] < losses[0], losses
+        # a staged model (EMCDR: mf then map) trains a different loss per stage: each stage must go down
+        history = summary["train"]["history"]
+        for stage in dict.fromkeys(h.get("stage") for h in history):
+            losses = [h["train_loss"] for h in history if h.get("stage") == stage]
+            assert losses[-1] < losses[0], (stage, losses)
     if getattr(loaded, "fitted_directly", False) or hasattr(loaded, "calibrate"):
         # closed-form and ranking models are calibrated: their training LogLoss beats the base-rate prediction
         train_rows = enc2.rows(ds, "train")
