@@ -102,14 +102,19 @@ class MistConfig(ModelConfig):
     cold_id: str = "keep"
     # the top also reads an embedding of the user's activity in the scenario (0, 1-2, 3-5, 6-20, >20 events)
     activity_embedding: bool = False
-    # a learned bias per item added to the logit: the item's prior (its popularity against the negatives) on a
-    # direct path, which the top otherwise has to find through the item's embedding
+    # a learned bias per (scenario, item) added to the logit: the item's prior in the scenario (its popularity
+    # against the negatives) on a direct path, which the top otherwise has to find through the item's embedding
     item_bias: bool = False
     # the item's prior in the scenario as a fixed offset of the logit: the logit of its smoothed positive rate in
     # the training rows of the scenario (as the popularity baseline; `prior_strength` pseudo-rows at the
     # scenario's rate), fitted before training; the network learns what the user adds to it
     item_prior: bool = False
     prior_strength: float = 10.0
+    # The transfer read-out (docs/models.md, step 4b): each source pool's interest, the attention-weighted mean of
+    # its events' item vectors v_k, is matched with the candidate in the target scenario's metric W_t, and the
+    # matches are summed with learned per-(target, pool) weights A: logit += sum_k A[t, k] v_k . (W_t i). A
+    # bilinear form, as matrix factorisation's, that the top's MLP would otherwise have to approximate from u * q.
+    transfer_head: bool = False
     # the initial scale of every embedding in a token (item, side features, scenario, gap, label); 0: the
     # ids at 0.01 and the context embeddings at PyTorch's N(0, 1)
     init_std: float = 0.0
@@ -135,8 +140,10 @@ class MistConfig(ModelConfig):
         if self.softmax_scope not in ("pool", "all"):
             raise ConfigError(f"The 'softmax_scope' parameter of MistConfig must be pool or all. "
                               f"Got {self.softmax_scope!r} instead.")
-        if self.top not in ("star", "ple", "mlp"):
-            raise ConfigError(f"The 'top' parameter of MistConfig must be star, ple or mlp. Got {self.top!r} instead.")
+        if self.top not in ("star", "ple", "mlp", "none"):
+            raise ConfigError(f"The 'top' parameter of MistConfig must be star, ple, mlp or none. Got {self.top!r}.")
+        if self.top == "none" and not self.transfer_head:
+            raise ConfigError("MistConfig top: none leaves only the transfer read-out: set transfer_head: true.")
         if self.embedding_dim % self.heads:
             raise ConfigError(f"embedding_dim ({self.embedding_dim}) must be divisible by heads ({self.heads}).")
         if self.init_std < 0:
@@ -210,7 +217,12 @@ class Mist(Model):
             self.user_scenario = nn.Embedding(spec.n_users * spec.n_scenarios, d)
             nn.init.normal_(self.user_scenario.weight, std=0.01)
         self.activity = nn.Embedding(len(ACTIVITY_BOUNDS) + 1, d) if cfg.activity_embedding else None
-        self.item_bias = nn.Embedding(spec.n_items, 1) if cfg.item_bias else None
+        self.item_bias = nn.Embedding(spec.n_items * spec.n_scenarios, 1) if cfg.item_bias else None
+        self.match: nn.Parameter | None = None
+        self.pool_weight: nn.Parameter | None = None
+        if cfg.transfer_head:  # W_t = I and A = 0 at the start: the read-out adds nothing until it is learned
+            self.match = nn.Parameter(torch.eye(d).repeat(spec.n_scenarios, 1, 1))
+            self.pool_weight = nn.Parameter(torch.zeros(spec.n_scenarios, spec.n_scenarios * self.n_pools))
         self.register_buffer("prior", torch.zeros(spec.n_scenarios, spec.n_items) if cfg.item_prior else None)
         if self.item_bias is not None:
             nn.init.zeros_(self.item_bias.weight)
@@ -251,8 +263,9 @@ class Mist(Model):
         self.mixed = _mixed_rows(self.mix)
         return self.mix.shape[0] - 1
 
-    def tokens(self, b: Batch) -> torch.Tensor:
-        """1-2. Behaviour tokens, optionally contextualised by self-attention: (B, L, E)."""
+    def tokens(self, b: Batch, items: torch.Tensor | None = None) -> torch.Tensor:
+        """1-2. Behaviour tokens, optionally contextualised by self-attention: (B, L, E). `items`: the events' item
+        vectors (`embed.history_items`), when already computed."""
         # scenario + gap + label embeddings, looked up at once in their (S x G x 3)-row sum table: one
         # index_select over the B x L events instead of three (the same numbers).
         labels = self.label.weight if self.cfg.history_labels else torch.zeros_like(self.label.weight)
@@ -260,8 +273,9 @@ class Mist(Model):
         label = torch.where(b.hist_mask, (b.hist_labels > 0).long() + 1, 0)
         context = (b.hist_scenarios * self.gap.num_embeddings + b.hist_gaps) * 3 + label  # (B, L)
         d = table.shape[-1]
-        e = self.embed.history_items(b, self.cfg.side_features) + table.view(-1, d).index_select(
-            0, context.reshape(-1)).view(*context.shape, d)
+        if items is None:
+            items = self.embed.history_items(b, self.cfg.side_features)
+        e = items + table.view(-1, d).index_select(0, context.reshape(-1)).view(*context.shape, d)
         if self.cfg.history_values:
             # e + value * w, the Linear(1, E) as one fused multiply-add (a matmul with an inner size of 1 is slow):
             # zero where padded, values are 0 there
@@ -368,21 +382,51 @@ class Mist(Model):
         # backward reads its inputs, not its output
         return last(torch.relu(h)).squeeze(-1)  # the gate is [Linear, ReLU, Linear]: no dropout in it
 
-    def _interest(self, b: Batch, tokens: torch.Tensor | None
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Steps 1-4: the query q (B, E), event weights w (B, L), interest u (B, E), source mass, pool shares."""
-        e = self.tokens(b) if tokens is None else tokens  # (B, L, E)
-        q = self.embed.items(b, self.cfg.side_features) + self._scenarios().index_select(0, b.scenario)  # (B, E)
+    def _interest(self, b: Batch, tokens: torch.Tensor | None) -> _Interest:
+        """Steps 1-4: the query q (B, E), event weights w (B, L), interest u (B, E), source mass, pool shares, and
+        the transfer read-out's per-pool terms (step 4b)."""
+        items = self.embed.history_items(b, self.cfg.side_features)  # (B, L, E): the events' item vectors
+        e = self.tokens(b, items) if tokens is None else tokens  # (B, L, E)
+        candidate = self.embed.items(b, self.cfg.side_features)  # (B, E)
+        q = candidate + self._scenarios().index_select(0, b.scenario)  # (B, E)
         w = self.attend(e, q, b)  # (B, L)
         u, mass, share = self.pool(e, w, q, b)  # (B, E), (B, S), (B, S, P)
-        return q, w, u, mass, share
+        terms = None
+        if self.match is not None:
+            pool = self._pool_index(b).clamp_max(self.n_scenarios * self.n_pools - 1)
+            onehot = w.new_zeros(*w.shape, self.n_scenarios * self.n_pools).scatter_(
+                2, pool.unsqueeze(-1), b.hist_mask.unsqueeze(-1).to(w.dtype))  # (B, L, K)
+            terms = self._transfer_terms(w.unsqueeze(1), onehot, items, candidate.unsqueeze(1), b.scenario)[:, 0]
+        return _Interest(q, w, u, mass, share, terms)
+
+    def _transfer_terms(self, w: torch.Tensor, onehot: torch.Tensor, items: torch.Tensor, candidate: torch.Tensor,
+                        scenario: torch.Tensor) -> torch.Tensor:
+        """Step 4b for U histories against C candidates each: w (U, C, L) attention weights, onehot (U, L, K) each
+        event's pool, items (U, L, E) the events' item vectors, candidate (U, C, E), scenario (U,) the targets.
+        Returns each pool's term A[t, k] v_k . (W_t i), (U, C, K): v_k the weighted mean of pool k's item vectors
+        (zero, and no term, for a pool with no event)."""
+        n, c, _ = w.shape
+        k = onehot.shape[-1]
+        weights = w if self.cfg.weights == "softmax" else torch.ones_like(w)  # DIN's raw weights: plain means
+        summed = torch.bmm(weights, (onehot.unsqueeze(-1) * items.unsqueeze(2)).flatten(2)).view(n, c, k, -1)
+        mass = torch.bmm(weights, onehot)  # (U, C, K): zero for an empty pool, whose term is masked below
+        v = summed / mass.clamp_min(1e-12).unsqueeze(-1)
+        assert self.match is not None and self.pool_weight is not None
+        match: torch.Tensor = self.match
+        pool_weight: torch.Tensor = self.pool_weight
+        if self.mix is not None:  # new scenarios: the mix of the trained ones' metrics and weights
+            match = torch.einsum("ts,sde->tde", self.mix, match)
+            pool_weight = self.mix @ pool_weight
+        mapped = torch.einsum("ucd,ued->uce", candidate, match.index_select(0, scenario))  # W_t i: (U, C, E)
+        present = (onehot.sum(1) > 0).unsqueeze(1)  # (U, 1, K)
+        return torch.einsum("ucke,uce->uck", v, mapped) * pool_weight.index_select(0, scenario).unsqueeze(1) * present
 
     def forward_tasks(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cvr_top is None:
             return super().forward_tasks(b)
         b = self._cold(b)
-        q, _, u, _, _ = self._interest(b, None)
-        x, aux = self._top_input(b, u, q)
+        it = self._interest(b, None)
+        x, aux = self._top_input(b, it.u, it.q, it.transfer)
         return self._click(x, aux, b), self._route(self.cvr_top, x, b.scenario)
 
     def forward(self, b: Batch, explain: bool = False, tokens: torch.Tensor | None = None
@@ -392,24 +436,34 @@ class Mist(Model):
         move along a path of token embeddings."""
         if tokens is None:
             b = self._cold(b)
-        q, w, u, mass, share = self._interest(b, tokens)
-        logit = self._head(b, u, q)
+        it = self._interest(b, tokens)
+        logit = self._head(b, it.u, it.q, it.transfer)
         if not explain:
             return logit
         # each event's weight in the interest u: its attention weight times its pool's interest-level share
-        effective = w * share.flatten(1).gather(1, self._pool_index(b))
-        return {"logit": logit, "event_weights": w, "event_effect": effective, "source_mass": mass,
-                "source_share": share.sum(-1), "pool_share": share}
+        effective = it.w * it.share.flatten(1).gather(1, self._pool_index(b))
+        out = {"logit": logit, "event_weights": it.w, "event_effect": effective, "source_mass": it.mass,
+               "source_share": it.share.sum(-1), "pool_share": it.share}
+        if it.terms is not None:  # each source scenario's term in the logit's transfer read-out
+            out["transfer_terms"] = it.terms.view(len(b), self.n_scenarios, self.n_pools).sum(-1)
+        return out
 
-    def _head(self, b: Batch, u: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    def _head(self, b: Batch, u: torch.Tensor, q: torch.Tensor, transfer: torch.Tensor | None = None
+              ) -> torch.Tensor:
         """5-6. The scenario-adaptive top on [features, u, u * q] (+ STAR's auxiliary network on [scenario(s),
-        features]): one logit per row of b, safe for new and unknown scenarios."""
-        return self._click(*self._top_input(b, u, q), b)
+        features], + the transfer read-out's logit term): one logit per row of b, safe for new and unknown
+        scenarios."""
+        return self._click(*self._top_input(b, u, q, transfer), b)
 
     def _click(self, x: torch.Tensor, aux: torch.Tensor | None, b: Batch) -> torch.Tensor:
         logit = self._route(self.top, x, b.scenario)
         if self.item_bias is not None:
-            logit = logit + self.item_bias(b.item).squeeze(-1)
+            # the item's bias in every trained scenario (B, S): its own scenario's, or for a scenario described
+            # after training (an index past the table) their mean
+            biases = self.item_bias.weight.view(-1, self.n_scenarios).index_select(0, b.item)
+            known = b.scenario < self.n_scenarios
+            own = biases.gather(1, torch.where(known, b.scenario, 0).unsqueeze(1)).squeeze(1)
+            logit = logit + torch.where(known, own, biases.mean(1))
         if self.prior is not None:
             # a scenario described after training (an index past the table) has no prior of its own: the shared one
             scenario = torch.where(b.scenario < self.prior.shape[0], b.scenario, torch.zeros_like(b.scenario))
@@ -453,11 +507,15 @@ class Mist(Model):
         mixed = (out[len(x):].view(k, n) * weights.index_select(1, sources).t()).sum(0)
         return out[:len(x)].index_put((rows,), mixed)
 
-    def _top_input(self, b: Batch, u: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The top's input [features, u, u * q] and STAR's auxiliary logit (B,) (None without it)."""
+    def _top_input(self, b: Batch, u: torch.Tensor, q: torch.Tensor, transfer: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The top's input [features, u, u * q] and the logit terms outside it (B,): STAR's auxiliary network's and
+        the transfer read-out's (None without either)."""
         features = self._features(b)
         scen = self._scenarios().index_select(0, b.scenario)
         aux = None if self.aux is None else self.aux(torch.cat([scen, features], dim=-1)).squeeze(-1)
+        if transfer is not None:
+            aux = transfer if aux is None else aux + transfer
         return torch.cat([features, u, u * q], dim=-1), aux
 
     def score_candidates(self, queries: Batch, items: Batch) -> torch.Tensor:
@@ -465,15 +523,20 @@ class Mist(Model):
         and pools are built once for all its candidates, one query at a time (its (C, L, H) attention block
         then stays in the processor's cache); the top network runs once over all U x C rows."""
         n, c = len(queries), len(items)
-        e = self.tokens(queries)  # (U, L, E)
-        q = (self.embed.items(items, self.cfg.side_features).unsqueeze(0)
-             + self._scenarios().index_select(0, queries.scenario).unsqueeze(1))  # (U, C, E)
-        u = torch.cat([self._cross_interest(e[i:i + 1], q[i:i + 1], queries.subset(slice(i, i + 1)))
-                       for i in range(n)])  # (U * C, E)
-        return self._head(queries.cross(items, history=False), u, q.reshape(n * c, -1)).view(n, c)
+        hist = self.embed.history_items(queries, self.cfg.side_features)  # (U, L, E)
+        e = self.tokens(queries, hist)  # (U, L, E)
+        candidate = self.embed.items(items, self.cfg.side_features)  # (C, E)
+        q = candidate.unsqueeze(0) + self._scenarios().index_select(0, queries.scenario).unsqueeze(1)  # (U, C, E)
+        parts = [self._cross_interest(e[i:i + 1], q[i:i + 1], queries.subset(slice(i, i + 1)), hist[i:i + 1],
+                                      candidate) for i in range(n)]
+        u = torch.cat([p[0] for p in parts])  # (U * C, E)
+        transfer = None if self.match is None else torch.cat([p[1] for p in parts])  # type: ignore[misc]
+        return self._head(queries.cross(items, history=False), u, q.reshape(n * c, -1), transfer).view(n, c)
 
-    def _cross_interest(self, e: torch.Tensor, q: torch.Tensor, b: Batch) -> torch.Tensor:
-        """Steps 3-4 for U histories (U, L, E) against C queries each (U, C, E): the interests, (U * C, E)."""
+    def _cross_interest(self, e: torch.Tensor, q: torch.Tensor, b: Batch, items: torch.Tensor,
+                        candidate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Steps 3-4 (and 4b) for U histories (U, L, E) against C queries each (U, C, E): the interests (U * C, E)
+        and the transfer read-out's logit terms (U * C,) (None without it)."""
         n, c = q.shape[:2]
         w = self._weights(self.attention.cross(e, q), b)  # type: ignore[operator]  # (U, C, L)
         k = self.n_indices * self.n_pools
@@ -482,7 +545,30 @@ class Mist(Model):
         present = (onehot.sum(1) > 0).unsqueeze(1)  # (U, 1, K)
         g = self._gate(v, q)  # (U, C, K)
         beta = g.masked_fill(~present, float("-inf")).softmax(dim=-1).nan_to_num(0.0)  # (U, C, K)
-        return torch.einsum("uck,ucke->uce", beta, v).reshape(n * c, -1)
+        u = torch.einsum("uck,ucke->uce", beta, v).reshape(n * c, -1)
+        if self.match is None:
+            return u, None
+        k_t = self.n_scenarios * self.n_pools  # the read-out's pools: trained scenarios only (no history elsewhere)
+        terms = self._transfer_terms(w, onehot[..., :k_t], items, candidate.unsqueeze(0).expand(n, -1, -1),
+                                     b.scenario)
+        return u, terms.sum(-1).reshape(n * c)
+
+
+@dataclass
+class _Interest:
+    """What steps 1-4 give the head: query, event weights, interest, source mass and pool shares, and the
+    transfer read-out's terms per pool (B, K) (None without it)."""
+
+    q: torch.Tensor
+    w: torch.Tensor
+    u: torch.Tensor
+    mass: torch.Tensor
+    share: torch.Tensor
+    terms: torch.Tensor | None
+
+    @property
+    def transfer(self) -> torch.Tensor | None:
+        return None if self.terms is None else self.terms.sum(-1)
 
 
 def _mixed_rows(mix: torch.Tensor) -> torch.Tensor:
@@ -514,7 +600,17 @@ class _StarTop(nn.Module):
 
 
 def _top(d_in: int, cfg: MistConfig, spec: FeatureSpec) -> nn.Module:
-    return {"star": _StarTop, "ple": _PLETop, "mlp": _MLPTop}[cfg.top](d_in, cfg, spec)
+    return {"star": _StarTop, "ple": _PLETop, "mlp": _MLPTop, "none": _NoTop}[cfg.top](d_in, cfg, spec)
+
+
+class _NoTop(nn.Module):
+    """No network on top: the logit is the transfer read-out and the item terms alone."""
+
+    def __init__(self, d_in: int, cfg: MistConfig, spec: FeatureSpec) -> None:
+        super().__init__()
+
+    def forward(self, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
+        return x.new_zeros(len(x))
 
 
 class _MLPTop(nn.Module):

@@ -107,7 +107,10 @@ def test_mist_explains_with_weights_and_source_shares(scope: str, prepared: Path
 @pytest.mark.parametrize("name,values", [(n, {}) for n in sorted(REGISTRY)] + [
     ("mist", {"weights": "din"}), ("mist", {"polarity_pools": False, "top": "ple"}),
     ("mist", {"self_attention_layers": 1, "history_values": False}), ("mist", {"user_per_scenario": True}),
-    ("mist", {"softmax_scope": "pool", "user_dropout": 0.5, "init_std": 0.1}), ("mist", {"scorer": "bilinear"})])
+    ("mist", {"softmax_scope": "pool", "user_dropout": 0.5, "init_std": 0.1}), ("mist", {"scorer": "bilinear"}),
+    ("mist", {"scorer": "bilinear", "transfer_head": True, "item_bias": True, "user_dropout": 1.0}),
+    ("mist", {"transfer_head": True, "top": "none", "weights": "din", "softmax_scope": "pool"}),
+    ("mist", {"transfer_head": True, "polarity_pools": False, "top": "mlp", "activity_embedding": True})])
 def test_candidate_scores_equal_the_crossed_forward(name: str, values: dict, prepared: Path) -> None:
     """Full-catalogue ranking scores (one query against many items) are the per-row model's scores."""
     torch.manual_seed(0)
@@ -222,3 +225,57 @@ def test_batches_without_history_side_features_serve_models_that_do_not_read_the
     assert name not in ("mist", "din") or model.reads_history_side == values.get("side_features", True)
     with torch.no_grad():
         torch.testing.assert_close(model(lean), model(full))
+
+
+def test_mist_transfer_read_out_is_the_per_pool_bilinear_match(prepared: Path) -> None:
+    """Step 4b: logit gains sum_k A[t, k] v_k . (W_t i), v_k the attention-weighted mean of pool k's item vectors;
+    explain reports the terms per source scenario, and they are the whole difference the read-out makes."""
+    torch.manual_seed(0)
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    b = enc.batch(enc.rows(ds, "test"), np.arange(24))
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "transfer_head": True, "softmax_scope": "pool",
+                                            "user_dropout": 1.0}).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        out = model(b, explain=True)
+        terms = out["transfer_terms"]  # (B, S)
+        assert terms.shape == (24, enc.spec_.n_scenarios)
+        # by hand: per pool (scenario x polarity) the weighted mean of the events' item vectors
+        items = model.embed.history_items(b, True)
+        cand = model.embed.items(b, True)
+        w = out["event_weights"]
+        want = torch.zeros_like(terms)
+        for r in range(24):
+            t = int(b.scenario[r])
+            for s in range(enc.spec_.n_scenarios):
+                for pol in (0, 1):
+                    sel = b.hist_mask[r] & (b.hist_scenarios[r] == s) & ((b.hist_labels[r] > 0).long() == pol)
+                    if not sel.any():
+                        continue
+                    v = (w[r, sel, None] * items[r, sel]).sum(0) / w[r, sel].sum()
+                    want[r, s] += model.pool_weight[t, s * 2 + pol] * (v @ (model.match[t] @ cand[r]))
+        torch.testing.assert_close(terms, want, rtol=1e-4, atol=1e-6)
+        without = out["logit"] - terms.sum(1)
+        model.pool_weight.zero_()
+        torch.testing.assert_close(model(b), without, rtol=1e-4, atol=1e-5)
+
+
+def test_mist_item_bias_is_per_scenario_and_the_mean_for_a_new_one(prepared: Path) -> None:
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    b = enc.batch(enc.rows(ds, "test"), np.arange(16))
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "item_bias": True}).eval()
+    s = enc.spec_.n_scenarios
+    with torch.no_grad():
+        base = model(b)
+        model.item_bias.weight.copy_(torch.arange(model.item_bias.num_embeddings, dtype=torch.float).unsqueeze(1))
+        got = model(b) - base
+        torch.testing.assert_close(got, (b.item * s + b.scenario).float())
+        new = model.add_mixed_scenario(torch.full((s,), 1.0 / s))
+        assert new is not None
+        moved = dataclasses.replace(b, scenario=torch.full_like(b.scenario, new))
+        base_new = model(moved)
+        model.item_bias.weight.zero_()
+        torch.testing.assert_close(base_new - model(moved), b.item.float() * s + (s - 1) / 2)
