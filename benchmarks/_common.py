@@ -13,7 +13,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MISTREC_SHARED_DATA", REPO.parent / "shared" / "data"))
-THREADS = "2"
+THREADS = os.environ.get("MISTREC_BENCH_THREADS", "2")  # 1 when two benchmarks share the 2 cores
 
 
 def thread_env() -> dict[str, str]:
