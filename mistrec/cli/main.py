@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="demo_out", help="output directory (default: demo_out)")
     demo.add_argument("--users", type=int, default=2000, help="synthetic users (default: 2000)")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--epochs", type=int, default=5, help="maximum training epochs of mist (default: 5)")
+    demo.add_argument("--epochs", type=int, default=10, help="maximum training epochs (default: 10)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
 
     prep = sub.add_parser("prepare", help="dataset YAML -> prepared directory (clean, encode, split, histories)")
@@ -52,8 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--config", help="YAML with optional 'model:' and 'train:' sections")
     tr.add_argument("--seed", type=int, help="training seed (default: the config's, else 2022)")
     tr.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
-    tr.add_argument("--batch-size", type=int)
-    tr.add_argument("--lr", type=float)
+    tr.add_argument("--batch-size", type=int, help="default: the model's own (mist: 1024), else 4096")
+    tr.add_argument("--lr", type=float, help="default: the model's own (mist: 3e-3), else 1e-3")
     tr.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
     tr.add_argument("--train-scenarios", help="comma-separated scenarios to train on (pre-train on sources, or "
                     "fine-tune on a target); test metrics cover every scenario")
@@ -88,8 +88,8 @@ def _parser() -> argparse.ArgumentParser:
                     "finished there is not trained again")
     bm.add_argument("--config", help="YAML with optional 'train:' (every model) and 'models:' (name -> config)")
     bm.add_argument("--epochs", type=int)
-    bm.add_argument("--batch-size", type=int)
-    bm.add_argument("--lr", type=float)
+    bm.add_argument("--batch-size", type=int, help="default: the model's own (mist: 1024), else 4096")
+    bm.add_argument("--lr", type=float, help="default: the model's own (mist: 3e-3), else 1e-3")
     bm.add_argument("--threads", type=int, default=2, help="torch threads per run (default: 2)")
     bm.add_argument("--k", default="10,20", help="ranking cut-offs (default: 10,20)")
     bm.add_argument("--no-ranking", action="store_true", help="skip the full-catalogue ranking metrics")
@@ -394,51 +394,87 @@ def _print_run(summary: dict[str, Any]) -> None:
 def _demo(args: argparse.Namespace) -> int:
     import shutil
 
+    import numpy as np
     import torch
 
-    from mistrec.data import PreparedDataset, SyntheticConfig, generate, load_dataset_config, prepare
+    from mistrec.data import PreparedDataset, generate, load_dataset_config, prepare
+    from mistrec.data.synthetic import transfer_platform
     from mistrec.eval import BenchmarkConfig, benchmark_document, evaluate_run, write_json, write_report
     from mistrec.train import TrainConfig, fit_run
 
     out = Path(args.out)
     t0 = time.perf_counter()
-    data = generate(SyntheticConfig(n_users=args.users, seed=args.seed))
+    data = generate(transfer_platform(strength=1.0, n_users=args.users, seed=args.seed))
     yaml_path = data.write(out / "raw")
-    print(f"Synthetic platform: {data.interactions.height:,} interactions, {args.users:,} users, "
-          f"scenarios {', '.join(data.scenario_names)}; written as csv, positional tsv and parquet to {out / 'raw'}")
-    print("Planted transfer matrix T[target, source] (what the models must recover):")
+    print(f"Synthetic transfer platform (docs/synthetic.md): {data.interactions.height:,} interactions, "
+          f"{args.users:,} users, scenarios {', '.join(data.scenario_names)}; written as csv, positional tsv and "
+          f"parquet to {out / 'raw'}")
+    print("Planted transfer matrix T[target, source]: a user's clicks in the target follow this mix of their "
+          "interests in the sources")
     _print_matrix(data.scenario_names, data.transfer)
     manifest = prepare(load_dataset_config(yaml_path), out / "prepared", quiet=args.quiet)
     _print_summary(manifest, out / "prepared")
     torch.set_num_threads(2)
     runs = []
-    for name in ("mist", "isolated_dnn"):  # mist against one model per scenario trained on that scenario alone
+    # mist against one model per scenario trained on that scenario alone, with the same training settings
+    train = {"epochs": args.epochs, "batch_size": 1024, "lr": 3e-3}
+    for name in ("mist", "isolated_dnn"):
         run_dir = out / "runs" / name / f"seed-{args.seed}"
         if run_dir.exists():
             shutil.rmtree(run_dir)  # the demo retrains from scratch each time
-        summary = fit_run(out / "prepared", name, run_dir,
-                          train_cfg=TrainConfig(epochs=args.epochs, batch_size=1024, seed=args.seed), quiet=args.quiet)
+        summary = fit_run(out / "prepared", name, run_dir, train_cfg=TrainConfig(**train, seed=args.seed),
+                          quiet=args.quiet)
         _print_run(summary)
         doc = evaluate_run(run_dir, quiet=args.quiet)
         write_json(doc, run_dir / "eval.json")
         runs.append(doc["runs"][0])
-    cfg = BenchmarkConfig(models=["mist", "isolated_dnn"], seeds=[args.seed], work_dir=out / "runs",
-                          train={"epochs": args.epochs, "batch_size": 1024}, n_boot=300)
+    cfg = BenchmarkConfig(models=["mist", "isolated_dnn"], seeds=[args.seed], work_dir=out / "runs", train=train,
+                          n_boot=300)
     bench = benchmark_document(PreparedDataset.load(out / "prepared"), runs, cfg)
     write_json(bench, out / "benchmark.json")
     write_report(bench, out / "report.html")
     _print_benchmark(bench)
-    print("Transfer gain of mist over the isolated per-scenario model (test AUC):")
-    for scenario, g in bench["summary"]["transfer_gain"]["mist"].items():
-        flag = ("  NEGATIVE TRANSFER" + ("" if g["significant"] else " (not significant at 5%)")
-                if g["negative_transfer"] else "")
-        print(f"  {scenario:<12} {g['auc_gain']:+.4f}  (bootstrap p {g['p_value']:.3f}){flag}")
-    matrix = runs[0].get("transfer_matrix")
-    if matrix:
-        print("mist's learned source shares T[target, source] (attention, test rows):")
-        _print_matrix(matrix["scenarios"], matrix["source_share"])
+    _print_gain_by_activity(bench)
+    lso = runs[0].get("leave_source_out")
+    if lso:
+        names = lso["scenarios"]
+        order = [data.scenario_names.index(n) for n in names]
+        planted = np.asarray(data.transfer)[np.ix_(order, order)]
+        off = ~np.eye(len(names), dtype=bool)
+        from scipy.stats import spearmanr
+
+        rho = float(spearmanr(planted[off], np.asarray(lso["auc_drop"])[off]).statistic)
+        print("What mist's scores owe each source: test AUC lost in the target when the source's events leave every "
+              f"history (Spearman against the planted T off the diagonal: {rho:.2f}):")
+        _print_matrix(names, lso["auc_drop"], digits=3)
     print(f"Done in {time.perf_counter() - t0:.1f} s. Report: {(out / 'report.html').resolve()}")
     return 0
+
+
+def _print_gain_by_activity(bench: dict[str, Any]) -> None:
+    """mist's AUC gain over the isolated model per scenario and activity group (the user's training events in the
+    scenario), with the users there and the bootstrap p-value."""
+    by = bench["summary"].get("by_activity", {})
+    gains = by.get("transfer_gain", {}).get("mist", {})
+    if not gains:
+        return
+    groups = by["groups"]
+    print("Transfer gain of mist over the isolated per-scenario model, test AUC, by the user's training events in "
+          "the scenario (users; * p < 0.05):")
+    print(f"  {'scenario':<12}  " + "  ".join(f"{g:>19}" for g in groups))
+    for scenario, per_group in gains.items():
+        if scenario == "overall":
+            continue
+        cells = []
+        for g in groups:
+            entry = per_group.get(g)
+            users = by["by_model"]["mist"].get(scenario, {}).get(g, {}).get("users", {}).get("mean")
+            if entry is None or "auc_gain" not in entry or users is None:
+                cells.append(f"{'-':>19}")
+                continue
+            mark = "*" if entry.get("auc_p_value", 1.0) < 0.05 else " "
+            cells.append(f"{entry['auc_gain']:+.4f}{mark} ({int(users):>5,})")
+        print(f"  {scenario:<12}  " + "  ".join(f"{c:>19}" for c in cells))
 
 
 def _recipe(args: argparse.Namespace) -> int:
@@ -462,14 +498,14 @@ def _recipe(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_matrix(names: Sequence[str], m: object) -> None:
+def _print_matrix(names: Sequence[str], m: object, digits: int = 2) -> None:
     import numpy as np
 
     arr = np.asarray(m)
     width = max(len(n) for n in names)
     print(" " * (width + 2) + "  ".join(f"{n[:11]:>11}" for n in names))
     for name, row in zip(names, arr, strict=True):
-        print(f"  {name:<{width}}" + "  ".join(f"{v:>11.2f}" for v in row))
+        print(f"  {name:<{width}}" + "  ".join(f"{v:>11.{digits}f}" for v in row))
 
 
 def _print_summary(manifest: dict[str, Any], out: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -71,6 +71,9 @@ class Model(nn.Module):
     # conversions (FeatureSpec.has_conversion) has a conversion head: `predicts_conversion`, `forward_tasks`.
     supports_conversion: bool = False
     predicts_conversion: bool = False
+    # the training settings the model is tuned for ("lr", "batch_size"), used where the train config leaves them
+    # unset (TrainConfig.resolved); empty: the trainer's defaults
+    train_defaults: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     def encoder_args(cls, cfg: ModelConfig) -> dict[str, object]:

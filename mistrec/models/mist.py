@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -73,7 +73,7 @@ class MistConfig(ModelConfig):
     attention_hidden: tuple[int, ...] = (36,)
     # the target-attention score: "mlp", DIN's activation unit MLP([e, q, e - q, e * q]) with attention_hidden;
     # "bilinear", e . (W q + w) / sqrt(E), several times cheaper per event (layers.BilinearScorer)
-    scorer: str = "mlp"
+    scorer: str = "bilinear"
     weights: str = "softmax"  # softmax | din (unnormalised activation-unit outputs)
     # softmax over each pool's events (a source scenario, and polarity with `polarity_pools`), as MiNet's
     # item-level attention within each domain: every source's interest is a weighted mean of its own events
@@ -90,7 +90,7 @@ class MistConfig(ModelConfig):
     # user (index 0) instead of its user id, so the model must also predict from the history alone, as for a
     # user new to the platform; the history then carries interest across scenarios instead of the id. At 1.0
     # the id is never read, in evaluation either (its embedding would be untrained noise there).
-    user_dropout: float = 0.0
+    user_dropout: float = 0.5
     # Transfer to users new in a scenario (docs/models.md): in training, this share of the rows whose history has
     # events of other scenarios is shown as a user new in the row's scenario would be: that scenario's events are
     # removed from the history and the user's activity there (`Batch.activity`) becomes 0. Their labels stay, so
@@ -99,12 +99,15 @@ class MistConfig(ModelConfig):
     # "hide": a row whose user has no event yet in its scenario (activity 0) reads the unknown user (index 0)
     # instead of the user's id, in training and in evaluation: a user new in a scenario is read through their
     # history alone, as the cold rows of training are. "keep": the id is read whatever the activity.
-    cold_id: str = "keep"
+    cold_id: str = "hide"
+    # with cold_id: hide, a user counts as new in the scenario below this many training events there (1: none;
+    # 3: the activity groups 0 and 1-2)
+    cold_below: int = 1
     # the top also reads an embedding of the user's activity in the scenario (0, 1-2, 3-5, 6-20, >20 events)
     activity_embedding: bool = False
     # a learned bias per (scenario, item) added to the logit: the item's prior in the scenario (its popularity
     # against the negatives) on a direct path, which the top otherwise has to find through the item's embedding
-    item_bias: bool = False
+    item_bias: bool = True
     # the item's prior in the scenario as a fixed offset of the logit: the logit of its smoothed positive rate in
     # the training rows of the scenario (as the popularity baseline; `prior_strength` pseudo-rows at the
     # scenario's rate), fitted before training; the network learns what the user adds to it
@@ -114,10 +117,10 @@ class MistConfig(ModelConfig):
     # its events' item vectors v_k, is matched with the candidate in the target scenario's metric W_t, and the
     # matches are summed with learned per-(target, pool) weights A: logit += sum_k A[t, k] v_k . (W_t i). A
     # bilinear form, as matrix factorisation's, that the top's MLP would otherwise have to approximate from u * q.
-    transfer_head: bool = False
+    transfer_head: bool = True
     # the initial scale of every embedding in a token (item, side features, scenario, gap, label); 0: the
     # ids at 0.01 and the context embeddings at PyTorch's N(0, 1)
-    init_std: float = 0.0
+    init_std: float = 0.1
     top: str = "star"  # star | ple
     auxiliary: bool = True  # star top: STAR's auxiliary network (scenario embedding + features -> a logit term)
     hidden: tuple[int, ...] = (128, 64, 32)  # STAR's sizes
@@ -163,10 +166,16 @@ class MistConfig(ModelConfig):
             raise ConfigError(f"The 'cold_rows' parameter of MistConfig must be in [0, 1]. Got {self.cold_rows}.")
         if self.cold_id not in ("keep", "hide"):
             raise ConfigError(f"The 'cold_id' parameter of MistConfig must be keep or hide. Got {self.cold_id!r}.")
+        if self.cold_below < 1:
+            raise ConfigError(f"The 'cold_below' parameter of MistConfig must be >= 1. Got {self.cold_below}.")
 
 
 class Mist(Model):
     name = "mist"
+    # with the defaults above, mist learns the transfer read-out within 20 epochs at this rate and batch size and
+    # not at the trainer's (1e-3, 4,096: users new in a scenario then stay at the isolated model's AUC on the
+    # synthetic transfer platform; docs/models.md)
+    train_defaults: ClassVar[dict[str, Any]] = {"lr": 3e-3, "batch_size": 1024}
     reads_history = True
     supports_conversion = True
     bmm_pools = 32  # pooling by one bmm up to this many pools (scenarios x polarities), by index_add above it
@@ -356,7 +365,7 @@ class Mist(Model):
             hidden = torch.rand(len(b), device=b.user.device) < self.cfg.user_dropout
             b = dataclasses.replace(b, user=b.user.masked_fill(hidden, 0))
         if self.cfg.cold_id == "hide":  # new in the scenario: read through the history alone
-            b = dataclasses.replace(b, user=b.user.masked_fill(b.activity == 0, 0))
+            b = dataclasses.replace(b, user=b.user.masked_fill(b.activity < self.cfg.cold_below, 0))
         x = self.embed(b)
         if self.activity is not None:
             bucket = torch.bucketize(b.activity, self.activity_bounds, right=True)

@@ -14,7 +14,7 @@ import copy
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, cast
 
 import numpy as np
@@ -36,10 +36,12 @@ __all__ = ["TrainConfig", "TrainResult", "conversion_metrics", "ctcvr_loss", "ev
 @dataclass(frozen=True)
 class TrainConfig:
     optimizer: str = "adam"  # adam | adamw
-    lr: float = 1e-3
+    # None: the model's own setting (`Model.train_defaults`: mist trains at 3e-3 on batches of 1,024), else
+    # DEFAULT_LR and DEFAULT_BATCH_SIZE; `resolved(model)` gives the values a run trains with
+    lr: float | None = None
     weight_decay: float = 0.0
     lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch (1: constant)
-    batch_size: int = 4096
+    batch_size: int | None = None
     epochs: int = 10
     patience: int = 2  # epochs without a better validation AUC before stopping
     seed: int = 2022
@@ -54,9 +56,9 @@ class TrainConfig:
     def validate(self) -> None:
         checks = [
             (self.optimizer in ("adam", "adamw"), "optimizer", "adam or adamw"),
-            (self.lr > 0, "lr", "a number > 0"),
+            (self.lr is None or self.lr > 0, "lr", "a number > 0"),
             (0 < self.lr_decay <= 1, "lr_decay", "a number in (0, 1]"),
-            (self.batch_size >= 1, "batch_size", "an int >= 1"),
+            (self.batch_size is None or self.batch_size >= 1, "batch_size", "an int >= 1"),
             (self.epochs >= 1, "epochs", "an int >= 1"),
             (self.patience >= 1, "patience", "an int >= 1"),
             (self.scenario_weights in ("none", "balanced"), "scenario_weights", "none or balanced"),
@@ -68,6 +70,30 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(f"The '{name}' parameter of TrainConfig must be {rule}. "
                                   f"Got {getattr(self, name)!r} instead.")
+
+
+    def resolved(self, model: Model) -> TrainConfig:
+        """The settings `model` trains with: the ones given, then the model's own, then the defaults."""
+        own = model.train_defaults
+        lr = self.lr if self.lr is not None else float(own.get("lr", DEFAULT_LR))
+        batch_size = self.batch_size if self.batch_size is not None else int(own.get("batch_size", DEFAULT_BATCH_SIZE))
+        return replace(self, lr=lr, batch_size=batch_size)
+
+    @property
+    def learning_rate(self) -> float:
+        if self.lr is None:
+            raise ValueError("TrainConfig.lr is unresolved: call resolved(model) first.")
+        return self.lr
+
+    @property
+    def batch(self) -> int:
+        if self.batch_size is None:
+            raise ValueError("TrainConfig.batch_size is unresolved: call resolved(model) first.")
+        return self.batch_size
+
+
+DEFAULT_LR = 1e-3
+DEFAULT_BATCH_SIZE = 4096
 
 
 @dataclass
@@ -287,6 +313,7 @@ def train(
     its own optimiser over the parameters `begin_stage` leaves trainable, on the rows it returns, each stage
     stopped early and restored to its best epoch on the same validation rows.
     """
+    cfg = cfg.resolved(model)
     seed_everything(cfg.seed)
     if getattr(model, "fitted_directly", False):
         return _fit_direct(model, enc, train_rows, valid_rows, cfg)
@@ -312,9 +339,9 @@ def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows, val
     """The epochs of one stage (every epoch of a single-stage model): updates `result` in place."""
     bpr = model.loss_kind == "bpr"
     options = model.stage_options(stage) if stage is not None else {}
-    batch_size, early = int(options.get("batch_size", cfg.batch_size)), bool(options.get("early_stopping", True))
+    batch_size, early = int(options.get("batch_size", cfg.batch)), bool(options.get("early_stopping", True))
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    opt = opt_cls([p for p in model.parameters() if p.requires_grad], lr=float(options.get("lr", cfg.lr)),
+    opt = opt_cls([p for p in model.parameters() if p.requires_grad], lr=float(options.get("lr", cfg.learning_rate)),
                   weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
     step = _Step(model, enc, train_rows, opt, rng, ScenarioPools(train_rows.scenario, train_rows.item) if bpr else None,

@@ -76,6 +76,7 @@ def fit_run(
                 print(f"New scenario {scenario}: {resolution_text(how)}", file=sys.stderr)
         seed_everything(train_cfg.seed)
         model = build_model(name, enc.spec_, cfg)
+    train_cfg = train_cfg.resolved(model)  # the learning rate and batch size the run trains with, as saved
     rows = {split: enc.rows(ds, split) for split in ("train", "valid", "test")}
     fit_rows = {split: _only(rows[split], enc.spec_.scenario_names, train_scenarios) for split in ("train", "valid")}
     if enc.spec_.has_conversion and not model.predicts_conversion and not quiet:  # say what is not learned

@@ -156,3 +156,21 @@ def test_training_stages_run_in_order_with_their_own_settings(data: tuple[Prepar
     assert [h["epoch"] for h in result.history] == [1, 2, 3, 4]
     assert all(p.requires_grad for p in model.parameters())  # every parameter trainable again after training
     assert model.stage_options("mf") == {"lr": 0.01, "batch_size": 512, "early_stopping": False}
+
+
+def test_train_settings_resolve_given_then_the_models_own_then_the_defaults(
+        data: tuple[PreparedDataset, FeatureEncoder]) -> None:
+    from mistrec.train.loop import DEFAULT_BATCH_SIZE, DEFAULT_LR
+
+    _, enc = data
+    mist = build_model("mist", enc.spec_, {"embedding_dim": 4})
+    star = build_model("star", enc.spec_, {"embedding_dim": 4})
+    assert mist.train_defaults and not star.train_defaults
+    unset = TrainConfig()
+    assert (unset.resolved(star).lr, unset.resolved(star).batch_size) == (DEFAULT_LR, DEFAULT_BATCH_SIZE)
+    own = unset.resolved(mist)
+    assert (own.lr, own.batch_size) == (mist.train_defaults["lr"], mist.train_defaults["batch_size"])
+    given = TrainConfig(lr=0.5, batch_size=7).resolved(mist)
+    assert (given.lr, given.batch_size) == (0.5, 7)
+    with pytest.raises(ValueError, match="unresolved"):
+        _ = unset.learning_rate

@@ -110,7 +110,8 @@ def test_mist_explains_with_weights_and_source_shares(scope: str, prepared: Path
     ("mist", {"softmax_scope": "pool", "user_dropout": 0.5, "init_std": 0.1}), ("mist", {"scorer": "bilinear"}),
     ("mist", {"scorer": "bilinear", "transfer_head": True, "item_bias": True, "user_dropout": 1.0}),
     ("mist", {"transfer_head": True, "top": "none", "weights": "din", "softmax_scope": "pool"}),
-    ("mist", {"transfer_head": True, "polarity_pools": False, "top": "mlp", "activity_embedding": True})])
+    ("mist", {"transfer_head": True, "polarity_pools": False, "top": "mlp", "activity_embedding": True}),
+    ("mist", {"cold_id": "hide", "cold_below": 3, "user_dropout": 0.5, "item_prior": True})])
 def test_candidate_scores_equal_the_crossed_forward(name: str, values: dict, prepared: Path) -> None:
     """Full-catalogue ranking scores (one query against many items) are the per-row model's scores."""
     torch.manual_seed(0)
