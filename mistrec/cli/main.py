@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="demo_out", help="output directory (default: demo_out)")
     demo.add_argument("--users", type=int, default=2000, help="synthetic users (default: 2000)")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--epochs", type=int, default=10, help="maximum training epochs (default: 10)")
+    demo.add_argument("--epochs", type=int, default=20, help="maximum training epochs (default: 20)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
 
     prep = sub.add_parser("prepare", help="dataset YAML -> prepared directory (clean, encode, split, histories)")

@@ -56,6 +56,8 @@ def render_report(doc: dict[str, Any]) -> str:
     parts += ["<h2>AUC per scenario</h2>", _bars(summary, models, scenarios, colours)]
     parts += ["<h2>Is the best model better? Paired tests</h2>", _tests(summary)]
     parts += ["<h2>Transfer gain against the isolated single-scenario model</h2>", _gains(summary, scenarios, colours)]
+    parts += ["<h2>Transfer gain by the user's activity in the scenario</h2>",
+              _gains_by_activity(summary.get("by_activity") or {}, scenarios, colours)]
     parts += ["<h2>Training curves</h2>", _curves(doc["runs"], models, colours)]
     parts += ["<h2>mist: where the interest comes from</h2>", _matrix(doc["runs"])]
     parts += ["<h2>Gates and experts</h2>", _gates(doc["runs"], models)]
@@ -235,6 +237,64 @@ def _gains(summary: dict[str, Any], scenarios: list[str], colours: dict[str, str
             "scenario alone) in the same scenario, mean over seeds. Red: negative transfer.</p>" + "".join(out) +
             "<table><tr><th>scenario</th><th>model</th><th>AUC gain</th><th>p (bootstrap)</th><th></th></tr>"
             + "".join(rows) + "</table>")
+
+
+def _gains_by_activity(by: dict[str, Any], scenarios: list[str], colours: dict[str, str]) -> str:
+    """Per scenario, a panel of each model's AUC gain over the isolated model in every activity group (the user's
+    training events in the scenario), and the table behind it with the users in each group and the p-values."""
+    gains = by.get("transfer_gain") or {}
+    if not gains:
+        return "<p class='note'>No gain by activity: it needs isolated_dnn among the models and saved predictions.</p>"
+    groups = list(by.get("groups", []))
+    models = list(gains)
+    values = [g["auc_gain"] for per in gains.values() for s in per.values() for g in s.values() if "auc_gain" in g]
+    if not values or not groups:
+        return "<p class='note'>No gain by activity measured.</p>"
+    span = max(max(abs(v) for v in values), 1e-4) * 1.1
+    panel_w, panel_h, top = 300, 170, 22
+    slot = (panel_w - 40) / len(groups)
+    bar = max(slot / (len(models) + 1), 2)
+    out, rows = [], []
+    shown = [s for s in scenarios if any(s in gains[m] for m in models)]
+    width = panel_w * min(len(shown), 3)
+    height = (panel_h + 30) * ((len(shown) + 2) // 3)
+    out.append(f"<svg class='chart' data-chart='gain-by-activity' width='{width}' height='{height}' role='img' "
+               f"aria-label='transfer gain by activity group'>")
+    for i, s in enumerate(shown):
+        ox, oy = panel_w * (i % 3), (panel_h + 30) * (i // 3)
+        mid = oy + top + (panel_h - top) / 2
+
+        def y(v: float, mid: float = mid) -> float:
+            return mid - (panel_h - top) / 2 * v / span
+
+        out.append(f"<text x='{ox + 35}' y='{oy + 14}' font-size='12' font-weight='600'>{html.escape(s)}</text>")
+        out.append(f"<line x1='{ox + 35}' x2='{ox + panel_w - 5}' y1='{mid:.1f}' y2='{mid:.1f}' stroke='#444'/>")
+        out.append(f"<text x='{ox + 32}' y='{y(span * 0.9) + 4:.1f}' font-size='10' text-anchor='end'>"
+                   f"+{span:.3f}</text><text x='{ox + 32}' y='{y(-span * 0.9) + 4:.1f}' font-size='10' "
+                   f"text-anchor='end'>-{span:.3f}</text>")
+        for j, g in enumerate(groups):
+            gx = ox + 38 + j * slot
+            out.append(f"<text x='{gx + slot / 2:.1f}' y='{oy + panel_h + 14}' font-size='10' text-anchor='middle'>"
+                       f"{html.escape(g)}</text>")
+            for k, m in enumerate(models):
+                entry = gains[m].get(s, {}).get(g)
+                if not entry or "auc_gain" not in entry:
+                    continue
+                v, p = entry["auc_gain"], entry.get("auc_p_value")
+                y0, y1 = sorted((mid, y(v)))
+                out.append(f"<rect class='bar' x='{gx + k * bar:.1f}' y='{y0:.1f}' width='{bar - 1:.1f}' "
+                           f"height='{max(y1 - y0, 1):.1f}' fill='{colours.get(m, '#4e79a7')}'><title>{html.escape(m)}"
+                           f" in {html.escape(s)}, {html.escape(g)} events: {v:+.4f} (p {_num(p, 3)})</title></rect>")
+                users = by.get("by_model", {}).get(m, {}).get(s, {}).get(g, {}).get("users", {}).get("mean")
+                rows.append(f"<tr><td>{html.escape(s)}</td><td>{html.escape(g)}</td><td>{html.escape(m)}</td>"
+                            f"<td>{'' if users is None else f'{users:,.0f}'}</td><td class='{'neg' if v < 0 else ''}'>"
+                            f"{v:+.4f}</td><td>{_num(p, 3)}</td><td>{_num(entry.get('ndcg@10_gain'))}</td></tr>")
+    out.append("</svg>")
+    return ("<p>AUC of each model minus that of <code>isolated_dnn</code> in the same scenario, among the test rows "
+            "of users with 0, 1-2, 3-5, 6-20 or more than 20 training events in the scenario (mean over seeds; p: "
+            "bootstrap over users). Transfer is for the left-hand groups.</p>" + "".join(out) +
+            "<table><tr><th>scenario</th><th>events</th><th>model</th><th>users</th><th>AUC gain</th>"
+            "<th>p (bootstrap)</th><th>NDCG@10 gain</th></tr>" + "".join(rows) + "</table>")
 
 
 def _curves(runs: list[dict[str, Any]], models: list[str], colours: dict[str, str]) -> str:

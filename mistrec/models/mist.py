@@ -102,7 +102,7 @@ class MistConfig(ModelConfig):
     cold_id: str = "hide"
     # with cold_id: hide, a user counts as new in the scenario below this many training events there (1: none;
     # 3: the activity groups 0 and 1-2)
-    cold_below: int = 1
+    cold_below: int = 3
     # the top also reads an embedding of the user's activity in the scenario (0, 1-2, 3-5, 6-20, >20 events)
     activity_embedding: bool = False
     # a learned bias per (scenario, item) added to the logit: the item's prior in the scenario (its popularity

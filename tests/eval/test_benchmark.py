@@ -140,6 +140,13 @@ def test_the_report_loads_in_a_headless_browser_with_its_charts_drawn(benchmark:
             assert len(heights) == 4 * 5 and min(heights) > 0  # 4 models x (4 scenarios + overall)
             assert page.locator("svg[data-chart='transfer-gain'] rect.bar").count() == 3 * 4
             assert page.locator("svg[data-chart='curves'] polyline.curve").count() == 3  # closed-form: none
+            # one bar per (model other than isolated_dnn, scenario, activity group) that has a gain
+            doc = json.loads(benchmark["out"].read_text())
+            by_gain = doc["summary"]["by_activity"]["transfer_gain"]
+            n_bars = sum(len(groups) for m in by_gain.values() for s, groups in m.items() if s != "overall")
+            by_activity = page.locator("svg[data-chart='gain-by-activity'] rect.bar")
+            assert n_bars > 0 and by_activity.count() == n_bars
+            assert page.locator("svg[data-chart='gain-by-activity']").bounding_box()["height"] > 100
             assert "best" in (page.locator("td.best").first.get_attribute("class") or "")
             mmoe = next(r for r in json.loads(benchmark["out"].read_text())["runs"] if r["model"] == "mmoe")
             n_cells = len(mmoe["gates"]["experts"]["columns"]) * len(mmoe["gates"]["experts"]["by_scenario"])
