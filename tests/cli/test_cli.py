@@ -105,6 +105,8 @@ def test_demo_runs_end_to_end_as_a_real_process(tmp_path: Path) -> None:
     assert manifest["scenarios"] == ["game_lobby", "home_feed", "search", "vr_showroom"]
     assert (out / "raw" / "planted_transfer.json").is_file()
     assert "Transfer gain of mist over the isolated per-scenario model" in proc.stdout
+    assert "by the user's training events in the scenario" in proc.stdout  # the gain by activity group
+    assert "Spearman against the planted T" in proc.stdout  # leave-source-out against the planted matrix
     bench = json.loads((out / "benchmark.json").read_text())
     assert set(bench["summary"]["transfer_gain"]["mist"]) == set(manifest["scenarios"])
     assert (out / "report.html").read_text().count("<svg") >= 3
