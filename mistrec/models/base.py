@@ -33,6 +33,9 @@ def config_from_dict(cls: type[C], values: dict[str, Any], where: str) -> C:
         if key not in fields:
             raise ConfigError(f"Unknown key '{key}' in {where}. Allowed keys: {', '.join(fields)}.")
         default = getattr(cls, key, None)
+        if default is None and value is not None:  # an optional setting (None: resolved later): its type's check
+            kind = str(fields[key].type).split("|")[0].strip()
+            default = {"float": 0.0, "int": 0, "str": "", "bool": False}.get(kind)
         if isinstance(default, tuple):
             if not isinstance(value, list | tuple) or not all(isinstance(v, int) and v > 0 for v in value):
                 raise ConfigError(f"The '{key}' parameter of {cls.__name__} must be a list of positive ints. "
