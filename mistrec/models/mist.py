@@ -470,9 +470,13 @@ class Mist(Model):
             # the item's bias in every trained scenario (B, S): its own scenario's, or for a scenario described
             # after training (an index past the table) their mean
             biases = self.item_bias.weight.view(-1, self.n_scenarios).index_select(0, b.item)
-            known = b.scenario < self.n_scenarios
-            own = biases.gather(1, torch.where(known, b.scenario, 0).unsqueeze(1)).squeeze(1)
-            logit = logit + torch.where(known, own, biases.mean(1))
+            if self.mix is not None and bool((b.scenario < self.mix.shape[0]).all()):
+                # scenarios read as a mix of the trained ones (step 6): the mix of their biases
+                logit = logit + (biases * self.mix.index_select(0, b.scenario)).sum(1)
+            else:
+                known = b.scenario < self.n_scenarios
+                own = biases.gather(1, torch.where(known, b.scenario, 0).unsqueeze(1)).squeeze(1)
+                logit = logit + torch.where(known, own, biases.mean(1))
         if self.prior is not None:
             # a scenario described after training (an index past the table) has no prior of its own: the shared one
             scenario = torch.where(b.scenario < self.prior.shape[0], b.scenario, torch.zeros_like(b.scenario))

@@ -193,7 +193,7 @@ def test_mist_user_dropout(prepared: Path) -> None:
     b = enc.batch(enc.rows(ds, "test"), np.arange(32))
     other = dataclasses.replace(b, user=torch.randint(1, enc.spec_.n_users, (32,)))
     never = build_model("mist", enc.spec_, {"embedding_dim": 8, "user_dropout": 1.0}).eval()
-    some = build_model("mist", enc.spec_, {"embedding_dim": 8, "user_dropout": 0.5}).eval()
+    some = build_model("mist", enc.spec_, {"embedding_dim": 8, "user_dropout": 0.5, "cold_id": "keep"}).eval()
     with torch.no_grad():
         for p in some.parameters():
             p.add_(0.1 * torch.randn_like(p))
