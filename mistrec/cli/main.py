@@ -400,6 +400,7 @@ def _demo(args: argparse.Namespace) -> int:
     from mistrec.data import PreparedDataset, generate, load_dataset_config, prepare
     from mistrec.data.synthetic import transfer_platform
     from mistrec.eval import BenchmarkConfig, benchmark_document, evaluate_run, write_json, write_report
+    from mistrec.eval.evaluate import offdiagonal_spearman
     from mistrec.train import TrainConfig, fit_run
 
     out = Path(args.out)
@@ -440,10 +441,7 @@ def _demo(args: argparse.Namespace) -> int:
         names = lso["scenarios"]
         order = [data.scenario_names.index(n) for n in names]
         planted = np.asarray(data.transfer)[np.ix_(order, order)]
-        off = ~np.eye(len(names), dtype=bool)
-        from scipy.stats import spearmanr
-
-        rho = float(spearmanr(planted[off], np.asarray(lso["auc_drop"])[off]).statistic)
+        rho = offdiagonal_spearman(planted, lso["auc_drop"])
         print("What mist's scores owe each source: test AUC lost in the target when the source's events leave every "
               f"history (Spearman against the planted T off the diagonal: {rho:.2f}):")
         _print_matrix(names, lso["auc_drop"], digits=3)

@@ -25,8 +25,7 @@ from mistrec.models.base import Model
 from mistrec.train import conversion_metrics, evaluate_rows, load_run, predict_tasks
 
 __all__ = ["attention_transfer_matrix", "evaluate_run", "gate_summary", "leave_source_out_matrix", "load_per_query",
-           "load_run_and_data",
-           "pointwise_metrics", "write_json"]
+           "load_run_and_data", "offdiagonal_spearman", "pointwise_metrics", "write_json"]
 
 
 def load_run_and_data(run_dir: str | Path, data: str | Path | None = None
@@ -189,6 +188,17 @@ def attention_transfer_matrix(model: Model, enc: FeatureEncoder, rows: EncodedRo
     return {"scenarios": list(enc.spec_.scenario_names), "rows_with_history": count[keep].astype(int).tolist(),
             "source_share": (share[np.ix_(keep, keep)] / denom).tolist(),
             "source_mass": (mass[np.ix_(keep, keep)] / denom).tolist()}
+
+
+def offdiagonal_spearman(planted: Any, learned: Any) -> float:
+    """Spearman correlation of two (target x source) matrices over their off-diagonal entries: how well a learned
+    transfer matrix (leave-source-out AUC drops, attention shares) ranks the sources as the planted one does; NaN
+    when the planted off-diagonal is constant (the identity control)."""
+    from scipy.stats import spearmanr
+
+    a, b = np.asarray(planted, dtype=float), np.asarray(learned, dtype=float)
+    off = ~np.eye(len(a), dtype=bool)
+    return float(spearmanr(a[off], b[off]).statistic) if a[off].std() > 0 else float("nan")
 
 
 def leave_source_out_matrix(model: Model, enc: FeatureEncoder, rows: EncodedRows, batch_size: int = 8192,

@@ -71,7 +71,6 @@ class TrainConfig:
                 raise ConfigError(f"The '{name}' parameter of TrainConfig must be {rule}. "
                                   f"Got {getattr(self, name)!r} instead.")
 
-
     def resolved(self, model: Model) -> TrainConfig:
         """The settings `model` trains with: the ones given, then the model's own, then the defaults."""
         own = model.train_defaults

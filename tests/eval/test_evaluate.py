@@ -223,3 +223,14 @@ def test_evaluate_and_benchmark_bad_input(args: list[str], message: str, mist_ru
     args = [str(mist_run) if a == "RUN" else str(prepared) if a == "DATA" else
             str(tmp_path / a) if a.endswith(".json") else a for a in args]
     fails_with(capsys, args, message)
+
+
+def test_offdiagonal_spearman_ranks_sources_and_ignores_the_diagonal() -> None:
+    from mistrec.eval.evaluate import offdiagonal_spearman
+
+    planted = np.array([[9.0, 0.1, 0.4], [0.2, 9.0, 0.3], [0.5, 0.6, 9.0]])
+    learned = planted.copy()
+    np.fill_diagonal(learned, -5.0)  # the diagonal does not count
+    assert offdiagonal_spearman(planted, learned) == pytest.approx(1.0)
+    assert offdiagonal_spearman(planted, -learned) == pytest.approx(-1.0)
+    assert np.isnan(offdiagonal_spearman(np.eye(3), learned))  # the identity control has nothing to rank
