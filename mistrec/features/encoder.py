@@ -56,6 +56,9 @@ class FeatureSpec:
     # the scenario indices with training rows; the shared path of index 0 averages over these, never over a
     # scenario whose parameters training never touched (empty: every index but 0, as specs before it)
     trained_scenarios: tuple[int, ...] = ()
+    # the training split's negatives are sampled (implicit data: `negatives.per_positive`), not logged: an item's
+    # positive rate there measures its popularity against the sampler, known before training
+    sampled_negatives: bool = False
 
     @property
     def known_scenarios(self) -> tuple[int, ...]:
@@ -151,6 +154,7 @@ class FeatureEncoder:
             train.height else ("click",),
             scenario_mix=tuple(tuple(float(x) for x in row) for row in mix) if mix is not None else (),
             trained_scenarios=tuple(int(i) for i in trained),
+            sampled_negatives="sampled" in train.columns and bool(train["sampled"].any()),
         )
         self.dataset_fingerprint_ = ds.manifest["fingerprint"]
         values = ds.events.value

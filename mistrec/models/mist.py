@@ -110,8 +110,11 @@ class MistConfig(ModelConfig):
     item_bias: bool = True
     # the item's prior in the scenario as a fixed offset of the logit: the logit of its smoothed positive rate in
     # the training rows of the scenario (as the popularity baseline; `prior_strength` pseudo-rows at the
-    # scenario's rate), fitted before training; the network learns what the user adds to it
-    item_prior: bool = False
+    # scenario's rate), fitted before training; the network learns what the user adds to it. None (the default):
+    # on where the training negatives are sampled (implicit data, FeatureSpec.sampled_negatives), where that rate
+    # is the item's popularity against the sampler and one sampled negative per positive leaves the learned bias
+    # too noisy to rank a full catalogue by (docs/models.md, "Why these defaults"); off with logged labels
+    item_prior: bool | None = None
     prior_strength: float = 10.0
     # The transfer read-out (docs/models.md, step 4b): each source pool's interest, the attention-weighted mean of
     # its events' item vectors v_k, is matched with the candidate in the target scenario's metric W_t, and the
@@ -232,7 +235,8 @@ class Mist(Model):
         if cfg.transfer_head:  # W_t = I and A = 0 at the start: the read-out adds nothing until it is learned
             self.match = nn.Parameter(torch.eye(d).repeat(spec.n_scenarios, 1, 1))
             self.pool_weight = nn.Parameter(torch.zeros(spec.n_scenarios, spec.n_scenarios * self.n_pools))
-        self.register_buffer("prior", torch.zeros(spec.n_scenarios, spec.n_items) if cfg.item_prior else None)
+        prior = cfg.item_prior if cfg.item_prior is not None else spec.sampled_negatives
+        self.register_buffer("prior", torch.zeros(spec.n_scenarios, spec.n_items) if prior else None)
         if self.item_bias is not None:
             nn.init.zeros_(self.item_bias.weight)
         self.register_buffer("activity_bounds", torch.tensor(ACTIVITY_BOUNDS), persistent=False)

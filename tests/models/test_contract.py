@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from mistrec.data import PreparedDataset
 from mistrec.features import FeatureEncoder
@@ -280,3 +281,37 @@ def test_mist_item_bias_is_per_scenario_and_the_mean_for_a_new_one(prepared: Pat
         base_new = model(moved)
         model.item_bias.weight.zero_()
         torch.testing.assert_close(base_new - model(moved), b.item.float() * s + (s - 1) / 2)
+
+
+def test_mist_item_prior_follows_sampled_negatives(tmp_path: Path, prepared: Path) -> None:
+    """item_prior's default (None) is on exactly where the training negatives are sampled, and the prior it fits
+    is the popularity baseline's logit (the same smoothing); an explicit setting wins either way."""
+    from mistrec.data import load_dataset_config
+    from mistrec.data import prepare as prepare_data
+
+    rng = np.random.default_rng(0)
+    lines = ["u,i,s"] + [f"u{u},{rng.integers(0, 30) if s == 'a' else rng.integers(0, 9)},{s}"
+                         for u in range(40) for s in ("a", "b") for _ in range(6)]
+    (tmp_path / "x.csv").write_text("\n".join(lines) + "\n")
+    cfg = {"name": "implicit", "label": {"implicit": True}, "negatives": {"per_positive": 1},
+           "interactions": [{"path": "x.csv", "columns": {"user_id": "u", "item_id": "i", "scenario": "s"}}],
+           "protocol": {"name": "random", "valid": 0.1, "test": 0.1}}
+    (tmp_path / "x.yaml").write_text(yaml.safe_dump(cfg))
+    prepare_data(load_dataset_config(tmp_path / "x.yaml"), tmp_path / "out", quiet=True)
+    ds = PreparedDataset.load(tmp_path / "out")
+    enc = FeatureEncoder().fit(ds)
+    assert enc.spec_.sampled_negatives
+    rows = enc.rows(ds, "train")
+    model = build_model("mist", enc.spec_, {"embedding_dim": 4})
+    model.setup(enc, rows)
+    pop = build_model("popularity", enc.spec_, {})
+    pop._fit(enc, rows)  # type: ignore[operator]  # its closed form, before the Platt calibration
+    assert model.prior is not None
+    b = enc.batch(rows, np.arange(len(rows)))
+    torch.testing.assert_close(model.prior[b.scenario, b.item], torch.logit(pop.table[b.scenario, b.item]))
+    assert build_model("mist", enc.spec_, {"embedding_dim": 4, "item_prior": False}).prior is None
+
+    logged = FeatureEncoder().fit(PreparedDataset.load(prepared))  # the synthetic platform logs its negatives
+    assert not logged.spec_.sampled_negatives
+    assert build_model("mist", logged.spec_, {"embedding_dim": 4}).prior is None
+    assert build_model("mist", logged.spec_, {"embedding_dim": 4, "item_prior": True}).prior is not None
