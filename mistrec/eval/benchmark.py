@@ -36,7 +36,7 @@ from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
 
 __all__ = ["BenchmarkConfig", "activity_summary", "benchmark_document", "compare_in_group", "load_per_query_files",
-           "load_prediction_files", "run_benchmark", "summarise"]
+           "load_prediction_files", "run_benchmark", "summarise", "validate_configs"]
 
 ISOLATED = "isolated_dnn"
 
@@ -57,6 +57,18 @@ class BenchmarkConfig:
     tracking: tuple[str, ...] = ()  # "mlflow", "tensorboard"
 
 
+def validate_configs(cfg: BenchmarkConfig) -> None:
+    """Parses the train settings and every model's config as the runs will, before the first run starts: a
+    misspelt key or a wrong type stops the benchmark here, naming it, instead of failing every run one by one."""
+    from mistrec.models.base import config_from_dict
+    from mistrec.models.registry import model_config
+    from mistrec.train import TrainConfig
+
+    config_from_dict(TrainConfig, dict(cfg.train), "the benchmark's train settings")
+    for name in cfg.models:
+        model_config(name, cfg.model_configs.get(name))
+
+
 def run_benchmark(data: str | Path, cfg: BenchmarkConfig, log: Any = print) -> dict[str, Any]:
     """Trains and evaluates every (model, seed) not finished yet in cfg.work_dir, then summarises them all."""
     from mistrec.models import REGISTRY
@@ -69,6 +81,7 @@ def run_benchmark(data: str | Path, cfg: BenchmarkConfig, log: Any = print) -> d
     unused = sorted(set(cfg.model_configs) - set(cfg.models))
     if unused:
         raise ConfigError(f"The config has a section for {', '.join(unused)}, which is not in --models.")
+    validate_configs(cfg)
     data = Path(data).resolve()
     ds = PreparedDataset.load(data)  # fails early, with the reason, on a bad directory
     work = Path(cfg.work_dir)

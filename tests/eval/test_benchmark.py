@@ -168,3 +168,27 @@ def test_resuming_with_other_settings_is_refused(benchmark: dict[str, Any]) -> N
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "holds runs made with other settings (train:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("config,message", [
+    ({"models": {"mist": {"embeding_dim": 8}}}, r"Unknown key 'embeding_dim' in the mist model config"),
+    ({"models": {"popularity": {"prior": "ten"}}}, r"'prior' parameter of ClassicConfig must be a number"),
+    ({"train": {"epoch": 3}}, r"Unknown key 'epoch' in the benchmark's train settings")])
+def test_a_misspelt_config_key_stops_the_benchmark_before_any_run(tmp_path: Any, config: dict[str, Any],
+                                                                  message: str) -> None:
+    """Every model's config and the train settings are parsed before the first run: nothing is trained."""
+    import re
+
+    import yaml
+
+    prepared_synthetic(tmp_path, history_length=5, n_users=60, events_per_user=10, seed=3)
+    (tmp_path / "bench.yaml").write_text(yaml.safe_dump(config))
+    work = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "mistrec", "benchmark", str(tmp_path / "prepared"), "--models", "popularity,mist",
+           "--config", str(tmp_path / "bench.yaml"), "--json", str(tmp_path / "b.json"), "--work", str(work),
+           "--threads", "1", "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert re.search(message, proc.stderr), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not any(work.glob("*/seed-*")), "a run started before the config was checked"
