@@ -42,3 +42,25 @@ def test_imports_go_downward_only() -> None:
             if here in LEAVES and there in LEAVES and there != here:
                 problems.append(f"{rel} (a leaf) imports another leaf {target}")
     assert not problems, "\n".join(problems)
+
+
+def test_the_trainer_and_evaluation_ask_models_by_capability() -> None:
+    """No hasattr / getattr on a model, and no model name compared in control flow, in train/ and eval/: what a
+    model can do is asked with isinstance(model, Capability) (models/base.py). (The HTML report reads finished
+    runs' JSON, not models: it picks mist's runs to draw mist's matrices by name, by design.)"""
+    from mistrec.models import REGISTRY
+
+    problems = []
+    for sub in ("train", "eval"):
+        for path in sorted((PACKAGE / sub).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                        node.func.id in ("hasattr", "getattr") and node.args and \
+                        "model" in ast.unparse(node.args[0]).lower():
+                    problems.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+                if path.name != "report.py" and isinstance(node, ast.Compare) and any(
+                        isinstance(c, ast.Constant) and isinstance(c.value, str) and c.value in REGISTRY
+                        for c in node.comparators) and "model" in ast.unparse(node.left):
+                    problems.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+    assert not problems, problems
+

@@ -21,7 +21,7 @@ from mistrec.errors import ArtifactError, ConfigError
 from mistrec.eval.activity import ActivityCounts, group_index, pointwise_by_activity
 from mistrec.eval.ranking import rank_full_catalogue
 from mistrec.features import EncodedRows, FeatureEncoder
-from mistrec.models.base import Model
+from mistrec.models.base import Explains, Model, ReportsGates
 from mistrec.train import conversion_metrics, evaluate_rows, load_run, predict_tasks
 
 __all__ = ["attention_transfer_matrix", "evaluate_run", "gate_summary", "leave_source_out_matrix", "load_per_query",
@@ -117,13 +117,13 @@ def evaluate_run(
         "eval_seconds": {"pointwise": round(pointwise_seconds, 3), "ranking": round(ranking_seconds, 3)},
         "split": split, "scenario_names": list(names), "metrics": result,
     }
-    if meta["model"] == "mist":
+    if isinstance(model, Explains):
         run["transfer_matrix"] = attention_transfer_matrix(model, enc, rows)
     if model.reads_history:  # what each source scenario's events are worth: the AUC lost without them
         t1 = time.perf_counter()
         run["leave_source_out"] = leave_source_out_matrix(model, enc, rows, prob=prob)
         run["eval_seconds"]["leave_source_out"] = round(time.perf_counter() - t1, 3)
-    if hasattr(model, "gate_columns"):
+    if isinstance(model, ReportsGates):
         run["gates"] = gate_summary(model, enc, rows)
     return {"mistrec_version": __version__, "dataset": {"name": ds.manifest["name"],
                                                          "fingerprint": ds.manifest["fingerprint"]},
@@ -169,6 +169,8 @@ def attention_transfer_matrix(model: Model, enc: FeatureEncoder, rows: EncodedRo
     events, averaged over the rows of each target scenario that have a history."""
     import torch
 
+    if not isinstance(model, Explains):
+        raise TypeError(f"{type(model).__name__} does not explain its scores (no attention to read)")
     n = enc.spec_.n_scenarios
     share = np.zeros((n, n))
     mass = np.zeros((n, n))
@@ -177,11 +179,11 @@ def attention_transfer_matrix(model: Model, enc: FeatureEncoder, rows: EncodedRo
     with torch.no_grad():
         for lo in range(0, len(rows), batch_size):
             b = enc.batch(rows, np.arange(lo, min(lo + batch_size, len(rows))), history_side=model.reads_history_side)
-            out = model(b, explain=True)
+            out = model.explain(b)
             has = b.hist_mask.any(dim=1).numpy()
             target = b.scenario.numpy()[has]
-            np.add.at(share, target, out["source_share"].numpy()[has])
-            np.add.at(mass, target, out["source_mass"].numpy()[has])
+            np.add.at(share, target, out.source_share.numpy()[has])
+            np.add.at(mass, target, out.source_mass.numpy()[has])
             np.add.at(count, target, 1)
     keep = np.arange(1, n)  # index 0: unknown scenario
     denom = np.maximum(count[keep], 1)[:, None]

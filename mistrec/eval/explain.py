@@ -35,7 +35,7 @@ from mistrec.errors import ConfigError
 from mistrec.eval.evaluate import leave_source_out_matrix, load_run_and_data
 from mistrec.eval.ranking import score_in_blocks
 from mistrec.features import EncodedRows, FeatureEncoder
-from mistrec.models.base import Model
+from mistrec.models.base import Explains, Model
 
 __all__ = ["Recommender", "leave_source_out_matrix"]
 
@@ -244,15 +244,15 @@ class Recommender:
         ev = self.ds.events
         length = b.hist_mask.shape[1]
         pos = np.arange(end - length, end)  # right-aligned window positions into the event table
-        is_mist = self.meta["model"] == "mist"
+        explains = isinstance(self.model, Explains)
         with torch.no_grad():
-            parts = self.model(b, explain=True) if is_mist else None
-            base = torch.sigmoid(parts["logit"] if parts is not None else self.model(b)).numpy()
+            parts = self.model.explain(b) if isinstance(self.model, Explains) else None
+            base = torch.sigmoid(parts.logit if parts is not None else self.model(b)).numpy()
             lso = {}
             for s in torch.unique(b.hist_scenarios[b.hist_mask]).tolist():
                 drop = b.hist_mask & (b.hist_scenarios == s)
                 lso[s] = base - torch.sigmoid(self.model(b.without_events(drop))).numpy()
-        ig = self._integrated_gradients(b, ig_steps) if is_mist else None
+        ig = self._integrated_gradients(b, ig_steps) if explains else None
         out = []
         for r in range(len(items)):
             mask = b.hist_mask[r].numpy()
@@ -266,15 +266,15 @@ class Recommender:
                                      "scenario": self._scenarios[int(ev.scenario[j]) - 1], "time": _iso(int(ev.ts[j])),
                                      "label": float(ev.label[j])}
                 if parts is not None:
-                    e["attention"] = float(parts["event_weights"][r, c])
-                    e["weight"] = float(parts["event_effect"][r, c])
+                    e["attention"] = float(parts.event_weights[r, c])
+                    e["weight"] = float(parts.event_effect[r, c])
                 if ig is not None:
                     e["integrated_gradients"] = float(ig[r, c])
                 events.append(e)
             entry: dict[str, Any] = {"events": events, "leave_source_out": {
                 self.enc.spec_.scenario_names[s - 1]: float(v[r]) for s, v in lso.items()}}
             if parts is not None:
-                share = parts["source_share"][r].numpy()
+                share = parts.source_share[r].numpy()
                 entry["source_share"] = {name: float(share[i + 1]) for i, name in enumerate(self.ds.scenarios)
                                          if share[i + 1] > 0}  # histories hold the data's scenarios only
             entry["sentence"] = self._sentence(entry, order, pos, at)
@@ -287,13 +287,14 @@ class Recommender:
         from captum.attr import IntegratedGradients
 
         model = self.model
+        assert isinstance(model, Explains)
         with torch.no_grad():
-            tokens = model.tokens(b)  # type: ignore[operator]
+            tokens = model.tokens(b)
 
         def forward(t: torch.Tensor) -> torch.Tensor:
             n = t.shape[0] // len(b)  # Captum stacks the path steps along the batch
             expanded = b.subset(torch.arange(len(b)).repeat(n)) if n > 1 else b
-            return model(expanded, tokens=t)
+            return model.explain(expanded, tokens=t).logit
 
         attributions = IntegratedGradients(forward).attribute(tokens, baselines=torch.zeros_like(tokens),
                                                               n_steps=steps, internal_batch_size=steps * len(b))

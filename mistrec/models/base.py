@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import torch
@@ -13,7 +13,8 @@ from mistrec.batch import Batch
 from mistrec.errors import ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder
 
-__all__ = ["Model", "ModelConfig", "ScoreModel", "config_from_dict"]
+__all__ = ["Calibrates", "Explains", "Explanation", "FitsDirectly", "Model", "ModelConfig", "Prepares",
+           "ReportsGates", "ScoreModel", "ScoresPairs", "config_from_dict"]
 
 C = TypeVar("C")
 
@@ -57,12 +58,84 @@ def config_from_dict(cls: type[C], values: dict[str, Any], where: str) -> C:
     return cfg
 
 
+# -- capabilities ---------------------------------------------------------------------------------------
+# What a model can do beyond `forward(batch) -> logits`, asked with isinstance(model, Capability) by the trainer,
+# evaluation and the service: no attribute probing, no model names in control flow.
+
+
+@runtime_checkable
+class FitsDirectly(Protocol):
+    """Fitted in closed form from the training rows, once, instead of by epochs of gradient steps."""
+
+    def fit_direct(self, enc: FeatureEncoder, rows: EncodedRows) -> None: ...
+
+
+@runtime_checkable
+class Prepares(Protocol):
+    """Derives structure from the training rows before training (a graph, an item prior, per-user counts)."""
+
+    def setup(self, enc: FeatureEncoder, rows: EncodedRows) -> None: ...
+
+
+@runtime_checkable
+class Calibrates(Protocol):
+    """Maps a raw score that is not a click logit to one after training (ScoreModel's Platt calibration)."""
+
+    def calibrate(self, enc: FeatureEncoder, rows: EncodedRows, max_rows: int = ...) -> None: ...
+
+
+@runtime_checkable
+class ScoresPairs(Protocol):
+    """Scores a BPR pair in one pass (graph models propagate once for the positive and the negative)."""
+
+    def score_pair(self, pos: Batch, neg: Batch) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@runtime_checkable
+class ReportsGates(Protocol):
+    """Gated mixtures whose forward(b, record=...) fills in the gate values; `gate_columns` names them per gate."""
+
+    gate_columns: dict[str, list[str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Explanation:
+    """What drove each row's logit (B rows, L history positions, S scenarios, P polarity pools per scenario).
+
+    event_weights: (B, L) each event's attention weight (0 on padding); event_effect: (B, L) its weight in the
+    interest u (attention weight times its pool's interest-level share); source_mass: (B, S) the attention mass
+    on each source scenario's events; source_share: (B, S) each source's interest-level share; pool_share:
+    (B, S, P) the same per polarity pool; transfer_terms: (B, S) each source's term in the transfer read-out's
+    logit (None without the read-out).
+    """
+
+    logit: torch.Tensor
+    event_weights: torch.Tensor
+    event_effect: torch.Tensor
+    source_mass: torch.Tensor
+    source_share: torch.Tensor
+    pool_share: torch.Tensor
+    transfer_terms: torch.Tensor | None = None
+
+
+@runtime_checkable
+class Explains(Protocol):
+    """Says, per row, which history events and source scenarios its logit came from; `tokens` (B, L, E), when
+    given, replace the behaviour tokens (attribution along a path of token embeddings)."""
+
+    def explain(self, b: Batch, tokens: torch.Tensor | None = None) -> Explanation: ...
+
+    def tokens(self, b: Batch) -> torch.Tensor:
+        """The behaviour tokens (B, L, E) that `explain(b, tokens)` reads by default."""
+        ...
+
+
 class Model(nn.Module):
     """A model reads a Batch and returns one logit per sample, (B,).
 
-    Hooks the trainer looks for: `fit_direct(enc, rows)` (fitted in closed form, no epochs), `setup(enc, rows)`
-    (data-derived structure such as a graph, before training), `loss_kind` ('bce' on labels, or 'bpr' on
-    positives against sampled negatives).
+    What else it can do is declared by the capability protocols above (FitsDirectly, Prepares, Calibrates,
+    ScoresPairs, ReportsGates, Explains), and `loss_kind` ('bce' on labels, or 'bpr' on positives against
+    sampled negatives).
     """
 
     name: str = ""

@@ -38,8 +38,6 @@ class ClassicConfig(ModelConfig):
 class _DirectModel(ScoreModel):
     """A model fitted in closed form (`_fit`), then Platt-calibrated (see ScoreModel)."""
 
-    fitted_directly = True
-
     def fit_direct(self, enc: FeatureEncoder, rows: EncodedRows) -> None:
         self._fit(enc, rows)
         self.calibrate(enc, rows)

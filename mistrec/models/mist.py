@@ -26,8 +26,8 @@ For candidate item i in target scenario s and history H = [(item_j, scenario_j, 
 With conversions in the data a second scenario-adaptive top over the same input predicts p(conversion | click)
 (`forward_tasks`, trained as ESMM: docs/training.md).
 
-`forward(batch, explain=True)` also returns the event weights, the per-source attention mass and the
-interest-level source shares, for explanations.
+`explain(batch)` (the Explains capability) returns the logits with the event weights, the per-source attention
+mass, the interest-level source shares and the transfer read-out's terms, for explanations.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from mistrec.batch import Batch
 from mistrec.errors import ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder, FeatureSpec
 from mistrec.features.scenario_text import NEW_SCENARIO_MODES, TEXT_ENCODERS
-from mistrec.models.base import Model, ModelConfig
+from mistrec.models.base import Explanation, Model, ModelConfig
 from mistrec.models.layers import (
     MLP,
     ActivationUnit,
@@ -442,24 +442,28 @@ class Mist(Model):
         x, aux = self._top_input(b, it.u, it.q, it.transfer)
         return self._click(x, aux, b), self._route(self.cvr_top, x, b.scenario)
 
-    def forward(self, b: Batch, explain: bool = False, tokens: torch.Tensor | None = None
-                ) -> torch.Tensor | dict[str, torch.Tensor]:
-        """Logits (B,); with `explain`, also the event weights, source attention mass and source shares.
-        `tokens` replaces the behaviour tokens (B, L, E) of step 1-2: attribution methods (integrated gradients)
-        move along a path of token embeddings."""
+    def forward(self, b: Batch, tokens: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B,). `tokens` replaces the behaviour tokens (B, L, E) of step 1-2: attribution methods
+        (integrated gradients) move along a path of token embeddings."""
+        return self.explain(b, tokens).logit if tokens is not None else self._logit(b)
+
+    def _logit(self, b: Batch) -> torch.Tensor:
+        b = self._cold(b)
+        it = self._interest(b, None)
+        return self._head(b, it.u, it.q, it.transfer)
+
+    def explain(self, b: Batch, tokens: torch.Tensor | None = None) -> Explanation:
+        """The logits with the event weights, source attention mass and shares, and the transfer read-out's
+        terms per source scenario (Explains)."""
         if tokens is None:
             b = self._cold(b)
         it = self._interest(b, tokens)
         logit = self._head(b, it.u, it.q, it.transfer)
-        if not explain:
-            return logit
         # each event's weight in the interest u: its attention weight times its pool's interest-level share
         effective = it.w * it.share.flatten(1).gather(1, self._pool_index(b))
-        out = {"logit": logit, "event_weights": it.w, "event_effect": effective, "source_mass": it.mass,
-               "source_share": it.share.sum(-1), "pool_share": it.share}
-        if it.terms is not None:  # each source scenario's term in the logit's transfer read-out
-            out["transfer_terms"] = it.terms.view(len(b), self.n_scenarios, self.n_pools).sum(-1)
-        return out
+        terms = None if it.terms is None else it.terms.view(len(b), self.n_scenarios, self.n_pools).sum(-1)
+        return Explanation(logit=logit, event_weights=it.w, event_effect=effective, source_mass=it.mass,
+                           source_share=it.share.sum(-1), pool_share=it.share, transfer_terms=terms)
 
     def _head(self, b: Batch, u: torch.Tensor, q: torch.Tensor, transfer: torch.Tensor | None = None
               ) -> torch.Tensor:

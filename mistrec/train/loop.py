@@ -27,7 +27,7 @@ from mistrec import metrics
 from mistrec.data.negatives import ScenarioPools
 from mistrec.errors import ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder
-from mistrec.models.base import Model
+from mistrec.models.base import Calibrates, FitsDirectly, Model, Prepares, ScoresPairs
 
 __all__ = ["TrainConfig", "TrainResult", "conversion_metrics", "ctcvr_loss", "evaluate_rows", "predict",
            "predict_tasks", "seed_everything", "train"]
@@ -205,8 +205,9 @@ def _epoch_order(rng: np.random.Generator, scenario: np.ndarray, sampling: str) 
 
 def _fit_direct(model: Model, enc: FeatureEncoder, train_rows: EncodedRows, valid_rows: EncodedRows | None,
                 cfg: TrainConfig) -> TrainResult:
+    assert isinstance(model, FitsDirectly)
     start = time.perf_counter()
-    model.fit_direct(enc, train_rows)  # type: ignore[operator]
+    model.fit_direct(enc, train_rows)
     seconds = time.perf_counter() - start
     record: dict[str, Any] = {"epoch": 0, "train_loss": float("nan"), "seconds": round(seconds, 3),
                               "fitted": "closed form"}
@@ -241,8 +242,10 @@ class _Step:
         if self.sampler is not None:
             negatives = self.enc.batch(self.rows, idx, history=history, history_side=side,
                                        items=self.sampler.draw(self.rng, self.rows.scenario[idx]))
-            pair = getattr(model, "score_pair", None)  # graph models propagate once for both
-            pos, neg = pair(b, negatives) if pair is not None else (model(b), model(negatives))
+            if isinstance(model, ScoresPairs):  # graph models propagate once for both
+                pos, neg = model.score_pair(b, negatives)
+            else:
+                pos, neg = model(b), model(negatives)
             loss_each = -F.logsigmoid(pos - neg)
         elif (custom := model.stage_loss(b)) is not None:  # a stage with its own objective (a mapping's distance)
             loss_each = custom
@@ -314,11 +317,10 @@ def train(
     """
     cfg = cfg.resolved(model)
     seed_everything(cfg.seed)
-    if getattr(model, "fitted_directly", False):
+    if isinstance(model, FitsDirectly):
         return _fit_direct(model, enc, train_rows, valid_rows, cfg)
-    setup = getattr(model, "setup", None)
-    if setup is not None:
-        setup(enc, train_rows)
+    if isinstance(model, Prepares):
+        model.setup(enc, train_rows)
     rng = np.random.default_rng(cfg.seed)
     result = TrainResult(best_epoch=0, best_score=float("-inf"))
     for stage in model.stages:
@@ -326,9 +328,8 @@ def train(
         _train_stage(model, enc, train_rows, valid_rows, cfg, rng, result, rows,
                      stage if len(model.stages) > 1 else None, quiet)
     model.begin_stage(None, enc, train_rows)  # every parameter trainable again, the model in its final mode
-    calibrate = getattr(model, "calibrate", None)
-    if calibrate is not None:  # ranking (BPR) scores -> probabilities, fitted on training rows
-        calibrate(enc, train_rows)
+    if isinstance(model, Calibrates):  # ranking (BPR) scores -> probabilities, fitted on training rows
+        model.calibrate(enc, train_rows)
     return result
 
 

@@ -15,6 +15,7 @@ from mistrec.data import PreparedDataset
 from mistrec.features import FeatureEncoder
 from mistrec.metrics import auc, logloss
 from mistrec.models import REGISTRY, build_model
+from mistrec.models.base import Calibrates, Explains, FitsDirectly
 from mistrec.train import TrainConfig, fit_run, load_run, predict
 from tests.conftest import prepared_synthetic
 
@@ -39,13 +40,13 @@ def test_model_contract(name: str, prepared: Path, tmp_path: Path) -> None:
     summary = fit_run(prepared, name, tmp_path / "run", model_values={"embedding_dim": 8},
                       train_cfg=TrainConfig(epochs=6, batch_size=512, lr=3e-3, patience=6, seed=3), quiet=True)
     loaded, enc2, meta = load_run(tmp_path / "run")
-    if not getattr(loaded, "fitted_directly", False):
+    if not isinstance(loaded, FitsDirectly):
         # a staged model (EMCDR: mf then map) trains a different loss per stage: each stage must go down
         history = summary["train"]["history"]
         for stage in dict.fromkeys(h.get("stage") for h in history):
             losses = [h["train_loss"] for h in history if h.get("stage") == stage]
             assert losses[-1] < losses[0], (stage, losses)
-    if getattr(loaded, "fitted_directly", False) or hasattr(loaded, "calibrate"):
+    if isinstance(loaded, FitsDirectly | Calibrates):
         # closed-form and ranking models are calibrated: their training LogLoss beats the base-rate prediction
         train_rows = enc2.rows(ds, "train")
         prior = np.full(len(train_rows), train_rows.label.mean())
@@ -82,9 +83,9 @@ def test_mist_explains_with_weights_and_source_shares(scope: str, prepared: Path
     enc = FeatureEncoder().fit(ds)
     batch = enc.batch(enc.rows(ds, "test"), np.arange(16))
     model = build_model("mist", enc.spec_, {"embedding_dim": 8, "self_attention_layers": 1, "softmax_scope": scope})
-    out = model.eval()(batch, explain=True)
-    assert isinstance(out, dict)
-    w, share = out["event_weights"], out["source_share"]
+    assert isinstance(model, Explains)
+    out = model.eval().explain(batch)
+    w, share = out.event_weights, out.source_share
     has = batch.hist_mask.any(dim=1)
     if scope == "all":  # one softmax over the history
         assert torch.allclose(w[has].sum(dim=1), torch.ones(int(has.sum())), atol=1e-5)
@@ -96,7 +97,7 @@ def test_mist_explains_with_weights_and_source_shares(scope: str, prepared: Path
         assert (sums[~present] == 0).all()
         # so each event's effect (its weight x its pool's interest-level share) is its weight in the interest
         # u, a convex combination of the tokens
-        assert torch.allclose(out["event_effect"][has].sum(dim=1), torch.ones(int(has.sum())), atol=1e-5)
+        assert torch.allclose(out.event_effect[has].sum(dim=1), torch.ones(int(has.sum())), atol=1e-5)
     assert (w[~batch.hist_mask] == 0).all()
     assert torch.allclose(share[has].sum(dim=1), torch.ones(int(has.sum())), atol=1e-5)
     # a source scenario with no event in the history gets no share
@@ -241,13 +242,14 @@ def test_mist_transfer_read_out_is_the_per_pool_bilinear_match(prepared: Path) -
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))
-        out = model(b, explain=True)
-        terms = out["transfer_terms"]  # (B, S)
+        out = model.explain(b)
+        terms = out.transfer_terms  # (B, S)
+        assert terms is not None
         assert terms.shape == (24, enc.spec_.n_scenarios)
         # by hand: per pool (scenario x polarity) the weighted mean of the events' item vectors
         items = model.embed.history_items(b, True)
         cand = model.embed.items(b, True)
-        w = out["event_weights"]
+        w = out.event_weights
         want = torch.zeros_like(terms)
         for r in range(24):
             t = int(b.scenario[r])
@@ -259,7 +261,7 @@ def test_mist_transfer_read_out_is_the_per_pool_bilinear_match(prepared: Path) -
                     v = (w[r, sel, None] * items[r, sel]).sum(0) / w[r, sel].sum()
                     want[r, s] += model.pool_weight[t, s * 2 + pol] * (v @ (model.match[t] @ cand[r]))
         torch.testing.assert_close(terms, want, rtol=1e-4, atol=1e-6)
-        without = out["logit"] - terms.sum(1)
+        without = out.logit - terms.sum(1)
         model.pool_weight.zero_()
         torch.testing.assert_close(model(b), without, rtol=1e-4, atol=1e-5)
 
