@@ -6,8 +6,8 @@ MMoE (Ma et al., KDD 2018), PLE (Tang et al., RecSys 2020), STAR (Sheng et al., 
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -18,10 +18,9 @@ from mistrec.features import FeatureSpec
 from mistrec.models.base import Model, ModelConfig
 from mistrec.models.layers import (
     MLP,
-    Dropout,
     FeatureEmbedding,
-    PartitionedNorm,
     ScenarioGroups,
+    StarFCN,
     StarLinear,
     route,
 )
@@ -228,32 +227,32 @@ class STAR(Model):
         self.scenario = nn.Embedding(spec.n_scenarios, cfg.embedding_dim)
         nn.init.zeros_(self.scenario.weight)  # scenario 0 (unseen) contributes nothing to the auxiliary logit
         d = self.embed.d_out
-        self.norm = PartitionedNorm(d, spec.n_scenarios, trained=spec.known_scenarios)
-        dims = (d, *cfg.hidden)
-        self.layers = nn.ModuleList(StarLinear(a, b_, spec.n_scenarios, spec.known_scenarios)
-                                    for a, b_ in itertools.pairwise(dims))
-        self.out = StarLinear(dims[-1], 1, spec.n_scenarios, spec.known_scenarios)
+        self.fcn = StarFCN(d, cfg.hidden, cfg.dropout, spec)
         self.aux = MLP(cfg.embedding_dim + d, cfg.aux_hidden, cfg.dropout, out=1)
-        self.dropout = Dropout(cfg.dropout)
         self.predicts_conversion = spec.has_conversion
-        self.cvr_out = StarLinear(dims[-1], 1, spec.n_scenarios, spec.known_scenarios) if spec.has_conversion else None
+        last = (d, *cfg.hidden)[-1]
+        self.cvr_out = StarLinear(last, 1, spec.n_scenarios, spec.known_scenarios) if spec.has_conversion else None
 
     def _fcn(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor, ScenarioGroups]:
         """The star-topology FCN's last hidden layer (scenario-sorted) and the auxiliary logit (B, 1)."""
         x = self.embed(b)
-        groups = ScenarioGroups(b.scenario)
-        h = self.norm(groups.sort(x), groups.scenario, groups.slices)
-        for layer in self.layers:
-            h = self.dropout(torch.relu(layer(h, groups)))
+        h, groups = self.fcn.hidden(x, b.scenario)
         return h, self.aux(torch.cat([self.scenario(b.scenario), x], dim=-1)), groups
 
     def forward(self, b: Batch) -> torch.Tensor:
         h, aux, groups = self._fcn(b)
-        return (groups.unsort(self.out(h, groups)) + aux).squeeze(-1)
+        return (groups.unsort(self.fcn.out(h, groups)) + aux).squeeze(-1)
 
     def forward_tasks(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cvr_out is None:
             return super().forward_tasks(b)
         h, aux, groups = self._fcn(b)
-        click = (groups.unsort(self.out(h, groups)) + aux).squeeze(-1)
+        click = (groups.unsort(self.fcn.out(h, groups)) + aux).squeeze(-1)
         return click, groups.unsort(self.cvr_out(h, groups)).squeeze(-1)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # runs saved before the FCN became one block (layers.StarFCN) keep their weights under norm., layers., out.
+        for key in [k for k in state_dict if k.startswith(prefix) and
+                    k[len(prefix):].split(".")[0] in ("norm", "layers", "out")]:
+            state_dict[prefix + "fcn." + key[len(prefix):]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args)

@@ -363,3 +363,30 @@ class StarLinear(nn.Module):
             w, bias = self._specific(s)
             parts.append(x[a:b] @ (w_shared * w) + bias)
         return torch.cat(parts) + self.shared.bias  # (B, out)
+
+
+class StarFCN(nn.Module):
+    """STAR's scenario-adaptive network (Sheng et al., CIKM 2021): partitioned normalisation, then star-topology
+    layers (shared weights times each scenario's own) with ReLU and dropout, then a star-topology output layer.
+    Used by STAR on the embedded features and by mist's `top: star` on [features, u, u * q]."""
+
+    def __init__(self, d_in: int, hidden: Sequence[int], dropout: float, spec: FeatureSpec) -> None:
+        super().__init__()
+        n, known = spec.n_scenarios, spec.known_scenarios
+        self.norm = PartitionedNorm(d_in, n, trained=known)
+        dims = (d_in, *hidden)
+        self.layers = nn.ModuleList(StarLinear(a, b, n, known) for a, b in itertools.pairwise(dims))
+        self.out = StarLinear(dims[-1], 1, n, known)
+        self.dropout = Dropout(dropout)
+
+    def hidden(self, x: torch.Tensor, scenario: torch.Tensor) -> tuple[torch.Tensor, ScenarioGroups]:
+        """The last hidden layer, its rows sorted by scenario, and the grouping that sorted them."""
+        groups = ScenarioGroups(scenario)
+        h = self.norm(groups.sort(x), groups.scenario, groups.slices)
+        for layer in self.layers:
+            h = self.dropout(torch.relu(layer(h, groups)))
+        return h, groups
+
+    def forward(self, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
+        h, groups = self.hidden(x, scenario)
+        return groups.unsort(self.out(h, groups)).squeeze(-1)

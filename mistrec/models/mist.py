@@ -33,7 +33,6 @@ mass, the interest-level source shares and the transfer read-out's terms, for ex
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -51,11 +50,9 @@ from mistrec.models.layers import (
     MLP,
     ActivationUnit,
     BilinearScorer,
-    Dropout,
     FeatureEmbedding,
     PartitionedNorm,
-    ScenarioGroups,
-    StarLinear,
+    StarFCN,
     grouped_softmax,
     route,
 )
@@ -601,27 +598,10 @@ def _mixed_rows(mix: torch.Tensor) -> torch.Tensor:
     return ~own & (mix.sum(1) > 0)
 
 
-class _StarTop(nn.Module):
-    def __init__(self, d_in: int, cfg: MistConfig, spec: FeatureSpec) -> None:
-        super().__init__()
-        n_scenarios = spec.n_scenarios
-        self.norm = PartitionedNorm(d_in, n_scenarios, trained=spec.known_scenarios)
-        dims = (d_in, *cfg.hidden)
-        self.layers = nn.ModuleList(StarLinear(a, b, n_scenarios, spec.known_scenarios)
-                                    for a, b in itertools.pairwise(dims))
-        self.out = StarLinear(dims[-1], 1, n_scenarios, spec.known_scenarios)
-        self.dropout = Dropout(cfg.dropout)
-
-    def forward(self, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
-        groups = ScenarioGroups(scenario)
-        h = self.norm(groups.sort(x), groups.scenario, groups.slices)
-        for layer in self.layers:
-            h = self.dropout(torch.relu(layer(h, groups)))
-        return groups.unsort(self.out(h, groups)).squeeze(-1)
-
-
 def _top(d_in: int, cfg: MistConfig, spec: FeatureSpec) -> nn.Module:
-    return {"star": _StarTop, "ple": _PLETop, "mlp": _MLPTop, "none": _NoTop}[cfg.top](d_in, cfg, spec)
+    if cfg.top == "star":
+        return StarFCN(d_in, cfg.hidden, cfg.dropout, spec)
+    return {"ple": _PLETop, "mlp": _MLPTop, "none": _NoTop}[cfg.top](d_in, cfg, spec)
 
 
 class _NoTop(nn.Module):
