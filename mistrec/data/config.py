@@ -363,6 +363,8 @@ def _scalar_str(v: Any) -> str:
 
 @dataclass(frozen=True)
 class NumericCleaning:
+    """How numeric side features are cleaned: missing values filled, outliers clipped, then scaled."""
+
     fill: str = "median"  # mean | median | knn | none
     knn_neighbors: int = 5
     outliers: str = "iqr"  # iqr | zscore | none
@@ -373,6 +375,9 @@ class NumericCleaning:
 
 @dataclass(frozen=True)
 class CleaningConfig:
+    """The dataset YAML's `cleaning:` section: deduplication, invalid rows (error or drop), k-core filtering
+    and the numeric side features' cleaning."""
+
     deduplicate: bool = True
     invalid_rows: str = "error"  # error | drop
     kcore_user: int = 0
@@ -407,6 +412,9 @@ class CleaningConfig:
 
 @dataclass(frozen=True)
 class HistoryConfig:
+    """The dataset YAML's `history:` section: events kept per sample (strictly earlier ones), and whether only
+    positive events are kept."""
+
     length: int = 50
     positives_only: bool = False
 
@@ -420,6 +428,9 @@ class HistoryConfig:
 
 @dataclass(frozen=True)
 class NegativesConfig:
+    """The dataset YAML's `negatives:` section, for implicit data: sampled negatives per positive and the redraws
+    allowed for a candidate that hits a known positive."""
+
     per_positive: int = 1
     max_rounds: int = 50
 
@@ -540,6 +551,9 @@ _TOP_KEYS = ("name", "interactions", "label", "timestamp", "users", "items", "sc
 
 @dataclass(frozen=True)
 class DatasetConfig:
+    """A whole dataset YAML, parsed and checked (docs/data.md): where the interactions and side tables are, how
+    labels, timestamps and scenarios are read, and the cleaning, history, negatives and protocol settings."""
+
     name: str
     base_dir: Path
     interactions: list[SourceConfig]

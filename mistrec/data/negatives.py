@@ -27,6 +27,9 @@ class ScenarioPools:
 
 @dataclass(frozen=True)
 class SampledNegatives:
+    """Negatives drawn for positives: for each, the index of its positive and its item; `unfilled` counts those
+    that could not be drawn."""
+
     source: np.ndarray  # index of the positive each negative was drawn for
     item: np.ndarray
     unfilled: int  # negatives that could not be drawn (the user's positives cover the pool)

@@ -55,6 +55,10 @@ START = 1767225600  # 2026-01-01 00:00:00 UTC
 
 @dataclass(frozen=True)
 class SyntheticConfig:
+    """The synthetic multi-scenario platform's knobs (docs/synthetic.md): users and activity, scenarios' shares,
+    item pools and what they share, label noise and bias, the planted transfer matrix and its strength, planted
+    triggers and conversions, and the share of users who join each scenario late (new there)."""
+
     n_users: int = 2000
     events_per_user: int = 60  # Poisson mean, at least 5 per user
     scenarios: tuple[str, ...] = SCENARIOS
@@ -163,6 +167,9 @@ def planted_offdiag(transfer: np.ndarray) -> np.ndarray:
 
 @dataclass
 class SyntheticData:
+    """A generated platform: its tables, ready to `write` as a dataset YAML with CSVs, and the planted truth
+    (the transfer matrix T, users' interests and item vectors) that tests and benchmarks check models against."""
+
     interactions: pl.DataFrame  # user_id, item_id, scenario, timestamp, label (, conversion)
     users: pl.DataFrame
     items: pl.DataFrame

@@ -43,6 +43,9 @@ ISOLATED = "isolated_dnn"
 
 @dataclass
 class BenchmarkConfig:
+    """What `mistrec benchmark` runs: models, seeds, the work directory, the train settings and model configs
+    (validated before the first run), threads, ranking options, bootstrap resamples and experiment tracking."""
+
     models: list[str]
     seeds: list[int]
     work_dir: Path

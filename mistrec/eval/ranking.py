@@ -39,6 +39,9 @@ __all__ = ["RankingResult", "rank_full_catalogue", "score_in_blocks"]
 
 @dataclass
 class RankingResult:
+    """Full-catalogue (or sampled) ranking of one split: the metrics by scenario and activity group, each
+    scenario's top items, the time taken, and per-query arrays for paired tests over users."""
+
     metrics: dict[str, Any]  # {"overall": {...}, "by_scenario": {name: {...}}, "by_activity": {...}, "sampled": ...}
     top_items: dict[str, np.ndarray]  # scenario -> (queries, max K) dataset item indices
     seconds: float

@@ -48,6 +48,8 @@ __all__ = ["EMCDR", "PTUPCDR", "BiTGCF", "BiTGCFConfig", "EMCDRConfig", "PTUPCDR
 
 @dataclass(frozen=True)
 class EMCDRConfig(ModelConfig):
+    """EMCDR's settings: the mapping's form and the target events an overlapping user needs to train it."""
+
     mapping: str = "mlp"  # mlp (d -> 2d -> d, tanh, as RecBole-CDR and the MLP re-implementation) | linear
     min_events: int = 5  # overlapping users used to fit a mapping: this many training events in its target
 
@@ -60,6 +62,8 @@ class EMCDRConfig(ModelConfig):
 
 @dataclass(frozen=True)
 class PTUPCDRConfig(ModelConfig):
+    """PTUPCDR's settings: the meta network's hidden size and the source events read per user."""
+
     meta_dim: int = 50  # the paper's hidden size of the meta network
     history: int = 20  # source events read per user (the paper pads or cuts to 20)
 
@@ -70,6 +74,9 @@ class PTUPCDRConfig(ModelConfig):
 
 @dataclass(frozen=True)
 class BiTGCFConfig(ModelConfig):
+    """BiTGCF's settings: propagation layers, the share lambda of a domain's own user vector kept in each
+    exchange, and message dropout."""
+
     layers: int = 3  # the authors' default
     lam: float = 0.8  # lambda: the share of a domain's own user vector kept in each exchange
     message_dropout: float = 0.1
@@ -180,6 +187,9 @@ class _DomainMF(_Domains):
 
 
 class EMCDR(_DomainMF):
+    """EMCDR (Man et al., IJCAI 2017): per-domain matrix factorisation, then a mapping from the source user
+    vector to the target one fitted on overlapping users; cold rows are scored with the mapped vector."""
+
     name = "emcdr"
     transfer_stage = "map"
     stages = ("mf", "map")
@@ -213,6 +223,9 @@ class EMCDR(_DomainMF):
 
 
 class PTUPCDR(_DomainMF):
+    """PTUPCDR (Zhu et al., WSDM 2022): per-domain matrix factorisation, then a meta network that turns
+    attention over the user's source items into a personalised bridge u_src W_u, trained on the target task."""
+
     name = "ptupcdr"
     reads_history = True
     transfer_stage = "meta"
@@ -245,6 +258,9 @@ class PTUPCDR(_DomainMF):
 
 
 class BiTGCF(_Domains):
+    """BiTGCF (Liu et al., CIKM 2020): graph convolution per domain with the users' vectors exchanged between
+    domains after every layer (the module docstring gives the equations)."""
+
     name = "bitgcf"
     data_buffers = ("events", "edges", "weights")
     edges: torch.Tensor  # (3, E): domain, source node, destination node (users 0..U-1, items U..)

@@ -24,6 +24,8 @@ __all__ = ["SVD", "ClassicConfig", "ItemKNN", "MatrixFactorisation", "NMFModel",
 
 @dataclass(frozen=True)
 class ClassicConfig(ModelConfig):
+    """Settings of the closed-form baselines (popularity, item-kNN, SVD, NMF)."""
+
     per_scenario: bool = True  # popularity: per scenario, or global
     prior: float = 10.0  # popularity: pseudo-count pulling rare items' click rate to the scenario's
     neighbours: int = 100  # item-kNN: similar items kept per item
@@ -173,9 +175,13 @@ class MatrixFactorisation(_DirectModel):
 
 
 class SVD(MatrixFactorisation):
+    """Truncated SVD of the training user x item matrix (MatrixFactorisation)."""
+
     name = "svd"
 
 
 class NMFModel(MatrixFactorisation):
+    """Non-negative matrix factorisation of the training user x item matrix (MatrixFactorisation)."""
+
     name = "nmf"
 

@@ -16,12 +16,17 @@ __all__ = ["DIN", "DINConfig"]
 
 @dataclass(frozen=True)
 class DINConfig(ModelConfig):
+    """DIN's settings: the top MLP, the activation unit's layers, and whether side features join the items."""
+
     hidden: tuple[int, ...] = (128, 64, 32)
     attention_hidden: tuple[int, ...] = (36,)  # the DIN paper's activation unit
     side_features: bool = True  # behaviours and the candidate add their side-feature embeddings (DIN's cate_id)
 
 
 class DIN(Model):
+    """Deep Interest Network (Zhou et al., KDD 2018): the activation unit weighs each history event against
+    the candidate, and the weighted sum joins the features in an MLP."""
+
     name = "din"
     reads_history = True
 

@@ -17,6 +17,8 @@ __all__ = ["DNNConfig", "IsolatedDNN", "ScenarioDNN"]
 
 @dataclass(frozen=True)
 class DNNConfig(ModelConfig):
+    """The per-scenario and shared DNNs' hidden layers."""
+
     hidden: tuple[int, ...] = (128, 64, 32)
 
 

@@ -32,12 +32,16 @@ __all__ = ["PLE", "STAR", "MMoE", "MMoEConfig", "PLEConfig", "SharedBottom", "Sh
 
 @dataclass(frozen=True)
 class SharedBottomConfig(ModelConfig):
+    """Shared-bottom's settings: the shared bottom MLP and each scenario's tower."""
+
     bottom: tuple[int, ...] = (128,)
     tower: tuple[int, ...] = (8,)
 
 
 @dataclass(frozen=True)
 class MMoEConfig(ModelConfig):
+    """MMoE's settings: experts, each expert's layers, and each scenario's tower."""
+
     n_experts: int = 3
     expert: tuple[int, ...] = (16,)
     tower: tuple[int, ...] = (8,)
@@ -49,6 +53,8 @@ class MMoEConfig(ModelConfig):
 
 @dataclass(frozen=True)
 class PLEConfig(ModelConfig):
+    """PLE's settings: extraction levels, shared and per-scenario experts per level, expert and tower layers."""
+
     levels: int = 1
     n_shared: int = 1  # shared experts per level
     n_specific: int = 2  # experts per scenario per level
@@ -182,6 +188,9 @@ class _CGC(nn.Module):
 
 
 class PLE(Model):
+    """Progressive Layered Extraction (Tang et al., RecSys 2020): levels of shared and per-scenario experts
+    mixed by per-scenario gates, then a tower per scenario."""
+
     name = "ple"
 
     def __init__(self, spec: FeatureSpec, cfg: PLEConfig) -> None:
@@ -210,6 +219,8 @@ class PLE(Model):
 
 @dataclass(frozen=True)
 class StarConfig(ModelConfig):
+    """STAR's settings: the star-topology network's layers and the auxiliary network's."""
+
     hidden: tuple[int, ...] = (128, 64, 32)
     aux_hidden: tuple[int, ...] = (32,)
 

@@ -64,6 +64,10 @@ ACTIVITY_BOUNDS = (1, 3, 6, 21)  # activity buckets 0, 1-2, 3-5, 6-20, >20 (as m
 
 @dataclass(frozen=True)
 class MistConfig(ModelConfig):
+    """mist's settings, grouped by step (docs/models.md): the behaviour tokens and attention (scorer, weights,
+    softmax scope, transfer bias), the interests and the transfer read-out, users new in a scenario (user dropout,
+    cold rows, cold id), item terms (bias, prior), the scenario-adaptive top, and new scenarios."""
+
     dropout: float = 0.2  # tuned on ML-1M validation: 0.0 overfits after ~5 epochs
     self_attention_layers: int = 0
     heads: int = 2
@@ -171,6 +175,11 @@ class MistConfig(ModelConfig):
 
 
 class Mist(Model):
+    """Multi-scenario Interest Transfer (docs/models.md, steps 1-6): attention over the user's scenario-tagged
+    history, conditioned on the target scenario and the candidate, pooled per source scenario and weighed by
+    interest-level attention, read out bilinearly per source, then a scenario-adaptive top. Explains its scores
+    (`explain`) and scores many candidates per history at once (`score_candidates`)."""
+
     name = "mist"
     # with the defaults above, mist learns the transfer read-out within 20 epochs at this rate and batch size and
     # not at the trainer's (1e-3, 4,096: users new in a scenario then stay at the isolated model's AUC on the

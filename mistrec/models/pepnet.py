@@ -25,6 +25,8 @@ __all__ = ["PEPNet", "PEPNetConfig"]
 
 @dataclass(frozen=True)
 class PEPNetConfig(ModelConfig):
+    """PEPNet's settings: the MLP's layers and the gate networks' hidden size."""
+
     hidden: tuple[int, ...] = (128, 64, 32)
     gate_hidden: int = 64
 
@@ -39,6 +41,9 @@ class _GateNU(nn.Module):
 
 
 class PEPNet(Model):
+    """PEPNet (Chang et al., KDD 2023): an EPNet gate from the scenario scales the embeddings, PPNet gates from
+    user and item priors scale every hidden layer."""
+
     name = "pepnet"
 
     def __init__(self, spec: FeatureSpec, cfg: PEPNetConfig) -> None:

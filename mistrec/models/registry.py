@@ -32,6 +32,8 @@ __all__ = ["REGISTRY", "Entry", "build_model", "conversion_models", "model_confi
 
 @dataclass(frozen=True)
 class Entry:
+    """A registry entry: the model's config class and its model class."""
+
     config: type[ModelConfig]
     model: type[Model]
 

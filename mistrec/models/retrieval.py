@@ -21,6 +21,9 @@ __all__ = ["BPRMF", "GAT", "LightGCN", "RetrievalConfig", "TwoTower"]
 
 @dataclass(frozen=True)
 class RetrievalConfig(ModelConfig):
+    """Settings of the retrieval models (BPR-MF, two-tower, LightGCN, GAT): embedding size, towers, propagation
+    layers and attention heads."""
+
     embedding_dim: int = 32
     tower: tuple[int, ...] = (64, 32)  # two_tower: each tower's layers (the last is the dot-product size)
     layers: int = 3  # lightgcn, gat: propagation layers
@@ -38,6 +41,8 @@ class _BPRModel(ScoreModel):
 
 
 class BPRMF(_BPRModel):
+    """Matrix factorisation trained with BPR (Rendle et al., UAI 2009): user . item, per scenario's negatives."""
+
     name = "bpr_mf"
 
     def __init__(self, spec: FeatureSpec, cfg: RetrievalConfig) -> None:

@@ -27,6 +27,8 @@ __all__ = ["SARNet", "SARNetConfig"]
 
 @dataclass(frozen=True)
 class SARNetConfig(ModelConfig):
+    """SAR-Net's settings: shared and per-scenario experts, and the attention unit's layers."""
+
     n_shared: int = 8  # the Scenario-Wise-Rec MovieLens setting
     n_specific: int = 2
     attention_hidden: tuple[int, ...] = (36,)
@@ -41,6 +43,9 @@ def _masked_softmax(a: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class SARNet(Model):
+    """SAR-Net (Shen et al., CIKM 2021): scenario-aware attention over the history, then shared and
+    scenario-specific experts mixed by a gate."""
+
     name = "sarnet"
     reads_history = True
     trained: torch.Tensor

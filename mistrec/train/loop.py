@@ -35,6 +35,10 @@ __all__ = ["TrainConfig", "TrainResult", "conversion_metrics", "ctcvr_loss", "ev
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """How the one trainer trains (docs/training.md): optimiser, learning rate and batch size (None: the model's
+    own, `resolved`), decay, epochs with early stopping on the validation AUC, seed, scenario weighting or
+    sampling, the conversion loss's weight and weight averaging."""
+
     optimizer: str = "adam"  # adam | adamw
     # None: the model's own setting (`Model.train_defaults`: mist trains at 3e-3 on batches of 1,024), else
     # DEFAULT_LR and DEFAULT_BATCH_SIZE; `resolved(model)` gives the values a run trains with

@@ -43,6 +43,8 @@ ML100K_GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "C
 
 @dataclass(frozen=True)
 class Recipe:
+    """A known public dataset's YAML builder (`mistrec prepare --recipe NAME`), with a one-line description."""
+
     description: str
     build: Callable[..., dict[str, Any]]
 
