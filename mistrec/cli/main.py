@@ -10,6 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mistrec.cli.printing import (
+    print_activity,
+    print_benchmark,
+    print_gain_by_activity,
+    print_matrix,
+    print_run,
+    print_summary,
+)
 from mistrec.errors import MistrecError
 
 __all__ = ["main"]
@@ -156,7 +164,7 @@ def _prepare(args: argparse.Namespace) -> int:
     if args.history_length is not None and args.history_length < 1:
         raise MistrecError(f"--history-length must be >= 1. Got {args.history_length}.")
     manifest = prepare(cfg, args.out, protocol=protocol, history_length=args.history_length, quiet=args.quiet)
-    _print_summary(manifest, Path(args.out))
+    print_summary(manifest, Path(args.out))
     return 0
 
 
@@ -206,30 +214,9 @@ def _train(args: argparse.Namespace) -> int:
     scenarios = [s.strip() for s in args.train_scenarios.split(",") if s.strip()] if args.train_scenarios else None
     summary = fit_run(args.data, args.model, args.out, model_values=model_values, train_cfg=train_cfg,
                       quiet=args.quiet, train_scenarios=scenarios, init_from=args.init_from)
-    _print_run(summary)
+    print_run(summary)
     print(f"  run written to {args.out} (run.json, weights.pt, encoder, metrics.json)")
     return 0
-
-
-def _print_activity(by_activity: dict[str, Any], second: str) -> None:
-    """AUC (and a ranking metric) per scenario and activity group: the user's training events in the scenario."""
-    groups = by_activity["groups"]
-    print(f"  by the user's training events in the scenario (AUC{'' if second == 'auc' else ' / ' + second}; "
-          "rows):")
-    width = max(8, *(len(s) for s in by_activity["by_scenario"]))
-    print(f"  {'scenario':<{width}}  " + "  ".join(f"{g:>22}" for g in groups))
-    for name, by in [*by_activity["by_scenario"].items(), ("overall", by_activity["overall"])]:
-        cells = []
-        for g in groups:
-            v = by.get(g)
-            if v is None:
-                cells.append(f"{'-':>22}")
-                continue
-            auc = f"{v['auc']:.4f}" if isinstance(v.get("auc"), float) and v["auc"] == v["auc"] else "-"
-            extra = "" if second == "auc" else f" / {v[second]:.4f}" if isinstance(v.get(second), float) else " / -"
-            text = f"{auc}{extra} ({v.get('n', 0):,})"
-            cells.append(f"{text:>22}")
-        print(f"  {name:<{width}}  " + "  ".join(cells))
 
 
 def _ks(text: str) -> tuple[int, ...]:
@@ -270,7 +257,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"  {name:<{width}}  {v['n']:>8,}  {cells}")
     if not args.no_ranking:
         print(f"  ranking: {m['overall'].get('ranking_candidates', '-')}, {run['eval_seconds']['ranking']:.1f} s")
-    _print_activity(m["by_activity"], "auc" if args.no_ranking else f"ndcg@{k}")
+    print_activity(m["by_activity"], "auc" if args.no_ranking else f"ndcg@{k}")
     if args.json:
         write_json(doc, args.json)
         print(f"  written to {args.json}")
@@ -344,7 +331,7 @@ def _benchmark(args: argparse.Namespace) -> int:
                           also_sampled=args.also_sampled, max_queries=args.max_queries)
     doc = run_benchmark(args.data, cfg, log=(lambda *_: None) if args.quiet else _flush_print)
     write_json(doc, out)
-    _print_benchmark(doc)
+    print_benchmark(doc)
     print(f"  JSON: {out}; runs: {work}")
     if args.report:
         from mistrec.eval.report import write_report
@@ -357,38 +344,6 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 def _flush_print(line: str) -> None:
     print(line, flush=True)  # one line per run, seen at once even when the output is a file
-
-
-def _print_benchmark(doc: dict[str, Any]) -> None:
-    summary = doc["summary"]
-    scenarios = list(doc["data_summary"]["scenarios"])
-    width = max(12, *(len(m) for m in summary["by_model"]))
-    print(f"Test AUC, mean +- std over seeds {doc['seeds']} ({doc['dataset']['name']}, {doc['protocol']}):")
-    print(f"  {'model':<{width}}  " + "  ".join(f"{s[:15]:>15}" for s in [*scenarios, "overall"]))
-    for m, v in summary["by_model"].items():
-        cells = []
-        for s in [*scenarios, "overall"]:
-            block = v["overall"] if s == "overall" else v["by_scenario"].get(s, {})
-            a = block.get("auc")
-            mark = "*" if summary["best"].get(s) == m else " "
-            cells.append(f"{a['mean']:.4f}+-{a['std']:.4f}{mark}" if a and a["n"] else f"{'-':>15}")
-        print(f"  {m:<{width}}  " + "  ".join(f"{c:>15}" for c in cells))
-    print("  * best in the column")
-    for f in summary["failed_runs"]:
-        print(f"  FAILED {f['model']} seed {f['seed']}: {f['error']}")
-
-
-def _print_run(summary: dict[str, Any]) -> None:
-    t = summary["train"]
-    print(f"Trained {summary['model']} (seed {summary['seed']}): best epoch {t['best_epoch']} of "
-          f"{len(t['history'])}, {t['train_samples_per_second']:,.0f} training samples/s, "
-          f"peak RSS {summary['peak_rss_mb']:,.0f} MB")
-    for split in ("valid", "test"):
-        if split not in summary:
-            continue
-        by = summary[split]["by_scenario"]
-        cells = "  ".join(f"{s} {v['auc']:.4f}" for s, v in by.items())
-        print(f"  {split} AUC: overall {summary[split]['overall']['auc']:.4f} | {cells}")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -412,9 +367,9 @@ def _demo(args: argparse.Namespace) -> int:
           f"parquet to {out / 'raw'}")
     print("Planted transfer matrix T[target, source]: a user's clicks in the target follow this mix of their "
           "interests in the sources")
-    _print_matrix(data.scenario_names, data.transfer)
+    print_matrix(data.scenario_names, data.transfer)
     manifest = prepare(load_dataset_config(yaml_path), out / "prepared", quiet=args.quiet)
-    _print_summary(manifest, out / "prepared")
+    print_summary(manifest, out / "prepared")
     torch.set_num_threads(2)
     runs = []
     # mist against one model per scenario trained on that scenario alone, with the same training settings
@@ -425,7 +380,7 @@ def _demo(args: argparse.Namespace) -> int:
             shutil.rmtree(run_dir)  # the demo retrains from scratch each time
         summary = fit_run(out / "prepared", name, run_dir, train_cfg=TrainConfig(**train, seed=args.seed),
                           quiet=args.quiet)
-        _print_run(summary)
+        print_run(summary)
         doc = evaluate_run(run_dir, quiet=args.quiet)
         write_json(doc, run_dir / "eval.json")
         runs.append(doc["runs"][0])
@@ -434,8 +389,8 @@ def _demo(args: argparse.Namespace) -> int:
     bench = benchmark_document(PreparedDataset.load(out / "prepared"), runs, cfg)
     write_json(bench, out / "benchmark.json")
     write_report(bench, out / "report.html")
-    _print_benchmark(bench)
-    _print_gain_by_activity(bench)
+    print_benchmark(bench)
+    print_gain_by_activity(bench)
     lso = runs[0].get("leave_source_out")
     if lso:
         names = lso["scenarios"]
@@ -444,35 +399,9 @@ def _demo(args: argparse.Namespace) -> int:
         rho = offdiagonal_spearman(planted, lso["auc_drop"])
         print("What mist's scores owe each source: test AUC lost in the target when the source's events leave every "
               f"history (Spearman against the planted T off the diagonal: {rho:.2f}):")
-        _print_matrix(names, lso["auc_drop"], digits=3)
+        print_matrix(names, lso["auc_drop"], digits=3)
     print(f"Done in {time.perf_counter() - t0:.1f} s. Report: {(out / 'report.html').resolve()}")
     return 0
-
-
-def _print_gain_by_activity(bench: dict[str, Any]) -> None:
-    """mist's AUC gain over the isolated model per scenario and activity group (the user's training events in the
-    scenario), with the users there and the bootstrap p-value."""
-    by = bench["summary"].get("by_activity", {})
-    gains = by.get("transfer_gain", {}).get("mist", {})
-    if not gains:
-        return
-    groups = by["groups"]
-    print("Transfer gain of mist over the isolated per-scenario model, test AUC, by the user's training events in "
-          "the scenario (users; * p < 0.05):")
-    print(f"  {'scenario':<12}  " + "  ".join(f"{g:>19}" for g in groups))
-    for scenario, per_group in gains.items():
-        if scenario == "overall":
-            continue
-        cells = []
-        for g in groups:
-            entry = per_group.get(g)
-            users = by["by_model"]["mist"].get(scenario, {}).get(g, {}).get("users", {}).get("mean")
-            if entry is None or "auc_gain" not in entry or users is None:
-                cells.append(f"{'-':>19}")
-                continue
-            mark = "*" if entry.get("auc_p_value", 1.0) < 0.05 else " "
-            cells.append(f"{entry['auc_gain']:+.4f}{mark} ({int(users):>5,})")
-        print(f"  {scenario:<12}  " + "  ".join(f"{c:>19}" for c in cells))
 
 
 def _recipe(args: argparse.Namespace) -> int:
@@ -494,42 +423,6 @@ def _recipe(args: argparse.Namespace) -> int:
     path = write_recipe(args.name, Path(args.data), Path(args.out), **options)
     print(f"Wrote {path}. Next: mistrec prepare {path} --out DIR")
     return 0
-
-
-def _print_matrix(names: Sequence[str], m: object, digits: int = 2) -> None:
-    import numpy as np
-
-    arr = np.asarray(m)
-    width = max(len(n) for n in names)
-    print(" " * (width + 2) + "  ".join(f"{n[:11]:>11}" for n in names))
-    for name, row in zip(names, arr, strict=True):
-        print(f"  {name:<{width}}" + "  ".join(f"{v:>11.{digits}f}" for v in row))
-
-
-def _print_summary(manifest: dict[str, Any], out: Path) -> None:
-    counts = manifest["counts"]["by_split"]
-    after = manifest["counts"]["after_cleaning"]
-    names = [*manifest["scenarios"], "ALL"]
-    rows = [n for n in names if n in after]
-    width = max(8, *(len(n) for n in rows))
-    proto = manifest["protocol"]
-    seed = f" (seed {proto['seed']})" if "seed" in proto else ""
-    print(f"Prepared '{manifest['name']}' with protocol '{proto['name']}'{seed}:")
-    print(f"  {'scenario':<{width}}  {'rows':>9}  {'users':>7}  {'items':>7}  {'pos.rate':>8}  "
-          f"{'train':>9}  {'valid':>8}  {'test':>8}")
-    for n in rows:
-        a = after[n]
-        split_rows = [counts[s].get(n, {}).get("rows", 0) for s in ("train", "valid", "test")]
-        rate = "-" if a["positive_rate"] is None else f"{a['positive_rate']:.3f}"
-        print(f"  {n:<{width}}  {a['rows']:>9,}  {a['users']:>7,}  {a['items']:>7,}  {rate:>8}  "
-              f"{split_rows[0]:>9,}  {split_rows[1]:>8,}  {split_rows[2]:>8,}")
-    hist = manifest["history"]
-    print(f"  histories: last {hist['length']} training events strictly before each sample "
-          f"(mean length {hist['mean_length']}); leakage checks: "
-          f"{', '.join(f'{k} {v}' for k, v in manifest['leakage_checks'].items())}")
-    for note in manifest["notes"]:
-        print(f"  note: {note}")
-    print(f"  written to {out} (manifest.json has the cleaning report and fingerprints)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -44,135 +44,18 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.errors import ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder, FeatureSpec
-from mistrec.features.scenario_text import NEW_SCENARIO_MODES, TEXT_ENCODERS
 from mistrec.models.base import Explanation, Model, ModelConfig
 from mistrec.models.layers import (
     MLP,
     ActivationUnit,
     BilinearScorer,
     FeatureEmbedding,
-    PartitionedNorm,
-    StarFCN,
     grouped_softmax,
-    route,
 )
+from mistrec.models.mist_config import ACTIVITY_BOUNDS, MistConfig
+from mistrec.models.mist_tops import mixed_rows, top_network
 
 __all__ = ["Mist", "MistConfig"]
-
-ACTIVITY_BOUNDS = (1, 3, 6, 21)  # activity buckets 0, 1-2, 3-5, 6-20, >20 (as mistrec.eval.activity's groups)
-
-
-@dataclass(frozen=True)
-class MistConfig(ModelConfig):
-    """mist's settings, grouped by step (docs/models.md): the behaviour tokens and attention (scorer, weights,
-    softmax scope, transfer bias), the interests and the transfer read-out, users new in a scenario (user dropout,
-    cold rows, cold id), item terms (bias, prior), the scenario-adaptive top, and new scenarios."""
-
-    dropout: float = 0.2  # tuned on ML-1M validation: 0.0 overfits after ~5 epochs
-    self_attention_layers: int = 0
-    heads: int = 2
-    attention_hidden: tuple[int, ...] = (36,)
-    # the target-attention score: "mlp", DIN's activation unit MLP([e, q, e - q, e * q]) with attention_hidden;
-    # "bilinear", e . (W q + w) / sqrt(E), several times cheaper per event (layers.BilinearScorer)
-    scorer: str = "bilinear"
-    weights: str = "softmax"  # softmax | din (unnormalised activation-unit outputs)
-    # softmax over each pool's events (a source scenario, and polarity with `polarity_pools`), as MiNet's
-    # item-level attention within each domain: every source's interest is a weighted mean of its own events
-    # and only the interest-level attention weighs sources against each other. "all": one softmax over the
-    # whole history (a source with many events then outweighs a sparse one before the interest-level step).
-    softmax_scope: str = "all"
-    transfer_bias: bool = True
-    history_labels: bool = True  # embed each history event's (training) label
-    side_features: bool = True  # tokens and the query add their item's side-feature embeddings (category, genres)
-    history_values: bool = True  # and the graded value behind it (a rating), when the data has one
-    polarity_pools: bool = True  # pool liked and not-liked events of each source apart (2 interests per source)
-    user_per_scenario: bool = False  # an extra user embedding per (user, scenario): a scenario-specific user
-    # DropoutNet-style (Volkovs et al., NeurIPS 2017): in training, this share of rows sees the reserved unknown
-    # user (index 0) instead of its user id, so the model must also predict from the history alone, as for a
-    # user new to the platform; the history then carries interest across scenarios instead of the id. At 1.0
-    # the id is never read, in evaluation either (its embedding would be untrained noise there).
-    user_dropout: float = 0.5
-    # Transfer to users new in a scenario (docs/models.md): in training, this share of the rows whose history has
-    # events of other scenarios is shown as a user new in the row's scenario would be: that scenario's events are
-    # removed from the history and the user's activity there (`Batch.activity`) becomes 0. Their labels stay, so
-    # the source scenarios' events must carry them, as they must carry a cold user at inference.
-    cold_rows: float = 0.0
-    # "hide": a row whose user has no event yet in its scenario (activity 0) reads the unknown user (index 0)
-    # instead of the user's id, in training and in evaluation: a user new in a scenario is read through their
-    # history alone, as the cold rows of training are. "keep": the id is read whatever the activity.
-    cold_id: str = "hide"
-    # with cold_id: hide, a user counts as new in the scenario below this many training events there (1: none;
-    # 3: the activity groups 0 and 1-2)
-    cold_below: int = 3
-    # the top also reads an embedding of the user's activity in the scenario (0, 1-2, 3-5, 6-20, >20 events)
-    activity_embedding: bool = False
-    # a learned bias per (scenario, item) added to the logit: the item's prior in the scenario (its popularity
-    # against the negatives) on a direct path, which the top otherwise has to find through the item's embedding
-    item_bias: bool = True
-    # the item's prior in the scenario as a fixed offset of the logit: the logit of its smoothed positive rate in
-    # the training rows of the scenario (as the popularity baseline; `prior_strength` pseudo-rows at the
-    # scenario's rate), fitted before training; the network learns what the user adds to it. None (the default):
-    # on where the training negatives are sampled (implicit data, FeatureSpec.sampled_negatives), where that rate
-    # is the item's popularity against the sampler and one sampled negative per positive leaves the learned bias
-    # too noisy to rank a full catalogue by (docs/models.md, "Why these defaults"); off with logged labels
-    item_prior: bool | None = None
-    prior_strength: float = 10.0
-    # The transfer read-out (docs/models.md, step 4b): each source pool's interest, the attention-weighted mean of
-    # its events' item vectors v_k, is matched with the candidate in the target scenario's metric W_t, and the
-    # matches are summed with learned per-(target, pool) weights A: logit += sum_k A[t, k] v_k . (W_t i). A
-    # bilinear form, as matrix factorisation's, that the top's MLP would otherwise have to approximate from u * q.
-    transfer_head: bool = True
-    # the initial scale of every embedding in a token (item, side features, scenario, gap, label); 0: the
-    # ids at 0.01 and the context embeddings at PyTorch's N(0, 1)
-    init_std: float = 0.1
-    top: str = "star"  # star | ple
-    auxiliary: bool = True  # star top: STAR's auxiliary network (scenario embedding + features -> a logit term)
-    hidden: tuple[int, ...] = (128, 64, 32)  # STAR's sizes
-    n_experts: int = 4  # ple top: shared experts
-    tower: tuple[int, ...] = (8,)  # ple top: per-scenario tower
-    # a scenario with no training rows: "shared" (the trained scenarios' mean path), "text" (a mix of the trained
-    # scenarios weighted by the similarity of their descriptions, when the data's scenarios table describes
-    # them) or "uniform" (equal weights); text_encoder "auto" is MiniLM with the text extra, else TF-IDF.
-    # "shared" is the default: "text" gains where the new scenario behaves like its description's neighbour
-    # (+0.015 AUC on a planted clone) and is level in AUC, worse in LogLoss, where it does not (docs/benchmarks.md)
-    new_scenarios: str = "shared"
-    text_encoder: str = "auto"
-    text_temperature: float = 0.1
-
-    def validate(self) -> None:
-        if self.weights not in ("softmax", "din"):
-            raise ConfigError(f"The 'weights' parameter of MistConfig must be softmax or din. Got {self.weights!r}.")
-        if self.scorer not in ("mlp", "bilinear"):
-            raise ConfigError(f"The 'scorer' parameter of MistConfig must be mlp or bilinear. Got {self.scorer!r}.")
-        if self.softmax_scope not in ("pool", "all"):
-            raise ConfigError(f"The 'softmax_scope' parameter of MistConfig must be pool or all. "
-                              f"Got {self.softmax_scope!r} instead.")
-        if self.top not in ("star", "ple", "mlp", "none"):
-            raise ConfigError(f"The 'top' parameter of MistConfig must be star, ple, mlp or none. Got {self.top!r}.")
-        if self.top == "none" and not self.transfer_head:
-            raise ConfigError("MistConfig top: none leaves only the transfer read-out: set transfer_head: true.")
-        if self.embedding_dim % self.heads:
-            raise ConfigError(f"embedding_dim ({self.embedding_dim}) must be divisible by heads ({self.heads}).")
-        if self.init_std < 0:
-            raise ConfigError(f"The 'init_std' parameter of MistConfig must be >= 0. Got {self.init_std}.")
-        if self.new_scenarios not in NEW_SCENARIO_MODES:
-            raise ConfigError(f"The 'new_scenarios' parameter of MistConfig must be one of "
-                              f"{', '.join(NEW_SCENARIO_MODES)}. Got {self.new_scenarios!r}.")
-        if self.text_encoder not in TEXT_ENCODERS:
-            raise ConfigError(f"The 'text_encoder' parameter of MistConfig must be one of {', '.join(TEXT_ENCODERS)}."
-                              f" Got {self.text_encoder!r}.")
-        if not self.text_temperature > 0:
-            raise ConfigError(f"The 'text_temperature' parameter of MistConfig must be > 0. Got "
-                              f"{self.text_temperature}.")
-        if not 0.0 <= self.user_dropout <= 1.0:
-            raise ConfigError(f"The 'user_dropout' parameter of MistConfig must be in [0, 1]. Got {self.user_dropout}.")
-        if not 0.0 <= self.cold_rows <= 1.0:
-            raise ConfigError(f"The 'cold_rows' parameter of MistConfig must be in [0, 1]. Got {self.cold_rows}.")
-        if self.cold_id not in ("keep", "hide"):
-            raise ConfigError(f"The 'cold_id' parameter of MistConfig must be keep or hide. Got {self.cold_id!r}.")
-        if self.cold_below < 1:
-            raise ConfigError(f"The 'cold_below' parameter of MistConfig must be >= 1. Got {self.cold_below}.")
-
 
 class Mist(Model):
     """Multi-scenario Interest Transfer (docs/models.md, steps 1-6): attention over the user's scenario-tagged
@@ -206,7 +89,7 @@ class Mist(Model):
         # step 6's mix comes with the spec (saved with the encoder), so it is not part of the weights
         mix = torch.tensor(spec.scenario_mix, dtype=torch.float32) if spec.scenario_mix else None
         self.register_buffer("mix", mix, persistent=False)
-        self.register_buffer("mixed", None if mix is None else _mixed_rows(mix), persistent=False)
+        self.register_buffer("mixed", None if mix is None else mixed_rows(mix), persistent=False)
         self.known_scenarios = spec.known_scenarios
         self.embed = FeatureEmbedding(spec, d, init_std=cfg.init_std or 0.01)
         self.reads_history_side = cfg.side_features and self.embed.has_item_side
@@ -252,13 +135,13 @@ class Mist(Model):
         # (the moving mean lags the embedding by a little, over a variance of ~0); the scenario reaches the top
         # through its scenario-specific weights and statistics, and the auxiliary network.
         d_top = d_features + 2 * d
-        self.top: nn.Module = _top(d_top, cfg, spec)
+        self.top: nn.Module = top_network(d_top, cfg, spec)
         self.aux = MLP(d + d_features, (32,), cfg.dropout, out=1) if cfg.auxiliary and cfg.top == "star" else None
         # the second task (conversion, ESMM): its own scenario-adaptive top over the same tokens and interests
         self.predicts_conversion = spec.has_conversion
         self.cvr_top: nn.Module | None = None
         if spec.has_conversion:
-            self.cvr_top = _top(d_top, cfg, spec)
+            self.cvr_top = top_network(d_top, cfg, spec)
 
     @property
     def n_indices(self) -> int:
@@ -279,7 +162,7 @@ class Mist(Model):
             known = torch.tensor(self.known_scenarios, dtype=torch.long, device=base.device)
             base[known, known] = 1.0
         self.mix = torch.cat([base, weights.to(base.device, base.dtype).view(1, s)])
-        self.mixed = _mixed_rows(self.mix)
+        self.mixed = mixed_rows(self.mix)
         return self.mix.shape[0] - 1
 
     def tokens(self, b: Batch, items: torch.Tensor | None = None) -> torch.Tensor:
@@ -596,65 +479,3 @@ class _Interest:
     @property
     def transfer(self) -> torch.Tensor | None:
         return None if self.terms is None else self.terms.sum(-1)
-
-
-def _mixed_rows(mix: torch.Tensor) -> torch.Tensor:
-    """(S', ) bool: the indices read through the mix (S' x S): rows with weights that are not their own
-    identity row (new scenarios in the data, and every row past S: those described after training)."""
-    s = mix.shape[1]
-    own = torch.zeros(mix.shape[0], dtype=torch.bool, device=mix.device)
-    own[:s] = mix[:s].diagonal() != 0
-    return ~own & (mix.sum(1) > 0)
-
-
-def _top(d_in: int, cfg: MistConfig, spec: FeatureSpec) -> nn.Module:
-    if cfg.top == "star":
-        return StarFCN(d_in, cfg.hidden, cfg.dropout, spec)
-    return {"ple": _PLETop, "mlp": _MLPTop, "none": _NoTop}[cfg.top](d_in, cfg, spec)
-
-
-class _NoTop(nn.Module):
-    """No network on top: the logit is the transfer read-out and the item terms alone."""
-
-    def __init__(self, d_in: int, cfg: MistConfig, spec: FeatureSpec) -> None:
-        super().__init__()
-
-    def forward(self, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
-        return x.new_zeros(len(x))
-
-
-class _MLPTop(nn.Module):
-    """One MLP for every scenario (DIN's top): the scenario reaches it through the inputs only."""
-
-    def __init__(self, d_in: int, cfg: MistConfig, spec: FeatureSpec) -> None:
-        super().__init__()
-        self.mlp = MLP(d_in, cfg.hidden, cfg.dropout, out=1)
-
-    def forward(self, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
-        return self.mlp(x).squeeze(-1)
-
-
-class _PLETop(nn.Module):
-    """Gated mixture of shared experts and one expert per scenario, then a tower per scenario."""
-
-    trained: torch.Tensor
-
-    def __init__(self, d_in: int, cfg: MistConfig, spec: FeatureSpec) -> None:
-        super().__init__()
-        n_scenarios = spec.n_scenarios
-        self.norm = PartitionedNorm(d_in, n_scenarios, trained=spec.known_scenarios)
-        self.register_buffer("trained", torch.tensor(spec.known_scenarios), persistent=False)
-        self.shared = nn.ModuleList(MLP(d_in, cfg.hidden, cfg.dropout) for _ in range(cfg.n_experts))
-        self.specific = nn.ModuleList(MLP(d_in, cfg.hidden, cfg.dropout) for _ in range(n_scenarios))
-        self.gates = nn.Linear(d_in, n_scenarios * (cfg.n_experts + 1))
-        self.towers = nn.ModuleList(MLP(cfg.hidden[-1], cfg.tower, cfg.dropout, out=1) for _ in range(n_scenarios))
-        self.n_scenarios, self.n_experts = n_scenarios, cfg.n_experts
-
-    def forward(self, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
-        h = self.norm(x, scenario)
-        shared = torch.stack([e(h) for e in self.shared], dim=1)  # (B, K, H)
-        specific = torch.stack([e(h) for e in self.specific], dim=1)  # (B, S, H)
-        gates = self.gates(h).view(-1, self.n_scenarios, self.n_experts + 1).softmax(-1)  # (B, S, K + 1)
-        mixed = torch.einsum("bsk,bkh->bsh", gates[..., :-1], shared) + gates[..., -1:] * specific  # (B, S, H)
-        logits = torch.cat([t(mixed[:, s]) for s, t in enumerate(self.towers)], dim=-1)  # (B, S)
-        return route(logits, scenario, self.trained)
