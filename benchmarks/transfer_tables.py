@@ -1,0 +1,85 @@
+"""The transfer benchmark's results as the markdown tables of docs/benchmarks.md, and merging of results files.
+
+    python benchmarks/transfer_tables.py tables benchmarks/results/transfer.json [--groups all,0,1-2] [--only DATASET]
+    python benchmarks/transfer_tables.py merge benchmarks/results/transfer.json PART.json [PART.json ...]
+
+`merge` adds the rows and paired tests of each part (benchmarks/transfer.py run with its own --json, as runs side by
+side must be, since concurrent writers to one file race) to the results file, replacing those of the same (dataset,
+target, protocol), and records which models and seeds each benchmark ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+
+def tables(doc: dict[str, Any], groups: list[str], only: str | None) -> str:
+    """One table per (dataset, protocol, target): AUC / NDCG@10 per model and group, then mist against the best
+    other model in each group (paired bootstrap over users)."""
+    by: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in doc["rows"]:
+        if only is None or r["dataset"] == only:
+            by[(r["dataset"], r["protocol"], r["target"])].append(r)
+    out = []
+    for (ds, proto, target), rs in sorted(by.items()):
+        models = list(dict.fromkeys(r["model"] for r in rs))
+        gs = [g for g in groups if any(r["group"] == g for r in rs)]
+        out += [f"\n**{ds}, {proto}, target {target}** (planted off-diagonal {rs[0]['planted_offdiag']})\n",
+                "| model | " + " | ".join(f"{g}: AUC / NDCG@10" for g in gs) + " |", "|---|" + "---|" * len(gs)]
+        for m in models:
+            cells = []
+            for g in gs:
+                r = next((r for r in rs if r["model"] == m and r["group"] == g), None)
+                cells.append("-" if r is None else f"{r['auc']:.4f} / {r['ndcg@10']:.4f}")
+            seeds = next(r["seeds"] for r in rs if r["model"] == m)
+            out.append(f"| {m} (seeds {seeds}) | " + " | ".join(cells) + " |")
+        users = {g: next(r["users"] for r in rs if r["group"] == g) for g in gs}
+        out.append("| users | " + " | ".join(f"{users[g]:,}" for g in gs) + " |")
+        for p in doc["paired"]:
+            if (p["dataset"], p["protocol"], p["target"]) == (ds, proto, target) and p["group"] in gs:
+                out.append(f"- {p['group']} {p['metric']}: mist - {p['best_other']} = {p['diff']:+.4f} "
+                           f"[{p['ci_low']:+.4f}, {p['ci_high']:+.4f}], p {p['p_value']:.3f}")
+    return "\n".join(out)
+
+
+def merge(out: Path, parts: list[Path]) -> dict[str, Any]:
+    doc = json.loads(out.read_text())
+    for path in parts:
+        part = json.loads(path.read_text())
+        keep = {(r["dataset"], r["target"], r["protocol"]) for r in part["rows"]}
+        for key in ("rows", "paired"):
+            doc[key] = [r for r in doc[key] if (r["dataset"], r["target"], r["protocol"]) not in keep] + part[key]
+        doc.setdefault("benchmarks", {}).update(part.get("benchmarks", {}))
+        doc.setdefault("leave_source_out", {}).update(part.get("leave_source_out", {}))
+        for name in part.get("benchmarks", {}):
+            doc.setdefault("models_by_benchmark", {})[name] = part["models"]
+            doc.setdefault("seeds_by_benchmark", {})[name] = part["seeds"]
+    out.write_text(json.dumps(doc, indent=1) + "\n")
+    return doc
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("tables")
+    t.add_argument("results")
+    t.add_argument("--groups", default="all,0,1-2")
+    t.add_argument("--only", help="one dataset (amazon-sport_phone, synthetic-transfer, ...)")
+    m = sub.add_parser("merge")
+    m.add_argument("out")
+    m.add_argument("parts", nargs="+")
+    args = ap.parse_args()
+    if args.command == "tables":
+        print(tables(json.loads(Path(args.results).read_text()), args.groups.split(","), args.only))
+    else:
+        doc = merge(Path(args.out), [Path(p) for p in args.parts])
+        print(f"{args.out}: {len(doc['rows'])} rows, {len(doc['paired'])} paired tests")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
