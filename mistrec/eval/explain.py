@@ -244,7 +244,6 @@ class Recommender:
         ev = self.ds.events
         length = b.hist_mask.shape[1]
         pos = np.arange(end - length, end)  # right-aligned window positions into the event table
-        explains = isinstance(self.model, Explains)
         with torch.no_grad():
             parts = self.model.explain(b) if isinstance(self.model, Explains) else None
             base = torch.sigmoid(parts.logit if parts is not None else self.model(b)).numpy()
@@ -252,7 +251,7 @@ class Recommender:
             for s in torch.unique(b.hist_scenarios[b.hist_mask]).tolist():
                 drop = b.hist_mask & (b.hist_scenarios == s)
                 lso[s] = base - torch.sigmoid(self.model(b.without_events(drop))).numpy()
-        ig = self._integrated_gradients(b, ig_steps) if explains else None
+        ig = self._integrated_gradients(b, ig_steps) if parts is not None else None
         out = []
         for r in range(len(items)):
             mask = b.hist_mask[r].numpy()

@@ -326,27 +326,26 @@ class Mist(Model):
     def forward_tasks(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cvr_top is None:
             return super().forward_tasks(b)
-        b = self._cold(b)
-        it = self._interest(b, None)
+        b, it = self._run(b, None)
         x, aux = self._top_input(b, it.u, it.q, it.transfer)
         return self._click(x, aux, b), self._route(self.cvr_top, x, b.scenario)
 
     def forward(self, b: Batch, tokens: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B,). `tokens` replaces the behaviour tokens (B, L, E) of step 1-2: attribution methods
         (integrated gradients) move along a path of token embeddings."""
-        return self.explain(b, tokens).logit if tokens is not None else self._logit(b)
-
-    def _logit(self, b: Batch) -> torch.Tensor:
-        b = self._cold(b)
-        it = self._interest(b, None)
+        b, it = self._run(b, tokens)
         return self._head(b, it.u, it.q, it.transfer)
+
+    def _run(self, b: Batch, tokens: torch.Tensor | None) -> tuple[Batch, _Interest]:
+        """Steps 1-4 on the batch as training shows it (`cold_rows`; not along an attribution path)."""
+        if tokens is None:
+            b = self._cold(b)
+        return b, self._interest(b, tokens)
 
     def explain(self, b: Batch, tokens: torch.Tensor | None = None) -> Explanation:
         """The logits with the event weights, source attention mass and shares, and the transfer read-out's
         terms per source scenario (Explains)."""
-        if tokens is None:
-            b = self._cold(b)
-        it = self._interest(b, tokens)
+        b, it = self._run(b, tokens)
         logit = self._head(b, it.u, it.q, it.transfer)
         # each event's weight in the interest u: its attention weight times its pool's interest-level share
         effective = it.w * it.share.flatten(1).gather(1, self._pool_index(b))

@@ -65,7 +65,8 @@ class MistConfig(ModelConfig):
     # scenario's rate), fitted before training; the network learns what the user adds to it. None (the default):
     # on where the training negatives are sampled (implicit data, FeatureSpec.sampled_negatives), where that rate
     # is the item's popularity against the sampler and one sampled negative per positive leaves the learned bias
-    # too noisy to rank a full catalogue by (docs/models.md, "Why these defaults"); off with logged labels
+    # too noisy to rank a full catalogue by (docs/models.md, "Why the item prior on implicit data"); off with
+    # logged labels
     item_prior: bool | None = None
     prior_strength: float = 10.0
     # The transfer read-out (docs/models.md, step 4b): each source pool's interest, the attention-weighted mean of
@@ -76,7 +77,7 @@ class MistConfig(ModelConfig):
     # the initial scale of every embedding in a token (item, side features, scenario, gap, label); 0: the
     # ids at 0.01 and the context embeddings at PyTorch's N(0, 1)
     init_std: float = 0.1
-    top: str = "star"  # star | ple
+    top: str = "star"  # star | ple | mlp | none
     auxiliary: bool = True  # star top: STAR's auxiliary network (scenario embedding + features -> a logit term)
     hidden: tuple[int, ...] = (128, 64, 32)  # STAR's sizes
     n_experts: int = 4  # ple top: shared experts
