@@ -234,7 +234,9 @@ def main() -> int:
     ap.add_argument("--max-queries", type=int, default=3000, help="warm protocols: ranked users per domain")
     ap.add_argument("--synthetic-users", type=int, default=4000)
     ap.add_argument("--bootstrap", type=int, default=1000)
-    ap.add_argument("--cold-only", action="store_true", help="only the cold-user protocols (Amazon, ML-1M genre)")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--cold-only", action="store_true", help="only the cold-user protocols (Amazon, ML-1M genre)")
+    which.add_argument("--warm-only", action="store_true", help="only the warm protocols (Amazon, synthetic)")
     ap.add_argument("--work", default=str(REPO / "benchmarks" / "work" / "transfer"))
     ap.add_argument("--amazon", default=str(SHARED_DATA / "amazon-cdr-disencdr"))
     ap.add_argument("--ml1m", default=str(SHARED_DATA / "ml-1m"))
@@ -255,6 +257,8 @@ def main() -> int:
         doc["benchmarks"] = before.get("benchmarks", {})
     for job in jobs(args):
         if args.cold_only and "cold-user" not in job.protocols:
+            continue
+        if args.warm_only and "cold-user" in job.protocols:
             continue
         targets = job.wanted(only)  # type: ignore[arg-type]
         if not targets:
