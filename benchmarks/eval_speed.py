@@ -35,7 +35,8 @@ def main() -> int:
 
     from mistrec.data import PreparedDataset
     from mistrec.eval import rank_full_catalogue
-    from mistrec.train import TrainConfig, fit_run, load_run
+    from mistrec.eval.fit import fit_run
+    from mistrec.train import TrainConfig, load_run
 
     torch.set_num_threads(int(THREADS))
     prepared = prepared_ml1m(Path(args.work), "age", Path(args.data))

@@ -53,7 +53,8 @@ def one_seed(seed: int, work: Path, users: int, epochs: int, triggers: int,
     from mistrec.data import SyntheticConfig, generate, load_dataset_config, prepare
     from mistrec.eval.evaluate import attention_transfer_matrix
     from mistrec.eval.explain import Recommender, leave_source_out_matrix
-    from mistrec.train import TrainConfig, fit_run, predict
+    from mistrec.eval.fit import fit_run
+    from mistrec.train import TrainConfig, predict
 
     def trained(name: str, cfg: SyntheticConfig) -> tuple[Any, Recommender]:
         data = generate(cfg)

@@ -84,7 +84,8 @@ def main() -> int:
         load_dataset_config,
         prepare,
     )
-    from mistrec.train import TrainConfig, fit_run, load_run, predict
+    from mistrec.eval.fit import fit_run
+    from mistrec.train import TrainConfig, load_run, predict
 
     torch.set_num_threads(int(THREADS))
     synthetic = args.recipe == "synthetic"

@@ -135,11 +135,13 @@ def rows_and_tests(job: Job, bench: dict[str, Any], targets: tuple[str, ...], n_
                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The JSON rows of one benchmark, and mist against the best other model in each (target, protocol, group)."""
     from mistrec.eval.benchmark import compare_in_group, load_per_query_files, load_prediction_files
+    from mistrec.eval.results import BenchmarkResult
 
     runs = [r for r in bench["runs"] if "metrics" in r]
+    typed = BenchmarkResult.from_json(bench).ok_runs  # the same runs, as the comparisons read them
     models = list(dict.fromkeys(r["model"] for r in runs))
-    predictions = load_prediction_files(runs)
-    per_query = load_per_query_files(runs)
+    predictions = load_prediction_files(typed)
+    per_query = load_per_query_files(typed)
     first = next(iter(predictions.values()))
     names = runs[0]["scenario_names"]
     rows, tests = [], []
@@ -168,7 +170,7 @@ def rows_and_tests(job: Job, bench: dict[str, Any], targets: tuple[str, ...], n_
                     if not others or np.isnan(means["mist"][metric]):
                         continue
                     best = max(others)[1]
-                    test = compare_in_group(runs, predictions, per_query, "mist", best, target, g,
+                    test = compare_in_group(typed, predictions, per_query, "mist", best, target, g,
                                             "ndcg@10" if metric == "ndcg@10" else None, n_boot, view=view)
                     if metric not in test:
                         continue

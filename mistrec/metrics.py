@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["auc", "by_group", "coverage", "ece", "gauc", "intra_list_diversity", "logloss", "novelty",
-           "paired_bootstrap", "ranking_from_ranks", "weighted_auc"]
+__all__ = ["auc", "by_group", "conversion_aucs", "coverage", "ece", "gauc", "intra_list_diversity", "logloss",
+           "novelty", "paired_bootstrap", "ranking_from_ranks", "scenario_aucs", "weighted_auc"]
 
 
 def auc(y: np.ndarray, score: np.ndarray) -> float:
@@ -45,6 +45,24 @@ def by_group(metric: str, y: np.ndarray, score: np.ndarray, group: np.ndarray) -
         raise ValueError(f"metric must be 'auc' or 'logloss'. Got {metric!r}.")
     fn = auc if metric == "auc" else logloss
     return {int(g): float(fn(y[group == g], score[group == g])) for g in np.unique(group)}
+
+
+def scenario_aucs(y: np.ndarray, score: np.ndarray, scenario: np.ndarray) -> tuple[float, dict[int, float], float]:
+    """AUC over all rows, per scenario (per value of `scenario`, in sorted order), and the mean of the scenarios'
+    AUCs that exist (NaN when none does): the trainer's early-stopping score, and evaluation's
+    `mean_scenario_auc`."""
+    per = {int(s): auc(y[scenario == s], score[scenario == s]) for s in np.unique(scenario)}
+    known = [v for v in per.values() if not np.isnan(v)]
+    return auc(y, score), per, float(np.mean(known)) if known else float("nan")
+
+
+def conversion_aucs(click: np.ndarray, conversion: np.ndarray, p_click: np.ndarray, p_cvr: np.ndarray
+                    ) -> tuple[float, float]:
+    """ESMM's two AUCs on rows whose conversion is known: CVR AUC (p(conversion | click) on the clicked rows,
+    against conversion) and CTCVR AUC (p(click) * p(conversion | click) on every row, against click and
+    conversion)."""
+    clicked = click > 0
+    return auc(conversion[clicked], p_cvr[clicked]), auc(click * conversion, p_click * p_cvr)
 
 
 def weighted_auc(y: np.ndarray, score: np.ndarray, weight: np.ndarray) -> np.ndarray | float:

@@ -7,8 +7,9 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mistrec.cli.printing import (
     print_activity,
@@ -170,23 +171,44 @@ def _prepare(args: argparse.Namespace) -> int:
 
 def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
 
-    from mistrec.models.base import config_from_dict
+    from mistrec.config import parse_config
     from mistrec.train import TrainConfig
 
     model_values: dict[str, Any] = {}
     train_values: dict[str, Any] = {}
     if args.config:
-        raw = _config_sections(args.config, ("model", "train"))
-        model_values, train_values = dict(raw.get("model") or {}), dict(raw.get("train") or {})
+        file = _config_file(args.config, TrainYaml)
+        model_values, train_values = dict(file.model or {}), dict(file.train or {})
     for flag, key in (("seed", "seed"), ("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr")):
         if getattr(args, flag) is not None:
             train_values[key] = getattr(args, flag)
-    return model_values, config_from_dict(TrainConfig, train_values, "the train config")
+    return model_values, parse_config(TrainConfig, train_values, "the train config")
 
 
-def _config_sections(path_text: str, sections: tuple[str, ...]) -> dict[str, Any]:
-    """A YAML file that is a mapping of the named sections, each a mapping (or empty)."""
+@dataclass(frozen=True)
+class TrainYaml:
+    """`mistrec train --config`: the model's config and the train settings."""
+
+    model: dict[str, Any] | None = None
+    train: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class BenchmarkYaml:
+    """`mistrec benchmark --config`: the train settings of every model, and each model's config by name."""
+
+    train: dict[str, Any] | None = None
+    models: dict[str, dict[str, Any] | None] | None = None
+
+
+F = TypeVar("F")
+
+
+def _config_file(path_text: str, cls: type[F]) -> F:
+    """A YAML config file read by the one config parser (mistrec.config.parse_config)."""
     import yaml
+
+    from mistrec.config import parse_config
 
     path = Path(path_text)
     if not path.is_file():
@@ -195,19 +217,11 @@ def _config_sections(path_text: str, sections: tuple[str, ...]) -> dict[str, Any
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise MistrecError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise MistrecError(f"{path} must be a mapping with optional {' and '.join(repr(s + ':') for s in sections)} "
-                           "sections.")
-    for key, value in raw.items():
-        if key not in sections:
-            raise MistrecError(f"{path}: unknown key '{key}'. Allowed keys: {', '.join(sections)}.")
-        if value is not None and not isinstance(value, dict):
-            raise MistrecError(f"{path}: '{key}' must be a mapping of config keys. Got {value!r}.")
-    return raw
+    return parse_config(cls, raw, str(path))
 
 
 def _train(args: argparse.Namespace) -> int:
-    from mistrec.train import fit_run
+    from mistrec.eval.fit import fit_run
 
     _threads(args.threads)
     model_values, train_cfg = _train_config(args)
@@ -244,20 +258,21 @@ def _evaluate(args: argparse.Namespace) -> int:
     doc = evaluate_run(args.run, data=args.data, split=args.split, ks=_ks(args.k), ranking=not args.no_ranking,
                        sampled_negatives=args.sampled_negatives, quiet=args.quiet, also_sampled=args.also_sampled,
                        max_queries=args.max_queries)
-    run = doc["runs"][0]
-    m = run["metrics"]
+    run = doc.run
+    m = run.metrics
+    assert m is not None
     k = _ks(args.k)[0]
     cols = ["auc", "gauc", "logloss", "ece"] + ([] if args.no_ranking else [f"ndcg@{k}", f"hr@{k}", "mrr"])
-    print(f"{run['model']} (seed {run['seed']}) on {doc['dataset']['name']}, {args.split} split, "
-          f"protocol {doc['protocol']}")
-    width = max(8, *(len(s) for s in m["by_scenario"]))
+    print(f"{run.model} (seed {run.seed}) on {doc.dataset['name']}, {args.split} split, protocol {doc.protocol}")
+    width = max(8, *(len(s) for s in m.by_scenario))
     print(f"  {'scenario':<{width}}  {'n':>8}  " + "  ".join(f"{c:>8}" for c in cols))
-    for name, v in [*m["by_scenario"].items(), ("overall", m["overall"])]:
-        cells = "  ".join(f"{v[c]:>8.4f}" if isinstance(v.get(c), float) else f"{'-':>8}" for c in cols)
-        print(f"  {name:<{width}}  {v['n']:>8,}  {cells}")
-    if not args.no_ranking:
-        print(f"  ranking: {m['overall'].get('ranking_candidates', '-')}, {run['eval_seconds']['ranking']:.1f} s")
-    print_activity(m["by_activity"], "auc" if args.no_ranking else f"ndcg@{k}")
+    for name, v in [*m.by_scenario.items(), ("overall", m.overall)]:
+        cells = "  ".join(f"{v.get(c):>8.4f}" if isinstance(v.get(c), float) else f"{'-':>8}" for c in cols)
+        print(f"  {name:<{width}}  {v.n:>8,}  {cells}")
+    if not args.no_ranking and run.eval_seconds is not None:
+        print(f"  ranking: {m.overall.get('ranking_candidates') or '-'}, {run.eval_seconds['ranking']:.1f} s")
+    if m.by_activity is not None:
+        print_activity(m.by_activity, "auc" if args.no_ranking else f"ndcg@{k}")
     if args.json:
         write_json(doc, args.json)
         print(f"  written to {args.json}")
@@ -313,12 +328,9 @@ def _benchmark(args: argparse.Namespace) -> int:
     train: dict[str, Any] = {}
     model_configs: dict[str, dict[str, Any]] = {}
     if args.config:
-        raw = _config_sections(args.config, ("train", "models"))
-        train = dict(raw.get("train") or {})
-        for name, values in (raw.get("models") or {}).items():
-            if values is not None and not isinstance(values, dict):
-                raise MistrecError(f"{args.config}: 'models.{name}' must be a mapping of config keys. Got {values!r}.")
-            model_configs[str(name)] = dict(values or {})
+        file = _config_file(args.config, BenchmarkYaml)
+        train = dict(file.train or {})
+        model_configs = {str(name): dict(values or {}) for name, values in (file.models or {}).items()}
     for flag in ("epochs", "batch_size", "lr"):
         if getattr(args, flag) is not None:
             train[flag] = getattr(args, flag)
@@ -338,7 +350,7 @@ def _benchmark(args: argparse.Namespace) -> int:
 
         write_report(doc, args.report)
         print(f"  report: {args.report}")
-    failed = doc["summary"]["failed_runs"]
+    failed = (doc.summary or {})["failed_runs"]
     return 1 if failed else 0
 
 
@@ -356,7 +368,8 @@ def _demo(args: argparse.Namespace) -> int:
     from mistrec.data.synthetic import transfer_platform
     from mistrec.eval import BenchmarkConfig, benchmark_document, evaluate_run, write_json, write_report
     from mistrec.eval.evaluate import offdiagonal_spearman
-    from mistrec.train import TrainConfig, fit_run
+    from mistrec.eval.fit import fit_run
+    from mistrec.train import TrainConfig
 
     out = Path(args.out)
     t0 = time.perf_counter()
@@ -383,7 +396,7 @@ def _demo(args: argparse.Namespace) -> int:
         print_run(summary)
         doc = evaluate_run(run_dir, quiet=args.quiet)
         write_json(doc, run_dir / "eval.json")
-        runs.append(doc["runs"][0])
+        runs.append(doc.run)
     cfg = BenchmarkConfig(models=["mist", "isolated_dnn"], seeds=[args.seed], work_dir=out / "runs", train=train,
                           n_boot=300)
     bench = benchmark_document(PreparedDataset.load(out / "prepared"), runs, cfg)
@@ -391,7 +404,7 @@ def _demo(args: argparse.Namespace) -> int:
     write_report(bench, out / "report.html")
     print_benchmark(bench)
     print_gain_by_activity(bench)
-    lso = runs[0].get("leave_source_out")
+    lso = runs[0].leave_source_out
     if lso:
         names = lso["scenarios"]
         order = [data.scenario_names.index(n) for n in names]

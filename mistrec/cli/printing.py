@@ -4,39 +4,44 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the command line starts without importing evaluation (and torch)
+    from mistrec.eval.results import ActivityMetrics, BenchmarkResult
 
 __all__ = ["print_activity", "print_benchmark", "print_gain_by_activity", "print_matrix", "print_run",
            "print_summary"]
 
 
-def print_activity(by_activity: dict[str, Any], second: str) -> None:
+def print_activity(by_activity: ActivityMetrics, second: str) -> None:
     """AUC (and a ranking metric) per scenario and activity group: the user's training events in the scenario."""
-    groups = by_activity["groups"]
+    groups = by_activity.groups or ()
     print(f"  by the user's training events in the scenario (AUC{'' if second == 'auc' else ' / ' + second}; "
           "rows):")
-    width = max(8, *(len(s) for s in by_activity["by_scenario"]))
+    width = max(8, *(len(s) for s in by_activity.by_scenario))
     print(f"  {'scenario':<{width}}  " + "  ".join(f"{g:>22}" for g in groups))
-    for name, by in [*by_activity["by_scenario"].items(), ("overall", by_activity["overall"])]:
+    for name, by in [*by_activity.by_scenario.items(), ("overall", by_activity.overall)]:
         cells = []
         for g in groups:
             v = by.get(g)
             if v is None:
                 cells.append(f"{'-':>22}")
                 continue
-            auc = f"{v['auc']:.4f}" if isinstance(v.get("auc"), float) and v["auc"] == v["auc"] else "-"
-            extra = "" if second == "auc" else f" / {v[second]:.4f}" if isinstance(v.get(second), float) else " / -"
-            text = f"{auc}{extra} ({v.get('n', 0):,})"
+            auc = f"{v.auc:.4f}" if isinstance(v.auc, float) and v.auc == v.auc else "-"
+            value = v.get(second)
+            extra = "" if second == "auc" else f" / {value:.4f}" if isinstance(value, float) else " / -"
+            text = f"{auc}{extra} ({v.n or 0:,})"
             cells.append(f"{text:>22}")
         print(f"  {name:<{width}}  " + "  ".join(cells))
 
 
 
-def print_benchmark(doc: dict[str, Any]) -> None:
-    summary = doc["summary"]
-    scenarios = list(doc["data_summary"]["scenarios"])
+def print_benchmark(doc: BenchmarkResult) -> None:
+    """Test AUC per model and scenario, mean +- std over seeds, the best in each column starred; failed runs."""
+    summary = doc.summary or {}
+    scenarios = list((doc.data_summary or {})["scenarios"])
     width = max(12, *(len(m) for m in summary["by_model"]))
-    print(f"Test AUC, mean +- std over seeds {doc['seeds']} ({doc['dataset']['name']}, {doc['protocol']}):")
+    print(f"Test AUC, mean +- std over seeds {doc.seeds} ({doc.dataset['name']}, {doc.protocol}):")
     print(f"  {'model':<{width}}  " + "  ".join(f"{s[:15]:>15}" for s in [*scenarios, "overall"]))
     for m, v in summary["by_model"].items():
         cells = []
@@ -66,10 +71,10 @@ def print_run(summary: dict[str, Any]) -> None:
 
 
 
-def print_gain_by_activity(bench: dict[str, Any]) -> None:
+def print_gain_by_activity(bench: BenchmarkResult) -> None:
     """mist's AUC gain over the isolated model per scenario and activity group (the user's training events in the
     scenario), with the users there and the bootstrap p-value."""
-    by = bench["summary"].get("by_activity", {})
+    by = (bench.summary or {}).get("by_activity", {})
     gains = by.get("transfer_gain", {}).get("mist", {})
     if not gains:
         return

@@ -34,6 +34,8 @@ import yaml
 from mistrec import metrics
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
+from mistrec.eval.activity import ACTIVITY_GROUPS
+from mistrec.eval.results import ActivityMetrics, BenchmarkResult, Evaluation, Metrics, RunResult, nan_to_none
 
 __all__ = ["BenchmarkConfig", "activity_summary", "benchmark_document", "compare_in_group", "load_per_query_files",
            "load_prediction_files", "run_benchmark", "summarise", "validate_configs"]
@@ -63,16 +65,16 @@ class BenchmarkConfig:
 def validate_configs(cfg: BenchmarkConfig) -> None:
     """Parses the train settings and every model's config as the runs will, before the first run starts: a
     misspelt key or a wrong type stops the benchmark here, naming it, instead of failing every run one by one."""
-    from mistrec.models.base import config_from_dict
+    from mistrec.config import parse_config
     from mistrec.models.registry import model_config
     from mistrec.train import TrainConfig
 
-    config_from_dict(TrainConfig, dict(cfg.train), "the benchmark's train settings")
+    parse_config(TrainConfig, dict(cfg.train), "the benchmark's train settings")
     for name in cfg.models:
         model_config(name, cfg.model_configs.get(name))
 
 
-def run_benchmark(data: str | Path, cfg: BenchmarkConfig, log: Any = print) -> dict[str, Any]:
+def run_benchmark(data: str | Path, cfg: BenchmarkConfig, log: Any = print) -> BenchmarkResult:
     """Trains and evaluates every (model, seed) not finished yet in cfg.work_dir, then summarises them all."""
     from mistrec.models import REGISTRY
 
@@ -93,7 +95,7 @@ def run_benchmark(data: str | Path, cfg: BenchmarkConfig, log: Any = print) -> d
                                                    "ranking": cfg.ranking, "ks": list(cfg.ks),
                                                    **_ranking_options(cfg)})
     load_before = os.getloadavg()
-    runs: list[dict[str, Any]] = []
+    runs: list[RunResult] = []
     todo = [(m, s) for m in cfg.models for s in cfg.seeds]
     for i, (model, seed) in enumerate(todo, start=1):
         run_dir = work / model / f"seed-{seed}"
@@ -105,10 +107,10 @@ def run_benchmark(data: str | Path, cfg: BenchmarkConfig, log: Any = print) -> d
             error = _train_and_evaluate(data, run_dir, model, seed, cfg, work)
             if error:
                 log(f"{label}: FAILED: {error}")
-                runs.append({"model": model, "seed": seed, "error": error, "run_dir": str(run_dir)})
+                runs.append(RunResult(model=model, seed=seed, error=error, run_dir=str(run_dir)))
                 continue
             log(f"{label}: done in {time.perf_counter() - started:.0f} s")
-        run = json.loads((run_dir / "eval.json").read_text())["runs"][0]
+        run = Evaluation.from_json(json.loads((run_dir / "eval.json").read_text())).run
         runs.append(run)
         if cfg.tracking:
             from mistrec.eval.tracking import log_run
@@ -117,23 +119,18 @@ def run_benchmark(data: str | Path, cfg: BenchmarkConfig, log: Any = print) -> d
     return benchmark_document(ds, runs, cfg, load_before)
 
 
-def benchmark_document(ds: PreparedDataset, runs: list[dict[str, Any]], cfg: BenchmarkConfig,
-                       load_before: tuple[float, ...] | None = None) -> dict[str, Any]:
-    """The benchmark JSON (DESIGN.md section 5, plus the summary and the data summary) from evaluated runs."""
+def benchmark_document(ds: PreparedDataset, runs: list[RunResult], cfg: BenchmarkConfig,
+                       load_before: tuple[float, ...] | None = None) -> BenchmarkResult:
+    """The benchmark document (DESIGN.md section 5, plus the summary and the data summary) from evaluated runs."""
     from mistrec import __version__
 
-    doc = {
-        "mistrec_version": __version__, "dataset": {"name": ds.manifest["name"],
-                                                     "fingerprint": ds.manifest["fingerprint"],
-                                                     "path": str(Path(ds.path).resolve())},
-        "protocol": ds.manifest["protocol"]["name"], "protocol_detail": ds.manifest["protocol"],
-        "models": cfg.models, "seeds": cfg.seeds, "threads": cfg.threads, "load_average_before": load_before,
-        "load_average_after": os.getloadavg(), "train_config": cfg.train, "model_configs": cfg.model_configs,
-        "runs": runs,
-    }
-    doc["summary"] = summarise(runs, cfg.n_boot)
-    doc["data_summary"] = _data_summary(ds.manifest)
-    return doc
+    return BenchmarkResult(
+        mistrec_version=__version__, dataset={"name": ds.manifest["name"], "fingerprint": ds.manifest["fingerprint"],
+                                              "path": str(Path(ds.path).resolve())},
+        protocol=ds.manifest["protocol"]["name"], protocol_detail=ds.manifest["protocol"], models=cfg.models,
+        seeds=cfg.seeds, threads=cfg.threads, load_average_before=None if load_before is None else list(load_before),
+        load_average_after=list(os.getloadavg()), train_config=cfg.train, model_configs=cfg.model_configs,
+        runs=tuple(runs), summary=summarise(runs, cfg.n_boot), data_summary=_data_summary(ds.manifest))
 
 
 def _check_work(work: Path, fingerprint: str, settings: dict[str, Any]) -> None:
@@ -201,26 +198,26 @@ def _call(cmd: list[str], log_path: Path) -> str | None:
 
 # -- summary ------------------------------------------------------------------------------------------------
 
-def summarise(runs: list[dict[str, Any]], n_boot: int = 1000) -> dict[str, Any]:
+def summarise(runs: list[RunResult], n_boot: int = 1000) -> dict[str, Any]:
     """Mean +- std per model and scenario, best model per scenario, paired tests, transfer gains."""
-    ok = [r for r in runs if "metrics" in r]
-    models = list(dict.fromkeys(r["model"] for r in ok))
-    scenarios = list(dict.fromkeys(s for r in ok for s in r["metrics"]["by_scenario"]))
+    ok = [r for r in runs if r.ok]
+    models = list(dict.fromkeys(r.model for r in ok))
+    scenarios = list(dict.fromkeys(s for r in ok for s in _metrics(r).by_scenario))
     by_model: dict[str, Any] = {}
     for m in models:
-        mine = [r for r in ok if r["model"] == m]
-        by_model[m] = {"seeds": [r["seed"] for r in mine],
-                       "overall": _mean_std([r["metrics"]["overall"] for r in mine]),
-                       "by_scenario": {s: _mean_std([r["metrics"]["by_scenario"][s] for r in mine
-                                                     if s in r["metrics"]["by_scenario"]]) for s in scenarios},
-                       "train_seconds": _stat([r["train_seconds"] for r in mine]),
-                       "train_samples_per_second": _stat([r["train_samples_per_second"] for r in mine]),
-                       "peak_rss_mb": _stat([r["peak_rss_mb"] for r in mine])}
-        conv = [r["metrics"]["conversion"] for r in mine if "conversion" in r["metrics"]]
+        mine = [r for r in ok if r.model == m]
+        by_model[m] = {"seeds": [r.seed for r in mine],
+                       "overall": _mean_std([_json(_metrics(r).overall) for r in mine]),
+                       "by_scenario": {s: _mean_std([_json(_metrics(r).by_scenario[s]) for r in mine
+                                                     if s in _metrics(r).by_scenario]) for s in scenarios},
+                       "train_seconds": _stat([r.train_seconds for r in mine]),
+                       "train_samples_per_second": _stat([r.train_samples_per_second for r in mine]),
+                       "peak_rss_mb": _stat([r.peak_rss_mb for r in mine])}
+        conv = [c for r in mine if (c := _metrics(r).conversion) is not None]
         if conv:  # the second task (models with a conversion head, on data with conversions)
             by_model[m]["conversion"] = {
-                "overall": _mean_std([c["overall"] for c in conv]),
-                "by_scenario": {s: _mean_std([c["by_scenario"][s] for c in conv if s in c["by_scenario"]])
+                "overall": _mean_std([_json(c.overall) for c in conv]),
+                "by_scenario": {s: _mean_std([_json(c.by_scenario[s]) for c in conv if s in c.by_scenario])
                                 for s in scenarios}}
     best: dict[str, str] = {}
     for s in [*scenarios, "overall"]:
@@ -258,15 +255,15 @@ def summarise(runs: list[dict[str, Any]], n_boot: int = 1000) -> dict[str, Any]:
                 gains[m][s] = {"auc_gain": a - b, "negative_transfer": bool(a - b < 0), "p_value": p_value,
                                "significant": p_value is not None and p_value < 0.05}
     out: dict[str, Any] = {"by_model": by_model, "best": best, "paired_tests": tests, "transfer_gain": gains,
-                           "failed_runs": [{"model": r["model"], "seed": r["seed"], "error": r["error"]}
-                                           for r in runs if "error" in r]}
+                           "failed_runs": [{"model": r.model, "seed": r.seed, "error": r.error}
+                                           for r in runs if r.error is not None]}
     if ISOLATED not in models:
         out["transfer_gain_note"] = f"no transfer gain: add {ISOLATED} to --models to measure it"
     out["by_activity"] = activity_summary(ok, predictions, n_boot)
     return out
 
 
-def activity_summary(runs: list[dict[str, Any]], predictions: dict[tuple[str, int], dict[str, np.ndarray]],
+def activity_summary(runs: list[RunResult], predictions: dict[tuple[str, int], dict[str, np.ndarray]],
                      n_boot: int = 1000) -> dict[str, Any]:
     """Results by the user's activity in the scenario (mistrec.eval.activity), from evaluated runs:
 
@@ -278,22 +275,22 @@ def activity_summary(runs: list[dict[str, Any]], predictions: dict[tuple[str, in
     per-scenario tests) and, with ranking metrics, `ndcg@K` (bootstrap over users of the mean per-query NDCG@K
     difference), from the runs' saved predictions and per-query ranking metrics, on the seeds both models have.
     """
-    with_groups = [r for r in runs if "by_activity" in r["metrics"]]
+    with_groups = [r for r in runs if r.ok and _metrics(r).by_activity is not None]
     if not with_groups:
         return {}
-    groups = with_groups[0]["metrics"]["by_activity"]["groups"]
-    models = list(dict.fromkeys(r["model"] for r in with_groups))
-    scenarios = [*dict.fromkeys(s for r in with_groups for s in r["metrics"]["by_activity"]["by_scenario"]), "overall"]
+    groups = _groups(with_groups)
+    models = list(dict.fromkeys(r.model for r in with_groups))
+    scenarios = [*dict.fromkeys(s for r in with_groups for s in _activity(r).by_scenario), "overall"]
 
     def blocks(m: str, s: str, g: str) -> list[dict[str, Any]]:
         out = []
         for r in with_groups:
-            if r["model"] != m:
+            if r.model != m:
                 continue
-            by = r["metrics"]["by_activity"]
-            block = (by["overall"] if s == "overall" else by["by_scenario"].get(s, {})).get(g)
+            by = _activity(r)
+            block = (by.overall if s == "overall" else by.by_scenario.get(s, {})).get(g)
             if block is not None:
-                out.append(block)
+                out.append(_json(block))
         return out
 
     by_model = {m: {s: {g: _mean_std(b) for g in groups if (b := blocks(m, s, g))} for s in scenarios}
@@ -328,11 +325,11 @@ def activity_summary(runs: list[dict[str, Any]], predictions: dict[tuple[str, in
                     gains.setdefault(m, {}).setdefault(s, {})[g] = {
                         **{f"{k}_gain": v for k, v in entry.items()},
                         **{f"{k}_p_value": test[k]["p_value"] for k in ("auc", ndcg) if k and k in test}}
-    return {"groups": groups, "ndcg_metric": ndcg, "by_model": by_model, "best": best, "paired": paired,
+    return {"groups": list(groups), "ndcg_metric": ndcg, "by_model": by_model, "best": best, "paired": paired,
             "transfer_gain": gains}
 
 
-def compare_in_group(runs: list[dict[str, Any]], predictions: dict[tuple[str, int], dict[str, np.ndarray]],
+def compare_in_group(runs: list[RunResult], predictions: dict[tuple[str, int], dict[str, np.ndarray]],
                      per_query: dict[tuple[str, int], dict[str, dict[str, dict[str, np.ndarray]]]], a: str, b: str,
                      scenario: str, group: str | None, ndcg: str | None, n_boot: int = 1000,
                      view: str = "full catalogue") -> dict[str, Any]:
@@ -341,9 +338,9 @@ def compare_in_group(runs: list[dict[str, Any]], predictions: dict[tuple[str, in
     `ndcg` (the metric named, e.g. "ndcg@10") a bootstrap over users of the mean per-query difference in the
     candidate set `view`. A comparison that the saved files cannot support (rows that differ, one class only) is
     left out."""
-    groups = next(r["metrics"]["by_activity"]["groups"] for r in runs if "by_activity" in r["metrics"])
-    names = next((r.get("scenario_names") for r in runs if r["model"] == a), None) or []
-    seeds = sorted({r["seed"] for r in runs if r["model"] == a} & {r["seed"] for r in runs if r["model"] == b})
+    groups = _groups([r for r in runs if r.ok and _metrics(r).by_activity is not None])
+    names = next((r.scenario_names for r in runs if r.model == a), None) or []
+    seeds = _common_seeds(runs, a, b)
     result: dict[str, Any] = {"seeds": seeds}
     pa = [predictions.get((a, x)) for x in seeds]
     pb = [predictions.get((b, x)) for x in seeds]
@@ -390,15 +387,15 @@ def _queries(per_query: dict[str, dict[str, dict[str, np.ndarray]]], scenario: s
 PerQuery = dict[str, dict[str, dict[str, np.ndarray]]]  # candidate set -> scenario -> field -> (queries,)
 
 
-def load_per_query_files(runs: list[dict[str, Any]]) -> dict[tuple[str, int], PerQuery]:
+def load_per_query_files(runs: list[RunResult]) -> dict[tuple[str, int], PerQuery]:
     """Each run's per-query ranking metrics (`ranking_<split>.npz`), by (model, seed)."""
     from mistrec.eval.evaluate import load_per_query
 
     out = {}
     for r in runs:
-        path = Path(r.get("run_dir", "")) / f"ranking_{r.get('split', 'test')}.npz"
+        path = Path(r.run_dir or "") / f"ranking_{r.split or 'test'}.npz"
         if path.is_file():
-            out[(r["model"], r["seed"])] = load_per_query(path)
+            out[(r.model, r.seed)] = load_per_query(path)
     return out
 
 
@@ -415,25 +412,51 @@ def _mean_std(blocks: list[dict[str, Any]]) -> dict[str, Any]:
     return {k: _stat([b.get(k) for b in blocks]) for k in keys}
 
 
-def load_prediction_files(runs: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, np.ndarray]]:
+def load_prediction_files(runs: list[RunResult]) -> dict[tuple[str, int], dict[str, np.ndarray]]:
     """Each run's saved predictions (`predictions_<split>.npz`), by (model, seed)."""
     out = {}
     for r in runs:
-        path = Path(r.get("run_dir", "")) / f"predictions_{r.get('split', 'test')}.npz"
+        path = Path(r.run_dir or "") / f"predictions_{r.split or 'test'}.npz"
         if path.is_file():
             with np.load(path) as z:
-                out[(r["model"], r["seed"])] = {k: z[k] for k in z.files}
+                out[(r.model, r.seed)] = {k: z[k] for k in z.files}
     return out
 
 
-def _paired(a: str, b: str, scenario: str, runs: list[dict[str, Any]],
+def _json(block: Any) -> dict[str, Any]:
+    """A metrics block as its file has it (null for NaN): what the summary's means are taken over."""
+    return nan_to_none(block.to_json())
+
+
+def _metrics(run: RunResult) -> Metrics:
+    assert run.metrics is not None, f"{run.model} seed {run.seed} has no metrics: {run.error}"
+    return run.metrics
+
+
+def _activity(run: RunResult) -> ActivityMetrics:
+    by = _metrics(run).by_activity
+    assert by is not None
+    return by
+
+
+def _groups(runs: list[RunResult]) -> tuple[str, ...]:
+    """The activity groups of the first run that has them (every run of a benchmark has the same)."""
+    groups = next(_activity(r).groups for r in runs)
+    return tuple(groups or ACTIVITY_GROUPS)
+
+
+def _common_seeds(runs: list[RunResult], a: str, b: str) -> list[int]:
+    return sorted({r.seed for r in runs if r.model == a} & {r.seed for r in runs if r.model == b})
+
+
+def _paired(a: str, b: str, scenario: str, runs: list[RunResult],
             predictions: dict[tuple[str, int], dict[str, np.ndarray]], n_boot: int) -> dict[str, Any]:
     """Model a against model b in one scenario, on the seeds both have."""
     from scipy import stats
 
-    seeds = sorted({r["seed"] for r in runs if r["model"] == a} & {r["seed"] for r in runs if r["model"] == b})
+    seeds = _common_seeds(runs, a, b)
     result: dict[str, Any] = {"seeds": seeds}
-    auc_of = {(r["model"], r["seed"]): r["metrics"]["by_scenario"].get(scenario, {}).get("auc") for r in runs}
+    auc_of = {(r.model, r.seed): _auc_in(r, scenario) for r in runs}
     da = [auc_of[(a, s)] for s in seeds]
     db = [auc_of[(b, s)] for s in seeds]
     if len(seeds) >= 2 and None not in da and None not in db:
@@ -441,7 +464,7 @@ def _paired(a: str, b: str, scenario: str, runs: list[dict[str, Any]],
         p = float(stats.ttest_rel(da, db).pvalue) if np.std(diff) > 0 else (1.0 if diff.mean() == 0 else 0.0)
         result["seed_t_test"] = {"mean_diff": float(diff.mean()), "p_value": p}
     pairs = [(predictions.get((a, s)), predictions.get((b, s))) for s in seeds]
-    names = next((r.get("scenario_names") for r in runs if r["model"] == a), None) or []
+    names = next((r.scenario_names for r in runs if r.model == a), None) or []
     if seeds and scenario in names and all(pa is not None and pb is not None for pa, pb in pairs):
         first = pairs[0][0]
         assert first is not None
@@ -456,6 +479,12 @@ def _paired(a: str, b: str, scenario: str, runs: list[dict[str, Any]],
             result["bootstrap"] = metrics.paired_bootstrap(first["label"][rows], score_a, score_b,
                                                            first["user"][rows], n_boot=n_boot)
     return result
+
+
+def _auc_in(run: RunResult, scenario: str) -> float | None:
+    """A run's AUC in a scenario; None where the scenario has no rows or no AUC (one class only)."""
+    block = _metrics(run).by_scenario.get(scenario)
+    return None if block is None or block.auc is None or math.isnan(block.auc) else block.auc
 
 
 def _data_summary(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,8 @@ are saved next to the run (`predictions_<split>.npz`) so that benchmarks can com
 from __future__ import annotations
 
 import json
-import math
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,15 @@ from mistrec import metrics
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ArtifactError, ConfigError
 from mistrec.eval.activity import ActivityCounts, group_index, pointwise_by_activity
+from mistrec.eval.pointwise import conversion_metrics, pointwise_metrics
 from mistrec.eval.ranking import rank_full_catalogue
+from mistrec.eval.results import ActivityMetrics, Evaluation, Metrics, RunResult, nan_to_none
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Explains, Model, ReportsGates
-from mistrec.train import conversion_metrics, evaluate_rows, load_run, predict_tasks
+from mistrec.train import load_run, predict_tasks
 
 __all__ = ["attention_transfer_matrix", "evaluate_run", "gate_summary", "leave_source_out_matrix", "load_per_query",
-           "load_run_and_data", "offdiagonal_spearman", "pointwise_metrics", "write_json"]
+           "load_run_and_data", "offdiagonal_spearman", "write_json"]
 
 
 def load_run_and_data(run_dir: str | Path, data: str | Path | None = None
@@ -44,30 +46,16 @@ def load_run_and_data(run_dir: str | Path, data: str | Path | None = None
     return model, enc, meta, ds
 
 
-def pointwise_metrics(prob: np.ndarray, rows: EncodedRows, scenario_names: tuple[str, ...]) -> dict[str, Any]:
-    """The trainer's AUC and LogLoss blocks (overall and per scenario, with sample and positive counts), plus
-    gAUC (with the users used and left out) and ECE."""
-    result = evaluate_rows(prob, rows, scenario_names)
-    blocks = [(result["overall"], np.ones(len(rows), dtype=bool))]
-    blocks += [(result["by_scenario"][scenario_names[s - 1] if s > 0 else "<unknown>"], rows.scenario == s)
-               for s in np.unique(rows.scenario)]
-    for block, m in blocks:
-        g, used, excluded = metrics.gauc(rows.label[m], prob[m], rows.user[m])
-        block.update(gauc=g, ece=metrics.ece(rows.label[m], prob[m]), gauc_users=used,
-                     gauc_users_excluded_one_class=excluded)
-    return result
-
-
 def evaluate_run(
     run_dir: str | Path, data: str | Path | None = None, split: str = "test", ks: tuple[int, ...] = (10, 20),
     ranking: bool = True, sampled_negatives: int | None = None, quiet: bool = True, also_sampled: int | None = None,
     max_queries: int | None = None,
-) -> dict[str, Any]:
+) -> Evaluation:
     """Evaluates a run directory on a split of its prepared dataset (or of `data`, which must be the same one).
 
     Every metric is also split by the user's activity in the scenario (`metrics.by_activity`, mistrec.eval.activity).
     `also_sampled` and `max_queries`: see `rank_full_catalogue`. Returns the DESIGN.md section 5 document with one
-    entry in `runs`.
+    run (`Evaluation.run`).
     """
     from mistrec import __version__
 
@@ -84,11 +72,12 @@ def evaluate_run(
     result = pointwise_metrics(prob, rows, names)
     activity = ActivityCounts.from_interactions(ds.interactions, len(names) + 1)
     group = group_index(activity.of(rows.user, rows.scenario))
-    result["by_activity"] = pointwise_by_activity(prob, rows.label, rows.user, rows.scenario, group, names)
+    result = replace(result, by_activity=ActivityMetrics.from_json(
+        pointwise_by_activity(prob, rows.label, rows.user, rows.scenario, group, names)))
     saved = {"prob": prob, "label": rows.label, "user": rows.user, "scenario": rows.scenario, "item": rows.item,
              "group": group}
     if cvr is not None:  # the second task: CVR AUC on clicked rows, CTCVR AUC and LogLoss on every row
-        result["conversion"] = conversion_metrics(prob, cvr, rows, names)
+        result = replace(result, conversion=conversion_metrics(prob, cvr, rows, names))
         saved.update(cvr=cvr, conversion=rows.conversion)
     pointwise_seconds = time.perf_counter() - t0
     np.savez_compressed(run_dir / f"predictions_{split}.npz", **saved)  # type: ignore[arg-type]
@@ -98,46 +87,43 @@ def evaluate_run(
                                      quiet=quiet, activity=activity, also_sampled=also_sampled,
                                      max_queries=max_queries)
         ranking_seconds = ranked.seconds
-        result["overall"].update(ranked.metrics["overall"])
-        for s, values in ranked.metrics["by_scenario"].items():
-            result["by_scenario"].setdefault(s, {}).update(values)
-        _merge_activity(result["by_activity"], ranked.metrics.get("by_activity", {}))
-        if "sampled" in ranked.metrics:
-            result["sampled"] = ranked.metrics["sampled"]
-        result["notes"] = ranked.metrics["notes"]
+        result = _with_ranking(result, Metrics.from_json(ranked.metrics))
         _save_per_query(run_dir / f"ranking_{split}.npz", ranked.per_query)
     trained = _read_json(run_dir / "metrics.json")
     train = trained.get("train", meta.get("result", {}))
-    run = {
-        "model": meta["model"], "seed": int(meta["train_config"]["seed"]), "run_dir": str(run_dir),
-        "train_seconds": float(train.get("train_seconds", float("nan"))),
-        "train_samples_per_second": float(train.get("train_samples_per_second", float("nan"))),
-        "peak_rss_mb": float(trained.get("peak_rss_mb", float("nan"))),
-        "best_epoch": train.get("best_epoch"), "curve": _curve(train.get("history", [])),
-        "eval_seconds": {"pointwise": round(pointwise_seconds, 3), "ranking": round(ranking_seconds, 3)},
-        "split": split, "scenario_names": list(names), "metrics": result,
-    }
+    eval_seconds = {"pointwise": round(pointwise_seconds, 3), "ranking": round(ranking_seconds, 3)}
+    more: dict[str, Any] = {}
     if isinstance(model, Explains):
-        run["transfer_matrix"] = attention_transfer_matrix(model, enc, rows)
+        more["transfer_matrix"] = attention_transfer_matrix(model, enc, rows)
     if model.reads_history:  # what each source scenario's events are worth: the AUC lost without them
         t1 = time.perf_counter()
-        run["leave_source_out"] = leave_source_out_matrix(model, enc, rows, prob=prob)
-        run["eval_seconds"]["leave_source_out"] = round(time.perf_counter() - t1, 3)
+        more["leave_source_out"] = leave_source_out_matrix(model, enc, rows, prob=prob)
+        eval_seconds["leave_source_out"] = round(time.perf_counter() - t1, 3)
     if isinstance(model, ReportsGates):
-        run["gates"] = gate_summary(model, enc, rows)
-    return {"mistrec_version": __version__, "dataset": {"name": ds.manifest["name"],
-                                                         "fingerprint": ds.manifest["fingerprint"]},
-            "protocol": ds.manifest["protocol"]["name"], "protocol_detail": ds.manifest["protocol"],
-            "runs": [run]}
+        more["gates"] = gate_summary(model, enc, rows)
+    run = RunResult(
+        model=meta["model"], seed=int(meta["train_config"]["seed"]), run_dir=str(run_dir),
+        train_seconds=float(train.get("train_seconds", float("nan"))),
+        train_samples_per_second=float(train.get("train_samples_per_second", float("nan"))),
+        peak_rss_mb=float(trained.get("peak_rss_mb", float("nan"))),
+        best_epoch=train.get("best_epoch"), curve=_curve(train.get("history", [])), eval_seconds=eval_seconds,
+        split=split, scenario_names=list(names), metrics=result, **more)
+    return Evaluation(mistrec_version=__version__, dataset={"name": ds.manifest["name"],
+                                                            "fingerprint": ds.manifest["fingerprint"]},
+                      protocol=ds.manifest["protocol"]["name"], protocol_detail=ds.manifest["protocol"], runs=(run,))
 
 
-def _merge_activity(pointwise: dict[str, Any], ranking: dict[str, Any]) -> None:
-    """Adds the ranking metrics per activity group to the pointwise ones, in place."""
-    for s, groups in ranking.get("by_scenario", {}).items():
-        for g, values in groups.items():
-            pointwise["by_scenario"].setdefault(s, {}).setdefault(g, {}).update(values)
-    for g, values in ranking.get("overall", {}).items():
-        pointwise["overall"].setdefault(g, {}).update(values)
+def _with_ranking(pointwise: Metrics, ranked: Metrics) -> Metrics:
+    """The pointwise metrics with the ranking metrics of the same blocks added (overall, per scenario, per
+    activity group), and the sampled candidate lists' block and the ranking notes."""
+    by = dict(pointwise.by_scenario)
+    for s, block in ranked.by_scenario.items():
+        by[s] = by[s].with_ranking(block.to_json()) if s in by else block
+    activity = pointwise.by_activity
+    if activity is not None and ranked.by_activity is not None:
+        activity = activity.merged(ranked.by_activity)
+    return replace(pointwise, overall=pointwise.overall.with_ranking(ranked.overall.to_json()), by_scenario=by,
+                   by_activity=activity, sampled=ranked.sampled, notes=ranked.notes)
 
 
 def _save_per_query(path: Path, per_query: dict[str, dict[str, dict[str, np.ndarray]]]) -> None:
@@ -240,12 +226,14 @@ def leave_source_out_matrix(model: Model, enc: FeatureEncoder, rows: EncodedRows
             "rows_touched": touched[1:, 1:].tolist()}
 
 
-def gate_summary(model: Any, enc: FeatureEncoder, rows: EncodedRows, batch_size: int = 8192) -> dict[str, Any]:
+def gate_summary(model: Model, enc: FeatureEncoder, rows: EncodedRows, batch_size: int = 8192) -> dict[str, Any]:
     """Mean gate weights of an expert model (MMoE, PLE, SAR-Net; PEPNet's mean scalings) per scenario: each
     sample's own-scenario gate, averaged over the scenario's rows. A column near 1 and the rest near 0 is an
     expert collapse."""
     import torch
 
+    if not isinstance(model, ReportsGates):
+        raise TypeError(f"{type(model).__name__} has no gates to report")
     names = enc.spec_.scenario_names
     sums: dict[str, np.ndarray] = {}
     count = np.zeros(len(names) + 1)
@@ -254,8 +242,7 @@ def gate_summary(model: Any, enc: FeatureEncoder, rows: EncodedRows, batch_size:
         for lo in range(0, len(rows), batch_size):
             b = enc.batch(rows, np.arange(lo, min(lo + batch_size, len(rows))), history=model.reads_history,
                           history_side=model.reads_history_side)
-            record: dict[str, torch.Tensor] = {}
-            model(b, record=record)
+            record = model.gate_values(b)
             s = b.scenario.numpy()
             np.add.at(count, s, 1)
             for gate, w in record.items():
@@ -278,19 +265,19 @@ def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def write_json(doc: dict[str, Any], path: str | Path) -> None:
+def write_json(doc: Evaluation | dict[str, Any], path: str | Path) -> None:
     """Writes a result document; NaN (a metric with no value, such as AUC with one class) becomes null."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(_nan_to_none(doc), indent=2) + "\n")
+    body = doc.to_json() if isinstance(doc, Evaluation) else doc
+    Path(path).write_text(json.dumps(_plain(nan_to_none(body)), indent=2) + "\n")
 
 
-def _nan_to_none(x: Any) -> Any:
-    if isinstance(x, float) and math.isnan(x):
-        return None
+def _plain(x: Any) -> Any:
+    """NumPy scalars as Python numbers (NaN ones as None)."""
     if isinstance(x, dict):
-        return {k: _nan_to_none(v) for k, v in x.items()}
+        return {k: _plain(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_nan_to_none(v) for v in x]
+        return [_plain(v) for v in x]
     if isinstance(x, np.generic):
-        return _nan_to_none(x.item())
+        return nan_to_none(x.item())
     return x

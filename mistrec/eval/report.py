@@ -12,31 +12,35 @@ import math
 from pathlib import Path
 from typing import Any
 
+from mistrec.eval.results import BenchmarkResult, RunResult
+
 __all__ = ["render_report", "write_report"]
 
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
            "#bab0ac", "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#17becf", "#7f7f7f", "#bcbd22")
 
 
-def write_report(doc: dict[str, Any], path: str | Path) -> None:
+def write_report(doc: BenchmarkResult, path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(render_report(doc), encoding="utf-8")
 
 
-def render_report(doc: dict[str, Any]) -> str:
-    summary = doc["summary"]
+def render_report(doc: BenchmarkResult) -> str:
+    """The benchmark as one self-contained HTML page (inline SVG charts, no script)."""
+    summary = doc.summary or {}
+    data = doc.data_summary or {}
     models = list(summary["by_model"])
-    scenarios = list(doc["data_summary"]["scenarios"])
+    scenarios = list(data["scenarios"])
     colours = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(models)}
     e = html.escape
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>mistrec benchmark: {e(doc['dataset']['name'])}</title><style>{_CSS}</style></head><body>",
-        f"<h1>mistrec benchmark: {e(doc['dataset']['name'])}</h1>",
-        f"<p class='meta'>protocol <b>{e(str(doc['protocol']))}</b> &middot; seeds {e(str(doc['seeds']))} &middot; "
-        f"mistrec {e(doc['mistrec_version'])} &middot; {doc.get('threads', '?')} threads per run &middot; load "
-        f"average before {_fmt_load(doc.get('load_average_before'))}, after {_fmt_load(doc.get('load_average_after'))}"
-        f" &middot; dataset fingerprint <code>{e(doc['dataset']['fingerprint'][:16])}</code></p>",
+        f"<title>mistrec benchmark: {e(doc.dataset['name'])}</title><style>{_CSS}</style></head><body>",
+        f"<h1>mistrec benchmark: {e(doc.dataset['name'])}</h1>",
+        f"<p class='meta'>protocol <b>{e(str(doc.protocol))}</b> &middot; seeds {e(str(doc.seeds))} &middot; "
+        f"mistrec {e(doc.mistrec_version)} &middot; {doc.threads or '?'} threads per run &middot; load "
+        f"average before {_fmt_load(doc.load_average_before)}, after {_fmt_load(doc.load_average_after)}"
+        f" &middot; dataset fingerprint <code>{e(doc.dataset['fingerprint'][:16])}</code></p>",
         _legend(models, colours),
         "<h2>Per-scenario results</h2>",
         "<p>Test metrics, mean &plusmn; std over seeds. <span class='best'>Bold</span>: the best model in the "
@@ -58,11 +62,12 @@ def render_report(doc: dict[str, Any]) -> str:
     parts += ["<h2>Transfer gain against the isolated single-scenario model</h2>", _gains(summary, scenarios, colours)]
     parts += ["<h2>Transfer gain by the user's activity in the scenario</h2>",
               _gains_by_activity(summary.get("by_activity") or {}, scenarios, colours)]
-    parts += ["<h2>Training curves</h2>", _curves(doc["runs"], models, colours)]
-    parts += ["<h2>mist: where the interest comes from</h2>", _matrix(doc["runs"])]
-    parts += ["<h2>Gates and experts</h2>", _gates(doc["runs"], models)]
+    runs = list(doc.runs)
+    parts += ["<h2>Training curves</h2>", _curves(runs, models, colours)]
+    parts += ["<h2>mist: where the interest comes from</h2>", _matrix(runs)]
+    parts += ["<h2>Gates and experts</h2>", _gates(runs, models)]
     parts += ["<h2>Speed and memory</h2>", _speed(summary, models)]
-    parts += ["<h2>Data</h2>", _data(doc["data_summary"])]
+    parts += ["<h2>Data</h2>", _data(data)]
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -297,11 +302,11 @@ def _gains_by_activity(by: dict[str, Any], scenarios: list[str], colours: dict[s
             "<th>p (bootstrap)</th><th>NDCG@10 gain</th></tr>" + "".join(rows) + "</table>")
 
 
-def _curves(runs: list[dict[str, Any]], models: list[str], colours: dict[str, str]) -> str:
+def _curves(runs: list[RunResult], models: list[str], colours: dict[str, str]) -> str:
     series = {}
     for m in models:
-        first = next((r for r in runs if r.get("model") == m and r.get("curve")), None)
-        pts = [(c["epoch"], c["valid_mean_scenario_auc"]) for c in (first or {}).get("curve", [])
+        first = next((r for r in runs if r.model == m and r.curve), None)
+        pts = [(c["epoch"], c["valid_mean_scenario_auc"]) for c in (first.curve or [] if first else [])
                if isinstance(c.get("valid_mean_scenario_auc"), float) and c.get("epoch", 0) > 0]
         if pts:
             series[m] = pts
@@ -336,8 +341,8 @@ def _curves(runs: list[dict[str, Any]], models: list[str], colours: dict[str, st
             "weights.</p>" + "".join(out))
 
 
-def _matrix(runs: list[dict[str, Any]]) -> str:
-    mats = [r["transfer_matrix"] for r in runs if r.get("model") == "mist" and r.get("transfer_matrix")]
+def _matrix(runs: list[RunResult]) -> str:
+    mats = [r.transfer_matrix for r in runs if r.model == "mist" and r.transfer_matrix]
     if not mats:
         return "<p class='note'>No mist run in this benchmark.</p>"
     names = mats[0]["scenarios"]
@@ -347,7 +352,7 @@ def _matrix(runs: list[dict[str, Any]]) -> str:
     out = ("<p>Row: the target scenario of a test sample; column: the scenario of the history events. Each cell "
            "is mist's interest-level share of that source, averaged over the target's test samples with a "
            f"history (mean over {len(mats)} seed(s)): where the model looked.</p>" + heatmap)
-    lso = [r["leave_source_out"] for r in runs if r.get("model") == "mist" and r.get("leave_source_out")]
+    lso = [r.leave_source_out for r in runs if r.model == "mist" and r.leave_source_out]
     if lso:
         drop = [[sum(m["auc_drop"][i][j] for m in lso) / len(lso) for j in range(n)] for i in range(n)]
         top = max((abs(v) for row in drop for v in row), default=0.0) or 1.0
@@ -359,13 +364,13 @@ def _matrix(runs: list[dict[str, Any]]) -> str:
     return out
 
 
-def _gates(runs: list[dict[str, Any]], models: list[str]) -> str:
+def _gates(runs: list[RunResult], models: list[str]) -> str:
     out = []
     for m in models:
-        first = next((r for r in runs if r.get("model") == m and r.get("gates")), None)
-        if first is None:
+        first = next((r for r in runs if r.model == m and r.gates), None)
+        if first is None or first.gates is None:
             continue
-        for gate, g in first["gates"].items():
+        for gate, g in first.gates.items():
             rows = list(g["by_scenario"])
             out.append(f"<h3>{html.escape(m)}: {html.escape(gate)}</h3>")
             out.append(_heatmap(rows, g["columns"], [g["by_scenario"][r] for r in rows], f"gates-{m}-{gate}",

@@ -29,7 +29,7 @@ from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ArtifactError, ConfigError
 from mistrec.features.scenario_text import scenario_mix
 
-__all__ = ["GAP_BUCKETS", "EncodedRows", "FeatureEncoder", "FeatureSpec"]
+__all__ = ["GAP_BUCKETS", "EncodedRows", "FeatureEncoder", "FeatureSpec", "IndexedRows"]
 
 GAP_BUCKETS = 33  # 0 = padding, 1 + floor(log2(1 + gap seconds)) capped at 32
 
@@ -98,6 +98,21 @@ class EncodedRows:
         """The rows selected by a boolean mask (the shared event pool is kept whole)."""
         return dataclasses.replace(self, **{f.name: getattr(self, f.name)[mask] for f in dataclasses.fields(self)
                                             if f.name != "events"})
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexedRows:
+    """Rows as the model's own indices (0: unknown): what models fitted in closed form, or that derive structure
+    (a graph, an item prior, per-user counts) from the training rows, are handed by the trainer
+    (`FeatureEncoder.indexed`), instead of reaching into the encoder's id maps."""
+
+    user: np.ndarray  # int64, model user index
+    item: np.ndarray  # int64, model item index
+    scenario: np.ndarray  # int64, model scenario index
+    label: np.ndarray  # float32
+
+    def __len__(self) -> int:
+        return len(self.user)
 
 
 class FeatureEncoder:
@@ -226,6 +241,12 @@ class FeatureEncoder:
                         df.columns else np.full(df.height, np.nan, dtype=np.float32)),
             events=ds.events,
         )
+
+    def indexed(self, rows: EncodedRows) -> IndexedRows:
+        """The rows' users, items and scenarios as model indices, with their labels."""
+        self._check()
+        return IndexedRows(user=self.user_map_[rows.user], item=self.item_map_[rows.item],
+                           scenario=self.scenario_map_[rows.scenario], label=rows.label)
 
     def batch(self, rows: EncodedRows, idx: np.ndarray, history: bool = True, items: np.ndarray | None = None,
               history_side: bool = True) -> Batch:

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch import nn
 
 from mistrec.batch import Batch
-from mistrec.errors import ConfigError
-from mistrec.features import EncodedRows, FeatureEncoder
+from mistrec.features import EncodedRows, FeatureEncoder, IndexedRows
 
-__all__ = ["Calibrates", "Explains", "Explanation", "FitsDirectly", "Model", "ModelConfig", "Prepares",
-           "ReportsGates", "ScoreModel", "ScoresPairs", "config_from_dict"]
-
-C = TypeVar("C")
-
+__all__ = ["Calibrates", "Explains", "Explanation", "FitsDirectly", "GatedModel", "Model", "ModelConfig", "Prepares",
+           "ReportsGates", "ScoreModel", "ScoresPairs"]
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
@@ -25,37 +21,6 @@ class ModelConfig:
 
     embedding_dim: int = 16
     dropout: float = 0.0
-
-
-def config_from_dict(cls: type[C], values: dict[str, Any], where: str) -> C:
-    """Builds config `cls` from a mapping, refusing unknown keys and values of the wrong type."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    for key, value in values.items():
-        if key not in fields:
-            raise ConfigError(f"Unknown key '{key}' in {where}. Allowed keys: {', '.join(fields)}.")
-        default = getattr(cls, key, None)
-        if default is None and value is not None:  # an optional setting (None: resolved later): its type's check
-            kind = str(fields[key].type).split("|")[0].strip()
-            default = {"float": 0.0, "int": 0, "str": "", "bool": False}.get(kind)
-        if isinstance(default, tuple):
-            if not isinstance(value, list | tuple) or not all(isinstance(v, int) and v > 0 for v in value):
-                raise ConfigError(f"The '{key}' parameter of {cls.__name__} must be a list of positive ints. "
-                                  f"Got {value!r} instead.")
-            values = {**values, key: tuple(value)}
-        elif isinstance(default, bool) and not isinstance(value, bool):
-            raise ConfigError(f"The '{key}' parameter of {cls.__name__} must be true or false. Got {value!r} instead.")
-        elif isinstance(default, int) and not isinstance(default, bool) and (isinstance(value, bool) or
-                                                                              not isinstance(value, int)):
-            raise ConfigError(f"The '{key}' parameter of {cls.__name__} must be an int. Got {value!r} instead.")
-        elif isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise ConfigError(f"The '{key}' parameter of {cls.__name__} must be a number. Got {value!r} instead.")
-        elif isinstance(default, str) and not isinstance(value, str):
-            raise ConfigError(f"The '{key}' parameter of {cls.__name__} must be a string. Got {value!r} instead.")
-    cfg = cls(**values)
-    check = getattr(cfg, "validate", None)
-    if check is not None:
-        check()
-    return cfg
 
 
 # -- capabilities ---------------------------------------------------------------------------------------
@@ -67,14 +32,14 @@ def config_from_dict(cls: type[C], values: dict[str, Any], where: str) -> C:
 class FitsDirectly(Protocol):
     """Fitted in closed form from the training rows, once, instead of by epochs of gradient steps."""
 
-    def fit_direct(self, enc: FeatureEncoder, rows: EncodedRows) -> None: ...
+    def fit_direct(self, rows: IndexedRows) -> None: ...
 
 
 @runtime_checkable
 class Prepares(Protocol):
     """Derives structure from the training rows before training (a graph, an item prior, per-user counts)."""
 
-    def setup(self, enc: FeatureEncoder, rows: EncodedRows) -> None: ...
+    def setup(self, rows: IndexedRows) -> None: ...
 
 
 @runtime_checkable
@@ -93,9 +58,11 @@ class ScoresPairs(Protocol):
 
 @runtime_checkable
 class ReportsGates(Protocol):
-    """Gated mixtures whose forward(b, record=...) fills in the gate values; `gate_columns` names them per gate."""
+    """Gated mixtures: `gate_values(b)` gives each row's gate values by gate name; `gate_columns` names them."""
 
     gate_columns: dict[str, list[str]]
+
+    def gate_values(self, b: Batch) -> dict[str, torch.Tensor]: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +128,7 @@ class Model(nn.Module):
     # the stage (None: all); `begin_stage(None, ...)` ends the last one. One stage: the usual single training.
     stages: tuple[str, ...] = ("train",)
 
-    def begin_stage(self, stage: str | None, enc: FeatureEncoder, rows: EncodedRows) -> np.ndarray | None:
+    def begin_stage(self, stage: str | None, rows: IndexedRows) -> np.ndarray | None:
         return None
 
     def stage_options(self, stage: str) -> dict[str, Any]:
@@ -230,3 +197,22 @@ class ScoreModel(Model):
         if len(np.unique(rows.label[idx])) == 2:
             lr = LogisticRegression().fit(s.reshape(-1, 1), rows.label[idx])
             self.calibration = torch.tensor([float(lr.coef_[0, 0]), float(lr.intercept_[0])])
+
+
+class GatedModel(Model):
+    """A gated mixture (MMoE, PLE, SAR-Net, PEPNet): one pass, `_run`, gives the logits and, when asked, fills in
+    each row's gate values by gate name; `forward` and `gate_values` (ReportsGates) are that pass."""
+
+    gate_columns: dict[str, list[str]]
+
+    def forward(self, b: Batch) -> torch.Tensor:
+        return self._run(b, None)
+
+    def gate_values(self, b: Batch) -> dict[str, torch.Tensor]:
+        """Each row's gate values, by gate name (ReportsGates)."""
+        record: dict[str, torch.Tensor] = {}
+        self._run(b, record)
+        return record
+
+    def _run(self, b: Batch, record: dict[str, torch.Tensor] | None) -> torch.Tensor:
+        raise NotImplementedError

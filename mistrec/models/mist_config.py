@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from mistrec.errors import ConfigError
 from mistrec.features.scenario_text import NEW_SCENARIO_MODES, TEXT_ENCODERS
@@ -25,13 +26,13 @@ class MistConfig(ModelConfig):
     attention_hidden: tuple[int, ...] = (36,)
     # the target-attention score: "mlp", DIN's activation unit MLP([e, q, e - q, e * q]) with attention_hidden;
     # "bilinear", e . (W q + w) / sqrt(E), several times cheaper per event (layers.BilinearScorer)
-    scorer: str = "bilinear"
-    weights: str = "softmax"  # softmax | din (unnormalised activation-unit outputs)
+    scorer: Literal["bilinear", "mlp"] = "bilinear"
+    weights: Literal["softmax", "din"] = "softmax"  # softmax | din (unnormalised activation-unit outputs)
     # softmax over each pool's events (a source scenario, and polarity with `polarity_pools`), as MiNet's
     # item-level attention within each domain: every source's interest is a weighted mean of its own events
     # and only the interest-level attention weighs sources against each other. "all": one softmax over the
     # whole history (a source with many events then outweighs a sparse one before the interest-level step).
-    softmax_scope: str = "all"
+    softmax_scope: Literal["all", "pool"] = "all"
     transfer_bias: bool = True
     history_labels: bool = True  # embed each history event's (training) label
     side_features: bool = True  # tokens and the query add their item's side-feature embeddings (category, genres)
@@ -51,7 +52,7 @@ class MistConfig(ModelConfig):
     # "hide": a row whose user has no event yet in its scenario (activity 0) reads the unknown user (index 0)
     # instead of the user's id, in training and in evaluation: a user new in a scenario is read through their
     # history alone, as the cold rows of training are. "keep": the id is read whatever the activity.
-    cold_id: str = "hide"
+    cold_id: Literal["hide", "keep"] = "hide"
     # with cold_id: hide, a user counts as new in the scenario below this many training events there (1: none;
     # 3: the activity groups 0 and 1-2)
     cold_below: int = 3
@@ -77,7 +78,7 @@ class MistConfig(ModelConfig):
     # the initial scale of every embedding in a token (item, side features, scenario, gap, label); 0: the
     # ids at 0.01 and the context embeddings at PyTorch's N(0, 1)
     init_std: float = 0.1
-    top: str = "star"  # star | ple | mlp | none
+    top: Literal["star", "ple", "mlp", "none"] = "star"
     auxiliary: bool = True  # star top: STAR's auxiliary network (scenario embedding + features -> a logit term)
     hidden: tuple[int, ...] = (128, 64, 32)  # STAR's sizes
     n_experts: int = 4  # ple top: shared experts
@@ -92,15 +93,8 @@ class MistConfig(ModelConfig):
     text_temperature: float = 0.1
 
     def validate(self) -> None:
-        if self.weights not in ("softmax", "din"):
-            raise ConfigError(f"The 'weights' parameter of MistConfig must be softmax or din. Got {self.weights!r}.")
-        if self.scorer not in ("mlp", "bilinear"):
-            raise ConfigError(f"The 'scorer' parameter of MistConfig must be mlp or bilinear. Got {self.scorer!r}.")
-        if self.softmax_scope not in ("pool", "all"):
-            raise ConfigError(f"The 'softmax_scope' parameter of MistConfig must be pool or all. "
-                              f"Got {self.softmax_scope!r} instead.")
-        if self.top not in ("star", "ple", "mlp", "none"):
-            raise ConfigError(f"The 'top' parameter of MistConfig must be star, ple, mlp or none. Got {self.top!r}.")
+        """What the types cannot say (parse_config checks them, and the choices): ranges, and one setting
+        against another."""
         if self.top == "none" and not self.transfer_head:
             raise ConfigError("MistConfig top: none leaves only the transfer read-out: set transfer_head: true.")
         if self.embedding_dim % self.heads:
@@ -120,7 +114,5 @@ class MistConfig(ModelConfig):
             raise ConfigError(f"The 'user_dropout' parameter of MistConfig must be in [0, 1]. Got {self.user_dropout}.")
         if not 0.0 <= self.cold_rows <= 1.0:
             raise ConfigError(f"The 'cold_rows' parameter of MistConfig must be in [0, 1]. Got {self.cold_rows}.")
-        if self.cold_id not in ("keep", "hide"):
-            raise ConfigError(f"The 'cold_id' parameter of MistConfig must be keep or hide. Got {self.cold_id!r}.")
         if self.cold_below < 1:
             raise ConfigError(f"The 'cold_below' parameter of MistConfig must be >= 1. Got {self.cold_below}.")

@@ -17,7 +17,7 @@ from torch import nn
 
 from mistrec.batch import Batch
 from mistrec.features import FeatureSpec
-from mistrec.models.base import Model, ModelConfig
+from mistrec.models.base import GatedModel, ModelConfig
 from mistrec.models.layers import MLP, Dropout, FeatureEmbedding
 
 __all__ = ["PEPNet", "PEPNetConfig"]
@@ -40,7 +40,7 @@ class _GateNU(nn.Module):
         return 2.0 * torch.sigmoid(self.mlp(x))
 
 
-class PEPNet(Model):
+class PEPNet(GatedModel):
     """PEPNet (Chang et al., KDD 2023): an EPNet gate from the scenario scales the embeddings, PPNet gates from
     user and item priors scale every hidden layer."""
 
@@ -59,7 +59,7 @@ class PEPNet(Model):
         self.dropout = Dropout(cfg.dropout)
         self.gate_columns = {"mean_scaling": ["epnet", *(f"ppnet{k + 1}" for k in range(len(cfg.hidden)))]}
 
-    def forward(self, b: Batch, record: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    def _run(self, b: Batch, record: dict[str, torch.Tensor] | None) -> torch.Tensor:
         """`record`, when given, receives the mean scaling of each Gate NU (EPNet, then each PPNet layer), (B, G):
         1 is a gate that does nothing, 0 or 2 a saturated one."""
         general = self.embed(b)  # (B, F * E)

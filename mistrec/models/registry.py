@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mistrec.config import parse_config
 from mistrec.errors import ConfigError
 from mistrec.features import FeatureSpec
-from mistrec.models.base import Model, ModelConfig, config_from_dict
+from mistrec.models.base import Model, ModelConfig
 from mistrec.models.cdr import EMCDR, PTUPCDR, BiTGCF, BiTGCFConfig, EMCDRConfig, PTUPCDRConfig
 from mistrec.models.classic import SVD, ClassicConfig, ItemKNN, NMFModel, Popularity
 from mistrec.models.din import DIN, DINConfig
@@ -72,7 +73,7 @@ def model_config(name: str, values: dict[str, Any] | None = None) -> ModelConfig
     """The typed config of model `name`, from a mapping (a YAML file's contents); unknown keys are errors."""
     if name not in REGISTRY:
         raise ConfigError(f"Unknown model '{name}'. Known models: {', '.join(sorted(REGISTRY))}.")
-    return config_from_dict(REGISTRY[name].config, dict(values or {}), f"the {name} model config")
+    return parse_config(REGISTRY[name].config, dict(values or {}), f"the {name} model config")
 
 
 def build_model(name: str, spec: FeatureSpec, config: ModelConfig | dict[str, Any] | None = None) -> Model:

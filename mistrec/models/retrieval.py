@@ -12,7 +12,7 @@ from torch import nn
 
 from mistrec.batch import Batch
 from mistrec.errors import ConfigError
-from mistrec.features import EncodedRows, FeatureEncoder, FeatureSpec
+from mistrec.features import FeatureSpec, IndexedRows
 from mistrec.models.base import ModelConfig, ScoreModel
 from mistrec.models.layers import MLP
 
@@ -128,10 +128,10 @@ class _GraphModel(_BPRModel):
         e = self.propagate()  # one propagation for the positives and their negatives
         return self._score(e, pos), self._score(e, neg)
 
-    def setup(self, enc: FeatureEncoder, rows: EncodedRows) -> None:
+    def setup(self, rows: IndexedRows) -> None:
         pos = rows.label > 0
-        u = enc.user_map_[rows.user[pos]]
-        i = enc.item_map_[rows.item[pos]] + self.n_users
+        u = rows.user[pos]
+        i = rows.item[pos] + self.n_users
         pairs = np.unique(np.stack([u, i]), axis=1)
         src = np.concatenate([pairs[0], pairs[1]])
         dst = np.concatenate([pairs[1], pairs[0]])

@@ -19,7 +19,7 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.errors import ConfigError
 from mistrec.features import FeatureSpec
-from mistrec.models.base import Model, ModelConfig
+from mistrec.models.base import GatedModel, ModelConfig
 from mistrec.models.layers import ActivationUnit, FeatureEmbedding, lookup, with_trained_mean
 
 __all__ = ["SARNet", "SARNetConfig"]
@@ -42,7 +42,7 @@ def _masked_softmax(a: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return a.masked_fill(~mask, float("-inf")).softmax(dim=1).nan_to_num(0.0)
 
 
-class SARNet(Model):
+class SARNet(GatedModel):
     """SAR-Net (Shen et al., CIKM 2021): scenario-aware attention over the history, then shared and
     scenario-specific experts mixed by a gate."""
 
@@ -69,7 +69,7 @@ class SARNet(Model):
         self.gate_columns = {"experts": [f"specific{k}" for k in range(cfg.n_specific)] +
                              [f"shared{k}" for k in range(cfg.n_shared)]}
 
-    def forward(self, b: Batch, record: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    def _run(self, b: Batch, record: dict[str, torch.Tensor] | None) -> torch.Tensor:
         """`record`, when given, receives the expert gate weights, (B, Ks + Kh)."""
         events = lookup(self.embed.item, b.hist_items)  # (B, L, E)
         target = self.embed.item(b.item)  # (B, E)

@@ -15,7 +15,7 @@ import math
 import random
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -29,7 +29,7 @@ from mistrec.errors import ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Calibrates, FitsDirectly, Model, Prepares, ScoresPairs
 
-__all__ = ["TrainConfig", "TrainResult", "conversion_metrics", "ctcvr_loss", "evaluate_rows", "predict",
+__all__ = ["TrainConfig", "TrainResult", "ctcvr_loss", "predict",
            "predict_tasks", "seed_everything", "train"]
 
 
@@ -39,7 +39,7 @@ class TrainConfig:
     own, `resolved`), decay, epochs with early stopping on the validation AUC, seed, scenario weighting or
     sampling, the conversion loss's weight and weight averaging."""
 
-    optimizer: str = "adam"  # adam | adamw
+    optimizer: Literal["adam", "adamw"] = "adam"
     # None: the model's own setting (`Model.train_defaults`: mist trains at 3e-3 on batches of 1,024), else
     # DEFAULT_LR and DEFAULT_BATCH_SIZE; `resolved(model)` gives the values a run trains with
     lr: float | None = None
@@ -49,8 +49,8 @@ class TrainConfig:
     epochs: int = 10
     patience: int = 2  # epochs without a better validation AUC before stopping
     seed: int = 2022
-    scenario_weights: str = "none"  # none | balanced: loss weight per scenario ~ 1 / its training rows
-    sampling: str = "uniform"  # uniform | balanced: each scenario drawn equally often
+    scenario_weights: Literal["none", "balanced"] = "none"  # loss weight per scenario ~ 1 / its training rows
+    sampling: Literal["uniform", "balanced"] = "uniform"  # each scenario drawn equally often
     eval_batch_size: int = 16384
     conversion_weight: float = 1.0  # the conversion (CTCVR) loss's weight, when the data and model have that task
     # > 0: keep an exponential moving average of the weights (Polyak averaging; decay per step), validate it and
@@ -59,14 +59,11 @@ class TrainConfig:
 
     def validate(self) -> None:
         checks = [
-            (self.optimizer in ("adam", "adamw"), "optimizer", "adam or adamw"),
             (self.lr is None or self.lr > 0, "lr", "a number > 0"),
             (0 < self.lr_decay <= 1, "lr_decay", "a number in (0, 1]"),
             (self.batch_size is None or self.batch_size >= 1, "batch_size", "an int >= 1"),
             (self.epochs >= 1, "epochs", "an int >= 1"),
             (self.patience >= 1, "patience", "an int >= 1"),
-            (self.scenario_weights in ("none", "balanced"), "scenario_weights", "none or balanced"),
-            (self.sampling in ("uniform", "balanced"), "sampling", "uniform or balanced"),
             (self.conversion_weight >= 0, "conversion_weight", "a number >= 0"),
             (0.0 <= self.ema < 1.0, "ema", "a number in [0, 1) (0: off)"),
         ]
@@ -163,42 +160,6 @@ def ctcvr_loss(click_logit: torch.Tensor, cvr_logit: torch.Tensor, click: torch.
     return torch.where(known, -(target * log_p + (1 - target) * log_not), torch.zeros_like(log_p))
 
 
-def conversion_metrics(click: np.ndarray, cvr: np.ndarray, rows: EncodedRows, scenario_names: tuple[str, ...]
-                       ) -> dict[str, Any]:
-    """The second task's metrics, overall and per scenario, on the rows whose conversion is known: CVR AUC
-    (p(conversion | click) on the clicked rows, against conversion) and CTCVR AUC and LogLoss (p(click) *
-    p(conversion | click) on every row, against click and conversion), with the counts."""
-    known = ~np.isnan(rows.conversion)
-
-    def block(m: np.ndarray) -> dict[str, Any]:
-        m = m & known
-        target = rows.label[m] * rows.conversion[m]
-        clicked = rows.label[m] > 0
-        p = click[m] * cvr[m]
-        return {"cvr_auc": metrics.auc(rows.conversion[m][clicked], cvr[m][clicked]),
-                "ctcvr_auc": metrics.auc(target, p),
-                "ctcvr_logloss": metrics.logloss(target, p) if m.any() else float("nan"),
-                "n": int(m.sum()), "clicks": int(clicked.sum()), "conversions": int(target.sum())}
-
-    by = {scenario_names[s - 1] if s > 0 else "<unknown>": block(rows.scenario == s) for s in np.unique(rows.scenario)}
-    return {"overall": block(np.ones(len(rows), dtype=bool)), "by_scenario": by}
-
-
-def evaluate_rows(prob: np.ndarray, rows: EncodedRows, scenario_names: tuple[str, ...]) -> dict[str, Any]:
-    """AUC and LogLoss overall and per scenario (with sample and positive counts)."""
-    by: dict[str, Any] = {}
-    for s in np.unique(rows.scenario):
-        m = rows.scenario == s
-        by[scenario_names[s - 1] if s > 0 else "<unknown>"] = {
-            "auc": metrics.auc(rows.label[m], prob[m]), "logloss": metrics.logloss(rows.label[m], prob[m]),
-            "n": int(m.sum()), "positives": int(rows.label[m].sum())}
-    aucs = [v["auc"] for v in by.values() if not math.isnan(v["auc"])]
-    return {"overall": {"auc": metrics.auc(rows.label, prob), "logloss": metrics.logloss(rows.label, prob),
-                        "n": len(rows), "positives": int(rows.label.sum()),
-                        "mean_scenario_auc": float(np.mean(aucs)) if aucs else float("nan")},
-            "by_scenario": by}
-
-
 def _epoch_order(rng: np.random.Generator, scenario: np.ndarray, sampling: str) -> np.ndarray:
     if sampling == "uniform":
         return rng.permutation(len(scenario))
@@ -211,16 +172,17 @@ def _fit_direct(model: Model, enc: FeatureEncoder, train_rows: EncodedRows, vali
                 cfg: TrainConfig) -> TrainResult:
     assert isinstance(model, FitsDirectly)
     start = time.perf_counter()
-    model.fit_direct(enc, train_rows)
+    model.fit_direct(enc.indexed(train_rows))
+    if isinstance(model, Calibrates):  # scores -> probabilities, fitted on the training rows
+        model.calibrate(enc, train_rows)
     seconds = time.perf_counter() - start
     record: dict[str, Any] = {"epoch": 0, "train_loss": float("nan"), "seconds": round(seconds, 3),
                               "fitted": "closed form"}
     score = float("nan")
     if valid_rows is not None and len(valid_rows):
-        valid = evaluate_rows(predict(model, enc, valid_rows, cfg.eval_batch_size), valid_rows,
-                              enc.spec_.scenario_names)
-        score = record["valid_mean_scenario_auc"] = valid["overall"]["mean_scenario_auc"]
-        record["valid_auc"] = valid["overall"]["auc"]
+        prob = predict(model, enc, valid_rows, cfg.eval_batch_size)
+        overall, _, score = metrics.scenario_aucs(valid_rows.label, prob, valid_rows.scenario)
+        record["valid_mean_scenario_auc"], record["valid_auc"] = score, overall
     return TrainResult(best_epoch=0, best_score=score, history=[record], train_seconds=seconds,
                        train_samples=len(train_rows))
 
@@ -323,15 +285,16 @@ def train(
     seed_everything(cfg.seed)
     if isinstance(model, FitsDirectly):
         return _fit_direct(model, enc, train_rows, valid_rows, cfg)
+    indexed = enc.indexed(train_rows)  # what models that derive structure from the rows are handed
     if isinstance(model, Prepares):
-        model.setup(enc, train_rows)
+        model.setup(indexed)
     rng = np.random.default_rng(cfg.seed)
     result = TrainResult(best_epoch=0, best_score=float("-inf"))
     for stage in model.stages:
-        rows = model.begin_stage(stage, enc, train_rows)
+        rows = model.begin_stage(stage, indexed)
         _train_stage(model, enc, train_rows, valid_rows, cfg, rng, result, rows,
                      stage if len(model.stages) > 1 else None, quiet)
-    model.begin_stage(None, enc, train_rows)  # every parameter trainable again, the model in its final mode
+    model.begin_stage(None, indexed)  # every parameter trainable again, the model in its final mode
     if isinstance(model, Calibrates):  # ranking (BPR) scores -> probabilities, fitted on training rows
         model.calibrate(enc, train_rows)
     return result
@@ -400,10 +363,11 @@ def _epoch_record(model: Model, enc: FeatureEncoder, valid_rows: EncodedRows | N
     if valid_rows is not None and len(valid_rows):
         prob, cvr = predict_tasks(model, enc, valid_rows, cfg.eval_batch_size)
         if cvr is not None:
-            conv = conversion_metrics(prob, cvr, valid_rows, enc.spec_.scenario_names)["overall"]
-            record["valid_cvr_auc"], record["valid_ctcvr_auc"] = conv["cvr_auc"], conv["ctcvr_auc"]
-        valid = evaluate_rows(prob, valid_rows, enc.spec_.scenario_names)
-        record["valid_mean_scenario_auc"] = valid["overall"]["mean_scenario_auc"]
-        record["valid_auc"] = valid["overall"]["auc"]
-        record["valid_by_scenario"] = {s: v["auc"] for s, v in valid["by_scenario"].items()}
+            known = ~np.isnan(valid_rows.conversion)
+            record["valid_cvr_auc"], record["valid_ctcvr_auc"] = metrics.conversion_aucs(
+                valid_rows.label[known], valid_rows.conversion[known], prob[known], cvr[known])
+        overall, per, mean = metrics.scenario_aucs(valid_rows.label, prob, valid_rows.scenario)
+        record["valid_mean_scenario_auc"], record["valid_auc"] = mean, overall
+        names = enc.spec_.scenario_names
+        record["valid_by_scenario"] = {names[s - 1] if s > 0 else "<unknown>": v for s, v in per.items()}
     return record

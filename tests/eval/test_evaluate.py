@@ -15,9 +15,10 @@ from mistrec.cli.main import main
 from mistrec.data import PreparedDataset
 from mistrec.eval import evaluate_run, rank_full_catalogue
 from mistrec.eval.evaluate import leave_source_out_matrix, load_per_query, load_run_and_data
+from mistrec.eval.fit import fit_run
 from mistrec.features import FeatureEncoder
 from mistrec.models.base import Model
-from mistrec.train import TrainConfig, fit_run
+from mistrec.train import TrainConfig
 from tests.cli.test_cli import fails_with
 from tests.conftest import prepared_synthetic
 
@@ -39,29 +40,31 @@ def mist_run(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_evaluate_run_metrics_agree_with_scikit_learn(mist_run: Path, prepared: Path) -> None:
     doc = evaluate_run(mist_run, ks=(5, 10))
-    assert doc["dataset"]["fingerprint"] == PreparedDataset.load(prepared).manifest["fingerprint"]
-    run = doc["runs"][0]
-    assert run["model"] == "mist" and run["seed"] == 1 and run["train_samples_per_second"] > 0
+    assert doc.dataset["fingerprint"] == PreparedDataset.load(prepared).manifest["fingerprint"]
+    run = doc.run
+    assert run.model == "mist" and run.seed == 1 and run.train_samples_per_second and run.train_samples_per_second > 0
     saved = np.load(mist_run / "predictions_test.npz")
     y, p, s = saved["label"], saved["prob"], saved["scenario"]
-    m = run["metrics"]
-    assert m["overall"]["auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-6)
-    assert m["overall"]["logloss"] == pytest.approx(log_loss(y, p.astype(np.float64)), abs=1e-6)
-    names = run["scenario_names"]
-    for name, block in m["by_scenario"].items():
+    m = run.metrics
+    assert m is not None and run.scenario_names is not None
+    assert m.overall.auc == pytest.approx(roc_auc_score(y, p), abs=1e-6)
+    assert m.overall.logloss == pytest.approx(log_loss(y, p.astype(np.float64)), abs=1e-6)
+    names = run.scenario_names
+    for name, block in m.by_scenario.items():
         rows = s == names.index(name) + 1
-        assert block["n"] == int(rows.sum()) and block["positives"] == int(y[rows].sum())
-        assert block["auc"] == pytest.approx(roc_auc_score(y[rows], p[rows]), abs=1e-6)
+        assert block.n == int(rows.sum()) and block.positives == int(y[rows].sum())
+        assert block.auc == pytest.approx(roc_auc_score(y[rows], p[rows]), abs=1e-6)
         for key in ("gauc", "ece", "ndcg@5", "hr@10", "recall@10", "mrr", "coverage@10", "novelty@10"):
-            assert np.isfinite(block[key]), key
-        assert block["ranking_candidates"] == "full catalogue"
-    t = run["transfer_matrix"]
+            assert np.isfinite(block.get(key)), key
+        assert block.ranking["ranking_candidates"] == "full catalogue"
+    assert run.transfer_matrix is not None and run.leave_source_out is not None
+    t = run.transfer_matrix
     assert np.allclose(np.sum(t["source_share"], axis=1), 1.0, atol=1e-4)  # shares of a target sum to one
     # the leave-source-out matrix: each target's full AUC is the evaluated one, each drop is full - without
-    lso = run["leave_source_out"]
+    lso = run.leave_source_out
     assert lso["scenarios"] == names and np.asarray(lso["auc_drop"]).shape == (len(names), len(names))
     for i, name in enumerate(names):
-        assert lso["auc_full"][i] == pytest.approx(m["by_scenario"][name]["auc"], abs=1e-6)
+        assert lso["auc_full"][i] == pytest.approx(m.by_scenario[name].auc, abs=1e-6)
         np.testing.assert_allclose(lso["auc_drop"][i], lso["auc_full"][i] - np.asarray(lso["auc_without"][i]))
     # evaluate reuses its predictions for the full-history column: the same as scoring the rows afresh
     model, enc, _, ds = load_run_and_data(mist_run)
@@ -149,7 +152,7 @@ def test_an_oracle_ranks_perfectly_and_seen_items_are_not_candidates(prepared: P
 
 
 def test_results_by_activity_cover_every_row_and_query(mist_run: Path) -> None:
-    doc = evaluate_run(mist_run, ks=(5,))
+    doc = evaluate_run(mist_run, ks=(5,)).to_json()
     m = doc["runs"][0]["metrics"]
     saved = np.load(mist_run / "predictions_test.npz")
     names = doc["runs"][0]["scenario_names"]

@@ -11,7 +11,8 @@ import torch
 from mistrec.cli.main import main
 from mistrec.errors import ConfigError
 from mistrec.eval.explain import Recommender, leave_source_out_matrix
-from mistrec.train import TrainConfig, fit_run
+from mistrec.eval.fit import fit_run
+from mistrec.train import TrainConfig
 from tests.cli.test_cli import fails_with
 from tests.conftest import prepared_synthetic
 

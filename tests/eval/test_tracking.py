@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from mistrec.eval.results import RunResult
 from mistrec.eval.tracking import flat_metrics, log_run
 
-RUN = {"model": "mist", "seed": 3, "best_epoch": 2,
+RUN = RunResult.from_json({"model": "mist", "seed": 3, "best_epoch": 2,
        "curve": [{"epoch": 1, "train_loss": 0.6, "valid_mean_scenario_auc": 0.7},
                  {"epoch": 2, "train_loss": 0.5, "valid_mean_scenario_auc": 0.72}],
        "metrics": {"overall": {"auc": 0.8, "ndcg@10": 0.1, "n": 10, "ranking_candidates": "full catalogue"},
-                   "by_scenario": {"home feed": {"auc": 0.75, "logloss": float("nan")}}}}
+                   "by_scenario": {"home feed": {"auc": 0.75, "logloss": float("nan")}}}})
 
 
 def _run_dir(tmp_path: Path) -> Path:

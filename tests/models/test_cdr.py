@@ -32,7 +32,7 @@ def test_source_vector_weights_the_other_scenarios_by_events(data: tuple[Prepare
     ds, enc = data
     model = build_model("emcdr", enc.spec_, {"embedding_dim": 4})
     assert isinstance(model, EMCDR)
-    model.setup(enc, enc.rows(ds, "train"))
+    model.setup(enc.indexed(enc.rows(ds, "train")))
     b = enc.batch(enc.rows(ds, "test"), np.arange(8))
     table = model.user.weight.view(model.n_users, model.n_scenarios, 4)
     for r in range(8):
@@ -49,7 +49,7 @@ def test_emcdr_maps_the_source_vector_and_trains_only_the_mapping(data: tuple[Pr
     model = build_model("emcdr", enc.spec_, {"embedding_dim": 4, "min_events": 2})
     assert isinstance(model, EMCDR)
     rows, valid = enc.rows(ds, "train"), enc.rows(ds, "valid")
-    model.setup(enc, rows)
+    model.setup(enc.indexed(rows))
     before = {}
 
     def snapshot(stage: str | None, *args: object) -> object:
@@ -72,7 +72,7 @@ def test_emcdr_maps_the_source_vector_and_trains_only_the_mapping(data: tuple[Pr
         want = torch.where(cold.unsqueeze(1), mapped, model.own(b))
         torch.testing.assert_close(model(b), (want * model.item(b.item)).sum(-1))
     # the mapping's rows: one per overlapping (user, target) with at least min_events target events
-    picked = model.transfer_rows(enc, rows)
+    picked = model.transfer_rows(enc.indexed(rows))
     key = enc.user_map_[rows.user[picked]] * model.n_scenarios + enc.scenario_map_[rows.scenario[picked]]
     assert len(np.unique(key)) == len(picked)
     here = model.events.numpy()[enc.user_map_[rows.user[picked]], enc.scenario_map_[rows.scenario[picked]]]
@@ -84,7 +84,7 @@ def test_ptupcdr_bridge_is_personal_and_reads_only_source_positives(data: tuple[
     ds, enc = data
     model = build_model("ptupcdr", enc.spec_, {"embedding_dim": 4, "meta_dim": 5, "history": 3})
     assert isinstance(model, PTUPCDR)
-    model.setup(enc, enc.rows(ds, "train"))
+    model.setup(enc.indexed(enc.rows(ds, "train")))
     b = enc.batch(enc.rows(ds, "test"), np.arange(32))
     with torch.no_grad():
         got = model.transferred(b)

@@ -12,11 +12,12 @@ import torch
 import yaml
 
 from mistrec.data import PreparedDataset
+from mistrec.eval.fit import fit_run
 from mistrec.features import FeatureEncoder
 from mistrec.metrics import auc, logloss
 from mistrec.models import REGISTRY, build_model
-from mistrec.models.base import Calibrates, Explains, FitsDirectly
-from mistrec.train import TrainConfig, fit_run, load_run, predict
+from mistrec.models.base import Calibrates, Explains, FitsDirectly, ReportsGates
+from mistrec.train import TrainConfig, load_run, predict
 from tests.conftest import prepared_synthetic
 
 
@@ -157,11 +158,12 @@ def test_expert_models_report_their_gates(name: str, prepared: Path) -> None:
     enc = FeatureEncoder().fit(ds)
     rows = enc.rows(ds, "test")
     model = build_model(name, enc.spec_, {"embedding_dim": 8}).eval()
-    record: dict[str, torch.Tensor] = {}
+    assert isinstance(model, ReportsGates)
     with torch.no_grad():
         b = enc.batch(rows, np.arange(32), history=model.reads_history)
         plain = model(b)
-        assert torch.equal(model(b, record=record), plain)  # recording changes nothing
+        record = model.gate_values(b)
+        assert torch.equal(model(b), plain)  # reading the gates changes nothing
     assert set(record) == set(model.gate_columns)
     for gate, w in record.items():
         assert w.shape == (32, len(model.gate_columns[gate]))
@@ -305,9 +307,9 @@ def test_mist_item_prior_follows_sampled_negatives(tmp_path: Path, prepared: Pat
     assert enc.spec_.sampled_negatives
     rows = enc.rows(ds, "train")
     model = build_model("mist", enc.spec_, {"embedding_dim": 4})
-    model.setup(enc, rows)
+    model.setup(enc.indexed(rows))
     pop = build_model("popularity", enc.spec_, {})
-    pop._fit(enc, rows)  # type: ignore[operator]  # its closed form, before the Platt calibration
+    pop.fit_direct(enc.indexed(rows))  # its closed form (the trainer calibrates after)
     assert model.prior is not None
     b = enc.batch(rows, np.arange(len(rows)))
     torch.testing.assert_close(model.prior[b.scenario, b.item], torch.logit(pop.table[b.scenario, b.item]))

@@ -11,9 +11,10 @@ import torch
 
 from mistrec.data import PreparedDataset, load_dataset_config, prepare
 from mistrec.errors import DataError
+from mistrec.eval.fit import fit_run
 from mistrec.features import FeatureEncoder
 from mistrec.models import REGISTRY, build_model, conversion_models
-from mistrec.train import TrainConfig, fit_run, load_run, predict, predict_tasks
+from mistrec.train import TrainConfig, load_run, predict, predict_tasks
 from mistrec.train.loop import ctcvr_loss
 from tests.conftest import prepared_synthetic, write_yaml
 
@@ -131,7 +132,8 @@ def test_the_benchmark_reports_the_second_task(prepared: Path, tmp_path: Path) -
     doc = run_benchmark(prepared, BenchmarkConfig(models=["star", "din"], seeds=[1], work_dir=tmp_path / "runs",
                                                   train={"epochs": 1, "batch_size": 512}, threads=1, ranking=False,
                                                   n_boot=50), log=lambda *a: None)
-    by_model = doc["summary"]["by_model"]
+    assert doc.summary is not None
+    by_model = doc.summary["by_model"]
     assert "conversion" in by_model["star"] and "conversion" not in by_model["din"]
     assert by_model["star"]["conversion"]["overall"]["cvr_auc"]["n"] == 1
     assert set(by_model["star"]["conversion"]["by_scenario"]) == set(by_model["star"]["by_scenario"])
@@ -144,7 +146,7 @@ def test_evaluate_reports_and_saves_the_second_task(prepared: Path, tmp_path: Pa
 
     fit_run(prepared, "shared_bottom", tmp_path / "run", model_values={"embedding_dim": 8},
             train_cfg=TrainConfig(epochs=1, batch_size=512, seed=3), quiet=True)
-    run = evaluate_run(tmp_path / "run", ranking=False)["runs"][0]
+    run = evaluate_run(tmp_path / "run", ranking=False).to_json()["runs"][0]
     conv = run["metrics"]["conversion"]
     assert conv["overall"]["n"] == run["metrics"]["overall"]["n"] and 0.5 < conv["overall"]["ctcvr_auc"] <= 1
     saved = np.load(tmp_path / "run" / "predictions_test.npz")

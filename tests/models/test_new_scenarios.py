@@ -14,11 +14,12 @@ from sklearn.metrics import roc_auc_score
 from mistrec.data import PreparedDataset, ProtocolConfig, SyntheticConfig, generate, load_dataset_config, prepare
 from mistrec.errors import ConfigError
 from mistrec.eval.explain import Recommender
+from mistrec.eval.fit import fit_run
 from mistrec.features import FeatureEncoder
 from mistrec.features.scenario_text import minilm_available, scenario_mix
 from mistrec.models import build_model, model_config
 from mistrec.models.layers import PartitionedNorm, ScenarioGroups, StarLinear, route
-from mistrec.train import TrainConfig, fit_run, load_run, predict
+from mistrec.train import TrainConfig, load_run, predict
 
 NAMES = ["home_feed", "search", "game_lobby", "vr_arcade"]
 TEXT = {1: "personalised feed on the app's home screen", 2: "results of a typed search query",

@@ -6,7 +6,7 @@ import json
 import resource
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +15,14 @@ import torch
 
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ArtifactError, ConfigError
+from mistrec.eval.pointwise import conversion_metrics, evaluate_rows
+from mistrec.eval.results import Metrics
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.features.scenario_text import resolution_text
 from mistrec.models import REGISTRY, build_model, conversion_models, model_config
 from mistrec.models.base import Model
 from mistrec.train.artifact import load_run, save_run
-from mistrec.train.loop import (
-    TrainConfig,
-    conversion_metrics,
-    evaluate_rows,
-    predict_tasks,
-    seed_everything,
-    train,
-)
+from mistrec.train.loop import TrainConfig, predict_tasks, seed_everything, train
 
 __all__ = ["fit_run"]
 
@@ -85,7 +80,8 @@ def fit_run(
     t0 = time.perf_counter()
     result = train(model, enc, fit_rows["train"], fit_rows["valid"], train_cfg, quiet=quiet)
     names = enc.spec_.scenario_names
-    evaluated = {split: _evaluate(model, enc, r, names) for split, r in rows.items() if split != "train" and len(r)}
+    evaluated = {split: _evaluate(model, enc, r, names).to_json() for split, r in rows.items()
+                 if split != "train" and len(r)}
     summary = {
         "model": name, "seed": train_cfg.seed, "dataset": {"name": ds.manifest["name"],
                                                            "fingerprint": ds.manifest["fingerprint"]},
@@ -102,13 +98,11 @@ def fit_run(
     return summary
 
 
-def _evaluate(model: Model, enc: FeatureEncoder, rows: EncodedRows, names: tuple[str, ...]) -> dict[str, Any]:
+def _evaluate(model: Model, enc: FeatureEncoder, rows: EncodedRows, names: tuple[str, ...]) -> Metrics:
     """The click metrics; with a conversion head, the `conversion` block too."""
     click, cvr = predict_tasks(model, enc, rows)
     result = evaluate_rows(click, rows, names)
-    if cvr is not None:
-        result["conversion"] = conversion_metrics(click, cvr, rows, names)
-    return result
+    return result if cvr is None else replace(result, conversion=conversion_metrics(click, cvr, rows, names))
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
