@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import resource
 import sys
@@ -123,6 +124,6 @@ def _only(rows: EncodedRows, names: tuple[str, ...], keep: list[str] | None) -> 
 def _json(x: Any) -> Any:
     if isinstance(x, np.generic):
         return x.item()
-    if hasattr(x, "__dataclass_fields__"):
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
         return asdict(x)
     return str(x)
