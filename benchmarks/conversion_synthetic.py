@@ -40,7 +40,7 @@ def main() -> int:
     if not (prepared / "manifest.json").is_file():
         raw = generate(SyntheticConfig(n_users=args.users, seed=0, conversion=True)).write(work / "raw")
         prepare(load_dataset_config(raw), prepared, history_length=50, quiet=True)
-    cmd = [sys.executable, "-m", "mistrec", "benchmark", str(prepared), "--models", args.models, "--seeds",
+    cmd = [sys.executable, "-m", "mistrec", "benchmark", str(prepared), "--force", "--models", args.models, "--seeds",
            str(args.seeds), "--epochs", str(args.epochs), "--threads", THREADS, "--json", args.json,
            "--batch-size", "1024", "--no-ranking", "--work", str(work / "benchmark-runs")]
     code = run_benchmark_cli(cmd, args.json)

@@ -52,7 +52,7 @@ def main() -> int:
                                                                                         k=k)
             prepare(load_dataset_config(raw), prepared, protocol=protocol, history_length=50, quiet=True)
         out = work / name / "benchmark.json"
-        cmd = [sys.executable, "-m", "mistrec", "benchmark", str(prepared), "--models", "mist,isolated_dnn",
+        cmd = [sys.executable, "-m", "mistrec", "benchmark", str(prepared), "--force", "--models", "mist,isolated_dnn",
                "--seeds", str(args.seeds), "--epochs", str(args.epochs), "--threads", THREADS, "--json", str(out),
                "--batch-size", "1024", "--no-ranking", *(["--config", args.config] if args.config else [])]
         print(f"k = {k:g}%", flush=True)

@@ -38,7 +38,7 @@ def main() -> int:
 
     prepared = prepared_ml1m(Path(args.work), args.recipe, Path(args.data))
     work = prepared.parent
-    cmd = [sys.executable, "-m", "mistrec", "benchmark", str(prepared), "--models", args.models, "--seeds",
+    cmd = [sys.executable, "-m", "mistrec", "benchmark", str(prepared), "--force", "--models", args.models, "--seeds",
            str(args.seeds), "--epochs", str(args.epochs), "--threads", THREADS, "--json", args.json,
            "--work", str(work / "benchmark-runs")]
     if args.report:

@@ -115,7 +115,7 @@ def prepare(job: Job, work: Path, args: argparse.Namespace) -> Path:
 def run(job: Job, prepared: Path, work: Path, args: argparse.Namespace) -> Path:
     """`mistrec benchmark` for the job (resumable); returns its JSON."""
     out = work / job.name / "benchmark.json"
-    cmd = [sys.executable, "-m", "mistrec", "benchmark", str(prepared), "--models", args.models, "--seeds",
+    cmd = [sys.executable, "-m", "mistrec", "benchmark", str(prepared), "--force", "--models", args.models, "--seeds",
            str(args.seeds), "--threads", THREADS, "--json", str(out), "--work", str(work / job.name / "runs"),
            "--k", "10", "--quiet"]
     if job.sampled:

@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
                       "data, so that only cold users are evaluated ('train')")
     prep.add_argument("--k", type=float, help="kshot: percent of the target scenario's training rows kept")
     prep.add_argument("--history-length", type=int, help="L, events per history (default: the YAML's, else 50)")
+    prep.add_argument("--force", action="store_true", help="replace a prepared dataset already in --out (runs "
+                      "trained on it will no longer load)")
     prep.add_argument("--quiet", action="store_true", help="no progress bar")
 
     tr = sub.add_parser("train", help="prepared directory -> trained, evaluated run directory")
@@ -67,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--train-scenarios", help="comma-separated scenarios to train on (pre-train on sources, or "
                     "fine-tune on a target); test metrics cover every scenario")
     tr.add_argument("--init-from", help="a run directory whose weights start the training (fine-tuning)")
+    tr.add_argument("--force", action="store_true", help="replace a finished run already in --out")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
 
     ev = sub.add_parser("evaluate", help="run directory -> per-scenario metrics (AUC, gAUC, LogLoss, ECE, ranking)")
@@ -106,6 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     bm.add_argument("--max-queries", type=int, metavar="N", help="rank a seeded sample of at most N queries per "
                     "scenario (the same for every model)")
     bm.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the paired tests")
+    bm.add_argument("--force", action="store_true", help="replace the --json file if it exists (the runs in "
+                    "--work are kept and resumed either way)")
     bm.add_argument("--mlflow", action="store_true", help="log every run to MLflow (its default local store)")
     bm.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars under WORK/tensorboard")
     bm.add_argument("--quiet", action="store_true", help="no per-run lines")
@@ -164,7 +169,8 @@ def _prepare(args: argparse.Namespace) -> int:
                                                cold_fraction=args.cold_fraction, cold_rest=args.cold_rest)
     if args.history_length is not None and args.history_length < 1:
         raise MistrecError(f"--history-length must be >= 1. Got {args.history_length}.")
-    manifest = prepare(cfg, args.out, protocol=protocol, history_length=args.history_length, quiet=args.quiet)
+    manifest = prepare(cfg, args.out, protocol=protocol, history_length=args.history_length, quiet=args.quiet,
+                       force=args.force)
     print_summary(manifest, Path(args.out))
     return 0
 
@@ -227,7 +233,7 @@ def _train(args: argparse.Namespace) -> int:
     model_values, train_cfg = _train_config(args)
     scenarios = [s.strip() for s in args.train_scenarios.split(",") if s.strip()] if args.train_scenarios else None
     summary = fit_run(args.data, args.model, args.out, model_values=model_values, train_cfg=train_cfg,
-                      quiet=args.quiet, train_scenarios=scenarios, init_from=args.init_from)
+                      quiet=args.quiet, train_scenarios=scenarios, init_from=args.init_from, force=args.force)
     print_run(summary)
     print(f"  run written to {args.out} (run.json, weights.pt, encoder, metrics.json)")
     return 0
@@ -322,6 +328,11 @@ def _benchmark(args: argparse.Namespace) -> int:
         raise MistrecError(f"--seeds must be >= 1. Got {args.seeds}.")
     if args.threads < 1:
         raise MistrecError(f"--threads must be >= 1. Got {args.threads}.")
+    if args.bootstrap < 1:
+        raise MistrecError(f"--bootstrap must be >= 1 (resamples of the paired tests). Got {args.bootstrap}.")
+    _check_output_file(Path(args.json), "--json", args.force)
+    if args.report:
+        _check_output_file(Path(args.report), "--report", True)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models:
         raise MistrecError("--models needs at least one model name.")
@@ -354,6 +365,15 @@ def _benchmark(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _check_output_file(path: Path, flag: str, force: bool) -> None:
+    """Before any work: the file can be written, and an existing one is replaced only when asked."""
+    if path.is_dir():
+        raise MistrecError(f"{flag} {path} is a directory: give a file name such as {path / 'benchmark.json'}.")
+    if path.exists() and not force:
+        raise MistrecError(f"{flag} {path} exists: pass --force to replace it (the runs in --work are kept and "
+                           "resumed either way), or choose another file.")
+
+
 def _flush_print(line: str) -> None:
     print(line, flush=True)  # one line per run, seen at once even when the output is a file
 
@@ -381,7 +401,7 @@ def _demo(args: argparse.Namespace) -> int:
     print("Planted transfer matrix T[target, source]: a user's clicks in the target follow this mix of their "
           "interests in the sources")
     print_matrix(data.scenario_names, data.transfer)
-    manifest = prepare(load_dataset_config(yaml_path), out / "prepared", quiet=args.quiet)
+    manifest = prepare(load_dataset_config(yaml_path), out / "prepared", quiet=args.quiet, force=True)
     print_summary(manifest, out / "prepared")
     torch.set_num_threads(2)
     runs = []

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,13 @@ import polars as pl
 from tqdm import tqdm
 
 from mistrec.data import leakage
+from mistrec.data.atomic import atomic_dir
 from mistrec.data.cleaning import NumericPreprocessor, deduplicate, kcore, scenario_counts
 from mistrec.data.config import DatasetConfig, ProtocolConfig, TableConfig
 from mistrec.data.history import HistoryEvents
 from mistrec.data.negatives import sample_negatives
 from mistrec.data.readers import LINE, location
-from mistrec.data.sources import ITEM_SCOPED, SOURCE, load_interactions
+from mistrec.data.sources import ITEM_SCOPED, SOURCE, finite_number, load_interactions
 from mistrec.data.splits import EXCLUDED, SPLIT_NAMES, TRAIN, split_interactions
 from mistrec.data.tables import derive_scenarios, read_table
 from mistrec.data.vocab import build_vocab, encode
@@ -48,22 +48,27 @@ def prepare(
     protocol: ProtocolConfig | None = None,
     history_length: int | None = None,
     quiet: bool = True,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Runs the whole preparation and writes the prepared directory; returns its manifest.
 
     Args:
         cfg: the validated dataset configuration (see `load_dataset_config`).
-        out: the directory to write (replaced if it holds an earlier prepared dataset).
+        out: the directory to write, whole or not at all (mistrec.data.atomic); an earlier prepared dataset
+            there is an error unless `force`, checked before any work.
         protocol: overrides the YAML's protocol section.
         history_length: overrides history.length.
         quiet: no progress bar.
+        force: replace a prepared dataset already in `out` (the runs trained on it will no longer load).
     """
     t0 = time.perf_counter()
     out = Path(out)
     # disable=None: no bar when stderr is not a terminal (logs, CI); leave=False: an error starts a clean line.
     steps = tqdm(total=8, desc="prepare", disable=True if quiet else None, unit="step", leave=False)
     try:
-        return _run(_Job(cfg, protocol, history_length), out, steps, t0)
+        with atomic_dir(out, is_result=lambda p: (p / "manifest.json").is_file(), what="prepared dataset",
+                        force=force) as tmp:
+            return _run(_Job(cfg, protocol, history_length), tmp, steps, t0)
     finally:
         steps.close()
 
@@ -343,13 +348,14 @@ class _Job:
         return out
 
     def _numeric(self, tc: TableConfig, idx: pl.DataFrame) -> list[pl.Series]:
-        values = idx.select(pl.col(c).cast(pl.Float64, strict=False) for c in tc.numeric)
+        values = idx.select(finite_number(pl.col(c)).alias(c) for c in tc.numeric)
         for c in tc.numeric:
             bad = idx.filter(pl.col(c).is_not_null() & values[c].is_null())
             if bad.height:
                 raise DataError(f"{location(tc.path, tc.format, int(bad[LINE][0]))}, column '{c}': value "
-                                f"{bad[c][0]!r} is not a number ({bad.height} such rows). Fix it, or list the "
-                                "column as categorical.")
+                                f"{bad[c][0]!r} is not a finite number ({bad.height} such rows). Fix it (an empty "
+                                "cell is a missing value, filled as cleaning.numeric says), or list the column as "
+                                "categorical.")
         x = values.to_numpy().astype(np.float64)
         if tc.kind == "scenarios":
             fit_mask = np.ones(len(x), dtype=bool)
@@ -370,11 +376,6 @@ class _Job:
 
     # -- write --------------------------------------------------------------------------------------------
     def write(self, out: Path, tables: dict[str, pl.DataFrame], seconds: float) -> dict[str, Any]:
-        if out.exists():
-            if not (out / "manifest.json").is_file() and any(out.iterdir()):
-                raise ConfigError(f"--out {out} exists and is not a prepared dataset: choose an empty or new "
-                                  "directory.")
-            shutil.rmtree(out)
         (out / "vocab").mkdir(parents=True)
         df = self.df
         context = [c for c in df.columns if c not in _INTERNAL]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from mistrec.data.atomic import read_json
 from mistrec.data.history import HistoryBatch, HistoryEvents
 from mistrec.data.prepare import SCHEMA_VERSION
 from mistrec.errors import ArtifactError
@@ -48,7 +48,7 @@ class PreparedDataset:
         if missing:
             raise ArtifactError(f"{path} is not a complete prepared dataset: missing {', '.join(missing)}. "
                                 "Run `mistrec prepare` again.")
-        manifest = json.loads((path / "manifest.json").read_text())
+        manifest = read_json(path / "manifest.json", "Run `mistrec prepare` again.")
         version = manifest.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ArtifactError(f"{path} was prepared with schema version {version} (by mistrec "

@@ -18,7 +18,7 @@ from mistrec.data.config import CANONICAL, DatasetConfig, LabelRule, SourceConfi
 from mistrec.data.readers import LINE, location, read_columns
 from mistrec.errors import DataError
 
-__all__ = ["InvalidRows", "load_interactions"]
+__all__ = ["InvalidRows", "finite_number", "load_interactions"]
 
 SOURCE = "__source"
 ITEM_SCOPED = "__item_scoped"
@@ -30,9 +30,10 @@ _FIXES = {
     "missing_scenario": "give every row a scenario",
     "missing_label": "fill in the label",
     "unparsable_label": "fix the value (a 0/1 label column takes 0, 1, true or false; graded labels "
-    "need a rule such as '> 3')",
+    "need a rule such as '> 3' and a finite number: NaN and inf are no rating)",
     "missing_timestamp": "fill in the timestamp",
-    "unparsable_timestamp": "fix the value or the timestamp unit/format in the YAML",
+    "unparsable_timestamp": "fix the value (a finite number, or a date in the YAML's format) or the timestamp "
+    "unit/format in the YAML",
     "unknown_split": "use train, valid or test, or map the values with split_values",
     "missing_conversion": "fill in the conversion (0 or 1)",
     "unparsable_conversion": "fix the value (the conversion column takes 0, 1, true or false)",
@@ -105,12 +106,19 @@ def _load_source(cfg: DatasetConfig, index: int, src: SourceConfig, invalid: Inv
     )
 
 
+def finite_number(value: pl.Expr) -> pl.Expr:
+    """A column (text or numbers) as Float64: null where it is not a number, and where it is NaN or +-inf (which a cast
+    accepts: "NaN" > 3 would otherwise be a label, and a mean over "inf" a feature)."""
+    num = value.cast(pl.Float64, strict=False)
+    return pl.when(num.is_finite()).then(num)
+
+
 def _parse_label(df: pl.DataFrame, rule: LabelRule) -> tuple[pl.DataFrame, list[tuple[str, str, pl.Expr]]]:
     if rule.implicit:
         return df.with_columns(pl.lit(1.0).alias("label"), pl.lit(1.0).alias("label_value")), []
     col = str(rule.column)
     raw = pl.col(col).str.strip_chars()
-    num = raw.cast(pl.Float64, strict=False)
+    num = finite_number(raw)
     if rule.op is None:
         num = _zero_one(raw)
         bad = num.is_not_null() & ~num.is_in([0.0, 1.0])
@@ -131,7 +139,7 @@ def _parse_label(df: pl.DataFrame, rule: LabelRule) -> tuple[pl.DataFrame, list[
 def _zero_one(raw: pl.Expr) -> pl.Expr:
     """A 0/1 column as Float64: 0, 1, true, false (any case); anything else null."""
     lowered = raw.str.to_lowercase()
-    num = raw.cast(pl.Float64, strict=False)
+    num = finite_number(raw)
     return pl.when(lowered == "true").then(1.0).when(lowered == "false").then(0.0).otherwise(num)
 
 
@@ -159,7 +167,7 @@ def _parse_timestamp(df: pl.DataFrame, ts: TimestampConfig) -> tuple[pl.DataFram
         parsed = raw.str.strptime(pl.Datetime("us"), ts.unit, strict=False).dt.epoch("s")
     else:
         per_second = {"s": 1, "ms": 1_000, "us": 1_000_000}[ts.unit]
-        parsed = (raw.cast(pl.Float64, strict=False) / per_second).floor().cast(pl.Int64, strict=False)
+        parsed = (finite_number(raw) / per_second).floor().cast(pl.Int64, strict=False)
     df = df.with_columns(parsed.alias("timestamp"))
     return df, [
         ("missing_timestamp", "__raw_ts", pl.col("__raw_ts").is_null()),

@@ -332,7 +332,7 @@ def _users(rng: np.random.Generator, n: int, n_events: np.ndarray) -> pl.DataFra
     return pl.DataFrame({
         "user_id": [f"u{u:05d}" for u in range(n)],  # one per user, not per event
         "age_group": rng.choice(["18-24", "25-34", "35-49", "50+"], size=n).tolist(),
-        "activity": activity,
+        "activity": pl.Series(activity, nan_to_null=True),  # missing: an empty cell, not the text NaN
     })
 
 

@@ -8,7 +8,7 @@ import polars as pl
 
 from mistrec.data.config import ScenarioFrom, TableConfig
 from mistrec.data.readers import LINE, location, read_columns
-from mistrec.data.sources import InvalidRows
+from mistrec.data.sources import InvalidRows, finite_number
 from mistrec.errors import DataError
 
 __all__ = ["derive_scenarios", "read_table"]
@@ -65,12 +65,12 @@ def derive_scenarios(
 def _scenario_expr(sf: ScenarioFrom, attr: pl.DataFrame, tc: TableConfig) -> pl.Expr:
     col = pl.col("__attr")
     if sf.bins is not None:
-        num = col.cast(pl.Float64, strict=False)
+        num = finite_number(col)
         bad = attr.filter(col.is_not_null() & num.is_null())
         if bad.height:
             line = int(bad["__attr_line"][0])
             raise DataError(f"{location(tc.path, tc.format, line)}, column '{sf.column}': value "
-                            f"{bad['__attr'][0]!r} is not a number, so scenario_from.bins cannot place it.")
+                            f"{bad['__attr'][0]!r} is not a finite number, so scenario_from.bins cannot place it.")
         labels = sf.labels or []
         expr: Any = pl.when(num.is_null()).then(None)
         for cut, label in zip(sf.bins, labels, strict=False):  # left-closed bins: [cut_k-1, cut_k)

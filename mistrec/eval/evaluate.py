@@ -266,10 +266,16 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def write_json(doc: Evaluation | dict[str, Any], path: str | Path) -> None:
-    """Writes a result document; NaN (a metric with no value, such as AUC with one class) becomes null."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    """Writes a result document, whole or not at all (a sibling file renamed into place); NaN (a metric with no
+    value, such as AUC with one class) becomes null."""
+    import os
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     body = doc.to_json() if isinstance(doc, Evaluation) else doc
-    Path(path).write_text(json.dumps(_plain(nan_to_none(body)), indent=2) + "\n")
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    tmp.write_text(json.dumps(_plain(nan_to_none(body)), indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
 
 
 def _plain(x: Any) -> Any:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import resource
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from mistrec.data.atomic import atomic_dir, check_out
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ArtifactError, ConfigError
 from mistrec.eval.pointwise import conversion_metrics, evaluate_rows
@@ -22,7 +21,7 @@ from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.features.scenario_text import resolution_text
 from mistrec.models import REGISTRY, build_model, conversion_models, model_config
 from mistrec.models.base import Model
-from mistrec.train.artifact import load_run, save_run
+from mistrec.train.artifact import json_text, load_run, save_run
 from mistrec.train.loop import TrainConfig, predict_tasks, seed_everything, train
 
 __all__ = ["fit_run"]
@@ -31,7 +30,7 @@ __all__ = ["fit_run"]
 def fit_run(
     data: str | Path, name: str, out: str | Path, *, model_values: dict[str, Any] | None = None,
     train_cfg: TrainConfig | None = None, quiet: bool = False, train_scenarios: list[str] | None = None,
-    init_from: str | Path | None = None,
+    init_from: str | Path | None = None, force: bool = False,
 ) -> dict[str, Any]:
     """Fits the encoder on the training split, trains model `name`, evaluates valid and test, saves the run.
 
@@ -46,13 +45,14 @@ def fit_run(
             scenarios, or fine-tuning on a target. Test metrics always cover every scenario.
         init_from: a run directory on the same prepared data whose weights (and encoder) start the training:
             the fine-tuning half of pre-train -> fine-tune.
+        force: replace a finished run already in `out` (otherwise an error, before any work). The run is
+            written whole or not at all (mistrec.data.atomic): a killed training leaves `out` as it was.
 
     Returns the metrics written to OUT/metrics.json.
     """
     train_cfg = train_cfg or TrainConfig()
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not (out / "run.json").is_file():
-        raise ConfigError(f"--out {out} exists and is not a run directory: choose an empty or new directory.")
+    check_out(out, _is_run, "run", force)
     if init_from is not None and model_values:
         raise ConfigError("--init-from keeps the model config of the run it starts from: drop the model config.")
     ds = PreparedDataset.load(data)
@@ -94,9 +94,14 @@ def fit_run(
     }
     extra = {"data": str(Path(data).resolve()), "result": result.to_dict(), "train_scenarios": train_scenarios,
              "init_from": summary["init_from"]}
-    save_run(out, name, model, cfg, train_cfg, enc, extra)
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2, default=_json) + "\n")
+    with atomic_dir(out, is_result=_is_run, what="run", force=force) as tmp:
+        save_run(tmp, name, model, cfg, train_cfg, enc, extra)
+        (tmp / "metrics.json").write_text(json_text(summary))
     return summary
+
+
+def _is_run(path: Path) -> bool:
+    return (path / "run.json").is_file()
 
 
 def _evaluate(model: Model, enc: FeatureEncoder, rows: EncodedRows, names: tuple[str, ...]) -> Metrics:
@@ -119,11 +124,3 @@ def _only(rows: EncodedRows, names: tuple[str, ...], keep: list[str] | None) -> 
         raise ConfigError(f"Unknown scenario(s) {', '.join(unknown)} in --train-scenarios. Known scenarios: "
                           f"{', '.join(names)}.")
     return rows.subset(np.isin(rows.scenario, [names.index(s) + 1 for s in keep]))
-
-
-def _json(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        return x.item()
-    if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return asdict(x)
-    return str(x)

@@ -341,8 +341,8 @@ class BenchmarkResult(Evaluation):
 
 
 def nan_to_none(x: Any) -> Any:
-    """A result with NaN (a metric with no value) as None, as the files have it."""
-    if isinstance(x, float) and math.isnan(x):
+    """A result with NaN (a metric with no value; and +-inf) as None, as the files have it: strict JSON."""
+    if isinstance(x, float) and not math.isfinite(x):
         return None
     if isinstance(x, dict):
         return {k: nan_to_none(v) for k, v in x.items()}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import polars as pl
 import torch
 
 from mistrec.batch import Batch
+from mistrec.data.atomic import read_json
 from mistrec.data.history import HistoryEvents
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ArtifactError, ConfigError
@@ -324,15 +326,19 @@ class FeatureEncoder:
         for name in ("encoder.npz", "encoder.json"):
             if not (directory / name).is_file():
                 raise ArtifactError(f"{directory} is missing {name}: the fitted encoder is part of every run.")
-        meta = json.loads((directory / "encoder.json").read_text())
+        meta = read_json(directory / "encoder.json", "Train the run again.")
         enc = cls(history_length=meta["history_length"], max_seq=meta["max_seq"],
                   new_scenarios=meta.get("new_scenarios", "shared"), text_encoder=meta.get("text_encoder", "auto"),
                   text_temperature=meta.get("text_temperature", 0.1))
         enc.scenario_resolution_ = meta.get("scenario_resolution", {})
         enc.scenario_descriptions_ = meta.get("scenario_descriptions", {})  # runs before it kept none
-        with np.load(directory / "encoder.npz") as arrays:
-            for k in cls._ARRAYS:
-                setattr(enc, k, arrays[k])
+        try:
+            with np.load(directory / "encoder.npz") as arrays:
+                for k in cls._ARRAYS:
+                    setattr(enc, k, arrays[k])
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+            raise ArtifactError(f"{directory / 'encoder.npz'} is damaged ({type(exc).__name__}): train the run "
+                                "again.") from None
         enc.spec_ = FeatureSpec.from_dict(meta["spec"])
         enc.feature_names_ = meta["feature_names"]
         enc.dataset_fingerprint_ = meta["dataset_fingerprint"]

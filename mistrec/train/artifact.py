@@ -12,19 +12,23 @@ A missing or mismatched piece is an ArtifactError, never a silent fallback.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+import math
+import warnings
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from mistrec.data.atomic import read_json
 from mistrec.errors import ArtifactError
 from mistrec.features import FeatureEncoder
 from mistrec.models import REGISTRY, build_model, model_config
 from mistrec.models.base import Model, ModelConfig
 from mistrec.train.loop import TrainConfig
 
-__all__ = ["RUN_SCHEMA", "load_run", "save_run"]
+__all__ = ["RUN_SCHEMA", "json_text", "load_run", "save_run"]
 
 RUN_SCHEMA = 1
 
@@ -41,7 +45,31 @@ def save_run(
     meta = {"run_schema": RUN_SCHEMA, "mistrec_version": __version__, "torch_version": torch.__version__,
             "model": name, "model_config": asdict(cfg), "train_config": asdict(train_cfg),
             "dataset_fingerprint": enc.dataset_fingerprint_, **extra}
-    (out / "run.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    (out / "run.json").write_text(json_text(meta))
+
+
+def json_text(doc: Any) -> str:
+    """Strict JSON: a number with no value (NaN, such as a closed-form model's training loss, or +-inf) is null,
+    never the `NaN` that Python writes and other JSON readers reject; NumPy scalars as numbers, the rest as text."""
+    return json.dumps(_finite(doc), indent=2, allow_nan=False, default=_other) + "\n"
+
+
+def _finite(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _other(x: Any) -> Any:
+    if is_dataclass(x) and not isinstance(x, type):
+        return _finite(asdict(x))
+    return str(x)
 
 
 def load_run(run_dir: str | Path) -> tuple[Model, FeatureEncoder, dict[str, Any]]:
@@ -53,7 +81,7 @@ def load_run(run_dir: str | Path) -> tuple[Model, FeatureEncoder, dict[str, Any]
     for piece in ("run.json", "weights.pt"):
         if not (run_dir / piece).is_file():
             raise ArtifactError(f"{run_dir} is missing {piece}: the run is incomplete. Train it again.")
-    meta = json.loads((run_dir / "run.json").read_text())
+    meta = read_json(run_dir / "run.json", "Train the run again.")
     if meta.get("run_schema") != RUN_SCHEMA:
         raise ArtifactError(f"{run_dir} was written with run schema {meta.get('run_schema')} (mistrec "
                             f"{meta.get('mistrec_version', '?')}); this mistrec reads schema {RUN_SCHEMA}.")
@@ -64,10 +92,17 @@ def load_run(run_dir: str | Path) -> tuple[Model, FeatureEncoder, dict[str, Any]
                                        for k, v in meta["model_config"].items()})
     model = build_model(meta["model"], enc.spec_, cfg)
     try:
-        state = torch.load(run_dir / "weights.pt", map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on pickle protocols: the file is refused or read anyway
+            warnings.simplefilter("ignore")
+            state = torch.load(run_dir / "weights.pt", map_location="cpu", weights_only=True)
+    except Exception:  # the unpickler raises what the bytes lead it to: all mean "damaged"
+        raise ArtifactError(f"{run_dir}/weights.pt is damaged: not a PyTorch weights file mistrec wrote (loaded "
+                            "with weights_only=True, as any file nobody vouches for should be). Train the run "
+                            "again.") from None
+    try:
         model.load_state_dict(state)
-    except (RuntimeError, OSError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0]
+    except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ArtifactError(f"{run_dir}/weights.pt does not match the {meta['model']} model of run.json: "
                             f"{first}") from None
     model.eval()

@@ -87,6 +87,16 @@ def test_prepare_prints_a_summary_and_writes_the_manifest(tiny: dict[str, Any],
     printed = capsys.readouterr().out
     assert "Prepared 'tiny' with protocol 'random' (seed 3)" in printed
     assert json.loads((out / "manifest.json").read_text())["protocol"]["seed"] == 3
+    # a prepared dataset is not rewritten without --force (its runs would fail their fingerprint check), and the
+    # refusal comes before the work
+    before = (out / "manifest.json").read_bytes()
+    fails_with(capsys, ["prepare", str(tiny["yaml"]), "--out", str(out), "--protocol", "random", "--seed", "4"],
+               "holds a prepared dataset already: pass --force to replace it")
+    assert (out / "manifest.json").read_bytes() == before
+    assert main(["prepare", str(tiny["yaml"]), "--out", str(out), "--protocol", "random", "--seed", "4",
+                 "--force"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["protocol"]["seed"] == 4
+    fails_with(capsys, ["prepare", str(tiny["yaml"]), "--out", str(out / "manifest.json")], "is a file")
 
 
 def test_recipe_list_and_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

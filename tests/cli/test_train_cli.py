@@ -122,8 +122,48 @@ def test_out_directory_that_is_not_a_run_is_refused(prepared: Path, tmp_path: Pa
     busy.mkdir()
     (busy / "notes.txt").write_text("keep me")
     fails_with(capsys, ["train", str(prepared), "--model", "mist", "--out", str(busy)],
-               "exists and is not a run directory")
+               "exists and is not a run: choose an empty or new directory")
     assert (busy / "notes.txt").read_text() == "keep me"
+    fails_with(capsys, ["train", str(prepared), "--model", "mist", "--out", str(busy / "notes.txt")],
+               "is a file: give a directory to write the run into")
+
+
+def test_a_finished_run_is_not_replaced_without_force(prepared: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`train --out` onto a finished mist run once replaced it by a din run without a word."""
+    out = tmp_path / "run"
+    assert main(["train", str(prepared), "--model", "popularity", "--out", str(out), "--quiet"]) == 0
+    before = (out / "run.json").read_bytes()
+    fails_with(capsys, ["train", str(prepared), "--model", "din", "--out", str(out), "--epochs", "1"],
+               "holds a run already: pass --force to replace it")
+    assert (out / "run.json").read_bytes() == before
+    assert main(["train", str(prepared), "--model", "svd", "--out", str(out), "--force", "--quiet"]) == 0
+    assert json.loads((out / "run.json").read_text())["model"] == "svd"
+    assert not list(tmp_path.glob(".run.*"))  # no temporary sibling left behind
+
+
+def test_a_killed_training_leaves_the_previous_run_whole(prepared: Path, tmp_path: Path) -> None:
+    """SIGKILL while `train --out R --force` trains: R still holds the finished run, byte for byte, and loads."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    assert main(["train", str(prepared), "--model", "popularity", "--out", str(out), "--quiet"]) == 0
+    files = {p.name: p.read_bytes() for p in out.iterdir()}
+    cfg = tmp_path / "long.yaml"
+    cfg.write_text("train: {epochs: 500, patience: 500}\n")  # still training when killed
+    proc = subprocess.Popen([sys.executable, "-m", "mistrec", "train", str(prepared), "--model", "mist", "--out",
+                             str(out), "--force", "--config", str(cfg), "--quiet", "--threads", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(8)  # imports, data, encoder: well into training by now
+    assert proc.poll() is None, "the training ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == files
+    _, _, meta = load_run(out)
+    assert meta["model"] == "popularity"
 
 
 def test_ema_validates_and_keeps_the_moving_average(prepared: Path) -> None:
@@ -157,3 +197,23 @@ def test_ema_validates_and_keeps_the_moving_average(prepared: Path) -> None:
         torch.testing.assert_close(a.float(), b.float(), rtol=1e-5, atol=1e-6)
     with pytest.raises(ConfigError, match="The 'ema' parameter of TrainConfig must be a number in"):
         TrainConfig(ema=1.0).validate()
+
+
+@pytest.mark.parametrize(("piece", "content", "message"), [
+    ("weights.pt", b"\x80\x04random bytes, not weights", "weights.pt is damaged: not a PyTorch weights file"),
+    ("weights.pt", b"", "weights.pt is damaged"),
+    ("run.json", b'{"model": "popularity", ', "run.json is damaged: not valid JSON (line 1, column"),
+    ("run.json", b"\xff\xfe\x00", "run.json is damaged: not UTF-8 text"),
+    ("encoder.json", b"[1, 2]", "encoder.json is damaged: a JSON object was expected"),
+    ("encoder.npz", b"PK\x03\x04 not a zip", "encoder.npz is damaged"),
+])
+def test_a_damaged_run_is_named_not_a_traceback(piece: str, content: bytes, message: str, prepared: Path,
+                                                 tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Random bytes in weights.pt once gave an UnpicklingError traceback advising weights_only=False; a broken
+    run.json a JSONDecodeError traceback."""
+    out = tmp_path / "run"
+    assert main(["train", str(prepared), "--model", "popularity", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    (out / piece).write_bytes(content)
+    line = fails_with(capsys, ["evaluate", str(out), "--no-ranking"], message)
+    assert "weights_only=False" not in line

@@ -18,7 +18,7 @@ from tests.conftest import write_yaml
 
 def run(tiny: dict[str, Any], cfg: dict[str, Any] | None = None, **kw: Any) -> PreparedDataset:
     path = tiny["yaml"] if cfg is None else write_yaml(tiny["dir"] / "variant.yaml", cfg)
-    prepare(load_dataset_config(path), tiny["dir"] / "out", **kw)
+    prepare(load_dataset_config(path), tiny["dir"] / "out", force=True, **kw)  # tests prepare it again and again
     return PreparedDataset.load(tiny["dir"] / "out")
 
 
@@ -98,6 +98,29 @@ def test_unparsable_label_is_an_error_naming_file_line_and_value(tiny: dict[str,
     with (tiny["dir"] / "home.csv").open("a") as fh:
         fh.write("u1,z,900,five\n")
     with pytest.raises(DataError, match=r"home\.csv line 18, column 'rating': value 'five': unparsable label"):
+        run(tiny)
+
+
+@pytest.mark.parametrize("value", ["NaN", "nan", "inf", "-Infinity"])
+def test_a_non_finite_rating_is_no_label(tiny: dict[str, Any], value: str) -> None:
+    """With the rule '> 3' a NaN or inf rating once became a label (inf > 3: a positive; NaN a graded value that
+    turned the metrics file into invalid JSON): it is an unparsable label, named, or dropped and counted."""
+    with (tiny["dir"] / "home.csv").open("a") as fh:
+        fh.write(f"u1,z,900,{value}\n")
+    with pytest.raises(DataError, match=rf"home\.csv line 18, column 'rating': value '{value}': unparsable label"):
+        run(tiny)
+    cfg = variant(tiny)
+    cfg["cleaning"] = {"invalid_rows": "drop"}
+    ds = run(tiny, cfg)
+    assert ds.manifest["cleaning"]["invalid_rows"]["removed"] == {"unparsable_label": 1}
+    assert ds.interactions["label_value"].is_finite().all()
+
+
+def test_a_non_finite_timestamp_is_unparsable(tiny: dict[str, Any]) -> None:
+    with (tiny["dir"] / "home.csv").open("a") as fh:
+        fh.write("u1,z,inf,4\n")
+    with pytest.raises(DataError, match=r"home\.csv line 18, column 'ts' \(for 'timestamp'\): value 'inf': "
+                                        "unparsable timestamp"):
         run(tiny)
 
 
@@ -218,6 +241,14 @@ def test_side_tables_are_encoded_and_numeric_fitted_on_train_only(tiny: dict[str
     assert state["missing_filled"] == {"spend": 1}
     users = ds.tables["users"]["spend"].to_numpy()
     assert users.min() == pytest.approx(0.0) and users.max() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("value", ["NaN", "inf"])
+def test_a_non_finite_numeric_feature_is_named(tiny: dict[str, Any], value: str) -> None:
+    """An empty cell is a missing value (filled); NaN or inf written as a value is an error on its line."""
+    (tiny["dir"] / "users.csv").write_text(f"uid,age,gender,spend\nu1,18,F,10\nu2,25,M,{value}\nu3,40,F,30\n")
+    with pytest.raises(DataError, match=rf"users\.csv line 3, column 'spend': value '{value}' is not a finite number"):
+        run(tiny)
 
 
 def test_numeric_fit_ignores_entities_without_training_rows(tiny: dict[str, Any]) -> None:

@@ -166,6 +166,9 @@ def test_resuming_with_other_settings_is_refused(benchmark: dict[str, Any]) -> N
     cmd = [sys.executable, "-m", "mistrec", "benchmark", str(root / "prepared"), "--models", MODELS, "--seeds", "2",
            "--epochs", "3", "--json", str(benchmark["out"]), "--threads", "1", "--k", "5"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2  # the JSON is there: refused before anything else
+    assert "exists: pass --force to replace it" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([*cmd, "--force"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "holds runs made with other settings (train:" in proc.stderr and "Traceback" not in proc.stderr
 

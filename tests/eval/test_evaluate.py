@@ -220,11 +220,14 @@ def test_evaluate_command(mist_run: Path, tmp_path: Path, capsys: pytest.Capture
     (["evaluate", "RUN", "--data", "/nonexistent/data"], "not at /nonexistent/data"),
     (["benchmark", "DATA", "--models", "mist,nope", "--json", "x.json"], "Unknown model(s) nope. Known models:"),
     (["benchmark", "DATA", "--models", "mist", "--seeds", "0", "--json", "x.json"], "--seeds must be >= 1"),
+    # once found only after every run had trained: now before the first
+    (["benchmark", "DATA", "--models", "mist", "--bootstrap", "0", "--json", "x.json"], "--bootstrap must be >= 1"),
+    (["benchmark", "DATA", "--models", "mist", "--json", "TMP"], "is a directory: give a file name"),
 ])
 def test_evaluate_and_benchmark_bad_input(args: list[str], message: str, mist_run: Path, prepared: Path,
                                           tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = [str(mist_run) if a == "RUN" else str(prepared) if a == "DATA" else
-            str(tmp_path / a) if a.endswith(".json") else a for a in args]
+            str(tmp_path / a) if a.endswith(".json") else str(tmp_path) if a == "TMP" else a for a in args]
     fails_with(capsys, args, message)
 
 

@@ -4,6 +4,7 @@ output shape, loss goes down, save -> load gives bit-identical scores, the signa
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,10 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
                               seed=5)
 
 
+def _no_constant(name: str) -> None:
+    raise AssertionError(f"{name} in a JSON file: not valid JSON")
+
+
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_model_contract(name: str, prepared: Path, tmp_path: Path) -> None:
     torch.set_num_threads(1)
@@ -41,6 +46,8 @@ def test_model_contract(name: str, prepared: Path, tmp_path: Path) -> None:
     summary = fit_run(prepared, name, tmp_path / "run", model_values={"embedding_dim": 8},
                       train_cfg=TrainConfig(epochs=6, batch_size=512, lr=3e-3, patience=6, seed=3), quiet=True)
     loaded, enc2, meta = load_run(tmp_path / "run")
+    for written in ("run.json", "metrics.json"):  # strict JSON: a closed-form model's NaN loss is null, not NaN
+        json.loads((tmp_path / "run" / written).read_text(), parse_constant=_no_constant)
     if not isinstance(loaded, FitsDirectly):
         # a staged model (EMCDR: mf then map) trains a different loss per stage: each stage must go down
         history = summary["train"]["history"]
