@@ -43,7 +43,8 @@ def parse_config(cls: type[C], values: Any, where: str) -> C:
         if key not in fields:
             near = difflib.get_close_matches(str(key), fields, n=1)
             hint = f" Did you mean '{near[0]}'?" if near else ""
-            raise ConfigError(f"Unknown key '{key}' in {where}. Allowed keys: {', '.join(fields)}.{hint}")
+            shown = f"'{key}'" if isinstance(key, str) and key.isprintable() and "'" not in key else repr(key)
+            raise ConfigError(f"Unknown key {shown} in {where}. Allowed keys: {', '.join(fields)}.{hint}")
         parsed[key] = _value(hints[key], value, f"The '{key}' parameter of {cls.__name__}", where)
     cfg = cls(**parsed)
     check = getattr(cfg, "validate", None)

@@ -148,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "benchmark": _benchmark, "recommend": _recommend}
         return commands[args.command](args)
     except MistrecError as exc:
-        print(f"mistrec {args.command}: error: {exc}", file=sys.stderr)
+        one_line = " ".join(str(exc).splitlines())  # a value with a newline in it must not break the one line
+        print(f"mistrec {args.command}: error: {one_line}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `mistrec ... | head`: the reader left; not an error of ours
         sys.stderr.close()
@@ -272,9 +273,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"{run.model} (seed {run.seed}) on {doc.dataset['name']}, {args.split} split, protocol {doc.protocol}")
     width = max(8, *(len(s) for s in m.by_scenario))
     print(f"  {'scenario':<{width}}  {'n':>8}  " + "  ".join(f"{c:>8}" for c in cols))
+    undefined = []
     for name, v in [*m.by_scenario.items(), ("overall", m.overall)]:
-        cells = "  ".join(f"{v.get(c):>8.4f}" if isinstance(v.get(c), float) else f"{'-':>8}" for c in cols)
+        cells = "  ".join(_cell(v.get(c)) for c in cols)
         print(f"  {name:<{width}}  {v.n:>8,}  {cells}")
+        if any(isinstance(v.get(c), float) and v.get(c) != v.get(c) for c in cols):
+            undefined.append(f"{name} ({v.positives or 0:,} positives of {v.n or 0:,} rows)")
+    if undefined:  # say why, instead of a bare nan
+        print(f"  n/a: AUC and gAUC need both labels among the rows (gAUC: within some user); not so in "
+              f"{', '.join(undefined)}.")
     if not args.no_ranking and run.eval_seconds is not None:
         print(f"  ranking: {m.overall.get('ranking_candidates') or '-'}, {run.eval_seconds['ranking']:.1f} s")
     if m.by_activity is not None:
@@ -283,6 +290,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         write_json(doc, args.json)
         print(f"  written to {args.json}")
     return 0
+
+
+def _cell(value: object) -> str:
+    if not isinstance(value, float):
+        return f"{'-':>8}"
+    return f"{'n/a':>8}" if value != value else f"{value:>8.4f}"
 
 
 def _recommend(args: argparse.Namespace) -> int:

@@ -130,6 +130,15 @@ def print_summary(manifest: dict[str, Any], out: Path) -> None:
     print(f"  histories: last {hist['length']} training events strictly before each sample "
           f"(mean length {hist['mean_length']}); leakage checks: "
           f"{', '.join(f'{k} {v}' for k, v in manifest['leakage_checks'].items())}")
+    cleaning = manifest["cleaning"]
+    lost = {**cleaning["invalid_rows"].get("removed", {}), "duplicate": cleaning.get("duplicates_removed", 0),
+            "k-core": cleaning.get("kcore", {}).get("rows_removed", 0),
+            "excluded by the protocol": cleaning.get("protocol_excluded_rows", 0)}
+    if any(lost.values()):
+        print(f"  rows read {manifest['rows_read']:,}; removed: " + ", ".join(
+            f"{n:,} {reason.replace('_', ' ')}" for reason, n in lost.items() if n) + " (examples in manifest.json)")
     for note in manifest["notes"]:
         print(f"  note: {note}")
+    for warning in manifest.get("warnings", []):
+        print(f"  warning: {warning}")
     print(f"  written to {out} (manifest.json has the cleaning report and fingerprints)")

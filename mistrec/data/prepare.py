@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -449,7 +450,38 @@ class _Job:
             "side_tables": tables,
             "vocab_sizes": {k: v.height + 1 for k, v in self.vocab.items()},
             "notes": self.notes,
+            "warnings": _warnings(real, cfg.implicit, self.from_file_order),
         }
+
+
+_YEAR_1990 = 631152000  # 1990-01-01 00:00:00 UTC
+
+
+def _date(t: int) -> str:
+    try:
+        return f"{datetime.fromtimestamp(t, tz=UTC):%Y-%m-%d}"
+    except (ValueError, OverflowError, OSError):  # beyond what a date can say (year 10000 and on)
+        return f"{t:,} s after 1970"
+
+
+def _warnings(real: pl.DataFrame, implicit: bool, from_file_order: bool) -> list[str]:
+    """What looks wrong in the prepared rows, one line each: dates that suggest a wrong timestamp unit, scenarios
+    too small for their own metrics or with one label value (AUC undefined there)."""
+    out = []
+    if not from_file_order and real.height:
+        lo, hi = int(real["timestamp"].min()), int(real["timestamp"].max())  # type: ignore[arg-type]
+        after_next_year = datetime(datetime.now(tz=UTC).year + 2, 1, 1, tzinfo=UTC).timestamp()
+        if lo < _YEAR_1990 or hi >= after_next_year:
+            out.append(f"timestamps run from {_date(lo)} to {_date(hi)}: dates before 1990 or after next "
+                       "year suggest a wrong timestamp unit (seconds declared as ms puts every date in 1970, and "
+                       "merges events that were apart); check timestamp.unit.")
+    counts = real.group_by("scenario").agg(pl.len().alias("rows"), pl.col("label").mean().alias("rate"))
+    for scenario, rows, rate in counts.sort("scenario").iter_rows():
+        if rows < 50:
+            out.append(f"scenario {scenario} has {rows} rows: too few for metrics of its own.")
+        if not implicit and rate in (0.0, 1.0):
+            out.append(f"scenario {scenario}: every label is {int(rate)}: its AUC and gAUC are undefined.")
+    return out
 
 
 _INTERNAL = {"row", "user", "item", "scenario_idx", "timestamp", "label", "label_value", "split", "split_code",

@@ -21,6 +21,7 @@ from mistrec.errors import DataError
 __all__ = ["InvalidRows", "finite_number", "load_interactions"]
 
 SOURCE = "__source"
+FLOAT32_MAX = 3.4028234663852886e38
 ITEM_SCOPED = "__item_scoped"
 _SPLIT_ALIASES = {"train": "train", "valid": "valid", "val": "valid", "validation": "valid", "dev": "valid",
                   "test": "test"}
@@ -119,6 +120,7 @@ def _parse_label(df: pl.DataFrame, rule: LabelRule) -> tuple[pl.DataFrame, list[
     col = str(rule.column)
     raw = pl.col(col).str.strip_chars()
     num = finite_number(raw)
+    num = pl.when(num.abs() <= FLOAT32_MAX).then(num)  # kept as float32: 1e300 would become inf
     if rule.op is None:
         num = _zero_one(raw)
         bad = num.is_not_null() & ~num.is_in([0.0, 1.0])

@@ -104,6 +104,7 @@ def run_benchmark(data: str | Path, cfg: BenchmarkConfig, log: Any = print) -> B
             log(f"{label}: finished before, kept")
         else:
             started = time.perf_counter()
+            log(f"{label}: running (logs: {work / model / f'seed-{seed}.train.log'}, .eval.log)")
             error = _train_and_evaluate(data, run_dir, model, seed, cfg, work)
             if error:
                 log(f"{label}: FAILED: {error}")

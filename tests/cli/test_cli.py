@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from mistrec.cli.main import main
 from tests.conftest import write_yaml
@@ -97,6 +98,38 @@ def test_prepare_prints_a_summary_and_writes_the_manifest(tiny: dict[str, Any],
                  "--force"]) == 0
     assert json.loads((out / "manifest.json").read_text())["protocol"]["seed"] == 4
     fails_with(capsys, ["prepare", str(tiny["yaml"]), "--out", str(out / "manifest.json")], "is a file")
+
+
+def test_prepare_says_what_it_lost_and_what_looks_wrong(tiny: dict[str, Any],
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Dropped rows, duplicates, a wrong timestamp unit and tiny or one-label scenarios were said only in
+    manifest.json."""
+    with (tiny["dir"] / "home.csv").open("a") as fh:
+        fh.write("u1,a,100,5\nu9,z,900,five\n")  # a duplicate of line 2, and an unparsable label
+    cfg = dict(tiny["cfg"], cleaning={"invalid_rows": "drop"})
+    path = tiny["dir"] / "drop.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["prepare", str(path), "--out", str(tiny["dir"] / "o"), "--protocol", "random"]) == 0
+    printed = capsys.readouterr().out
+    assert "rows read 24; removed: 1 unparsable label, 1 duplicate" in printed
+    assert "warning: timestamps run from 1970-01-01 to 1970-01-01" in printed  # the fixture's times are 100..500 s
+    assert "warning: scenario search has 6 rows: too few for metrics of its own." in printed
+
+
+def test_a_scenario_with_one_label_is_said_at_prepare_and_evaluate(tiny: dict[str, Any], tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """AUC and gAUC were printed as `nan` with no reason."""
+    search = (tiny["dir"] / "search.tsv").read_text().splitlines()
+    (tiny["dir"] / "search.tsv").write_text("".join(
+        "\t".join([*r.split("\t")[:2], "5", *r.split("\t")[3:]]) + "\n" for r in search))  # every rating 5
+    out, run = tiny["dir"] / "o", tmp_path / "run"
+    assert main(["prepare", str(tiny["yaml"]), "--out", str(out), "--protocol", "random", "--seed", "1"]) == 0
+    assert "warning: scenario search: every label is 1: its AUC and gAUC are undefined." in capsys.readouterr().out
+    assert main(["train", str(out), "--model", "popularity", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--no-ranking", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "nan" not in printed and "n/a: AUC and gAUC need both labels among the rows" in printed
 
 
 def test_recipe_list_and_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
