@@ -98,9 +98,37 @@ def _read_text(path: Path, sep: str, header: bool, encoding: str) -> pl.DataFram
         )
     except pl.exceptions.ComputeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise DataError(f"{path} could not be parsed with separator {sep!r} (header: {header}): {first}") from None
+        where = _first_bad_line(path, sep, encoding)
+        raise DataError(f"{path}{where or ''} could not be parsed with separator {sep!r} (header: {header}): "
+                        f"{first}") from None
     except pl.exceptions.NoDataError:
         raise DataError(f"{path} is empty. Check the path, or remove this source from the YAML.") from None
+
+
+def _first_bad_line(path: Path, sep: str, encoding: str) -> str | None:
+    """Where a text file that polars refused goes wrong, for the message: the first bytes that are not valid in
+    its encoding, or the first line whose field count differs from the first line's. Only on the error path."""
+    import csv
+
+    raw = path.read_bytes()
+    try:
+        text = raw.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        if isinstance(exc, UnicodeDecodeError):
+            line = raw[:exc.start].count(b"\n") + 1
+            return (f" line {line} (bytes {raw[exc.start:exc.start + 4]!r} are not {encoding}: set 'encoding' in "
+                    "the YAML, for example latin-1)")
+        return None
+    if len(sep) != 1:
+        return None
+    widths = None
+    for n, fields in enumerate(csv.reader(io.StringIO(text), delimiter=sep, quotechar='"' if sep == "," else None),
+                               start=1):
+        if widths is None:
+            widths = len(fields)
+        elif fields and len(fields) != widths:
+            return f" line {n} ({len(fields)} fields where the first line has {widths})"
+    return None
 
 
 def _select(

@@ -78,6 +78,10 @@ def load_run(run_dir: str | Path) -> tuple[Model, FeatureEncoder, dict[str, Any]
     if not run_dir.is_dir():
         raise ArtifactError(f"Run directory not found: {run_dir}. Train one with `mistrec train DATA --model NAME "
                             f"--out {run_dir}`.")
+    inside = sorted(p.parent for pattern in ("*/run.json", "*/*/run.json") for p in run_dir.glob(pattern))
+    if not (run_dir / "run.json").is_file() and inside:  # a benchmark's work folder, or a model's seeds
+        shown = ", ".join(str(p) for p in inside[:3]) + (f" (and {len(inside) - 3} more)" if len(inside) > 3 else "")
+        raise ArtifactError(f"{run_dir} is not a run directory but holds runs: {shown}. Give one of them.")
     for piece in ("run.json", "weights.pt"):
         if not (run_dir / piece).is_file():
             raise ArtifactError(f"{run_dir} is missing {piece}: the run is incomplete. Train it again.")

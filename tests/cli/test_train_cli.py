@@ -217,3 +217,12 @@ def test_a_damaged_run_is_named_not_a_traceback(piece: str, content: bytes, mess
     (out / piece).write_bytes(content)
     line = fails_with(capsys, ["evaluate", str(out), "--no-ranking"], message)
     assert "weights_only=False" not in line
+
+
+def test_a_folder_of_runs_names_them(prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`recommend` on a folder holding seed-0/ said "Train it again" instead of naming the run inside."""
+    assert main(["train", str(prepared), "--model", "popularity", "--out", str(tmp_path / "mist" / "seed-0"),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    fails_with(capsys, ["evaluate", str(tmp_path / "mist"), "--no-ranking"],
+               f"is not a run directory but holds runs: {tmp_path / 'mist' / 'seed-0'}. Give one of them.")

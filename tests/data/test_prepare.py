@@ -116,6 +116,18 @@ def test_a_non_finite_rating_is_no_label(tiny: dict[str, Any], value: str) -> No
     assert ds.interactions["label_value"].is_finite().all()
 
 
+def test_a_ragged_row_and_bad_bytes_are_named_by_line(tiny: dict[str, Any]) -> None:
+    """Both were reported without the line number (and no hint about the encoding key)."""
+    home = tiny["dir"] / "home.csv"
+    original = home.read_bytes()
+    home.write_bytes(original + b"u1,z,900,4,extra\n")
+    with pytest.raises(DataError, match=r"home\.csv line 18 \(5 fields where the first line has 4\)"):
+        run(tiny)
+    home.write_bytes(original + b"u1,caf\xe9,900,4\n")
+    with pytest.raises(DataError, match=r"home\.csv line 18 \(bytes .* are not utf-8: set 'encoding' in the YAML"):
+        run(tiny)
+
+
 def test_a_non_finite_timestamp_is_unparsable(tiny: dict[str, Any]) -> None:
     with (tiny["dir"] / "home.csv").open("a") as fh:
         fh.write("u1,z,inf,4\n")
