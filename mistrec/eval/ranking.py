@@ -89,6 +89,13 @@ def rank_full_catalogue(
         df = df.filter(~pl.col("sampled"))  # a sampled negative is no interaction the user had
     seen_splits = ["train"] if split == "valid" else ["train", "valid"]
     names = tuple(ds.scenarios)
+    smallest = df.group_by("scenario").agg(pl.col("item").n_unique().alias("n")).sort("n").row(0, named=True) \
+        if df.height else None
+    for flag, n in (("sampled_negatives", sampled_negatives), ("also_sampled", also_sampled)):
+        if n is not None and smallest is not None and n >= smallest["n"]:
+            raise ConfigError(f"{flag} {n} is not below the {smallest['n']:,} items of the catalogue of scenario "
+                              f"{names[smallest['scenario'] - 1]}: such lists would be the whole catalogue, not "
+                              "a sample. Rank against the full catalogue (leave the option out), or sample fewer.")
     views = [_View("full catalogue" if sampled_negatives is None else f"{sampled_negatives} sampled negatives",
                    sampled_negatives)]
     if also_sampled is not None:

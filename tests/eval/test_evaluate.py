@@ -13,6 +13,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 from mistrec.batch import Batch
 from mistrec.cli.main import main
 from mistrec.data import PreparedDataset
+from mistrec.errors import ConfigError
 from mistrec.eval import evaluate_run, rank_full_catalogue
 from mistrec.eval.evaluate import leave_source_out_matrix, load_per_query, load_run_and_data
 from mistrec.eval.fit import fit_run
@@ -149,6 +150,9 @@ def test_an_oracle_ranks_perfectly_and_seen_items_are_not_candidates(prepared: P
     sampled = rank_full_catalogue(_Table(torch.from_numpy(-table)), enc, ds, ks=(10,), sampled_negatives=5)
     assert sampled.metrics["overall"]["ranking_candidates"] == "5 sampled negatives"
     assert sampled.metrics["overall"]["hr@10"] == 1.0  # at most 5 negatives + positives: all within 10
+    # more sampled negatives than a scenario has items was once labelled "100000 sampled negatives"
+    with pytest.raises(ConfigError, match=r"sampled_negatives 100000 is not below the [0-9,]+ items of the catalogue"):
+        rank_full_catalogue(_Table(torch.from_numpy(table)), enc, ds, ks=(10,), sampled_negatives=100000)
 
 
 def test_results_by_activity_cover_every_row_and_query(mist_run: Path) -> None:
