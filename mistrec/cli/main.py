@@ -62,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, help="the run directory to write")
     tr.add_argument("--config", help="YAML with optional 'model:' and 'train:' sections")
     tr.add_argument("--seed", type=int, help="training seed (default: the config's, else 2022)")
-    tr.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
+    tr.add_argument("--epochs", type=int, help="maximum epochs (default: the config's, else 10; early stopping may end "
+                    "sooner)")
     tr.add_argument("--batch-size", type=int, help="default: the model's own (mist: 1024), else 4096")
     tr.add_argument("--lr", type=float, help="default: the model's own (mist: 3e-3), else 1e-3")
     tr.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
@@ -99,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     bm.add_argument("--work", help="where runs are kept (default: next to --json, JSON_NAME.runs/); a run "
                     "finished there is not trained again")
     bm.add_argument("--config", help="YAML with optional 'train:' (every model) and 'models:' (name -> config)")
-    bm.add_argument("--epochs", type=int)
+    bm.add_argument("--epochs", type=int, help="maximum epochs of every run (default: the config's, else 10)")
     bm.add_argument("--batch-size", type=int, help="default: the model's own (mist: 1024), else 4096")
     bm.add_argument("--lr", type=float, help="default: the model's own (mist: 3e-3), else 1e-3")
     bm.add_argument("--threads", type=int, default=2, help="torch threads per run (default: 2)")
