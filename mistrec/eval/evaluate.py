@@ -21,10 +21,11 @@ from mistrec.errors import ArtifactError, ConfigError
 from mistrec.eval.activity import ActivityCounts, group_index, pointwise_by_activity
 from mistrec.eval.pointwise import conversion_metrics, pointwise_metrics
 from mistrec.eval.ranking import rank_full_catalogue
-from mistrec.eval.results import ActivityMetrics, Evaluation, Metrics, RunResult, nan_to_none
+from mistrec.eval.results import ActivityMetrics, Evaluation, Metrics, RunResult
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Explains, Model, ReportsGates
 from mistrec.train import load_run, predict_tasks
+from mistrec.train.artifact import json_text
 
 __all__ = ["attention_transfer_matrix", "evaluate_run", "gate_summary", "leave_source_out_matrix", "load_per_query",
            "load_run_and_data", "offdiagonal_spearman", "write_json"]
@@ -266,24 +267,12 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def write_json(doc: Evaluation | dict[str, Any], path: str | Path) -> None:
-    """Writes a result document, whole or not at all (a sibling file renamed into place); NaN (a metric with no
-    value, such as AUC with one class) becomes null."""
+    """Writes a result document, whole or not at all (a sibling file renamed into place), as strict JSON: NaN (a
+    metric with no value, such as AUC with one class) becomes null."""
     import os
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = doc.to_json() if isinstance(doc, Evaluation) else doc
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    tmp.write_text(json.dumps(_plain(nan_to_none(body)), indent=2, allow_nan=False) + "\n")
+    tmp.write_text(json_text(doc.to_json() if isinstance(doc, Evaluation) else doc))
     os.replace(tmp, path)
-
-
-def _plain(x: Any) -> Any:
-    """NumPy scalars as Python numbers (NaN ones as None)."""
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_plain(v) for v in x]
-    if isinstance(x, np.generic):
-        return nan_to_none(x.item())
-    return x
