@@ -1,0 +1,163 @@
+"""The event store of `mistrec serve`: what users did with what they were shown, through SQLAlchemy 2.
+
+SQLite in WAL mode is the embedded default (readers never wait for the writer), PostgreSQL the production choice
+(`postgresql+psycopg://...`). One table of events, keyed by the client's `event_id`, so that a retried batch is
+stored once; a schema-version table says which layout a store has: a store of another version is refused with
+the two versions named, never read as if it were this one.
+
+    store = EventStore("sqlite:///events.db")
+    store.add([Event("e1", user="u1", item="i9", scenario="home_feed", type="click", time=1767225600.0)])
+    store.history("u1", limit=50)       # the user's events, oldest first, the newest `limit`
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+)
+from sqlalchemy.engine import Engine
+
+from mistrec.errors import ArtifactError, ConfigError
+
+__all__ = ["EVENT_TYPES", "SCHEMA_VERSION", "Event", "EventStore"]
+
+SCHEMA_VERSION = 1
+EventType = Literal["impression", "click", "conversion", "rating"]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+MAX_ID = 200  # characters of an id (event, user, item, scenario)
+
+_metadata = MetaData()
+_events = Table(
+    "mistrec_events", _metadata,
+    Column("event_id", String(MAX_ID), primary_key=True),
+    # arrival order, a tie-break for equal times (two concurrent writers may share a value: only an order hint)
+    Column("seq", Integer, nullable=False, index=True),
+    Column("user_id", String(MAX_ID), nullable=False, index=True),
+    Column("item_id", String(MAX_ID), nullable=False),
+    Column("scenario", String(MAX_ID), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("time", Float, nullable=False),  # seconds since 1970 (UTC)
+)
+_schema = Table("mistrec_schema", _metadata, Column("version", Integer, nullable=False))
+
+
+@dataclass(frozen=True)
+class Event:
+    """One logged action: a user met (impression), clicked, converted on or rated an item in a scenario."""
+
+    event_id: str
+    user: str
+    item: str
+    scenario: str
+    type: str
+    time: float
+    value: float | None = None
+
+    def check(self) -> None:
+        """Refuses what must not enter a history, naming the field."""
+        for name in ("event_id", "user", "item", "scenario"):
+            text = getattr(self, name)
+            if not isinstance(text, str) or not text or len(text) > MAX_ID:
+                raise ConfigError(f"event {self.event_id!r}: '{name}' must be a non-empty string of at most "
+                                  f"{MAX_ID} characters. Got {text!r}.")
+        if self.type not in EVENT_TYPES:
+            raise ConfigError(f"event {self.event_id!r}: 'type' must be one of {', '.join(EVENT_TYPES)}. "
+                              f"Got {self.type!r}.")
+        if not isinstance(self.time, int | float) or not math.isfinite(self.time):
+            raise ConfigError(f"event {self.event_id!r}: 'time' must be a finite number of seconds. Got {self.time!r}.")
+        if self.value is not None and (not isinstance(self.value, int | float) or not math.isfinite(self.value)):
+            raise ConfigError(f"event {self.event_id!r}: 'value' must be a finite number. Got {self.value!r}.")
+
+
+class EventStore:
+    """Logged events by user, in a SQLAlchemy database (`url`)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._open()
+
+    def _open(self) -> None:
+        tables = set(inspect(self.engine).get_table_names())
+        if "mistrec_schema" not in tables:
+            if "mistrec_events" in tables:
+                raise ArtifactError(f"{self.url} has mistrec events but no schema version: it was not written by "
+                                    "this mistrec. Give another --db, or move that store away.")
+            _metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                conn.execute(_schema.insert().values(version=SCHEMA_VERSION))
+            return
+        with self.engine.connect() as conn:
+            versions = [row[0] for row in conn.execute(select(_schema.c.version))]
+        if versions != [SCHEMA_VERSION]:
+            raise ArtifactError(f"{self.url} holds event store schema {versions or 'none'}; this mistrec reads "
+                                f"version {SCHEMA_VERSION}. Use the mistrec that wrote it, or start a new store.")
+
+    def add(self, events: Sequence[Event]) -> list[str]:
+        """Stores the events whose id is new, in one transaction; returns every id given (stored now or before:
+        a retried batch is stored once). Every event is checked before any is written."""
+        for e in events:
+            e.check()
+        ids = [e.event_id for e in events]
+        if len(set(ids)) != len(ids):
+            raise ConfigError("a batch repeats an event_id: each event needs its own.")
+        with self.engine.begin() as conn:
+            known = set(conn.execute(select(_events.c.event_id).where(_events.c.event_id.in_(ids))).scalars())
+            fresh = [e for e in events if e.event_id not in known]
+            if fresh:
+                start = conn.execute(select(_events.c.seq).order_by(_events.c.seq.desc()).limit(1)).scalar() or 0
+                conn.execute(_events.insert(), [_row(e, start + i + 1) for i, e in enumerate(fresh)])
+        return ids
+
+    def history(self, user: str, limit: int = 50) -> list[Event]:
+        """The user's latest `limit` events, oldest first (ties in time in arrival order)."""
+        query = (select(_events).where(_events.c.user_id == user)
+                 .order_by(_events.c.time.desc(), _events.c.seq.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query).mappings())
+        return [Event(event_id=r["event_id"], user=r["user_id"], item=r["item_id"], scenario=r["scenario"],
+                      type=r["type"], time=r["time"], value=r["value"]) for r in reversed(rows)]
+
+    def count(self) -> int:
+        """Events stored."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(_events)).scalar() or 0)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def now() -> float:
+    """Seconds since 1970 (UTC): the time of an event that does not say."""
+    return _time.time()
+
+
+def _row(e: Event, seq: int) -> dict[str, Any]:
+    return {"event_id": e.event_id, "seq": seq, "user_id": e.user, "item_id": e.item, "scenario": e.scenario,
+            "type": e.type, "value": e.value, "time": float(e.time)}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not wait for the writer
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
