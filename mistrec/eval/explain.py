@@ -30,6 +30,7 @@ import polars as pl
 import torch
 
 from mistrec.batch import Batch
+from mistrec.data.history import HistoryEvents
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
 from mistrec.eval.evaluate import leave_source_out_matrix, load_run_and_data
@@ -37,9 +38,22 @@ from mistrec.eval.ranking import score_in_blocks
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Explains, Model
 
-__all__ = ["Recommender", "leave_source_out_matrix"]
+__all__ = ["Logged", "Recommender", "leave_source_out_matrix"]
 
 DAY = 86_400
+
+
+@dataclass(frozen=True)
+class Logged:
+    """An event logged after training (by the service): it enters the user's history at once, with the token
+    fields training uses (scenario, time, label, graded value). `item` and `scenario` are raw names; an item the
+    run does not know is read as the unknown item."""
+
+    item: str
+    scenario: str
+    time: float
+    label: float  # 1 for a click or conversion, 0 for an impression without one; a rating's label by the data's rule
+    value: float | None = None
 
 
 @dataclass
@@ -123,11 +137,14 @@ class Recommender:
     # -- public ------------------------------------------------------------------------------------------
     def recommend(self, user: str, scenario: str, k: int = 10, explain: bool = False, at: int | None = None,
                   top_events: int = 5, ig_steps: int = 32, description: str | None = None,
-                  candidates: list[str] | None = None) -> dict[str, Any]:
+                  candidates: list[str] | None = None, logged: list[Logged] | None = None) -> dict[str, Any]:
         """The top-k items of `scenario` for `user` (raw ids), optionally explained.
 
         The history is the user's last L training events before `at` (default: just after the last event in
-        the data). Items the user already met in the scenario are not recommended. A scenario the data does
+        the data, or in `logged`), merged with their `logged` events before `at`, in time order: a click logged
+        in one scenario is in the history of the next request in another. A user the run never saw is read
+        from their logged events alone (the unknown user's id). Items the user already met in the scenario
+        (in training or logged) are not recommended. A scenario the data does
         not have needs its `description` (`describe_scenario`). `candidates` (raw item ids) narrows the
         catalogue: a new scenario's is otherwise every item the model knows.
         """
@@ -142,15 +159,16 @@ class Recommender:
         if not isinstance(k, int) or k < 1 or k > catalogue.size:
             raise ConfigError(f"k must be an int from 1 to {catalogue.size} (the size of {scenario}'s catalogue). "
                               f"Got {k!r}.")
-        at = self._now if at is None else int(at)
-        u_idx, start, end, query = self._query(user, s_idx, at)
+        logged = list(logged or [])
+        at = self._at(at, logged)
+        u_idx, start, end, query, events = self._query(user, s_idx, at, logged)
         out: dict[str, Any] = {"user": user, "scenario": scenario, "k": k, "model": self.meta["model"],
-                               "at": _iso(at), "history_events": int(end - start)}
+                               "at": _iso(at), "history_events": end - start}
         resolution = (self._described[scenario][1] if scenario in self._described
                       else getattr(self.enc, "scenario_resolution_", {}).get(scenario))
         if resolution is not None:  # a scenario without training rows: say how the model reads it
             out["new_scenario"] = resolution
-        if query is None:  # cold start: an unknown user, or none of their events before `at`
+        if query is None:  # cold start: an unknown user without logged events, or no event before `at`
             popular = self._popular.get(s_idx, catalogue)
             popular = (popular if candidates is None else popular[np.isin(popular, catalogue)])[:k]
             why = ("unknown user" if u_idx is None else "no history before this time")
@@ -161,7 +179,9 @@ class Recommender:
                               for r, i in enumerate(popular)])
             out["elapsed_ms"] = round(1000 * (time.perf_counter() - started), 2)
             return out
-        seen = self._seen.filter((pl.col("user") == u_idx) & (pl.col("scenario") == s_idx))["item"].to_numpy()
+        seen = self._seen.filter((pl.col("user") == u_idx) & (pl.col("scenario") == s_idx))["item"].to_numpy() \
+            if u_idx is not None else np.zeros(0, np.int64)
+        seen = np.union1d(seen, [self._item_index.get(e.item, 0) for e in logged if e.scenario == scenario])
         pool = np.setdiff1d(catalogue, seen)
         if pool.size < k:  # said in the output, not silently
             pool = catalogue
@@ -173,7 +193,7 @@ class Recommender:
                   "score": float(torch.sigmoid(logits[i]))} for r, i in enumerate(top)]
         out.update(cold_start=False, items=items)
         if explain:
-            explanations = self._explain(query, pool[top], end, at, top_events, ig_steps)
+            explanations = self._explain(query, pool[top], end, at, top_events, ig_steps, events)
             for item, e in zip(items, explanations, strict=True):
                 item["explanation"] = e
         out["elapsed_ms"] = round(1000 * (time.perf_counter() - started), 2)
@@ -197,11 +217,11 @@ class Recommender:
         unknown = [i for i in items if i not in names]
         if unknown:
             raise ConfigError(f"Unknown item(s) {', '.join(unknown[:5])}.")
-        at = self._now if at is None else int(at)
-        _, _, end, query = self._query(user, self._scenarios.index(scenario) + 1, at)
+        at = self._at(at, [])
+        _, _, end, query, events = self._query(user, self._scenarios.index(scenario) + 1, at, [])
         if query is None:
             return [{"sentence": "no history: nothing to explain"} for _ in items]
-        return self._explain(query, np.array([names[i] for i in items]), end, at, top_events, ig_steps)
+        return self._explain(query, np.array([names[i] for i in items]), end, at, top_events, ig_steps, events)
 
     def history_items(self, user: str, at: int | None = None) -> list[str]:
         """The items of the user's history at time `at` (the last L training events before it), oldest first."""
@@ -212,36 +232,68 @@ class Recommender:
         start, end = self.ds.events.windows(np.array([u_idx]), np.array([at]), self.enc.spec_.history_length)
         return [str(self._item_names[i]) for i in self.ds.events.item[start[0]:end[0]]]
 
-    def _query(self, user: str, s_idx: int, at: int) -> tuple[int | None, int, int, Batch | None]:
-        """The user's index, history window [start, end) before `at`, and the one-row query Batch (None when
-        the user is unknown or has no history then)."""
+    def _at(self, at: int | None, logged: list[Logged]) -> int:
+        """The time a request is scored at: given, else just after the data's and the logged events' last."""
+        if at is not None:
+            return int(at)
+        return max([self._now, *(int(np.floor(e.time)) + 1 for e in logged)])
+
+    def _query(self, user: str, s_idx: int, at: int, logged: list[Logged] | None = None
+               ) -> tuple[int | None, int, int, Batch | None, HistoryEvents]:
+        """The user's index (None: unknown to the run), their history window [start, end) before `at`, the
+        one-row query Batch (None when there is no history then), and the events the window points into: the
+        training events, or with `logged` events the user's own merged history."""
         u_idx = self._user_index.get(user)
-        if u_idx is None:
-            return None, 0, 0, None
-        start, end = self.ds.events.windows(np.array([u_idx]), np.array([at]), self.enc.spec_.history_length)
+        events, start, end = self.ds.events, np.zeros(1, np.int64), np.zeros(1, np.int64)
+        if u_idx is not None:
+            start, end = self.ds.events.windows(np.array([u_idx]), np.array([at]), self.enc.spec_.history_length)
+        before = [e for e in logged or [] if e.time < at]
+        if before:
+            events = self._merged(u_idx or 0, int(start[0]), int(end[0]), before)
+            start, end = np.array([max(0, len(events) - self.enc.spec_.history_length)]), np.array([len(events)])
         if end[0] == start[0]:
-            return u_idx, int(start[0]), int(end[0]), None
+            return u_idx, int(start[0]), int(end[0]), None, events
         # a scenario described after training is not in the encoder's map: its model index replaces it
         described = s_idx > len(self.ds.scenarios)
-        rows = EncodedRows(user=np.array([u_idx]), item=np.zeros(1, np.int64),
+        rows = EncodedRows(user=np.array([u_idx or 0]), item=np.zeros(1, np.int64),
                            scenario=np.array([0 if described else s_idx]), label=np.zeros(1, np.float32),
                            timestamp=np.array([at]), hist_start=start, hist_end=end,
-                           conversion=np.full(1, np.nan, np.float32), events=self.ds.events)
+                           conversion=np.full(1, np.nan, np.float32), events=events)
         self.model.eval()
         b = self.enc.batch(rows, np.arange(1), history=self.model.reads_history,
                            history_side=self.model.reads_history_side)
         if described:
             b = dataclasses.replace(b, scenario=torch.full_like(b.scenario, self._described[
                 self._scenarios[s_idx - 1]][2]))
-        return u_idx, int(start[0]), int(end[0]), b
+        return u_idx, int(start[0]), int(end[0]), b, events
+
+    def _merged(self, u_idx: int, start: int, end: int, logged: list[Logged]) -> HistoryEvents:
+        """One user's training events [start, end) and logged events as their own event pool, in time order
+        (training first at equal times). A logged event's scenario must be one of the data's."""
+        unknown = sorted({e.scenario for e in logged if e.scenario not in self._scenarios})
+        if unknown:
+            raise ConfigError(f"Logged event(s) in unknown scenario(s) {', '.join(unknown)}. Known scenarios: "
+                              f"{', '.join(self._scenarios)}.")
+        ev, n = self.ds.events, len(logged)
+        label = np.array([e.label for e in logged], np.float32)
+        return HistoryEvents.build(
+            user=np.full(end - start + n, u_idx, np.int64),
+            ts=np.concatenate([ev.ts[start:end], [int(np.floor(e.time)) for e in logged]]).astype(ev.ts.dtype),
+            item=np.concatenate([ev.item[start:end], [self._item_index.get(e.item, 0) for e in logged]]).astype(
+                ev.item.dtype),
+            scenario=np.concatenate([ev.scenario[start:end], [self._scenarios.index(e.scenario) + 1
+                                                              for e in logged]]).astype(ev.scenario.dtype),
+            label=np.concatenate([ev.label[start:end], label]).astype(ev.label.dtype),
+            row=np.arange(end - start + n, dtype=np.int64),
+            value=np.concatenate([ev.value[start:end], [e.label if e.value is None else e.value
+                                                        for e in logged]]).astype(np.float32))
 
     # -- explanations -----------------------------------------------------------------------------------
     def _explain(self, query: Batch, items: np.ndarray, end: int, at: int, top_events: int,
-                 ig_steps: int) -> list[dict[str, Any]]:
+                 ig_steps: int, ev: HistoryEvents) -> list[dict[str, Any]]:
         if not self.model.reads_history:
             return [{"note": f"{self.meta['model']} reads no behaviour history: nothing to attribute"}] * len(items)
         b = query.cross(self.enc.item_batch(items))  # one row per recommended item, the same history
-        ev = self.ds.events
         length = b.hist_mask.shape[1]
         pos = np.arange(end - length, end)  # right-aligned window positions into the event table
         with torch.no_grad():
@@ -276,7 +328,7 @@ class Recommender:
                 share = parts.source_share[r].numpy()
                 entry["source_share"] = {name: float(share[i + 1]) for i, name in enumerate(self.ds.scenarios)
                                          if share[i + 1] > 0}  # histories hold the data's scenarios only
-            entry["sentence"] = self._sentence(entry, order, pos, at)
+            entry["sentence"] = self._sentence(entry, order, pos, at, ev)
             out.append(entry)
         return out
 
@@ -299,7 +351,8 @@ class Recommender:
                                                               n_steps=steps, internal_batch_size=steps * len(b))
         return (attributions.sum(-1) * b.hist_mask).detach().numpy()
 
-    def _sentence(self, entry: dict[str, Any], order: np.ndarray, pos: np.ndarray, at: int) -> str:
+    def _sentence(self, entry: dict[str, Any], order: np.ndarray, pos: np.ndarray, at: int,
+                  ev: HistoryEvents) -> str:
         # The source named is the one whose removal lowers the score most (an effect, not an attention weight).
         share = entry.get("source_share") or {}
         lso = entry["leave_source_out"]
@@ -311,7 +364,6 @@ class Recommender:
         amount = f"without them the score drops by {lso[source]:.3f}"
         if source in share:
             amount += f"; {share[source]:.0%} of the attention"
-        ev = self.ds.events
         mine = [int(pos[c]) for c in order[:5] if self._scenarios[int(ev.scenario[int(pos[c])]) - 1] == source]
         if not mine:
             mine = [int(pos[c]) for c in order if self._scenarios[int(ev.scenario[int(pos[c])]) - 1] == source][:1]

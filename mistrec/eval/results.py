@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
 __all__ = ["ActivityMetrics", "BenchmarkResult", "ConversionMetrics", "ConversionScores", "Evaluation", "Metrics",
-           "RunResult", "ScenarioMetrics"]
+           "RunResult", "ScenarioMetrics", "nan_to_none"]
 
 Json = dict[str, Any]
 

@@ -49,7 +49,7 @@ def test_recommend_explains_each_item(run: Path) -> None:
 def test_integrated_gradients_are_complete(run: Path) -> None:
     """The attributions of a row sum to its logit minus the logit with all-zero history tokens."""
     rec = Recommender.load(run)
-    _, _, _, query = rec._query("u00007", 2, rec._now)
+    _, _, _, query, _ = rec._query("u00007", 2, rec._now, [])
     assert query is not None
     b = query.cross(rec.enc.item_batch(np.array([1, 2, 3])))
     ig = rec._integrated_gradients(b, steps=64)
@@ -111,9 +111,40 @@ def test_a_scenario_described_after_training_takes_the_shared_path_by_default(ru
     # its rows reach the model as index 0, the unknown scenario
     s_idx = rec._scenarios.index("vr_arcade") + 1
     assert np.array_equal(rec.enc.scenario_map_, fitted_map)  # the fitted encoder is not changed
-    _, _, _, query = rec._query("u00003", s_idx, rec._now)
+    _, _, _, query, _ = rec._query("u00003", s_idx, rec._now, [])
     assert query is not None and int(query.scenario[0]) == 0
     cold = rec.recommend("someone-new", "vr_arcade", k=2)
     assert cold["cold_start"] and "most popular items overall" in cold["note"]
     with pytest.raises(ConfigError, match="candidates is empty"):
         rec.recommend("u00003", "vr_arcade", k=1, candidates=[])
+
+
+def test_logged_events_enter_the_history_at_once(run: Path) -> None:
+    """A click logged in home_feed is in the history of the next request in vr_showroom; a user the run never
+    saw is read from their logged events; what they met in the scenario is not recommended again."""
+    from mistrec.eval.explain import Logged
+
+    rec = Recommender.load(run)
+    home = rec._scenarios.index("home_feed") + 1
+    clicked = str(rec._item_names[rec._popular[home][0]])
+    t = rec._now + 60  # a minute after the data's last event
+    logged = [Logged(item=clicked, scenario="home_feed", time=t, label=1.0)]
+    before = rec.recommend("u00003", "vr_showroom", k=5)
+    after = rec.recommend("u00003", "vr_showroom", k=5, logged=logged)
+    length = rec.enc.spec_.history_length
+    assert after["history_events"] == min(before["history_events"] + 1, length)
+    assert [i["score"] for i in after["items"]] != [i["score"] for i in before["items"]]
+    explained = rec.recommend("u00003", "vr_showroom", k=2, explain=True, logged=logged)
+    assert all(item["explanation"]["sentence"] for item in explained["items"])
+    at_click = rec.recommend("u00003", "vr_showroom", k=5, logged=logged, at=t)  # strictly before: not yet in
+    assert at_click["history_events"] == before["history_events"]
+    newcomer = rec.recommend("someone-new", "vr_showroom", k=5, logged=logged)
+    assert not newcomer["cold_start"] and newcomer["history_events"] == 1  # the id-free path
+    assert rec.recommend("someone-new", "vr_showroom", k=5)["cold_start"]  # no events: popular items
+    vr = rec._scenarios.index("vr_showroom") + 1
+    met = str(rec._item_names[rec._catalogue[vr][0]])
+    seen_there = rec.recommend("someone-new", "vr_showroom", k=5,
+                               logged=[*logged, Logged(item=met, scenario="vr_showroom", time=t, label=1.0)])
+    assert met not in [i["item"] for i in seen_there["items"]]
+    with pytest.raises(ConfigError, match="Logged event\\(s\\) in unknown scenario\\(s\\) arcade"):
+        rec.recommend("u00003", "vr_showroom", k=5, logged=[Logged(item=clicked, scenario="arcade", time=t, label=1)])
