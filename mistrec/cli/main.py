@@ -73,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--force", action="store_true", help="replace a finished run already in --out")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    sv = sub.add_parser("serve", help="run directory -> HTTP service: recommend, log events (docs/serving.md)")
+    sv.add_argument("run", help="a run directory")
+    sv.add_argument("--db", help="the event store's SQLAlchemy URL (default: sqlite:///RUN/events.db)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    sv.add_argument("--api-key-env", help="an environment variable holding the key POST /v1/events requires")
+
     ev = sub.add_parser("evaluate", help="run directory -> per-scenario metrics (AUC, gAUC, LogLoss, ECE, ranking)")
     ev.add_argument("run", help="a run directory (mistrec train)")
     ev.add_argument("--data", help="the prepared directory (default: the one the run was trained on)")
@@ -146,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         commands = {"demo": _demo, "prepare": _prepare, "recipe": _recipe, "train": _train, "evaluate": _evaluate,
-                    "benchmark": _benchmark, "recommend": _recommend}
+                    "benchmark": _benchmark, "recommend": _recommend, "serve": _serve}
         return commands[args.command](args)
     except MistrecError as exc:
         one_line = " ".join(str(exc).splitlines())  # a value with a newline in it must not break the one line
@@ -290,6 +297,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         write_json(doc, args.json)
         print(f"  written to {args.json}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from mistrec.serve.app import serve
+
+    if not Path(args.run).is_dir():
+        raise MistrecError(f"Run directory not found: {args.run}.")
+    serve(args.run, args.db, args.host, args.port, args.api_key_env)
     return 0
 
 

@@ -1,0 +1,135 @@
+"""`mistrec serve RUN_DIR`: the HTTP service (FastAPI under uvicorn). The run is loaded once, in the lifespan,
+never at import; events go to the event store (mistrec.serve.store) and enter the user's history at once.
+
+    POST /v1/recommend              {user, scenario, k, candidates?, explain?, describe?} -> items, scores, why
+    POST /v1/events                 {events: [{event_id, user, item, scenario, type, value?, time?}]} -> ids
+    GET  /v1/users/{user}/history   the user's logged events, oldest first
+    GET  /healthz, /readyz          alive; the run and the store are loaded
+
+Every bad request is a 4xx whose body names the field and the rule (pydantic's, or ours), never a stack trace.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from mistrec.errors import MistrecError
+from mistrec.eval.explain import Logged, Recommender
+from mistrec.serve.store import MAX_ID, Event, EventStore, now
+
+__all__ = ["LIMITS", "create_app"]
+
+LIMITS = {"k": 100, "candidates": 5_000, "events": 1_000, "history": 200}
+LABELS = {"click": 1.0, "conversion": 1.0, "impression": 0.0}  # a rating's label is its value > 3 (see _label)
+
+
+class RecommendRequest(BaseModel):
+    user: str = Field(min_length=1, max_length=MAX_ID, examples=["u00042"])
+    scenario: str = Field(min_length=1, max_length=MAX_ID, examples=["vr_showroom"])
+    k: int = Field(10, ge=1, le=LIMITS["k"])
+    candidates: list[str] | None = Field(None, max_length=LIMITS["candidates"])
+    explain: bool = False
+    describe: str | None = Field(None, max_length=2_000, description="a scenario the run does not know, described")
+
+
+class EventIn(BaseModel):
+    event_id: str = Field(min_length=1, max_length=MAX_ID, examples=["e-000001"])
+    user: str = Field(min_length=1, max_length=MAX_ID)
+    item: str = Field(min_length=1, max_length=MAX_ID)
+    scenario: str = Field(min_length=1, max_length=MAX_ID)
+    type: Literal["impression", "click", "conversion", "rating"]
+    value: float | None = Field(None, allow_inf_nan=False)
+    time: float | None = Field(None, allow_inf_nan=False, description="seconds since 1970 (UTC); default: now")
+
+
+class EventsRequest(BaseModel):
+    events: list[EventIn] = Field(min_length=1, max_length=LIMITS["events"])
+
+
+def create_app(run_dir: str | Path, db_url: str | None = None, api_key: str | None = None) -> FastAPI:
+    """The service of one run: `db_url` is the event store (default: events.db next to the run); with
+    `api_key`, POST /v1/events needs it in the X-API-Key header."""
+    run_dir = Path(run_dir)
+    url = db_url or f"sqlite:///{run_dir / 'events.db'}"
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state["rec"] = Recommender.load(run_dir)
+        state["store"] = EventStore(url)
+        yield
+        state["store"].close()
+
+    app = FastAPI(title="mistrec", version="1", lifespan=lifespan)
+
+    @app.exception_handler(MistrecError)
+    async def _bad_input(_: Request, exc: MistrecError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": " ".join(str(exc).splitlines())})
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, exc: Exception) -> JSONResponse:  # no stack trace in any response
+        return JSONResponse(status_code=500, content={"detail": f"internal error ({type(exc).__name__}); it is a "
+                                                                "bug: please report it"})
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> dict[str, Any]:
+        if "rec" not in state:
+            raise HTTPException(status_code=503, detail="the run is not loaded yet")
+        return {"status": "ready", "model": state["rec"].meta["model"], "run": str(run_dir),
+                "events": state["store"].count()}
+
+    @app.post("/v1/recommend")
+    def recommend(req: RecommendRequest) -> dict[str, Any]:
+        rec: Recommender = state["rec"]
+        history = state["store"].history(req.user, limit=rec.enc.spec_.history_length)
+        logged = [Logged(item=e.item, scenario=e.scenario, time=e.time, label=_label(e), value=e.value)
+                  for e in history if e.scenario in rec.ds.scenarios]  # a described scenario has no tokens
+        return rec.recommend(req.user, req.scenario, k=req.k, explain=req.explain, description=req.describe,
+                             candidates=req.candidates, logged=logged)
+
+    @app.post("/v1/events")
+    def events(req: EventsRequest, x_api_key: str | None = Header(None)) -> dict[str, Any]:
+        if api_key is not None and x_api_key != api_key:
+            raise HTTPException(status_code=401, detail="POST /v1/events needs the X-API-Key header of this service")
+        t = now()
+        stored = state["store"].add([Event(event_id=e.event_id, user=e.user, item=e.item, scenario=e.scenario,
+                                           type=e.type, time=t if e.time is None else e.time, value=e.value)
+                                     for e in req.events])
+        return {"stored": stored}
+
+    @app.get("/v1/users/{user}/history")
+    def history(user: str, limit: int = 50) -> dict[str, Any]:
+        if not 1 <= limit <= LIMITS["history"]:
+            raise HTTPException(status_code=422, detail=f"limit must be from 1 to {LIMITS['history']}. Got {limit}.")
+        return {"user": user, "events": [e.__dict__ for e in state["store"].history(user, limit=limit)]}
+
+    return app
+
+
+def _label(e: Event) -> float:
+    """The label an event's token carries: clicks and conversions 1, impressions 0, a rating 1 above 3."""
+    if e.type == "rating":
+        return 1.0 if e.value is not None and e.value > 3 else 0.0
+    return LABELS[e.type]
+
+
+def serve(run_dir: str, db_url: str | None, host: str, port: int, api_key_env: str | None) -> None:
+    """Runs the service under uvicorn (the command line's `mistrec serve`)."""
+    import uvicorn
+
+    key = os.environ.get(api_key_env) if api_key_env else None
+    if api_key_env and not key:
+        raise MistrecError(f"--api-key-env {api_key_env}: that environment variable is not set.")
+    uvicorn.run(create_app(run_dir, db_url, key), host=host, port=port, log_level="info")

@@ -1,0 +1,116 @@
+"""The HTTP service on a small trained run: recommend, events that change the next answer in another scenario,
+idempotent retries, 4xx bodies that name the field, the API key, no stack trace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("httpx")  # FastAPI's TestClient
+from fastapi.testclient import TestClient
+
+from mistrec.eval.fit import fit_run
+from mistrec.serve.app import create_app
+from mistrec.train import TrainConfig
+from tests.conftest import prepared_synthetic
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("serve")
+    prepared_synthetic(root, n_users=150, events_per_user=25, seed=6)
+    fit_run(root / "prepared", "mist", root / "run", model_values={"embedding_dim": 8},
+            train_cfg=TrainConfig(epochs=2, batch_size=512, seed=1), quiet=True)
+    return root / "run"
+
+
+@pytest.fixture
+def client(run: Path, tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(run, f"sqlite:///{tmp_path / 'events.db'}", api_key="secret")) as c:
+        yield c
+
+
+def test_a_logged_click_changes_the_next_answer_in_another_scenario(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["model"] == "mist"
+    body = {"user": "u00003", "scenario": "vr_showroom", "k": 5}
+    before = client.post("/v1/recommend", json=body).json()
+    assert not before["cold_start"] and len(before["items"]) == 5
+    click = {"event_id": "e1", "user": "u00003", "item": "shared_i00001", "scenario": "home_feed", "type": "click"}
+    events = {"events": [click]}
+    assert client.post("/v1/events", json=events, headers={"X-API-Key": "secret"}).json() == {"stored": ["e1"]}
+    assert client.post("/v1/events", json=events, headers={"X-API-Key": "secret"}).json() == {"stored": ["e1"]}
+    assert len(client.get("/v1/users/u00003/history").json()["events"]) == 1  # the retry was stored once
+    after = client.post("/v1/recommend", json=body).json()
+    assert after["history_events"] == min(before["history_events"] + 1, 10)
+    assert [i["score"] for i in after["items"]] != [i["score"] for i in before["items"]]
+    newcomer = client.post("/v1/recommend", json={**body, "user": "nobody-yet"}).json()
+    assert newcomer["cold_start"]  # no events: popular items, marked
+    client.post("/v1/events", json={"events": [{**click, "event_id": "e2", "user": "nobody-yet"}]},
+                headers={"X-API-Key": "secret"})
+    newcomer = client.post("/v1/recommend", json={**body, "user": "nobody-yet", "explain": True}).json()
+    assert not newcomer["cold_start"] and newcomer["history_events"] == 1  # read from the logged click alone
+    assert newcomer["items"][0]["explanation"]["sentence"]
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/v1/recommend", {"user": "u00003", "scenario": "vr_showroom", "k": 0}, "k"),
+    ("/v1/recommend", {"user": "u00003", "scenario": "vr_showroom", "k": 101}, "k"),
+    ("/v1/recommend", {"user": "", "scenario": "vr_showroom"}, "user"),
+    ("/v1/events", {"events": []}, "events"),
+    ("/v1/events", {"events": [{"event_id": "x", "user": "u", "item": "i", "scenario": "s", "type": "like"}]},
+     "type"),
+])
+def test_a_bad_request_names_the_field(client: TestClient, path: str, body: dict[str, object], field: str) -> None:
+    r = client.post(path, json=body, headers={"X-API-Key": "secret"})
+    assert r.status_code == 422
+    assert field in r.json()["detail"][0]["loc"]
+
+
+def test_our_own_checks_are_one_line_4xx_and_the_key_is_required(client: TestClient) -> None:
+    r = client.post("/v1/recommend", json={"user": "u00003", "scenario": "arcade"})
+    assert r.status_code == 422 and "Unknown scenario 'arcade'" in r.json()["detail"]
+    assert "Traceback" not in r.text
+    r = client.post("/v1/events", json={"events": [{"event_id": "x", "user": "u", "item": "i", "scenario": "s",
+                                                    "type": "click"}]})
+    assert r.status_code == 401 and "X-API-Key" in r.json()["detail"]
+
+
+def test_mistrec_serve_runs_as_a_real_process(run: Path, tmp_path: Path) -> None:
+    """`mistrec serve` binds 127.0.0.1, loads the run in its lifespan and answers over HTTP."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "mistrec", "serve", str(run), "--port", str(port), "--db",
+                             f"sqlite:///{tmp_path / 'events.db'}"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                    if json.loads(r.read())["status"] == "ready":
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            raise AssertionError("the service did not become ready")
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/recommend", method="POST",
+                                     data=json.dumps({"user": "u00003", "scenario": "vr_showroom", "k": 3}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert len(json.loads(r.read())["items"]) == 3
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
