@@ -4,7 +4,9 @@ never at import; events go to the event store (mistrec.serve.store) and enter th
     POST /v1/recommend              {user, scenario, k, candidates?, explain?, describe?} -> items, scores, why
     POST /v1/events                 {events: [{event_id, user, item, scenario, type, value?, time?}]} -> ids
     GET  /v1/users/{user}/history   the user's logged events, oldest first
+    POST /v1/admin/reload           {run_dir}: serve another run; requests in flight finish on the old one
     GET  /healthz, /readyz          alive; the run and the store are loaded
+    GET  /metrics                   Prometheus text: latency per endpoint and scenario, events written, the run
 
 Every bad request is a 4xx whose body names the field and the rule (pydantic's, or ours), never a stack trace.
 """
@@ -18,7 +20,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import FastAPI, Header, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, Field
 
 from mistrec.errors import MistrecError
@@ -54,19 +57,47 @@ class EventsRequest(BaseModel):
     events: list[EventIn] = Field(min_length=1, max_length=LIMITS["events"])
 
 
+class ReloadRequest(BaseModel):
+    run_dir: str = Field(min_length=1, max_length=4_096, description="a run directory trained on the same data")
+
+
+class _Metrics:
+    """The service's Prometheus metrics, in a registry of its own (several apps in one process do not clash)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram("mistrec_request_seconds", "Request latency by endpoint and scenario",
+                                 ["endpoint", "scenario"], registry=self.registry)
+        self.events = Counter("mistrec_events_written", "Events stored (retries not counted)",
+                              registry=self.registry)
+        self.model = Gauge("mistrec_model_info", "The run being served (value 1)", ["model", "run"],
+                           registry=self.registry)
+
+    def serving(self, model: str, run: str) -> None:
+        self.model.clear()
+        self.model.labels(model=model, run=run).set(1)
+
+
 def create_app(run_dir: str | Path, db_url: str | None = None, api_key: str | None = None) -> FastAPI:
     """The service of one run: `db_url` is the event store (default: events.db next to the run); with
     `api_key`, POST /v1/events needs it in the X-API-Key header."""
     run_dir = Path(run_dir)
     url = db_url or f"sqlite:///{run_dir / 'events.db'}"
     state: dict[str, Any] = {}
+    metrics = _Metrics()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         state["rec"] = Recommender.load(run_dir)
+        state["run"] = str(run_dir)
         state["store"] = EventStore(url)
+        metrics.serving(state["rec"].meta["model"], state["run"])
         yield
         state["store"].close()
+
+    def check_key(given: str | None) -> None:
+        if api_key is not None and given != api_key:
+            raise HTTPException(status_code=401, detail="this endpoint needs the X-API-Key header of this service")
 
     app = FastAPI(title="mistrec", version="1", lifespan=lifespan)
 
@@ -87,12 +118,21 @@ def create_app(run_dir: str | Path, db_url: str | None = None, api_key: str | No
     def readyz() -> dict[str, Any]:
         if "rec" not in state:
             raise HTTPException(status_code=503, detail="the run is not loaded yet")
-        return {"status": "ready", "model": state["rec"].meta["model"], "run": str(run_dir),
+        return {"status": "ready", "model": state["rec"].meta["model"], "run": state["run"],
                 "events": state["store"].count()}
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/v1/recommend")
     def recommend(req: RecommendRequest) -> dict[str, Any]:
-        rec: Recommender = state["rec"]
+        rec: Recommender = state["rec"]  # this request keeps the run it started with, whatever a reload does
+        where = req.scenario if req.scenario in rec.ds.scenarios else "other"  # bounded label values
+        with metrics.latency.labels(endpoint="/v1/recommend", scenario=where).time():
+            return _recommend(rec, req)
+
+    def _recommend(rec: Recommender, req: RecommendRequest) -> dict[str, Any]:
         history = state["store"].history(req.user, limit=rec.enc.spec_.history_length)
         logged = [Logged(item=e.item, scenario=e.scenario, time=e.time, label=_label(e), value=e.value)
                   for e in history if e.scenario in rec.ds.scenarios]  # a described scenario has no tokens
@@ -101,13 +141,24 @@ def create_app(run_dir: str | Path, db_url: str | None = None, api_key: str | No
 
     @app.post("/v1/events")
     def events(req: EventsRequest, x_api_key: str | None = Header(None)) -> dict[str, Any]:
-        if api_key is not None and x_api_key != api_key:
-            raise HTTPException(status_code=401, detail="POST /v1/events needs the X-API-Key header of this service")
+        check_key(x_api_key)
         t = now()
+        before = state["store"].count()
         stored = state["store"].add([Event(event_id=e.event_id, user=e.user, item=e.item, scenario=e.scenario,
                                            type=e.type, time=t if e.time is None else e.time, value=e.value)
                                      for e in req.events])
+        metrics.events.inc(state["store"].count() - before)
         return {"stored": stored}
+
+    @app.post("/v1/admin/reload")
+    def reload(req: ReloadRequest, x_api_key: str | None = Header(None)) -> dict[str, Any]:
+        check_key(x_api_key)
+        # loaded beside the old one: requests keep being served meanwhile; a run retrained on data that includes
+        # the logged events (another prepared dataset) is what a reload is for
+        new = Recommender.load(req.run_dir)
+        state["rec"], state["run"] = new, req.run_dir  # one assignment: a request sees the old run or the new
+        metrics.serving(new.meta["model"], req.run_dir)
+        return {"model": new.meta["model"], "run": req.run_dir}
 
     @app.get("/v1/users/{user}/history")
     def history(user: str, limit: int = 50) -> dict[str, Any]:

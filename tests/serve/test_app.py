@@ -114,3 +114,26 @@ def test_mistrec_serve_runs_as_a_real_process(run: Path, tmp_path: Path) -> None
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_metrics_and_a_reload_to_another_run(client: TestClient, run: Path, tmp_path: Path) -> None:
+    client.post("/v1/recommend", json={"user": "u00003", "scenario": "vr_showroom", "k": 3})
+    client.post("/v1/recommend", json={"user": "u00003", "scenario": "an-unknown-one", "k": 3})
+    client.post("/v1/events", json={"events": [{"event_id": "m1", "user": "u1", "item": "i", "scenario": "home_feed",
+                                                "type": "click"}]}, headers={"X-API-Key": "secret"})
+    text = client.get("/metrics").text
+    assert 'mistrec_request_seconds_count{endpoint="/v1/recommend",scenario="vr_showroom"} 1.0' in text
+    assert 'scenario="other"' in text and "an-unknown-one" not in text  # label values stay bounded
+    assert "mistrec_events_written_total 1.0" in text and 'mistrec_model_info{model="mist"' in text
+    other = tmp_path / "popularity"
+    fit_run(run.parent / "prepared", "popularity", other, quiet=True)
+    assert client.post("/v1/admin/reload", json={"run_dir": str(other)}).status_code == 401  # the key
+    r = client.post("/v1/admin/reload", json={"run_dir": str(other)}, headers={"X-API-Key": "secret"})
+    assert r.json() == {"model": "popularity", "run": str(other)}
+    assert client.get("/readyz").json()["model"] == "popularity"
+    assert client.post("/v1/recommend", json={"user": "u00003", "scenario": "vr_showroom", "k": 3}).json()["model"] \
+        == "popularity"
+    bad = client.post("/v1/admin/reload", json={"run_dir": str(tmp_path / "nothing")},
+                      headers={"X-API-Key": "secret"})
+    assert bad.status_code == 422 and "Run directory not found" in bad.json()["detail"]
+    assert client.get("/readyz").json()["model"] == "popularity"  # a failed reload keeps the run being served
