@@ -30,7 +30,7 @@ from mistrec.serve.store import MAX_ID, Event, EventStore, now
 
 __all__ = ["LIMITS", "create_app"]
 
-LIMITS = {"k": 100, "candidates": 5_000, "events": 1_000, "history": 200}
+LIMITS = {"k": 100, "candidates": 5_000, "events": 1_000, "history": 200, "body_bytes": 1 << 20}
 LABELS = {"click": 1.0, "conversion": 1.0, "impression": 0.0}  # a rating's label is its value > 3 (see _label)
 
 
@@ -100,6 +100,16 @@ def create_app(run_dir: str | Path, db_url: str | None = None, api_key: str | No
             raise HTTPException(status_code=401, detail="this endpoint needs the X-API-Key header of this service")
 
     app = FastAPI(title="mistrec", version="1", lifespan=lifespan)
+
+    @app.middleware("http")
+    async def _bounded_body(request: Request, call_next: Any) -> Any:
+        size = request.headers.get("content-length")
+        body = None if size is not None else await request.body()  # no length given: measure what came
+        n = int(size) if size is not None and size.isdigit() else len(body or b"")
+        if n > LIMITS["body_bytes"]:
+            return JSONResponse(status_code=413, content={
+                "detail": f"the request body is {n:,} bytes, over the limit of {LIMITS['body_bytes']:,}"})
+        return await call_next(request)
 
     @app.exception_handler(MistrecError)
     async def _bad_input(_: Request, exc: MistrecError) -> JSONResponse:

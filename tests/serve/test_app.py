@@ -137,3 +137,11 @@ def test_metrics_and_a_reload_to_another_run(client: TestClient, run: Path, tmp_
                       headers={"X-API-Key": "secret"})
     assert bad.status_code == 422 and "Run directory not found" in bad.json()["detail"]
     assert client.get("/readyz").json()["model"] == "popularity"  # a failed reload keeps the run being served
+
+
+def test_a_body_over_the_limit_is_refused_with_the_limit(client: TestClient) -> None:
+    big = {"events": [{"event_id": f"e{i}", "user": "u" * 150, "item": "i" * 150, "scenario": "home_feed",
+                       "type": "click"} for i in range(4000)]}
+    r = client.post("/v1/events", json=big, headers={"X-API-Key": "secret"})
+    assert r.status_code == 413 and "over the limit of 1,048,576" in r.json()["detail"]
+    assert client.get("/readyz").json()["events"] == 0
