@@ -40,7 +40,8 @@ def test_a_logged_click_changes_the_next_answer_in_another_scenario(client: Test
     body = {"user": "u00003", "scenario": "vr_showroom", "k": 5}
     before = client.post("/v1/recommend", json=body).json()
     assert not before["cold_start"] and len(before["items"]) == 5
-    click = {"event_id": "e1", "user": "u00003", "item": "shared_i00001", "scenario": "home_feed", "type": "click"}
+    home_item = client.post("/v1/recommend", json={**body, "scenario": "home_feed"}).json()["items"][0]["item"]
+    click = {"event_id": "e1", "user": "u00003", "item": home_item, "scenario": "home_feed", "type": "click"}
     events = {"events": [click]}
     assert client.post("/v1/events", json=events, headers={"X-API-Key": "secret"}).json() == {"stored": ["e1"]}
     assert client.post("/v1/events", json=events, headers={"X-API-Key": "secret"}).json() == {"stored": ["e1"]}
