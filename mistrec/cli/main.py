@@ -382,7 +382,8 @@ def _benchmark(args: argparse.Namespace) -> int:
                           work_dir=work, train=train, model_configs=model_configs, threads=args.threads,
                           ranking=not args.no_ranking, ks=_ks(args.k), n_boot=args.bootstrap, tracking=tracking,
                           also_sampled=args.also_sampled, max_queries=args.max_queries)
-    doc = run_benchmark(args.data, cfg, log=(lambda *_: None) if args.quiet else _flush_print)
+    doc = run_benchmark(args.data, cfg, log=(lambda *_: None) if args.quiet else _flush_print,
+                        progress=not args.quiet)
     write_json(doc, out)
     print_benchmark(doc)
     print(f"  JSON: {out}; runs: {work}")
@@ -405,7 +406,10 @@ def _check_output_file(path: Path, flag: str, force: bool) -> None:
 
 
 def _flush_print(line: str) -> None:
-    print(line, flush=True)  # one line per run, seen at once even when the output is a file
+    from tqdm import tqdm
+
+    tqdm.write(line)  # one line per run, above the bar on a terminal, at once in a file
+    sys.stdout.flush()
 
 
 def _demo(args: argparse.Namespace) -> int:

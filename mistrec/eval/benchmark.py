@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from tqdm import tqdm
 
 from mistrec import metrics
 from mistrec.data.prepared import PreparedDataset
@@ -74,8 +75,10 @@ def validate_configs(cfg: BenchmarkConfig) -> None:
         model_config(name, cfg.model_configs.get(name))
 
 
-def run_benchmark(data: str | Path, cfg: BenchmarkConfig, log: Any = print) -> BenchmarkResult:
-    """Trains and evaluates every (model, seed) not finished yet in cfg.work_dir, then summarises them all."""
+def run_benchmark(data: str | Path, cfg: BenchmarkConfig, log: Any = print, progress: bool = False
+                  ) -> BenchmarkResult:
+    """Trains and evaluates every (model, seed) not finished yet in cfg.work_dir, then summarises them all;
+    `progress`: a bar over the runs on a terminal (none in logs)."""
     from mistrec.models import REGISTRY
 
     unknown = [m for m in cfg.models if m not in REGISTRY]
@@ -97,7 +100,8 @@ def run_benchmark(data: str | Path, cfg: BenchmarkConfig, log: Any = print) -> B
     load_before = os.getloadavg()
     runs: list[RunResult] = []
     todo = [(m, s) for m in cfg.models for s in cfg.seeds]
-    for i, (model, seed) in enumerate(todo, start=1):
+    bar = tqdm(todo, desc="benchmark", unit="run", disable=None if progress else True, leave=False)
+    for i, (model, seed) in enumerate(bar, start=1):
         run_dir = work / model / f"seed-{seed}"
         label = f"[{i}/{len(todo)}] {model} seed {seed}"
         if (run_dir / "eval.json").is_file():
