@@ -270,10 +270,10 @@ class Recommender:
     def _merged(self, u_idx: int, start: int, end: int, logged: list[Logged]) -> HistoryEvents:
         """One user's training events [start, end) and logged events as their own event pool, in time order
         (training first at equal times). A logged event's scenario must be one of the data's."""
-        unknown = sorted({e.scenario for e in logged if e.scenario not in self._scenarios})
-        if unknown:
+        unknown = sorted({e.scenario for e in logged if e.scenario not in self.ds.scenarios})
+        if unknown:  # a scenario described after training has no tokens of its own: its events cannot be read
             raise ConfigError(f"Logged event(s) in unknown scenario(s) {', '.join(unknown)}. Known scenarios: "
-                              f"{', '.join(self._scenarios)}.")
+                              f"{', '.join(self.ds.scenarios)}.")
         ev, n = self.ds.events, len(logged)
         label = np.array([e.label for e in logged], np.float32)
         return HistoryEvents.build(
