@@ -79,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     sv.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     sv.add_argument("--api-key-env", help="an environment variable holding the key POST /v1/events requires")
+    sv.add_argument("--workers", type=int, default=1, help="processes, each with the run loaded (default: 1)")
 
     ev = sub.add_parser("evaluate", help="run directory -> per-scenario metrics (AUC, gAUC, LogLoss, ECE, ranking)")
     ev.add_argument("run", help="a run directory (mistrec train)")
@@ -305,7 +306,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not Path(args.run).is_dir():
         raise MistrecError(f"Run directory not found: {args.run}.")
-    serve(args.run, args.db, args.host, args.port, args.api_key_env)
+    serve(args.run, args.db, args.host, args.port, args.api_key_env, args.workers)
     return 0
 
 

@@ -186,11 +186,28 @@ def _label(e: Event) -> float:
     return LABELS[e.type]
 
 
-def serve(run_dir: str, db_url: str | None, host: str, port: int, api_key_env: str | None) -> None:
-    """Runs the service under uvicorn (the command line's `mistrec serve`)."""
+def serve(run_dir: str, db_url: str | None, host: str, port: int, api_key_env: str | None, workers: int = 1
+          ) -> None:
+    """Runs the service under uvicorn (the command line's `mistrec serve`). With several workers each process
+    loads the run and opens the store (SQLite's WAL lets them write one at a time and read at once)."""
     import uvicorn
 
     key = os.environ.get(api_key_env) if api_key_env else None
     if api_key_env and not key:
         raise MistrecError(f"--api-key-env {api_key_env}: that environment variable is not set.")
-    uvicorn.run(create_app(run_dir, db_url, key), host=host, port=port, log_level="info")
+    if workers < 1:
+        raise MistrecError(f"--workers must be >= 1. Got {workers}.")
+    if workers == 1:
+        uvicorn.run(create_app(run_dir, db_url, key), host=host, port=port, log_level="info")
+        return
+    os.environ.update({"MISTREC_SERVE_RUN": str(run_dir), "MISTREC_SERVE_DB": db_url or "",
+                       "MISTREC_SERVE_KEY_ENV": api_key_env or ""})  # what each worker's factory reads
+    uvicorn.run("mistrec.serve.app:app_from_env", factory=True, workers=workers, host=host, port=port,
+                log_level="info")
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker of `mistrec serve --workers N` (uvicorn imports it in each process)."""
+    key_env = os.environ.get("MISTREC_SERVE_KEY_ENV") or None
+    return create_app(os.environ["MISTREC_SERVE_RUN"], os.environ.get("MISTREC_SERVE_DB") or None,
+                      os.environ.get(key_env) if key_env else None)

@@ -82,7 +82,8 @@ def test_our_own_checks_are_one_line_4xx_and_the_key_is_required(client: TestCli
 
 
 def test_mistrec_serve_runs_as_a_real_process(run: Path, tmp_path: Path) -> None:
-    """`mistrec serve` binds 127.0.0.1, loads the run in its lifespan and answers over HTTP."""
+    """`mistrec serve --workers 2` binds 127.0.0.1, loads the run in each worker's lifespan and answers over
+    HTTP."""
     import json
     import socket
     import subprocess
@@ -94,8 +95,8 @@ def test_mistrec_serve_runs_as_a_real_process(run: Path, tmp_path: Path) -> None
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "mistrec", "serve", str(run), "--port", str(port), "--db",
-                             f"sqlite:///{tmp_path / 'events.db'}"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                             f"sqlite:///{tmp_path / 'events.db'}", "--workers", "2"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
