@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 from mistrec.errors import ConfigError
 
-__all__ = ["parse_config"]
+__all__ = ["parse_config", "shown_key"]
 
 C = TypeVar("C")
 
@@ -43,14 +43,19 @@ def parse_config(cls: type[C], values: Any, where: str) -> C:
         if key not in fields:
             near = difflib.get_close_matches(str(key), fields, n=1)
             hint = f" Did you mean '{near[0]}'?" if near else ""
-            shown = f"'{key}'" if isinstance(key, str) and key.isprintable() and "'" not in key else repr(key)
-            raise ConfigError(f"Unknown key {shown} in {where}. Allowed keys: {', '.join(fields)}.{hint}")
+            raise ConfigError(f"Unknown key {shown_key(key)} in {where}. Allowed keys: {', '.join(fields)}.{hint}")
         parsed[key] = _value(hints[key], value, f"The '{key}' parameter of {cls.__name__}", where)
     cfg = cls(**parsed)
     check = getattr(cfg, "validate", None)
     if check is not None:
         check()
     return cfg
+
+
+def shown_key(key: object) -> str:
+    """A key as an error message shows it: 'name', or its repr when it is not plain printable text (a newline
+    in a YAML key must not break the one-line error)."""
+    return f"'{key}'" if isinstance(key, str) and key.isprintable() and "'" not in key else repr(key)
 
 
 def _value(kind: Any, value: Any, what: str, where: str) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mistrec.config import shown_key
 from mistrec.errors import ConfigError
 
 
@@ -12,12 +13,6 @@ def _check_keys(d: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> N
     for key in d:
         if key not in allowed:
             raise ConfigError(f"Unknown key {shown_key(key)} in {where}. Allowed keys: {', '.join(allowed)}.")
-
-
-def shown_key(key: object) -> str:
-    """A key as an error message shows it: 'name', or its repr when it is not plain printable text (a newline
-    in a YAML key must not break the one-line error)."""
-    return f"'{key}'" if isinstance(key, str) and key.isprintable() and "'" not in key else repr(key)
 
 
 def _require_mapping(value: Any, where: str) -> Mapping[str, Any]:

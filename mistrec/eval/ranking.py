@@ -89,8 +89,9 @@ def rank_full_catalogue(
         df = df.filter(~pl.col("sampled"))  # a sampled negative is no interaction the user had
     seen_splits = ["train"] if split == "valid" else ["train", "valid"]
     names = tuple(ds.scenarios)
+    asked = sampled_negatives is not None or also_sampled is not None
     smallest = df.group_by("scenario").agg(pl.col("item").n_unique().alias("n")).sort("n").row(0, named=True) \
-        if df.height else None
+        if asked and df.height else None
     for flag, n in (("sampled_negatives", sampled_negatives), ("also_sampled", also_sampled)):
         if n is not None and smallest is not None and n >= smallest["n"]:
             raise ConfigError(f"{flag} {n} is not below the {smallest['n']:,} items of the catalogue of scenario "

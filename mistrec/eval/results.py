@@ -16,10 +16,11 @@ in `extra`, and written back: nothing in a file is lost by loading and saving it
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
+
+from mistrec.train.artifact import finite_json as nan_to_none  # the one walk: NaN and +-inf as null
 
 __all__ = ["ActivityMetrics", "BenchmarkResult", "ConversionMetrics", "ConversionScores", "Evaluation", "Metrics",
            "RunResult", "ScenarioMetrics", "nan_to_none"]
@@ -338,14 +339,3 @@ class BenchmarkResult(Evaluation):
         return cls(mistrec_version=base.mistrec_version, dataset=base.dataset, protocol=base.protocol,
                    runs=base.runs, protocol_detail=base.protocol_detail, **more,
                    extra={k: v for k, v in doc.items() if k not in cls._order}, present=tuple(doc))
-
-
-def nan_to_none(x: Any) -> Any:
-    """A result with NaN (a metric with no value; and +-inf) as None, as the files have it: strict JSON."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: nan_to_none(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [nan_to_none(v) for v in x]
-    return x

@@ -153,12 +153,11 @@ def create_app(run_dir: str | Path, db_url: str | None = None, api_key: str | No
     def events(req: EventsRequest, x_api_key: str | None = Header(None)) -> dict[str, Any]:
         check_key(x_api_key)
         t = now()
-        before = state["store"].count()
-        stored = state["store"].add([Event(event_id=e.event_id, user=e.user, item=e.item, scenario=e.scenario,
+        fresh = state["store"].add([Event(event_id=e.event_id, user=e.user, item=e.item, scenario=e.scenario,
                                            type=e.type, time=t if e.time is None else e.time, value=e.value)
                                      for e in req.events])
-        metrics.events.inc(state["store"].count() - before)
-        return {"stored": stored}
+        metrics.events.inc(fresh)
+        return {"stored": [e.event_id for e in req.events]}  # every id given: stored now or by an earlier retry
 
     @app.post("/v1/admin/reload")
     def reload(req: ReloadRequest, x_api_key: str | None = Header(None)) -> dict[str, Any]:

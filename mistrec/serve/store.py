@@ -112,9 +112,9 @@ class EventStore:
             raise ArtifactError(f"{self.url} holds event store schema {versions or 'none'}; this mistrec reads "
                                 f"version {SCHEMA_VERSION}. Use the mistrec that wrote it, or start a new store.")
 
-    def add(self, events: Sequence[Event]) -> list[str]:
-        """Stores the events whose id is new, in one transaction; returns every id given (stored now or before:
-        a retried batch is stored once). Every event is checked before any is written."""
+    def add(self, events: Sequence[Event]) -> int:
+        """Stores the events whose id is new, in one transaction (a retried batch is stored once); returns how many
+        were new. Every event is checked before any is written."""
         for e in events:
             e.check()
         ids = [e.event_id for e in events]
@@ -126,7 +126,7 @@ class EventStore:
             if fresh:
                 start = conn.execute(select(_events.c.seq).order_by(_events.c.seq.desc()).limit(1)).scalar() or 0
                 conn.execute(_events.insert(), [_row(e, start + i + 1) for i, e in enumerate(fresh)])
-        return ids
+        return len(fresh)
 
     def history(self, user: str, limit: int = 50) -> list[Event]:
         """The user's latest `limit` events, oldest first (ties in time in arrival order)."""

@@ -28,7 +28,7 @@ from mistrec.models import REGISTRY, build_model, model_config
 from mistrec.models.base import Model, ModelConfig
 from mistrec.train.loop import TrainConfig
 
-__all__ = ["RUN_SCHEMA", "json_text", "load_run", "save_run"]
+__all__ = ["RUN_SCHEMA", "finite_json", "json_text", "load_run", "save_run"]
 
 RUN_SCHEMA = 1
 
@@ -51,14 +51,15 @@ def save_run(
 def json_text(doc: Any) -> str:
     """Strict JSON: a number with no value (NaN, such as a closed-form model's training loss, or +-inf) is null,
     never the `NaN` that Python writes and other JSON readers reject; NumPy scalars as numbers, the rest as text."""
-    return json.dumps(_finite(doc), indent=2, allow_nan=False, default=_other) + "\n"
+    return json.dumps(finite_json(doc), indent=2, allow_nan=False, default=_other) + "\n"
 
 
-def _finite(x: Any) -> Any:
+def finite_json(x: Any) -> Any:
+    """A document as strict JSON holds it: NaN and +-inf as None, NumPy scalars as numbers, tuples as lists."""
     if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
+        return {k: finite_json(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_finite(v) for v in x]
+        return [finite_json(v) for v in x]
     if isinstance(x, np.generic):
         x = x.item()
     if isinstance(x, float) and not math.isfinite(x):
@@ -68,7 +69,7 @@ def _finite(x: Any) -> Any:
 
 def _other(x: Any) -> Any:
     if is_dataclass(x) and not isinstance(x, type):
-        return _finite(asdict(x))
+        return finite_json(asdict(x))
     return str(x)
 
 

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-pytest.importorskip("httpx")  # FastAPI's TestClient
-from fastapi.testclient import TestClient
+from fastapi.testclient import TestClient  # needs httpx, a dev dependency: never skipped
 
 from mistrec.eval.fit import fit_run
 from mistrec.serve.app import create_app

@@ -20,8 +20,8 @@ def _e(event_id: str, user: str = "u1", scenario: str = "home_feed", time: float
 def test_a_retried_batch_is_stored_once_and_histories_come_oldest_first(tmp_path: Path) -> None:
     store = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
     batch = [_e("a", time=300.0, item="late"), _e("b", time=100.0, item="early"), _e("c", user="u2")]
-    assert store.add(batch) == ["a", "b", "c"]
-    assert store.add(batch) == ["a", "b", "c"] and store.count() == 3  # the retry stores nothing new
+    assert store.add(batch) == 3
+    assert store.add(batch) == 0 and store.count() == 3  # the retry stores nothing new
     store.add([_e("d", time=300.0, item="same time, later", scenario="vr_showroom")])
     assert [e.item for e in store.history("u1")] == ["early", "late", "same time, later"]
     assert [e.item for e in store.history("u1", limit=2)] == ["late", "same time, later"]  # the newest 2
