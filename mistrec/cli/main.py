@@ -166,6 +166,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mistrec {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # not a mistake in the input: ours. The traceback, then one line that says so.
+        import traceback
+
+        from mistrec import __version__
+
+        traceback.print_exc()
+        one_line = " ".join(f"{type(exc).__name__}: {exc}".splitlines())
+        print(f"mistrec {args.command}: internal error: {one_line}. This is a bug in mistrec {__version__}, not in "
+              f"your input: please report it with the traceback above and the command you ran.", file=sys.stderr)
+        return 1
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -286,11 +296,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     for name, v in [*m.by_scenario.items(), ("overall", m.overall)]:
         cells = "  ".join(_cell(v.get(c)) for c in cols)
         print(f"  {name:<{width}}  {v.n:>8,}  {cells}")
-        if any(isinstance(v.get(c), float) and v.get(c) != v.get(c) for c in cols):
-            undefined.append(f"{name} ({v.positives or 0:,} positives of {v.n or 0:,} rows)")
-    if undefined:  # say why, instead of a bare nan
-        print(f"  n/a: AUC and gAUC need both labels among the rows (gAUC: within some user); not so in "
-              f"{', '.join(undefined)}.")
+        undefined += [f"{c} in {name} {why}" for c, why in v.undefined().items() if c in cols]
+    for line in undefined:  # say why, instead of a bare nan
+        print(f"  n/a: {line}")
     if not args.no_ranking and run.eval_seconds is not None:
         print(f"  ranking: {m.overall.get('ranking_candidates') or '-'}, {run.eval_seconds['ranking']:.1f} s")
     if m.by_activity is not None:

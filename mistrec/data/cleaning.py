@@ -5,6 +5,8 @@ Every removed row is counted by reason; numeric preprocessing is fitted on train
 
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,7 +90,8 @@ class NumericPreprocessor:
             raise DataError("Numeric features need at least one training row to fit their preprocessing.")
         c = self.config
         self.n_missing_ = np.isnan(x).sum(axis=0)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: filled with 0 below
             self.fill_ = np.nanmedian(x, axis=0) if c.fill == "median" else np.nanmean(x, axis=0)
         self.fill_ = np.where(np.isnan(self.fill_), 0.0, self.fill_)  # a column missing on every train row
         if c.fill == "knn":

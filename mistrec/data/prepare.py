@@ -29,7 +29,7 @@ from mistrec.data.cleaning import NumericPreprocessor, deduplicate, kcore, scena
 from mistrec.data.config import DatasetConfig, ProtocolConfig, TableConfig
 from mistrec.data.history import HistoryEvents
 from mistrec.data.negatives import sample_negatives
-from mistrec.data.readers import LINE, location
+from mistrec.data.readers import LINE, location, such_rows
 from mistrec.data.sources import ITEM_SCOPED, SOURCE, finite_number, load_interactions
 from mistrec.data.splits import EXCLUDED, SPLIT_NAMES, TRAIN, split_interactions
 from mistrec.data.tables import derive_scenarios, read_table
@@ -354,7 +354,7 @@ class _Job:
             bad = idx.filter(pl.col(c).is_not_null() & values[c].is_null())
             if bad.height:
                 raise DataError(f"{location(tc.path, tc.format, int(bad[LINE][0]))}, column '{c}': value "
-                                f"{bad[c][0]!r} is not a finite number ({bad.height} such rows). Fix it (an empty "
+                                f"{bad[c][0]!r} is not a finite number ({such_rows(bad.height)}). Fix it (an empty "
                                 "cell is a missing value, filled as cleaning.numeric says), or list the column as "
                                 "categorical.")
         x = values.to_numpy().astype(np.float64)

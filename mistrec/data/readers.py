@@ -17,7 +17,7 @@ import polars as pl
 from mistrec.data.config import ROW_NUMBER, ColumnRef
 from mistrec.errors import DataError
 
-__all__ = ["LINE", "location", "read_columns"]
+__all__ = ["LINE", "location", "read_columns", "such_rows"]
 
 LINE = "__line"
 
@@ -27,6 +27,11 @@ def location(path: Path, fmt: str, line: int) -> str:
     if fmt == "parquet":
         return f"{path} row {line} (0-based)"
     return f"{path} line {line}"
+
+
+def such_rows(n: int) -> str:
+    """'1 such row' / '3 such rows', for messages that count the rows like the one they name."""
+    return f"{n:,} such row" + ("" if n == 1 else "s")
 
 
 def read_columns(

@@ -7,7 +7,7 @@ from typing import Any
 import polars as pl
 
 from mistrec.data.config import ScenarioFrom, TableConfig
-from mistrec.data.readers import LINE, location, read_columns
+from mistrec.data.readers import LINE, location, read_columns, such_rows
 from mistrec.data.sources import InvalidRows, finite_number
 from mistrec.errors import DataError
 
@@ -26,13 +26,14 @@ def read_table(tc: TableConfig, extra: tuple[str, ...] = ()) -> pl.DataFrame:
     if missing.height:
         line = int(missing[LINE][0])
         raise DataError(f"{location(tc.path, tc.format, line)}, column '{key}': missing id in the {tc.kind} "
-                        f"table ({missing.height} such rows). Fill it in or remove the row.")
+                        f"table ({such_rows(missing.height)}). Fill it in or remove the row.")
     dup = df.filter(pl.col(key).is_duplicated())
     if dup.height:
         first = dup.sort(LINE).head(2)
-        lines = ", ".join(str(x) for x in first[LINE].to_list())
+        where = ", ".join(str(x) for x in first[LINE].to_list())
+        where = f"rows {where} (0-based)" if tc.format == "parquet" else f"lines {where}"
         raise DataError(f"{tc.path}: {key} {first[key][0]!r} appears more than once in the {tc.kind} table "
-                        f"(lines {lines}; {dup.height} rows with repeated ids). Keep one row per id.")
+                        f"({where}; {dup.height} rows with repeated ids). Keep one row per id.")
     return df
 
 

@@ -9,9 +9,11 @@ JSON of DESIGN.md section 5, so that files written before they existed still loa
           conversion: ConversionMetrics    the second task, with a conversion head
           sampled: Metrics                 ranking against sampled candidate lists, when asked
 
-A metric with no value (AUC with one class) is NaN in memory and null in the file (`nan_to_none`). A metrics
-block's fields that were not computed are None and absent from the file. Keys a reader does not know are kept,
-in `extra`, and written back: nothing in a file is lost by loading and saving it.
+A metric with no value (AUC with one class) is NaN in memory and null in the file (`nan_to_none`), with the
+reason beside it in the block's `undefined` map ({"auc": "needs both labels among the rows: 0 of 12 rows
+positive"}), derived from the block's counts when written, so it is never stale. A metrics block's fields that
+were not computed are None and absent from the file. Keys a reader does not know are kept, in `extra`, and
+written back: nothing in a file is lost by loading and saving it.
 """
 
 from __future__ import annotations
@@ -80,14 +82,34 @@ class ScenarioMetrics:
         """The block with ranking metrics added (or replaced)."""
         return replace(self, ranking={**self.ranking, **values})
 
+    def undefined(self) -> dict[str, str]:
+        """Why each metric without a value (NaN, null in the file) has none, by its JSON name."""
+        rows = f"{self.positives or 0:,} of {self.n or 0:,} rows positive"
+        why = {
+            "auc": f"needs both labels among the rows: {rows}",
+            "mean_scenario_auc": "needs a scenario with both labels among its rows",
+            "gauc": (f"needs a user with both labels among the rows: none of {self.gauc_users_excluded_one_class:,} "
+                     f"users has both" if self.gauc_users_excluded_one_class is not None else
+                     "needs a user with both labels among the rows"),
+            "logloss": "needs at least one row",
+            "ece": "needs at least one row",
+        }
+        out = {k: why.get(k, "no row or query to compute it on") for k, v in
+               [*((k, getattr(self, k)) for k in _POINTWISE), *self.ranking.items()]
+               if isinstance(v, float) and v != v}
+        return out
+
     def to_json(self) -> Json:
         out = {k: getattr(self, k) for k in _POINTWISE if getattr(self, k) is not None}
-        return _in_order({**out, **self.ranking}, self.order)
+        reasons = self.undefined()
+        return _in_order({**out, **self.ranking, **({"undefined": reasons} if reasons else {})}, self.order)
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> ScenarioMetrics:
         known = {k: _num(v) for k, v in doc.items() if k in _POINTWISE}
-        return cls(**known, ranking={k: v for k, v in doc.items() if k not in _POINTWISE}, order=tuple(doc))
+        # `undefined` is derived from the values when written (to_json), not kept
+        ranking = {k: v for k, v in doc.items() if k not in _POINTWISE and k != "undefined"}
+        return cls(**known, ranking=ranking, order=tuple(doc))
 
 
 _POINTWISE = tuple(f.name for f in fields(ScenarioMetrics) if f.name not in ("ranking", "order"))

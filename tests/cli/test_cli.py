@@ -127,9 +127,18 @@ def test_a_scenario_with_one_label_is_said_at_prepare_and_evaluate(tiny: dict[st
     assert "warning: scenario search: every label is 1: its AUC and gAUC are undefined." in capsys.readouterr().out
     assert main(["train", str(out), "--model", "popularity", "--out", str(run), "--quiet"]) == 0
     capsys.readouterr()
-    assert main(["evaluate", str(run), "--no-ranking", "--quiet"]) == 0
+    assert main(["evaluate", str(run), "--no-ranking", "--quiet", "--split", "valid"]) == 0
     printed = capsys.readouterr().out
-    assert "nan" not in printed and "n/a: AUC and gAUC need both labels among the rows" in printed
+    assert "nan" not in printed
+    assert "n/a: auc in search needs both labels among the rows: 1 of 1 rows positive" in printed
+    # the files say it too: null with the reason beside it (strict JSON, no NaN)
+    valid = json.loads((run / "metrics.json").read_text(), parse_constant=_no_constant)["valid"]["by_scenario"]
+    assert valid["search"]["auc"] is None
+    assert valid["search"]["undefined"]["auc"] == "needs both labels among the rows: 1 of 1 rows positive"
+
+
+def _no_constant(name: str) -> Any:
+    raise AssertionError(f"{name} in a JSON file")
 
 
 def test_recipe_list_and_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -153,3 +162,19 @@ def test_demo_runs_end_to_end_as_a_real_process(tmp_path: Path) -> None:
     bench = json.loads((out / "benchmark.json").read_text())
     assert set(bench["summary"]["transfer_gain"]["mist"]) == set(manifest["scenarios"])
     assert (out / "report.html").read_text().count("<svg") >= 3
+
+
+def test_an_internal_error_exits_1_with_the_traceback_and_a_hint_to_report_it(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bug of ours (not a MistrecError) is exit status 1, not 2: the traceback to report, then one line saying
+    it is ours, not the user's input."""
+    def broken(args: Any) -> int:
+        raise RuntimeError("index 7 is out of bounds\nfor axis 0")
+
+    monkeypatch.setattr("mistrec.cli.main._recipe", broken)
+    assert main(["recipe", "list"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError" in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("mistrec recipe: internal error: RuntimeError: index 7 is out of bounds for axis 0. ")
+    assert "This is a bug in mistrec" in last and "please report it" in last

@@ -1,9 +1,9 @@
 """Fuzzed readers: random small interaction files (csv with any separator, positional tsv, parquet, RecBole
-atomic) and random dataset YAMLs. `prepare` either succeeds with every row read accounted for (kept + invalid +
-duplicates + k-core + protocol-excluded = read, and read = the data lines written) or fails with one mistrec
-error; never another exception.
+atomic), random side tables (items and users: csv, parquet, RecBole) and random dataset YAMLs. `prepare` either
+succeeds with every interaction row read accounted for (kept + invalid + duplicates + k-core + protocol-excluded
+= read, and read = the data lines written) or fails with one mistrec error; never another exception.
 
-Case counts: CSV_CASES + YAML_CASES (2,000 together), run by `make test` and so by CI.
+Case counts: CSV_CASES + YAML_CASES + SIDE_CASES (2,400 together), run by `make test` and so by CI.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from mistrec.errors import MistrecError
 
 CSV_CASES = int(__import__("os").environ.get("MISTREC_FUZZ_CSV", 1500))
 YAML_CASES = int(__import__("os").environ.get("MISTREC_FUZZ_YAML", 500))
+SIDE_CASES = int(__import__("os").environ.get("MISTREC_FUZZ_SIDE", 400))
 
 IDS = st.one_of(st.sampled_from(["u1", "u2", "u3", "i1", "i2", "i3"]),  # mostly good values, so that most files
                st.sampled_from(["", " ", "ü", "名前", "a,b", 'q"uote', "x\ty", "0", "-1", "NaN", "null", "None",
@@ -135,6 +136,69 @@ def test_random_yaml_sections_prepare_or_fail_with_one_line(changes: dict[str, A
                               "columns": {"user_id": "uid", "item_id": "iid", "timestamp": "ts",
                                           "rating": "rating"}}]}
         config.update(changes)
+        manifest = _prepare_or_fail_cleanly(config, root)
+        if manifest is not None:
+            assert manifest["rows_read"] == 5 and _accounted(manifest) == 5
+
+
+SIDE_VALUES = st.sampled_from(["", "NaN", "inf", "1e400", "ü", "名前", 'q"t', "a,b", "x\ty", "-0", "None", "3 stars"])
+GOOD_CATEGORY, GOOD_TAGS = st.sampled_from(["a", "b", "c", "ü", "名前"]), st.sampled_from(["x", "x y", "y z w", ""])
+CATEGORY = st.one_of(*[GOOD_CATEGORY] * 8, SIDE_VALUES, st.text(max_size=4))  # mostly good values, so that
+PRICE = st.one_of(*[GOOD_NUMBERS] * 8, st.floats(allow_nan=True, allow_infinity=True).map(repr), SIDE_VALUES)
+TAGS = st.one_of(*[GOOD_TAGS] * 8, SIDE_VALUES)  # a good share of the tables prepare, and reach the features
+# most ids are those of the interactions (i1-i3 items, u1-u3 users), with unknown, empty and repeated ones
+SIDE_ROW = st.tuples(st.sampled_from(["1", "1", "2", "2", "3", "3", "4", "", "ü"]), CATEGORY, PRICE, TAGS,
+                     st.sampled_from([0] * 40 + [1, -1]))
+CLEAN_ROW = st.tuples(st.sampled_from(["1", "2", "3", "4"]), GOOD_CATEGORY, GOOD_NUMBERS, GOOD_TAGS, st.just(0))
+
+
+@settings(max_examples=SIDE_CASES, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(rows=st.one_of(st.lists(CLEAN_ROW, max_size=6, unique_by=lambda r: r[0]),
+                     st.lists(SIDE_ROW, max_size=8, unique_by=lambda r: r[0]), st.lists(SIDE_ROW, max_size=8)),
+       kind=st.sampled_from(["items", "users"]),
+       fmt=st.sampled_from(["csv", "csv", "parquet", "recbole"]), sep=st.sampled_from([",", "\t", ";"]))
+def test_random_side_tables_prepare_or_fail_with_one_line(rows: list[tuple[Any, ...]], kind: str, fmt: str,
+                                                          sep: str) -> None:
+    """A working interactions file with a random items or users table (a categorical, a numeric and a sequence
+    column; duplicate, empty and unknown ids; ragged rows; unicode, NaN, inf, huge numbers): the interactions
+    are all accounted for whatever the table holds, or prepare fails with one line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "d.csv").write_text("uid,iid,ts,rating\nu1,i1,1,5\nu1,i2,2,1\nu2,i1,3,4\nu2,i3,4,2\nu3,i2,5,5\n")
+        key = "item_id" if kind == "items" else "user_id"
+        header = [key, "cat", "price", "tags"]
+        body = []
+        for ident, *values, ragged in rows:
+            fields = [kind[0] + ident if ident not in ("", "ü") else ident, *values]
+            if ragged > 0:
+                fields.append("extra")
+            elif ragged < 0:
+                fields.pop()
+            body.append(fields)
+        table: dict[str, Any] = {"categorical": ["cat"], "numeric": ["price"], "sequence": ["tags"]}
+        if fmt == "parquet":
+            full = [r[:4] + [""] * (4 - len(r[:4])) for r in body]
+            pl.DataFrame(full or None, schema=header, orient="row").write_parquet(root / "t.parquet")
+            table.update(path="t.parquet", format="parquet")
+        elif fmt == "recbole":
+            lines = [f"{key}:token\tcat:token\tprice:float\ttags:token_seq"]
+            lines += ["\t".join(f.replace("\t", " ").replace("\n", " ") for f in r) for r in body]
+            (root / "t.inter").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            table.update(path="t.inter", format="recbole")
+        else:
+            out = io.StringIO()
+            writer = csv.writer(out, delimiter=sep, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(body)
+            (root / "t.csv").write_text(out.getvalue(), encoding="utf-8")
+            table.update(path="t.csv", format="csv", sep=sep)
+        config: dict[str, Any] = {
+            "name": "fuzz", "label": {"column": "rating", "rule": "> 3"}, "timestamp": {"unit": "s"},
+            "interactions": [{"path": "d.csv", "format": "csv", "sep": ",", "header": True, "scenario": "home",
+                              "columns": {"user_id": "uid", "item_id": "iid", "timestamp": "ts",
+                                          "rating": "rating"}}],
+            kind: table}
         manifest = _prepare_or_fail_cleanly(config, root)
         if manifest is not None:
             assert manifest["rows_read"] == 5 and _accounted(manifest) == 5

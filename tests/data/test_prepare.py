@@ -324,3 +324,18 @@ def test_ids_missing_from_a_side_table_are_reported(tiny: dict[str, Any]) -> Non
     assert any("1 user_id values of the interactions have no row in the users table" in n
                for n in ds.manifest["notes"])
     assert ds.tables["users"].height == 3
+
+
+def test_a_repeated_side_table_id_is_named_by_line_or_by_parquet_row(tiny: dict[str, Any]) -> None:
+    """Found by the side-table fuzzer: a parquet table's repeated id was named by 'lines 0, 1', its 0-based row
+    indices called lines."""
+    import polars as pl
+
+    (tiny["dir"] / "users.csv").write_text("uid,age,gender,spend\nu1,18,F,10\nu2,25,M,\nu1,40,F,30\nu4,31,M,1\n")
+    with pytest.raises(DataError, match=r"user_id 'u1' appears more than once in the users table \(lines 2, 4; 2 "):
+        run(tiny)
+    pl.read_csv(tiny["dir"] / "users.csv").write_parquet(tiny["dir"] / "users.parquet")
+    cfg = variant(tiny)
+    cfg["users"] = {**cfg["users"], "path": "users.parquet", "format": "parquet"}
+    with pytest.raises(DataError, match=r"appears more than once in the users table \(rows 0, 2 \(0-based\); 2 "):
+        run(tiny, cfg)

@@ -43,8 +43,11 @@ def test_a_document_with_nan_absent_fields_unknown_keys_and_a_failed_run_round_t
              "split": "test", "scenario_names": ["a", "b"],
              "metrics": {"overall": {"auc": 0.7, "logloss": 0.6, "n": 10, "positives": 5, "mean_scenario_auc": 0.7,
                                      "ndcg@10": 0.1, "ranking_candidates": "full catalogue"},
-                         "by_scenario": {"a": {"auc": None, "n": 3, "positives": 0}, "b": {"hr@10": 0.5}},
-                         "by_activity": {"groups": ["0", "1-2"], "by_scenario": {"a": {"0": {"auc": None, "n": 3}}},
+                         "by_scenario": {"a": {"auc": None, "n": 3, "positives": 0, "undefined": {
+                             "auc": "needs both labels among the rows: 0 of 3 rows positive"}}, "b": {"hr@10": 0.5}},
+                         "by_activity": {"groups": ["0", "1-2"], "by_scenario": {"a": {"0": {
+                             "auc": None, "n": 3, "undefined": {
+                                 "auc": "needs both labels among the rows: 0 of 3 rows positive"}}}},
                                          "overall": {"0": {"users": 2}}},
                          "a_new_block": {"x": 1}},
              "a_new_field": [1, 2]},
@@ -61,6 +64,16 @@ def test_a_document_with_nan_absent_fields_unknown_keys_and_a_failed_run_round_t
     assert run.metrics.by_scenario["b"].auc is None  # not computed: absent, not NaN
     assert run.extra == {"a_new_field": [1, 2]} and run.metrics.extra == {"a_new_block": {"x": 1}}
     assert typed.ok_runs == [run]
+
+
+def test_a_metric_without_a_value_is_null_with_its_reason_even_from_an_older_file() -> None:
+    older = {"auc": None, "gauc": None, "gauc_users": 0, "gauc_users_excluded_one_class": 4, "n": 7,
+             "positives": 7, "ndcg@10": 0.25}
+    doc = nan_to_none(ScenarioMetrics.from_json(older).to_json())
+    assert doc["auc"] is None and doc["gauc"] is None and doc["ndcg@10"] == 0.25
+    assert doc["undefined"] == {"auc": "needs both labels among the rows: 7 of 7 rows positive",
+                                "gauc": "needs a user with both labels among the rows: none of 4 users has both"}
+    assert "undefined" not in ScenarioMetrics(auc=0.5, n=2, positives=1).to_json()  # nothing to explain
 
 
 def test_a_fresh_result_writes_every_field() -> None:
