@@ -6,7 +6,6 @@ Every removed row is counted by reason; numeric preprocessing is fitted on train
 from __future__ import annotations
 
 import warnings
-
 from dataclasses import dataclass
 from typing import Any
 

@@ -20,6 +20,21 @@ _REQUIRED = ("manifest.json", "interactions.parquet", "history_events.parquet", 
              "vocab/item_id.parquet", "vocab/scenario.parquet")
 
 
+def _parquet(path: Path, columns: tuple[str, ...] = ()) -> pl.DataFrame:
+    """A prepared directory's Parquet file, or an ArtifactError naming it as damaged (truncated, overwritten, or
+    without the columns prepare writes)."""
+    try:
+        df = pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        first = " ".join(str(exc).splitlines()[:1])
+        raise ArtifactError(f"{path} is damaged: not a readable Parquet file ({first}). Run `mistrec prepare` "
+                            f"again.") from exc
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ArtifactError(f"{path} is damaged: it has no column {', '.join(missing)}. Run `mistrec prepare` again.")
+    return df
+
+
 @dataclass(frozen=True)
 class PreparedDataset:
     """A prepared dataset: interactions with splits and history windows, events, vocabularies, side tables.
@@ -54,13 +69,14 @@ class PreparedDataset:
             raise ArtifactError(f"{path} was prepared with schema version {version} (by mistrec "
                                 f"{manifest.get('mistrec_version', '?')}); this mistrec reads version "
                                 f"{SCHEMA_VERSION}. Run `mistrec prepare` again with this version.")
-        ev = pl.read_parquet(path / "history_events.parquet")
+        ev = _parquet(path / "history_events.parquet", ("user", "timestamp", "item", "scenario", "label", "row",
+                                                         "value"))
         events = HistoryEvents(user=ev["user"].to_numpy(), ts=ev["timestamp"].to_numpy(), item=ev["item"].to_numpy(),
                                scenario=ev["scenario"].to_numpy(), label=ev["label"].to_numpy(),
                                row=ev["row"].to_numpy(), value=ev["value"].to_numpy())
-        vocab = {p.stem: pl.read_parquet(p) for p in sorted((path / "vocab").glob("*.parquet"))}
-        tables = {k: pl.read_parquet(path / f"{k}.parquet") for k in manifest.get("side_tables", [])}
-        return cls(path=path, manifest=manifest, interactions=pl.read_parquet(path / "interactions.parquet"),
+        vocab = {p.stem: _parquet(p) for p in sorted((path / "vocab").glob("*.parquet"))}
+        tables = {k: _parquet(path / f"{k}.parquet") for k in manifest.get("side_tables", [])}
+        return cls(path=path, manifest=manifest, interactions=_parquet(path / "interactions.parquet", ("split",)),
                    events=events, vocab=vocab, tables=tables)
 
     @property

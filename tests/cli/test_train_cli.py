@@ -219,6 +219,24 @@ def test_a_damaged_run_is_named_not_a_traceback(piece: str, content: bytes, mess
     assert "weights_only=False" not in line
 
 
+@pytest.mark.parametrize(("piece", "content", "message"), [
+    ("interactions.parquet", b"PAR1 truncated", "interactions.parquet is damaged: not a readable Parquet file"),
+    ("history_events.parquet", b"", "history_events.parquet is damaged: not a readable Parquet file"),
+    ("vocab/item_id.parquet", b"\x00" * 64, "item_id.parquet is damaged: not a readable Parquet file"),
+    ("manifest.json", b"{", "manifest.json is damaged: not valid JSON"),
+])
+def test_a_damaged_prepared_directory_is_named_not_a_traceback(piece: str, content: bytes, message: str,
+                                                               prepared: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Random bytes in a prepared Parquet file gave polars' ComputeError traceback."""
+    import shutil
+
+    copy = tmp_path / "prepared"
+    shutil.copytree(prepared, copy)
+    (copy / piece).write_bytes(content)
+    fails_with(capsys, ["train", str(copy), "--model", "popularity", "--out", str(tmp_path / "run")], message)
+
+
 def test_a_folder_of_runs_names_them(prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`recommend` on a folder holding seed-0/ said "Train it again" instead of naming the run inside."""
     assert main(["train", str(prepared), "--model", "popularity", "--out", str(tmp_path / "mist" / "seed-0"),
