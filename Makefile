@@ -9,7 +9,7 @@ OUT ?= demo_out
 export OMP_NUM_THREADS ?= 2
 export POLARS_MAX_THREADS ?= 2
 
-.PHONY: demo test lint clean chromium
+.PHONY: demo test lint clean chromium postgresql
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,7 +33,15 @@ chromium:
 		echo "installing Debian's chromium for the report test" && apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || true
 
-test: $(DEV_STAMP) chromium
+# The event-store tests also run on PostgreSQL: Debian's server, installed here when missing and root may install
+# it; the tests start a throw-away cluster on loopback under a temporary directory (tests/postgres.py).
+postgresql:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		echo "installing Debian's postgresql for the event-store tests" && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || true
+
+test: $(DEV_STAMP) chromium postgresql
 	$(BIN)/ruff check mistrec tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q

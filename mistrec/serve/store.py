@@ -31,6 +31,8 @@ from sqlalchemy import (
     inspect,
     select,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from mistrec.errors import ArtifactError, ConfigError
@@ -92,8 +94,15 @@ class EventStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine: Engine = create_engine(url)
-        if self.engine.dialect.name == "sqlite":
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            self._insert: Any = sqlite_insert
+        elif dialect == "postgresql":
+            self._insert = postgresql_insert
+        else:
+            raise ConfigError(f"--db {url}: the event store runs on SQLite (sqlite:///FILE) or PostgreSQL "
+                              f"(postgresql+psycopg://USER@HOST/DB), not {dialect}.")
         self._open()
 
     def _open(self) -> None:
@@ -120,13 +129,17 @@ class EventStore:
         ids = [e.event_id for e in events]
         if len(set(ids)) != len(ids):
             raise ConfigError("a batch repeats an event_id: each event needs its own.")
+        if not events:
+            return 0
+        # INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING event_id: a known id is skipped by the database
+        # itself, so two writers racing with the same new id (a client retrying through another worker) store it
+        # once and neither fails; the ids returned are the ones this call stored.
+        insert = self._insert(_events).on_conflict_do_nothing(index_elements=["event_id"])
         with self.engine.begin() as conn:
-            known = set(conn.execute(select(_events.c.event_id).where(_events.c.event_id.in_(ids))).scalars())
-            fresh = [e for e in events if e.event_id not in known]
-            if fresh:
-                start = conn.execute(select(_events.c.seq).order_by(_events.c.seq.desc()).limit(1)).scalar() or 0
-                conn.execute(_events.insert(), [_row(e, start + i + 1) for i, e in enumerate(fresh)])
-        return len(fresh)
+            start = conn.execute(select(_events.c.seq).order_by(_events.c.seq.desc()).limit(1)).scalar() or 0
+            stored = conn.execute(insert.returning(_events.c.event_id),
+                                  [_row(e, start + i + 1) for i, e in enumerate(events)]).scalars().all()
+        return len(stored)
 
     def history(self, user: str, limit: int = 50) -> list[Event]:
         """The user's latest `limit` events, oldest first (ties in time in arrival order)."""
