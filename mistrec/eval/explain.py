@@ -232,6 +232,28 @@ class Recommender:
         start, end = self.ds.events.windows(np.array([u_idx]), np.array([at]), self.enc.spec_.history_length)
         return [str(self._item_names[i]) for i in self.ds.events.item[start[0]:end[0]]]
 
+    def training_events(self, user: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The user's last `limit` (default L) training events, oldest first: item, scenario, time (ISO), label.
+        Empty for a user the run never saw."""
+        u_idx = self._user_index.get(user)
+        if u_idx is None:
+            return []
+        start, end = self.ds.events.windows(np.array([u_idx]), np.array([self._now]),
+                                            limit or self.enc.spec_.history_length)
+        ev = self.ds.events
+        return [{"item": str(self._item_names[ev.item[j]]), "scenario": self._scenarios[int(ev.scenario[j]) - 1],
+                 "time": _iso(int(ev.ts[j])), "label": float(ev.label[j])} for j in range(start[0], end[0])]
+
+    def active_users(self, n: int) -> list[str]:
+        """Up to `n` users with training events in the most scenarios (then the most events): the ones whose
+        recommendations show transfer best, for a picker."""
+        ev = self.ds.events
+        per = pl.DataFrame({"user": ev.user, "scenario": ev.scenario}).group_by("user").agg(
+            pl.col("scenario").n_unique().alias("scenarios"), pl.len().alias("events"))
+        top = per.sort(["scenarios", "events", "user"], descending=[True, True, False]).head(n)["user"].to_list()
+        names = {i: u for u, i in self._user_index.items()}
+        return [str(names[i]) for i in top if i in names]
+
     def _at(self, at: int | None, logged: list[Logged]) -> int:
         """The time a request is scored at: given, else just after the data's and the logged events' last."""
         if at is not None:

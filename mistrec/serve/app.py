@@ -3,7 +3,10 @@ never at import; events go to the event store (mistrec.serve.store) and enter th
 
     POST /v1/recommend              {user, scenario, k, candidates?, explain?, describe?} -> items, scores, why
     POST /v1/events                 {events: [{event_id, user, item, scenario, type, value?, time?}]} -> ids
-    GET  /v1/users/{user}/history   the user's logged events, oldest first
+    GET  /v1/users/{user}/history   the user's logged events, oldest first (?training=true: and the run's)
+    GET  /v1/info                   the run, its scenarios and some users to try (for the page)
+    GET  /                          a web page: a user's history across scenarios, recommendations and why,
+                                    clicks logged from it
     POST /v1/admin/reload           {run_dir}: serve another run; requests in flight finish on the old one
     GET  /healthz, /readyz          alive; the run and the store are loaded
     GET  /metrics                   Prometheus text: latency per endpoint and scenario, events written, the run
@@ -20,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import FastAPI, Header, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, Field
 
@@ -31,6 +34,7 @@ from mistrec.serve.store import MAX_ID, Event, EventStore, now
 __all__ = ["LIMITS", "create_app"]
 
 LIMITS = {"k": 100, "candidates": 5_000, "events": 1_000, "history": 200, "body_bytes": 1 << 20}
+_PAGE = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
 LABELS = {"click": 1.0, "conversion": 1.0, "impression": 0.0}  # a rating's label is its value > 3 (see _label)
 
 
@@ -170,10 +174,24 @@ def create_app(run_dir: str | Path, db_url: str | None = None, api_key: str | No
         return {"model": new.meta["model"], "run": req.run_dir}
 
     @app.get("/v1/users/{user}/history")
-    def history(user: str, limit: int = 50) -> dict[str, Any]:
+    def history(user: str, limit: int = 50, training: bool = False) -> dict[str, Any]:
         if not 1 <= limit <= LIMITS["history"]:
             raise HTTPException(status_code=422, detail=f"limit must be from 1 to {LIMITS['history']}. Got {limit}.")
-        return {"user": user, "events": [e.__dict__ for e in state["store"].history(user, limit=limit)]}
+        out: dict[str, Any] = {"user": user,
+                               "events": [e.__dict__ for e in state["store"].history(user, limit=limit)]}
+        if training:  # the run's own events of the user, the rest of the history a request is scored with
+            out["training"] = state["rec"].training_events(user, limit=limit)
+        return out
+
+    @app.get("/v1/info")
+    def info() -> dict[str, Any]:
+        rec: Recommender = state["rec"]
+        return {"model": rec.meta["model"], "run": state["run"], "scenarios": list(rec.ds.scenarios),
+                "users": rec.active_users(50), "limits": LIMITS}
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        return _PAGE
 
     return app
 

@@ -1,4 +1,5 @@
-"""The event-store URL fixture: every store test runs on SQLite and on a throw-away PostgreSQL cluster."""
+"""The served run, and the event-store URL: every store test runs on SQLite and on a throw-away PostgreSQL
+cluster."""
 
 from __future__ import annotations
 
@@ -9,11 +10,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from sqlalchemy import create_engine, text
 
+from mistrec.eval.fit import fit_run
+from mistrec.train import TrainConfig
+from tests.conftest import prepared_synthetic
 from tests.postgres import Unavailable, throwaway_cluster
 
 _databases = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small mist run on the synthetic platform, served by the app and page tests."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("serve")
+    prepared_synthetic(root, n_users=150, events_per_user=25, seed=6)
+    fit_run(root / "prepared", "mist", root / "run", model_values={"embedding_dim": 8},
+            train_cfg=TrainConfig(epochs=2, batch_size=512, seed=1), quiet=True)
+    return root / "run"
 
 
 @pytest.fixture(scope="session")

@@ -7,23 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from fastapi.testclient import TestClient  # needs httpx, a dev dependency: never skipped
 
 from mistrec.eval.fit import fit_run
 from mistrec.serve.app import create_app
-from mistrec.train import TrainConfig
-from tests.conftest import prepared_synthetic
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("serve")
-    prepared_synthetic(root, n_users=150, events_per_user=25, seed=6)
-    fit_run(root / "prepared", "mist", root / "run", model_values={"embedding_dim": 8},
-            train_cfg=TrainConfig(epochs=2, batch_size=512, seed=1), quiet=True)
-    return root / "run"
 
 
 @pytest.fixture
