@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from mistrec.data.config import ROW_NUMBER, ColumnRef
+from mistrec.data.source_config import ROW_NUMBER, ColumnRef
 from mistrec.errors import DataError
 
 __all__ = ["LINE", "location", "read_columns", "such_rows"]

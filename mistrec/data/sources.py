@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from mistrec.data.config import CANONICAL, DatasetConfig, LabelRule, SourceConfig, TimestampConfig
+from mistrec.data.config import DatasetConfig
 from mistrec.data.readers import LINE, location, read_columns
+from mistrec.data.source_config import CANONICAL, LabelRule, SourceConfig, TimestampConfig
 from mistrec.errors import DataError
 
 __all__ = ["InvalidRows", "finite_number", "load_interactions"]

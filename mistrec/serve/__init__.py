@@ -1,1 +1,2 @@
-"""Serving: the event store (mistrec.serve.store); the HTTP service builds on it (docs/serving.md)."""
+"""Serving: the HTTP service (mistrec.serve.app) on a trained run and the event store (mistrec.data.store);
+docs/serving.md."""

@@ -1,5 +1,5 @@
 """`mistrec serve RUN_DIR`: the HTTP service (FastAPI under uvicorn). The run is loaded once, in the lifespan,
-never at import; events go to the event store (mistrec.serve.store) and enter the user's history at once.
+never at import; events go to the event store (mistrec.data.store) and enter the user's history at once.
 
     POST /v1/recommend              {user, scenario, k, candidates?, explain?, describe?} -> items, scores, why
     POST /v1/events                 {events: [{event_id, user, item, scenario, type, value?, time?}]} -> ids
@@ -27,15 +27,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, Field
 
+from mistrec.data.store import MAX_ID, Event, EventStore, now
 from mistrec.errors import MistrecError
 from mistrec.eval.explain import Logged, Recommender
-from mistrec.serve.store import MAX_ID, Event, EventStore, now
 
 __all__ = ["LIMITS", "create_app"]
 
 LIMITS = {"k": 100, "candidates": 5_000, "events": 1_000, "history": 200, "body_bytes": 1 << 20}
 _PAGE = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
-LABELS = {"click": 1.0, "conversion": 1.0, "impression": 0.0}  # a rating's label is its value > 3 (see _label)
 
 
 class RecommendRequest(BaseModel):
@@ -148,7 +147,7 @@ def create_app(run_dir: str | Path, db_url: str | None = None, api_key: str | No
 
     def _recommend(rec: Recommender, req: RecommendRequest) -> dict[str, Any]:
         history = state["store"].history(req.user, limit=rec.enc.spec_.history_length)
-        logged = [Logged(item=e.item, scenario=e.scenario, time=e.time, label=_label(e), value=e.value)
+        logged = [Logged(item=e.item, scenario=e.scenario, time=e.time, label=e.label, value=e.value)
                   for e in history if e.scenario in rec.ds.scenarios]  # a described scenario has no tokens
         return rec.recommend(req.user, req.scenario, k=req.k, explain=req.explain, description=req.describe,
                              candidates=req.candidates, logged=logged)
@@ -194,13 +193,6 @@ def create_app(run_dir: str | Path, db_url: str | None = None, api_key: str | No
         return _PAGE
 
     return app
-
-
-def _label(e: Event) -> float:
-    """The label an event's token carries: clicks and conversions 1, impressions 0, a rating 1 above 3."""
-    if e.type == "rating":
-        return 1.0 if e.value is not None and e.value > 3 else 0.0
-    return LABELS[e.type]
 
 
 def serve(run_dir: str, db_url: str | None, host: str, port: int, api_key_env: str | None, workers: int = 1

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mistrec.data.store import Event, EventStore
 from mistrec.errors import ArtifactError, ConfigError
-from mistrec.serve.store import Event, EventStore
 from tests.serve.conftest import execute
 
 

@@ -1,4 +1,5 @@
-"""The event store of `mistrec serve`: what users did with what they were shown, through SQLAlchemy 2.
+"""The event store: what users did with what they were shown, through SQLAlchemy 2. `mistrec serve` writes it;
+`mistrec prepare` reads it as an interactions source (`interactions: [{store: URL}]`), to retrain on feedback.
 
 SQLite in WAL mode is the embedded default (readers never wait for the writer), PostgreSQL the production choice
 (`postgresql+psycopg://...`). One table of events, keyed by the client's `event_id`, so that a retried batch is
@@ -8,6 +9,7 @@ the two versions named, never read as if it were this one.
     store = EventStore("sqlite:///events.db")
     store.add([Event("e1", user="u1", item="i9", scenario="home_feed", type="click", time=1767225600.0)])
     store.history("u1", limit=50)       # the user's events, oldest first, the newest `limit`
+    store.frame()                       # every event as a polars DataFrame, in arrival order (for prepare)
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+import polars as pl
 from sqlalchemy import (
     Column,
     Float,
@@ -71,6 +74,14 @@ class Event:
     type: str
     time: float
     value: float | None = None
+
+    @property
+    def label(self) -> float:
+        """The label the event's history token carries and retraining learns: clicks and conversions 1,
+        impressions 0, a rating 1 above 3."""
+        if self.type == "rating":
+            return 1.0 if self.value is not None and self.value > 3 else 0.0
+        return 0.0 if self.type == "impression" else 1.0
 
     def check(self) -> None:
         """Refuses what must not enter a history, naming the field."""
@@ -149,6 +160,19 @@ class EventStore:
             rows = list(conn.execute(query).mappings())
         return [Event(event_id=r["event_id"], user=r["user_id"], item=r["item_id"], scenario=r["scenario"],
                       type=r["type"], time=r["time"], value=r["value"]) for r in reversed(rows)]
+
+    def frame(self) -> pl.DataFrame:
+        """Every event, in arrival order: event_id, user_id, item_id, scenario, type, value, time (seconds since
+        1970, UTC), label (`Event.label`) and seq (the arrival number)."""
+        query = select(_events).order_by(_events.c.seq, _events.c.event_id)
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        schema = {"event_id": pl.String, "seq": pl.Int64, "user_id": pl.String, "item_id": pl.String,
+                  "scenario": pl.String, "type": pl.String, "value": pl.Float64, "time": pl.Float64}
+        df = pl.DataFrame(rows, schema=schema)
+        label = pl.when(pl.col("type") == "rating").then((pl.col("value") > 3).fill_null(False).cast(pl.Float64)) \
+            .when(pl.col("type") == "impression").then(0.0).otherwise(1.0)
+        return df.with_columns(label.alias("label"))
 
     def count(self) -> int:
         """Events stored."""
