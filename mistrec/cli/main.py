@@ -69,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
     tr.add_argument("--train-scenarios", help="comma-separated scenarios to train on (pre-train on sources, or "
                     "fine-tune on a target); test metrics cover every scenario")
-    tr.add_argument("--init-from", help="a run directory whose weights start the training (fine-tuning)")
+    tr.add_argument("--init-from", help="a run directory whose weights start the training: fine-tuning on the "
+                    "same prepared data, or continuing on newer data of the same scenarios (users and items "
+                    "matched by id; e.g. data that adds the service's logged events)")
     tr.add_argument("--force", action="store_true", help="replace a finished run already in --out")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
 

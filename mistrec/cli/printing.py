@@ -130,6 +130,11 @@ def print_summary(manifest: dict[str, Any], out: Path) -> None:
     print(f"  histories: last {hist['length']} training events strictly before each sample "
           f"(mean length {hist['mean_length']}); leakage checks: "
           f"{', '.join(f'{k} {v}' for k, v in manifest['leakage_checks'].items())}")
+    sources = manifest.get("sources", [])
+    if len(sources) > 1 or any(src.get("format") == "store" for src in sources):
+        print("  sources: " + "; ".join(
+            f"{src['name']} ({'event store ' if src.get('format') == 'store' else ''}{src['path']}): "
+            f"{src.get('rows_valid', 0):,} rows kept" for src in sources))
     cleaning = manifest["cleaning"]
     lost = {**cleaning["invalid_rows"].get("removed", {}), "duplicate": cleaning.get("duplicates_removed", 0),
             "k-core": cleaning.get("kcore", {}).get("rows_removed", 0),

@@ -29,7 +29,7 @@ from mistrec.data.cleaning import NumericPreprocessor, deduplicate, kcore, scena
 from mistrec.data.config import DatasetConfig, ProtocolConfig, TableConfig
 from mistrec.data.history import HistoryEvents
 from mistrec.data.negatives import sample_negatives
-from mistrec.data.readers import LINE, location, such_rows
+from mistrec.data.readers import LINE, location, source_fingerprint, such_rows
 from mistrec.data.sources import ITEM_SCOPED, SOURCE, finite_number, load_interactions
 from mistrec.data.splits import EXCLUDED, SPLIT_NAMES, TRAIN, split_interactions
 from mistrec.data.tables import derive_scenarios, read_table
@@ -416,7 +416,8 @@ class _Job:
         sources = []
         for i, src in enumerate(cfg.interactions):
             kept = self.source_rows.filter(pl.col(SOURCE) == i)["len"]
-            sources.append({"name": src.name, "path": str(src.path), "format": src.format, **_fingerprint(src.path),
+            sources.append({"name": src.name, "path": str(src.path), "format": src.format,
+                            **source_fingerprint(src.path, src.format, src.store),
                             "rows_valid": int(kept[0]) if kept.len() else 0})
         protocol = self.protocol.describe()
         fp = hashlib.sha256(json.dumps([[s["sha256"] for s in sources], cfg.raw, protocol, self.length],
@@ -487,11 +488,3 @@ def _warnings(real: pl.DataFrame, implicit: bool, from_file_order: bool) -> list
 _INTERNAL = {"row", "user", "item", "scenario_idx", "timestamp", "label", "label_value", "split", "split_code",
              "sampled", "hist_start", "hist_end", "conversion", "user_id", "item_id", "item_scope", "scenario", SOURCE,
              LINE, ITEM_SCOPED}
-
-
-def _fingerprint(path: Path) -> dict[str, Any]:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return {"sha256": h.hexdigest(), "bytes": path.stat().st_size}

@@ -8,25 +8,68 @@ counted) or its 0-based row index for parquet.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from mistrec.data.source_config import ROW_NUMBER, ColumnRef
-from mistrec.errors import DataError
+from mistrec.errors import ConfigError, DataError
 
-__all__ = ["LINE", "location", "read_columns", "such_rows"]
+__all__ = ["LINE", "location", "read_columns", "read_store", "source_fingerprint", "such_rows"]
 
 LINE = "__line"
 
 
 def location(path: Path, fmt: str, line: int) -> str:
-    """How a row is named in messages: 'file.csv line 12' or 'file.parquet row 11 (0-based)'."""
+    """How a row is named in messages: 'file.csv line 12', 'file.parquet row 11 (0-based)' or 'events.db event 7
+    (in arrival order)'."""
     if fmt == "parquet":
         return f"{path} row {line} (0-based)"
+    if fmt == "store":
+        return f"{path} event {line} (in arrival order)"
     return f"{path} line {line}"
+
+
+def read_store(url: str, path: Path, columns: Mapping[str, ColumnRef]) -> pl.DataFrame:
+    """The events of an event store (mistrec.data.store) as the mapped columns, as strings (as the file readers
+    give them), with the arrival number as the line. A SQLite file that is not there is an error, not a new empty
+    store."""
+    try:
+        from mistrec.data.store import EventStore
+    except ImportError as exc:  # SQLAlchemy is the serve extra's
+        raise ConfigError(f"Reading the event store {path} needs SQLAlchemy: pip install 'mistrec[serve]'.") from exc
+    if url.startswith("sqlite:///") and not path.is_file():
+        raise DataError(f"Event store not found: {path}. Check the 'store' URL in the dataset YAML (a SQLite path is "
+                        "relative to the YAML file).")
+    store = EventStore(url)  # refuses a store of another schema version
+    try:
+        df = store.frame()
+    finally:
+        store.close()
+    if df.height == 0:
+        raise DataError(f"The event store {path} holds no events. Log some first, or remove this source from the "
+                        "YAML.")
+    return df.select(*(pl.col(str(old)).cast(pl.String).alias(new) for new, old in columns.items()),
+                     pl.col("seq").alias(LINE))
+
+
+def source_fingerprint(path: Path, fmt: str, url: str | None = None) -> dict[str, Any]:
+    """What a prepared dataset records of a source to know it again: the sha256 and size of the file, or of an
+    event store's events (id, user, item, scenario, type, value, time; in arrival order) and their count."""
+    h = hashlib.sha256()
+    if fmt == "store" and url is not None:
+        events = read_store(url, path, {c: c for c in ("event_id", "user_id", "item_id", "scenario", "type",
+                                                       "value", "time")})
+        h.update(events.drop(LINE).write_csv().encode())
+        return {"sha256": h.hexdigest(), "events": events.height}
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return {"sha256": h.hexdigest(), "bytes": path.stat().st_size}
 
 
 def such_rows(n: int) -> str:

@@ -106,7 +106,9 @@ _FILE_KEYS = ("path", "format", "sep", "header", "encoding", "columns")
 
 @dataclass(frozen=True)
 class SourceConfig:
-    """One interaction file."""
+    """One interaction file, or an event store (`store: URL`, format 'store'): the events `mistrec serve` logged,
+    read with their own columns, label (`Event.label`: clicks and conversions 1, impressions 0, ratings above 3
+    1) and time in seconds, whatever the dataset's label rule and time unit."""
 
     path: Path
     format: str
@@ -120,10 +122,13 @@ class SourceConfig:
     label: LabelRule | None = None
     timestamp: TimestampConfig | None = None
     name: str = ""
+    store: str | None = None  # the event store's URL (format 'store')
 
     @classmethod
     def from_dict(cls, d: Any, base_dir: Path, where: str) -> SourceConfig:
         d = _require_mapping(d, where)
+        if "store" in d:
+            return cls._from_store(d, base_dir, where)
         _check_keys(d, (*_FILE_KEYS, "scenario", "split", "item_id_scope", "label", "timestamp", "name"), where)
         path, fmt, sep, header, encoding = _file_fields(d, base_dir, where)
         columns = _columns(d.get("columns", {}), header, f"{where}.columns")
@@ -149,6 +154,27 @@ class SourceConfig:
                                   f"{where}.item_id_scope"),
             label=label, timestamp=ts, name=str(d.get("name", path.name)),
         )
+
+
+    @classmethod
+    def _from_store(cls, d: Mapping[str, Any], base_dir: Path, where: str) -> SourceConfig:
+        _check_keys(d, ("store", "split", "name"), where)
+        url = d["store"]
+        if not isinstance(url, str) or not url.startswith(("sqlite:///", "postgresql")):
+            raise ConfigError(f"{where}.store must be an event store's URL: sqlite:///FILE (relative to the YAML "
+                              f"file, or absolute) or postgresql+psycopg://USER@HOST/DB. Got {url!r}.")
+        if url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+            path = path if path.is_absolute() else base_dir / path
+            url = f"sqlite:///{path}"
+        else:
+            path = Path(url.rsplit("@", 1)[-1])  # in messages: the host and database, never a password
+        split = d.get("split")
+        return cls(path=path, format="store", sep=",", header=True, encoding="utf-8",
+                   columns={"user_id": "user_id", "item_id": "item_id", "timestamp": "time", "scenario": "scenario"},
+                   split=None if split is None else _choice(split, SPLITS, f"{where}.split"),
+                   label=LabelRule(column="label"), timestamp=TimestampConfig(unit="s"),
+                   name=str(d.get("name", "logged events")), store=url)
 
 
 def _file_fields(d: Mapping[str, Any], base_dir: Path, where: str) -> tuple[Path, str, str, bool, str]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from mistrec.data.config import DatasetConfig
-from mistrec.data.readers import LINE, location, read_columns
+from mistrec.data.readers import LINE, location, read_columns, read_store
 from mistrec.data.source_config import CANONICAL, LabelRule, SourceConfig, TimestampConfig
 from mistrec.errors import DataError
 
@@ -81,7 +81,10 @@ def _load_source(cfg: DatasetConfig, index: int, src: SourceConfig, invalid: Inv
             raise DataError(f"{src.path}: the label column '{rule.column}' needs a position in columns "
                             "(the file has no header).")
         wanted[rule.column] = rule.column
-    df = read_columns(src.path, src.format, wanted, sep=src.sep, header=src.header, encoding=src.encoding)
+    if src.format == "store" and src.store is not None:
+        df = read_store(src.store, src.path, wanted)
+    else:
+        df = read_columns(src.path, src.format, wanted, sep=src.sep, header=src.header, encoding=src.encoding)
     ts_cfg = src.timestamp or cfg.timestamp
     id_cols = [pl.col(c).str.strip_chars().replace("", None).alias(c) for c in ("user_id", "item_id")]
     df = df.with_columns(id_cols)

@@ -270,6 +270,14 @@ class Recommender:
         if u_idx is not None:
             start, end = self.ds.events.windows(np.array([u_idx]), np.array([at]), self.enc.spec_.history_length)
         before = [e for e in logged or [] if e.time < at]
+        if before and u_idx is not None and end[0] > start[0]:
+            # a logged event that the run's data already holds (a run retrained on the store) is read once
+            ev = self.ds.events
+            known = set(zip(ev.item[start[0]:end[0]].tolist(), ev.scenario[start[0]:end[0]].tolist(),
+                            ev.ts[start[0]:end[0]].tolist(), strict=True))
+            before = [e for e in before if (self._item_index.get(e.item, 0), self._scenarios.index(e.scenario) + 1
+                                            if e.scenario in self._scenarios else 0, int(np.floor(e.time)))
+                      not in known]
         if before:
             events = self._merged(u_idx or 0, int(start[0]), int(end[0]), before)
             start, end = np.array([max(0, len(events) - self.enc.spec_.history_length)]), np.array([len(events)])

@@ -23,6 +23,7 @@ from mistrec.models import REGISTRY, build_model, conversion_models, model_confi
 from mistrec.models.base import Model
 from mistrec.train.artifact import json_text, load_run, save_run
 from mistrec.train.loop import TrainConfig, predict_tasks, seed_everything, train
+from mistrec.train.warm import id_rows, warm_start
 
 __all__ = ["fit_run"]
 
@@ -60,10 +61,9 @@ def fit_run(
         model, enc, meta = load_run(init_from)
         if meta["model"] != name:
             raise ConfigError(f"--init-from {init_from} holds a {meta['model']} model, not {name}.")
-        if enc.dataset_fingerprint_ != ds.manifest["fingerprint"]:
-            raise ArtifactError(f"--init-from {init_from} was trained on another prepared dataset (fingerprint "
-                                f"{enc.dataset_fingerprint_}, this one {ds.manifest['fingerprint']}).")
         cfg = model_config(name, _plain(meta["model_config"]))
+        if enc.dataset_fingerprint_ != ds.manifest["fingerprint"]:  # other data: carry the weights over by id
+            model, enc = _warm_start(model, enc, meta, ds, name, cfg, train_cfg, init_from, quiet)
     else:
         cfg = model_config(name, model_values)  # fails on a bad name or key before any data is read
         enc = FeatureEncoder(**REGISTRY[name].model.encoder_args(cfg)).fit(ds)  # type: ignore[arg-type]
@@ -98,6 +98,25 @@ def fit_run(
         save_run(tmp, name, model, cfg, train_cfg, enc, extra)
         (tmp / "metrics.json").write_text(json_text(summary))
     return summary
+
+
+def _warm_start(old: Model, old_enc: FeatureEncoder, meta: dict[str, Any], ds: PreparedDataset, name: str,
+                cfg: Any, train_cfg: TrainConfig, init_from: str | Path, quiet: bool) -> tuple[Model, FeatureEncoder]:
+    """A model for `ds` that starts from the weights of a run trained on other prepared data (mistrec.train.warm):
+    the ids are matched through both datasets' vocabularies, so the run's prepared data must still be there."""
+    old_data = Path(str(meta.get("data") or ""))
+    if not (old_data / "manifest.json").is_file():
+        raise ArtifactError(f"--init-from {init_from} was trained on other prepared data ({old_data}), which is not "
+                            "there any more: warm start on new data matches users and items through it.")
+    old_ds = PreparedDataset.load(old_data)
+    enc = FeatureEncoder(**REGISTRY[name].model.encoder_args(cfg)).fit(ds)  # type: ignore[arg-type]
+    seed_everything(train_cfg.seed)
+    model = build_model(name, enc.spec_, cfg)
+    report = warm_start(model, old.state_dict(), old_enc.spec_, enc.spec_, id_rows(old_ds, ds, "user_id"),
+                        id_rows(old_ds, ds, "item_id"))
+    if not quiet:
+        print(f"Warm start from {init_from}, trained on other data: {report.summary()}", file=sys.stderr)
+    return model, enc
 
 
 def _is_run(path: Path) -> bool:
