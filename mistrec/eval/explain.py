@@ -244,6 +244,12 @@ class Recommender:
         return [{"item": str(self._item_names[ev.item[j]]), "scenario": self._scenarios[int(ev.scenario[j]) - 1],
                  "time": _iso(int(ev.ts[j])), "label": float(ev.label[j])} for j in range(start[0], end[0])]
 
+    def catalogue_size(self, scenario: str) -> int:
+        """How many items `recommend` ranks in the scenario (a described one: every item the model knows)."""
+        if scenario not in self._scenarios:
+            raise ConfigError(f"Unknown scenario {scenario!r}. Known scenarios: {', '.join(self._scenarios)}.")
+        return int(self._catalogue[self._scenarios.index(scenario) + 1].size)
+
     def active_users(self, n: int) -> list[str]:
         """Up to `n` users with training events in the most scenarios (then the most events): the ones whose
         recommendations show transfer best, for a picker."""

@@ -186,6 +186,7 @@ def create_app(run_dir: str | Path, db_url: str | None = None, api_key: str | No
     def info() -> dict[str, Any]:
         rec: Recommender = state["rec"]
         return {"model": rec.meta["model"], "run": state["run"], "scenarios": list(rec.ds.scenarios),
+                "catalogue": {s: rec.catalogue_size(s) for s in rec.ds.scenarios},
                 "users": rec.active_users(50), "limits": LIMITS}
 
     @app.get("/", response_class=HTMLResponse)
