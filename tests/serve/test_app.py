@@ -132,3 +132,40 @@ def test_a_body_over_the_limit_is_refused_with_the_limit(client: TestClient) -> 
     r = client.post("/v1/events", json=big, headers={"X-API-Key": "secret"})
     assert r.status_code == 413 and "over the limit of 1,048,576" in r.json()["detail"]
     assert client.get("/readyz").json()["events"] == 0
+
+
+def test_every_bad_input_is_a_4xx_that_names_it_and_the_service_stays_healthy(client: TestClient,
+                                                                              tmp_path: Path) -> None:
+    """The serving issue's list: each answered with a 4xx naming the field or the problem (and the limit where
+    there is one), never a stack trace; the service answers normally after all of them."""
+    key = {"X-API-Key": "secret"}
+    ok = {"user": "u00003", "scenario": "vr_showroom", "k": 3}
+    cases: list[tuple[str, dict[str, object], int, str]] = [
+        ("malformed JSON", {"content": b'{"user": "u00003", "scenario": ', "headers": {
+            "Content-Type": "application/json"}}, 422, "JSON decode error"),
+        ("unknown scenario", {"json": {**ok, "scenario": "arcade"}}, 422, "Unknown scenario 'arcade'"),
+        ("k = 0", {"json": {**ok, "k": 0}}, 422, "greater than or equal to 1"),
+        ("k = -1", {"json": {**ok, "k": -1}}, 422, "greater than or equal to 1"),
+        ("k over the limit", {"json": {**ok, "k": 101}}, 422, "less than or equal to 100"),
+        ("10,001 candidates", {"json": {**ok, "candidates": [f"i{j}" for j in range(10_001)]}}, 422,
+         "at most 5000 items"),
+        ("a 10 MB body", {"content": b"{" + b" " * 10_000_000 + b"}", "headers": {
+            "Content-Type": "application/json"}}, 413, "over the limit of 1,048,576"),
+    ]
+    for what, kwargs, status, text in cases:
+        r = client.post("/v1/recommend", **kwargs)  # type: ignore[arg-type]
+        assert r.status_code == status, (what, r.text)
+        assert text in r.text and "Traceback" not in r.text, (what, r.text)
+    event = {"event_id": "x", "user": "u", "item": "i", "scenario": "home_feed", "type": "click"}
+    r = client.post("/v1/events", json={"events": [{**event, "type": "purchase"}]}, headers=key)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "type" and "click" in r.text
+    for headers in ({}, {"X-API-Key": "wrong"}):
+        r = client.post("/v1/events", json={"events": [event]}, headers=headers)
+        assert r.status_code == 401 and "X-API-Key" in r.json()["detail"]
+    (tmp_path / "not-a-run").mkdir()
+    r = client.post("/v1/admin/reload", json={"run_dir": str(tmp_path / "not-a-run")}, headers=key)
+    assert r.status_code == 422 and "not-a-run" in r.json()["detail"] and "Traceback" not in r.text
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["status"] == "ready"
+    assert len(client.post("/v1/recommend", json=ok).json()["items"]) == 3
+    assert client.get("/readyz").json()["events"] == 0  # nothing of the refused batches was written
