@@ -47,6 +47,8 @@ PROBES: dict[str, tuple[str, str, str]] = {
     "electronic_phone/mist_id_path": ("amazon-electronic_phone-cold", "mist", "id_path.yaml"),
     "electronic_phone/mist_id_path_no_prior": ("amazon-electronic_phone-cold", "mist", "id_path_no_prior.yaml"),
     "electronic_phone/mist_lr_1e3": ("amazon-electronic_phone-cold", "mist", "lr_1e3.yaml"),
+    "electronic_phone/mist_id_path_activity_cold_rows": ("amazon-electronic_phone-cold", "mist",
+                                                         "id_path_activity_cold_rows.yaml"),
     "electronic_phone/star_lr_1e3": ("amazon-electronic_phone-cold", "star", "lr_1e3.yaml"),
     "identity/mist": ("synthetic-identity-4000u", "mist", "base.yaml"),
     "identity/isolated_dnn": ("synthetic-identity-4000u", "isolated_dnn", "base.yaml"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,13 +102,19 @@ class Recommender:
         self._seen = pl.DataFrame({"user": ev.user, "item": ev.item, "scenario": ev.scenario})
         # scenarios described after training: name -> (description, how it is read, the model's index for it)
         self._described: dict[str, tuple[str, dict[str, Any], int]] = {}
+        self._lock = threading.Lock()
 
     def describe_scenario(self, name: str, description: str) -> dict[str, Any]:
         """Makes `name`, a scenario the data does not have (launched after training), one to recommend in, read
         through its description as a new scenario of the training data would be (the run's `new_scenarios`:
         with 'text', a mix of the trained scenarios weighted by how alike their descriptions are; with
         'shared', the default, the shared path). Returns how it is read. Its catalogue is every item the model
-        knows, unless `recommend` gets candidates. Held in memory, not written to the run."""
+        knows, unless `recommend` gets candidates. Held in memory, not written to the run. Thread-safe: the
+        service answers requests from a thread pool, and two requests may describe scenarios at once."""
+        with self._lock:  # the scenario list, the catalogues and the model's mix grow together, or not at all
+            return self._describe(name, description)
+
+    def _describe(self, name: str, description: str) -> dict[str, Any]:
         if name in self._described:
             if self._described[name][0] != description.strip():
                 raise ConfigError(f"The new scenario {name!r} was described differently before: give it "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -241,3 +242,28 @@ def test_recommend_in_a_scenario_described_after_training(sharp_text_run: Path, 
     assert main(["recommend", str(sharp_text_run), "--data", str(left_out), "--user", user, "--scenario", "vr_den",
                  "--describe", text, "-k", "2"]) == 0
     assert "New scenario vr_den: 1.00 game_lobby (text:tfidf)" in capsys.readouterr().out
+
+
+def test_scenarios_described_at_once_from_many_threads_stay_consistent(sharp_text_run: Path,
+                                                                       left_out: Path) -> None:
+    """The service answers from a thread pool: eight requests describing eight new scenarios at once each get
+    their own scenario, catalogue and row of the model's mix, and score as described."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rec = Recommender.load(sharp_text_run, left_out)
+    user = str(rec.ds.vocab["user_id"]["value"][5])
+    lobby = rec.recommend(user, "game_lobby", k=5)
+    candidates = [i["item"] for i in lobby["items"]]
+    text = rec.enc.scenario_descriptions_["game_lobby"]
+    before = len(rec.model.mix) if rec.model.mix is not None else 0  # type: ignore[attr-defined]
+
+    def describe(k: int) -> dict[str, Any]:
+        return rec.recommend(user, f"vr_room_{k}", k=5, description=text, candidates=candidates)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(describe, range(8)))
+    indices = [rec._described[f"vr_room_{k}"][2] for k in range(8)]
+    assert len(set(indices)) == 8 and len(rec.model.mix) == max(before, len(rec.ds.scenarios) + 1) + 8  # type: ignore
+    for got in answers:
+        np.testing.assert_allclose([i["score"] for i in got["items"]], [i["score"] for i in lobby["items"]],
+                                   rtol=1e-5)
