@@ -22,6 +22,7 @@ from mistrec.errors import ConfigError, DataError
 __all__ = ["LINE", "location", "read_columns", "read_store", "source_fingerprint", "such_rows"]
 
 LINE = "__line"
+_STORE_READ: dict[str, dict[str, Any]] = {}  # url -> the fingerprint of the events read_store last read there
 
 
 def location(path: Path, fmt: str, line: int) -> str:
@@ -53,19 +54,22 @@ def read_store(url: str, path: Path, columns: Mapping[str, ColumnRef]) -> pl.Dat
     if df.height == 0:
         raise DataError(f"The event store {path} holds no events. Log some first, or remove this source from the "
                         "YAML.")
+    # the fingerprint of exactly these events: the service may log more while prepare runs
+    events = df.select("event_id", "user_id", "item_id", "scenario", "type", "value", "time")
+    _STORE_READ[url] = {"sha256": hashlib.sha256(events.write_csv().encode()).hexdigest(), "events": df.height}
     return df.select(*(pl.col(str(old)).cast(pl.String).alias(new) for new, old in columns.items()),
                      pl.col("seq").alias(LINE))
 
 
 def source_fingerprint(path: Path, fmt: str, url: str | None = None) -> dict[str, Any]:
-    """What a prepared dataset records of a source to know it again: the sha256 and size of the file, or of an
-    event store's events (id, user, item, scenario, type, value, time; in arrival order) and their count."""
-    h = hashlib.sha256()
+    """What a prepared dataset records of a source to know it again: the sha256 and size of the file, or of the
+    event store's events that `read_store` last read (id, user, item, scenario, type, value, time; in arrival
+    order) and their count."""
     if fmt == "store" and url is not None:
-        events = read_store(url, path, {c: c for c in ("event_id", "user_id", "item_id", "scenario", "type",
-                                                       "value", "time")})
-        h.update(events.drop(LINE).write_csv().encode())
-        return {"sha256": h.hexdigest(), "events": events.height}
+        if url not in _STORE_READ:
+            read_store(url, path, {})
+        return dict(_STORE_READ[url])
+    h = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)

@@ -1,5 +1,5 @@
 """The dataset YAML's files: interaction sources (a file, or an event store), side tables, and how a source's
-labels and timestamps are read. Part of the dataset YAML (mistrec.data.config re-exports every name)."""
+labels and timestamps are read. Part of the dataset YAML (mistrec.data.config re-exports its classes)."""
 
 from __future__ import annotations
 
