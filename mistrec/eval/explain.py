@@ -98,8 +98,6 @@ class Recommender:
                          for (s,), g in counts.group_by("scenario")}
         everywhere = train.group_by("item").agg(pl.len().alias("n"), pl.col("label").sum().alias("pos"))
         self._popular_all = everywhere.sort(["pos", "n", "item"], descending=[True, True, False])["item"].to_numpy()
-        ev = self.ds.events
-        self._seen = pl.DataFrame({"user": ev.user, "item": ev.item, "scenario": ev.scenario})
         # scenarios described after training: name -> (description, how it is read, the model's index for it)
         self._described: dict[str, tuple[str, dict[str, Any], int]] = {}
         self._lock = threading.Lock()
@@ -186,8 +184,7 @@ class Recommender:
                               for r, i in enumerate(popular)])
             out["elapsed_ms"] = round(1000 * (time.perf_counter() - started), 2)
             return out
-        seen = self._seen.filter((pl.col("user") == u_idx) & (pl.col("scenario") == s_idx))["item"].to_numpy() \
-            if u_idx is not None else np.zeros(0, np.int64)
+        seen = self._seen_items(u_idx, s_idx)
         seen = np.union1d(seen, [self._item_index.get(e.item, 0) for e in logged if e.scenario == scenario])
         pool = np.setdiff1d(catalogue, seen)
         if pool.size < k:  # said in the output, not silently
@@ -205,6 +202,15 @@ class Recommender:
                 item["explanation"] = e
         out["elapsed_ms"] = round(1000 * (time.perf_counter() - started), 2)
         return out
+
+    def _seen_items(self, u_idx: int | None, s_idx: int) -> np.ndarray:
+        """The items the user met in the scenario in the run's data: a slice of the events, which are sorted by
+        user (a search, not a scan of every event per request)."""
+        if u_idx is None:
+            return np.zeros(0, np.int64)
+        ev = self.ds.events
+        lo, hi = np.searchsorted(ev.user, [u_idx, u_idx + 1])
+        return np.asarray(ev.item[lo:hi][ev.scenario[lo:hi] == s_idx], dtype=np.int64)
 
     def _candidate_items(self, candidates: list[str]) -> np.ndarray:
         if not candidates:
