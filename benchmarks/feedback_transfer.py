@@ -2,6 +2,7 @@
 does the next vr_showroom answer lean to that interest? (docs/serving.md, "Feedback across scenarios")
 
     python benchmarks/feedback_transfer.py --json benchmarks/results/feedback_transfer.json [--seeds 3]
+        [--set cold_rows=0.5 --work benchmarks/work/feedback_transfer_cold_rows]   # a probe of another setting
 
 Per data seed: the transfer platform (mistrec.data.synthetic.transfer_platform, 1,500 users; vr_showroom's row
 of the planted T puts 0.45 on the home feed), temporal split, mist with its defaults (at most 20 epochs, the epoch
@@ -30,7 +31,7 @@ from _common import REPO, THREADS, context, write_json
 DIRECTIONS, CLICKS, K = 20, 10, 10
 
 
-def one_seed(seed: int, users: int, work: Path) -> dict[str, Any]:
+def one_seed(seed: int, users: int, work: Path, model_values: dict[str, Any] | None = None) -> dict[str, Any]:
     import polars as pl
     import torch
 
@@ -47,8 +48,8 @@ def one_seed(seed: int, users: int, work: Path) -> dict[str, Any]:
         yaml_path = data.write(root / "raw")
         prepare(load_dataset_config(yaml_path), root / "prepared", protocol=ProtocolConfig(name="temporal"),
                 quiet=True, force=True)
-        fit_run(root / "prepared", "mist", root / "run", train_cfg=TrainConfig(epochs=20, seed=seed), quiet=True,
-                force=True)
+        fit_run(root / "prepared", "mist", root / "run", model_values=model_values,
+                train_cfg=TrainConfig(epochs=20, seed=seed), quiet=True, force=True)
     rec = Recommender.load(root / "run")
     vec = dict(zip(data.items["item_id"].to_list(), data.item_vectors, strict=True))
     inter = data.interactions
@@ -87,13 +88,18 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--users", type=int, default=1500)
     ap.add_argument("--work", default=str(REPO / "benchmarks" / "work" / "feedback_transfer"))
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a mist setting other than its default (a probe: say so where its figures are quoted)")
     args = ap.parse_args()
+    import yaml
+
+    values = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
     rows = []
     for seed in range(args.seeds):
-        row = one_seed(seed, args.users, Path(args.work))
+        row = one_seed(seed, args.users, Path(args.work), values or None)
         print(row, flush=True)
         rows.append(row)
-    write_json(args.json, {"rows": rows, "context": context(),
+    write_json(args.json, {"rows": rows, "context": context(), "mist_settings": values or "defaults",
                            "note": "top-10 of vr_showroom for a new user after 10 logged home-feed clicks along a "
                                    "planted interest; share = items in the quarter of the catalogue most aligned "
                                    "with it (0.25 by chance); means over 20 interests per seed"})

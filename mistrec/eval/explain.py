@@ -22,6 +22,8 @@ import dataclasses
 import datetime as dt
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,7 +102,7 @@ class Recommender:
         self._popular_all = everywhere.sort(["pos", "n", "item"], descending=[True, True, False])["item"].to_numpy()
         # scenarios described after training: name -> (description, how it is read, the model's index for it)
         self._described: dict[str, tuple[str, dict[str, Any], int]] = {}
-        self._lock = threading.Lock()
+        self._lock = _ReadWriteLock()
 
     def describe_scenario(self, name: str, description: str) -> dict[str, Any]:
         """Makes `name`, a scenario the data does not have (launched after training), one to recommend in, read
@@ -109,7 +111,8 @@ class Recommender:
         'shared', the default, the shared path). Returns how it is read. Its catalogue is every item the model
         knows, unless `recommend` gets candidates. Held in memory, not written to the run. Thread-safe: the
         service answers requests from a thread pool, and two requests may describe scenarios at once."""
-        with self._lock:  # the scenario list, the catalogues and the model's mix grow together, or not at all
+        # the scenario list, the catalogues and the model's mix grow together, and not while a request scores
+        with self._lock.writing():
             return self._describe(name, description)
 
     def _describe(self, name: str, description: str) -> dict[str, Any]:
@@ -156,7 +159,14 @@ class Recommender:
         started = time.perf_counter()
         if description is not None:  # refuses a scenario of the data and a second, different description
             self.describe_scenario(scenario, description)
-        elif scenario not in self._scenarios:
+        with self._lock.reading():  # the model's scenario mix does not change under this request's forward
+            return self._recommend(user, scenario, k, explain, at, top_events, ig_steps, candidates, logged,
+                                   started)
+
+    def _recommend(self, user: str, scenario: str, k: int, explain: bool, at: int | None, top_events: int,
+                   ig_steps: int, candidates: list[str] | None, logged: list[Logged] | None,
+                   started: float) -> dict[str, Any]:
+        if scenario not in self._scenarios:
             raise ConfigError(f"Unknown scenario {scenario!r}. Known scenarios: {', '.join(self._scenarios)}. "
                               "To recommend in a new one, describe it (--describe TEXT).")
         s_idx = self._scenarios.index(scenario) + 1
@@ -224,6 +234,11 @@ class Recommender:
     def explain_items(self, user: str, scenario: str, items: list[str], at: int | None = None,
                       top_events: int = 5, ig_steps: int = 32) -> list[dict[str, Any]]:
         """Explanations of the given items (raw ids) for `user` in `scenario` at time `at`, recommended or not."""
+        with self._lock.reading():
+            return self._explain_items(user, scenario, items, at, top_events, ig_steps)
+
+    def _explain_items(self, user: str, scenario: str, items: list[str], at: int | None, top_events: int,
+                       ig_steps: int) -> list[dict[str, Any]]:
         if scenario not in self._scenarios:
             raise ConfigError(f"Unknown scenario {scenario!r}. Known scenarios: {', '.join(self._scenarios)}.")
         names = self._item_index
@@ -422,6 +437,46 @@ class Recommender:
         verb = "engaged with" if liked else "saw"
         return f"mostly because of {n} item{'s' if n != 1 else ''} you {verb} in {source} {when} ({amount})".replace(
             "  ", " ")
+
+
+class _ReadWriteLock:
+    """Many readers (requests scoring with the model) or one writer (a scenario being described, which grows the
+    model's mix): a forward pass never sees the mix change under it. A waiting writer goes before new readers."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writers_waiting = 0
+        self._writing = False
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            while self._writing or self._readers:
+                self._cond.wait()
+            self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
 
 
 def _when(gap: int) -> str:

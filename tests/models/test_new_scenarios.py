@@ -246,8 +246,10 @@ def test_recommend_in_a_scenario_described_after_training(sharp_text_run: Path, 
 
 def test_scenarios_described_at_once_from_many_threads_stay_consistent(sharp_text_run: Path,
                                                                        left_out: Path) -> None:
-    """The service answers from a thread pool: eight requests describing eight new scenarios at once each get
-    their own scenario, catalogue and row of the model's mix, and score as described."""
+    """The service answers from a thread pool: requests that describe new scenarios (which grows the model's
+    mix) run while others score in a described one. Each new scenario gets its own scenario, catalogue and row of
+    the mix, and every answer scores as described (a forward that saw the mix grow under it failed with a shape
+    error)."""
     from concurrent.futures import ThreadPoolExecutor
 
     rec = Recommender.load(sharp_text_run, left_out)
@@ -255,15 +257,18 @@ def test_scenarios_described_at_once_from_many_threads_stay_consistent(sharp_tex
     lobby = rec.recommend(user, "game_lobby", k=5)
     candidates = [i["item"] for i in lobby["items"]]
     text = rec.enc.scenario_descriptions_["game_lobby"]
-    before = len(rec.model.mix) if rec.model.mix is not None else 0  # type: ignore[attr-defined]
+    rec.recommend(user, "vr_room_first", k=5, description=text, candidates=candidates)
+    rows_before = len(rec.model.mix)  # type: ignore[attr-defined, arg-type]
 
-    def describe(k: int) -> dict[str, Any]:
-        return rec.recommend(user, f"vr_room_{k}", k=5, description=text, candidates=candidates)
+    def work(k: int) -> dict[str, Any]:
+        if k % 2:  # half describe a new scenario, half score in the one described before
+            return rec.recommend(user, f"vr_room_{k}", k=5, description=text, candidates=candidates)
+        return rec.recommend(user, "vr_room_first", k=5, candidates=candidates, explain=k % 4 == 0)
 
     with ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(describe, range(8)))
-    indices = [rec._described[f"vr_room_{k}"][2] for k in range(8)]
-    assert len(set(indices)) == 8 and len(rec.model.mix) == max(before, len(rec.ds.scenarios) + 1) + 8  # type: ignore
+        answers = list(pool.map(work, range(32)))
+    indices = [rec._described[f"vr_room_{k}"][2] for k in range(1, 32, 2)]
+    assert len(set(indices)) == 16 and len(rec.model.mix) == rows_before + 16  # type: ignore[attr-defined, arg-type]
     for got in answers:
         np.testing.assert_allclose([i["score"] for i in got["items"]], [i["score"] for i in lobby["items"]],
                                    rtol=1e-5)
