@@ -30,7 +30,7 @@ from mistrec.data.config import DatasetConfig, ProtocolConfig, TableConfig
 from mistrec.data.history import HistoryEvents
 from mistrec.data.negatives import sample_negatives
 from mistrec.data.readers import LINE, location, source_fingerprint, such_rows
-from mistrec.data.sources import ITEM_SCOPED, SOURCE, finite_number, load_interactions
+from mistrec.data.sources import ITEM_SCOPED, SOURCE, float32_number, load_interactions
 from mistrec.data.splits import EXCLUDED, SPLIT_NAMES, TRAIN, split_interactions
 from mistrec.data.tables import derive_scenarios, read_table
 from mistrec.data.vocab import build_vocab, encode
@@ -349,14 +349,14 @@ class _Job:
         return out
 
     def _numeric(self, tc: TableConfig, idx: pl.DataFrame) -> list[pl.Series]:
-        values = idx.select(finite_number(pl.col(c)).alias(c) for c in tc.numeric)
+        values = idx.select(float32_number(pl.col(c)).alias(c) for c in tc.numeric)
         for c in tc.numeric:
             bad = idx.filter(pl.col(c).is_not_null() & values[c].is_null())
             if bad.height:
                 raise DataError(f"{location(tc.path, tc.format, int(bad[LINE][0]))}, column '{c}': value "
-                                f"{bad[c][0]!r} is not a finite number ({such_rows(bad.height)}). Fix it (an empty "
-                                "cell is a missing value, filled as cleaning.numeric says), or list the column as "
-                                "categorical.")
+                                f"{bad[c][0]!r} is not a finite number within float32's range "
+                                f"({such_rows(bad.height)}). Fix it (an empty cell is a missing value, filled as "
+                                "cleaning.numeric says), or list the column as categorical.")
         x = values.to_numpy().astype(np.float64)
         if tc.kind == "scenarios":
             fit_mask = np.ones(len(x), dtype=bool)

@@ -19,7 +19,7 @@ from mistrec.data.readers import LINE, location, read_columns, read_store
 from mistrec.data.source_config import CANONICAL, LabelRule, SourceConfig, TimestampConfig
 from mistrec.errors import DataError
 
-__all__ = ["InvalidRows", "finite_number", "load_interactions"]
+__all__ = ["InvalidRows", "finite_number", "float32_number", "load_interactions"]
 
 SOURCE = "__source"
 FLOAT32_MAX = 3.4028234663852886e38
@@ -118,13 +118,19 @@ def finite_number(value: pl.Expr) -> pl.Expr:
     return pl.when(num.is_finite()).then(num)
 
 
+def float32_number(value: pl.Expr) -> pl.Expr:
+    """`finite_number`, and null beyond float32's range too: what is kept as float32 (a rating, a numeric feature)
+    would be inf there, and a standard deviation over 1e300 overflows, turning the whole column to 0."""
+    num = finite_number(value)
+    return pl.when(num.abs() <= FLOAT32_MAX).then(num)
+
+
 def _parse_label(df: pl.DataFrame, rule: LabelRule) -> tuple[pl.DataFrame, list[tuple[str, str, pl.Expr]]]:
     if rule.implicit:
         return df.with_columns(pl.lit(1.0).alias("label"), pl.lit(1.0).alias("label_value")), []
     col = str(rule.column)
     raw = pl.col(col).str.strip_chars()
-    num = finite_number(raw)
-    num = pl.when(num.abs() <= FLOAT32_MAX).then(num)  # kept as float32: 1e300 would become inf
+    num = float32_number(raw)
     if rule.op is None:
         num = _zero_one(raw)
         bad = num.is_not_null() & ~num.is_in([0.0, 1.0])

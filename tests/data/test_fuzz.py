@@ -15,12 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mistrec.data import load_dataset_config, prepare
 from mistrec.errors import MistrecError
+
+# a RuntimeWarning (an overflow, an all-NaN mean) is numeric trouble passing silently: a failure here
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 CSV_CASES = int(__import__("os").environ.get("MISTREC_FUZZ_CSV", 1500))
 YAML_CASES = int(__import__("os").environ.get("MISTREC_FUZZ_YAML", 500))
