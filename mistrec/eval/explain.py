@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +35,7 @@ from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
 from mistrec.eval.evaluate import leave_source_out_matrix, load_run_and_data
 from mistrec.eval.ranking import score_in_blocks
+from mistrec.eval.rwlock import ReadWriteLock
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Explains, Model
 
@@ -102,7 +100,7 @@ class Recommender:
         self._popular_all = everywhere.sort(["pos", "n", "item"], descending=[True, True, False])["item"].to_numpy()
         # scenarios described after training: name -> (description, how it is read, the model's index for it)
         self._described: dict[str, tuple[str, dict[str, Any], int]] = {}
-        self._lock = _ReadWriteLock()
+        self._lock = ReadWriteLock()
 
     def describe_scenario(self, name: str, description: str) -> dict[str, Any]:
         """Makes `name`, a scenario the data does not have (launched after training), one to recommend in, read
@@ -437,46 +435,6 @@ class Recommender:
         verb = "engaged with" if liked else "saw"
         return f"mostly because of {n} item{'s' if n != 1 else ''} you {verb} in {source} {when} ({amount})".replace(
             "  ", " ")
-
-
-class _ReadWriteLock:
-    """Many readers (requests scoring with the model) or one writer (a scenario being described, which grows the
-    model's mix): a forward pass never sees the mix change under it. A waiting writer goes before new readers."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writers_waiting = 0
-        self._writing = False
-
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        with self._cond:
-            while self._writing or self._writers_waiting:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
-
-    @contextmanager
-    def writing(self) -> Iterator[None]:
-        with self._cond:
-            self._writers_waiting += 1
-            while self._writing or self._readers:
-                self._cond.wait()
-            self._writers_waiting -= 1
-            self._writing = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writing = False
-                self._cond.notify_all()
 
 
 def _when(gap: int) -> str:
