@@ -23,6 +23,19 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def chromium_path() -> str:
+    """Debian's Chromium for the browser tests (the report, the service's page): `make test` installs it as root;
+    on CI a missing one is a failure, elsewhere a skip."""
+    import shutil
+
+    path = os.environ.get("MISTREC_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing on CI: `make test` installs Debian's chromium package.")
+        pytest.skip("no Chromium here (apt-get install chromium)")
+    return path
+
+
 def write_yaml(path: Path, cfg: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import prepared_synthetic
+from tests.conftest import chromium_path, prepared_synthetic
 
 MODELS = "popularity,isolated_dnn,mmoe,mist"
 
@@ -105,22 +104,13 @@ def test_the_summary_by_activity_compares_models_in_each_group(benchmark: dict[s
         assert sum(g["n"] for g in groups.values()) == run["metrics"]["by_scenario"][s]["n"]
 
 
-def _chromium() -> str:
-    path = os.environ.get("MISTREC_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing on CI: `make test` installs Debian's chromium package.")
-        pytest.skip("no Chromium here (apt-get install chromium)")
-    return path
-
-
 def test_the_report_loads_in_a_headless_browser_with_its_charts_drawn(benchmark: dict[str, Any]) -> None:
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     report = benchmark["root"] / "report.html"
     assert report.is_file()
     problems: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=[
+        browser = p.chromium.launch(executable_path=chromium_path(), args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
         try:

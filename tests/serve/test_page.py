@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 
 from mistrec.serve.app import create_app
-from tests.eval.test_benchmark import _chromium
+from tests.conftest import chromium_path
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_the_page_recommends_explains_and_a_click_changes_another_scenario(serve
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     problems: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=[
+        browser = p.chromium.launch(executable_path=chromium_path(), args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
         try:
