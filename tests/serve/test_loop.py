@@ -1,7 +1,7 @@
-"""The feedback loop, closed: a served run logs clicks; `prepare` reads the event store as one more source;
-`train --init-from` continues the served run on that data (users and items matched by id); the service reloads
-it, and the new run scores the clicked items higher, for that user, than the old one did, by more than it raises
-items nobody clicked (the control)."""
+"""The feedback loop, closed: a served run logs what a user was shown and clicked; `prepare` reads the event store
+as one more source; `train --init-from` continues the served run on that data (users and items matched by id);
+the service reloads it, and the new run scores the clicked items higher, for that user, than the old one did, by
+more than it raises the items shown to them and not clicked (the control)."""
 
 from __future__ import annotations
 
