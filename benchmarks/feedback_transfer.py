@@ -70,10 +70,11 @@ def one_seed(seed: int, users: int, work: Path, model_values: dict[str, Any] | N
 
         planted = answer(sorted(home, key=lambda i: -float(vec[i] @ d))[:CLICKS])
         control = answer(list(rng.choice(home, CLICKS, replace=False)))
-        rows.append({f"{what}_{m}": v for what, items in (("planted", planted), ("control", control),
-                                                            ("popular", popular))
-                     for m, v in (("alignment", float(np.mean([align[i] for i in items]))),
-                                  ("share", float(np.mean([i in top_quarter for i in items]))))})
+        row = {f"{what}_{m}": v for what, items in (("planted", planted), ("control", control), ("popular", popular))
+               for m, v in (("alignment", float(np.mean([align[i] for i in items]))),
+                            ("share", float(np.mean([i in top_quarter for i in items]))))}
+        row["planted_overlap_with_popular"] = float(len(set(planted) & set(popular)))  # of the K: did it move?
+        rows.append(row)
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     se = {k: float(np.std([r[k] for r in rows], ddof=1) / np.sqrt(len(rows))) for k in rows[0]}
     valid_auc = rec.meta.get("result", {}).get("best_score")

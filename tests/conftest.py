@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,26 @@ def chromium_path() -> str:
             pytest.fail("Chromium is missing on CI: `make test` installs Debian's chromium package.")
         pytest.skip("no Chromium here (apt-get install chromium)")
     return path
+
+
+@contextmanager
+def headless_page(width: int, height: int) -> Iterator[tuple[Any, list[str]]]:
+    """A page in headless Chromium (through Playwright) and the list its console errors and warnings, page errors
+    and failed requests are collected in: the browser tests assert it is empty at the end."""
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+            yield page, problems
+        finally:
+            browser.close()
 
 
 def write_yaml(path: Path, cfg: dict[str, Any]) -> Path:

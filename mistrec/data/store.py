@@ -40,7 +40,7 @@ from sqlalchemy.engine import Engine
 
 from mistrec.errors import ArtifactError, ConfigError
 
-__all__ = ["EVENT_TYPES", "SCHEMA_VERSION", "Event", "EventStore"]
+__all__ = ["EVENT_TYPES", "SCHEMA_VERSION", "Event", "EventStore", "event_label"]
 
 SCHEMA_VERSION = 1
 EventType = Literal["impression", "click", "conversion", "rating"]
@@ -77,11 +77,8 @@ class Event:
 
     @property
     def label(self) -> float:
-        """The label the event's history token carries and retraining learns: clicks and conversions 1,
-        impressions 0, a rating 1 above 3."""
-        if self.type == "rating":
-            return 1.0 if self.value is not None and self.value > 3 else 0.0
-        return 0.0 if self.type == "impression" else 1.0
+        """The label the event's history token carries and retraining learns (`event_label`)."""
+        return event_label(self.type, self.value)
 
     def check(self) -> None:
         """Refuses what must not enter a history, naming the field."""
@@ -170,9 +167,8 @@ class EventStore:
         schema = {"event_id": pl.String, "seq": pl.Int64, "user_id": pl.String, "item_id": pl.String,
                   "scenario": pl.String, "type": pl.String, "value": pl.Float64, "time": pl.Float64}
         df = pl.DataFrame(rows, schema=schema)
-        label = pl.when(pl.col("type") == "rating").then((pl.col("value") > 3).fill_null(False).cast(pl.Float64)) \
-            .when(pl.col("type") == "impression").then(0.0).otherwise(1.0)
-        return df.with_columns(label.alias("label"))
+        return df.with_columns(pl.Series("label", [event_label(r["type"], r["value"]) for r in rows],
+                                         dtype=pl.Float64))
 
     def count(self) -> int:
         """Events stored."""
@@ -181,6 +177,13 @@ class EventStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def event_label(kind: str, value: float | None) -> float:
+    """The one rule for a logged event's label: clicks and conversions 1, impressions 0, a rating 1 above 3."""
+    if kind == "rating":
+        return 1.0 if value is not None and value > 3 else 0.0
+    return 0.0 if kind == "impression" else 1.0
 
 
 def now() -> float:

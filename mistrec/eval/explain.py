@@ -101,6 +101,7 @@ class Recommender:
         # scenarios described after training: name -> (description, how it is read, the model's index for it)
         self._described: dict[str, tuple[str, dict[str, Any], int]] = {}
         self._lock = ReadWriteLock()
+        self._active: dict[int, list[str]] = {}  # `active_users` by n, computed on first use
 
     def describe_scenario(self, name: str, description: str) -> dict[str, Any]:
         """Makes `name`, a scenario the data does not have (launched after training), one to recommend in, read
@@ -279,6 +280,11 @@ class Recommender:
     def active_users(self, n: int) -> list[str]:
         """Up to `n` users with training events in the most scenarios (then the most events): the ones whose
         recommendations show transfer best, for a picker."""
+        if n not in self._active:  # a group-by over every event: once per n, not per request
+            self._active[n] = self._most_active(n)
+        return self._active[n]
+
+    def _most_active(self, n: int) -> list[str]:
         ev = self.ds.events
         per = pl.DataFrame({"user": ev.user, "scenario": ev.scenario}).group_by("user").agg(
             pl.col("scenario").n_unique().alias("scenarios"), pl.len().alias("events"))

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import chromium_path, prepared_synthetic
+from tests.conftest import headless_page, prepared_synthetic
 
 MODELS = "popularity,isolated_dnn,mmoe,mist"
 
@@ -105,49 +105,37 @@ def test_the_summary_by_activity_compares_models_in_each_group(benchmark: dict[s
 
 
 def test_the_report_loads_in_a_headless_browser_with_its_charts_drawn(benchmark: dict[str, Any]) -> None:
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     report = benchmark["root"] / "report.html"
     assert report.is_file()
-    problems: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
-            page.goto(report.as_uri())
-            charts = {c: page.locator(f"svg[data-chart='{c}']") for c in ("auc-bars", "transfer-gain", "curves")}
-            for name, chart in charts.items():
-                assert chart.count() == 1, name
-                box = chart.bounding_box()
-                assert box is not None and box["width"] > 100 and box["height"] > 100, name
-            # drawn, not empty: bars with a height, and a curve with points
-            heights = page.eval_on_selector_all("svg[data-chart='auc-bars'] rect.bar",
-                                                "els => els.map(e => e.getBBox().height)")
-            assert len(heights) == 4 * 5 and min(heights) > 0  # 4 models x (4 scenarios + overall)
-            assert page.locator("svg[data-chart='transfer-gain'] rect.bar").count() == 3 * 4
-            assert page.locator("svg[data-chart='curves'] polyline.curve").count() == 3  # closed-form: none
-            # one bar per (model other than isolated_dnn, scenario, activity group) that has a gain
-            doc = json.loads(benchmark["out"].read_text())
-            by_gain = doc["summary"]["by_activity"]["transfer_gain"]
-            n_bars = sum(len(groups) for m in by_gain.values() for s, groups in m.items() if s != "overall")
-            by_activity = page.locator("svg[data-chart='gain-by-activity'] rect.bar")
-            assert n_bars > 0 and by_activity.count() == n_bars
-            assert page.locator("svg[data-chart='gain-by-activity']").bounding_box()["height"] > 100
-            assert "best" in (page.locator("td.best").first.get_attribute("class") or "")
-            mmoe = next(r for r in json.loads(benchmark["out"].read_text())["runs"] if r["model"] == "mmoe")
-            n_cells = len(mmoe["gates"]["experts"]["columns"]) * len(mmoe["gates"]["experts"]["by_scenario"])
-            gates = page.locator("svg[data-chart='gates-mmoe-experts'] rect.cell")
-            assert n_cells >= 4 and gates.count() == n_cells  # scenario x expert: who uses which expert, drawn
-            for chart in ("transfer-matrix", "leave-source-out"):  # mist: target x source, attention and effect
-                assert page.locator(f"svg[data-chart='{chart}'] rect.cell").count() == 4 * 4, chart
-            png = page.screenshot(full_page=True)
-            assert len(png) > 20_000  # a page of text, tables and charts, not a blank one
-        finally:
-            browser.close()
+    with headless_page(1200, 900) as (page, problems):
+        page.goto(report.as_uri())
+        charts = {c: page.locator(f"svg[data-chart='{c}']") for c in ("auc-bars", "transfer-gain", "curves")}
+        for name, chart in charts.items():
+            assert chart.count() == 1, name
+            box = chart.bounding_box()
+            assert box is not None and box["width"] > 100 and box["height"] > 100, name
+        # drawn, not empty: bars with a height, and a curve with points
+        heights = page.eval_on_selector_all("svg[data-chart='auc-bars'] rect.bar",
+                                            "els => els.map(e => e.getBBox().height)")
+        assert len(heights) == 4 * 5 and min(heights) > 0  # 4 models x (4 scenarios + overall)
+        assert page.locator("svg[data-chart='transfer-gain'] rect.bar").count() == 3 * 4
+        assert page.locator("svg[data-chart='curves'] polyline.curve").count() == 3  # closed-form: none
+        # one bar per (model other than isolated_dnn, scenario, activity group) that has a gain
+        doc = json.loads(benchmark["out"].read_text())
+        by_gain = doc["summary"]["by_activity"]["transfer_gain"]
+        n_bars = sum(len(groups) for m in by_gain.values() for s, groups in m.items() if s != "overall")
+        by_activity = page.locator("svg[data-chart='gain-by-activity'] rect.bar")
+        assert n_bars > 0 and by_activity.count() == n_bars
+        assert page.locator("svg[data-chart='gain-by-activity']").bounding_box()["height"] > 100
+        assert "best" in (page.locator("td.best").first.get_attribute("class") or "")
+        mmoe = next(r for r in json.loads(benchmark["out"].read_text())["runs"] if r["model"] == "mmoe")
+        n_cells = len(mmoe["gates"]["experts"]["columns"]) * len(mmoe["gates"]["experts"]["by_scenario"])
+        gates = page.locator("svg[data-chart='gates-mmoe-experts'] rect.cell")
+        assert n_cells >= 4 and gates.count() == n_cells  # scenario x expert: who uses which expert, drawn
+        for chart in ("transfer-matrix", "leave-source-out"):  # mist: target x source, attention and effect
+            assert page.locator(f"svg[data-chart='{chart}'] rect.cell").count() == 4 * 4, chart
+        png = page.screenshot(full_page=True)
+        assert len(png) > 20_000  # a page of text, tables and charts, not a blank one
     assert not problems, problems
 
 

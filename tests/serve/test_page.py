@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 
 from mistrec.serve.app import create_app
-from tests.conftest import chromium_path
+from tests.conftest import headless_page
 
 
 @pytest.fixture
@@ -42,50 +42,38 @@ def server(run: Path, tmp_path: Path) -> Iterator[str]:
 
 
 def test_the_page_recommends_explains_and_a_click_changes_another_scenario(server: str, tmp_path: Path) -> None:
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    problems: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
-            page.goto(server + "/")
-            page.wait_for_selector("body[data-state='ready']", timeout=60_000)
-            assert page.locator("#error").inner_text() == ""
-            # a user with history in several scenarios (the picker's first) and the scenario picked: vr_showroom
-            page.select_option("[data-testid=scenario]", "vr_showroom")
-            page.wait_for_selector(".list.focus[data-scenario='vr_showroom']", timeout=60_000)
-            page.wait_for_selector("body[data-state='ready']")
-            focus = page.locator(".list.focus")
-            assert focus.locator("li.rec").count() == 10
-            # its explanation: a sentence and bars per source scenario, and history events
-            assert focus.locator(".explanation .sentence").first.inner_text().strip()
-            assert focus.locator("[data-testid=source-bars] .bar").count() >= 1
-            assert focus.locator(".explanation ol.events li").count() >= 1
-            assert page.locator("#timeline circle.event").count() >= 5  # the training history drawn
-            others = page.locator(".list:not(.focus)")
-            assert others.count() == 3
-            before = {others.nth(i).get_attribute("data-scenario"): others.nth(i).get_attribute("data-key")
-                      for i in range(others.count())}
-            # a click on the first vr_showroom recommendation is logged, and the other scenarios are asked again
-            clicked = focus.locator("button.item").first.get_attribute("data-item")
-            focus.locator("button.item").first.click()
-            page.wait_for_selector("#timeline circle.event[data-logged='true']", timeout=60_000)
-            page.wait_for_selector("body[data-state='ready']")
-            after = {s: page.locator(f".list[data-scenario='{s}']").get_attribute("data-key") for s in before}
-            changed = [s for s in before if before[s] != after[s]]
-            assert changed, "no other scenario's list changed after the click"
-            assert page.locator(".list.changed:not(.focus)").count() == len(changed)  # and the page marks them
-            # the clicked item is no longer recommended in the scenario it was clicked in
-            assert clicked not in page.locator(".list.focus").get_attribute("data-key").split(":")[0].split(",")
-            artifacts = Path(os.environ.get("MISTREC_ARTIFACTS", tmp_path))
-            artifacts.mkdir(parents=True, exist_ok=True)
-            png = page.screenshot(path=str(artifacts / "serve_page.png"), full_page=True)
-            assert len(png) > 20_000  # a page of lists, bars and a timeline, not a blank one
-        finally:
-            browser.close()
+    with headless_page(1280, 1000) as (page, problems):
+        page.goto(server + "/")
+        page.wait_for_selector("body[data-state='ready']", timeout=60_000)
+        assert page.locator("#error").inner_text() == ""
+        # a user with history in several scenarios (the picker's first) and the scenario picked: vr_showroom
+        page.select_option("[data-testid=scenario]", "vr_showroom")
+        page.wait_for_selector(".list.focus[data-scenario='vr_showroom']", timeout=60_000)
+        page.wait_for_selector("body[data-state='ready']")
+        focus = page.locator(".list.focus")
+        assert focus.locator("li.rec").count() == 10
+        # its explanation: a sentence and bars per source scenario, and history events
+        assert focus.locator(".explanation .sentence").first.inner_text().strip()
+        assert focus.locator("[data-testid=source-bars] .bar").count() >= 1
+        assert focus.locator(".explanation ol.events li").count() >= 1
+        assert page.locator("#timeline circle.event").count() >= 5  # the training history drawn
+        others = page.locator(".list:not(.focus)")
+        assert others.count() == 3
+        before = {others.nth(i).get_attribute("data-scenario"): others.nth(i).get_attribute("data-key")
+                  for i in range(others.count())}
+        # a click on the first vr_showroom recommendation is logged, and the other scenarios are asked again
+        clicked = focus.locator("button.item").first.get_attribute("data-item")
+        focus.locator("button.item").first.click()
+        page.wait_for_selector("#timeline circle.event[data-logged='true']", timeout=60_000)
+        page.wait_for_selector("body[data-state='ready']")
+        after = {s: page.locator(f".list[data-scenario='{s}']").get_attribute("data-key") for s in before}
+        changed = [s for s in before if before[s] != after[s]]
+        assert changed, "no other scenario's list changed after the click"
+        assert page.locator(".list.changed:not(.focus)").count() == len(changed)  # and the page marks them
+        # the clicked item is no longer recommended in the scenario it was clicked in
+        assert clicked not in page.locator(".list.focus").get_attribute("data-key").split(":")[0].split(",")
+        artifacts = Path(os.environ.get("MISTREC_ARTIFACTS", tmp_path))
+        artifacts.mkdir(parents=True, exist_ok=True)
+        png = page.screenshot(path=str(artifacts / "serve_page.png"), full_page=True)
+        assert len(png) > 20_000  # a page of lists, bars and a timeline, not a blank one
     assert not problems, problems
