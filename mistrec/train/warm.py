@@ -75,6 +75,7 @@ def warm_start(model: nn.Module, state: dict[str, torch.Tensor], old_spec: Featu
               "item x scenario": (old_spec.n_items * s, new_spec.n_items * s, items, s)}
     report = WarmStart()
     target = model.state_dict()
+    parameters = {name for name, _ in model.named_parameters()}
     for name, new in target.items():
         old = state.get(name)
         if old is None:
@@ -93,8 +94,9 @@ def warm_start(model: nn.Module, state: dict[str, torch.Tensor], old_spec: Featu
             with torch.no_grad():
                 new.copy_(old)
             report.copied.append(name)
-        else:
-            report.fresh[name] = f"shape {tuple(old.shape)} in the run, {tuple(new.shape)} here"
+        else:  # a buffer of another shape (mist's item prior) is the model's to fit again before training
+            report.fresh[name] = (f"shape {tuple(old.shape)} in the run, {tuple(new.shape)} here"
+                                  + ("" if name in parameters else "; a buffer, not a learned weight"))
     model.load_state_dict(target)
     return report
 
