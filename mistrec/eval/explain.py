@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,8 @@ class Recommender:
         self._described: dict[str, tuple[str, dict[str, Any], int]] = {}
         self._lock = ReadWriteLock()
         self._active: dict[int, list[str]] = {}  # `active_users` by n, computed on first use
+        # per scenario, its catalogue's scorer, the candidates' side prepared once (Model.candidate_scorer)
+        self._scorers: dict[int, Callable[[Batch], torch.Tensor]] = {}
 
     def describe_scenario(self, name: str, description: str) -> dict[str, Any]:
         """Makes `name`, a scenario the data does not have (launched after training), one to recommend in, read
@@ -134,6 +137,7 @@ class Recommender:
             how = {**how, "why": "new_scenarios: shared (the run's setting; train with new_scenarios: text to read "
                                  "descriptions)"}
         how = {**how, "described_after_training": True}
+        self._scorers.clear()  # the model's scenario mix has grown
         position = len(self._scenarios) + 1  # past the data's scenarios: its catalogue and popular items
         self._scenarios.append(name)
         self._catalogue[position] = np.flatnonzero(self.enc.item_map_ > 0)
@@ -195,12 +199,19 @@ class Recommender:
             return out
         seen = self._seen_items(u_idx, s_idx)
         seen = np.union1d(seen, [self._item_index.get(e.item, 0) for e in logged if e.scenario == scenario])
-        pool = np.setdiff1d(catalogue, seen)
-        if pool.size < k:  # said in the output, not silently
-            pool = catalogue
+        new = ~np.isin(catalogue, seen)
+        if int(new.sum()) < k:  # said in the output, not silently
+            new[:] = True
             out["note"] = (f"only {np.setdiff1d(catalogue, seen).size} items of {scenario} are new to this user: "
                            "items met before are included")
-        logits = score_in_blocks(self.model, query, self.enc.item_batch(pool))[0]
+        pool = catalogue[new]
+        if candidates is None:  # the scenario's whole catalogue, through its prepared scorer; seen items dropped
+            scorer = self._scorers.get(s_idx)
+            if scorer is None:
+                scorer = self._scorers[s_idx] = self.model.candidate_scorer(self.enc.item_batch(catalogue))
+            logits = scorer(query)[0][torch.from_numpy(new)]
+        else:
+            logits = score_in_blocks(self.model, query, self.enc.item_batch(pool))[0]
         top = torch.topk(logits, k).indices.numpy()
         items = [{"rank": r + 1, "item": str(self._item_names[pool[i]]),
                   "score": float(torch.sigmoid(logits[i]))} for r, i in enumerate(top)]

@@ -146,9 +146,10 @@ def rank_full_catalogue(
         seen_bounds = np.searchsorted(seen_q[seen_order], np.arange(0, len(users) + chunk, chunk))
         query_batch = enc.batch(queries, np.arange(len(users)), history=model.reads_history,
                                 history_side=model.reads_history_side)
+        scorer = model.candidate_scorer(items, max_rows_per_chunk)  # the candidates' side prepared once
         for j, lo in enumerate(bar):
             hi = min(lo + chunk, len(users))
-            scores = score_in_blocks(model, query_batch.subset(torch.arange(lo, hi)), items, max_rows_per_chunk)
+            scores = scorer(query_batch.subset(torch.arange(lo, hi)))
             p_sel = order[pos_bounds[j]:pos_bounds[j + 1]]
             s_sel = seen_order[seen_bounds[j]:seen_bounds[j + 1]]
             is_pos = torch.zeros(scores.shape, dtype=torch.bool)
@@ -226,10 +227,7 @@ def _summary(by: dict[str, Any], per_query: dict[str, dict[str, np.ndarray]], ca
 def score_in_blocks(model: Model, queries: Batch, items: Batch, max_rows: int = 32768) -> torch.Tensor:
     """(U, C) logits, the candidates scored in blocks of at most `max_rows` query x item rows, so that a large
     catalogue never builds one huge (U, C, L, H) attention block."""
-    per_block = max(1, max_rows // max(len(queries), 1))
-    with torch.no_grad():
-        return torch.cat([model.score_candidates(queries, items.subset(slice(a, a + per_block))).float()
-                          for a in range(0, len(items), per_block)], dim=1)
+    return model.candidate_scorer(items, max_rows)(queries)
 
 
 def _beyond_accuracy(top: np.ndarray, ks: tuple[int, ...], catalogue: int, popularity: np.ndarray,

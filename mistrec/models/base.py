@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -157,6 +158,21 @@ class Model(nn.Module):
         items, in evaluation mode: full-catalogue ranking. This default scores the U x C crossed batch;
         a model that can share work across a query's candidates (its history) overrides it."""
         return self(queries.cross(items, history=self.reads_history)).view(len(queries), len(items))
+
+    def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> Callable[[Batch], torch.Tensor]:
+        """A function from query rows (U) to their (U, C) logits against every row of `items`, in evaluation
+        mode, for scoring many query batches against one catalogue (full-catalogue ranking, a service's item
+        pool). This default calls `score_candidates` on blocks of at most `max_rows` query x item rows, so that a
+        large catalogue never builds one huge block; a model that can prepare the candidates' side once overrides
+        it."""
+
+        def score(queries: Batch) -> torch.Tensor:
+            per_block = max(1, max_rows // max(len(queries), 1))
+            with torch.no_grad():
+                return torch.cat([self.score_candidates(queries, items.subset(slice(a, a + per_block))).float()
+                                  for a in range(0, len(items), per_block)], dim=1)
+
+        return score
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
         for name in self.data_buffers:

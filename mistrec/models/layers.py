@@ -97,6 +97,15 @@ class FeatureEmbedding(nn.Module):
             fields.append(self.scenario(b.scenario))
         return torch.cat(fields, dim=-1)  # (B, F * E)
 
+    def item_columns(self) -> torch.Tensor:
+        """(d_out,) bool: the output columns that come from the sample's item (its id and side features), the rest
+        from its user (and scenario). A candidate's columns and a query's are computed apart when ranking."""
+        e = self.item.embedding_dim
+        fields = [False, True] + [False] * len(self.user_cat) + [True] * (len(self.item_cat) + len(self.item_seq))
+        fields += [False] * int(self.user_num is not None) + [True] * int(self.item_num is not None)
+        fields += [False] * int(self.scenario is not None)
+        return torch.tensor(fields).repeat_interleave(e)
+
     @property
     def has_item_side(self) -> bool:
         return bool(len(self.item_cat) or len(self.item_seq) or self.item_num is not None)
@@ -287,17 +296,21 @@ class PartitionedNorm(nn.Module):
             z = (self._per_scenario(x, scenario, slices) if self.per_scenario_batch_stats
                  else F.batch_norm(x, None, None, training=True, eps=self.eps))
         else:
-            # One affine map per scenario, z * scale[s] + shift[s], looked up once per sample. A scenario unseen
-            # in training (index 0) has no statistics of its own: it uses the trained ones' mean.
-            mean = with_trained_mean(self.mean, 0, self.trained)
-            var = with_trained_mean(self.var, 0, self.trained)
-            scale = (self.gamma * self.gamma_s) / torch.sqrt(var + self.eps)  # (S, dim)
-            shift = self.beta + self.beta_s - mean * scale
+            # One affine map per scenario, z * scale[s] + shift[s], looked up once per sample.
+            scale, shift = self.affine()
             return torch.addcmul(shift.index_select(0, scenario), x, scale.index_select(0, scenario))
         # index_select, not [scenario]: its backward is an index_add, not a slow accumulating index_put
         return z * (self.gamma * self.gamma_s.index_select(0, scenario)) + (self.beta + self.beta_s.index_select(
             0, scenario))
 
+
+    def affine(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Evaluation mode's map x * scale[s] + shift[s]: (scale, shift), each (S, dim). A scenario unseen in
+        training (index 0) has no statistics of its own: it uses the trained ones' mean."""
+        mean = with_trained_mean(self.mean, 0, self.trained)
+        var = with_trained_mean(self.var, 0, self.trained)
+        scale = (self.gamma * self.gamma_s) / torch.sqrt(var + self.eps)  # (S, dim)
+        return scale, self.beta + self.beta_s - mean * scale
 
     def _per_scenario(self, x: torch.Tensor, scenario: torch.Tensor,
                       slices: list[tuple[int, int, int]] | None) -> torch.Tensor:
@@ -355,6 +368,11 @@ class StarLinear(nn.Module):
             return self.w.index_select(0, self.trained).mean(0), self.b.index_select(0, self.trained).mean(0)
         return self.w[s], self.b[s]
 
+    def weights(self, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scenario s's layer as x @ W + b: (W (in, out), b (out,))."""
+        w, bias = self._specific(s)
+        return self.shared.weight.t() * w, bias + self.shared.bias
+
     def forward(self, x: torch.Tensor, groups: ScenarioGroups) -> torch.Tensor:
         """x: (B, in), already in `groups` order."""
         w_shared = self.shared.weight.t()  # (in, out)
@@ -390,3 +408,12 @@ class StarFCN(nn.Module):
     def forward(self, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
         h, groups = self.hidden(x, scenario)
         return groups.unsort(self.out(h, groups)).squeeze(-1)
+
+    def split(self, s: int) -> tuple[torch.Tensor, torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Evaluation mode, rows of scenario s: the first layer's pre-activation as x @ M + c with the partitioned
+        normalisation folded in (M (in, hidden[0]), c), and every later layer's (W, b), the output layer last.
+        The logit is then relu(... relu(relu(x M + c) W_1 + b_1) ...) W_out + b_out."""
+        scale, shift = self.norm.affine()
+        layers = [cast(StarLinear, layer) for layer in (*self.layers, self.out)]
+        w, b = layers[0].weights(s)
+        return scale[s].unsqueeze(1) * w, shift[s] @ w + b, [layer.weights(s) for layer in layers[1:]]

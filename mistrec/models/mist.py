@@ -33,6 +33,7 @@ mass, the interest-level source shares and the transfer read-out's terms, for ex
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -53,6 +54,7 @@ from mistrec.models.layers import (
     grouped_softmax,
 )
 from mistrec.models.mist_config import ACTIVITY_BOUNDS, MistConfig
+from mistrec.models.mist_rank import MistCatalogue, supports_catalogue
 from mistrec.models.mist_tops import mixed_rows, top_network
 
 __all__ = ["Mist", "MistConfig"]
@@ -427,10 +429,24 @@ class Mist(Model):
             aux = transfer if aux is None else aux + transfer
         return torch.cat([features, u, u * q], dim=-1), aux
 
+    def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> Callable[[Batch], torch.Tensor]:
+        """Scores query batches against `items`, the candidate side computed once (mist_rank.MistCatalogue),
+        where that path applies; otherwise `score_candidates` in blocks."""
+        if supports_catalogue(self):
+            return MistCatalogue(self, items)
+        return super().candidate_scorer(items, max_rows)
+
     def score_candidates(self, queries: Batch, items: Batch) -> torch.Tensor:
-        """(U, C) logits, equal to `forward` on the crossed batch. Each query's history tokens, event projections
-        and pools are built once for all its candidates, one query at a time (its (C, L, H) attention block
-        then stays in the processor's cache); the top network runs once over all U x C rows."""
+        """(U, C) logits, equal to `forward` on the crossed batch: through mist_rank.MistCatalogue where it
+        applies, else the general path below."""
+        if supports_catalogue(self):
+            return MistCatalogue(self, items)(queries)
+        return self._score_crossed(queries, items)
+
+    def _score_crossed(self, queries: Batch, items: Batch) -> torch.Tensor:
+        """The general path of `score_candidates` (any top, scenario mixes). Each query's history tokens, event
+        projections and pools are built once for all its candidates, one query at a time (its (C, L, H)
+        attention block then stays in the processor's cache); the top network runs once over all U x C rows."""
         n, c = len(queries), len(items)
         hist = self.embed.history_items(queries, self.cfg.side_features)  # (U, L, E)
         e = self.tokens(queries, hist)  # (U, L, E)

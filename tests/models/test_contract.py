@@ -128,6 +128,11 @@ def test_candidate_scores_equal_the_crossed_forward(name: str, values: dict, pre
     ds = PreparedDataset.load(prepared)
     enc = FeatureEncoder().fit(ds)
     queries = enc.batch(enc.rows(ds, "test"), np.arange(5))
+    # a query with no history at all, one with a few events, the rest whole
+    drop = torch.zeros_like(queries.hist_mask)
+    drop[0] = True
+    drop[1, :-3] = True
+    queries = queries.without_events(drop)
     items = enc.item_batch(np.arange(1, 40))
     model = build_model(name, enc.spec_, {"embedding_dim": 8, **values}).eval()
     with torch.no_grad():

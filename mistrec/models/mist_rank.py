@@ -1,0 +1,239 @@
+"""mist's exact full-catalogue scoring: many queries against one fixed set of candidates, without recomputing what
+does not depend on the pair.
+
+`Mist.forward` on a (user, candidate) row computes, in this order: the history's tokens, the attention of the
+candidate's query over them, the per-source pools and the interest-level gate, the transfer read-out, and the
+scenario-adaptive top on [features, u, u * q]. Ranking a catalogue crosses every query with every candidate, and
+most of that work is the same across one of the two sides:
+
+- the candidate side, once per catalogue and scenario: the query vector q, its bilinear attention key, the gate's
+  query term, the read-out's mapped item W_t i, the item's bias and prior, and the item columns' part of the first
+  layers of the top and the auxiliary network (those layers are affine: the partitioned normalisation, fixed in
+  evaluation, folds into the first layer's weights);
+- the query side, once per query: the tokens of its real events only (no padding), their transfer bias, their
+  pools, and the user columns' part of the same first layers.
+
+Per (query, candidate) pair what is left is the attention over the query's real events, its pools, the gate, the
+read-out's dot products, [u, u * q] through the first layer, and the top's later layers. The scores are
+`forward`'s on the crossed rows up to floating-point reassociation (tests/models/test_contract.py).
+
+Used for the `star`, `mlp` and `none` tops and the trained scenarios; a model reading scenarios through a mix
+(step 6) or with the `ple` top scores through `Mist.score_candidates`'s general path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+import torch
+from torch import nn
+
+from mistrec.batch import Batch
+from mistrec.models.layers import MLP, StarFCN
+
+if TYPE_CHECKING:
+    from mistrec.models.mist import Mist
+
+__all__ = ["MistCatalogue", "supports_catalogue"]
+
+
+def supports_catalogue(model: Mist) -> bool:
+    """Whether `MistCatalogue` scores this model exactly (see the module's docstring)."""
+    from mistrec.models.mist_tops import _MLPTop, _NoTop
+
+    return model.mix is None and not model.training and isinstance(model.top, StarFCN | _MLPTop | _NoTop)
+
+
+class _Side:
+    """One scenario's candidate-side terms (C rows)."""
+
+    def __init__(self, model: Mist, items: Batch, s: int, item_x: torch.Tensor, candidate: torch.Tensor) -> None:
+        m = model
+        self.s = s
+        self.q = candidate + m.scenario.weight[s]  # (C, E): the attention query and the top's u * q factor
+        self.key = None  # the bilinear scorer's per-candidate key (W q + w) / sqrt(E)
+        if m.cfg.scorer == "bilinear":
+            scorer = cast(nn.Module, m.attention)
+            self.key = scorer.query(self.q) * scorer.scale  # type: ignore[operator]
+        first = cast(nn.Linear, m.interest_gate[0])
+        w_v, w_q, w_k = first.weight.split(candidate.shape[-1], dim=1)
+        self.w_v = w_v.t()
+        self.gate_q = self.q @ w_q.t() + first.bias  # (C, G)
+        pool_emb = (m.scenario.weight[:, None] + m.polarity.weight[None]).reshape(-1, candidate.shape[-1])
+        self.gate_pool = pool_emb @ w_k.t()  # (K, G)
+        self.gate_out = cast(nn.Linear, m.interest_gate[2])
+        self.mapped = None  # the read-out's W_t i (C, E) and its per-pool weights A[t] (K,)
+        if m.match is not None and m.pool_weight is not None:
+            self.mapped = candidate @ m.match[s].t()
+            self.pool_weight = m.pool_weight[s]
+        # the logit terms that depend on the candidate alone: item bias and prior
+        self.offset = candidate.new_zeros(len(candidate))
+        if m.item_bias is not None:
+            self.offset += m.item_bias.weight.view(-1, m.n_scenarios)[items.item, s]
+        if m.prior is not None:
+            self.offset += m.prior[s, items.item]
+        # the top: the first layer's pre-activation x M + c, split by input: features (the item's columns here,
+        # the user's per query), u, u * q
+        d_f = item_x.shape[1]
+        self.top = _top_layers(m.top, s)
+        self.first_item = self.first_u = None
+        if self.top is not None:
+            w, c, _ = self.top
+            self.w_features, self.first_u = w[:d_f], w[d_f:]
+            self.first_item = item_x @ self.w_features + c  # (C, H)
+        self.aux_item = None
+        if m.aux is not None:  # STAR's auxiliary network on [scenario(s), features]: its first layer split alike
+            aux_first = cast(nn.Linear, m.aux[0])
+            e = candidate.shape[-1]
+            self.w_aux_features = aux_first.weight[:, e:].t()
+            self.aux_item = item_x @ self.w_aux_features + (m.scenario.weight[s] @ aux_first.weight[:, :e].t()
+                                                            + aux_first.bias)
+            self.aux_rest = nn.Sequential(*list(m.aux)[1:])
+
+
+def _top_layers(top: nn.Module, s: int) -> tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor], torch.Tensor]
+                                                  ] | None:
+    """The top's first layer as (M, c) and the rest as a function of its pre-activation; None for no top."""
+    from mistrec.models.mist_tops import _MLPTop
+
+    if isinstance(top, StarFCN):
+        w, c, rest = top.split(s)
+
+        def star_rest(h: torch.Tensor) -> torch.Tensor:
+            for w_l, b_l in rest:
+                h = torch.addmm(b_l, torch.relu_(h), w_l)  # h is this function's own: relu in place
+            return h.squeeze(-1)
+
+        return w, c, star_rest
+    if isinstance(top, _MLPTop):
+        mlp = cast(MLP, top.mlp)
+        first = cast(nn.Linear, mlp[0])
+        after = nn.Sequential(*list(mlp)[1:])
+        return first.weight.t(), first.bias, lambda h: after(h).squeeze(-1)
+    return None
+
+
+class MistCatalogue:
+    """Scores query batches against every row of `items` (C candidates): `scorer(queries)` is (U, C) logits, equal
+    to `model(queries.cross(items))` viewed (U, C). The candidate side is computed once per scenario asked for, so
+    one instance serves every query batch of a full-catalogue ranking. `block` bounds the candidates scored at
+    once per query (the (block, hidden) activations stay in the processor's cache)."""
+
+    def __init__(self, model: Mist, items: Batch, block: int = 8192) -> None:
+        if not supports_catalogue(model):
+            raise ValueError("MistCatalogue needs mist in evaluation mode, without a scenario mix and with the star, "
+                             "mlp or none top: use Mist.score_candidates")
+        self.model, self.items, self.block = model, items, block
+        m = model
+        with torch.no_grad():
+            self.candidate = m.embed.items(items, m.cfg.side_features)  # (C, E)
+            self.item_columns = m.embed.item_columns()
+            x = m.embed(items)  # (C, d_embed): only the item columns are kept
+            self.item_x = x * self.item_columns
+        self._sides: dict[int, _Side] = {}
+
+    def side(self, s: int) -> _Side:
+        if s not in self._sides:
+            with torch.no_grad():
+                self._sides[s] = _Side(self.model, self.items, s, self._pad(self.item_x), self.candidate)
+        return self._sides[s]
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        """Embedding columns -> the top's feature columns: the extra query-side ones (activity, per-scenario
+        user) are zero on the candidate side."""
+        d_extra = self._feature_width() - x.shape[1]
+        return torch.cat([x, x.new_zeros(len(x), d_extra)], dim=1) if d_extra else x
+
+    def _feature_width(self) -> int:
+        m = self.model
+        d = m.cfg.embedding_dim
+        return m.embed.d_out + (d if m.activity is not None else 0) + (d if m.user_scenario is not None else 0)
+
+    def __call__(self, queries: Batch) -> torch.Tensor:
+        m = self.model
+        out = torch.empty(len(queries), len(self.items))
+        with torch.no_grad():
+            user_x = m._features(queries)  # (U, D_f): the user columns of the embedding, activity, per-scenario user
+            user_x[:, :m.embed.d_out] *= ~self.item_columns
+            hist = m.embed.history_items(queries, m.cfg.side_features)  # (U, L, E)
+            tokens = m.tokens(queries, hist)
+            pools = m._pool_index(queries)
+            for i in range(len(queries)):
+                s = int(queries.scenario[i])
+                real = queries.hist_mask[i]
+                out[i] = self._score(self.side(s), user_x[i], tokens[i, real], hist[i, real], pools[i, real],
+                                     queries.hist_scenarios[i, real])
+        return out
+
+    def _score(self, side: _Side, user_x: torch.Tensor, e: torch.Tensor, items: torch.Tensor, pool: torch.Tensor,
+               scenarios: torch.Tensor) -> torch.Tensor:
+        """One query's (C,) logits: e (n, E) its real events' tokens, items (n, E) their item vectors, pool (n,)
+        and scenarios (n,) their pools and scenarios."""
+        m = self.model
+        n = len(e)
+        present, local = torch.unique(pool, return_inverse=True)  # the query's non-empty pools, each event's
+        k = len(present)
+        onehot = torch.zeros(n, k).scatter_(1, local.unsqueeze(1), 1.0)  # (n, k)
+        values = (onehot.unsqueeze(-1) * e.unsqueeze(1)).flatten(1)  # (n, k * E): each event in its pool's columns
+        gate_pool = side.gate_pool.index_select(0, present)  # (k, G)
+        bias = m.transfer[side.s].index_select(0, scenarios) if m.cfg.transfer_bias else None
+        readout = side.mapped is not None and n > 0
+        if readout:  # without a scenario mix every pool is one of the read-out's (a trained scenario's)
+            item_values = (onehot.unsqueeze(-1) * items.unsqueeze(1)).flatten(1)
+            pool_weight = side.pool_weight.index_select(0, present)
+        first_u = None  # the first layer's rows for [u, u * q], and the user's features' part as a last row
+        if side.top is not None and side.first_u is not None:
+            first_u = torch.cat([side.first_u, (user_x @ side.w_features).unsqueeze(0)])
+        aux_user = None if side.aux_item is None else user_x @ side.w_aux_features
+        scores = []
+        for a in range(0, len(side.q), self.block):
+            sl = slice(a, a + self.block)
+            q = side.q[sl]
+            c = len(q)
+            if n == 0:  # no history: no interest, no read-out
+                u = q.new_zeros(c, e.shape[1])
+                transfer = None
+            else:
+                att = (side.key[sl] @ e.t() if side.key is not None
+                       else m.attention.cross(e.unsqueeze(0), q.unsqueeze(0))[0])  # type: ignore[operator]
+                if bias is not None:
+                    att = att + bias
+                w = self._weights(att, local, k)  # (c, n)
+                v = (w @ values).view(c, k, -1)  # (c, k, E)
+                h = (v @ side.w_v).add_(side.gate_q[sl].unsqueeze(1)).add_(gate_pool)
+                beta = side.gate_out(torch.relu(h)).squeeze(-1).softmax(dim=-1)  # (c, k)
+                u = torch.einsum("ck,cke->ce", beta, v)
+                transfer = None
+                if readout:
+                    weights = w if m.cfg.weights == "softmax" else torch.ones_like(w)
+                    mass = weights @ onehot  # (c, k)
+                    means = (weights @ item_values).view(c, k, -1) / mass.clamp_min(1e-12).unsqueeze(-1)
+                    assert side.mapped is not None
+                    transfer = (torch.einsum("cke,ce->ck", means, side.mapped[sl]) * pool_weight).sum(-1)
+            if side.top is not None and side.first_item is not None and first_u is not None:
+                # [u, u * q, 1] @ [M_u; M_uq; the user's part]: the user's part added inside the one matmul
+                pre = torch.addmm(side.first_item[sl], torch.cat([u, u * q, u.new_ones(c, 1)], dim=1), first_u)
+                logit = side.top[2](pre).add_(side.offset[sl])
+            else:
+                logit = side.offset[sl].clone()
+            if side.aux_item is not None and aux_user is not None:
+                logit += side.aux_rest(torch.relu(side.aux_item[sl] + aux_user)).squeeze(-1)
+            if transfer is not None:
+                logit += transfer
+            scores.append(logit)
+        return torch.cat(scores)
+
+    def _weights(self, att: torch.Tensor, local: torch.Tensor, k: int) -> torch.Tensor:
+        """Attention weights (c, n) from scores (c, n): the softmax over every event, or within each pool
+        (`softmax_scope: pool`), or DIN's raw scores."""
+        m = self.model
+        if m.cfg.weights == "din":
+            return att
+        if m.cfg.softmax_scope == "all":
+            return att.softmax(dim=-1)
+        group = local.unsqueeze(0).expand_as(att)
+        top = att.new_full((len(att), k), float("-inf")).scatter_reduce(1, group, att, "amax")
+        ex = torch.exp(att - top.gather(1, group))
+        total = att.new_zeros(len(att), k).scatter_add_(1, group, ex)
+        return ex / total.gather(1, group)
