@@ -34,13 +34,16 @@ def main() -> int:
     ap.add_argument("--no-ranking", action="store_true", help="skip full-catalogue ranking metrics")
     ap.add_argument("--work", default=str(REPO / "benchmarks" / "work"), help="prepared data and runs (resumable)")
     ap.add_argument("--data", default=str(SHARED_DATA / "ml-1m"))
+    ap.add_argument("--config", help="a benchmark YAML (model configurations); its runs go to a directory of their own")
     args = ap.parse_args()
 
     prepared = prepared_ml1m(Path(args.work), args.recipe, Path(args.data))
     work = prepared.parent
     cmd = [sys.executable, "-m", "mistrec", "benchmark", str(prepared), "--force", "--models", args.models, "--seeds",
            str(args.seeds), "--epochs", str(args.epochs), "--threads", THREADS, "--json", args.json,
-           "--work", str(work / "benchmark-runs")]
+           "--work", str(work / ("benchmark-runs" if not args.config else f"benchmark-runs-{Path(args.config).stem}"))]
+    if args.config:
+        cmd += ["--config", args.config]
     if args.report:
         cmd += ["--report", args.report]
     if args.no_ranking:

@@ -208,6 +208,27 @@ def test_a_query_sample_is_seeded_and_counted(prepared: Path) -> None:
     assert any(v["n_queries_total"] > 20 for v in a.metrics["by_scenario"].values())
 
 
+def test_mist_ranks_the_catalogue_as_its_general_path_does(mist_run: Path, prepared: Path) -> None:
+    """The catalogue scorer (mist_rank.MistCatalogue, what evaluation uses) gives the metrics the general path
+    (every crossed row through the top) gives, on a trained run: the same ranks, per query."""
+    from mistrec.models.mist_rank import MistCatalogue
+    from mistrec.train import load_run
+
+    model, enc, _ = load_run(mist_run)
+    ds = PreparedDataset.load(prepared)
+    assert isinstance(model.candidate_scorer(enc.item_batch(np.arange(1, 5))), MistCatalogue)
+    fast = rank_full_catalogue(model, enc, ds, ks=(5, 10))
+    model.score_candidates = model._score_crossed  # type: ignore[method-assign]  # the general path
+    model.candidate_scorer = lambda items, max_rows=32768: Model.candidate_scorer(model, items, max_rows)  # type: ignore[method-assign]
+    general = rank_full_catalogue(model, enc, ds, ks=(5, 10))
+    for name, block in fast.metrics["by_scenario"].items():
+        for key, value in block.items():
+            assert value == pytest.approx(general.metrics["by_scenario"][name][key], abs=1e-9), (name, key)
+    for view, by_scenario in fast.per_query.items():
+        for name, arrays in by_scenario.items():
+            np.testing.assert_allclose(arrays["ndcg@10"], general.per_query[view][name]["ndcg@10"], atol=1e-9)
+
+
 def test_evaluate_command(mist_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "eval.json"
     assert main(["evaluate", str(mist_run), "--json", str(out), "--k", "5", "--quiet"]) == 0
