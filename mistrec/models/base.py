@@ -102,8 +102,8 @@ class Model(nn.Module):
     """A model reads a Batch and returns one logit per sample, (B,).
 
     What else it can do is declared by the capability protocols above (FitsDirectly, Prepares, Calibrates,
-    ScoresPairs, ReportsGates, Explains), and `loss_kind` ('bce' on labels, or 'bpr' on positives against
-    sampled negatives).
+    ScoresPairs, ReportsGates, Explains), and `loss_kind` ('bce' on labels, 'bpr' on positives against
+    sampled negatives, or 'in_batch': positives only, the model's `stage_loss` against the batch's other rows).
     """
 
     name: str = ""

@@ -25,8 +25,9 @@ from mistrec.models.experts import (
 )
 from mistrec.models.mist import Mist, MistConfig
 from mistrec.models.pepnet import PEPNet, PEPNetConfig
-from mistrec.models.retrieval import BPRMF, GAT, LightGCN, RetrievalConfig, TwoTower
+from mistrec.models.retrieval import BPRMF, GAT, LightGCN, RetrievalConfig
 from mistrec.models.sarnet import SARNet, SARNetConfig
+from mistrec.models.two_tower import TwoTower, TwoTowerConfig
 
 __all__ = ["REGISTRY", "Entry", "build_model", "conversion_models", "model_config"]
 
@@ -55,7 +56,7 @@ REGISTRY: dict[str, Entry] = {
     "svd": Entry(ClassicConfig, SVD),
     "nmf": Entry(ClassicConfig, NMFModel),
     "bpr_mf": Entry(RetrievalConfig, BPRMF),
-    "two_tower": Entry(RetrievalConfig, TwoTower),
+    "two_tower": Entry(TwoTowerConfig, TwoTower),
     "lightgcn": Entry(RetrievalConfig, LightGCN),
     "gat": Entry(RetrievalConfig, GAT),
     "emcdr": Entry(EMCDRConfig, EMCDR),

@@ -1,5 +1,5 @@
 """Retrieval-style baselines trained with BPR (Rendle et al., UAI 2009) on positives against negatives drawn
-from the target scenario's training items: BPR-MF, a two-tower model, and LightGCN (He et al., SIGIR 2020)
+from the target scenario's training items: BPR-MF, LightGCN (He et al., SIGIR 2020)
 propagating over the full training user-item graph (small enough to fit on one machine here)."""
 
 from __future__ import annotations
@@ -14,18 +14,16 @@ from mistrec.batch import Batch
 from mistrec.errors import ConfigError
 from mistrec.features import FeatureSpec, IndexedRows
 from mistrec.models.base import ModelConfig, ScoreModel
-from mistrec.models.layers import MLP
 
-__all__ = ["BPRMF", "GAT", "LightGCN", "RetrievalConfig", "TwoTower"]
+__all__ = ["BPRMF", "GAT", "LightGCN", "RetrievalConfig"]
 
 
 @dataclass(frozen=True)
 class RetrievalConfig(ModelConfig):
-    """Settings of the retrieval models (BPR-MF, two-tower, LightGCN, GAT): embedding size, towers, propagation
-    layers and attention heads."""
+    """Settings of the BPR-trained retrieval models (BPR-MF, LightGCN, GAT): embedding size, propagation layers and
+    attention heads."""
 
     embedding_dim: int = 32
-    tower: tuple[int, ...] = (64, 32)  # two_tower: each tower's layers (the last is the dot-product size)
     layers: int = 3  # lightgcn, gat: propagation layers
     heads: int = 2  # gat: attention heads (averaged)
 
@@ -56,47 +54,6 @@ class BPRMF(_BPRModel):
 
     def score(self, b: Batch) -> torch.Tensor:
         return (self.user(b.user) * self.item(b.item)).sum(-1) + self.bias(b.item).squeeze(-1)
-
-
-class TwoTower(_BPRModel):
-    """A user tower (user id and features, and the target scenario as context) and an item tower (item id and
-    features), scored by their dot product: the candidate-retrieval model of serving."""
-
-    name = "two_tower"
-
-    def __init__(self, spec: FeatureSpec, cfg: RetrievalConfig) -> None:
-        super().__init__()
-        d = cfg.embedding_dim
-        self.user = nn.Embedding(spec.n_users, d)
-        self.scenario = nn.Embedding(spec.n_scenarios, d)
-        self.user_cat = nn.ModuleList(nn.Embedding(n, d) for n in spec.user_cat)
-        self.item = nn.Embedding(spec.n_items, d)
-        self.item_cat = nn.ModuleList(nn.Embedding(n, d) for n in spec.item_cat)
-        self.item_seq = nn.ModuleList(nn.EmbeddingBag(n, d, mode="mean", padding_idx=0) for n in spec.item_seq)
-        self.user_num = nn.Linear(spec.n_user_num, d) if spec.n_user_num else None
-        self.item_num = nn.Linear(spec.n_item_num, d) if spec.n_item_num else None
-        n_user = 2 + len(spec.user_cat) + int(self.user_num is not None)
-        n_item = 1 + len(spec.item_cat) + len(spec.item_seq) + int(self.item_num is not None)
-        self.user_tower = MLP(n_user * d, cfg.tower[:-1], cfg.dropout, out=cfg.tower[-1])
-        self.item_tower = MLP(n_item * d, cfg.tower[:-1], cfg.dropout, out=cfg.tower[-1])
-
-    def user_vector(self, b: Batch) -> torch.Tensor:
-        parts = [self.user(b.user), self.scenario(b.scenario)]
-        parts += [emb(b.user_cat[:, j]) for j, emb in enumerate(self.user_cat)]
-        if self.user_num is not None:
-            parts.append(self.user_num(b.user_num))
-        return self.user_tower(torch.cat(parts, dim=-1))  # (B, D)
-
-    def item_vector(self, b: Batch) -> torch.Tensor:
-        parts = [self.item(b.item)]
-        parts += [emb(b.item_cat[:, j]) for j, emb in enumerate(self.item_cat)]
-        parts += [bag(b.item_seq[:, j]) for j, bag in enumerate(self.item_seq)]
-        if self.item_num is not None:
-            parts.append(self.item_num(b.item_num))
-        return self.item_tower(torch.cat(parts, dim=-1))  # (B, D)
-
-    def score(self, b: Batch) -> torch.Tensor:
-        return (self.user_vector(b) * self.item_vector(b)).sum(-1)
 
 
 class _GraphModel(_BPRModel):

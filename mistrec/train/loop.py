@@ -319,7 +319,7 @@ def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows, val
     # what is validated and kept: the weights, or their moving average
     scored = model if step.average is None else cast(Model, step.average.module)
     pool = np.arange(len(train_rows)) if rows is None else np.asarray(rows)
-    if bpr:
+    if bpr or model.loss_kind == "in_batch":  # trained on positives (against sampled or in-batch negatives)
         pool = pool[train_rows.label[pool] > 0]
     best_score, best_state, stale = float("-inf"), None, 0
     first = len(result.history) + 1
