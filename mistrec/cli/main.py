@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         commands = {"demo": _demo, "prepare": _prepare, "recipe": _recipe, "train": _train, "evaluate": _evaluate,
-                    "benchmark": _benchmark, "recommend": _recommend, "serve": _serve}
+                    "benchmark": _benchmark, "recommend": _recommend, "serve": _serve, "index": _index}
         return commands[args.command](args)
     except MistrecError as exc:
         one_line = " ".join(str(exc).splitlines())  # a value with a newline in it must not break the one line
@@ -192,6 +192,21 @@ def _serve(args: argparse.Namespace) -> int:
     if not Path(args.run).is_dir():
         raise MistrecError(f"Run directory not found: {args.run}.")
     serve(args.run, args.db, args.host, args.port, args.api_key_env, args.workers)
+    return 0
+
+
+def _index(args: argparse.Namespace) -> int:
+    import torch
+
+    from mistrec.eval.index import build_index
+
+    if args.threads < 1:
+        raise MistrecError(f"--threads must be >= 1. Got {args.threads}.")
+    torch.set_num_threads(args.threads)
+    print(f"Indexing {args.run}:")
+    reports = build_index(args.run, args.data, kind=args.kind, recall=args.recall, flat_max=args.flat_max,
+                          quiet=False)
+    print(f"  {len(reports)} scenario indexes written to {Path(args.run) / 'index'} (index.json)")
     return 0
 
 

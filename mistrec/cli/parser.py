@@ -67,6 +67,17 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument("--api-key-env", help="an environment variable holding the key POST /v1/events requires")
     sv.add_argument("--workers", type=int, default=1, help="processes, each with the run loaded (default: 1)")
 
+    ix = sub.add_parser("index", help="retrieval run directory -> a nearest-neighbour index of each scenario's items "
+                        "(faiss; docs/serving.md)")
+    ix.add_argument("run", help="a run directory of a retrieval model (two_tower)")
+    ix.add_argument("--data", help="the prepared directory (default: the one the run was trained on)")
+    ix.add_argument("--kind", choices=("auto", "flat", "hnsw"), default="auto",
+                    help="exact inner product, HNSW, or auto: exact up to --flat-max items (default: auto)")
+    ix.add_argument("--flat-max", type=int, default=20_000, help="auto: the largest catalogue indexed exactly")
+    ix.add_argument("--recall", type=float, default=0.95,
+                    help="HNSW: the smallest efSearch whose recall@100 against exact search reaches this (0.95)")
+    ix.add_argument("--threads", type=int, default=2, help="torch and faiss threads (default: 2)")
+
     ev = sub.add_parser("evaluate", help="run directory -> per-scenario metrics (AUC, gAUC, LogLoss, ECE, ranking)")
     ev.add_argument("run", help="a run directory (mistrec train)")
     ev.add_argument("--data", help="the prepared directory (default: the one the run was trained on)")

@@ -14,7 +14,7 @@ from mistrec.batch import Batch
 from mistrec.features import EncodedRows, FeatureEncoder, IndexedRows
 
 __all__ = ["Calibrates", "Explains", "Explanation", "FitsDirectly", "GatedModel", "Model", "ModelConfig", "Prepares",
-           "ReportsGates", "ScoreModel", "ScoresPairs"]
+           "ReportsGates", "Retrieves", "ScoreModel", "ScoresPairs"]
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
@@ -64,6 +64,16 @@ class ReportsGates(Protocol):
     gate_columns: dict[str, list[str]]
 
     def gate_values(self, b: Batch) -> dict[str, torch.Tensor]: ...
+
+
+@runtime_checkable
+class Retrieves(Protocol):
+    """Scores by the inner product of a user vector and an item vector (two towers), so that a catalogue's item
+    vectors can be indexed for nearest-neighbour search (`mistrec index`)."""
+
+    def user_vector(self, b: Batch) -> torch.Tensor: ...
+
+    def item_vector(self, b: Batch) -> torch.Tensor: ...
 
 
 @dataclasses.dataclass(frozen=True)
