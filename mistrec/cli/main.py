@@ -191,7 +191,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not Path(args.run).is_dir():
         raise MistrecError(f"Run directory not found: {args.run}.")
-    serve(args.run, args.db, args.host, args.port, args.api_key_env, args.workers)
+    serve(args.run, args.db, args.host, args.port, args.api_key_env, args.workers, args.retrieval, args.retrieve)
     return 0
 
 
@@ -223,6 +223,10 @@ def _recommend(args: argparse.Namespace) -> int:
 
     _threads(args.threads)
     rec = Recommender.load(args.run, data=args.data)
+    if args.retrieval:
+        from mistrec.eval.two_stage import Retriever
+
+        rec.retriever = Retriever.load(args.retrieval, rec, args.retrieve)
     candidates = [c.strip() for c in args.candidates.split(",") if c.strip()] if args.candidates else None
     out = rec.recommend(args.user, args.scenario, k=args.k, explain=args.explain, description=args.describe,
                         candidates=candidates)
@@ -236,6 +240,10 @@ def _recommend(args: argparse.Namespace) -> int:
     head = (f"Top {args.k} in {args.scenario} for user {args.user} ({out['model']}, {out['history_events']} "
             "history events")
     print(head + (f"; cold start: {out['note']})" if out["cold_start"] else ")"))
+    if "stages" in out:
+        stage = out["stages"]["retrieval"]
+        print(f"  retrieval ({stage['model']}): " + (stage["skipped"] if "skipped" in stage else
+              f"{stage['retrieved']} of {stage['catalogue']:,} items, ranked by {out['model']}"))
     for item in out["items"]:
         score = "" if item["score"] is None else f"  p(click) {item['score']:.3f}"
         print(f"  {item['rank']:>2}. {item['item']}{score}")

@@ -66,6 +66,9 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     sv.add_argument("--api-key-env", help="an environment variable holding the key POST /v1/events requires")
     sv.add_argument("--workers", type=int, default=1, help="processes, each with the run loaded (default: 1)")
+    sv.add_argument("--retrieval", metavar="RUN", help="a two_tower run with its `mistrec index`, trained on the same "
+                    "data: recommend in two stages, retrieve then rank (docs/serving.md)")
+    sv.add_argument("--retrieve", type=int, default=500, help="with --retrieval: items retrieved per request (500)")
 
     ix = sub.add_parser("index", help="retrieval run directory -> a nearest-neighbour index of each scenario's items "
                         "(faiss; docs/serving.md)")
@@ -126,6 +129,9 @@ def parser() -> argparse.ArgumentParser:
     rc.add_argument("--user", required=True, help="the user's id as in the raw data")
     rc.add_argument("--scenario", required=True, help="the scenario to recommend in")
     rc.add_argument("-k", type=int, default=10, help="how many items (default: 10)")
+    rc.add_argument("--retrieval", metavar="RUN", help="a two_tower run with its `mistrec index`, trained on the same "
+                    "data: retrieve candidates with it, then rank them")
+    rc.add_argument("--retrieve", type=int, default=500, help="with --retrieval: items retrieved (default: 500)")
     rc.add_argument("--explain", action="store_true", help="say which past behaviours, in which scenarios, "
                     "drove each item")
     rc.add_argument("--data", help="the prepared directory (default: the one the run was trained on)")

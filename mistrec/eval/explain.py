@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -34,11 +34,15 @@ from mistrec.batch import Batch
 from mistrec.data.history import HistoryEvents
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
+from mistrec.eval.attribution import integrated_gradients
 from mistrec.eval.evaluate import leave_source_out_matrix, load_run_and_data
 from mistrec.eval.ranking import score_in_blocks
 from mistrec.eval.rwlock import ReadWriteLock
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Explains, Model
+
+if TYPE_CHECKING:
+    from mistrec.eval.two_stage import Retriever
 
 __all__ = ["Logged", "Recommender", "leave_source_out_matrix"]
 
@@ -73,6 +77,7 @@ class Recommender:
     enc: FeatureEncoder
     ds: PreparedDataset
     meta: dict[str, Any]
+    retriever: Retriever | None = None  # the first stage (two_stage.Retriever): candidates for the model to rank
 
     @classmethod
     def load(cls, run_dir: str | Path, data: str | Path | None = None) -> Recommender:
@@ -199,13 +204,26 @@ class Recommender:
             return out
         seen = self._seen_items(u_idx, s_idx)
         seen = np.union1d(seen, [self._item_index.get(e.item, 0) for e in logged if e.scenario == scenario])
+        whole = candidates is None  # the scenario's whole catalogue, through its prepared scorer
+        retrieved = None
+        if whole and self.retriever is not None:  # two stages: retrieve, then rank what was found
+            retrieved, stage = self.retriever.retrieve(user, scenario, at, logged, catalogue)
+            out["stages"] = {"retrieval": stage, "ranking": {"model": self.meta["model"]}}
+            if retrieved is not None and int(np.isin(retrieved, seen, invert=True).sum()) < k:
+                stage["skipped"] = (f"fewer than {k} of the {retrieved.size} retrieved items are new to the user: "
+                                    "the whole catalogue is ranked")
+                retrieved = None
+            if retrieved is not None:
+                catalogue, whole = np.sort(retrieved), False
         new = ~np.isin(catalogue, seen)
         if int(new.sum()) < k:  # said in the output, not silently
             new[:] = True
             out["note"] = (f"only {np.setdiff1d(catalogue, seen).size} items of {scenario} are new to this user: "
                            "items met before are included")
         pool = catalogue[new]
-        if candidates is None:  # the scenario's whole catalogue, through its prepared scorer; seen items dropped
+        if "stages" in out:
+            out["stages"]["ranking"]["scored"] = int(pool.size)
+        if whole:  # seen items dropped after scoring
             scorer = self._scorers.get(s_idx)
             if scorer is None:
                 scorer = self._scorers[s_idx] = self.model.candidate_scorer(self.enc.item_batch(catalogue))
@@ -215,6 +233,10 @@ class Recommender:
         top = torch.topk(logits, k).indices.numpy()
         items = [{"rank": r + 1, "item": str(self._item_names[pool[i]]),
                   "score": float(torch.sigmoid(logits[i]))} for r, i in enumerate(top)]
+        if retrieved is not None:  # where the first stage had each item
+            order = {int(item): r + 1 for r, item in enumerate(retrieved)}
+            for item, i in zip(items, top, strict=True):
+                item["retrieval_rank"] = order[int(pool[i])]
         out.update(cold_start=False, items=items)
         if explain:
             explanations = self._explain(query, pool[top], end, at, top_events, ig_steps, events)
@@ -309,6 +331,11 @@ class Recommender:
             return int(at)
         return max([self._now, *(int(np.floor(e.time)) + 1 for e in logged)])
 
+    def query_batch(self, user: str, scenario: str, at: int, logged: list[Logged] | None = None) -> Batch | None:
+        """The one-row query Batch of `user` in `scenario` (a scenario of the data) at time `at`, their history
+        merged with `logged`; None when they have no history then (what a second run reads: two_stage)."""
+        return self._query(user, self._scenarios.index(scenario) + 1, at, logged)[3]
+
     def _query(self, user: str, s_idx: int, at: int, logged: list[Logged] | None = None
                ) -> tuple[int | None, int, int, Batch | None, HistoryEvents]:
         """The user's index (None: unknown to the run), their history window [start, end) before `at`, the
@@ -382,7 +409,7 @@ class Recommender:
             for s in torch.unique(b.hist_scenarios[b.hist_mask]).tolist():
                 drop = b.hist_mask & (b.hist_scenarios == s)
                 lso[s] = base - torch.sigmoid(self.model(b.without_events(drop))).numpy()
-        ig = self._integrated_gradients(b, ig_steps) if parts is not None else None
+        ig = integrated_gradients(self.model, b, ig_steps) if parts is not None else None
         out = []
         for r in range(len(items)):
             mask = b.hist_mask[r].numpy()
@@ -410,25 +437,6 @@ class Recommender:
             entry["sentence"] = self._sentence(entry, order, pos, at, ev)
             out.append(entry)
         return out
-
-    def _integrated_gradients(self, b: Batch, steps: int) -> np.ndarray:
-        """Integrated gradients of each row's logit over its history tokens (zero tokens as the baseline),
-        summed over the embedding: (rows, L). Captum's implementation."""
-        from captum.attr import IntegratedGradients
-
-        model = self.model
-        assert isinstance(model, Explains)
-        with torch.no_grad():
-            tokens = model.tokens(b)
-
-        def forward(t: torch.Tensor) -> torch.Tensor:
-            n = t.shape[0] // len(b)  # Captum stacks the path steps along the batch
-            expanded = b.subset(torch.arange(len(b)).repeat(n)) if n > 1 else b
-            return model.explain(expanded, tokens=t).logit
-
-        attributions = IntegratedGradients(forward).attribute(tokens, baselines=torch.zeros_like(tokens),
-                                                              n_steps=steps, internal_batch_size=steps * len(b))
-        return (attributions.sum(-1) * b.hist_mask).detach().numpy()
 
     def _sentence(self, entry: dict[str, Any], order: np.ndarray, pos: np.ndarray, at: int,
                   ev: HistoryEvents) -> str:

@@ -81,17 +81,27 @@ class _Metrics:
         self.model.labels(model=model, run=run).set(1)
 
 
-def create_app(run_dir: str | Path, db_url: str | None = None, api_key: str | None = None) -> FastAPI:
+def create_app(run_dir: str | Path, db_url: str | None = None, api_key: str | None = None,
+               retrieval: str | Path | None = None, retrieve: int = 500) -> FastAPI:
     """The service of one run: `db_url` is the event store (default: events.db next to the run); with
-    `api_key`, POST /v1/events needs it in the X-API-Key header."""
+    `api_key`, POST /v1/events needs it in the X-API-Key header; with `retrieval` (a two_tower run with its
+    index, on the same data) recommendations are made in two stages, `retrieve` items retrieved then ranked."""
     run_dir = Path(run_dir)
     url = db_url or f"sqlite:///{run_dir / 'events.db'}"
     state: dict[str, Any] = {}
     metrics = _Metrics()
 
+    def _load(path: str | Path) -> Recommender:
+        rec = Recommender.load(path)
+        if retrieval is not None:  # the same first stage for every ranking run on its data
+            from mistrec.eval.two_stage import Retriever
+
+            rec.retriever = Retriever.load(retrieval, rec, retrieve)
+        return rec
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        state["rec"] = Recommender.load(run_dir)
+        state["rec"] = _load(run_dir)
         state["run"] = str(run_dir)
         state["store"] = EventStore(url)
         metrics.serving(state["rec"].meta["model"], state["run"])
@@ -167,7 +177,7 @@ def create_app(run_dir: str | Path, db_url: str | None = None, api_key: str | No
         check_key(x_api_key)
         # loaded beside the old one: requests keep being served meanwhile; a run retrained on data that includes
         # the logged events (another prepared dataset) is what a reload is for
-        new = Recommender.load(req.run_dir)
+        new = _load(req.run_dir)
         state["rec"], state["run"] = new, req.run_dir  # one assignment: a request sees the old run or the new
         metrics.serving(new.meta["model"], req.run_dir)
         return {"model": new.meta["model"], "run": req.run_dir}
@@ -196,8 +206,8 @@ def create_app(run_dir: str | Path, db_url: str | None = None, api_key: str | No
     return app
 
 
-def serve(run_dir: str, db_url: str | None, host: str, port: int, api_key_env: str | None, workers: int = 1
-          ) -> None:
+def serve(run_dir: str, db_url: str | None, host: str, port: int, api_key_env: str | None, workers: int = 1,
+          retrieval: str | None = None, retrieve: int = 500) -> None:
     """Runs the service under uvicorn (the command line's `mistrec serve`). With several workers each process
     loads the run and opens the store (SQLite's WAL lets them write one at a time and read at once)."""
     import uvicorn
@@ -208,10 +218,11 @@ def serve(run_dir: str, db_url: str | None, host: str, port: int, api_key_env: s
     if workers < 1:
         raise MistrecError(f"--workers must be >= 1. Got {workers}.")
     if workers == 1:
-        uvicorn.run(create_app(run_dir, db_url, key), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(run_dir, db_url, key, retrieval, retrieve), host=host, port=port, log_level="info")
         return
     os.environ.update({"MISTREC_SERVE_RUN": str(run_dir), "MISTREC_SERVE_DB": db_url or "",
-                       "MISTREC_SERVE_KEY_ENV": api_key_env or ""})  # what each worker's factory reads
+                       "MISTREC_SERVE_KEY_ENV": api_key_env or "", "MISTREC_SERVE_RETRIEVAL": retrieval or "",
+                       "MISTREC_SERVE_RETRIEVE": str(retrieve)})  # what each worker's factory reads
     uvicorn.run("mistrec.serve.app:app_from_env", factory=True, workers=workers, host=host, port=port,
                 log_level="info")
 
@@ -220,4 +231,5 @@ def app_from_env() -> FastAPI:
     """The app of one worker of `mistrec serve --workers N` (uvicorn imports it in each process)."""
     key_env = os.environ.get("MISTREC_SERVE_KEY_ENV") or None
     return create_app(os.environ["MISTREC_SERVE_RUN"], os.environ.get("MISTREC_SERVE_DB") or None,
-                      os.environ.get(key_env) if key_env else None)
+                      os.environ.get(key_env) if key_env else None, os.environ.get("MISTREC_SERVE_RETRIEVAL") or None,
+                      int(os.environ.get("MISTREC_SERVE_RETRIEVE") or 500))

@@ -10,6 +10,7 @@ import torch
 
 from mistrec.cli.main import main
 from mistrec.errors import ConfigError
+from mistrec.eval.attribution import integrated_gradients
 from mistrec.eval.explain import Recommender, leave_source_out_matrix
 from mistrec.eval.fit import fit_run
 from mistrec.train import TrainConfig
@@ -52,7 +53,7 @@ def test_integrated_gradients_are_complete(run: Path) -> None:
     _, _, _, query, _ = rec._query("u00007", 2, rec._now, [])
     assert query is not None
     b = query.cross(rec.enc.item_batch(np.array([1, 2, 3])))
-    ig = rec._integrated_gradients(b, steps=64)
+    ig = integrated_gradients(rec.model, b, steps=64)
     with torch.no_grad():
         tokens = rec.model.tokens(b)
         full = rec.model(b, tokens=tokens)

@@ -1,0 +1,74 @@
+"""Two-stage recommendation: a retrieval run (two_tower with its `mistrec index`) narrows a scenario's catalogue to
+the N items nearest the user's vector, and the ranking run (mist) scores those (docs/serving.md, "Retrieval").
+
+The retrieval run reads the same history the ranker does (training events, and logged events when serving) with
+its own encoder; both runs must have been trained on the same prepared data (the same item indices). Where a
+scenario's catalogue has at most N items, or the user has no history for the towers to read, retrieval is skipped
+and the ranker scores the catalogue; the response says which happened.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from mistrec.errors import ArtifactError, ConfigError
+from mistrec.eval.index import load_index
+from mistrec.models.base import Retrieves
+
+if TYPE_CHECKING:
+    from mistrec.eval.explain import Logged, Recommender
+
+__all__ = ["Retriever"]
+
+
+class Retriever:
+    """A retrieval run and its per-scenario indexes: `retrieve(...)` gives the N items of a scenario's catalogue
+    nearest the user (dataset item indices, nearest first) and what it did, for the response."""
+
+    def __init__(self, rec: Recommender, run_dir: str | Path, n: int = 500) -> None:
+        if n < 1:
+            raise ConfigError(f"--retrieve must be >= 1 (items retrieved per request). Got {n}.")
+        if not isinstance(rec.model, Retrieves):
+            raise ConfigError(f"{run_dir} holds a {rec.meta['model']} run: retrieval needs a two_tower run (with "
+                              "`mistrec index`).")
+        self.rec, self.run_dir, self.n = rec, str(run_dir), n
+        self.indexes = load_index(run_dir)
+
+    @classmethod
+    def load(cls, run_dir: str | Path, ranker: Recommender, n: int = 500) -> Retriever:
+        """The retrieval run at `run_dir` for `ranker`, which must share its prepared data."""
+        from mistrec.eval.explain import Recommender
+
+        rec = Recommender.load(run_dir)
+        if rec.enc.dataset_fingerprint_ != ranker.enc.dataset_fingerprint_:
+            raise ArtifactError(f"The retrieval run {run_dir} was trained on other data than the ranking run "
+                                f"(fingerprints {rec.enc.dataset_fingerprint_} and "
+                                f"{ranker.enc.dataset_fingerprint_}): train both on the same prepared directory.")
+        return cls(rec, run_dir, n)
+
+    def retrieve(self, user: str, scenario: str, at: int, logged: list[Logged] | None, catalogue: np.ndarray
+                 ) -> tuple[np.ndarray | None, dict[str, Any]]:
+        """(the retrieved items, nearest first; None: rank the whole catalogue) and the stage's description."""
+        about: dict[str, Any] = {"model": self.rec.meta["model"], "run": self.run_dir, "catalogue": int(catalogue.size)}
+        if scenario not in self.indexes:
+            return None, {**about, "skipped": f"no index for {scenario} (a scenario described after training): "
+                                              "the whole catalogue is ranked"}
+        if catalogue.size <= self.n:
+            return None, {**about, "skipped": f"the catalogue has {catalogue.size} items, not more than the "
+                                              f"{self.n} retrieved: the whole catalogue is ranked"}
+        query = self.rec.query_batch(user, scenario, at, logged)
+        if query is None:
+            return None, {**about, "skipped": "no history to place the user by"}
+        assert isinstance(self.rec.model, Retrieves)
+        index, items = self.indexes[scenario]
+        with torch.no_grad():
+            vector = np.ascontiguousarray(self.rec.model.user_vector(query).numpy(), dtype=np.float32)
+        rows = index.search(vector, min(self.n, items.size))[1][0]
+        found = items[rows[rows >= 0]]
+        found = found[np.isin(found, catalogue)]
+        kind = type(index).__name__
+        return found, {**about, "index": kind, "retrieved": int(found.size)}
