@@ -31,7 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         commands = {"demo": _demo, "prepare": _prepare, "recipe": _recipe, "train": _train, "evaluate": _evaluate,
-                    "benchmark": _benchmark, "recommend": _recommend, "serve": _serve, "index": _index}
+                    "benchmark": _benchmark, "recommend": _recommend, "serve": _serve, "index": _index,
+                    "export": _export}
         return commands[args.command](args)
     except MistrecError as exc:
         one_line = " ".join(str(exc).splitlines())  # a value with a newline in it must not break the one line
@@ -196,17 +197,27 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    import torch
-
     from mistrec.eval.index import build_index
 
-    if args.threads < 1:
-        raise MistrecError(f"--threads must be >= 1. Got {args.threads}.")
-    torch.set_num_threads(args.threads)
+    _threads(args.threads)
     print(f"Indexing {args.run}:")
     reports = build_index(args.run, args.data, kind=args.kind, recall=args.recall, flat_max=args.flat_max,
                           quiet=False)
     print(f"  {len(reports)} scenario indexes written to {Path(args.run) / 'index'} (index.json)")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from mistrec.eval.export import export_run
+
+    _threads(args.threads)
+    doc = export_run(args.run, args.out, args.format)
+    out = Path(args.out) if args.out else Path(args.run) / "export"
+    for name, graph in doc["graphs"].items():
+        worst = max(graph["parity_max_abs"].values())
+        print(f"  {name}: {out / graph['file']} (outputs {', '.join(graph['outputs'])}); ONNX Runtime against "
+              f"PyTorch on {doc['rows_checked']} test rows, every scenario: max |diff| {worst:.1e}")
+    print(f"  written with {out / 'export.json'}")
     return 0
 
 

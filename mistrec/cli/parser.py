@@ -81,6 +81,12 @@ def parser() -> argparse.ArgumentParser:
                     help="HNSW: the smallest efSearch whose recall@100 against exact search reaches this (0.95)")
     ix.add_argument("--threads", type=int, default=2, help="torch and faiss threads (default: 2)")
 
+    ex = sub.add_parser("export", help="run directory -> ONNX graphs checked against PyTorch (docs/serving.md)")
+    ex.add_argument("run", help="a run directory (mist, two_tower, or another model)")
+    ex.add_argument("--format", default="onnx", choices=("onnx",), help="the graph format (default: onnx)")
+    ex.add_argument("--out", help="where to write the graphs and export.json (default: RUN/export)")
+    ex.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
+
     ev = sub.add_parser("evaluate", help="run directory -> per-scenario metrics (AUC, gAUC, LogLoss, ECE, ranking)")
     ev.add_argument("run", help="a run directory (mistrec train)")
     ev.add_argument("--data", help="the prepared directory (default: the one the run was trained on)")

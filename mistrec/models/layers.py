@@ -68,6 +68,8 @@ class FeatureEmbedding(nn.Module):
         init_std: standard deviation of the id and category embeddings' initial values.
     """
 
+    per_event = False  # history_items: embed each event's side features in place (for export), not once per item
+
     def __init__(self, spec: FeatureSpec, dim: int, scenario: bool = False, init_std: float = 0.01) -> None:
         super().__init__()
         self.user = nn.Embedding(spec.n_users, dim)
@@ -124,6 +126,10 @@ class FeatureEmbedding(nn.Module):
         events gather the sums: one (B, L, E) gather and one backward scatter instead of two of each."""
         if not (side and self.has_item_side):
             return lookup(self.item, b.hist_items)
+        if self.per_event:  # every event embedded where it is: no data-dependent shapes (exported graphs)
+            extra = self.item_side(b.hist_item_cat, b.hist_item_seq, b.hist_item_num)
+            assert extra is not None
+            return lookup(self.item, b.hist_items) + extra
         items = b.hist_items.reshape(-1)
         uniq, inverse = torch.unique(items, return_inverse=True)
         # one position of each distinct item (any will do: an item's side features are the same wherever it is)
@@ -373,6 +379,14 @@ class StarLinear(nn.Module):
         w, bias = self._specific(s)
         return self.shared.weight.t() * w, bias + self.shared.bias
 
+    def all_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every scenario's layer at once, as `_specific` gives each: W (S, in, out) and b (S, out)."""
+        w: torch.Tensor = self.w
+        b: torch.Tensor = self.b
+        if self.shared_path_mean:
+            w, b = with_trained_mean(w, 0, self.trained), with_trained_mean(b, 0, self.trained)
+        return self.shared.weight.t().unsqueeze(0) * w, b + self.shared.bias
+
     def forward(self, x: torch.Tensor, groups: ScenarioGroups) -> torch.Tensor:
         """x: (B, in), already in `groups` order."""
         w_shared = self.shared.weight.t()  # (in, out)
@@ -405,9 +419,29 @@ class StarFCN(nn.Module):
             h = self.dropout(torch.relu(layer(h, groups)))
         return h, groups
 
+    gathered = False  # evaluation through `forward_gathered` (set on a copy for export: no data-dependent shapes)
+
     def forward(self, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
+        if self.gathered and not self.training:
+            return self.forward_gathered(x, scenario)
         h, groups = self.hidden(x, scenario)
         return groups.unsort(self.out(h, groups)).squeeze(-1)
+
+    def forward_gathered(self, x: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
+        """Evaluation mode's logits without sorting rows by scenario: each layer for every scenario, each row
+        taking its own (S times the work of `forward`, no data-dependent shapes: what a traced or exported graph
+        needs). The same numbers as `forward` in evaluation mode."""
+        scale, shift = self.norm.affine()
+        h = torch.addcmul(shift.index_select(0, scenario), x, scale.index_select(0, scenario))
+        index = scenario.view(-1, 1, 1)
+        layers = [cast(StarLinear, layer) for layer in (*self.layers, self.out)]
+        for i, layer in enumerate(layers):
+            w, b = layer.all_weights()
+            out = torch.einsum("bi,sio->bso", h, w) + b.unsqueeze(0)  # (B, S, out)
+            h = out.gather(1, index.expand(-1, 1, out.shape[-1])).squeeze(1)
+            if i < len(layers) - 1:
+                h = torch.relu(h)
+        return h.squeeze(-1)
 
     def split(self, s: int) -> tuple[torch.Tensor, torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
         """Evaluation mode, rows of scenario s: the first layer's pre-activation as x @ M + c with the partitioned

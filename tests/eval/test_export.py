@@ -1,0 +1,70 @@
+"""`mistrec export --format onnx`: mist (scenario routing in the graph, dynamic batch and history length, attention
+as a second output) and the two towers, checked against PyTorch with ONNX Runtime."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mistrec.cli.main import main
+from mistrec.data import PreparedDataset
+from mistrec.eval.export import INPUTS
+from mistrec.eval.fit import fit_run
+from mistrec.train import TrainConfig, load_run
+from tests.conftest import prepared_synthetic
+
+ort = pytest.importorskip("onnxruntime", reason="onnx, onnxscript and onnxruntime are dev dependencies")
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return prepared_synthetic(tmp_path_factory.mktemp("export"), n_users=200, events_per_user=30, seed=9)
+
+
+def _run(prepared: Path, root: Path, model: str) -> Path:
+    torch.set_num_threads(1)
+    out = root / model
+    fit_run(prepared, model, out, model_values={"embedding_dim": 8}, train_cfg=TrainConfig(epochs=1, seed=1),
+            quiet=True)
+    return out
+
+
+def test_mist_exports_with_its_scenario_routing_and_attention(prepared: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    run = _run(prepared, tmp_path, "mist")
+    assert main(["export", str(run), "--threads", "1"]) == 0
+    assert "max |diff|" in capsys.readouterr().out
+    doc = json.loads((run / "export" / "export.json").read_text())
+    graph = doc["graphs"]["model"]
+    assert graph["outputs"] == ["logit", "attention"] and len(graph["parity_max_abs"]) == 4
+    assert max(graph["parity_max_abs"].values()) <= 1e-5
+    # checked here too, on rows the export never saw (validation), at another batch size and history length
+    model, enc, _ = load_run(run)
+    rows = enc.rows(PreparedDataset.load(prepared), "valid")
+    b = enc.batch(rows, np.arange(37), history=True, history_side=True)
+    session = ort.InferenceSession(str(run / "export" / "model.onnx"), providers=["CPUExecutionProvider"])
+    names = {i.name for i in session.get_inputs()}
+    for length in (b.hist_items.shape[1], 3):
+        feeds = {n: getattr(b, n)[:, -length:].numpy() if n.startswith("hist_") else getattr(b, n).numpy()
+                 for n in INPUTS if n in names}
+        logit, attention = session.run(None, feeds)
+        cut = b.without_events(torch.zeros_like(b.hist_mask))  # the same rows, their last `length` events only
+        cut = type(b)(**{f: (getattr(cut, f)[:, -length:] if f.startswith("hist_") else getattr(cut, f))
+                         for f in b.__dataclass_fields__})
+        with torch.no_grad():
+            want = model.explain(cut)
+        np.testing.assert_allclose(logit, want.logit.numpy(), atol=1e-5)
+        np.testing.assert_allclose(attention, want.event_weights.numpy(), atol=1e-5)
+        assert len(np.unique(b.scenario.numpy())) > 1  # several scenarios' routes in one call
+
+
+def test_the_two_towers_export_as_two_graphs(prepared: Path, tmp_path: Path) -> None:
+    run = _run(prepared, tmp_path, "two_tower")
+    assert main(["export", str(run), "--threads", "1"]) == 0
+    doc = json.loads((run / "export" / "export.json").read_text())
+    assert set(doc["graphs"]) == {"user_tower", "item_tower"}
+    assert all(max(g["parity_max_abs"].values()) <= 1e-5 for g in doc["graphs"].values())
