@@ -192,7 +192,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not Path(args.run).is_dir():
         raise MistrecError(f"Run directory not found: {args.run}.")
-    serve(args.run, args.db, args.host, args.port, args.api_key_env, args.workers, args.retrieval, args.retrieve)
+    serve(args.run, args.db, args.host, args.port, args.api_key_env, args.workers, args.retrieval, args.retrieve,
+          args.backend)
     return 0
 
 
@@ -233,7 +234,7 @@ def _recommend(args: argparse.Namespace) -> int:
     from mistrec.eval.explain import Recommender
 
     _threads(args.threads)
-    rec = Recommender.load(args.run, data=args.data)
+    rec = Recommender.load(args.run, data=args.data, backend=args.backend)
     if args.retrieval:
         from mistrec.eval.two_stage import Retriever
 

@@ -69,6 +69,8 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument("--retrieval", metavar="RUN", help="a two_tower run with its `mistrec index`, trained on the same "
                     "data: recommend in two stages, retrieve then rank (docs/serving.md)")
     sv.add_argument("--retrieve", type=int, default=500, help="with --retrieval: items retrieved per request (500)")
+    sv.add_argument("--backend", choices=("torch", "onnx"), default="torch", help="score with PyTorch, or with ONNX "
+                    "Runtime from the run's `mistrec export` (explanations stay PyTorch's)")
 
     ix = sub.add_parser("index", help="retrieval run directory -> a nearest-neighbour index of each scenario's items "
                         "(faiss; docs/serving.md)")
@@ -138,6 +140,8 @@ def parser() -> argparse.ArgumentParser:
     rc.add_argument("--retrieval", metavar="RUN", help="a two_tower run with its `mistrec index`, trained on the same "
                     "data: retrieve candidates with it, then rank them")
     rc.add_argument("--retrieve", type=int, default=500, help="with --retrieval: items retrieved (default: 500)")
+    rc.add_argument("--backend", choices=("torch", "onnx"), default="torch", help="score with PyTorch, or with ONNX "
+                    "Runtime from the run's `mistrec export`")
     rc.add_argument("--explain", action="store_true", help="say which past behaviours, in which scenarios, "
                     "drove each item")
     rc.add_argument("--data", help="the prepared directory (default: the one the run was trained on)")

@@ -80,8 +80,15 @@ class Recommender:
     retriever: Retriever | None = None  # the first stage (two_stage.Retriever): candidates for the model to rank
 
     @classmethod
-    def load(cls, run_dir: str | Path, data: str | Path | None = None) -> Recommender:
+    def load(cls, run_dir: str | Path, data: str | Path | None = None, backend: str = "torch") -> Recommender:
+        """The run and its data; `backend` "onnx" scores with ONNX Runtime from the run's `mistrec export`."""
+        if backend not in ("torch", "onnx"):
+            raise ConfigError(f"backend must be torch or onnx. Got {backend!r}.")
         model, enc, meta, ds = load_run_and_data(run_dir, data)
+        if backend == "onnx":
+            from mistrec.eval.export import OnnxModel
+
+            model = OnnxModel(model, run_dir, torch.get_num_threads())
         rec = cls(model=model, enc=enc, ds=ds, meta=meta)
         rec._index()
         return rec

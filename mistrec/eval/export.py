@@ -25,12 +25,12 @@ import torch
 from torch import nn
 
 from mistrec.batch import Batch
-from mistrec.errors import ConfigError, MistrecError
+from mistrec.errors import ArtifactError, ConfigError, MistrecError
 from mistrec.eval.evaluate import load_run_and_data
-from mistrec.models.base import Explains, Model, Retrieves
+from mistrec.models.base import Explains, Explanation, Model, Retrieves
 from mistrec.models.layers import FeatureEmbedding, StarFCN
 
-__all__ = ["INPUTS", "export_run"]
+__all__ = ["INPUTS", "OnnxModel", "export_run"]
 
 # the graph inputs, in order: the Batch fields a forward pass reads (labels and conversions are not inputs)
 INPUTS = ("user", "item", "scenario", "user_cat", "item_cat", "item_seq", "user_num", "item_num", "hist_items",
@@ -168,3 +168,37 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, fmt: str = "o
                                "parity_max_abs": {names.get(k, k): v for k, v in parity.items()}}
     (out / "export.json").write_text(json.dumps(doc, indent=2))
     return doc
+
+
+class OnnxModel(Model):
+    """A run's model scored by ONNX Runtime from its exported graph (`mistrec serve --backend onnx`). Explanations
+    still come from the PyTorch model it wraps (the same weights); a scenario described after training takes the
+    shared path, which the graph has."""
+
+    reads_history_side = True  # the graph takes the history items' side features whatever the model reads
+
+    def __init__(self, model: Model, run_dir: str | Path, threads: int = 1) -> None:
+        super().__init__()
+        import onnxruntime as ort
+
+        path = Path(run_dir) / "export" / "model.onnx"
+        if not path.is_file():
+            raise ArtifactError(f"{run_dir} has no exported graph ({path}): run `mistrec export {run_dir}` first.")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._inputs = [i.name for i in self.session.get_inputs()]
+        self.torch_model = model.eval()
+        self.name, self.reads_history = model.name, model.reads_history
+
+    def forward(self, b: Batch) -> torch.Tensor:
+        logit = self.session.run(["logit"], {name: getattr(b, name).numpy() for name in self._inputs})[0]
+        return torch.from_numpy(logit)
+
+    def explain(self, b: Batch, tokens: torch.Tensor | None = None) -> Explanation:
+        assert isinstance(self.torch_model, Explains)
+        return self.torch_model.explain(b, tokens)
+
+    def tokens(self, b: Batch) -> torch.Tensor:
+        assert isinstance(self.torch_model, Explains)
+        return self.torch_model.tokens(b)

@@ -82,17 +82,18 @@ class _Metrics:
 
 
 def create_app(run_dir: str | Path, db_url: str | None = None, api_key: str | None = None,
-               retrieval: str | Path | None = None, retrieve: int = 500) -> FastAPI:
+               retrieval: str | Path | None = None, retrieve: int = 500, backend: str = "torch") -> FastAPI:
     """The service of one run: `db_url` is the event store (default: events.db next to the run); with
     `api_key`, POST /v1/events needs it in the X-API-Key header; with `retrieval` (a two_tower run with its
-    index, on the same data) recommendations are made in two stages, `retrieve` items retrieved then ranked."""
+    index, on the same data) recommendations are made in two stages, `retrieve` items retrieved then ranked; with
+    `backend` "onnx" the run's exported graph scores through ONNX Runtime (`mistrec export` first)."""
     run_dir = Path(run_dir)
     url = db_url or f"sqlite:///{run_dir / 'events.db'}"
     state: dict[str, Any] = {}
     metrics = _Metrics()
 
     def _load(path: str | Path) -> Recommender:
-        rec = Recommender.load(path)
+        rec = Recommender.load(path, backend=backend)
         if retrieval is not None:  # the same first stage for every ranking run on its data
             from mistrec.eval.two_stage import Retriever
 
@@ -207,7 +208,7 @@ def create_app(run_dir: str | Path, db_url: str | None = None, api_key: str | No
 
 
 def serve(run_dir: str, db_url: str | None, host: str, port: int, api_key_env: str | None, workers: int = 1,
-          retrieval: str | None = None, retrieve: int = 500) -> None:
+          retrieval: str | None = None, retrieve: int = 500, backend: str = "torch") -> None:
     """Runs the service under uvicorn (the command line's `mistrec serve`). With several workers each process
     loads the run and opens the store (SQLite's WAL lets them write one at a time and read at once)."""
     import uvicorn
@@ -218,11 +219,13 @@ def serve(run_dir: str, db_url: str | None, host: str, port: int, api_key_env: s
     if workers < 1:
         raise MistrecError(f"--workers must be >= 1. Got {workers}.")
     if workers == 1:
-        uvicorn.run(create_app(run_dir, db_url, key, retrieval, retrieve), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(run_dir, db_url, key, retrieval, retrieve, backend), host=host, port=port,
+                    log_level="info")
         return
+    # what each worker's factory reads
     os.environ.update({"MISTREC_SERVE_RUN": str(run_dir), "MISTREC_SERVE_DB": db_url or "",
                        "MISTREC_SERVE_KEY_ENV": api_key_env or "", "MISTREC_SERVE_RETRIEVAL": retrieval or "",
-                       "MISTREC_SERVE_RETRIEVE": str(retrieve)})  # what each worker's factory reads
+                       "MISTREC_SERVE_RETRIEVE": str(retrieve), "MISTREC_SERVE_BACKEND": backend})
     uvicorn.run("mistrec.serve.app:app_from_env", factory=True, workers=workers, host=host, port=port,
                 log_level="info")
 
@@ -232,4 +235,5 @@ def app_from_env() -> FastAPI:
     key_env = os.environ.get("MISTREC_SERVE_KEY_ENV") or None
     return create_app(os.environ["MISTREC_SERVE_RUN"], os.environ.get("MISTREC_SERVE_DB") or None,
                       os.environ.get(key_env) if key_env else None, os.environ.get("MISTREC_SERVE_RETRIEVAL") or None,
-                      int(os.environ.get("MISTREC_SERVE_RETRIEVE") or 500))
+                      int(os.environ.get("MISTREC_SERVE_RETRIEVE") or 500),
+                      os.environ.get("MISTREC_SERVE_BACKEND") or "torch")

@@ -68,3 +68,19 @@ def test_the_two_towers_export_as_two_graphs(prepared: Path, tmp_path: Path) -> 
     doc = json.loads((run / "export" / "export.json").read_text())
     assert set(doc["graphs"]) == {"user_tower", "item_tower"}
     assert all(max(g["parity_max_abs"].values()) <= 1e-5 for g in doc["graphs"].values())
+
+
+def test_the_service_scores_with_onnx_runtime_as_with_pytorch(prepared: Path, tmp_path: Path) -> None:
+    from mistrec.eval.explain import Recommender
+    from mistrec.eval.export import export_run
+
+    run = _run(prepared, tmp_path, "mist")
+    export_run(run)
+    by_torch, by_onnx = Recommender.load(run), Recommender.load(run, backend="onnx")
+    user = by_torch.active_users(1)[0]
+    for scenario in by_torch.ds.scenarios:
+        a = by_torch.recommend(user, scenario, k=5)
+        b = by_onnx.recommend(user, scenario, k=5, explain=True)  # explanations from the PyTorch model
+        assert [i["item"] for i in a["items"]] == [i["item"] for i in b["items"]]
+        np.testing.assert_allclose([i["score"] for i in a["items"]], [i["score"] for i in b["items"]], atol=1e-5)
+        assert b["items"][0]["explanation"]["sentence"]
