@@ -25,6 +25,16 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return prepared_synthetic(tmp_path_factory.mktemp("export"), n_users=200, events_per_user=30, seed=9)
 
 
+@pytest.fixture(scope="module")
+def mist_run(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A mist run with its export (RUN/export)."""
+    from mistrec.eval.export import export_run
+
+    run = _run(prepared, tmp_path_factory.mktemp("runs"), "mist")
+    export_run(run)
+    return run
+
+
 def _run(prepared: Path, root: Path, model: str) -> Path:
     torch.set_num_threads(1)
     out = root / model
@@ -33,12 +43,12 @@ def _run(prepared: Path, root: Path, model: str) -> Path:
     return out
 
 
-def test_mist_exports_with_its_scenario_routing_and_attention(prepared: Path, tmp_path: Path,
+def test_mist_exports_with_its_scenario_routing_and_attention(mist_run: Path, prepared: Path, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    run = _run(prepared, tmp_path, "mist")
-    assert main(["export", str(run), "--threads", "1"]) == 0
+    run = mist_run
+    assert main(["export", str(run), "--out", str(tmp_path / "again"), "--threads", "1"]) == 0
     assert "max |diff|" in capsys.readouterr().out
-    doc = json.loads((run / "export" / "export.json").read_text())
+    doc = json.loads((tmp_path / "again" / "export.json").read_text())
     graph = doc["graphs"]["model"]
     assert graph["outputs"] == ["logit", "attention"] and len(graph["parity_max_abs"]) == 4
     assert max(graph["parity_max_abs"].values()) <= 1e-5
@@ -70,12 +80,10 @@ def test_the_two_towers_export_as_two_graphs(prepared: Path, tmp_path: Path) -> 
     assert all(max(g["parity_max_abs"].values()) <= 1e-5 for g in doc["graphs"].values())
 
 
-def test_the_service_scores_with_onnx_runtime_as_with_pytorch(prepared: Path, tmp_path: Path) -> None:
+def test_the_service_scores_with_onnx_runtime_as_with_pytorch(mist_run: Path) -> None:
     from mistrec.eval.explain import Recommender
-    from mistrec.eval.export import export_run
 
-    run = _run(prepared, tmp_path, "mist")
-    export_run(run)
+    run = mist_run
     by_torch, by_onnx = Recommender.load(run), Recommender.load(run, backend="onnx")
     user = by_torch.active_users(1)[0]
     for scenario in by_torch.ds.scenarios:
@@ -84,3 +92,27 @@ def test_the_service_scores_with_onnx_runtime_as_with_pytorch(prepared: Path, tm
         assert [i["item"] for i in a["items"]] == [i["item"] for i in b["items"]]
         np.testing.assert_allclose([i["score"] for i in a["items"]], [i["score"] for i in b["items"]], atol=1e-5)
         assert b["items"][0]["explanation"]["sentence"]
+
+
+def test_onnx_runtime_loads_and_runs_the_graph_without_pytorch(mist_run: Path, prepared: Path,
+                                                               tmp_path: Path) -> None:
+    """A serving stack with ONNX Runtime alone (no torch in the process) loads the exported graph and scores."""
+    import subprocess
+    import sys
+
+    run = mist_run
+    model, enc, _ = load_run(run)
+    b = enc.batch(enc.rows(PreparedDataset.load(prepared), "test"), np.arange(9), history=True, history_side=True)
+    np.savez(tmp_path / "feeds.npz", **{n: getattr(b, n).numpy() for n in INPUTS})
+    with torch.no_grad():
+        want = model(b).numpy()
+    script = (
+        "import sys, numpy as np, onnxruntime as ort\n"
+        f"s = ort.InferenceSession({str(run / 'export' / 'model.onnx')!r}, providers=['CPUExecutionProvider'])\n"
+        f"f = np.load({str(tmp_path / 'feeds.npz')!r})\n"
+        "names = [i.name for i in s.get_inputs()]\n"
+        "out = s.run(['logit'], {n: f[n] for n in names})[0]\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        f"np.save({str(tmp_path / 'got.npy')!r}, out)\n")
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    np.testing.assert_allclose(np.load(tmp_path / "got.npy"), want, atol=1e-5)
