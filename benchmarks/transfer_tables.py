@@ -41,7 +41,7 @@ def tables(doc: dict[str, Any], groups: list[str], only: str | None) -> str:
         out.append("| users | " + " | ".join(f"{users[g]:,}" for g in gs) + " |")
         for p in doc["paired"]:
             if (p["dataset"], p["protocol"], p["target"]) == (ds, proto, target) and p["group"] in gs:
-                out.append(f"- {p['group']} {p['metric']}: mist - {p['best_other']} = {p['diff']:+.4f} "
+                out.append(f"- {p['group']} {p['metric']}: {p['model']} - {p['best_other']} = {p['diff']:+.4f} "
                            f"[{p['ci_low']:+.4f}, {p['ci_high']:+.4f}], p {p['p_value']:.3f}")
     return "\n".join(out)
 
