@@ -9,20 +9,22 @@ and the ranker scores the catalogue; the response says which happened.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 
+from mistrec.batch import Batch
 from mistrec.errors import ArtifactError, ConfigError
 from mistrec.eval.index import load_index
-from mistrec.models.base import Retrieves
+from mistrec.models.base import Model, Retrieves
 
 if TYPE_CHECKING:
     from mistrec.eval.explain import Logged, Recommender
 
-__all__ = ["Retriever"]
+__all__ = ["Retriever", "TwoStageScorer"]
 
 
 class Retriever:
@@ -72,3 +74,50 @@ class Retriever:
         found = found[np.isin(found, catalogue)]
         kind = type(index).__name__
         return found, {**about, "index": kind, "retrieved": int(found.size)}
+
+
+class TwoStageScorer(Model):
+    """Ranking evaluation of the two stages: scores a catalogue as the ranking model does, except that every item
+    the retrieval model's index does not return among a query's `n` nearest scores -inf, so it ranks after all
+    retrieved ones (and a relevant item not retrieved ranks last: ties count against it). Used with
+    `rank_full_catalogue` (benchmarks/two_stage_quality.py). Both runs must share their prepared data: the
+    queries' batches are built once, by the ranker's encoder, and `item_map` (its dataset -> model item indices)
+    places the index's items among the candidates."""
+
+    def __init__(self, ranker: Model, retriever: Model, indexes: dict[str, tuple[Any, np.ndarray]],
+                 scenarios: list[str], item_map: np.ndarray, n: int) -> None:
+        super().__init__()
+        if not isinstance(retriever, Retrieves):
+            raise ConfigError(f"The retrieval model must be two_tower, not {retriever.name}.")
+        self.ranker, self.retriever, self.indexes, self.scenarios, self.n = ranker, retriever, indexes, scenarios, n
+        self.item_map = item_map
+        self.reads_history = True
+        self.reads_history_side = True
+        self.name = f"{ranker.name} on {n} retrieved by {retriever.name}"
+
+    def forward(self, b: Batch) -> torch.Tensor:
+        return cast(torch.Tensor, self.ranker(b))
+
+    def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> Callable[[Batch], torch.Tensor]:
+        rank = self.ranker.candidate_scorer(items, max_rows)
+        column = {int(i): j for j, i in enumerate(items.item.tolist())}  # model item index -> candidate column
+
+        def retriever_vectors(queries: Batch) -> np.ndarray:
+            assert isinstance(self.retriever, Retrieves)
+            with torch.no_grad():
+                return np.ascontiguousarray(self.retriever.user_vector(queries).numpy(), dtype=np.float32)
+
+        def score(queries: Batch) -> torch.Tensor:
+            s = int(queries.scenario[0])
+            if bool((queries.scenario != s).any()):
+                raise ConfigError("TwoStageScorer scores one scenario's queries at a time.")
+            index, indexed = self.indexes[self.scenarios[s - 1]]
+            places = np.array([column.get(int(i), -1) for i in self.item_map[indexed]])  # index row -> column
+            found = index.search(retriever_vectors(queries), min(self.n, indexed.size))[1]  # (U, n) index rows
+            keep = torch.zeros(len(queries), len(items), dtype=torch.bool)
+            for row, rows in enumerate(found):
+                cols = places[rows[rows >= 0]]
+                keep[row, torch.from_numpy(cols[cols >= 0])] = True
+            return rank(queries).masked_fill(~keep, float("-inf"))
+
+        return score

@@ -101,3 +101,28 @@ def test_the_service_recommends_in_two_stages_and_keeps_them_across_a_reload(run
             assert body["stages"]["retrieval"]["retrieved"] <= 20
             assert all("retrieval_rank" in item for item in body["items"])
             assert c.post("/v1/admin/reload", json={"run_dir": str(mist)}).status_code == 200
+
+
+def test_two_stage_ranking_evaluation(runs: tuple[Path, Path]) -> None:
+    """Retrieving the whole catalogue ranks as the ranker alone; retrieving n, the top n are the retrieved ones."""
+    from mistrec.data import PreparedDataset
+    from mistrec.eval import rank_full_catalogue
+    from mistrec.eval.index import load_index
+    from mistrec.eval.two_stage import TwoStageScorer
+    from mistrec.train import load_run
+
+    mist, tower = runs
+    ranker, enc, _ = load_run(mist)
+    retriever, _, _ = load_run(tower)
+    ds = PreparedDataset.load(Recommender.load(mist).meta["data"])
+    indexes = load_index(tower)
+    alone = rank_full_catalogue(ranker, enc, ds, ks=(5, 10))
+    everything = TwoStageScorer(ranker, retriever, indexes, list(ds.scenarios), enc.item_map_, n=100_000)
+    whole = rank_full_catalogue(everything, enc, ds, ks=(5, 10))
+    assert whole.metrics["overall"]["ndcg@10"] == pytest.approx(alone.metrics["overall"]["ndcg@10"], abs=1e-9)
+    few = rank_full_catalogue(TwoStageScorer(ranker, retriever, indexes, list(ds.scenarios), enc.item_map_, n=5),
+                              enc, ds, ks=(5, 10))
+    # only 5 candidates per query score above -inf: a relevant item is in the top 5 or ranks after every one of
+    # them (ties count against it), never 6th to 10th
+    for name, block in few.metrics["by_scenario"].items():
+        assert block["hr@10"] == pytest.approx(block["hr@5"], abs=1e-12), name
