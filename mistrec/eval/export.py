@@ -136,7 +136,7 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, fmt: str = "o
     if fmt != "onnx":
         raise ConfigError(f"--format must be onnx. Got {fmt!r}.")
     model, enc, meta, ds = load_run_and_data(run_dir, None)
-    if getattr(model, "mix", None) is not None:
+    if model.reads_scenario_mix:
         raise ConfigError(f"{run_dir} reads new scenarios through a mix of the trained ones (new_scenarios: text): "
                           "not exportable yet; export a run without it.")
     out = Path(out) if out is not None else Path(run_dir) / "export"

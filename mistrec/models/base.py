@@ -158,6 +158,11 @@ class Model(nn.Module):
         no scenario mix (the scenario then takes the shared path, index 0). In memory only: not saved."""
         return None
 
+    @property
+    def reads_scenario_mix(self) -> bool:
+        """Whether some scenario index is read as a mix of the trained scenarios (mist's step 6)."""
+        return False
+
     def forward_tasks(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(click logits, post-click conversion logits), each (B,), computing the shared parts once. ESMM (Ma et
         al., SIGIR 2018): p(click and conversion) = sigmoid(click) * sigmoid(conversion), trained on every row."""

@@ -151,6 +151,10 @@ class Mist(Model):
         training (`add_mixed_scenario`), which have no parameters of their own."""
         return self.n_scenarios if self.mix is None else self.mix.shape[0]
 
+    @property
+    def reads_scenario_mix(self) -> bool:
+        return self.mix is not None
+
     def add_mixed_scenario(self, weights: torch.Tensor) -> int:
         """Step 6 for a scenario described after training: a new row of the mix, (S,) weights over the trained
         scenarios (the encoder's `describe_scenario`). Returns its index. Existing indices score as before."""
