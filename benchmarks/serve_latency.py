@@ -54,10 +54,10 @@ def _get(url: str) -> dict[str, Any]:
         return json.loads(r.read())  # type: ignore[no-any-return]
 
 
-def _start(run: str, store: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start(run: str, store: Path, backend: str = "torch") -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "mistrec", "serve", run, "--port", str(port), "--db",
-                             f"sqlite:///{store}"], env=thread_env(), stdout=subprocess.DEVNULL,
+                             f"sqlite:///{store}", "--backend", backend], env=thread_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 300
@@ -138,15 +138,19 @@ def main() -> int:
                     help="rates tried without explanations, rising")
     ap.add_argument("--scan-explain", default="0.5,1,2,3,4,6,8,10,15,20", help="rates tried with explanations")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                    help="the server's scoring (onnx: the run's `mistrec export` through ONNX Runtime)")
+    ap.add_argument("--no-explain", action="store_true", help="measure without explanations only")
     args = ap.parse_args()
     rows: list[dict[str, Any]] = []
     scan: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         info: dict[str, Any] = {}
-        for explain, rates in ((False, args.scan), (True, args.scan_explain)):
+        modes = [(False, args.scan)] + ([] if args.no_explain else [(True, args.scan_explain)])
+        for explain, rates in modes:
             # a fresh server for the reported rate and another for the scan: a saturated server stays slower
             # for a while after (its thread pool and memory), and would spoil whatever is measured next
-            proc, base = _start(args.run, Path(tmp) / "events.db")
+            proc, base = _start(args.run, Path(tmp) / "events.db", args.backend)
             try:
                 if not info:
                     info = _get(base + "/v1/info")
@@ -157,7 +161,7 @@ def main() -> int:
                 print(json.dumps(scan[-1]), flush=True)
             finally:
                 _stop(proc)
-            proc, base = _start(args.run, Path(tmp) / "events.db")
+            proc, base = _start(args.run, Path(tmp) / "events.db", args.backend)
             best = None
             try:
                 _warm(base, requests)
@@ -172,7 +176,7 @@ def main() -> int:
                 _stop(proc)
             rows.append({"items": int(np.median(list(info["catalogue"].values()))), "rate_rps": args.rate,
                          "p50_ms": at["p50_ms"], "p99_ms": at["p99_ms"], "max_rps_p99_under_200ms": best,
-                         "explain": explain})
+                         "explain": explain, "scoring": args.backend})
     doc = {"rows": rows, "scan": scan, "run": str(Path(args.run).resolve()), "model": info["model"],
            "catalogue": info["catalogue"], "server_threads": int(THREADS), "seconds_per_step": args.seconds,
            "context": context()}

@@ -186,6 +186,9 @@ class OnnxModel(Model):
             raise ArtifactError(f"{run_dir} has no exported graph ({path}): run `mistrec export {run_dir}` first.")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # no busy-waiting threads between calls: a service runs many sessions' calls from its own thread pool
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._inputs = [i.name for i in self.session.get_inputs()]
         self.torch_model = model.eval()
