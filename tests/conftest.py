@@ -115,3 +115,17 @@ def prepared_synthetic(root: Path, protocol: str = "temporal", history_length: i
     prepare(load_dataset_config(yaml_path), root / "prepared",
             protocol=ProtocolConfig(name=protocol, seed=protocol_seed), history_length=history_length, quiet=True)
     return root / "prepared"
+
+
+def small_run(prepared: Path, model: str, out: Path, epochs: int = 2, batch_size: int = 512) -> Path:
+    """A run of `model` with 8-dimensional embeddings trained briefly (seed 1, 1 thread) on `prepared`, written to
+    `out`: the trained run a test of what reads runs (ranking, indexes, export, serving) needs."""
+    import torch
+
+    from mistrec.eval.fit import fit_run
+    from mistrec.train import TrainConfig
+
+    torch.set_num_threads(1)
+    fit_run(prepared, model, out, model_values={"embedding_dim": 8},
+            train_cfg=TrainConfig(epochs=epochs, batch_size=batch_size, seed=1), quiet=True)
+    return out

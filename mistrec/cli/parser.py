@@ -70,8 +70,8 @@ def parser() -> argparse.ArgumentParser:
                     "data: recommend in two stages, retrieve then rank (docs/serving.md)")
     sv.add_argument("--retrieve", type=int, default=500, help="with --retrieval: items retrieved per request (500)")
     sv.add_argument("--backend", choices=("torch", "onnx"), default="torch", help="score with PyTorch, or with ONNX "
-                    "Runtime from the run's `mistrec export` (explanations stay PyTorch's; about 20x slower than "
-                    "PyTorch on MovieLens-1M today: for checking the graph, not for production, docs/serving.md)")
+                    "Runtime from the run's `mistrec export` (explanations stay PyTorch's; every crossed row through "
+                    "the graph, slower per request than PyTorch's catalogue scorer: docs/serving.md)")
 
     ix = sub.add_parser("index", help="retrieval run directory -> a nearest-neighbour index of each scenario's items "
                         "(faiss; docs/serving.md)")
@@ -142,7 +142,7 @@ def parser() -> argparse.ArgumentParser:
                     "data: retrieve candidates with it, then rank them")
     rc.add_argument("--retrieve", type=int, default=500, help="with --retrieval: items retrieved (default: 500)")
     rc.add_argument("--backend", choices=("torch", "onnx"), default="torch", help="score with PyTorch, or with ONNX "
-                    "Runtime from the run's `mistrec export` (about 20x slower today, docs/serving.md)")
+                    "Runtime from the run's `mistrec export` (slower than PyTorch's catalogue scorer, docs/serving.md)")
     rc.add_argument("--explain", action="store_true", help="say which past behaviours, in which scenarios, "
                     "drove each item")
     rc.add_argument("--data", help="the prepared directory (default: the one the run was trained on)")

@@ -36,7 +36,6 @@ from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
 from mistrec.eval.attribution import integrated_gradients
 from mistrec.eval.evaluate import leave_source_out_matrix, load_run_and_data
-from mistrec.eval.ranking import score_in_blocks
 from mistrec.eval.rwlock import ReadWriteLock
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Explains, Model
@@ -236,7 +235,7 @@ class Recommender:
                 scorer = self._scorers[s_idx] = self.model.candidate_scorer(self.enc.item_batch(catalogue))
             logits = scorer(query)[0][torch.from_numpy(new)]
         else:
-            logits = score_in_blocks(self.model, query, self.enc.item_batch(pool))[0]
+            logits = self.model.candidate_scorer(self.enc.item_batch(pool))(query)[0]
         top = torch.topk(logits, k).indices.numpy()
         items = [{"rank": r + 1, "item": str(self._item_names[pool[i]]),
                   "score": float(torch.sigmoid(logits[i]))} for r, i in enumerate(top)]

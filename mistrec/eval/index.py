@@ -24,7 +24,7 @@ from mistrec.data.atomic import atomic_dir
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ArtifactError, ConfigError
 from mistrec.eval.evaluate import load_run_and_data
-from mistrec.features import FeatureEncoder
+from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Model, Retrieves
 
 __all__ = ["EF_LADDER", "IndexReport", "build_index", "load_index"]
@@ -70,11 +70,10 @@ def _catalogue(ds: PreparedDataset, s_idx: int) -> np.ndarray:
     return np.unique(df.filter(pl.col("scenario") == s_idx)["item"].to_numpy())
 
 
-def _query_vectors(model: Model, enc: FeatureEncoder, ds: PreparedDataset, s_idx: int, n: int, seed: int
+def _query_vectors(model: Model, enc: FeatureEncoder, rows: EncodedRows, s_idx: int, n: int, seed: int
                    ) -> np.ndarray:
-    """User vectors of up to n test rows of the scenario (their histories as evaluation has them)."""
+    """User vectors of up to n of the test `rows` in the scenario (their histories as evaluation has them)."""
     assert isinstance(model, Retrieves)
-    rows = enc.rows(ds, "test")
     idx = np.flatnonzero(rows.scenario == s_idx)
     if idx.size > n:
         idx = np.sort(np.random.default_rng(seed).choice(idx, size=n, replace=False))
@@ -116,6 +115,7 @@ def build_index(run_dir: str | Path, data: str | Path | None = None, kind: str =
 def _build(faiss: Any, model: Any, enc: FeatureEncoder, ds: PreparedDataset, out: Path, kind: str, recall: float,
            flat_max: int, m: int, k: int, n_queries: int, seed: int, quiet: bool) -> list[IndexReport]:
     reports = []
+    test = enc.rows(ds, "test")  # the queries recall is measured on, every scenario's
     for s_idx, s_name in enumerate(ds.scenarios, start=1):
         start = time.perf_counter()
         catalogue = _catalogue(ds, s_idx)
@@ -126,7 +126,7 @@ def _build(faiss: Any, model: Any, enc: FeatureEncoder, ds: PreparedDataset, out
         dim = vectors.shape[1]
         exact = faiss.IndexFlatIP(dim)
         exact.add(vectors)
-        queries = _query_vectors(model, enc, ds, s_idx, n_queries, seed)
+        queries = _query_vectors(model, enc, test, s_idx, n_queries, seed)
         k_eff = min(k, catalogue.size)
         index, ef, rec = exact, None, 1.0
         if kind == "hnsw" or (kind == "auto" and catalogue.size > flat_max):

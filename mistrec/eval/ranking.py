@@ -27,14 +27,13 @@ import torch
 from tqdm import tqdm
 
 from mistrec import metrics
-from mistrec.batch import Batch
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
 from mistrec.eval.activity import ActivityCounts, group_index, ranking_by_activity
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Model
 
-__all__ = ["RankingResult", "rank_full_catalogue", "score_in_blocks"]
+__all__ = ["RankingResult", "rank_full_catalogue"]
 
 
 @dataclass
@@ -222,12 +221,6 @@ def _summary(by: dict[str, Any], per_query: dict[str, dict[str, np.ndarray]], ca
     if per_query and all((pq["group"] >= 0).all() for pq in per_query.values()):
         block["by_activity"] = ranking_by_activity(per_query)
     return block
-
-
-def score_in_blocks(model: Model, queries: Batch, items: Batch, max_rows: int = 32768) -> torch.Tensor:
-    """(U, C) logits, the candidates scored in blocks of at most `max_rows` query x item rows, so that a large
-    catalogue never builds one huge (U, C, L, H) attention block."""
-    return model.candidate_scorer(items, max_rows)(queries)
 
 
 def _beyond_accuracy(top: np.ndarray, ks: tuple[int, ...], catalogue: int, popularity: np.ndarray,

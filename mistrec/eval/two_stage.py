@@ -100,24 +100,26 @@ class TwoStageScorer(Model):
 
     def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> Callable[[Batch], torch.Tensor]:
         rank = self.ranker.candidate_scorer(items, max_rows)
-        column = {int(i): j for j, i in enumerate(items.item.tolist())}  # model item index -> candidate column
-
-        def retriever_vectors(queries: Batch) -> np.ndarray:
-            assert isinstance(self.retriever, Retrieves)
-            with torch.no_grad():
-                return np.ascontiguousarray(self.retriever.user_vector(queries).numpy(), dtype=np.float32)
+        # each scenario index's rows as candidate columns (-1: not a candidate), computed once per scenario
+        columns = np.full(int(self.item_map.max()) + 1, -1, dtype=np.int64)
+        columns[items.item.numpy()] = np.arange(len(items))
+        places = {name: columns[self.item_map[indexed]] for name, (_, indexed) in self.indexes.items()}
 
         def score(queries: Batch) -> torch.Tensor:
+            assert isinstance(self.retriever, Retrieves)
             s = int(queries.scenario[0])
             if bool((queries.scenario != s).any()):
                 raise ConfigError("TwoStageScorer scores one scenario's queries at a time.")
-            index, indexed = self.indexes[self.scenarios[s - 1]]
-            places = np.array([column.get(int(i), -1) for i in self.item_map[indexed]])  # index row -> column
-            found = index.search(retriever_vectors(queries), min(self.n, indexed.size))[1]  # (U, n) index rows
+            name = self.scenarios[s - 1]
+            index, indexed = self.indexes[name]
+            with torch.no_grad():
+                vectors = np.ascontiguousarray(self.retriever.user_vector(queries).numpy(), dtype=np.float32)
+            found = index.search(vectors, min(self.n, indexed.size))[1]  # (U, n) index rows, -1 past the end
+            cols = np.where(found >= 0, places[name][found], -1)
+            rows = np.repeat(np.arange(len(queries)), found.shape[1])
+            kept = cols.reshape(-1) >= 0
             keep = torch.zeros(len(queries), len(items), dtype=torch.bool)
-            for row, rows in enumerate(found):
-                cols = places[rows[rows >= 0]]
-                keep[row, torch.from_numpy(cols[cols >= 0])] = True
+            keep[torch.from_numpy(rows[kept]), torch.from_numpy(cols.reshape(-1)[kept])] = True
             return rank(queries).masked_fill(~keep, float("-inf"))
 
         return score

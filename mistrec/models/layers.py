@@ -68,7 +68,9 @@ class FeatureEmbedding(nn.Module):
         init_std: standard deviation of the id and category embeddings' initial values.
     """
 
-    per_event = False  # history_items: embed each event's side features in place (for export), not once per item
+    # for export: history_items embeds each event's side features in place (not once per distinct item), and the
+    # multi-valued bags are gathered means, not nn.EmbeddingBag, which the ONNX exporter lowers to a loop over bags
+    per_event = False
 
     def __init__(self, spec: FeatureSpec, dim: int, scenario: bool = False, init_std: float = 0.01) -> None:
         super().__init__()
@@ -90,7 +92,7 @@ class FeatureEmbedding(nn.Module):
         fields = [self.user(b.user), self.item(b.item)]
         fields += [emb(b.user_cat[:, j]) for j, emb in enumerate(self.user_cat)]
         fields += [emb(b.item_cat[:, j]) for j, emb in enumerate(self.item_cat)]
-        fields += [bag(b.item_seq[:, j]) for j, bag in enumerate(self.item_seq)]
+        fields += [self._bag(cast(nn.EmbeddingBag, bag), b.item_seq[:, j]) for j, bag in enumerate(self.item_seq)]
         if self.user_num is not None:
             fields.append(self.user_num(b.user_num))
         if self.item_num is not None:
@@ -98,6 +100,15 @@ class FeatureEmbedding(nn.Module):
         if self.scenario is not None:
             fields.append(self.scenario(b.scenario))
         return torch.cat(fields, dim=-1)  # (B, F * E)
+
+    def _bag(self, bag: nn.EmbeddingBag, idx: torch.Tensor) -> torch.Tensor:
+        """The mean of each row's non-padding values' embeddings, (N, E) for idx (N, S); zero for a row of padding
+        only: `bag(idx)`, or with `per_event` the same numbers as gathers and sums (one graph op each)."""
+        if not self.per_event:
+            return cast(torch.Tensor, bag(idx))
+        present = (idx != 0).to(bag.weight.dtype)  # padding_idx 0
+        total = (bag.weight.index_select(0, idx.reshape(-1)).view(*idx.shape, -1) * present.unsqueeze(-1)).sum(-2)
+        return total / present.sum(-1, keepdim=True).clamp_min(1.0)
 
     def item_columns(self) -> torch.Tensor:
         """(d_out,) bool: the output columns that come from the sample's item (its id and side features), the rest
@@ -153,7 +164,7 @@ class FeatureEmbedding(nn.Module):
             v = lookup(cast(nn.Embedding, emb), cat[..., j])
             out = v if out is None else out + v
         for j, bag in enumerate(self.item_seq):
-            v = bag(seq[..., j, :].reshape(-1, seq.shape[-1])).view(*lead, -1)
+            v = self._bag(cast(nn.EmbeddingBag, bag), seq[..., j, :].reshape(-1, seq.shape[-1])).view(*lead, -1)
             out = v if out is None else out + v
         if self.item_num is not None:
             v = self.item_num(num)

@@ -131,7 +131,7 @@ class Mist(Model):
         if self.item_bias is not None:
             nn.init.zeros_(self.item_bias.weight)
         self.register_buffer("activity_bounds", torch.tensor(ACTIVITY_BOUNDS), persistent=False)
-        d_features = self.embed.d_out + (d if cfg.user_per_scenario else 0) + (d if cfg.activity_embedding else 0)
+        self.d_features = d_features = self.embed.d_out + d * (int(cfg.user_per_scenario) + int(cfg.activity_embedding))
         # features, interest u, u * q. Not the target scenario's embedding: it is constant within a scenario's
         # rows, so the top's per-scenario normalisation makes it 0 in training and amplified noise at inference
         # (the moving mean lags the embedding by a little, over a variance of ~0); the scenario reaches the top

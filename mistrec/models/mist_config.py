@@ -47,9 +47,8 @@ class MistConfig(ModelConfig):
     # Transfer to users new in a scenario (docs/models.md): in training, this share of the rows whose history has
     # events of other scenarios is shown as a user new in the row's scenario would be: that scenario's events are
     # removed from the history and the user's activity there (`Batch.activity`) becomes 0. Their labels stay, so
-    # the source scenarios' events must carry them, as they must carry a cold user at inference. 0.5 serves users
-    # new in a scenario better and costs leave-source-out's agreement with the planted transfer: measured, not the
-    # default (docs/models.md, "cold_rows 0.5: measured, not adopted")
+    # the source scenarios' events must carry them, as they must carry a cold user at inference. 0.5 was measured
+    # as the default and not adopted (docs/models.md, "cold_rows 0.5: measured, not adopted")
     cold_rows: float = 0.0
     # "hide": a row whose user has no event yet in its scenario (activity 0) reads the unknown user (index 0)
     # instead of the user's id, in training and in evaluation: a user new in a scenario is read through their

@@ -142,13 +142,8 @@ class MistCatalogue:
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
         """Embedding columns -> the top's feature columns: the extra query-side ones (activity, per-scenario
         user) are zero on the candidate side."""
-        d_extra = self._feature_width() - x.shape[1]
+        d_extra = self.model.d_features - x.shape[1]
         return torch.cat([x, x.new_zeros(len(x), d_extra)], dim=1) if d_extra else x
-
-    def _feature_width(self) -> int:
-        m = self.model
-        d = m.cfg.embedding_dim
-        return m.embed.d_out + (d if m.activity is not None else 0) + (d if m.user_scenario is not None else 0)
 
     def __call__(self, queries: Batch) -> torch.Tensor:
         m = self.model

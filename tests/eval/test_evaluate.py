@@ -16,12 +16,10 @@ from mistrec.data import PreparedDataset
 from mistrec.errors import ConfigError
 from mistrec.eval import evaluate_run, rank_full_catalogue
 from mistrec.eval.evaluate import leave_source_out_matrix, load_per_query, load_run_and_data
-from mistrec.eval.fit import fit_run
 from mistrec.features import FeatureEncoder
 from mistrec.models.base import Model
-from mistrec.train import TrainConfig
 from tests.cli.test_cli import fails_with
-from tests.conftest import prepared_synthetic
+from tests.conftest import prepared_synthetic, small_run
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +30,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def mist_run(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("runs") / "mist"
-    fit_run(prepared, "mist", out, model_values={"embedding_dim": 8},
-            train_cfg=TrainConfig(epochs=2, batch_size=512, seed=1), quiet=True)
-    return out
+    return small_run(prepared, "mist", tmp_path_factory.mktemp("runs") / "mist")
 
 
 def test_evaluate_run_metrics_agree_with_scikit_learn(mist_run: Path, prepared: Path) -> None:

@@ -13,9 +13,8 @@ import torch
 from mistrec.cli.main import main
 from mistrec.data import PreparedDataset
 from mistrec.eval.export import INPUTS
-from mistrec.eval.fit import fit_run
-from mistrec.train import TrainConfig, load_run
-from tests.conftest import prepared_synthetic
+from mistrec.train import load_run
+from tests.conftest import prepared_synthetic, small_run
 
 ort = pytest.importorskip("onnxruntime", reason="onnx, onnxscript and onnxruntime are dev dependencies")
 
@@ -36,11 +35,7 @@ def mist_run(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(prepared: Path, root: Path, model: str) -> Path:
-    torch.set_num_threads(1)
-    out = root / model
-    fit_run(prepared, model, out, model_values={"embedding_dim": 8}, train_cfg=TrainConfig(epochs=1, seed=1),
-            quiet=True)
-    return out
+    return small_run(prepared, model, root / model, epochs=1)
 
 
 def test_mist_exports_with_its_scenario_routing_and_attention(mist_run: Path, prepared: Path, tmp_path: Path,
@@ -56,6 +51,7 @@ def test_mist_exports_with_its_scenario_routing_and_attention(mist_run: Path, pr
     model, enc, _ = load_run(run)
     rows = enc.rows(PreparedDataset.load(prepared), "valid")
     b = enc.batch(rows, np.arange(37), history=True, history_side=True)
+    assert len(np.unique(b.scenario.numpy())) > 1  # several scenarios' routes in one call
     session = ort.InferenceSession(str(run / "export" / "model.onnx"), providers=["CPUExecutionProvider"])
     names = {i.name for i in session.get_inputs()}
     for length in (b.hist_items.shape[1], 3):
@@ -69,7 +65,6 @@ def test_mist_exports_with_its_scenario_routing_and_attention(mist_run: Path, pr
             want = model.explain(cut)
         np.testing.assert_allclose(logit, want.logit.numpy(), atol=1e-5)
         np.testing.assert_allclose(attention, want.event_weights.numpy(), atol=1e-5)
-        assert len(np.unique(b.scenario.numpy())) > 1  # several scenarios' routes in one call
 
 
 def test_the_two_towers_export_as_two_graphs(prepared: Path, tmp_path: Path) -> None:
@@ -116,3 +111,27 @@ def test_onnx_runtime_loads_and_runs_the_graph_without_pytorch(mist_run: Path, p
         f"np.save({str(tmp_path / 'got.npy')!r}, out)\n")
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
     np.testing.assert_allclose(np.load(tmp_path / "got.npy"), want, atol=1e-5)
+
+
+def test_the_graphs_bags_are_the_embedding_bags_means(tiny: dict) -> None:
+    """With `per_event` (what export sets) a multi-valued feature's mean is gathered and summed instead of
+    nn.EmbeddingBag (which the exporter lowers to a loop over bags): the same numbers, empty bags included."""
+    from mistrec.data import ProtocolConfig, load_dataset_config, prepare
+    from mistrec.features import FeatureEncoder
+    from mistrec.models.layers import FeatureEmbedding
+
+    prepare(load_dataset_config(tiny["yaml"]), tiny["dir"] / "p", protocol=ProtocolConfig(name="random", seed=1),
+            quiet=True)
+    ds = PreparedDataset.load(tiny["dir"] / "p")
+    enc = FeatureEncoder().fit(ds)
+    assert enc.spec_.item_seq  # the tiny data's genres
+    b = enc.batch(enc.rows(ds, "train"), np.arange(12), history=True, history_side=True)
+    torch.manual_seed(0)
+    embed = FeatureEmbedding(enc.spec_, 4)
+    b.item_seq[0] = 0  # one empty bag
+    with torch.no_grad():
+        by_bag = (embed(b), embed.history_items(b, True))
+        embed.per_event = True
+        gathered = (embed(b), embed.history_items(b, True))
+    for x, y in zip(by_bag, gathered, strict=True):
+        torch.testing.assert_close(x, y)

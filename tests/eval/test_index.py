@@ -12,10 +12,9 @@ import torch
 from mistrec.cli.main import main
 from mistrec.data import PreparedDataset
 from mistrec.errors import ConfigError
-from mistrec.eval.fit import fit_run
 from mistrec.eval.index import build_index, load_index
-from mistrec.train import TrainConfig, load_run
-from tests.conftest import prepared_synthetic
+from mistrec.train import load_run
+from tests.conftest import prepared_synthetic, small_run
 
 pytest.importorskip("faiss", reason="faiss-cpu is a dev dependency: pip install -e '.[dev]'")
 
@@ -27,11 +26,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tower_run(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("runs") / "two_tower"
-    fit_run(prepared, "two_tower", out, model_values={"embedding_dim": 8},
-            train_cfg=TrainConfig(epochs=2, batch_size=256, seed=1), quiet=True)
-    return out
+    return small_run(prepared, "two_tower", tmp_path_factory.mktemp("runs") / "two_tower", batch_size=256)
 
 
 def test_an_exact_index_finds_the_models_own_top_items(tower_run: Path, prepared: Path) -> None:
@@ -66,7 +61,7 @@ def test_hnsw_is_tuned_to_the_stated_recall_and_written_with_the_run(tower_run: 
 
 
 def test_a_model_without_item_vectors_is_refused(prepared: Path, tmp_path: Path) -> None:
-    fit_run(prepared, "popularity", tmp_path / "pop", quiet=True)
+    small_run(prepared, "popularity", tmp_path / "pop")
     with pytest.raises(ConfigError, match="two_tower"):
         build_index(tmp_path / "pop")
 

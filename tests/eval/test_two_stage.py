@@ -6,28 +6,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from mistrec.cli.main import main
 from mistrec.errors import ArtifactError, ConfigError
 from mistrec.eval.explain import Recommender
-from mistrec.eval.fit import fit_run
 from mistrec.eval.index import build_index
 from mistrec.eval.two_stage import Retriever
-from mistrec.train import TrainConfig
-from tests.conftest import prepared_synthetic
+from tests.conftest import prepared_synthetic, small_run
 
 pytest.importorskip("faiss", reason="faiss-cpu is a dev dependency: pip install -e '.[dev]'")
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("two_stage")
     prepared = prepared_synthetic(root, n_users=300, events_per_user=30, seed=8)
-    cfg = TrainConfig(epochs=2, batch_size=256, seed=1)
-    fit_run(prepared, "mist", root / "mist", model_values={"embedding_dim": 8}, train_cfg=cfg, quiet=True)
-    fit_run(prepared, "two_tower", root / "tower", model_values={"embedding_dim": 8}, train_cfg=cfg, quiet=True)
+    small_run(prepared, "mist", root / "mist", batch_size=256)
+    small_run(prepared, "two_tower", root / "tower", batch_size=256)
     build_index(root / "tower", kind="flat")
     return root / "mist", root / "tower"
 
