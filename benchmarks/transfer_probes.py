@@ -3,11 +3,12 @@ prior on implicit data", docs/benchmarks.md "Results"): each trains one model wi
 on data that benchmarks/transfer.py prepared, and evaluates it on the VALIDATION split (never test), by activity.
 
     python benchmarks/transfer_probes.py run [--only NAME,...]     # train + evaluate every probe not done yet
-    python benchmarks/transfer_probes.py collect --json benchmarks/results/transfer_probes.json
+    python benchmarks/transfer_probes.py collect --json benchmarks/results/transfer_probes.json   # adds to it
 
 Needs `benchmarks/transfer.py` to have prepared the datasets under --work (amazon-sport_phone-cold,
 amazon-electronic_phone-cold, synthetic-identity-4000u, synthetic-transfer-4000u). The "neg4" probes prepare the
-sport_phone cold-user data again with 4 sampled negatives per positive. Probes are one seed: leads, not results.
+sport_phone cold-user data again with 4 sampled negatives per positive, the "L1" ones electronic_phone's with
+histories of one event (mist without its history, nearly). Probes are one seed: leads, not results.
 """
 
 from __future__ import annotations
@@ -50,6 +51,17 @@ PROBES: dict[str, tuple[str, str, str]] = {
     "electronic_phone/mist_id_path_activity_cold_rows": ("amazon-electronic_phone-cold", "mist",
                                                          "id_path_activity_cold_rows.yaml"),
     "electronic_phone/star_lr_1e3": ("amazon-electronic_phone-cold", "star", "lr_1e3.yaml"),
+    "electronic_phone/mist_init_001": ("amazon-electronic_phone-cold", "mist", "init_001.yaml"),
+    "electronic_phone/mist_ema_099": ("amazon-electronic_phone-cold", "mist", "ema_099.yaml"),
+    "electronic_phone/star_ema_099": ("amazon-electronic_phone-cold", "star", "ema_099.yaml"),
+    "electronic_phone_L1/mist_id_path_no_prior": ("amazon-electronic_phone-cold-L1", "mist", "id_path_no_prior.yaml"),
+    "electronic_phone_L1/mist": ("amazon-electronic_phone-cold-L1", "mist", "base.yaml"),
+    "electronic_phone/mist_id_path_no_prior_no_bias": ("amazon-electronic_phone-cold", "mist",
+                                                       "id_path_no_prior_no_bias.yaml"),
+    "electronic_phone/mist_id_path_no_prior_init_001": ("amazon-electronic_phone-cold", "mist",
+                                                        "id_path_no_prior_init_001.yaml"),
+    "electronic_phone/mist_id_path_no_prior_dropout0": ("amazon-electronic_phone-cold", "mist",
+                                                        "id_path_no_prior_dropout0.yaml"),
     "identity/mist": ("synthetic-identity-4000u", "mist", "base.yaml"),
     "identity/isolated_dnn": ("synthetic-identity-4000u", "isolated_dnn", "base.yaml"),
     "identity/mist_cold_rows_02": ("synthetic-identity-4000u", "mist", "cold_rows_02.yaml"),
@@ -62,6 +74,15 @@ PROBES: dict[str, tuple[str, str, str]] = {
 def prepared(work: Path, name: str) -> Path:
     """The probe's prepared data; the neg4 variant is made from the cold-user data's YAML once."""
     out = work / name / "prepared"
+    if name.endswith("-L1") and not (out / "manifest.json").is_file():  # histories of one event: (nearly) none
+        from mistrec.data import ProtocolConfig, load_dataset_config
+        from mistrec.data import prepare as prepare_data
+
+        base = work / name.removesuffix("-L1")
+        before = json.loads((base / "prepared" / "manifest.json").read_text())["protocol"]
+        protocol = ProtocolConfig(name="cold-user", target=before["target"], cold_fraction=before["cold_fraction"],
+                                  cold_rest=before.get("cold_rest", "split"), seed=before["seed"])
+        prepare_data(load_dataset_config(base / "dataset.yaml"), out, protocol=protocol, history_length=1, quiet=True)
     if name.endswith("-neg4") and not (out / "manifest.json").is_file():
         from mistrec.data import ProtocolConfig, load_dataset_config
         from mistrec.data import prepare as prepare_data
@@ -96,9 +117,10 @@ def run(work: Path, names: list[str]) -> None:
         print(f"{name}: done", flush=True)
 
 
-def collect(work: Path) -> dict[str, Any]:
-    """Per probe: validation AUC overall, AUC and NDCG@10 per scenario, and AUC per scenario and activity group."""
-    probes = {}
+def collect(work: Path, kept: dict[str, Any]) -> dict[str, Any]:
+    """Per probe: validation AUC overall, AUC and NDCG@10 per scenario, and AUC per scenario and activity group.
+    `kept`: the probes of an earlier results file, kept where their outputs are no longer under `work`."""
+    probes = dict(kept)
     for name, (data, model, config) in PROBES.items():
         path = work / "probes" / f"{name}.valid.json"
         if not path.is_file():
@@ -130,7 +152,9 @@ def main() -> int:
     else:
         if not args.json:
             raise SystemExit("collect needs --json OUT.")
-        write_json(args.json, collect(work))
+        path = Path(args.json)
+        before = json.loads(path.read_text()) if path.is_file() else {}
+        write_json(path, {**before, **collect(work, before.get("probes", {}))})
     return 0
 
 
