@@ -15,8 +15,20 @@ stops at the first rate above it); p50 and p99 at --rate (default 20 requests/s)
 fresh. The load average is recorded before and after every step; the server's threads are set by
 MISTREC_BENCH_THREADS (default 2).
 
-JSON: {"rows": [{"items", "rate_rps", "p50_ms", "p99_ms", "max_rps_p99_under_200ms", "explain"}, ...],
+JSON: {"rows": [{"items", "rate_rps", "p50_ms", "p99_ms", "max_rps_p99_under_200ms", "explain", "scoring"}, ...],
        "scan": [...every step...], "context": {...}}
+
+At catalogue scale, two stages (docs/serving.md):
+
+    python benchmarks/serve_latency.py --json OUT --items 100000 --users 100000 --backend torch,onnx --no-explain
+
+builds its own data and runs under --work (kept between invocations): the synthetic platform with one catalogue of
+--items items that every scenario shows (each user's events chosen among 256 items drawn from it,
+SyntheticConfig.choice_candidates), 16 events per user on average, the temporal protocol; mist and two_tower
+trained on it (--epochs), the towers' `mistrec index` (HNSW above 20,000 items, efSearch for recall@100 >= 0.95),
+mist's `mistrec export`. The server then retrieves --retrieve (500) items with the towers and ranks them with
+mist, with each --backend; p50 and p99 at --rate (50 requests/s here) and the highest rate whose p99 stays under
+--limit-ms (100 here), rows {"items", "rate_rps", "p50_ms", "p99_ms", "max_rps_p99_under_100ms", "scoring"}.
 """
 
 from __future__ import annotations
@@ -38,9 +50,9 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import THREADS, context, thread_env, write_json
+from _common import REPO, THREADS, context, thread_env, write_json
 
-LIMIT_MS = 200.0
+LIMIT_MS = 200.0  # the scan's p99 limit for a run given with --run; --items: 100 (the retrieval issue's)
 
 
 def _free_port() -> int:
@@ -54,11 +66,12 @@ def _get(url: str) -> dict[str, Any]:
         return json.loads(r.read())  # type: ignore[no-any-return]
 
 
-def _start(run: str, store: Path, backend: str = "torch") -> tuple[subprocess.Popen[bytes], str]:
+def _start(run: str, store: Path, backend: str = "torch", extra: tuple[str, ...] = ()
+           ) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "mistrec", "serve", run, "--port", str(port), "--db",
-                             f"sqlite:///{store}", "--backend", backend], env=thread_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                             f"sqlite:///{store}", "--backend", backend, *extra], env=thread_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -117,10 +130,54 @@ def _requests(run: str, info: dict[str, Any], rng: random.Random) -> list[dict[s
     return [{"user": rng.choice(users), "scenario": rng.choice(info["scenarios"]), "k": 10} for _ in range(5000)]
 
 
-def _warm(base: str, requests: list[dict[str, Any]]) -> None:
+def _warm(base: str, requests: list[dict[str, Any]], explain: bool) -> None:
     """The first calls load lazy parts (captum, kernels): not part of any measurement."""
     for body in requests[:5]:
-        _step(base, [body], 5.0, 1.0, explain=True)
+        _step(base, [body], 5.0, 1.0, explain=explain)
+
+
+def _synthetic_runs(work: Path, items: int, users: int, epochs: int, seed: int) -> tuple[Path, Path, dict[str, Any]]:
+    """The catalogue-scale setting (module docstring): data, mist and two_tower runs, the towers' index and mist's
+    ONNX export under `work`, each built once. Returns the mist run, the two_tower run and what building took."""
+    import torch
+
+    from mistrec.data import ProtocolConfig, load_dataset_config, prepare
+    from mistrec.data.synthetic import SyntheticConfig, generate
+    from mistrec.eval.export import export_run
+    from mistrec.eval.fit import fit_run
+    from mistrec.eval.index import build_index
+    from mistrec.train import TrainConfig
+
+    torch.set_num_threads(int(THREADS))
+    root = work / f"synthetic-{items}i-{users}u-seed{seed}"
+    prepared, built = root / "prepared", {}
+    if not (prepared / "manifest.json").is_file():
+        start = time.perf_counter()
+        cfg = SyntheticConfig(n_users=users, events_per_user=16, scenario_share=(0.25, 0.25, 0.25, 0.25),
+                              pool_sizes=(items,) * 4, shared_items=1.0, choice_candidates=256, seed=seed)
+        yaml = generate(cfg).write(root / "data")
+        prepare(load_dataset_config(yaml), prepared, protocol=ProtocolConfig(name="temporal"), quiet=True)
+        built["prepare_seconds"] = round(time.perf_counter() - start, 1)
+    runs = {}
+    for name in ("mist", "two_tower"):
+        run = root / f"{name}-run"
+        if not (run / "run.json").is_file():
+            start = time.perf_counter()
+            fit_run(prepared, name, run, train_cfg=TrainConfig(epochs=epochs, seed=seed), quiet=True)
+            built[f"train_{name}_seconds"] = round(time.perf_counter() - start, 1)
+        runs[name] = run
+    if not (runs["two_tower"] / "index" / "index.json").is_file():
+        start = time.perf_counter()
+        build_index(runs["two_tower"], kind="auto", recall=0.95)
+        built["index_seconds"] = round(time.perf_counter() - start, 1)
+    if not (runs["mist"] / "export" / "export.json").is_file():
+        start = time.perf_counter()
+        export_run(runs["mist"])
+        built["export_seconds"] = round(time.perf_counter() - start, 1)
+    about = {"root": str(root), "built_now": built,
+             "index": json.loads((runs["two_tower"] / "index" / "index.json").read_text()),
+             "export": json.loads((runs["mist"] / "export" / "export.json").read_text())}
+    return runs["mist"], runs["two_tower"], about
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -131,54 +188,79 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", required=True)
-    ap.add_argument("--run", required=True, help="a run directory (the ML-1M age-group mist run for the record)")
-    ap.add_argument("--rate", type=float, default=20.0, help="the rate p50 and p99 are reported at (requests/s)")
+    ap.add_argument("--run", help="a run directory (the ML-1M age-group mist run for the record); or --items")
+    ap.add_argument("--items", type=int, help="catalogue scale: build synthetic data with this many items, mist and "
+                    "two_tower runs, and serve in two stages (module docstring)")
+    ap.add_argument("--users", type=int, default=100_000, help="with --items: the synthetic platform's users")
+    ap.add_argument("--work", default=str(REPO / "benchmarks" / "work" / "serve-scale"), help="with --items")
+    ap.add_argument("--epochs", type=int, default=2, help="with --items: training epochs of both runs")
+    ap.add_argument("--retrieve", type=int, default=500, help="with --items: items retrieved per request")
+    ap.add_argument("--rate", type=float, help="the rate p50 and p99 are reported at (requests/s; default 20, "
+                    "with --items 50)")
+    ap.add_argument("--limit-ms", type=float, help=f"the scan's p99 limit (default {LIMIT_MS:g}, with --items 100)")
     ap.add_argument("--seconds", type=float, default=20.0, help="length of each step")
     ap.add_argument("--scan", default="5,10,20,30,40,60,80,100,120,160,200,250,300",
                     help="rates tried without explanations, rising")
     ap.add_argument("--scan-explain", default="0.5,1,2,3,4,6,8,10,15,20", help="rates tried with explanations")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--backend", choices=("torch", "onnx"), default="torch",
-                    help="the server's scoring (onnx: the run's `mistrec export` through ONNX Runtime)")
+    ap.add_argument("--backend", default="torch", help="the server's scoring, one or both of torch,onnx (onnx: the "
+                    "run's `mistrec export` through ONNX Runtime)")
     ap.add_argument("--no-explain", action="store_true", help="measure without explanations only")
     args = ap.parse_args()
+    if (args.run is None) == (args.items is None):
+        raise SystemExit("Give --run RUN_DIR or --items N (catalogue scale), one of them.")
+    backends = args.backend.split(",")
+    if not backends or any(b not in ("torch", "onnx") for b in backends):
+        raise SystemExit(f"--backend takes torch, onnx or torch,onnx. Got {args.backend!r}.")
+    rate = args.rate if args.rate is not None else (50.0 if args.items else 20.0)
+    limit = args.limit_ms if args.limit_ms is not None else (100.0 if args.items else LIMIT_MS)
+    limit_key = f"max_rps_p99_under_{limit:g}ms"
+    extra: tuple[str, ...] = ()
+    built: dict[str, Any] = {}
+    run = args.run
+    if args.items:
+        mist_run, tower_run, built = _synthetic_runs(Path(args.work), args.items, args.users, args.epochs, args.seed)
+        run, extra = str(mist_run), ("--retrieval", str(tower_run), "--retrieve", str(args.retrieve))
     rows: list[dict[str, Any]] = []
     scan: list[dict[str, Any]] = []
+    info: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        info: dict[str, Any] = {}
         modes = [(False, args.scan)] + ([] if args.no_explain else [(True, args.scan_explain)])
-        for explain, rates in modes:
-            # a fresh server for the reported rate and another for the scan: a saturated server stays slower
-            # for a while after (its thread pool and memory), and would spoil whatever is measured next
-            proc, base = _start(args.run, Path(tmp) / "events.db", args.backend)
-            try:
-                if not info:
-                    info = _get(base + "/v1/info")
-                    requests = _requests(args.run, info, random.Random(args.seed))
-                _warm(base, requests)
-                at = _step(base, requests, args.rate, args.seconds, explain)
-                scan.append({**at, "purpose": f"the reported rate ({args.rate:g}/s), on a fresh server"})
-                print(json.dumps(scan[-1]), flush=True)
-            finally:
-                _stop(proc)
-            proc, base = _start(args.run, Path(tmp) / "events.db", args.backend)
-            best = None
-            try:
-                _warm(base, requests)
-                for rate in (float(r) for r in rates.split(",")):  # rising, to the first rate over the limit
-                    step = _step(base, requests, rate, args.seconds, explain)
-                    scan.append(step)
-                    print(json.dumps(step), flush=True)
-                    if step["p99_ms"] >= LIMIT_MS or step["failed"]:
-                        break
-                    best = rate
-            finally:
-                _stop(proc)
-            rows.append({"items": int(np.median(list(info["catalogue"].values()))), "rate_rps": args.rate,
-                         "p50_ms": at["p50_ms"], "p99_ms": at["p99_ms"], "max_rps_p99_under_200ms": best,
-                         "explain": explain, "scoring": args.backend})
-    doc = {"rows": rows, "scan": scan, "run": str(Path(args.run).resolve()), "model": info["model"],
+        for backend in backends:
+            for explain, rates in modes:
+                # a fresh server for the reported rate and another for the scan: a saturated server stays slower
+                # for a while after (its thread pool and memory), and would spoil whatever is measured next
+                proc, base = _start(run, Path(tmp) / "events.db", backend, extra)
+                try:
+                    if not info:
+                        info = _get(base + "/v1/info")
+                        requests = _requests(run, info, random.Random(args.seed))
+                    _warm(base, requests, not args.no_explain)
+                    at = _step(base, requests, rate, args.seconds, explain)
+                    scan.append({**at, "scoring": backend, "purpose": f"the reported rate ({rate:g}/s), on a fresh "
+                                 "server"})
+                    print(json.dumps(scan[-1]), flush=True)
+                finally:
+                    _stop(proc)
+                proc, base = _start(run, Path(tmp) / "events.db", backend, extra)
+                best = None
+                try:
+                    _warm(base, requests, not args.no_explain)
+                    for r in (float(x) for x in rates.split(",")):  # rising, to the first rate over the limit
+                        step = {**_step(base, requests, r, args.seconds, explain), "scoring": backend}
+                        scan.append(step)
+                        print(json.dumps(step), flush=True)
+                        if step["p99_ms"] >= limit or step["failed"]:
+                            break
+                        best = r
+                finally:
+                    _stop(proc)
+                rows.append({"items": int(np.median(list(info["catalogue"].values()))), "rate_rps": rate,
+                             "p50_ms": at["p50_ms"], "p99_ms": at["p99_ms"], limit_key: best, "explain": explain,
+                             "scoring": backend, "retrieve": args.retrieve if args.items else None})
+    doc = {"rows": rows, "scan": scan, "run": str(Path(run).resolve()), "model": info["model"],
            "catalogue": info["catalogue"], "server_threads": int(THREADS), "seconds_per_step": args.seconds,
+           "p99_limit_ms": limit, "two_stages": {"retrieval": extra[1], **built} if extra else None,
            "context": context()}
     write_json(args.json, doc)
     for row in rows:

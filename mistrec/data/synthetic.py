@@ -112,6 +112,10 @@ class SyntheticConfig:
     # are evaluated there (they are what transfer is for)
     new_users: tuple[float, ...] | None = None
     join_window: tuple[float, float] = (0.75, 1.0)
+    # 0: each event chooses among every item of its pool (Gumbel-max over the pool); n > 0: a pool larger than n
+    # is chosen from through n items drawn uniformly from it per event (the same preference as a sampled softmax,
+    # in memory and time linear in n instead of the pool: catalogues of 10^5 items, benchmarks/serve_latency.py)
+    choice_candidates: int = 0
 
     def matrix(self) -> np.ndarray:
         """The planted T[target, source] the clicks follow: (1 - strength) I + strength * transfer."""
@@ -127,6 +131,8 @@ class SyntheticConfig:
             raise ConfigError(f"SyntheticConfig.shared_items must be in [0, 1]. Got {self.shared_items}.")
         if self.new_users is not None and (len(self.new_users) != s or any(not 0 <= f <= 1 for f in self.new_users)):
             raise ConfigError(f"SyntheticConfig.new_users needs one share in [0, 1] per scenario ({s}).")
+        if self.choice_candidates < 0:
+            raise ConfigError(f"SyntheticConfig.choice_candidates must be >= 0. Got {self.choice_candidates}.")
         lo, hi = self.join_window
         if not 0.0 <= lo <= hi <= 1.0:
             raise ConfigError(f"SyntheticConfig.join_window must be (lo, hi) with 0 <= lo <= hi <= 1. Got "
@@ -276,6 +282,9 @@ def generate(cfg: SyntheticConfig | None = None) -> SyntheticData:
         pool = items[pool_items[owner[s]]]  # (P, d)
         chosen_by = (interest[user[rows], chooser[s]] if cfg.choice == "own" else
                      transferred[user[rows], chooser[s]])
+        if 0 < cfg.choice_candidates < len(pool):
+            item[rows] = pool_items[owner[s]][_sampled_choice(cfg, s, chosen_by, pool)]
+            continue
         logits = cfg.choice_sharpness * chosen_by @ pool.T  # (R, P)
         item[rows] = pool_items[owner[s]][np.argmax(logits + rng.gumbel(size=logits.shape), axis=1)]
     score = np.einsum("nd,nd->n", transferred[user, scen], items[item])
@@ -308,6 +317,22 @@ def generate(cfg: SyntheticConfig | None = None) -> SyntheticData:
                                 "description": [DESCRIPTIONS.get(s, s.replace("_", " ")) for s in cfg.scenarios]}),
         transfer=t, scenario_names=tuple(cfg.scenarios), user_interest=interest, item_vectors=items, config=cfg,
     )
+
+
+def _sampled_choice(cfg: SyntheticConfig, scenario: int, chosen_by: np.ndarray, pool: np.ndarray,
+                    block: int = 4096) -> np.ndarray:
+    """Each row's chosen index into `pool` (P, d) among `cfg.choice_candidates` items drawn uniformly from it, by
+    Gumbel-max over their logits; rows in blocks, so memory is blocks x candidates, not rows x P. Its own random
+    stream per scenario."""
+    rng = np.random.default_rng([cfg.seed, 4, scenario])
+    n, c = len(chosen_by), cfg.choice_candidates
+    out = np.empty(n, dtype=np.int64)
+    for start in range(0, n, block):
+        part = chosen_by[start:start + block]
+        cand = rng.integers(0, len(pool), size=(len(part), c))  # (R, C)
+        logits = cfg.choice_sharpness * np.einsum("rd,rcd->rc", part, pool[cand])
+        out[start:start + block] = cand[np.arange(len(part)), np.argmax(logits + rng.gumbel(size=logits.shape), 1)]
+    return out
 
 
 def _add_conversions(cfg: SyntheticConfig, inter: pl.DataFrame, interest: np.ndarray, items: np.ndarray,
