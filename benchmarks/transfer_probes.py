@@ -68,6 +68,9 @@ PROBES: dict[str, tuple[str, str, str]] = {
     "transfer/mist": ("synthetic-transfer-4000u", "mist", "base.yaml"),
     "transfer/isolated_dnn": ("synthetic-transfer-4000u", "isolated_dnn", "base.yaml"),
     "transfer/mist_cold_rows_02": ("synthetic-transfer-4000u", "mist", "cold_rows_02.yaml"),
+    "identity/mist_null_interest": ("synthetic-identity-4000u", "mist", "null_interest.yaml"),
+    "transfer/mist_null_interest": ("synthetic-transfer-4000u", "mist", "null_interest.yaml"),
+    "electronic_phone/mist_null_interest": ("amazon-electronic_phone-cold", "mist", "null_interest.yaml"),
 }
 
 

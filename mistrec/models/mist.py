@@ -37,7 +37,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -54,6 +53,7 @@ from mistrec.models.layers import (
     grouped_softmax,
 )
 from mistrec.models.mist_config import ACTIVITY_BOUNDS, MistConfig
+from mistrec.models.mist_parts import interest_shares, item_prior
 from mistrec.models.mist_rank import MistCatalogue, supports_catalogue
 from mistrec.models.mist_tops import mixed_rows, top_network
 
@@ -115,6 +115,8 @@ class Mist(Model):
         self.interest_gate = MLP(3 * d, (32,), out=1)
         self.n_pools = 2 if cfg.polarity_pools else 1
         self.polarity = nn.Embedding(self.n_pools, d)  # tells the interest gate which pool it reads
+        # the gate's logit for "no source" per target scenario (`null_interest`; mist_parts.interest_shares)
+        self.null_gate = nn.Parameter(torch.zeros(spec.n_scenarios)) if cfg.null_interest else None
         self.user_scenario = None
         if cfg.user_per_scenario:
             self.user_scenario = nn.Embedding(spec.n_users * spec.n_scenarios, d)
@@ -239,8 +241,7 @@ class Mist(Model):
             mass = w.new_zeros(n * k).index_add(0, slot, w.reshape(-1)).view(n, s_count, p).sum(-1)
         counts = torch.zeros(n, k, device=w.device).scatter_add_(1, pool, b.hist_mask.to(w.dtype))
         present = counts > 0  # (B, S * P) pools with at least one event
-        g = self._gate(v, q)  # (B, S * P)
-        beta = g.masked_fill(~present, float("-inf")).softmax(dim=1).nan_to_num(0.0)  # (B, S * P)
+        beta = interest_shares(self._gate(v, q), present, self._null(b.scenario))  # (B, S * P)
         u = torch.einsum("bk,bke->be", beta, v)  # (B, E)
         return u, mass, beta.view(n, s_count, p)
 
@@ -278,6 +279,13 @@ class Mist(Model):
             per_scenario = torch.einsum("bs,bse->be", self.mix.index_select(0, b.scenario),
                                         table.index_select(0, b.user))
         return torch.cat([x, per_scenario], dim=-1)
+
+    def _null(self, scenario: torch.Tensor) -> torch.Tensor | None:
+        """The "no source" logit of each row's target scenario (B,), None without `null_interest`."""
+        if self.null_gate is None:
+            return None
+        table = self.null_gate if self.mix is None else self.mix @ self.null_gate
+        return table.index_select(0, scenario)
 
     def _gate(self, v: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """Interest-level attention logits MLP([v_k, q, emb(k)]) for pools v (..., K, E) and queries (..., E),
@@ -387,18 +395,9 @@ class Mist(Model):
 
     def setup(self, rows: IndexedRows) -> None:
         """Fits the item prior (`item_prior`) on the training rows, before training."""
-        if self.prior is None:
-            return
-        n_s, n_i = self.prior.shape
-        scen, item = rows.scenario, rows.item
-        key = scen * n_i + item
-        pos = np.bincount(key, weights=rows.label, minlength=n_s * n_i).reshape(n_s, n_i)
-        shown = np.bincount(key, minlength=n_s * n_i).reshape(n_s, n_i).astype(np.float64)
-        rate = pos.sum(1, keepdims=True) / np.maximum(shown.sum(1, keepdims=True), 1.0)
-        rate = np.where(shown.sum(1, keepdims=True) > 0, rate, rows.label.mean())
-        rate[0] = rows.label.mean()  # the unknown scenario: the overall rate
-        smoothed = (pos + self.cfg.prior_strength * rate) / (shown + self.cfg.prior_strength)
-        self.prior = torch.from_numpy(np.log(smoothed) - np.log1p(-smoothed)).float().clamp(-8.0, 8.0)
+        if self.prior is not None:
+            n_scenarios, n_items = self.prior.shape
+            self.prior = item_prior(rows, n_scenarios, n_items, self.cfg.prior_strength)
 
     def _scenarios(self) -> torch.Tensor:
         """The scenario embedding table (S, E), new scenarios' rows mixed from the trained ones' (step 6)."""
@@ -472,8 +471,8 @@ class Mist(Model):
         onehot = F.one_hot(self._pool_index(b), k).to(e.dtype) * b.hist_mask.unsqueeze(-1)  # (U, L, K)
         v = torch.bmm(w, (onehot.unsqueeze(-1) * e.unsqueeze(2)).flatten(2)).view(n, c, k, -1)  # (U, C, K, E)
         present = (onehot.sum(1) > 0).unsqueeze(1)  # (U, 1, K)
-        g = self._gate(v, q)  # (U, C, K)
-        beta = g.masked_fill(~present, float("-inf")).softmax(dim=-1).nan_to_num(0.0)  # (U, C, K)
+        null = self._null(b.scenario)
+        beta = interest_shares(self._gate(v, q), present, None if null is None else null.unsqueeze(1).expand(n, c))
         u = torch.einsum("uck,ucke->uce", beta, v).reshape(n * c, -1)
         if self.match is None:
             return u, None

@@ -38,6 +38,10 @@ class MistConfig(ModelConfig):
     side_features: bool = True  # tokens and the query add their item's side-feature embeddings (category, genres)
     history_values: bool = True  # and the graded value behind it (a rating), when the data has one
     polarity_pools: bool = True  # pool liked and not-liked events of each source apart (2 interests per source)
+    # the interest-level attention may also choose no source: a learned per-target logit for a zero interest
+    # competes with the pools (models/mist_parts.interest_shares), so sources that say nothing of the target need
+    # not make up the whole interest of a user who has no event in it
+    null_interest: bool = False
     user_per_scenario: bool = False  # an extra user embedding per (user, scenario): a scenario-specific user
     # DropoutNet-style (Volkovs et al., NeurIPS 2017): in training, this share of rows sees the reserved unknown
     # user (index 0) instead of its user id, so the model must also predict from the history alone, as for a

@@ -31,6 +31,7 @@ from torch import nn
 
 from mistrec.batch import Batch
 from mistrec.models.layers import MLP, StarFCN
+from mistrec.models.mist_parts import interest_shares
 
 if TYPE_CHECKING:
     from mistrec.models.mist import Mist
@@ -63,6 +64,7 @@ class _Side:
         pool_emb = (m.scenario.weight[:, None] + m.polarity.weight[None]).reshape(-1, candidate.shape[-1])
         self.gate_pool = pool_emb @ w_k.t()  # (K, G)
         self.gate_out = cast(nn.Linear, m.interest_gate[2])
+        self.null = None if m.null_gate is None else m.null_gate[s].expand(len(candidate))  # (C,)
         self.mapped = None  # the read-out's W_t i (C, E) and its per-pool weights A[t] (K,)
         if m.match is not None and m.pool_weight is not None:
             self.mapped = candidate @ m.match[s].t()
@@ -197,7 +199,9 @@ class MistCatalogue:
                 w = self._weights(att, local, k)  # (c, n)
                 v = (w @ values).view(c, k, -1)  # (c, k, E)
                 h = (v @ side.w_v).add_(side.gate_q[sl].unsqueeze(1)).add_(gate_pool)
-                beta = side.gate_out(torch.relu(h)).squeeze(-1).softmax(dim=-1)  # (c, k)
+                g = side.gate_out(torch.relu(h)).squeeze(-1)  # (c, k): every pool here has events
+                beta = (g.softmax(dim=-1) if side.null is None
+                        else interest_shares(g, g.new_ones(1, k, dtype=torch.bool), side.null[sl]))
                 u = torch.einsum("ck,cke->ce", beta, v)
                 transfer = None
                 if readout:

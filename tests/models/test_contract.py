@@ -121,7 +121,8 @@ def test_mist_explains_with_weights_and_source_shares(scope: str, prepared: Path
     ("mist", {"scorer": "bilinear", "transfer_head": True, "item_bias": True, "user_dropout": 1.0}),
     ("mist", {"transfer_head": True, "top": "none", "weights": "din", "softmax_scope": "pool"}),
     ("mist", {"transfer_head": True, "polarity_pools": False, "top": "mlp", "activity_embedding": True}),
-    ("mist", {"cold_id": "hide", "cold_below": 3, "user_dropout": 0.5, "item_prior": True})])
+    ("mist", {"cold_id": "hide", "cold_below": 3, "user_dropout": 0.5, "item_prior": True}),
+    ("mist", {"null_interest": True, "softmax_scope": "pool"})])
 def test_candidate_scores_equal_the_crossed_forward(name: str, values: dict, prepared: Path) -> None:
     """Full-catalogue ranking scores (one query against many items) are the per-row model's scores."""
     torch.manual_seed(0)
@@ -331,3 +332,30 @@ def test_mist_item_prior_follows_sampled_negatives(tmp_path: Path, prepared: Pat
     assert not logged.spec_.sampled_negatives
     assert build_model("mist", logged.spec_, {"embedding_dim": 4}).prior is None
     assert build_model("mist", logged.spec_, {"embedding_dim": 4, "item_prior": True}).prior is not None
+
+
+def test_mist_null_interest_can_take_the_whole_interest_or_none_of_it(prepared: Path) -> None:
+    """`null_interest`: the "no source" logit competes with the pools at the interest level. Far above every pool's
+    gate it leaves no interest (the score of a history with no events, read-out aside); far below it, the shares
+    are the default's (they sum to 1 over the present pools)."""
+    torch.manual_seed(0)
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    b = enc.batch(enc.rows(ds, "test"), np.arange(24))
+    cfg = {"embedding_dim": 8, "transfer_head": False, "user_dropout": 1.0}
+    model = build_model("mist", enc.spec_, {**cfg, "null_interest": True}).eval()
+    plain = build_model("mist", enc.spec_, cfg).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if k != "null_gate"})
+    has = b.hist_mask.any(1)
+    assert has.sum() > 10
+    with torch.no_grad():
+        model.null_gate.fill_(-1e4)
+        torch.testing.assert_close(model(b), plain(b))
+        torch.testing.assert_close(model.explain(b).source_share.sum(1)[has], torch.ones(int(has.sum())))
+        model.null_gate.fill_(1e4)
+        empty = b.without_events(b.hist_mask)
+        torch.testing.assert_close(model(b), plain(empty))
+        assert (model.explain(b).source_share == 0).all()
+        model.null_gate.fill_(0.0)  # in between: a share of the interest, less than 1
+        total = model.explain(b).source_share.sum(1)[has]
+        assert ((total > 0.05) & (total < 0.95)).all()
