@@ -67,11 +67,16 @@ class HistoryEvents:
     def _keys(self, user: np.ndarray, ts: np.ndarray, uniq_ts: np.ndarray) -> np.ndarray:
         # One int64 key per (user, time) that sorts like the pair: user * R + rank of time among event times.
         radix = len(uniq_ts) + 1
-        max_user = int(max(user.max(initial=0), self.user.max(initial=0)))
+        max_user = int(max(user.max(initial=0), self._max_user))
         if (max_user + 1) * radix >= 2**62:
             raise DataError(f"Too many distinct (user, time) values to index histories ({max_user} users x "
                             f"{radix} times); coarsen the timestamps.")
         return user.astype(np.int64) * radix + np.searchsorted(uniq_ts, ts, side="left")
+
+    @cached_property
+    def _max_user(self) -> int:
+        """The largest user index among the events, once (not a scan of every event per one-user query)."""
+        return int(self.user.max(initial=0))
 
     @cached_property
     def _index(self) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +37,7 @@ from mistrec.eval.attribution import integrated_gradients
 from mistrec.eval.evaluate import leave_source_out_matrix, load_run_and_data
 from mistrec.eval.rwlock import ReadWriteLock
 from mistrec.features import EncodedRows, FeatureEncoder
-from mistrec.models.base import Explains, Model
+from mistrec.models.base import CandidateScorer, Explains, Model
 
 if TYPE_CHECKING:
     from mistrec.eval.two_stage import Retriever
@@ -115,7 +114,7 @@ class Recommender:
         self._lock = ReadWriteLock()
         self._active: dict[int, list[str]] = {}  # `active_users` by n, computed on first use
         # per scenario, its catalogue's scorer, the candidates' side prepared once (Model.candidate_scorer)
-        self._scorers: dict[int, Callable[[Batch], torch.Tensor]] = {}
+        self._scorers: dict[int, CandidateScorer] = {}
 
     def describe_scenario(self, name: str, description: str) -> dict[str, Any]:
         """Makes `name`, a scenario the data does not have (launched after training), one to recommend in, read
@@ -220,7 +219,7 @@ class Recommender:
                                     "the whole catalogue is ranked")
                 retrieved = None
             if retrieved is not None:
-                catalogue, whole = np.sort(retrieved), False
+                full, catalogue, whole = catalogue, np.sort(retrieved), False
         new = ~np.isin(catalogue, seen)
         if int(new.sum()) < k:  # said in the output, not silently
             new[:] = True
@@ -230,10 +229,10 @@ class Recommender:
         if "stages" in out:
             out["stages"]["ranking"]["scored"] = int(pool.size)
         if whole:  # seen items dropped after scoring
-            scorer = self._scorers.get(s_idx)
-            if scorer is None:
-                scorer = self._scorers[s_idx] = self.model.candidate_scorer(self.enc.item_batch(catalogue))
-            logits = scorer(query)[0][torch.from_numpy(new)]
+            logits = self._scorer(s_idx, catalogue)(query)[0][torch.from_numpy(new)]
+        elif retrieved is not None:  # the retrieved items' columns of the scenario's prepared scorer
+            columns = torch.from_numpy(np.searchsorted(full, pool))
+            logits = self._scorer(s_idx, full)(query, columns)[0]
         else:
             logits = self.model.candidate_scorer(self.enc.item_batch(pool))(query)[0]
         top = torch.topk(logits, k).indices.numpy()
@@ -251,13 +250,21 @@ class Recommender:
         out["elapsed_ms"] = round(1000 * (time.perf_counter() - started), 2)
         return out
 
+    def _scorer(self, s_idx: int, catalogue: np.ndarray) -> CandidateScorer:
+        """The scenario's whole-catalogue scorer, its candidates' side prepared on first use and kept."""
+        scorer = self._scorers.get(s_idx)
+        if scorer is None:
+            scorer = self._scorers[s_idx] = self.model.candidate_scorer(self.enc.item_batch(catalogue))
+        return scorer
+
     def _seen_items(self, u_idx: int | None, s_idx: int) -> np.ndarray:
         """The items the user met in the scenario in the run's data: a slice of the events, which are sorted by
         user (a search, not a scan of every event per request)."""
         if u_idx is None:
             return np.zeros(0, np.int64)
         ev = self.ds.events
-        lo, hi = np.searchsorted(ev.user, [u_idx, u_idx + 1])
+        # the bounds in the events' own dtype: a Python int list would make numpy cast the whole column per call
+        lo, hi = np.searchsorted(ev.user, np.array([u_idx, u_idx + 1], dtype=ev.user.dtype))
         return np.asarray(ev.item[lo:hi][ev.scenario[lo:hi] == s_idx], dtype=np.int64)
 
     def _candidate_items(self, candidates: list[str]) -> np.ndarray:
@@ -371,7 +378,8 @@ class Recommender:
                            scenario=np.array([0 if described else s_idx]), label=np.zeros(1, np.float32),
                            timestamp=np.array([at]), hist_start=start, hist_end=end,
                            conversion=np.full(1, np.nan, np.float32), events=events)
-        self.model.eval()
+        if self.model.training:  # (eval() walks every module: not once per request)
+            self.model.eval()
         b = self.enc.batch(rows, np.arange(1), history=self.model.reads_history,
                            history_side=self.model.reads_history_side)
         if described:

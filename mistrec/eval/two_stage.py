@@ -9,7 +9,6 @@ and the ranker scores the catalogue; the response says which happened.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -19,7 +18,7 @@ import torch
 from mistrec.batch import Batch
 from mistrec.errors import ArtifactError, ConfigError
 from mistrec.eval.index import load_index
-from mistrec.models.base import Model, Retrieves
+from mistrec.models.base import CandidateScorer, Model, Retrieves
 
 if TYPE_CHECKING:
     from mistrec.eval.explain import Logged, Recommender
@@ -98,14 +97,14 @@ class TwoStageScorer(Model):
     def forward(self, b: Batch) -> torch.Tensor:
         return cast(torch.Tensor, self.ranker(b))
 
-    def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> Callable[[Batch], torch.Tensor]:
+    def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> CandidateScorer:
         rank = self.ranker.candidate_scorer(items, max_rows)
         # each scenario index's rows as candidate columns (-1: not a candidate), computed once per scenario
         columns = np.full(int(self.item_map.max()) + 1, -1, dtype=np.int64)
         columns[items.item.numpy()] = np.arange(len(items))
         places = {name: columns[self.item_map[indexed]] for name, (_, indexed) in self.indexes.items()}
 
-        def score(queries: Batch) -> torch.Tensor:
+        def score(queries: Batch, columns: torch.Tensor | None = None) -> torch.Tensor:
             assert isinstance(self.retriever, Retrieves)
             s = int(queries.scenario[0])
             if bool((queries.scenario != s).any()):
@@ -120,6 +119,7 @@ class TwoStageScorer(Model):
             kept = cols.reshape(-1) >= 0
             keep = torch.zeros(len(queries), len(items), dtype=torch.bool)
             keep[torch.from_numpy(rows[kept]), torch.from_numpy(cols.reshape(-1)[kept])] = True
-            return rank(queries).masked_fill(~keep, float("-inf"))
+            out = rank(queries).masked_fill(~keep, float("-inf"))
+            return out if columns is None else out.index_select(1, columns)
 
         return score

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -13,8 +12,8 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.features import EncodedRows, FeatureEncoder, IndexedRows
 
-__all__ = ["Calibrates", "Explains", "Explanation", "FitsDirectly", "GatedModel", "Model", "ModelConfig", "Prepares",
-           "ReportsGates", "Retrieves", "ScoreModel", "ScoresPairs"]
+__all__ = ["Calibrates", "CandidateScorer", "Explains", "Explanation", "FitsDirectly", "GatedModel", "Model",
+           "ModelConfig", "Prepares", "ReportsGates", "Retrieves", "ScoreModel", "ScoresPairs"]
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
@@ -27,6 +26,15 @@ class ModelConfig:
 # -- capabilities ---------------------------------------------------------------------------------------
 # What a model can do beyond `forward(batch) -> logits`, asked with isinstance(model, Capability) by the trainer,
 # evaluation and the service: no attribute probing, no model names in control flow.
+
+
+class CandidateScorer(Protocol):
+    """What `Model.candidate_scorer(items)` returns: query rows (U) -> their (U, C) logits against the C rows of
+    `items`; with `columns` (a long tensor of positions among those rows), against those candidates only, in that
+    order (U, len(columns)): a service ranking the few hundred items a retrieval stage found, out of a catalogue
+    whose side the scorer prepared once."""
+
+    def __call__(self, queries: Batch, columns: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
 @runtime_checkable
@@ -174,18 +182,19 @@ class Model(nn.Module):
         a model that can share work across a query's candidates (its history) overrides it."""
         return self(queries.cross(items, history=self.reads_history)).view(len(queries), len(items))
 
-    def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> Callable[[Batch], torch.Tensor]:
+    def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> CandidateScorer:
         """A function from query rows (U) to their (U, C) logits against every row of `items`, in evaluation
         mode, for scoring many query batches against one catalogue (full-catalogue ranking, a service's item
         pool). This default calls `score_candidates` on blocks of at most `max_rows` query x item rows, so that a
         large catalogue never builds one huge block; a model that can prepare the candidates' side once overrides
         it."""
 
-        def score(queries: Batch) -> torch.Tensor:
+        def score(queries: Batch, columns: torch.Tensor | None = None) -> torch.Tensor:
+            chosen = items if columns is None else items.subset(columns)
             per_block = max(1, max_rows // max(len(queries), 1))
             with torch.no_grad():
-                return torch.cat([self.score_candidates(queries, items.subset(slice(a, a + per_block))).float()
-                                  for a in range(0, len(items), per_block)], dim=1)
+                return torch.cat([self.score_candidates(queries, chosen.subset(slice(a, a + per_block))).float()
+                                  for a in range(0, len(chosen), per_block)], dim=1)
 
         return score
 

@@ -33,7 +33,6 @@ mass, the interest-level source shares and the transfer read-out's terms, for ex
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -44,7 +43,7 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.errors import ConfigError
 from mistrec.features import FeatureSpec, IndexedRows
-from mistrec.models.base import Explanation, Model, ModelConfig
+from mistrec.models.base import CandidateScorer, Explanation, Model, ModelConfig
 from mistrec.models.layers import (
     MLP,
     ActivationUnit,
@@ -432,7 +431,7 @@ class Mist(Model):
             aux = transfer if aux is None else aux + transfer
         return torch.cat([features, u, u * q], dim=-1), aux
 
-    def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> Callable[[Batch], torch.Tensor]:
+    def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> CandidateScorer:
         """Scores query batches against `items`, the candidate side computed once (mist_rank.MistCatalogue),
         where that path applies; otherwise `score_candidates` in blocks."""
         if supports_catalogue(self):

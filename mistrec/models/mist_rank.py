@@ -23,6 +23,7 @@ Used for the `star`, `mlp` and `none` tops and the trained scenarios; a model re
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
@@ -94,6 +95,16 @@ class _Side:
             self.aux_rest = nn.Sequential(*list(m.aux)[1:])
 
 
+    def subset(self, columns: torch.Tensor) -> _Side:
+        """The same terms for the candidates at `columns` only (a retrieval stage's few hundred, per request)."""
+        out = copy.copy(self)
+        for name in ("q", "key", "gate_q", "mapped", "offset", "first_item", "aux_item", "null"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(out, name, value.index_select(0, columns))
+        return out
+
+
 def _top_layers(top: nn.Module, s: int) -> tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor], torch.Tensor]
                                                   ] | None:
     """The top's first layer as (M, c) and the rest as a function of its pre-activation; None for no top."""
@@ -118,9 +129,11 @@ def _top_layers(top: nn.Module, s: int) -> tuple[torch.Tensor, torch.Tensor, Cal
 
 class MistCatalogue:
     """Scores query batches against every row of `items` (C candidates): `scorer(queries)` is (U, C) logits, equal
-    to `model(queries.cross(items))` viewed (U, C). The candidate side is computed once per scenario asked for, so
-    one instance serves every query batch of a full-catalogue ranking. `block` bounds the candidates scored at
-    once per query (the (block, hidden) activations stay in the processor's cache)."""
+    to `model(queries.cross(items))` viewed (U, C); `scorer(queries, columns)` the same for the candidates at
+    `columns` only (a CandidateScorer). The candidate side is computed once per scenario asked for, so one
+    instance serves every query batch of a full-catalogue ranking, and a service's every retrieved subset. `block`
+    bounds the candidates scored at once per query (the (block, hidden) activations stay in the processor's
+    cache)."""
 
     def __init__(self, model: Mist, items: Batch, block: int = 8192) -> None:
         if not supports_catalogue(model):
@@ -147,19 +160,26 @@ class MistCatalogue:
         d_extra = self.model.d_features - x.shape[1]
         return torch.cat([x, x.new_zeros(len(x), d_extra)], dim=1) if d_extra else x
 
-    def __call__(self, queries: Batch) -> torch.Tensor:
+    def __call__(self, queries: Batch, columns: torch.Tensor | None = None) -> torch.Tensor:
         m = self.model
-        out = torch.empty(len(queries), len(self.items))
+        out = torch.empty(len(queries), len(self.items) if columns is None else len(columns))
         with torch.no_grad():
             user_x = m._features(queries)  # (U, D_f): the user columns of the embedding, activity, per-scenario user
             user_x[:, :m.embed.d_out] *= ~self.item_columns
             hist = m.embed.history_items(queries, m.cfg.side_features)  # (U, L, E)
             tokens = m.tokens(queries, hist)
             pools = m._pool_index(queries)
+            subsets: dict[int, _Side] = {}  # with columns: each scenario's side cut once per call
             for i in range(len(queries)):
                 s = int(queries.scenario[i])
                 real = queries.hist_mask[i]
-                out[i] = self._score(self.side(s), user_x[i], tokens[i, real], hist[i, real], pools[i, real],
+                if columns is None:
+                    side = self.side(s)
+                elif s not in subsets:
+                    side = subsets[s] = self.side(s).subset(columns)
+                else:
+                    side = subsets[s]
+                out[i] = self._score(side, user_x[i], tokens[i, real], hist[i, real], pools[i, real],
                                      queries.hist_scenarios[i, real])
         return out
 

@@ -20,7 +20,6 @@ reported as for every other model; ranking and recall use the dot product itself
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +30,7 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.errors import ConfigError
 from mistrec.features import FeatureSpec, IndexedRows
-from mistrec.models.base import ModelConfig, ScoreModel
+from mistrec.models.base import CandidateScorer, ModelConfig, ScoreModel
 from mistrec.models.layers import MLP, FeatureEmbedding
 
 __all__ = ["TwoTower", "TwoTowerConfig"]
@@ -135,15 +134,16 @@ class TwoTower(ScoreModel):
         logits = logits.masked_fill((same_item & ~eye) | other_scenario, float("-inf"))
         return F.cross_entropy(logits, torch.arange(len(b)), reduction="none")
 
-    def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> Callable[[Batch], torch.Tensor]:
+    def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> CandidateScorer:
         """The item tower once for the whole catalogue, then one matrix product per query batch."""
         with torch.no_grad():
             vectors = self.item_vector(items)  # (C, D)
         a, c = self.calibration
 
-        def score(queries: Batch) -> torch.Tensor:
+        def score(queries: Batch, columns: torch.Tensor | None = None) -> torch.Tensor:
+            chosen = vectors if columns is None else vectors.index_select(0, columns)
             with torch.no_grad():
-                return (self.user_vector(queries) @ vectors.t() / self.cfg.temperature) * a + c
+                return (self.user_vector(queries) @ chosen.t() / self.cfg.temperature) * a + c
 
         return score
 

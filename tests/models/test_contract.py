@@ -141,8 +141,14 @@ def test_candidate_scores_equal_the_crossed_forward(name: str, values: dict, pre
             p.add_(0.1 * torch.randn_like(p))
         got = model.score_candidates(queries, items)
         want = model(queries.cross(items)).view(5, 39)
+        # a prepared scorer asked for some of its candidates (a retrieval stage's), in any order
+        columns = torch.tensor([7, 0, 38, 12, 12, 3])
+        scorer = model.candidate_scorer(items)
+        some = scorer(queries, columns)
     assert got.shape == (5, 39)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(some, scorer(queries)[:, columns], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(some, want[:, columns], rtol=1e-4, atol=1e-5)
 
 
 def test_mist_pools_the_same_by_bmm_and_by_index_add(prepared: Path) -> None:
