@@ -29,6 +29,10 @@ trained on it (--epochs), the towers' `mistrec index` (HNSW above 20,000 items, 
 mist's `mistrec export`. The server then retrieves --retrieve (500) items with the towers and ranks them with
 mist, with each --backend; p50 and p99 at --rate (50 requests/s here) and the highest rate whose p99 stays under
 --limit-ms (100 here), rows {"items", "rate_rps", "p50_ms", "p99_ms", "max_rps_p99_under_100ms", "scoring"}.
+
+Every row also has the server's own time per request at the reported rate (`server_p50_ms`, `server_p99_ms`:
+the responses' `elapsed_ms`) and, measured just before on the same fresh server, GET /healthz at that rate
+(`healthz_p50_ms`, `healthz_p99_ms`): the floor the HTTP stack and the client set on these shared cores.
 """
 
 from __future__ import annotations
@@ -87,38 +91,60 @@ def _start(run: str, store: Path, backend: str = "torch", extra: tuple[str, ...]
     raise SystemExit("mistrec serve did not become ready in 300 s")
 
 
-async def _drive(base: str, bodies: list[dict[str, Any]], rate: float) -> tuple[np.ndarray, int]:
-    """Open loop: body i is sent at t0 + i / rate. Returns each request's latency from its scheduled time (ms),
-    and how many failed."""
+async def _drive(base: str, bodies: list[dict[str, Any]] | None, rate: float, n: int = 0
+                 ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Open loop: body i is sent at t0 + i / rate (POST /v1/recommend; with no bodies, n GETs of /healthz: the
+    HTTP stack's and the client's own floor). Returns each request's latency from its scheduled time (ms), the
+    server's own `elapsed_ms` for each recommendation, and how many failed."""
     import httpx
 
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+    served: list[float] = []
     async with httpx.AsyncClient(base_url=base, timeout=60.0, limits=limits) as client:
         t0 = time.perf_counter() + 0.2
         failed = 0
 
-        async def one(i: int, body: dict[str, Any]) -> float:
+        async def one(i: int, body: dict[str, Any] | None) -> float:
             nonlocal failed
             scheduled = t0 + i / rate
             await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-            r = await client.post("/v1/recommend", json=body)
+            r = await (client.get("/healthz") if body is None else client.post("/v1/recommend", json=body))
+            done = time.perf_counter()
             if r.status_code != 200:
                 failed += 1
-            return 1000.0 * (time.perf_counter() - scheduled)
+            elif body is not None:
+                served.append(float(r.json()["elapsed_ms"]))
+            return 1000.0 * (done - scheduled)
 
-        latencies = await asyncio.gather(*(one(i, b) for i, b in enumerate(bodies)))
-    return np.array(latencies), failed
+        jobs = [one(i, b) for i, b in enumerate(bodies)] if bodies is not None else [one(i, None) for i in range(n)]
+        latencies = await asyncio.gather(*jobs)
+    return np.array(latencies), np.array(served), failed
+
+
+def _percentiles(lat: np.ndarray, prefix: str = "") -> dict[str, float | None]:
+    if not len(lat):
+        return {f"{prefix}p50_ms": None, f"{prefix}p99_ms": None}
+    return {f"{prefix}p50_ms": round(float(np.percentile(lat, 50)), 2),
+            f"{prefix}p99_ms": round(float(np.percentile(lat, 99)), 2)}
 
 
 def _step(base: str, requests: list[dict[str, Any]], rate: float, seconds: float, explain: bool) -> dict[str, Any]:
     n = max(40, int(rate * seconds))  # p99 of fewer than 40 requests would be their maximum
     bodies = [{**requests[i % len(requests)], "explain": explain} for i in range(n)]
     before = os.getloadavg()
-    lat, failed = asyncio.run(_drive(base, bodies, rate))
+    lat, served, failed = asyncio.run(_drive(base, bodies, rate))
     return {"explain": explain, "rate_rps": rate, "requests": n, "failed": failed,
             "p50_ms": round(float(np.percentile(lat, 50)), 2), "p90_ms": round(float(np.percentile(lat, 90)), 2),
             "p99_ms": round(float(np.percentile(lat, 99)), 2), "max_ms": round(float(lat.max()), 2),
+            **_percentiles(served, "server_"),
             "loadavg_before": [round(x, 2) for x in before], "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
+
+
+def _floor(base: str, rate: float, seconds: float) -> dict[str, Any]:
+    """GET /healthz at the same rate: what the HTTP stack and the client cost on these cores, with no work."""
+    n = max(40, int(rate * seconds))
+    lat, _, failed = asyncio.run(_drive(base, None, rate, n))
+    return {"rate_rps": rate, "requests": n, "failed": failed, **_percentiles(lat)}
 
 
 def _requests(run: str, info: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
@@ -239,9 +265,10 @@ def main() -> int:
                         info = _get(base + "/v1/info")
                         requests = _requests(run, info, random.Random(args.seed))
                     _warm(base, requests, not args.no_explain)
+                    floor = _floor(base, rate, args.seconds)
                     at = _step(base, requests, rate, args.seconds, explain)
                     scan.append({**at, "scoring": backend, "purpose": f"the reported rate ({rate:g}/s), on a fresh "
-                                 "server"})
+                                 "server", "healthz_floor": floor})
                     print(json.dumps(scan[-1]), flush=True)
                 finally:
                     _stop(proc)
@@ -260,7 +287,9 @@ def main() -> int:
                     _stop(proc)
                 rows.append({"items": int(np.median(list(info["catalogue"].values()))), "rate_rps": rate,
                              "p50_ms": at["p50_ms"], "p99_ms": at["p99_ms"], limit_key: best, "explain": explain,
-                             "scoring": backend, "retrieve": args.retrieve if args.items else None})
+                             "scoring": backend, "retrieve": args.retrieve if args.items else None,
+                             "server_p50_ms": at["server_p50_ms"], "server_p99_ms": at["server_p99_ms"],
+                             "healthz_p50_ms": floor["p50_ms"], "healthz_p99_ms": floor["p99_ms"]})
     doc = {"rows": rows, "scan": scan, "run": str(Path(run).resolve()), "model": info["model"],
            "catalogue": info["catalogue"], "server_threads": int(THREADS), "seconds_per_step": args.seconds,
            "p99_limit_ms": limit, "two_stages": {"retrieval": extra[1], **built} if extra else None,
