@@ -75,29 +75,24 @@ PROBES: dict[str, tuple[str, str, str]] = {
 
 
 def prepared(work: Path, name: str) -> Path:
-    """The probe's prepared data; the neg4 variant is made from the cold-user data's YAML once."""
+    """The probe's prepared data; the variants are made once from the cold-user data they name: "-neg4" with 4
+    sampled negatives per positive, "-L1" with histories of one event (mist without its history, nearly)."""
     out = work / name / "prepared"
-    if name.endswith("-L1") and not (out / "manifest.json").is_file():  # histories of one event: (nearly) none
+    variant = next((v for v in ("-neg4", "-L1") if name.endswith(v)), None)
+    if variant is not None and not (out / "manifest.json").is_file():
         from mistrec.data import ProtocolConfig, load_dataset_config
         from mistrec.data import prepare as prepare_data
 
-        base = work / name.removesuffix("-L1")
+        base = work / name.removesuffix(variant)
+        yaml = base / "dataset.yaml"
+        if variant == "-neg4":
+            (work / name).mkdir(parents=True, exist_ok=True)
+            yaml = work / name / "dataset.yaml"
+            yaml.write_text((base / "dataset.yaml").read_text().replace("per_positive: 1", "per_positive: 4"))
         before = json.loads((base / "prepared" / "manifest.json").read_text())["protocol"]
         protocol = ProtocolConfig(name="cold-user", target=before["target"], cold_fraction=before["cold_fraction"],
                                   cold_rest=before.get("cold_rest", "split"), seed=before["seed"])
-        prepare_data(load_dataset_config(base / "dataset.yaml"), out, protocol=protocol, history_length=1, quiet=True)
-    if name.endswith("-neg4") and not (out / "manifest.json").is_file():
-        from mistrec.data import ProtocolConfig, load_dataset_config
-        from mistrec.data import prepare as prepare_data
-
-        base = work / name.removesuffix("-neg4")
-        (work / name).mkdir(parents=True, exist_ok=True)
-        text = (base / "dataset.yaml").read_text().replace("per_positive: 1", "per_positive: 4")
-        (work / name / "dataset.yaml").write_text(text)
-        before = json.loads((base / "prepared" / "manifest.json").read_text())["protocol"]
-        protocol = ProtocolConfig(name="cold-user", target=before["target"], cold_fraction=before["cold_fraction"],
-                                  cold_rest=before.get("cold_rest", "split"), seed=before["seed"])
-        prepare_data(load_dataset_config(work / name / "dataset.yaml"), out, protocol=protocol, history_length=50,
+        prepare_data(load_dataset_config(yaml), out, protocol=protocol, history_length=1 if variant == "-L1" else 50,
                      quiet=True)
     if not (out / "manifest.json").is_file():
         raise SystemExit(f"{out} is missing: run benchmarks/transfer.py for it first.")
