@@ -92,6 +92,7 @@ class Recommender:
         return rec
 
     def _index(self) -> None:
+        self.model.eval()  # once, here: it walks every module, too slow to repeat per request
         users = self.ds.vocab["user_id"]
         self._user_index = dict(zip(users["value"].to_list(), users["index"].to_list(), strict=True))
         items = self.ds.vocab["item_id"].sort("index")
@@ -378,8 +379,6 @@ class Recommender:
                            scenario=np.array([0 if described else s_idx]), label=np.zeros(1, np.float32),
                            timestamp=np.array([at]), hist_start=start, hist_end=end,
                            conversion=np.full(1, np.nan, np.float32), events=events)
-        if self.model.training:  # (eval() walks every module: not once per request)
-            self.model.eval()
         b = self.enc.batch(rows, np.arange(1), history=self.model.reads_history,
                            history_side=self.model.reads_history_side)
         if described:

@@ -100,9 +100,9 @@ class TwoStageScorer(Model):
     def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> CandidateScorer:
         rank = self.ranker.candidate_scorer(items, max_rows)
         # each scenario index's rows as candidate columns (-1: not a candidate), computed once per scenario
-        columns = np.full(int(self.item_map.max()) + 1, -1, dtype=np.int64)
-        columns[items.item.numpy()] = np.arange(len(items))
-        places = {name: columns[self.item_map[indexed]] for name, (_, indexed) in self.indexes.items()}
+        column_of = np.full(int(self.item_map.max()) + 1, -1, dtype=np.int64)
+        column_of[items.item.numpy()] = np.arange(len(items))
+        places = {name: column_of[self.item_map[indexed]] for name, (_, indexed) in self.indexes.items()}
 
         def score(queries: Batch, columns: torch.Tensor | None = None) -> torch.Tensor:
             assert isinstance(self.retriever, Retrieves)
@@ -119,7 +119,8 @@ class TwoStageScorer(Model):
             kept = cols.reshape(-1) >= 0
             keep = torch.zeros(len(queries), len(items), dtype=torch.bool)
             keep[torch.from_numpy(rows[kept]), torch.from_numpy(cols.reshape(-1)[kept])] = True
-            out = rank(queries).masked_fill(~keep, float("-inf"))
-            return out if columns is None else out.index_select(1, columns)
+            if columns is not None:  # only those candidates scored, and their columns of what was retrieved
+                keep = keep.index_select(1, columns)
+            return rank(queries, columns).masked_fill(~keep, float("-inf"))
 
         return score

@@ -107,9 +107,9 @@ def test_two_stage_ranking_evaluation(runs: tuple[Path, Path]) -> None:
     from mistrec.train import load_run
 
     mist, tower = runs
-    ranker, enc, _ = load_run(mist)
+    ranker, enc, meta = load_run(mist)
     retriever, _, _ = load_run(tower)
-    ds = PreparedDataset.load(Recommender.load(mist).meta["data"])
+    ds = PreparedDataset.load(meta["data"])
     indexes = load_index(tower)
     alone = rank_full_catalogue(ranker, enc, ds, ks=(5, 10))
     everything = TwoStageScorer(ranker, retriever, indexes, list(ds.scenarios), enc.item_map_, n=100_000)
@@ -121,3 +121,14 @@ def test_two_stage_ranking_evaluation(runs: tuple[Path, Path]) -> None:
     # them (ties count against it), never 6th to 10th
     for name, block in few.metrics["by_scenario"].items():
         assert block["hr@10"] == pytest.approx(block["hr@5"], abs=1e-12), name
+    # asked for some candidates' columns, the same scores (-inf where not retrieved) as those columns of the whole
+    import torch
+
+    rows = enc.rows(ds, "test")
+    queries = enc.batch(rows, np.flatnonzero(rows.scenario == 1)[:4])
+    items = enc.item_batch(np.arange(1, 60))
+    scorer = TwoStageScorer(ranker, retriever, indexes, list(ds.scenarios), enc.item_map_, n=5).candidate_scorer(items)
+    columns = torch.tensor([40, 3, 3, 0, 58, 17])
+    whole_scores, some = scorer(queries), scorer(queries, columns)
+    assert torch.isinf(whole_scores).any() and torch.isfinite(whole_scores).any()
+    torch.testing.assert_close(some, whole_scores[:, columns])
