@@ -40,6 +40,10 @@ class Batch:
     # (B,) long: the user's training events in the sample's scenario strictly before its time, all of them (not
     # only those in the history window): how much the user has done there. 0 for a user new in the scenario.
     activity: torch.Tensor
+    # the dataset's item index of the sample item and of the history's items, kept for items training never saw
+    # (their `item` is 0): the row of their content vector (data/content.py), 0 for padding
+    item_key: torch.Tensor  # (B,) long
+    hist_item_key: torch.Tensor  # (B, L) long
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
@@ -57,7 +61,7 @@ class Batch:
         keep = self.hist_mask & ~drop
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         for name in ("hist_items", "hist_scenarios", "hist_gaps", "hist_labels", "hist_values", "hist_item_cat",
-                     "hist_item_seq", "hist_item_num"):
+                     "hist_item_seq", "hist_item_num", "hist_item_key"):
             v = out[name]
             k = keep.view(*keep.shape, *([1] * (v.dim() - 2)))
             out[name] = torch.where(k, v, torch.zeros_like(v))
@@ -67,7 +71,7 @@ class Batch:
         out["activity"] = (self.activity - own).clamp_min(0)
         return Batch(**out)
 
-    _ITEM_FIELDS = ("item", "item_cat", "item_seq", "item_num")
+    _ITEM_FIELDS = ("item", "item_cat", "item_seq", "item_num", "item_key")
 
     def cross(self, items: Batch, history: bool = True) -> Batch:
         """Every row of this batch (a query: user, scenario, history) paired with every row of `items`

@@ -182,8 +182,27 @@ class NegativesConfig:
                    max_rounds=_int(d.get("max_rounds", 50), "negatives.max_rounds", 1))
 
 
+@dataclass(frozen=True)
+class ContentConfig:
+    """The dataset YAML's `content:` section: whether and how the side tables' text columns are embedded into
+    content vectors (data/content.py). Image and vector columns are always read: they are there for that."""
+
+    embed_text: bool = False  # off: text columns are kept as strings only (they were before content vectors)
+    text_encoder: str = "auto"  # auto (MiniLM when the text extra is installed, else TF-IDF), minilm, tfidf
+    text_dims: int = 64  # the dimensions TF-IDF is reduced to by truncated SVD (MiniLM's are 384)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> ContentConfig:
+        d = _require_mapping(d, "content")
+        _check_keys(d, ("embed_text", "text_encoder", "text_dims"), "content")
+        return cls(embed_text=_bool(d.get("embed_text", False), "content.embed_text"),
+                   text_encoder=_choice(d.get("text_encoder", "auto"), ("auto", "minilm", "tfidf"),
+                                        "content.text_encoder"),
+                   text_dims=_int(d.get("text_dims", 64), "content.text_dims", 1))
+
+
 _TOP_KEYS = ("name", "interactions", "label", "timestamp", "users", "items", "scenarios", "scenario_from",
-             "cleaning", "history", "negatives", "protocol", "split_values", "description")
+             "cleaning", "history", "negatives", "protocol", "split_values", "description", "content")
 
 
 @dataclass(frozen=True)
@@ -203,6 +222,7 @@ class DatasetConfig:
     cleaning: CleaningConfig = field(default_factory=CleaningConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     negatives: NegativesConfig = field(default_factory=NegativesConfig)
+    content: ContentConfig = field(default_factory=ContentConfig)
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     split_values: dict[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
@@ -247,6 +267,7 @@ class DatasetConfig:
             cleaning=CleaningConfig.from_dict(d.get("cleaning", {})),
             history=HistoryConfig.from_dict(d.get("history", {})),
             negatives=NegativesConfig.from_dict(d.get("negatives", {})),
+            content=ContentConfig.from_dict(d.get("content", {})),
             protocol=ProtocolConfig.from_dict(d.get("protocol", {})),
             split_values=split_values,
             raw=dict(d),

@@ -27,6 +27,7 @@ from mistrec.data import leakage
 from mistrec.data.atomic import atomic_dir
 from mistrec.data.cleaning import NumericPreprocessor, deduplicate, kcore, scenario_counts
 from mistrec.data.config import DatasetConfig, ProtocolConfig, TableConfig
+from mistrec.data.content import CONTENT_DIR, table_content
 from mistrec.data.history import HistoryEvents
 from mistrec.data.negatives import sample_negatives
 from mistrec.data.readers import LINE, location, source_fingerprint, such_rows
@@ -65,16 +66,16 @@ def prepare(
     t0 = time.perf_counter()
     out = Path(out)
     # disable=None: no bar when stderr is not a terminal (logs, CI); leave=False: an error starts a clean line.
-    steps = tqdm(total=8, desc="prepare", disable=True if quiet else None, unit="step", leave=False)
+    steps = tqdm(total=9, desc="prepare", disable=True if quiet else None, unit="step", leave=False)
     try:
         with atomic_dir(out, is_result=lambda p: (p / "manifest.json").is_file(), what="prepared dataset",
                         force=force) as tmp:
-            return _run(_Job(cfg, protocol, history_length), tmp, steps, t0)
+            return _run(_Job(cfg, protocol, history_length, quiet), tmp, steps, t0, previous=out / CONTENT_DIR)
     finally:
         steps.close()
 
 
-def _run(job: _Job, out: Path, steps: tqdm, t0: float) -> dict[str, Any]:
+def _run(job: _Job, out: Path, steps: tqdm, t0: float, previous: Path) -> dict[str, Any]:
     cfg = job.cfg
 
     def step(name: str) -> None:
@@ -96,6 +97,8 @@ def _run(job: _Job, out: Path, steps: tqdm, t0: float) -> dict[str, Any]:
     job.check_leakage()
     step("checks")
     tables = {tc.kind: job.encode_table(tc) for tc in (cfg.users, cfg.items, cfg.scenarios) if tc is not None}
+    job.embed_content(out / CONTENT_DIR, previous if previous.is_dir() else None)
+    step("content")
     manifest = job.write(out, tables, seconds=time.perf_counter() - t0)
     step("write")
     return manifest
@@ -104,8 +107,12 @@ def _run(job: _Job, out: Path, steps: tqdm, t0: float) -> dict[str, Any]:
 class _Job:
     """The state of one preparation, step by step (each method is one stage of `prepare`)."""
 
-    def __init__(self, cfg: DatasetConfig, protocol: ProtocolConfig | None, history_length: int | None) -> None:
+    def __init__(self, cfg: DatasetConfig, protocol: ProtocolConfig | None, history_length: int | None,
+                 quiet: bool = True) -> None:
         self.cfg = cfg
+        self.quiet = quiet
+        self.indexed_tables: dict[str, pl.DataFrame] = {}
+        self.content_report: dict[str, Any] = {}
         self.protocol = protocol or cfg.protocol
         self.length = history_length or cfg.history.length
         self.notes: list[str] = []
@@ -325,6 +332,7 @@ class _Job:
         idx = raw.join(key_vocab.rename({"value": tc.key}), on=tc.key, how="left")
         unknown = idx.filter(pl.col("index").is_null()).height
         idx = idx.filter(pl.col("index").is_not_null()).sort("index")
+        self.indexed_tables[tc.kind] = idx
         exprs: list[pl.Expr] = [pl.col("index").alias({"users": "user", "items": "item",
                                                         "scenarios": "scenario"}[tc.kind])]
         for col in tc.categorical:
@@ -347,6 +355,28 @@ class _Job:
             "rows": raw.height, "rows_without_interactions": unknown, "ids_without_row": ids_without_row,
             "features": tc.features}
         return out
+
+    def embed_content(self, out: Path, previous: Path | None) -> None:
+        """content/<kind>.npy of the users' and items' text, image and vector columns (data/content.py)."""
+        for tc in (self.cfg.users, self.cfg.items):
+            if tc is None:
+                continue
+            n_index = self.vocab[tc.key].height + 1
+            c = self.cfg.content
+            got = table_content(tc, self.indexed_tables[tc.kind], n_index, previous=previous, out=out,
+                                embed_text=c.embed_text, text_encoder=c.text_encoder, text_dims=c.text_dims,
+                                quiet=self.quiet)
+            if got is None:
+                continue
+            matrix, report = got
+            out.mkdir(exist_ok=True)
+            np.save(out / f"{tc.kind}.npy", matrix)
+            self.content_report[tc.kind] = report
+            for block in report["blocks"]:
+                if block.get("unreadable"):
+                    self.notes.append(f"{block['unreadable']} {tc.kind} images of column {block['columns'][0]!r} "
+                                      f"could not be read (first: {block['unreadable_first'][0]}); their image "
+                                      "vectors are zero. See the manifest's content report.")
 
     def _numeric(self, tc: TableConfig, idx: pl.DataFrame) -> list[pl.Series]:
         values = idx.select(float32_number(pl.col(c)).alias(c) for c in tc.numeric)
@@ -449,6 +479,7 @@ class _Job:
                 s: int(n) for s, n in named.filter(pl.col("sampled")).group_by("split").len().iter_rows()}},
             "leakage_checks": self.checks,
             "side_tables": tables,
+            "content": self.content_report,
             "vocab_sizes": {k: v.height + 1 for k, v in self.vocab.items()},
             "notes": self.notes,
             "warnings": _warnings(real, cfg.implicit, self.from_file_order),

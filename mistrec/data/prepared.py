@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 
 from mistrec.data.atomic import read_json
+from mistrec.data.content import CONTENT_DIR
 from mistrec.data.history import HistoryBatch, HistoryEvents
 from mistrec.data.prepare import SCHEMA_VERSION
 from mistrec.errors import ArtifactError
@@ -86,6 +87,22 @@ class PreparedDataset:
     @property
     def scenarios(self) -> list[str]:
         return list(self.manifest["scenarios"])
+
+    def content(self, kind: str) -> np.ndarray | None:
+        """The content vectors of 'items' or 'users' (n_index, D) float32, row = the id's index (data/content.py),
+        or None when the dataset's YAML names no text, image or vector column for them."""
+        if kind not in (self.manifest.get("content") or {}):
+            return None
+        f = self.path / CONTENT_DIR / f"{kind}.npy"
+        try:
+            m = np.load(f)
+        except (OSError, ValueError) as exc:
+            raise ArtifactError(f"{f} is missing or damaged ({type(exc).__name__}). Run `mistrec prepare` "
+                                "again.") from None
+        if m.ndim != 2 or m.shape[0] != self.vocab["item_id" if kind == "items" else "user_id"].height + 1:
+            raise ArtifactError(f"{f} has shape {m.shape}, not one row per {kind[:-1]} index. Run `mistrec "
+                                "prepare` again.")
+        return m.astype(np.float32, copy=False)
 
     def split(self, name: str) -> pl.DataFrame:
         """The rows of one split: 'train', 'valid' or 'test'."""

@@ -216,6 +216,8 @@ class TableConfig:
     text: list[str] = field(default_factory=list)
     sequence: list[str] = field(default_factory=list)
     sequence_sep: str = " "
+    image: list[str] = field(default_factory=list)  # image paths, relative to the table's file (data/content.py)
+    vector: list[str] = field(default_factory=list)  # precomputed vectors, numbers separated by spaces or commas
 
     @property
     def key(self) -> str:
@@ -223,13 +225,14 @@ class TableConfig:
 
     @property
     def features(self) -> list[str]:
-        return [*self.categorical, *self.numeric, *self.text, *self.sequence]
+        return [*self.categorical, *self.numeric, *self.text, *self.sequence, *self.image, *self.vector]
 
     @classmethod
     def from_dict(cls, kind: str, d: Any, base_dir: Path) -> TableConfig:
         where = kind
         d = _require_mapping(d, where)
-        _check_keys(d, (*_FILE_KEYS, "categorical", "numeric", "text", "sequence", "sequence_sep"), where)
+        _check_keys(d, (*_FILE_KEYS, "categorical", "numeric", "text", "sequence", "sequence_sep", "image", "vector"),
+                    where)
         path, fmt, sep, header, encoding = _file_fields(d, base_dir, where)
         key = {"users": "user_id", "items": "item_id", "scenarios": "scenario"}[kind]
         columns = _columns(d.get("columns", {key: key} if header else {}), header, f"{where}.columns")
@@ -242,11 +245,17 @@ class TableConfig:
             text=_str_list(d.get("text"), f"{where}.text"),
             sequence=_str_list(d.get("sequence"), f"{where}.sequence"),
             sequence_sep=str(d.get("sequence_sep", " ")),
+            image=_str_list(d.get("image"), f"{where}.image"),
+            vector=_str_list(d.get("vector"), f"{where}.vector"),
         )
+        if kind == "scenarios" and (cfg.image or cfg.vector):
+            raise ConfigError(f"{where}: image and vector columns are read for items and users only; a scenario is "
+                              "described by its text.")
         seen: set[str] = set()
         for name in cfg.features:
             if name in seen:
-                raise ConfigError(f"{where}: column '{name}' is listed twice among categorical/numeric/text/sequence.")
+                raise ConfigError(f"{where}: column '{name}' is listed twice among categorical/numeric/text/sequence/"
+                                  "image/vector.")
             if name == key:
                 raise ConfigError(f"{where}: the id column '{key}' cannot also be a feature.")
             seen.add(name)

@@ -35,7 +35,7 @@ __all__ = ["INPUTS", "OnnxModel", "export_run"]
 # the graph inputs, in order: the Batch fields a forward pass reads (labels and conversions are not inputs)
 INPUTS = ("user", "item", "scenario", "user_cat", "item_cat", "item_seq", "user_num", "item_num", "hist_items",
           "hist_scenarios", "hist_gaps", "hist_labels", "hist_values", "hist_mask", "hist_item_cat", "hist_item_seq",
-          "hist_item_num", "activity")
+          "hist_item_num", "activity", "item_key", "hist_item_key")
 _HISTORY = {name for name in INPUTS if name.startswith("hist_")}
 TOLERANCE = 1e-5
 

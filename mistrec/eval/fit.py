@@ -21,6 +21,7 @@ from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.features.scenario_text import resolution_text
 from mistrec.models import REGISTRY, build_model, conversion_models, model_config
 from mistrec.models.base import Model
+from mistrec.models.layers import attach_content
 from mistrec.train.artifact import json_text, load_run, save_run
 from mistrec.train.loop import TrainConfig, predict_tasks, seed_everything, train
 from mistrec.train.warm import id_rows, warm_start
@@ -72,6 +73,7 @@ def fit_run(
                 print(f"New scenario {scenario}: {resolution_text(how)}", file=sys.stderr)
         seed_everything(train_cfg.seed)
         model = build_model(name, enc.spec_, cfg)
+        attach_content(model, enc.item_content_)
     train_cfg = train_cfg.resolved(model)  # the learning rate and batch size the run trains with, as saved
     rows = {split: enc.rows(ds, split) for split in ("train", "valid", "test")}
     fit_rows = {split: _only(rows[split], enc.spec_.scenario_names, train_scenarios) for split in ("train", "valid")}
@@ -114,6 +116,7 @@ def _warm_start(old: Model, old_enc: FeatureEncoder, meta: dict[str, Any], ds: P
     model = build_model(name, enc.spec_, cfg)
     report = warm_start(model, old.state_dict(), old_enc.spec_, enc.spec_, id_rows(old_ds, ds, "user_id"),
                         id_rows(old_ds, ds, "item_id"))
+    attach_content(model, enc.item_content_)  # this data's content vectors, whatever the old run held
     if not quiet:
         print(f"Warm start from {init_from}, trained on other data: {report.summary()}", file=sys.stderr)
     return model, enc

@@ -3,7 +3,8 @@
 The encoder follows the scikit-learn contract: `__init__` stores arguments, `fit` learns from the training
 split and returns self, learned state ends in `_`, and using it unfitted is an error. Ids never seen in
 training (cold users or items, a scenario with no training rows) map to the reserved index 0, so a model
-never reads an embedding that training did not touch.
+never reads an embedding that training did not touch. An item training never saw keeps its side features and
+its content vector (batches carry its dataset index as `item_key`): they are all a model knows of a new item.
 
 Example:
     >>> enc = FeatureEncoder().fit(PreparedDataset.load("demo_out/prepared"))   # doctest: +SKIP
@@ -61,6 +62,9 @@ class FeatureSpec:
     # the training split's negatives are sampled (implicit data: `negatives.per_positive`), not logged: an item's
     # positive rate there measures its popularity against the sampler, known before training
     sampled_negatives: bool = False
+    # the width of the items' content vectors (data/content.py; 0: none), one row per item index (n_items): the
+    # models that embed items with FeatureEmbedding fuse them with the id embedding
+    item_content_dim: int = 0
 
     @property
     def known_scenarios(self) -> tuple[int, ...]:
@@ -159,6 +163,13 @@ class FeatureEncoder:
         self.item_cat_ = _cat_table(items, "item", icat, n_items)
         self.item_num_ = _num_table(items, "item", inum, n_items)
         self.item_seq_ = _seq_table(items, iseq, n_items, self.max_seq)
+        # an item training never saw keeps its side features (they are known before any interaction: the only
+        # thing a model knows of a new item), but a category value that no trained item carries is unknown (0),
+        # like an unseen id: its embedding was never trained
+        for table in (self.item_cat_, self.item_seq_):
+            _keep_trained_values(table, self.item_map_ > 0)
+        content = ds.content("items")
+        self.item_content_ = content  # handed to the model once (`attach_content`); the model's state keeps it
         self.feature_names_ = {"user_cat": ucat, "user_num": unum, "item_cat": icat, "item_num": inum,
                                "item_seq": iseq}
         card = {name: ds.vocab[name].height + 1 for name in ds.vocab}
@@ -172,6 +183,7 @@ class FeatureEncoder:
             scenario_mix=tuple(tuple(float(x) for x in row) for row in mix) if mix is not None else (),
             trained_scenarios=tuple(int(i) for i in trained),
             sampled_negatives="sampled" in train.columns and bool(train["sampled"].any()),
+            item_content_dim=0 if content is None else int(content.shape[1]),
         )
         self.dataset_fingerprint_ = ds.manifest["fingerprint"]
         values = ds.events.value
@@ -259,7 +271,8 @@ class FeatureEncoder:
         self._check()
         length = self.spec_.history_length if history else 0
         user = self.user_map_[rows.user[idx]]
-        item = self.item_map_[rows.item[idx] if items is None else items]
+        key = rows.item[idx] if items is None else items
+        item = self.item_map_[key]
         end = rows.hist_end[idx]
         h = rows.events.gather(np.maximum(rows.hist_start[idx], end - length), end, rows.timestamp[idx], length)
         # 1 + floor(log2(1 + gap)) capped at 32, as frexp's exponent (the same integers for gaps below 2^53)
@@ -268,9 +281,9 @@ class FeatureEncoder:
         t = torch.from_numpy
         return Batch(
             user=t(user), item=t(item), scenario=t(self.scenario_map_[rows.scenario[idx]]),
-            user_cat=t(_take(self.user_cat_, user)), item_cat=t(_take(self.item_cat_, item)),
-            item_seq=t(_take(self.item_seq_, item)), user_num=t(_take(self.user_num_, user)),
-            item_num=t(_take(self.item_num_, item)),
+            user_cat=t(_take(self.user_cat_, user)), item_cat=t(_take(self.item_cat_, key)),
+            item_seq=t(_take(self.item_seq_, key)), user_num=t(_take(self.user_num_, user)),
+            item_num=t(_take(self.item_num_, key)),
             hist_items=t(hist_items), hist_scenarios=t(_take(self.scenario_map_, h.scenarios)),
             hist_gaps=t(gaps.astype(np.int64)), hist_labels=t(h.labels),
             hist_values=t(np.where(h.mask, (h.values - self.value_stats_[0]) / self.value_stats_[1], 0.0).astype(
@@ -278,11 +291,12 @@ class FeatureEncoder:
             hist_mask=t(h.mask),
             label=t(rows.label[idx]), conversion=t(rows.conversion[idx]),
             activity=t(rows.events.counts_before(rows.user[idx], rows.scenario[idx], rows.timestamp[idx])),
-            **self._history_item_features(hist_items, history_side),
+            item_key=t(np.asarray(key, dtype=np.int64)), hist_item_key=t(h.items.astype(np.int64)),
+            **self._history_item_features(h.items, history_side),
         )
 
     def _history_item_features(self, items: np.ndarray, gather: bool = True) -> dict[str, torch.Tensor]:
-        """The side features of the history items (B, L), mapped indices (padding and unseen items: 0): gathered
+        """The side features of the history items (B, L), dataset indices (padding: 0): gathered
         for the features the data has (empty, (B, L, 0), for those it has not, or without `gather`)."""
         t = torch.from_numpy
         width = None if gather else 0  # [:, :0] keeps each table's trailing shape with no feature
@@ -299,11 +313,12 @@ class FeatureEncoder:
         zeros = np.zeros(n, dtype=np.int64)
         return Batch(
             user=t(zeros), item=t(item), scenario=t(zeros), user_cat=t(self.user_cat_[zeros]),
-            item_cat=t(self.item_cat_[item]), item_seq=t(self.item_seq_[item]), user_num=t(self.user_num_[zeros]),
-            item_num=t(self.item_num_[item]), hist_items=torch.zeros(n, 0, dtype=torch.int64),
+            item_cat=t(self.item_cat_[items]), item_seq=t(self.item_seq_[items]), user_num=t(self.user_num_[zeros]),
+            item_num=t(self.item_num_[items]), hist_items=torch.zeros(n, 0, dtype=torch.int64),
             hist_scenarios=torch.zeros(n, 0, dtype=torch.int64), hist_gaps=torch.zeros(n, 0, dtype=torch.int64),
             hist_labels=torch.zeros(n, 0), hist_values=torch.zeros(n, 0), hist_mask=torch.zeros(n, 0, dtype=torch.bool),
             label=torch.zeros(n), conversion=torch.zeros(n), activity=torch.zeros(n, dtype=torch.int64),
+            item_key=t(np.asarray(items, dtype=np.int64)), hist_item_key=torch.zeros(n, 0, dtype=torch.int64),
             **self._history_item_features(np.zeros((n, 0), dtype=np.int64)))
 
     # -- persistence ------------------------------------------------------------------------------------
@@ -352,6 +367,17 @@ def _take(table: np.ndarray, idx: np.ndarray) -> np.ndarray:
     if table.ndim > 1 and table.size == 0:
         return np.zeros(idx.shape + table.shape[1:], dtype=table.dtype)
     return np.take(table, idx, axis=0)
+
+
+def _keep_trained_values(table: np.ndarray, trained: np.ndarray) -> None:
+    """Sets to 0, in place, the values of each feature column of `table` (n, F, ...) that no row in `trained` has."""
+    for j in range(table.shape[1]):
+        col = table[:, j]
+        if not col.size:
+            continue
+        seen = np.zeros(int(col.max()) + 1, dtype=bool)
+        seen[col[trained].ravel()] = True
+        col[~seen[col]] = 0
 
 
 def _seen_map(n: int, seen: np.ndarray) -> np.ndarray:

