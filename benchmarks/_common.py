@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MISTREC_SHARED_DATA", REPO.parent / "shared" / "data"))
 THREADS = os.environ.get("MISTREC_BENCH_THREADS", "2")  # 1 when two benchmarks share the 2 cores
@@ -85,3 +87,57 @@ def prepared_ml1m(work: Path, recipe: str, data: Path) -> Path:
         protocol = ProtocolConfig(name="random", seed=2022) if recipe == "age" else ProtocolConfig(name="temporal")
         prepare(load_dataset_config(cfg), prepared, protocol=protocol, history_length=50)
     return prepared
+
+
+def auc_or_nan(label: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(label, p)) if 0 < label.sum() < len(label) else float("nan")
+
+
+def paired_auc_over_users(a: dict[str, Any], b: dict[str, Any], mask: np.ndarray, seed: int, n_boot: int = 1000
+                          ) -> dict[str, Any]:
+    """AUC(a) - AUC(b) over the rows in `mask` (the same rows in both), with a bootstrap over users: `a` and `b` are
+    dicts of per-row arrays ('p', 'label', 'user') of the same rows in the same order."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    idx = np.flatnonzero(mask)
+    order = idx[np.argsort(a["user"][idx], kind="stable")]
+    users, starts = np.unique(a["user"][order], return_index=True)
+    by_user = np.split(order, starts[1:])
+    diffs = []
+    for _ in range(n_boot):
+        pick = np.concatenate([by_user[j] for j in rng.integers(0, len(users), size=len(users))])
+        y = a["label"][pick]
+        if 0 < y.sum() < len(y):
+            diffs.append(roc_auc_score(y, a["p"][pick]) - roc_auc_score(y, b["p"][pick]))
+    d = np.asarray(diffs)
+    return {"gain": auc_or_nan(a["label"][mask], a["p"][mask]) - auc_or_nan(b["label"][mask], b["p"][mask]),
+            "ci95": [float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975))],
+            "p_value": float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean()))), "users": len(users)}
+
+
+def mist_test_scores(prepared: Path, run: Path, epochs: int, seed: int) -> dict[str, Any]:
+    """Trains mist on `prepared` into `run` (once: a finished run is reused; the defaults but epochs and seed) and
+    returns its test rows' click probabilities with what figures group them by: label, user, scenario (indices),
+    whether the item has no training row (`new_item`), the user's training events in the row's scenario before it
+    (`activity`), the scenario names and the training seconds (0 when reused)."""
+    from mistrec.data.prepared import PreparedDataset
+    from mistrec.eval.fit import fit_run
+    from mistrec.train import TrainConfig
+    from mistrec.train.artifact import load_run
+    from mistrec.train.loop import predict
+
+    t0 = time.perf_counter()
+    if not (run / "metrics.json").is_file():
+        fit_run(prepared, "mist", run, train_cfg=TrainConfig(epochs=epochs, seed=seed), quiet=True, force=True)
+    seconds = time.perf_counter() - t0
+    model, enc, _ = load_run(run)
+    ds = PreparedDataset.load(prepared)
+    rows = enc.rows(ds, "test")
+    trained = ds.vocab["item_id"].filter(ds.vocab["item_id"]["train_count"] > 0)["index"].to_numpy()
+    return {"p": predict(model, enc, rows), "label": rows.label, "user": rows.user, "scenario": rows.scenario,
+            "new_item": ~np.isin(rows.item, trained),
+            "activity": rows.events.counts_before(rows.user, rows.scenario, rows.timestamp),
+            "names": ds.scenarios, "seconds": seconds}

@@ -334,6 +334,10 @@ def _flush_print(line: str) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.scenario_set == "vr":
+        from mistrec.cli.vr_demo import vr_demo
+
+        return vr_demo(args)
     import shutil
 
     import numpy as np

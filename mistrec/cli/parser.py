@@ -22,6 +22,12 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--epochs", type=int, default=20, help="maximum training epochs (default: 20)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.add_argument("--scenario-set", choices=("transfer", "vr"), default="transfer",
+                      help="transfer: the transfer platform, mist against the isolated model (default); vr: the "
+                      "virtual mall with item descriptions, each scene's slots filled and explained")
+    demo.add_argument("--slots", type=int, default=12, help="vr: display slots per scene (12)")
+    demo.add_argument("--per-category", type=int, default=3, help="vr: most items of one category in a slate (3)")
+    demo.add_argument("--diversity", type=float, default=0.3, help="vr: weight of the similarity penalty (0.3)")
 
     prep = sub.add_parser("prepare", help="dataset YAML -> prepared directory (clean, encode, split, histories)")
     prep.add_argument("config", help="the dataset YAML file")
@@ -29,8 +35,10 @@ def parser() -> argparse.ArgumentParser:
     prep.add_argument("--protocol", choices=PROTOCOLS, help="split protocol (default: the YAML's, else temporal)")
     prep.add_argument("--seed", type=int, help="seed of the split and of negative sampling")
     prep.add_argument("--target", help="target scenario (cold-user, kshot, leave-scenario-out); cold-user takes "
-                      "several, comma-separated (disjoint cold users in each)")
-    prep.add_argument("--cold-fraction", type=float, help="cold-user: share of the eligible users made cold (0.2)")
+                      "several, comma-separated (disjoint cold users in each); cold-item: the scenarios whose "
+                      "items may be held out (default: all)")
+    prep.add_argument("--cold-fraction", type=float, help="cold-user: share of the eligible users made cold; "
+                      "cold-item: share of the items held out (0.2)")
     prep.add_argument("--cold-rest", choices=("split", "train"), help="cold-user: the rows of everything but the "
                       "cold users' target rows keep the temporal split ('split', the default) or are all training "
                       "data, so that only cold users are evaluated ('train')")

@@ -16,7 +16,9 @@ row or without any content: zeros), and `content/<kind>.json` saying which block
   feature map: 1280 dims. A path that does not exist or is not an image is counted (with the first few named) in
   the block's report and leaves that row's block at zero: a bad file never stops a preparation.
 - **vector**: precomputed vectors of any modality (audio included), one column each: numbers separated by spaces,
-  commas or semicolons (brackets allowed), the same length on every row; an empty cell is a missing vector.
+  commas or semicolons (brackets allowed), or a Parquet list column, the same length on every row; an empty
+  cell is a missing vector. `vector_files: [clip.npy]` gives them as .npy arrays instead, row i for the table
+  file's i-th data row (an all-zero row: none).
 
 Every block is L2-normalised row by row (a missing one stays zero), so blocks of different encoders weigh alike.
 MiniLM and image vectors are cached by content hash (SHA-256 of the text, or of the image file's bytes) in
@@ -310,8 +312,9 @@ def _vector_block(tc: TableConfig, rows: pl.DataFrame, col: str) -> tuple[np.nda
         if width is None:
             width, first_line = len(x), int(line)
         elif len(x) != width:
+            first = location(tc.path, tc.format, first_line).removeprefix(str(tc.path)).strip()
             raise DataError(f"{location(tc.path, tc.format, int(line))}, column '{col}': a vector of {len(x)} "
-                            f"numbers where the first one ({location(tc.path, tc.format, first_line)}) has {width}. "
+                            f"numbers where the first one ({first}) has {width}. "
                             "Every row's vector must have the same length (an empty cell is a missing vector).")
         parsed.append(x)
     if width is None:
@@ -324,6 +327,34 @@ def _vector_block(tc: TableConfig, rows: pl.DataFrame, col: str) -> tuple[np.nda
     out = np.zeros_like(m, dtype=np.float32)
     out[present] = _normalise(m[present])
     return out, {"encoder": "given", "dims": width, "rows_with": int(present.sum()),
+                 "rows_without": int((~present).sum())}
+
+
+def _vector_file(tc: TableConfig, rows: pl.DataFrame, name: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """A .npy of precomputed vectors, row i for the table file's i-th data row (an all-zero row: none)."""
+    path = Path(name) if Path(name).is_absolute() else tc.path.parent / name
+    try:
+        m = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} (a {tc.kind}.vector_files entry) could not be read as a .npy array "
+                        f"({type(exc).__name__}). Write it with numpy.save.") from None
+    first = 0 if tc.format == "parquet" else (2 if tc.header or tc.format == "recbole" else 1)
+    pos = rows[LINE].to_numpy().astype(np.int64) - first
+    if m.ndim != 2 or not np.issubdtype(m.dtype, np.number):
+        raise DataError(f"{path}: a {m.ndim}-dimensional {m.dtype} array; {tc.kind}.vector_files needs a 2-D "
+                        "numeric array, one row per row of the table.")
+    if len(pos) and pos.max() >= len(m):
+        raise DataError(f"{path} has {len(m)} rows but {tc.path} has rows up to {int(pos.max()) + 1}: it needs one "
+                        "row per data row of the table, in the file's order.")
+    x = m[pos].astype(np.float64)
+    if not np.isfinite(x).all():
+        bad = int(pos[~np.isfinite(x).all(axis=1)][0])
+        raise DataError(f"{path}, row {bad}: a value that is not finite (nan or inf). Fix it, or write zeros for "
+                        "a missing vector.")
+    present = np.abs(x).sum(axis=1) > 0
+    out = np.zeros(x.shape, dtype=np.float32)
+    out[present] = _normalise(x[present])
+    return out, {"encoder": "given", "dims": int(m.shape[1]), "rows_with": int(present.sum()),
                  "rows_without": int((~present).sum())}
 
 
@@ -341,7 +372,7 @@ def table_content(tc: TableConfig, rows: pl.DataFrame, n_index: int, *, previous
         embed_text: whether the text columns are embedded (the YAML's `content.embed_text`).
     """
     text = tc.text if embed_text else []
-    if not (text or tc.image or tc.vector):
+    if not (text or tc.image or tc.vector or tc.vector_files):
         return None
     caches: dict[str, ContentCache] = {}
 
@@ -370,6 +401,10 @@ def table_content(tc: TableConfig, rows: pl.DataFrame, n_index: int, *, previous
         m, rep = _vector_block(tc, rows, c)
         blocks.append(m)
         report["blocks"].append({"kind": "vector", "columns": [c], **rep})
+    for f in tc.vector_files:
+        m, rep = _vector_file(tc, rows, f)
+        blocks.append(m)
+        report["blocks"].append({"kind": "vector", "file": f, **rep})
     full = np.zeros((n_index, sum(b.shape[1] for b in blocks)), dtype=np.float32)
     full[rows["index"].to_numpy()] = np.concatenate(blocks, axis=1)
     report["dims"] = int(full.shape[1])

@@ -219,8 +219,12 @@ class _Job:
         if p.name == "predefined":
             codes_given = df["split"].replace_strict({"train": 0, "valid": 1, "test": 2}, return_dtype=pl.Int8)
             predefined = codes_given.to_numpy()
+        if p.name == "cold-item" and self.cfg.implicit:
+            raise ConfigError("Protocol 'cold-item' needs logged negatives (a label column with 0s): on implicit "
+                              "data the training rows' sampled negatives would be drawn from the held-out items too.")
         codes, facts = split_interactions(p, df["user"].to_numpy(), df["timestamp"].to_numpy(),
-                                          df["scenario_idx"].to_numpy(), target, predefined)
+                                          df["scenario_idx"].to_numpy(), target, predefined,
+                                          item=df["item"].to_numpy())
         if "by_target" in facts:  # several cold-user targets: name them
             facts["by_target"] = {self.scenario_names[i - 1]: v for i, v in facts["by_target"].items()}
         self.facts.update(facts)
@@ -343,7 +347,7 @@ class _Job:
             v = self.vocab[f"{tc.kind}.{col}"] = build_vocab(tokens.filter(tokens != ""))
             exprs.append(pl.col(col).str.split(tc.sequence_sep).list.eval(
                 pl.element().replace_strict(v["value"], v["index"], default=0, return_dtype=pl.Int32)).alias(col))
-        exprs += [pl.col(c).fill_null("").alias(c) for c in tc.text]
+        exprs += [pl.col(c).fill_null("").alias(c) for c in tc.text if c not in (*tc.categorical, *tc.sequence)]
         out = idx.select(exprs)
         if tc.numeric:
             out = out.with_columns(self._numeric(tc, idx))

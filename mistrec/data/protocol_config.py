@@ -12,7 +12,7 @@ from mistrec.errors import ConfigError
 
 __all__ = ["PROTOCOLS", "ProtocolConfig"]
 
-PROTOCOLS = ("random", "temporal", "cold-user", "kshot", "leave-scenario-out", "predefined")
+PROTOCOLS = ("random", "temporal", "cold-user", "cold-item", "kshot", "leave-scenario-out", "predefined")
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,7 @@ class ProtocolConfig:
             raise ValueError("describe() needs a resolved protocol: call resolved() first")
         keep = {"random": ("seed", "valid", "test"), "temporal": ("valid", "test"),
                 "cold-user": ("seed", "valid", "test", "target", "cold_fraction"),
+                "cold-item": ("seed", "valid", "test", "target", "cold_fraction"),
                 "kshot": ("seed", "valid", "test", "target", "k"),
                 "leave-scenario-out": ("valid", "test", "target"), "predefined": ()}[self.name]
         out: dict[str, Any] = {"name": self.name, **{k: getattr(self, k) for k in keep}}
@@ -91,6 +92,9 @@ class ProtocolConfig:
 
     def validate_for(self, scenarios: list[str]) -> None:
         """Checks the options a protocol needs, once the scenarios are known."""
+        for t in self.targets if self.name == "cold-item" else ():
+            if t not in scenarios:
+                raise ConfigError(f"Target scenario '{t}' is not in the data. Known scenarios: {', '.join(scenarios)}.")
         if self.name in ("cold-user", "kshot", "leave-scenario-out"):
             if self.target is None:
                 raise ConfigError(

@@ -123,6 +123,9 @@ def _read_parquet(path: Path) -> pl.DataFrame:
         df = pl.read_parquet(path)
     except Exception as exc:  # polars raises several types for corrupt files
         raise DataError(f"{path} could not be read as parquet: {exc}".splitlines()[0]) from None
+    # a list or array column (a precomputed vector) becomes its numbers separated by spaces, as a csv would hold it
+    nested = [c for c, t in df.schema.items() if isinstance(t, pl.List | pl.Array)]
+    df = df.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join(" ") for c in nested)
     return df.with_columns(pl.all().cast(pl.String))
 
 

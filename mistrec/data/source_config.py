@@ -218,6 +218,7 @@ class TableConfig:
     sequence_sep: str = " "
     image: list[str] = field(default_factory=list)  # image paths, relative to the table's file (data/content.py)
     vector: list[str] = field(default_factory=list)  # precomputed vectors, numbers separated by spaces or commas
+    vector_files: list[str] = field(default_factory=list)  # .npy files, one row per row of the table's file
 
     @property
     def key(self) -> str:
@@ -225,13 +226,16 @@ class TableConfig:
 
     @property
     def features(self) -> list[str]:
-        return [*self.categorical, *self.numeric, *self.text, *self.sequence, *self.image, *self.vector]
+        """The feature columns, each once (a text column may also be categorical or a sequence)."""
+        return list(dict.fromkeys([*self.categorical, *self.numeric, *self.text, *self.sequence, *self.image,
+                                   *self.vector]))
 
     @classmethod
     def from_dict(cls, kind: str, d: Any, base_dir: Path) -> TableConfig:
         where = kind
         d = _require_mapping(d, where)
-        _check_keys(d, (*_FILE_KEYS, "categorical", "numeric", "text", "sequence", "sequence_sep", "image", "vector"),
+        _check_keys(d, (*_FILE_KEYS, "categorical", "numeric", "text", "sequence", "sequence_sep", "image", "vector",
+                        "vector_files"),
                     where)
         path, fmt, sep, header, encoding = _file_fields(d, base_dir, where)
         key = {"users": "user_id", "items": "item_id", "scenarios": "scenario"}[kind]
@@ -247,12 +251,17 @@ class TableConfig:
             sequence_sep=str(d.get("sequence_sep", " ")),
             image=_str_list(d.get("image"), f"{where}.image"),
             vector=_str_list(d.get("vector"), f"{where}.vector"),
+            vector_files=_str_list(d.get("vector_files"), f"{where}.vector_files"),
         )
-        if kind == "scenarios" and (cfg.image or cfg.vector):
+        if kind == "scenarios" and (cfg.image or cfg.vector or cfg.vector_files):
             raise ConfigError(f"{where}: image and vector columns are read for items and users only; a scenario is "
                               "described by its text.")
         seen: set[str] = set()
-        for name in cfg.features:
+        # a text column may also be categorical or a sequence (genres as ids and as words of the item's text)
+        also_ids = set(cfg.categorical) | set(cfg.sequence)
+        listed = [*cfg.categorical, *cfg.numeric, *[c for c in cfg.text if c not in also_ids], *cfg.sequence,
+                  *cfg.image, *cfg.vector]
+        for name in listed:
             if name in seen:
                 raise ConfigError(f"{where}: column '{name}' is listed twice among categorical/numeric/text/sequence/"
                                   "image/vector.")

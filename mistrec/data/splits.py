@@ -27,6 +27,7 @@ def split_interactions(
     scenario: np.ndarray,
     target: int | tuple[int, ...] | None,
     predefined: np.ndarray | None = None,
+    item: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Dispatches to the protocol named in `p`.
 
@@ -35,8 +36,10 @@ def split_interactions(
         user: user index per interaction.
         ts: timestamp per interaction (ties are broken by row order).
         scenario: scenario index per interaction.
-        target: the target scenario's index for cold-user, kshot and leave-scenario-out (cold-user: one or several).
+        target: the target scenario's index for cold-user, kshot and leave-scenario-out (cold-user: one or several);
+            for cold-item, optional: the scenarios whose items may be held out.
         predefined: split codes given by the data, for the predefined protocol.
+        item: item index per interaction, for cold-item.
     """
     p = p.resolved(data_has_splits=predefined is not None)
     rng = np.random.default_rng(p.seed)
@@ -51,6 +54,9 @@ def split_interactions(
     codes = temporal(sequence, ts, p.valid, p.test)
     if p.name == "temporal":
         return codes, {}
+    if p.name == "cold-item":
+        assert item is not None
+        return _cold_item(rng, codes, item, scenario, target, p.cold_fraction)
     assert target is not None  # ProtocolConfig.validate_for checked it
     if p.name == "cold-user":
         return _cold_user(rng, codes, user, scenario, (target,) if isinstance(target, int) else target,
@@ -110,6 +116,26 @@ def _kshot(
     codes[dropped] = EXCLUDED
     return codes, {"target_train_rows_before": len(train_target), "target_train_rows_kept": keep,
                    "target_train_rows_excluded": len(dropped)}
+
+
+def _cold_item(rng: np.random.Generator, codes: np.ndarray, item: np.ndarray, scenario: np.ndarray,
+               target: int | tuple[int, ...] | None, fraction: float) -> tuple[np.ndarray, dict[str, Any]]:
+    """`fraction` of the items (of the target scenarios, or of all) become new: every row of theirs goes to valid
+    (the rows of half of them) or test, so that no training row, and so no history, holds them; the other rows keep
+    `codes` (the temporal split, so warm items are evaluated too)."""
+    pool = item if target is None else item[np.isin(scenario, np.atleast_1d(target))]
+    items = np.unique(pool)
+    if len(items) < 2:
+        raise DataError("Protocol 'cold-item' needs at least two items to hold out some of them.")
+    n_cold = min(len(items) - 1, max(2, round(len(items) * fraction)))
+    cold = rng.permutation(items)[:n_cold]
+    half = n_cold // 2
+    valid_items, test_items = cold[:half], cold[half:]
+    codes = codes.copy()
+    codes[np.isin(item, valid_items)] = VALID
+    codes[np.isin(item, test_items)] = TEST
+    return codes, {"items": len(items), "cold_items": n_cold, "cold_items_valid": len(valid_items),
+                   "cold_items_test": len(test_items), "cold_item_rows": int(np.isin(item, cold).sum())}
 
 
 def _cold_user(

@@ -33,7 +33,8 @@ import yaml
 
 from mistrec.errors import ConfigError
 
-__all__ = ["DEFAULT_TRANSFER", "SyntheticConfig", "SyntheticData", "generate", "planted_offdiag", "transfer_platform"]
+__all__ = ["DEFAULT_TRANSFER", "MALL_SCENES", "SyntheticConfig", "SyntheticData", "generate", "planted_offdiag",
+           "transfer_platform", "virtual_mall"]
 
 SCENARIOS = ("home_feed", "search", "game_lobby", "vr_showroom")
 # T[target, source]; rows sum to 1. The sparse vr_showroom leans on home_feed and game_lobby.
@@ -49,7 +50,17 @@ DESCRIPTIONS = {
     "game_lobby": "games offered in the multiplayer lobby",
     "vr_showroom": "3D products shown in the virtual-reality showroom",
     "vr_arcade": "multiplayer games played in virtual reality",
+    "showroom": "3D products on the shelves of a virtual-reality showroom",
+    "cinema": "films and shows playing in the virtual mall's cinema",
 }
+MALL_SCENES = ("home_feed", "showroom", "game_lobby", "cinema")
+# T[target, source] of the virtual mall: the showroom and the cinema lean on the home feed and the game lobby
+MALL_TRANSFER = np.array([
+    [0.70, 0.10, 0.10, 0.10],
+    [0.40, 0.30, 0.20, 0.10],
+    [0.20, 0.10, 0.50, 0.20],
+    [0.30, 0.10, 0.20, 0.40],
+])
 START = 1767225600  # 2026-01-01 00:00:00 UTC
 
 
@@ -116,6 +127,12 @@ class SyntheticConfig:
     # is chosen from through n items drawn uniformly from it per event (the same preference as a sampled softmax,
     # in memory and time linear in n instead of the pool: catalogues of 10^5 items, benchmarks/serve_latency.py)
     choice_candidates: int = 0
+    # > 0: each item gets a `description` of this many words drawn from its latent vector (`_describe`): each word
+    # names one latent direction and its sign, chosen with probability proportional to that coordinate's square, so
+    # items close in the latent space (in any scenario) share words. The content-interest link that content
+    # features can learn; `description_noise` is the share of words drawn uniformly from the vocabulary instead.
+    description_words: int = 0
+    description_noise: float = 0.2
 
     def matrix(self) -> np.ndarray:
         """The planted T[target, source] the clicks follow: (1 - strength) I + strength * transfer."""
@@ -161,6 +178,21 @@ def transfer_platform(strength: float = 1.0, n_users: int = 4000, seed: int = 0,
         "n_users": n_users, "seed": seed, "strength": strength, "new_users": new_users, "events_per_user": 80,
         "scenario_share": (0.40, 0.25, 0.20, 0.15), "pool_sizes": (400, 300, 200, 120), "shared_items": 0.5,
         "categories": 32, "choice": "transferred", "label_bias": (-4.2, -4.0, -3.8, -3.4),
+    }
+    values.update(overrides)
+    return SyntheticConfig(**values)  # type: ignore[arg-type]
+
+
+def virtual_mall(n_users: int = 2000, seed: int = 0, **overrides: object) -> SyntheticConfig:
+    """The virtual mall (docs/synthetic.md, the VR / game case): four scenes (home feed, VR showroom, game lobby,
+    cinema) with disjoint catalogues, items chosen by the interest that drives the clicks, many users new in the
+    showroom and the cinema, and item descriptions drawn from the items' latent vectors, so that content is what
+    links a showroom item to the home-feed items a user engaged with. `mistrec demo --scenario-set vr` runs it."""
+    values: dict[str, object] = {
+        "n_users": n_users, "seed": seed, "scenarios": MALL_SCENES, "transfer": MALL_TRANSFER,
+        "scenario_share": (0.45, 0.15, 0.25, 0.15), "pool_sizes": (400, 150, 250, 150),
+        "label_noise": (0.3, 0.6, 0.5, 0.6), "label_bias": (-4.0, -3.6, -3.8, -3.6), "events_per_user": 60,
+        "new_users": (0.0, 0.5, 0.3, 0.5), "choice": "transferred", "categories": 16, "description_words": 10,
     }
     values.update(overrides)
     return SyntheticConfig(**values)  # type: ignore[arg-type]
@@ -230,7 +262,8 @@ class SyntheticData:
             "users": {"path": "users.csv", "columns": {"user_id": "user_id"}, "categorical": ["age_group"],
                       "numeric": ["activity"]},
             "items": {"path": "items.csv", "columns": {"item_id": "item_id"}, "categorical": ["category"],
-                      "numeric": ["price"], "text": ["title"]},
+                      "numeric": ["price"],
+                      "text": ["description"] if "description" in self.items.columns else ["title"]},
             "scenarios": {"path": "scenarios.csv", "columns": {"scenario": "scenario"}, "text": ["description"]},
             "history": {"length": 50},
         }
@@ -312,7 +345,7 @@ def generate(cfg: SyntheticConfig | None = None) -> SyntheticData:
     return SyntheticData(
         triggers=triggers,
         interactions=interactions, users=_users(rng, cfg.n_users, n_events),
-        items=_items(rng, items, item_names, cfg.categories, cfg.seed),
+        items=_items(rng, items, item_names, cfg.categories, cfg.seed, _describe(cfg, items)),
         scenarios=pl.DataFrame({"scenario": list(cfg.scenarios),
                                 "description": [DESCRIPTIONS.get(s, s.replace("_", " ")) for s in cfg.scenarios]}),
         transfer=t, scenario_names=tuple(cfg.scenarios), user_interest=interest, item_vectors=items, config=cfg,
@@ -361,8 +394,50 @@ def _users(rng: np.random.Generator, n: int, n_events: np.ndarray) -> pl.DataFra
     })
 
 
+# the descriptions' vocabulary: WORDS[2 j] names latent direction j, WORDS[2 j + 1] its opposite (8 words each)
+WORDS = (
+    ("racing", "engine", "speed", "turbo", "rally", "motor", "drift", "garage"),
+    ("garden", "flower", "herbal", "meadow", "orchard", "blossom", "leafy", "botanic"),
+    ("space", "rocket", "galaxy", "orbit", "planet", "astronaut", "comet", "lunar"),
+    ("ocean", "surf", "coral", "sailing", "harbour", "tidal", "marine", "reef"),
+    ("fantasy", "dragon", "wizard", "castle", "quest", "knight", "magic", "elven"),
+    ("kitchen", "recipe", "baking", "spice", "pastry", "grill", "cookware", "dessert"),
+    ("puzzle", "logic", "riddle", "strategy", "chess", "maze", "tactics", "cipher"),
+    ("fitness", "running", "yoga", "workout", "cycling", "muscle", "stamina", "sprint"),
+    ("horror", "zombie", "haunted", "ghost", "creepy", "vampire", "shadow", "nightmare"),
+    ("comedy", "cartoon", "funny", "prank", "silly", "jester", "parody", "giggle"),
+    ("history", "ancient", "empire", "medieval", "pharaoh", "roman", "dynasty", "relic"),
+    ("music", "guitar", "concert", "melody", "rhythm", "piano", "singer", "drums"),
+    ("fashion", "dress", "jacket", "sneaker", "denim", "couture", "scarf", "handbag"),
+    ("science", "physics", "chemistry", "robot", "laboratory", "circuit", "quantum", "gadget"),
+    ("pets", "puppy", "kitten", "parrot", "hamster", "aquarium", "pony", "rabbit"),
+    ("travel", "airport", "luggage", "safari", "passport", "resort", "island", "cruise"),
+)
+
+
+def _describe(cfg: SyntheticConfig, vectors: np.ndarray) -> list[str] | None:
+    """Each item's description (SyntheticConfig.description_words), from its own random stream."""
+    if not cfg.description_words:
+        return None
+    n, d = vectors.shape
+    if 2 * d > len(WORDS):
+        raise ConfigError(f"SyntheticConfig.description_words needs dim <= {len(WORDS) // 2} (one word list per "
+                          f"latent direction and sign). Got dim {d}.")
+    rng = np.random.default_rng([cfg.seed, 5])
+    w = vectors ** 2
+    p = w / w.sum(axis=1, keepdims=True)
+    k = cfg.description_words
+    dims = (rng.random((n, k, 1)) > np.cumsum(p, axis=1)[:, None, :]).sum(axis=2).clip(0, d - 1)  # (n, k)
+    lists = 2 * dims + (np.take_along_axis(vectors, dims, axis=1) < 0)  # the word list of direction and sign
+    noise = rng.random((n, k)) < cfg.description_noise
+    lists = np.where(noise, rng.integers(0, 2 * d, size=(n, k)), lists)
+    words = rng.integers(0, len(WORDS[0]), size=(n, k))
+    vocab = np.array(WORDS)
+    return [" ".join(row) for row in vocab[lists, words]]
+
+
 def _items(rng: np.random.Generator, vectors: np.ndarray, names: np.ndarray, categories: int = 0,
-           seed: int = 0) -> pl.DataFrame:
+           seed: int = 0, descriptions: list[str] | None = None) -> pl.DataFrame:
     if categories:  # the nearest of `categories` random directions: content shared by items of every scenario
         directions = np.random.default_rng([seed, 4]).normal(size=(vectors.shape[1], categories))
         category = np.argmax(vectors @ (directions / np.linalg.norm(directions, axis=0)), axis=1)
@@ -373,6 +448,7 @@ def _items(rng: np.random.Generator, vectors: np.ndarray, names: np.ndarray, cat
         "category": [f"c{c}" for c in category],
         "price": np.round(np.exp(rng.normal(3, 1, size=len(names))), 2),
         "title": [f"item {i} of topic {c}" for i, c in enumerate(category)],
+        **({"description": descriptions} if descriptions is not None else {}),
     })
 
 

@@ -92,7 +92,8 @@ class Mist(Model):
         self.register_buffer("mix", mix, persistent=False)
         self.register_buffer("mixed", None if mix is None else mixed_rows(mix), persistent=False)
         self.known_scenarios = spec.known_scenarios
-        self.embed = FeatureEmbedding(spec, d, init_std=cfg.init_std or 0.01)
+        self.embed = FeatureEmbedding(spec, d, init_std=cfg.init_std or 0.01, id_dropout=cfg.item_id_dropout,
+                                      content_fusion=cfg.content_fusion, content_dropout=cfg.content_dropout)
         self.reads_history_side = cfg.side_features and self.embed.has_item_side
         self.scenario = nn.Embedding(spec.n_scenarios, d, padding_idx=0)  # row 0: unknown scenario, stays zero
         self.gap = nn.Embedding(spec.gap_buckets, d, padding_idx=0)

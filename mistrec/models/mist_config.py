@@ -48,6 +48,11 @@ class MistConfig(ModelConfig):
     # user new to the platform; the history then carries interest across scenarios instead of the id. At 1.0
     # the id is never read, in evaluation either (its embedding would be untrained noise there).
     user_dropout: float = 0.5
+    # with item content vectors (docs/models.md, "Content vectors"): in training, this share of the items read the
+    # unknown item's id embedding instead of their own, so the content must carry them, as it carries a new item
+    item_id_dropout: float = 0.5
+    content_fusion: str = "add"  # add: id + content; gate: g * id + (1 - g) * content (layers.FeatureEmbedding)
+    content_dropout: float = 0.0  # dropout on the content vector before its projection, in training
     # Transfer to users new in a scenario (docs/models.md): in training, this share of the rows whose history has
     # events of other scenarios is shown as a user new in the row's scenario would be: that scenario's events are
     # removed from the history and the user's activity there (`Batch.activity`) becomes 0. Their labels stay, so
@@ -117,6 +122,15 @@ class MistConfig(ModelConfig):
                               f"{self.text_temperature}.")
         if not 0.0 <= self.user_dropout <= 1.0:
             raise ConfigError(f"The 'user_dropout' parameter of MistConfig must be in [0, 1]. Got {self.user_dropout}.")
+        if not 0.0 <= self.item_id_dropout <= 1.0:
+            raise ConfigError(f"The 'item_id_dropout' parameter of MistConfig must be in [0, 1]. Got "
+                              f"{self.item_id_dropout}.")
+        if self.content_fusion not in ("add", "gate"):
+            raise ConfigError(f"The 'content_fusion' parameter of MistConfig must be add or gate. Got "
+                              f"{self.content_fusion!r}.")
+        if not 0.0 <= self.content_dropout < 1.0:
+            raise ConfigError(f"The 'content_dropout' parameter of MistConfig must be in [0, 1). Got "
+                              f"{self.content_dropout}.")
         if not 0.0 <= self.cold_rows <= 1.0:
             raise ConfigError(f"The 'cold_rows' parameter of MistConfig must be in [0, 1]. Got {self.cold_rows}.")
         if self.cold_below < 1:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +164,29 @@ def test_demo_runs_end_to_end_as_a_real_process(tmp_path: Path) -> None:
     bench = json.loads((out / "benchmark.json").read_text())
     assert set(bench["summary"]["transfer_gain"]["mist"]) == set(manifest["scenarios"])
     assert (out / "report.html").read_text().count("<svg") >= 3
+
+
+def test_the_vr_demo_fills_and_explains_each_scenes_slots(tmp_path: Path) -> None:
+    out = tmp_path / "vr"
+    proc = subprocess.run([sys.executable, "-m", "mistrec", "demo", "--scenario-set", "vr", "--out", str(out),
+                           "--users", "200", "--epochs", "2", "--quiet"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "Item descriptions embedded by" in proc.stdout and "slot 1:" in proc.stdout
+    manifest = json.loads((out / "prepared" / "manifest.json").read_text())
+    assert manifest["content"]["items"]["blocks"][0]["kind"] == "text"
+    doc = json.loads((out / "slates.json").read_text(), parse_constant=_no_constant)
+    items = {r["item_id"]: r["category"] for r in csv.DictReader((out / "raw" / "items.csv").open())}
+    assert doc["users"]
+    for user in doc["users"]:
+        for scene, slate in user["scenes"].items():
+            assert slate["slots_filled"] == 12 and len(slate["items"]) == 12
+            assert all(i.startswith(scene) for i in slate["items"])  # each scene's own catalogue
+            counts = Counter(items[i] for i in slate["items"])
+            assert max(counts.values()) <= 3  # the per-category cap
+            assert slate["expected_clicks"] <= slate["top_of_list"]["expected_clicks"] + 1e-6
+            assert all(isinstance(e, str) and e for e in slate["explanations"])
+    assert set(doc["coverage"]) == {"cinema", "game_lobby", "home_feed", "showroom"}
 
 
 def test_an_internal_error_exits_1_with_the_traceback_and_a_hint_to_report_it(

@@ -138,3 +138,27 @@ def test_leakage_checks_catch_manufactured_leaks() -> None:
     relabelled[train[0]] = False  # an event whose row is (now) in valid/test
     with pytest.raises(LeakageError, match="not training interactions"):
         leakage.check_histories(ev, relabelled, USER, TS, start, end)
+
+
+def test_cold_item_items_have_no_training_row() -> None:
+    item = RNG.integers(1, 200, N)
+    base = temporal(USER, TS, 0.1, 0.1)
+    codes, facts = split_interactions(ProtocolConfig.from_dict({"name": "cold-item", "cold_fraction": 0.2, "seed": 3}),
+                                      USER, TS, SCEN, None, item=item)
+    held = np.unique(item[~np.isin(item, item[codes == TRAIN])])
+    assert len(held) == facts["cold_items"] == round(len(np.unique(item)) * 0.2)
+    in_valid, in_test = np.unique(item[codes == VALID]), np.unique(item[codes == TEST])
+    # each held-out item is in valid or in test, whole; the other items keep the temporal split
+    assert len(np.intersect1d(np.intersect1d(held, in_valid), in_test)) == 0
+    assert facts["cold_items_valid"] + facts["cold_items_test"] == len(held)
+    warm = ~np.isin(item, held)
+    assert (codes[warm] == base[warm]).all()
+    # the same seed holds out the same items; a target scenario restricts the choice to its items
+    again, _ = split_interactions(ProtocolConfig.from_dict({"name": "cold-item", "cold_fraction": 0.2, "seed": 3}),
+                                  USER, TS, SCEN, None, item=item)
+    assert (again == codes).all()
+    scoped = item + 1000 * (SCEN == 2)  # scenario 2 has its own items
+    codes2, _ = split_interactions(ProtocolConfig.from_dict({"name": "cold-item", "target": "b", "seed": 3}),
+                                   USER, TS, SCEN, 2, item=scoped)
+    held2 = np.unique(scoped[~np.isin(scoped, scoped[codes2 == TRAIN])])
+    assert (held2 > 1000).all()

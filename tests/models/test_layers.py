@@ -132,7 +132,8 @@ def test_history_side_features_equal_the_per_event_embeddings() -> None:
     num = torch.randn(30, 2)
     cat[0], seq[0], num[0] = 0, 0, 0.0  # item 0: padding / unknown
     items = torch.randint(0, 30, (4, 6))
-    b = SimpleNamespace(hist_items=items, hist_item_key=items, hist_item_cat=cat[items], hist_item_seq=seq[items], hist_item_num=num[items])
+    b = SimpleNamespace(hist_items=items, hist_item_key=items, hist_item_cat=cat[items], hist_item_seq=seq[items],
+                        hist_item_num=num[items])
     got = emb.history_items(b, side=True)  # type: ignore[arg-type]
     side = emb.item_side(cat[items], seq[items], num[items])
     assert side is not None

@@ -1,0 +1,150 @@
+"""`mistrec demo --scenario-set vr`: the virtual mall end to end, from generated scenes to filled shelves.
+
+The virtual mall (data.synthetic.virtual_mall) has four scenes with disjoint catalogues whose items carry
+descriptions; the descriptions are embedded (content vectors), mist trains with them, and for a few users each
+scene's display slots are filled from mist's ranked list under a per-category cap and a diversity penalty
+(eval.slate), each placed item with the sentence that says which past behaviour, in which scene, put it there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import yaml
+
+__all__ = ["vr_demo"]
+
+CANDIDATES = 60  # the ranked list the slots are filled from
+COVERAGE_USERS = 200
+
+
+def _item_table(ds: Any) -> tuple[dict[str, int], np.ndarray, np.ndarray]:
+    """Item raw id -> index, and per index its category name and description ('' where none)."""
+    vocab = ds.vocab["item_id"]
+    index = dict(zip(vocab["item_id"].cast(pl.Utf8).to_list(), vocab["index"].to_list(), strict=True))
+    n = vocab.height + 1
+    category = np.full(n, "?", dtype=object)
+    description = np.full(n, "", dtype=object)
+    items = ds.tables["items"]
+    cats = ds.vocab["items.category"]
+    names = dict(zip(cats["index"].to_list(), cats["value"].cast(pl.Utf8).to_list(), strict=True))
+    category[items["item"].to_numpy()] = [names.get(c, "?") for c in items["category"].to_list()]
+    description[items["item"].to_numpy()] = items["description"].to_list()
+    return index, category, description
+
+
+def _pick_users(rec: Any, ds: Any, scenes: list[str]) -> list[tuple[str, str]]:
+    """A user new in the showroom but active in the home feed, and the most active user: (id, why)."""
+    train = ds.split("train")
+    per = train.group_by("user", "scenario").len()
+    showroom = scenes.index("showroom") + 1
+    in_showroom = set(per.filter(pl.col("scenario") == showroom)["user"].to_list())
+    home = per.filter(pl.col("scenario") == 1).sort(["len", "user"], descending=[True, False])
+    new = next((u for u in home["user"].to_list() if u not in in_showroom), None)
+    names = ds.vocab["user_id"]
+    name = dict(zip(names["index"].to_list(), names["value"].cast(pl.Utf8).to_list(), strict=True))
+    picked = []
+    if new is not None:
+        picked.append((name[new], "new in the showroom (no showroom event in training), active in the home feed"))
+    busiest = train.group_by("user").len().sort(["len", "user"], descending=[True, False])["user"][0]
+    picked.append((name[int(busiest)], "the most active user, in every scene"))
+    return picked
+
+
+def vr_demo(args: argparse.Namespace) -> int:
+    import torch
+
+    from mistrec.cli.printing import print_run, print_summary
+    from mistrec.data import PreparedDataset, generate, load_dataset_config, prepare
+    from mistrec.data.synthetic import virtual_mall
+    from mistrec.eval.explain import Recommender
+    from mistrec.eval.fit import fit_run
+    from mistrec.eval.slate import fill_slots
+    from mistrec.train import TrainConfig
+
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    data = generate(virtual_mall(n_users=args.users, seed=args.seed))
+    yaml_path = data.write(out / "raw")
+    cfg = yaml.safe_load(yaml_path.read_text())
+    cfg["name"] = "virtual-mall"
+    cfg["content"] = {"embed_text": True}  # MiniLM with the text extra, else TF-IDF
+    yaml_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    print(f"Virtual mall (docs/synthetic.md): {data.interactions.height:,} interactions, {args.users:,} users, "
+          f"scenes {', '.join(data.scenario_names)} with disjoint catalogues; items described in words, e.g. "
+          f"{data.items['item_id'][0]}: \"{data.items['description'][0]}\"")
+    manifest = prepare(load_dataset_config(yaml_path), out / "prepared", quiet=args.quiet, force=True)
+    block = manifest["content"]["items"]["blocks"][0]
+    print(f"Item descriptions embedded by {block['encoder']} ({block['dims']} dimensions, {block['rows_with']:,} "
+          "items): the content that links a showroom item to the home-feed items a user engaged with")
+    print_summary(manifest, out / "prepared")
+    torch.set_num_threads(2)
+    run_dir = out / "runs" / "mist"
+    summary = fit_run(out / "prepared", "mist", run_dir, force=True, quiet=args.quiet,
+                      train_cfg=TrainConfig(epochs=args.epochs, batch_size=1024, lr=3e-3, seed=args.seed))
+    print_run(summary)
+    ds = PreparedDataset.load(out / "prepared")
+    rec = Recommender.load(run_dir)
+    index, category, description = _item_table(ds)
+    content = ds.content("items")
+    scenes = list(ds.scenarios)
+    doc: dict[str, Any] = {"slots": args.slots, "per_category": args.per_category, "diversity": args.diversity,
+                           "candidates": CANDIDATES, "users": [], "coverage": {}}
+    print(f"\nEach scene's {args.slots} slots filled from mist's top {CANDIDATES}: at most {args.per_category} of a "
+          f"category, diversity {args.diversity} (eval/slate.py)")
+    for user, why in _pick_users(rec, ds, scenes):
+        print(f"\nUser {user}: {why}")
+        entry: dict[str, Any] = {"user": user, "why": why, "scenes": {}}
+        for scene in scenes:
+            ranked = rec.recommend(user, scene, k=min(CANDIDATES, rec.catalogue_size(scene)))
+            items = [it["item"] for it in ranked["items"]]
+            if ranked.get("cold_start"):
+                print(f"  {scene}: {ranked['note']}")
+                continue
+            idx = np.array([index[i] for i in items])
+            p = np.array([it["score"] for it in ranked["items"]])
+            slate = fill_slots(p, category[idx], None if content is None else content[idx], slots=args.slots,
+                               per_category=args.per_category, diversity=args.diversity)
+            placed = [items[i] for i in slate.chosen]
+            why_items = rec.explain_items(user, scene, placed[:3], top_events=3)
+            top = slate.top_of_list
+            print(f"  {scene}: expected clicks {slate.expected_clicks:.2f} (top of the list: "
+                  f"{top['expected_clicks']:.2f}), categories {slate.categories} (top: {top['categories']}), "
+                  f"intra-list similarity {slate.intra_list_similarity or 0:.2f} (top: "
+                  f"{top['intra_list_similarity'] or 0:.2f})")
+            for slot, i in enumerate(slate.chosen[:3]):
+                words = " ".join(str(description[idx[i]]).split()[:4])
+                print(f"    slot {slot + 1}: {items[i]} [{category[idx[i]]}] p={p[i]:.2f} \"{words} ...\" - "
+                      f"{why_items[slot].get('sentence', '')}")
+            print(f"    ... and {len(slate.chosen) - 3} more slots")
+            entry["scenes"][scene] = {**slate.to_dict(), "items": placed,
+                                      "explanations": [w.get("sentence") for w in why_items]}
+        doc["users"].append(entry)
+    for scene in scenes:  # how much of each catalogue the slates show, across users
+        shown: set[str] = set()
+        top_shown: set[str] = set()
+        for user in rec.active_users(COVERAGE_USERS):
+            ranked = rec.recommend(user, scene, k=min(CANDIDATES, rec.catalogue_size(scene)))
+            if ranked.get("cold_start"):
+                continue
+            items = [it["item"] for it in ranked["items"]]
+            idx = np.array([index[i] for i in items])
+            p = np.array([it["score"] for it in ranked["items"]])
+            slate = fill_slots(p, category[idx], None if content is None else content[idx], slots=args.slots,
+                               per_category=args.per_category, diversity=args.diversity)
+            shown.update(items[i] for i in slate.chosen)
+            top_shown.update(items[:args.slots])
+        size = rec.catalogue_size(scene)
+        doc["coverage"][scene] = {"catalogue": size, "slates": len(shown) / size,
+                                  "top_of_list": len(top_shown) / size}
+    shares = ", ".join(f"{s} {c['slates']:.0%} ({c['top_of_list']:.0%})" for s, c in doc["coverage"].items())
+    print(f"\nCatalogue coverage over {COVERAGE_USERS} active users' slates (top of the list in brackets): {shares}")
+    (out / "slates.json").write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"Done in {time.perf_counter() - t0:.1f} s. Slates: {(out / 'slates.json').resolve()}")
+    return 0

@@ -1,0 +1,131 @@
+"""Content vectors at `prepare`: text, images and precomputed vectors, their cache, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from mistrec.data import PreparedDataset, load_dataset_config, prepare
+from mistrec.data.content import image_available
+from mistrec.errors import DataError
+from tests.conftest import write_yaml
+
+
+def _dataset(tmp_path: Path, items: str, extra: dict[str, Any], content: dict[str, Any] | None = None) -> Path:
+    (tmp_path / "clicks.csv").write_text("uid,iid,ts,clicked\n" + "".join(
+        f"u{u},{i},{100 * u + 10 * k},{(u + k) % 2}\n" for u in range(1, 7) for k, i in enumerate("abcdef")))
+    (tmp_path / "items.csv").write_text(items)
+    cfg = {"name": "c", "interactions": [{"path": "clicks.csv", "scenario": "home", "columns": {
+        "user_id": "uid", "item_id": "iid", "timestamp": "ts", "label": "clicked"}}],
+        "items": {"path": "items.csv", "columns": {"item_id": "iid"}, **extra},
+        "content": content or {"embed_text": True, "text_encoder": "tfidf", "text_dims": 4}}
+    return write_yaml(tmp_path / "d.yaml", cfg)
+
+
+ITEMS = ("iid,title,vec\na,red sports car,1 0 0\nb,blue sports car,\"[0, 1, 0]\"\nc,green tea,\n"
+         "d,black tea with milk,0;0;2\ne,,\nf,car wash and tea,1 1 0\n")
+
+
+def test_text_and_vectors_become_one_row_per_item_index(tmp_path: Path) -> None:
+    m = prepare(load_dataset_config(_dataset(tmp_path, ITEMS, {"text": ["title"], "vector": ["vec"]})),
+                tmp_path / "out")
+    report = m["content"]["items"]
+    assert [b["kind"] for b in report["blocks"]] == ["text", "vector"]
+    text, vec = report["blocks"]
+    assert (text["encoder"], text["rows_with"], text["rows_without"]) == ("tfidf", 5, 1)
+    assert (vec["dims"], vec["rows_with"], vec["rows_without"]) == (3, 4, 2)
+    ds = PreparedDataset.load(tmp_path / "out")
+    c = ds.content("items")
+    assert c is not None and c.shape == (7, text["dims"] + 3)
+    index = dict(zip(ds.vocab["item_id"]["item_id"], ds.vocab["item_id"]["index"], strict=True))
+    assert not c[0].any() and not c[index["e"]].any()  # the unknown index and an item with no content
+    np.testing.assert_allclose(c[index["d"], -3:], [0, 0, 1])  # each block L2-normalised
+    np.testing.assert_allclose(c[index["f"], -3:], [2 ** -0.5, 2 ** -0.5, 0], rtol=1e-6)
+    sim = c[:, :-3] @ c[:, :-3].T  # the texts that share words are the closer ones
+    assert sim[index["a"], index["b"]] > sim[index["a"], index["c"]]
+    assert ds.content("users") is None
+
+
+def test_text_is_embedded_only_when_asked(tmp_path: Path) -> None:
+    m = prepare(load_dataset_config(_dataset(tmp_path, ITEMS, {"text": ["title"]}, content={"embed_text": False})),
+                tmp_path / "out")
+    assert m["content"] == {}
+    assert PreparedDataset.load(tmp_path / "out").content("items") is None
+
+
+@pytest.mark.parametrize(("items", "column", "expected"), [
+    ("iid,vec\na,1 2\nb,1 2 3\n", "vec", r"items.csv line 3, column 'vec': a vector of 3 numbers where the first "
+                                         r"one \(line 2\) has 2"),
+    ("iid,vec\na,1 x\nb,1 2\n", "vec", r"line 2, column 'vec': '1 x' is not a vector of numbers"),
+    ("iid,vec\na,1 nan\nb,1 2\n", "vec", r"line 2, column 'vec': the vector holds a value that is not finite"),
+    ("iid,vec\na,\nb,\n", "vec", r"column 'vec': every row's vector is empty"),
+])
+def test_bad_vectors_name_the_file_line_and_column(tmp_path: Path, items: str, column: str, expected: str) -> None:
+    with pytest.raises(DataError, match=expected):
+        prepare(load_dataset_config(_dataset(tmp_path, items, {"vector": [column]})), tmp_path / "out")
+
+
+def test_a_text_column_empty_for_every_item_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"column 'title': the text is empty on every row of the items table"):
+        prepare(load_dataset_config(_dataset(tmp_path, "iid,title\na,\nb, \n", {"text": ["title"]})),
+                tmp_path / "out")
+
+
+@pytest.mark.skipif(not image_available(), reason="the image extra (efficientnet-lite-pytorch) is not installed")
+def test_images_are_embedded_bad_files_counted_and_the_cache_reused(tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / "red.png")
+    Image.new("RGB", (64, 64), (10, 10, 200)).save(tmp_path / "blue.jpg")
+    (tmp_path / "bad.png").write_text("not an image")
+    items = "iid,pic\na,red.png\nb,missing.png\nc,bad.png\nd,blue.jpg\ne,\nf,red.png\n"
+    cfg = load_dataset_config(_dataset(tmp_path, items, {"image": ["pic"]}))
+    m = prepare(cfg, tmp_path / "out")
+    block = m["content"]["items"]["blocks"][0]
+    assert (block["dims"], block["rows_with"], block["unreadable"], block["embedded"]) == (1280, 3, 2, 2)
+    assert any("missing.png" in s for s in block["unreadable_first"])
+    assert any("bad.png (not an image" in s for s in block["unreadable_first"])
+    assert any("could not be read" in n for n in m["notes"])
+    ds = PreparedDataset.load(tmp_path / "out")
+    index = dict(zip(ds.vocab["item_id"]["item_id"], ds.vocab["item_id"]["index"], strict=True))
+    c = ds.content("items")
+    assert c is not None
+    np.testing.assert_array_equal(c[index["a"]], c[index["f"]])  # the same picture, the same vector
+    assert not c[index["b"]].any() and not c[index["c"]].any()
+    assert np.isclose(np.linalg.norm(c[index["d"]]), 1.0)
+    again = prepare(cfg, tmp_path / "out", force=True)  # the second preparation embeds nothing
+    block2 = again["content"]["items"]["blocks"][0]
+    assert (block2["embedded"], block2["cached"], block2["unreadable"]) == (0, 3, 2)
+    np.testing.assert_array_equal(PreparedDataset.load(tmp_path / "out").content("items"), c)
+    json.dumps(again["content"])  # the report is plain JSON
+
+
+def test_vectors_from_a_parquet_list_column_and_from_a_npy_file(tmp_path: Path) -> None:
+    import polars as pl
+
+    pl.DataFrame({"iid": list("abcdef"), "emb": [[1.0, 0.0], [0.0, 2.0], None, [1.0, 1.0], [3.0, 0.0], [0.0, 0.5]]}
+                 ).write_parquet(tmp_path / "items.parquet")
+    np.save(tmp_path / "audio.npy", np.array([[0, 0, 1], [0, 1, 0], [1, 0, 0], [0, 0, 0], [2, 0, 0], [0, 3, 0]],
+                                             dtype=np.float32))
+    path = _dataset(tmp_path, "unused", {"vector": ["emb"], "vector_files": ["audio.npy"]})
+    cfg = yaml.safe_load(path.read_text())
+    cfg["items"]["path"] = "items.parquet"
+    path.write_text(yaml.safe_dump(cfg))
+    m = prepare(load_dataset_config(path), tmp_path / "out")
+    blocks = m["content"]["items"]["blocks"]
+    assert [(b["kind"], b["dims"], b["rows_with"]) for b in blocks] == [("vector", 2, 5), ("vector", 3, 5)]
+    ds = PreparedDataset.load(tmp_path / "out")
+    index = dict(zip(ds.vocab["item_id"]["item_id"], ds.vocab["item_id"]["index"], strict=True))
+    c = ds.content("items")
+    assert c is not None
+    np.testing.assert_allclose(c[index["b"]], [0, 1, 0, 1, 0])  # list column, then the .npy's row 2
+    np.testing.assert_allclose(c[index["c"]], [0, 0, 1, 0, 0])  # no list; the .npy's row 3
+    np.testing.assert_allclose(c[index["d"]], [2 ** -0.5, 2 ** -0.5, 0, 0, 0], rtol=1e-6)  # an all-zero .npy row
+    np.save(tmp_path / "audio.npy", np.zeros((4, 3), dtype=np.float32))
+    with pytest.raises(DataError, match=r"audio.npy has 4 rows but .*items.parquet has rows up to 6"):
+        prepare(load_dataset_config(path), tmp_path / "out2")
