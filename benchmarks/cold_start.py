@@ -145,6 +145,7 @@ def _cold_item_row(got: dict[str, Any], seed: int) -> dict[str, Any]:
             "auc": {v: auc_or_nan(g["label"][cold], g["p"][cold]) for v, g in got.items()},
             "warm_auc": {v: auc_or_nan(g["label"][~cold], g["p"][~cold]) for v, g in got.items()},
             "paired_text_vs_id": paired_auc_over_users(got["text"], got["id"], cold, seed),
+            "paired_vs_id": {v: paired_auc_over_users(g, got["id"], cold, seed) for v, g in got.items() if v != "id"},
             "train_seconds": {v: round(g["seconds"], 1) for v, g in got.items()}}
 
 
@@ -166,6 +167,8 @@ def _cross_scene_row(got: dict[str, Any], seed: int) -> dict[str, Any]:
             "auc": {v: float(np.mean([r[f"auc_{v}"] for r in counted.values()])) for v in got},
             "gain_mean_over_scenes": float(np.mean([r["gain_text_vs_id"] for r in counted.values()])),
             "paired_sparse_text_vs_id": paired_auc_over_users(got["text"], got["id"], sparse, seed),
+            "paired_sparse_vs_id": {v: paired_auc_over_users(g, ref, sparse, seed) for v, g in got.items()
+                                    if v != "id"},
             "all_rows_auc": {v: auc_or_nan(g["label"], g["p"]) for v, g in got.items()},
             "train_seconds": {v: round(g["seconds"], 1) for v, g in got.items()}}
 
