@@ -91,12 +91,14 @@ class FeatureEmbedding(nn.Module):
         super().__init__()
         self.content_dim = spec.item_content_dim
         self.id_dropout = id_dropout
-        self.content_fusion = content_fusion
+        if content_fusion not in ("add", "gate"):
+            raise ValueError(f"content_fusion must be add or gate. Got {content_fusion!r}.")
+        self.content_gate: nn.Linear | None = None
         if self.content_dim:
             self.register_buffer("item_content", torch.zeros(spec.n_items, self.content_dim))
             self.content_proj = nn.Linear(self.content_dim, dim)
             self.content_drop = Dropout(content_dropout)
-            self.content_gate = nn.Linear(2 * dim, dim)
+            self.content_gate = nn.Linear(2 * dim, dim) if content_fusion == "gate" else None
         self.user = nn.Embedding(spec.n_users, dim)
         self.item = nn.Embedding(spec.n_items, dim)
         self.user_cat = nn.ModuleList(nn.Embedding(n, dim) for n in spec.user_cat)
@@ -121,7 +123,7 @@ class FeatureEmbedding(nn.Module):
         v = lookup(self.item, idx)
         c = self.content_proj(self.content_drop(self.item_content.index_select(0, key.reshape(-1)).view(
             *key.shape, -1)))
-        if self.content_fusion == "add":
+        if self.content_gate is None:
             return v + c
         g = torch.sigmoid(self.content_gate(torch.cat([v, c], dim=-1)))
         return g * v + (1 - g) * c
