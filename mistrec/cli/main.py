@@ -240,10 +240,25 @@ def _recommend(args: argparse.Namespace) -> int:
 
         rec.retriever = Retriever.load(args.retrieval, rec, args.retrieve)
     candidates = [c.strip() for c in args.candidates.split(",") if c.strip()] if args.candidates else None
-    out = rec.recommend(args.user, args.scenario, k=args.k, explain=args.explain, description=args.describe,
-                        candidates=candidates)
+    if args.slots:
+        from mistrec.eval.slate import recommend_slate
+
+        if args.describe or candidates:
+            raise MistrecError("--slots fills a scenario of the data from its catalogue: drop --describe and "
+                               "--candidates.")
+        out = recommend_slate(rec, args.user, args.scenario, slots=args.slots, per_category=args.per_category,
+                              diversity=args.diversity, candidates=args.slot_candidates, category=args.slot_category,
+                              explain=args.explain)
+    else:
+        out = rec.recommend(args.user, args.scenario, k=args.k, explain=args.explain, description=args.describe,
+                            candidates=candidates)
     if args.json:
         print(json.dumps(out, indent=2))
+        return 0
+    if "slate" in out:
+        from mistrec.cli.printing import print_slate
+
+        print_slate(out, args.user, args.scenario)
         return 0
     if "new_scenario" in out:
         from mistrec.features.scenario_text import resolution_text

@@ -159,6 +159,16 @@ def parser() -> argparse.ArgumentParser:
                     "scenarios with alike descriptions; shared: the shared path)")
     rc.add_argument("--candidates", metavar="ITEMS", help="comma-separated item ids to rank (default: the "
                     "scenario's catalogue; a described new scenario's is every item the model knows)")
+    rc.add_argument("--slots", type=int, help="fill this many display slots (a scene's shelves) from the top "
+                    "--slot-candidates items under a per-category cap and a similarity penalty, instead of the top k "
+                    "(eval/slate.py)")
+    rc.add_argument("--slot-candidates", type=int, default=60, help="with --slots: the ranked list they are filled "
+                    "from (default: 60)")
+    rc.add_argument("--per-category", type=int, default=3, help="with --slots: most items of one category (3)")
+    rc.add_argument("--diversity", type=float, default=0.3, help="with --slots: weight of the similarity penalty "
+                    "on the items' content vectors (0.3)")
+    rc.add_argument("--slot-category", metavar="COLUMN", help="with --slots: the categorical item feature the cap "
+                    "counts (default: the items table's first)")
     rc.add_argument("--json", action="store_true", help="print JSON instead of text")
     rc.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the command line starts without importing evaluation (and torch)
     from mistrec.eval.results import ActivityMetrics, BenchmarkResult
 
-__all__ = ["print_activity", "print_benchmark", "print_gain_by_activity", "print_matrix", "print_run",
+__all__ = ["print_activity", "print_benchmark", "print_gain_by_activity", "print_matrix", "print_run", "print_slate",
            "print_summary"]
 
 
@@ -147,3 +147,22 @@ def print_summary(manifest: dict[str, Any], out: Path) -> None:
     for warning in manifest.get("warnings", []):
         print(f"  warning: {warning}")
     print(f"  written to {out} (manifest.json has the cleaning report and fingerprints)")
+
+
+def print_slate(out: dict[str, Any], user: str, scenario: str) -> None:
+    """A filled slate (`eval.slate.recommend_slate`): its figures against the top of the list's, then each slot."""
+    sl, top = out["slate"], out["slate"]["top_of_list"]
+    ils = "" if sl["intra_list_similarity"] is None else (
+        f", similarity {sl['intra_list_similarity']:.2f} (top: {top['intra_list_similarity']:.2f})")
+    print(f"{sl['slots_filled']} slots in {scenario} for user {user} from {out['model']}'s top "
+          f"{sl['candidates']} (at most {sl['per_category']} per {sl['category'] or 'category'}, diversity "
+          f"{sl['diversity']}): expected clicks {sl['expected_clicks']:.2f} (top of the list: "
+          f"{top['expected_clicks']:.2f}), {sl['categories']} categories (top: {top['categories']}){ils}"
+          + (f"; cold start: {out['note']}" if out["cold_start"] else ""))
+    for item in out["items"]:
+        score = "" if item["score"] is None else f"  p(click) {item['score']:.3f}"
+        print(f"  {item['slot']:>2}. {item['item']} [{item['category']}] (rank {item['rank']}){score}")
+        if item.get("explanation"):
+            print(f"      {item['explanation'].get('sentence', '')}")
+    if sl["unfilled"]:
+        print(f"  {sl['unfilled']} slots left empty: the per-category cap allowed no more of the candidates")

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 import yaml
 
@@ -24,19 +23,12 @@ CANDIDATES = 60  # the ranked list the slots are filled from
 COVERAGE_USERS = 200
 
 
-def _item_table(ds: Any) -> tuple[dict[str, int], np.ndarray, np.ndarray]:
-    """Item raw id -> index, and per index its category name and description ('' where none)."""
+def _descriptions(ds: Any) -> dict[str, str]:
+    """Item raw id -> its description."""
     vocab = ds.vocab["item_id"]
-    index = dict(zip(vocab["item_id"].cast(pl.Utf8).to_list(), vocab["index"].to_list(), strict=True))
-    n = vocab.height + 1
-    category = np.full(n, "?", dtype=object)
-    description = np.full(n, "", dtype=object)
+    name = dict(zip(vocab["index"].to_list(), vocab["item_id"].cast(pl.Utf8).to_list(), strict=True))
     items = ds.tables["items"]
-    cats = ds.vocab["items.category"]
-    names = dict(zip(cats["index"].to_list(), cats["value"].cast(pl.Utf8).to_list(), strict=True))
-    category[items["item"].to_numpy()] = [names.get(c, "?") for c in items["category"].to_list()]
-    description[items["item"].to_numpy()] = items["description"].to_list()
-    return index, category, description
+    return {name[i]: d for i, d in zip(items["item"].to_list(), items["description"].to_list(), strict=True)}
 
 
 def _pick_users(rec: Any, ds: Any, scenes: list[str]) -> list[tuple[str, str]]:
@@ -65,7 +57,7 @@ def vr_demo(args: argparse.Namespace) -> int:
     from mistrec.data.synthetic import virtual_mall
     from mistrec.eval.explain import Recommender
     from mistrec.eval.fit import fit_run
-    from mistrec.eval.slate import fill_slots
+    from mistrec.eval.slate import recommend_slate
     from mistrec.train import TrainConfig
 
     out = Path(args.out)
@@ -91,55 +83,43 @@ def vr_demo(args: argparse.Namespace) -> int:
     print_run(summary)
     ds = PreparedDataset.load(out / "prepared")
     rec = Recommender.load(run_dir)
-    index, category, description = _item_table(ds)
-    content = ds.content("items")
+    description = _descriptions(ds)
     scenes = list(ds.scenarios)
-    doc: dict[str, Any] = {"slots": args.slots, "per_category": args.per_category, "diversity": args.diversity,
-                           "candidates": CANDIDATES, "users": [], "coverage": {}}
+    options = {"slots": args.slots, "per_category": args.per_category, "diversity": args.diversity,
+               "candidates": CANDIDATES}
+    doc: dict[str, Any] = {**options, "users": [], "coverage": {}}
     print(f"\nEach scene's {args.slots} slots filled from mist's top {CANDIDATES}: at most {args.per_category} of a "
           f"category, diversity {args.diversity} (eval/slate.py)")
     for user, why in _pick_users(rec, ds, scenes):
         print(f"\nUser {user}: {why}")
         entry: dict[str, Any] = {"user": user, "why": why, "scenes": {}}
         for scene in scenes:
-            ranked = rec.recommend(user, scene, k=min(CANDIDATES, rec.catalogue_size(scene)))
-            items = [it["item"] for it in ranked["items"]]
-            if ranked.get("cold_start"):
-                print(f"  {scene}: {ranked['note']}")
+            got = recommend_slate(rec, user, scene, **options, explain=True)
+            if got["cold_start"]:
+                print(f"  {scene}: {got['note']}")
                 continue
-            idx = np.array([index[i] for i in items])
-            p = np.array([it["score"] for it in ranked["items"]])
-            slate = fill_slots(p, category[idx], None if content is None else content[idx], slots=args.slots,
-                               per_category=args.per_category, diversity=args.diversity)
-            placed = [items[i] for i in slate.chosen]
-            why_items = rec.explain_items(user, scene, placed[:3], top_events=3)
-            top = slate.top_of_list
-            print(f"  {scene}: expected clicks {slate.expected_clicks:.2f} (top of the list: "
-                  f"{top['expected_clicks']:.2f}), categories {slate.categories} (top: {top['categories']}), "
-                  f"intra-list similarity {slate.intra_list_similarity or 0:.2f} (top: "
+            slate, top = got["slate"], got["slate"]["top_of_list"]
+            print(f"  {scene}: expected clicks {slate['expected_clicks']:.2f} (top of the list: "
+                  f"{top['expected_clicks']:.2f}), categories {slate['categories']} (top: {top['categories']}), "
+                  f"intra-list similarity {slate['intra_list_similarity'] or 0:.2f} (top: "
                   f"{top['intra_list_similarity'] or 0:.2f})")
-            for slot, i in enumerate(slate.chosen[:3]):
-                words = " ".join(str(description[idx[i]]).split()[:4])
-                print(f"    slot {slot + 1}: {items[i]} [{category[idx[i]]}] p={p[i]:.2f} \"{words} ...\" - "
-                      f"{why_items[slot].get('sentence', '')}")
-            print(f"    ... and {len(slate.chosen) - 3} more slots")
-            entry["scenes"][scene] = {**slate.to_dict(), "items": placed,
-                                      "explanations": [w.get("sentence") for w in why_items]}
+            for item in got["items"][:3]:
+                words = " ".join(description.get(item["item"], "").split()[:4])
+                print(f"    slot {item['slot']}: {item['item']} [{item['category']}] p={item['score']:.2f} "
+                      f"\"{words} ...\" - {item['explanation'].get('sentence', '')}")
+            print(f"    ... and {len(got['items']) - 3} more slots")
+            entry["scenes"][scene] = {**slate, "items": [it["item"] for it in got["items"]],
+                                      "explanations": [it["explanation"].get("sentence") for it in got["items"]]}
         doc["users"].append(entry)
     for scene in scenes:  # how much of each catalogue the slates show, across users
         shown: set[str] = set()
         top_shown: set[str] = set()
         for user in rec.active_users(COVERAGE_USERS):
-            ranked = rec.recommend(user, scene, k=min(CANDIDATES, rec.catalogue_size(scene)))
-            if ranked.get("cold_start"):
+            got = recommend_slate(rec, user, scene, **options)
+            if got["cold_start"]:
                 continue
-            items = [it["item"] for it in ranked["items"]]
-            idx = np.array([index[i] for i in items])
-            p = np.array([it["score"] for it in ranked["items"]])
-            slate = fill_slots(p, category[idx], None if content is None else content[idx], slots=args.slots,
-                               per_category=args.per_category, diversity=args.diversity)
-            shown.update(items[i] for i in slate.chosen)
-            top_shown.update(items[:args.slots])
+            shown.update(it["item"] for it in got["items"])
+            top_shown.update(it["item"] for it in rec.recommend(user, scene, k=args.slots)["items"])
         size = rec.catalogue_size(scene)
         doc["coverage"][scene] = {"catalogue": size, "slates": len(shown) / size,
                                   "top_of_list": len(top_shown) / size}

@@ -113,3 +113,51 @@ def fill_slots(p: np.ndarray, categories: np.ndarray, vectors: np.ndarray | None
                  top_of_list={"expected_clicks": round(t_clicks, 4), "categories": t_cats,
                               "category_coverage": round(t_cov, 4),
                               "intra_list_similarity": None if t_ils is None else round(t_ils, 4)})
+
+
+def item_categories(ds: Any, column: str | None = None) -> tuple[np.ndarray, str | None]:
+    """Per item index, its value of a categorical item feature ('?' where unknown) and the feature's name:
+    `column`, or the items table's first categorical feature; all '?' (and None) when there is none."""
+    import polars as pl
+
+    n = ds.vocab["item_id"].height + 1
+    names = list((ds.manifest["config"].get("items") or {}).get("categorical", []) or [])
+    if column is not None and column not in names:
+        raise ConfigError(f"--slot-category {column!r} is not a categorical item feature of this data. Known: "
+                          f"{', '.join(names) or 'none'}.")
+    column = column or (names[0] if names else None)
+    out = np.full(n, "?", dtype=object)
+    if column is None or "items" not in ds.tables:
+        return out, None
+    items = ds.tables["items"]
+    vocab = ds.vocab[f"items.{column}"]
+    values = dict(zip(vocab["index"].to_list(), vocab["value"].cast(pl.Utf8).to_list(), strict=True))
+    out[items["item"].to_numpy()] = [values.get(c, "?") for c in items[column].to_list()]
+    return out, column
+
+
+def recommend_slate(rec: Any, user: str, scenario: str, *, slots: int = 12, per_category: int | None = 3,
+                    diversity: float = 0.3, candidates: int = 60, category: str | None = None,
+                    explain: bool = False) -> dict[str, Any]:
+    """A scene's `slots` filled for `user` from the Recommender's top `candidates` (`fill_slots`): the category is a
+    categorical item feature (`item_categories`), the similarity that of the items' content vectors when the data
+    has them. Returns the ranked list's answer with `items` replaced by the slate (slot order), each item with its
+    category, and the slate's figures under `slate`."""
+    ranked = rec.recommend(user, scenario, k=min(max(candidates, slots), rec.catalogue_size(scenario)))
+    cats, column = item_categories(rec.ds, category)
+    if ranked.get("cold_start"):  # no scores to trade against: the popular items, capped by category
+        p = np.linspace(1.0, 0.5, len(ranked["items"]))
+    else:
+        p = np.array([it["score"] for it in ranked["items"]])
+    names = [it["item"] for it in ranked["items"]]
+    idx = np.array([rec._item_index[n] for n in names])
+    content = rec.ds.content("items")
+    slate = fill_slots(p, cats[idx], None if content is None else content[idx], slots=slots,
+                       per_category=per_category, diversity=diversity)
+    items = [{"slot": s + 1, "item": names[i], "category": str(cats[idx[i]]), "rank": int(i) + 1,
+              "score": ranked["items"][i]["score"]} for s, i in enumerate(slate.chosen)]
+    if explain and not ranked.get("cold_start"):
+        for item, e in zip(items, rec.explain_items(user, scenario, [it["item"] for it in items]), strict=True):
+            item["explanation"] = e
+    return {**ranked, "items": items, "slate": {**slate.to_dict(), "category": column, "candidates": len(names),
+                                                "per_category": per_category, "diversity": diversity}}

@@ -187,6 +187,16 @@ def test_the_vr_demo_fills_and_explains_each_scenes_slots(tmp_path: Path) -> Non
             assert slate["expected_clicks"] <= slate["top_of_list"]["expected_clicks"] + 1e-6
             assert all(isinstance(e, str) and e for e in slate["explanations"])
     assert set(doc["coverage"]) == {"cinema", "game_lobby", "home_feed", "showroom"}
+    # the same slot filling from the command line, for any user and scene
+    user = doc["users"][0]["user"]
+    proc = subprocess.run([sys.executable, "-m", "mistrec", "recommend", str(out / "runs" / "mist"), "--user", user,
+                           "--scenario", "cinema", "--slots", "6", "--per-category", "1", "--json"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert [it["slot"] for it in got["items"]] == list(range(1, 7)) and got["slate"]["category"] == "category"
+    assert len({it["category"] for it in got["items"]}) == 6  # one per category
+    assert got["slate"]["expected_clicks"] <= got["slate"]["top_of_list"]["expected_clicks"] + 1e-6
 
 
 def test_an_internal_error_exits_1_with_the_traceback_and_a_hint_to_report_it(
