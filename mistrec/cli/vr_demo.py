@@ -31,13 +31,13 @@ def _descriptions(ds: Any) -> dict[str, str]:
     return {name[i]: d for i, d in zip(items["item"].to_list(), items["description"].to_list(), strict=True)}
 
 
-def _pick_users(rec: Any, ds: Any, scenes: list[str]) -> list[tuple[str, str]]:
+def _pick_users(ds: Any, scenes: list[str]) -> list[tuple[str, str]]:
     """A user new in the showroom but active in the home feed, and the most active user: (id, why)."""
     train = ds.split("train")
     per = train.group_by("user", "scenario").len()
-    showroom = scenes.index("showroom") + 1
+    showroom, home_feed = scenes.index("showroom") + 1, scenes.index("home_feed") + 1  # scenario indices
     in_showroom = set(per.filter(pl.col("scenario") == showroom)["user"].to_list())
-    home = per.filter(pl.col("scenario") == 1).sort(["len", "user"], descending=[True, False])
+    home = per.filter(pl.col("scenario") == home_feed).sort(["len", "user"], descending=[True, False])
     new = next((u for u in home["user"].to_list() if u not in in_showroom), None)
     names = ds.vocab["user_id"]
     name = dict(zip(names["index"].to_list(), names["value"].cast(pl.Utf8).to_list(), strict=True))
@@ -90,7 +90,7 @@ def vr_demo(args: argparse.Namespace) -> int:
     doc: dict[str, Any] = {**options, "users": [], "coverage": {}}
     print(f"\nEach scene's {args.slots} slots filled from mist's top {CANDIDATES}: at most {args.per_category} of a "
           f"category, diversity {args.diversity} (eval/slate.py)")
-    for user, why in _pick_users(rec, ds, scenes):
+    for user, why in _pick_users(ds, scenes):
         print(f"\nUser {user}: {why}")
         entry: dict[str, Any] = {"user": user, "why": why, "scenes": {}}
         for scene in scenes:
