@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -73,6 +74,7 @@ def main() -> int:
         generate(SyntheticConfig(n_users=3000, events_per_user=60, pool_sizes=(4000, 3000, 2000, 1000),
                                  description_words=10, seed=0)).write(work / "raw")
     if minilm_available():
+        shutil.rmtree(work / "prepared-minilm", ignore_errors=True)  # the first preparation finds no cache
         first, block = _prepare_seconds(raw, work / "prepared-minilm", "minilm", force=True)
         doc["text_items"] = block["rows_with"]
         again, block2 = _prepare_seconds(raw, work / "prepared-minilm", "minilm", force=True)

@@ -246,49 +246,52 @@ def embed_image_block(paths: Sequence[str | None], base: Path, *,
 
     store = cache("efficientnet-lite0") if cache is not None else ContentCache("efficientnet-lite0", None)
     keys: list[str | None] = [None] * len(paths)
-    data: dict[int, bytes] = {}
+    files: dict[int, Path] = {}
     bad: list[str] = []
-    for i, p in enumerate(paths):
+    for i, p in enumerate(paths):  # hashed file by file: no image is held in memory beyond its batch
         if not p:
             continue
         f = Path(p) if Path(p).is_absolute() else base / p
         try:
-            data[i] = f.read_bytes()
+            keys[i] = _hash(f.read_bytes())
         except OSError as exc:
             bad.append(f"{p} ({exc.strerror or type(exc).__name__})")
             continue
-        keys[i] = _hash(data[i])
+        files[i] = f
     wanted = [i for i, k in enumerate(keys) if k is not None]
     todo_pos = store.lookup([keys[i] for i in wanted])  # type: ignore[misc]
     first: dict[str, int] = {}  # each distinct image once
     for j in todo_pos:
         first.setdefault(keys[wanted[j]], wanted[j])  # type: ignore[arg-type]
-    decoded: dict[str, np.ndarray] = {}
-    for key, i in first.items():
-        try:
-            decoded[key] = _load_image(data[i])
-        except ValueError:
-            bad.append(f"{paths[i]} (not an image Pillow can read)")
-    for i in wanted:
-        if keys[i] in first and keys[i] not in decoded:
-            keys[i] = None
-    if decoded:
-        model = _quiet_call(_image_model)
-        todo = list(decoded)
-        with torch.inference_mode(), _bar(len(todo), "images", quiet) as bar:
-            for lo in range(0, len(todo), _BATCH):
-                part = todo[lo:lo + _BATCH]
-                feats = model.extract_features(torch.from_numpy(np.stack([decoded[k] for k in part]))).mean((2, 3))
+    todo, failed, model, embedded = list(first), set(), None, 0
+    with torch.inference_mode(), _bar(len(todo), "images", quiet) as bar:
+        for lo in range(0, len(todo), _BATCH):  # decoded a batch at a time
+            part, arrays = [], []
+            for key in todo[lo:lo + _BATCH]:
+                i = first[key]
+                try:
+                    arrays.append(_load_image(files[i].read_bytes()))
+                    part.append(key)
+                except (ValueError, OSError):
+                    bad.append(f"{paths[i]} (not an image Pillow can read)")
+                    failed.add(key)
+            if arrays:
+                model = model or _quiet_call(_image_model)
+                feats = model.extract_features(torch.from_numpy(np.stack(arrays))).mean((2, 3))
                 for key, row in zip(part, feats.numpy(), strict=True):
                     store.vectors[key] = row.astype(np.float32)
-                bar.update(len(part))
+                embedded += len(part)
+            bar.update(len(todo[lo:lo + _BATCH]))
+    for i in wanted:
+        if keys[i] in failed:
+            keys[i] = None
     m = np.zeros((len(paths), 1280), dtype=np.float32)
     ok = [i for i, k in enumerate(keys) if k is not None and k in store.vectors]
     if ok:
         m[ok] = _normalise(np.stack([store.vectors[keys[i]] for i in ok]).astype(np.float64))  # type: ignore[index]
     report = {"encoder": "efficientnet-lite0", "dims": 1280, "rows_with": len(ok),
               "rows_without": len(paths) - len(ok), "unreadable": len(bad), "unreadable_first": bad[:5],
-              "cached": len(wanted) - len(todo_pos), "embedded": len(decoded)}
+              "cached": len(wanted) - len(todo_pos), "embedded": embedded}
     return m, report
 
 
