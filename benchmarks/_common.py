@@ -53,11 +53,12 @@ def context() -> dict[str, Any]:
 
 
 def write_json(path: str | Path, doc: dict[str, Any]) -> None:
-    """Writes a benchmark result, creating its folder."""
-    import json
+    """Writes a benchmark result as strict JSON (an undefined figure, such as the AUC of a group with one class, is
+    null, not NaN), creating its folder."""
+    from mistrec.train.artifact import json_text
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(doc, indent=2) + "\n")
+    Path(path).write_text(json_text(doc))
 
 
 def run_benchmark_cli(cmd: list[str], json_path: str | Path) -> int:
@@ -118,8 +119,10 @@ def paired_auc_over_users(a: dict[str, Any], b: dict[str, Any], mask: np.ndarray
             "p_value": float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean()))), "users": len(users)}
 
 
-def mist_test_scores(prepared: Path, run: Path, epochs: int, seed: int) -> dict[str, Any]:
-    """Trains mist on `prepared` into `run` (once: a finished run is reused; the defaults but epochs and seed) and
+def mist_test_scores(prepared: Path, run: Path, epochs: int, seed: int,
+                     model_values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Trains mist on `prepared` into `run` (once: a finished run is reused; the defaults but epochs, seed and
+    `model_values`) and
     returns its test rows' click probabilities with what figures group them by: label, user, scenario (indices),
     whether the item has no training row (`new_item`), the user's training events in the row's scenario before it
     (`activity`), the scenario names and the training seconds (0 when reused)."""
@@ -131,7 +134,8 @@ def mist_test_scores(prepared: Path, run: Path, epochs: int, seed: int) -> dict[
 
     t0 = time.perf_counter()
     if not (run / "metrics.json").is_file():
-        fit_run(prepared, "mist", run, train_cfg=TrainConfig(epochs=epochs, seed=seed), quiet=True, force=True)
+        fit_run(prepared, "mist", run, model_values=model_values, train_cfg=TrainConfig(epochs=epochs, seed=seed),
+                quiet=True, force=True)
     seconds = time.perf_counter() - t0
     model, enc, _ = load_run(run)
     ds = PreparedDataset.load(prepared)

@@ -16,37 +16,20 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, auc_or_nan
+from _common import REPO, auc_or_nan, mist_test_scores
 
 
 def main() -> int:
     import torch
 
-    from mistrec.data.prepared import PreparedDataset
-    from mistrec.eval.fit import fit_run
-    from mistrec.train import TrainConfig
-    from mistrec.train.artifact import load_run
-    from mistrec.train.loop import predict
-
     variant, values, tag = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
     torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 2)
     base = REPO / "benchmarks" / "work" / "cold-start" / "cold-item-transfer-seed0"
-    prepared = base / f"prepared-{variant}"
-    run = Path(f"/tmp/probe-runs/{variant}-{tag}")
-    if not (run / "metrics.json").is_file():
-        fit_run(prepared, "mist", run, model_values=values, train_cfg=TrainConfig(epochs=10, seed=0), quiet=True,
-                force=True)
-    model, enc, _ = load_run(run)
-    ds = PreparedDataset.load(prepared)
-    rows = enc.rows(ds, "test")
-    p = predict(model, enc, rows)
-    trained = ds.vocab["item_id"].filter(ds.vocab["item_id"]["train_count"] > 0)["index"].to_numpy()
-    cold = ~np.isin(rows.item, trained)
-    print(variant, tag, values, "cold", round(auc_or_nan(rows.label[cold], p[cold]), 4), "warm",
-          round(auc_or_nan(rows.label[~cold], p[~cold]), 4), flush=True)
+    got = mist_test_scores(base / f"prepared-{variant}", Path(f"/tmp/probe-runs/{variant}-{tag}"), 10, 0, values)
+    cold = got["new_item"]
+    print(variant, tag, values, "cold", round(auc_or_nan(got["label"][cold], got["p"][cold]), 4), "warm",
+          round(auc_or_nan(got["label"][~cold], got["p"][~cold]), 4), flush=True)
     return 0
 
 

@@ -241,14 +241,14 @@ def _recommend(args: argparse.Namespace) -> int:
         rec.retriever = Retriever.load(args.retrieval, rec, args.retrieve)
     candidates = [c.strip() for c in args.candidates.split(",") if c.strip()] if args.candidates else None
     if args.slots:
-        from mistrec.eval.slate import recommend_slate
+        from mistrec.eval.slate import SlateFiller
 
         if args.describe or candidates:
             raise MistrecError("--slots fills a scenario of the data from its catalogue: drop --describe and "
                                "--candidates.")
-        out = recommend_slate(rec, args.user, args.scenario, slots=args.slots, per_category=args.per_category,
-                              diversity=args.diversity, candidates=args.slot_candidates, category=args.slot_category,
-                              explain=args.explain)
+        out = SlateFiller(rec, args.slot_category).fill(
+            args.user, args.scenario, slots=args.slots, per_category=args.per_category, diversity=args.diversity,
+            candidates=args.slot_candidates, explain=args.explain)
     else:
         out = rec.recommend(args.user, args.scenario, k=args.k, explain=args.explain, description=args.describe,
                             candidates=candidates)

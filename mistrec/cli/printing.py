@@ -149,20 +149,26 @@ def print_summary(manifest: dict[str, Any], out: Path) -> None:
     print(f"  written to {out} (manifest.json has the cleaning report and fingerprints)")
 
 
-def print_slate(out: dict[str, Any], user: str, scenario: str) -> None:
-    """A filled slate (`eval.slate.recommend_slate`): its figures against the top of the list's, then each slot."""
+def print_slate(out: dict[str, Any], user: str, scenario: str, limit: int | None = None,
+                notes: dict[str, str] | None = None) -> None:
+    """A filled slate (`eval.slate.SlateFiller.fill`): its figures against the top of the list's, then each slot
+    (the first `limit`), with a note per item where `notes` has one."""
     sl, top = out["slate"], out["slate"]["top_of_list"]
+    clicks = ("" if sl["expected_clicks"] is None else
+              f"expected clicks {sl['expected_clicks']:.2f} (top of the list: {top['expected_clicks']:.2f}), ")
     ils = "" if sl["intra_list_similarity"] is None else (
         f", similarity {sl['intra_list_similarity']:.2f} (top: {top['intra_list_similarity']:.2f})")
     print(f"{sl['slots_filled']} slots in {scenario} for user {user} from {out['model']}'s top "
           f"{sl['candidates']} (at most {sl['per_category']} per {sl['category'] or 'category'}, diversity "
-          f"{sl['diversity']}): expected clicks {sl['expected_clicks']:.2f} (top of the list: "
-          f"{top['expected_clicks']:.2f}), {sl['categories']} categories (top: {top['categories']}){ils}"
+          f"{sl['diversity']}): {clicks}{sl['categories']} categories (top: {top['categories']}){ils}"
           + (f"; cold start: {out['note']}" if out["cold_start"] else ""))
-    for item in out["items"]:
+    for item in out["items"][:limit]:
         score = "" if item["score"] is None else f"  p(click) {item['score']:.3f}"
-        print(f"  {item['slot']:>2}. {item['item']} [{item['category']}] (rank {item['rank']}){score}")
+        note = f"  {notes[item['item']]}" if notes and item["item"] in notes else ""
+        print(f"  {item['slot']:>2}. {item['item']} [{item['category']}] (rank {item['rank']}){score}{note}")
         if item.get("explanation"):
             print(f"      {item['explanation'].get('sentence', '')}")
+    if limit is not None and len(out["items"]) > limit:
+        print(f"  ... and {len(out['items']) - limit} more slots")
     if sl["unfilled"]:
         print(f"  {sl['unfilled']} slots left empty: the per-category cap allowed no more of the candidates")

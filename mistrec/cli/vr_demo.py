@@ -52,12 +52,12 @@ def _pick_users(ds: Any, scenes: list[str]) -> list[tuple[str, str]]:
 def vr_demo(args: argparse.Namespace) -> int:
     import torch
 
-    from mistrec.cli.printing import print_run, print_summary
-    from mistrec.data import PreparedDataset, generate, load_dataset_config, prepare
+    from mistrec.cli.printing import print_run, print_slate, print_summary
+    from mistrec.data import generate, load_dataset_config, prepare
     from mistrec.data.synthetic import virtual_mall
     from mistrec.eval.explain import Recommender
     from mistrec.eval.fit import fit_run
-    from mistrec.eval.slate import recommend_slate
+    from mistrec.eval.slate import SlateFiller
     from mistrec.train import TrainConfig
 
     out = Path(args.out)
@@ -81,45 +81,34 @@ def vr_demo(args: argparse.Namespace) -> int:
     summary = fit_run(out / "prepared", "mist", run_dir, force=True, quiet=args.quiet,
                       train_cfg=TrainConfig(epochs=args.epochs, batch_size=1024, lr=3e-3, seed=args.seed))
     print_run(summary)
-    ds = PreparedDataset.load(out / "prepared")
     rec = Recommender.load(run_dir)
-    description = _descriptions(ds)
+    ds, filler = rec.ds, SlateFiller(rec)
+    notes = {item: f'"{" ".join(words.split()[:4])} ..."' for item, words in _descriptions(ds).items()}
     scenes = list(ds.scenarios)
     options = {"slots": args.slots, "per_category": args.per_category, "diversity": args.diversity,
                "candidates": CANDIDATES}
     doc: dict[str, Any] = {**options, "users": [], "coverage": {}}
     print(f"\nEach scene's {args.slots} slots filled from mist's top {CANDIDATES}: at most {args.per_category} of a "
-          f"category, diversity {args.diversity} (eval/slate.py)")
+          f"category, diversity {args.diversity} (eval/slate.py); the first three of each, with their descriptions")
     for user, why in _pick_users(ds, scenes):
         print(f"\nUser {user}: {why}")
         entry: dict[str, Any] = {"user": user, "why": why, "scenes": {}}
         for scene in scenes:
-            got = recommend_slate(rec, user, scene, **options, explain=True)
-            if got["cold_start"]:
-                print(f"  {scene}: {got['note']}")
-                continue
-            slate, top = got["slate"], got["slate"]["top_of_list"]
-            print(f"  {scene}: expected clicks {slate['expected_clicks']:.2f} (top of the list: "
-                  f"{top['expected_clicks']:.2f}), categories {slate['categories']} (top: {top['categories']}), "
-                  f"intra-list similarity {slate['intra_list_similarity'] or 0:.2f} (top: "
-                  f"{top['intra_list_similarity'] or 0:.2f})")
-            for item in got["items"][:3]:
-                words = " ".join(description.get(item["item"], "").split()[:4])
-                print(f"    slot {item['slot']}: {item['item']} [{item['category']}] p={item['score']:.2f} "
-                      f"\"{words} ...\" - {item['explanation'].get('sentence', '')}")
-            print(f"    ... and {len(got['items']) - 3} more slots")
-            entry["scenes"][scene] = {**slate, "items": [it["item"] for it in got["items"]],
-                                      "explanations": [it["explanation"].get("sentence") for it in got["items"]]}
+            got = filler.fill(user, scene, **options, explain=True)
+            print_slate(got, user, scene, limit=3, notes=notes)
+            entry["scenes"][scene] = {**got["slate"], "items": [it["item"] for it in got["items"]],
+                                      "explanations": [it.get("explanation", {}).get("sentence")
+                                                       for it in got["items"]]}
         doc["users"].append(entry)
     for scene in scenes:  # how much of each catalogue the slates show, across users
         shown: set[str] = set()
         top_shown: set[str] = set()
         for user in rec.active_users(COVERAGE_USERS):
-            got = recommend_slate(rec, user, scene, **options)
+            got = filler.fill(user, scene, **options)
             if got["cold_start"]:
                 continue
             shown.update(it["item"] for it in got["items"])
-            top_shown.update(it["item"] for it in rec.recommend(user, scene, k=args.slots)["items"])
+            top_shown.update(got["slate"]["top_of_list"]["items"])
         size = rec.catalogue_size(scene)
         doc["coverage"][scene] = {"catalogue": size, "slates": len(shown) / size,
                                   "top_of_list": len(top_shown) / size}

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from mistrec.data.content import TEXT_ENCODERS
 from mistrec.data.protocol_config import PROTOCOLS, ProtocolConfig
 from mistrec.data.source_config import (
     SPLITS,
@@ -196,8 +197,7 @@ class ContentConfig:
         d = _require_mapping(d, "content")
         _check_keys(d, ("embed_text", "text_encoder", "text_dims"), "content")
         return cls(embed_text=_bool(d.get("embed_text", False), "content.embed_text"),
-                   text_encoder=_choice(d.get("text_encoder", "auto"), ("auto", "minilm", "tfidf"),
-                                        "content.text_encoder"),
+                   text_encoder=_choice(d.get("text_encoder", "auto"), TEXT_ENCODERS, "content.text_encoder"),
                    text_dims=_int(d.get("text_dims", 64), "content.text_dims", 1))
 
 

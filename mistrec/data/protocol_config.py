@@ -92,22 +92,17 @@ class ProtocolConfig:
 
     def validate_for(self, scenarios: list[str]) -> None:
         """Checks the options a protocol needs, once the scenarios are known."""
-        for t in self.targets if self.name == "cold-item" else ():
-            if t not in scenarios:
-                raise ConfigError(f"Target scenario '{t}' is not in the data. Known scenarios: {', '.join(scenarios)}.")
-        if self.name in ("cold-user", "kshot", "leave-scenario-out"):
-            if self.target is None:
-                raise ConfigError(
-                    f"Protocol '{self.name}' needs a target scenario: pass --target S or protocol.target. "
-                    f"Known scenarios: {', '.join(scenarios)}."
-                )
+        if self.name in ("cold-user", "kshot", "leave-scenario-out") and self.target is None:
+            raise ConfigError(f"Protocol '{self.name}' needs a target scenario: pass --target S or protocol.target. "
+                              f"Known scenarios: {', '.join(scenarios)}.")
+        if self.name in ("cold-user", "cold-item", "kshot", "leave-scenario-out"):  # the protocols that read it
             for t in self.targets:
                 if t not in scenarios:
                     raise ConfigError(
                         f"Target scenario '{t}' is not in the data. Known scenarios: {', '.join(scenarios)}.")
-            if len(self.targets) > 1 and self.name != "cold-user":
-                raise ConfigError(f"Protocol '{self.name}' takes one target scenario. Got {self.target!r}; only "
-                                  "cold-user takes several (comma-separated: disjoint cold users in each).")
+        if len(self.targets) > 1 and self.name in ("kshot", "leave-scenario-out"):
+            raise ConfigError(f"Protocol '{self.name}' takes one target scenario. Got {self.target!r}; only "
+                              "cold-user (disjoint cold users in each) and cold-item take several, comma-separated.")
         if self.name == "kshot" and (self.k is None or self.k <= 0):
             raise ConfigError("Protocol 'kshot' needs k, the percent of target training rows kept, in (0, 100]: "
                               "pass --k 5 or protocol.k.")

@@ -19,7 +19,7 @@ import polars as pl
 from mistrec.data.source_config import ROW_NUMBER, ColumnRef
 from mistrec.errors import ConfigError, DataError
 
-__all__ = ["LINE", "location", "read_columns", "read_store", "source_fingerprint", "such_rows"]
+__all__ = ["LINE", "first_data_line", "location", "read_columns", "read_store", "source_fingerprint", "such_rows"]
 
 LINE = "__line"
 _STORE_READ: dict[str, dict[str, Any]] = {}  # url -> the fingerprint of the events read_store last read there
@@ -104,7 +104,6 @@ def read_columns(
         raise DataError(f"File not found: {path}. Check the 'path' in the dataset YAML (relative to the YAML file).")
     if fmt == "parquet":
         df = _read_parquet(path)
-        first_line = 0
     else:
         if fmt == "recbole":
             sep, header = "\t", True
@@ -112,10 +111,18 @@ def read_columns(
         if fmt == "recbole":
             # RecBole atomic headers are `name:type`; the YAML names columns without the type.
             df = df.rename({c: c.split(":", 1)[0] for c in df.columns})
-        first_line = 2 if header else 1
+    first_line = first_data_line(fmt, header)
     if df.height == 0:
         raise DataError(f"{path} has no data rows. Check the path, or remove this source from the YAML.")
     return _select(df, path, columns, header or fmt == "parquet", first_line)
+
+
+def first_data_line(fmt: str, header: bool) -> int:
+    """The `LINE` number of a file's first data row: 0-based rows in parquet, 1-based lines in text files (after
+    the header line when there is one; RecBole atomic files always have one)."""
+    if fmt == "parquet":
+        return 0
+    return 2 if header or fmt == "recbole" else 1
 
 
 def _read_parquet(path: Path) -> pl.DataFrame:

@@ -318,6 +318,10 @@ class Recommender:
         return [{"item": str(self._item_names[ev.item[j]]), "scenario": self._scenarios[int(ev.scenario[j]) - 1],
                  "time": _iso(int(ev.ts[j])), "label": float(ev.label[j])} for j in range(start[0], end[0])]
 
+    def item_indices(self, items: list[str]) -> np.ndarray:
+        """The dataset indices of raw item ids (all known: ids from this Recommender's answers)."""
+        return np.array([self._item_index[i] for i in items], dtype=np.int64)
+
     def catalogue_size(self, scenario: str) -> int:
         """How many items `recommend` ranks in the scenario (a described one: every item the model knows)."""
         if scenario not in self._scenarios:

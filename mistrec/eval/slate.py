@@ -27,7 +27,7 @@ import numpy as np
 
 from mistrec.errors import ConfigError
 
-__all__ = ["Slate", "fill_slots"]
+__all__ = ["Slate", "SlateFiller", "fill_slots", "item_categories"]
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def fill_slots(p: np.ndarray, categories: np.ndarray, vectors: np.ndarray | None
     t_clicks, t_cats, t_cov, t_ils = _figures(p, categories, unit, top)
     clicks, cats, cov, ils = _figures(p, categories, unit, picked)
     return Slate(chosen=picked, expected_clicks=clicks, categories=cats, category_coverage=cov,
-                 intra_list_similarity=ils, unfilled=min(slots, n) - len(picked) + max(0, slots - n),
+                 intra_list_similarity=ils, unfilled=slots - len(picked),
                  top_of_list={"expected_clicks": round(t_clicks, 4), "categories": t_cats,
                               "category_coverage": round(t_cov, 4),
                               "intra_list_similarity": None if t_ils is None else round(t_ils, 4)})
@@ -136,28 +136,39 @@ def item_categories(ds: Any, column: str | None = None) -> tuple[np.ndarray, str
     return out, column
 
 
-def recommend_slate(rec: Any, user: str, scenario: str, *, slots: int = 12, per_category: int | None = 3,
-                    diversity: float = 0.3, candidates: int = 60, category: str | None = None,
-                    explain: bool = False) -> dict[str, Any]:
-    """A scene's `slots` filled for `user` from the Recommender's top `candidates` (`fill_slots`): the category is a
-    categorical item feature (`item_categories`), the similarity that of the items' content vectors when the data
-    has them. Returns the ranked list's answer with `items` replaced by the slate (slot order), each item with its
-    category, and the slate's figures under `slate`."""
-    ranked = rec.recommend(user, scenario, k=min(max(candidates, slots), rec.catalogue_size(scenario)))
-    cats, column = item_categories(rec.ds, category)
-    if ranked.get("cold_start"):  # no scores to trade against: the popular items, capped by category
-        p = np.linspace(1.0, 0.5, len(ranked["items"]))
-    else:
-        p = np.array([it["score"] for it in ranked["items"]])
-    names = [it["item"] for it in ranked["items"]]
-    idx = np.array([rec._item_index[n] for n in names])
-    content = rec.ds.content("items")
-    slate = fill_slots(p, cats[idx], None if content is None else content[idx], slots=slots,
-                       per_category=per_category, diversity=diversity)
-    items = [{"slot": s + 1, "item": names[i], "category": str(cats[idx[i]]), "rank": int(i) + 1,
-              "score": ranked["items"][i]["score"]} for s, i in enumerate(slate.chosen)]
-    if explain and not ranked.get("cold_start"):
-        for item, e in zip(items, rec.explain_items(user, scenario, [it["item"] for it in items]), strict=True):
-            item["explanation"] = e
-    return {**ranked, "items": items, "slate": {**slate.to_dict(), "category": column, "candidates": len(names),
-                                                "per_category": per_category, "diversity": diversity}}
+class SlateFiller:
+    """Fills a scenario's slots for any user from a Recommender's ranked list (`fill_slots`): the cap counts a
+    categorical item feature (`item_categories`), the similarity is that of the items' content vectors when the data
+    has them. Both are read once, here, not per request."""
+
+    def __init__(self, rec: Any, category: str | None = None) -> None:
+        self.rec = rec
+        self.categories, self.category = item_categories(rec.ds, category)
+        self.content = rec.ds.content("items")
+
+    def fill(self, user: str, scenario: str, *, slots: int = 12, per_category: int | None = 3,
+             diversity: float = 0.3, candidates: int = 60, explain: bool = False) -> dict[str, Any]:
+        """The Recommender's answer for the top `candidates` with `items` replaced by the slate (slot order), each
+        item with its category and rank in the list, and the slate's figures under `slate` (the top of the list's
+        items too, under `slate.top_of_list.items`). A cold-start answer has no click probabilities: its slots are
+        filled in popularity order under the caps alone, and expected clicks are null."""
+        rec = self.rec
+        ranked = rec.recommend(user, scenario, k=min(max(candidates, slots), rec.catalogue_size(scenario)))
+        names = [it["item"] for it in ranked["items"]]
+        idx = rec.item_indices(names)
+        cold = bool(ranked.get("cold_start"))
+        # popularity order stands in for the scores of a cold start: it ranks, it is not a probability
+        p = -np.arange(len(names), dtype=np.float64) if cold else np.array([it["score"] for it in ranked["items"]])
+        slate = fill_slots(p, self.categories[idx], None if self.content is None else self.content[idx],
+                           slots=slots, per_category=per_category, diversity=0.0 if cold else diversity)
+        items = [{"slot": s + 1, "item": names[i], "category": str(self.categories[idx[i]]), "rank": int(i) + 1,
+                  "score": ranked["items"][i]["score"]} for s, i in enumerate(slate.chosen)]
+        if explain and not cold:
+            for item, e in zip(items, rec.explain_items(user, scenario, [it["item"] for it in items]), strict=True):
+                item["explanation"] = e
+        figures = slate.to_dict()
+        figures["top_of_list"]["items"] = names[:slots]
+        if cold:
+            figures["expected_clicks"] = figures["top_of_list"]["expected_clicks"] = None
+        return {**ranked, "items": items, "slate": {**figures, "category": self.category, "candidates": len(names),
+                                                    "per_category": per_category, "diversity": diversity}}

@@ -291,7 +291,7 @@ class FeatureEncoder:
             hist_mask=t(h.mask),
             label=t(rows.label[idx]), conversion=t(rows.conversion[idx]),
             activity=t(rows.events.counts_before(rows.user[idx], rows.scenario[idx], rows.timestamp[idx])),
-            item_key=t(np.asarray(key, dtype=np.int64)), hist_item_key=t(h.items.astype(np.int64)),
+            item_key=t(np.asarray(key, dtype=np.int64)), hist_item_key=t(np.asarray(h.items, dtype=np.int64)),
             **self._history_item_features(h.items, history_side),
         )
 
@@ -356,6 +356,7 @@ class FeatureEncoder:
                                 "again.") from None
         enc.spec_ = FeatureSpec.from_dict(meta["spec"])
         enc.feature_names_ = meta["feature_names"]
+        enc.item_content_ = None  # the run's model keeps the content table in its own state
         enc.dataset_fingerprint_ = meta["dataset_fingerprint"]
         return enc
 

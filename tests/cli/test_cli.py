@@ -172,7 +172,7 @@ def test_the_vr_demo_fills_and_explains_each_scenes_slots(tmp_path: Path) -> Non
                            "--users", "200", "--epochs", "2", "--quiet"],
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert "Item descriptions embedded by" in proc.stdout and "slot 1:" in proc.stdout
+    assert "Item descriptions embedded by" in proc.stdout and "12 slots in showroom for user" in proc.stdout
     manifest = json.loads((out / "prepared" / "manifest.json").read_text())
     assert manifest["content"]["items"]["blocks"][0]["kind"] == "text"
     doc = json.loads((out / "slates.json").read_text(), parse_constant=_no_constant)

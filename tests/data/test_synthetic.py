@@ -121,3 +121,27 @@ def test_a_large_pool_is_chosen_from_through_sampled_candidates_with_the_same_pr
     a_full, a_sampled = _chosen_alignment(full), _chosen_alignment(sampled)
     assert a_sampled > 0.6 * a_full and a_sampled > 0.5, (a_full, a_sampled)
     assert sampled.interactions.filter(~rest)["item_id"].n_unique() > 1500  # the whole pool is reachable
+
+
+@pytest.mark.parametrize("noise", [0.2, 1.0])
+def test_descriptions_say_where_an_item_lies_and_pure_noise_says_nothing(noise: float) -> None:
+    """Items close in the latent space share description words (they name the directions the item leans on); with
+    every word drawn from the whole vocabulary (noise 1, the control) they share no more than any two items."""
+    from mistrec.data.synthetic import WORDS
+
+    data = generate(SyntheticConfig(n_users=50, events_per_user=10, description_words=10, description_noise=noise,
+                                    seed=3))
+    v = data.item_vectors
+    word_list = {w: j for j, words in enumerate(WORDS) for w in words}
+    bags = np.zeros((len(v), len(WORDS)))
+    for i, text in enumerate(data.items["description"].to_list()):  # the items table is in item_vectors' order
+        for w in text.split():
+            bags[i, word_list[w]] += 1
+    unit = v / np.linalg.norm(v, axis=1, keepdims=True)
+    cos = (unit @ unit.T)[np.triu_indices(len(v), 1)]
+    shared = (bags @ bags.T)[np.triu_indices(len(v), 1)]
+    rho = np.corrcoef(cos, shared)[0, 1]
+    if noise < 1:
+        assert rho > 0.3
+    else:
+        assert abs(rho) < 0.05

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -53,3 +55,44 @@ def test_bad_arguments_are_refused() -> None:
         fill_slots(np.ones(3), np.zeros(2))
     with pytest.raises(ConfigError, match="diversity in"):
         fill_slots(np.ones(3), np.zeros(3), diversity=2.0)
+
+
+class _FakeRecommender:
+    """What SlateFiller reads of a Recommender: its data's item categories and an answer for the top of a list."""
+
+    def __init__(self, cold: bool) -> None:
+        import polars as pl
+
+        self.cold = cold
+        cats = ["a", "a", "a", "b", "b", "c"]  # items 1..6
+        self.ds = SimpleNamespace(
+            vocab={"item_id": pl.DataFrame({"item_id": [f"i{k}" for k in range(1, 7)], "index": list(range(1, 7))}),
+                   "items.genre": pl.DataFrame({"value": ["a", "b", "c"], "index": [1, 2, 3]})},
+            manifest={"config": {"items": {"categorical": ["genre"]}}},
+            tables={"items": pl.DataFrame({"item": list(range(1, 7)), "genre": [" abc".index(c) for c in cats]})},
+            content=lambda kind: None)
+
+    def recommend(self, user: str, scenario: str, k: int) -> dict:
+        scores = [None] * 6 if self.cold else [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
+        return {"model": "m", "cold_start": self.cold, "note": "unknown user",
+                "items": [{"rank": r + 1, "item": f"i{r + 1}", "score": scores[r]} for r in range(k)]}
+
+    def catalogue_size(self, scenario: str) -> int:
+        return 6
+
+    def item_indices(self, items: list[str]) -> np.ndarray:
+        return np.array([int(i[1:]) for i in items])
+
+
+@pytest.mark.parametrize("cold", [False, True])
+def test_the_filler_caps_categories_and_invents_no_click_figures_for_a_cold_start(cold: bool) -> None:
+    from mistrec.eval.slate import SlateFiller
+
+    got = SlateFiller(_FakeRecommender(cold)).fill("u", "s", slots=4, per_category=2, diversity=0.0, candidates=6)
+    assert [it["item"] for it in got["items"]] == ["i1", "i2", "i4", "i5"]  # the third 'a' is capped out
+    assert [it["category"] for it in got["items"]] == ["a", "a", "b", "b"]
+    assert got["slate"]["top_of_list"]["items"] == ["i1", "i2", "i3", "i4"]
+    if cold:  # popularity order ranks; it is not a click probability
+        assert got["slate"]["expected_clicks"] is None and got["slate"]["top_of_list"]["expected_clicks"] is None
+    else:
+        assert got["slate"]["expected_clicks"] == pytest.approx(0.9 + 0.8 + 0.6 + 0.5)
