@@ -29,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Two cores on the machines this runs on: polars reads its thread count once, at import.
     os.environ.setdefault("POLARS_MAX_THREADS", "2")
     args = parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `train --nproc` runs the same command under torchrun
     try:
         commands = {"demo": _demo, "prepare": _prepare, "recipe": _recipe, "train": _train, "evaluate": _evaluate,
                     "benchmark": _benchmark, "recommend": _recommend, "serve": _serve, "index": _index,
@@ -83,7 +84,8 @@ def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     if args.config:
         file = _config_file(args.config, TrainYaml)
         model_values, train_values = dict(file.model or {}), dict(file.train or {})
-    for flag, key in (("seed", "seed"), ("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr")):
+    for flag, key in (("seed", "seed"), ("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"),
+                      ("checkpoint_every", "checkpoint_every")):
         if getattr(args, flag) is not None:
             train_values[key] = getattr(args, flag)
     return model_values, parse_config(TrainConfig, train_values, "the train config")
@@ -126,12 +128,20 @@ def _config_file(path_text: str, cls: type[F]) -> F:
 
 def _train(args: argparse.Namespace) -> int:
     from mistrec.eval.fit import fit_run
+    from mistrec.train import distributed
 
-    _threads(args.threads)
+    if args.nproc is not None and not distributed.launched():  # the same command under torchrun
+        return distributed.launch(args.nproc, distributed.without_nproc(args.argv))
+    # the machine's threads shared by the processes on it (torchrun's LOCAL_WORLD_SIZE) unless --threads says
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    _threads(args.threads if args.threads is not None else max(1, 2 // local))
     model_values, train_cfg = _train_config(args)
     scenarios = [s.strip() for s in args.train_scenarios.split(",") if s.strip()] if args.train_scenarios else None
-    summary = fit_run(args.data, args.model, args.out, model_values=model_values, train_cfg=train_cfg,
-                      quiet=args.quiet, train_scenarios=scenarios, init_from=args.init_from, force=args.force)
+    with distributed.process_group() as where:
+        summary = fit_run(args.data, args.model, args.out, model_values=model_values, train_cfg=train_cfg,
+                          quiet=args.quiet, train_scenarios=scenarios, init_from=args.init_from, force=args.force)
+    if not where.main:
+        return 0
     print_run(summary)
     print(f"  run written to {args.out} (run.json, weights.pt, encoder, metrics.json)")
     return 0

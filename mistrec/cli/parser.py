@@ -58,7 +58,12 @@ def parser() -> argparse.ArgumentParser:
                     "sooner)")
     tr.add_argument("--batch-size", type=int, help="default: the model's own (mist: 1024), else 4096")
     tr.add_argument("--lr", type=float, help="default: the model's own (mist: 3e-3), else 1e-3")
-    tr.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
+    tr.add_argument("--threads", type=int, help="torch threads (default: 2, shared by the processes of --nproc)")
+    tr.add_argument("--checkpoint-every", type=int, metavar="STEPS", help="write a checkpoint every STEPS "
+                    "optimisation steps to OUT.checkpoint/; the same command after a kill resumes from it (default: "
+                    "the config's, else none)")
+    tr.add_argument("--nproc", type=int, metavar="N", help="train on N processes: runs this command under `torchrun "
+                    "--standalone --nproc_per_node N` (DistributedDataParallel, gloo on CPU; docs/scale.md)")
     tr.add_argument("--train-scenarios", help="comma-separated scenarios to train on (pre-train on sources, or "
                     "fine-tune on a target); test metrics cover every scenario")
     tr.add_argument("--init-from", help="a run directory whose weights start the training: fine-tuning on the "

@@ -11,23 +11,33 @@ Batches come from pre-encoded arrays (`FeatureEncoder.batch`): no Python per sam
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 import math
 import random
+import sys
 import time
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from mistrec import metrics
+from mistrec.batch import Batch
 from mistrec.data.negatives import ScenarioPools
 from mistrec.errors import ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Calibrates, FitsDirectly, Model, Prepares, ScoresPairs
+from mistrec.train.checkpoint import Checkpointer, random_states, set_random_states
+from mistrec.train.distributed import Ranks, ranks
 
 __all__ = ["TrainConfig", "TrainResult", "ctcvr_loss", "predict",
            "predict_tasks", "seed_everything", "train"]
@@ -56,6 +66,9 @@ class TrainConfig:
     # > 0: keep an exponential moving average of the weights (Polyak averaging; decay per step), validate it and
     # keep it as the trained model instead of the raw weights. 0: off.
     ema: float = 0.0
+    # > 0: a checkpoint every this many optimisation steps, resumed by the same command after a kill
+    # (mistrec.train.checkpoint; `mistrec train` keeps it in OUT.checkpoint/). 0: none.
+    checkpoint_every: int = 0
 
     def validate(self) -> None:
         checks = [
@@ -66,6 +79,7 @@ class TrainConfig:
             (self.patience >= 1, "patience", "an int >= 1"),
             (self.conversion_weight >= 0, "conversion_weight", "a number >= 0"),
             (0.0 <= self.ema < 1.0, "ema", "a number in [0, 1) (0: off)"),
+            (self.checkpoint_every >= 0, "checkpoint_every", "an int >= 0 (0: no checkpoints)"),
         ]
         for ok, name, rule in checks:
             if not ok:
@@ -187,9 +201,34 @@ def _fit_direct(model: Model, enc: FeatureEncoder, train_rows: EncodedRows, vali
                        train_samples=len(train_rows))
 
 
+class _Objective(nn.Module):
+    """A batch's per-row training loss as a module's forward: DistributedDataParallel synchronises the gradients
+    of what its module's forward computes, so it wraps this, whichever of the model's methods the loss calls."""
+
+    def __init__(self, model: Model, conversion_weight: float) -> None:
+        super().__init__()
+        self.model, self.conversion_weight = model, conversion_weight
+
+    def forward(self, b: Batch, negatives: Batch | None) -> torch.Tensor:
+        model = self.model
+        if negatives is not None:  # BPR: each positive against its drawn item
+            if isinstance(model, ScoresPairs):  # graph models propagate once for both
+                pos, neg = model.score_pair(b, negatives)
+            else:
+                pos, neg = model(b), model(negatives)
+            return -F.logsigmoid(pos - neg)
+        if (custom := model.stage_loss(b)) is not None:  # a stage with its own objective (a mapping's distance)
+            return custom
+        if self.conversion_weight > 0:
+            click, cvr = model.forward_tasks(b)
+            return (F.binary_cross_entropy_with_logits(click, b.label, reduction="none")
+                    + self.conversion_weight * ctcvr_loss(click, cvr, b.label, b.conversion))
+        return F.binary_cross_entropy_with_logits(model(b), b.label, reduction="none")
+
+
 @dataclass
 class _Step:
-    """What one training step needs, fixed for a whole training run."""
+    """What one training step needs, fixed for a whole training stage."""
 
     model: Model
     enc: FeatureEncoder
@@ -198,36 +237,34 @@ class _Step:
     rng: np.random.Generator
     sampler: ScenarioPools | None  # BPR negatives: the target scenario's training items
     weights: torch.Tensor | None
-    conversion_weight: float = 0.0  # > 0: the model's conversion head trains on the ESMM loss too
+    objective: nn.Module  # _Objective, wrapped in DistributedDataParallel on several ranks
+    where: Ranks = field(default_factory=Ranks)
     average: AveragedModel | None = None  # the moving average of the weights, updated after every step
+    taken: int = 0  # optimisation steps taken in this training (counted across stages, for checkpoints)
 
-    def __call__(self, idx: np.ndarray) -> float:
-        """One optimisation step on rows[idx]; returns the batch's mean loss."""
+    def __call__(self, idx: np.ndarray) -> tuple[float, int]:
+        """One optimisation step on the global batch rows[idx], of which this rank computes its share; returns
+        this rank's summed loss and row count."""
         model, history, side = self.model, self.model.reads_history, self.model.reads_history_side
-        b = self.enc.batch(self.rows, idx, history=history, history_side=side)
-        if self.sampler is not None:
-            negatives = self.enc.batch(self.rows, idx, history=history, history_side=side,
-                                       items=self.sampler.draw(self.rng, self.rows.scenario[idx]))
-            if isinstance(model, ScoresPairs):  # graph models propagate once for both
-                pos, neg = model.score_pair(b, negatives)
-            else:
-                pos, neg = model(b), model(negatives)
-            loss_each = -F.logsigmoid(pos - neg)
-        elif (custom := model.stage_loss(b)) is not None:  # a stage with its own objective (a mapping's distance)
-            loss_each = custom
-        elif self.conversion_weight > 0:
-            click, cvr = model.forward_tasks(b)
-            loss_each = (F.binary_cross_entropy_with_logits(click, b.label, reduction="none")
-                         + self.conversion_weight * ctcvr_loss(click, cvr, b.label, b.conversion))
-        else:
-            loss_each = F.binary_cross_entropy_with_logits(model(b), b.label, reduction="none")
-        loss = (loss_each * self.weights[b.scenario]).mean() if self.weights is not None else loss_each.mean()
+        # every rank draws the whole batch's negatives from the generator they share, so it stays in step
+        drawn = self.sampler.draw(self.rng, self.rows.scenario[idx]) if self.sampler is not None else None
+        local = self.where.share(idx)
+        b = self.enc.batch(self.rows, local, history=history, history_side=side)
+        negatives = None if drawn is None else self.enc.batch(self.rows, local, history=history, history_side=side,
+                                                              items=self.where.share(drawn))
+        loss_each = self.objective(b, negatives)
+        if self.weights is not None:
+            loss_each = loss_each * self.weights[b.scenario]
+        # the batch's mean; on N ranks each sums its rows over the global batch, times N (DDP averages over ranks)
+        loss = loss_each.mean() if not self.where.distributed else \
+            loss_each.sum() * (self.where.world / len(idx))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         if self.average is not None:
             self.average.update_parameters(model)
-        return float(loss.detach())
+        self.taken += 1
+        return float(loss_each.detach().sum()), len(local)
 
 
 def _ema_update(decay: float) -> Any:
@@ -254,24 +291,37 @@ def _scenario_weights(rows: EncodedRows, mode: str) -> torch.Tensor | None:
     return torch.tensor(w, dtype=torch.float32)
 
 
-def _run_epoch(step: _Step, order: np.ndarray, batch_size: int, label: str, quiet: bool) -> tuple[float, int]:
-    """Steps over `order` in batches; returns the mean loss and the samples seen."""
+def _run_epoch(step: _Step, order: np.ndarray, batch_size: int, label: str, quiet: bool, position: _Position,
+               on_step: Callable[[], None]) -> tuple[float, int]:
+    """Steps over `order` in batches from `position.batch` on (a resumed epoch starts past its first batches);
+    returns the epoch's mean loss over every rank and the rows seen. `on_step` runs after every step."""
     n_batches = math.ceil(len(order) / batch_size)
-    bar = tqdm(range(n_batches), desc=label, disable=True if quiet else None, leave=False)
-    total, seen = 0.0, 0
+    bar = tqdm(range(position.batch, n_batches), desc=label, disable=True if quiet else None, leave=False,
+               initial=position.batch, total=n_batches)
     for k in bar:
-        idx = order[k * batch_size:(k + 1) * batch_size]
-        total += step(idx) * len(idx)
-        seen += len(idx)
+        loss_sum, n = step(order[k * batch_size:(k + 1) * batch_size])
+        position.batch, position.total, position.seen = k + 1, position.total + loss_sum, position.seen + n
+        on_step()
         if k % 10 == 0:
-            bar.set_postfix(loss=f"{total / seen:.4f}")
+            bar.set_postfix(loss=f"{position.total / max(position.seen, 1):.4f}")
     bar.close()
-    return total / max(seen, 1), seen
+    total, seen = step.where.sum(position.total, position.seen)
+    return total / max(seen, 1), int(seen)
+
+
+@dataclass
+class _Position:
+    """Where a stage is: its epoch, the next batch of that epoch, and the epoch's loss so far (this rank's)."""
+
+    epoch: int
+    batch: int = 0
+    total: float = 0.0
+    seen: int = 0
 
 
 def train(
     model: Model, enc: FeatureEncoder, train_rows: EncodedRows, valid_rows: EncodedRows | None,
-    cfg: TrainConfig, quiet: bool = False,
+    cfg: TrainConfig, quiet: bool = False, checkpoint: Checkpointer | None = None,
 ) -> TrainResult:
     """Trains `model` in place; with validation rows, stops early and restores the best epoch's weights.
 
@@ -280,40 +330,71 @@ def train(
     stages (`Model.stages`: the cross-domain models' pre-training, then their transfer) gets each in turn, with
     its own optimiser over the parameters `begin_stage` leaves trainable, on the rows it returns, each stage
     stopped early and restored to its best epoch on the same validation rows.
+
+    With `checkpoint`, writes one every `checkpoint.every` steps and first resumes from the one there (mistrec.
+    train.checkpoint). Under torchrun the processes share the work (mistrec.train.distributed).
     """
     cfg = cfg.resolved(model)
     seed_everything(cfg.seed)
     if isinstance(model, FitsDirectly):
         return _fit_direct(model, enc, train_rows, valid_rows, cfg)
+    where = ranks()
     indexed = enc.indexed(train_rows)  # what models that derive structure from the rows are handed
     if isinstance(model, Prepares):
         model.setup(indexed)
-    rng = np.random.default_rng(cfg.seed)
+    if where.distributed:  # dropout and other torch randomness per rank; the weights come from rank 0 (DDP)
+        torch.manual_seed(cfg.seed + where.rank)
+    rng = np.random.default_rng(cfg.seed)  # the epoch orders and negatives: alike on every rank
     result = TrainResult(best_epoch=0, best_score=float("-inf"))
-    for stage in model.stages:
+    resume = checkpoint.load() if checkpoint is not None else None
+    if resume is not None and where.main:  # said even when quiet: the run does not start from the beginning
+        tqdm.write(f"resuming from {checkpoint.path if checkpoint else ''}: stage {resume['stage'] + 1}, epoch "
+                   f"{resume['position']['epoch']}, after batch {resume['position']['batch']}", file=sys.stderr)
+    for i, stage in enumerate(model.stages):
+        if resume is not None and i < resume["stage"]:
+            continue  # finished before the checkpoint: its result is in the checkpoint's weights and records
         rows = model.begin_stage(stage, indexed)
+        state = resume if resume is not None and i == resume["stage"] else None
         _train_stage(model, enc, train_rows, valid_rows, cfg, rng, result, rows,
-                     stage if len(model.stages) > 1 else None, quiet)
+                     stage if len(model.stages) > 1 else None, quiet, _Saving(checkpoint, i, where), state)
     model.begin_stage(None, indexed)  # every parameter trainable again, the model in its final mode
     if isinstance(model, Calibrates):  # ranking (BPR) scores -> probabilities, fitted on training rows
         model.calibrate(enc, train_rows)
     return result
 
 
+@dataclass
+class _Saving:
+    """A stage's checkpointing: where to, which stage, and this rank (rank 0 writes)."""
+
+    to: Checkpointer | None
+    stage: int
+    where: Ranks
+
+
 def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows, valid_rows: EncodedRows | None,
                  cfg: TrainConfig, rng: np.random.Generator, result: TrainResult, rows: np.ndarray | None,
-                 stage: str | None, quiet: bool) -> None:
-    """The epochs of one stage (every epoch of a single-stage model): updates `result` in place."""
-    bpr = model.loss_kind == "bpr"
+                 stage: str | None, quiet: bool, saving: _Saving, state: dict[str, Any] | None) -> None:
+    """The epochs of one stage (every epoch of a single-stage model): updates `result` in place. `state`: the
+    checkpoint this stage resumes from."""
+    bpr, where = model.loss_kind == "bpr", saving.where
+    quiet = quiet or not where.main
     options = model.stage_options(stage) if stage is not None else {}
     batch_size, early = int(options.get("batch_size", cfg.batch)), bool(options.get("early_stopping", True))
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     opt = opt_cls([p for p in model.parameters() if p.requires_grad], lr=float(options.get("lr", cfg.learning_rate)),
                   weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
+    objective: nn.Module = _Objective(model, cfg.conversion_weight if model.predicts_conversion and not bpr else 0.0)
+    if where.distributed:
+        # unused parameters (a stage's frozen half, a head a batch does not reach) are found each step; buffers are
+        # not broadcast per step (the content table would go with them): rank 0's statistics are the run's
+        objective = DistributedDataParallel(objective, find_unused_parameters=True, forward_sync_buffers=False,
+                                            gradient_as_bucket_view=True)
+        # a (1, d) weight whose gradient comes transposed from a matmul: copied into its bucket, correct either way
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     step = _Step(model, enc, train_rows, opt, rng, ScenarioPools(train_rows.scenario, train_rows.item) if bpr else None,
-                 _scenario_weights(train_rows, cfg.scenario_weights),
-                 cfg.conversion_weight if model.predicts_conversion and not bpr else 0.0)
+                 _scenario_weights(train_rows, cfg.scenario_weights), objective, where)
     if cfg.ema > 0:
         step.average = AveragedModel(model, multi_avg_fn=_ema_update(cfg.ema), use_buffers=True)
     # what is validated and kept: the weights, or their moving average
@@ -323,17 +404,57 @@ def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows, val
         pool = pool[train_rows.label[pool] > 0]
     best_score, best_state, stale = float("-inf"), None, 0
     first = len(result.history) + 1
-    for epoch in range(first, first + cfg.epochs):
+    position = _Position(first)
+    if state is not None:  # where the checkpoint left this stage
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        schedule.load_state_dict(state["schedule"])
+        if step.average is not None:
+            step.average.load_state_dict(state["average"])
+        result.history = json.loads(state["history"])
+        result.best_epoch, result.best_score = state["best_epoch"], state["best_score_overall"]
+        result.train_seconds, result.train_samples = state["train_seconds"], state["train_samples"]
+        best_score, best_state, stale, first = state["best_score"], state["best_state"], state["stale"], state["first"]
+        position, step.taken = _Position(**state["position"]), state["taken"]
+    epoch_rng: Mapping[str, Any] = {}
+    epoch_start = time.perf_counter()
+
+    def on_step() -> None:  # a checkpoint every `every` steps
+        if saving.to is None or step.taken % saving.to.every:
+            return
+        doc = {"stage": saving.stage, "position": dataclasses.asdict(position), "taken": step.taken,
+               "first": first, "epoch_rng": epoch_rng, "rng": rng.bit_generator.state,
+               "random": random_states(where),  # a collective: every rank takes part
+               "model": model.state_dict(), "opt": opt.state_dict(), "schedule": schedule.state_dict(),
+               "average": None if step.average is None else step.average.state_dict(),
+               "history": json.dumps(result.history, default=_plain_number), "best_epoch": result.best_epoch,
+               "best_score_overall": result.best_score,
+               "train_seconds": result.train_seconds + time.perf_counter() - epoch_start,
+               "train_samples": result.train_samples, "best_score": best_score, "best_state": best_state,
+               "stale": stale}
+        if where.main:
+            saving.to.save(doc)
+
+    for epoch in range(position.epoch, first + cfg.epochs):
         model.train()
-        start = time.perf_counter()
+        epoch_start = time.perf_counter()
+        if state is not None:  # the resumed epoch's order: drawn from the generator as it was then
+            rng.bit_generator.state = state["epoch_rng"]
+        epoch_rng = rng.bit_generator.state
         order = pool[_epoch_order(rng, train_rows.scenario[pool], cfg.sampling)]
+        if state is not None:  # and the rest as it was at the checkpoint
+            rng.bit_generator.state = state["rng"]
+            set_random_states(state["random"], where)
+            state = None
+        else:
+            position = _Position(epoch)
         label = f"epoch {epoch}" if stage is None else f"{stage} epoch {epoch - first + 1}"
-        loss, seen = _run_epoch(step, order, batch_size, label, quiet)
+        loss, seen = _run_epoch(step, order, batch_size, label, quiet, position, on_step)
         schedule.step()
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - epoch_start
         result.train_seconds += seconds
         result.train_samples += seen
-        record = _epoch_record(scored, enc, valid_rows, cfg, epoch, loss, seconds)
+        record = _epoch_record(scored, enc, valid_rows, cfg, epoch, loss, seconds, where)
         if stage is not None:
             record["stage"] = stage
         result.history.append(record)
@@ -357,11 +478,29 @@ def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows, val
         model.load_state_dict(best_state)  # the best epoch's weights, not the last
 
 
+def _plain_number(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    raise TypeError(f"{type(x).__name__} in an epoch record")
+
+
 def _epoch_record(model: Model, enc: FeatureEncoder, valid_rows: EncodedRows | None, cfg: TrainConfig,
-                  epoch: int, loss: float, seconds: float) -> dict[str, Any]:
+                  epoch: int, loss: float, seconds: float, where: Ranks) -> dict[str, Any]:
+    """The epoch's record; on several ranks each scores a slice of the validation rows and rank 0 computes the
+    metrics, whose record every rank then gets (so they all stop at the same epoch)."""
     record: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "seconds": round(seconds, 3)}
-    if valid_rows is not None and len(valid_rows):
-        prob, cvr = predict_tasks(model, enc, valid_rows, cfg.eval_batch_size)
+    if valid_rows is None or not len(valid_rows):
+        return record
+    mine = where.slice(len(valid_rows)) if where.distributed else None
+    prob, cvr = predict_tasks(model, enc, valid_rows if mine is None else valid_rows.subset(mine), cfg.eval_batch_size)
+    if where.distributed:
+        prob_all = where.gather_rows(prob, len(valid_rows))
+        cvr = where.gather_rows(cvr, len(valid_rows)) if cvr is not None else None
+    else:
+        prob_all = prob
+    if where.main:
+        assert prob_all is not None
+        prob = prob_all
         if cvr is not None:
             known = ~np.isnan(valid_rows.conversion)
             record["valid_cvr_auc"], record["valid_ctcvr_auc"] = metrics.conversion_aucs(
@@ -370,4 +509,4 @@ def _epoch_record(model: Model, enc: FeatureEncoder, valid_rows: EncodedRows | N
         record["valid_mean_scenario_auc"], record["valid_auc"] = mean, overall
         names = enc.spec_.scenario_names
         record["valid_by_scenario"] = {names[s - 1] if s > 0 else "<unknown>": v for s, v in per.items()}
-    return record
+    return cast(dict[str, Any], where.from_main(record))
