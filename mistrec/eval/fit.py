@@ -5,7 +5,7 @@ from __future__ import annotations
 import resource
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ from mistrec.models import REGISTRY, build_model, conversion_models, model_confi
 from mistrec.models.base import Model
 from mistrec.models.layers import attach_content
 from mistrec.train.artifact import json_text, load_run, save_run
+from mistrec.train.checkpoint import Checkpointer, fingerprint
+from mistrec.train.distributed import Ranks, ranks
 from mistrec.train.loop import TrainConfig, predict_tasks, seed_everything, train
 from mistrec.train.warm import id_rows, warm_start
 
@@ -68,7 +70,7 @@ def fit_run(
     else:
         cfg = model_config(name, model_values)  # fails on a bad name or key before any data is read
         enc = FeatureEncoder(**REGISTRY[name].model.encoder_args(cfg)).fit(ds)  # type: ignore[arg-type]
-        if not quiet:  # say how each scenario without training rows is read
+        if not quiet and ranks().main:  # say how each scenario without training rows is read
             for scenario, how in enc.scenario_resolution_.items():
                 print(f"New scenario {scenario}: {resolution_text(how)}", file=sys.stderr)
         seed_everything(train_cfg.seed)
@@ -80,8 +82,13 @@ def fit_run(
     if enc.spec_.has_conversion and not model.predicts_conversion and not quiet:  # say what is not learned
         print(f"The data has conversions; {name} predicts clicks only (conversion: "
               f"{', '.join(conversion_models())}).", file=sys.stderr)
+    where = ranks()
+    saving = _checkpointer(out, name, cfg, train_cfg, ds, where, train_scenarios, init_from)
     t0 = time.perf_counter()
-    result = train(model, enc, fit_rows["train"], fit_rows["valid"], train_cfg, quiet=quiet)
+    result = train(model, enc, fit_rows["train"], fit_rows["valid"], train_cfg, quiet=quiet or not where.main,
+                   checkpoint=saving)
+    if not where.main:  # rank 0 evaluates and writes the run; the others' work is done
+        return {"model": name, "rank": where.rank, "train": result.to_dict()}
     names = enc.spec_.scenario_names
     evaluated = {split: _evaluate(model, enc, r, names).to_json() for split, r in rows.items()
                  if split != "train" and len(r)}
@@ -99,7 +106,21 @@ def fit_run(
     with atomic_dir(out, is_result=_is_run, what="run", force=force) as tmp:
         save_run(tmp, name, model, cfg, train_cfg, enc, extra)
         (tmp / "metrics.json").write_text(json_text(summary))
+    if saving is not None:
+        saving.clear()  # the run is written: nothing left to resume
     return summary
+
+
+def _checkpointer(out: Path, name: str, cfg: Any, train_cfg: TrainConfig, ds: PreparedDataset, where: Ranks,
+                  train_scenarios: list[str] | None, init_from: str | Path | None) -> Checkpointer | None:
+    """The run's checkpoints, in OUT.checkpoint/ beside the run (the run itself is written whole at the end), keyed
+    to everything that must match for a restart to continue the same training."""
+    if not train_cfg.checkpoint_every:
+        return None
+    key = fingerprint(model=name, model_config=asdict(cfg), train=asdict(replace(train_cfg, checkpoint_every=0)),
+                      data=ds.manifest["fingerprint"], world=where.world, train_scenarios=train_scenarios,
+                      init_from=None if init_from is None else str(Path(init_from).resolve()))
+    return Checkpointer(out.parent / f"{out.name}.checkpoint", train_cfg.checkpoint_every, key)
 
 
 def _warm_start(old: Model, old_enc: FeatureEncoder, meta: dict[str, Any], ds: PreparedDataset, name: str,
@@ -111,6 +132,10 @@ def _warm_start(old: Model, old_enc: FeatureEncoder, meta: dict[str, Any], ds: P
         raise ArtifactError(f"--init-from {init_from} was trained on other prepared data ({old_data}), which is not "
                             "there any more: warm start on new data matches users and items through it.")
     old_ds = PreparedDataset.load(old_data)
+    if any("bucket" in d.vocab["user_id"].columns for d in (old_ds, ds)):
+        raise ConfigError(f"--init-from {init_from}: warm start on other data matches users by id, row for row; with "
+                          "hashed user ids (the dataset's `hashing:`) a row is a bucket shared by several users. "
+                          "Train from the start on the new data.")
     enc = FeatureEncoder(**REGISTRY[name].model.encoder_args(cfg)).fit(ds)  # type: ignore[arg-type]
     seed_everything(train_cfg.seed)
     model = build_model(name, enc.spec_, cfg)
