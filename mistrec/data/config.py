@@ -36,6 +36,7 @@ __all__ = [
     "PROTOCOLS",
     "CleaningConfig",
     "DatasetConfig",
+    "HashingConfig",
     "HistoryConfig",
     "LabelRule",
     "NegativesConfig",
@@ -201,8 +202,23 @@ class ContentConfig:
                    text_dims=_int(d.get("text_dims", 64), "content.text_dims", 1))
 
 
+@dataclass(frozen=True)
+class HashingConfig:
+    """The dataset YAML's `hashing:` section: user ids hashed into a table of `users` rows (0: every user its own
+    row, the default). A vocabulary of 10^8 users needs 10^8 embedding rows; hashed, the table has as many rows as
+    asked and users who share a bucket share an embedding (the collision rate is in the manifest)."""
+
+    users: int = 0
+
+    @classmethod
+    def from_dict(cls, d: Any) -> HashingConfig:
+        d = _require_mapping(d, "hashing")
+        _check_keys(d, ("users",), "hashing")
+        return cls(users=_int(d.get("users", 0), "hashing.users", 0))
+
+
 _TOP_KEYS = ("name", "interactions", "label", "timestamp", "users", "items", "scenarios", "scenario_from",
-             "cleaning", "history", "negatives", "protocol", "split_values", "description", "content")
+             "cleaning", "history", "negatives", "protocol", "split_values", "description", "content", "hashing")
 
 
 @dataclass(frozen=True)
@@ -223,6 +239,7 @@ class DatasetConfig:
     history: HistoryConfig = field(default_factory=HistoryConfig)
     negatives: NegativesConfig = field(default_factory=NegativesConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
+    hashing: HashingConfig = field(default_factory=HashingConfig)
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     split_values: dict[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
@@ -268,6 +285,7 @@ class DatasetConfig:
             history=HistoryConfig.from_dict(d.get("history", {})),
             negatives=NegativesConfig.from_dict(d.get("negatives", {})),
             content=ContentConfig.from_dict(d.get("content", {})),
+            hashing=HashingConfig.from_dict(d.get("hashing", {})),
             protocol=ProtocolConfig.from_dict(d.get("protocol", {})),
             split_values=split_values,
             raw=dict(d),

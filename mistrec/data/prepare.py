@@ -34,7 +34,7 @@ from mistrec.data.readers import LINE, location, source_fingerprint, such_rows
 from mistrec.data.sources import ITEM_SCOPED, SOURCE, float32_number, load_interactions
 from mistrec.data.splits import EXCLUDED, SPLIT_NAMES, TRAIN, split_interactions
 from mistrec.data.tables import derive_scenarios, read_table
-from mistrec.data.vocab import build_vocab, encode
+from mistrec.data.vocab import build_vocab, collisions, encode, hash_buckets
 from mistrec.errors import ConfigError, DataError
 
 __all__ = ["SCHEMA_VERSION", "prepare"]
@@ -116,6 +116,7 @@ class _Job:
         self.protocol = protocol or cfg.protocol
         self.length = history_length or cfg.history.length
         self.notes: list[str] = []
+        self.hashing_report: dict[str, float | int] | None = None  # with hashed user ids: their collisions
         self.report: dict[str, Any] = {}
         self.facts: dict[str, Any] = {}
         self.raw_tables: dict[str, pl.DataFrame] = {}
@@ -182,6 +183,9 @@ class _Job:
     def encode_ids(self) -> None:
         df = self.df
         self.vocab: dict[str, pl.DataFrame] = {"user_id": build_vocab(df["user_id"])}
+        if self.cfg.hashing.users:  # each user's embedding row: a bucket of the hashed id (FeatureEncoder reads it)
+            self.vocab["user_id"] = self.vocab["user_id"].with_columns(hash_buckets(
+                pl.col("value"), self.cfg.hashing.users))
         items = df.select("item_id", "item_scope").unique().sort("item_scope", "item_id", nulls_last=False)
         self.vocab["item_id"] = items.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("index"))
         scen = df["scenario"]
@@ -429,6 +433,11 @@ class _Job:
         counts = {"user_id": train.group_by("user").len().rename({"user": "index"}),
                   "item_id": train.group_by("item").len().rename({"item": "index"}),
                   "scenario": train.group_by("scenario_idx").len().rename({"scenario_idx": "index"})}
+        if "bucket" in self.vocab["user_id"].columns:
+            self.hashing_report = collisions(self.vocab["user_id"], counts["user_id"], self.cfg.hashing.users)
+            self.notes.append(f"User ids hashed into {self.cfg.hashing.users:,} rows: "
+                              f"{self.hashing_report['share_of_ids']:.2%} of the users share theirs with another "
+                              f"user ({self.hashing_report['share_of_training_rows']:.2%} of the training rows).")
         for name, vocab in self.vocab.items():
             if name in counts:
                 vocab = vocab.join(counts[name].rename({"len": "train_count"}), on="index", how="left").with_columns(
@@ -484,6 +493,7 @@ class _Job:
             "leakage_checks": self.checks,
             "side_tables": tables,
             "content": self.content_report,
+            "hashing": self.hashing_report,
             "vocab_sizes": {k: v.height + 1 for k, v in self.vocab.items()},
             "notes": self.notes,
             "warnings": _warnings(real, cfg.implicit, self.from_file_order),

@@ -150,6 +150,11 @@ class FeatureEncoder:
         n_users, n_items = ds.vocab["user_id"].height + 1, ds.vocab["item_id"].height + 1
         n_scen = ds.vocab["scenario"].height + 1
         self.user_map_ = _seen_map(n_users, train["user"].to_numpy())
+        vocab = ds.vocab["user_id"]
+        if "bucket" in vocab.columns:  # hashed ids (dataset `hashing: {users: B}`): a user's row is their bucket
+            buckets = np.zeros(n_users, dtype=np.int64)
+            buckets[vocab["index"].to_numpy()] = vocab["bucket"].to_numpy()
+            self.user_map_ = np.where(self.user_map_ > 0, buckets, 0)
         self.item_map_ = _seen_map(n_items, train["item"].to_numpy())
         self.scenario_map_ = _seen_map(n_scen, train["scenario"].to_numpy())
         trained = np.flatnonzero(self.scenario_map_)
@@ -174,7 +179,8 @@ class FeatureEncoder:
                                "item_seq": iseq}
         card = {name: ds.vocab[name].height + 1 for name in ds.vocab}
         self.spec_ = FeatureSpec(
-            n_users=n_users, n_items=n_items, n_scenarios=n_scen,
+            n_users=n_users if "bucket" not in vocab.columns else ds.manifest["hashing"]["buckets"] + 1,
+            n_items=n_items, n_scenarios=n_scen,
             user_cat=tuple(card[f"users.{c}"] for c in ucat), item_cat=tuple(card[f"items.{c}"] for c in icat),
             item_seq=tuple(card[f"items.{c}"] for c in iseq), n_user_num=len(unum), n_item_num=len(inum),
             history_length=self.history_length or ds.history_length, scenario_names=tuple(ds.scenarios),
@@ -271,6 +277,7 @@ class FeatureEncoder:
         self._check()
         length = self.spec_.history_length if history else 0
         user = self.user_map_[rows.user[idx]]
+        user_key = np.where(user > 0, rows.user[idx], 0)  # the user's row of the side tables (dataset index)
         key = rows.item[idx] if items is None else items
         item = self.item_map_[key]
         end = rows.hist_end[idx]
@@ -281,8 +288,8 @@ class FeatureEncoder:
         t = torch.from_numpy
         return Batch(
             user=t(user), item=t(item), scenario=t(self.scenario_map_[rows.scenario[idx]]),
-            user_cat=t(_take(self.user_cat_, user)), item_cat=t(_take(self.item_cat_, key)),
-            item_seq=t(_take(self.item_seq_, key)), user_num=t(_take(self.user_num_, user)),
+            user_cat=t(_take(self.user_cat_, user_key)), item_cat=t(_take(self.item_cat_, key)),
+            item_seq=t(_take(self.item_seq_, key)), user_num=t(_take(self.user_num_, user_key)),
             item_num=t(_take(self.item_num_, key)),
             hist_items=t(hist_items), hist_scenarios=t(_take(self.scenario_map_, h.scenarios)),
             hist_gaps=t(gaps.astype(np.int64)), hist_labels=t(h.labels),
