@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     prep.add_argument("--history-length", type=int, help="L, events per history (default: the YAML's, else 50)")
     prep.add_argument("--force", action="store_true", help="replace a prepared dataset already in --out (runs "
                       "trained on it will no longer load)")
+    prep.add_argument("--shard-rows", type=int, metavar="N", help="about N interactions per shard of whole users, "
+                      "which streamed training reads one at a time (default: 1,000,000; docs/scale.md)")
     prep.add_argument("--quiet", action="store_true", help="no progress bar")
 
     tr = sub.add_parser("train", help="prepared directory -> trained, evaluated run directory")

@@ -31,6 +31,7 @@ from mistrec.data.content import CONTENT_DIR, table_content
 from mistrec.data.history import HistoryEvents
 from mistrec.data.negatives import sample_negatives
 from mistrec.data.readers import LINE, location, source_fingerprint, such_rows
+from mistrec.data.shards import SHARD_ROWS, write_sharded
 from mistrec.data.sources import ITEM_SCOPED, SOURCE, float32_number, load_interactions
 from mistrec.data.splits import EXCLUDED, SPLIT_NAMES, TRAIN, split_interactions
 from mistrec.data.tables import derive_scenarios, read_table
@@ -51,6 +52,7 @@ def prepare(
     history_length: int | None = None,
     quiet: bool = True,
     force: bool = False,
+    shard_rows: int = SHARD_ROWS,
 ) -> dict[str, Any]:
     """Runs the whole preparation and writes the prepared directory; returns its manifest.
 
@@ -62,7 +64,11 @@ def prepare(
         history_length: overrides history.length.
         quiet: no progress bar.
         force: replace a prepared dataset already in `out` (the runs trained on it will no longer load).
+        shard_rows: about this many interactions per shard: the interactions and history events are written in
+            row groups of whole users, a shard each, which streamed training reads one at a time (data/shards.py).
     """
+    if shard_rows < 1:
+        raise ConfigError(f"shard_rows must be >= 1. Got {shard_rows}.")
     t0 = time.perf_counter()
     out = Path(out)
     # disable=None: no bar when stderr is not a terminal (logs, CI); leave=False: an error starts a clean line.
@@ -70,7 +76,9 @@ def prepare(
     try:
         with atomic_dir(out, is_result=lambda p: (p / "manifest.json").is_file(), what="prepared dataset",
                         force=force) as tmp:
-            return _run(_Job(cfg, protocol, history_length, quiet), tmp, steps, t0, previous=out / CONTENT_DIR)
+            job = _Job(cfg, protocol, history_length, quiet)
+            job.shard_rows = shard_rows
+            return _run(job, tmp, steps, t0, previous=out / CONTENT_DIR)
     finally:
         steps.close()
 
@@ -117,6 +125,8 @@ class _Job:
         self.length = history_length or cfg.history.length
         self.notes: list[str] = []
         self.hashing_report: dict[str, float | int] | None = None  # with hashed user ids: their collisions
+        self.shard_rows = SHARD_ROWS
+        self.shards: list[dict[str, Any]] = []
         self.report: dict[str, Any] = {}
         self.facts: dict[str, Any] = {}
         self.raw_tables: dict[str, pl.DataFrame] = {}
@@ -424,11 +434,10 @@ class _Job:
             "hist_start", "hist_end", *([pl.col("conversion").cast(pl.Float32)] if "conversion" in df.columns else []),
             *context,
         )
-        inter.write_parquet(out / "interactions.parquet")
         ev = self.events
         events = pl.DataFrame({"user": ev.user, "timestamp": ev.ts, "item": ev.item, "scenario": ev.scenario,
                                "label": ev.label, "value": ev.value, "row": ev.row})
-        events.write_parquet(out / "history_events.parquet")
+        self.shards = write_sharded(inter, events, out, self.shard_rows)
         train = df.filter(pl.col("split_code") == TRAIN)
         counts = {"user_id": train.group_by("user").len().rename({"user": "index"}),
                   "item_id": train.group_by("item").len().rename({"item": "index"}),
@@ -494,6 +503,7 @@ class _Job:
             "side_tables": tables,
             "content": self.content_report,
             "hashing": self.hashing_report,
+            "shards": self.shards,
             "vocab_sizes": {k: v.height + 1 for k, v in self.vocab.items()},
             "notes": self.notes,
             "warnings": _warnings(real, cfg.implicit, self.from_file_order),

@@ -13,6 +13,7 @@ from mistrec.data.atomic import read_json
 from mistrec.data.content import CONTENT_DIR
 from mistrec.data.history import HistoryBatch, HistoryEvents
 from mistrec.data.prepare import SCHEMA_VERSION
+from mistrec.data.shards import Shards
 from mistrec.errors import ArtifactError
 
 __all__ = ["PreparedDataset"]
@@ -21,11 +22,11 @@ _REQUIRED = ("manifest.json", "interactions.parquet", "history_events.parquet", 
              "vocab/item_id.parquet", "vocab/scenario.parquet")
 
 
-def _parquet(path: Path, columns: tuple[str, ...] = ()) -> pl.DataFrame:
-    """A prepared directory's Parquet file, or an ArtifactError naming it as damaged (truncated, overwritten, or
-    without the columns prepare writes)."""
+def _parquet(path: Path, columns: tuple[str, ...] = (), rows: bool = True) -> pl.DataFrame:
+    """A prepared directory's Parquet file (without `rows`: none of its rows, its columns only), or an
+    ArtifactError naming it as damaged (truncated, overwritten, or without the columns prepare writes)."""
     try:
-        df = pl.read_parquet(path)
+        df = pl.read_parquet(path) if rows else pl.DataFrame(schema=pl.read_parquet_schema(path))
     except (pl.exceptions.PolarsError, OSError) as exc:
         first = " ".join(str(exc).splitlines()[:1])
         raise ArtifactError(f"{path} is damaged: not a readable Parquet file ({first}). Run `mistrec prepare` "
@@ -54,8 +55,12 @@ class PreparedDataset:
     vocab: dict[str, pl.DataFrame]
     tables: dict[str, pl.DataFrame]
 
+    streamed: bool = False  # loaded without its rows and events, which are read shard by shard (`shards`)
+
     @classmethod
-    def load(cls, path: str | Path) -> PreparedDataset:
+    def load(cls, path: str | Path, rows: bool = True) -> PreparedDataset:
+        """The prepared dataset in `path`; with `rows=False` its interactions and events are left on disk (empty
+        here) for streamed training, which reads them a shard at a time (`shards`)."""
         path = Path(path)
         if not path.is_dir():
             raise ArtifactError(f"Prepared dataset not found: {path}. Create it with `mistrec prepare CONFIG.yaml "
@@ -71,14 +76,24 @@ class PreparedDataset:
                                 f"{manifest.get('mistrec_version', '?')}); this mistrec reads version "
                                 f"{SCHEMA_VERSION}. Run `mistrec prepare` again with this version.")
         ev = _parquet(path / "history_events.parquet", ("user", "timestamp", "item", "scenario", "label", "row",
-                                                         "value"))
+                                                         "value"), rows=rows)
         events = HistoryEvents(user=ev["user"].to_numpy(), ts=ev["timestamp"].to_numpy(), item=ev["item"].to_numpy(),
                                scenario=ev["scenario"].to_numpy(), label=ev["label"].to_numpy(),
                                row=ev["row"].to_numpy(), value=ev["value"].to_numpy())
         vocab = {p.stem: _parquet(p) for p in sorted((path / "vocab").glob("*.parquet"))}
         tables = {k: _parquet(path / f"{k}.parquet") for k in manifest.get("side_tables", [])}
-        return cls(path=path, manifest=manifest, interactions=_parquet(path / "interactions.parquet", ("split",)),
-                   events=events, vocab=vocab, tables=tables)
+        return cls(path=path, manifest=manifest, events=events, vocab=vocab, tables=tables,
+                   interactions=_parquet(path / "interactions.parquet", ("split",), rows=rows), streamed=not rows)
+
+    @property
+    def shards(self) -> Shards:
+        """The shards of whole users the rows and events were written in (data/shards.py)."""
+        return Shards.of(self.path, self.manifest)
+
+    def scan(self, name: str = "interactions") -> pl.LazyFrame:
+        """A lazy scan of interactions.parquet or history_events.parquet (polars' streaming engine can run it in
+        bounded memory)."""
+        return pl.scan_parquet(self.path / f"{name}.parquet")
 
     @property
     def history_length(self) -> int:

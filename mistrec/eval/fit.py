@@ -26,6 +26,7 @@ from mistrec.train.artifact import json_text, load_run, save_run
 from mistrec.train.checkpoint import Checkpointer, fingerprint
 from mistrec.train.distributed import Ranks, ranks
 from mistrec.train.loop import TrainConfig, predict_tasks, seed_everything, train
+from mistrec.train.stream import StreamedRows
 from mistrec.train.warm import id_rows, warm_start
 
 __all__ = ["fit_run"]
@@ -59,7 +60,9 @@ def fit_run(
     check_out(out, _is_run, "run", force)
     if init_from is not None and model_values:
         raise ConfigError("--init-from keeps the model config of the run it starts from: drop the model config.")
-    ds = PreparedDataset.load(data)
+    if train_cfg.stream and train_scenarios:
+        raise ConfigError("--train-scenarios is not supported with stream: true yet: train in memory.")
+    ds = PreparedDataset.load(data, rows=not train_cfg.stream)
     if init_from is not None:
         model, enc, meta = load_run(init_from)
         if meta["model"] != name:
@@ -77,8 +80,15 @@ def fit_run(
         model = build_model(name, enc.spec_, cfg)
         attach_content(model, enc.item_content_)
     train_cfg = train_cfg.resolved(model)  # the learning rate and batch size the run trains with, as saved
-    rows = {split: enc.rows(ds, split) for split in ("train", "valid", "test")}
-    fit_rows = {split: _only(rows[split], enc.spec_.scenario_names, train_scenarios) for split in ("train", "valid")}
+    rows: dict[str, EncodedRows | StreamedRows]
+    if train_cfg.stream:  # read a shard at a time (mistrec.train.stream)
+        rows = {split: StreamedRows(ds, enc, split, train_cfg.stream_workers) for split in ("train", "valid", "test")}
+        fit_rows = dict(rows)
+    else:
+        in_memory = {split: enc.rows(ds, split) for split in ("train", "valid", "test")}
+        rows = dict(in_memory)
+        fit_rows = {split: _only(in_memory[split], enc.spec_.scenario_names, train_scenarios)
+                    for split in ("train", "valid")}
     if enc.spec_.has_conversion and not model.predicts_conversion and not quiet:  # say what is not learned
         print(f"The data has conversions; {name} predicts clicks only (conversion: "
               f"{', '.join(conversion_models())}).", file=sys.stderr)
@@ -151,9 +161,15 @@ def _is_run(path: Path) -> bool:
     return (path / "run.json").is_file()
 
 
-def _evaluate(model: Model, enc: FeatureEncoder, rows: EncodedRows, names: tuple[str, ...]) -> Metrics:
+def _evaluate(model: Model, enc: FeatureEncoder, rows: EncodedRows | StreamedRows, names: tuple[str, ...]
+              ) -> Metrics:
     """The click metrics; with a conversion head, the `conversion` block too."""
-    click, cvr = predict_tasks(model, enc, rows)
+    if isinstance(rows, StreamedRows):
+        scored = rows.score(model, Ranks(), 16384)  # rank 0 alone: the other ranks have finished
+        assert scored is not None
+        click, cvr, rows = scored.click, scored.cvr, scored.rows()
+    else:
+        click, cvr = predict_tasks(model, enc, rows)
     result = evaluate_rows(click, rows, names)
     return result if cvr is None else replace(result, conversion=conversion_metrics(click, cvr, rows, names))
 

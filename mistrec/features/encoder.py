@@ -146,17 +146,17 @@ class FeatureEncoder:
 
     # -- fit --------------------------------------------------------------------------------------------
     def fit(self, ds: PreparedDataset) -> FeatureEncoder:
-        train = ds.split("train")
+        facts = _TrainFacts.of(ds)
         n_users, n_items = ds.vocab["user_id"].height + 1, ds.vocab["item_id"].height + 1
         n_scen = ds.vocab["scenario"].height + 1
-        self.user_map_ = _seen_map(n_users, train["user"].to_numpy())
+        self.user_map_ = _seen_map(n_users, facts.users)
         vocab = ds.vocab["user_id"]
         if "bucket" in vocab.columns:  # hashed ids (dataset `hashing: {users: B}`): a user's row is their bucket
             buckets = np.zeros(n_users, dtype=np.int64)
             buckets[vocab["index"].to_numpy()] = vocab["bucket"].to_numpy()
             self.user_map_ = np.where(self.user_map_ > 0, buckets, 0)
-        self.item_map_ = _seen_map(n_items, train["item"].to_numpy())
-        self.scenario_map_ = _seen_map(n_scen, train["scenario"].to_numpy())
+        self.item_map_ = _seen_map(n_items, facts.items)
+        self.scenario_map_ = _seen_map(n_scen, facts.scenarios)
         trained = np.flatnonzero(self.scenario_map_)
         mix = self._scenario_mix(ds, trained)
         users, items = ds.tables.get("users"), ds.tables.get("items")
@@ -184,17 +184,14 @@ class FeatureEncoder:
             user_cat=tuple(card[f"users.{c}"] for c in ucat), item_cat=tuple(card[f"items.{c}"] for c in icat),
             item_seq=tuple(card[f"items.{c}"] for c in iseq), n_user_num=len(unum), n_item_num=len(inum),
             history_length=self.history_length or ds.history_length, scenario_names=tuple(ds.scenarios),
-            tasks=("click", "conversion") if "conversion" in train.columns and train["conversion"].null_count() <
-            train.height else ("click",),
+            tasks=("click", "conversion") if facts.conversion else ("click",),
             scenario_mix=tuple(tuple(float(x) for x in row) for row in mix) if mix is not None else (),
             trained_scenarios=tuple(int(i) for i in trained),
-            sampled_negatives="sampled" in train.columns and bool(train["sampled"].any()),
+            sampled_negatives=facts.sampled,
             item_content_dim=0 if content is None else int(content.shape[1]),
         )
         self.dataset_fingerprint_ = ds.manifest["fingerprint"]
-        values = ds.events.value
-        self.value_stats_ = np.array([values.mean(), values.std() or 1.0] if len(values) else [0.0, 1.0],
-                                     dtype=np.float32)
+        self.value_stats_ = facts.value_stats
         return self
 
     def _scenario_mix(self, ds: PreparedDataset, seen: np.ndarray) -> np.ndarray | None:
@@ -251,7 +248,15 @@ class FeatureEncoder:
     def rows(self, ds: PreparedDataset, split: str | None = None) -> EncodedRows:
         """The arrays of one split ('train', 'valid', 'test') or of every row (None)."""
         self._check()
-        df = ds.interactions if split is None else ds.split(split)
+        if ds.streamed:
+            raise ConfigError(f"{ds.path} was loaded without its rows (streamed): read them a shard at a time "
+                              "(PreparedDataset.shards, FeatureEncoder.frame_rows).")
+        return self.frame_rows(ds.interactions if split is None else ds.split(split), ds.events)
+
+    def frame_rows(self, df: pl.DataFrame, events: HistoryEvents) -> EncodedRows:
+        """The arrays of the interaction rows `df` whose history windows point into `events` (a whole dataset's,
+        or one shard's: data/shards.py)."""
+        self._check()
         return EncodedRows(
             user=df["user"].to_numpy().astype(np.int64), item=df["item"].to_numpy().astype(np.int64),
             scenario=df["scenario"].to_numpy().astype(np.int64), label=df["label"].to_numpy().astype(np.float32),
@@ -259,7 +264,7 @@ class FeatureEncoder:
             hist_end=df["hist_end"].to_numpy(),
             conversion=(df["conversion"].cast(pl.Float32).fill_null(float("nan")).to_numpy() if "conversion" in
                         df.columns else np.full(df.height, np.nan, dtype=np.float32)),
-            events=ds.events,
+            events=events,
         )
 
     def indexed(self, rows: EncodedRows) -> IndexedRows:
@@ -386,6 +391,43 @@ def _keep_trained_values(table: np.ndarray, trained: np.ndarray) -> None:
         seen = np.zeros(int(col.max()) + 1, dtype=bool)
         seen[col[trained].ravel()] = True
         col[~seen[col]] = 0
+
+
+@dataclass(frozen=True)
+class _TrainFacts:
+    """What the encoder reads of the training rows: the users, items and scenarios they hold, whether they have
+    conversions and sampled negatives, and the history values' mean and standard deviation. From the rows in
+    memory, or for a dataset loaded without them (`streamed`) from the vocabularies' training counts and scans
+    that polars' streaming engine runs in bounded memory."""
+
+    users: np.ndarray
+    items: np.ndarray
+    scenarios: np.ndarray
+    conversion: bool
+    sampled: bool
+    value_stats: np.ndarray  # float32 (mean, std or 1)
+
+    @classmethod
+    def of(cls, ds: PreparedDataset) -> _TrainFacts:
+        if not ds.streamed:
+            train, values = ds.split("train"), ds.events.value
+            return cls(train["user"].to_numpy(), train["item"].to_numpy(), train["scenario"].to_numpy(),
+                       "conversion" in train.columns and train["conversion"].null_count() < train.height,
+                       "sampled" in train.columns and bool(train["sampled"].any()),
+                       np.array([values.mean(), values.std() or 1.0] if len(values) else [0.0, 1.0],
+                                dtype=np.float32))
+        seen = {name: ds.vocab[name].filter(pl.col("train_count") > 0)["index"].to_numpy()
+                for name in ("user_id", "item_id", "scenario")}
+        columns = ds.interactions.columns
+        flags = ds.scan().filter(pl.col("split") == "train").select(
+            (pl.col("conversion").is_not_null().any() if "conversion" in columns else pl.lit(False)).alias("c"),
+            (pl.col("sampled").any() if "sampled" in columns else pl.lit(False)).alias("s"),
+        ).collect(engine="streaming").row(0)
+        n, mean, std = ds.scan("history_events").select(
+            pl.len(), pl.col("value").mean().alias("mean"), pl.col("value").std(ddof=0).alias("std")
+        ).collect(engine="streaming").row(0)
+        stats = np.array([mean, std or 1.0] if n else [0.0, 1.0], dtype=np.float32)
+        return cls(seen["user_id"], seen["item_id"], seen["scenario"], bool(flags[0]), bool(flags[1]), stats)
 
 
 def _seen_map(n: int, seen: np.ndarray) -> np.ndarray:

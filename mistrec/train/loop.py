@@ -18,7 +18,7 @@ import random
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, cast
 
@@ -38,6 +38,7 @@ from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Calibrates, FitsDirectly, Model, Prepares, ScoresPairs
 from mistrec.train.checkpoint import Checkpointer, random_states, set_random_states
 from mistrec.train.distributed import Ranks, ranks
+from mistrec.train.stream import Scored, StreamedRows
 
 __all__ = ["TrainConfig", "TrainResult", "ctcvr_loss", "predict",
            "predict_tasks", "seed_everything", "train"]
@@ -69,6 +70,10 @@ class TrainConfig:
     # > 0: a checkpoint every this many optimisation steps, resumed by the same command after a kill
     # (mistrec.train.checkpoint; `mistrec train` keeps it in OUT.checkpoint/). 0: none.
     checkpoint_every: int = 0
+    # read the prepared data a shard of whole users at a time instead of whole (mistrec.train.stream; pointwise
+    # models in one stage), by this many DataLoader worker processes (0: the training process reads them)
+    stream: bool = False
+    stream_workers: int = 1
 
     def validate(self) -> None:
         checks = [
@@ -80,6 +85,7 @@ class TrainConfig:
             (self.conversion_weight >= 0, "conversion_weight", "a number >= 0"),
             (0.0 <= self.ema < 1.0, "ema", "a number in [0, 1) (0: off)"),
             (self.checkpoint_every >= 0, "checkpoint_every", "an int >= 0 (0: no checkpoints)"),
+            (self.stream_workers >= 0, "stream_workers", "an int >= 0 (0: read in the training process)"),
         ]
         for ok, name, rule in checks:
             if not ok:
@@ -245,26 +251,31 @@ class _Step:
     def __call__(self, idx: np.ndarray) -> tuple[float, int]:
         """One optimisation step on the global batch rows[idx], of which this rank computes its share; returns
         this rank's summed loss and row count."""
-        model, history, side = self.model, self.model.reads_history, self.model.reads_history_side
+        history, side = self.model.reads_history, self.model.reads_history_side
         # every rank draws the whole batch's negatives from the generator they share, so it stays in step
         drawn = self.sampler.draw(self.rng, self.rows.scenario[idx]) if self.sampler is not None else None
         local = self.where.share(idx)
         b = self.enc.batch(self.rows, local, history=history, history_side=side)
         negatives = None if drawn is None else self.enc.batch(self.rows, local, history=history, history_side=side,
                                                               items=self.where.share(drawn))
+        return self.apply(b, negatives, len(idx))
+
+    def apply(self, b: Batch, negatives: Batch | None, n_global: int) -> tuple[float, int]:
+        """One optimisation step on this rank's batch `b` of a global batch of `n_global` rows."""
+        model = self.model
         loss_each = self.objective(b, negatives)
         if self.weights is not None:
             loss_each = loss_each * self.weights[b.scenario]
         # the batch's mean; on N ranks each sums its rows over the global batch, times N (DDP averages over ranks)
         loss = loss_each.mean() if not self.where.distributed else \
-            loss_each.sum() * (self.where.world / len(idx))
+            loss_each.sum() * (self.where.world / n_global)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         if self.average is not None:
             self.average.update_parameters(model)
         self.taken += 1
-        return float(loss_each.detach().sum()), len(local)
+        return float(loss_each.detach().sum()), len(b.label)
 
 
 def _ema_update(decay: float) -> Any:
@@ -283,10 +294,10 @@ def _ema_update(decay: float) -> Any:
     return update
 
 
-def _scenario_weights(rows: EncodedRows, mode: str) -> torch.Tensor | None:
+def _scenario_weights(scenario: np.ndarray, mode: str) -> torch.Tensor | None:
     if mode != "balanced":
         return None
-    counts = np.bincount(rows.scenario).astype(np.float64)
+    counts = np.bincount(scenario).astype(np.float64)
     w = np.where(counts > 0, counts.sum() / (np.count_nonzero(counts) * np.maximum(counts, 1)), 0.0)
     return torch.tensor(w, dtype=torch.float32)
 
@@ -309,6 +320,22 @@ def _run_epoch(step: _Step, order: np.ndarray, batch_size: int, label: str, quie
     return total / max(seen, 1), int(seen)
 
 
+def _run_streamed_epoch(step: _Step, batches: Iterator[Batch], steps: int, label: str, quiet: bool
+                        ) -> tuple[float, int]:
+    """Steps over a streamed epoch's batches (mistrec.train.stream); returns its mean loss over every rank and the
+    rows seen."""
+    bar = tqdm(batches, total=steps, desc=label, disable=True if quiet else None, leave=False)
+    total, seen = 0.0, 0
+    for k, b in enumerate(bar):
+        loss_sum, n = step.apply(b, None, len(b.label) * step.where.world)
+        total, seen = total + loss_sum, seen + n
+        if k % 10 == 0:
+            bar.set_postfix(loss=f"{total / max(seen, 1):.4f}")
+    bar.close()
+    all_total, all_seen = step.where.sum(total, seen)
+    return all_total / max(all_seen, 1), int(all_seen)
+
+
 @dataclass
 class _Position:
     """Where a stage is: its epoch, the next batch of that epoch, and the epoch's loss so far (this rank's)."""
@@ -320,8 +347,9 @@ class _Position:
 
 
 def train(
-    model: Model, enc: FeatureEncoder, train_rows: EncodedRows, valid_rows: EncodedRows | None,
-    cfg: TrainConfig, quiet: bool = False, checkpoint: Checkpointer | None = None,
+    model: Model, enc: FeatureEncoder, train_rows: EncodedRows | StreamedRows,
+    valid_rows: EncodedRows | StreamedRows | None, cfg: TrainConfig, quiet: bool = False,
+    checkpoint: Checkpointer | None = None,
 ) -> TrainResult:
     """Trains `model` in place; with validation rows, stops early and restores the best epoch's weights.
 
@@ -332,14 +360,22 @@ def train(
     stopped early and restored to its best epoch on the same validation rows.
 
     With `checkpoint`, writes one every `checkpoint.every` steps and first resumes from the one there (mistrec.
-    train.checkpoint). Under torchrun the processes share the work (mistrec.train.distributed).
+    train.checkpoint). Under torchrun the processes share the work (mistrec.train.distributed). `StreamedRows`
+    are read a shard at a time (mistrec.train.stream).
     """
     cfg = cfg.resolved(model)
     seed_everything(cfg.seed)
-    if isinstance(model, FitsDirectly):
+    if isinstance(train_rows, StreamedRows):
+        _check_streamable(model, cfg, checkpoint)
+    elif isinstance(model, FitsDirectly):
+        assert not isinstance(valid_rows, StreamedRows)
         return _fit_direct(model, enc, train_rows, valid_rows, cfg)
     where = ranks()
-    indexed = enc.indexed(train_rows)  # what models that derive structure from the rows are handed
+    # what models that derive structure from the rows are handed
+    if isinstance(train_rows, StreamedRows):
+        indexed = train_rows.indexed() if isinstance(model, Prepares) else enc.indexed(_NO_ROWS)
+    else:
+        indexed = enc.indexed(train_rows)
     if isinstance(model, Prepares):
         model.setup(indexed)
     if where.distributed:  # dropout and other torch randomness per rank; the weights come from rank 0 (DDP)
@@ -359,6 +395,7 @@ def train(
                      stage if len(model.stages) > 1 else None, quiet, _Saving(checkpoint, i, where), state)
     model.begin_stage(None, indexed)  # every parameter trainable again, the model in its final mode
     if isinstance(model, Calibrates):  # ranking (BPR) scores -> probabilities, fitted on training rows
+        assert isinstance(train_rows, EncodedRows)  # a calibrated model is not streamable (_check_streamable)
         model.calibrate(enc, train_rows)
     return result
 
@@ -372,7 +409,8 @@ class _Saving:
     where: Ranks
 
 
-def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows, valid_rows: EncodedRows | None,
+def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows | StreamedRows,
+                 valid_rows: EncodedRows | StreamedRows | None,
                  cfg: TrainConfig, rng: np.random.Generator, result: TrainResult, rows: np.ndarray | None,
                  stage: str | None, quiet: bool, saving: _Saving, state: dict[str, Any] | None) -> None:
     """The epochs of one stage (every epoch of a single-stage model): updates `result` in place. `state`: the
@@ -393,15 +431,19 @@ def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows, val
                                             gradient_as_bucket_view=True)
         # a (1, d) weight whose gradient comes transposed from a matmul: copied into its bucket, correct either way
         warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-    step = _Step(model, enc, train_rows, opt, rng, ScenarioPools(train_rows.scenario, train_rows.item) if bpr else None,
-                 _scenario_weights(train_rows, cfg.scenario_weights), objective, where)
+    streamed = train_rows if isinstance(train_rows, StreamedRows) else None
+    in_memory = train_rows if isinstance(train_rows, EncodedRows) else _NO_ROWS
+    step = _Step(model, enc, in_memory, opt, rng,
+                 ScenarioPools(in_memory.scenario, in_memory.item) if bpr else None,
+                 _scenario_weights(in_memory.scenario if streamed is None else streamed.scenarios(),
+                                   cfg.scenario_weights), objective, where)
     if cfg.ema > 0:
         step.average = AveragedModel(model, multi_avg_fn=_ema_update(cfg.ema), use_buffers=True)
     # what is validated and kept: the weights, or their moving average
     scored = model if step.average is None else cast(Model, step.average.module)
-    pool = np.arange(len(train_rows)) if rows is None else np.asarray(rows)
+    pool = np.arange(len(in_memory)) if rows is None else np.asarray(rows)
     if bpr or model.loss_kind == "in_batch":  # trained on positives (against sampled or in-batch negatives)
-        pool = pool[train_rows.label[pool] > 0]
+        pool = pool[in_memory.label[pool] > 0]
     best_score, best_state, stale = float("-inf"), None, 0
     first = len(result.history) + 1
     position = _Position(first)
@@ -438,18 +480,22 @@ def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows, val
     for epoch in range(position.epoch, first + cfg.epochs):
         model.train()
         epoch_start = time.perf_counter()
-        if state is not None:  # the resumed epoch's order: drawn from the generator as it was then
-            rng.bit_generator.state = state["epoch_rng"]
-        epoch_rng = rng.bit_generator.state
-        order = pool[_epoch_order(rng, train_rows.scenario[pool], cfg.sampling)]
-        if state is not None:  # and the rest as it was at the checkpoint
-            rng.bit_generator.state = state["rng"]
-            set_random_states(state["random"], where)
-            state = None
-        else:
-            position = _Position(epoch)
         label = f"epoch {epoch}" if stage is None else f"{stage} epoch {epoch - first + 1}"
-        loss, seen = _run_epoch(step, order, batch_size, label, quiet, position, on_step)
+        if streamed is not None:  # shard by shard (checkpoints are refused before: no resume to handle)
+            batches, steps = streamed.epoch(rng, epoch, cfg.seed, batch_size, where, model)
+            loss, seen = _run_streamed_epoch(step, batches, steps, label, quiet)
+        else:
+            if state is not None:  # the resumed epoch's order: drawn from the generator as it was then
+                rng.bit_generator.state = state["epoch_rng"]
+            epoch_rng = rng.bit_generator.state
+            order = pool[_epoch_order(rng, in_memory.scenario[pool], cfg.sampling)]
+            if state is not None:  # and the rest as it was at the checkpoint
+                rng.bit_generator.state = state["rng"]
+                set_random_states(state["random"], where)
+                state = None
+            else:
+                position = _Position(epoch)
+            loss, seen = _run_epoch(step, order, batch_size, label, quiet, position, on_step)
         schedule.step()
         seconds = time.perf_counter() - epoch_start
         result.train_seconds += seconds
@@ -484,29 +530,55 @@ def _plain_number(x: Any) -> Any:
     raise TypeError(f"{type(x).__name__} in an epoch record")
 
 
-def _epoch_record(model: Model, enc: FeatureEncoder, valid_rows: EncodedRows | None, cfg: TrainConfig,
-                  epoch: int, loss: float, seconds: float, where: Ranks) -> dict[str, Any]:
-    """The epoch's record; on several ranks each scores a slice of the validation rows and rank 0 computes the
+def _epoch_record(model: Model, enc: FeatureEncoder, valid_rows: EncodedRows | StreamedRows | None,
+                  cfg: TrainConfig, epoch: int, loss: float, seconds: float, where: Ranks) -> dict[str, Any]:
+    """The epoch's record; on several ranks each scores a share of the validation rows and rank 0 computes the
     metrics, whose record every rank then gets (so they all stop at the same epoch)."""
     record: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "seconds": round(seconds, 3)}
     if valid_rows is None or not len(valid_rows):
         return record
-    mine = where.slice(len(valid_rows)) if where.distributed else None
-    prob, cvr = predict_tasks(model, enc, valid_rows if mine is None else valid_rows.subset(mine), cfg.eval_batch_size)
-    if where.distributed:
-        prob_all = where.gather_rows(prob, len(valid_rows))
-        cvr = where.gather_rows(cvr, len(valid_rows)) if cvr is not None else None
-    else:
-        prob_all = prob
-    if where.main:
-        assert prob_all is not None
-        prob = prob_all
-        if cvr is not None:
-            known = ~np.isnan(valid_rows.conversion)
+    scored = _score(model, enc, valid_rows, cfg.eval_batch_size, where)
+    if scored is not None:  # rank 0
+        if scored.cvr is not None:
+            known = ~np.isnan(scored.conversion)
             record["valid_cvr_auc"], record["valid_ctcvr_auc"] = metrics.conversion_aucs(
-                valid_rows.label[known], valid_rows.conversion[known], prob[known], cvr[known])
-        overall, per, mean = metrics.scenario_aucs(valid_rows.label, prob, valid_rows.scenario)
+                scored.label[known], scored.conversion[known], scored.click[known], scored.cvr[known])
+        overall, per, mean = metrics.scenario_aucs(scored.label, scored.click, scored.scenario)
         record["valid_mean_scenario_auc"], record["valid_auc"] = mean, overall
         names = enc.spec_.scenario_names
         record["valid_by_scenario"] = {names[s - 1] if s > 0 else "<unknown>": v for s, v in per.items()}
     return cast(dict[str, Any], where.from_main(record))
+
+
+def _score(model: Model, enc: FeatureEncoder, rows: EncodedRows | StreamedRows, batch_size: int, where: Ranks
+           ) -> Scored | None:
+    """Every row's scores with its label, scenario, user and conversion, on rank 0 (None on the others): rows in
+    memory in one contiguous slice per rank, streamed rows a share of the shards per rank."""
+    if isinstance(rows, StreamedRows):
+        return rows.score(model, where, batch_size)
+    part = rows.subset(where.slice(len(rows))) if where.distributed else rows
+    click, cvr = predict_tasks(model, enc, part, batch_size)
+    if where.distributed:
+        click_all = where.gather_rows(click, len(rows))
+        cvr = where.gather_rows(cvr, len(rows)) if cvr is not None else None
+        if click_all is None:
+            return None
+        click = click_all
+    return Scored(click, cvr, rows.label, rows.scenario, rows.user, rows.conversion)
+
+
+def _check_streamable(model: Model, cfg: TrainConfig, checkpoint: Checkpointer | None) -> None:
+    """Streamed training covers models trained by steps on pointwise labels, in one stage, without checkpoints
+    or scenario-balanced sampling; anything else is refused with what to do instead."""
+    why = ("it is fitted in closed form" if isinstance(model, FitsDirectly) else
+           "it trains in several stages" if len(model.stages) > 1 else
+           f"it trains on {model.loss_kind} negatives drawn from the whole training split"
+           if model.loss_kind != "bce" else
+           "checkpoints are not written for streamed training yet" if checkpoint is not None else
+           "scenario-balanced sampling draws from the whole training split" if cfg.sampling != "uniform" else None)
+    if why is not None:
+        raise ConfigError(f"{model.name} cannot be trained streamed: {why}. Train without stream: true (the "
+                          "prepared data in memory).")
+
+
+_NO_ROWS = Scored.concat([], conversion=False).rows()  # the rows a streamed stage keeps in memory: none
