@@ -45,6 +45,6 @@ def collisions(vocab: pl.DataFrame, train_counts: pl.DataFrame, buckets: int) ->
     n, total = shared.height, int(rows["len"].sum())
     return {"buckets": buckets, "ids": n, "buckets_used": per_bucket.height,
             "ids_sharing_a_bucket": int(shared["shared"].sum()),
-            "share_of_ids": float(shared["shared"].mean() or 0.0) if n else 0.0,
+            "share_of_ids": int(shared["shared"].sum()) / n if n else 0.0,
             "expected_share_uniform_hash": 1.0 - (1.0 - 1.0 / buckets) ** max(n - 1, 0),
             "share_of_training_rows": float(rows.filter(pl.col("shared"))["len"].sum() / total) if total else 0.0}

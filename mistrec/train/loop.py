@@ -24,10 +24,9 @@ from typing import Any, Literal, cast
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from mistrec import metrics
@@ -35,11 +34,14 @@ from mistrec.batch import Batch
 from mistrec.data.negatives import ScenarioPools
 from mistrec.errors import ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder
-from mistrec.models.base import Calibrates, FitsDirectly, Model, Prepares, ScoresPairs
+from mistrec.models.base import Calibrates, FitsDirectly, Model, Prepares
 from mistrec.train.checkpoint import Checkpointer, random_states, set_random_states
 from mistrec.train.distributed import Ranks, ranks
+from mistrec.train.predict import predict, predict_tasks
+from mistrec.train.step import Objective, Step, ctcvr_loss, ema_update, scenario_weights
 from mistrec.train.stream import Scored, StreamedRows
 
+# predict, predict_tasks and ctcvr_loss live in predict.py and step.py; named here too, where callers found them
 __all__ = ["TrainConfig", "TrainResult", "ctcvr_loss", "predict",
            "predict_tasks", "seed_everything", "train"]
 
@@ -71,9 +73,10 @@ class TrainConfig:
     # (mistrec.train.checkpoint; `mistrec train` keeps it in OUT.checkpoint/). 0: none.
     checkpoint_every: int = 0
     # read the prepared data a shard of whole users at a time instead of whole (mistrec.train.stream; pointwise
-    # models in one stage), by this many DataLoader worker processes (0: the training process reads them)
+    # models in one stage), by this many DataLoader worker processes (0: the training process reads them; on 2
+    # cores a worker competes with the training threads: one epoch of 1M rows took 89 s with 1, 69 s with 0)
     stream: bool = False
-    stream_workers: int = 1
+    stream_workers: int = 0
 
     def validate(self) -> None:
         checks = [
@@ -140,46 +143,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def predict(model: Model, enc: FeatureEncoder, rows: EncodedRows, batch_size: int = 16384) -> np.ndarray:
-    """Click probabilities for every row, in order (evaluation mode, no gradients)."""
-    return _predict(model, enc, rows, batch_size, conversion=False)[0]
-
-
-def predict_tasks(model: Model, enc: FeatureEncoder, rows: EncodedRows, batch_size: int = 16384
-                  ) -> tuple[np.ndarray, np.ndarray | None]:
-    """p(click) for every row, in order, and p(conversion | click) when the model has a conversion head (a model
-    built on data with conversions, `Model.predicts_conversion`), else None."""
-    return _predict(model, enc, rows, batch_size, conversion=model.predicts_conversion)
-
-
-def _predict(model: Model, enc: FeatureEncoder, rows: EncodedRows, batch_size: int, conversion: bool
-             ) -> tuple[np.ndarray, np.ndarray | None]:
-    model.eval()
-    click = np.empty(len(rows), dtype=np.float32)
-    cvr = np.empty(len(rows), dtype=np.float32) if conversion else None
-    with torch.no_grad():
-        for lo in range(0, len(rows), batch_size):
-            idx = np.arange(lo, min(lo + batch_size, len(rows)))
-            b = enc.batch(rows, idx, history=model.reads_history, history_side=model.reads_history_side)
-            if cvr is None:
-                click[idx] = torch.sigmoid(model(b)).numpy()
-            else:
-                c, v = model.forward_tasks(b)
-                click[idx], cvr[idx] = torch.sigmoid(c).numpy(), torch.sigmoid(v).numpy()
-    return click, cvr
-
-
-def ctcvr_loss(click_logit: torch.Tensor, cvr_logit: torch.Tensor, click: torch.Tensor, conversion: torch.Tensor
-               ) -> torch.Tensor:
-    """ESMM's per-row loss: BCE of p(click) * p(conversion | click) against click * conversion, computed in log
-    space (log p = logsigmoid(a) + logsigmoid(b)); 0 where the conversion is unknown (NaN)."""
-    known = ~torch.isnan(conversion)
-    target = click * torch.nan_to_num(conversion)
-    log_p = F.logsigmoid(click_logit) + F.logsigmoid(cvr_logit)
-    log_not = torch.log(-torch.expm1(log_p.clamp(max=-1e-7)))  # log(1 - p), stable for p near 0 and 1
-    return torch.where(known, -(target * log_p + (1 - target) * log_not), torch.zeros_like(log_p))
-
-
 def _epoch_order(rng: np.random.Generator, scenario: np.ndarray, sampling: str) -> np.ndarray:
     if sampling == "uniform":
         return rng.permutation(len(scenario))
@@ -207,102 +170,7 @@ def _fit_direct(model: Model, enc: FeatureEncoder, train_rows: EncodedRows, vali
                        train_samples=len(train_rows))
 
 
-class _Objective(nn.Module):
-    """A batch's per-row training loss as a module's forward: DistributedDataParallel synchronises the gradients
-    of what its module's forward computes, so it wraps this, whichever of the model's methods the loss calls."""
-
-    def __init__(self, model: Model, conversion_weight: float) -> None:
-        super().__init__()
-        self.model, self.conversion_weight = model, conversion_weight
-
-    def forward(self, b: Batch, negatives: Batch | None) -> torch.Tensor:
-        model = self.model
-        if negatives is not None:  # BPR: each positive against its drawn item
-            if isinstance(model, ScoresPairs):  # graph models propagate once for both
-                pos, neg = model.score_pair(b, negatives)
-            else:
-                pos, neg = model(b), model(negatives)
-            return -F.logsigmoid(pos - neg)
-        if (custom := model.stage_loss(b)) is not None:  # a stage with its own objective (a mapping's distance)
-            return custom
-        if self.conversion_weight > 0:
-            click, cvr = model.forward_tasks(b)
-            return (F.binary_cross_entropy_with_logits(click, b.label, reduction="none")
-                    + self.conversion_weight * ctcvr_loss(click, cvr, b.label, b.conversion))
-        return F.binary_cross_entropy_with_logits(model(b), b.label, reduction="none")
-
-
-@dataclass
-class _Step:
-    """What one training step needs, fixed for a whole training stage."""
-
-    model: Model
-    enc: FeatureEncoder
-    rows: EncodedRows
-    opt: torch.optim.Optimizer
-    rng: np.random.Generator
-    sampler: ScenarioPools | None  # BPR negatives: the target scenario's training items
-    weights: torch.Tensor | None
-    objective: nn.Module  # _Objective, wrapped in DistributedDataParallel on several ranks
-    where: Ranks = field(default_factory=Ranks)
-    average: AveragedModel | None = None  # the moving average of the weights, updated after every step
-    taken: int = 0  # optimisation steps taken in this training (counted across stages, for checkpoints)
-
-    def __call__(self, idx: np.ndarray) -> tuple[float, int]:
-        """One optimisation step on the global batch rows[idx], of which this rank computes its share; returns
-        this rank's summed loss and row count."""
-        history, side = self.model.reads_history, self.model.reads_history_side
-        # every rank draws the whole batch's negatives from the generator they share, so it stays in step
-        drawn = self.sampler.draw(self.rng, self.rows.scenario[idx]) if self.sampler is not None else None
-        local = self.where.share(idx)
-        b = self.enc.batch(self.rows, local, history=history, history_side=side)
-        negatives = None if drawn is None else self.enc.batch(self.rows, local, history=history, history_side=side,
-                                                              items=self.where.share(drawn))
-        return self.apply(b, negatives, len(idx))
-
-    def apply(self, b: Batch, negatives: Batch | None, n_global: int) -> tuple[float, int]:
-        """One optimisation step on this rank's batch `b` of a global batch of `n_global` rows."""
-        model = self.model
-        loss_each = self.objective(b, negatives)
-        if self.weights is not None:
-            loss_each = loss_each * self.weights[b.scenario]
-        # the batch's mean; on N ranks each sums its rows over the global batch, times N (DDP averages over ranks)
-        loss = loss_each.mean() if not self.where.distributed else \
-            loss_each.sum() * (self.where.world / n_global)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        if self.average is not None:
-            self.average.update_parameters(model)
-        self.taken += 1
-        return float(loss_each.detach().sum()), len(b.label)
-
-
-def _ema_update(decay: float) -> Any:
-    """PyTorch's EMA update for the float parameters and buffers (moving statistics too); integer buffers (index
-    lists such as the trained scenarios) are copied, not averaged through floats."""
-    lerp = get_ema_multi_avg_fn(decay)
-
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
-        if averaged[0].is_floating_point():
-            lerp(averaged, current, n)
-        else:
-            with torch.no_grad():
-                for a, c in zip(averaged, current, strict=True):
-                    a.copy_(c)
-
-    return update
-
-
-def _scenario_weights(scenario: np.ndarray, mode: str) -> torch.Tensor | None:
-    if mode != "balanced":
-        return None
-    counts = np.bincount(scenario).astype(np.float64)
-    w = np.where(counts > 0, counts.sum() / (np.count_nonzero(counts) * np.maximum(counts, 1)), 0.0)
-    return torch.tensor(w, dtype=torch.float32)
-
-
-def _run_epoch(step: _Step, order: np.ndarray, batch_size: int, label: str, quiet: bool, position: _Position,
+def _run_epoch(step: Step, order: np.ndarray, batch_size: int, label: str, quiet: bool, position: _Position,
                on_step: Callable[[], None]) -> tuple[float, int]:
     """Steps over `order` in batches from `position.batch` on (a resumed epoch starts past its first batches);
     returns the epoch's mean loss over every rank and the rows seen. `on_step` runs after every step."""
@@ -320,7 +188,7 @@ def _run_epoch(step: _Step, order: np.ndarray, batch_size: int, label: str, quie
     return total / max(seen, 1), int(seen)
 
 
-def _run_streamed_epoch(step: _Step, batches: Iterator[Batch], steps: int, label: str, quiet: bool
+def _run_streamed_epoch(step: Step, batches: Iterator[Batch], steps: int, label: str, quiet: bool
                         ) -> tuple[float, int]:
     """Steps over a streamed epoch's batches (mistrec.train.stream); returns its mean loss over every rank and the
     rows seen."""
@@ -423,7 +291,7 @@ def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows | St
     opt = opt_cls([p for p in model.parameters() if p.requires_grad], lr=float(options.get("lr", cfg.learning_rate)),
                   weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
-    objective: nn.Module = _Objective(model, cfg.conversion_weight if model.predicts_conversion and not bpr else 0.0)
+    objective: nn.Module = Objective(model, cfg.conversion_weight if model.predicts_conversion and not bpr else 0.0)
     if where.distributed:
         # unused parameters (a stage's frozen half, a head a batch does not reach) are found each step; buffers are
         # not broadcast per step (the content table would go with them): rank 0's statistics are the run's
@@ -433,12 +301,12 @@ def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows | St
         warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     streamed = train_rows if isinstance(train_rows, StreamedRows) else None
     in_memory = train_rows if isinstance(train_rows, EncodedRows) else _NO_ROWS
-    step = _Step(model, enc, in_memory, opt, rng,
+    step = Step(model, enc, in_memory, opt, rng,
                  ScenarioPools(in_memory.scenario, in_memory.item) if bpr else None,
-                 _scenario_weights(in_memory.scenario if streamed is None else streamed.scenarios(),
+                 scenario_weights(in_memory.scenario if streamed is None else streamed.scenarios(),
                                    cfg.scenario_weights), objective, where)
     if cfg.ema > 0:
-        step.average = AveragedModel(model, multi_avg_fn=_ema_update(cfg.ema), use_buffers=True)
+        step.average = AveragedModel(model, multi_avg_fn=ema_update(cfg.ema), use_buffers=True)
     # what is validated and kept: the weights, or their moving average
     scored = model if step.average is None else cast(Model, step.average.module)
     pool = np.arange(len(in_memory)) if rows is None else np.asarray(rows)

@@ -33,6 +33,7 @@ from mistrec.data.shards import Shards
 from mistrec.features import EncodedRows, FeatureEncoder, IndexedRows
 from mistrec.models.base import Model
 from mistrec.train.distributed import Ranks
+from mistrec.train.predict import predict_tasks
 
 __all__ = ["Scored", "StreamedRows"]
 
@@ -44,7 +45,7 @@ class StreamedRows:
     ds: PreparedDataset
     enc: FeatureEncoder
     split: str
-    workers: int = 1  # DataLoader workers reading shards (0: the training process reads them itself)
+    workers: int = 0  # DataLoader workers reading shards (0: the training process reads them itself)
 
     @property
     def shards(self) -> Shards:
@@ -85,8 +86,6 @@ class StreamedRows:
     def score(self, model: Model, where: Ranks, batch_size: int) -> Scored | None:
         """p(click) (and p(conversion | click) with a conversion head) of every row, shard by shard, the shards
         shared by the ranks; on rank 0 with each row's label, scenario, user and conversion (None elsewhere)."""
-        from mistrec.train.loop import predict_tasks
-
         parts = []
         for _, df, events in self.shards.each(self.split, list(range(where.rank, len(self.shards), where.world))):
             rows = self.enc.frame_rows(df, events)
