@@ -66,6 +66,8 @@ def parser() -> argparse.ArgumentParser:
                     "the config's, else none)")
     tr.add_argument("--nproc", type=int, metavar="N", help="train on N processes: runs this command under `torchrun "
                     "--standalone --nproc_per_node N` (DistributedDataParallel, gloo on CPU; docs/scale.md)")
+    tr.add_argument("--launcher", choices=("torchrun", "ray"), default="torchrun", help="what starts the --nproc "
+                    "processes: torchrun (default) or Ray Train's workers (pip install 'mistrec[ray]')")
     tr.add_argument("--train-scenarios", help="comma-separated scenarios to train on (pre-train on sources, or "
                     "fine-tune on a target); test metrics cover every scenario")
     tr.add_argument("--init-from", help="a run directory whose weights start the training: fine-tuning on the "

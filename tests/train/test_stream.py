@@ -3,6 +3,7 @@ encoder, the same batches and the same scores as the data in memory; what it can
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -38,7 +39,7 @@ def test_shards_are_whole_users_and_cover_the_files(prepared: Path) -> None:
     assert spec[0]["rows"][0] == 0 and spec[-1]["rows"][1] == ds.interactions.height
     assert spec[-1]["events"][1] == len(ds.events)
     users = ds.interactions["user"].to_numpy()
-    for a, b in zip(spec, spec[1:], strict=False):
+    for a, b in itertools.pairwise(spec):
         assert a["rows"][1] == b["rows"][0] and a["events"][1] == b["events"][0]
         assert users[a["rows"][1] - 1] != users[b["rows"][0]]  # no user in two shards
     for split in ("train", "valid", "test"):
