@@ -127,14 +127,15 @@ def _config_file(path_text: str, cls: type[F]) -> F:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from mistrec.cli import launch
     from mistrec.eval.fit import fit_run
     from mistrec.train import distributed
 
     if args.launcher == "ray" and args.nproc is None:
         raise MistrecError("--launcher ray needs --nproc N: the number of Ray Train workers.")
     if args.nproc is not None and not distributed.launched() and not distributed.ranks().distributed:
-        launch = distributed.launch_ray if args.launcher == "ray" else distributed.launch
-        return launch(args.nproc, distributed.without_nproc(args.argv))  # the same command under torchrun or Ray
+        start = launch.launch_ray if args.launcher == "ray" else launch.launch
+        return start(args.nproc, launch.without_nproc(args.argv))  # the same command under torchrun or Ray
     # the machine's threads shared by the processes on it (torchrun's LOCAL_WORLD_SIZE) unless --threads says
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     _threads(args.threads if args.threads is not None else max(1, 2 // local))

@@ -1,8 +1,9 @@
 """Training on several processes with PyTorch's DistributedDataParallel, launched by `torchrun` (docs/scale.md).
 
-`torchrun --nproc_per_node N -m mistrec train ...` (or `mistrec train --nproc N`, which runs that command) starts N
-processes; each reads RANK, WORLD_SIZE and the rendezvous from the environment torchrun sets. `process_group()`
-joins them (gloo on CPU, NCCL when every rank has a GPU). The trainer (mistrec.train.loop) then:
+`torchrun --nproc_per_node N -m mistrec train ...` (or `mistrec train --nproc N`, which runs that command:
+mistrec.cli.launch) starts N processes; each reads RANK, WORLD_SIZE and the rendezvous from the environment
+torchrun sets. `process_group()` joins them (gloo on CPU, NCCL when every rank has a GPU); under Ray Train the
+group is joined before the command runs. The trainer (mistrec.train.loop) then:
 
 - builds the same epoch order on every rank (the order's generator is seeded alike) and gives rank r the rows
   r, r + N, r + 2N, ... of every global batch, so N ranks step through the batches one process would;
@@ -22,9 +23,7 @@ batch).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +34,7 @@ import torch.distributed as dist
 
 from mistrec.errors import ConfigError
 
-__all__ = ["Ranks", "launch", "launch_ray", "launched", "process_group", "ranks", "without_nproc"]
+__all__ = ["Ranks", "launched", "process_group", "ranks"]
 
 
 @dataclass(frozen=True)
@@ -134,69 +133,3 @@ def process_group() -> Iterator[Ranks]:
         yield ranks()
     finally:
         dist.destroy_process_group()
-
-
-def launch(nproc: int, argv: Sequence[str]) -> int:
-    """`mistrec train --nproc N`: the same command, without --nproc, under torchrun on this machine."""
-    if nproc < 1:
-        raise ConfigError(f"--nproc must be >= 1. Got {nproc}.")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", "mistrec", *argv]
-    print("running: " + " ".join(command[1:]), file=sys.stderr, flush=True)
-    return subprocess.call(command)
-
-
-def without_nproc(argv: Sequence[str]) -> list[str]:
-    """`argv` less its --nproc and --launcher options (either spelling)."""
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-        elif a in ("--nproc", "--launcher"):
-            skip = True
-        elif not a.startswith(("--nproc=", "--launcher=")):
-            out.append(a)
-    return out
-
-
-def launch_ray(nproc: int, argv: Sequence[str]) -> int:
-    """`mistrec train --nproc N --launcher ray`: the same command on N Ray Train workers (`pip install
-    'mistrec[ray]'`). Ray Train starts the workers (on this machine, or on the Ray cluster RAY_ADDRESS names) and
-    joins them in a torch process group before each runs the command, which then trains exactly as under torchrun
-    (rank 0 writes the run). Paths are the caller's: every worker runs in the caller's working directory, so the
-    prepared data and the run directory must be reachable there at the same paths."""
-    if nproc < 1:
-        raise ConfigError(f"--nproc must be >= 1. Got {nproc}.")
-    try:
-        import ray
-        from ray.train import RunConfig, ScalingConfig
-        from ray.train.torch import TorchTrainer
-    except ImportError:
-        raise ConfigError("--launcher ray needs Ray Train: pip install 'mistrec[ray]' (or use the default launcher, "
-                          "torchrun).") from None
-    import tempfile
-
-    threads = max(1, (os.cpu_count() or 2) // nproc)
-    command = [*argv, *([] if any(a.startswith("--threads") for a in argv) else ["--threads", str(threads)])]
-    with tempfile.TemporaryDirectory(prefix="mistrec-ray-") as storage:
-        if not ray.is_initialized():
-            ray.init(include_dashboard=False, configure_logging=False)
-        trainer = TorchTrainer(_ray_worker, train_loop_config={"argv": command, "cwd": os.getcwd()},
-                               scaling_config=ScalingConfig(num_workers=nproc, use_gpu=torch.cuda.is_available()),
-                               run_config=RunConfig(name="mistrec-train", storage_path=storage))
-        try:
-            trainer.fit()
-        except Exception as exc:  # a worker's error, as Ray reports it
-            print(f"mistrec train: the Ray Train workers failed: {exc}", file=sys.stderr)
-            return 1
-    return 0
-
-
-def _ray_worker(config: dict[str, Any]) -> None:
-    """One Ray Train worker: the process group is joined (by Ray Train); runs `mistrec train` as a rank of it."""
-    os.chdir(config["cwd"])
-    from mistrec.cli.main import main
-
-    code = main(config["argv"])
-    if code:
-        raise RuntimeError(f"mistrec {' '.join(config['argv'])} exited with {code}")

@@ -27,8 +27,9 @@ import psutil
 import pytest
 import torch
 
+from mistrec.cli.launch import without_nproc
 from mistrec.eval.evaluate import evaluate_run
-from mistrec.train.distributed import Ranks, without_nproc
+from mistrec.train.distributed import Ranks
 from tests.conftest import prepared_synthetic, write_yaml
 
 EXACT = {"model": {"dropout": 0.0, "user_dropout": 0.0, "item_id_dropout": 0.0, "top": "mlp"}}
