@@ -104,7 +104,11 @@ def main() -> None:
     ap.add_argument("--shard-rows", type=int, default=250_000, help="prepare's rows per shard (default 250,000)")
     ap.add_argument("--stream", default="", help="also train each size streamed with these DataLoader worker "
                     "counts, e.g. 0,1 ('only:1': streamed alone, not in memory too)")
+    ap.add_argument("--replot", action="store_true", help="only draw the PNG of an existing --json")
     args = ap.parse_args()
+    if args.replot:
+        plot(json.loads(Path(args.json).read_text()), Path(args.json).with_suffix(".png"))
+        return
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     points, ranks = [], None
     for rows in sizes:
@@ -161,10 +165,15 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     a.plot(rows, [p["prepare_us_per_row"] for p in doc["per_interaction"]], "o-", label="prepare")
     a.plot(rows, [p["epoch_us_per_train_row"] for p in doc["per_interaction"]], "s-",
            label=f"one training epoch ({doc['model']})")
+    b.plot(rows, [p["prepare_peak_rss_mb"] for p in doc["points"]], "o-", label="prepare")
+    b.plot(rows, [p["train_peak_rss_mb"] for p in doc["points"]], "s-", label="train (in memory)")
+    for w in doc["points"][0].get("streamed", {}):
+        a.plot(rows, [1e6 * p["streamed"][w]["epoch_seconds"] / p["streamed"][w]["train_rows"]
+                      for p in doc["points"]], "^--", label=f"one epoch streamed ({w} workers)")
+        b.plot(rows, [p["streamed"][w]["train_peak_rss_mb"] for p in doc["points"]], "^--",
+               label=f"train streamed ({w} workers)")
     a.set(xscale="log", xlabel="interactions", ylabel="microseconds per interaction", title="cost per interaction")
     a.legend()
-    b.plot(rows, [p["prepare_peak_rss_mb"] for p in doc["points"]], "o-", label="prepare")
-    b.plot(rows, [p["train_peak_rss_mb"] for p in doc["points"]], "s-", label="train")
     b.axhline(4096, color="grey", ls="--", label="4 GB")
     b.set(xscale="log", xlabel="interactions", ylabel="peak RSS (MB)", title="memory")
     b.legend()
