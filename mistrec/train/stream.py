@@ -30,6 +30,7 @@ from mistrec.batch import Batch
 from mistrec.data.history import HistoryEvents
 from mistrec.data.prepared import PreparedDataset
 from mistrec.data.shards import Shards
+from mistrec.errors import ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder, IndexedRows
 from mistrec.models.base import Model
 from mistrec.train.distributed import Ranks
@@ -72,6 +73,10 @@ class StreamedRows:
     def epoch(self, rng: np.random.Generator, epoch: int, seed: int, batch_size: int, where: Ranks,
               model: Model) -> tuple[Iterator[Batch], int]:
         """This rank's batches of one epoch and how many steps every rank takes."""
+        if len(self.shards) < where.world:
+            raise ConfigError(f"{self.ds.path} has {len(self.shards)} shard(s) for {where.world} ranks: each rank "
+                              "reads shards of its own, so some would have none. Prepare it again with a smaller "
+                              "--shard-rows.")
         order = rng.permutation(len(self.shards))
         local = max(1, batch_size // where.world)
         steps = min(sum(math.ceil(self.shards.rows_in(int(k), self.split) / local) for k in order[r::where.world])

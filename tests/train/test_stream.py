@@ -103,3 +103,16 @@ def test_two_ranks_stream_their_own_shards(prepared: Path, tmp_path: Path) -> No
     # each rank steps over its own shards; both take as many steps as the rank with fewer batches has
     assert 0 < metrics["train"]["train_samples"] <= 2 * sum(s["by_split"]["train"] for s in shards)
     assert metrics["valid"]["overall"]["auc"] > 0.6
+
+
+def test_fewer_shards_than_ranks_is_refused(prepared: Path) -> None:
+    from mistrec.models import build_model, model_config
+    from mistrec.train.distributed import Ranks
+    from mistrec.train.stream import StreamedRows
+
+    ds = PreparedDataset.load(prepared, rows=False)
+    enc = FeatureEncoder().fit(ds)
+    model = build_model("mist", enc.spec_, model_config("mist", {"embedding_dim": 8}))
+    rows = StreamedRows(ds, enc, "train")
+    with pytest.raises(ConfigError, match="smaller --shard-rows"):
+        rows.epoch(np.random.default_rng(0), 1, 0, 64, Ranks(0, len(ds.shards) + 1), model)
