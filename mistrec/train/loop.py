@@ -303,8 +303,9 @@ def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows | St
     in_memory = train_rows if isinstance(train_rows, EncodedRows) else _NO_ROWS
     step = Step(model, enc, in_memory, opt, rng,
                  ScenarioPools(in_memory.scenario, in_memory.item) if bpr else None,
-                 scenario_weights(in_memory.scenario if streamed is None else streamed.scenarios(),
-                                   cfg.scenario_weights), objective, where)
+                 None if cfg.scenario_weights == "none" else scenario_weights(
+                     in_memory.scenario if streamed is None else streamed.scenarios(), cfg.scenario_weights),
+                 objective, where)
     if cfg.ema > 0:
         step.average = AveragedModel(model, multi_avg_fn=ema_update(cfg.ema), use_buffers=True)
     # what is validated and kept: the weights, or their moving average
