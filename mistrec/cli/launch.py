@@ -9,8 +9,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import torch
-
 from mistrec.errors import ConfigError
 
 __all__ = ["launch", "launch_ray", "without_nproc"]
@@ -18,8 +16,6 @@ __all__ = ["launch", "launch_ray", "without_nproc"]
 
 def launch(nproc: int, argv: Sequence[str]) -> int:
     """`mistrec train --nproc N`: the same command, without --nproc, under torchrun on this machine."""
-    if nproc < 1:
-        raise ConfigError(f"--nproc must be >= 1. Got {nproc}.")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                "-m", "mistrec", *argv]
     print("running: " + " ".join(command[1:]), file=sys.stderr, flush=True)
@@ -45,8 +41,6 @@ def launch_ray(nproc: int, argv: Sequence[str]) -> int:
     joins them in a torch process group before each runs the command, which then trains exactly as under torchrun
     (rank 0 writes the run). Paths are the caller's: every worker runs in the caller's working directory, so the
     prepared data and the run directory must be reachable there at the same paths."""
-    if nproc < 1:
-        raise ConfigError(f"--nproc must be >= 1. Got {nproc}.")
     try:
         import ray
         from ray.train import RunConfig, ScalingConfig
@@ -56,13 +50,11 @@ def launch_ray(nproc: int, argv: Sequence[str]) -> int:
                           "torchrun).") from None
     import tempfile
 
-    threads = max(1, (os.cpu_count() or 2) // nproc)
-    command = [*argv, *([] if any(a.startswith("--threads") for a in argv) else ["--threads", str(threads)])]
     with tempfile.TemporaryDirectory(prefix="mistrec-ray-") as storage:
         if not ray.is_initialized():
             ray.init(include_dashboard=False, configure_logging=False)
-        trainer = TorchTrainer(_ray_worker, train_loop_config={"argv": command, "cwd": os.getcwd()},
-                               scaling_config=ScalingConfig(num_workers=nproc, use_gpu=torch.cuda.is_available()),
+        trainer = TorchTrainer(_ray_worker, train_loop_config={"argv": list(argv), "cwd": os.getcwd()},
+                               scaling_config=ScalingConfig(num_workers=nproc, use_gpu=False),  # CPU: gloo
                                run_config=RunConfig(name="mistrec-train", storage_path=storage))
         try:
             trainer.fit()
@@ -74,9 +66,13 @@ def launch_ray(nproc: int, argv: Sequence[str]) -> int:
 
 def _ray_worker(config: dict[str, Any]) -> None:
     """One Ray Train worker: the process group is joined (by Ray Train); runs `mistrec train` as a rank of it."""
-    os.chdir(config["cwd"])
+    from ray.train import get_context
+
     from mistrec.cli.main import main
 
+    os.chdir(config["cwd"])
+    # what torchrun sets and `mistrec train` divides the threads by
+    os.environ["LOCAL_WORLD_SIZE"] = str(get_context().get_local_world_size())
     code = main(config["argv"])
     if code:
         raise RuntimeError(f"mistrec {' '.join(config['argv'])} exited with {code}")

@@ -133,6 +133,8 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.launcher == "ray" and args.nproc is None:
         raise MistrecError("--launcher ray needs --nproc N: the number of Ray Train workers.")
+    if args.nproc is not None and args.nproc < 1:
+        raise MistrecError(f"--nproc must be >= 1. Got {args.nproc}.")
     if args.nproc is not None and not distributed.launched() and not distributed.ranks().distributed:
         start = launch.launch_ray if args.launcher == "ray" else launch.launch
         return start(args.nproc, launch.without_nproc(args.argv))  # the same command under torchrun or Ray

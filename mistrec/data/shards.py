@@ -51,22 +51,20 @@ def write_sharded(inter: pl.DataFrame, events: pl.DataFrame, out: Path, target: 
     if len(user) > 1 and np.any(user[1:] < user[:-1]):
         raise AssertionError("interactions must be sorted by user to be sharded")
     ev_user = events["user"].to_numpy()
-    shards, rows_table, ev_table = [], inter.to_arrow(), events.to_arrow()
     split = inter["split"].to_numpy()
-    with pq.ParquetWriter(out / "interactions.parquet", rows_table.schema) as rows_out, \
-            pq.ParquetWriter(out / "history_events.parquet", ev_table.schema) as ev_out:
+    shards: list[dict[str, Any]] = []
+    # each shard converted to Arrow on its own: one shard's copy at a time, not the whole table's
+    with pq.ParquetWriter(out / "interactions.parquet", inter.head(0).to_arrow().schema) as rows_out, \
+            pq.ParquetWriter(out / "history_events.parquet", events.head(0).to_arrow().schema) as ev_out:
         for lo, hi in shard_bounds(user, target):
             users = (int(user[lo]), int(user[hi - 1]) + 1)
             e_lo, e_hi = (int(x) for x in np.searchsorted(ev_user, users, side="left"))
-            rows_out.write_table(rows_table.slice(lo, hi - lo), row_group_size=max(hi - lo, 1))
+            rows_out.write_table(inter.slice(lo, hi - lo).to_arrow(), row_group_size=hi - lo)
             if e_hi > e_lo:
-                ev_out.write_table(ev_table.slice(e_lo, e_hi - e_lo), row_group_size=e_hi - e_lo)
+                ev_out.write_table(events.slice(e_lo, e_hi - e_lo).to_arrow(), row_group_size=e_hi - e_lo)
             names, counts = np.unique(split[lo:hi], return_counts=True)
             shards.append({"users": list(users), "rows": [lo, hi], "events": [e_lo, e_hi],
                            "by_split": {str(k): int(v) for k, v in zip(names, counts, strict=True)}})
-        if not shards:  # an empty file still has its schema
-            rows_out.write_table(rows_table)
-            ev_out.write_table(ev_table)
     return shards
 
 

@@ -100,7 +100,8 @@ def fit_run(
     if not where.main:  # rank 0 evaluates and writes the run; the others' work is done
         return {"model": name, "rank": where.rank, "train": result.to_dict()}
     names = enc.spec_.scenario_names
-    evaluated = {split: _evaluate(model, enc, r, names).to_json() for split, r in rows.items()
+    evaluated = {split: _evaluate(model, enc, r, names, train_cfg.eval_batch_size).to_json()
+                 for split, r in rows.items()
                  if split != "train" and len(r)}
     summary = {
         "model": name, "seed": train_cfg.seed, "dataset": {"name": ds.manifest["name"],
@@ -161,15 +162,15 @@ def _is_run(path: Path) -> bool:
     return (path / "run.json").is_file()
 
 
-def _evaluate(model: Model, enc: FeatureEncoder, rows: EncodedRows | StreamedRows, names: tuple[str, ...]
-              ) -> Metrics:
+def _evaluate(model: Model, enc: FeatureEncoder, rows: EncodedRows | StreamedRows, names: tuple[str, ...],
+              batch_size: int) -> Metrics:
     """The click metrics; with a conversion head, the `conversion` block too."""
     if isinstance(rows, StreamedRows):
-        scored = rows.score(model, Ranks(), 16384)  # rank 0 alone: the other ranks have finished
+        scored = rows.score(model, Ranks(), batch_size)  # rank 0 alone: the other ranks have finished
         assert scored is not None
         click, cvr, rows = scored.click, scored.cvr, scored.rows()
     else:
-        click, cvr = predict_tasks(model, enc, rows)
+        click, cvr = predict_tasks(model, enc, rows, batch_size)
     result = evaluate_rows(click, rows, names)
     return result if cvr is None else replace(result, conversion=conversion_metrics(click, cvr, rows, names))
 

@@ -2,8 +2,9 @@
 
 `torchrun --nproc_per_node N -m mistrec train ...` (or `mistrec train --nproc N`, which runs that command:
 mistrec.cli.launch) starts N processes; each reads RANK, WORLD_SIZE and the rendezvous from the environment
-torchrun sets. `process_group()` joins them (gloo on CPU, NCCL when every rank has a GPU); under Ray Train the
-group is joined before the command runs. The trainer (mistrec.train.loop) then:
+torchrun sets. `process_group()` joins them over gloo (the trainer computes on the CPU: nothing moves the model or
+the batches to a GPU, so NCCL, which needs GPU tensors, is not used); under Ray Train the group is joined before the
+command runs. The trainer (mistrec.train.loop) then:
 
 - builds the same epoch order on every rank (the order's generator is seeded alike) and gives rank r the rows
   r, r + N, r + 2N, ... of every global batch, so N ranks step through the batches one process would;
@@ -58,12 +59,9 @@ class Ranks:
         return idx[self.rank::self.world]
 
     def gather_rows(self, local: np.ndarray, n: int) -> np.ndarray | None:
-        """The values of `n` rows scored in `slices(n)`, in row order, on rank 0 (None on the others)."""
-        if not self.distributed:
-            return local
-        parts: list[Any] = [None] * self.world if self.main else []
-        dist.gather_object(local, parts if self.main else None, dst=0)
-        if not self.main:
+        """The values of `n` rows scored in `slice(n)`, in row order, on rank 0 (None on the others)."""
+        parts = self.gather(local)
+        if parts is None:
             return None
         out = np.concatenate(parts)
         if len(out) != n:
@@ -127,8 +125,7 @@ def process_group() -> Iterator[Ranks]:
         return
     if not dist.is_available():
         raise ConfigError("This PyTorch build has no torch.distributed: train in one process (no torchrun).")
-    gpu = torch.cuda.is_available() and torch.cuda.device_count() > 0
-    dist.init_process_group(backend="nccl" if gpu else "gloo")
+    dist.init_process_group(backend="gloo")  # CPU tensors: the trainer does not place anything on a GPU
     try:
         yield ranks()
     finally:

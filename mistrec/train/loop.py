@@ -18,8 +18,9 @@ import random
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -30,7 +31,6 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from mistrec import metrics
-from mistrec.batch import Batch
 from mistrec.data.negatives import ScenarioPools
 from mistrec.errors import ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder
@@ -170,38 +170,23 @@ def _fit_direct(model: Model, enc: FeatureEncoder, train_rows: EncodedRows, vali
                        train_samples=len(train_rows))
 
 
-def _run_epoch(step: Step, order: np.ndarray, batch_size: int, label: str, quiet: bool, position: _Position,
-               on_step: Callable[[], None]) -> tuple[float, int]:
-    """Steps over `order` in batches from `position.batch` on (a resumed epoch starts past its first batches);
-    returns the epoch's mean loss over every rank and the rows seen. `on_step` runs after every step."""
-    n_batches = math.ceil(len(order) / batch_size)
-    bar = tqdm(range(position.batch, n_batches), desc=label, disable=True if quiet else None, leave=False,
-               initial=position.batch, total=n_batches)
-    for k in bar:
-        loss_sum, n = step(order[k * batch_size:(k + 1) * batch_size])
-        position.batch, position.total, position.seen = k + 1, position.total + loss_sum, position.seen + n
+def _run_epoch(steps: Iterable[Callable[[], tuple[float, int]]], n_batches: int, label: str, quiet: bool,
+               position: _Position, on_step: Callable[[], None], where: Ranks) -> tuple[float, int]:
+    """Takes the epoch's steps from `position.batch` on (a resumed epoch starts past its first batches), each
+    returning this rank's summed loss and rows; returns the epoch's mean loss over every rank and the rows seen.
+    `on_step` runs after every step."""
+    bar = tqdm(steps, desc=label, disable=True if quiet else None, leave=False, initial=position.batch,
+               total=n_batches)
+    for take in bar:
+        loss_sum, n = take()
+        position.batch, position.total, position.seen = position.batch + 1, position.total + loss_sum, \
+            position.seen + n
         on_step()
-        if k % 10 == 0:
+        if position.batch % 10 == 1:
             bar.set_postfix(loss=f"{position.total / max(position.seen, 1):.4f}")
     bar.close()
-    total, seen = step.where.sum(position.total, position.seen)
+    total, seen = where.sum(position.total, position.seen)
     return total / max(seen, 1), int(seen)
-
-
-def _run_streamed_epoch(step: Step, batches: Iterator[Batch], steps: int, label: str, quiet: bool
-                        ) -> tuple[float, int]:
-    """Steps over a streamed epoch's batches (mistrec.train.stream); returns its mean loss over every rank and the
-    rows seen."""
-    bar = tqdm(batches, total=steps, desc=label, disable=True if quiet else None, leave=False)
-    total, seen = 0.0, 0
-    for k, b in enumerate(bar):
-        loss_sum, n = step.apply(b, None, len(b.label) * step.where.world)
-        total, seen = total + loss_sum, seen + n
-        if k % 10 == 0:
-            bar.set_postfix(loss=f"{total / max(seen, 1):.4f}")
-    bar.close()
-    all_total, all_seen = step.where.sum(total, seen)
-    return all_total / max(all_seen, 1), int(all_seen)
 
 
 @dataclass
@@ -251,8 +236,8 @@ def train(
     rng = np.random.default_rng(cfg.seed)  # the epoch orders and negatives: alike on every rank
     result = TrainResult(best_epoch=0, best_score=float("-inf"))
     resume = checkpoint.load() if checkpoint is not None else None
-    if resume is not None and where.main:  # said even when quiet: the run does not start from the beginning
-        tqdm.write(f"resuming from {checkpoint.path if checkpoint else ''}: stage {resume['stage'] + 1}, epoch "
+    if checkpoint is not None and resume is not None and where.main:  # said even when quiet: not from the start
+        tqdm.write(f"resuming from {checkpoint.path}: stage {resume['stage'] + 1}, epoch "
                    f"{resume['position']['epoch']}, after batch {resume['position']['batch']}", file=sys.stderr)
     for i, stage in enumerate(model.stages):
         if resume is not None and i < resume["stage"]:
@@ -303,9 +288,8 @@ def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows | St
     in_memory = train_rows if isinstance(train_rows, EncodedRows) else _NO_ROWS
     step = Step(model, enc, in_memory, opt, rng,
                  ScenarioPools(in_memory.scenario, in_memory.item) if bpr else None,
-                 None if cfg.scenario_weights == "none" else scenario_weights(
-                     in_memory.scenario if streamed is None else streamed.scenarios(), cfg.scenario_weights),
-                 objective, where)
+                 scenario_weights(in_memory.scenario if streamed is None else streamed.scenarios())
+                 if cfg.scenario_weights == "balanced" else None, objective, where)
     if cfg.ema > 0:
         step.average = AveragedModel(model, multi_avg_fn=ema_update(cfg.ema), use_buffers=True)
     # what is validated and kept: the weights, or their moving average
@@ -351,8 +335,10 @@ def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows | St
         epoch_start = time.perf_counter()
         label = f"epoch {epoch}" if stage is None else f"{stage} epoch {epoch - first + 1}"
         if streamed is not None:  # shard by shard (checkpoints are refused before: no resume to handle)
-            batches, steps = streamed.epoch(rng, epoch, cfg.seed, batch_size, where, model)
-            loss, seen = _run_streamed_epoch(step, batches, steps, label, quiet)
+            batches, n_batches = streamed.epoch(rng, epoch, cfg.seed, batch_size, where, model)
+            position = _Position(epoch)
+            steps: Iterable[Callable[[], tuple[float, int]]] = (
+                partial(step.apply, b, None, len(b.label) * where.world) for b in batches)
         else:
             if state is not None:  # the resumed epoch's order: drawn from the generator as it was then
                 rng.bit_generator.state = state["epoch_rng"]
@@ -364,7 +350,10 @@ def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows | St
                 state = None
             else:
                 position = _Position(epoch)
-            loss, seen = _run_epoch(step, order, batch_size, label, quiet, position, on_step)
+            n_batches = math.ceil(len(order) / batch_size)
+            steps = (partial(step, order[k * batch_size:(k + 1) * batch_size])
+                     for k in range(position.batch, n_batches))
+        loss, seen = _run_epoch(steps, n_batches, label, quiet, position, on_step, where)
         schedule.step()
         seconds = time.perf_counter() - epoch_start
         result.train_seconds += seconds

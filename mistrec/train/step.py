@@ -119,9 +119,9 @@ def ema_update(decay: float) -> Any:
     return update
 
 
-def scenario_weights(scenario: np.ndarray, mode: str) -> torch.Tensor | None:
-    if mode != "balanced":
-        return None
+def scenario_weights(scenario: np.ndarray) -> torch.Tensor:
+    """`scenario_weights: balanced`: each scenario's loss weight, inversely proportional to its rows (mean 1 over
+    the rows' scenarios present)."""
     counts = np.bincount(scenario).astype(np.float64)
     w = np.where(counts > 0, counts.sum() / (np.count_nonzero(counts) * np.maximum(counts, 1)), 0.0)
     return torch.tensor(w, dtype=torch.float32)
