@@ -207,6 +207,8 @@ class _Job:
             encode(pl.col("scenario"), self.vocab["scenario"]).alias("scenario_idx"),
         ).join(self.vocab["item_id"].rename({"index": "item"}), on=["item_id", "item_scope"], how="left",
                nulls_equal=True)
+        # the raw ids, as strings, are the largest columns of the table; from here on the indices stand for them
+        self.df = self.df.drop("user_id", "item_id", "item_scope", "scenario", ITEM_SCOPED)
         self.scenario_names = self.vocab["scenario"]["value"].to_list()
 
     # -- split --------------------------------------------------------------------------------------------
@@ -223,7 +225,8 @@ class _Job:
             src = self.cfg.interactions[missing[SOURCE]]
             raise DataError(f"Protocol 'predefined': {location(src.path, src.format, missing[LINE])} has no split. "
                             "Give every source a split: or a split column.")
-        p.validate_for([n for n in self.scenario_names if n in set(df["scenario"].unique())])
+        logged = set(df["scenario_idx"].unique().to_list())
+        p.validate_for([n for i, n in enumerate(self.scenario_names, 1) if i in logged])
         self.protocol = p
         target: int | tuple[int, ...] | None = None
         if p.targets:
@@ -243,7 +246,9 @@ class _Job:
             facts["by_target"] = {self.scenario_names[i - 1]: v for i, v in facts["by_target"].items()}
         self.facts.update(facts)
         excluded = int((codes == EXCLUDED).sum())
-        df = df.with_columns(pl.Series("split_code", codes)).filter(pl.col("split_code") != EXCLUDED)
+        # where a row came from (source, line) is for the messages up to here: dropped with the excluded rows
+        df = df.with_columns(pl.Series("split_code", codes)).filter(pl.col("split_code") != EXCLUDED).drop(
+            SOURCE, LINE)
         self.report["protocol_excluded_rows"] = excluded
         names = pl.Series([SPLIT_NAMES[0], SPLIT_NAMES[1], SPLIT_NAMES[2]])
         self.df = df.with_columns(
@@ -265,13 +270,12 @@ class _Job:
         df = self.df
         neg = sample_negatives(df["user"].to_numpy(), df["item"].to_numpy(), df["scenario_idx"].to_numpy(),
                                n.per_positive, seed=self.protocol.seed, max_rounds=n.max_rounds)
-        base = df.select(pl.exclude("item", "item_id", "label", "label_value", "sampled", LINE))[neg.source]
+        base = df.select(pl.exclude("item", "label", "label_value", "sampled"))[neg.source]
         negs = base.with_columns(pl.Series("item", neg.item, dtype=pl.Int32), pl.lit(0.0).alias("label"),
-                                 pl.lit(0.0).alias("label_value"), pl.lit(True).alias("sampled"),
-                                 pl.lit(None, dtype=pl.Int64).alias(LINE))
+                                 pl.lit(0.0).alias("label_value"), pl.lit(True).alias("sampled"))
         if "conversion" in negs.columns:  # no click, no conversion
             negs = negs.with_columns(pl.lit(0.0).alias("conversion"))
-        self.df = pl.concat([df.drop("item_id"), negs], how="diagonal_relaxed")
+        self.df = pl.concat([df, negs], how="diagonal_relaxed")
         self.neg_facts = {"per_positive": n.per_positive, "sampled": len(neg.item), "unfilled": neg.unfilled,
                           "pool": "the distinct items of the positive's scenario",
                           "excludes": "every item the user interacted with positively, in any split or scenario"}
@@ -438,7 +442,7 @@ class _Job:
         events = pl.DataFrame({"user": ev.user, "timestamp": ev.ts, "item": ev.item, "scenario": ev.scenario,
                                "label": ev.label, "value": ev.value, "row": ev.row})
         self.shards = write_sharded(inter, events, out, self.shard_rows)
-        train = df.filter(pl.col("split_code") == TRAIN)
+        train = df.select("user", "item", "scenario_idx", "split_code").filter(pl.col("split_code") == TRAIN)
         counts = {"user_id": train.group_by("user").len().rename({"user": "index"}),
                   "item_id": train.group_by("item").len().rename({"item": "index"}),
                   "scenario": train.group_by("scenario_idx").len().rename({"scenario_idx": "index"})}
@@ -462,8 +466,11 @@ class _Job:
         from mistrec import __version__
 
         cfg = self.cfg
-        named = inter.with_columns(pl.col("scenario").replace_strict(
-            self.vocab["scenario"]["index"], self.vocab["scenario"]["value"], return_dtype=pl.String))
+        # the columns the counts read, the scenario by name (an Enum: a code a row, not a string)
+        names = self.vocab["scenario"]
+        named = inter.select(pl.col("scenario").replace_strict(names["index"], names["value"],
+                                                               return_dtype=pl.Enum(names["value"])),
+                             "user", "item", "label", "timestamp", "split", "sampled")
         real = named.filter(~pl.col("sampled"))
         sources = []
         for i, src in enumerate(cfg.interactions):
