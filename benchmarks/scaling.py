@@ -2,6 +2,7 @@
 
     python benchmarks/scaling.py --json OUT [--sizes 100000,1000000,10000000] [--model mist] [--threads 2]
                                  [--ranks-at ROWS] [--shard-rows 250000] [--stream 0,1 | --stream only:1]
+                                 [--part-rows ROWS]
 
 For each size: the synthetic platform (the generator, n_users = rows / 50 at 50 events each, item pools grown with
 the rows, each event's item chosen among 64 drawn from the pool) written to Parquet (one interactions file, one
@@ -9,7 +10,9 @@ items file), then `mistrec prepare` and one epoch of `mistrec train`, each in a 
 wall time and peak RSS (os.wait4) are its alone. With --stream, the epoch again read a shard at a time (train:
 stream) with each given number of DataLoader workers ("only:W": streamed alone). With --ranks-at ROWS, the same
 epoch at that size on 2 processes (`mistrec train --nproc 2`, DDP over gloo), for the throughput of 2 ranks against
-1 on this machine. The load average is recorded before every step.
+1 on this machine. With --part-rows, prepare reads and prepares the users in parts of about that many rows
+(`mistrec prepare --parts`, data/parts.py), and the largest size is also prepared in one piece, for its memory. The
+load average is recorded before every step.
 
 JSON: {"points": [{"rows", "prepare_seconds", "epoch_seconds", "peak_rss_mb", "streamed": {...}, ...}],
 "per_interaction": [...], "ranks": {...}, "context": {...}}; a PNG of the cost per interaction and the peak RSS
@@ -73,6 +76,12 @@ def measured(command: list[str]) -> tuple[float, float, float]:
     return done["wall_seconds"], done["peak_rss_mb"], load
 
 
+def prepare(yaml_path: Path, prepared: Path, shard_rows: int, parts: int) -> tuple[float, float, float]:
+    """`mistrec prepare` in a process of its own (in `parts` parts of users); its wall seconds, peak RSS, load."""
+    return measured([sys.executable, "-m", "mistrec", "prepare", str(yaml_path), "--out", str(prepared), "--quiet",
+                     "--force", "--shard-rows", str(shard_rows), "--parts", str(parts)])
+
+
 def epoch(prepared: Path, run: Path, model: str, threads: int, nproc: int = 1, stream: int | None = None
           ) -> dict[str, Any]:
     """One epoch of `model` on `prepared` in a process of its own (or under torchrun with `nproc` ranks); with
@@ -104,6 +113,7 @@ def main() -> None:
     ap.add_argument("--shard-rows", type=int, default=250_000, help="prepare's rows per shard (default 250,000)")
     ap.add_argument("--stream", default="", help="also train each size streamed with these DataLoader worker "
                     "counts, e.g. 0,1 ('only:1': streamed alone, not in memory too)")
+    ap.add_argument("--part-rows", type=int, help="prepare in parts of about this many rows (--parts)")
     ap.add_argument("--replot", action="store_true", help="only draw the PNG of an existing --json")
     args = ap.parse_args()
     if args.replot:
@@ -119,12 +129,16 @@ def main() -> None:
         generate_seconds = time.perf_counter() - t0
         n_rows = pl.scan_parquet(root / "raw" / "interactions.parquet").select(pl.len()).collect().item()
         prepared = root / "prepared"
-        prep_wall, prep_rss, prep_load = measured(
-            [sys.executable, "-m", "mistrec", "prepare", str(yaml_path), "--out", str(prepared), "--quiet",
-             "--shard-rows", str(args.shard_rows)])
-        point: dict[str, Any] = {"rows": int(n_rows), "generate_seconds": round(generate_seconds, 2),
-                                 "prepare_seconds": round(prep_wall, 2), "prepare_peak_rss_mb": round(prep_rss, 1),
-                                 "load_before_prepare": prep_load, "shard_rows": args.shard_rows}
+        parts = max(1, round(n_rows / args.part_rows)) if args.part_rows else 1
+
+        point: dict[str, Any] = {"rows": int(n_rows), "generate_seconds": round(generate_seconds, 2)}
+        if args.part_rows and parts > 1 and rows == sizes[-1]:  # the same data in one piece, for its memory
+            wall, rss, load = prepare(yaml_path, prepared, args.shard_rows, 1)
+            point["one_piece"] = {"prepare_seconds": round(wall, 2), "prepare_peak_rss_mb": round(rss, 1),
+                                  "load_before_prepare": load}
+        prep_wall, prep_rss, prep_load = prepare(yaml_path, prepared, args.shard_rows, parts)
+        point.update({"prepare_seconds": round(prep_wall, 2), "prepare_peak_rss_mb": round(prep_rss, 1),
+                      "load_before_prepare": prep_load, "shard_rows": args.shard_rows, "parts": parts})
         only_streamed = args.stream.startswith("only:")
         workers = [int(w) for w in args.stream.removeprefix("only:").split(",") if w.strip()]
         if not only_streamed:

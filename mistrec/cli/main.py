@@ -69,7 +69,8 @@ def _prepare(args: argparse.Namespace) -> int:
     if args.history_length is not None and args.history_length < 1:
         raise MistrecError(f"--history-length must be >= 1. Got {args.history_length}.")
     manifest = prepare(cfg, args.out, protocol=protocol, history_length=args.history_length, quiet=args.quiet,
-                       force=args.force, **({"shard_rows": args.shard_rows} if args.shard_rows is not None else {}))
+                       force=args.force, parts=args.parts,
+                       **({"shard_rows": args.shard_rows} if args.shard_rows is not None else {}))
     print_summary(manifest, Path(args.out))
     return 0
 

@@ -48,6 +48,9 @@ def parser() -> argparse.ArgumentParser:
                       "trained on it will no longer load)")
     prep.add_argument("--shard-rows", type=int, metavar="N", help="about N interactions per shard of whole users, "
                       "which streamed training reads one at a time (default: 1,000,000; docs/scale.md)")
+    prep.add_argument("--parts", type=int, default=1, metavar="N", help="prepare the users in N parts, each read "
+                      "by polars' streaming engine: memory holds one part's rows, for inputs larger than memory "
+                      "(default 1; no k-core, cold-item or kshot; seeded draws differ; docs/scale.md)")
     prep.add_argument("--quiet", action="store_true", help="no progress bar")
 
     tr = sub.add_parser("train", help="prepared directory -> trained, evaluated run directory")

@@ -47,17 +47,15 @@ def kcore(df: pl.DataFrame, min_user: int, min_item: int) -> tuple[pl.DataFrame,
     return df, n0 - df.height, rounds
 
 
-def scenario_counts(df: pl.DataFrame, user: str = "user_id", item: str = "item_id") -> dict[str, dict[str, Any]]:
-    """Rows, users, items and positive rate per scenario, plus 'ALL'."""
-    per = (
-        df.group_by("scenario")
-        .agg(pl.len().alias("rows"), pl.col(user).n_unique().alias("users"),
-             pl.col(item).n_unique().alias("items"), pl.col("label").mean().alias("positive_rate"))
-        .sort("scenario")
-    )
+def scenario_counts(df: pl.DataFrame | pl.LazyFrame, user: str = "user_id", item: str = "item_id"
+                    ) -> dict[str, dict[str, Any]]:
+    """Rows, users, items and positive rate per scenario, plus 'ALL' (a lazy frame: by a streaming scan)."""
+    lf = df.lazy()
+    stats = [pl.len().alias("rows"), pl.col(user).n_unique().alias("users"), pl.col(item).n_unique().alias("items"),
+             pl.col("label").mean().alias("positive_rate")]
+    per = lf.group_by("scenario").agg(stats).sort("scenario").collect(engine="streaming")
     out = {str(r["scenario"]): _row(r) for r in per.iter_rows(named=True)}
-    out["ALL"] = _row({"rows": df.height, "users": df[user].n_unique(), "items": df[item].n_unique(),
-                       "positive_rate": df["label"].mean() if df.height else None})
+    out["ALL"] = _row(lf.select(stats).collect(engine="streaming").row(0, named=True))
     return out
 
 

@@ -57,15 +57,17 @@ def check_temporal_order(user: np.ndarray, ts: np.ndarray, split: np.ndarray) ->
 
 
 def check_histories(
-    ev: HistoryEvents, is_train: np.ndarray, user: np.ndarray, ts: np.ndarray, start: np.ndarray, end: np.ndarray
+    ev: HistoryEvents, is_train: np.ndarray, user: np.ndarray, ts: np.ndarray, start: np.ndarray, end: np.ndarray,
+    first_row: int = 0,
 ) -> None:
     """Every history window holds only this user's training events strictly before the sample's time.
 
     Args:
         is_train: per interaction row, whether it is a real (not sampled) training row, read from the final
             split, independently of how the events were selected.
+        first_row: the row id of is_train[0] (a part of the users: its rows' ids continue the parts before it).
     """
-    if not is_train[ev.row].all():
+    if not is_train[ev.row - first_row].all():
         raise LeakageError("History leaks: some history events are not training interactions.")
     has = end > start
     if not has.any():

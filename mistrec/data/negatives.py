@@ -36,7 +36,8 @@ class SampledNegatives:
 
 
 def sample_negatives(
-    user: np.ndarray, item: np.ndarray, scenario: np.ndarray, per_positive: int, seed: int, max_rounds: int = 50
+    user: np.ndarray, item: np.ndarray, scenario: np.ndarray, per_positive: int, seed: int | list[int],
+    max_rounds: int = 50, pools: ScenarioPools | None = None,
 ) -> SampledNegatives:
     """Draws `per_positive` negatives for every (positive) interaction.
 
@@ -45,6 +46,8 @@ def sample_negatives(
         per_positive: negatives per positive.
         seed: the generator's seed.
         max_rounds: redraws for candidates that hit a known positive before giving up on them.
+        pools: the scenarios' item pools (by default those of these interactions; a part of the users draws from
+            the whole data's: data/parts.py).
 
     Example:
         >>> neg = sample_negatives(np.array([1, 1]), np.array([1, 2]), np.array([1, 1]), 1, seed=0)
@@ -52,9 +55,9 @@ def sample_negatives(
         2
     """
     rng = np.random.default_rng(seed)
-    n_items = int(item.max(initial=0)) + 1
+    pools = pools or ScenarioPools(scenario, item)
+    n_items = max(int(item.max(initial=0)), int(pools.items.max(initial=0))) + 1  # keys of every drawable item
     known = np.unique(user.astype(np.int64) * n_items + item)
-    pools = ScenarioPools(scenario, item)
 
     src = np.repeat(np.arange(len(user)), per_positive)
     s, u = scenario[src], user[src].astype(np.int64)

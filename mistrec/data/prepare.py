@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,10 +30,11 @@ from mistrec.data.cleaning import NumericPreprocessor, deduplicate, kcore, scena
 from mistrec.data.config import DatasetConfig, ProtocolConfig, TableConfig
 from mistrec.data.content import CONTENT_DIR, table_content
 from mistrec.data.history import HistoryEvents
-from mistrec.data.negatives import sample_negatives
+from mistrec.data.negatives import ScenarioPools, sample_negatives
+from mistrec.data.parts import check_partable, part_filter, sum_facts, user_bounds
 from mistrec.data.readers import LINE, location, source_fingerprint, such_rows
-from mistrec.data.shards import SHARD_ROWS, write_sharded
-from mistrec.data.sources import ITEM_SCOPED, SOURCE, float32_number, load_interactions
+from mistrec.data.shards import SHARD_ROWS, ShardWriter
+from mistrec.data.sources import ITEM_SCOPED, SOURCE, InvalidRows, float32_number, load_interactions
 from mistrec.data.splits import EXCLUDED, SPLIT_NAMES, TRAIN, split_interactions
 from mistrec.data.tables import derive_scenarios, read_table
 from mistrec.data.vocab import build_vocab, collisions, encode, hash_buckets
@@ -53,6 +55,7 @@ def prepare(
     quiet: bool = True,
     force: bool = False,
     shard_rows: int = SHARD_ROWS,
+    parts: int = 1,
 ) -> dict[str, Any]:
     """Runs the whole preparation and writes the prepared directory; returns its manifest.
 
@@ -66,9 +69,16 @@ def prepare(
         force: replace a prepared dataset already in `out` (the runs trained on it will no longer load).
         shard_rows: about this many interactions per shard: the interactions and history events are written in
             row groups of whole users, a shard each, which streamed training reads one at a time (data/shards.py).
+        parts: prepare the users in this many parts, each read by polars' streaming engine and prepared on its own
+            (data/parts.py): memory holds one part's rows, for inputs larger than memory. The result is the one
+            prepared in a piece, except the seeded draws (random splits, cold users, negatives), drawn per part.
     """
     if shard_rows < 1:
         raise ConfigError(f"shard_rows must be >= 1. Got {shard_rows}.")
+    if parts < 1:
+        raise ConfigError(f"parts must be >= 1. Got {parts}.")
+    if parts > 1:
+        check_partable(cfg, protocol or cfg.protocol, parts)
     t0 = time.perf_counter()
     out = Path(out)
     # disable=None: no bar when stderr is not a terminal (logs, CI); leave=False: an error starts a clean line.
@@ -77,38 +87,67 @@ def prepare(
         with atomic_dir(out, is_result=lambda p: (p / "manifest.json").is_file(), what="prepared dataset",
                         force=force) as tmp:
             job = _Job(cfg, protocol, history_length, quiet)
-            job.shard_rows = shard_rows
+            job.shard_rows, job.parts = shard_rows, parts
             return _run(job, tmp, steps, t0, previous=out / CONTENT_DIR)
     finally:
         steps.close()
 
 
 def _run(job: _Job, out: Path, steps: tqdm, t0: float, previous: Path) -> dict[str, Any]:
+    """The stages, over the parts of users in turn (one part: the whole data): read and clean each part (kept on
+    disk between the passes when there are several), the vocabularies from every part, then each part encoded,
+    split, windowed, checked and written as shards; the side tables, content and manifest last."""
     cfg = job.cfg
+    steps.total = 4 + 6 * job.parts
+    spill = out / ".parts"
 
-    def step(name: str) -> None:
-        steps.set_postfix_str(name)
+    def step(name: str, k: int) -> None:
+        steps.set_postfix_str(name if job.parts == 1 else f"{name}, part {k + 1}/{job.parts}")
         steps.update(1)
 
-    job.read()
-    step("read")
-    job.clean()
-    step("clean")
-    job.encode_ids()
-    step("encode")
-    job.split()
-    step("split")
-    job.add_negatives()
-    step("negatives")
-    job.build_histories()
-    step("histories")
-    job.check_leakage()
-    step("checks")
-    tables = {tc.kind: job.encode_table(tc) for tc in (cfg.users, cfg.items, cfg.scenarios) if tc is not None}
+    job.read_tables()
+    bounds = user_bounds(cfg, job.parts) if job.parts > 1 else [None]
+    cleaned: list[pl.DataFrame | Path] = []
+    for k, bound in enumerate(bounds):
+        job.read(None if bound is None else part_filter(bound, first=k == 0))
+        step("read", k)
+        if job.parts > 1:
+            spill.mkdir(exist_ok=True)
+        job.clean(spill / f"read-{k}.parquet" if job.parts > 1 else None)
+        step("clean", k)
+        if job.parts == 1:
+            cleaned.append(job.df)
+        else:  # on disk until its second pass: memory holds one part
+            path = spill / f"{k}.parquet"
+            job.df.write_parquet(path)
+            cleaned.append(path)
+            job.df = pl.DataFrame()
+    job.build_vocabs([c.lazy() if isinstance(c, pl.DataFrame) else pl.scan_parquet(c) for c in cleaned])
+    steps.update(1)
+    writer = ShardWriter(out, job.shard_rows)
+    for k in range(len(cleaned)):
+        part, cleaned[k] = cleaned[k], Path()  # the list keeps no frame alive past its part
+        job.df = part if isinstance(part, pl.DataFrame) else pl.read_parquet(part)
+        del part
+        job.encode_ids()
+        job.split(k)
+        step("split", k)
+        job.add_negatives(k)
+        job.build_histories(writer.rows)
+        step("histories", k)
+        job.check_leakage()
+        step("checks", k)
+        writer.add(*job.part_frames())
+        step("write", k)
+        job.df = pl.DataFrame()
+    writer.close()
+    job.shards = writer.shards
+    shutil.rmtree(spill, ignore_errors=True)
+    tables = {tc.kind: job.encode_table(tc, out) for tc in (cfg.users, cfg.items, cfg.scenarios) if tc is not None}
     job.embed_content(out / CONTENT_DIR, previous if previous.is_dir() else None)
-    step("content")
+    steps.update(1)
     manifest = job.write(out, tables, seconds=time.perf_counter() - t0)
-    step("write")
+    steps.update(2)
     return manifest
 
 
@@ -126,42 +165,64 @@ class _Job:
         self.notes: list[str] = []
         self.hashing_report: dict[str, float | int] | None = None  # with hashed user ids: their collisions
         self.shard_rows = SHARD_ROWS
+        self.parts = 1
         self.shards: list[dict[str, Any]] = []
         self.report: dict[str, Any] = {}
         self.facts: dict[str, Any] = {}
         self.raw_tables: dict[str, pl.DataFrame] = {}
+        self.invalid = InvalidRows(policy=cfg.cleaning.invalid_rows)
+        self.df = pl.DataFrame()
+        # what the parts add up to (one part: the whole data)
+        self.valid_rows, self.dups, self.excluded = 0, 0, 0
+        self.source_counts: list[pl.DataFrame] = []
+        self.before: list[pl.LazyFrame] = []  # the rows as read, for the counts before cleaning
+        self.neg_facts: dict[str, Any] | None = None
+        self.pools: ScenarioPools | None = None  # the negatives' item pools, when there are several parts
+        self.hist_sums = {"events": 0, "samples": 0, "length": 0, "empty": 0}
+        self.from_file_order = False
+
+    def _part_seed(self, k: int) -> int | list[int]:
+        """The generator's seed for part k: the protocol's seed in one piece; (seed, k) in parts."""
+        return self.protocol.seed if self.parts == 1 else [self.protocol.seed, k]
 
     # -- read, derive scenarios ---------------------------------------------------------------------------
-    def read(self) -> None:
-        cfg = self.cfg
-        df, self.invalid = load_interactions(cfg)
-        sf = cfg.scenario_from
+    def read_tables(self) -> None:
+        cfg, sf = self.cfg, self.cfg.scenario_from
         for tc in (cfg.users, cfg.items, cfg.scenarios):
             if tc is not None:
                 extra = (sf.column,) if sf is not None and sf.table == tc.kind else ()
                 self.raw_tables[tc.kind] = read_table(tc, extra)
+
+    def read(self, keep: pl.Expr | None) -> None:
+        """Reads the interactions (those where `keep` holds, scanned: a part of the users)."""
+        cfg = self.cfg
+        df, _ = load_interactions(cfg, keep, self.invalid)
         if cfg.scenario_from is not None:
             tc = cfg.table(cfg.scenario_from.table)
             assert tc is not None  # DatasetConfig checked it
             df = derive_scenarios(df, cfg.scenario_from, self.raw_tables[tc.kind], tc, self.invalid)
-        if df.height == 0:
+        if df.height == 0 and self.parts == 1:
             raise DataError("No valid interactions are left after removing invalid rows: see the cleaning report "
                             "reasons, or check the column mapping.")
-        if df["conversion"].null_count() == df.height:  # no source maps a conversion: one task, clicks
-            df = df.drop("conversion")
-        self.rows_read = df.height + sum(self.invalid.counts.values())
-        self.source_rows = df.group_by(SOURCE).len().sort(SOURCE)
+        self.valid_rows += df.height
+        self.source_counts.append(df.group_by(SOURCE).len())
         # Items of a source with item_id_scope: scenario are distinct per scenario.
         self.df = df.with_columns(
             pl.when(pl.col(ITEM_SCOPED)).then(pl.col("scenario")).otherwise(None).alias("item_scope")
         )
 
     # -- clean --------------------------------------------------------------------------------------------
-    def clean(self) -> None:
+    def clean(self, spill: Path | None = None) -> None:
+        """Deduplication and k-core; the rows as read are kept for the counts before cleaning (on disk under
+        `spill` when there are several parts)."""
         cfg, df = self.cfg, self.df
-        self.counts_before = scenario_counts(df, item="item_id")
-        dups = 0
-        self.from_file_order = df["timestamp"].null_count() == df.height
+        before = df.select("scenario", "user_id", "item_id", "label")
+        if spill is not None:
+            before.write_parquet(spill)
+            self.before.append(pl.scan_parquet(spill))
+        else:
+            self.before.append(before.lazy())
+        self.from_file_order = self.parts == 1 and df["timestamp"].null_count() == df.height
         if cfg.cleaning.deduplicate:
             # With timestamps an event is (user, item, scenario, time): a repeat is a duplicate, the last one wins.
             # Without them only wholly identical rows are duplicates (a repeated impression looks the same).
@@ -170,6 +231,7 @@ class _Job:
             if self.from_file_order:
                 keys = [c for c in df.columns if c not in (SOURCE, LINE)]
             df, dups = deduplicate(df, keys)
+            self.dups += dups
         if self.from_file_order:
             # Without timestamps, file order is the time order; predefined splits say more: whatever is in a
             # train file happened before the valid and test files (so a test sample's history holds every
@@ -180,54 +242,84 @@ class _Job:
             self.notes.append("No timestamps in the data: file order (sources in YAML order; train files before "
                               "valid and test files) is the time order.")
         removed_kcore, rounds = 0, 0
-        if cfg.cleaning.kcore_user or cfg.cleaning.kcore_item:
+        if cfg.cleaning.kcore_user or cfg.cleaning.kcore_item:  # one part only (data/parts.py refuses it)
             df, removed_kcore, rounds = kcore(df, cfg.cleaning.kcore_user, cfg.cleaning.kcore_item)
-        self.report.update({
-            "invalid_rows": self.invalid.to_dict(), "duplicates_removed": dups,
-            "kcore": {"user": cfg.cleaning.kcore_user, "item": cfg.cleaning.kcore_item, "rows_removed": removed_kcore,
-                      "rounds": rounds},
-        })
+        self.report["kcore"] = {"user": cfg.cleaning.kcore_user, "item": cfg.cleaning.kcore_item,
+                                "rows_removed": removed_kcore, "rounds": rounds}
         self.df = df
 
-    # -- encode ids ---------------------------------------------------------------------------------------
-    def encode_ids(self) -> None:
-        df = self.df
-        self.vocab: dict[str, pl.DataFrame] = {"user_id": build_vocab(df["user_id"])}
+    # -- vocabularies, from every part --------------------------------------------------------------------
+    def build_vocabs(self, parts: list[pl.LazyFrame]) -> None:
+        """The id vocabularies, the protocol resolved for the data, the counts before cleaning and (in parts) the
+        negatives' item pools: what needs every part's cleaned rows."""
+        if self.valid_rows == 0:
+            raise DataError("No valid interactions are left after removing invalid rows: see the cleaning report "
+                            "reasons, or check the column mapping.")
+        self.counts_before = scenario_counts(pl.concat(self.before), item="item_id")
+        self.before = []
+        self.rows_read = self.valid_rows + sum(self.invalid.counts.values())
+        self.source_rows = pl.concat(self.source_counts).group_by(SOURCE).agg(pl.col("len").sum()).sort(SOURCE)
+        self.report.update({"invalid_rows": self.invalid.to_dict(), "duplicates_removed": self.dups})
+        cols = pl.concat([p.select("user_id", "item_id", "item_scope", "scenario", "split", "conversion")
+                          for p in parts])
+        first = cols.select(pl.col("split").is_not_null().any().alias("has_split"),
+                            pl.col("conversion").is_not_null().any().alias("has_conversion")).collect()
+        self.has_split, self.has_conversion = bool(first["has_split"][0]), bool(first["has_conversion"][0])
+        users = cols.select("user_id").unique().collect(engine="streaming")["user_id"]
+        self.vocab: dict[str, pl.DataFrame] = {"user_id": build_vocab(users)}
         if self.cfg.hashing.users:  # each user's embedding row: a bucket of the hashed id (FeatureEncoder reads it)
             self.vocab["user_id"] = self.vocab["user_id"].with_columns(hash_buckets(
                 pl.col("value"), self.cfg.hashing.users))
-        items = df.select("item_id", "item_scope").unique().sort("item_scope", "item_id", nulls_last=False)
+        items = cols.select("item_id", "item_scope").unique().collect(engine="streaming").sort(
+            "item_scope", "item_id", nulls_last=False)
         self.vocab["item_id"] = items.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("index"))
-        scen = df["scenario"]
+        scen = cols.select("scenario").unique().collect()["scenario"]
+        logged = set(scen.to_list())
         if "scenarios" in self.raw_tables:  # scenarios described but never logged are new scenarios
             scen = pl.concat([scen, self.raw_tables["scenarios"]["scenario"]])
         self.vocab["scenario"] = build_vocab(scen)
-        self.df = df.with_columns(
-            encode(pl.col("user_id"), self.vocab["user_id"]).alias("user"),
-            encode(pl.col("scenario"), self.vocab["scenario"]).alias("scenario_idx"),
-        ).join(self.vocab["item_id"].rename({"index": "item"}), on=["item_id", "item_scope"], how="left",
-               nulls_equal=True)
-        # the raw ids, as strings, are the largest columns of the table; from here on the indices stand for them
-        self.df = self.df.drop("user_id", "item_id", "item_scope", "scenario", ITEM_SCOPED)
         self.scenario_names = self.vocab["scenario"]["value"].to_list()
+        self._resolve_protocol([n for n in self.scenario_names if n in logged])
+        if self.parts > 1 and self.cfg.implicit:  # each part's negatives come from the whole data's pools
+            pairs = cols.select("scenario", "item_id", "item_scope").unique().collect(engine="streaming")
+            pairs = self._encoded(pairs)
+            self.pools = ScenarioPools(pairs["scenario_idx"].to_numpy(), pairs["item"].to_numpy())
 
-    # -- split --------------------------------------------------------------------------------------------
-    def split(self) -> None:
-        df, p = self.df, self.protocol
-        has_split = df["split"].null_count() < df.height
-        p = p.resolved(has_split)
-        if has_split and p.name != "predefined":
+    def _resolve_protocol(self, logged: list[str]) -> None:
+        p = self.protocol.resolved(self.has_split)
+        if self.has_split and p.name != "predefined":
             raise ConfigError(f"The data carries predefined splits (a source's split: or a split column), so "
                               f"protocol '{p.name}' would re-split it: use --protocol predefined, or drop the "
                               "predefined splits.")
+        p.validate_for(logged)
+        if p.name == "cold-item" and self.cfg.implicit:
+            raise ConfigError("Protocol 'cold-item' needs logged negatives (a label column with 0s): on implicit "
+                              "data the training rows' sampled negatives would be drawn from the held-out items too.")
+        self.protocol = p
+
+    def _encoded(self, df: pl.DataFrame) -> pl.DataFrame:
+        """user_id, scenario and (item_id, item_scope) as their indices (user, scenario_idx, item)."""
+        out = df.with_columns(encode(pl.col("scenario"), self.vocab["scenario"]).alias("scenario_idx"))
+        if "user_id" in df.columns:
+            out = out.with_columns(encode(pl.col("user_id"), self.vocab["user_id"]).alias("user"))
+        return out.join(self.vocab["item_id"].rename({"index": "item"}), on=["item_id", "item_scope"], how="left",
+                        nulls_equal=True)
+
+    # -- encode ids ---------------------------------------------------------------------------------------
+    def encode_ids(self) -> None:
+        # the raw ids, as strings, are the largest columns of the table; from here on the indices stand for them
+        self.df = self._encoded(self.df).drop("user_id", "item_id", "item_scope", "scenario", ITEM_SCOPED)
+        if not self.has_conversion:  # no source maps a conversion: one task, clicks
+            self.df = self.df.drop("conversion")
+
+    # -- split --------------------------------------------------------------------------------------------
+    def split(self, k: int) -> None:
+        df, p = self.df, self.protocol
         if p.name == "predefined" and df["split"].null_count():
             missing = df.filter(pl.col("split").is_null()).row(0, named=True)
             src = self.cfg.interactions[missing[SOURCE]]
             raise DataError(f"Protocol 'predefined': {location(src.path, src.format, missing[LINE])} has no split. "
                             "Give every source a split: or a split column.")
-        logged = set(df["scenario_idx"].unique().to_list())
-        p.validate_for([n for i, n in enumerate(self.scenario_names, 1) if i in logged])
-        self.protocol = p
         target: int | tuple[int, ...] | None = None
         if p.targets:
             idx = tuple(self.scenario_names.index(t) + 1 for t in p.targets)
@@ -236,57 +328,49 @@ class _Job:
         if p.name == "predefined":
             codes_given = df["split"].replace_strict({"train": 0, "valid": 1, "test": 2}, return_dtype=pl.Int8)
             predefined = codes_given.to_numpy()
-        if p.name == "cold-item" and self.cfg.implicit:
-            raise ConfigError("Protocol 'cold-item' needs logged negatives (a label column with 0s): on implicit "
-                              "data the training rows' sampled negatives would be drawn from the held-out items too.")
         codes, facts = split_interactions(p, df["user"].to_numpy(), df["timestamp"].to_numpy(),
                                           df["scenario_idx"].to_numpy(), target, predefined,
-                                          item=df["item"].to_numpy())
+                                          item=df["item"].to_numpy(), seed=self._part_seed(k))
         if "by_target" in facts:  # several cold-user targets: name them
             facts["by_target"] = {self.scenario_names[i - 1]: v for i, v in facts["by_target"].items()}
-        self.facts.update(facts)
-        excluded = int((codes == EXCLUDED).sum())
+        self.facts = sum_facts(self.facts, facts)
+        self.excluded += int((codes == EXCLUDED).sum())
         # where a row came from (source, line) is for the messages up to here: dropped with the excluded rows
         df = df.with_columns(pl.Series("split_code", codes)).filter(pl.col("split_code") != EXCLUDED).drop(
             SOURCE, LINE)
-        self.report["protocol_excluded_rows"] = excluded
         names = pl.Series([SPLIT_NAMES[0], SPLIT_NAMES[1], SPLIT_NAMES[2]])
         self.df = df.with_columns(
             pl.col("split_code").replace_strict([0, 1, 2], names, return_dtype=SPLIT_ENUM).alias("split"),
             pl.lit(False).alias("sampled"),
         )
-        if (self.df["split_code"] == TRAIN).sum() == 0:
-            raise DataError(f"Protocol '{p.name}' left no training rows: check its options or the data's splits.")
-        for code, name in SPLIT_NAMES.items():
-            if code != TRAIN and (self.df["split_code"] == code).sum() == 0:
-                self.notes.append(f"The {name} split is empty under protocol '{p.name}'.")
 
     # -- negatives ----------------------------------------------------------------------------------------
-    def add_negatives(self) -> None:
-        self.neg_facts: dict[str, Any] | None = None
+    def add_negatives(self, k: int) -> None:
         if not self.cfg.implicit:
             return
         n = self.cfg.negatives
         df = self.df
         neg = sample_negatives(df["user"].to_numpy(), df["item"].to_numpy(), df["scenario_idx"].to_numpy(),
-                               n.per_positive, seed=self.protocol.seed, max_rounds=n.max_rounds)
+                               n.per_positive, seed=self._part_seed(k), max_rounds=n.max_rounds, pools=self.pools)
         base = df.select(pl.exclude("item", "label", "label_value", "sampled"))[neg.source]
         negs = base.with_columns(pl.Series("item", neg.item, dtype=pl.Int32), pl.lit(0.0).alias("label"),
                                  pl.lit(0.0).alias("label_value"), pl.lit(True).alias("sampled"))
         if "conversion" in negs.columns:  # no click, no conversion
             negs = negs.with_columns(pl.lit(0.0).alias("conversion"))
         self.df = pl.concat([df, negs], how="diagonal_relaxed")
-        self.neg_facts = {"per_positive": n.per_positive, "sampled": len(neg.item), "unfilled": neg.unfilled,
+        sampled, unfilled = len(neg.item), neg.unfilled
+        if self.neg_facts is not None:
+            sampled, unfilled = sampled + self.neg_facts["sampled"], unfilled + self.neg_facts["unfilled"]
+        self.neg_facts = {"per_positive": n.per_positive, "sampled": sampled, "unfilled": unfilled,
                           "pool": "the distinct items of the positive's scenario",
                           "excludes": "every item the user interacted with positively, in any split or scenario"}
-        if neg.unfilled:
-            self.notes.append(f"{neg.unfilled} negatives could not be drawn: those users' positives cover their "
-                              "scenario's item pool.")
 
     # -- histories ----------------------------------------------------------------------------------------
-    def build_histories(self) -> None:
+    def build_histories(self, first_row: int) -> None:
+        """The part's history events and windows (windows into the part's events; its rows numbered from
+        `first_row`, the rows written before it)."""
         # Rows in (user, time) order: the file reads naturally and row ids are stable for a given input.
-        df = self.df.sort("user", "timestamp", "sampled", maintain_order=True).with_row_index("row")
+        df = self.df.sort("user", "timestamp", "sampled", maintain_order=True).with_row_index("row", offset=first_row)
         hc = self.cfg.history
         ev_rows = df.filter((pl.col("split_code") == TRAIN) & ~pl.col("sampled"))
         if hc.positives_only:
@@ -300,11 +384,11 @@ class _Job:
         start, end = self.events.windows(df["user"].to_numpy(), df["timestamp"].to_numpy(), self.length)
         self.df = df.with_columns(pl.Series("hist_start", start), pl.Series("hist_end", end))
         lens = end - start
-        self.hist_facts = {"length": self.length, "positives_only": hc.positives_only, "events": len(self.events),
-                           "mean_length": round(float(lens.mean()), 3) if len(lens) else 0.0,
-                           "samples_with_empty_history": int((lens == 0).sum()),
-                           "rule": "the user's last L training events strictly before the sample's time, "
-                                   "across all scenarios"}
+        sums = self.hist_sums
+        sums["events"] += len(self.events)
+        sums["samples"] += len(lens)
+        sums["length"] += int(lens.sum())
+        sums["empty"] += int((lens == 0).sum())
 
     # -- leakage ------------------------------------------------------------------------------------------
     def check_leakage(self) -> None:
@@ -336,7 +420,8 @@ class _Job:
             checks["train_before_eval_per_user" + ("_and_scenario" if self.protocol.per_scenario else "")] = "passed"
         is_train = ((df["split_code"] == TRAIN) & ~df["sampled"]).to_numpy()
         leakage.check_histories(self.events, is_train, df["user"].to_numpy(), df["timestamp"].to_numpy(),
-                                df["hist_start"].to_numpy(), df["hist_end"].to_numpy())
+                                df["hist_start"].to_numpy(), df["hist_end"].to_numpy(),
+                                first_row=int(df["row"][0]) if df.height else 0)
         checks["history_strictly_before_and_train_only"] = "passed"
         if self.neg_facts is not None:
             leakage.check_negatives(df["user"].to_numpy(), df["item"].to_numpy(), df["label"].to_numpy(),
@@ -345,7 +430,9 @@ class _Job:
         self.checks = checks
 
     # -- side tables --------------------------------------------------------------------------------------
-    def encode_table(self, tc: TableConfig) -> pl.DataFrame:
+    def encode_table(self, tc: TableConfig, written: Path) -> pl.DataFrame:
+        """A side table's features as indices and fitted numbers (the numbers fitted on the entities of the
+        training rows written to `written`)."""
         raw = self.raw_tables[tc.kind]
         key_vocab = self.vocab["scenario" if tc.kind == "scenarios" else tc.key]
         if tc.kind == "items":
@@ -368,7 +455,7 @@ class _Job:
         exprs += [pl.col(c).fill_null("").alias(c) for c in tc.text if c not in (*tc.categorical, *tc.sequence)]
         out = idx.select(exprs)
         if tc.numeric:
-            out = out.with_columns(self._numeric(tc, idx))
+            out = out.with_columns(self._numeric(tc, idx, written))
         ids_without_row = key_vocab.height - idx.height
         if ids_without_row:
             self.notes.append(f"{ids_without_row} {tc.key} values of the interactions have no row in the {tc.kind} "
@@ -400,7 +487,7 @@ class _Job:
                                       f"could not be read (first: {block['unreadable_first'][0]}); their image "
                                       "vectors are zero. See the manifest's content report.")
 
-    def _numeric(self, tc: TableConfig, idx: pl.DataFrame) -> list[pl.Series]:
+    def _numeric(self, tc: TableConfig, idx: pl.DataFrame, written: Path) -> list[pl.Series]:
         values = idx.select(float32_number(pl.col(c)).alias(c) for c in tc.numeric)
         for c in tc.numeric:
             bad = idx.filter(pl.col(c).is_not_null() & values[c].is_null())
@@ -414,7 +501,8 @@ class _Job:
             fit_mask = np.ones(len(x), dtype=bool)
         else:
             col = "user" if tc.kind == "users" else "item"
-            train_ids = self.df.filter(pl.col("split_code") == TRAIN)[col].unique().to_numpy()
+            train_ids = pl.scan_parquet(written / "interactions.parquet").filter(pl.col("split") == "train").select(
+                pl.col(col).unique()).collect(engine="streaming")[col].to_numpy()
             fit_mask = np.isin(idx["index"].to_numpy(), train_ids)
         if not fit_mask.any():
             raise DataError(f"The {tc.kind} table has no row for any training {tc.kind[:-1]}: its numeric "
@@ -428,8 +516,8 @@ class _Job:
         return [pl.Series(c, y[:, j].astype(np.float32)) for j, c in enumerate(tc.numeric)]
 
     # -- write --------------------------------------------------------------------------------------------
-    def write(self, out: Path, tables: dict[str, pl.DataFrame], seconds: float) -> dict[str, Any]:
-        (out / "vocab").mkdir(parents=True)
+    def part_frames(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The part's interactions as written (row, ids, label, split, window, context) and its history events."""
         df = self.df
         context = [c for c in df.columns if c not in _INTERNAL]
         inter = df.select(
@@ -441,11 +529,16 @@ class _Job:
         ev = self.events
         events = pl.DataFrame({"user": ev.user, "timestamp": ev.ts, "item": ev.item, "scenario": ev.scenario,
                                "label": ev.label, "value": ev.value, "row": ev.row})
-        self.shards = write_sharded(inter, events, out, self.shard_rows)
-        train = df.select("user", "item", "scenario_idx", "split_code").filter(pl.col("split_code") == TRAIN)
-        counts = {"user_id": train.group_by("user").len().rename({"user": "index"}),
-                  "item_id": train.group_by("item").len().rename({"item": "index"}),
-                  "scenario": train.group_by("scenario_idx").len().rename({"scenario_idx": "index"})}
+        return inter, events
+
+    def write(self, out: Path, tables: dict[str, pl.DataFrame], seconds: float) -> dict[str, Any]:
+        """The vocabularies (with training counts), side tables and manifest, counted from the interactions
+        written (a streaming scan: the rows are not in memory again)."""
+        (out / "vocab").mkdir(parents=True)
+        rows = pl.scan_parquet(out / "interactions.parquet")
+        train = rows.filter(pl.col("split") == "train")
+        counts = {name: train.group_by(col).len().rename({col: "index"}).collect(engine="streaming")
+                  for name, col in (("user_id", "user"), ("item_id", "item"), ("scenario", "scenario"))}
         if "bucket" in self.vocab["user_id"].columns:
             self.hashing_report = collisions(self.vocab["user_id"], counts["user_id"], self.cfg.hashing.users)
             self.notes.append(f"User ids hashed into {self.cfg.hashing.users:,} rows: "
@@ -458,11 +551,11 @@ class _Job:
             vocab.write_parquet(out / "vocab" / f"{name}.parquet")
         for kind, table in tables.items():
             table.write_parquet(out / f"{kind}.parquet")
-        manifest = self._manifest(inter, seconds, sorted(tables))
+        manifest = self._manifest(rows, seconds, sorted(tables))
         (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
         return manifest
 
-    def _manifest(self, inter: pl.DataFrame, seconds: float, tables: list[str]) -> dict[str, Any]:
+    def _manifest(self, inter: pl.LazyFrame, seconds: float, tables: list[str]) -> dict[str, Any]:
         from mistrec import __version__
 
         cfg = self.cfg
@@ -472,6 +565,24 @@ class _Job:
                                                                return_dtype=pl.Enum(names["value"])),
                              "user", "item", "label", "timestamp", "split", "sampled")
         real = named.filter(~pl.col("sampled"))
+        by_split = {s: scenario_counts(real.filter(pl.col("split") == s), user="user", item="item")
+                    for s in ("train", "valid", "test")}
+        if by_split["train"]["ALL"]["rows"] == 0:
+            raise DataError(f"Protocol '{self.protocol.name}' left no training rows: check its options or the "
+                            "data's splits.")
+        for name in ("valid", "test"):
+            if by_split[name]["ALL"]["rows"] == 0:
+                self.notes.append(f"The {name} split is empty under protocol '{self.protocol.name}'.")
+        if self.neg_facts is not None and self.neg_facts["unfilled"]:
+            self.notes.append(f"{self.neg_facts['unfilled']} negatives could not be drawn: those users' positives "
+                              "cover their scenario's item pool.")
+        hs = self.hist_sums
+        hist_facts = {"length": self.length, "positives_only": self.cfg.history.positives_only, "events": hs["events"],
+                      "mean_length": round(hs["length"] / hs["samples"], 3) if hs["samples"] else 0.0,
+                      "samples_with_empty_history": hs["empty"],
+                      "rule": "the user's last L training events strictly before the sample's time, across all "
+                              "scenarios"}
+        self.report["protocol_excluded_rows"] = self.excluded
         sources = []
         for i, src in enumerate(cfg.interactions):
             kept = self.source_rows.filter(pl.col(SOURCE) == i)["len"]
@@ -491,28 +602,28 @@ class _Job:
             "sources": sources,
             "label": (cfg.interactions[0].label or cfg.label).describe(),
             "implicit": cfg.implicit,
-            "tasks": ["click", "conversion"] if "conversion" in inter.columns else ["click"],
+            "tasks": ["click", "conversion"] if "conversion" in inter.collect_schema().names() else ["click"],
             "timestamp": {"unit": cfg.timestamp.unit, "from_file_order": self.from_file_order},
             "scenarios": self.scenario_names,
             "rows_read": self.rows_read,
             "counts": {
                 "before_cleaning": self.counts_before,
                 "after_cleaning": scenario_counts(real, user="user", item="item"),
-                "by_split": {s: scenario_counts(real.filter(pl.col("split") == s), user="user", item="item")
-                             for s in ("train", "valid", "test")},
+                "by_split": by_split,
             },
             "cleaning": self.report,
             "protocol": {**protocol, **self.facts},
-            "history": self.hist_facts,
+            "history": hist_facts,
             "negatives": None if self.neg_facts is None else {**self.neg_facts, "by_split": {
-                s: int(n) for s, n in named.filter(pl.col("sampled")).group_by("split").len().iter_rows()}},
+                s: int(n) for s, n in named.filter(pl.col("sampled")).group_by("split").len().collect(
+                    engine="streaming").iter_rows()}},
             "leakage_checks": self.checks,
             "side_tables": tables,
             "content": self.content_report,
             "hashing": self.hashing_report,
             "shards": self.shards,
             "vocab_sizes": {k: v.height + 1 for k, v in self.vocab.items()},
-            "notes": self.notes,
+            "notes": list(dict.fromkeys(self.notes)),  # a note each part made once
             "warnings": _warnings(real, cfg.implicit, self.from_file_order),
         }
 
@@ -527,18 +638,21 @@ def _date(t: int) -> str:
         return f"{t:,} s after 1970"
 
 
-def _warnings(real: pl.DataFrame, implicit: bool, from_file_order: bool) -> list[str]:
+def _warnings(real: pl.LazyFrame, implicit: bool, from_file_order: bool) -> list[str]:
     """What looks wrong in the prepared rows, one line each: dates that suggest a wrong timestamp unit, scenarios
     too small for their own metrics or with one label value (AUC undefined there)."""
     out = []
-    if not from_file_order and real.height:
-        lo, hi = int(real["timestamp"].min()), int(real["timestamp"].max())  # type: ignore[arg-type]
+    span = real.select(pl.len().alias("n"), pl.col("timestamp").min().alias("lo"),
+                       pl.col("timestamp").max().alias("hi")).collect(engine="streaming").row(0, named=True)
+    if not from_file_order and span["n"]:
+        lo, hi = int(span["lo"]), int(span["hi"])
         after_next_year = datetime(datetime.now(tz=UTC).year + 2, 1, 1, tzinfo=UTC).timestamp()
         if lo < _YEAR_1990 or hi >= after_next_year:
             out.append(f"timestamps run from {_date(lo)} to {_date(hi)}: dates before 1990 or after next "
                        "year suggest a wrong timestamp unit (seconds declared as ms puts every date in 1970, and "
                        "merges events that were apart); check timestamp.unit.")
-    counts = real.group_by("scenario").agg(pl.len().alias("rows"), pl.col("label").mean().alias("rate"))
+    counts = real.group_by("scenario").agg(pl.len().alias("rows"), pl.col("label").mean().alias("rate")).collect(
+        engine="streaming")
     for scenario, rows, rate in counts.sort("scenario").iter_rows():
         if rows < 50:
             out.append(f"scenario {scenario} has {rows} rows: too few for metrics of its own.")

@@ -19,7 +19,8 @@ import polars as pl
 from mistrec.data.source_config import ROW_NUMBER, ColumnRef
 from mistrec.errors import ConfigError, DataError
 
-__all__ = ["LINE", "first_data_line", "location", "read_columns", "read_store", "source_fingerprint", "such_rows"]
+__all__ = ["LINE", "first_data_line", "location", "read_columns", "read_store", "scan_columns", "scannable",
+           "source_fingerprint", "such_rows"]
 
 LINE = "__line"
 _STORE_READ: dict[str, dict[str, Any]] = {}  # url -> the fingerprint of the events read_store last read there
@@ -89,6 +90,7 @@ def read_columns(
     sep: str = ",",
     header: bool = True,
     encoding: str = "utf-8",
+    keep: pl.Expr | None = None,
 ) -> pl.DataFrame:
     """Reads the mapped columns of one file as strings, renamed to the mapping's keys.
 
@@ -99,9 +101,13 @@ def read_columns(
         sep: field separator for csv (may be several characters, such as '::').
         header: whether the csv file's first line names the columns.
         encoding: the file's text encoding.
+        keep: only the rows where this expression (over the mapped columns) holds, read by polars' streaming
+            engine, so that memory holds those rows and not the file (`scannable` says which files can be).
     """
     if not path.is_file():
         raise DataError(f"File not found: {path}. Check the 'path' in the dataset YAML (relative to the YAML file).")
+    if keep is not None:
+        return scan_columns(path, fmt, columns, sep=sep, header=header).filter(keep).collect(engine="streaming")
     if fmt == "parquet":
         df = _read_parquet(path)
     else:
@@ -115,6 +121,34 @@ def read_columns(
     if df.height == 0:
         raise DataError(f"{path} has no data rows. Check the path, or remove this source from the YAML.")
     return _select(df, path, columns, header or fmt == "parquet", first_line)
+
+
+def scannable(fmt: str, sep: str, encoding: str) -> bool:
+    """Whether `scan_columns` can read such a file: parquet, and text files in UTF-8 with a one-byte separator
+    (others are decoded whole by `read_columns`)."""
+    return fmt == "parquet" or (fmt in ("csv", "recbole") and encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+                                and len(("\t" if fmt == "recbole" else sep).encode()) == 1)
+
+
+def scan_columns(path: Path, fmt: str, columns: Mapping[str, ColumnRef], *, sep: str = ",",
+                 header: bool = True) -> pl.LazyFrame:
+    """`read_columns` as a lazy frame (a file `scannable` takes), for reading parts of a file larger than memory."""
+    if fmt == "parquet":
+        lf = pl.scan_parquet(path)
+        schema = lf.collect_schema()
+        nested = [c for c, t in schema.items() if isinstance(t, pl.List | pl.Array)]
+        lf = lf.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join(" ") for c in nested)
+        lf = lf.with_columns(pl.all().cast(pl.String))
+    else:
+        if fmt == "recbole":
+            sep, header = "\t", True
+        lf = pl.scan_csv(path, separator=sep, has_header=header, infer_schema=False,
+                         quote_char='"' if sep == "," else None, truncate_ragged_lines=False)
+        if fmt == "recbole":
+            lf = lf.rename({c: c.split(":", 1)[0] for c in lf.collect_schema().names()})
+    names = lf.collect_schema().names()
+    lf = lf.with_row_index(LINE, offset=first_data_line(fmt, header)).with_columns(pl.col(LINE).cast(pl.Int64))
+    return lf.select(pl.col(LINE), *_mapped(names, path, columns, header or fmt == "parquet"))
 
 
 def first_data_line(fmt: str, header: bool) -> int:
@@ -196,24 +230,31 @@ def _first_bad_line(path: Path, sep: str, encoding: str) -> str | None:
 def _select(
     df: pl.DataFrame, path: Path, columns: Mapping[str, ColumnRef], header: bool, first_line: int
 ) -> pl.DataFrame:
-    exprs: list[pl.Expr] = [(pl.int_range(pl.len(), dtype=pl.Int64) + first_line).alias(LINE)]
+    names = df.columns
+    df = df.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + first_line).alias(LINE))
+    return df.select(pl.col(LINE), *_mapped(names, path, columns, header))
+
+
+def _mapped(names: list[str], path: Path, columns: Mapping[str, ColumnRef], header: bool) -> list[pl.Expr]:
+    """The mapping's columns out of a file with columns `names` (the row number: the `LINE` column)."""
+    exprs: list[pl.Expr] = []
     for new, ref in columns.items():
         if ref == ROW_NUMBER:
-            exprs.append((pl.int_range(pl.len(), dtype=pl.Int64) + first_line).cast(pl.String).alias(new))
+            exprs.append(pl.col(LINE).cast(pl.String).alias(new))
             continue
         if isinstance(ref, int):
-            if ref < 0 or ref >= df.width:
+            if ref < 0 or ref >= len(names):
                 raise DataError(
-                    f"{path}: column position {ref} (for '{new}') is out of range: the file has {df.width} "
-                    f"columns (positions 0..{df.width - 1})."
+                    f"{path}: column position {ref} (for '{new}') is out of range: the file has {len(names)} "
+                    f"columns (positions 0..{len(names) - 1})."
                 )
-            exprs.append(pl.col(df.columns[ref]).alias(new))
+            exprs.append(pl.col(names[ref]).alias(new))
             continue
-        if ref not in df.columns:
-            shown = ", ".join(df.columns[:30]) + (" ..." if df.width > 30 else "")
+        if ref not in names:
+            shown = ", ".join(names[:30]) + (" ..." if len(names) > 30 else "")
             raise DataError(
                 f"{path}: column '{ref}' (for '{new}') is not in the file. Its columns are: {shown}."
                 + ("" if header else " The file was read without a header: use 0-based positions.")
             )
         exprs.append(pl.col(ref).alias(new))
-    return df.select(exprs)
+    return exprs

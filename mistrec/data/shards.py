@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from mistrec.data.history import HistoryEvents
 from mistrec.errors import ArtifactError
 
-__all__ = ["SHARD_ROWS", "Shards", "shard_bounds", "write_sharded"]
+__all__ = ["SHARD_ROWS", "ShardWriter", "Shards", "shard_bounds", "write_sharded"]
 
 SHARD_ROWS = 1_000_000  # interactions per shard, about: whole users, so a shard may be a little larger
 
@@ -47,25 +47,58 @@ def shard_bounds(user: np.ndarray, target: int) -> list[tuple[int, int]]:
 def write_sharded(inter: pl.DataFrame, events: pl.DataFrame, out: Path, target: int) -> list[dict[str, Any]]:
     """Writes interactions.parquet and history_events.parquet (both sorted by user) in row groups of whole users,
     one shard each; returns the shards' descriptions for the manifest."""
-    user = inter["user"].to_numpy()
-    if len(user) > 1 and np.any(user[1:] < user[:-1]):
-        raise AssertionError("interactions must be sorted by user to be sharded")
-    ev_user = events["user"].to_numpy()
-    split = inter["split"].to_numpy()
-    shards: list[dict[str, Any]] = []
-    # each shard converted to Arrow on its own: one shard's copy at a time, not the whole table's
-    with pq.ParquetWriter(out / "interactions.parquet", inter.head(0).to_arrow().schema) as rows_out, \
-            pq.ParquetWriter(out / "history_events.parquet", events.head(0).to_arrow().schema) as ev_out:
-        for lo, hi in shard_bounds(user, target):
+    writer = ShardWriter(out, target)
+    writer.add(inter, events)
+    writer.close()
+    return writer.shards
+
+
+class ShardWriter:
+    """interactions.parquet and history_events.parquet written part after part (parts of users in increasing
+    order, each sorted by user, its rows numbered from `rows` on and its windows into its own events): the windows
+    are moved to the file's events as they are written."""
+
+    def __init__(self, out: Path, target: int) -> None:
+        self.out, self.target = out, target
+        self.rows, self.events = 0, 0  # written so far
+        self.shards: list[dict[str, Any]] = []
+        self._writers: tuple[pq.ParquetWriter, pq.ParquetWriter] | None = None
+        self._last_user = -1
+
+    def add(self, inter: pl.DataFrame, events: pl.DataFrame) -> None:
+        user = inter["user"].to_numpy()
+        if len(user) and (np.any(user[1:] < user[:-1]) or user[0] <= self._last_user):
+            raise AssertionError("interactions must be sorted by user, and parts in user order, to be sharded")
+        if len(user) == 0:
+            return
+        self._last_user = int(user[-1])
+        inter = inter.with_columns(pl.col("hist_start") + self.events, pl.col("hist_end") + self.events)
+        if self._writers is None:
+            self._writers = (pq.ParquetWriter(self.out / "interactions.parquet", inter.head(0).to_arrow().schema),
+                             pq.ParquetWriter(self.out / "history_events.parquet", events.head(0).to_arrow().schema))
+        rows_out, ev_out = self._writers
+        ev_user = events["user"].to_numpy()
+        split = inter["split"].to_numpy()
+        # each shard converted to Arrow on its own: one shard's copy at a time, not the whole table's
+        for lo, hi in shard_bounds(user, self.target):
             users = (int(user[lo]), int(user[hi - 1]) + 1)
             e_lo, e_hi = (int(x) for x in np.searchsorted(ev_user, users, side="left"))
-            rows_out.write_table(inter.slice(lo, hi - lo).to_arrow(), row_group_size=hi - lo)
+            rows_out.write_table(inter.slice(lo, hi - lo).to_arrow().cast(rows_out.schema), row_group_size=hi - lo)
             if e_hi > e_lo:
-                ev_out.write_table(events.slice(e_lo, e_hi - e_lo).to_arrow(), row_group_size=e_hi - e_lo)
+                ev_out.write_table(events.slice(e_lo, e_hi - e_lo).to_arrow().cast(ev_out.schema),
+                                   row_group_size=e_hi - e_lo)
             names, counts = np.unique(split[lo:hi], return_counts=True)
-            shards.append({"users": list(users), "rows": [lo, hi], "events": [e_lo, e_hi],
-                           "by_split": {str(k): int(v) for k, v in zip(names, counts, strict=True)}})
-    return shards
+            self.shards.append({"users": list(users), "rows": [self.rows + lo, self.rows + hi],
+                                "events": [self.events + e_lo, self.events + e_hi],
+                                "by_split": {str(k): int(v) for k, v in zip(names, counts, strict=True)}})
+        self.rows += len(user)
+        self.events += len(ev_user)
+
+    def close(self) -> None:
+        if self._writers is None:
+            raise AssertionError("no rows were written")
+        for w in self._writers:
+            w.close()
 
 
 def _read_range(file: pq.ParquetFile, lo: int, hi: int) -> pa.Table:

@@ -61,19 +61,24 @@ class InvalidRows:
         return {"policy": self.policy, "removed": dict(self.counts), "examples": dict(self.examples)}
 
 
-def load_interactions(cfg: DatasetConfig) -> tuple[pl.DataFrame, InvalidRows]:
-    """Reads every source, parses labels, timestamps, scenarios and splits, and applies the invalid-row policy."""
-    invalid = InvalidRows(policy=cfg.cleaning.invalid_rows)
-    frames = [_load_source(cfg, i, src, invalid) for i, src in enumerate(cfg.interactions)]
-    has_ts = [f["timestamp"].null_count() < f.height for f in frames]
+def load_interactions(cfg: DatasetConfig, keep: pl.Expr | None = None, invalid: InvalidRows | None = None
+                      ) -> tuple[pl.DataFrame, InvalidRows]:
+    """Reads every source, parses labels, timestamps, scenarios and splits, and applies the invalid-row policy.
+    With `keep` (an expression over the mapped columns), only the rows where it holds, scanned (data/parts.py);
+    `invalid`: the report to add to (a new one by default)."""
+    invalid = invalid or InvalidRows(policy=cfg.cleaning.invalid_rows)
+    frames = [_load_source(cfg, i, src, invalid, keep) for i, src in enumerate(cfg.interactions)]
+    has_ts = [f["timestamp"].null_count() < f.height for f in frames if f.height]
     if any(has_ts) and not all(has_ts):
-        names = [s.name for s, h in zip(cfg.interactions, has_ts, strict=True) if not h]
+        names = [s.name for s, f in zip(cfg.interactions, frames, strict=True)
+                 if f.height and f["timestamp"].null_count() == f.height]
         raise DataError(f"Sources {', '.join(names)} have no timestamp while others do: time order across "
                         "sources would be undefined. Map a timestamp column for every source, or for none.")
     return pl.concat(frames, how="diagonal_relaxed"), invalid
 
 
-def _load_source(cfg: DatasetConfig, index: int, src: SourceConfig, invalid: InvalidRows) -> pl.DataFrame:
+def _load_source(cfg: DatasetConfig, index: int, src: SourceConfig, invalid: InvalidRows, keep: pl.Expr | None
+                 ) -> pl.DataFrame:
     rule = src.label or cfg.label
     wanted = dict(src.columns)
     if not rule.implicit and rule.column is not None and rule.column not in wanted:
@@ -84,7 +89,8 @@ def _load_source(cfg: DatasetConfig, index: int, src: SourceConfig, invalid: Inv
     if src.format == "store" and src.store is not None:
         df = read_store(src.store, src.path, wanted)
     else:
-        df = read_columns(src.path, src.format, wanted, sep=src.sep, header=src.header, encoding=src.encoding)
+        df = read_columns(src.path, src.format, wanted, sep=src.sep, header=src.header, encoding=src.encoding,
+                          keep=keep)
     ts_cfg = src.timestamp or cfg.timestamp
     id_cols = [pl.col(c).str.strip_chars().replace("", None).alias(c) for c in ("user_id", "item_id")]
     df = df.with_columns(id_cols)

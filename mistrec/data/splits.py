@@ -28,6 +28,7 @@ def split_interactions(
     target: int | tuple[int, ...] | None,
     predefined: np.ndarray | None = None,
     item: np.ndarray | None = None,
+    seed: int | list[int] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Dispatches to the protocol named in `p`.
 
@@ -40,9 +41,10 @@ def split_interactions(
             for cold-item, optional: the scenarios whose items may be held out.
         predefined: split codes given by the data, for the predefined protocol.
         item: item index per interaction, for cold-item.
+        seed: the generator's seed (the protocol's by default; a part of the users has its own: data/parts.py).
     """
     p = p.resolved(data_has_splits=predefined is not None)
-    rng = np.random.default_rng(p.seed)
+    rng = np.random.default_rng(p.seed if seed is None else seed)
     if p.name == "predefined":
         if predefined is None:
             raise DataError("Protocol 'predefined' needs splits in the data: give sources a 'split:' or map a "
