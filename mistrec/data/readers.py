@@ -107,7 +107,13 @@ def read_columns(
     if not path.is_file():
         raise DataError(f"File not found: {path}. Check the 'path' in the dataset YAML (relative to the YAML file).")
     if keep is not None:
-        return scan_columns(path, fmt, columns, sep=sep, header=header).filter(keep).collect(engine="streaming")
+        try:
+            return scan_columns(path, fmt, columns, sep=sep, header=header).filter(keep).collect(engine="streaming")
+        except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:  # as _read_text says them
+            first = str(exc).strip().splitlines()[0]
+            where = None if fmt == "parquet" else _first_bad_line(path, "\t" if fmt == "recbole" else sep, encoding)
+            raise DataError(f"{path}{where or ''} could not be read (separator {sep!r}, header: {header}): "
+                            f"{first}") from None
     if fmt == "parquet":
         df = _read_parquet(path)
     else:

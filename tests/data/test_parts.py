@@ -15,7 +15,7 @@ import pytest
 from mistrec.data import PreparedDataset, load_dataset_config, prepare
 from mistrec.data.config import ProtocolConfig
 from mistrec.data.shards import Shards
-from mistrec.errors import ConfigError
+from mistrec.errors import ConfigError, DataError
 from tests.conftest import write_yaml
 
 
@@ -104,3 +104,10 @@ def test_what_cannot_be_prepared_in_parts_is_refused_with_the_reason(tiny: dict[
     with pytest.raises(ConfigError, match=named) as err:
         _prepare(tiny, "refused", 2, cfg)
     assert "--parts 1" in str(err.value)
+
+
+def test_a_file_that_cannot_be_parsed_is_named_in_parts_too(tiny: dict[str, Any]) -> None:
+    home = tiny["dir"] / "home.csv"
+    home.write_text(home.read_text() + "u9,a,700,5,extra\n")
+    with pytest.raises(DataError, match=r"home\.csv"):
+        _prepare(tiny, "ragged", 2)
