@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -26,16 +27,30 @@ def thread_env() -> dict[str, str]:
     return env
 
 
+# Run in a fresh interpreter between this process and the command: a child's peak RSS (ru_maxrss) counts the
+# memory it had before its exec, and a child forked from a large process (this one, after generating 10M rows)
+# starts with that process's peak: a 2 GB parent gave `python -c pass` a peak of 1,934 MB against 26 MB.
+_LAUNCH = """import json, os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(json.dumps({"code": os.waitstatus_to_exitcode(status), "wall": time.perf_counter() - start,
+                  "maxrss_kb": usage.ru_maxrss}))
+"""
+
+
 def timed_child(argv: list[str]) -> dict[str, float]:
-    """Runs one command; returns its wall time and its own peak RSS (from wait4, not the parent's)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=thread_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark command failed ({' '.join(argv)}):\n{err}")
-    return {"wall_seconds": round(wall, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    """Runs one command; returns its wall time and its own peak RSS (from wait4 in a small launcher process, so that
+    neither this process's memory nor a parent's peak is counted)."""
+    proc = subprocess.Popen([sys.executable, "-c", _LAUNCH, *argv], env=thread_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    out, err = proc.communicate()
+    if proc.returncode != 0 or not out.strip():
+        raise SystemExit(f"benchmark command failed ({' '.join(argv)}):\n{err.decode()}")
+    done = json.loads(out.decode().strip().splitlines()[-1])
+    if done["code"] != 0:
+        raise SystemExit(f"benchmark command failed ({' '.join(argv)}):\n{err.decode()}")
+    return {"wall_seconds": round(done["wall"], 3), "peak_rss_mb": round(done["maxrss_kb"] / 1024, 1)}
 
 
 def context() -> dict[str, Any]:

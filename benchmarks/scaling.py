@@ -159,7 +159,7 @@ def main() -> None:
     per = [{"rows": p["rows"], "prepare_us_per_row": 1e6 * p["prepare_seconds"] / p["rows"],
             "epoch_us_per_train_row": 1e6 * p["epoch_seconds"] / p["train_rows"]} for p in points]
     doc = {"points": points, "per_interaction": per, "ranks": ranks, "model": args.model, "threads": args.threads,
-           "context": context()}
+           "streamed_only": args.stream.startswith("only:"), "context": context()}
     if len(per) >= 2:
         doc["ratios_largest_to_previous"] = {
             "prepare": per[-1]["prepare_us_per_row"] / per[-2]["prepare_us_per_row"],
@@ -169,28 +169,41 @@ def main() -> None:
 
 
 def plot(doc: dict[str, Any], path: Path) -> None:
+    """The cost per interaction and the peak RSS against rows; a panel is left out when the doc sets its figures
+    aside (`time_note`, `rss_note`), the in-memory lines when only streamed epochs were run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = [p["rows"] for p in doc["points"]]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    a.plot(rows, [p["prepare_us_per_row"] for p in doc["per_interaction"]], "o-", label="prepare")
-    a.plot(rows, [p["epoch_us_per_train_row"] for p in doc["per_interaction"]], "s-",
-           label=f"one training epoch ({doc['model']})")
-    b.plot(rows, [p["prepare_peak_rss_mb"] for p in doc["points"]], "o-", label="prepare")
-    b.plot(rows, [p["train_peak_rss_mb"] for p in doc["points"]], "s-", label="train (in memory)")
-    for w in doc["points"][0].get("streamed", {}):
-        a.plot(rows, [1e6 * p["streamed"][w]["epoch_seconds"] / p["streamed"][w]["train_rows"]
-                      for p in doc["points"]], "^--", label=f"one epoch streamed ({w} workers)")
-        b.plot(rows, [p["streamed"][w]["train_peak_rss_mb"] for p in doc["points"]], "^--",
-               label=f"train streamed ({w} workers)")
-    a.set(xscale="log", xlabel="interactions", ylabel="microseconds per interaction", title="cost per interaction")
-    a.legend()
-    b.axhline(4096, color="grey", ls="--", label="4 GB")
-    b.set(xscale="log", xlabel="interactions", ylabel="peak RSS (MB)", title="memory")
-    b.legend()
+    panels = [name for name, note in (("time", "time_note"), ("memory", "rss_note")) if not doc.get(note)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    ax = dict(zip(panels, axes[0], strict=True))
+    in_memory = not doc.get("streamed_only")
+    if "time" in ax:
+        a = ax["time"]
+        a.plot(rows, [p["prepare_us_per_row"] for p in doc["per_interaction"]], "o-", label="prepare")
+        if in_memory:
+            a.plot(rows, [p["epoch_us_per_train_row"] for p in doc["per_interaction"]], "s-",
+                   label=f"one training epoch ({doc['model']})")
+        for w in doc["points"][0].get("streamed", {}):
+            a.plot(rows, [1e6 * p["streamed"][w]["epoch_seconds"] / p["streamed"][w]["train_rows"]
+                          for p in doc["points"]], "^--", label=f"one epoch streamed ({w} workers)")
+        a.set(xscale="log", xlabel="interactions", ylabel="microseconds per interaction",
+              title="cost per interaction")
+        a.legend()
+    if "memory" in ax:
+        b = ax["memory"]
+        b.plot(rows, [p["prepare_peak_rss_mb"] for p in doc["points"]], "o-", label="prepare")
+        if in_memory:
+            b.plot(rows, [p["train_peak_rss_mb"] for p in doc["points"]], "s-", label="train (in memory)")
+        for w in doc["points"][0].get("streamed", {}):
+            b.plot(rows, [p["streamed"][w]["train_peak_rss_mb"] for p in doc["points"]], "^--",
+                   label=f"train streamed ({w} workers)")
+        b.axhline(4096, color="grey", ls="--", label="4 GB")
+        b.set(xscale="log", xlabel="interactions", ylabel="peak RSS (MB)", title="memory")
+        b.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
