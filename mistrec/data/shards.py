@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from mistrec.data.history import HistoryEvents
 from mistrec.errors import ArtifactError
 
-__all__ = ["SHARD_ROWS", "ShardWriter", "Shards", "shard_bounds", "write_sharded"]
+__all__ = ["SHARD_ROWS", "ShardWriter", "Shards", "shard_bounds"]
 
 SHARD_ROWS = 1_000_000  # interactions per shard, about: whole users, so a shard may be a little larger
 
@@ -44,15 +44,6 @@ def shard_bounds(user: np.ndarray, target: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def write_sharded(inter: pl.DataFrame, events: pl.DataFrame, out: Path, target: int) -> list[dict[str, Any]]:
-    """Writes interactions.parquet and history_events.parquet (both sorted by user) in row groups of whole users,
-    one shard each; returns the shards' descriptions for the manifest."""
-    writer = ShardWriter(out, target)
-    writer.add(inter, events)
-    writer.close()
-    return writer.shards
-
-
 class ShardWriter:
     """interactions.parquet and history_events.parquet written part after part (parts of users in increasing
     order, each sorted by user, its rows numbered from `rows` on and its windows into its own events): the windows
@@ -69,13 +60,13 @@ class ShardWriter:
         user = inter["user"].to_numpy()
         if len(user) and (np.any(user[1:] < user[:-1]) or user[0] <= self._last_user):
             raise AssertionError("interactions must be sorted by user, and parts in user order, to be sharded")
+        if self._writers is None:  # the first part's schema is the files' (an empty file still has it)
+            self._writers = (pq.ParquetWriter(self.out / "interactions.parquet", inter.head(0).to_arrow().schema),
+                             pq.ParquetWriter(self.out / "history_events.parquet", events.head(0).to_arrow().schema))
         if len(user) == 0:
             return
         self._last_user = int(user[-1])
         inter = inter.with_columns(pl.col("hist_start") + self.events, pl.col("hist_end") + self.events)
-        if self._writers is None:
-            self._writers = (pq.ParquetWriter(self.out / "interactions.parquet", inter.head(0).to_arrow().schema),
-                             pq.ParquetWriter(self.out / "history_events.parquet", events.head(0).to_arrow().schema))
         rows_out, ev_out = self._writers
         ev_user = events["user"].to_numpy()
         split = inter["split"].to_numpy()

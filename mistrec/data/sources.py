@@ -66,7 +66,7 @@ def load_interactions(cfg: DatasetConfig, keep: pl.Expr | None = None, invalid: 
     """Reads every source, parses labels, timestamps, scenarios and splits, and applies the invalid-row policy.
     With `keep` (an expression over the mapped columns), only the rows where it holds, scanned (data/parts.py);
     `invalid`: the report to add to (a new one by default)."""
-    invalid = invalid or InvalidRows(policy=cfg.cleaning.invalid_rows)
+    invalid = invalid if invalid is not None else InvalidRows(policy=cfg.cleaning.invalid_rows)
     frames = [_load_source(cfg, i, src, invalid, keep) for i, src in enumerate(cfg.interactions)]
     has_ts = [f["timestamp"].null_count() < f.height for f in frames if f.height]
     if any(has_ts) and not all(has_ts):

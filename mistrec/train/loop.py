@@ -274,8 +274,8 @@ def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows | St
     batch_size, early = int(options.get("batch_size", cfg.batch)), bool(options.get("early_stopping", True))
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     # fused: one kernel over all parameters instead of a pass per operation, the same Adam to float rounding
-    # (1e-7): its step over mist's 5.3 M parameters at 200,000 users is 2.9 ms against 20.8 ms (2 threads); the
-    # per-step cost that grows with the vocabulary (benchmarks/scaling.py)
+    # (3e-8 after 33 steps): over mist's 5.3 M parameters at 200,000 users 9.8 ms against 44.3 ms a step, 2 threads
+    # (benchmarks/optimizer_step.py); the part of a step that grows with the vocabulary
     opt = opt_cls([p for p in model.parameters() if p.requires_grad], lr=float(options.get("lr", cfg.learning_rate)),
                   weight_decay=cfg.weight_decay, fused=True)
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)

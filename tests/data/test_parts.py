@@ -68,7 +68,8 @@ def test_parts_with_sampled_negatives_and_cold_users_are_valid(tiny: dict[str, A
     out = _prepare(tiny, "implicit", 2, cfg, protocol, shard_rows=5)
     ds = PreparedDataset.load(out)
     checks = ds.manifest["leakage_checks"]
-    assert checks["negatives_not_known_positives"] == "passed" and checks["history_strictly_before_and_train_only"]
+    assert checks["negatives_not_known_positives"] == "passed"
+    assert checks["history_strictly_before_and_train_only"] == "passed"
     rows = ds.interactions
     assert rows["row"].to_list() == list(range(rows.height))
     real, sampled = rows.filter(~pl.col("sampled")), rows.filter(pl.col("sampled"))
