@@ -71,6 +71,13 @@ PROBES: dict[str, tuple[str, str, str]] = {
     "identity/mist_null_interest": ("synthetic-identity-4000u", "mist", "null_interest.yaml"),
     "transfer/mist_null_interest": ("synthetic-transfer-4000u", "mist", "null_interest.yaml"),
     "electronic_phone/mist_null_interest": ("amazon-electronic_phone-cold", "mist", "null_interest.yaml"),
+    "genre/mist_cold_id_keep": ("ml-1m-genre-cold", "mist", "cold_id_keep.yaml"),
+    "genre/mist_user_sources": ("ml-1m-genre-cold", "mist", "user_sources.yaml"),
+    "electronic_phone/mist_user_sources": ("amazon-electronic_phone-cold", "mist", "user_sources.yaml"),
+    "identity/mist_user_sources": ("synthetic-identity-4000u", "mist", "user_sources.yaml"),
+    "transfer/mist_user_sources": ("synthetic-transfer-4000u", "mist", "user_sources.yaml"),
+    "identity/mist_cold_id_keep": ("synthetic-identity-4000u", "mist", "cold_id_keep.yaml"),
+    "transfer/mist_cold_id_keep": ("synthetic-transfer-4000u", "mist", "cold_id_keep.yaml"),
 }
 
 

@@ -118,9 +118,14 @@ class Mist(Model):
         # the gate's logit for "no source" per target scenario (`null_interest`; mist_parts.interest_shares)
         self.null_gate = nn.Parameter(torch.zeros(spec.n_scenarios)) if cfg.null_interest else None
         self.user_scenario = None
-        if cfg.user_per_scenario:
+        self.source_map: nn.Parameter | None = None  # M[t, s] (`user_sources`)
+        if cfg.user_per_scenario or cfg.user_sources:
             self.user_scenario = nn.Embedding(spec.n_users * spec.n_scenarios, d)
-            nn.init.normal_(self.user_scenario.weight, std=0.01)
+            if cfg.user_sources:  # rows never trained stay exactly 0: a scenario the user has no row in adds nothing
+                nn.init.zeros_(self.user_scenario.weight)
+                self.source_map = nn.Parameter(torch.zeros(spec.n_scenarios, spec.n_scenarios, d, d))
+            else:
+                nn.init.normal_(self.user_scenario.weight, std=0.01)
         self.activity = nn.Embedding(len(ACTIVITY_BOUNDS) + 1, d) if cfg.activity_embedding else None
         self.item_bias = nn.Embedding(spec.n_items * spec.n_scenarios, 1) if cfg.item_bias else None
         self.match: nn.Parameter | None = None
@@ -133,7 +138,8 @@ class Mist(Model):
         if self.item_bias is not None:
             nn.init.zeros_(self.item_bias.weight)
         self.register_buffer("activity_bounds", torch.tensor(ACTIVITY_BOUNDS), persistent=False)
-        self.d_features = d_features = self.embed.d_out + d * (int(cfg.user_per_scenario) + int(cfg.activity_embedding))
+        n_user_columns = int(cfg.user_per_scenario or cfg.user_sources) + int(cfg.user_sources)
+        self.d_features = d_features = self.embed.d_out + d * (n_user_columns + int(cfg.activity_embedding))
         # features, interest u, u * q. Not the target scenario's embedding: it is constant within a scenario's
         # rows, so the top's per-scenario normalisation makes it 0 in training and amplified noise at inference
         # (the moving mean lags the embedding by a little, over a variance of ~0); the scenario reaches the top
@@ -259,6 +265,7 @@ class Mist(Model):
         return dataclasses.replace(out, activity=out.activity.masked_fill(picked, 0))
 
     def _features(self, b: Batch) -> torch.Tensor:
+        user = b.user  # before any hiding: the sources' vectors are read for every known user
         if self.cfg.user_dropout >= 1.0:  # ids never trained: never read them, in evaluation either
             b = dataclasses.replace(b, user=torch.zeros_like(b.user))
         elif self.training and self.cfg.user_dropout > 0:
@@ -278,7 +285,21 @@ class Mist(Model):
             table = self.user_scenario.weight.view(-1, self.n_scenarios, self.cfg.embedding_dim)  # (U, S, E)
             per_scenario = torch.einsum("bs,bse->be", self.mix.index_select(0, b.scenario),
                                         table.index_select(0, b.user))
-        return torch.cat([x, per_scenario], dim=-1)
+        if self.source_map is None:
+            return torch.cat([x, per_scenario], dim=-1)
+        return torch.cat([x, per_scenario, self._sources(user, b.scenario)], dim=-1)
+
+    def _sources(self, user: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
+        """`user_sources`: sum over s != t of P[u, s] M[t, s] (B, E), P's gradient stopped; zero for the unknown
+        user (index 0, whose rows are the hidden user's own vectors, not anyone's sources)."""
+        assert self.user_scenario is not None and self.source_map is not None
+        n_s, d = self.n_scenarios, self.cfg.embedding_dim
+        p = self.user_scenario.weight.view(-1, n_s, d).index_select(0, user).detach()  # (B, S, E)
+        p = p * (user > 0).to(p.dtype).view(-1, 1, 1)
+        maps = self.source_map * (1.0 - torch.eye(n_s, device=p.device, dtype=p.dtype)).view(n_s, n_s, 1, 1)
+        if self.mix is not None:  # a new scenario: the mix of the trained ones' maps
+            maps = torch.einsum("ts,sxde->txde", self.mix, maps)
+        return torch.einsum("bse,bsef->bf", p, maps.index_select(0, scenario))
 
     def _null(self, scenario: torch.Tensor) -> torch.Tensor | None:
         """The "no source" logit of each row's target scenario (B,), None without `null_interest`."""

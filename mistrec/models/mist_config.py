@@ -43,6 +43,13 @@ class MistConfig(ModelConfig):
     # not make up the whole interest of a user who has no event in it
     null_interest: bool = False
     user_per_scenario: bool = False  # an extra user embedding per (user, scenario): a scenario-specific user
+    # The user's other scenarios, as vectors learned there (EMCDR's idea inside mist; docs/models.md "user_sources"):
+    # a vector P[u, s] per (user, scenario), started at 0 and trained only by the rows of scenario s, where it is
+    # read as the user's own (hidden as the id is: user_dropout, cold_id). A row of scenario t also reads
+    # sum over s != t of P[u, s] M[t, s], with P's gradient stopped: what the user's other scenarios learned of
+    # them, mapped to t by weights learned on every user alike, warm or cold in t, since no P[u, s] ever sees a
+    # row of t. A user with no row in s has P[u, s] = 0 and adds nothing from it.
+    user_sources: bool = False
     # DropoutNet-style (Volkovs et al., NeurIPS 2017): in training, this share of rows sees the reserved unknown
     # user (index 0) instead of its user id, so the model must also predict from the history alone, as for a
     # user new to the platform; the history then carries interest across scenarios instead of the id. At 1.0

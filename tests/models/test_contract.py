@@ -122,7 +122,7 @@ def test_mist_explains_with_weights_and_source_shares(scope: str, prepared: Path
     ("mist", {"transfer_head": True, "top": "none", "weights": "din", "softmax_scope": "pool"}),
     ("mist", {"transfer_head": True, "polarity_pools": False, "top": "mlp", "activity_embedding": True}),
     ("mist", {"cold_id": "hide", "cold_below": 3, "user_dropout": 0.5, "item_prior": True}),
-    ("mist", {"null_interest": True, "softmax_scope": "pool"})])
+    ("mist", {"null_interest": True, "softmax_scope": "pool"}), ("mist", {"user_sources": True})])
 def test_candidate_scores_equal_the_crossed_forward(name: str, values: dict, prepared: Path) -> None:
     """Full-catalogue ranking scores (one query against many items) are the per-row model's scores."""
     torch.manual_seed(0)
@@ -229,6 +229,45 @@ def test_mist_user_dropout(prepared: Path) -> None:
     unknown = some.embed.user.weight[0]
     share = (hidden[:, :8] == unknown).all(dim=1).float().mean().item()
     assert 0.2 < share < 0.8
+
+
+def test_mist_user_sources_read_other_scenarios_only_and_do_not_train_them(prepared: Path) -> None:
+    """`user_sources`: a row of scenario t reads P[u, s] M[t, s] for s != t, never P[u, t]; no gradient reaches
+    P[u, s] through it; the unknown user and a scenario the user has no vector in add nothing."""
+    torch.manual_seed(0)
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    b = enc.batch(enc.rows(ds, "train"), np.arange(64))
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "user_sources": True}).eval()
+    assert model.user_scenario is not None and model.source_map is not None
+    n_s = enc.spec_.n_scenarios
+    table = model.user_scenario.weight
+    assert not table.any()  # started at 0: a scenario the user never trains in stays a zero source
+    with torch.no_grad():
+        table.normal_()
+        model.source_map.normal_()
+    cross = model._sources(b.user, b.scenario)
+    p = table.view(-1, n_s, 8)[b.user]  # (B, S, E)
+    want = torch.stack([sum((p[i, s] @ model.source_map[b.scenario[i], s] for s in range(n_s)
+                             if s != int(b.scenario[i])), torch.zeros(8)) for i in range(len(b))])
+    torch.testing.assert_close(cross, want.detach(), rtol=1e-5, atol=1e-5)
+    # the row's own scenario's vector is not read as a source; another scenario's is
+    for i in range(4):
+        u, t = b.user[i:i + 1], b.scenario[i:i + 1]
+        other = t % (n_s - 1) + 1  # another trained scenario
+        with torch.no_grad():
+            before = model._sources(u, t)
+            table[u * n_s + t] += 5.0
+            torch.testing.assert_close(model._sources(u, t), before)
+            table[u * n_s + other] += 5.0
+            assert not torch.allclose(model._sources(u, t), before)
+    # the unknown user reads nothing
+    assert not model._sources(torch.zeros_like(b.user), b.scenario).any()
+    # the sources' gradient stops at P: only M learns from it
+    model.zero_grad()
+    model._sources(b.user, b.scenario).sum().backward()
+    assert table.grad is None or not table.grad.any()
+    assert model.source_map.grad is not None and model.source_map.grad.any()
 
 
 @pytest.mark.parametrize("name,values", [(n, {}) for n in sorted(REGISTRY)] + [("mist", {"side_features": False})])
