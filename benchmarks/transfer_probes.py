@@ -72,12 +72,10 @@ PROBES: dict[str, tuple[str, str, str]] = {
     "transfer/mist_null_interest": ("synthetic-transfer-4000u", "mist", "null_interest.yaml"),
     "electronic_phone/mist_null_interest": ("amazon-electronic_phone-cold", "mist", "null_interest.yaml"),
     "genre/mist_cold_id_keep": ("ml-1m-genre-cold", "mist", "cold_id_keep.yaml"),
-    "genre/mist_user_sources": ("ml-1m-genre-cold", "mist", "user_sources.yaml"),
-    "electronic_phone/mist_user_sources": ("amazon-electronic_phone-cold", "mist", "user_sources.yaml"),
-    "identity/mist_user_sources": ("synthetic-identity-4000u", "mist", "user_sources.yaml"),
-    "transfer/mist_user_sources": ("synthetic-transfer-4000u", "mist", "user_sources.yaml"),
-    "identity/mist_cold_id_keep": ("synthetic-identity-4000u", "mist", "cold_id_keep.yaml"),
-    "transfer/mist_cold_id_keep": ("synthetic-transfer-4000u", "mist", "cold_id_keep.yaml"),
+    "genre/mist_cold_id_auto": ("ml-1m-genre-cold", "mist", "cold_id_auto.yaml"),
+    "identity/mist_cold_id_auto": ("synthetic-identity-4000u", "mist", "cold_id_auto.yaml"),
+    "transfer/mist_cold_id_auto": ("synthetic-transfer-4000u", "mist", "cold_id_auto.yaml"),
+    "electronic_phone/mist_cold_id_auto": ("amazon-electronic_phone-cold", "mist", "cold_id_auto.yaml"),
 }
 
 
@@ -131,12 +129,16 @@ def collect(work: Path, kept: dict[str, Any]) -> dict[str, Any]:
         if not path.is_file():
             continue
         m = json.loads(path.read_text())["runs"][0]["metrics"]
+        run = work / "probes" / name / "run.json"  # what the validation rows settled after training, if anything
+        selected = json.loads(run.read_text())["result"].get("selected") if run.is_file() else None
         probes[name] = {
             "data": data, "model": model, "config": config, "overall_auc": m["overall"]["auc"],
             "by_scenario": {s: {k: v.get(k) for k in ("auc", "ndcg@10")} for s, v in m["by_scenario"].items()},
             "auc_by_activity": {s: {g: v.get("auc") for g, v in groups.items()}
                                 for s, groups in m.get("by_activity", {}).get("by_scenario", {}).items()},
         }
+        if selected:
+            probes[name]["selected"] = selected
     return {"split": "valid", "seed": 2022, "probes": probes}
 
 

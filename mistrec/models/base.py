@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -56,6 +57,20 @@ class Calibrates(Protocol):
     """Maps a raw score that is not a click logit to one after training (ScoreModel's Platt calibration)."""
 
     def calibrate(self, enc: FeatureEncoder, rows: EncodedRows, max_rows: int = ...) -> None: ...
+
+
+@runtime_checkable
+class SelectsOnValidation(Protocol):
+    """Settles, per scenario and after training, a choice its training leaves open, by the validation rows' AUC
+    (mist's `cold_id: auto`), as the epoch is chosen: the trainer scores the validation rows once with each
+    option of `validation_options()` (`use_option`) and hands every scenario's AUC under each to `settle`, which
+    keeps each scenario's choice and returns what it chose, for the run's record. No options: nothing to do."""
+
+    def validation_options(self) -> tuple[str, ...]: ...
+
+    def use_option(self, option: str) -> None: ...
+
+    def settle(self, aucs: dict[str, dict[int, float]], scenario_names: Sequence[str]) -> dict[str, Any]: ...
 
 
 @runtime_checkable

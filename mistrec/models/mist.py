@@ -33,6 +33,7 @@ mass, the interest-level source shares and the transfer read-out's terms, for ex
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -76,6 +77,7 @@ class Mist(Model):
     mixed: torch.Tensor | None  # (S,) bool: the scenarios read through the mix
     activity_bounds: torch.Tensor
     prior: torch.Tensor | None
+    read_cold_id: torch.Tensor | None
 
     @classmethod
     def encoder_args(cls, cfg: ModelConfig) -> dict[str, object]:
@@ -118,14 +120,9 @@ class Mist(Model):
         # the gate's logit for "no source" per target scenario (`null_interest`; mist_parts.interest_shares)
         self.null_gate = nn.Parameter(torch.zeros(spec.n_scenarios)) if cfg.null_interest else None
         self.user_scenario = None
-        self.source_map: nn.Parameter | None = None  # M[t, s] (`user_sources`)
-        if cfg.user_per_scenario or cfg.user_sources:
+        if cfg.user_per_scenario:
             self.user_scenario = nn.Embedding(spec.n_users * spec.n_scenarios, d)
-            if cfg.user_sources:  # rows never trained stay exactly 0: a scenario the user has no row in adds nothing
-                nn.init.zeros_(self.user_scenario.weight)
-                self.source_map = nn.Parameter(torch.zeros(spec.n_scenarios, spec.n_scenarios, d, d))
-            else:
-                nn.init.normal_(self.user_scenario.weight, std=0.01)
+            nn.init.normal_(self.user_scenario.weight, std=0.01)
         self.activity = nn.Embedding(len(ACTIVITY_BOUNDS) + 1, d) if cfg.activity_embedding else None
         self.item_bias = nn.Embedding(spec.n_items * spec.n_scenarios, 1) if cfg.item_bias else None
         self.match: nn.Parameter | None = None
@@ -138,8 +135,11 @@ class Mist(Model):
         if self.item_bias is not None:
             nn.init.zeros_(self.item_bias.weight)
         self.register_buffer("activity_bounds", torch.tensor(ACTIVITY_BOUNDS), persistent=False)
-        n_user_columns = int(cfg.user_per_scenario or cfg.user_sources) + int(cfg.user_sources)
-        self.d_features = d_features = self.embed.d_out + d * (n_user_columns + int(cfg.activity_embedding))
+        # `cold_id: auto`: per scenario, whether its new users read their id in evaluation (chosen on validation
+        # after training, `settle`; saved with the weights)
+        self.register_buffer("read_cold_id", torch.zeros(spec.n_scenarios, dtype=torch.bool)
+                             if cfg.cold_id == "auto" else None)
+        self.d_features = d_features = self.embed.d_out + d * (int(cfg.user_per_scenario) + int(cfg.activity_embedding))
         # features, interest u, u * q. Not the target scenario's embedding: it is constant within a scenario's
         # rows, so the top's per-scenario normalisation makes it 0 in training and amplified noise at inference
         # (the moving mean lags the embedding by a little, over a variance of ~0); the scenario reaches the top
@@ -152,6 +152,12 @@ class Mist(Model):
         self.cvr_top: nn.Module | None = None
         if spec.has_conversion:
             self.cvr_top = top_network(d_top, cfg, spec)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # a run written before `cold_id: auto` existed has no choice saved: its new users stay hidden, as trained
+        if self.read_cold_id is not None and prefix + "read_cold_id" not in state_dict:
+            state_dict[prefix + "read_cold_id"] = torch.zeros_like(self.read_cold_id)
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     @property
     def n_indices(self) -> int:
@@ -265,14 +271,18 @@ class Mist(Model):
         return dataclasses.replace(out, activity=out.activity.masked_fill(picked, 0))
 
     def _features(self, b: Batch) -> torch.Tensor:
-        user = b.user  # before any hiding: the sources' vectors are read for every known user
         if self.cfg.user_dropout >= 1.0:  # ids never trained: never read them, in evaluation either
             b = dataclasses.replace(b, user=torch.zeros_like(b.user))
         elif self.training and self.cfg.user_dropout > 0:
             hidden = torch.rand(len(b), device=b.user.device) < self.cfg.user_dropout
             b = dataclasses.replace(b, user=b.user.masked_fill(hidden, 0))
-        if self.cfg.cold_id == "hide":  # new in the scenario: read through the history alone
-            b = dataclasses.replace(b, user=b.user.masked_fill(b.activity < self.cfg.cold_below, 0))
+        if self.cfg.cold_id != "keep":  # new in the scenario: read through the history alone
+            cold = b.activity < self.cfg.cold_below
+            if self.read_cold_id is not None and not self.training:  # auto: where validation chose the id
+                n = len(self.read_cold_id)
+                reads = self.read_cold_id.index_select(0, b.scenario.clamp_max(n - 1)) & (b.scenario < n)
+                cold = cold & ~reads
+            b = dataclasses.replace(b, user=b.user.masked_fill(cold, 0))
         x = self.embed(b)
         if self.activity is not None:
             bucket = torch.bucketize(b.activity, self.activity_bounds, right=True)
@@ -285,21 +295,28 @@ class Mist(Model):
             table = self.user_scenario.weight.view(-1, self.n_scenarios, self.cfg.embedding_dim)  # (U, S, E)
             per_scenario = torch.einsum("bs,bse->be", self.mix.index_select(0, b.scenario),
                                         table.index_select(0, b.user))
-        if self.source_map is None:
-            return torch.cat([x, per_scenario], dim=-1)
-        return torch.cat([x, per_scenario, self._sources(user, b.scenario)], dim=-1)
+        return torch.cat([x, per_scenario], dim=-1)
 
-    def _sources(self, user: torch.Tensor, scenario: torch.Tensor) -> torch.Tensor:
-        """`user_sources`: sum over s != t of P[u, s] M[t, s] (B, E), P's gradient stopped; zero for the unknown
-        user (index 0, whose rows are the hidden user's own vectors, not anyone's sources)."""
-        assert self.user_scenario is not None and self.source_map is not None
-        n_s, d = self.n_scenarios, self.cfg.embedding_dim
-        p = self.user_scenario.weight.view(-1, n_s, d).index_select(0, user).detach()  # (B, S, E)
-        p = p * (user > 0).to(p.dtype).view(-1, 1, 1)
-        maps = self.source_map * (1.0 - torch.eye(n_s, device=p.device, dtype=p.dtype)).view(n_s, n_s, 1, 1)
-        if self.mix is not None:  # a new scenario: the mix of the trained ones' maps
-            maps = torch.einsum("ts,sxde->txde", self.mix, maps)
-        return torch.einsum("bse,bsef->bf", p, maps.index_select(0, scenario))
+    def validation_options(self) -> tuple[str, ...]:
+        """`cold_id: auto` (SelectsOnValidation): users new in a scenario hidden from their id, or reading it."""
+        return ("hide", "keep") if self.read_cold_id is not None else ()
+
+    def use_option(self, option: str) -> None:
+        assert self.read_cold_id is not None
+        self.read_cold_id.fill_(option == "keep")
+
+    def settle(self, aucs: dict[str, dict[int, float]], scenario_names: Sequence[str]) -> dict[str, Any]:
+        """Each trained scenario's new users read their id where that gave the higher validation AUC (a tie, a
+        scenario without validation rows or with one class only: hidden, as trained)."""
+        assert self.read_cold_id is not None
+        self.read_cold_id.zero_()
+        record: dict[str, Any] = {}
+        for s in self.known_scenarios:
+            hide, keep = aucs["hide"].get(s, float("nan")), aucs["keep"].get(s, float("nan"))
+            self.read_cold_id[s] = bool(keep > hide)  # False with a NaN
+            record[scenario_names[s - 1]] = {"valid_auc_hide": hide, "valid_auc_keep": keep,
+                                             "chosen": "keep" if bool(self.read_cold_id[s]) else "hide"}
+        return {"cold_id": record}
 
     def _null(self, scenario: torch.Tensor) -> torch.Tensor | None:
         """The "no source" logit of each row's target scenario (B,), None without `null_interest`."""

@@ -43,13 +43,6 @@ class MistConfig(ModelConfig):
     # not make up the whole interest of a user who has no event in it
     null_interest: bool = False
     user_per_scenario: bool = False  # an extra user embedding per (user, scenario): a scenario-specific user
-    # The user's other scenarios, as vectors learned there (EMCDR's idea inside mist; docs/models.md "user_sources"):
-    # a vector P[u, s] per (user, scenario), started at 0 and trained only by the rows of scenario s, where it is
-    # read as the user's own (hidden as the id is: user_dropout, cold_id). A row of scenario t also reads
-    # sum over s != t of P[u, s] M[t, s], with P's gradient stopped: what the user's other scenarios learned of
-    # them, mapped to t by weights learned on every user alike, warm or cold in t, since no P[u, s] ever sees a
-    # row of t. A user with no row in s has P[u, s] = 0 and adds nothing from it.
-    user_sources: bool = False
     # DropoutNet-style (Volkovs et al., NeurIPS 2017): in training, this share of rows sees the reserved unknown
     # user (index 0) instead of its user id, so the model must also predict from the history alone, as for a
     # user new to the platform; the history then carries interest across scenarios instead of the id. At 1.0
@@ -66,11 +59,14 @@ class MistConfig(ModelConfig):
     # the source scenarios' events must carry them, as they must carry a cold user at inference. 0.5 was measured
     # as the default and not adopted (docs/models.md, "cold_rows 0.5: measured, not adopted")
     cold_rows: float = 0.0
-    # "hide": a row whose user has no event yet in its scenario (activity 0) reads the unknown user (index 0)
-    # instead of the user's id, in training and in evaluation: a user new in a scenario is read through their
-    # history alone, as the cold rows of training are. "keep": the id is read whatever the activity.
-    cold_id: Literal["hide", "keep"] = "hide"
-    # with cold_id: hide, a user counts as new in the scenario below this many training events there (1: none;
+    # "hide": a row whose user is new in its scenario (fewer than `cold_below` events there) reads the unknown user
+    # (index 0) instead of the user's id, in training and in evaluation: a user new in a scenario is read through
+    # their history alone. "keep": the id is read whatever the activity. "auto" (the default): trained as "hide";
+    # after training, each scenario's validation rows decide whether its new users read their id (learned in their
+    # other scenarios) in evaluation: where that gives the higher validation AUC (docs/models.md, "cold_id: auto").
+    # Without validation rows, as "hide".
+    cold_id: Literal["hide", "keep", "auto"] = "auto"
+    # with cold_id: hide or auto, a user counts as new in the scenario below this many training events there (1: none;
     # 3: the activity groups 0 and 1-2)
     cold_below: int = 3
     # the top also reads an embedding of the user's activity in the scenario (0, 1-2, 3-5, 6-20, >20 events)

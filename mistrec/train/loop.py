@@ -34,7 +34,7 @@ from mistrec import metrics
 from mistrec.data.negatives import ScenarioPools
 from mistrec.errors import ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder
-from mistrec.models.base import Calibrates, FitsDirectly, Model, Prepares
+from mistrec.models.base import Calibrates, FitsDirectly, Model, Prepares, SelectsOnValidation
 from mistrec.train.checkpoint import Checkpointer, random_states, set_random_states
 from mistrec.train.distributed import Ranks, ranks
 from mistrec.train.predict import predict, predict_tasks
@@ -128,6 +128,7 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0
     train_samples: int = 0
+    selected: dict[str, Any] = field(default_factory=dict)  # what the validation rows settled (SelectsOnValidation)
 
     @property
     def samples_per_second(self) -> float:
@@ -247,6 +248,8 @@ def train(
         _train_stage(model, enc, train_rows, valid_rows, cfg, rng, result, rows,
                      stage if len(model.stages) > 1 else None, quiet, _Saving(checkpoint, i, where), state)
     model.begin_stage(None, indexed)  # every parameter trainable again, the model in its final mode
+    if isinstance(model, SelectsOnValidation) and valid_rows is not None and len(valid_rows):
+        result.selected = _select_on_validation(model, enc, valid_rows, cfg, where)
     if isinstance(model, Calibrates):  # ranking (BPR) scores -> probabilities, fitted on training rows
         assert isinstance(train_rows, EncodedRows)  # a calibrated model is not streamable (_check_streamable)
         model.calibrate(enc, train_rows)
@@ -409,6 +412,22 @@ def _epoch_record(model: Model, enc: FeatureEncoder, valid_rows: EncodedRows | S
         names = enc.spec_.scenario_names
         record["valid_by_scenario"] = {names[s - 1] if s > 0 else "<unknown>": v for s, v in per.items()}
     return cast(dict[str, Any], where.from_main(record))
+
+
+def _select_on_validation(model: SelectsOnValidation, enc: FeatureEncoder, valid_rows: EncodedRows | StreamedRows,
+                          cfg: TrainConfig, where: Ranks) -> dict[str, Any]:
+    """The validation rows scored once per option the model leaves open, each scenario's AUCs under each handed to
+    the model to settle (rank 0 computes them, every rank settles alike)."""
+    options = model.validation_options()
+    if not options:
+        return {}
+    aucs: dict[str, dict[int, float]] = {}
+    for option in options:
+        model.use_option(option)
+        scored = _score(cast(Model, model), enc, valid_rows, cfg.eval_batch_size, where)
+        if scored is not None:
+            aucs[option] = metrics.scenario_aucs(scored.label, scored.click, scored.scenario)[1]
+    return model.settle(cast(dict[str, dict[int, float]], where.from_main(aucs)), enc.spec_.scenario_names)
 
 
 def _score(model: Model, enc: FeatureEncoder, rows: EncodedRows | StreamedRows, batch_size: int, where: Ranks

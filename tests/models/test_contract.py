@@ -122,7 +122,7 @@ def test_mist_explains_with_weights_and_source_shares(scope: str, prepared: Path
     ("mist", {"transfer_head": True, "top": "none", "weights": "din", "softmax_scope": "pool"}),
     ("mist", {"transfer_head": True, "polarity_pools": False, "top": "mlp", "activity_embedding": True}),
     ("mist", {"cold_id": "hide", "cold_below": 3, "user_dropout": 0.5, "item_prior": True}),
-    ("mist", {"null_interest": True, "softmax_scope": "pool"}), ("mist", {"user_sources": True})])
+    ("mist", {"null_interest": True, "softmax_scope": "pool"}), ("mist", {"cold_id": "auto"})])
 def test_candidate_scores_equal_the_crossed_forward(name: str, values: dict, prepared: Path) -> None:
     """Full-catalogue ranking scores (one query against many items) are the per-row model's scores."""
     torch.manual_seed(0)
@@ -231,43 +231,51 @@ def test_mist_user_dropout(prepared: Path) -> None:
     assert 0.2 < share < 0.8
 
 
-def test_mist_user_sources_read_other_scenarios_only_and_do_not_train_them(prepared: Path) -> None:
-    """`user_sources`: a row of scenario t reads P[u, s] M[t, s] for s != t, never P[u, t]; no gradient reaches
-    P[u, s] through it; the unknown user and a scenario the user has no vector in add nothing."""
-    torch.manual_seed(0)
+def test_mist_cold_id_auto_settles_each_scenario_on_validation(prepared: Path, tmp_path: Path) -> None:
+    """`cold_id: auto` trains as `hide`, then each scenario's new users read their id where the validation AUC
+    under that option is higher; the AUCs recorded are the validation rows' under each option; the choice is
+    saved with the weights; users with enough events in the scenario are never affected."""
+    torch.set_num_threads(1)
+    summary = fit_run(prepared, "mist", tmp_path / "run", model_values={"embedding_dim": 8, "cold_id": "auto"},
+                      train_cfg=TrainConfig(epochs=3, batch_size=512, lr=3e-3, seed=3), quiet=True)
+    chosen = summary["train"]["selected"]["cold_id"]
+    model, enc, _ = load_run(tmp_path / "run")
+    # trained exactly as cold_id: hide, the same seed giving the same weights
+    fit_run(prepared, "mist", tmp_path / "hide", model_values={"embedding_dim": 8, "cold_id": "hide"},
+            train_cfg=TrainConfig(epochs=3, batch_size=512, lr=3e-3, seed=3), quiet=True)
+    hidden = load_run(tmp_path / "hide")[0].state_dict()
+    weights = {k: v for k, v in model.state_dict().items() if k != "read_cold_id"}
+    assert weights.keys() == hidden.keys()
+    assert all(torch.equal(weights[k], hidden[k]) for k in weights)
+    names = enc.spec_.scenario_names
+    assert set(chosen) == set(names)
+    assert model.read_cold_id is not None
+    for s, name in enumerate(names, start=1):
+        c = chosen[name]
+        assert c["chosen"] == ("keep" if c["valid_auc_keep"] > c["valid_auc_hide"] else "hide")
+        assert bool(model.read_cold_id[s]) == (c["chosen"] == "keep")
     ds = PreparedDataset.load(prepared)
-    enc = FeatureEncoder().fit(ds)
-    b = enc.batch(enc.rows(ds, "train"), np.arange(64))
-    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "user_sources": True}).eval()
-    assert model.user_scenario is not None and model.source_map is not None
-    n_s = enc.spec_.n_scenarios
-    table = model.user_scenario.weight
-    assert not table.any()  # started at 0: a scenario the user never trains in stays a zero source
-    with torch.no_grad():
-        table.normal_()
-        model.source_map.normal_()
-    cross = model._sources(b.user, b.scenario)
-    p = table.view(-1, n_s, 8)[b.user]  # (B, S, E)
-    want = torch.stack([sum((p[i, s] @ model.source_map[b.scenario[i], s] for s in range(n_s)
-                             if s != int(b.scenario[i])), torch.zeros(8)) for i in range(len(b))])
-    torch.testing.assert_close(cross, want.detach(), rtol=1e-5, atol=1e-5)
-    # the row's own scenario's vector is not read as a source; another scenario's is
-    for i in range(4):
-        u, t = b.user[i:i + 1], b.scenario[i:i + 1]
-        other = t % (n_s - 1) + 1  # another trained scenario
-        with torch.no_grad():
-            before = model._sources(u, t)
-            table[u * n_s + t] += 5.0
-            torch.testing.assert_close(model._sources(u, t), before)
-            table[u * n_s + other] += 5.0
-            assert not torch.allclose(model._sources(u, t), before)
-    # the unknown user reads nothing
-    assert not model._sources(torch.zeros_like(b.user), b.scenario).any()
-    # the sources' gradient stops at P: only M learns from it
-    model.zero_grad()
-    model._sources(b.user, b.scenario).sum().backward()
-    assert table.grad is None or not table.grad.any()
-    assert model.source_map.grad is not None and model.source_map.grad.any()
+    valid = enc.rows(ds, "valid")
+    by_option = {}
+    for option in ("hide", "keep"):
+        model.use_option(option)
+        by_option[option] = predict(model, enc, valid)
+        for s, name in enumerate(names, start=1):
+            rows = valid.scenario == s
+            assert auc(valid.label[rows], by_option[option][rows]) == pytest.approx(chosen[name][f"valid_auc_{option}"])
+    # the option moves the scores of users new in the scenario only, and of some of them here
+    batch = enc.batch(valid, np.arange(len(valid)))
+    new = (batch.activity < model.cfg.cold_below).numpy()
+    assert new.any() and (~new).any()
+    assert np.array_equal(by_option["hide"][~new], by_option["keep"][~new])
+    assert not np.allclose(by_option["hide"][new], by_option["keep"][new])
+    # in training the choice is not read: every new user's id hidden, as with cold_id: hide
+    model.train()
+    for option in ("hide", "keep"):
+        model.use_option(option)
+        torch.manual_seed(0)
+        by_option[option] = model._features(batch).detach().numpy()
+    assert np.array_equal(by_option["hide"], by_option["keep"])
 
 
 @pytest.mark.parametrize("name,values", [(n, {}) for n in sorted(REGISTRY)] + [("mist", {"side_features": False})])
