@@ -109,11 +109,10 @@ def read_columns(
     if keep is not None:
         try:
             return scan_columns(path, fmt, columns, sep=sep, header=header).filter(keep).collect(engine="streaming")
-        except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:  # as _read_text says them
-            first = str(exc).strip().splitlines()[0]
-            where = None if fmt == "parquet" else _first_bad_line(path, "\t" if fmt == "recbole" else sep, encoding)
-            raise DataError(f"{path}{where or ''} could not be read (separator {sep!r}, header: {header}): "
-                            f"{first}") from None
+        except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
+            if fmt == "parquet":
+                raise DataError(f"{path} could not be read as parquet: {exc}".splitlines()[0]) from None
+            raise _unparsable(path, "\t" if fmt == "recbole" else sep, encoding, header, exc) from None
     if fmt == "parquet":
         df = _read_parquet(path)
     else:
@@ -198,13 +197,17 @@ def _read_text(path: Path, sep: str, header: bool, encoding: str) -> pl.DataFram
             source, separator=sep, has_header=header, infer_schema=False, quote_char='"' if sep == "," else None,
             truncate_ragged_lines=False,
         )
-    except pl.exceptions.ComputeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        where = _first_bad_line(path, sep, encoding)
-        raise DataError(f"{path}{where or ''} could not be parsed with separator {sep!r} (header: {header}): "
-                        f"{first}") from None
-    except pl.exceptions.NoDataError:
-        raise DataError(f"{path} is empty. Check the path, or remove this source from the YAML.") from None
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
+        raise _unparsable(path, sep, encoding, header, exc) from None
+
+
+def _unparsable(path: Path, sep: str, encoding: str, header: bool, exc: Exception) -> DataError:
+    """The error for a text file polars refused, read whole or scanned in parts: empty, or where it goes wrong."""
+    if isinstance(exc, pl.exceptions.NoDataError):
+        return DataError(f"{path} is empty. Check the path, or remove this source from the YAML.")
+    first = str(exc).strip().splitlines()[0]
+    where = _first_bad_line(path, sep, encoding)
+    return DataError(f"{path}{where or ''} could not be parsed with separator {sep!r} (header: {header}): {first}")
 
 
 def _first_bad_line(path: Path, sep: str, encoding: str) -> str | None:

@@ -153,12 +153,6 @@ class Mist(Model):
         if spec.has_conversion:
             self.cvr_top = top_network(d_top, cfg, spec)
 
-    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
-        # a run written before `cold_id: auto` existed has no choice saved: its new users stay hidden, as trained
-        if self.read_cold_id is not None and prefix + "read_cold_id" not in state_dict:
-            state_dict[prefix + "read_cold_id"] = torch.zeros_like(self.read_cold_id)
-        super()._load_from_state_dict(state_dict, prefix, *args)
-
     @property
     def n_indices(self) -> int:
         """Scenario indices the model reads: its S trained ones and unknown, plus those described after

@@ -110,5 +110,5 @@ def test_what_cannot_be_prepared_in_parts_is_refused_with_the_reason(tiny: dict[
 def test_a_file_that_cannot_be_parsed_is_named_in_parts_too(tiny: dict[str, Any]) -> None:
     home = tiny["dir"] / "home.csv"
     home.write_text(home.read_text() + "u9,a,700,5,extra\n")
-    with pytest.raises(DataError, match=r"home\.csv"):
+    with pytest.raises(DataError, match=r"home\.csv line \d+ .*could not be parsed"):
         _prepare(tiny, "ragged", 2)
