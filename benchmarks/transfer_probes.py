@@ -76,14 +76,17 @@ PROBES: dict[str, tuple[str, str, str]] = {
     "identity/mist_cold_id_auto": ("synthetic-identity-4000u", "mist", "cold_id_auto.yaml"),
     "transfer/mist_cold_id_auto": ("synthetic-transfer-4000u", "mist", "cold_id_auto.yaml"),
     "electronic_phone/mist_cold_id_auto": ("amazon-electronic_phone-cold", "mist", "cold_id_auto.yaml"),
+    **{f"electronic_phone_last/{m}": ("amazon-electronic_phone-cold-last", m, "base.yaml")
+       for m in ("mist", "star", "isolated_dnn", "popularity", "din", "ptupcdr", "emcdr")},
 }
 
 
 def prepared(work: Path, name: str) -> Path:
     """The probe's prepared data; the variants are made once from the cold-user data they name: "-neg4" with 4
-    sampled negatives per positive, "-L1" with histories of one event (mist without its history, nearly)."""
+    sampled negatives per positive, "-L1" with histories of one event (mist without its history, nearly), "-last"
+    with the cold users' rows after their other events (protocol cold_order "last")."""
     out = work / name / "prepared"
-    variant = next((v for v in ("-neg4", "-L1") if name.endswith(v)), None)
+    variant = next((v for v in ("-neg4", "-L1", "-last") if name.endswith(v)), None)
     if variant is not None and not (out / "manifest.json").is_file():
         from mistrec.data import ProtocolConfig, load_dataset_config
         from mistrec.data import prepare as prepare_data
@@ -96,7 +99,8 @@ def prepared(work: Path, name: str) -> Path:
             yaml.write_text((base / "dataset.yaml").read_text().replace("per_positive: 1", "per_positive: 4"))
         before = json.loads((base / "prepared" / "manifest.json").read_text())["protocol"]
         protocol = ProtocolConfig(name="cold-user", target=before["target"], cold_fraction=before["cold_fraction"],
-                                  cold_rest=before.get("cold_rest", "split"), seed=before["seed"])
+                                  cold_rest=before.get("cold_rest", "split"), seed=before["seed"],
+                                  cold_order="last" if variant == "-last" else "time")
         prepare_data(load_dataset_config(yaml), out, protocol=protocol, history_length=1 if variant == "-L1" else 50,
                      quiet=True)
     if not (out / "manifest.json").is_file():

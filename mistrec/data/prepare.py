@@ -329,9 +329,11 @@ class _Job:
         if p.name == "predefined":
             codes_given = df["split"].replace_strict({"train": 0, "valid": 1, "test": 2}, return_dtype=pl.Int8)
             predefined = codes_given.to_numpy()
-        codes, facts = split_interactions(p, df["user"].to_numpy(), df["timestamp"].to_numpy(),
-                                          df["scenario_idx"].to_numpy(), target, predefined,
-                                          item=df["item"].to_numpy(), seed=self._part_seed(k))
+        codes, facts, moved = split_interactions(p, df["user"].to_numpy(), df["timestamp"].to_numpy(),
+                                                 df["scenario_idx"].to_numpy(), target, predefined,
+                                                 item=df["item"].to_numpy(), seed=self._part_seed(k))
+        if moved is not None:  # cold-user with cold_order "last": the cold rows after the user's other rows
+            df = df.with_columns(pl.Series("timestamp", moved, dtype=df.schema["timestamp"]))
         if "by_target" in facts:  # several cold-user targets: name them
             facts["by_target"] = {self.scenario_names[i - 1]: v for i, v in facts["by_target"].items()}
         self.facts = sum_facts(self.facts, facts)

@@ -32,6 +32,13 @@ class ProtocolConfig:
     # cold-user: where every row but the cold users' target rows goes: "split" (the temporal split, so warm users are
     # evaluated too) or "train" (all of it is training data and only cold users are evaluated, as PTUPCDR's protocol)
     cold_rest: str = "split"
+    # cold-user: when the cold users' target rows happen. "time" (the default): at their own time, so a row's history
+    # holds the user's events elsewhere up to it. "last": after every other event of the user (in their order), as
+    # for a user who arrives in the target after being active elsewhere: every row's history then holds all of the
+    # user's events elsewhere (up to the history length), as the id-based models learn from all of them. For data
+    # whose time is an order the recipe made up (the cross-domain pairs, recipe cdr-pair): with real timestamps it
+    # moves those rows in time (docs/protocols.md).
+    cold_order: str = "time"
     # temporal: split each (user, scenario) sequence by itself (leave-one-out per user and domain, as the
     # cross-domain papers), not each user's whole sequence
     per_scenario: bool = False
@@ -42,8 +49,8 @@ class ProtocolConfig:
         if isinstance(d, str):
             d = {"name": d}
         d = _require_mapping(d, "protocol")
-        _check_keys(d, ("name", "seed", "valid", "test", "target", "k", "cold_fraction", "cold_rest", "per_scenario",
-                        "check_leakage"), "protocol")
+        _check_keys(d, ("name", "seed", "valid", "test", "target", "k", "cold_fraction", "cold_rest", "cold_order",
+                        "per_scenario", "check_leakage"), "protocol")
         cfg = cls(
             name=None if d.get("name") is None else _choice(d["name"], PROTOCOLS, "protocol.name"),
             seed=_int(d.get("seed", 2022), "protocol.seed"),
@@ -53,6 +60,7 @@ class ProtocolConfig:
             k=None if d.get("k") is None else _number(d["k"], "protocol.k", 0, 100),
             cold_fraction=_number(d.get("cold_fraction", 0.2), "protocol.cold_fraction", 0, 1),
             cold_rest=_choice(d.get("cold_rest", "split"), ("split", "train"), "protocol.cold_rest"),
+            cold_order=_choice(d.get("cold_order", "time"), ("time", "last"), "protocol.cold_order"),
             per_scenario=_bool(d.get("per_scenario", False), "protocol.per_scenario"),
             check_leakage=_bool(d.get("check_leakage", True), "protocol.check_leakage"),
         )
@@ -79,6 +87,8 @@ class ProtocolConfig:
             out["per_scenario"] = True
         if self.name == "cold-user" and self.cold_rest != "split":
             out["cold_rest"] = self.cold_rest
+        if self.name == "cold-user" and self.cold_order != "time":
+            out["cold_order"] = self.cold_order
         return {**out, "check_leakage": self.check_leakage}
 
     @property

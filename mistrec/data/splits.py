@@ -7,17 +7,26 @@ the manifest. All randomness comes from a seeded numpy Generator.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from mistrec.data.config import ProtocolConfig
 from mistrec.errors import DataError
 
-__all__ = ["EXCLUDED", "SPLIT_NAMES", "TEST", "TRAIN", "VALID", "split_interactions"]
+__all__ = ["EXCLUDED", "SPLIT_NAMES", "TEST", "TRAIN", "VALID", "Split", "split_interactions"]
 
 TRAIN, VALID, TEST, EXCLUDED = 0, 1, 2, -1
 SPLIT_NAMES = {TRAIN: "train", VALID: "valid", TEST: "test"}
+
+
+class Split(NamedTuple):
+    """A protocol's split: a code per interaction, facts for the manifest, and the interactions' timestamps where
+    the protocol moved some of them (cold-user with cold_order "last"; None otherwise)."""
+
+    codes: np.ndarray
+    facts: dict[str, Any]
+    timestamps: np.ndarray | None = None
 
 
 def split_interactions(
@@ -29,7 +38,7 @@ def split_interactions(
     predefined: np.ndarray | None = None,
     item: np.ndarray | None = None,
     seed: int | list[int] | None = None,
-) -> tuple[np.ndarray, dict[str, Any]]:
+) -> Split:
     """Dispatches to the protocol named in `p`.
 
     Args:
@@ -49,27 +58,30 @@ def split_interactions(
         if predefined is None:
             raise DataError("Protocol 'predefined' needs splits in the data: give sources a 'split:' or map a "
                             "'split' column.")
-        return predefined.astype(np.int8), {}
+        return Split(predefined.astype(np.int8), {})
     if p.name == "random":
-        return _random(rng, len(user), p.valid, p.test), {}
+        return Split(_random(rng, len(user), p.valid, p.test), {})
     sequence = user * (int(scenario.max(initial=0)) + 1) + scenario if p.per_scenario else user
     codes = temporal(sequence, ts, p.valid, p.test)
     if p.name == "temporal":
-        return codes, {}
+        return Split(codes, {})
     if p.name == "cold-item":
         assert item is not None
-        return _cold_item(rng, codes, item, scenario, target, p.cold_fraction)
+        return Split(*_cold_item(rng, codes, item, scenario, target, p.cold_fraction))
     assert target is not None  # ProtocolConfig.validate_for checked it
     if p.name == "cold-user":
-        return _cold_user(rng, codes, user, scenario, (target,) if isinstance(target, int) else target,
-                          p.cold_fraction, p.cold_rest)
+        codes, facts, cold = _cold_user(rng, codes, user, scenario, (target,) if isinstance(target, int) else target,
+                                        p.cold_fraction, p.cold_rest)
+        if p.cold_order == "last":
+            return Split(codes, facts, cold_rows_last(user, ts, cold))
+        return Split(codes, facts)
     assert isinstance(target, int)  # one target for the others (validate_for)
     in_target = scenario == target
     if p.name == "leave-scenario-out":
         codes[in_target] = TEST
-        return codes, {"target_rows_in_test": int(in_target.sum())}
+        return Split(codes, {"target_rows_in_test": int(in_target.sum())})
     assert p.k is not None
-    return _kshot(rng, codes, in_target, p.k)
+    return Split(*_kshot(rng, codes, in_target, p.k))
 
 
 def _random(rng: np.random.Generator, n: int, valid: float, test: float) -> np.ndarray:
@@ -143,14 +155,16 @@ def _cold_item(rng: np.random.Generator, codes: np.ndarray, item: np.ndarray, sc
 def _cold_user(
     rng: np.random.Generator, codes: np.ndarray, user: np.ndarray, scenario: np.ndarray, targets: tuple[int, ...],
     fraction: float, rest: str,
-) -> tuple[np.ndarray, dict[str, Any]]:
+) -> tuple[np.ndarray, dict[str, Any], np.ndarray]:
     """In each target scenario, `fraction` of the users active there and elsewhere become cold: all their target
     rows go to valid (half of them) or test. Users are cold in one target at most. `rest` "train": every other
-    row is training data (only cold users are evaluated); "split": the other rows keep `codes`."""
+    row is training data (only cold users are evaluated); "split": the other rows keep `codes`. Also returns the
+    cold rows (a mask)."""
     if rest == "train":
         codes = np.full_like(codes, TRAIN)
     facts: dict[str, Any] = {}
     taken = np.zeros(0, dtype=user.dtype)
+    cold_rows = np.zeros(len(user), dtype=bool)
     for target in targets:
         in_target = scenario == target
         eligible = np.intersect1d(np.unique(user[in_target]), np.unique(user[~in_target]))
@@ -166,6 +180,7 @@ def _cold_user(
         half = len(cold) // 2
         valid_users, test_users = cold[:half], cold[half:]
         rows = in_target & np.isin(user, cold)
+        cold_rows |= rows
         codes[rows & np.isin(user, valid_users)] = VALID
         codes[rows & np.isin(user, test_users)] = TEST
         block = {"eligible_users": len(eligible), "cold_users": len(cold), "cold_users_valid": len(valid_users),
@@ -174,4 +189,24 @@ def _cold_user(
             facts.update(block)
         else:
             facts.setdefault("by_target", {})[int(target)] = block
-    return codes, facts
+    return codes, facts, cold_rows
+
+
+def cold_rows_last(user: np.ndarray, ts: np.ndarray, cold: np.ndarray) -> np.ndarray:
+    """The timestamps with every user's `cold` rows moved after the user's other rows: the k-th of them (in time,
+    then row order) at the user's last other time + k + 1, so that they keep their order among themselves and each
+    one's history holds all of the user's other events. A user with only cold rows keeps their times."""
+    out = ts.astype(np.int64, copy=True)
+    rows = np.flatnonzero(cold)
+    if not len(rows):
+        return out
+    n_users = int(user.max()) + 1
+    last = np.full(n_users, np.iinfo(np.int64).min)
+    np.maximum.at(last, user[~cold], out[~cold])
+    rows = rows[np.lexsort((rows, out[rows], user[rows]))]  # by user, then time, then row order
+    u = user[rows]
+    starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
+    rank = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+    has_other = last[u] > np.iinfo(np.int64).min
+    out[rows[has_other]] = last[u[has_other]] + 1 + rank[has_other]
+    return out

@@ -341,3 +341,32 @@ def test_a_repeated_side_table_id_is_named_by_line_or_by_parquet_row(tiny: dict[
     cfg["users"] = {**cfg["users"], "path": "users.parquet", "format": "parquet"}
     with pytest.raises(DataError, match=r"appears more than once in the users table \(rows 0, 2 \(0-based\); 2 "):
         run(tiny, cfg)
+
+
+def test_cold_order_last_gives_cold_rows_the_users_whole_history_elsewhere(tmp_path: Path) -> None:
+    # cold-user with cold_order "last" (for data whose time is a made-up order): every evaluated row of a cold user
+    # reads all of the user's training events (up to the history length), where at its own time it reads only
+    # those before it; the leakage checks still pass, and the rows and splits are the time order's
+    from mistrec.data import SyntheticConfig, generate
+
+    yaml_path = generate(SyntheticConfig(n_users=120, events_per_user=20, seed=3)).write(tmp_path / "raw")
+    cfg = load_dataset_config(yaml_path)
+    kept = {}
+    for order in ("time", "last"):
+        protocol = ProtocolConfig(name="cold-user", target="search", cold_fraction=0.3, cold_rest="train",
+                                  cold_order=order)
+        prepare(cfg, tmp_path / order, protocol=protocol, history_length=1000, quiet=True)
+        ds = PreparedDataset.load(tmp_path / order)
+        assert ds.manifest["leakage_checks"]["history_strictly_before_and_train_only"] == "passed"
+        assert ds.manifest["protocol"].get("cold_order", "time") == order
+        rows = ds.interactions
+        n_train = rows.filter((pl.col("split") == "train") & ~pl.col("sampled")).group_by("user").len("n")
+        cold = rows.filter(pl.col("split") != "train", ~pl.col("sampled")).join(n_train, on="user", how="left")
+        seen = cold["hist_end"] - cold["hist_start"]
+        kept[order] = (seen, cold["n"].fill_null(0), cold.sort("user", "item")["split"])
+    seen, n, _ = kept["last"]
+    assert seen.len() > 0 and (seen == n).all()  # every training event of the user, every row
+    seen_time, n_time, _ = kept["time"]
+    assert (seen_time <= n_time).all() and (seen_time < n_time).any()  # the control: at their time, fewer
+    assert kept["time"][2].equals(kept["last"][2])
+

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ from mistrec.data import leakage
 from mistrec.data.config import ProtocolConfig
 from mistrec.data.history import HistoryEvents
 from mistrec.data.splits import EXCLUDED, TEST, TRAIN, VALID, split_interactions, temporal
-from mistrec.errors import DataError, LeakageError
+from mistrec.errors import ConfigError, DataError, LeakageError
 
 RNG = np.random.default_rng(0)
 N = 5000
@@ -19,7 +21,8 @@ SCEN = RNG.integers(1, 5, N)
 
 
 def split(target_idx: int | None = None, **kw: object) -> tuple[np.ndarray, dict[str, object]]:
-    return split_interactions(ProtocolConfig.from_dict(kw), USER, TS, SCEN, target_idx)
+    codes, facts, _ = split_interactions(ProtocolConfig.from_dict(kw), USER, TS, SCEN, target_idx)
+    return codes, facts
 
 
 def test_random_is_811_and_seeded() -> None:
@@ -107,6 +110,27 @@ def test_cold_user_with_several_targets_and_the_rest_in_training() -> None:
             ).all()
 
 
+def test_cold_order_last_moves_only_the_cold_rows_after_the_users_other_rows() -> None:
+    p = ProtocolConfig.from_dict({"name": "cold-user", "target": "b", "cold_fraction": 0.3, "cold_rest": "train",
+                                  "cold_order": "last"})
+    codes, facts, moved = split_interactions(p, USER, TS, SCEN, 2)
+    before = split_interactions(dataclasses.replace(p, cold_order="time"), USER, TS, SCEN, 2)
+    assert moved is not None and before.timestamps is None
+    assert (codes == before.codes).all() and facts == before.facts  # the same users and rows, only their time
+    cold = (SCEN == 2) & (codes != TRAIN)
+    assert cold.any() and (moved[~cold] == TS[~cold]).all()
+    for u in np.unique(USER[cold]):
+        mine, others = cold & (u == USER), ~cold & (u == USER)
+        assert moved[mine].min() > TS[others].max()  # after every other row of the user
+        order = np.lexsort((np.flatnonzero(mine), TS[mine]))  # their order among themselves is kept
+        assert (np.diff(moved[mine][order]) > 0).all()
+    # the time protocol is untouched by the option's existence, and a wrong value is refused by name
+    with pytest.raises(ConfigError, match=r"protocol\.cold_order"):
+        ProtocolConfig.from_dict({"name": "cold-user", "cold_order": "first"})
+    assert "cold_order" not in dataclasses.replace(p, cold_order="time").describe()
+    assert p.describe()["cold_order"] == "last"
+
+
 def test_cold_user_needs_shared_users() -> None:
     user = np.array([1, 1, 2, 2])
     scen = np.array([1, 1, 2, 2])
@@ -143,8 +167,8 @@ def test_leakage_checks_catch_manufactured_leaks() -> None:
 def test_cold_item_items_have_no_training_row() -> None:
     item = RNG.integers(1, 200, N)
     base = temporal(USER, TS, 0.1, 0.1)
-    codes, facts = split_interactions(ProtocolConfig.from_dict({"name": "cold-item", "cold_fraction": 0.2, "seed": 3}),
-                                      USER, TS, SCEN, None, item=item)
+    codes, facts, _ = split_interactions(ProtocolConfig.from_dict({"name": "cold-item", "cold_fraction": 0.2,
+                                                                   "seed": 3}), USER, TS, SCEN, None, item=item)
     held = np.unique(item[~np.isin(item, item[codes == TRAIN])])
     assert len(held) == facts["cold_items"] == round(len(np.unique(item)) * 0.2)
     in_valid, in_test = np.unique(item[codes == VALID]), np.unique(item[codes == TEST])
@@ -154,11 +178,11 @@ def test_cold_item_items_have_no_training_row() -> None:
     warm = ~np.isin(item, held)
     assert (codes[warm] == base[warm]).all()
     # the same seed holds out the same items; a target scenario restricts the choice to its items
-    again, _ = split_interactions(ProtocolConfig.from_dict({"name": "cold-item", "cold_fraction": 0.2, "seed": 3}),
-                                  USER, TS, SCEN, None, item=item)
+    again = split_interactions(ProtocolConfig.from_dict({"name": "cold-item", "cold_fraction": 0.2, "seed": 3}),
+                               USER, TS, SCEN, None, item=item).codes
     assert (again == codes).all()
     scoped = item + 1000 * (SCEN == 2)  # scenario 2 has its own items
-    codes2, _ = split_interactions(ProtocolConfig.from_dict({"name": "cold-item", "target": "b", "seed": 3}),
-                                   USER, TS, SCEN, 2, item=scoped)
+    codes2 = split_interactions(ProtocolConfig.from_dict({"name": "cold-item", "target": "b", "seed": 3}),
+                                USER, TS, SCEN, 2, item=scoped).codes
     held2 = np.unique(scoped[~np.isin(scoped, scoped[codes2 == TRAIN])])
     assert (held2 > 1000).all()
