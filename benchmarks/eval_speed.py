@@ -43,7 +43,7 @@ def prepared_data(args: argparse.Namespace) -> Path:
 
     a, _, b = pair.partition("_")
     ns = argparse.Namespace(amazon=str(SHARED_DATA / "amazon-cdr-disencdr"))
-    return prepare(Job(f"amazon-{pair}-cold", f"amazon-{pair}", (a, b), ("cold-user",), ("all", "0")),
+    return prepare(Job(f"amazon-{pair}-cold-last", f"amazon-{pair}", (a, b), ("cold-user",), ("all", "0")),
                    work / "eval-speed", ns)
 
 

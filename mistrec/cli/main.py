@@ -63,9 +63,10 @@ def _prepare(args: argparse.Namespace) -> int:
     cfg = load_dataset_config(args.config)
     protocol = None
     if any(v is not None for v in (args.protocol, args.seed, args.target, args.k, args.cold_fraction,
-                                   args.cold_rest)):
+                                   args.cold_rest, args.cold_order)):
         protocol = cfg.protocol.with_overrides(name=args.protocol, seed=args.seed, target=args.target, k=args.k,
-                                               cold_fraction=args.cold_fraction, cold_rest=args.cold_rest)
+                                               cold_fraction=args.cold_fraction, cold_rest=args.cold_rest,
+                                               cold_order=args.cold_order)
     if args.history_length is not None and args.history_length < 1:
         raise MistrecError(f"--history-length must be >= 1. Got {args.history_length}.")
     manifest = prepare(cfg, args.out, protocol=protocol, history_length=args.history_length, quiet=args.quiet,

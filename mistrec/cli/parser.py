@@ -42,6 +42,10 @@ def parser() -> argparse.ArgumentParser:
     prep.add_argument("--cold-rest", choices=("split", "train"), help="cold-user: the rows of everything but the "
                       "cold users' target rows keep the temporal split ('split', the default) or are all training "
                       "data, so that only cold users are evaluated ('train')")
+    prep.add_argument("--cold-order", choices=("time", "last"), help="cold-user: the cold users' target rows at "
+                      "their own time ('time', the default) or after every other event of the user ('last': for "
+                      "data whose time is a made-up order, so that their histories hold all of the user's events "
+                      "elsewhere)")
     prep.add_argument("--k", type=float, help="kshot: percent of the target scenario's training rows kept")
     prep.add_argument("--history-length", type=int, help="L, events per history (default: the YAML's, else 50)")
     prep.add_argument("--force", action="store_true", help="replace a prepared dataset already in --out (runs "
