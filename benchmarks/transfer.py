@@ -206,7 +206,7 @@ def seen_items(job: Job, bench: dict[str, Any], prepared: Path, targets: tuple[s
     rows = pl.read_parquet(prepared / "interactions.parquet", columns=["item", "label", "split"])
     seen = rows.filter((pl.col("split") == "train") & (pl.col("label") > 0))["item"].unique().to_numpy()
     first = next(iter(predictions.values()))
-    names = typed[0].scenario_names
+    names = typed[0].scenario_names or []
     known = np.isin(first["item"], seen)
     models = list(dict.fromkeys(m for m, _ in predictions))
     out = []
