@@ -43,7 +43,36 @@ def tables(doc: dict[str, Any], groups: list[str], only: str | None) -> str:
             if (p["dataset"], p["protocol"], p["target"]) == (ds, proto, target) and p["group"] in gs:
                 out.append(f"- {p['group']} {p['metric']}: {p['model']} - {p['best_other']} = {p['diff']:+.4f} "
                            f"[{p['ci_low']:+.4f}, {p['ci_high']:+.4f}], p {p['p_value']:.3f}")
-    return "\n".join(out)
+    return "\n".join(out + seen_tables(doc, only))
+
+
+def seen_tables(doc: dict[str, Any], only: str | None) -> list[str]:
+    """Cold-user AUC on every test row and on the rows whose item has a training positive (`seen_items`), one table
+    per dataset, and mist against the best other model by the latter."""
+    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in doc.get("seen_items", []):
+        if only is None or r["dataset"] == only:
+            by[r["dataset"]].append(r)
+    out = []
+    for ds, rs in sorted(by.items()):
+        targets = list(dict.fromkeys(r["target"] for r in rs))
+        models = list(dict.fromkeys(r["model"] for r in rs if "paired" not in r))
+        cell = {(r["model"], r["target"]): r for r in rs if "paired" not in r}
+        first = {t: next(r for r in rs if r["target"] == t and "paired" not in r) for t in targets}
+        out += [f"\n**{ds}, cold-user: AUC on every row / on the rows whose item has a training positive**\n",
+                "| model | " + " | ".join(f"{t}" for t in targets) + " |", "|---|" + "---|" * len(targets)]
+        for m in models:
+            out.append(f"| {m} | " + " | ".join(
+                "-" if (m, t) not in cell else f"{cell[(m, t)]['auc']:.4f} / {cell[(m, t)]['auc_seen']:.4f}"
+                for t in targets) + " |")
+        out.append("| rows seen; unseen items among positives / negatives | " + " | ".join(
+            f"{first[t]['rows_seen']:,}; {first[t]['unseen_share_positives']:.0%} / "
+            f"{first[t]['unseen_share_negatives']:.0%}" for t in targets) + " |")
+        for r in rs:
+            if "paired" in r:
+                out.append(f"- {r['target']} AUC on seen items: mist - {r['best_other']} = {r['diff']:+.4f} "
+                           f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}], p {r['p_value']:.3f}")
+    return out
 
 
 def merge(out: Path, parts: list[Path]) -> dict[str, Any]:
@@ -55,6 +84,10 @@ def merge(out: Path, parts: list[Path]) -> dict[str, Any]:
             doc[key] = [r for r in doc[key] if (r["dataset"], r["target"], r["protocol"]) not in keep] + part[key]
         doc.setdefault("benchmarks", {}).update(part.get("benchmarks", {}))
         doc.setdefault("leave_source_out", {}).update(part.get("leave_source_out", {}))
+        seen = {(r["dataset"], r["target"]) for r in part.get("seen_items", [])}
+        if seen:
+            doc["seen_items"] = [r for r in doc.get("seen_items", []) if (r["dataset"], r["target"]) not in seen] + \
+                part["seen_items"]
         for name in part.get("benchmarks", {}):
             doc.setdefault("models_by_benchmark", {})[name] = part["models"]
             doc.setdefault("seeds_by_benchmark", {})[name] = part["seeds"]
