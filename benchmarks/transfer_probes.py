@@ -8,7 +8,8 @@ on data that benchmarks/transfer.py prepared, and evaluates it on the VALIDATION
 Needs `benchmarks/transfer.py` to have prepared the datasets under --work (amazon-sport_phone-cold,
 amazon-electronic_phone-cold, synthetic-identity-4000u, synthetic-transfer-4000u). The "neg4" probes prepare the
 sport_phone cold-user data again with 4 sampled negatives per positive, the "L1" ones electronic_phone's with
-histories of one event (mist without its history, nearly). Probes are one seed: leads, not results.
+histories of one event (mist without its history, nearly), the "last" ones electronic_phone's with the cold rows
+after the users' other domain (protocol cold_order "last"). Probes are one seed: leads, not results.
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ def tables(doc: dict[str, Any], groups: list[str], only: str | None) -> str:
     for (ds, proto, target), rs in sorted(by.items()):
         models = list(dict.fromkeys(r["model"] for r in rs))
         gs = [g for g in groups if any(r["group"] == g for r in rs)]
+        if not gs:  # none of the groups asked for (warm protocols have no group 0)
+            continue
         out += [f"\n**{ds}, {proto}, target {target}** (planted off-diagonal {rs[0]['planted_offdiag']})\n",
                 "| model | " + " | ".join(f"{g}: AUC / NDCG@10" for g in gs) + " |", "|---|" + "---|" * len(gs)]
         for m in models:
