@@ -136,16 +136,15 @@ def run(job: Job, prepared: Path, work: Path, args: argparse.Namespace) -> Path:
     return out
 
 
-def rows_and_tests(job: Job, bench: dict[str, Any], targets: tuple[str, ...], n_boot: int
+def rows_and_tests(job: Job, bench: dict[str, Any], targets: tuple[str, ...], n_boot: int, typed: list[Any],
+                   predictions: dict[tuple[str, int], dict[str, np.ndarray]]
                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The JSON rows of one benchmark, and mist against the best other model in each (target, protocol, group)."""
-    from mistrec.eval.benchmark import compare_in_group, load_per_query_files, load_prediction_files
-    from mistrec.eval.results import BenchmarkResult
+    """The JSON rows of one benchmark, and mist against the best other model in each (target, protocol, group).
+    `typed`: the benchmark's runs as the comparisons read them; `predictions`: their saved test predictions."""
+    from mistrec.eval.benchmark import compare_in_group, load_per_query_files
 
     runs = [r for r in bench["runs"] if "metrics" in r]
-    typed = BenchmarkResult.from_json(bench).ok_runs  # the same runs, as the comparisons read them
     models = list(dict.fromkeys(r["model"] for r in runs))
-    predictions = load_prediction_files(typed)
     per_query = load_per_query_files(typed)
     first = next(iter(predictions.values()))
     names = runs[0]["scenario_names"]
@@ -185,8 +184,8 @@ def rows_and_tests(job: Job, bench: dict[str, Any], targets: tuple[str, ...], n_
     return rows, tests
 
 
-def seen_items(job: Job, bench: dict[str, Any], prepared: Path, targets: tuple[str, ...], n_boot: int
-               ) -> list[dict[str, Any]]:
+def seen_items(job: Job, typed: list[Any], predictions: dict[tuple[str, int], dict[str, np.ndarray]],
+               prepared: Path, targets: tuple[str, ...], n_boot: int) -> list[dict[str, Any]]:
     """Cold-user AUC on the test rows whose item has a positive in the training rows (`auc_seen`), beside the AUC
     on every row, per (target, model), means over seeds; and mist against the best other model by `auc_seen`
     (paired bootstrap over users). Why: the pairs' held-out events include items that occur nowhere in training
@@ -196,11 +195,7 @@ def seen_items(job: Job, bench: dict[str, Any], prepared: Path, targets: tuple[s
     import polars as pl
 
     from mistrec import metrics
-    from mistrec.eval.benchmark import load_prediction_files
-    from mistrec.eval.results import BenchmarkResult
 
-    typed = BenchmarkResult.from_json(bench).ok_runs
-    predictions = load_prediction_files(typed)
     if not predictions:
         return []
     rows = pl.read_parquet(prepared / "interactions.parquet", columns=["item", "label", "split"])
@@ -230,9 +225,10 @@ def seen_items(job: Job, bench: dict[str, Any], prepared: Path, targets: tuple[s
         others = [(v, m) for m, v in means.items() if m != "mist"]
         if "mist" in means and others:
             best = max(others)[1]
-            a = np.stack([p["prob"][mask] for (m, _), p in sorted(predictions.items()) if m == "mist"])
-            b = np.stack([p["prob"][mask] for (m, _), p in sorted(predictions.items()) if m == best])
-            if len(a) == len(b):  # the same seeds (sorted alike)
+            seeds = sorted({x for m, x in predictions if m == "mist"} & {x for m, x in predictions if m == best})
+            if seeds:  # per-seed differences on the seeds both have, as compare_in_group pairs them
+                a = np.stack([predictions[("mist", x)]["prob"][mask] for x in seeds])
+                b = np.stack([predictions[(best, x)]["prob"][mask] for x in seeds])
                 test = metrics.paired_bootstrap(first["label"][mask], a, b, first["user"][mask], n_boot=n_boot)
                 out.append({"dataset": job.dataset, "target": target, "protocol": "cold-user", "paired": "auc_seen",
                             "model": "mist", "best_other": best,
@@ -309,6 +305,9 @@ def main() -> int:
         bad = [x for x in only if len(x) != 2]
         if bad:
             raise SystemExit(f"--only takes DATASET:TARGET entries. Got {args.only!r}.")
+    from mistrec.eval.benchmark import load_prediction_files
+    from mistrec.eval.results import BenchmarkResult
+
     work = Path(args.work)
     out = Path(args.json)
     doc: dict[str, Any] = {"rows": [], "paired": [], "models": args.models.split(","), "seeds": args.seeds,
@@ -328,7 +327,9 @@ def main() -> int:
         prepared = prepare(job, work, args)
         path = run(job, prepared, work, args)
         bench = json.loads(path.read_text())
-        rows, tests = rows_and_tests(job, bench, targets, args.bootstrap)
+        typed = BenchmarkResult.from_json(bench).ok_runs  # the same runs, as the comparisons read them
+        predictions = load_prediction_files(typed)
+        rows, tests = rows_and_tests(job, bench, targets, args.bootstrap, typed, predictions)
         keep = {(job.dataset, t, p) for t in targets for p in job.protocols}
         doc["rows"] = [r for r in doc["rows"] if (r["dataset"], r["target"], r["protocol"]) not in keep] + rows
         doc["paired"] = [r for r in doc["paired"] if (r["dataset"], r["target"], r["protocol"]) not in keep] + tests
@@ -336,7 +337,7 @@ def main() -> int:
                                        "load_average_before": bench.get("load_average_before"),
                                        "load_average_after": bench.get("load_average_after")}
         if job.dataset.startswith("amazon-") and "cold-user" in job.protocols:
-            seen = seen_items(job, bench, prepared, targets, args.bootstrap)
+            seen = seen_items(job, typed, predictions, prepared, targets, args.bootstrap)
             doc["seen_items"] = [r for r in doc.get("seen_items", [])
                                  if (r["dataset"], r["target"]) not in {(job.dataset, t) for t in targets}] + seen
         if job.dataset.startswith("synthetic-") and "mist" in args.models.split(","):

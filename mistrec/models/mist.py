@@ -273,9 +273,7 @@ class Mist(Model):
         if self.cfg.cold_id != "keep":  # new in the scenario: read through the history alone
             cold = b.activity < self.cfg.cold_below
             if self.read_cold_id is not None and not self.training:  # auto: where validation chose the id
-                n = len(self.read_cold_id)
-                reads = self.read_cold_id.index_select(0, b.scenario.clamp_max(n - 1)) & (b.scenario < n)
-                cold = cold & ~reads
+                cold = cold & ~self.read_cold_id.index_select(0, b.scenario)
             b = dataclasses.replace(b, user=b.user.masked_fill(cold, 0))
         x = self.embed(b)
         if self.activity is not None:
