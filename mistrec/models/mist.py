@@ -273,7 +273,10 @@ class Mist(Model):
         if self.cfg.cold_id != "keep":  # new in the scenario: read through the history alone
             cold = b.activity < self.cfg.cold_below
             if self.read_cold_id is not None and not self.training:  # auto: where validation chose the id
-                cold = cold & ~self.read_cold_id.index_select(0, b.scenario)
+                # a scenario added after training (add_mixed_scenario) lies past the buffer: hide the id there
+                n = len(self.read_cold_id)
+                reads = self.read_cold_id.index_select(0, b.scenario.clamp_max(n - 1)) & (b.scenario < n)
+                cold = cold & ~reads
             b = dataclasses.replace(b, user=b.user.masked_fill(cold, 0))
         x = self.embed(b)
         if self.activity is not None:
