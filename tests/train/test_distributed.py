@@ -7,8 +7,10 @@ statistics (the `mlp` top), the 2-rank run is the 1-process run up to the order 
 per-scenario test AUC to 0.005 (the smallest scenario has 680 positive-negative pairs: one pair in another order
 moves its AUC by 0.0015). With mist's defaults each rank draws its own dropout masks and
 the top normalises by its half of each batch, so the run is another draw of the same training: its losses per epoch
-within 1% and its validation AUC per epoch within 0.01 of the 1-process run (on this data two seeds of one process
-differ by up to 0.5% and 0.013).
+within 1% and its validation AUC per epoch within 0.02 of the 1-process run. On this data four seeds of one process
+(2022, 1, 2, 3; 2026-12-02) spread by up to 1.4% in loss and by 0.040 / 0.015 in validation AUC at the second / third
+epoch; the 2-rank run was 0.0101 from the 1-process run at the third epoch on one machine and within 0.01 on CI's, so
+0.01 (the tolerance before) was inside the noise it claimed to allow for.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def test_two_ranks_with_mist_defaults_within_the_stated_tolerance(prepared: Path
     one, two = _history(tmp_path / "one"), _history(tmp_path / "two")
     assert len(one) == len(two)
     assert [h["train_loss"] for h in two] == pytest.approx([h["train_loss"] for h in one], rel=0.01)
-    assert [h["valid_auc"] for h in two] == pytest.approx([h["valid_auc"] for h in one], abs=0.01)
+    assert [h["valid_auc"] for h in two] == pytest.approx([h["valid_auc"] for h in one], abs=0.02)
 
 
 def test_two_nodes_on_loopback(prepared: Path, tmp_path: Path) -> None:
