@@ -11,9 +11,10 @@ domain's whole catalogue of 10^4 to 4 x 10^4 items).
 Two paths, timed in the same process on the same model: the catalogue path that evaluation uses
 (mistrec.models.mist_rank: the candidate side computed once per scenario, the query side once per query), and the
 general path it replaced (Mist.score_candidates's per-query attention with the top over every crossed row), as the
-baseline. Each is timed --repeats times (the baseline --baseline-repeats times, it is slow); the medians, their
-ratio, the largest difference between the two paths' metrics (they must agree: the same scores up to
-floating-point reassociation), and the load average before and after are written.
+baseline. Their passes alternate (--repeats of the first, --baseline-repeats of the second: 3 each by default), so
+that a machine that slows down or speeds up during the run touches both alike; the medians, their ratio, the
+largest difference between the two paths' metrics (they must agree: the same scores up to floating-point
+reassociation), and the load average before and after are written.
 
 The mist run comes from --run, or is trained here for one epoch (the weights do not change the work done).
 """
@@ -47,25 +48,37 @@ def prepared_data(args: argparse.Namespace) -> Path:
                    work / "eval-speed", ns)
 
 
-def general_path(model: Any) -> None:
-    """Makes `model` score through the general path (the baseline): Model.candidate_scorer's blocks over
-    Mist._score_crossed."""
+def general_path(model: Any, on: bool) -> None:
+    """Makes `model` score through the general path (the baseline: Model.candidate_scorer's blocks over
+    Mist._score_crossed), or back through its own (the catalogue path)."""
     from mistrec.models.base import Model
 
-    model.score_candidates = model._score_crossed
-    model.candidate_scorer = functools.partial(Model.candidate_scorer, model)
+    if on:
+        model.score_candidates = model._score_crossed
+        model.candidate_scorer = functools.partial(Model.candidate_scorer, model)
+    else:
+        vars(model).pop("score_candidates", None)
+        vars(model).pop("candidate_scorer", None)
 
 
-def timed(model: Any, enc: Any, ds: Any, repeats: int) -> tuple[list[float], dict[str, Any]]:
+def timed_passes(model: Any, enc: Any, ds: Any, repeats: int, baseline_repeats: int
+                 ) -> tuple[list[float], dict[str, Any], list[float], dict[str, Any]]:
+    """Passes of the catalogue path and of the general path in turn (fast, general, fast, ...), so that both see
+    the same machine: the seconds of each and the metrics of each path's last pass."""
     from mistrec.eval import rank_full_catalogue
 
-    seconds, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = rank_full_catalogue(model, enc, ds, split="test", ks=(10, 20))
-        seconds.append(time.perf_counter() - start)
-    assert result is not None
-    return seconds, result.metrics
+    seconds: dict[bool, list[float]] = {False: [], True: []}
+    metrics: dict[bool, dict[str, Any]] = {}
+    for r in range(max(repeats, baseline_repeats)):
+        for general, wanted in ((False, repeats), (True, baseline_repeats)):
+            if r >= wanted:
+                continue
+            general_path(model, general)
+            start = time.perf_counter()
+            metrics[general] = rank_full_catalogue(model, enc, ds, split="test", ks=(10, 20)).metrics
+            seconds[general].append(time.perf_counter() - start)
+    general_path(model, False)
+    return seconds[False], metrics[False], seconds[True], metrics[True]
 
 
 def max_difference(a: dict[str, Any], b: dict[str, Any]) -> float:
@@ -85,7 +98,7 @@ def main() -> int:
                                                             "amazon-electronic_cloth", "amazon-electronic_phone"])
     ap.add_argument("--run", help="a mist run on the prepared data (default: train one, 1 epoch)")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--baseline-repeats", type=int, default=1)
+    ap.add_argument("--baseline-repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=int(THREADS))
     ap.add_argument("--work", default=str(REPO / "benchmarks" / "work"))
     args = ap.parse_args()
@@ -104,9 +117,7 @@ def main() -> int:
     model, enc, _ = load_run(run)
     ds = PreparedDataset.load(prepared)
     load_before = os.getloadavg()
-    fast_s, fast = timed(model, enc, ds, args.repeats)
-    general_path(model)
-    general_s, general = timed(model, enc, ds, args.baseline_repeats)
+    fast_s, fast, general_s, general = timed_passes(model, enc, ds, args.repeats, args.baseline_repeats)
     overall = fast["overall"]
     fast_median, general_median = statistics.median(fast_s), statistics.median(general_s)
     doc = {"data": args.data, "model": "mist", "run": str(run), "threads": args.threads,

@@ -188,17 +188,24 @@ class MistCatalogue:
         """One query's (C,) logits: e (n, E) its real events' tokens, items (n, E) their item vectors, pool (n,)
         and scenarios (n,) their pools and scenarios."""
         m = self.model
-        n = len(e)
+        n, d = e.shape
         present, local = torch.unique(pool, return_inverse=True)  # the query's non-empty pools, each event's
         k = len(present)
         onehot = torch.zeros(n, k).scatter_(1, local.unsqueeze(1), 1.0)  # (n, k)
-        values = (onehot.unsqueeze(-1) * e.unsqueeze(1)).flatten(1)  # (n, k * E): each event in its pool's columns
-        gate_pool = side.gate_pool.index_select(0, present)  # (k, G)
-        bias = m.transfer[side.s].index_select(0, scenarios) if m.cfg.transfer_bias else None
         readout = side.mapped is not None and n > 0
-        if readout:  # without a scenario mix every pool is one of the read-out's (a trained scenario's)
-            item_values = (onehot.unsqueeze(-1) * items.unsqueeze(1)).flatten(1)
-            pool_weight = side.pool_weight.index_select(0, present)
+        din = m.cfg.weights == "din"
+        # what the attention weights sum, in one (n, width) matrix: each event's token in its pool's columns, and
+        # for the read-out (softmax weights) its item vector likewise and its pool's mass
+        parts = [(onehot.unsqueeze(-1) * e.unsqueeze(1)).flatten(1)]
+        if readout and not din:
+            parts += [(onehot.unsqueeze(-1) * items.unsqueeze(1)).flatten(1), onehot]
+        values = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        plain = None  # DIN's raw weights: the read-out's pools are plain means, the same for every candidate
+        if readout and din:
+            plain = (onehot.t() @ items) / onehot.sum(0).unsqueeze(1)  # (k, E)
+        gate_pool = side.gate_pool.index_select(0, present)  # (k, G)
+        bias = m.transfer[side.s].index_select(0, scenarios).unsqueeze(1) if m.cfg.transfer_bias else None
+        pool_weight = side.pool_weight.index_select(0, present) if readout else None
         first_u = None  # the first layer's rows for [u, u * q], and the user's features' part as a last row
         if side.top is not None and side.first_u is not None:
             first_u = torch.cat([side.first_u, (user_x @ side.w_features).unsqueeze(0)])
@@ -208,28 +215,34 @@ class MistCatalogue:
             sl = slice(a, a + self.block)
             q = side.q[sl]
             c = len(q)
+            transfer = None
             if n == 0:  # no history: no interest, no read-out
-                u = q.new_zeros(c, e.shape[1])
-                transfer = None
+                u = q.new_zeros(c, d)
             else:
-                att = (side.key[sl] @ e.t() if side.key is not None
-                       else m.attention.cross(e.unsqueeze(0), q.unsqueeze(0))[0])  # type: ignore[operator]
+                # scores laid out (n, c): the softmax over the events then runs along the candidates' axis
+                att_t = (e @ side.key[sl].t() if side.key is not None
+                         else m.attention.cross(e.unsqueeze(0), q.unsqueeze(0))[0].t())  # type: ignore[operator]
                 if bias is not None:
-                    att = att + bias
-                w = self._weights(att, local, k)  # (c, n)
-                v = (w @ values).view(c, k, -1)  # (c, k, E)
+                    att_t = att_t + bias
+                w = self._weights(att_t, local, k)  # (c, n), a transposed view
+                summed = w @ values  # (c, width)
+                v = summed[:, :k * d].view(c, k, d)
                 h = (v @ side.w_v).add_(side.gate_q[sl].unsqueeze(1)).add_(gate_pool)
-                g = side.gate_out(torch.relu(h)).squeeze(-1)  # (c, k): every pool here has events
+                g = side.gate_out(torch.relu_(h)).squeeze(-1)  # (c, k): every pool here has events
                 beta = (g.softmax(dim=-1) if side.null is None
                         else interest_shares(g, g.new_ones(1, k, dtype=torch.bool), side.null[sl]))
-                u = torch.einsum("ck,cke->ce", beta, v)
-                transfer = None
+                u = v[:, 0] * beta[:, :1]  # sum_k beta_k v_k, k small: a few multiply-adds
+                for j in range(1, k):
+                    u.addcmul_(v[:, j], beta[:, j:j + 1])
                 if readout:
-                    weights = w if m.cfg.weights == "softmax" else torch.ones_like(w)
-                    mass = weights @ onehot  # (c, k)
-                    means = (weights @ item_values).view(c, k, -1) / mass.clamp_min(1e-12).unsqueeze(-1)
-                    assert side.mapped is not None
-                    transfer = (torch.einsum("cke,ce->ck", means, side.mapped[sl]) * pool_weight).sum(-1)
+                    assert side.mapped is not None and pool_weight is not None
+                    if plain is not None:
+                        terms = side.mapped[sl] @ plain.t()  # (c, k)
+                    else:
+                        mass = summed[:, 2 * k * d:]
+                        means = summed[:, k * d:2 * k * d].view(c, k, d)
+                        terms = (means * side.mapped[sl].unsqueeze(1)).sum(-1) / mass.clamp_min(1e-12)
+                    transfer = terms @ pool_weight
             if side.top is not None and side.first_item is not None and first_u is not None:
                 # [u, u * q, 1] @ [M_u; M_uq; the user's part]: the user's part added inside the one matmul
                 pre = torch.addmm(side.first_item[sl], torch.cat([u, u * q, u.new_ones(c, 1)], dim=1), first_u)
@@ -243,16 +256,16 @@ class MistCatalogue:
             scores.append(logit)
         return torch.cat(scores)
 
-    def _weights(self, att: torch.Tensor, local: torch.Tensor, k: int) -> torch.Tensor:
-        """Attention weights (c, n) from scores (c, n): the softmax over every event, or within each pool
-        (`softmax_scope: pool`), or DIN's raw scores."""
+    def _weights(self, att_t: torch.Tensor, local: torch.Tensor, k: int) -> torch.Tensor:
+        """Attention weights (c, n) from scores laid out (n, c): the softmax over every event, or within each pool
+        (`softmax_scope: pool`; `local` (n,) each event's pool of k), or DIN's raw scores."""
         m = self.model
         if m.cfg.weights == "din":
-            return att
+            return att_t.t()
         if m.cfg.softmax_scope == "all":
-            return att.softmax(dim=-1)
-        group = local.unsqueeze(0).expand_as(att)
-        top = att.new_full((len(att), k), float("-inf")).scatter_reduce(1, group, att, "amax")
-        ex = torch.exp(att - top.gather(1, group))
-        total = att.new_zeros(len(att), k).scatter_add_(1, group, ex)
-        return ex / total.gather(1, group)
+            return att_t.softmax(dim=0).t()
+        group = local.unsqueeze(1).expand_as(att_t)
+        top = att_t.new_full((k, att_t.shape[1]), float("-inf")).scatter_reduce(0, group, att_t, "amax")
+        ex = torch.exp(att_t - top.gather(0, group))
+        total = att_t.new_zeros(k, att_t.shape[1]).scatter_add_(0, group, ex)
+        return (ex / total.gather(0, group)).t()
