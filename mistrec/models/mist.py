@@ -52,7 +52,7 @@ from mistrec.models.layers import (
     FeatureEmbedding,
     grouped_softmax,
 )
-from mistrec.models.mist_config import ACTIVITY_BOUNDS, MistConfig
+from mistrec.models.mist_config import ACTIVITY_BOUNDS, COLD_SCALES, MistConfig
 from mistrec.models.mist_parts import interest_shares, item_prior
 from mistrec.models.mist_rank import MistCatalogue, supports_catalogue
 from mistrec.models.mist_tops import mixed_rows, top_network
@@ -78,6 +78,8 @@ class Mist(Model):
     activity_bounds: torch.Tensor
     prior: torch.Tensor | None
     read_cold_id: torch.Tensor | None
+    cold_scale: torch.Tensor | None
+    known_items: torch.Tensor | None
 
     @classmethod
     def encoder_args(cls, cfg: ModelConfig) -> dict[str, object]:
@@ -139,6 +141,12 @@ class Mist(Model):
         # after training, `settle`; saved with the weights)
         self.register_buffer("read_cold_id", torch.zeros(spec.n_scenarios, dtype=torch.bool)
                              if cfg.cold_id == "auto" else None)
+        # `cold_scale: auto`: per scenario, the share of the network's logit a user new there gets on an item with
+        # training positives there (chosen on validation, `settle`), and which items those are (fitted in `setup`)
+        auto_scale = cfg.cold_scale == "auto"
+        self.register_buffer("cold_scale", torch.ones(spec.n_scenarios) if auto_scale else None)
+        self.register_buffer("known_items", torch.zeros(spec.n_scenarios, spec.n_items, dtype=torch.bool)
+                             if auto_scale else None)
         self.d_features = d_features = self.embed.d_out + d * (int(cfg.user_per_scenario) + int(cfg.activity_embedding))
         # features, interest u, u * q. Not the target scenario's embedding: it is constant within a scenario's
         # rows, so the top's per-scenario normalisation makes it 0 in training and amplified noise at inference
@@ -292,26 +300,51 @@ class Mist(Model):
                                         table.index_select(0, b.user))
         return torch.cat([x, per_scenario], dim=-1)
 
-    def validation_options(self) -> tuple[str, ...]:
-        """`cold_id: auto` (SelectsOnValidation): users new in a scenario hidden from their id, or reading it."""
-        return ("hide", "keep") if self.read_cold_id is not None else ()
+    def validation_rounds(self) -> tuple[tuple[str, ...], ...]:
+        """SelectsOnValidation: `cold_id: auto` (users new in a scenario hidden from their id, or reading it), then
+        `cold_scale: auto` (the share of the network's logit they get on known items, COLD_SCALES)."""
+        rounds: tuple[tuple[str, ...], ...] = ()
+        if self.read_cold_id is not None:
+            rounds += (("hide", "keep"),)
+        if self.cold_scale is not None:
+            rounds += (tuple(f"scale {s:g}" for s in COLD_SCALES),)
+        return rounds
 
     def use_option(self, option: str) -> None:
-        assert self.read_cold_id is not None
-        self.read_cold_id.fill_(option == "keep")
+        if option.startswith("scale "):
+            assert self.cold_scale is not None
+            self.cold_scale.fill_(float(option.removeprefix("scale ")))
+        else:
+            assert self.read_cold_id is not None
+            self.read_cold_id.fill_(option == "keep")
 
-    def settle(self, aucs: dict[str, dict[int, float]], scenario_names: Sequence[str]) -> dict[str, Any]:
-        """Each trained scenario's new users read their id where that gave the higher validation AUC (a tie, a
-        scenario without validation rows or with one class only: hidden, as trained)."""
-        assert self.read_cold_id is not None
-        self.read_cold_id.zero_()
+    def settle(self, options: tuple[str, ...], aucs: dict[str, dict[int, float]], scenario_names: Sequence[str]
+               ) -> dict[str, Any]:
+        """Each trained scenario keeps the option with the highest validation AUC: for cold_id, new users read their
+        id where that is higher (a tie, no validation rows or one class only: hidden, as trained); for cold_scale,
+        the scale whose AUC is the highest, the earlier in COLD_SCALES on a tie (1, as trained, without rows)."""
         record: dict[str, Any] = {}
+        if options == ("hide", "keep"):
+            assert self.read_cold_id is not None
+            self.read_cold_id.zero_()
+            for s in self.known_scenarios:
+                hide, keep = aucs.get("hide", {}).get(s, float("nan")), aucs.get("keep", {}).get(s, float("nan"))
+                self.read_cold_id[s] = bool(keep > hide)  # False with a NaN
+                record[scenario_names[s - 1]] = {"valid_auc_hide": hide, "valid_auc_keep": keep,
+                                                 "chosen": "keep" if bool(self.read_cold_id[s]) else "hide"}
+            return {"cold_id": record}
+        assert self.cold_scale is not None
+        self.cold_scale.fill_(1.0)
         for s in self.known_scenarios:
-            hide, keep = aucs["hide"].get(s, float("nan")), aucs["keep"].get(s, float("nan"))
-            self.read_cold_id[s] = bool(keep > hide)  # False with a NaN
-            record[scenario_names[s - 1]] = {"valid_auc_hide": hide, "valid_auc_keep": keep,
-                                             "chosen": "keep" if bool(self.read_cold_id[s]) else "hide"}
-        return {"cold_id": record}
+            by_scale = {scale: aucs.get(f"scale {scale:g}", {}).get(s, float("nan")) for scale in COLD_SCALES}
+            best = COLD_SCALES[0]
+            for scale in COLD_SCALES[1:]:
+                if by_scale[scale] > by_scale[best]:  # strictly: a tie keeps the earlier, NaN never wins
+                    best = scale
+            self.cold_scale[s] = best
+            record[scenario_names[s - 1]] = {"valid_auc": {f"{k:g}": v for k, v in by_scale.items()},
+                                             "chosen": best}
+        return {"cold_scale": record}
 
     def _null(self, scenario: torch.Tensor) -> torch.Tensor | None:
         """The "no source" logit of each row's target scenario (B,), None without `null_interest`."""
@@ -408,7 +441,28 @@ class Mist(Model):
         return self._click(*self._top_input(b, u, q, transfer), b)
 
     def _click(self, x: torch.Tensor, aux: torch.Tensor | None, b: Batch) -> torch.Tensor:
-        logit = self._route(self.top, x, b.scenario)
+        rest = self._route(self.top, x, b.scenario)
+        if aux is not None:
+            rest = rest + aux
+        logit = self._item_terms(b)
+        scale = self._cold_scales(b.scenario, b.activity, b.item)
+        return logit + rest if scale is None else torch.addcmul(logit, scale, rest)
+
+    def _cold_scales(self, scenario: torch.Tensor, activity: torch.Tensor, item: torch.Tensor) -> torch.Tensor | None:
+        """`cold_scale: auto` in evaluation: each row's share of the network's logit (B,), the scenario's chosen
+        scale for a user new there (`cold_below`) on an item with a training positive there, else 1. None where
+        nothing is scaled (training, cold_scale off)."""
+        if self.cold_scale is None or self.known_items is None or self.training:
+            return None
+        n = len(self.cold_scale)
+        known = scenario < n  # a scenario added after training (add_mixed_scenario): not scaled
+        s = scenario.clamp_max(n - 1)
+        scaled = known & (activity < self.cfg.cold_below) & self.known_items[s, item]
+        return torch.where(scaled, self.cold_scale.index_select(0, s), torch.ones_like(self.cold_scale[0]))
+
+    def _item_terms(self, b: Batch) -> torch.Tensor:
+        """The logit's item terms (B,): the item's bias and prior in the row's scenario (zero without them)."""
+        logit = b.item.new_zeros(len(b), dtype=torch.float32)
         if self.item_bias is not None:
             # the item's bias in every trained scenario (B, S): its own scenario's, or for a scenario described
             # after training (an index past the table) their mean
@@ -424,13 +478,18 @@ class Mist(Model):
             # a scenario described after training (an index past the table) has no prior of its own: the shared one
             scenario = torch.where(b.scenario < self.prior.shape[0], b.scenario, torch.zeros_like(b.scenario))
             logit = logit + self.prior[scenario, b.item]
-        return logit if aux is None else logit + aux
+        return logit
 
     def setup(self, rows: IndexedRows) -> None:
         """Fits the item prior (`item_prior`) on the training rows, before training."""
         if self.prior is not None:
             n_scenarios, n_items = self.prior.shape
             self.prior = item_prior(rows, n_scenarios, n_items, self.cfg.prior_strength)
+        if self.known_items is not None:
+            positive = rows.label > 0
+            self.known_items.zero_()
+            self.known_items[torch.from_numpy(rows.scenario[positive]).long(),
+                             torch.from_numpy(rows.item[positive]).long()] = True
 
     def _scenarios(self) -> torch.Tensor:
         """The scenario embedding table (S, E), new scenarios' rows mixed from the trained ones' (step 6)."""

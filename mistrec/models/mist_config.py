@@ -9,9 +9,10 @@ from mistrec.errors import ConfigError
 from mistrec.features.scenario_text import NEW_SCENARIO_MODES, TEXT_ENCODERS
 from mistrec.models.base import ModelConfig
 
-__all__ = ["ACTIVITY_BOUNDS", "MistConfig"]
+__all__ = ["ACTIVITY_BOUNDS", "COLD_SCALES", "MistConfig"]
 
 ACTIVITY_BOUNDS = (1, 3, 6, 21)  # activity buckets 0, 1-2, 3-5, 6-20, >20 (as mistrec.eval.activity's groups)
+COLD_SCALES = (1.0, 0.75, 0.5, 0.25, 0.0)  # `cold_scale: auto`'s choices, the trained state first (ties keep it)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,13 @@ class MistConfig(ModelConfig):
     # with cold_id: hide or auto, a user counts as new in the scenario below this many training events there (1: none;
     # 3: the activity groups 0 and 1-2)
     cold_below: int = 3
+    # "auto" (the default): after training, each scenario's validation rows choose how much of the network's part of
+    # the logit (everything but the item's bias and prior) a user new in the scenario gets on an item with training
+    # positives there: logit = item terms + s * rest, s in COLD_SCALES (1: as trained). Such a user's network part is
+    # learned from users active in the scenario; on the Amazon pairs it ranks known items below item popularity
+    # at s = 1 and above it at 0.25-0.75 (docs/models.md, "cold_scale: auto"). Items without a training positive in
+    # the scenario keep s = 1 (their prior says nothing of them). "off": s = 1 always. Without validation rows, 1.
+    cold_scale: Literal["auto", "off"] = "auto"
     # the top also reads an embedding of the user's activity in the scenario (0, 1-2, 3-5, 6-20, >20 events)
     activity_embedding: bool = False
     # a learned bias per (scenario, item) added to the logit: the item's prior in the scenario (its popularity

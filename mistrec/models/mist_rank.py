@@ -76,6 +76,9 @@ class _Side:
             self.offset += m.item_bias.weight.view(-1, m.n_scenarios)[items.item, s]
         if m.prior is not None:
             self.offset += m.prior[s, items.item]
+        # `cold_scale: auto`: the candidates with a training positive in the scenario, whose network part a user new
+        # there gets scaled (Mist._cold_scales)
+        self.known = None if m.known_items is None else m.known_items[s, items.item]
         # the top: the first layer's pre-activation x M + c, split by input: features (the item's columns here,
         # the user's per query), u, u * q
         d_f = item_x.shape[1]
@@ -98,7 +101,7 @@ class _Side:
     def subset(self, columns: torch.Tensor) -> _Side:
         """The same terms for the candidates at `columns` only (a retrieval stage's few hundred, per request)."""
         out = copy.copy(self)
-        for name in ("q", "key", "gate_q", "mapped", "offset", "first_item", "aux_item", "null"):
+        for name in ("q", "key", "gate_q", "mapped", "offset", "first_item", "aux_item", "null", "known"):
             value = getattr(self, name)
             if value is not None:
                 setattr(out, name, value.index_select(0, columns))
@@ -179,14 +182,25 @@ class MistCatalogue:
                     side = subsets[s] = self.side(s).subset(columns)
                 else:
                     side = subsets[s]
-                out[i] = self._score(side, user_x[i], tokens[i, real], hist[i, real], pools[i, real],
-                                     queries.hist_scenarios[i, real])
+                rest = self._score(side, user_x[i], tokens[i, real], hist[i, real], pools[i, real],
+                                   queries.hist_scenarios[i, real])
+                scale = self._cold_scale(side, int(queries.activity[i]))
+                out[i] = side.offset + rest if scale is None else torch.addcmul(side.offset, scale, rest)
         return out
+
+    def _cold_scale(self, side: _Side, activity: int) -> torch.Tensor | None:
+        """The candidates' shares (C,) of the network's logit for a query of this activity in the side's scenario
+        (Mist._cold_scales), None where every share is 1."""
+        m = self.model
+        if m.cold_scale is None or side.known is None or activity >= m.cfg.cold_below:
+            return None
+        return torch.where(side.known, m.cold_scale[side.s], torch.ones_like(m.cold_scale[side.s]))
 
     def _score(self, side: _Side, user_x: torch.Tensor, e: torch.Tensor, items: torch.Tensor, pool: torch.Tensor,
                scenarios: torch.Tensor) -> torch.Tensor:
-        """One query's (C,) logits: e (n, E) its real events' tokens, items (n, E) their item vectors, pool (n,)
-        and scenarios (n,) their pools and scenarios."""
+        """One query's network part of the logits (C,), everything but the item terms (`_Side.offset`): e (n, E)
+        its real events' tokens, items (n, E) their item vectors, pool (n,) and scenarios (n,) their pools and
+        scenarios."""
         m = self.model
         n, d = e.shape
         present, local = torch.unique(pool, return_inverse=True)  # the query's non-empty pools, each event's
@@ -246,9 +260,9 @@ class MistCatalogue:
             if side.top is not None and side.first_item is not None and first_u is not None:
                 # [u, u * q, 1] @ [M_u; M_uq; the user's part]: the user's part added inside the one matmul
                 pre = torch.addmm(side.first_item[sl], torch.cat([u, u * q, u.new_ones(c, 1)], dim=1), first_u)
-                logit = side.top[2](pre).add_(side.offset[sl])
+                logit = side.top[2](pre)
             else:
-                logit = side.offset[sl].clone()
+                logit = q.new_zeros(c)
             if side.aux_item is not None and aux_user is not None:
                 logit += side.aux_rest(torch.relu(side.aux_item[sl] + aux_user)).squeeze(-1)
             if transfer is not None:

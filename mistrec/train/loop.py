@@ -416,18 +416,19 @@ def _epoch_record(model: Model, enc: FeatureEncoder, valid_rows: EncodedRows | S
 
 def _select_on_validation(model: SelectsOnValidation, enc: FeatureEncoder, valid_rows: EncodedRows | StreamedRows,
                           cfg: TrainConfig, where: Ranks) -> dict[str, Any]:
-    """The validation rows scored once per option the model leaves open, each scenario's AUCs under each handed to
-    the model to settle (rank 0 computes them, every rank settles alike)."""
-    options = model.validation_options()
-    if not options:
-        return {}
-    aucs: dict[str, dict[int, float]] = {}
-    for option in options:
-        model.use_option(option)
-        scored = _score(cast(Model, model), enc, valid_rows, cfg.eval_batch_size, where)
-        if scored is not None:
-            aucs[option] = metrics.scenario_aucs(scored.label, scored.click, scored.scenario)[1]
-    return model.settle(cast(dict[str, dict[int, float]], where.from_main(aucs)), enc.spec_.scenario_names)
+    """The validation rows scored once per option of each of the model's rounds, each scenario's AUCs under each
+    handed to the model to settle (rank 0 computes them, every rank settles alike), one round after the other."""
+    record: dict[str, Any] = {}
+    for options in model.validation_rounds():
+        aucs: dict[str, dict[int, float]] = {}
+        for option in options:
+            model.use_option(option)
+            scored = _score(cast(Model, model), enc, valid_rows, cfg.eval_batch_size, where)
+            if scored is not None:
+                aucs[option] = metrics.scenario_aucs(scored.label, scored.click, scored.scenario)[1]
+        record.update(model.settle(options, cast(dict[str, dict[int, float]], where.from_main(aucs)),
+                                   enc.spec_.scenario_names))
+    return record
 
 
 def _score(model: Model, enc: FeatureEncoder, rows: EncodedRows | StreamedRows, batch_size: int, where: Ranks

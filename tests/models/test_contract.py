@@ -236,12 +236,14 @@ def test_mist_cold_id_auto_settles_each_scenario_on_validation(prepared: Path, t
     under that option is higher; the AUCs recorded are the validation rows' under each option; the choice is
     saved with the weights; users with enough events in the scenario are never affected."""
     torch.set_num_threads(1)
-    summary = fit_run(prepared, "mist", tmp_path / "run", model_values={"embedding_dim": 8, "cold_id": "auto"},
+    summary = fit_run(prepared, "mist", tmp_path / "run",
+                      model_values={"embedding_dim": 8, "cold_id": "auto", "cold_scale": "off"},
                       train_cfg=TrainConfig(epochs=3, batch_size=512, lr=3e-3, seed=3), quiet=True)
     chosen = summary["train"]["selected"]["cold_id"]
     model, enc, _ = load_run(tmp_path / "run")
     # trained exactly as cold_id: hide, the same seed giving the same weights
-    fit_run(prepared, "mist", tmp_path / "hide", model_values={"embedding_dim": 8, "cold_id": "hide"},
+    fit_run(prepared, "mist", tmp_path / "hide",
+            model_values={"embedding_dim": 8, "cold_id": "hide", "cold_scale": "off"},
             train_cfg=TrainConfig(epochs=3, batch_size=512, lr=3e-3, seed=3), quiet=True)
     hidden = load_run(tmp_path / "hide")[0].state_dict()
     weights = {k: v for k, v in model.state_dict().items() if k != "read_cold_id"}
@@ -276,6 +278,61 @@ def test_mist_cold_id_auto_settles_each_scenario_on_validation(prepared: Path, t
         torch.manual_seed(0)
         by_option[option] = model._features(batch).detach().numpy()
     assert np.array_equal(by_option["hide"], by_option["keep"])
+
+
+def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path, tmp_path: Path) -> None:
+    """`cold_scale: auto` (the default): after training and the cold_id choice, each scenario keeps the scale of
+    the network's logit, for users new there on items with a training positive there, whose validation AUC is the
+    highest (ties: the earlier in COLD_SCALES); the AUCs recorded are the validation rows'; only those rows move; at
+    scale 0 such a row is the item terms alone; training never reads it; the catalogue path scores as forward."""
+    from mistrec.models.mist_config import COLD_SCALES
+
+    torch.set_num_threads(1)
+    summary = fit_run(prepared, "mist", tmp_path / "run", model_values={"embedding_dim": 8},
+                      train_cfg=TrainConfig(epochs=3, batch_size=512, lr=3e-3, seed=3), quiet=True)
+    chosen = summary["train"]["selected"]["cold_scale"]
+    assert "cold_id" in summary["train"]["selected"]  # settled first, with the scale at 1
+    model, enc, _ = load_run(tmp_path / "run")
+    assert model.cold_scale is not None and model.known_items is not None
+    names = enc.spec_.scenario_names
+    ds = PreparedDataset.load(prepared)
+    train, valid = enc.rows(ds, "train"), enc.rows(ds, "valid")
+    positive = train.label > 0
+    assert model.known_items.sum() == len(set(zip(train.scenario[positive], train.item[positive], strict=True)))
+    for s, name in enumerate(names, start=1):
+        by = {float(k): v for k, v in chosen[name]["valid_auc"].items()}
+        best = COLD_SCALES[0]
+        for scale in COLD_SCALES[1:]:
+            best = scale if by[scale] > by[best] else best
+        assert chosen[name]["chosen"] == best == pytest.approx(float(model.cold_scale[s]))
+    settled = model.cold_scale.clone()
+    by_scale = {}
+    for scale in (1.0, 0.0):
+        model.use_option(f"scale {scale:g}")
+        by_scale[scale] = predict(model, enc, valid)
+        for s, name in enumerate(names, start=1):
+            rows = valid.scenario == s
+            recorded = chosen[name]["valid_auc"][f"{scale:g}"]
+            assert auc(valid.label[rows], by_scale[scale][rows]) == pytest.approx(recorded)
+    batch = enc.batch(valid, np.arange(len(valid)))
+    moved = ((batch.activity < model.cfg.cold_below) & model.known_items[batch.scenario, batch.item]).numpy()
+    assert moved.any() and (~moved).any()
+    assert np.array_equal(by_scale[1.0][~moved], by_scale[0.0][~moved])
+    assert not np.allclose(by_scale[1.0][moved], by_scale[0.0][moved])
+    with torch.no_grad():  # at scale 0 a new user's score on a known item is the item's bias and prior alone
+        model.cold_scale.zero_()
+        rows = torch.from_numpy(np.flatnonzero(moved))
+        sub = batch.subset(rows)
+        torch.testing.assert_close(model(sub), model._item_terms(sub))
+        model.train()
+        assert model._cold_scales(sub.scenario, sub.activity, sub.item) is None
+        model.eval()
+        # the catalogue path, at a scale between 0 and 1, for new users' queries and every item
+        model.cold_scale.copy_(torch.where(settled < 1, settled, 0.5))
+        queries = batch.subset(rows[:4])
+        items = enc.item_batch(np.arange(1, enc.spec_.n_items))
+        torch.testing.assert_close(model.score_candidates(queries, items),
+                                   model(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name,values", [(n, {}) for n in sorted(REGISTRY)] + [("mist", {"side_features": False})])
