@@ -52,7 +52,7 @@ from mistrec.models.layers import (
     FeatureEmbedding,
     grouped_softmax,
 )
-from mistrec.models.mist_config import ACTIVITY_BOUNDS, COLD_SCALES, MistConfig
+from mistrec.models.mist_config import ACTIVITY_BOUNDS, COLD_SCALES, MIN_CHOICE_ROWS, MistConfig
 from mistrec.models.mist_parts import interest_shares, item_prior
 from mistrec.models.mist_rank import MistCatalogue, supports_catalogue
 from mistrec.models.mist_tops import mixed_rows, top_network
@@ -318,32 +318,35 @@ class Mist(Model):
             assert self.read_cold_id is not None
             self.read_cold_id.fill_(option == "keep")
 
-    def settle(self, options: tuple[str, ...], aucs: dict[str, dict[int, float]], scenario_names: Sequence[str]
-               ) -> dict[str, Any]:
-        """Each trained scenario keeps the option with the highest validation AUC: for cold_id, new users read their
-        id where that is higher (a tie, no validation rows or one class only: hidden, as trained); for cold_scale,
-        the scale whose AUC is the highest, the earlier in COLD_SCALES on a tie (1, as trained, without rows)."""
+    def settle(self, options: tuple[str, ...], aucs: dict[str, dict[int, float]], moved: dict[int, int],
+               scenario_names: Sequence[str]) -> dict[str, Any]:
+        """Each trained scenario keeps the option with the highest validation AUC, where the options move the scores
+        of at least MIN_CHOICE_ROWS of its validation rows (fewer: the trained state, a choice on noise otherwise).
+        cold_id: new users read their id where that is higher (a tie, NaN: hidden, as trained); cold_scale: the
+        scale with the highest AUC, the earlier in COLD_SCALES on a tie (1, as trained)."""
         record: dict[str, Any] = {}
         if options == ("hide", "keep"):
             assert self.read_cold_id is not None
             self.read_cold_id.zero_()
             for s in self.known_scenarios:
                 hide, keep = aucs.get("hide", {}).get(s, float("nan")), aucs.get("keep", {}).get(s, float("nan"))
-                self.read_cold_id[s] = bool(keep > hide)  # False with a NaN
-                record[scenario_names[s - 1]] = {"valid_auc_hide": hide, "valid_auc_keep": keep,
+                rows = moved.get(s, 0)
+                self.read_cold_id[s] = bool(keep > hide) and rows >= MIN_CHOICE_ROWS  # False with a NaN
+                record[scenario_names[s - 1]] = {"valid_auc_hide": hide, "valid_auc_keep": keep, "rows_moved": rows,
                                                  "chosen": "keep" if bool(self.read_cold_id[s]) else "hide"}
             return {"cold_id": record}
         assert self.cold_scale is not None
         self.cold_scale.fill_(1.0)
         for s in self.known_scenarios:
             by_scale = {scale: aucs.get(f"scale {scale:g}", {}).get(s, float("nan")) for scale in COLD_SCALES}
+            rows = moved.get(s, 0)
             best = COLD_SCALES[0]
-            for scale in COLD_SCALES[1:]:
+            for scale in COLD_SCALES[1:] if rows >= MIN_CHOICE_ROWS else ():
                 if by_scale[scale] > by_scale[best]:  # strictly: a tie keeps the earlier, NaN never wins
                     best = scale
             self.cold_scale[s] = best
             record[scenario_names[s - 1]] = {"valid_auc": {f"{k:g}": v for k, v in by_scale.items()},
-                                             "chosen": best}
+                                             "rows_moved": rows, "chosen": best}
         return {"cold_scale": record}
 
     def _null(self, scenario: torch.Tensor) -> torch.Tensor | None:
@@ -481,7 +484,8 @@ class Mist(Model):
         return logit
 
     def setup(self, rows: IndexedRows) -> None:
-        """Fits the item prior (`item_prior`) on the training rows, before training."""
+        """Fits, on the training rows before training, the item prior (`item_prior`) and the (scenario, item) pairs
+        with a training positive (`cold_scale: auto`'s known items)."""
         if self.prior is not None:
             n_scenarios, n_items = self.prior.shape
             self.prior = item_prior(rows, n_scenarios, n_items, self.cfg.prior_strength)

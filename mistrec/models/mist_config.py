@@ -9,10 +9,14 @@ from mistrec.errors import ConfigError
 from mistrec.features.scenario_text import NEW_SCENARIO_MODES, TEXT_ENCODERS
 from mistrec.models.base import ModelConfig
 
-__all__ = ["ACTIVITY_BOUNDS", "COLD_SCALES", "MistConfig"]
+__all__ = ["ACTIVITY_BOUNDS", "COLD_SCALES", "MIN_CHOICE_ROWS", "MistConfig"]
 
 ACTIVITY_BOUNDS = (1, 3, 6, 21)  # activity buckets 0, 1-2, 3-5, 6-20, >20 (as mistrec.eval.activity's groups)
 COLD_SCALES = (1.0, 0.75, 0.5, 0.25, 0.0)  # `cold_scale: auto`'s choices, the trained state first (ties keep it)
+# `cold_id: auto` and `cold_scale: auto` choose in a scenario only where the options move at least this many of its
+# validation rows; with fewer the trained state stays (the synthetic platforms' home_feed has about 20 such rows, on
+# which both choices flipped by 4e-5 of AUC)
+MIN_CHOICE_ROWS = 100
 
 
 @dataclass(frozen=True)

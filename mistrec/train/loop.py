@@ -417,17 +417,29 @@ def _epoch_record(model: Model, enc: FeatureEncoder, valid_rows: EncodedRows | S
 def _select_on_validation(model: SelectsOnValidation, enc: FeatureEncoder, valid_rows: EncodedRows | StreamedRows,
                           cfg: TrainConfig, where: Ranks) -> dict[str, Any]:
     """The validation rows scored once per option of each of the model's rounds, each scenario's AUCs under each
-    handed to the model to settle (rank 0 computes them, every rank settles alike), one round after the other."""
+    and its number of rows whose score the options move handed to the model to settle (rank 0 computes them, every
+    rank settles alike), one round after the other."""
     record: dict[str, Any] = {}
     for options in model.validation_rounds():
         aucs: dict[str, dict[int, float]] = {}
+        first: np.ndarray | None = None
+        moved: np.ndarray | None = None
+        scenario: np.ndarray | None = None
         for option in options:
             model.use_option(option)
             scored = _score(cast(Model, model), enc, valid_rows, cfg.eval_batch_size, where)
             if scored is not None:
                 aucs[option] = metrics.scenario_aucs(scored.label, scored.click, scored.scenario)[1]
-        record.update(model.settle(options, cast(dict[str, dict[int, float]], where.from_main(aucs)),
-                                   enc.spec_.scenario_names))
+                if first is None:
+                    first, moved, scenario = scored.click, np.zeros(len(scored.click), dtype=bool), scored.scenario
+                else:
+                    assert moved is not None
+                    moved |= scored.click != first
+        counts: dict[int, int] = {}
+        if moved is not None and scenario is not None:
+            counts = {int(s): int(n) for s, n in zip(*np.unique(scenario[moved], return_counts=True), strict=True)}
+        aucs, counts = where.from_main((aucs, counts))
+        record.update(model.settle(options, aucs, counts, enc.spec_.scenario_names))
     return record
 
 

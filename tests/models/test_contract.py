@@ -18,6 +18,7 @@ from mistrec.features import FeatureEncoder
 from mistrec.metrics import auc, logloss
 from mistrec.models import REGISTRY, build_model
 from mistrec.models.base import Calibrates, Explains, FitsDirectly, ReportsGates
+from mistrec.models.mist_config import COLD_SCALES, MIN_CHOICE_ROWS
 from mistrec.train import TrainConfig, load_run, predict
 from tests.conftest import prepared_synthetic
 
@@ -254,7 +255,8 @@ def test_mist_cold_id_auto_settles_each_scenario_on_validation(prepared: Path, t
     assert model.read_cold_id is not None
     for s, name in enumerate(names, start=1):
         c = chosen[name]
-        assert c["chosen"] == ("keep" if c["valid_auc_keep"] > c["valid_auc_hide"] else "hide")
+        enough = c["rows_moved"] >= MIN_CHOICE_ROWS
+        assert c["chosen"] == ("keep" if c["valid_auc_keep"] > c["valid_auc_hide"] and enough else "hide")
         assert bool(model.read_cold_id[s]) == (c["chosen"] == "keep")
     ds = PreparedDataset.load(prepared)
     valid = enc.rows(ds, "valid")
@@ -265,6 +267,9 @@ def test_mist_cold_id_auto_settles_each_scenario_on_validation(prepared: Path, t
         for s, name in enumerate(names, start=1):
             rows = valid.scenario == s
             assert auc(valid.label[rows], by_option[option][rows]) == pytest.approx(chosen[name][f"valid_auc_{option}"])
+    for s, name in enumerate(names, start=1):  # the rows the choice moves, as counted for the rule
+        rows = valid.scenario == s
+        assert chosen[name]["rows_moved"] == int((rows & (by_option["hide"] != by_option["keep"])).sum())
     # the option moves the scores of users new in the scenario only, and of some of them here
     batch = enc.batch(valid, np.arange(len(valid)))
     new = (batch.activity < model.cfg.cold_below).numpy()
@@ -280,13 +285,30 @@ def test_mist_cold_id_auto_settles_each_scenario_on_validation(prepared: Path, t
     assert np.array_equal(by_option["hide"], by_option["keep"])
 
 
+def test_mist_settles_a_scenario_only_on_enough_moved_rows(prepared: Path) -> None:
+    """The settling rule on given AUCs: the best option wins where the options move at least MIN_CHOICE_ROWS
+    validation rows of the scenario; with fewer, or on a tie or NaN, the trained state stays."""
+    enc = FeatureEncoder().fit(PreparedDataset.load(prepared))
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8})
+    names = enc.spec_.scenario_names
+    s1, s2, s3 = 1, 2, 3
+    assert model.validation_rounds() == (("hide", "keep"), tuple(f"scale {x:g}" for x in COLD_SCALES))
+    moved = {s1: MIN_CHOICE_ROWS, s2: MIN_CHOICE_ROWS - 1, s3: 10**6}  # s2: one row too few
+    got = model.settle(("hide", "keep"), {"hide": {s1: 0.70, s2: 0.70, s3: 0.70},
+                                          "keep": {s1: 0.71, s2: 0.80, s3: 0.70}}, moved, names)["cold_id"]
+    assert [got[names[s - 1]]["chosen"] for s in (s1, s2, s3)] == ["keep", "hide", "hide"]  # s3: a tie
+    aucs = {f"scale {x:g}": {s1: 0.70 + 0.01 * (x == 0.25), s2: 0.70 + 0.1 * (x == 0.0), s3: 0.70} for x in COLD_SCALES}
+    aucs["scale 0.5"][s3] = float("nan")
+    got = model.settle(tuple(aucs), aucs, moved, names)["cold_scale"]
+    assert [got[names[s - 1]]["chosen"] for s in (s1, s2, s3)] == [0.25, 1.0, 1.0]
+    assert model.cold_scale is not None and model.cold_scale[s1] == 0.25 and model.cold_scale[s2] == 1.0
+
+
 def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path, tmp_path: Path) -> None:
     """`cold_scale: auto` (the default): after training and the cold_id choice, each scenario keeps the scale of
     the network's logit, for users new there on items with a training positive there, whose validation AUC is the
     highest (ties: the earlier in COLD_SCALES); the AUCs recorded are the validation rows'; only those rows move; at
     scale 0 such a row is the item terms alone; training never reads it; the catalogue path scores as forward."""
-    from mistrec.models.mist_config import COLD_SCALES
-
     torch.set_num_threads(1)
     summary = fit_run(prepared, "mist", tmp_path / "run", model_values={"embedding_dim": 8},
                       train_cfg=TrainConfig(epochs=3, batch_size=512, lr=3e-3, seed=3), quiet=True)
@@ -302,7 +324,7 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
     for s, name in enumerate(names, start=1):
         by = {float(k): v for k, v in chosen[name]["valid_auc"].items()}
         best = COLD_SCALES[0]
-        for scale in COLD_SCALES[1:]:
+        for scale in COLD_SCALES[1:] if chosen[name]["rows_moved"] >= MIN_CHOICE_ROWS else ():
             best = scale if by[scale] > by[best] else best
         assert chosen[name]["chosen"] == best == pytest.approx(float(model.cold_scale[s]))
     settled = model.cold_scale.clone()
@@ -314,6 +336,9 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
             rows = valid.scenario == s
             recorded = chosen[name]["valid_auc"][f"{scale:g}"]
             assert auc(valid.label[rows], by_scale[scale][rows]) == pytest.approx(recorded)
+    for s, name in enumerate(names, start=1):
+        rows = valid.scenario == s
+        assert chosen[name]["rows_moved"] == int((rows & (by_scale[1.0] != by_scale[0.0])).sum())
     batch = enc.batch(valid, np.arange(len(valid)))
     moved = ((batch.activity < model.cfg.cold_below) & model.known_items[batch.scenario, batch.item]).numpy()
     assert moved.any() and (~moved).any()
