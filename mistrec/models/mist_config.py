@@ -77,9 +77,10 @@ class MistConfig(ModelConfig):
     # "auto" (the default): after training, each scenario's validation rows choose how much of the network's part of
     # the logit (everything but the item's bias and prior) a user new in the scenario gets on an item with training
     # positives there: logit = item terms + s * rest, s in COLD_SCALES (1: as trained). Such a user's network part is
-    # learned from users active in the scenario; on the Amazon pairs it ranks known items below item popularity
-    # at s = 1 and above it at 0.25-0.75 (docs/models.md, "cold_scale: auto"). Items without a training positive in
-    # the scenario keep s = 1 (their prior says nothing of them). "off": s = 1 always. Without validation rows, 1.
+    # learned from users active in the scenario; for sport_phone's cold users (one run) it ranked known items below
+    # item popularity at s = 1 and above it at 0.25 (docs/models.md, "cold_scale: auto"). Items without a training
+    # positive in the scenario keep s = 1 (their prior says nothing of them). "off": s = 1 always. Without validation
+    # rows (or fewer than MIN_CHOICE_ROWS that the scale moves), 1.
     cold_scale: Literal["auto", "off"] = "auto"
     # the top also reads an embedding of the user's activity in the scenario (0, 1-2, 3-5, 6-20, >20 events)
     activity_embedding: bool = False
