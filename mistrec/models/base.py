@@ -110,7 +110,7 @@ class Explanation:
     interest u (attention weight times its pool's interest-level share); source_mass: (B, S) the attention mass
     on each source scenario's events; source_share: (B, S) each source's interest-level share; pool_share:
     (B, S, P) the same per polarity pool; transfer_terms: (B, S) each source's term in the transfer read-out's
-    logit (None without the read-out).
+    logit, as it enters the logit (mist's `cold_scale` included; None without the read-out).
     """
 
     logit: torch.Tensor

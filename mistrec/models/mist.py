@@ -433,6 +433,9 @@ class Mist(Model):
         # each event's weight in the interest u: its attention weight times its pool's interest-level share
         effective = it.w * it.share.flatten(1).gather(1, self._pool_index(b))
         terms = None if it.terms is None else it.terms.view(len(b), self.n_scenarios, self.n_pools).sum(-1)
+        scale = self._cold_scales(b.scenario, b.activity, b.item)
+        if terms is not None and scale is not None:  # each term as it enters the logit (`cold_scale`)
+            terms = terms * scale.unsqueeze(1)
         return Explanation(logit=logit, event_weights=it.w, event_effect=effective, source_mass=it.mass,
                            source_share=it.share.sum(-1), pool_share=it.share, transfer_terms=terms)
 

@@ -349,6 +349,9 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
         rows = torch.from_numpy(np.flatnonzero(moved))
         sub = batch.subset(rows)
         torch.testing.assert_close(model(sub), model._item_terms(sub))
+        explained = model.explain(sub)  # the explanation's read-out terms as they enter the logit: none here
+        torch.testing.assert_close(explained.logit, model(sub))
+        assert explained.transfer_terms is not None and not explained.transfer_terms.any()
         model.train()
         assert model._cold_scales(sub.scenario, sub.activity, sub.item) is None
         model.eval()
