@@ -1,16 +1,19 @@
-"""What mist's `cold_scale: auto` changes on test: one mist run with the defaults, its test rows scored twice, with
-the scales the validation rows chose and with every scale at 1 (as `cold_scale: off` scores the same weights:
-training never reads the scale), and the test AUC of each by scenario and activity group (the user's training
-events in the row's scenario), with the choice and its validation AUCs.
+"""What mist's `cold_scale: auto` changes: one mist run with the defaults, its validation and test rows scored with
+the scales the validation rows chose and with every scale of COLD_SCALES in every scenario (training never reads
+the scale, so "1" is what `cold_scale: off` gives with the same weights, and "0" leaves a new user's known items at
+their item terms, bias and prior), and the AUC of each by scenario and activity group (the user's training events in
+the row's scenario, as `mistrec evaluate` groups), with the choice and its validation AUCs from run.json.
 
     python benchmarks/cold_scale_effect.py --json benchmarks/results/cold_scale_effect.json \
         --only synthetic-transfer,synthetic-identity,amazon-sport_phone
 
 Datasets as benchmarks/transfer.py prepares them under --work (made here when missing): "synthetic-transfer" and
 "synthetic-identity" (4,000 users, temporal split), "amazon-PAIR" (the cold-user protocol, cold rows last),
-"ml-1m-genre" (cold-user on the family shelf). On the Amazon pairs the AUC is also given on the rows whose item has
-a training positive in the domain ("seen"), and the full-catalogue NDCG@10 of each domain's (cold) test users. One
-seed (2022), transfer.py's training settings, --threads 1 by default. Several --only runs add to one JSON file.
+"ml-1m-genre" (cold-user on the family shelf). The run is reused when it exists (RUN = the prepared directory's
+sibling cold-scale-mist). On the Amazon pairs the AUC is also given on the rows whose item has a training positive in
+the domain ("seen", the model's own `known_items`), and the test's full-catalogue NDCG@10 at the chosen scales and
+at 1. One seed (2022), transfer.py's training settings, --threads 1 by default. Several --only runs add to one JSON
+file.
 """
 
 from __future__ import annotations
@@ -47,8 +50,9 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
     from transfer import prepare
 
     from mistrec.data import PreparedDataset
-    from mistrec.eval.activity import ACTIVITY_GROUPS, group_index
+    from mistrec.eval.activity import ACTIVITY_GROUPS, ActivityCounts, group_index
     from mistrec.eval.fit import fit_run
+    from mistrec.models.mist_config import COLD_SCALES
     from mistrec.train import TrainConfig, load_run, predict
 
     torch.set_num_threads(args.threads)
@@ -61,36 +65,39 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
     model, enc, _ = load_run(run)
     selected = json.loads((run / "run.json").read_text())["result"]["selected"]
     ds = PreparedDataset.load(prepared)
-    test, train = enc.rows(ds, "test"), enc.rows(ds, "train")
     chosen = model.cold_scale.clone()
-    scored = {"chosen": predict(model, enc, test)}
-    with torch.no_grad():
-        model.cold_scale.fill_(1.0)
-    scored["1"] = predict(model, enc, test)
-    with torch.no_grad():
-        model.cold_scale.copy_(chosen)
-    activity = enc.batch(test, np.arange(len(test))).activity.numpy()
-    group = group_index(activity)
-    positive = train.label > 0
-    known = np.zeros((enc.spec_.n_scenarios, enc.spec_.n_items), dtype=bool)
-    known[train.scenario[positive], train.item[positive]] = True
-    seen = known[test.scenario, test.item]
+    names = enc.spec_.scenario_names
+    activity = ActivityCounts.from_interactions(ds.interactions, len(names) + 1)  # as `mistrec evaluate` groups
+    amazon = name.startswith("amazon-")
     rows = []
-    for s, scen in enumerate(enc.spec_.scenario_names, start=1):
-        in_s = test.scenario == s
-        for g, gname in [(-1, "all"), *enumerate(ACTIVITY_GROUPS)]:
-            mask = in_s & (group == g if g >= 0 else True)
-            if not mask.any():
-                continue
-            row: dict[str, Any] = {"dataset": name, "scenario": scen, "group": gname, "rows": int(mask.sum()),
-                                   "scale": float(chosen[s])}
-            for key, p in scored.items():
-                row[f"auc_{key}"] = auc_or_none(test.label[mask], p[mask])
-                if name.startswith("amazon-"):
-                    row[f"auc_seen_{key}"] = auc_or_none(test.label[mask & seen], p[mask & seen])
-            rows.append(row)
-    ndcg = {}
-    if name.startswith("amazon-"):  # every test user is cold in the target: full-catalogue NDCG@10 per domain
+    for split in ("valid", "test"):
+        split_rows = enc.rows(ds, split)
+        scored = {"chosen": predict(model, enc, split_rows)}
+        for scale in COLD_SCALES:  # every scale in every scenario; at 0 a new user's known item is its item terms
+            with torch.no_grad():
+                model.cold_scale.fill_(scale)
+            scored[f"{scale:g}"] = predict(model, enc, split_rows)
+        with torch.no_grad():
+            model.cold_scale.copy_(chosen)
+        group = group_index(activity.of(split_rows.user, split_rows.scenario))
+        ix = enc.indexed(split_rows)
+        seen = model.known_items[torch.from_numpy(ix.scenario.astype(np.int64)),
+                                 torch.from_numpy(ix.item.astype(np.int64))].numpy()
+        for s, scen in enumerate(names, start=1):
+            in_s = split_rows.scenario == s
+            for g, gname in [(-1, "all"), *enumerate(ACTIVITY_GROUPS)]:
+                mask = in_s & (group == g if g >= 0 else True)
+                if not mask.any():
+                    continue
+                row: dict[str, Any] = {"dataset": name, "split": split, "scenario": scen, "group": gname,
+                                       "rows": int(mask.sum()), "scale": float(chosen[s])}
+                for key, p in scored.items():
+                    row[f"auc_{key}"] = auc_or_none(split_rows.label[mask], p[mask])
+                    if amazon:
+                        row[f"auc_seen_{key}"] = auc_or_none(split_rows.label[mask & seen], p[mask & seen])
+                rows.append(row)
+    ndcg: dict[str, dict[str, float]] = {}
+    if amazon:  # every test user is cold in the target: full-catalogue NDCG@10 per domain
         from mistrec.eval import rank_full_catalogue
 
         for key, scale in (("chosen", chosen), ("1", torch.ones_like(chosen))):
@@ -122,7 +129,7 @@ def main() -> int:
         write_json(out, doc)
         for r in doc["datasets"][name]["rows"]:
             if r["group"] in ("all", "0", "1-2"):
-                print(name, r["scenario"], r["group"], r["rows"], "scale", r["scale"],
+                print(name, r["split"], r["scenario"], r["group"], r["rows"], "scale", r["scale"],
                       {k: round(v, 4) for k, v in r.items() if k.startswith("auc") and v is not None})
         for scen, v in doc["datasets"][name]["ndcg"].items():
             print(name, scen, {k: round(x, 4) for k, x in v.items()})

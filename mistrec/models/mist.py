@@ -59,6 +59,11 @@ from mistrec.models.mist_tops import mixed_rows, top_network
 
 __all__ = ["Mist", "MistConfig"]
 
+def _scale_of(option: str) -> float:
+    """The scale of a `cold_scale` option ("scale 0.75" -> 0.75)."""
+    return float(option.removeprefix("scale "))
+
+
 class Mist(Model):
     """Multi-scenario Interest Transfer (docs/models.md, steps 1-6): attention over the user's scenario-tagged
     history, conditioned on the target scenario and the candidate, pooled per source scenario and weighed by
@@ -281,10 +286,10 @@ class Mist(Model):
         if self.cfg.cold_id != "keep":  # new in the scenario: read through the history alone
             cold = b.activity < self.cfg.cold_below
             if self.read_cold_id is not None and not self.training:  # auto: where validation chose the id
-                # a scenario added after training (add_mixed_scenario) lies past the buffer: hide the id there
+                # a scenario added after training (add_mixed_scenario) lies past the buffer: hide the id there (an
+                # `&`, not a where: ONNX Runtime has no Where over booleans)
                 n = len(self.read_cold_id)
-                reads = self.read_cold_id.index_select(0, b.scenario.clamp_max(n - 1)) & (b.scenario < n)
-                cold = cold & ~reads
+                cold = cold & ~(self.read_cold_id.index_select(0, b.scenario.clamp_max(n - 1)) & (b.scenario < n))
             b = dataclasses.replace(b, user=b.user.masked_fill(cold, 0))
         x = self.embed(b)
         if self.activity is not None:
@@ -313,41 +318,37 @@ class Mist(Model):
     def use_option(self, option: str) -> None:
         if option.startswith("scale "):
             assert self.cold_scale is not None
-            self.cold_scale.fill_(float(option.removeprefix("scale ")))
+            self.cold_scale.fill_(_scale_of(option))
         else:
             assert self.read_cold_id is not None
             self.read_cold_id.fill_(option == "keep")
 
     def settle(self, options: tuple[str, ...], aucs: dict[str, dict[int, float]], moved: dict[int, int],
                scenario_names: Sequence[str]) -> dict[str, Any]:
-        """Each trained scenario keeps the option with the highest validation AUC, where the options move the scores
-        of at least MIN_CHOICE_ROWS of its validation rows (fewer: the trained state, a choice on noise otherwise).
-        cold_id: new users read their id where that is higher (a tie, NaN: hidden, as trained); cold_scale: the
-        scale with the highest AUC, the earlier in COLD_SCALES on a tie (1, as trained)."""
+        """Each trained scenario keeps the round's option with the highest validation AUC, the earlier one on a tie
+        (NaN never wins), where the options move the scores of at least MIN_CHOICE_ROWS of its validation rows;
+        with fewer, the round's first option, the trained state (cold_id: hidden; cold_scale: 1)."""
+        name = "cold_id" if options == ("hide", "keep") else "cold_scale"
+        self.use_option(options[0])  # every scenario, the unknown one included, back to the trained state first
         record: dict[str, Any] = {}
-        if options == ("hide", "keep"):
-            assert self.read_cold_id is not None
-            self.read_cold_id.zero_()
-            for s in self.known_scenarios:
-                hide, keep = aucs.get("hide", {}).get(s, float("nan")), aucs.get("keep", {}).get(s, float("nan"))
-                rows = moved.get(s, 0)
-                self.read_cold_id[s] = bool(keep > hide) and rows >= MIN_CHOICE_ROWS  # False with a NaN
-                record[scenario_names[s - 1]] = {"valid_auc_hide": hide, "valid_auc_keep": keep, "rows_moved": rows,
-                                                 "chosen": "keep" if bool(self.read_cold_id[s]) else "hide"}
-            return {"cold_id": record}
-        assert self.cold_scale is not None
-        self.cold_scale.fill_(1.0)
         for s in self.known_scenarios:
-            by_scale = {scale: aucs.get(f"scale {scale:g}", {}).get(s, float("nan")) for scale in COLD_SCALES}
+            by = {option: aucs.get(option, {}).get(s, float("nan")) for option in options}
             rows = moved.get(s, 0)
-            best = COLD_SCALES[0]
-            for scale in COLD_SCALES[1:] if rows >= MIN_CHOICE_ROWS else ():
-                if by_scale[scale] > by_scale[best]:  # strictly: a tie keeps the earlier, NaN never wins
-                    best = scale
-            self.cold_scale[s] = best
-            record[scenario_names[s - 1]] = {"valid_auc": {f"{k:g}": v for k, v in by_scale.items()},
-                                             "rows_moved": rows, "chosen": best}
-        return {"cold_scale": record}
+            best = options[0]
+            for option in options[1:] if rows >= MIN_CHOICE_ROWS else ():
+                if by[option] > by[best]:
+                    best = option
+            if name == "cold_id":
+                assert self.read_cold_id is not None
+                self.read_cold_id[s] = best == "keep"
+                record[scenario_names[s - 1]] = {"valid_auc_hide": by["hide"], "valid_auc_keep": by["keep"],
+                                                 "rows_moved": rows, "chosen": best}
+            else:
+                assert self.cold_scale is not None
+                self.cold_scale[s] = _scale_of(best)
+                record[scenario_names[s - 1]] = {"valid_auc": {o.removeprefix("scale "): v for o, v in by.items()},
+                                                 "rows_moved": rows, "chosen": _scale_of(best)}
+        return {name: record}
 
     def _null(self, scenario: torch.Tensor) -> torch.Tensor | None:
         """The "no source" logit of each row's target scenario (B,), None without `null_interest`."""
@@ -461,10 +462,10 @@ class Mist(Model):
         if self.cold_scale is None or self.known_items is None or self.training:
             return None
         n = len(self.cold_scale)
-        known = scenario < n  # a scenario added after training (add_mixed_scenario): not scaled
-        s = scenario.clamp_max(n - 1)
-        scaled = known & (activity < self.cfg.cold_below) & self.known_items[s, item]
-        return torch.where(scaled, self.cold_scale.index_select(0, s), torch.ones_like(self.cold_scale[0]))
+        s = scenario.clamp_max(n - 1)  # a scenario added after training (past the buffers) is not scaled
+        scaled = (scenario < n) & (activity < self.cfg.cold_below) & self.known_items[s, item]
+        scale = self.cold_scale.index_select(0, s)
+        return torch.where(scaled, scale, torch.ones_like(scale))
 
     def _item_terms(self, b: Batch) -> torch.Tensor:
         """The logit's item terms (B,): the item's bias and prior in the row's scenario (zero without them)."""

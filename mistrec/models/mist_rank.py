@@ -76,9 +76,11 @@ class _Side:
             self.offset += m.item_bias.weight.view(-1, m.n_scenarios)[items.item, s]
         if m.prior is not None:
             self.offset += m.prior[s, items.item]
-        # `cold_scale: auto`: the candidates with a training positive in the scenario, whose network part a user new
-        # there gets scaled (Mist._cold_scales)
-        self.known = None if m.known_items is None else m.known_items[s, items.item]
+        # `cold_scale: auto`: each candidate's share of the network's logit for a user new in the scenario
+        # (Mist._cold_scales at activity 0, as the scales stand when the side is made), None where it is 1 throughout
+        n_cand = len(candidate)
+        self.cold = m._cold_scales(torch.full((n_cand,), s, dtype=torch.long), torch.zeros(n_cand, dtype=torch.long),
+                                   items.item)
         # the top: the first layer's pre-activation x M + c, split by input: features (the item's columns here,
         # the user's per query), u, u * q
         d_f = item_x.shape[1]
@@ -101,7 +103,7 @@ class _Side:
     def subset(self, columns: torch.Tensor) -> _Side:
         """The same terms for the candidates at `columns` only (a retrieval stage's few hundred, per request)."""
         out = copy.copy(self)
-        for name in ("q", "key", "gate_q", "mapped", "offset", "first_item", "aux_item", "null", "known"):
+        for name in ("q", "key", "gate_q", "mapped", "offset", "first_item", "aux_item", "null", "cold"):
             value = getattr(self, name)
             if value is not None:
                 setattr(out, name, value.index_select(0, columns))
@@ -184,17 +186,11 @@ class MistCatalogue:
                     side = subsets[s]
                 rest = self._score(side, user_x[i], tokens[i, real], hist[i, real], pools[i, real],
                                    queries.hist_scenarios[i, real])
-                scale = self._cold_scale(side, int(queries.activity[i]))
-                out[i] = side.offset + rest if scale is None else torch.addcmul(side.offset, scale, rest)
+                if side.cold is not None and int(queries.activity[i]) < m.cfg.cold_below:  # new in the scenario
+                    out[i] = torch.addcmul(side.offset, side.cold, rest)
+                else:
+                    out[i] = side.offset + rest
         return out
-
-    def _cold_scale(self, side: _Side, activity: int) -> torch.Tensor | None:
-        """The candidates' shares (C,) of the network's logit for a query of this activity in the side's scenario
-        (Mist._cold_scales), None where every share is 1."""
-        m = self.model
-        if m.cold_scale is None or side.known is None or activity >= m.cfg.cold_below:
-            return None
-        return torch.where(side.known, m.cold_scale[side.s], torch.ones_like(m.cold_scale[side.s]))
 
     def _score(self, side: _Side, user_x: torch.Tensor, e: torch.Tensor, items: torch.Tensor, pool: torch.Tensor,
                scenarios: torch.Tensor) -> torch.Tensor:

@@ -422,22 +422,21 @@ def _select_on_validation(model: SelectsOnValidation, enc: FeatureEncoder, valid
     record: dict[str, Any] = {}
     for options in model.validation_rounds():
         aucs: dict[str, dict[int, float]] = {}
-        first: np.ndarray | None = None
-        moved: np.ndarray | None = None
-        scenario: np.ndarray | None = None
+        counts: dict[int, int] = {}
+        clicks = []
         for option in options:
             model.use_option(option)
             scored = _score(cast(Model, model), enc, valid_rows, cfg.eval_batch_size, where)
-            if scored is not None:
+            if scored is not None:  # rank 0
                 aucs[option] = metrics.scenario_aucs(scored.label, scored.click, scored.scenario)[1]
-                if first is None:
-                    first, moved, scenario = scored.click, np.zeros(len(scored.click), dtype=bool), scored.scenario
-                else:
-                    assert moved is not None
-                    moved |= scored.click != first
-        counts: dict[int, int] = {}
-        if moved is not None and scenario is not None:
-            counts = {int(s): int(n) for s, n in zip(*np.unique(scenario[moved], return_counts=True), strict=True)}
+                clicks.append(scored.click)
+        if clicks:  # the rows whose score any option moves from the first's, per scenario
+            assert scored is not None
+            moved = np.zeros(len(clicks[0]), dtype=bool)
+            for click in clicks[1:]:
+                moved |= click != clicks[0]
+            counts = {int(s): int(n) for s, n in zip(*np.unique(scored.scenario[moved], return_counts=True),
+                                                     strict=True)}
         aucs, counts = where.from_main((aucs, counts))
         record.update(model.settle(options, aucs, counts, enc.spec_.scenario_names))
     return record

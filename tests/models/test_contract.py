@@ -318,9 +318,11 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
     assert model.cold_scale is not None and model.known_items is not None
     names = enc.spec_.scenario_names
     ds = PreparedDataset.load(prepared)
-    train, valid = enc.rows(ds, "train"), enc.rows(ds, "valid")
-    positive = train.label > 0
-    assert model.known_items.sum() == len(set(zip(train.scenario[positive], train.item[positive], strict=True)))
+    train, valid = enc.indexed(enc.rows(ds, "train")), enc.rows(ds, "valid")
+    want = torch.zeros_like(model.known_items)  # the (scenario, item) pairs with a training positive, model indices
+    for scenario, item, label in zip(train.scenario, train.item, train.label, strict=True):
+        want[scenario, item] |= bool(label > 0)
+    assert torch.equal(model.known_items, want) and want.any() and not want.all()
     for s, name in enumerate(names, start=1):
         by = {float(k): v for k, v in chosen[name]["valid_auc"].items()}
         best = COLD_SCALES[0]

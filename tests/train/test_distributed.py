@@ -8,9 +8,10 @@ per-scenario test AUC to 0.005 (the smallest scenario has 680 positive-negative 
 moves its AUC by 0.0015). With mist's defaults each rank draws its own dropout masks and
 the top normalises by its half of each batch, so the run is another draw of the same training: its losses per epoch
 within 1% and its validation AUC per epoch within 0.02 of the 1-process run. On this data four seeds of one process
-(2022, 1, 2, 3; 2026-12-02) spread by up to 1.4% in loss and by 0.040 / 0.015 in validation AUC at the second / third
-epoch; the 2-rank run was 0.0101 from the 1-process run at the third epoch on one machine and within 0.01 on CI's, so
-0.01 (the tolerance before) was inside the noise it claimed to allow for.
+(2022, 1, 2, 3; `mistrec train ... --threads 1 --seed N` by hand, 2026-12-02) spread by up to 1.4% in loss and by
+0.040 / 0.015 in validation AUC at the second / third epoch; the 2-rank run was 0.0101 from the 1-process run at
+the third epoch on one machine and within 0.01 on CI's, so 0.01 (the tolerance before) was inside the noise it
+claimed to allow for.
 """
 
 from __future__ import annotations
