@@ -1,11 +1,17 @@
-"""One forward pass of a run's exported graph in ONNX Runtime against the same pass in PyTorch, on crossed
-(user, candidate) rows: what `mistrec serve --backend onnx` does per block of candidates (docs/serving.md, "Export").
+"""One user's query against N candidate items, scored by a run's exported graphs in ONNX Runtime and by PyTorch
+(docs/serving.md, "Export"):
+
+- `torch_crossed_ms` / `onnx_crossed_ms`: the crossed (user, candidate) rows through the model's forward and through
+  model.onnx (N copies of the history);
+- with a ranking graph (mist's rank.onnx): `onnx_rank_ms`, the query and its N candidates through it (the history
+  read once), against `torch_catalogue_ms`, the PyTorch service's path: the scenario's catalogue scorer, prepared
+  once for the whole catalogue (not timed), asked for the N candidates (`CandidateScorer` with columns).
 
     python benchmarks/onnx_speed.py --json benchmarks/results/onnx_speed_ml1m_age.json --run RUN [--rows 50,500]
 
 RUN must have been exported (`mistrec export RUN`). The query is the most active user's history in the first
-scenario, crossed with the first N items; median of --repeats timed calls after one warm-up, both runtimes at
---threads intra-op threads. The two outputs are compared too.
+scenario; the candidates are the scenario's first N catalogue items; median of --repeats timed calls after one
+warm-up, both runtimes at --threads intra-op threads. Every output is compared with PyTorch's too.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +45,7 @@ def main() -> int:
     import torch
 
     from mistrec.eval.explain import Recommender
-    from mistrec.eval.export import INPUTS
+    from mistrec.eval.export import CANDIDATE_INPUTS, INPUTS, QUERY_INPUTS
 
     torch.set_num_threads(args.threads)
     rec = Recommender.load(args.run)
@@ -46,33 +54,53 @@ def main() -> int:
     assert query is not None
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
-    session = ort.InferenceSession(str(Path(args.run) / "export" / "model.onnx"), options,
-                                   providers=["CPUExecutionProvider"])
+    export = Path(args.run) / "export"
+    session = ort.InferenceSession(str(export / "model.onnx"), options, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
+    rank = (ort.InferenceSession(str(export / "rank.onnx"), options, providers=["CPUExecutionProvider"])
+            if (export / "rank.onnx").is_file() else None)
+    s_idx = rec.ds.scenarios.index(scenario) + 1
+    catalogue = rec._catalogue[s_idx]
+    scorer = rec._scorer(s_idx, catalogue)  # PyTorch's catalogue path, as the service prepares it
     load_before = os.getloadavg()
     rows = []
-    for n in (int(x) for x in args.rows.split(",")):
-        b = query.cross(rec.enc.item_batch(np.arange(1, n + 1)))
-        feeds = {name: getattr(b, name).numpy() for name in names}
-        timings: dict[str, list[float]] = {"torch": [], "onnx": []}
-        with torch.no_grad():
-            want = rec.model(b).numpy()
-        got = session.run(["logit"], feeds)[0]
+
+    def timed(fn: Callable[..., Any], *xs: Any) -> float:
+        fn(*xs)  # warm-up
+        times = []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            with torch.no_grad():
-                rec.model(b)
-            timings["torch"].append(1000 * (time.perf_counter() - start))
-            start = time.perf_counter()
-            session.run(["logit"], feeds)
-            timings["onnx"].append(1000 * (time.perf_counter() - start))
-        row = {"rows": n, "history": int(query.hist_mask.sum()), "torch_ms_median": statistics.median(timings["torch"]),
-               "onnx_ms_median": statistics.median(timings["onnx"]), "max_abs_diff": float(np.abs(got - want).max())}
-        row["onnx_over_torch"] = row["onnx_ms_median"] / row["torch_ms_median"]
+            fn(*xs)
+            times.append(1000 * (time.perf_counter() - start))
+        return statistics.median(times)
+
+    for n in (int(x) for x in args.rows.split(",")):
+        columns = torch.arange(min(n, len(catalogue)))
+        items = rec.enc.item_batch(catalogue[:len(columns)])
+        b = query.cross(items)
+        feeds = {name: getattr(b, name).numpy() for name in names}
+        with torch.no_grad():
+            want = rec.model(b).numpy()
+        row: dict[str, Any] = {"rows": len(columns), "history": int(query.hist_mask.sum()),
+                               "max_abs_diff": float(np.abs(session.run(["logit"], feeds)[0] - want).max())}
+        with torch.no_grad():
+            row["torch_crossed_ms"] = row["torch_ms_median"] = timed(rec.model, b)
+            row["onnx_crossed_ms"] = row["onnx_ms_median"] = timed(session.run, ["logit"], feeds)
+            row["onnx_over_torch"] = row["onnx_ms_median"] / row["torch_ms_median"]
+            row["torch_catalogue_ms"] = timed(scorer, query, columns)
+            row["max_abs_diff_catalogue"] = float(np.abs(scorer(query, columns).numpy()[0] - want).max())
+        if rank is not None:
+            rank_names = {i.name for i in rank.get_inputs()}
+            rank_feeds = {**{k: getattr(query, k).numpy() for k in QUERY_INPUTS if k in rank_names},
+                          **{k: getattr(items, k).numpy() for k in CANDIDATE_INPUTS if k in rank_names}}
+            row["onnx_rank_ms"] = timed(rank.run, ["logit"], rank_feeds)
+            row["max_abs_diff_rank"] = float(np.abs(rank.run(["logit"], rank_feeds)[0] - want).max())
+            row["onnx_rank_over_torch_catalogue"] = row["onnx_rank_ms"] / row["torch_catalogue_ms"]
         rows.append(row)
         print(json.dumps(row), flush=True)
     assert set(INPUTS) >= set(names)
-    write_json(args.json, {"run": args.run, "threads": args.threads, "rows": rows, "load_average_before": load_before,
+    write_json(args.json, {"run": args.run, "scenario": scenario, "catalogue": len(catalogue), "threads": args.threads,
+                           "rows": rows, "load_average_before": load_before,
                            "load_average_after": os.getloadavg(), "context": context()})
     return 0
 

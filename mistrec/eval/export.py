@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.errors import ArtifactError, ConfigError, MistrecError
 from mistrec.eval.evaluate import load_run_and_data
-from mistrec.models.base import Explains, Explanation, Model, Retrieves
+from mistrec.models.base import CandidateScorer, Explains, Explanation, Model, Retrieves
 from mistrec.models.layers import FeatureEmbedding, StarFCN
 
 __all__ = ["INPUTS", "OnnxModel", "export_run"]
@@ -37,6 +39,10 @@ INPUTS = ("user", "item", "scenario", "user_cat", "item_cat", "item_seq", "user_
           "hist_scenarios", "hist_gaps", "hist_labels", "hist_values", "hist_mask", "hist_item_cat", "hist_item_seq",
           "hist_item_num", "activity", "item_key", "hist_item_key")
 _HISTORY = {name for name in INPUTS if name.startswith("hist_")}
+# the ranking graph's inputs: one query's fields (a batch of 1), then its candidates' (a batch of C)
+CANDIDATE_INPUTS = Batch._ITEM_FIELDS
+QUERY_INPUTS = tuple(name for name in INPUTS if name not in CANDIDATE_INPUTS)
+RANK_INPUTS = QUERY_INPUTS + CANDIDATE_INPUTS
 TOLERANCE = 1e-5
 
 
@@ -60,6 +66,29 @@ class _Graph(nn.Module):
             e = self.model.explain(b)
             return e.logit, e.event_weights
         return self.model(b)
+
+
+class _Rank(nn.Module):
+    """mist's ranking graph: one query (its user, scenario, history and activity, a batch of 1) against C
+    candidates (their item fields), the (C,) logits, as `Mist.score_candidates` computes them: the history's tokens
+    and pools once for every candidate, not once per crossed row."""
+
+    def __init__(self, model: Model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        fields = dict(zip(RANK_INPUTS, xs, strict=True))
+        query = {name: fields[name] for name in QUERY_INPUTS}
+        n = fields["item"].shape[0]
+        # the query's item fields and the candidates' user fields are never read (Batch.cross); they are given
+        # the other side's values for their shapes
+        candidates = {name: value.expand(n, *value.shape[1:]) for name, value in query.items()}
+        candidates.update({name: fields[name] for name in CANDIDATE_INPUTS})
+        query.update({name: fields[name][:1] for name in CANDIDATE_INPUTS})
+        one, many = torch.zeros(1), torch.zeros(n)
+        q, c = Batch(**query, label=one, conversion=one), Batch(**candidates, label=many, conversion=many)
+        return self.model._score_crossed(q, c)[0]  # type: ignore[operator]
 
 
 class _Tower(nn.Module):
@@ -86,20 +115,28 @@ def _graph_ready(model: Model) -> Model:
     return ready
 
 
-def _export(module: nn.Module, b: Batch, path: Path, outputs: list[str]) -> None:
-    from torch.export import Dim
-
-    args = tuple(getattr(b, name) for name in INPUTS)
-    # dynamic batch and history axes; DYNAMIC rather than named dims: an input the model does not read (a user
-    # table without numbers) keeps its batch axis dynamic instead of failing or being baked in
-    shapes = (tuple({0: Dim.DYNAMIC, **({1: Dim.DYNAMIC} if name in _HISTORY else {})} for name in INPUTS),)
+def _export(module: nn.Module, args: tuple[torch.Tensor, ...], names: tuple[str, ...], path: Path,
+            outputs: list[str], dynamic: dict[str, dict[int, Any]]) -> None:
     try:
-        program = torch.onnx.export(module, args, dynamo=True, dynamic_shapes=shapes, input_names=list(INPUTS),
-                                    output_names=outputs, verbose=False)
+        program = torch.onnx.export(module, args, dynamo=True, dynamic_shapes=(tuple(dynamic[n] for n in names),),
+                                    input_names=list(names), output_names=outputs, verbose=False)
     except ImportError as exc:
         raise ConfigError(f"ONNX export needs onnx and onnxscript: pip install 'mistrec[export]' ({exc}).") from None
     assert program is not None
     program.save(str(path))
+
+
+def _dynamic(rank: bool) -> dict[str, dict[int, Any]]:
+    """Each input's dynamic axes: the batch and the history length; in the ranking graph the candidates' axis and
+    the history length (the query is one row). DYNAMIC rather than named dims: an input the model does not read (a
+    user table without numbers) keeps its axes dynamic instead of failing or being baked in."""
+    from torch.export import Dim
+
+    history = {name: {1: Dim.DYNAMIC} for name in _HISTORY}
+    if rank:
+        return {**{name: history.get(name, {}) for name in QUERY_INPUTS},
+                **{name: {0: Dim.DYNAMIC} for name in CANDIDATE_INPUTS}}
+    return {name: {0: Dim.DYNAMIC, **history.get(name, {})} for name in INPUTS}
 
 
 def _shorter(b: Batch) -> Batch:
@@ -130,9 +167,75 @@ def _parity(path: Path, module: nn.Module, b: Batch) -> dict[str, float]:
     return out
 
 
-def export_run(run_dir: str | Path, out: str | Path | None = None, fmt: str = "onnx", rows: int = 256
-               ) -> dict[str, Any]:
-    """Exports the run's model into `out` (default RUN_DIR/export) and checks it; returns export.json's content."""
+def _rank_feeds(query: Batch, i: int, items: Batch) -> dict[str, np.ndarray]:
+    """The ranking graph's inputs: query row i, and the candidates."""
+    return {**{name: getattr(query, name)[i:i + 1].numpy() for name in QUERY_INPUTS},
+            **{name: getattr(items, name).numpy() for name in CANDIDATE_INPUTS}}
+
+
+def _rank_parity(path: Path, model: Model, queries: Batch, items: Batch) -> dict[str, float]:
+    """The largest |ONNX Runtime - PyTorch| per scenario of the ranking graph against the model's own
+    `score_candidates` (what `mistrec evaluate` and the PyTorch service rank with), for every query of `queries`
+    against `items`, and with half the candidates and the last half of the history window."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = {i.name for i in session.get_inputs()}
+    out: dict[str, float] = {}
+    for qs, cs in ((queries, items), (_shorter(queries), items.subset(slice(0, max(1, len(items) // 2))))):
+        with torch.no_grad():
+            want = model.score_candidates(qs, cs).numpy()
+        for i in range(len(qs)):
+            feeds = {k: v for k, v in _rank_feeds(qs, i, cs).items() if k in names}
+            got = session.run(None, feeds)[0]
+            key = str(int(qs.scenario[i]))
+            out[key] = max(out.get(key, 0.0), float(np.abs(got - want[i]).max()))
+    return out
+
+
+def _rank_args(queries: Batch, items: Batch) -> tuple[torch.Tensor, ...]:
+    """The ranking graph's example inputs: the first query and the candidates."""
+    return tuple(getattr(queries, name)[:1] for name in QUERY_INPUTS) + tuple(
+        getattr(items, name) for name in CANDIDATE_INPUTS)
+
+
+def _write(name: str, module: nn.Module, args: tuple[torch.Tensor, ...], inputs: tuple[str, ...], outputs: list[str],
+           path: Path, check: Callable[[Path], dict[str, float]]) -> dict[str, float]:
+    """Exports `module` to `path` and checks it (`check`: the largest difference per scenario index); the graph is
+    removed, and MistrecError raised, where it disagrees with PyTorch by more than TOLERANCE."""
+    _export(module, args, inputs, path, outputs, _dynamic(rank=inputs == RANK_INPUTS))
+    parity = check(path)
+    worst = max(parity.values())
+    if not worst <= TOLERANCE:
+        path.unlink()
+        raise MistrecError(f"The exported {name} graph disagrees with PyTorch by {worst:.2e} (more than "
+                           f"{TOLERANCE}) on the run's test rows: not written. This is a bug in mistrec.")
+    return parity
+
+
+def export_rank(model: Model, queries: Batch, items: Batch, path: str | Path) -> dict[str, float]:
+    """mist's ranking graph (one query against C candidates) written to `path` and checked against the model's
+    `score_candidates` for every query of `queries` against `items` (`_rank_parity`); returns the largest
+    difference per scenario index."""
+    ready = _graph_ready(model)
+    return _write("rank", _Rank(ready).eval(), _rank_args(queries, items), RANK_INPUTS, ["logit"], Path(path),
+                  lambda p: _rank_parity(p, model, queries, items))
+
+
+def _rank_queries(b: Batch, per_scenario: int = 4) -> Batch:
+    """A few of b's rows of each scenario: the ranking graph's parity queries."""
+    scenarios = b.scenario.numpy()
+    rows = np.concatenate([np.flatnonzero(scenarios == s)[:per_scenario] for s in np.unique(scenarios)])
+    return b.subset(torch.from_numpy(np.sort(rows)))
+
+
+def export_run(run_dir: str | Path, out: str | Path | None = None, fmt: str = "onnx", rows: int = 256,
+               candidates: int = 300) -> dict[str, Any]:
+    """Exports the run's model into `out` (default RUN_DIR/export) and checks it; returns export.json's content.
+    mist also gets its ranking graph (rank.onnx: one query against C candidates), checked on `candidates` items of
+    the catalogue."""
+    from mistrec.models.mist import Mist
+
     if fmt != "onnx":
         raise ConfigError(f"--format must be onnx. Got {fmt!r}.")
     model, enc, meta, ds = load_run_and_data(run_dir, None)
@@ -142,38 +245,50 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, fmt: str = "o
     out = Path(out) if out is not None else Path(run_dir) / "export"
     out.mkdir(parents=True, exist_ok=True)
     test = enc.rows(ds, "test")
-    idx = np.random.default_rng(0).permutation(len(test))[:rows]
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(len(test))[:rows]
     b = enc.batch(test, np.sort(idx), history=True, history_side=True)
     ready = _graph_ready(model)
     doc: dict[str, Any] = {"model": meta["model"], "format": "onnx", "inputs": list(INPUTS), "graphs": {},
                            "tolerance": TOLERANCE, "rows_checked": len(idx)}
+    # each graph: its name, the module, its example inputs and their names, its outputs, its parity check
+    parts: list[tuple[str, nn.Module, tuple[torch.Tensor, ...], tuple[str, ...], list[str],
+                      Callable[[Path], dict[str, float]]]] = []
+    graph_args = tuple(getattr(b, name) for name in INPUTS)
     if isinstance(ready, Retrieves):
-        parts: list[tuple[str, nn.Module, list[str]]] = [(f"{side}_tower", _Tower(ready, side).eval(),
-                                                          [f"{side}_vector"]) for side in ("user", "item")]
+        for side in ("user", "item"):
+            tower = _Tower(ready, side).eval()
+            parts.append((f"{side}_tower", tower, graph_args, INPUTS, [f"{side}_vector"],
+                          functools.partial(_parity, module=tower, b=b)))
     else:
         attention = isinstance(ready, Explains)
-        parts = [("model", _Graph(ready, attention).eval(), ["logit", "attention"] if attention else ["logit"])]
-    for name, module, outputs in parts:
+        graph = _Graph(ready, attention).eval()
+        parts.append(("model", graph, graph_args, INPUTS, ["logit", "attention"] if attention else ["logit"],
+                      lambda p: _parity(p, graph, b)))
+    if isinstance(ready, Mist):  # and its ranking graph, checked on some of the catalogue's items it knows
+        items = enc.item_batch(np.sort(rng.permutation(np.flatnonzero(enc.item_map_ > 0))[:candidates]))
+        queries = _rank_queries(b)
+        parts.append(("rank", _Rank(ready).eval(), _rank_args(queries, items), RANK_INPUTS, ["logit"],
+                      lambda p: _rank_parity(p, model, queries, items)))
+        doc["rank_inputs"] = {"query": list(QUERY_INPUTS), "candidates": list(CANDIDATE_INPUTS),
+                              "candidates_checked": len(items), "queries_checked": len(queries)}
+    names = {str(i): n for i, n in enumerate(ds.scenarios, start=1)}
+    for name, module, args, inputs, outputs, check in parts:
         start = time.perf_counter()
-        path = out / f"{name}.onnx"
-        _export(module, b, path, outputs)
-        parity = _parity(path, module, b)
-        worst = max(parity.values())
-        if not worst <= TOLERANCE:
-            path.unlink()
-            raise MistrecError(f"The exported {name} graph disagrees with PyTorch by {worst:.2e} (more than "
-                               f"{TOLERANCE}) on the run's test rows: not written. This is a bug in mistrec.")
-        names = {str(i): n for i, n in enumerate(ds.scenarios, start=1)}
-        doc["graphs"][name] = {"file": path.name, "outputs": outputs, "seconds": round(time.perf_counter() - start, 2),
+        parity = _write(name, module, args, inputs, outputs, out / f"{name}.onnx", check)
+        doc["graphs"][name] = {"file": f"{name}.onnx", "outputs": outputs,
+                               "seconds": round(time.perf_counter() - start, 2),
                                "parity_max_abs": {names.get(k, k): v for k, v in parity.items()}}
     (out / "export.json").write_text(json.dumps(doc, indent=2))
     return doc
 
 
 class OnnxModel(Model):
-    """A run's model scored by ONNX Runtime from its exported graph (`mistrec serve --backend onnx`). Explanations
-    still come from the PyTorch model it wraps (the same weights); a scenario described after training takes the
-    shared path, which the graph has."""
+    """A run's model scored by ONNX Runtime from its exported graphs (`mistrec serve --backend onnx`): rows through
+    model.onnx, and for mist a query against its candidates (a scenario's catalogue, a retrieval stage's items)
+    through rank.onnx, each query's history read once (an export without rank.onnx, from before it existed, scores
+    them as crossed rows). Explanations still come from the PyTorch model it wraps (the same weights); a scenario
+    described after training takes the shared path, which the graphs have."""
 
     reads_history_side = True  # the graph takes the history items' side features whatever the model reads
 
@@ -191,12 +306,38 @@ class OnnxModel(Model):
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._inputs = [i.name for i in self.session.get_inputs()]
+        rank = path.with_name("rank.onnx")
+        self.rank = ort.InferenceSession(str(rank), options, providers=["CPUExecutionProvider"]) if (
+            rank.is_file()) else None
+        self._rank_inputs = set() if self.rank is None else {i.name for i in self.rank.get_inputs()}
         self.torch_model = model.eval()
         self.name, self.reads_history = model.name, model.reads_history
 
     def forward(self, b: Batch) -> torch.Tensor:
         logit = self.session.run(["logit"], {name: getattr(b, name).numpy() for name in self._inputs})[0]
         return torch.from_numpy(logit)
+
+    def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> CandidateScorer:
+        """Query batches against `items` through the ranking graph, one query and at most `block` candidates per
+        call (see the class); without the graph, the crossed rows through model.onnx."""
+        if self.rank is None:
+            return super().candidate_scorer(items, max_rows)
+        rank, block = self.rank, 8192
+        fixed = {name: getattr(items, name).numpy() for name in CANDIDATE_INPUTS if name in self._rank_inputs}
+
+        def score(queries: Batch, columns: torch.Tensor | None = None) -> torch.Tensor:
+            chosen = fixed if columns is None else {k: v[columns.numpy()] for k, v in fixed.items()}
+            n = len(items) if columns is None else len(columns)
+            out = np.empty((len(queries), n), dtype=np.float32)
+            for i in range(len(queries)):
+                query = {name: getattr(queries, name)[i:i + 1].numpy() for name in QUERY_INPUTS
+                         if name in self._rank_inputs}
+                for a in range(0, n, block):
+                    feeds = {**query, **{k: v[a:a + block] for k, v in chosen.items()}}
+                    out[i, a:a + block] = rank.run(["logit"], feeds)[0]
+            return torch.from_numpy(out)
+
+        return score
 
     def explain(self, b: Batch, tokens: torch.Tensor | None = None) -> Explanation:
         assert isinstance(self.torch_model, Explains)

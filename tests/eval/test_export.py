@@ -44,9 +44,12 @@ def test_mist_exports_with_its_scenario_routing_and_attention(mist_run: Path, pr
     assert main(["export", str(run), "--out", str(tmp_path / "again"), "--threads", "1"]) == 0
     assert "max |diff|" in capsys.readouterr().out
     doc = json.loads((tmp_path / "again" / "export.json").read_text())
-    graph = doc["graphs"]["model"]
+    graph, rank = doc["graphs"]["model"], doc["graphs"]["rank"]
     assert graph["outputs"] == ["logit", "attention"] and len(graph["parity_max_abs"]) == 4
     assert max(graph["parity_max_abs"].values()) <= 1e-5
+    # and the ranking graph, one query against many candidates, checked in every scenario
+    assert rank["outputs"] == ["logit"] and len(rank["parity_max_abs"]) == 4
+    assert max(rank["parity_max_abs"].values()) <= 1e-5
     # checked here too, on rows the export never saw (validation), at another batch size and history length
     model, enc, _ = load_run(run)
     rows = enc.rows(PreparedDataset.load(prepared), "valid")
@@ -67,6 +70,55 @@ def test_mist_exports_with_its_scenario_routing_and_attention(mist_run: Path, pr
         np.testing.assert_allclose(attention, want.event_weights.numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("values", [{}, {"softmax_scope": "pool", "weights": "din", "top": "mlp"},
+                                    {"self_attention_layers": 1, "null_interest": True, "scorer": "mlp",
+                                     "polarity_pools": False, "user_per_scenario": True}])
+def test_the_ranking_graph_scores_as_score_candidates(values: dict, prepared: Path, tmp_path: Path) -> None:
+    """rank.onnx (one query, C candidates) against the model's own full-catalogue scores, with queries of no
+    history, of a few events and of a whole window, new users' known items at a cold_scale below 1, at another
+    history length and number of candidates than the export's example."""
+    from mistrec.eval.export import QUERY_INPUTS, RANK_INPUTS, export_rank
+    from mistrec.features import FeatureEncoder
+    from mistrec.models import build_model
+
+    torch.manual_seed(0)
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    queries = enc.batch(enc.rows(ds, "test"), np.arange(12), history=True, history_side=True)
+    drop = torch.zeros_like(queries.hist_mask)
+    drop[0] = True
+    drop[1, :-3] = True
+    queries = queries.without_events(drop)
+    queries.activity[:6] = 0  # new in the scenario: cold_scale applies on known items
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8, **values}).eval()
+    with torch.no_grad():
+        for p in model.parameters():  # away from the zero / one initialisations, so every term counts
+            p.add_(0.1 * torch.randn_like(p))
+        model.cold_scale.fill_(0.5)
+        model.known_items.copy_(torch.rand(model.known_items.shape) < 0.5)
+    items = enc.item_batch(np.arange(1, 60))
+    parity = export_rank(model, queries, items, tmp_path / "rank.onnx")
+    assert len(parity) > 1 and max(parity.values()) <= 1e-5
+    session = ort.InferenceSession(str(tmp_path / "rank.onnx"), providers=["CPUExecutionProvider"])
+    names = {i.name for i in session.get_inputs()}
+    assert names <= set(RANK_INPUTS)
+    few = enc.item_batch(np.array([3, 17, 5]))
+    with torch.no_grad():
+        want = model.score_candidates(queries, few).numpy()
+    for i in range(len(queries)):
+        feeds = {n: getattr(queries, n)[i:i + 1, -4:].numpy() if n.startswith("hist_") and n in QUERY_INPUTS
+                 else (getattr(queries, n)[i:i + 1] if n in QUERY_INPUTS else getattr(few, n)).numpy()
+                 for n in names}
+        cut = queries.subset(slice(i, i + 1))
+        cut = type(cut)(**{f: (getattr(cut, f)[:, -4:] if f.startswith("hist_") else getattr(cut, f))
+                           for f in cut.__dataclass_fields__})
+        with torch.no_grad():
+            short = model.score_candidates(cut, few).numpy()[0]
+        np.testing.assert_allclose(session.run(None, feeds)[0], short, atol=1e-5)
+        if i == 0:  # no history: the window's length does not matter
+            np.testing.assert_allclose(short, want[0], atol=1e-5)
+
+
 def test_the_two_towers_export_as_two_graphs(prepared: Path, tmp_path: Path) -> None:
     run = _run(prepared, tmp_path, "two_tower")
     assert main(["export", str(run), "--threads", "1"]) == 0
@@ -80,6 +132,7 @@ def test_the_service_scores_with_onnx_runtime_as_with_pytorch(mist_run: Path) ->
 
     run = mist_run
     by_torch, by_onnx = Recommender.load(run), Recommender.load(run, backend="onnx")
+    assert by_onnx.model.rank is not None  # queries against candidates through the ranking graph
     user = by_torch.active_users(1)[0]
     for scenario in by_torch.ds.scenarios:
         a = by_torch.recommend(user, scenario, k=5)
