@@ -27,6 +27,7 @@ from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mistrec.data.store import MAX_ID, Event, EventStore, now
 from mistrec.errors import MistrecError
@@ -63,6 +64,45 @@ class EventsRequest(BaseModel):
 
 class ReloadRequest(BaseModel):
     run_dir: str = Field(min_length=1, max_length=4_096, description="a run directory trained on the same data")
+
+
+class _BodyLimit:
+    """Answers 413 to a request whose body is over `limit` bytes, before any route reads it: by its Content-Length,
+    or without one by what arrives (held, then passed on). A plain ASGI middleware: Starlette's
+    `@app.middleware("http")` runs every request and response through extra tasks and memory streams."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        size = dict(scope["headers"]).get(b"content-length")
+        if size is not None:
+            n = int(size) if size.isdigit() else 0
+            if n <= self.limit:
+                await self.app(scope, receive, send)
+                return
+        else:  # no length given: measure what comes, up to the limit
+            held: list[Message] = []
+            n = 0
+            while n <= self.limit:
+                message = await receive()
+                held.append(message)
+                n += len(message.get("body", b""))
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    break
+            if n <= self.limit:
+                async def replay() -> Message:
+                    return held.pop(0) if held else await receive()
+
+                await self.app(scope, replay, send)
+                return
+        what = f"{n:,} bytes" if size is not None else f"at least {n:,} bytes (sent without a Content-Length)"
+        refuse = JSONResponse(status_code=413, content={
+            "detail": f"the request body is {what}, over the limit of {self.limit:,}"})
+        await refuse(scope, receive, send)
 
 
 class _Metrics:
@@ -120,15 +160,7 @@ def create_app(run_dir: str | Path, db_url: str | None = None, api_key: str | No
 
     app = FastAPI(title="mistrec", version="1", lifespan=lifespan)
 
-    @app.middleware("http")
-    async def _bounded_body(request: Request, call_next: Any) -> Any:
-        size = request.headers.get("content-length")
-        body = None if size is not None else await request.body()  # no length given: measure what came
-        n = int(size) if size is not None and size.isdigit() else len(body or b"")
-        if n > LIMITS["body_bytes"]:
-            return JSONResponse(status_code=413, content={
-                "detail": f"the request body is {n:,} bytes, over the limit of {LIMITS['body_bytes']:,}"})
-        return await call_next(request)
+    app.add_middleware(_BodyLimit, limit=LIMITS["body_bytes"])
 
     @app.exception_handler(MistrecError)
     async def _bad_input(_: Request, exc: MistrecError) -> JSONResponse:

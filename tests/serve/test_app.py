@@ -3,6 +3,7 @@ idempotent retries, 4xx bodies that name the field, the API key, no stack trace.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,6 +133,17 @@ def test_a_body_over_the_limit_is_refused_with_the_limit(client: TestClient) -> 
     r = client.post("/v1/events", json=big, headers={"X-API-Key": "secret"})
     assert r.status_code == 413 and "over the limit of 1,048,576" in r.json()["detail"]
     assert client.get("/readyz").json()["events"] == 0
+    # sent in chunks without a Content-Length: refused once what arrived passes the limit, and a small body sent
+    # so is read whole by the route
+    body = json.dumps(big).encode()
+    r = client.post("/v1/events", content=(body[i:i + 65536] for i in range(0, len(body), 65536)),
+                    headers={"X-API-Key": "secret", "Content-Type": "application/json"})
+    assert r.status_code == 413 and "(sent without a Content-Length), over the limit of 1,048,576" in r.json()["detail"]
+    small = json.dumps({"events": big["events"][:3]}).encode()
+    r = client.post("/v1/events", content=(small[i:i + 100] for i in range(0, len(small), 100)),
+                    headers={"X-API-Key": "secret", "Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert client.get("/readyz").json()["events"] == 3
 
 
 def test_every_bad_input_is_a_4xx_that_names_it_and_the_service_stays_healthy(client: TestClient,
