@@ -234,8 +234,10 @@ def _export(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.run) / "export"
     for name, graph in doc["graphs"].items():
         worst = max(graph["parity_max_abs"].values())
+        checked = (f"{doc['rank_inputs']['queries_checked']} test queries x {doc['rank_inputs']['candidates_checked']}"
+                   " items" if name == "rank" else f"{doc['rows_checked']} test rows")
         print(f"  {name}: {out / graph['file']} (outputs {', '.join(graph['outputs'])}); ONNX Runtime against "
-              f"PyTorch on {doc['rows_checked']} test rows, every scenario: max |diff| {worst:.1e}")
+              f"PyTorch on {checked}, every scenario: max |diff| {worst:.1e}")
     print(f"  written with {out / 'export.json'}")
     return 0
 
