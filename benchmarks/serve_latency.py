@@ -121,16 +121,6 @@ async def _drive(base: str, bodies: list[dict[str, Any]] | None, rate: float, n:
     return np.array(latencies), np.array(served), failed
 
 
-def _run(coro: Any) -> Any:
-    """The client's event loop: uvloop's where installed (what the server's uvicorn takes too), asyncio's else. The
-    client shares the 2 cores with the server, so its own cost per request is part of every figure."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
-
-
 def _percentiles(lat: np.ndarray, prefix: str = "") -> dict[str, float | None]:
     if not len(lat):
         return {f"{prefix}p50_ms": None, f"{prefix}p99_ms": None}
@@ -142,7 +132,7 @@ def _step(base: str, requests: list[dict[str, Any]], rate: float, seconds: float
     n = max(40, int(rate * seconds))  # p99 of fewer than 40 requests would be their maximum
     bodies = [{**requests[i % len(requests)], "explain": explain} for i in range(n)]
     before = os.getloadavg()
-    lat, served, failed = _run(_drive(base, bodies, rate))
+    lat, served, failed = asyncio.run(_drive(base, bodies, rate))
     return {"explain": explain, "rate_rps": rate, "requests": n, "failed": failed,
             "p50_ms": round(float(np.percentile(lat, 50)), 2), "p90_ms": round(float(np.percentile(lat, 90)), 2),
             "p99_ms": round(float(np.percentile(lat, 99)), 2), "max_ms": round(float(lat.max()), 2),
@@ -153,7 +143,7 @@ def _step(base: str, requests: list[dict[str, Any]], rate: float, seconds: float
 def _floor(base: str, rate: float, seconds: float) -> dict[str, Any]:
     """GET /healthz at the same rate: what the HTTP stack and the client cost on these cores, with no work."""
     n = max(40, int(rate * seconds))
-    lat, _, failed = _run(_drive(base, None, rate, n))
+    lat, _, failed = asyncio.run(_drive(base, None, rate, n))
     return {"rate_rps": rate, "requests": n, "failed": failed, **_percentiles(lat)}
 
 
@@ -217,16 +207,6 @@ def _synthetic_runs(work: Path, items: int, users: int, epochs: int, seed: int) 
              "index": json.loads((runs["two_tower"] / "index" / "index.json").read_text()),
              "export": json.loads((runs["mist"] / "export" / "export.json").read_text())}
     return runs["mist"], runs["two_tower"], about
-
-
-def _loops() -> dict[str, str]:
-    """What the server's uvicorn and this client run on (uvicorn's "auto": uvloop and httptools where installed)."""
-    import importlib.util
-
-    have = {name: importlib.util.find_spec(name) is not None for name in ("uvloop", "httptools")}
-    return {"client": "uvloop" if have["uvloop"] else "asyncio",
-            "server_loop": "uvloop" if have["uvloop"] else "asyncio",
-            "server_http": "httptools" if have["httptools"] else "h11"}
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -312,8 +292,7 @@ def main() -> int:
                              "healthz_p50_ms": floor["p50_ms"], "healthz_p99_ms": floor["p99_ms"]})
     doc = {"rows": rows, "scan": scan, "run": str(Path(run).resolve()), "model": info["model"],
            "catalogue": info["catalogue"], "server_threads": int(THREADS), "seconds_per_step": args.seconds,
-           "p99_limit_ms": limit, "event_loops": _loops(),
-           "two_stages": {"retrieval": extra[1], **built} if extra else None,
+           "p99_limit_ms": limit, "two_stages": {"retrieval": extra[1], **built} if extra else None,
            "context": context()}
     write_json(args.json, doc)
     for row in rows:
