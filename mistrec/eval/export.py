@@ -20,7 +20,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -31,6 +31,9 @@ from mistrec.errors import ArtifactError, ConfigError, MistrecError
 from mistrec.eval.evaluate import load_run_and_data
 from mistrec.models.base import CandidateScorer, Explains, Explanation, Model, Retrieves
 from mistrec.models.layers import FeatureEmbedding, StarFCN
+
+if TYPE_CHECKING:
+    from mistrec.models.mist import Mist
 
 __all__ = ["INPUTS", "OnnxModel", "export_run"]
 
@@ -44,6 +47,7 @@ CANDIDATE_INPUTS = Batch._ITEM_FIELDS
 QUERY_INPUTS = tuple(name for name in INPUTS if name not in CANDIDATE_INPUTS)
 RANK_INPUTS = QUERY_INPUTS + CANDIDATE_INPUTS
 TOLERANCE = 1e-5
+_M = TypeVar("_M", bound=Model)
 
 
 def _batch(xs: tuple[torch.Tensor, ...]) -> Batch:
@@ -73,7 +77,7 @@ class _Rank(nn.Module):
     candidates (their item fields), the (C,) logits, as `Mist.score_candidates` computes them: the history's tokens
     and pools once for every candidate, not once per crossed row."""
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: Mist) -> None:
         super().__init__()
         self.model = model
 
@@ -88,7 +92,7 @@ class _Rank(nn.Module):
         query.update({name: fields[name][:1] for name in CANDIDATE_INPUTS})
         one, many = torch.zeros(1), torch.zeros(n)
         q, c = Batch(**query, label=one, conversion=one), Batch(**candidates, label=many, conversion=many)
-        return self.model._score_crossed(q, c)[0]  # type: ignore[operator]
+        return self.model._score_crossed(q, c)[0]
 
 
 class _Tower(nn.Module):
@@ -104,7 +108,7 @@ class _Tower(nn.Module):
         return self.model.user_vector(b) if self.side == "user" else self.model.item_vector(b)
 
 
-def _graph_ready(model: Model) -> Model:
+def _graph_ready(model: _M) -> _M:
     """A copy of the model whose evaluation forward has no data-dependent shapes."""
     ready = copy.deepcopy(model).eval()
     for module in ready.modules():
@@ -213,7 +217,7 @@ def _write(name: str, module: nn.Module, args: tuple[torch.Tensor, ...], inputs:
     return parity
 
 
-def export_rank(model: Model, queries: Batch, items: Batch, path: str | Path) -> dict[str, float]:
+def export_rank(model: Mist, queries: Batch, items: Batch, path: str | Path) -> dict[str, float]:
     """mist's ranking graph (one query against C candidates) written to `path` and checked against the model's
     `score_candidates` for every query of `queries` against `items` (`_rank_parity`); returns the largest
     difference per scenario index."""

@@ -107,8 +107,13 @@ def load_run(run_dir: str | Path) -> tuple[Model, FeatureEncoder, dict[str, Any]
     try:
         model.load_state_dict(state)
     except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ArtifactError(f"{run_dir}/weights.pt does not match the {meta['model']} model of run.json: "
-                            f"{first}") from None
+        # torch's message: a header line, then the missing / unexpected keys and the shape mismatches
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or [type(exc).__name__]
+        detail = " ".join(lines[1:] or lines).rstrip(".")
+        if len(detail) > 400:
+            detail = detail[:400] + " ..."
+        raise ArtifactError(f"{run_dir}/weights.pt does not match the {meta['model']} model of run.json: {detail}. "
+                            "A run written by an earlier mistrec whose model has since gained or changed parameters "
+                            "does not load; train it again.") from None
     model.eval()
     return model, enc, meta

@@ -70,7 +70,8 @@ def test_run_with_missing_or_wrong_weights(prepared: Path, tmp_path: Path) -> No
     (out / "weights.bak").rename(out / "weights.pt")
     meta["model_config"]["bottom"] = [64]
     (out / "run.json").write_text(json.dumps(meta))
-    with pytest.raises(ArtifactError, match=r"does not match the shared_bottom model of run\.json"):
+    with pytest.raises(ArtifactError, match=r"does not match the shared_bottom model of run\.json: size mismatch "
+                       r"for .*train it again"):
         load_run(out)
 
 
