@@ -92,8 +92,8 @@ class ShardWriter:
             w.close()
 
 
-def _read_range(file: pq.ParquetFile, lo: int, hi: int) -> pa.Table:
-    """Rows [lo, hi) of a Parquet file, reading only the row groups that hold them."""
+def _read_range(file: pq.ParquetFile, lo: int, hi: int, columns: list[str] | None = None) -> pa.Table:
+    """Rows [lo, hi) of a Parquet file (its `columns`, or all), reading only the row groups that hold them."""
     meta, groups, first, parts = file.metadata, [], 0, []
     for g in range(meta.num_row_groups):
         n = meta.row_group(g).num_rows
@@ -102,8 +102,9 @@ def _read_range(file: pq.ParquetFile, lo: int, hi: int) -> pa.Table:
             parts.append(first)
         first += n
     if not groups:
-        return file.schema_arrow.empty_table()
-    table = file.read_row_groups(groups)
+        empty = file.schema_arrow.empty_table()
+        return empty if columns is None else empty.select(columns)
+    table = file.read_row_groups(groups, columns=columns)
     return table.slice(lo - parts[0], hi - lo)
 
 
@@ -144,6 +145,15 @@ class Shards:
                                scenario=ev["scenario"].to_numpy(), label=ev["label"].to_numpy(),
                                row=ev["row"].to_numpy(), value=ev["value"].to_numpy())
         return rows, events
+
+    def columns(self, k: int, split: str, names: list[str]) -> pl.DataFrame:
+        """Shard k's rows of `split`, only the columns `names` (no history): the row groups that hold them, those
+        columns read."""
+        lo, hi = self.spec[k]["rows"]
+        table = _read_range(pq.ParquetFile(self.path / "interactions.parquet"), lo, hi, columns=[*names, "split"])
+        rows = pl.from_arrow(table)
+        assert isinstance(rows, pl.DataFrame)
+        return rows.filter(pl.col("split") == split).select(names)
 
     def each(self, split: str, which: list[int] | None = None) -> Iterator[tuple[int, pl.DataFrame, HistoryEvents]]:
         """(k, rows, events) of the given shards (all by default) that have rows of `split`."""

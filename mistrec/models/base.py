@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -14,7 +14,8 @@ from mistrec.batch import Batch
 from mistrec.features import EncodedRows, FeatureEncoder, IndexedRows
 
 __all__ = ["Calibrates", "CandidateScorer", "Explains", "Explanation", "FitsDirectly", "GatedModel", "Model",
-           "ModelConfig", "Prepares", "ReportsGates", "Retrieves", "ScoreModel", "ScoresPairs"]
+           "ModelConfig", "Prepares", "PreparesInChunks", "ReportsGates", "Retrieves", "ScoreModel", "ScoresPairs"]
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
@@ -50,6 +51,14 @@ class Prepares(Protocol):
     """Derives structure from the training rows before training (a graph, an item prior, per-user counts)."""
 
     def setup(self, rows: IndexedRows) -> None: ...
+
+
+@runtime_checkable
+class PreparesInChunks(Protocol):
+    """A `Prepares` model whose structure is a sum over the training rows (counts): `setup_chunks` is handed them a
+    chunk at a time and ends as `setup` on all of them would, so that streamed training never holds the rows."""
+
+    def setup_chunks(self, chunks: Iterable[IndexedRows]) -> None: ...
 
 
 @runtime_checkable

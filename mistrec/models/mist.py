@@ -33,7 +33,7 @@ mass, the interest-level source shares and the transfer read-out's terms, for ex
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -53,7 +53,7 @@ from mistrec.models.layers import (
     grouped_softmax,
 )
 from mistrec.models.mist_config import ACTIVITY_BOUNDS, COLD_SCALES, MIN_CHOICE_ROWS, MistConfig
-from mistrec.models.mist_parts import interest_shares, item_prior
+from mistrec.models.mist_parts import ItemCounts, interest_shares
 from mistrec.models.mist_rank import MistCatalogue, supports_catalogue
 from mistrec.models.mist_tops import mixed_rows, top_network
 
@@ -95,7 +95,7 @@ class Mist(Model):
     def __init__(self, spec: FeatureSpec, cfg: MistConfig) -> None:
         super().__init__()
         d = cfg.embedding_dim
-        self.cfg, self.n_scenarios = cfg, spec.n_scenarios
+        self.cfg, self.n_scenarios, self.n_items = cfg, spec.n_scenarios, spec.n_items
         # step 6's mix comes with the spec (saved with the encoder), so it is not part of the weights
         mix = torch.tensor(spec.scenario_mix, dtype=torch.float32) if spec.scenario_mix else None
         self.register_buffer("mix", mix, persistent=False)
@@ -490,14 +490,20 @@ class Mist(Model):
     def setup(self, rows: IndexedRows) -> None:
         """Fits, on the training rows before training, the item prior (`item_prior`) and the (scenario, item) pairs
         with a training positive (`cold_scale: auto`'s known items)."""
+        self.setup_chunks([rows])
+
+    def setup_chunks(self, chunks: Iterable[IndexedRows]) -> None:
+        """`setup` from the training rows a chunk at a time (streamed training: a shard at a time): both are sums
+        over the rows (ItemCounts)."""
+        if self.prior is None and self.known_items is None:
+            return
+        counts = ItemCounts(self.n_scenarios, self.n_items)
+        for rows in chunks:
+            counts.add(rows)
         if self.prior is not None:
-            n_scenarios, n_items = self.prior.shape
-            self.prior = item_prior(rows, n_scenarios, n_items, self.cfg.prior_strength)
+            self.prior = counts.prior(self.cfg.prior_strength)
         if self.known_items is not None:
-            positive = rows.label > 0
-            self.known_items.zero_()
-            self.known_items[torch.from_numpy(rows.scenario[positive]).long(),
-                             torch.from_numpy(rows.item[positive]).long()] = True
+            self.known_items.copy_(counts.known())
 
     def _scenarios(self) -> torch.Tensor:
         """The scenario embedding table (S, E), new scenarios' rows mixed from the trained ones' (step 6)."""

@@ -9,20 +9,41 @@ import torch
 
 from mistrec.features import IndexedRows
 
-__all__ = ["interest_shares", "item_prior"]
+__all__ = ["ItemCounts", "interest_shares"]
 
 
-def item_prior(rows: IndexedRows, n_scenarios: int, n_items: int, strength: float) -> torch.Tensor:
-    """The logit of each (scenario, item)'s smoothed positive rate in the training rows (S, I): `strength`
-    pseudo-rows at the scenario's rate; the unknown scenario (row 0) at the overall rate; clamped to +-8."""
-    key = rows.scenario * n_items + rows.item
-    pos = np.bincount(key, weights=rows.label, minlength=n_scenarios * n_items).reshape(n_scenarios, n_items)
-    shown = np.bincount(key, minlength=n_scenarios * n_items).reshape(n_scenarios, n_items).astype(np.float64)
-    rate = pos.sum(1, keepdims=True) / np.maximum(shown.sum(1, keepdims=True), 1.0)
-    rate = np.where(shown.sum(1, keepdims=True) > 0, rate, rows.label.mean())
-    rate[0] = rows.label.mean()  # the unknown scenario: the overall rate
-    smoothed = (pos + strength * rate) / (shown + strength)
-    return torch.from_numpy(np.log(smoothed) - np.log1p(-smoothed)).float().clamp(-8.0, 8.0)
+class ItemCounts:
+    """Per (scenario, item) sums over training rows, added a chunk of rows at a time (so that streamed training
+    never holds the rows): the rows, the positive labels' sum, and the rows with a positive label."""
+
+    def __init__(self, n_scenarios: int, n_items: int) -> None:
+        self.shape = (n_scenarios, n_items)
+        self.shown = np.zeros(n_scenarios * n_items)
+        self.pos = np.zeros(n_scenarios * n_items)
+        self.positives = np.zeros(n_scenarios * n_items, dtype=np.int64)
+
+    def add(self, rows: IndexedRows) -> ItemCounts:
+        key = rows.scenario * self.shape[1] + rows.item
+        n = len(self.shown)
+        self.shown += np.bincount(key, minlength=n)
+        self.pos += np.bincount(key, weights=rows.label, minlength=n)
+        self.positives += np.bincount(key[rows.label > 0], minlength=n)
+        return self
+
+    def prior(self, strength: float) -> torch.Tensor:
+        """The logit of each (scenario, item)'s smoothed positive rate (S, I): `strength` pseudo-rows at the
+        scenario's rate; the unknown scenario (row 0) at the overall rate; clamped to +-8."""
+        pos, shown = self.pos.reshape(self.shape), self.shown.reshape(self.shape)
+        overall = pos.sum() / max(shown.sum(), 1.0)
+        rate = pos.sum(1, keepdims=True) / np.maximum(shown.sum(1, keepdims=True), 1.0)
+        rate = np.where(shown.sum(1, keepdims=True) > 0, rate, overall)
+        rate[0] = overall  # the unknown scenario: the overall rate
+        smoothed = (pos + strength * rate) / (shown + strength)
+        return torch.from_numpy(np.log(smoothed) - np.log1p(-smoothed)).float().clamp(-8.0, 8.0)
+
+    def known(self) -> torch.Tensor:
+        """(S, I) bool: the (scenario, item) pairs with a training positive."""
+        return torch.from_numpy(self.positives.reshape(self.shape) > 0)
 
 
 def interest_shares(g: torch.Tensor, present: torch.Tensor, null: torch.Tensor | None) -> torch.Tensor:

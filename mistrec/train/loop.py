@@ -34,7 +34,7 @@ from mistrec import metrics
 from mistrec.data.negatives import ScenarioPools
 from mistrec.errors import ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder
-from mistrec.models.base import Calibrates, FitsDirectly, Model, Prepares, SelectsOnValidation
+from mistrec.models.base import Calibrates, FitsDirectly, Model, Prepares, PreparesInChunks, SelectsOnValidation
 from mistrec.train.checkpoint import Checkpointer, random_states, set_random_states
 from mistrec.train.distributed import Ranks, ranks
 from mistrec.train.predict import predict, predict_tasks
@@ -227,11 +227,15 @@ def train(
     where = ranks()
     # what models that derive structure from the rows are handed
     if isinstance(train_rows, StreamedRows):
-        indexed = train_rows.indexed() if isinstance(model, Prepares) else enc.indexed(_NO_ROWS)
+        if isinstance(model, PreparesInChunks):  # a shard at a time: memory does not grow with the rows
+            model.setup_chunks(train_rows.indexed_chunks())
+        elif isinstance(model, Prepares):
+            model.setup(train_rows.indexed())
+        indexed = enc.indexed(_NO_ROWS)  # nothing else reads them: staged models are not streamed
     else:
         indexed = enc.indexed(train_rows)
-    if isinstance(model, Prepares):
-        model.setup(indexed)
+        if isinstance(model, Prepares):
+            model.setup(indexed)
     if where.distributed:  # dropout and other torch randomness per rank; the weights come from rank 0 (DDP)
         torch.manual_seed(cfg.seed + where.rank)
     rng = np.random.default_rng(cfg.seed)  # the epoch orders and negatives: alike on every rank

@@ -10,9 +10,10 @@ many steps on every rank; what is past it on a longer rank waits for the next ep
 
 What memory holds: the model, one shard per worker (and the batches they prefetch), and for validation and test
 five numbers a row (score, label, scenario, user, conversion: 28 bytes). Models that derive structure from the
-training rows (`Prepares`: an item prior, a graph, per-user counts) are handed the rows' user, item and scenario
-indices and labels, read by a scan (28 bytes a row; 370 MB at the peak for 8.2 M training rows, measured), and
-are the one part of training that grows with the rows.
+training rows are handed the rows' user, item and scenario indices and labels: a shard at a time where that
+structure is a sum over the rows (`PreparesInChunks`: mist's item prior and known items), else all at once, read
+by a scan (`Prepares`: a graph, per-user counts; 28 bytes a row, 370 MB at the peak for 8.2 M training rows,
+measured), the one part of such a model's training that grows with the rows.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from mistrec.train.distributed import Ranks
 from mistrec.train.predict import predict_tasks
 
 __all__ = ["Scored", "StreamedRows"]
+
+_INDEXED = ("user", "item", "scenario", "label")  # what `Prepares` models are handed of each training row
 
 
 @dataclass
@@ -65,7 +68,16 @@ class StreamedRows:
 
     def indexed(self) -> IndexedRows:
         """The rows' model indices and labels, read by a scan of four columns (for `Prepares` models)."""
-        df = self._scan().select("user", "item", "scenario", "label").collect(engine="streaming")
+        return self._indexed(self._scan().select(*_INDEXED).collect(engine="streaming"))
+
+    def indexed_chunks(self) -> Iterator[IndexedRows]:
+        """The same a shard at a time (for `PreparesInChunks` models): what memory holds is one shard's four
+        columns."""
+        for k in range(len(self.shards)):
+            if self.shards.rows_in(k, self.split):
+                yield self._indexed(self.shards.columns(k, self.split, list(_INDEXED)))
+
+    def _indexed(self, df: pl.DataFrame) -> IndexedRows:
         enc = self.enc
         return IndexedRows(user=enc.user_map_[df["user"].to_numpy()], item=enc.item_map_[df["item"].to_numpy()],
                            scenario=enc.scenario_map_[df["scenario"].to_numpy()],

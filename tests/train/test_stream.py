@@ -81,6 +81,36 @@ def test_a_streamed_run_trains_and_scores_as_the_data_in_memory_does(prepared: P
     assert again.to_json()["overall"]["n"] == written["overall"]["n"]
 
 
+def test_mist_fits_its_item_terms_a_shard_at_a_time(prepared: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """mist's item prior and known items from the training rows a shard at a time (PreparesInChunks) are those from
+    all of them at once, and a streamed run of mist never reads the training rows whole."""
+    from mistrec.models import build_model
+    from mistrec.train.stream import StreamedRows
+
+    whole, lazy = PreparedDataset.load(prepared), PreparedDataset.load(prepared, rows=False)
+    enc = FeatureEncoder().fit(whole)
+    chunks = list(StreamedRows(lazy, enc, "train").indexed_chunks())
+    assert len(chunks) > 1 and sum(len(c) for c in chunks) == whole.split("train").height
+    values = {"embedding_dim": 8, "item_prior": True}
+    at_once, by_shard = build_model("mist", enc.spec_, values), build_model("mist", enc.spec_, values)
+    at_once.setup(enc.indexed(enc.rows(whole, "train")))
+    by_shard.setup_chunks(iter(chunks))
+    assert at_once.prior is not None and by_shard.prior is not None and at_once.prior.abs().sum() > 0
+    torch.testing.assert_close(by_shard.prior, at_once.prior, rtol=0, atol=1e-6)
+    assert at_once.known_items is not None and by_shard.known_items is not None
+    assert torch.equal(by_shard.known_items, at_once.known_items) and at_once.known_items.any()
+
+    def whole_split(_: StreamedRows) -> None:
+        raise AssertionError("the training rows were read whole")
+
+    monkeypatch.setattr(StreamedRows, "indexed", whole_split)
+    torch.set_num_threads(1)
+    summary = fit_run(prepared, "mist", tmp_path / "run", model_values=values,
+                      train_cfg=TrainConfig(epochs=1, batch_size=128, stream=True), quiet=True)
+    assert summary["valid"]["overall"]["auc"] > 0.55
+
+
 @pytest.mark.parametrize(("model", "train", "why"), [
     ("bpr_mf", {}, "negatives"), ("emcdr", {}, "several stages"), ("popularity", {}, "closed form"),
     ("mist", {"checkpoint_every": 5}, "checkpoints"), ("mist", {"sampling": "balanced"}, "balanced"),
