@@ -255,31 +255,30 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, fmt: str = "o
     ready = _graph_ready(model)
     doc: dict[str, Any] = {"model": meta["model"], "format": "onnx", "inputs": list(INPUTS), "graphs": {},
                            "tolerance": TOLERANCE, "rows_checked": len(idx)}
-    # each graph: its name, the module, its example inputs and their names, its outputs, its parity check
-    parts: list[tuple[str, nn.Module, tuple[torch.Tensor, ...], tuple[str, ...], list[str],
-                      Callable[[Path], dict[str, float]]]] = []
+    # each graph: its name, its outputs, and what writes and checks it (returning the parity per scenario)
+    parts: list[tuple[str, list[str], Callable[[Path], dict[str, float]]]] = []
     graph_args = tuple(getattr(b, name) for name in INPUTS)
+
+    def rows_graph(name: str, module: nn.Module, outputs: list[str]) -> None:
+        parts.append((name, outputs, lambda p: _write(name, module, graph_args, INPUTS, outputs, p,
+                                                      functools.partial(_parity, module=module, b=b))))
+
     if isinstance(ready, Retrieves):
         for side in ("user", "item"):
-            tower = _Tower(ready, side).eval()
-            parts.append((f"{side}_tower", tower, graph_args, INPUTS, [f"{side}_vector"],
-                          functools.partial(_parity, module=tower, b=b)))
+            rows_graph(f"{side}_tower", _Tower(ready, side).eval(), [f"{side}_vector"])
     else:
         attention = isinstance(ready, Explains)
-        graph = _Graph(ready, attention).eval()
-        parts.append(("model", graph, graph_args, INPUTS, ["logit", "attention"] if attention else ["logit"],
-                      lambda p: _parity(p, graph, b)))
-    if isinstance(ready, Mist):  # and its ranking graph, checked on some of the catalogue's items it knows
+        rows_graph("model", _Graph(ready, attention).eval(), ["logit", "attention"] if attention else ["logit"])
+    if isinstance(model, Mist):  # and its ranking graph, checked on some of the catalogue's items it knows
         items = enc.item_batch(np.sort(rng.permutation(np.flatnonzero(enc.item_map_ > 0))[:candidates]))
         queries = _rank_queries(b)
-        parts.append(("rank", _Rank(ready).eval(), _rank_args(queries, items), RANK_INPUTS, ["logit"],
-                      lambda p: _rank_parity(p, model, queries, items)))
+        parts.append(("rank", ["logit"], functools.partial(export_rank, model, queries, items)))
         doc["rank_inputs"] = {"query": list(QUERY_INPUTS), "candidates": list(CANDIDATE_INPUTS),
                               "candidates_checked": len(items), "queries_checked": len(queries)}
     names = {str(i): n for i, n in enumerate(ds.scenarios, start=1)}
-    for name, module, args, inputs, outputs, check in parts:
+    for name, outputs, write in parts:
         start = time.perf_counter()
-        parity = _write(name, module, args, inputs, outputs, out / f"{name}.onnx", check)
+        parity = write(out / f"{name}.onnx")
         doc["graphs"][name] = {"file": f"{name}.onnx", "outputs": outputs,
                                "seconds": round(time.perf_counter() - start, 2),
                                "parity_max_abs": {names.get(k, k): v for k, v in parity.items()}}
