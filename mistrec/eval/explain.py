@@ -278,21 +278,23 @@ class Recommender:
         return np.unique([self._item_index[str(c)] for c in candidates])
 
     def explain_items(self, user: str, scenario: str, items: list[str], at: int | None = None,
-                      top_events: int = 5, ig_steps: int = 32) -> list[dict[str, Any]]:
-        """Explanations of the given items (raw ids) for `user` in `scenario` at time `at`, recommended or not."""
+                      top_events: int = 5, ig_steps: int = 32, logged: list[Logged] | None = None
+                      ) -> list[dict[str, Any]]:
+        """Explanations of the given items (raw ids) for `user` in `scenario` at time `at`, recommended or not, from
+        the history `recommend` reads (with the user's `logged` events)."""
         with self._lock.reading():
-            return self._explain_items(user, scenario, items, at, top_events, ig_steps)
+            return self._explain_items(user, scenario, items, at, top_events, ig_steps, list(logged or []))
 
     def _explain_items(self, user: str, scenario: str, items: list[str], at: int | None, top_events: int,
-                       ig_steps: int) -> list[dict[str, Any]]:
+                       ig_steps: int, logged: list[Logged]) -> list[dict[str, Any]]:
         if scenario not in self._scenarios:
             raise ConfigError(f"Unknown scenario {scenario!r}. Known scenarios: {', '.join(self._scenarios)}.")
         names = self._item_index
         unknown = [i for i in items if i not in names]
         if unknown:
             raise ConfigError(f"Unknown item(s) {', '.join(unknown[:5])}.")
-        at = self._at(at, [])
-        _, _, end, query, events = self._query(user, self._scenarios.index(scenario) + 1, at, [])
+        at = self._at(at, logged)
+        _, _, end, query, events = self._query(user, self._scenarios.index(scenario) + 1, at, logged)
         if query is None:
             return [{"sentence": "no history: nothing to explain"} for _ in items]
         return self._explain(query, np.array([names[i] for i in items]), end, at, top_events, ig_steps, events)

@@ -147,13 +147,16 @@ class SlateFiller:
         self.content = rec.ds.content("items")
 
     def fill(self, user: str, scenario: str, *, slots: int = 12, per_category: int | None = 3,
-             diversity: float = 0.3, candidates: int = 60, explain: bool = False) -> dict[str, Any]:
+             diversity: float = 0.3, candidates: int = 60, explain: bool = False, logged: list[Any] | None = None
+             ) -> dict[str, Any]:
         """The Recommender's answer for the top `candidates` with `items` replaced by the slate (slot order), each
         item with its category and rank in the list, and the slate's figures under `slate` (the top of the list's
         items too, under `slate.top_of_list.items`). A cold-start answer has no click probabilities: its slots are
-        filled in popularity order under the caps alone, and expected clicks are null."""
+        filled in popularity order under the caps alone, and expected clicks are null. `logged`: the user's logged
+        events (the service's), read as `Recommender.recommend` reads them."""
         rec = self.rec
-        ranked = rec.recommend(user, scenario, k=min(max(candidates, slots), rec.catalogue_size(scenario)))
+        ranked = rec.recommend(user, scenario, k=min(max(candidates, slots), rec.catalogue_size(scenario)),
+                               logged=logged)
         names = [it["item"] for it in ranked["items"]]
         idx = rec.item_indices(names)
         cold = bool(ranked.get("cold_start"))
@@ -164,7 +167,8 @@ class SlateFiller:
         items = [{"slot": s + 1, "item": names[i], "category": str(self.categories[idx[i]]), "rank": int(i) + 1,
                   "score": ranked["items"][i]["score"]} for s, i in enumerate(slate.chosen)]
         if explain and not cold:
-            for item, e in zip(items, rec.explain_items(user, scenario, [it["item"] for it in items]), strict=True):
+            for item, e in zip(items, rec.explain_items(user, scenario, [it["item"] for it in items], logged=logged),
+                               strict=True):
                 item["explanation"] = e
         figures = slate.to_dict()
         figures["top_of_list"]["items"] = names[:slots]

@@ -35,7 +35,8 @@ from mistrec.eval.explain import Logged, Recommender
 
 __all__ = ["LIMITS", "create_app"]
 
-LIMITS = {"k": 100, "candidates": 5_000, "events": 1_000, "history": 200, "body_bytes": 1 << 20}
+LIMITS = {"k": 100, "candidates": 5_000, "events": 1_000, "history": 200, "body_bytes": 1 << 20,
+          "slate_candidates": 1_000}
 _PAGE = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
 
 
@@ -46,6 +47,18 @@ class RecommendRequest(BaseModel):
     candidates: list[str] | None = Field(None, max_length=LIMITS["candidates"])
     explain: bool = False
     describe: str | None = Field(None, max_length=2_000, description="a scenario the run does not know, described")
+
+
+class SlateRequest(BaseModel):
+    user: str = Field(min_length=1, max_length=MAX_ID, examples=["u00042"])
+    scenario: str = Field(min_length=1, max_length=MAX_ID, examples=["vr_showroom"])
+    slots: int = Field(12, ge=1, le=LIMITS["k"], description="display positions to fill")
+    candidates: int = Field(60, ge=1, le=LIMITS["slate_candidates"], description="the top of the ranked list "
+                            "the slots are filled from")
+    per_category: int | None = Field(3, ge=1, description="at most this many items of a category (none: no cap)")
+    diversity: float = Field(0.3, ge=0.0, le=1.0, allow_inf_nan=False,
+                             description="0: the top of the list; towards 1: less similar items")
+    explain: bool = False
 
 
 class EventIn(BaseModel):
@@ -193,13 +206,34 @@ def create_app(run_dir: str | Path, db_url: str | None = None, api_key: str | No
         with metrics.latency.labels(endpoint="/v1/recommend", scenario=where).time():
             return _recommend(rec, req)
 
+    def _logged(rec: Recommender, user: str) -> list[Logged]:
+        history = state["store"].history(user, limit=rec.enc.spec_.history_length)
+        return [Logged(item=e.item, scenario=e.scenario, time=e.time, label=e.label, value=e.value)
+                for e in history if e.scenario in rec.ds.scenarios]  # a described scenario has no tokens
+
     def _recommend(rec: Recommender, req: RecommendRequest) -> dict[str, Any]:
-        history = state["store"].history(req.user, limit=rec.enc.spec_.history_length)
-        logged = [Logged(item=e.item, scenario=e.scenario, time=e.time, label=e.label, value=e.value)
-                  for e in history if e.scenario in rec.ds.scenarios]  # a described scenario has no tokens
+        logged = _logged(rec, req.user)
         with scoring:
             return rec.recommend(req.user, req.scenario, k=req.k, explain=req.explain, description=req.describe,
                                  candidates=req.candidates, logged=logged)
+
+    @app.post("/v1/slate")
+    def slate(req: SlateRequest) -> dict[str, Any]:
+        """A scene's display slots filled from the top of the ranked list under a per-category cap and diversity
+        (mistrec/eval/slate.py), as `mistrec recommend --slots` fills them, with the user's logged events read."""
+        rec: Recommender = state["rec"]
+        where = req.scenario if req.scenario in rec.ds.scenarios else "other"
+        with metrics.latency.labels(endpoint="/v1/slate", scenario=where).time():
+            filler = state.get("filler")
+            if filler is None or filler.rec is not rec:  # the run's categories and content, read once per run
+                from mistrec.eval.slate import SlateFiller
+
+                filler = state["filler"] = SlateFiller(rec)
+            logged = _logged(rec, req.user)
+            with scoring:
+                return filler.fill(req.user, req.scenario, slots=req.slots, per_category=req.per_category,
+                                   diversity=req.diversity, candidates=req.candidates, explain=req.explain,
+                                   logged=logged)
 
     @app.post("/v1/events")
     def events(req: EventsRequest, x_api_key: str | None = Header(None)) -> dict[str, Any]:

@@ -44,6 +44,35 @@ def test_a_logged_click_changes_the_next_answer_in_another_scenario(client: Test
     assert newcomer["items"][0]["explanation"]["sentence"]
 
 
+def test_a_scene_is_filled_from_the_ranked_list_with_the_logged_events(client: TestClient) -> None:
+    """POST /v1/slate: the slots come from the top `candidates` of the answer /v1/recommend gives (logged events
+    read), at most `per_category` of a category; a logged click changes the list they are filled from."""
+    body = {"user": "u00003", "scenario": "vr_showroom", "slots": 4, "candidates": 12, "per_category": 1,
+            "diversity": 0.3}
+    out = client.post("/v1/slate", json=body).json()
+    top = [i["item"] for i in client.post("/v1/recommend", json={"user": "u00003", "scenario": "vr_showroom",
+                                                                  "k": 12}).json()["items"]]
+    items = out["items"]
+    assert 1 <= len(items) <= 4 and [i["slot"] for i in items] == list(range(1, len(items) + 1))
+    assert all(top.index(i["item"]) + 1 == i["rank"] for i in items)
+    assert out["slate"]["category"] is not None and out["slate"]["candidates"] == 12
+    categories = [i["category"] for i in items]
+    assert len(set(categories)) == len(categories)  # one item a category
+    home = client.post("/v1/recommend", json={"user": "u00003", "scenario": "home_feed", "k": 1}).json()
+    click = {"event_id": "s1", "user": "u00003", "item": home["items"][0]["item"], "scenario": "home_feed",
+             "type": "click"}
+    client.post("/v1/events", json={"events": [click]}, headers={"X-API-Key": "secret"})
+    after = client.post("/v1/slate", json={**body, "explain": True}).json()
+    assert after["history_events"] == min(out["history_events"] + 1, 10)
+    assert after["items"][0]["explanation"]["sentence"]
+    for bad, field in (({"slots": 0}, "slots"), ({"diversity": 2}, "diversity"), ({"candidates": 1001}, "candidates"),
+                       ({"per_category": 0}, "per_category")):
+        r = client.post("/v1/slate", json={**body, **bad})
+        assert r.status_code == 422 and field in r.json()["detail"][0]["loc"]
+    r = client.post("/v1/slate", json={**body, "scenario": "arcade"})
+    assert r.status_code == 422 and "Unknown scenario 'arcade'" in r.json()["detail"]
+
+
 @pytest.mark.parametrize(("path", "body", "field"), [
     ("/v1/recommend", {"user": "u00003", "scenario": "vr_showroom", "k": 0}, "k"),
     ("/v1/recommend", {"user": "u00003", "scenario": "vr_showroom", "k": 101}, "k"),
