@@ -1,6 +1,7 @@
 """Where a streamed training's memory goes: RSS sampled every 0.2 s in one `fit_run` (mist, one epoch, `train:
-{stream: true}`), with the peak reached during each phase (encoder fit, the training rows' index columns, the
-epoch, validation scoring, the final evaluation of valid and test).
+{stream: true}`), with the peak reached during each phase (encoder fit, mist's item counts fitted a shard at a
+time, or the training rows' index columns read whole for a model that needs them, the epoch, validation scoring,
+the final evaluation of valid and test).
 
     python benchmarks/memory_phases.py --data PREPARED --json OUT [--eval-batch-size 16384]
 
@@ -34,6 +35,7 @@ def main() -> None:
     import torch
 
     from mistrec.eval import fit as fit_module
+    from mistrec.models.mist import Mist
     from mistrec.train import TrainConfig, loop, stream
 
     torch.set_num_threads(int(THREADS))
@@ -63,6 +65,7 @@ def main() -> None:
     threading.Thread(target=poll, daemon=True).start()
     watched(fit_module.FeatureEncoder, "fit", "encoder fit")
     watched(stream.StreamedRows, "indexed", "training rows' index columns")
+    watched(Mist, "setup_chunks", "item counts, a shard at a time")
     watched(loop, "_run_epoch", "training epoch")
     watched(loop, "_epoch_record", "validation scoring")
     watched(fit_module, "_evaluate", "final evaluation (one split)")

@@ -72,7 +72,7 @@ class _FakeRecommender:
             tables={"items": pl.DataFrame({"item": list(range(1, 7)), "genre": [" abc".index(c) for c in cats]})},
             content=lambda kind: None)
 
-    def recommend(self, user: str, scenario: str, k: int) -> dict:
+    def recommend(self, user: str, scenario: str, k: int, logged: list | None = None) -> dict:
         scores = [None] * 6 if self.cold else [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
         return {"model": "m", "cold_start": self.cold, "note": "unknown user",
                 "items": [{"rank": r + 1, "item": f"i{r + 1}", "score": scores[r]} for r in range(k)]}
