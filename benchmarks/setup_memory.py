@@ -1,0 +1,82 @@
+"""Memory of mist's setup before a streamed training (the item prior and known items, docs/scale.md): the training
+rows' index columns read whole (`StreamedRows.indexed`, what `Prepares` models get) against a shard at a time
+(`StreamedRows.indexed_chunks`, what mist, a `PreparesInChunks` model, gets), each in a fresh process, alternated.
+
+    python benchmarks/setup_memory.py --data PREPARED --json OUT [--repeats 2]
+
+PREPARED: a prepared directory with shards (benchmarks/scaling.py's data, `mistrec prepare ... --shard-rows
+250000`). Each run samples the process's RSS every 50 ms during the setup alone (the encoder and model built
+before). JSON: {"runs": [{"way", "rows", "rss_before_mb", "peak_mb", "growth_mb", "seconds", "prior_sum",
+"known_items"}], "context"}: the two ways must give the same prior and known items.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import context, thread_env, write_json
+
+_RUN = """
+import json, sys, threading, time
+import psutil, torch
+from mistrec.data import PreparedDataset
+from mistrec.features import FeatureEncoder
+from mistrec.models import build_model
+from mistrec.train.stream import StreamedRows
+
+path, way = sys.argv[1], sys.argv[2]
+torch.set_num_threads(1)
+proc = psutil.Process()
+ds = PreparedDataset.load(path, rows=False)
+enc = FeatureEncoder().fit(ds)
+model = build_model("mist", enc.spec_, {"item_prior": True})
+rows = StreamedRows(ds, enc, "train")
+peak = [0.0]
+
+def poll():
+    while True:
+        peak[0] = max(peak[0], proc.memory_info().rss / 2**20)
+        time.sleep(0.05)
+
+threading.Thread(target=poll, daemon=True).start()
+time.sleep(0.2)
+before = peak[0] = proc.memory_info().rss / 2**20
+start = time.perf_counter()
+if way == "whole":
+    model.setup(rows.indexed())
+else:
+    model.setup_chunks(rows.indexed_chunks())
+seconds = time.perf_counter() - start
+time.sleep(0.2)
+print(json.dumps({"way": way, "rows": len(rows), "rss_before_mb": round(before), "peak_mb": round(peak[0]),
+                  "growth_mb": round(peak[0] - before), "seconds": round(seconds, 2),
+                  "prior_sum": float(model.prior.sum()), "known_items": int(model.known_items.sum())}))
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args()
+    runs = []
+    for _ in range(args.repeats):
+        for way in ("whole", "chunks"):
+            out = subprocess.run([sys.executable, "-c", _RUN, args.data, way], env=thread_env(), check=True,
+                                 capture_output=True, text=True)
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(json.dumps(runs[-1]), flush=True)
+    same = len({(r["prior_sum"], r["known_items"]) for r in runs}) == 1
+    write_json(args.json, {"data": args.data, "runs": runs, "same_prior_and_known_items": same,
+                           "context": context()})
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
