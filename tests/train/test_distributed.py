@@ -46,7 +46,9 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _train(prepared: Path, out: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "mistrec", "train", str(prepared), "--model", "mist", "--out", str(out),
                "--epochs", "3", "--batch-size", "64", "--quiet", *extra]
-    return subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, f"{' '.join(command)} exited {done.returncode}:\n{done.stderr[-4000:]}"
+    return done
 
 
 def _history(run: Path) -> list[dict[str, Any]]:
