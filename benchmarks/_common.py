@@ -53,6 +53,38 @@ def timed_child(argv: list[str]) -> dict[str, float]:
     return {"wall_seconds": round(done["wall"], 3), "peak_rss_mb": round(done["maxrss_kb"] / 1024, 1)}
 
 
+class PeakRss:
+    """This process's resident memory (MB) and its peak since the last `reset`, sampled by a daemon thread every
+    `every` seconds (psutil)."""
+
+    def __init__(self, every: float = 0.2) -> None:
+        import threading
+
+        import psutil
+
+        self._proc, self._every = psutil.Process(), every
+        self.peak = self.now()
+        threading.Thread(target=self._poll, daemon=True).start()
+
+    def now(self) -> float:
+        return float(self._proc.memory_info().rss) / 2**20
+
+    def reset(self) -> float:
+        """Starts a new peak from the memory now; returns it."""
+        self.peak = self.now()
+        return self.peak
+
+    def final(self) -> float:
+        """The peak, with one last sample."""
+        self.peak = max(self.peak, self.now())
+        return self.peak
+
+    def _poll(self) -> None:
+        while True:
+            self.peak = max(self.peak, self.now())
+            time.sleep(self._every)
+
+
 def context() -> dict[str, Any]:
     import polars
 

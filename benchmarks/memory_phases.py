@@ -15,15 +15,11 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import THREADS, context, write_json
+from _common import THREADS, PeakRss, context, write_json
 
 
 def main() -> None:
@@ -39,30 +35,21 @@ def main() -> None:
     from mistrec.train import TrainConfig, loop, stream
 
     torch.set_num_threads(int(THREADS))
-    proc, peak, phases = psutil.Process(), [0.0], []
-
-    def rss() -> float:
-        return proc.memory_info().rss / 2**20
-
-    def poll() -> None:
-        while True:
-            peak[0] = max(peak[0], rss())
-            time.sleep(0.2)
+    memory, phases = PeakRss(), []
 
     def watched(owner: Any, name: str, phase: str) -> None:
         inner = getattr(owner, name)
 
         def call(*a: Any, **k: Any) -> Any:
-            before = peak[0] = rss()
+            before = memory.reset()
             out = inner(*a, **k)
-            phases.append({"phase": phase, "rss_before_mb": round(before), "peak_mb": round(max(peak[0], rss())),
-                           "rss_after_mb": round(rss())})
+            phases.append({"phase": phase, "rss_before_mb": round(before), "peak_mb": round(memory.final()),
+                           "rss_after_mb": round(memory.now())})
             print(phases[-1], flush=True)
             return out
 
         setattr(owner, name, call)
 
-    threading.Thread(target=poll, daemon=True).start()
     watched(fit_module.FeatureEncoder, "fit", "encoder fit")
     watched(stream.StreamedRows, "indexed", "training rows' index columns")
     watched(Mist, "setup_chunks", "item counts, a shard at a time")

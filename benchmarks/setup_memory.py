@@ -16,47 +16,42 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import context, thread_env, write_json
+from _common import PeakRss, context, thread_env, write_json
 
-_RUN = """
-import json, sys, threading, time
-import psutil, torch
-from mistrec.data import PreparedDataset
-from mistrec.features import FeatureEncoder
-from mistrec.models import build_model
-from mistrec.train.stream import StreamedRows
 
-path, way = sys.argv[1], sys.argv[2]
-torch.set_num_threads(1)
-proc = psutil.Process()
-ds = PreparedDataset.load(path, rows=False)
-enc = FeatureEncoder().fit(ds)
-model = build_model("mist", enc.spec_, {"item_prior": True})
-rows = StreamedRows(ds, enc, "train")
-peak = [0.0]
+def _one(path: str, way: str) -> dict[str, object]:
+    """In this (fresh) process: the encoder and model built, then mist's setup alone, watched."""
+    import torch
 
-def poll():
-    while True:
-        peak[0] = max(peak[0], proc.memory_info().rss / 2**20)
-        time.sleep(0.05)
+    from mistrec.data import PreparedDataset
+    from mistrec.features import FeatureEncoder
+    from mistrec.models import build_model
+    from mistrec.train.stream import StreamedRows
 
-threading.Thread(target=poll, daemon=True).start()
-time.sleep(0.2)
-before = peak[0] = proc.memory_info().rss / 2**20
-start = time.perf_counter()
-if way == "whole":
-    model.setup(rows.indexed())
-else:
-    model.setup_chunks(rows.indexed_chunks())
-seconds = time.perf_counter() - start
-time.sleep(0.2)
-print(json.dumps({"way": way, "rows": len(rows), "rss_before_mb": round(before), "peak_mb": round(peak[0]),
-                  "growth_mb": round(peak[0] - before), "seconds": round(seconds, 2),
-                  "prior_sum": float(model.prior.sum()), "known_items": int(model.known_items.sum())}))
-"""
+    torch.set_num_threads(1)
+    ds = PreparedDataset.load(path, rows=False)
+    enc = FeatureEncoder().fit(ds)
+    model = build_model("mist", enc.spec_, {"item_prior": True})
+    rows = StreamedRows(ds, enc, "train")
+    memory = PeakRss(every=0.05)
+    time.sleep(0.2)
+    before = memory.reset()
+    start = time.perf_counter()
+    if way == "whole":
+        model.setup(rows.indexed())
+    else:
+        model.setup_chunks(rows.indexed_chunks())
+    seconds = time.perf_counter() - start
+    time.sleep(0.2)
+    peak = memory.final()
+    assert model.prior is not None and model.known_items is not None
+    return {"way": way, "rows": len(rows), "rss_before_mb": round(before), "peak_mb": round(peak),
+            "growth_mb": round(peak - before), "seconds": round(seconds, 2), "prior_sum": float(model.prior.sum()),
+            "known_items": int(model.known_items.sum())}
 
 
 def main() -> int:
@@ -64,12 +59,16 @@ def main() -> int:
     ap.add_argument("--data", required=True)
     ap.add_argument("--json", required=True)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--one", choices=("whole", "chunks"), help=argparse.SUPPRESS)  # a child: one way, printed
     args = ap.parse_args()
+    if args.one:
+        print(json.dumps(_one(args.data, args.one)))
+        return 0
     runs = []
     for _ in range(args.repeats):
         for way in ("whole", "chunks"):
-            out = subprocess.run([sys.executable, "-c", _RUN, args.data, way], env=thread_env(), check=True,
-                                 capture_output=True, text=True)
+            out = subprocess.run([sys.executable, __file__, "--data", args.data, "--json", args.json, "--one", way],
+                                 env=thread_env(), check=True, capture_output=True, text=True)
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(json.dumps(runs[-1]), flush=True)
     same = len({(r["prior_sum"], r["known_items"]) for r in runs}) == 1

@@ -171,10 +171,14 @@ def _parity(path: Path, module: nn.Module, b: Batch) -> dict[str, float]:
     return out
 
 
-def _rank_feeds(query: Batch, i: int, items: Batch) -> dict[str, np.ndarray]:
-    """The ranking graph's inputs: query row i, and the candidates."""
-    return {**{name: getattr(query, name)[i:i + 1].numpy() for name in QUERY_INPUTS},
-            **{name: getattr(items, name).numpy() for name in CANDIDATE_INPUTS}}
+def query_feeds(queries: Batch, i: int, names: set[str]) -> dict[str, np.ndarray]:
+    """The ranking graph's query inputs that it reads (`names`, its session's input names): row i of `queries`."""
+    return {name: getattr(queries, name)[i:i + 1].numpy() for name in QUERY_INPUTS if name in names}
+
+
+def candidate_feeds(items: Batch, names: set[str]) -> dict[str, np.ndarray]:
+    """The ranking graph's candidate inputs that it reads (`names`): every row of `items`."""
+    return {name: getattr(items, name).numpy() for name in CANDIDATE_INPUTS if name in names}
 
 
 def _rank_parity(path: Path, model: Model, queries: Batch, items: Batch) -> dict[str, float]:
@@ -189,9 +193,9 @@ def _rank_parity(path: Path, model: Model, queries: Batch, items: Batch) -> dict
     for qs, cs in ((queries, items), (_shorter(queries), items.subset(slice(0, max(1, len(items) // 2))))):
         with torch.no_grad():
             want = model.score_candidates(qs, cs).numpy()
+        candidates = candidate_feeds(cs, names)
         for i in range(len(qs)):
-            feeds = {k: v for k, v in _rank_feeds(qs, i, cs).items() if k in names}
-            got = session.run(None, feeds)[0]
+            got = session.run(None, {**query_feeds(qs, i, names), **candidates})[0]
             key = str(int(qs.scenario[i]))
             out[key] = max(out.get(key, 0.0), float(np.abs(got - want[i]).max()))
     return out
@@ -325,16 +329,15 @@ class OnnxModel(Model):
         call (see the class); without the graph, the crossed rows through model.onnx."""
         if self.rank is None:
             return super().candidate_scorer(items, max_rows)
-        rank, block = self.rank, 8192
-        fixed = {name: getattr(items, name).numpy() for name in CANDIDATE_INPUTS if name in self._rank_inputs}
+        rank, block, names = self.rank, 8192, self._rank_inputs
+        fixed = candidate_feeds(items, names)
 
         def score(queries: Batch, columns: torch.Tensor | None = None) -> torch.Tensor:
             chosen = fixed if columns is None else {k: v[columns.numpy()] for k, v in fixed.items()}
             n = len(items) if columns is None else len(columns)
             out = np.empty((len(queries), n), dtype=np.float32)
             for i in range(len(queries)):
-                query = {name: getattr(queries, name)[i:i + 1].numpy() for name in QUERY_INPUTS
-                         if name in self._rank_inputs}
+                query = query_feeds(queries, i, names)
                 for a in range(0, n, block):
                     feeds = {**query, **{k: v[a:a + block] for k, v in chosen.items()}}
                     out[i, a:a + block] = rank.run(["logit"], feeds)[0]
