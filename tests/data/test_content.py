@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from mistrec.data import PreparedDataset, load_dataset_config, prepare
-from mistrec.data.content import image_available
-from mistrec.errors import DataError
+from mistrec.data.content import _word_counts, image_available, parallel_rank
+from mistrec.errors import ConfigError, DataError
 from tests.conftest import write_yaml
 
 
@@ -56,6 +56,52 @@ def test_text_is_embedded_only_when_asked(tmp_path: Path) -> None:
                 tmp_path / "out")
     assert m["content"] == {}
     assert PreparedDataset.load(tmp_path / "out").content("items") is None
+
+
+def _topic_texts(topics: int, seed: int = 1, n: int = 600) -> list[str]:
+    """Texts of 8 words each from one of `topics` disjoint 20-word lists: a TF-IDF of rank `topics`."""
+    rng = np.random.default_rng(seed)
+    lists = [[f"t{t}w{j}" for j in range(20)] for t in range(topics)]
+    return [" ".join(rng.choice(lists[rng.integers(topics)], 8)) for _ in range(n)]
+
+
+@pytest.mark.parametrize("topics", [3, 8, 20])
+def test_auto_text_dims_find_the_planted_number_of_topics(topics: int) -> None:
+    assert parallel_rank(_word_counts(_topic_texts(topics))) == topics
+    assert parallel_rank(_word_counts(_topic_texts(topics)), cap=5) == min(topics, 5)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_auto_text_dims_keep_one_dimension_of_texts_of_random_words(seed: int) -> None:
+    # words dealt at random to texts of random lengths: the shuffles' own distribution, so nothing beyond the
+    # mean direction rises above their floor (a count of every component above it would keep ~1 in 4 here)
+    rng = np.random.default_rng(seed)
+    texts = [" ".join(f"w{j}" for j in rng.integers(0, 200, rng.integers(3, 12))) for _ in range(600)]
+    assert parallel_rank(_word_counts(texts)) == 1
+
+
+def test_text_dims_auto_is_the_default_and_reported(tmp_path: Path) -> None:
+    texts = _topic_texts(5, n=120)
+    items = "iid,title\n" + "".join(f"i{k},{t}\n" for k, t in enumerate(texts))
+    (tmp_path / "clicks.csv").write_text("uid,iid,ts,clicked\n" + "".join(
+        f"u{u},i{(7 * u + k) % 120},{100 * u + 10 * k},{(u + k) % 2}\n" for u in range(1, 31) for k in range(8)))
+    (tmp_path / "items.csv").write_text(items)
+    cfg = {"name": "c", "interactions": [{"path": "clicks.csv", "scenario": "home", "columns": {
+        "user_id": "uid", "item_id": "iid", "timestamp": "ts", "label": "clicked"}}],
+        "items": {"path": "items.csv", "columns": {"item_id": "iid"}, "text": ["title"]},
+        "content": {"embed_text": True, "text_encoder": "tfidf"}}
+    dataset = load_dataset_config(write_yaml(tmp_path / "d.yaml", cfg))
+    assert dataset.content.text_dims is None
+    block = prepare(dataset, tmp_path / "out")["content"]["items"]["blocks"][0]
+    assert (block["dims"], block["dims_rule"]) == (5, "parallel analysis")
+    cfg["content"]["text_dims"] = 3
+    block = prepare(load_dataset_config(write_yaml(tmp_path / "d.yaml", cfg)), tmp_path / "out", force=True)[
+        "content"]["items"]["blocks"][0]
+    assert (block["dims"], block["dims_rule"]) == (3, "given")
+    for bad in ("12", 0, True):
+        cfg["content"]["text_dims"] = bad
+        with pytest.raises(ConfigError, match="content.text_dims"):
+            load_dataset_config(write_yaml(tmp_path / "d.yaml", cfg))
 
 
 @pytest.mark.parametrize(("items", "column", "expected"), [
