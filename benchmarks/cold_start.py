@@ -8,7 +8,8 @@ prepared once per variant from the same raw data (VARIANTS): ids only ("id"), th
 content: the nearest of a few latent directions), the description embedded ("text", `content: {embed_text:
 true}`, without the category, reduced to the dimensions `text_dims: auto` chooses; "text64" and "text8": reduced
 to 64 dimensions, or to 8, the planted latent dimension, so a choice informed by the generator), and the planted
-latent vectors as a vector column ("oracle": the ceiling of any content). mist trains on each with the same seed and its defaults.
+latent vectors as a vector column ("oracle": the ceiling of any content). mist trains on each with the same seed
+and its defaults.
 
 1. **Item cold start**: the transfer platform (docs/synthetic.md; `--platform default` for the default one) under
    the cold-item protocol (20% of the items held out: every row
@@ -90,6 +91,8 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--text-encoder", default="tfidf", choices=("tfidf", "minilm"),
                     help="the text encoder of the descriptions (tfidf: the lexical link the generator plants)")
+    ap.add_argument("--description-words", type=int, default=10,
+                    help="words per item description in the cold-item setting (how much the text says of the item)")
     ap.add_argument("--only", choices=("cold-item", "cross-scene"))
     ap.add_argument("--platform", choices=("transfer", "default"), default="transfer",
                     help="the cold-item setting's generator: the transfer platform (default) or the default one")
@@ -107,17 +110,20 @@ def main() -> int:
     torch.set_num_threads(int(THREADS))
     work = Path(args.work)
     doc: dict[str, Any] = {"seeds": args.seeds, "text_encoder": args.text_encoder, "epochs": args.epochs,
+                           "description_words": args.description_words,
                            "users": args.users, "cold_item": [], "cross_scene": [], "context": context()}
     variants = args.variants.split(",")
     for seed in range(args.seeds):
         for setting in ("cold-item", "cross-scene"):
             if args.only not in (None, setting):
                 continue
-            base = work / (f"{setting}-{args.platform}-seed{seed}" if setting == "cold-item" else
+            words = "" if args.description_words == 10 else f"-{args.description_words}words"
+            base = work / (f"{setting}-{args.platform}{words}-seed{seed}" if setting == "cold-item" else
                            f"{setting}-seed{seed}")
             raw = base / "raw" / "dataset.yaml"
             if not raw.is_file():
-                cfg = (_cold_item_platform(args.platform, args.users, seed) if setting == "cold-item"
+                cfg = (_cold_item_platform(args.platform, args.users, seed, args.description_words)
+                       if setting == "cold-item"
                        else virtual_mall(n_users=args.users, seed=seed))
                 _raw(generate(cfg), base / "raw")
             protocol = (ProtocolConfig(name="cold-item", seed=seed, cold_fraction=0.2) if setting == "cold-item" else
@@ -131,13 +137,13 @@ def main() -> int:
     return 0
 
 
-def _cold_item_platform(platform: str, users: int, seed: int) -> Any:
+def _cold_item_platform(platform: str, users: int, seed: int, words: int = 10) -> Any:
     from mistrec.data import SyntheticConfig
     from mistrec.data.synthetic import transfer_platform
 
     if platform == "default":
-        return SyntheticConfig(n_users=users, description_words=10, seed=seed)
-    return transfer_platform(n_users=users, seed=seed, description_words=10)
+        return SyntheticConfig(n_users=users, description_words=words, seed=seed)
+    return transfer_platform(n_users=users, seed=seed, description_words=words)
 
 
 def _cold_item_row(got: dict[str, Any], seed: int) -> dict[str, Any]:

@@ -119,7 +119,8 @@ class Explanation:
     interest u (attention weight times its pool's interest-level share); source_mass: (B, S) the attention mass
     on each source scenario's events; source_share: (B, S) each source's interest-level share; pool_share:
     (B, S, P) the same per polarity pool; transfer_terms: (B, S) each source's term in the transfer read-out's
-    logit, as it enters the logit (mist's `cold_scale` included; None without the read-out).
+    logit, as it enters the logit (mist's `cold_scale` included; None without the read-out); event_co: (B, L)
+    each liked event's part of mist's item-to-item term (`co_items`), in logit units (None without it).
     """
 
     logit: torch.Tensor
@@ -129,6 +130,7 @@ class Explanation:
     source_share: torch.Tensor
     pool_share: torch.Tensor
     transfer_terms: torch.Tensor | None = None
+    event_co: torch.Tensor | None = None
 
 
 @runtime_checkable

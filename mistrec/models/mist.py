@@ -53,6 +53,7 @@ from mistrec.models.layers import (
     grouped_softmax,
 )
 from mistrec.models.mist_config import ACTIVITY_BOUNDS, COLD_SCALES, MIN_CHOICE_ROWS, MistConfig
+from mistrec.models.mist_cooc import CoItems
 from mistrec.models.mist_parts import ItemCounts, interest_shares
 from mistrec.models.mist_rank import MistCatalogue, supports_catalogue
 from mistrec.models.mist_tops import mixed_rows, top_network
@@ -152,6 +153,8 @@ class Mist(Model):
         self.register_buffer("cold_scale", torch.ones(spec.n_scenarios) if auto_scale else None)
         self.register_buffer("known_items", torch.zeros(spec.n_scenarios, spec.n_items, dtype=torch.bool)
                              if auto_scale else None)
+        # `co_items`: item-to-item transfer through the training positives' co-occurrence (mist_cooc.py)
+        self.co = CoItems(spec.n_items, spec.n_scenarios, cfg.co_items) if cfg.co_items else None
         self.d_features = d_features = self.embed.d_out + d * (int(cfg.user_per_scenario) + int(cfg.activity_embedding))
         # features, interest u, u * q. Not the target scenario's embedding: it is constant within a scenario's
         # rows, so the top's per-scenario normalisation makes it 0 in training and amplified noise at inference
@@ -412,13 +415,23 @@ class Mist(Model):
             return super().forward_tasks(b)
         b, it = self._run(b, None)
         x, aux = self._top_input(b, it.u, it.q, it.transfer)
-        return self._click(x, aux, b), self._route(self.cvr_top, x, b.scenario)
+        return self._with_co(self._click(x, aux, b), b), self._route(self.cvr_top, x, b.scenario)
 
     def forward(self, b: Batch, tokens: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B,). `tokens` replaces the behaviour tokens (B, L, E) of step 1-2: attribution methods
         (integrated gradients) move along a path of token embeddings."""
         b, it = self._run(b, tokens)
-        return self._head(b, it.u, it.q, it.transfer)
+        return self._with_co(self._head(b, it.u, it.q, it.transfer), b)
+
+    def _with_co(self, logit: torch.Tensor, b: Batch) -> torch.Tensor:
+        """The logits (B,) with `co_items`' term of each row's history and candidate (leave-one-out on training
+        positives in training, mist_cooc.py)."""
+        if self.co is None:
+            return logit
+        liked = b.hist_mask & (b.hist_labels > 0)
+        own = (b.label > 0) if self.training else None
+        return logit + self.co.term(b.hist_items, b.hist_scenarios, liked, b.scenario, b.item.unsqueeze(1),
+                                    own).squeeze(1)
 
     def _run(self, b: Batch, tokens: torch.Tensor | None) -> tuple[Batch, _Interest]:
         """Steps 1-4 on the batch as training shows it (`cold_rows`; not along an attribution path)."""
@@ -430,15 +443,19 @@ class Mist(Model):
         """The logits with the event weights, source attention mass and shares, and the transfer read-out's
         terms per source scenario (Explains)."""
         b, it = self._run(b, tokens)
-        logit = self._head(b, it.u, it.q, it.transfer)
+        logit = self._with_co(self._head(b, it.u, it.q, it.transfer), b)
         # each event's weight in the interest u: its attention weight times its pool's interest-level share
         effective = it.w * it.share.flatten(1).gather(1, self._pool_index(b))
         terms = None if it.terms is None else it.terms.view(len(b), self.n_scenarios, self.n_pools).sum(-1)
         scale = self._cold_scales(b.scenario, b.activity, b.item)
         if terms is not None and scale is not None:  # each term as it enters the logit (`cold_scale`)
             terms = terms * scale.unsqueeze(1)
+        co = None
+        if self.co is not None:  # each liked event's part of the item-to-item term, in logit units
+            co = self.co.per_event(b.hist_items, b.hist_scenarios, b.hist_mask & (b.hist_labels > 0), b.scenario,
+                                   b.item)
         return Explanation(logit=logit, event_weights=it.w, event_effect=effective, source_mass=it.mass,
-                           source_share=it.share.sum(-1), pool_share=it.share, transfer_terms=terms)
+                           source_share=it.share.sum(-1), pool_share=it.share, transfer_terms=terms, event_co=co)
 
     def _head(self, b: Batch, u: torch.Tensor, q: torch.Tensor, transfer: torch.Tensor | None = None
               ) -> torch.Tensor:
@@ -495,11 +512,17 @@ class Mist(Model):
     def setup_chunks(self, chunks: Iterable[IndexedRows]) -> None:
         """`setup` from the training rows a chunk at a time (streamed training: a shard at a time): both are sums
         over the rows (ItemCounts)."""
-        if self.prior is None and self.known_items is None:
+        if self.prior is None and self.known_items is None and self.co is None:
             return
         counts = ItemCounts(self.n_scenarios, self.n_items)
+        positives: list[tuple[Any, Any]] = []
         for rows in chunks:
             counts.add(rows)
+            if self.co is not None:
+                liked = rows.label > 0
+                positives.append((rows.user[liked], rows.item[liked]))
+        if self.co is not None:
+            self.co.fit(positives)
         if self.prior is not None:
             self.prior = counts.prior(self.cfg.prior_strength)
         if self.known_items is not None:
@@ -565,7 +588,12 @@ class Mist(Model):
                                       candidate) for i in range(n)]
         u = torch.cat([p[0] for p in parts])  # (U * C, E)
         transfer = None if self.match is None else torch.cat([p[1] for p in parts])  # type: ignore[misc]
-        return self._head(queries.cross(items, history=False), u, q.reshape(n * c, -1), transfer).view(n, c)
+        out = self._head(queries.cross(items, history=False), u, q.reshape(n * c, -1), transfer).view(n, c)
+        if self.co is not None:
+            liked = queries.hist_mask & (queries.hist_labels > 0)
+            out = out + self.co.term(queries.hist_items, queries.hist_scenarios, liked, queries.scenario,
+                                     items.item.unsqueeze(0))
+        return out
 
     def _cross_interest(self, e: torch.Tensor, q: torch.Tensor, b: Batch, items: torch.Tensor,
                         candidate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

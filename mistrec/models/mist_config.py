@@ -96,6 +96,10 @@ class MistConfig(ModelConfig):
     # logged labels
     item_prior: bool | None = None
     prior_strength: float = 10.0
+    # > 0: item-to-item transfer (mist_cooc.py): the logit adds, per liked history event, a learned weight per
+    # (target, source) scenario times the cosine of the event's item and the candidate in the training positives,
+    # each item's `co_items` nearest items kept (docs/models.md, "co_items"). 0: off.
+    co_items: int = 0
     # The transfer read-out (docs/models.md, step 4b): each source pool's interest, the attention-weighted mean of
     # its events' item vectors v_k, is matched with the candidate in the target scenario's metric W_t, and the
     # matches are summed with learned per-(target, pool) weights A: logit += sum_k A[t, k] v_k . (W_t i). A
@@ -149,5 +153,7 @@ class MistConfig(ModelConfig):
                               f"{self.content_dropout}.")
         if not 0.0 <= self.cold_rows <= 1.0:
             raise ConfigError(f"The 'cold_rows' parameter of MistConfig must be in [0, 1]. Got {self.cold_rows}.")
+        if self.co_items < 0:
+            raise ConfigError(f"The 'co_items' parameter of MistConfig must be >= 0 (0: off). Got {self.co_items}.")
         if self.cold_below < 1:
             raise ConfigError(f"The 'cold_below' parameter of MistConfig must be >= 1. Got {self.cold_below}.")

@@ -174,6 +174,8 @@ class MistCatalogue:
             hist = m.embed.history_items(queries, m.cfg.side_features)  # (U, L, E)
             tokens = m.tokens(queries, hist)
             pools = m._pool_index(queries)
+            co_items = self.items.item if columns is None else self.items.item[columns]
+            liked = queries.hist_mask & (queries.hist_labels > 0)
             subsets: dict[int, _Side] = {}  # with columns: each scenario's side cut once per call
             for i in range(len(queries)):
                 s = int(queries.scenario[i])
@@ -190,6 +192,9 @@ class MistCatalogue:
                     out[i] = torch.addcmul(side.offset, side.cold, rest)
                 else:
                     out[i] = side.offset + rest
+                if m.co is not None:  # item-to-item: the query's events' neighbours added into their columns
+                    out[i] += m.co.scatter(queries.hist_items[i:i + 1], queries.hist_scenarios[i:i + 1],
+                                           liked[i:i + 1], queries.scenario[i:i + 1], m.n_items)[0, co_items]
         return out
 
     def _score(self, side: _Side, user_x: torch.Tensor, e: torch.Tensor, items: torch.Tensor, pool: torch.Tensor,

@@ -100,7 +100,7 @@ def test_text_dims_auto_is_the_default_and_reported(tmp_path: Path) -> None:
     assert (block["dims"], block["dims_rule"]) == (3, "given")
     for bad in ("12", 0, True):
         cfg["content"]["text_dims"] = bad
-        with pytest.raises(ConfigError, match="content.text_dims"):
+        with pytest.raises(ConfigError, match=r"content\.text_dims"):
             load_dataset_config(write_yaml(tmp_path / "d.yaml", cfg))
 
 

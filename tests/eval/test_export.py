@@ -72,7 +72,7 @@ def test_mist_exports_with_its_scenario_routing_and_attention(mist_run: Path, pr
 
 @pytest.mark.parametrize("values", [{}, {"softmax_scope": "pool", "weights": "din", "top": "mlp"},
                                     {"self_attention_layers": 1, "null_interest": True, "scorer": "mlp",
-                                     "polarity_pools": False, "user_per_scenario": True}])
+                                     "polarity_pools": False, "user_per_scenario": True}, {"co_items": 5}])
 def test_the_ranking_graph_scores_as_score_candidates(values: dict, prepared: Path, tmp_path: Path) -> None:
     """rank.onnx (one query, C candidates) against the model's own full-catalogue scores, with queries of no
     history, of a few events and of a whole window, new users' known items at a cold_scale below 1, at another
@@ -91,6 +91,8 @@ def test_the_ranking_graph_scores_as_score_candidates(values: dict, prepared: Pa
     queries = queries.without_events(drop)
     queries.activity[:6] = 0  # new in the scenario: cold_scale applies on known items
     model = build_model("mist", enc.spec_, {"embedding_dim": 8, **values}).eval()
+    if model.co is not None:  # the item-to-item table from the training positives
+        model.setup(enc.indexed(enc.rows(ds, "train")))
     with torch.no_grad():
         for p in model.parameters():  # away from the zero / one initialisations, so every term counts
             p.add_(0.1 * torch.randn_like(p))

@@ -123,7 +123,8 @@ def test_mist_explains_with_weights_and_source_shares(scope: str, prepared: Path
     ("mist", {"transfer_head": True, "top": "none", "weights": "din", "softmax_scope": "pool"}),
     ("mist", {"transfer_head": True, "polarity_pools": False, "top": "mlp", "activity_embedding": True}),
     ("mist", {"cold_id": "hide", "cold_below": 3, "user_dropout": 0.5, "item_prior": True}),
-    ("mist", {"null_interest": True, "softmax_scope": "pool"}), ("mist", {"cold_id": "auto"})])
+    ("mist", {"null_interest": True, "softmax_scope": "pool"}), ("mist", {"cold_id": "auto"}),
+    ("mist", {"co_items": 5}), ("mist", {"co_items": 3, "top": "ple"})])
 def test_candidate_scores_equal_the_crossed_forward(name: str, values: dict, prepared: Path) -> None:
     """Full-catalogue ranking scores (one query against many items) are the per-row model's scores."""
     torch.manual_seed(0)
@@ -137,6 +138,9 @@ def test_candidate_scores_equal_the_crossed_forward(name: str, values: dict, pre
     queries = queries.without_events(drop)
     items = enc.item_batch(np.arange(1, 40))
     model = build_model(name, enc.spec_, {"embedding_dim": 8, **values}).eval()
+    if getattr(model, "co", None) is not None:  # the item-to-item table from the training positives
+        model.setup(enc.indexed(enc.rows(ds, "train")))
+        assert model.co.count.sum() > 0
     with torch.no_grad():
         for p in model.parameters():  # away from the zero / one initialisations, so every term counts
             p.add_(0.1 * torch.randn_like(p))

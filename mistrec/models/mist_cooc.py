@@ -1,0 +1,122 @@
+"""mist's item-to-item transfer (`co_items`): what the other users who took a history's items also took, in any
+scenario, weighed per (target, source) scenario pair.
+
+For a row of target scenario t, candidate j and a history whose liked events are items h_l in scenarios s_l:
+
+    co(row) = sum over liked events l of  W[t, s_l] * cos(h_l, j)
+
+with cos(h, j) = c(h, j) / sqrt(n(h) n(j)), c the number of training users with a positive on both items and n an
+item's training users (the binary user x item matrix of the training positives, every scenario in one), kept for
+each item's `k` most similar items only, and W (S, S) learned with the rest of the model (zero at the start). The
+term joins the logit beside the item terms. Why: on the Amazon pairs a cold user's other-domain items say, through
+the users who took both, which target items follow, far more than a learned embedding of items seen by 1-3 users
+can (benchmarks/cdr_knn_probe.py, docs/benchmarks.md); this is that signal as a term each of whose parts is one
+past behaviour.
+
+In training a positive row's own user is one of the c(h, j) users (both are its training positives), which a test
+row's user never is; so on those rows the user is left out of the counts, c - 1, n - 1 (leave-one-out), and the
+weights learn what the term is worth for a user the counts do not already contain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from scipy import sparse
+from torch import nn
+
+__all__ = ["CoItems"]
+
+
+class CoItems(nn.Module):
+    """The co-occurrence table (each item's `k` nearest items by cosine, their co-counts, the items' user counts,
+    all buffers saved with the weights) and the learned weights per (target, source) scenario."""
+
+    nbr: torch.Tensor  # (n_items, k) long: the neighbours' model indices (0: none)
+    count: torch.Tensor  # (n_items, k) float: users with a training positive on both
+    users: torch.Tensor  # (n_items,) float: users with a training positive on the item
+
+    def __init__(self, n_items: int, n_scenarios: int, k: int) -> None:
+        super().__init__()
+        self.k = k
+        self.register_buffer("nbr", torch.zeros(n_items, k, dtype=torch.long))
+        self.register_buffer("count", torch.zeros(n_items, k))
+        self.register_buffer("users", torch.zeros(n_items))
+        self.weight = nn.Parameter(torch.zeros(n_scenarios, n_scenarios))  # W[target, source]
+
+    def fit(self, pairs: Iterable[tuple[np.ndarray, np.ndarray]], chunk: int = 2048) -> None:
+        """The table from (users, items) of training positives (model indices), given a chunk at a time."""
+        us, its = [], []
+        for u, i in pairs:
+            us.append(np.asarray(u, dtype=np.int64))
+            its.append(np.asarray(i, dtype=np.int64))
+        n_items = self.nbr.shape[0]
+        u = np.concatenate(us) if us else np.zeros(0, dtype=np.int64)
+        i = np.concatenate(its) if its else np.zeros(0, dtype=np.int64)
+        m = sparse.csr_matrix((np.ones(u.size, dtype=np.float32), (u, i)), shape=(int(u.max(initial=0)) + 1, n_items))
+        m.data[:] = 1.0  # a user who took an item twice counts once
+        n = np.asarray(m.sum(axis=0)).ravel()
+        mt = m.T.tocsr()
+        nbr = np.zeros((n_items, self.k), dtype=np.int64)
+        count = np.zeros((n_items, self.k), dtype=np.float32)
+        for lo in range(0, n_items, chunk):
+            co = (mt[lo:lo + chunk] @ m).tocsr()  # (chunk, n_items) co-counts
+            for r in range(co.shape[0]):
+                a, b = co.indptr[r], co.indptr[r + 1]
+                cols, vals = co.indices[a:b], co.data[a:b]
+                keep = cols != lo + r  # an item is not its own neighbour
+                cols, vals = cols[keep], vals[keep]
+                if cols.size == 0:
+                    continue
+                cos = vals / np.sqrt(n[lo + r] * n[cols])
+                top = np.argsort(-cos, kind="stable")[:self.k]
+                nbr[lo + r, :top.size] = cols[top]
+                count[lo + r, :top.size] = vals[top]
+        self.nbr.copy_(torch.from_numpy(nbr))
+        self.count.copy_(torch.from_numpy(count))
+        self.users.copy_(torch.from_numpy(n.astype(np.float32)))
+
+    def _cosines(self, items: torch.Tensor, own: torch.Tensor | None) -> torch.Tensor:
+        """(..., k) cosines of `items` (...) with their neighbours; `own` (...) bool: the row's user is counted in
+        both (a training positive and a liked event), and is left out."""
+        count, n_h, n_j = self.count[items], self.users[items].unsqueeze(-1), self.users[self.nbr[items]]
+        if own is not None:
+            d = own.to(count.dtype).unsqueeze(-1)
+            count, n_h, n_j = count - d, n_h - d, n_j - d
+        return count.clamp_min(0) / (n_h.clamp_min(1) * n_j.clamp_min(1)).sqrt()
+
+    def event_weights(self, scenario: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor
+                      ) -> torch.Tensor:
+        """(U, L): W[t, s_l] for each liked event (0 for the rest); a target past the table (a scenario described
+        after training) reads the mean of the trained rows."""
+        w = self.weight
+        known = scenario < w.shape[0]
+        rows = torch.where(known.unsqueeze(1), w.index_select(0, scenario.clamp_max(w.shape[0] - 1)),
+                           w.mean(0, keepdim=True))  # (U, S)
+        return rows.gather(1, hist_scenarios.clamp_max(w.shape[1] - 1)) * liked
+
+    def term(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
+             scenario: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None = None) -> torch.Tensor:
+        """(U, C) terms of U histories (U, L) against candidates (U, C) or (1, C); `own` (U,): the rows are
+        training positives (leave-one-out, see the module)."""
+        cos = self._cosines(hist_items, None if own is None else own.unsqueeze(1) & liked)  # (U, L, k)
+        match = self.nbr[hist_items].unsqueeze(1) == candidates[:, :, None, None]  # (U, C, L, k)
+        per_event = (match * cos.unsqueeze(1)).sum(-1)  # (U, C, L)
+        return (per_event * self.event_weights(scenario, hist_scenarios, liked).unsqueeze(1)).sum(-1)
+
+    def per_event(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
+                  scenario: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """(U, L) each event's part of the term of the rows' candidates (U,): what explanations show."""
+        cos = self._cosines(hist_items, None)
+        per = ((self.nbr[hist_items] == candidates[:, None, None]) * cos).sum(-1)
+        return per * self.event_weights(scenario, hist_scenarios, liked)
+
+    def scatter(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
+                scenario: torch.Tensor, n_items: int) -> torch.Tensor:
+        """(U, n_items) terms of U histories against every item, by adding each event's neighbours' cosines into
+        the item's column (a catalogue's scores are its columns)."""
+        cos = self._cosines(hist_items, None) * self.event_weights(scenario, hist_scenarios, liked).unsqueeze(-1)
+        out = cos.new_zeros(len(hist_items), n_items)
+        return out.scatter_add_(1, self.nbr[hist_items].flatten(1), cos.flatten(1))
