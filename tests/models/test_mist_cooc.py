@@ -1,0 +1,88 @@
+"""mist's item-to-item transfer (`co_items`, mistrec/models/mist_cooc.py): the table, leave-one-out in training, the
+catalogue's scatter, and explanations."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mistrec.data import PreparedDataset
+from mistrec.features import FeatureEncoder
+from mistrec.models import build_model
+from mistrec.models.mist_cooc import CoItems
+from tests.conftest import prepared_synthetic
+
+# users 1-4 and their training positives: n(1) = 2, n(2) = 3, n(3) = 2, n(4) = 1; c(1, 2) = 2, c(1, 3) = 1,
+# c(2, 3) = 1, c(3, 4) = 1
+TAKEN = {1: (1, 2), 2: (1, 2, 3), 3: (3, 4), 4: (2,)}
+
+
+def _fitted(k: int = 2) -> CoItems:
+    co = CoItems(n_items=5, n_scenarios=3, k=k)
+    users = np.array([u for u, items in TAKEN.items() for _ in items])
+    items = np.array([i for its in TAKEN.values() for i in its])
+    half = len(users) // 2  # given in two chunks, as streamed training gives shards
+    co.fit([(users[:half], items[:half]), (np.r_[users[half:], 1], np.r_[items[half:], 1])])  # (1, 1) twice
+    return co
+
+
+def test_the_table_keeps_each_items_nearest_by_cosine_and_never_itself() -> None:
+    co = _fitted()
+    assert co.users.tolist() == [0, 2, 3, 2, 1]  # a user who took an item twice counts once
+    # item 3: cos with 4 = 1/sqrt(2), with 1 = 1/2, with 2 = 1/sqrt(6): the two nearest kept
+    assert co.nbr[3].tolist() == [4, 1] and co.count[3].tolist() == [1, 1]
+    assert co.nbr[1].tolist() == [2, 3] and co.count[1].tolist() == [2, 1]
+    assert co.nbr[4].tolist() == [3, 0]  # one neighbour; the empty slot is the unknown item with count 0
+    assert all(i not in co.nbr[i].tolist() for i in range(1, 5))
+    cos = co._cosines(torch.tensor([1, 3]), None)
+    torch.testing.assert_close(cos, torch.tensor([[2 / math.sqrt(6), 0.5], [1 / math.sqrt(2), 0.5]]))
+
+
+def test_training_positives_leave_their_own_user_out() -> None:
+    co = _fitted()
+    with torch.no_grad():
+        co.weight.fill_(1.0)
+    hist = torch.tensor([[1, 3]])  # liked events of items 1 and 3, in scenario 1
+    scen, liked, target = torch.ones(1, 2, dtype=torch.long), torch.ones(1, 2, dtype=torch.bool), torch.tensor([1])
+    cand = torch.tensor([[2, 4]])
+    # as a test row sees it: cos(1, 2) + cos(3, 2) [not kept: 2 is not among 3's two nearest] ; cos(3, 4)
+    want = torch.tensor([[2 / math.sqrt(6), 1 / math.sqrt(2)]])
+    torch.testing.assert_close(co.term(hist, scen, liked, target, cand), want)
+    # a training positive's user is one of the co-users: (2 - 1) / sqrt(1 * 2) for (1, 2); (1 - 1) for (3, 4)
+    own = co.term(hist, scen, liked, target, cand, own=torch.tensor([True]))
+    torch.testing.assert_close(own, torch.tensor([[1 / math.sqrt(2), 0.0]]))
+    # an event not liked (a logged negative) adds nothing and is not left out
+    torch.testing.assert_close(co.term(hist, scen, torch.tensor([[False, True]]), target, cand),
+                               torch.tensor([[0.0, 1 / math.sqrt(2)]]))
+    # the scatter over every item gives the same columns
+    torch.testing.assert_close(co.scatter(hist, scen, liked, target, 5)[:, [2, 4]], want)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return prepared_synthetic(tmp_path_factory.mktemp("cooc"), "random", history_length=20, protocol_seed=1,
+                              n_users=400, events_per_user=40, seed=5)
+
+
+def test_explanations_give_each_events_part_of_the_term(prepared: Path) -> None:
+    torch.manual_seed(0)
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 5}).eval()
+    model.setup(enc.indexed(enc.rows(ds, "train")))
+    b = enc.batch(enc.rows(ds, "test"), np.arange(32))
+    with torch.no_grad():
+        model.co.weight.copy_(torch.randn_like(model.co.weight))
+        out = model.explain(b)
+        with_co = model(b)
+        model.co.weight.zero_()
+        without = model(b)
+    assert out.event_co is not None and out.event_co.shape == b.hist_mask.shape
+    assert (out.event_co[~b.hist_mask] == 0).all()
+    assert out.event_co.abs().sum() > 0  # the fixture's histories reach their candidates through the table
+    torch.testing.assert_close(out.event_co.sum(1), with_co - without)
+    torch.testing.assert_close(out.logit, with_co)
