@@ -16,6 +16,9 @@ training positives in the target domain, with lam chosen on the validation cold 
 split; relevant: the user's held-out positives there), NDCG@10 and HR@10 per test user; paired bootstrap over test
 users (1,000 resamples) against popularity alone (pop, ties broken by a fixed random draw).
 
+Also counted: the test positives with a near twin among the user's other-domain items (cosine >= 0.5 over at least
+2 common users), which is how one product listed under both domains' categories looks in these files.
+
 What it is for: mist's cold-user full-catalogue NDCG@10 (benchmarks/results/transfer.json) is within noise of
 popularity's; this says whether the data holds transferable signal a model could have used.
 """
@@ -95,6 +98,14 @@ def probe_pair(pair: str, work: Path, amazon: Path, seed: int = 0) -> dict[str, 
         diff = nd_knn - nd_pop
         boot = np.array([diff[rng.integers(0, diff.size, diff.size)].mean() for _ in range(1000)])
         reached = (knn > 0).sum(axis=1)
+        # how often a held-out item has a near twin among the user's other-domain items: cosine >= 0.5 over at
+        # least 2 common users (the same product listed in both categories looks like this)
+        close = 0
+        for u in users:
+            mine = x[int(u)].indices
+            for j in relevant[int(u)]:
+                co = np.asarray(x[:, mine].T @ x[:, j].toarray()).ravel()
+                close += int(((co >= 2) & (co / np.maximum(np.sqrt(norms[mine] ** 2 * norms[j] ** 2), 1) >= 0.5)).any())
         out[target] = {
             "test_users": len(users), "catalogue": int(catalogue.size), "valid_ndcg@10_by_lambda": valid,
             "lambda": lam, "ndcg@10_popularity": float(nd_pop.mean()), "hr@10_popularity": float(hr_pop.mean()),
@@ -103,6 +114,8 @@ def probe_pair(pair: str, work: Path, amazon: Path, seed: int = 0) -> dict[str, 
             "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
             "p_two_sided": float(min(1.0, 2 * min((boot <= 0).mean(), (boot >= 0).mean()))),
             "catalogue_items_reached_per_user_median": float(np.median(reached)),
+            "test_positives": int(sum(len(r) for r in relevant.values())),
+            "test_positives_with_a_near_twin": close,
         }
         print(f"{pair} -> {target}: knn+pop NDCG@10 {nd_knn.mean():.4f} vs popularity {nd_pop.mean():.4f} "
               f"(lambda {lam}, diff CI {out[target]['ci95'][0]:+.4f}..{out[target]['ci95'][1]:+.4f})", flush=True)

@@ -505,13 +505,14 @@ class Mist(Model):
         return logit
 
     def setup(self, rows: IndexedRows) -> None:
-        """Fits, on the training rows before training, the item prior (`item_prior`) and the (scenario, item) pairs
-        with a training positive (`cold_scale: auto`'s known items)."""
+        """Fits, on the training rows before training, the item prior (`item_prior`), the (scenario, item) pairs
+        with a training positive (`cold_scale: auto`'s known items) and `co_items`' table."""
         self.setup_chunks([rows])
 
     def setup_chunks(self, chunks: Iterable[IndexedRows]) -> None:
-        """`setup` from the training rows a chunk at a time (streamed training: a shard at a time): both are sums
-        over the rows (ItemCounts)."""
+        """`setup` from the training rows a chunk at a time (streamed training: a shard at a time): the prior and
+        known items are sums over the rows (ItemCounts); `co_items`' table keeps the positives' (user, item) pairs,
+        16 bytes each, until it is fitted."""
         if self.prior is None and self.known_items is None and self.co is None:
             return
         counts = ItemCounts(self.n_scenarios, self.n_items)

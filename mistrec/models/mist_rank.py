@@ -17,6 +17,9 @@ Per (query, candidate) pair what is left is the attention over the query's real 
 read-out's dot products, [u, u * q] through the first layer, and the top's later layers. The scores are
 `forward`'s on the crossed rows up to floating-point reassociation (tests/models/test_contract.py).
 
+With `co_items` the item-to-item term is added per query by scattering its events' neighbour lists into the
+catalogue's columns (mist_cooc.CoItems.scatter).
+
 Used for the `star`, `mlp` and `none` tops and the trained scenarios; a model reading scenarios through a mix
 (step 6) or with the `ple` top scores through `Mist.score_candidates`'s general path.
 """
