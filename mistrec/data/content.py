@@ -98,9 +98,12 @@ def _word_counts(texts: Sequence[str]) -> Any:
     from sklearn.feature_extraction.text import CountVectorizer
 
     try:
-        return CountVectorizer(min_df=2).fit_transform(texts).tocsr()
-    except ValueError:  # no word occurs twice (a handful of texts): every word then
-        return CountVectorizer(token_pattern=r"(?u)\b\w+\b").fit_transform(texts).tocsr()
+        counts = CountVectorizer(min_df=2).fit_transform(texts).tocsr()
+    except ValueError:  # no word occurs twice
+        counts = None
+    if counts is None or counts.shape[1] < 2:  # a handful of texts that share one word or none: every word then
+        counts = CountVectorizer(token_pattern=r"(?u)\b\w+\b").fit_transform(texts).tocsr()
+    return counts
 
 
 def _tfidf_of(counts: Any) -> Any:
@@ -236,8 +239,9 @@ def embed_text_block(texts: Sequence[str], *, encoder: str = "auto", dims: int |
         x = _tfidf_of(counts)
         chosen = parallel_rank(counts) if dims is None else dims
         k = max(1, min(chosen, x.shape[0] - 1, x.shape[1] - 1))
-        # one text has no second dimension to reduce: its TF-IDF row as it is
-        v = TruncatedSVD(n_components=k, random_state=0).fit_transform(x) if x.shape[0] > 1 else x.toarray()
+        # one text, or one word, has no second dimension to reduce: the TF-IDF rows as they are
+        reducible = x.shape[0] > 1 and x.shape[1] > 1
+        v = TruncatedSVD(n_components=k, random_state=0).fit_transform(x) if reducible else x.toarray()
         report.update(dims=int(v.shape[1]), dims_rule="parallel analysis" if dims is None else "given",
                       words=int(x.shape[1]), cached=0)
     else:

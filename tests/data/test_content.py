@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mistrec.data import PreparedDataset, load_dataset_config, prepare
-from mistrec.data.content import _word_counts, image_available, parallel_rank
+from mistrec.data.content import _word_counts, embed_text_block, image_available, parallel_rank
 from mistrec.errors import ConfigError, DataError
 from tests.conftest import write_yaml
 
@@ -78,6 +78,16 @@ def test_auto_text_dims_keep_one_dimension_of_texts_of_random_words(seed: int) -
     rng = np.random.default_rng(seed)
     texts = [" ".join(f"w{j}" for j in rng.integers(0, 200, rng.integers(3, 12))) for _ in range(600)]
     assert parallel_rank(_word_counts(texts)) == 1
+
+
+@pytest.mark.parametrize("texts", [["red car", "blue car", "green tea"], ["car", "car"], ["one"], ["a b", "c d"]])
+def test_few_texts_sharing_one_word_or_none_are_embedded(texts: list[str]) -> None:
+    m, report = embed_text_block(texts, encoder="tfidf")
+    assert m.shape[0] == len(texts) and report["dims"] == m.shape[1] >= 1
+    np.testing.assert_allclose(np.linalg.norm(m, axis=1), 1.0, rtol=1e-5)  # every text has a vector
+    m2, _ = embed_text_block(texts, encoder="tfidf", dims=2)
+    # 2 dimensions where two texts and two words allow a reduction: "car" alone would not, so all words are read
+    assert m2.shape == (len(texts), 2 if len(texts) > 2 else m.shape[1]) and np.isfinite(m2).all()
 
 
 def test_text_dims_auto_is_the_default_and_reported(tmp_path: Path) -> None:
