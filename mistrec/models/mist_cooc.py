@@ -14,8 +14,9 @@ can (benchmarks/cdr_knn_probe.py, docs/benchmarks.md); this is that signal as a 
 past behaviour.
 
 In training a positive row's own user is one of the c(h, j) users (both are its training positives), which a test
-row's user never is; so on those rows the user is left out of the counts, c - 1, n - 1 (leave-one-out), and the
-weights learn what the term is worth for a user the counts do not already contain.
+row's user is not (unless they took the item in training too: a repeat); so on those rows the user is left out of
+the counts, c - 1, n - 1 (leave-one-out), and the weights learn what the term is worth for a user the counts do
+not already contain.
 """
 
 from __future__ import annotations
