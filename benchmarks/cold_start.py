@@ -91,8 +91,6 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--text-encoder", default="tfidf", choices=("tfidf", "minilm"),
                     help="the text encoder of the descriptions (tfidf: the lexical link the generator plants)")
-    ap.add_argument("--description-words", type=int, default=10,
-                    help="words per item description in the cold-item setting (how much the text says of the item)")
     ap.add_argument("--only", choices=("cold-item", "cross-scene"))
     ap.add_argument("--platform", choices=("transfer", "default"), default="transfer",
                     help="the cold-item setting's generator: the transfer platform (default) or the default one")
@@ -110,20 +108,17 @@ def main() -> int:
     torch.set_num_threads(int(THREADS))
     work = Path(args.work)
     doc: dict[str, Any] = {"seeds": args.seeds, "text_encoder": args.text_encoder, "epochs": args.epochs,
-                           "description_words": args.description_words,
                            "users": args.users, "cold_item": [], "cross_scene": [], "context": context()}
     variants = args.variants.split(",")
     for seed in range(args.seeds):
         for setting in ("cold-item", "cross-scene"):
             if args.only not in (None, setting):
                 continue
-            words = "" if args.description_words == 10 else f"-{args.description_words}words"
-            base = work / (f"{setting}-{args.platform}{words}-seed{seed}" if setting == "cold-item" else
+            base = work / (f"{setting}-{args.platform}-seed{seed}" if setting == "cold-item" else
                            f"{setting}-seed{seed}")
             raw = base / "raw" / "dataset.yaml"
             if not raw.is_file():
-                cfg = (_cold_item_platform(args.platform, args.users, seed, args.description_words)
-                       if setting == "cold-item"
+                cfg = (_cold_item_platform(args.platform, args.users, seed) if setting == "cold-item"
                        else virtual_mall(n_users=args.users, seed=seed))
                 _raw(generate(cfg), base / "raw")
             protocol = (ProtocolConfig(name="cold-item", seed=seed, cold_fraction=0.2) if setting == "cold-item" else
@@ -131,19 +126,28 @@ def main() -> int:
             got = {v: mist_test_scores(_prepare(raw, base / f"prepared-{v}", v, args.text_encoder, protocol),
                               base / f"run-{v}", args.epochs, seed) for v in variants}
             row = _cold_item_row(got, seed) if setting == "cold-item" else _cross_scene_row(got, seed)
+            row["content_dims"] = {v: _content_dims(base / f"prepared-{v}") for v in variants if v != "id"}
             doc[setting.replace("-", "_")].append(row)
             print(f"{setting} seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in row["auc"].items()), flush=True)
             write_json(args.json, _summary(doc))
     return 0
 
 
-def _cold_item_platform(platform: str, users: int, seed: int, words: int = 10) -> Any:
+def _content_dims(prepared: Path) -> int:
+    """The width of the prepared items' content vectors (text_dims auto's choice, for text), from the manifest."""
+    import json
+
+    blocks = json.loads((prepared / "manifest.json").read_text())["content"]["items"]["blocks"]
+    return int(sum(b["dims"] for b in blocks))
+
+
+def _cold_item_platform(platform: str, users: int, seed: int) -> Any:
     from mistrec.data import SyntheticConfig
     from mistrec.data.synthetic import transfer_platform
 
     if platform == "default":
-        return SyntheticConfig(n_users=users, description_words=words, seed=seed)
-    return transfer_platform(n_users=users, seed=seed, description_words=words)
+        return SyntheticConfig(n_users=users, description_words=10, seed=seed)
+    return transfer_platform(n_users=users, seed=seed, description_words=10)
 
 
 def _cold_item_row(got: dict[str, Any], seed: int) -> dict[str, Any]:

@@ -423,15 +423,19 @@ class Mist(Model):
         b, it = self._run(b, tokens)
         return self._with_co(self._head(b, it.u, it.q, it.transfer), b)
 
-    def _with_co(self, logit: torch.Tensor, b: Batch) -> torch.Tensor:
-        """The logits (B,) with `co_items`' term of each row's history and candidate (leave-one-out on training
-        positives in training, mist_cooc.py)."""
+    def _co_events(self, b: Batch) -> torch.Tensor | None:
+        """(B, L) each liked event's part of `co_items`' term for its row's candidate (leave-one-out on training
+        positives in training, mist_cooc.py); None without the term."""
         if self.co is None:
-            return logit
+            return None
         liked = b.hist_mask & (b.hist_labels > 0)
         own = (b.label > 0) if self.training else None
-        return logit + self.co.term(b.hist_items, b.hist_scenarios, liked, b.scenario, b.item.unsqueeze(1),
-                                    own).squeeze(1)
+        return self.co.per_event(b.hist_items, b.hist_scenarios, liked, b.scenario, b.item.unsqueeze(1), own)[:, 0]
+
+    def _with_co(self, logit: torch.Tensor, b: Batch) -> torch.Tensor:
+        """The logits (B,) with `co_items`' term of each row's history and candidate."""
+        events = self._co_events(b)
+        return logit if events is None else logit + events.sum(1)
 
     def _run(self, b: Batch, tokens: torch.Tensor | None) -> tuple[Batch, _Interest]:
         """Steps 1-4 on the batch as training shows it (`cold_rows`; not along an attribution path)."""
@@ -443,17 +447,16 @@ class Mist(Model):
         """The logits with the event weights, source attention mass and shares, and the transfer read-out's
         terms per source scenario (Explains)."""
         b, it = self._run(b, tokens)
-        logit = self._with_co(self._head(b, it.u, it.q, it.transfer), b)
+        logit = self._head(b, it.u, it.q, it.transfer)
+        co = self._co_events(b)  # each liked event's part of the item-to-item term, in logit units
+        if co is not None:
+            logit = logit + co.sum(1)
         # each event's weight in the interest u: its attention weight times its pool's interest-level share
         effective = it.w * it.share.flatten(1).gather(1, self._pool_index(b))
         terms = None if it.terms is None else it.terms.view(len(b), self.n_scenarios, self.n_pools).sum(-1)
         scale = self._cold_scales(b.scenario, b.activity, b.item)
         if terms is not None and scale is not None:  # each term as it enters the logit (`cold_scale`)
             terms = terms * scale.unsqueeze(1)
-        co = None
-        if self.co is not None:  # each liked event's part of the item-to-item term, in logit units
-            co = self.co.per_event(b.hist_items, b.hist_scenarios, b.hist_mask & (b.hist_labels > 0), b.scenario,
-                                   b.item)
         return Explanation(logit=logit, event_weights=it.w, event_effect=effective, source_mass=it.mass,
                            source_share=it.share.sum(-1), pool_share=it.share, transfer_terms=terms, event_co=co)
 

@@ -39,10 +39,9 @@ class CoItems(nn.Module):
     count: torch.Tensor  # (n_items, k) float: users with a training positive on both
     users: torch.Tensor  # (n_items,) float: users with a training positive on the item
 
-    # W = GAIN * weight: Adam moves a parameter by about the learning rate per step, and at mist's 3e-3 over the few
-    # hundred steps an Amazon pair trains for W stopped at 0.55-0.73 still rising (sport_phone, seed 2022), where
-    # the same run's W times 4 ranked cold users' held-out items higher (NDCG@10 0.0253 -> 0.0312, sport): the few
-    # weights of this term move GAIN times faster than the rest
+    # W = GAIN * weight: Adam moves a parameter by about the learning rate per step, so at mist's 3e-3 over the few
+    # hundred steps an Amazon pair trains for W could not pass ~0.6: the few weights of this term move GAIN times
+    # faster than the rest
     GAIN = 20.0
 
     def __init__(self, n_items: int, n_scenarios: int, k: int) -> None:
@@ -104,21 +103,20 @@ class CoItems(nn.Module):
                            w.mean(0, keepdim=True))  # (U, S)
         return rows.gather(1, hist_scenarios.clamp_max(w.shape[1] - 1)) * liked
 
-    def term(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
-             scenario: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None = None) -> torch.Tensor:
-        """(U, C) terms of U histories (U, L) against candidates (U, C) or (1, C); `own` (U,): the rows are
-        training positives (leave-one-out, see the module)."""
+    def per_event(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
+                  scenario: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None = None) -> torch.Tensor:
+        """(U, C, L) each event's part of the term of U histories (U, L) against candidates (U, C) or (1, C), in
+        logit units (what explanations show); `own` (U,): the rows are training positives (leave-one-out, see the
+        module)."""
         cos = self._cosines(hist_items, None if own is None else own.unsqueeze(1) & liked)  # (U, L, k)
         match = self.nbr[hist_items].unsqueeze(1) == candidates[:, :, None, None]  # (U, C, L, k)
-        per_event = (match * cos.unsqueeze(1)).sum(-1)  # (U, C, L)
-        return (per_event * self.event_weights(scenario, hist_scenarios, liked).unsqueeze(1)).sum(-1)
+        per = (match * cos.unsqueeze(1)).sum(-1)  # (U, C, L)
+        return per * self.event_weights(scenario, hist_scenarios, liked).unsqueeze(1)
 
-    def per_event(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
-                  scenario: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-        """(U, L) each event's part of the term of the rows' candidates (U,): what explanations show."""
-        cos = self._cosines(hist_items, None)
-        per = ((self.nbr[hist_items] == candidates[:, None, None]) * cos).sum(-1)
-        return per * self.event_weights(scenario, hist_scenarios, liked)
+    def term(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
+             scenario: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None = None) -> torch.Tensor:
+        """(U, C): `per_event` summed over the history."""
+        return self.per_event(hist_items, hist_scenarios, liked, scenario, candidates, own).sum(-1)
 
     def scatter(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
                 scenario: torch.Tensor, n_items: int) -> torch.Tensor:

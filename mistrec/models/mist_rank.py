@@ -177,8 +177,9 @@ class MistCatalogue:
             hist = m.embed.history_items(queries, m.cfg.side_features)  # (U, L, E)
             tokens = m.tokens(queries, hist)
             pools = m._pool_index(queries)
-            co_items = self.items.item if columns is None else self.items.item[columns]
-            liked = queries.hist_mask & (queries.hist_labels > 0)
+            if m.co is not None:  # the item-to-item term's inputs (mist_cooc.py)
+                co_items = self.items.item if columns is None else self.items.item[columns]
+                liked = queries.hist_mask & (queries.hist_labels > 0)
             subsets: dict[int, _Side] = {}  # with columns: each scenario's side cut once per call
             for i in range(len(queries)):
                 s = int(queries.scenario[i])
