@@ -31,6 +31,7 @@ from mistrec.errors import ArtifactError, ConfigError, MistrecError
 from mistrec.eval.evaluate import load_run_and_data
 from mistrec.models.base import CandidateScorer, Explains, Explanation, Model, Retrieves
 from mistrec.models.layers import FeatureEmbedding, StarFCN
+from mistrec.models.mist_cooc import CoItems
 
 if TYPE_CHECKING:
     from mistrec.models.mist import Mist
@@ -116,6 +117,8 @@ def _graph_ready(model: _M) -> _M:
             module.gathered = True
         if isinstance(module, FeatureEmbedding):
             module.per_event = True
+        if isinstance(module, CoItems):
+            module.graph = True
     return ready
 
 

@@ -51,6 +51,11 @@ class CoItems(nn.Module):
         self.register_buffer("count", torch.zeros(n_items, k))
         self.register_buffer("users", torch.zeros(n_items))
         self.weight = nn.Parameter(torch.zeros(n_scenarios, n_scenarios))  # W[target, source] / GAIN
+        # True: find a candidate among an event's neighbours by comparing it with all k of them, (U, C, L, k), as the
+        # exported graph must (ONNX has no binary search); False: by a binary search in the sorted keys
+        # item * n_items + neighbour, (U, L, C) lookups of log2(n_items k) steps (`_sorted`)
+        self.graph = False
+        self._cache: tuple[tuple[int, int, int], torch.Tensor, torch.Tensor] | None = None
 
     def fit(self, pairs: Iterable[tuple[np.ndarray, np.ndarray]], chunk: int = 2048) -> None:
         """The table from (users, items) of training positives (model indices), given a chunk at a time."""
@@ -103,15 +108,44 @@ class CoItems(nn.Module):
                            w.mean(0, keepdim=True))  # (U, S)
         return rows.gather(1, hist_scenarios.clamp_max(w.shape[1] - 1)) * liked
 
+    def _sorted(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The table as sorted keys item * n_items + neighbour (n_items * k,) and the co-counts in their order,
+        made again whenever the table changes (a fit, loaded weights)."""
+        stamp = (self.nbr.data_ptr(), self.nbr._version, self.count._version)
+        if self._cache is None or self._cache[0] != stamp:
+            n = self.nbr.shape[0]
+            nbr, order = self.nbr.sort(dim=1, stable=True)
+            keys = (torch.arange(n, dtype=torch.long).unsqueeze(1) * n + nbr).flatten()
+            self._cache = (stamp, keys, self.count.gather(1, order).flatten())
+        return self._cache[1], self._cache[2]
+
+    def pair_cosines(self, hist_items: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None
+                     ) -> torch.Tensor:
+        """(U, C, L) cos(h_l, j) of U histories (U, L) and candidates (U, C) or (1, C), 0 where j is not among h_l's
+        kept neighbours; `own` (U, L) bool: the row's user is counted in both, and is left out."""
+        d = None if own is None else own.to(self.count.dtype)
+        if self.graph:
+            cos = self._cosines(hist_items, own)  # (U, L, k)
+            match = self.nbr[hist_items].unsqueeze(1) == candidates[:, :, None, None]  # (U, C, L, k)
+            return (match * cos.unsqueeze(1)).sum(-1)
+        keys, counts = self._sorted()
+        n = self.nbr.shape[0]
+        query = (hist_items.unsqueeze(1) * n + candidates.unsqueeze(-1)).contiguous()  # (U, C, L)
+        at = torch.searchsorted(keys, query).clamp_max(len(keys) - 1)
+        count = torch.where(keys[at] == query, counts[at], 0.0)
+        n_h, n_j = self.users[hist_items].unsqueeze(1), self.users[candidates].unsqueeze(-1)
+        if d is not None:
+            d = d.unsqueeze(1)
+            count, n_h, n_j = count - d, n_h - d, n_j - d
+        return count.clamp_min(0) / (n_h.clamp_min(1) * n_j.clamp_min(1)).sqrt()
+
     def per_event(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
                   scenario: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None = None) -> torch.Tensor:
         """(U, C, L) each event's part of the term of U histories (U, L) against candidates (U, C) or (1, C), in
         logit units (what explanations show); `own` (U,): the rows are training positives (leave-one-out, see the
         module)."""
-        cos = self._cosines(hist_items, None if own is None else own.unsqueeze(1) & liked)  # (U, L, k)
-        match = self.nbr[hist_items].unsqueeze(1) == candidates[:, :, None, None]  # (U, C, L, k)
-        per = (match * cos.unsqueeze(1)).sum(-1)  # (U, C, L)
-        return per * self.event_weights(scenario, hist_scenarios, liked).unsqueeze(1)
+        cos = self.pair_cosines(hist_items, candidates, None if own is None else own.unsqueeze(1) & liked)
+        return cos * self.event_weights(scenario, hist_scenarios, liked).unsqueeze(1)
 
     def term(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
              scenario: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None = None) -> torch.Tensor:

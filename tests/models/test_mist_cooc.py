@@ -62,6 +62,32 @@ def test_training_positives_leave_their_own_user_out() -> None:
     torch.testing.assert_close(co.scatter(hist, scen, liked, target, 5)[:, [2, 4]], want)
 
 
+def test_the_binary_search_finds_what_comparing_with_every_neighbour_finds() -> None:
+    # a random table of 60 items, 7 neighbours each (the exported graph compares; training and scoring search)
+    rng = np.random.default_rng(3)
+    users, items = rng.integers(0, 40, 900), rng.integers(1, 60, 900)
+    co = CoItems(n_items=60, n_scenarios=2, k=7)
+    co.fit([(users, items)])
+    with torch.no_grad():
+        co.weight.copy_(torch.randn(2, 2))
+    hist = torch.from_numpy(rng.integers(0, 60, (5, 9)))
+    scen = torch.from_numpy(rng.integers(1, 2, (5, 9)))
+    liked = torch.from_numpy(rng.random((5, 9)) < 0.7)
+    target, own = torch.tensor([1, 1, 0, 1, 1]), torch.tensor([True, False, True, False, True])
+    for cand in (torch.from_numpy(rng.integers(0, 60, (5, 11))), torch.arange(60).unsqueeze(0)):
+        searched = co.per_event(hist, scen, liked, target, cand, own)
+        co.graph = True
+        compared = co.per_event(hist, scen, liked, target, cand, own)
+        co.graph = False
+        torch.testing.assert_close(searched, compared)
+        assert (compared != 0).sum() > 20  # the histories do reach candidates through the table
+    co.fit([(users[:500], items[:500])])  # a new table: the search's sorted keys follow it
+    co.graph = True
+    compared = co.per_event(hist, scen, liked, target, cand)
+    co.graph = False
+    torch.testing.assert_close(co.per_event(hist, scen, liked, target, cand), compared)
+
+
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return prepared_synthetic(tmp_path_factory.mktemp("cooc"), "random", history_length=20, protocol_seed=1,
