@@ -100,6 +100,10 @@ class MistConfig(ModelConfig):
     # (target, source) scenario times the cosine of the event's item and the candidate in the training positives,
     # each item's `co_items` nearest items kept (docs/models.md, "co_items"). 0: off.
     co_items: int = 0
+    # which history events the term reads: "cross", those of scenarios other than the row's (transfer only: a
+    # platform whose users each stay in one scenario gets no term); "all", the row's own scenario's events too
+    # (item-to-item recommendation within the scenario as well)
+    co_scope: Literal["cross", "all"] = "all"
     # The transfer read-out (docs/models.md, step 4b): each source pool's interest, the attention-weighted mean of
     # its events' item vectors v_k, is matched with the candidate in the target scenario's metric W_t, and the
     # matches are summed with learned per-(target, pool) weights A: logit += sum_k A[t, k] v_k . (W_t i). A

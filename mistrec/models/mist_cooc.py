@@ -44,9 +44,11 @@ class CoItems(nn.Module):
     # faster than the rest
     GAIN = 20.0
 
-    def __init__(self, n_items: int, n_scenarios: int, k: int) -> None:
+    def __init__(self, n_items: int, n_scenarios: int, k: int, cross_only: bool = False) -> None:
         super().__init__()
         self.k = k
+        # only events of another scenario than the row's count (W's diagonal held at 0): `co_scope: cross`
+        self.cross_only = cross_only
         self.register_buffer("nbr", torch.zeros(n_items, k, dtype=torch.long))
         self.register_buffer("count", torch.zeros(n_items, k))
         self.register_buffer("users", torch.zeros(n_items))
@@ -100,9 +102,12 @@ class CoItems(nn.Module):
 
     def event_weights(self, scenario: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor
                       ) -> torch.Tensor:
-        """(U, L): W[t, s_l] for each liked event (0 for the rest); a target past the table (a scenario described
-        after training) reads the mean of the trained rows."""
+        """(U, L): W[t, s_l] for each liked event (0 for the rest, and with `cross_only` for events of the row's own
+        scenario); a target past the table (a scenario described after training) reads the mean of the trained
+        rows."""
         w = self.weight * self.GAIN
+        if self.cross_only:
+            w = w * (1 - torch.eye(*w.shape, dtype=w.dtype))
         known = scenario < w.shape[0]
         rows = torch.where(known.unsqueeze(1), w.index_select(0, scenario.clamp_max(w.shape[0] - 1)),
                            w.mean(0, keepdim=True))  # (U, S)
