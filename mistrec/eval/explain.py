@@ -429,12 +429,16 @@ class Recommender:
                 drop = b.hist_mask & (b.hist_scenarios == s)
                 lso[s] = base - torch.sigmoid(self.model(b.without_events(drop))).numpy()
         ig = integrated_gradients(self.model, b, ig_steps) if parts is not None else None
+        # mist's item-to-item term (`co_items`) does not go through the tokens integrated gradients move along; each
+        # event's part of it is exact, in the same logit units: an event's effect is the sum of the two
+        co = None if parts is None or parts.event_co is None else parts.event_co.numpy()
+        effect = None if ig is None else ig if co is None else ig + co
         out = []
         for r in range(len(items)):
             mask = b.hist_mask[r].numpy()
             cols = np.flatnonzero(mask)
-            # events by integrated gradients (their effect on this item's logit), else most recent first
-            order = cols[np.argsort(-ig[r, cols], kind="stable")] if ig is not None else cols[::-1]
+            # events by their effect on this item's logit, else most recent first
+            order = cols[np.argsort(-effect[r, cols], kind="stable")] if effect is not None else cols[::-1]
             events = []
             for c in order[:top_events]:
                 j = int(pos[c])
@@ -446,6 +450,8 @@ class Recommender:
                     e["weight"] = float(parts.event_effect[r, c])
                 if ig is not None:
                     e["integrated_gradients"] = float(ig[r, c])
+                if co is not None:
+                    e["co_items"] = float(co[r, c])
                 events.append(e)
             entry: dict[str, Any] = {"events": events, "leave_source_out": {
                 self.enc.spec_.scenario_names[s - 1]: float(v[r]) for s, v in lso.items()}}

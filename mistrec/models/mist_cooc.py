@@ -149,12 +149,21 @@ class CoItems(nn.Module):
         """(U, C, L) each event's part of the term of U histories (U, L) against candidates (U, C) or (1, C), in
         logit units (what explanations show); `own` (U,): the rows are training positives (leave-one-out, see the
         module)."""
+        if self.cross_only and not self.graph:
+            liked = liked & (hist_scenarios != scenario.unsqueeze(1))
+            if not bool(liked.any()):  # no event reaches the term (a platform whose users stay in one scenario)
+                return torch.zeros(len(hist_items), candidates.shape[1], hist_items.shape[1])
         cos = self.pair_cosines(hist_items, candidates, None if own is None else own.unsqueeze(1) & liked)
         return cos * self.event_weights(scenario, hist_scenarios, liked).unsqueeze(1)
 
     def term(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
              scenario: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None = None) -> torch.Tensor:
-        """(U, C): `per_event` summed over the history."""
+        """(U, C): `per_event` summed over the history. In the exported graph (evaluation: no `own`) through `scatter`,
+        each event's k neighbours added into one row of n_items and the candidates' columns read: comparing C
+        candidates with L x k neighbours, (U, C, L, k), would take gigabytes for a catalogue of 100,000 items."""
+        if self.graph and own is None:
+            columns = self.scatter(hist_items, hist_scenarios, liked, scenario, self.nbr.shape[0])
+            return columns.gather(1, candidates.expand(len(hist_items), -1))
         return self.per_event(hist_items, hist_scenarios, liked, scenario, candidates, own).sum(-1)
 
     def scatter(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,

@@ -39,8 +39,10 @@ def test_recommend_explains_each_item(run: Path) -> None:
     for item in out["items"]:
         e = item["explanation"]
         assert 0 < len(e["events"]) <= 5 and e["sentence"]
-        igs = [ev["integrated_gradients"] for ev in e["events"]]
-        assert igs == sorted(igs, reverse=True)  # ranked by effect on the score
+        # ranked by effect on the logit: integrated gradients plus, with co_items, the event's exact part of that term
+        assert all(("co_items" in ev) == (rec.model.co is not None) for ev in e["events"])
+        effects = [ev["integrated_gradients"] + ev.get("co_items", 0.0) for ev in e["events"]]
+        assert effects == sorted(effects, reverse=True)
         assert {ev["scenario"] for ev in e["events"]} <= set(rec._scenarios)
         assert abs(sum(e["source_share"].values()) - 1) < 1e-4
         assert set(e["leave_source_out"]) <= set(rec._scenarios)

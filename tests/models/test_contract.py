@@ -350,11 +350,14 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
     assert moved.any() and (~moved).any()
     assert np.array_equal(by_scale[1.0][~moved], by_scale[0.0][~moved])
     assert not np.allclose(by_scale[1.0][moved], by_scale[0.0][moved])
-    with torch.no_grad():  # at scale 0 a new user's score on a known item is the item's bias and prior alone
+    with torch.no_grad():  # at scale 0 a new user's score on a known item is the item's bias and prior alone, and
+        # the item-to-item term (`co_items`, read from the user's other scenarios: not the network's, not scaled)
         model.cold_scale.zero_()
         rows = torch.from_numpy(np.flatnonzero(moved))
         sub = batch.subset(rows)
-        torch.testing.assert_close(model(sub), model._item_terms(sub))
+        co = model._co_events(sub)
+        assert co is not None and co.any()  # the default has the term, and these rows reach it
+        torch.testing.assert_close(model(sub), model._item_terms(sub) + co.sum(1))
         explained = model.explain(sub)  # the explanation's read-out terms as they enter the logit: none here
         torch.testing.assert_close(explained.logit, model(sub))
         assert explained.transfer_terms is not None and not explained.transfer_terms.any()

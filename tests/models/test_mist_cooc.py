@@ -78,8 +78,10 @@ def test_the_binary_search_finds_what_comparing_with_every_neighbour_finds() -> 
         searched = co.per_event(hist, scen, liked, target, cand, own)
         co.graph = True
         compared = co.per_event(hist, scen, liked, target, cand, own)
+        scattered = co.term(hist, scen, liked, target, cand)  # the exported graph's sum: scattered into columns
         co.graph = False
         torch.testing.assert_close(searched, compared)
+        torch.testing.assert_close(scattered, co.term(hist, scen, liked, target, cand))
         assert (compared != 0).sum() > 20  # the histories do reach candidates through the table
     co.fit([(users[:500], items[:500])])  # a new table: the search's sorted keys follow it
     co.graph = True
@@ -88,17 +90,44 @@ def test_the_binary_search_finds_what_comparing_with_every_neighbour_finds() -> 
     torch.testing.assert_close(co.per_event(hist, scen, liked, target, cand), compared)
 
 
+def test_cross_scope_reads_only_other_scenarios_events() -> None:
+    rng = np.random.default_rng(4)
+    users, items = rng.integers(0, 30, 600), rng.integers(1, 40, 600)
+    both, cross = CoItems(n_items=40, n_scenarios=3, k=6), CoItems(n_items=40, n_scenarios=3, k=6, cross_only=True)
+    both.fit([(users, items)])
+    cross.load_state_dict(both.state_dict())
+    with torch.no_grad():
+        cross.weight.copy_(torch.randn(3, 3))
+        both.weight.copy_(cross.weight * (1 - torch.eye(3)))  # the same W with its diagonal at 0
+    hist = torch.from_numpy(rng.integers(0, 40, (6, 8)))
+    scen = torch.from_numpy(rng.integers(1, 3, (6, 8)))
+    liked = torch.ones(6, 8, dtype=torch.bool)
+    target, cand = torch.tensor([1, 2, 1, 2, 1, 2]), torch.from_numpy(rng.integers(0, 40, (6, 5)))
+    out = cross.per_event(hist, scen, liked, target, cand, torch.ones(6, dtype=torch.bool))
+    torch.testing.assert_close(out, both.per_event(hist, scen, liked, target, cand, torch.ones(6, dtype=torch.bool)))
+    assert (out.transpose(1, 2)[scen == target.unsqueeze(1)] == 0).all() and (out != 0).sum() > 10
+    out.sum().backward()
+    assert (cross.weight.grad.diagonal() == 0).all() and cross.weight.grad.abs().sum() > 0
+    # histories wholly in their row's scenario: nothing to read, and W learns nothing from them
+    cross.weight.grad = None
+    same = target.unsqueeze(1).expand(6, 8)
+    assert (cross.term(hist, same, liked, target, cand) == 0).all()
+    cross.graph = True  # as exported: the same zeros through W's masked diagonal
+    assert (cross.term(hist, same, liked, target, cand) == 0).all()
+
+
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return prepared_synthetic(tmp_path_factory.mktemp("cooc"), "random", history_length=20, protocol_seed=1,
                               n_users=400, events_per_user=40, seed=5)
 
 
-def test_explanations_give_each_events_part_of_the_term(prepared: Path) -> None:
+@pytest.mark.parametrize("scope,k", [("all", 5), ("cross", 50)])
+def test_explanations_give_each_events_part_of_the_term(prepared: Path, scope: str, k: int) -> None:
     torch.manual_seed(0)
     ds = PreparedDataset.load(prepared)
     enc = FeatureEncoder().fit(ds)
-    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 5}).eval()
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": k, "co_scope": scope}).eval()
     model.setup(enc.indexed(enc.rows(ds, "train")))
     b = enc.batch(enc.rows(ds, "test"), np.arange(32))
     with torch.no_grad():
