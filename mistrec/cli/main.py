@@ -299,7 +299,7 @@ def _recommend(args: argparse.Namespace) -> int:
             continue
         print(f"      {e.get('sentence') or e.get('note', '')}")
         for ev in e.get("events", [])[:3]:
-            extra = "".join(f" {k} {ev[k]:.3f}" for k in ("attention", "integrated_gradients") if k in ev)
+            extra = "".join(f" {k} {ev[k]:.3f}" for k in ("attention", "integrated_gradients", "co_items") if k in ev)
             print(f"        {ev['time'][:10]} {ev['scenario']:<12} {ev['item']}{extra}")
     print(f"  ({out['elapsed_ms']:.0f} ms)")
     return 0

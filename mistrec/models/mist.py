@@ -431,7 +431,8 @@ class Mist(Model):
             return None
         liked = b.hist_mask & (b.hist_labels > 0)
         own = (b.label > 0) if self.training else None
-        return self.co.per_event(b.hist_items, b.hist_scenarios, liked, b.scenario, b.item.unsqueeze(1), own)[:, 0]
+        return self.co.per_event(b.hist_items, b.hist_scenarios, liked, b.scenario, b.item.unsqueeze(1), own,
+                                 self.mix)[:, 0]
 
     def _with_co(self, logit: torch.Tensor, b: Batch) -> torch.Tensor:
         """The logits (B,) with `co_items`' term of each row's history and candidate."""
@@ -597,7 +598,7 @@ class Mist(Model):
         if self.co is not None:
             liked = queries.hist_mask & (queries.hist_labels > 0)
             out = out + self.co.term(queries.hist_items, queries.hist_scenarios, liked, queries.scenario,
-                                     items.item.unsqueeze(0))
+                                     items.item.unsqueeze(0), mix=self.mix)
         return out
 
     def _cross_interest(self, e: torch.Tensor, q: torch.Tensor, b: Batch, items: torch.Tensor,

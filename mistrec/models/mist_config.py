@@ -77,8 +77,8 @@ class MistConfig(ModelConfig):
     # "auto" (the default): after training, each scenario's validation rows choose how much of the network's part of
     # the logit (everything but the item's bias and prior and `co_items`' term) a user new in the scenario gets on an
     # item with training positives there: logit = item terms + co + s * rest, s in COLD_SCALES (1: as trained). Such
-    # a user's network part is
-    # learned from users active in the scenario; for sport_phone's cold users (one run) it ranked known items below
+    # a user's network part is learned from users active in the scenario; for sport_phone's cold users (one run,
+    # before co_items) it ranked known items below
     # item popularity at s = 1 and above it at 0.25 (docs/models.md, "cold_scale: auto"). Items without a training
     # positive in the scenario keep s = 1 (their prior says nothing of them). "off": s = 1 always. Without validation
     # rows (or fewer than MIN_CHOICE_ROWS that the scale moves), 1.

@@ -13,6 +13,9 @@ the users who took both, which target items follow, far more than a learned embe
 can (benchmarks/cdr_knn_probe.py, docs/benchmarks.md); this is that signal as a term each of whose parts is one
 past behaviour.
 
+With `co_scope: cross` (mist's default) only events of scenarios other than the row's are read (W's diagonal is
+held at 0): the term is transfer only, and a history wholly in its row's scenario adds nothing.
+
 In training a positive row's own user is one of the c(h, j) users (both are its training positives), which a test
 row's user is not (unless they took the item in training too: a repeat); so on those rows the user is left out of
 the counts, c - 1, n - 1 (leave-one-out), and the weights learn what the term is worth for a user the counts do
@@ -100,14 +103,17 @@ class CoItems(nn.Module):
             count, n_h, n_j = count - d, n_h - d, n_j - d
         return count.clamp_min(0) / (n_h.clamp_min(1) * n_j.clamp_min(1)).sqrt()
 
-    def event_weights(self, scenario: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor
-                      ) -> torch.Tensor:
+    def event_weights(self, scenario: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
+                      mix: torch.Tensor | None = None) -> torch.Tensor:
         """(U, L): W[t, s_l] for each liked event (0 for the rest, and with `cross_only` for events of the row's own
-        scenario); a target past the table (a scenario described after training) reads the mean of the trained
-        rows."""
+        scenario). `mix` (S', S): mist's step 6, scenarios described after training read as a mix of the trained
+        ones (W's rows and columns mixed, as the transfer bias's); without it a target past the table reads the mean
+        of the trained rows."""
         w = self.weight * self.GAIN
         if self.cross_only:
             w = w * (1 - torch.eye(*w.shape, dtype=w.dtype))
+        if mix is not None:
+            w = mix @ w @ mix.t()
         known = scenario < w.shape[0]
         rows = torch.where(known.unsqueeze(1), w.index_select(0, scenario.clamp_max(w.shape[0] - 1)),
                            w.mean(0, keepdim=True))  # (U, S)
@@ -145,31 +151,34 @@ class CoItems(nn.Module):
         return count.clamp_min(0) / (n_h.clamp_min(1) * n_j.clamp_min(1)).sqrt()
 
     def per_event(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
-                  scenario: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None = None) -> torch.Tensor:
+                  scenario: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None = None,
+                  mix: torch.Tensor | None = None) -> torch.Tensor:
         """(U, C, L) each event's part of the term of U histories (U, L) against candidates (U, C) or (1, C), in
         logit units (what explanations show); `own` (U,): the rows are training positives (leave-one-out, see the
-        module)."""
+        module); `mix`: as `event_weights`."""
         if self.cross_only and not self.graph:
             liked = liked & (hist_scenarios != scenario.unsqueeze(1))
             if not bool(liked.any()):  # no event reaches the term (a platform whose users stay in one scenario)
                 return torch.zeros(len(hist_items), candidates.shape[1], hist_items.shape[1])
         cos = self.pair_cosines(hist_items, candidates, None if own is None else own.unsqueeze(1) & liked)
-        return cos * self.event_weights(scenario, hist_scenarios, liked).unsqueeze(1)
+        return cos * self.event_weights(scenario, hist_scenarios, liked, mix).unsqueeze(1)
 
     def term(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
-             scenario: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None = None) -> torch.Tensor:
+             scenario: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None = None,
+             mix: torch.Tensor | None = None) -> torch.Tensor:
         """(U, C): `per_event` summed over the history. In the exported graph (evaluation: no `own`) through `scatter`,
         each event's k neighbours added into one row of n_items and the candidates' columns read: comparing C
         candidates with L x k neighbours, (U, C, L, k), would take gigabytes for a catalogue of 100,000 items."""
         if self.graph and own is None:
-            columns = self.scatter(hist_items, hist_scenarios, liked, scenario, self.nbr.shape[0])
+            columns = self.scatter(hist_items, hist_scenarios, liked, scenario, self.nbr.shape[0], mix)
             return columns.gather(1, candidates.expand(len(hist_items), -1))
-        return self.per_event(hist_items, hist_scenarios, liked, scenario, candidates, own).sum(-1)
+        return self.per_event(hist_items, hist_scenarios, liked, scenario, candidates, own, mix).sum(-1)
 
     def scatter(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
-                scenario: torch.Tensor, n_items: int) -> torch.Tensor:
+                scenario: torch.Tensor, n_items: int, mix: torch.Tensor | None = None) -> torch.Tensor:
         """(U, n_items) terms of U histories against every item, by adding each event's neighbours' cosines into
         the item's column (a catalogue's scores are its columns)."""
-        cos = self._cosines(hist_items, None) * self.event_weights(scenario, hist_scenarios, liked).unsqueeze(-1)
+        weights = self.event_weights(scenario, hist_scenarios, liked, mix)
+        cos = self._cosines(hist_items, None) * weights.unsqueeze(-1)
         out = cos.new_zeros(len(hist_items), n_items)
         return out.scatter_add_(1, self.nbr[hist_items].flatten(1), cos.flatten(1))
