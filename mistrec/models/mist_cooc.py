@@ -111,7 +111,7 @@ class CoItems(nn.Module):
         of the trained rows."""
         w = self.weight * self.GAIN
         if self.cross_only:
-            w = w * (1 - torch.eye(*w.shape, dtype=w.dtype))
+            w = w * (1 - torch.eye(*w.shape, dtype=w.dtype, device=w.device))
         if mix is not None:
             w = mix @ w @ mix.t()
         known = scenario < w.shape[0]
@@ -126,7 +126,7 @@ class CoItems(nn.Module):
         if self._cache is None or self._cache[0] != stamp:
             n = self.nbr.shape[0]
             nbr, order = self.nbr.sort(dim=1, stable=True)
-            keys = (torch.arange(n, dtype=torch.long).unsqueeze(1) * n + nbr).flatten()
+            keys = (torch.arange(n, dtype=torch.long, device=nbr.device).unsqueeze(1) * n + nbr).flatten()
             self._cache = (stamp, keys, self.count.gather(1, order).flatten())
         return self._cache[1], self._cache[2]
 
@@ -159,7 +159,7 @@ class CoItems(nn.Module):
         if self.cross_only and not self.graph:
             liked = liked & (hist_scenarios != scenario.unsqueeze(1))
             if not bool(liked.any()):  # no event reaches the term (a platform whose users stay in one scenario)
-                return torch.zeros(len(hist_items), candidates.shape[1], hist_items.shape[1])
+                return self.count.new_zeros(len(hist_items), candidates.shape[1], hist_items.shape[1])
         cos = self.pair_cosines(hist_items, candidates, None if own is None else own.unsqueeze(1) & liked)
         return cos * self.event_weights(scenario, hist_scenarios, liked, mix).unsqueeze(1)
 
