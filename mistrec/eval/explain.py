@@ -432,7 +432,7 @@ class Recommender:
         # mist's item-to-item term (`co_items`) does not go through the tokens integrated gradients move along; each
         # event's part of it is exact, in the same logit units: an event's effect is the sum of the two
         co = None if parts is None or parts.event_co is None else parts.event_co.numpy()
-        effect = None if ig is None else ig if co is None else ig + co
+        effect = ig if ig is None or co is None else ig + co
         out = []
         for r in range(len(items)):
             mask = b.hist_mask[r].numpy()

@@ -94,14 +94,24 @@ class CoItems(nn.Module):
         self.count.copy_(torch.from_numpy(count))
         self.users.copy_(torch.from_numpy(n.astype(np.float32)))
 
-    def _cosines(self, items: torch.Tensor, own: torch.Tensor | None) -> torch.Tensor:
-        """(..., k) cosines of `items` (...) with their neighbours; `own` (...) bool: the row's user is counted in
-        both (a training positive and a liked event), and is left out."""
-        count, n_h, n_j = self.count[items], self.users[items].unsqueeze(-1), self.users[self.nbr[items]]
+    @staticmethod
+    def _cosine(count: torch.Tensor, n_h: torch.Tensor, n_j: torch.Tensor, own: torch.Tensor | None) -> torch.Tensor:
+        """c / sqrt(n_h n_j), broadcast; `own` (bool, broadcastable): the row's user is counted in both (a training
+        positive and a liked event), and is left out of all three."""
         if own is not None:
-            d = own.to(count.dtype).unsqueeze(-1)
+            d = own.to(count.dtype)
             count, n_h, n_j = count - d, n_h - d, n_j - d
         return count.clamp_min(0) / (n_h.clamp_min(1) * n_j.clamp_min(1)).sqrt()
+
+    def _cosines(self, items: torch.Tensor, own: torch.Tensor | None) -> torch.Tensor:
+        """(..., k) cosines of `items` (...) with their neighbours; `own` (...): as `_cosine`."""
+        return self._cosine(self.count[items], self.users[items].unsqueeze(-1), self.users[self.nbr[items]],
+                            None if own is None else own.unsqueeze(-1))
+
+    def _reads(self, scenario: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor) -> torch.Tensor:
+        """(U, L) the events the term reads: the liked ones, and with `cross_only` only those of another scenario
+        than the row's (a scenario described after training included: its own logged events are not read)."""
+        return liked & (hist_scenarios != scenario.unsqueeze(1)) if self.cross_only else liked
 
     def event_weights(self, scenario: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
                       mix: torch.Tensor | None = None) -> torch.Tensor:
@@ -110,14 +120,14 @@ class CoItems(nn.Module):
         ones (W's rows and columns mixed, as the transfer bias's); without it a target past the table reads the mean
         of the trained rows."""
         w = self.weight * self.GAIN
-        if self.cross_only:
+        if self.cross_only:  # W's diagonal is 0 by definition, so that a mixed row reads none of it either
             w = w * (1 - torch.eye(*w.shape, dtype=w.dtype, device=w.device))
         if mix is not None:
             w = mix @ w @ mix.t()
         known = scenario < w.shape[0]
         rows = torch.where(known.unsqueeze(1), w.index_select(0, scenario.clamp_max(w.shape[0] - 1)),
                            w.mean(0, keepdim=True))  # (U, S)
-        return rows.gather(1, hist_scenarios.clamp_max(w.shape[1] - 1)) * liked
+        return rows.gather(1, hist_scenarios.clamp_max(w.shape[1] - 1)) * self._reads(scenario, hist_scenarios, liked)
 
     def _sorted(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The table as sorted keys item * n_items + neighbour (n_items * k,) and the co-counts in their order,
@@ -134,7 +144,6 @@ class CoItems(nn.Module):
                      ) -> torch.Tensor:
         """(U, C, L) cos(h_l, j) of U histories (U, L) and candidates (U, C) or (1, C), 0 where j is not among h_l's
         kept neighbours; `own` (U, L) bool: the row's user is counted in both, and is left out."""
-        d = None if own is None else own.to(self.count.dtype)
         if self.graph:
             cos = self._cosines(hist_items, own)  # (U, L, k)
             match = self.nbr[hist_items].unsqueeze(1) == candidates[:, :, None, None]  # (U, C, L, k)
@@ -144,11 +153,8 @@ class CoItems(nn.Module):
         query = (hist_items.unsqueeze(1) * n + candidates.unsqueeze(-1)).contiguous()  # (U, C, L)
         at = torch.searchsorted(keys, query).clamp_max(len(keys) - 1)
         count = torch.where(keys[at] == query, counts[at], 0.0)
-        n_h, n_j = self.users[hist_items].unsqueeze(1), self.users[candidates].unsqueeze(-1)
-        if d is not None:
-            d = d.unsqueeze(1)
-            count, n_h, n_j = count - d, n_h - d, n_j - d
-        return count.clamp_min(0) / (n_h.clamp_min(1) * n_j.clamp_min(1)).sqrt()
+        return self._cosine(count, self.users[hist_items].unsqueeze(1), self.users[candidates].unsqueeze(-1),
+                            None if own is None else own.unsqueeze(1))
 
     def per_event(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
                   scenario: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None = None,
@@ -156,10 +162,9 @@ class CoItems(nn.Module):
         """(U, C, L) each event's part of the term of U histories (U, L) against candidates (U, C) or (1, C), in
         logit units (what explanations show); `own` (U,): the rows are training positives (leave-one-out, see the
         module); `mix`: as `event_weights`."""
-        if self.cross_only and not self.graph:
-            liked = liked & (hist_scenarios != scenario.unsqueeze(1))
-            if not bool(liked.any()):  # no event reaches the term (a platform whose users stay in one scenario)
-                return self.count.new_zeros(len(hist_items), candidates.shape[1], hist_items.shape[1])
+        if self.cross_only and not self.graph and not bool(self._reads(scenario, hist_scenarios, liked).any()):
+            # no event reaches the term (a platform whose users stay in one scenario): no lookup
+            return self.count.new_zeros(len(hist_items), candidates.shape[1], hist_items.shape[1])
         cos = self.pair_cosines(hist_items, candidates, None if own is None else own.unsqueeze(1) & liked)
         return cos * self.event_weights(scenario, hist_scenarios, liked, mix).unsqueeze(1)
 

@@ -112,8 +112,19 @@ def test_cross_scope_reads_only_other_scenarios_events() -> None:
     cross.weight.grad = None
     same = target.unsqueeze(1).expand(6, 8)
     assert (cross.term(hist, same, liked, target, cand) == 0).all()
-    cross.graph = True  # as exported: the same zeros through W's masked diagonal
+    cross.graph = True  # as exported: the same zeros
     assert (cross.term(hist, same, liked, target, cand) == 0).all()
+    cross.graph = False
+    # a scenario described after training (index 3, mixing trained 1 and 2): its own logged events are not read, by
+    # forward's per-event path and the catalogue's scatter alike; its other events read the mixed row of W
+    mix = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0.5, 0.5]])
+    new = torch.full((6,), 3)
+    own_events = torch.full((6, 8), 3)
+    assert (cross.per_event(hist, own_events, liked, new, cand, mix=mix) == 0).all()
+    assert (cross.scatter(hist, own_events, liked, new, 40, mix) == 0).all()
+    mixed = cross.per_event(hist, scen, liked, new, cand, mix=mix)
+    torch.testing.assert_close(cross.scatter(hist, scen, liked, new, 40, mix).gather(1, cand), mixed.sum(-1))
+    assert (mixed != 0).any()
 
 
 @pytest.fixture(scope="module")
