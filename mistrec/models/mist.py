@@ -154,7 +154,8 @@ class Mist(Model):
         self.register_buffer("known_items", torch.zeros(spec.n_scenarios, spec.n_items, dtype=torch.bool)
                              if auto_scale else None)
         # `co_items`: item-to-item transfer through the training positives' co-occurrence (mist_cooc.py)
-        self.co = (CoItems(spec.n_items, spec.n_scenarios, cfg.co_items, cross_only=cfg.co_scope == "cross")
+        self.co = (CoItems(spec.n_items, spec.n_scenarios, cfg.co_items, cross_only=cfg.co_scope == "cross",
+                           gain=cfg.co_gain)
                    if cfg.co_items else None)
         self.d_features = d_features = self.embed.d_out + d * (int(cfg.user_per_scenario) + int(cfg.activity_embedding))
         # features, interest u, u * q. Not the target scenario's embedding: it is constant within a scenario's

@@ -106,6 +106,8 @@ class MistConfig(ModelConfig):
     # the row's own scenario's events too (item-to-item recommendation within the scenario as well; 0.0015 AUC
     # below the default on MovieLens-1M by age, seed 2022)
     co_scope: Literal["cross", "all"] = "cross"
+    # how many times faster than the rest the term's weights W learn (W = co_gain * its parameter; mist_cooc.py)
+    co_gain: float = 20.0
     # The transfer read-out (docs/models.md, step 4b): each source pool's interest, the attention-weighted mean of
     # its events' item vectors v_k, is matched with the candidate in the target scenario's metric W_t, and the
     # matches are summed with learned per-(target, pool) weights A: logit += sum_k A[t, k] v_k . (W_t i). A
@@ -161,5 +163,7 @@ class MistConfig(ModelConfig):
             raise ConfigError(f"The 'cold_rows' parameter of MistConfig must be in [0, 1]. Got {self.cold_rows}.")
         if self.co_items < 0:
             raise ConfigError(f"The 'co_items' parameter of MistConfig must be >= 0 (0: off). Got {self.co_items}.")
+        if not self.co_gain > 0:
+            raise ConfigError(f"The 'co_gain' parameter of MistConfig must be > 0. Got {self.co_gain}.")
         if self.cold_below < 1:
             raise ConfigError(f"The 'cold_below' parameter of MistConfig must be >= 1. Got {self.cold_below}.")

@@ -42,20 +42,19 @@ class CoItems(nn.Module):
     count: torch.Tensor  # (n_items, k) float: users with a training positive on both
     users: torch.Tensor  # (n_items,) float: users with a training positive on the item
 
-    # W = GAIN * weight: Adam moves a parameter by about the learning rate per step, so at mist's 3e-3 over the few
-    # hundred steps an Amazon pair trains for W could not pass ~0.6: the few weights of this term move GAIN times
-    # faster than the rest
-    GAIN = 20.0
-
-    def __init__(self, n_items: int, n_scenarios: int, k: int, cross_only: bool = False) -> None:
+    def __init__(self, n_items: int, n_scenarios: int, k: int, cross_only: bool = False, gain: float = 20.0) -> None:
         super().__init__()
         self.k = k
+        # W = gain * weight: Adam moves a parameter by about the learning rate per step, so at mist's 3e-3 over the
+        # few hundred steps an Amazon pair trains for W could not pass ~0.6: the few weights of this term move
+        # `gain` times faster than the rest (`co_gain`)
+        self.gain = gain
         # only events of another scenario than the row's count (W's diagonal held at 0): `co_scope: cross`
         self.cross_only = cross_only
         self.register_buffer("nbr", torch.zeros(n_items, k, dtype=torch.long))
         self.register_buffer("count", torch.zeros(n_items, k))
         self.register_buffer("users", torch.zeros(n_items))
-        self.weight = nn.Parameter(torch.zeros(n_scenarios, n_scenarios))  # W[target, source] / GAIN
+        self.weight = nn.Parameter(torch.zeros(n_scenarios, n_scenarios))  # W[target, source] / gain
         # True: find a candidate among an event's neighbours by comparing it with all k of them, (U, C, L, k), as the
         # exported graph must (ONNX has no binary search); False: by a binary search in the sorted keys
         # item * n_items + neighbour, (U, L, C) lookups of log2(n_items k) steps (`_sorted`)
@@ -119,7 +118,7 @@ class CoItems(nn.Module):
         scenario). `mix` (S', S): mist's step 6, scenarios described after training read as a mix of the trained
         ones (W's rows and columns mixed, as the transfer bias's); without it a target past the table reads the mean
         of the trained rows."""
-        w = self.weight * self.GAIN
+        w = self.weight * self.gain
         if self.cross_only:  # W's diagonal is 0 by definition, so that a mixed row reads none of it either
             w = w * (1 - torch.eye(*w.shape, dtype=w.dtype, device=w.device))
         if mix is not None:

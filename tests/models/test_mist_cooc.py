@@ -45,7 +45,7 @@ def test_the_table_keeps_each_items_nearest_by_cosine_and_never_itself() -> None
 def test_training_positives_leave_their_own_user_out() -> None:
     co = _fitted()
     with torch.no_grad():
-        co.weight.fill_(1.0 / co.GAIN)  # W = 1
+        co.weight.fill_(1.0 / co.gain)  # W = 1
     hist = torch.tensor([[1, 3]])  # liked events of items 1 and 3, in scenario 1
     scen, liked, target = torch.ones(1, 2, dtype=torch.long), torch.ones(1, 2, dtype=torch.bool), torch.tensor([1])
     cand = torch.tensor([[2, 4]])
