@@ -432,6 +432,8 @@ class Mist(Model):
             return None
         liked = b.hist_mask & (b.hist_labels > 0)
         own = (b.label > 0) if self.training else None
+        if self.training:
+            self.co.count_rows(len(b.label))
         return self.co.per_event(b.hist_items, b.hist_scenarios, liked, b.scenario, b.item.unsqueeze(1), own,
                                  self.mix)[:, 0]
 
@@ -523,13 +525,15 @@ class Mist(Model):
             return
         counts = ItemCounts(self.n_scenarios, self.n_items)
         positives: list[tuple[Any, Any]] = []
+        n_rows = 0
         for rows in chunks:
+            n_rows += len(rows.label)
             counts.add(rows)
             if self.co is not None:
                 liked = rows.label > 0
                 positives.append((rows.user[liked], rows.item[liked]))
         if self.co is not None:
-            self.co.fit(positives)
+            self.co.fit(positives, rows=n_rows)
         if self.prior is not None:
             self.prior = counts.prior(self.cfg.prior_strength)
         if self.known_items is not None:

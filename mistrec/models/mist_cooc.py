@@ -42,27 +42,59 @@ class CoItems(nn.Module):
     count: torch.Tensor  # (n_items, k) float: users with a training positive on both
     users: torch.Tensor  # (n_items,) float: users with a training positive on the item
 
+    seen: torch.Tensor  # () long: training rows the term has scored (as BatchNorm's num_batches_tracked)
+    fast_rows: torch.Tensor  # () long: the training rows of one epoch (0: the fast part never stops)
+
     def __init__(self, n_items: int, n_scenarios: int, k: int, cross_only: bool = False, gain: float = 20.0) -> None:
         super().__init__()
         self.k = k
-        # W = gain * weight: Adam moves a parameter by about the learning rate per step, so at mist's 3e-3 over the
-        # few hundred steps an Amazon pair trains for W could not pass ~0.6: the few weights of this term move
-        # `gain` times faster than the rest (`co_gain`)
-        self.gain = gain
         # only events of another scenario than the row's count (W's diagonal held at 0): `co_scope: cross`
         self.cross_only = cross_only
         self.register_buffer("nbr", torch.zeros(n_items, k, dtype=torch.long))
         self.register_buffer("count", torch.zeros(n_items, k))
         self.register_buffer("users", torch.zeros(n_items))
-        self.weight = nn.Parameter(torch.zeros(n_scenarios, n_scenarios))  # W[target, source] / gain
+        # W = gain * fast + weight. Adam moves a parameter by about the learning rate per step whatever its
+        # gradient's scale, so at mist's 3e-3 over the few hundred steps an Amazon pair trains for, W alone could not
+        # pass ~0.6: `fast` moves W `gain` times faster (`co_gain`). It learns for the first epoch only (the
+        # training rows counted in `seen` up to `fast_rows`, set by `fit`); then W goes on at the rest's rate: at
+        # 20x for the whole run, W's steps of ~0.06 jittered the logits of a platform that trains thousands of steps
+        # (MovieLens-1M genre shelves, the synthetic platforms; docs/models.md, "co_items")
+        self.gain = gain
+        self.fast = nn.Parameter(torch.zeros(n_scenarios, n_scenarios))
+        self.weight = nn.Parameter(torch.zeros(n_scenarios, n_scenarios))
+        self.register_buffer("seen", torch.zeros((), dtype=torch.long))
+        self.register_buffer("fast_rows", torch.zeros((), dtype=torch.long))
         # True: find a candidate among an event's neighbours by comparing it with all k of them, (U, C, L, k), as the
         # exported graph must (ONNX has no binary search); False: by a binary search in the sorted keys
         # item * n_items + neighbour, (U, L, C) lookups of log2(n_items k) steps (`_sorted`)
         self.graph = False
         self._cache: tuple[tuple[int, int, int], torch.Tensor, torch.Tensor] | None = None
 
-    def fit(self, pairs: Iterable[tuple[np.ndarray, np.ndarray]], chunk: int = 2048) -> None:
-        """The table from (users, items) of training positives (model indices), given a chunk at a time."""
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:  # type: ignore[type-arg]
+        if prefix + "fast" not in state_dict and prefix + "weight" in state_dict:
+            # saved before the weights had two parts (2026-12-03): `weight` was W / gain, learned at the gain
+            old = state_dict[prefix + "weight"]
+            state_dict[prefix + "fast"], state_dict[prefix + "weight"] = old, torch.zeros_like(old)
+            state_dict.setdefault(prefix + "seen", torch.zeros((), dtype=torch.long))
+            state_dict.setdefault(prefix + "fast_rows", torch.zeros((), dtype=torch.long))
+        super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[arg-type]
+
+    def count_rows(self, n: int) -> None:
+        """Counts `n` training rows scored (every rank's, under DDP: each process sees its share of an epoch)."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            n *= torch.distributed.get_world_size()
+        self.seen += n
+
+    def matrix(self) -> torch.Tensor:
+        """W (S, S); in training after the first epoch `fast` gets no gradient (Adam skips it)."""
+        fast = self.fast
+        if self.training and 0 < int(self.fast_rows) <= int(self.seen):
+            fast = fast.detach()
+        return self.gain * fast + self.weight
+
+    def fit(self, pairs: Iterable[tuple[np.ndarray, np.ndarray]], rows: int = 0, chunk: int = 2048) -> None:
+        """The table from (users, items) of training positives (model indices), given a chunk at a time; `rows`:
+        the training rows of an epoch (how long `fast` learns; 0: throughout)."""
         us, its = [], []
         for u, i in pairs:
             us.append(np.asarray(u, dtype=np.int64))
@@ -92,6 +124,8 @@ class CoItems(nn.Module):
         self.nbr.copy_(torch.from_numpy(nbr))
         self.count.copy_(torch.from_numpy(count))
         self.users.copy_(torch.from_numpy(n.astype(np.float32)))
+        self.fast_rows.fill_(rows)
+        self.seen.zero_()
 
     @staticmethod
     def _cosine(count: torch.Tensor, n_h: torch.Tensor, n_j: torch.Tensor, own: torch.Tensor | None) -> torch.Tensor:
@@ -118,7 +152,7 @@ class CoItems(nn.Module):
         scenario). `mix` (S', S): mist's step 6, scenarios described after training read as a mix of the trained
         ones (W's rows and columns mixed, as the transfer bias's); without it a target past the table reads the mean
         of the trained rows."""
-        w = self.weight * self.gain
+        w = self.matrix()
         if self.cross_only:  # W's diagonal is 0 by definition, so that a mixed row reads none of it either
             w = w * (1 - torch.eye(*w.shape, dtype=w.dtype, device=w.device))
         if mix is not None:

@@ -45,7 +45,7 @@ def test_the_table_keeps_each_items_nearest_by_cosine_and_never_itself() -> None
 def test_training_positives_leave_their_own_user_out() -> None:
     co = _fitted()
     with torch.no_grad():
-        co.weight.fill_(1.0 / co.gain)  # W = 1
+        co.weight.fill_(1.0)  # W = 1 (fast: 0)
     hist = torch.tensor([[1, 3]])  # liked events of items 1 and 3, in scenario 1
     scen, liked, target = torch.ones(1, 2, dtype=torch.long), torch.ones(1, 2, dtype=torch.bool), torch.tensor([1])
     cand = torch.tensor([[2, 4]])
@@ -152,3 +152,46 @@ def test_explanations_give_each_events_part_of_the_term(prepared: Path, scope: s
     assert out.event_co.abs().sum() > 0  # the fixture's histories reach their candidates through the table
     torch.testing.assert_close(out.event_co.sum(1), with_co - without)
     torch.testing.assert_close(out.logit, with_co)
+
+
+def test_the_fast_part_of_w_learns_for_one_epoch_of_rows_then_stops() -> None:
+    co = _fitted()
+    co.fit([(np.array([1, 2, 2]), np.array([1, 2, 3]))], rows=10)
+    assert int(co.fast_rows) == 10 and int(co.seen) == 0
+    co.train()
+    co.matrix().sum().backward()
+    assert co.fast.grad is not None and co.weight.grad is not None
+    torch.testing.assert_close(co.fast.grad, co.gain * co.weight.grad)  # W = gain * fast + weight
+    co.fast.grad = co.weight.grad = None
+    co.count_rows(6)
+    co.matrix().sum().backward()
+    assert co.fast.grad is not None  # 6 of 10 rows: still the first epoch
+    co.fast.grad = co.weight.grad = None
+    co.count_rows(4)
+    co.matrix().sum().backward()
+    assert co.fast.grad is None and co.weight.grad is not None  # Adam skips it from here on
+    with torch.no_grad():
+        co.fast.fill_(0.5)
+    co.eval()  # evaluation reads both parts
+    torch.testing.assert_close(co.matrix(), torch.full((3, 3), 0.5 * co.gain))
+
+
+def test_weights_saved_with_one_part_load_as_the_fast_part() -> None:
+    co = _fitted()
+    old = {k: v for k, v in co.state_dict().items() if k not in ("fast", "seen", "fast_rows")}
+    old["weight"] = torch.randn(3, 3)  # then W / gain
+    loaded = _fitted()
+    loaded.load_state_dict(old)
+    torch.testing.assert_close(loaded.eval().matrix(), old["weight"] * loaded.gain)
+
+
+def test_training_counts_the_rows_each_epoch(prepared: Path) -> None:
+    from mistrec.train import TrainConfig, train
+
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    rows = enc.rows(ds, "train")
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 5})
+    train(model, enc, rows, None, TrainConfig(epochs=2, batch_size=512, patience=5), quiet=True)
+    assert int(model.co.fast_rows) == len(rows) and int(model.co.seen) == 2 * len(rows)
+    assert model.co.fast.abs().sum() > 0 and model.co.weight.abs().sum() > 0
