@@ -157,6 +157,9 @@ class Mist(Model):
         self.co = (CoItems(spec.n_items, spec.n_scenarios, cfg.co_items, cross_only=cfg.co_scope == "cross",
                            gain=cfg.co_gain)
                    if cfg.co_items else None)
+        if self.co is not None and cfg.co_fit == "residual" and spec.has_conversion:
+            raise ConfigError("mist's co_fit: residual trains the click logit only; these data have conversions, "
+                              "whose head it would leave untrained: use co_fit: joint (the default).")
         self.d_features = d_features = self.embed.d_out + d * (int(cfg.user_per_scenario) + int(cfg.activity_embedding))
         # features, interest u, u * q. Not the target scenario's embedding: it is constant within a scenario's
         # rows, so the top's per-scenario normalisation makes it 0 in training and amplified noise at inference
@@ -424,6 +427,18 @@ class Mist(Model):
         (integrated gradients) move along a path of token embeddings."""
         b, it = self._run(b, tokens)
         return self._with_co(self._head(b, it.u, it.q, it.transfer), b)
+
+    def stage_loss(self, b: Batch) -> torch.Tensor | None:
+        """`co_fit: residual`, in training: per-row BCE of the network's logit (as without the term) plus BCE of
+        the network's logit, held fixed, with the term added (W learns what the network leaves)."""
+        if self.co is None or self.cfg.co_fit != "residual" or not self.training:
+            return None
+        b, it = self._run(b, None)
+        net = self._head(b, it.u, it.q, it.transfer)
+        events = self._co_events(b)
+        assert events is not None
+        return (F.binary_cross_entropy_with_logits(net, b.label, reduction="none")
+                + F.binary_cross_entropy_with_logits(net.detach() + events.sum(1), b.label, reduction="none"))
 
     def _co_events(self, b: Batch) -> torch.Tensor | None:
         """(B, L) each liked event's part of `co_items`' term for its row's candidate (leave-one-out on training

@@ -106,8 +106,13 @@ class MistConfig(ModelConfig):
     # the row's own scenario's events too (item-to-item recommendation within the scenario as well; 0.0015 AUC
     # below the default on MovieLens-1M by age, seed 2022)
     co_scope: Literal["cross", "all"] = "cross"
-    # how many times faster than the rest the term's weights W learn (W = co_gain * its parameter; mist_cooc.py)
+    # how many times faster than the rest the term's weights W learn in the first epoch (W = co_gain * fast +
+    # weight, `fast` learning for one epoch of rows; mist_cooc.py)
     co_gain: float = 20.0
+    # how the term and the network share the labels: "joint", one loss on their sum (the network learns around the
+    # term); "residual", the network's own loss as without the term plus the sum's loss with the network's part held
+    # fixed (the term learns what the network leaves), so the network trains as it would alone
+    co_fit: Literal["joint", "residual"] = "joint"
     # The transfer read-out (docs/models.md, step 4b): each source pool's interest, the attention-weighted mean of
     # its events' item vectors v_k, is matched with the candidate in the target scenario's metric W_t, and the
     # matches are summed with learned per-(target, pool) weights A: logit += sum_k A[t, k] v_k . (W_t i). A

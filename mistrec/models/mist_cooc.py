@@ -25,6 +25,7 @@ not already contain.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,14 +71,14 @@ class CoItems(nn.Module):
         self.graph = False
         self._cache: tuple[tuple[int, int, int], torch.Tensor, torch.Tensor] | None = None
 
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:  # type: ignore[type-arg]
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
         if prefix + "fast" not in state_dict and prefix + "weight" in state_dict:
             # saved before the weights had two parts (2026-12-03): `weight` was W / gain, learned at the gain
             old = state_dict[prefix + "weight"]
             state_dict[prefix + "fast"], state_dict[prefix + "weight"] = old, torch.zeros_like(old)
             state_dict.setdefault(prefix + "seen", torch.zeros((), dtype=torch.long))
             state_dict.setdefault(prefix + "fast_rows", torch.zeros((), dtype=torch.long))
-        super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[arg-type]
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def count_rows(self, n: int) -> None:
         """Counts `n` training rows scored (every rank's, under DDP: each process sees its share of an epoch)."""
@@ -87,7 +88,7 @@ class CoItems(nn.Module):
 
     def matrix(self) -> torch.Tensor:
         """W (S, S); in training after the first epoch `fast` gets no gradient (Adam skips it)."""
-        fast = self.fast
+        fast: torch.Tensor = self.fast
         if self.training and 0 < int(self.fast_rows) <= int(self.seen):
             fast = fast.detach()
         return self.gain * fast + self.weight

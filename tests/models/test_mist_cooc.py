@@ -195,3 +195,32 @@ def test_training_counts_the_rows_each_epoch(prepared: Path) -> None:
     train(model, enc, rows, None, TrainConfig(epochs=2, batch_size=512, patience=5), quiet=True)
     assert int(model.co.fast_rows) == len(rows) and int(model.co.seen) == 2 * len(rows)
     assert model.co.fast.abs().sum() > 0 and model.co.weight.abs().sum() > 0
+
+
+def test_residual_fit_trains_the_network_as_without_the_term(prepared: Path) -> None:
+    import torch.nn.functional as F
+
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    rows = enc.rows(ds, "train")
+    torch.manual_seed(0)
+    res = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 5, "co_fit": "residual", "dropout": 0.0,
+                                          "user_dropout": 0.0})
+    torch.manual_seed(0)
+    alone = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 0, "dropout": 0.0, "user_dropout": 0.0})
+    alone.load_state_dict({k: v for k, v in res.state_dict().items() if not k.startswith("co.")})
+    res.setup(enc.indexed(rows))
+    with torch.no_grad():
+        res.co.weight.copy_(torch.randn_like(res.co.weight))
+    b = enc.batch(rows, np.arange(64))
+    res.train(), alone.train()
+    loss = res.stage_loss(b)
+    assert loss is not None and loss.shape == (64,)
+    loss.sum().backward()
+    F.binary_cross_entropy_with_logits(alone(b), b.label, reduction="sum").backward()
+    grads = dict(alone.named_parameters())
+    for name, p in res.named_parameters():
+        if not name.startswith("co.") and p.grad is not None:
+            torch.testing.assert_close(p.grad, grads[name].grad, msg=name)  # the network: as without the term
+    assert res.co.weight.grad is not None and res.co.weight.grad.abs().sum() > 0
+    assert build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 5}).stage_loss(b) is None  # joint
