@@ -17,6 +17,11 @@ from pathlib import Path
 from typing import Any
 
 
+def _fig(x: float | None) -> str:
+    """A figure to 4 places; '-' where it is undefined (an AUC over one class: null in the JSON)."""
+    return "-" if x is None else f"{x:.4f}"
+
+
 def tables(doc: dict[str, Any], groups: list[str], only: str | None) -> str:
     """One table per (dataset, protocol, target): AUC / NDCG@10 per model and group, then mist against the best
     other model in each group (paired bootstrap over users)."""
@@ -36,7 +41,7 @@ def tables(doc: dict[str, Any], groups: list[str], only: str | None) -> str:
             cells = []
             for g in gs:
                 r = next((r for r in rs if r["model"] == m and r["group"] == g), None)
-                cells.append("-" if r is None else f"{r['auc']:.4f} / {r['ndcg@10']:.4f}")
+                cells.append("-" if r is None else f"{_fig(r['auc'])} / {_fig(r['ndcg@10'])}")
             seeds = next(r["seeds"] for r in rs if r["model"] == m)
             out.append(f"| {m} (seeds {seeds}) | " + " | ".join(cells) + " |")
         users = {g: next(r["users"] for r in rs if r["group"] == g) for g in gs}
@@ -78,7 +83,8 @@ def seen_tables(doc: dict[str, Any], only: str | None) -> list[str]:
 
 
 def merge(out: Path, parts: list[Path]) -> dict[str, Any]:
-    doc = json.loads(out.read_text())
+    """The parts merged into `out` (a new file when it does not exist yet)."""
+    doc = json.loads(out.read_text()) if out.is_file() else {"rows": [], "paired": []}
     for path in parts:
         part = json.loads(path.read_text())
         keep = {(r["dataset"], r["target"], r["protocol"]) for r in part["rows"]}
