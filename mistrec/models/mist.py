@@ -159,7 +159,9 @@ class Mist(Model):
                    if cfg.co_items else None)
         if self.co is not None and cfg.co_fit == "residual" and spec.has_conversion:
             raise ConfigError("mist's co_fit: residual trains the click logit only; these data have conversions, "
-                              "whose head it would leave untrained: use co_fit: joint (the default).")
+                              "whose head it would leave untrained: use co_fit: joint, or auto (joint here).")
+        # `co_fit: auto`: residual unless the data have conversions
+        self.co_residual = cfg.co_fit == "residual" or (cfg.co_fit == "auto" and not spec.has_conversion)
         self.d_features = d_features = self.embed.d_out + d * (int(cfg.user_per_scenario) + int(cfg.activity_embedding))
         # features, interest u, u * q. Not the target scenario's embedding: it is constant within a scenario's
         # rows, so the top's per-scenario normalisation makes it 0 in training and amplified noise at inference
@@ -429,9 +431,10 @@ class Mist(Model):
         return self._with_co(self._head(b, it.u, it.q, it.transfer), b)
 
     def stage_loss(self, b: Batch) -> torch.Tensor | None:
-        """`co_fit: residual`, in training: per-row BCE of the network's logit (as without the term) plus BCE of
-        the network's logit, held fixed, with the term added (W learns what the network leaves)."""
-        if self.co is None or self.cfg.co_fit != "residual" or not self.training:
+        """`co_fit: residual` (and auto without conversions), in training: per-row BCE of the network's logit (as
+        without the term) plus BCE of the network's logit, held fixed, with the term added (W learns what the
+        network leaves)."""
+        if self.co is None or not self.co_residual or not self.training:
             return None
         b, it = self._run(b, None)
         net = self._head(b, it.u, it.q, it.transfer)

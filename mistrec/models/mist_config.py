@@ -109,10 +109,12 @@ class MistConfig(ModelConfig):
     # how many times faster than the rest the term's weights W learn in the first epoch (W = co_gain * fast +
     # weight, `fast` learning for one epoch of rows; mist_cooc.py)
     co_gain: float = 20.0
-    # how the term and the network share the labels: "joint", one loss on their sum (the network learns around the
-    # term); "residual", the network's own loss as without the term plus the sum's loss with the network's part held
-    # fixed (the term learns what the network leaves), so the network trains as it would alone
-    co_fit: Literal["joint", "residual"] = "joint"
+    # how the term and the network share the labels: "residual", the network's own loss as without the term plus the
+    # sum's loss with the network's part held fixed (the term learns what the network leaves), so the network trains
+    # as it would alone; "joint", one loss on their sum (the network learns around the term, and less: 0.0016-0.0039
+    # AUC on the ML-1M genre shelves, docs/models.md). "auto" (the default since 2026-12-03): residual, or joint on
+    # data with conversion labels (the residual loss trains the click logit only)
+    co_fit: Literal["auto", "joint", "residual"] = "auto"
     # The transfer read-out (docs/models.md, step 4b): each source pool's interest, the attention-weighted mean of
     # its events' item vectors v_k, is matched with the candidate in the target scenario's metric W_t, and the
     # matches are summed with learned per-(target, pool) weights A: logit += sum_k A[t, k] v_k . (W_t i). A

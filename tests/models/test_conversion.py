@@ -151,3 +151,15 @@ def test_evaluate_reports_and_saves_the_second_task(prepared: Path, tmp_path: Pa
     assert conv["overall"]["n"] == run["metrics"]["overall"]["n"] and 0.5 < conv["overall"]["ctcvr_auc"] <= 1
     saved = np.load(tmp_path / "run" / "predictions_test.npz")
     assert saved["cvr"].shape == saved["prob"].shape and set(np.unique(saved["conversion"])) <= {0.0, 1.0}
+
+
+def test_mist_fits_its_item_to_item_term_jointly_on_conversion_data(prepared: Path) -> None:
+    from mistrec.errors import ConfigError
+
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    b = enc.batch(enc.rows(ds, "train"), np.arange(16))
+    auto = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 5})  # co_fit: auto
+    assert not auto.co_residual and auto.stage_loss(b) is None  # the trainer's click + conversion loss on the sum
+    with pytest.raises(ConfigError, match="co_fit: residual trains the click logit only"):
+        build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 5, "co_fit": "residual"})

@@ -223,4 +223,6 @@ def test_residual_fit_trains_the_network_as_without_the_term(prepared: Path) -> 
         if not name.startswith("co.") and p.grad is not None:
             torch.testing.assert_close(p.grad, grads[name].grad, msg=name)  # the network: as without the term
     assert res.co.weight.grad is not None and res.co.weight.grad.abs().sum() > 0
-    assert build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 5}).stage_loss(b) is None  # joint
+    joint = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 5, "co_fit": "joint"})
+    assert joint.stage_loss(b) is None  # one BCE on the sum, in the trainer
+    assert build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 5}).stage_loss(b) is not None  # auto
