@@ -218,9 +218,12 @@ def test_residual_fit_trains_the_network_as_without_the_term(prepared: Path) -> 
     assert loss is not None and loss.shape == (64,)
     loss.sum().backward()
     F.binary_cross_entropy_with_logits(alone(b), b.label, reduction="sum").backward()
+    network = {name: p for name, p in res.named_parameters() if not name.startswith("co.")}
     grads = dict(alone.named_parameters())
-    for name, p in res.named_parameters():
-        if not name.startswith("co.") and p.grad is not None:
+    assert network.keys() == grads.keys()
+    assert {n for n, p in network.items() if p.grad is not None} == {n for n, p in grads.items() if p.grad is not None}
+    for name, p in network.items():
+        if p.grad is not None:
             torch.testing.assert_close(p.grad, grads[name].grad, msg=name)  # the network: as without the term
     assert res.co.weight.grad is not None and res.co.weight.grad.abs().sum() > 0
     joint = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 5, "co_fit": "joint"})
