@@ -3,7 +3,8 @@
 1. no test (or validation) interaction also in train: the same event in two splits;
 2. for the temporal protocol, no user's training event after one of their valid/test events;
 3. no history event at or after its sample's time, none from another user, none outside train;
-4. no sampled negative that is one of the user's known positives.
+4. no sampled negative that is one of the user's known positives;
+5. no sampled negative naming an item that its scenario shows no positive of until a later split.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import numpy as np
 import polars as pl
 
 from mistrec.data.history import HistoryEvents
+from mistrec.data.negatives import ScenarioPools, staged_pools
 from mistrec.data.splits import TRAIN
 from mistrec.errors import LeakageError
 
-__all__ = ["check_histories", "check_negatives", "check_no_eval_in_train", "check_temporal_order",
-           "count_eval_pairs_in_train"]
+__all__ = ["check_histories", "check_negative_splits", "check_negatives", "check_no_eval_in_train",
+           "check_temporal_order", "count_eval_pairs_in_train"]
 
 
 def check_no_eval_in_train(df: pl.DataFrame, keys: list[str]) -> None:
@@ -88,3 +90,24 @@ def check_negatives(user: np.ndarray, item: np.ndarray, label: np.ndarray, sampl
     bad = np.isin(key[sampled], positives)
     if bad.any():
         raise LeakageError(f"Negative sampling leaks: {int(bad.sum())} sampled negatives are known positives.")
+
+
+def check_negative_splits(scenario: np.ndarray, item: np.ndarray, split: np.ndarray, sampled: np.ndarray,
+                          pools: tuple[ScenarioPools, ...] | None = None) -> None:
+    """No sampled negative names an item its scenario has no positive of in the negative's split or an earlier
+    one (a training row naming an item that first appears in validation or test). `pools`: the pools by split
+    the negatives were drawn from when the rows are one part of several; by default those of these rows'
+    positives."""
+    if pools is None:
+        pos = ~sampled
+        pools = staged_pools(scenario[pos], item[pos], split[pos])
+    for code, pool in enumerate(pools):
+        m = sampled & (split == code)
+        bad = m.copy()
+        bad[m] = ~pool.contains(scenario[m], item[m])
+        if bad.any():
+            where = ("train", "valid", "test")[code]
+            raise LeakageError(f"Negative sampling leaks: {int(bad.sum())} sampled negatives of the {where} split "
+                               f"name items their scenario has no positive of by then (the first: item index "
+                               f"{int(item[bad][0])}, scenario index {int(scenario[bad][0])}).")
+

@@ -30,7 +30,7 @@ from mistrec.data.cleaning import NumericPreprocessor, deduplicate, kcore, scena
 from mistrec.data.config import DatasetConfig, ProtocolConfig, TableConfig
 from mistrec.data.content import CONTENT_DIR, table_content
 from mistrec.data.history import HistoryEvents
-from mistrec.data.negatives import ScenarioPools, sample_negatives
+from mistrec.data.negatives import ScenarioPools, sample_negatives, staged_pools
 from mistrec.data.parts import check_partable, part_filter, sum_facts, user_bounds
 from mistrec.data.readers import LINE, location, source_fingerprint, such_rows
 from mistrec.data.shards import SHARD_ROWS, ShardWriter
@@ -124,14 +124,30 @@ def _run(job: _Job, out: Path, steps: tqdm, t0: float, previous: Path) -> dict[s
             job.df = pl.DataFrame()
     job.build_vocabs([c.lazy() if isinstance(c, pl.DataFrame) else pl.scan_parquet(c) for c in cleaned])
     steps.update(1)
+    split_first = job.parts > 1 and cfg.implicit  # the negatives' pools by split need every part's split
+    if split_first:
+        seen: list[pl.DataFrame] = []
+        for k, path in enumerate(cleaned):
+            job.df = pl.read_parquet(path)
+            job.encode_ids()
+            job.split(k)
+            step("split", k)
+            seen.append(job.df.select("scenario_idx", "item", "split_code").unique())
+            job.df.write_parquet(path)
+            job.df = pl.DataFrame()
+        pairs = pl.concat(seen).unique()
+        job.pools = staged_pools(pairs["scenario_idx"].to_numpy(), pairs["item"].to_numpy(),
+                                 pairs["split_code"].to_numpy())
+        del seen, pairs
     writer = ShardWriter(out, job.shard_rows)
     for k in range(len(cleaned)):
         part, cleaned[k] = cleaned[k], Path()  # the list keeps no frame alive past its part
         job.df = part if isinstance(part, pl.DataFrame) else pl.read_parquet(part)
         del part
-        job.encode_ids()
-        job.split(k)
-        step("split", k)
+        if not split_first:
+            job.encode_ids()
+            job.split(k)
+            step("split", k)
         job.add_negatives(k)
         job.build_histories(writer.rows)
         step("histories", k)
@@ -178,7 +194,8 @@ class _Job:
         self.source_counts: list[pl.DataFrame] = []
         self.before: list[pl.LazyFrame] = []  # the rows as read, for the counts before cleaning
         self.neg_facts: dict[str, Any] | None = None
-        self.pools: ScenarioPools | None = None  # the negatives' item pools, when there are several parts
+        # the negatives' item pools by split (negatives.staged_pools), from every part when there are several
+        self.pools: tuple[ScenarioPools, ...] | None = None
         self.hist_sums = {"events": 0, "samples": 0, "length": 0, "empty": 0}
         self.from_file_order = False
 
@@ -281,10 +298,6 @@ class _Job:
         self.vocab["scenario"] = build_vocab(scen)
         self.scenario_names = self.vocab["scenario"]["value"].to_list()
         self._resolve_protocol([n for n in self.scenario_names if n in logged])
-        if self.parts > 1 and self.cfg.implicit:  # each part's negatives come from the whole data's pools
-            pairs = cols.select("scenario", "item_id", "item_scope").unique().collect(engine="streaming")
-            pairs = self._encoded(pairs)
-            self.pools = ScenarioPools(pairs["scenario_idx"].to_numpy(), pairs["item"].to_numpy())
 
     def _resolve_protocol(self, logged: list[str]) -> None:
         p = self.protocol.resolved(self.has_split)
@@ -354,7 +367,8 @@ class _Job:
         n = self.cfg.negatives
         df = self.df
         neg = sample_negatives(df["user"].to_numpy(), df["item"].to_numpy(), df["scenario_idx"].to_numpy(),
-                               n.per_positive, seed=self._part_seed(k), max_rounds=n.max_rounds, pools=self.pools)
+                               n.per_positive, seed=self._part_seed(k), max_rounds=n.max_rounds, pools=self.pools,
+                               split=df["split_code"].to_numpy())
         base = df.select(pl.exclude("item", "label", "label_value", "sampled"))[neg.source]
         negs = base.with_columns(pl.Series("item", neg.item, dtype=pl.Int32), pl.lit(0.0).alias("label"),
                                  pl.lit(0.0).alias("label_value"), pl.lit(True).alias("sampled"))
@@ -365,7 +379,8 @@ class _Job:
         if self.neg_facts is not None:
             sampled, unfilled = sampled + self.neg_facts["sampled"], unfilled + self.neg_facts["unfilled"]
         self.neg_facts = {"per_positive": n.per_positive, "sampled": sampled, "unfilled": unfilled,
-                          "pool": "the distinct items of the positive's scenario",
+                          "pool": "the distinct items of the positive's scenario with a positive in the positive's "
+                                  "split or an earlier one (train: train's; valid: train's and valid's; test: all)",
                           "excludes": "every item the user interacted with positively, in any split or scenario"}
 
     # -- histories ----------------------------------------------------------------------------------------
@@ -430,6 +445,9 @@ class _Job:
             leakage.check_negatives(df["user"].to_numpy(), df["item"].to_numpy(), df["label"].to_numpy(),
                                     df["sampled"].to_numpy())
             checks["negatives_not_known_positives"] = "passed"
+            leakage.check_negative_splits(df["scenario_idx"].to_numpy(), df["item"].to_numpy(),
+                                          df["split_code"].to_numpy(), df["sampled"].to_numpy(), self.pools)
+            checks["negatives_name_items_known_by_their_split"] = "passed"
         self.checks = checks
 
     # -- side tables --------------------------------------------------------------------------------------
