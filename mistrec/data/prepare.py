@@ -127,13 +127,14 @@ def _run(job: _Job, out: Path, steps: tqdm, t0: float, previous: Path) -> dict[s
     split_first = job.parts > 1 and cfg.implicit  # the negatives' pools by split need every part's split
     if split_first:
         seen: list[pl.DataFrame] = []
-        for k, path in enumerate(cleaned):
-            job.df = pl.read_parquet(path)
+        for k, spilled in enumerate(cleaned):
+            assert isinstance(spilled, Path)  # several parts: each on disk
+            job.df = pl.read_parquet(spilled)
             job.encode_ids()
             job.split(k)
             step("split", k)
             seen.append(job.df.select("scenario_idx", "item", "split_code").unique())
-            job.df.write_parquet(path)
+            job.df.write_parquet(spilled)
             job.df = pl.DataFrame()
         pairs = pl.concat(seen).unique()
         job.pools = staged_pools(pairs["scenario_idx"].to_numpy(), pairs["item"].to_numpy(),
