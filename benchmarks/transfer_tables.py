@@ -2,6 +2,7 @@
 
     python benchmarks/transfer_tables.py tables benchmarks/results/transfer.json [--groups all,0,1-2] [--only DATASET]
     python benchmarks/transfer_tables.py merge benchmarks/results/transfer.json PART.json [PART.json ...]
+    python benchmarks/transfer_tables.py fill OUT.json MORE_SEEDS.json FEWER_SEEDS.json
 
 `merge` adds the rows and paired tests of each part (benchmarks/transfer.py run with its own --json, as runs side by
 side must be, since concurrent writers to one file race) to the results file, replacing those of the same (dataset,
@@ -103,6 +104,39 @@ def merge(out: Path, parts: list[Path]) -> dict[str, Any]:
     return doc
 
 
+def fill(main: dict[str, Any], more: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """`main` with the rows (and seen-item rows) of the models it lacks, per (dataset, target, protocol), from
+    `more`; and the warnings: each group and metric where an added model is ahead of the paired tests' best other."""
+    doc = json.loads(json.dumps(main))
+    have = {(r["dataset"], r["target"], r["protocol"], r["model"]) for r in main["rows"]}
+    keys = {(r["dataset"], r["target"], r["protocol"]) for r in main["rows"]}
+    added = [r for r in more["rows"] if (r["dataset"], r["target"], r["protocol"]) in keys
+             and (r["dataset"], r["target"], r["protocol"], r["model"]) not in have]
+    doc["rows"] += added
+    seen_have = {(r["dataset"], r["target"], r["model"]) for r in main.get("seen_items", []) if "paired" not in r}
+    doc["seen_items"] = main.get("seen_items", []) + [
+        r for r in more.get("seen_items", []) if "paired" not in r
+        and (r["dataset"], r["target"], r["protocol"]) in keys
+        and (r["dataset"], r["target"], r["model"]) not in seen_have]
+    doc["filled_from_fewer_seeds"] = sorted({r["model"] for r in added})
+    warnings = []
+    row = {(r["dataset"], r["target"], r["protocol"], r["group"], r["model"]): r for r in doc["rows"]}
+    for p in main["paired"]:
+        best = row.get((p["dataset"], p["target"], p["protocol"], p["group"], p["best_other"]))
+        metric = p["metric"]
+        for r in added:
+            if (r["dataset"], r["target"], r["protocol"], r["group"]) != (p["dataset"], p["target"], p["protocol"],
+                                                                          p["group"]):
+                continue
+            if best is not None and r.get(metric) is not None and best.get(metric) is not None \
+                    and r[metric] > best[metric]:
+                warnings.append(f"{p['dataset']} {p['target']} {p['protocol']} group {p['group']} {metric}: "
+                                f"{r['model']} ({r['seeds']} seeds) {r[metric]:.4f} is ahead of the paired test's "
+                                f"best other {p['best_other']} {best[metric]:.4f}")
+    doc["fill_warnings"] = warnings
+    return doc, warnings
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -113,9 +147,19 @@ def main() -> int:
     m = sub.add_parser("merge")
     m.add_argument("out")
     m.add_argument("parts", nargs="+")
+    f = sub.add_parser("fill")
+    f.add_argument("out")
+    f.add_argument("main", help="the run over more seeds")
+    f.add_argument("more", help="the run over fewer seeds, with the models the first left out")
     args = ap.parse_args()
     if args.command == "tables":
         print(tables(json.loads(Path(args.results).read_text()), args.groups.split(","), args.only))
+    elif args.command == "fill":
+        doc, warnings = fill(json.loads(Path(args.main).read_text()), json.loads(Path(args.more).read_text()))
+        Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"{args.out}: {len(doc['rows'])} rows; added {', '.join(doc['filled_from_fewer_seeds']) or 'none'}")
+        for w in warnings:
+            print("WARNING:", w)
     else:
         doc = merge(Path(args.out), [Path(p) for p in args.parts])
         print(f"{args.out}: {len(doc['rows'])} rows, {len(doc['paired'])} paired tests")

@@ -1,0 +1,33 @@
+"""benchmarks/transfer_tables.py fill: the rows of models a many-seed run left out come from a fewer-seed run, and
+a filled model ahead of the paired tests' best other is said, not hidden."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+_path = Path(__file__).resolve().parents[2] / "benchmarks" / "transfer_tables.py"
+_spec = importlib.util.spec_from_file_location("transfer_tables", _path)
+assert _spec is not None and _spec.loader is not None
+tables = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tables)
+
+
+def _row(model: str, seeds: int, auc: float, target: str = "sport") -> dict[str, Any]:
+    return {"dataset": "amazon-x", "target": target, "protocol": "cold-user", "group": "0", "model": model,
+            "seeds": seeds, "users": 10, "auc": auc, "ndcg@10": 0.1, "hr@10": 0.2, "planted_offdiag": None}
+
+
+def test_fill_adds_only_missing_models_and_warns_when_one_is_ahead_of_the_best_other() -> None:
+    main = {"rows": [_row("mist", 3, 0.70), _row("star", 3, 0.65)],
+            "paired": [{"dataset": "amazon-x", "target": "sport", "protocol": "cold-user", "group": "0",
+                        "metric": "auc", "model": "mist", "best_other": "star", "diff": 0.05}]}
+    more = {"rows": [_row("mist", 1, 0.71), _row("star", 1, 0.66), _row("emcdr", 1, 0.60),
+                     _row("ptupcdr", 1, 0.50, target="phone")]}  # phone: not in main, not added
+    doc, warnings = tables.fill(main, more)
+    assert [(r["model"], r["seeds"]) for r in doc["rows"]] == [("mist", 3), ("star", 3), ("emcdr", 1)]
+    assert warnings == [] and doc["filled_from_fewer_seeds"] == ["emcdr"]
+    more["rows"].append(_row("din", 1, 0.67))
+    doc, warnings = tables.fill(main, more)
+    assert len(warnings) == 1 and "din" in warnings[0] and "star" in warnings[0]
