@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import THREADS, auc_or_nan, context, write_json
+from _common import THREADS, context, write_json
 
 
 def probe(run: Path, prepared: Path) -> dict[str, Any]:
     import torch
 
     from mistrec.data.prepared import PreparedDataset
+    from mistrec.metrics import scenario_aucs
     from mistrec.train.artifact import load_run
     from mistrec.train.loop import predict
 
@@ -42,13 +43,10 @@ def probe(run: Path, prepared: Path) -> dict[str, Any]:
             for k, p in co.named_parameters():
                 p.copy_(saved[k])
         names = enc.spec_.scenario_names  # index i + 1 is names[i]; 0 is unknown
-        per = {}
-        for s in sorted(set(rows.scenario.tolist())):
-            m = rows.scenario == s
-            per[names[s - 1] if 0 < s <= len(names) else str(s)] = {"auc": auc_or_nan(rows.label[m], with_term[m]),
-                         "auc_w_zero": auc_or_nan(rows.label[m], without[m])}
-        out[split] = {"auc": auc_or_nan(rows.label, with_term), "auc_w_zero": auc_or_nan(rows.label, without),
-                      "by_scenario": per}
+        auc, per = scenario_aucs(rows.label, with_term, rows.scenario)[:2]
+        auc_zero, per_zero = scenario_aucs(rows.label, without, rows.scenario)[:2]
+        out[split] = {"auc": auc, "auc_w_zero": auc_zero, "by_scenario": {
+            names[s - 1] if 0 < s <= len(names) else str(s): {"auc": per[s], "auc_w_zero": per_zero[s]} for s in per}}
         print(run.name, split, f"{out[split]['auc']:.5f} with the term, {out[split]['auc_w_zero']:.5f} W = 0",
               flush=True)
     return out

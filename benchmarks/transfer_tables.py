@@ -119,15 +119,18 @@ def fill(main: dict[str, Any], more: dict[str, Any]) -> tuple[dict[str, Any], li
         and (r["dataset"], r["target"], r["protocol"]) in keys
         and (r["dataset"], r["target"], r["model"]) not in seen_have]
     doc["filled_from_fewer_seeds"] = sorted({r["model"] for r in added})
+    # what `merge` records as the benchmark's models: every model with rows, each row saying its own seeds
+    doc["models"] = list(main.get("models", [])) + [m for m in dict.fromkeys(r["model"] for r in added)
+                                                     if m not in main.get("models", [])]
     warnings = []
     row = {(r["dataset"], r["target"], r["protocol"], r["group"], r["model"]): r for r in doc["rows"]}
+    added_in: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for r in added:
+        added_in[(r["dataset"], r["target"], r["protocol"], r["group"])].append(r)
     for p in main["paired"]:
         best = row.get((p["dataset"], p["target"], p["protocol"], p["group"], p["best_other"]))
         metric = p["metric"]
-        for r in added:
-            if (r["dataset"], r["target"], r["protocol"], r["group"]) != (p["dataset"], p["target"], p["protocol"],
-                                                                          p["group"]):
-                continue
+        for r in added_in[(p["dataset"], p["target"], p["protocol"], p["group"])]:
             if best is not None and r.get(metric) is not None and best.get(metric) is not None \
                     and r[metric] > best[metric]:
                 warnings.append(f"{p['dataset']} {p['target']} {p['protocol']} group {p['group']} {metric}: "

@@ -20,7 +20,7 @@ def _row(model: str, seeds: int, auc: float, target: str = "sport") -> dict[str,
 
 
 def test_fill_adds_only_missing_models_and_warns_when_one_is_ahead_of_the_best_other() -> None:
-    main = {"rows": [_row("mist", 3, 0.70), _row("star", 3, 0.65)],
+    main = {"rows": [_row("mist", 3, 0.70), _row("star", 3, 0.65)], "models": ["mist", "star"],
             "paired": [{"dataset": "amazon-x", "target": "sport", "protocol": "cold-user", "group": "0",
                         "metric": "auc", "model": "mist", "best_other": "star", "diff": 0.05}]}
     more = {"rows": [_row("mist", 1, 0.71), _row("star", 1, 0.66), _row("emcdr", 1, 0.60),
@@ -31,3 +31,4 @@ def test_fill_adds_only_missing_models_and_warns_when_one_is_ahead_of_the_best_o
     more["rows"].append(_row("din", 1, 0.67))
     doc, warnings = tables.fill(main, more)
     assert len(warnings) == 1 and "din" in warnings[0] and "star" in warnings[0]
+    assert doc["models"] == ["mist", "star", "emcdr", "din"]  # with main's models listed
