@@ -1,8 +1,10 @@
 """What mist's `cold_scale: auto` changes: one mist run with the defaults, its validation and test rows scored with
 the scales the validation rows chose and with every scale of COLD_SCALES in every scenario (training never reads
-the scale, so "1" is what `cold_scale: off` gives with the same weights, and "0" leaves a new user's known items at
-their item terms, bias and prior), and the AUC of each by scenario and activity group (the user's training events in
-the row's scenario, as `mistrec evaluate` groups), with the choice and its validation AUCs from run.json.
+the scale, so "1" is what `cold_scale: off` gives with the same weights, and "0" leaves a new user's items at their
+counted prior and item-to-item term; before 2026-12-03's eighteenth session it scaled only items with a training
+positive in the scenario and left the learned bias whole), and the AUC of each by scenario and activity group (the
+user's training events in the row's scenario, as `mistrec evaluate` groups), with the choice and its validation AUCs
+from run.json.
 
     python benchmarks/cold_scale_effect.py --json benchmarks/results/cold_scale_effect.json \
         --only synthetic-transfer,synthetic-identity,amazon-sport_phone
@@ -11,7 +13,7 @@ Datasets as benchmarks/transfer.py prepares them under --work (made here when mi
 "synthetic-identity" (4,000 users, temporal split), "amazon-PAIR" (the cold-user protocol, cold rows last),
 "ml-1m-genre" (cold-user on the family shelf). The run is reused when it exists (RUN = the prepared directory's
 sibling cold-scale-mist). On the Amazon pairs the AUC is also given on the rows whose item has a training positive in
-the domain ("seen", the model's own `known_items`), and the test's full-catalogue NDCG@10 at the chosen scales and
+the domain ("seen", from the training rows), and the test's full-catalogue NDCG@10 at the chosen scales and
 at 1. One seed (2022), transfer.py's training settings, --threads 1 by default. Several --only runs add to one JSON
 file.
 """
@@ -68,6 +70,9 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
     chosen = model.cold_scale.clone()
     names = enc.spec_.scenario_names
     activity = ActivityCounts.from_interactions(ds.interactions, len(names) + 1)  # as `mistrec evaluate` groups
+    train = enc.indexed(enc.rows(ds, "train"))  # the (scenario, item) pairs with a training positive: "seen"
+    liked = train.label > 0
+    known = np.unique(train.scenario[liked].astype(np.int64) * enc.spec_.n_items + train.item[liked])
     amazon = name.startswith("amazon-")
     rows = []
     for split in ("valid", "test"):
@@ -81,8 +86,7 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
             model.cold_scale.copy_(chosen)
         group = group_index(activity.of(split_rows.user, split_rows.scenario))
         ix = enc.indexed(split_rows)
-        seen = model.known_items[torch.from_numpy(ix.scenario.astype(np.int64)),
-                                 torch.from_numpy(ix.item.astype(np.int64))].numpy()
+        seen = np.isin(ix.scenario.astype(np.int64) * enc.spec_.n_items + ix.item, known)
         for s, scen in enumerate(names, start=1):
             in_s = split_rows.scenario == s
             for g, gname in [(-1, "all"), *enumerate(ACTIVITY_GROUPS)]:

@@ -33,6 +33,7 @@ mass, the interest-level source shares and the transfer read-out's terms, for ex
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
@@ -85,7 +86,6 @@ class Mist(Model):
     prior: torch.Tensor | None
     read_cold_id: torch.Tensor | None
     cold_scale: torch.Tensor | None
-    known_items: torch.Tensor | None
 
     @classmethod
     def encoder_args(cls, cfg: ModelConfig) -> dict[str, object]:
@@ -147,12 +147,9 @@ class Mist(Model):
         # after training, `settle`; saved with the weights)
         self.register_buffer("read_cold_id", torch.zeros(spec.n_scenarios, dtype=torch.bool)
                              if cfg.cold_id == "auto" else None)
-        # `cold_scale: auto`: per scenario, the share of the network's logit a user new there gets on an item with
-        # training positives there (chosen on validation, `settle`), and which items those are (fitted in `setup`)
-        auto_scale = cfg.cold_scale == "auto"
-        self.register_buffer("cold_scale", torch.ones(spec.n_scenarios) if auto_scale else None)
-        self.register_buffer("known_items", torch.zeros(spec.n_scenarios, spec.n_items, dtype=torch.bool)
-                             if auto_scale else None)
+        # `cold_scale: auto`: per scenario, the share of the learned part of the logit (item bias and network) a user
+        # new there gets (chosen on validation, `settle`; saved with the weights)
+        self.register_buffer("cold_scale", torch.ones(spec.n_scenarios) if cfg.cold_scale == "auto" else None)
         # `co_items`: item-to-item transfer through the training positives' co-occurrence (mist_cooc.py)
         self.co = (CoItems(spec.n_items, spec.n_scenarios, cfg.co_items, cross_only=cfg.co_scope == "cross",
                            gain=cfg.co_gain)
@@ -477,7 +474,7 @@ class Mist(Model):
         # each event's weight in the interest u: its attention weight times its pool's interest-level share
         effective = it.w * it.share.flatten(1).gather(1, self._pool_index(b))
         terms = None if it.terms is None else it.terms.view(len(b), self.n_scenarios, self.n_pools).sum(-1)
-        scale = self._cold_scales(b.scenario, b.activity, b.item)
+        scale = self._cold_scales(b.scenario, b.activity)
         if terms is not None and scale is not None:  # each term as it enters the logit (`cold_scale`)
             terms = terms * scale.unsqueeze(1)
         return Explanation(logit=logit, event_weights=it.w, event_effect=effective, source_mass=it.mass,
@@ -494,24 +491,30 @@ class Mist(Model):
         rest = self._route(self.top, x, b.scenario)
         if aux is not None:
             rest = rest + aux
-        logit = self._item_terms(b)
-        scale = self._cold_scales(b.scenario, b.activity, b.item)
-        return logit + rest if scale is None else torch.addcmul(logit, scale, rest)
+        scale = self._cold_scales(b.scenario, b.activity)
+        if scale is None:
+            return self._item_terms(b) + rest
+        # a user new in the scenario: the counted prior as it is, what was learned from active users scaled
+        return torch.addcmul(self._prior_term(b), scale, self._bias_term(b) + rest)
 
-    def _cold_scales(self, scenario: torch.Tensor, activity: torch.Tensor, item: torch.Tensor) -> torch.Tensor | None:
-        """`cold_scale: auto` in evaluation: each row's share of the network's logit (B,), the scenario's chosen
-        scale for a user new there (`cold_below`) on an item with a training positive there, else 1. None where
-        nothing is scaled (training, cold_scale off)."""
-        if self.cold_scale is None or self.known_items is None or self.training:
+    def _cold_scales(self, scenario: torch.Tensor, activity: torch.Tensor) -> torch.Tensor | None:
+        """`cold_scale: auto` in evaluation: each row's share of the learned part of its logit (the item bias and
+        the network; not the counted prior, not `co_items`' term) (B,): the scenario's chosen scale for a user new
+        there (`cold_below`), on every item, else 1. None where nothing is scaled (training, cold_scale off)."""
+        if self.cold_scale is None or self.training:
             return None
         n = len(self.cold_scale)
         s = scenario.clamp_max(n - 1)  # a scenario added after training (past the buffers) is not scaled
-        scaled = (scenario < n) & (activity < self.cfg.cold_below) & self.known_items[s, item]
+        scaled = (scenario < n) & (activity < self.cfg.cold_below)
         scale = self.cold_scale.index_select(0, s)
         return torch.where(scaled, scale, torch.ones_like(scale))
 
     def _item_terms(self, b: Batch) -> torch.Tensor:
         """The logit's item terms (B,): the item's bias and prior in the row's scenario (zero without them)."""
+        return self._bias_term(b) + self._prior_term(b)
+
+    def _bias_term(self, b: Batch) -> torch.Tensor:
+        """The item's learned bias in the row's scenario (B,) (zero without `item_bias`)."""
         logit = b.item.new_zeros(len(b), dtype=torch.float32)
         if self.item_bias is not None:
             # the item's bias in every trained scenario (B, S): its own scenario's, or for a scenario described
@@ -524,22 +527,37 @@ class Mist(Model):
                 known = b.scenario < self.n_scenarios
                 own = biases.gather(1, torch.where(known, b.scenario, 0).unsqueeze(1)).squeeze(1)
                 logit = logit + torch.where(known, own, biases.mean(1))
-        if self.prior is not None:
-            # a scenario described after training (an index past the table) has no prior of its own: the shared one
-            scenario = torch.where(b.scenario < self.prior.shape[0], b.scenario, torch.zeros_like(b.scenario))
-            logit = logit + self.prior[scenario, b.item]
         return logit
 
+    def _prior_term(self, b: Batch) -> torch.Tensor:
+        """The item's counted prior in the row's scenario (B,) (zero without `item_prior`)."""
+        if self.prior is None:
+            return b.item.new_zeros(len(b), dtype=torch.float32)
+        # a scenario described after training (an index past the table) has no prior of its own: the shared one
+        scenario = torch.where(b.scenario < self.prior.shape[0], b.scenario, torch.zeros_like(b.scenario))
+        return self.prior[scenario, b.item]
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # saved before 2026-12-03's eighteenth session: `known_items` limited `cold_scale` to items with a training
+        # positive in the scenario, the bias not scaled; the scale now applies to every item and the bias too
+        if state_dict.pop(prefix + "known_items", None) is not None:
+            scales = state_dict.get(prefix + "cold_scale")
+            if scales is not None and bool((scales != 1).any()):
+                warnings.warn("This mist run chose its cold_scale when the scale applied only to items with a training"
+                              " positive (before 2026-12-03); it now scales every item's learned part for users new in"
+                              " a scenario, so its scores for them differ from its recorded metrics: train it again.",
+                              stacklevel=2)
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
     def setup(self, rows: IndexedRows) -> None:
-        """Fits, on the training rows before training, the item prior (`item_prior`), the (scenario, item) pairs
-        with a training positive (`cold_scale: auto`'s known items) and `co_items`' table."""
+        """Fits, on the training rows before training, the item prior (`item_prior`) and `co_items`' table."""
         self.setup_chunks([rows])
 
     def setup_chunks(self, chunks: Iterable[IndexedRows]) -> None:
-        """`setup` from the training rows a chunk at a time (streamed training: a shard at a time): the prior and
-        known items are sums over the rows (ItemCounts); `co_items`' table keeps the positives' (user, item) pairs,
-        16 bytes each, until it is fitted."""
-        if self.prior is None and self.known_items is None and self.co is None:
+        """`setup` from the training rows a chunk at a time (streamed training: a shard at a time): the prior is a
+        sum over the rows (ItemCounts); `co_items`' table keeps the positives' (user, item) pairs, 16 bytes each,
+        until it is fitted."""
+        if self.prior is None and self.co is None:
             return
         counts = ItemCounts(self.n_scenarios, self.n_items)
         positives: list[tuple[Any, Any]] = []
@@ -554,8 +572,6 @@ class Mist(Model):
             self.co.fit(positives, rows=n_rows)
         if self.prior is not None:
             self.prior = counts.prior(self.cfg.prior_strength)
-        if self.known_items is not None:
-            self.known_items.copy_(counts.known())
 
     def _scenarios(self) -> torch.Tensor:
         """The scenario embedding table (S, E), new scenarios' rows mixed from the trained ones' (step 6)."""

@@ -14,20 +14,18 @@ __all__ = ["ItemCounts", "interest_shares"]
 
 class ItemCounts:
     """Per (scenario, item) sums over training rows, added a chunk of rows at a time (so that streamed training
-    never holds the rows): the rows, the positive labels' sum, and the rows with a positive label."""
+    never holds the rows): the rows and the positive labels' sum."""
 
     def __init__(self, n_scenarios: int, n_items: int) -> None:
         self.shape = (n_scenarios, n_items)
         self.shown = np.zeros(n_scenarios * n_items)
         self.pos = np.zeros(n_scenarios * n_items)
-        self.positives = np.zeros(n_scenarios * n_items, dtype=np.int64)
 
     def add(self, rows: IndexedRows) -> ItemCounts:
         key = rows.scenario * self.shape[1] + rows.item
         n = len(self.shown)
         self.shown += np.bincount(key, minlength=n)
         self.pos += np.bincount(key, weights=rows.label, minlength=n)
-        self.positives += np.bincount(key[rows.label > 0], minlength=n)
         return self
 
     def prior(self, strength: float) -> torch.Tensor:
@@ -40,10 +38,6 @@ class ItemCounts:
         rate[0] = overall  # the unknown scenario: the overall rate
         smoothed = (pos + strength * rate) / (shown + strength)
         return torch.from_numpy(np.log(smoothed) - np.log1p(-smoothed)).float().clamp(-8.0, 8.0)
-
-    def known(self) -> torch.Tensor:
-        """(S, I) bool: the (scenario, item) pairs with a training positive."""
-        return torch.from_numpy(self.positives.reshape(self.shape) > 0)
 
 
 def interest_shares(g: torch.Tensor, present: torch.Tensor, null: torch.Tensor | None) -> torch.Tensor:

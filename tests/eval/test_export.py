@@ -72,10 +72,11 @@ def test_mist_exports_with_its_scenario_routing_and_attention(mist_run: Path, pr
 
 @pytest.mark.parametrize("values", [{}, {"softmax_scope": "pool", "weights": "din", "top": "mlp"},
                                     {"self_attention_layers": 1, "null_interest": True, "scorer": "mlp",
-                                     "polarity_pools": False, "user_per_scenario": True}, {"co_items": 5}])
+                                     "polarity_pools": False, "user_per_scenario": True},
+                                    {"co_items": 5, "item_prior": True}])
 def test_the_ranking_graph_scores_as_score_candidates(values: dict, prepared: Path, tmp_path: Path) -> None:
     """rank.onnx (one query, C candidates) against the model's own full-catalogue scores, with queries of no
-    history, of a few events and of a whole window, new users' known items at a cold_scale below 1, at another
+    history, of a few events and of a whole window, new users at a cold_scale below 1, at another
     history length and number of candidates than the export's example."""
     from mistrec.eval.export import QUERY_INPUTS, RANK_INPUTS, export_rank
     from mistrec.features import FeatureEncoder
@@ -89,7 +90,7 @@ def test_the_ranking_graph_scores_as_score_candidates(values: dict, prepared: Pa
     drop[0] = True
     drop[1, :-3] = True
     queries = queries.without_events(drop)
-    queries.activity[:6] = 0  # new in the scenario: cold_scale applies on known items
+    queries.activity[:6] = 0  # new in the scenario: cold_scale applies
     model = build_model("mist", enc.spec_, {"embedding_dim": 8, **values}).eval()
     if model.co is not None:  # the item-to-item table from the training positives
         model.setup(enc.indexed(enc.rows(ds, "train")))
@@ -97,7 +98,6 @@ def test_the_ranking_graph_scores_as_score_candidates(values: dict, prepared: Pa
         for p in model.parameters():  # away from the zero / one initialisations, so every term counts
             p.add_(0.1 * torch.randn_like(p))
         model.cold_scale.fill_(0.5)
-        model.known_items.copy_(torch.rand(model.known_items.shape) < 0.5)
     items = enc.item_batch(np.arange(1, 60))
     parity = export_rank(model, queries, items, tmp_path / "rank.onnx")
     assert len(parity) > 1 and max(parity.values()) <= 1e-5

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -310,23 +311,21 @@ def test_mist_settles_a_scenario_only_on_enough_moved_rows(prepared: Path) -> No
 
 def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path, tmp_path: Path) -> None:
     """`cold_scale: auto` (the default): after training and the cold_id choice, each scenario keeps the scale of
-    the network's logit, for users new there on items with a training positive there, whose validation AUC is the
-    highest (ties: the earlier in COLD_SCALES); the AUCs recorded are the validation rows'; only those rows move; at
-    scale 0 such a row is the item terms alone; training never reads it; the catalogue path scores as forward."""
+    the learned part of the logit (item bias and network) for users new there whose validation AUC is the highest
+    (ties: the earlier in COLD_SCALES); the AUCs recorded are the validation rows'; only new users' rows move, on
+    every item; at scale 0 such a row is the item prior and the item-to-item term alone; training never reads it;
+    the catalogue path scores as forward."""
     torch.set_num_threads(1)
-    summary = fit_run(prepared, "mist", tmp_path / "run", model_values={"embedding_dim": 8},
+    values = {"embedding_dim": 8, "item_prior": True}  # the counted prior, which the scale leaves whole
+    summary = fit_run(prepared, "mist", tmp_path / "run", model_values=values,
                       train_cfg=TrainConfig(epochs=3, batch_size=512, lr=3e-3, seed=3), quiet=True)
     chosen = summary["train"]["selected"]["cold_scale"]
     assert "cold_id" in summary["train"]["selected"]  # settled first, with the scale at 1
     model, enc, _ = load_run(tmp_path / "run")
-    assert model.cold_scale is not None and model.known_items is not None
+    assert model.cold_scale is not None and model.prior is not None and model.item_bias is not None
     names = enc.spec_.scenario_names
     ds = PreparedDataset.load(prepared)
-    train, valid = enc.indexed(enc.rows(ds, "train")), enc.rows(ds, "valid")
-    want = torch.zeros_like(model.known_items)  # the (scenario, item) pairs with a training positive, model indices
-    for scenario, item, label in zip(train.scenario, train.item, train.label, strict=True):
-        want[scenario, item] |= bool(label > 0)
-    assert torch.equal(model.known_items, want) and want.any() and not want.all()
+    valid = enc.rows(ds, "valid")
     for s, name in enumerate(names, start=1):
         by = {float(k): v for k, v in chosen[name]["valid_auc"].items()}
         best = COLD_SCALES[0]
@@ -346,23 +345,32 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
         rows = valid.scenario == s
         assert chosen[name]["rows_moved"] == int((rows & (by_scale[1.0] != by_scale[0.0])).sum())
     batch = enc.batch(valid, np.arange(len(valid)))
-    moved = ((batch.activity < model.cfg.cold_below) & model.known_items[batch.scenario, batch.item]).numpy()
+    moved = (batch.activity < model.cfg.cold_below).numpy()  # new in the scenario: every item, known or not
     assert moved.any() and (~moved).any()
     assert np.array_equal(by_scale[1.0][~moved], by_scale[0.0][~moved])
     assert not np.allclose(by_scale[1.0][moved], by_scale[0.0][moved])
-    with torch.no_grad():  # at scale 0 a new user's score on a known item is the item's bias and prior alone, and
-        # the item-to-item term (`co_items`, read from the user's other scenarios: not the network's, not scaled)
+    with torch.no_grad():  # at scale 0 a new user's score is the item's counted prior and the item-to-item term
+        # (`co_items`, read from the user's other scenarios), neither learned from the active users, so not scaled
         model.cold_scale.zero_()
         rows = torch.from_numpy(np.flatnonzero(moved))
         sub = batch.subset(rows)
         co = model._co_events(sub)
         assert co is not None and co.any()  # the default has the term, and these rows reach it
-        torch.testing.assert_close(model(sub), model._item_terms(sub) + co.sum(1))
-        explained = model.explain(sub)  # the explanation's read-out terms as they enter the logit: none here
+        assert model._bias_term(sub).abs().sum() > 0  # a learned bias, which the scale removed
+        zero = model(sub)
+        torch.testing.assert_close(zero, model._prior_term(sub) + co.sum(1))
+        model.cold_scale.fill_(1.0)
+        full = model(sub)
+        assert not torch.allclose(full, model._item_terms(sub) + co.sum(1))  # the network's part is there at 1
+        model.cold_scale.fill_(0.5)  # and half of the learned part at 0.5: the logit is linear in the scale
+        torch.testing.assert_close(model(sub), (zero + full) / 2, rtol=1e-5, atol=1e-5)
+        explained = model.explain(sub)  # the explanation's read-out terms as they enter the logit
         torch.testing.assert_close(explained.logit, model(sub))
+        model.cold_scale.zero_()
+        explained = model.explain(sub)
         assert explained.transfer_terms is not None and not explained.transfer_terms.any()
         model.train()
-        assert model._cold_scales(sub.scenario, sub.activity, sub.item) is None
+        assert model._cold_scales(sub.scenario, sub.activity) is None
         model.eval()
         # the catalogue path, at a scale between 0 and 1, for new users' queries and every item
         model.cold_scale.copy_(torch.where(settled < 1, settled, 0.5))
@@ -370,6 +378,22 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
         items = enc.item_batch(np.arange(1, enc.spec_.n_items))
         torch.testing.assert_close(model.score_candidates(queries, items),
                                    model(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
+
+
+def test_mist_runs_saved_with_known_items_load_with_a_warning(prepared: Path) -> None:
+    """A state dict from before the scale applied to every item (it carried `known_items`) loads; where its
+    settled scales are not all 1 it warns that its new users' scores differ from its recorded metrics."""
+    enc = FeatureEncoder().fit(PreparedDataset.load(prepared))
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8})
+    old = dict(model.state_dict())
+    old["known_items"] = torch.zeros(enc.spec_.n_scenarios, enc.spec_.n_items, dtype=torch.bool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.load_state_dict(dict(old))  # scales all 1: nothing changes, nothing said
+    old["cold_scale"] = old["cold_scale"].clone().fill_(0.25)
+    with pytest.warns(UserWarning, match="train it again"):
+        model.load_state_dict(old)
+    assert float(model.cold_scale[1]) == 0.25
 
 
 @pytest.mark.parametrize("name,values", [(n, {}) for n in sorted(REGISTRY)] + [("mist", {"side_features": False})])

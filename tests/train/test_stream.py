@@ -83,7 +83,7 @@ def test_a_streamed_run_trains_and_scores_as_the_data_in_memory_does(prepared: P
 
 def test_mist_fits_its_item_terms_a_shard_at_a_time(prepared: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """mist's item prior and known items from the training rows a shard at a time (PreparesInChunks) are those from
+    """mist's item prior from the training rows a shard at a time (PreparesInChunks) are those from
     all of them at once, and a streamed run of mist never reads the training rows whole."""
     from mistrec.models import build_model
     from mistrec.train.stream import StreamedRows
@@ -98,8 +98,6 @@ def test_mist_fits_its_item_terms_a_shard_at_a_time(prepared: Path, tmp_path: Pa
     by_shard.setup_chunks(iter(chunks))
     assert at_once.prior is not None and by_shard.prior is not None and at_once.prior.abs().sum() > 0
     torch.testing.assert_close(by_shard.prior, at_once.prior, rtol=0, atol=1e-6)
-    assert at_once.known_items is not None and by_shard.known_items is not None
-    assert torch.equal(by_shard.known_items, at_once.known_items) and at_once.known_items.any()
 
     def whole_split(_: StreamedRows) -> None:
         raise AssertionError("the training rows were read whole")
