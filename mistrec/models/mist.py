@@ -494,13 +494,17 @@ class Mist(Model):
         scale = self._cold_scales(b.scenario, b.activity)
         if scale is None:
             return self._item_terms(b) + rest
-        # a user new in the scenario: the counted prior as it is, what was learned from active users scaled
+        # a user new in the scenario: the item's base rate whole (the counted prior; without one, the learned bias),
+        # what was learned from the active users on top of it scaled
+        if self.prior is None:
+            return torch.addcmul(self._bias_term(b), scale, rest)
         return torch.addcmul(self._prior_term(b), scale, self._bias_term(b) + rest)
 
     def _cold_scales(self, scenario: torch.Tensor, activity: torch.Tensor) -> torch.Tensor | None:
-        """`cold_scale: auto` in evaluation: each row's share of the learned part of its logit (the item bias and
-        the network; not the counted prior, not `co_items`' term) (B,): the scenario's chosen scale for a user new
-        there (`cold_below`), on every item, else 1. None where nothing is scaled (training, cold_scale off)."""
+        """`cold_scale: auto` in evaluation: each row's share of the part of its logit learned from the active
+        users (the network, and the item bias where a counted prior gives the item's base rate; not the prior, not
+        `co_items`' term) (B,): the scenario's chosen scale for a user new there (`cold_below`), on every item, else
+        1. None where nothing is scaled (training, cold_scale off)."""
         if self.cold_scale is None or self.training:
             return None
         n = len(self.cold_scale)

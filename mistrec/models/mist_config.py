@@ -75,13 +75,14 @@ class MistConfig(ModelConfig):
     # 3: the activity groups 0 and 1-2)
     cold_below: int = 3
     # "auto" (the default): after training, each scenario's validation rows choose how much of what was learned from
-    # the users active there (the item's learned bias and the network's part) a user new in the scenario gets:
-    # logit = prior + co + s * (bias + rest), s in COLD_SCALES (1: as trained); the counted prior and `co_items`' term
-    # (read from the user's own other scenarios) stay whole. Before 2026-12-03 (eighteenth session) the scale
-    # applied only on items with a training positive in the scenario and left the bias whole: a new item then kept
-    # its whole network part beside known items' scaled ones, which cost the scaled choices 0.01-0.03 validation
-    # AUC on the Amazon pairs (docs/models.md, "cold_scale: auto"). "off": s = 1 always. Without validation rows
-    # (or fewer than MIN_CHOICE_ROWS that the scale moves), 1.
+    # the users active there a user new in the scenario gets, on every item: with the counted prior (implicit data)
+    # logit = prior + co + s * (bias + rest), without one (logged labels, where the learned bias is the item's base
+    # rate) logit = bias + co + s * rest; s in COLD_SCALES (1: as trained); `co_items`' term, read from the user's
+    # own other scenarios, stays whole. Before 2026-12-03 (eighteenth session) the scale applied only on items with a
+    # training positive in the scenario and left the bias whole: a new item then kept its whole network part beside
+    # known items' scaled ones, which cost the scaled choices 0.01-0.03 validation AUC on the Amazon pairs
+    # (docs/models.md, "cold_scale: auto"). "off": s = 1 always. Without validation rows (or fewer than
+    # MIN_CHOICE_ROWS that the scale moves), 1.
     cold_scale: Literal["auto", "off"] = "auto"
     # the top also reads an embedding of the user's activity in the scenario (0, 1-2, 3-5, 6-20, >20 events)
     activity_embedding: bool = False

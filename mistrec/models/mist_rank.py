@@ -73,13 +73,17 @@ class _Side:
         if m.match is not None and m.pool_weight is not None:
             self.mapped = candidate @ m.match[s].t()
             self.pool_weight = m.pool_weight[s]
-        # the logit terms that depend on the candidate alone: item bias and prior (apart: a user new in the scenario
-        # gets the bias scaled with the network, `cold_scale`)
-        self.bias = candidate.new_zeros(len(candidate))
+        # the logit terms that depend on the candidate alone: item bias and prior; for a user new in the scenario
+        # (`cold_scale`) the item's base rate (`kept`: the prior, or without one the bias) and what is scaled with the
+        # network (`scaled`: the bias where there is a prior)
+        bias = candidate.new_zeros(len(candidate))
         if m.item_bias is not None:
-            self.bias += m.item_bias.weight.view(-1, m.n_scenarios)[items.item, s]
-        self.prior = m.prior[s, items.item] if m.prior is not None else torch.zeros_like(self.bias)
-        self.offset = self.bias + self.prior
+            bias += m.item_bias.weight.view(-1, m.n_scenarios)[items.item, s]
+        if m.prior is None:
+            self.kept, self.scaled = bias, torch.zeros_like(bias)
+        else:
+            self.kept, self.scaled = m.prior[s, items.item], bias
+        self.offset = bias if m.prior is None else bias + self.kept
         # `cold_scale: auto`: the share of the learned part of the logit for a user new in the scenario
         # (Mist._cold_scales at activity 0, as the scales stand when the side is made), None where it is 1
         cold = m._cold_scales(torch.tensor([s]), torch.zeros(1, dtype=torch.long))
@@ -106,7 +110,7 @@ class _Side:
     def subset(self, columns: torch.Tensor) -> _Side:
         """The same terms for the candidates at `columns` only (a retrieval stage's few hundred, per request)."""
         out = copy.copy(self)
-        for name in ("q", "key", "gate_q", "mapped", "bias", "prior", "offset", "first_item", "aux_item", "null"):
+        for name in ("q", "key", "gate_q", "mapped", "kept", "scaled", "offset", "first_item", "aux_item", "null"):
             value = getattr(self, name)
             if value is not None:
                 setattr(out, name, value.index_select(0, columns))
@@ -193,7 +197,7 @@ class MistCatalogue:
                 rest = self._score(side, user_x[i], tokens[i, real], hist[i, real], pools[i, real],
                                    queries.hist_scenarios[i, real])
                 if side.cold is not None and int(queries.activity[i]) < m.cfg.cold_below:  # new in the scenario
-                    out[i] = side.prior + side.cold * (side.bias + rest)
+                    out[i] = side.kept + side.cold * (side.scaled + rest)
                 else:
                     out[i] = side.offset + rest
                 if m.co is not None:  # item-to-item: the query's events' neighbours added into their columns

@@ -378,6 +378,15 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
         items = enc.item_batch(np.arange(1, enc.spec_.n_items))
         torch.testing.assert_close(model.score_candidates(queries, items),
                                    model(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
+        # without a counted prior (logged labels: `item_prior` off) the learned bias is the item's base rate and
+        # stays whole: at scale 0 a new user's row is the bias and the item-to-item term
+        prior, model.prior = model.prior, None
+        model.cold_scale.zero_()
+        torch.testing.assert_close(model(sub), model._bias_term(sub) + co.sum(1))
+        model.cold_scale.fill_(0.5)
+        torch.testing.assert_close(model.score_candidates(queries, items),
+                                   model(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
+        model.prior = prior
 
 
 def test_mist_runs_saved_with_known_items_load_with_a_warning(prepared: Path) -> None:
