@@ -1,0 +1,140 @@
+"""Two forms of mist's `cold_scale` on the same trained weights (docs/models.md, "cold_scale: auto"): the Amazon
+cold users' logits split into their parts, then scored as each form scores them at every scale of COLD_SCALES.
+
+    python benchmarks/cold_scale_rules.py --json benchmarks/results/cold_scale_rules_amazon.json \
+        benchmarks/work/transfer-s18/amazon-PAIR-cold-last ... [--seeds 2022,2023,2024]
+
+Each DIR is a benchmarks/transfer.py cold-user work directory (prepared/, runs/mist/seed-S, runs/popularity/seed-S).
+Every validation and test row of a target domain is a cold user's there (the protocol's `cold_rest: train`). A
+row's logit for such a user is prior + bias + co + s * rest in the form used until 2026-12-03 ("known items": s on
+items with a training positive in the domain, 1 on the rest, the learned bias whole) and prior + co + s * (bias +
+rest) in the form since ("every item"): prior the counted item prior, bias the learned item bias, co `co_items`'
+term, rest the network's part (top, auxiliary network, transfer read-out). Per (pair, domain, split) the AUC of each
+form at each scale, of the parts alone and of popularity's run; per form the scale validation chooses (the highest
+validation AUC, the earlier on a tie, as `Mist.settle`) and its test AUC. Check: where the run was trained with the
+form since, the every-item validation AUCs equal the ones the run recorded when it chose (run.json), to 1e-6.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import THREADS, context, write_json
+
+
+def parts(model: Any, enc: Any, rows: Any, batch_size: int = 8192) -> dict[str, np.ndarray]:
+    """Each row's prior, bias, co and rest (the network's part), with cold_id as the run chose it."""
+    import torch
+
+    out: dict[str, list[np.ndarray]] = {"prior": [], "bias": [], "co": [], "rest": []}
+    model.eval()
+    with torch.no_grad():
+        for lo in range(0, len(rows), batch_size):
+            idx = np.arange(lo, min(lo + batch_size, len(rows)))
+            b = enc.batch(rows, idx, history=True, history_side=model.reads_history_side)
+            b, it = model._run(b, None)
+            x, aux = model._top_input(b, it.u, it.q, it.transfer)
+            rest = model._route(model.top, x, b.scenario)
+            if aux is not None:
+                rest = rest + aux
+            co = model._co_events(b)
+            out["prior"].append(model._prior_term(b).numpy())
+            out["bias"].append(model._bias_term(b).numpy())
+            out["co"].append(np.zeros(len(idx), np.float32) if co is None else co.sum(1).numpy())
+            out["rest"].append(rest.numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def choose(valid: dict[str, float]) -> str:
+    """The scale validation keeps: the highest AUC, the earlier of COLD_SCALES on a tie."""
+    best = next(iter(valid))
+    for k, v in valid.items():
+        if v > valid[best]:
+            best = k
+    return best
+
+
+def one(root: Path, seed: int) -> list[dict[str, Any]]:
+    import torch
+
+    from mistrec.data.prepared import PreparedDataset
+    from mistrec.metrics import auc
+    from mistrec.models.mist_config import COLD_SCALES
+    from mistrec.train.artifact import load_run
+    from mistrec.train.predict import predict
+
+    ds = PreparedDataset.load(root / "prepared")
+    run = root / "runs" / "mist" / f"seed-{seed}"
+    model, enc, _ = load_run(run)
+    pop, pop_enc, _ = load_run(root / "runs" / "popularity" / f"seed-{seed}")
+    selected = json.loads((run / "run.json").read_text())["result"].get("selected", {}).get("cold_scale", {})
+    train = enc.indexed(enc.rows(ds, "train"))
+    liked = train.label > 0
+    n_items = enc.spec_.n_items
+    known_keys = np.unique(train.scenario[liked].astype(np.int64) * n_items + train.item[liked])
+    names = enc.spec_.scenario_names
+    scored: dict[str, dict[str, Any]] = {}
+    for split in ("valid", "test"):
+        rows = enc.rows(ds, split)
+        ix = enc.indexed(rows)
+        p = parts(model, enc, rows)
+        p_pop = predict(pop, pop_enc, pop_enc.rows(ds, split))
+        known = np.isin(ix.scenario.astype(np.int64) * n_items + ix.item, known_keys)
+        scored[split] = {"rows": rows, "p": p, "pop": p_pop, "known": known}
+    out = []
+    torch.set_num_threads(int(THREADS))
+    for s, name in enumerate(names, start=1):
+        rec: dict[str, Any] = {"pair": root.name, "domain": name, "seed": seed}
+        for split, sc in scored.items():
+            m = sc["rows"].scenario == s
+            y, p = sc["rows"].label[m], {k: v[m] for k, v in sc["p"].items()}
+            known = sc["known"][m]
+            rec[split] = {
+                "rows": int(m.sum()), "known_item_share": float(known.mean()),
+                "auc_popularity": auc(y, sc["pop"][m]),
+                "auc_prior": auc(y, p["prior"]), "auc_prior_bias": auc(y, p["prior"] + p["bias"]),
+                "auc_co": auc(y, p["co"]), "auc_rest": auc(y, p["rest"]),
+                "known_items": {f"{x:g}": auc(y, p["prior"] + p["bias"] + p["co"] + np.where(known, x, 1.0) * p["rest"])
+                                for x in COLD_SCALES},
+                "every_item": {f"{x:g}": auc(y, p["prior"] + p["co"] + x * (p["bias"] + p["rest"]))
+                               for x in COLD_SCALES},
+            }
+        for form in ("known_items", "every_item"):
+            pick = choose(rec["valid"][form])
+            rec[f"chosen_{form}"] = {"scale": float(pick), "test_auc": rec["test"][form][pick]}
+        recorded = selected.get(name, {}).get("valid_auc")
+        if recorded:  # the run chose with the current form: its recorded AUCs are the every-item ones
+            rec["recorded_valid_auc_matches_every_item"] = all(
+                abs(recorded[k] - rec["valid"]["every_item"][k]) < 1e-6 for k in recorded)
+        old, new = rec["chosen_known_items"], rec["chosen_every_item"]
+        print(f"{root.name} {name}: popularity {rec['test']['auc_popularity']:.4f}; known items -> scale "
+              f"{old['scale']:g}, test {old['test_auc']:.4f}; every item -> {new['scale']:g}, test "
+              f"{new['test_auc']:.4f}; recorded matches: {rec.get('recorded_valid_auc_matches_every_item')}",
+              flush=True)
+        out.append(rec)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--seeds", default="2022")
+    ap.add_argument("dirs", nargs="+")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(int(THREADS))
+    results = [r for d in args.dirs for seed in args.seeds.split(",") for r in one(Path(d), int(seed))]
+    write_json(args.json, {"results": results, "context": context()})
+    return 0 if all(r.get("recorded_valid_auc_matches_every_item", True) for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
