@@ -314,7 +314,7 @@ class Mist(Model):
 
     def validation_rounds(self) -> tuple[tuple[str, ...], ...]:
         """SelectsOnValidation: `cold_id: auto` (users new in a scenario hidden from their id, or reading it), then
-        `cold_scale: auto` (the share of the network's logit they get on known items, COLD_SCALES)."""
+        `cold_scale: auto` (the share of the learned part of the logit they get, COLD_SCALES)."""
         rounds: tuple[tuple[str, ...], ...] = ()
         if self.read_cold_id is not None:
             rounds += (("hide", "keep"),)

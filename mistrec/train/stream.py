@@ -11,7 +11,7 @@ many steps on every rank; what is past it on a longer rank waits for the next ep
 What memory holds: the model, one shard per worker (and the batches they prefetch), and for validation and test
 five numbers a row (score, label, scenario, user, conversion: 28 bytes). Models that derive structure from the
 training rows are handed the rows' user, item and scenario indices and labels: a shard at a time where that
-structure is a sum over the rows (`PreparesInChunks`: mist's item prior and known items), else all at once, read
+structure is a sum over the rows (`PreparesInChunks`: mist's item prior), else all at once, read
 by a scan (`Prepares`: a graph, per-user counts; 28 bytes a row, 370 MB at the peak for 8.2 M training rows,
 measured), the one part of such a model's training that grows with the rows.
 """
