@@ -494,11 +494,18 @@ class Mist(Model):
         scale = self._cold_scales(b.scenario, b.activity)
         if scale is None:
             return self._item_terms(b) + rest
-        # a user new in the scenario: the item's base rate whole (the counted prior; without one, the learned bias),
-        # what was learned from the active users on top of it scaled
+        # a user new in the scenario: the item's base rate whole, what was learned from the active users scaled
+        kept, learned = self._cold_item_terms(self._bias_term(b), self._prior_term(b))
+        return torch.addcmul(kept, scale, learned + rest)
+
+    def _cold_item_terms(self, bias: torch.Tensor, prior: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`cold_scale`'s split of the item terms for a user new in the scenario: (kept whole, scaled with the
+        network). With the counted prior (implicit data) the prior is the item's base rate and the learned bias a
+        correction fitted on active users; without one the learned bias is the base rate. The one place the rule
+        lives: `_click` and the catalogue path (mist_rank) both call it."""
         if self.prior is None:
-            return torch.addcmul(self._bias_term(b), scale, rest)
-        return torch.addcmul(self._prior_term(b), scale, self._bias_term(b) + rest)
+            return bias, torch.zeros_like(bias)
+        return prior, bias
 
     def _cold_scales(self, scenario: torch.Tensor, activity: torch.Tensor) -> torch.Tensor | None:
         """`cold_scale: auto` in evaluation: each row's share of the part of its logit learned from the active

@@ -73,17 +73,14 @@ class _Side:
         if m.match is not None and m.pool_weight is not None:
             self.mapped = candidate @ m.match[s].t()
             self.pool_weight = m.pool_weight[s]
-        # the logit terms that depend on the candidate alone: item bias and prior; for a user new in the scenario
-        # (`cold_scale`) the item's base rate (`kept`: the prior, or without one the bias) and what is scaled with the
-        # network (`scaled`: the bias where there is a prior)
+        # the logit terms that depend on the candidate alone, item bias and prior (`offset`), split as a user new in
+        # the scenario reads them (`cold_scale`, Mist._cold_item_terms): kept whole, and scaled with the network
         bias = candidate.new_zeros(len(candidate))
         if m.item_bias is not None:
             bias += m.item_bias.weight.view(-1, m.n_scenarios)[items.item, s]
-        if m.prior is None:
-            self.kept, self.scaled = bias, torch.zeros_like(bias)
-        else:
-            self.kept, self.scaled = m.prior[s, items.item], bias
-        self.offset = bias if m.prior is None else bias + self.kept
+        prior = m.prior[s, items.item] if m.prior is not None else torch.zeros_like(bias)
+        self.kept, self.scaled = m._cold_item_terms(bias, prior)
+        self.offset = self.kept + self.scaled
         # `cold_scale: auto`: the share of the learned part of the logit for a user new in the scenario
         # (Mist._cold_scales at activity 0, as the scales stand when the side is made), None where it is 1
         cold = m._cold_scales(torch.tensor([s]), torch.zeros(1, dtype=torch.long))
