@@ -10,8 +10,8 @@ row's logit for such a user is prior + bias + co + s * rest in the form used unt
 items with a training positive in the domain, 1 on the rest, the learned bias whole) and prior + co + s * (bias +
 rest) in the form since ("every item"): prior the counted item prior, bias the learned item bias, co `co_items`'
 term, rest the network's part (top, auxiliary network, transfer read-out). Per (pair, domain, split) the AUC of each
-form at each scale, of the parts alone and of popularity's run; per form the scale validation chooses (the highest
-validation AUC, the earlier on a tie, as `Mist.settle`) and its test AUC. Check: where the run was trained with the
+form at each scale, of the parts alone and of popularity's run; per form the scale validation chooses (by
+`Mist.settle` itself) and its test AUC. Check: where the run was trained with the
 form since, the every-item validation AUCs equal the ones the run recorded when it chose (run.json), to 1e-6.
 """
 
@@ -52,13 +52,14 @@ def parts(model: Any, enc: Any, rows: Any, batch_size: int = 8192) -> dict[str, 
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def choose(valid: dict[str, float]) -> str:
-    """The scale validation keeps: the highest AUC, the earlier of COLD_SCALES on a tie."""
-    best = next(iter(valid))
-    for k, v in valid.items():
-        if v > valid[best]:
-            best = k
-    return best
+def choose(model: Any, s: int, names: tuple[str, ...], valid: dict[str, float], rows: int) -> str:
+    """The scale `Mist.settle` keeps for scenario s from these validation AUCs (by COLD_SCALES' key, "0.25") over
+    `rows` moved rows: the model's own rule, ties and MIN_CHOICE_ROWS included. (It sets the model's scale: call it
+    after the parts are scored.)"""
+    options = tuple(f"scale {k}" for k in valid)
+    record = model.settle(options, {f"scale {k}": {s: v} for k, v in valid.items()}, {s: rows},
+                          names)["cold_scale"]
+    return f"{record[names[s - 1]]['chosen']:g}"
 
 
 def one(root: Path, seed: int) -> list[dict[str, Any]]:
@@ -107,7 +108,7 @@ def one(root: Path, seed: int) -> list[dict[str, Any]]:
                                for x in COLD_SCALES},
             }
         for form in ("known_items", "every_item"):
-            pick = choose(rec["valid"][form])
+            pick = choose(model, s, names, rec["valid"][form], rec["valid"]["rows"])
             rec[f"chosen_{form}"] = {"scale": float(pick), "test_auc": rec["test"][form][pick]}
         recorded = selected.get(name, {}).get("valid_auc")
         if recorded:  # the run chose with the current form: its recorded AUCs are the every-item ones
