@@ -31,6 +31,7 @@ from mistrec.errors import ArtifactError, ConfigError, MistrecError
 from mistrec.eval.evaluate import load_run_and_data
 from mistrec.models.base import CandidateScorer, Explains, Explanation, Model, Retrieves
 from mistrec.models.layers import FeatureEmbedding, StarFCN
+from mistrec.models.mist import Mist
 from mistrec.models.mist_cooc import CoItems
 
 if TYPE_CHECKING:
@@ -119,6 +120,8 @@ def _graph_ready(model: _M) -> _M:
             module.per_event = True
         if isinstance(module, CoItems):
             module.graph = True
+        if isinstance(module, Mist):  # the "anchor" form of cold_scale in the graph where a scenario chose it
+            module.graph_anchor = module.cold_anchor is not None and bool(module.cold_anchor.any())
     return ready
 
 

@@ -62,8 +62,8 @@ from mistrec.models.mist_tops import mixed_rows, top_network
 __all__ = ["Mist", "MistConfig"]
 
 def _scale_of(option: str) -> float:
-    """The scale of a `cold_scale` option ("scale 0.75" -> 0.75)."""
-    return float(option.removeprefix("scale "))
+    """The scale of a `cold_scale` option ("scale 0.75" -> 0.75, "anchor 0.5" -> 0.5)."""
+    return float(option.split(" ", 1)[1])
 
 
 class Mist(Model):
@@ -86,6 +86,8 @@ class Mist(Model):
     prior: torch.Tensor | None
     read_cold_id: torch.Tensor | None
     cold_scale: torch.Tensor | None
+    cold_anchor: torch.Tensor | None
+    graph_anchor: bool | None = None  # a copy for export (eval.export): whether its graph computes `_anchor`
 
     @classmethod
     def encoder_args(cls, cfg: ModelConfig) -> dict[str, object]:
@@ -147,9 +149,16 @@ class Mist(Model):
         # after training, `settle`; saved with the weights)
         self.register_buffer("read_cold_id", torch.zeros(spec.n_scenarios, dtype=torch.bool)
                              if cfg.cold_id == "auto" else None)
-        # `cold_scale: auto`: per scenario, the share of the learned part of the logit (item bias and network) a user
-        # new there gets (chosen on validation, `settle`; saved with the weights)
+        # `cold_scale: auto`: per scenario, the share s of the learned part of the logit a user new there gets, and
+        # which part: with `cold_anchor` False the item bias and the network (the "scale" form), with it True what
+        # the user's history adds to the network's no-history logit (the "anchor" form) (chosen on validation,
+        # `settle`; saved with the weights)
         self.register_buffer("cold_scale", torch.ones(spec.n_scenarios) if cfg.cold_scale == "auto" else None)
+        self.register_buffer("cold_anchor", torch.zeros(spec.n_scenarios, dtype=torch.bool)
+                             if cfg.cold_scale == "auto" else None)
+        # set by the cold_scale round's options while `settle`'s validation rows are scored: every row is scored as
+        # its user would be new in its scenario (the scenario's events leave the history, activity 0)
+        self.as_new = False
         # `co_items`: item-to-item transfer through the training positives' co-occurrence (mist_cooc.py)
         self.co = (CoItems(spec.n_items, spec.n_scenarios, cfg.co_items, cross_only=cfg.co_scope == "cross",
                            gain=cfg.co_gain)
@@ -314,21 +323,28 @@ class Mist(Model):
 
     def validation_rounds(self) -> tuple[tuple[str, ...], ...]:
         """SelectsOnValidation: `cold_id: auto` (users new in a scenario hidden from their id, or reading it), then
-        `cold_scale: auto` (the share of the learned part of the logit they get, COLD_SCALES)."""
+        `cold_scale: auto` (which part of the logit a user new in the scenario gets scaled, and by how much: "scale
+        s" for each s of COLD_SCALES, "anchor s" for each s below 1; docs/models.md, "cold_scale: auto")."""
         rounds: tuple[tuple[str, ...], ...] = ()
         if self.read_cold_id is not None:
             rounds += (("hide", "keep"),)
         if self.cold_scale is not None:
-            rounds += (tuple(f"scale {s:g}" for s in COLD_SCALES),)
+            rounds += (tuple(f"scale {s:g}" for s in COLD_SCALES) + tuple(f"anchor {s:g}" for s in COLD_SCALES[1:]),)
         return rounds
 
     def use_option(self, option: str) -> None:
-        if option.startswith("scale "):
-            assert self.cold_scale is not None
+        """Puts every scenario in the option's state. The cold_scale round's options also score every row as its
+        user would be new in its scenario (`as_new`), so that the round's validation AUCs are those of new users,
+        on all of the scenario's validation rows instead of the few of its users who are new there."""
+        if option.startswith(("scale ", "anchor ")):
+            assert self.cold_scale is not None and self.cold_anchor is not None
             self.cold_scale.fill_(_scale_of(option))
+            self.cold_anchor.fill_(option.startswith("anchor "))
+            self.as_new = True
         else:
             assert self.read_cold_id is not None
             self.read_cold_id.fill_(option == "keep")
+            self.as_new = False
 
     def settle(self, options: tuple[str, ...], aucs: dict[str, dict[int, float]], moved: dict[int, int],
                scenario_names: Sequence[str]) -> dict[str, Any]:
@@ -337,6 +353,7 @@ class Mist(Model):
         with fewer, the round's first option, the trained state (cold_id: hidden; cold_scale: 1)."""
         name = "cold_id" if options == ("hide", "keep") else "cold_scale"
         self.use_option(options[0])  # every scenario, the unknown one included, back to the trained state first
+        self.as_new = False  # and rows scored as they are again
         record: dict[str, Any] = {}
         for s in self.known_scenarios:
             by = {option: aucs.get(option, {}).get(s, float("nan")) for option in options}
@@ -351,10 +368,12 @@ class Mist(Model):
                 record[scenario_names[s - 1]] = {"valid_auc_hide": by["hide"], "valid_auc_keep": by["keep"],
                                                  "rows_moved": rows, "chosen": best}
             else:
-                assert self.cold_scale is not None
+                assert self.cold_scale is not None and self.cold_anchor is not None
                 self.cold_scale[s] = _scale_of(best)
+                self.cold_anchor[s] = best.startswith("anchor ")
                 record[scenario_names[s - 1]] = {"valid_auc": {o.removeprefix("scale "): v for o, v in by.items()},
-                                                 "rows_moved": rows, "chosen": _scale_of(best)}
+                                                 "rows_moved": rows, "chosen": _scale_of(best),
+                                                 "form": best.split(" ", 1)[0]}
         return {name: record}
 
     def _null(self, scenario: torch.Tensor) -> torch.Tensor | None:
@@ -419,7 +438,8 @@ class Mist(Model):
             return super().forward_tasks(b)
         b, it = self._run(b, None)
         x, aux = self._top_input(b, it.u, it.q, it.transfer)
-        return self._with_co(self._click(x, aux, b), b), self._route(self.cvr_top, x, b.scenario)
+        click = self._click(x, aux, b, self._anchor(b, it.u, it.q))
+        return self._with_co(click, b), self._route(self.cvr_top, x, b.scenario)
 
     def forward(self, b: Batch, tokens: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B,). `tokens` replaces the behaviour tokens (B, L, E) of step 1-2: attribution methods
@@ -458,10 +478,20 @@ class Mist(Model):
         return logit if events is None else logit + events.sum(1)
 
     def _run(self, b: Batch, tokens: torch.Tensor | None) -> tuple[Batch, _Interest]:
-        """Steps 1-4 on the batch as training shows it (`cold_rows`; not along an attribution path)."""
+        """Steps 1-4 on the batch as training shows it (`cold_rows`; not along an attribution path), or, while the
+        cold_scale round is scored (`as_new`), as every row's user would be new in its scenario."""
         if tokens is None:
             b = self._cold(b)
+        if self.as_new and not self.training:
+            b = self.made_new(b)
         return b, self._interest(b, tokens)
+
+    @staticmethod
+    def made_new(b: Batch) -> Batch:
+        """The rows as their users would be new in the row's scenario: its events out of the history (the other
+        scenarios' stay), activity 0."""
+        own = b.hist_mask & (b.hist_scenarios == b.scenario.unsqueeze(1))
+        return dataclasses.replace(b.without_events(own), activity=torch.zeros_like(b.activity))
 
     def explain(self, b: Batch, tokens: torch.Tensor | None = None) -> Explanation:
         """The logits with the event weights, source attention mass and shares, and the transfer read-out's
@@ -485,18 +515,43 @@ class Mist(Model):
         """5-6. The scenario-adaptive top on [features, u, u * q] (+ STAR's auxiliary network on [scenario(s),
         features], + the transfer read-out's logit term): one logit per row of b, safe for new and unknown
         scenarios."""
-        return self._click(*self._top_input(b, u, q, transfer), b)
+        x, aux = self._top_input(b, u, q, transfer)
+        return self._click(x, aux, b, self._anchor(b, u, q))
 
-    def _click(self, x: torch.Tensor, aux: torch.Tensor | None, b: Batch) -> torch.Tensor:
+    def _network(self, x: torch.Tensor, aux: torch.Tensor | None, b: Batch) -> torch.Tensor:
+        """The network's part of the logit (B,): the top on x, plus the terms outside it (`_top_input`)."""
         rest = self._route(self.top, x, b.scenario)
-        if aux is not None:
-            rest = rest + aux
+        return rest if aux is None else rest + aux
+
+    def _anchor(self, b: Batch, u: torch.Tensor, q: torch.Tensor) -> torch.Tensor | None:
+        """The "anchor" form's reference (B,): the network's part of the logit had the user no history (no
+        interest, no read-out term); None where no scenario chose that form (and in training). A graph being
+        exported reads `graph_anchor`, set before tracing (the buffer's values are not known to the tracer)."""
+        if self.cold_anchor is None or self.training:
+            return None
+        if not (bool(self.cold_anchor.any()) if self.graph_anchor is None else self.graph_anchor):
+            return None
+        return self._network(*self._top_input(b, torch.zeros_like(u), q), b)
+
+    def _click(self, x: torch.Tensor, aux: torch.Tensor | None, b: Batch, anchor: torch.Tensor | None = None
+               ) -> torch.Tensor:
+        rest = self._network(x, aux, b)
         scale = self._cold_scales(b.scenario, b.activity)
         if scale is None:
             return self._item_terms(b) + rest
-        # a user new in the scenario: the item's base rate whole, what was learned from the active users scaled
+        # a user new in the scenario, the "scale" form: the item's base rate whole, what was learned from the
+        # active users (learned item terms and network) scaled
         kept, learned = self._cold_item_terms(self._bias_term(b), self._prior_term(b))
-        return torch.addcmul(kept, scale, learned + rest)
+        logit = torch.addcmul(kept, scale, learned + rest)
+        if anchor is None:
+            return logit
+        # the "anchor" form, on the new users' rows of the scenarios that chose it: the item terms and the network's
+        # no-history logit whole, what the user's history adds to it scaled
+        anchored = kept + learned + anchor + scale * (rest - anchor)
+        assert self.cold_anchor is not None
+        n = len(self.cold_anchor)
+        form = self.cold_anchor.index_select(0, b.scenario.clamp_max(n - 1)) & (b.scenario < n) & (b.activity == 0)
+        return torch.where(form, anchored, logit)
 
     def _cold_item_terms(self, bias: torch.Tensor, prior: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`cold_scale`'s split of the item terms for a user new in the scenario: (kept whole, scaled with the
@@ -508,15 +563,14 @@ class Mist(Model):
         return prior, bias
 
     def _cold_scales(self, scenario: torch.Tensor, activity: torch.Tensor) -> torch.Tensor | None:
-        """`cold_scale: auto` in evaluation: each row's share of the part of its logit learned from the active
-        users (the network, and the item bias where a counted prior gives the item's base rate; not the prior, not
-        `co_items`' term) (B,): the scenario's chosen scale for a user new there (`cold_below`), on every item, else
-        1. None where nothing is scaled (training, cold_scale off)."""
+        """`cold_scale: auto` in evaluation: each row's scale s of the part of its logit it applies to (`_click`)
+        (B,): the scenario's chosen scale for a user with no event there yet (activity 0), on every item, else 1.
+        None where nothing is scaled (training, cold_scale off)."""
         if self.cold_scale is None or self.training:
             return None
         n = len(self.cold_scale)
         s = scenario.clamp_max(n - 1)  # a scenario added after training (past the buffers) is not scaled
-        scaled = (scenario < n) & (activity < self.cfg.cold_below)
+        scaled = (scenario < n) & (activity == 0)
         scale = self.cold_scale.index_select(0, s)
         return torch.where(scaled, scale, torch.ones_like(scale))
 
@@ -549,6 +603,16 @@ class Mist(Model):
         return self.prior[scenario, b.item]
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # saved before 2026-12-03's nineteenth session: no `cold_anchor` (every scenario had the "scale" form), and
+        # the scale applied to users with fewer than `cold_below` events in the scenario, not only to those with none
+        scales = state_dict.get(prefix + "cold_scale")
+        if scales is not None and prefix + "cold_anchor" not in state_dict:
+            state_dict[prefix + "cold_anchor"] = torch.zeros(len(scales), dtype=torch.bool)
+            if bool((scales != 1).any()) and prefix + "known_items" not in state_dict:
+                warnings.warn("This mist run chose its cold_scale when the scale also applied to users with 1 or 2 "
+                              "events in a scenario (before the nineteenth session, 2026-12-03); it now applies to "
+                              "users with none there only, so scores of users with 1 or 2 events differ from its "
+                              "recorded metrics: train it again.", stacklevel=2)
         # saved before 2026-12-03's eighteenth session: `known_items` limited `cold_scale` to items with a training
         # positive in the scenario, the bias not scaled; the scale now applies to every item and the bias too
         if state_dict.pop(prefix + "known_items", None) is not None:

@@ -74,15 +74,20 @@ class MistConfig(ModelConfig):
     # with cold_id: hide or auto, a user counts as new in the scenario below this many training events there (1: none;
     # 3: the activity groups 0 and 1-2)
     cold_below: int = 3
-    # "auto" (the default): after training, each scenario's validation rows choose how much of what was learned from
-    # the users active there a user new in the scenario gets, on every item: with the counted prior (implicit data)
-    # logit = prior + co + s * (bias + rest), without one (logged labels, where the learned bias is the item's base
-    # rate) logit = bias + co + s * rest; s in COLD_SCALES (1: as trained); `co_items`' term, read from the user's
-    # own other scenarios, stays whole. Before 2026-12-03 (eighteenth session) the scale applied only on items with a
-    # training positive in the scenario and left the bias whole: a new item then kept its whole network part beside
-    # known items' scaled ones, which cost the scaled choices 0.01-0.03 validation AUC on the Amazon pairs
-    # (docs/models.md, "cold_scale: auto"). "off": s = 1 always. Without validation rows (or fewer than
-    # MIN_CHOICE_ROWS that the scale moves), 1.
+    # "auto" (the default): after training, each scenario's validation rows choose what a user with no event in the
+    # scenario yet gets of what was learned from the users active there, in one of two forms, s in COLD_SCALES:
+    # "scale", on every item, with the counted prior (implicit data) logit = prior + co + s * (bias + rest), without
+    # one (logged labels, where the learned bias is the item's base rate) logit = bias + co + s * rest; "anchor",
+    # logit = item terms + co + rest_0 + s * (rest - rest_0), rest_0 the network's logit had the user no history, so
+    # s scales what the user's other scenarios say through the network. `co_items`' term, read from the user's own
+    # other scenarios, stays whole; s = 1 is the trained state in both forms (ties keep the earlier option, "scale"
+    # before "anchor"). The choice scores every validation row of the scenario as its user would be new there (its
+    # events there out of the history), not only the few users new there, whose rows are too few to choose by (the
+    # synthetic identity control's 235-494 per scenario chose the network's transfer where the test rows lose by it;
+    # docs/models.md, "cold_scale: auto"). Before 2026-12-03 (nineteenth session) only the "scale" form, chosen on the
+    # real new users' rows, applied to users with fewer than `cold_below` events; before the eighteenth session the
+    # scale applied only on items with a training positive in the scenario and left the bias whole. "off": s = 1
+    # always. Without validation rows (or fewer than MIN_CHOICE_ROWS that the options move), 1.
     cold_scale: Literal["auto", "off"] = "auto"
     # the top also reads an embedding of the user's activity in the scenario (0, 1-2, 3-5, 6-20, >20 events)
     activity_embedding: bool = False

@@ -81,10 +81,12 @@ class _Side:
         prior = m.prior[s, items.item] if m.prior is not None else torch.zeros_like(bias)
         self.kept, self.scaled = m._cold_item_terms(bias, prior)
         self.offset = self.kept + self.scaled
-        # `cold_scale: auto`: the share of the learned part of the logit for a user new in the scenario
-        # (Mist._cold_scales at activity 0, as the scales stand when the side is made), None where it is 1
+        # `cold_scale: auto`: the scale s for a user with no event in the scenario (Mist._cold_scales at activity 0,
+        # as the scales stand when the side is made), None where it is 1; and its form (`anchor`: s scales what the
+        # history adds to the network's no-history logit; else the learned item terms and the network)
         cold = m._cold_scales(torch.tensor([s]), torch.zeros(1, dtype=torch.long))
         self.cold = None if cold is None or float(cold) == 1.0 else float(cold)
+        self.anchor = m.cold_anchor is not None and bool(m.cold_anchor[min(s, len(m.cold_anchor) - 1)])
         # the top: the first layer's pre-activation x M + c, split by input: features (the item's columns here,
         # the user's per query), u, u * q
         d_f = item_x.shape[1]
@@ -193,10 +195,15 @@ class MistCatalogue:
                     side = subsets[s]
                 rest = self._score(side, user_x[i], tokens[i, real], hist[i, real], pools[i, real],
                                    queries.hist_scenarios[i, real])
-                if side.cold is not None and int(queries.activity[i]) < m.cfg.cold_below:  # new in the scenario
-                    out[i] = side.kept + side.cold * (side.scaled + rest)
-                else:
+                if side.cold is None or int(queries.activity[i]) != 0:
                     out[i] = side.offset + rest
+                elif side.anchor:  # new in the scenario, the "anchor" form: the no-history logit whole
+                    none = torch.zeros_like(real)
+                    anchor = self._score(side, user_x[i], tokens[i, none], hist[i, none], pools[i, none],
+                                         queries.hist_scenarios[i, none])
+                    out[i] = side.offset + anchor + side.cold * (rest - anchor)
+                else:  # new in the scenario, the "scale" form
+                    out[i] = side.kept + side.cold * (side.scaled + rest)
                 if m.co is not None:  # item-to-item: the query's events' neighbours added into their columns
                     out[i] += m.co.scatter(queries.hist_items[i:i + 1], queries.hist_scenarios[i:i + 1],
                                            liked[i:i + 1], queries.scenario[i:i + 1], m.n_items, m.mix)[0, co_items]

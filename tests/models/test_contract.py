@@ -19,6 +19,7 @@ from mistrec.features import FeatureEncoder
 from mistrec.metrics import auc, logloss
 from mistrec.models import REGISTRY, build_model
 from mistrec.models.base import Calibrates, Explains, FitsDirectly, ReportsGates
+from mistrec.models.mist import Mist
 from mistrec.models.mist_config import COLD_SCALES, MIN_CHOICE_ROWS
 from mistrec.train import TrainConfig, load_run, predict
 from tests.conftest import prepared_synthetic
@@ -297,24 +298,32 @@ def test_mist_settles_a_scenario_only_on_enough_moved_rows(prepared: Path) -> No
     model = build_model("mist", enc.spec_, {"embedding_dim": 8})
     names = enc.spec_.scenario_names
     s1, s2, s3 = 1, 2, 3
-    assert model.validation_rounds() == (("hide", "keep"), tuple(f"scale {x:g}" for x in COLD_SCALES))
+    assert model.validation_rounds() == (("hide", "keep"), tuple(f"scale {x:g}" for x in COLD_SCALES)
+                                         + tuple(f"anchor {x:g}" for x in COLD_SCALES[1:]))
     moved = {s1: MIN_CHOICE_ROWS, s2: MIN_CHOICE_ROWS - 1, s3: 10**6}  # s2: one row too few
     got = model.settle(("hide", "keep"), {"hide": {s1: 0.70, s2: 0.70, s3: 0.70},
                                           "keep": {s1: 0.71, s2: 0.80, s3: 0.70}}, moved, names)["cold_id"]
     assert [got[names[s - 1]]["chosen"] for s in (s1, s2, s3)] == ["keep", "hide", "hide"]  # s3: a tie
-    aucs = {f"scale {x:g}": {s1: 0.70 + 0.01 * (x == 0.25), s2: 0.70 + 0.1 * (x == 0.0), s3: 0.70} for x in COLD_SCALES}
+    options = model.validation_rounds()[1]
+    aucs = {o: {s1: 0.70 + 0.01 * (o == "anchor 0.25"), s2: 0.70 + 0.1 * (o == "scale 0"), s3: 0.70} for o in options}
     aucs["scale 0.5"][s3] = float("nan")
-    got = model.settle(tuple(aucs), aucs, moved, names)["cold_scale"]
-    assert [got[names[s - 1]]["chosen"] for s in (s1, s2, s3)] == [0.25, 1.0, 1.0]
-    assert model.cold_scale is not None and model.cold_scale[s1] == 0.25 and model.cold_scale[s2] == 1.0
+    aucs["anchor 0.5"][s1] = 0.71  # a tie with anchor 0.25: the earlier option wins
+    got = model.settle(options, aucs, moved, names)["cold_scale"]
+    assert [(got[names[s - 1]]["chosen"], got[names[s - 1]]["form"]) for s in (s1, s2, s3)] == [
+        (0.5, "anchor"), (1.0, "scale"), (1.0, "scale")]
+    assert model.cold_scale is not None and model.cold_anchor is not None
+    assert model.cold_scale[s1] == 0.5 and bool(model.cold_anchor[s1])
+    assert model.cold_scale[s2] == 1.0 and not bool(model.cold_anchor[s2])
+    assert not model.as_new  # validation's view of the rows ends with the round
 
 
 def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path, tmp_path: Path) -> None:
-    """`cold_scale: auto` (the default): after training and the cold_id choice, each scenario keeps the scale of
-    the learned part of the logit (item bias and network) for users new there whose validation AUC is the highest
-    (ties: the earlier in COLD_SCALES); the AUCs recorded are the validation rows'; only new users' rows move, on
-    every item; at scale 0 such a row is the item prior and the item-to-item term alone; training never reads it;
-    the catalogue path scores as forward."""
+    """`cold_scale: auto` (the default): after training and the cold_id choice, each scenario keeps the option
+    (a form, "scale" or "anchor", and a scale) whose validation AUC is the highest (ties: the earlier), the AUCs
+    those of every validation row scored as its user would be new in the scenario; in evaluation only rows of users
+    with no event in the scenario move, on every item; at "scale 0" such a row is the item prior and the
+    item-to-item term, at "anchor 0" the item terms, the network's no-history logit and the item-to-item term; the
+    logit is linear in the scale; training never reads it; the catalogue path and explain score as forward."""
     torch.set_num_threads(1)
     values = {"embedding_dim": 8, "item_prior": True}  # the counted prior, which the scale leaves whole
     summary = fit_run(prepared, "mist", tmp_path / "run", model_values=values,
@@ -322,71 +331,119 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
     chosen = summary["train"]["selected"]["cold_scale"]
     assert "cold_id" in summary["train"]["selected"]  # settled first, with the scale at 1
     model, enc, _ = load_run(tmp_path / "run")
-    assert model.cold_scale is not None and model.prior is not None and model.item_bias is not None
+    assert model.cold_scale is not None and model.cold_anchor is not None and not model.as_new
+    assert model.prior is not None and model.item_bias is not None
     names = enc.spec_.scenario_names
+    options = model.validation_rounds()[-1]
     ds = PreparedDataset.load(prepared)
     valid = enc.rows(ds, "valid")
     for s, name in enumerate(names, start=1):
-        by = {float(k): v for k, v in chosen[name]["valid_auc"].items()}
-        best = COLD_SCALES[0]
-        for scale in COLD_SCALES[1:] if chosen[name]["rows_moved"] >= MIN_CHOICE_ROWS else ():
-            best = scale if by[scale] > by[best] else best
-        assert chosen[name]["chosen"] == best == pytest.approx(float(model.cold_scale[s]))
-    settled = model.cold_scale.clone()
-    by_scale = {}
-    for scale in (1.0, 0.0):
-        model.use_option(f"scale {scale:g}")
-        by_scale[scale] = predict(model, enc, valid)
+        by = chosen[name]["valid_auc"]
+        best = options[0]
+        for option in options[1:] if chosen[name]["rows_moved"] >= MIN_CHOICE_ROWS else ():
+            best = option if by[option.removeprefix("scale ")] > by[best.removeprefix("scale ")] else best
+        assert (chosen[name]["form"], chosen[name]["chosen"]) == (best.split()[0], float(best.split()[1]))
+        assert float(model.cold_scale[s]) == chosen[name]["chosen"]
+        assert bool(model.cold_anchor[s]) == (chosen[name]["form"] == "anchor")
+    settled = (model.cold_scale.clone(), model.cold_anchor.clone())
+    batch = enc.batch(valid, np.arange(len(valid)))
+    by_option = {}
+    for option in options:  # the recorded AUCs: every validation row scored as its user new in the scenario
+        model.use_option(option)
+        assert model.as_new
+        by_option[option] = predict(model, enc, valid)
         for s, name in enumerate(names, start=1):
             rows = valid.scenario == s
-            recorded = chosen[name]["valid_auc"][f"{scale:g}"]
-            assert auc(valid.label[rows], by_scale[scale][rows]) == pytest.approx(recorded)
+            recorded = chosen[name]["valid_auc"][option.removeprefix("scale ")]
+            assert auc(valid.label[rows], by_option[option][rows]) == pytest.approx(recorded)
+    with torch.no_grad():  # as_new is the rows made new: their scenario's events out of the history, activity 0
+        new_rows = Mist.made_new(batch)
+        assert not (new_rows.hist_mask & (new_rows.hist_scenarios == new_rows.scenario.unsqueeze(1))).any()
+        assert (new_rows.hist_mask.sum(1) < batch.hist_mask.sum(1)).any() and not new_rows.activity.any()
+        as_new = model(batch)
+        model.as_new = False
+        torch.testing.assert_close(as_new, model(new_rows))
+    moved = np.zeros(len(valid), dtype=bool)
+    for option in options[1:]:
+        moved |= by_option[option] != by_option[options[0]]
     for s, name in enumerate(names, start=1):
-        rows = valid.scenario == s
-        assert chosen[name]["rows_moved"] == int((rows & (by_scale[1.0] != by_scale[0.0])).sum())
-    batch = enc.batch(valid, np.arange(len(valid)))
-    moved = (batch.activity < model.cfg.cold_below).numpy()  # new in the scenario: every item, known or not
-    assert moved.any() and (~moved).any()
-    assert np.array_equal(by_scale[1.0][~moved], by_scale[0.0][~moved])
-    assert not np.allclose(by_scale[1.0][moved], by_scale[0.0][moved])
-    with torch.no_grad():  # at scale 0 a new user's score is the item's counted prior and the item-to-item term
-        # (`co_items`, read from the user's other scenarios), neither learned from the active users, so not scaled
-        model.cold_scale.zero_()
-        rows = torch.from_numpy(np.flatnonzero(moved))
+        assert chosen[name]["rows_moved"] == int((moved & (valid.scenario == s)).sum())
+    model.use_option("scale 1")
+    model.as_new = False
+    new = (batch.activity == 0).numpy()  # in evaluation: users with no event in the scenario, every item
+    assert new.any() and (~new).any()
+    with torch.no_grad():
+        full = model(batch)
+        for option in ("scale 0", "anchor 0.5"):
+            model.use_option(option)
+            model.as_new = False
+            got = model(batch)
+            assert torch.equal(got[~new], full[~new]) and not torch.allclose(got[new], full[new])
+        rows = torch.from_numpy(np.flatnonzero(new))
         sub = batch.subset(rows)
         co = model._co_events(sub)
         assert co is not None and co.any()  # the default has the term, and these rows reach it
-        assert model._bias_term(sub).abs().sum() > 0  # a learned bias, which the scale removed
+        assert model._bias_term(sub).abs().sum() > 0  # a learned bias, which the "scale" form scales
+        model.use_option("scale 1")
+        one = model(sub)
+        model.use_option("scale 0")  # the counted prior and the item-to-item term, neither learned from active users
         zero = model(sub)
         torch.testing.assert_close(zero, model._prior_term(sub) + co.sum(1))
-        model.cold_scale.fill_(1.0)
-        full = model(sub)
-        assert not torch.allclose(full, model._item_terms(sub) + co.sum(1))  # the network's part is there at 1
-        model.cold_scale.fill_(0.5)  # and half of the learned part at 0.5: the logit is linear in the scale
-        torch.testing.assert_close(model(sub), (zero + full) / 2, rtol=1e-5, atol=1e-5)
-        explained = model.explain(sub)  # the explanation's read-out terms as they enter the logit
+        model.use_option("scale 0.5")  # the logit is linear in the scale
+        torch.testing.assert_close(model(sub), (zero + one) / 2, rtol=1e-5, atol=1e-5)
+        model.use_option("anchor 0")  # the item terms and the network's no-history logit, the item-to-item term
+        anchored = model(sub)
+        torch.testing.assert_close(anchored, model(sub.without_events(sub.hist_mask)) + co.sum(1))
+        assert not torch.allclose(anchored, zero)
+        model.use_option("anchor 0.5")
+        torch.testing.assert_close(model(sub), (anchored + one) / 2, rtol=1e-5, atol=1e-5)
+        explained = model.explain(sub)  # the explanation's logit and read-out terms as they enter the logit
         torch.testing.assert_close(explained.logit, model(sub))
-        model.cold_scale.zero_()
+        model.use_option("scale 0")
         explained = model.explain(sub)
         assert explained.transfer_terms is not None and not explained.transfer_terms.any()
+        model.as_new = False
         model.train()
-        assert model._cold_scales(sub.scenario, sub.activity) is None
+        assert model._cold_scales(sub.scenario, sub.activity) is None and model._anchor(sub, sub.user, sub.user) is None
         model.eval()
-        # the catalogue path, at a scale between 0 and 1, for new users' queries and every item
-        model.cold_scale.copy_(torch.where(settled < 1, settled, 0.5))
-        queries = batch.subset(rows[:4])
+        # the catalogue path, both forms at a scale between 0 and 1, for new and active users' queries, every item
+        queries = batch.subset(torch.cat([rows[:3], torch.from_numpy(np.flatnonzero(~new)[:2])]))
         items = enc.item_batch(np.arange(1, enc.spec_.n_items))
-        torch.testing.assert_close(model.score_candidates(queries, items),
-                                   model(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
+        for anchor in (False, True):
+            model.cold_scale.copy_(torch.where(settled[0] < 1, settled[0], 0.5))
+            model.cold_anchor.fill_(anchor)
+            torch.testing.assert_close(model.score_candidates(queries, items),
+                                       model(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
         # without a counted prior (logged labels: `item_prior` off) the learned bias is the item's base rate and
-        # stays whole: at scale 0 a new user's row is the bias and the item-to-item term
+        # stays whole: at "scale 0" a new user's row is the bias and the item-to-item term
         prior, model.prior = model.prior, None
-        model.cold_scale.zero_()
+        model.use_option("scale 0")
+        model.as_new = False
         torch.testing.assert_close(model(sub), model._bias_term(sub) + co.sum(1))
-        model.cold_scale.fill_(0.5)
-        torch.testing.assert_close(model.score_candidates(queries, items),
-                                   model(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
+        for option in ("scale 0.5", "anchor 0.5"):
+            model.use_option(option)
+            model.as_new = False
+            torch.testing.assert_close(model.score_candidates(queries, items),
+                                       model(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
         model.prior = prior
+
+
+def test_mist_runs_saved_before_the_anchor_form_load_with_a_warning(prepared: Path) -> None:
+    """A state dict from before the "anchor" form (no `cold_anchor`) loads with the "scale" form everywhere; where
+    its settled scales are not all 1 it warns that scores of users with 1 or 2 events (whom the scale no longer
+    reaches) differ from its recorded metrics."""
+    enc = FeatureEncoder().fit(PreparedDataset.load(prepared))
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8})
+    old = {k: v for k, v in model.state_dict().items() if k != "cold_anchor"}
+    model.cold_anchor.fill_(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.load_state_dict(dict(old))  # scales all 1: nothing changes, nothing said
+    assert model.cold_anchor is not None and not model.cold_anchor.any()
+    old["cold_scale"] = old["cold_scale"].clone().fill_(0.25)
+    with pytest.warns(UserWarning, match="1 or 2 events"):
+        model.load_state_dict(old)
+    assert float(model.cold_scale[1]) == 0.25
 
 
 def test_mist_runs_saved_with_known_items_load_with_a_warning(prepared: Path) -> None:
@@ -394,7 +451,7 @@ def test_mist_runs_saved_with_known_items_load_with_a_warning(prepared: Path) ->
     settled scales are not all 1 it warns that its new users' scores differ from its recorded metrics."""
     enc = FeatureEncoder().fit(PreparedDataset.load(prepared))
     model = build_model("mist", enc.spec_, {"embedding_dim": 8})
-    old = dict(model.state_dict())
+    old = {k: v for k, v in model.state_dict().items() if k != "cold_anchor"}
     old["known_items"] = torch.zeros(enc.spec_.n_scenarios, enc.spec_.n_items, dtype=torch.bool)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
