@@ -111,9 +111,11 @@ def one(root: Path, seed: int) -> list[dict[str, Any]]:
             pick = choose(model, s, names, rec["valid"][form], rec["valid"]["rows"])
             rec[f"chosen_{form}"] = {"scale": float(pick), "test_auc": rec["test"][form][pick]}
         recorded = selected.get(name, {}).get("valid_auc")
-        if recorded:  # the run chose with the current form: its recorded AUCs are the every-item ones
+        if recorded:  # the run chose with the current form: its recorded AUCs are the every-item ones (runs since
+            # the nineteenth session also record the "anchor" form's, which this script does not score)
             rec["recorded_valid_auc_matches_every_item"] = all(
-                abs(recorded[k] - rec["valid"]["every_item"][k]) < 1e-6 for k in recorded)
+                abs(recorded[k] - rec["valid"]["every_item"][k]) < 1e-6 for k in recorded
+                if k in rec["valid"]["every_item"])
         old, new = rec["chosen_known_items"], rec["chosen_every_item"]
         print(f"{root.name} {name}: popularity {rec['test']['auc_popularity']:.4f}; known items -> scale "
               f"{old['scale']:g}, test {old['test_auc']:.4f}; every item -> {new['scale']:g}, test "
