@@ -525,13 +525,27 @@ class Mist(Model):
 
     def _anchor(self, b: Batch, u: torch.Tensor, q: torch.Tensor) -> torch.Tensor | None:
         """The "anchor" form's reference (B,): the network's part of the logit had the user no history (no
-        interest, no read-out term); None where no scenario chose that form (and in training). A graph being
-        exported reads `graph_anchor`, set before tracing (the buffer's values are not known to the tracer)."""
+        interest, no read-out term), on the rows that read it (`_anchored_rows`; zero on the others); None where
+        no row reads it (and in training). A graph being exported computes it on every row where any scenario
+        chose the form (`graph_anchor`, set before tracing: the tracer cannot branch on the buffer's values)."""
         if self.cold_anchor is None or self.training:
             return None
-        if not (bool(self.cold_anchor.any()) if self.graph_anchor is None else self.graph_anchor):
+        if self.graph_anchor is not None:
+            return self._network(*self._top_input(b, torch.zeros_like(u), q), b) if self.graph_anchor else None
+        rows = self._anchored_rows(b)
+        if not bool(rows.any()):
             return None
-        return self._network(*self._top_input(b, torch.zeros_like(u), q), b)
+        sub = b.subset(rows)
+        out = u.new_zeros(len(b))
+        out[rows] = self._network(*self._top_input(sub, u.new_zeros(len(sub), u.shape[1]), q[rows]), sub)
+        return out
+
+    def _anchored_rows(self, b: Batch) -> torch.Tensor:
+        """(B,) bool: the rows of users with no event in a scenario that chose the "anchor" form."""
+        assert self.cold_anchor is not None
+        n = len(self.cold_anchor)
+        return (self.cold_anchor.index_select(0, b.scenario.clamp_max(n - 1)) & (b.scenario < n)
+                & (b.activity == 0))
 
     def _click(self, x: torch.Tensor, aux: torch.Tensor | None, b: Batch, anchor: torch.Tensor | None = None
                ) -> torch.Tensor:
@@ -548,10 +562,7 @@ class Mist(Model):
         # the "anchor" form, on the new users' rows of the scenarios that chose it: the item terms and the network's
         # no-history logit whole, what the user's history adds to it scaled
         anchored = kept + learned + anchor + scale * (rest - anchor)
-        assert self.cold_anchor is not None
-        n = len(self.cold_anchor)
-        form = self.cold_anchor.index_select(0, b.scenario.clamp_max(n - 1)) & (b.scenario < n) & (b.activity == 0)
-        return torch.where(form, anchored, logit)
+        return torch.where(self._anchored_rows(b), anchored, logit)
 
     def _cold_item_terms(self, bias: torch.Tensor, prior: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`cold_scale`'s split of the item terms for a user new in the scenario: (kept whole, scaled with the
