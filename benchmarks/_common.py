@@ -192,3 +192,21 @@ def mist_test_scores(prepared: Path, run: Path, epochs: int, seed: int,
             "new_item": ~np.isin(rows.item, trained),
             "activity": rows.events.counts_before(rows.user, rows.scenario, rows.timestamp),
             "names": ds.scenarios, "seconds": seconds}
+
+
+def run_dirs_and_seeds(description: str, one: Any) -> int:
+    """The main of a probe over benchmarks/transfer.py work directories: --json OUT [--seeds S,S] DIR...; `one(dir,
+    seed)` returns that run's records; writes {"results": [...], "context"} at THREADS torch threads."""
+    import argparse
+
+    import torch
+
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--seeds", default="2022")
+    ap.add_argument("dirs", nargs="+")
+    args = ap.parse_args()
+    torch.set_num_threads(int(THREADS))
+    results = [r for d in args.dirs for seed in args.seeds.split(",") for r in one(Path(d), int(seed))]
+    write_json(args.json, {"results": results, "context": context()})
+    return 0

@@ -8,7 +8,8 @@ Each DIR is a benchmarks/transfer.py cold-user work directory (prepared/, runs/m
 Every validation and test row of a target domain is a cold user's there (the protocol's `cold_rest: train`). A
 row's logit for such a user is prior + bias + co + s * rest in the form used until 2026-12-03 ("known items": s on
 items with a training positive in the domain, 1 on the rest, the learned bias whole) and prior + co + s * (bias +
-rest) in the form since ("every item"): prior the counted item prior, bias the learned item bias, co `co_items`'
+rest) in the form since ("every item"; the "scale" form of today, beside which the nineteenth session added an
+"anchor" form that this script does not score): prior the counted item prior, bias the learned item bias, co `co_items`'
 term, rest the network's part (top, auxiliary network, transfer read-out). Per (pair, domain, split) the AUC of each
 form at each scale, of the parts alone and of popularity's run; per form the scale validation chooses (by
 `Mist.settle` itself) and its test AUC. Check: where the run was trained with the
@@ -17,7 +18,6 @@ form since, the every-item validation AUCs equal the ones the run recorded when 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -26,29 +26,34 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import THREADS, context, write_json
+from _common import THREADS, run_dirs_and_seeds
 
 
-def parts(model: Any, enc: Any, rows: Any, batch_size: int = 8192) -> dict[str, np.ndarray]:
-    """Each row's prior, bias, co and rest (the network's part), with cold_id as the run chose it."""
+def parts(model: Any, enc: Any, rows: Any, batch_size: int = 8192, no_history: bool = False) -> dict[str, np.ndarray]:
+    """Each row's prior, bias, co and rest (the network's part), with cold_id as the run chose it; with `no_history`
+    also rest_0 (the network's part with the history emptied: the "anchor" form's reference) and activity."""
     import torch
 
-    out: dict[str, list[np.ndarray]] = {"prior": [], "bias": [], "co": [], "rest": []}
+    keys = ("prior", "bias", "co", "rest") + (("rest_0", "activity") if no_history else ())
+    out: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+
+    def network(b: Any) -> Any:
+        b, it = model._run(b, None)
+        return model._network(*model._top_input(b, it.u, it.q, it.transfer), b)
+
     model.eval()
     with torch.no_grad():
         for lo in range(0, len(rows), batch_size):
             idx = np.arange(lo, min(lo + batch_size, len(rows)))
             b = enc.batch(rows, idx, history=True, history_side=model.reads_history_side)
-            b, it = model._run(b, None)
-            x, aux = model._top_input(b, it.u, it.q, it.transfer)
-            rest = model._route(model.top, x, b.scenario)
-            if aux is not None:
-                rest = rest + aux
             co = model._co_events(b)
             out["prior"].append(model._prior_term(b).numpy())
             out["bias"].append(model._bias_term(b).numpy())
             out["co"].append(np.zeros(len(idx), np.float32) if co is None else co.sum(1).numpy())
-            out["rest"].append(rest.numpy())
+            out["rest"].append(network(b).numpy())
+            if no_history:
+                out["rest_0"].append(network(b.without_events(b.hist_mask)).numpy())
+                out["activity"].append(b.activity.numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
@@ -126,17 +131,7 @@ def one(root: Path, seed: int) -> list[dict[str, Any]]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", required=True)
-    ap.add_argument("--seeds", default="2022")
-    ap.add_argument("dirs", nargs="+")
-    args = ap.parse_args()
-    import torch
-
-    torch.set_num_threads(int(THREADS))
-    results = [r for d in args.dirs for seed in args.seeds.split(",") for r in one(Path(d), int(seed))]
-    write_json(args.json, {"results": results, "context": context()})
-    return 0 if all(r.get("recorded_valid_auc_matches_every_item", True) for r in results) else 1
+    return run_dirs_and_seeds(__doc__.splitlines()[0], one)
 
 
 if __name__ == "__main__":

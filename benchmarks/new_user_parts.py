@@ -14,34 +14,13 @@ own scores, with the cold_scale it chose) and isolated_dnn's. The parts are comp
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import THREADS, context, write_json
-
-
-def parts(model: Any, enc: Any, rows: Any, batch_size: int = 8192) -> dict[str, Any]:
-    """Each row's item terms, co term, network part with its history and without, and activity."""
-    import numpy as np
-    import torch
-
-    out: dict[str, list[Any]] = {"items": [], "co": [], "rest": [], "rest_0": [], "activity": []}
-    model.eval()
-    with torch.no_grad():
-        for lo in range(0, len(rows), batch_size):
-            b = enc.batch(rows, np.arange(lo, min(lo + batch_size, len(rows))), history=True,
-                          history_side=model.reads_history_side)
-            for key, batch in (("rest", b), ("rest_0", b.without_events(b.hist_mask))):
-                batch, it = model._run(batch, None)
-                out[key].append(model._network(*model._top_input(batch, it.u, it.q, it.transfer), batch).numpy())
-            co = model._co_events(b)
-            out["items"].append(model._item_terms(b).numpy())
-            out["co"].append(np.zeros(len(b)) if co is None else co.sum(1).numpy())
-            out["activity"].append(b.activity.numpy())
-    return {k: np.concatenate(v) for k, v in out.items()}
+from _common import run_dirs_and_seeds
+from cold_scale_rules import parts
 
 
 def one(root: Path, seed: int) -> list[dict[str, Any]]:
@@ -54,7 +33,8 @@ def one(root: Path, seed: int) -> list[dict[str, Any]]:
     model, enc, _ = load_run(root / "runs" / "mist" / f"seed-{seed}")
     iso, iso_enc, _ = load_run(root / "runs" / "isolated_dnn" / f"seed-{seed}")
     rows = enc.rows(ds, "test")
-    p = parts(model, enc, rows)
+    p = parts(model, enc, rows, no_history=True)
+    p["items"] = p["prior"] + p["bias"]
     as_run = predict(model, enc, rows)
     base = predict(iso, iso_enc, iso_enc.rows(ds, "test"))
     chosen = getattr(model, "cold_scale", None)
@@ -81,17 +61,7 @@ def one(root: Path, seed: int) -> list[dict[str, Any]]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", required=True)
-    ap.add_argument("--seeds", default="2022")
-    ap.add_argument("dirs", nargs="+")
-    args = ap.parse_args()
-    import torch
-
-    torch.set_num_threads(int(THREADS))
-    results = [r for d in args.dirs for seed in args.seeds.split(",") for r in one(Path(d), int(seed))]
-    write_json(args.json, {"results": results, "context": context()})
-    return 0
+    return run_dirs_and_seeds(__doc__.splitlines()[0], one)
 
 
 if __name__ == "__main__":

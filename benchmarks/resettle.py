@@ -29,7 +29,7 @@ def one(run: Path) -> dict[str, Any]:
     from mistrec.models.base import SelectsOnValidation
     from mistrec.train.artifact import load_run
     from mistrec.train.distributed import Ranks
-    from mistrec.train.loop import TrainConfig, _select_on_validation
+    from mistrec.train.loop import TrainConfig, select_on_validation
     from mistrec.train.predict import predict
 
     doc = json.loads((run / "run.json").read_text())
@@ -46,10 +46,10 @@ def one(run: Path) -> dict[str, Any]:
 
     before = scored()
     assert isinstance(model, SelectsOnValidation)
-    for options in reversed(model.validation_rounds()):  # the trained state, as training leaves it before choosing
-        # (mist: the scale round's first option scores rows made new, cold_id's first scores them as they are)
-        model.use_option(options[0])
-    selected = _select_on_validation(model, enc, valid, TrainConfig(), Ranks())
+    for options in model.validation_rounds():  # the trained state, as training leaves it before choosing: with no
+        # AUCs the model's own rule keeps each round's first option everywhere
+        model.settle(options, {}, {}, names)
+    selected = select_on_validation(model, enc, valid, TrainConfig(), Ranks())
     after = scored()
     print(f"{run}: test AUC {before['overall']:.5f} as loaded -> {after['overall']:.5f} with the choices made now",
           flush=True)

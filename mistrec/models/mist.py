@@ -290,8 +290,7 @@ class Mist(Model):
         picked = elsewhere & (torch.rand(len(b), device=b.user.device) < self.cfg.cold_rows)
         if not bool(picked.any()):
             return b
-        out = b.without_events(own & picked.unsqueeze(1))
-        return dataclasses.replace(out, activity=out.activity.masked_fill(picked, 0))
+        return self.made_new(b, picked)
 
     def _features(self, b: Batch) -> torch.Tensor:
         if self.cfg.user_dropout >= 1.0:  # ids never trained: never read them, in evaluation either
@@ -487,11 +486,14 @@ class Mist(Model):
         return b, self._interest(b, tokens)
 
     @staticmethod
-    def made_new(b: Batch) -> Batch:
+    def made_new(b: Batch, rows: torch.Tensor | None = None) -> Batch:
         """The rows as their users would be new in the row's scenario: its events out of the history (the other
-        scenarios' stay), activity 0."""
+        scenarios' stay), activity 0; every row, or the rows where `rows` (B,) is True (`cold_rows` in training)."""
         own = b.hist_mask & (b.hist_scenarios == b.scenario.unsqueeze(1))
-        return dataclasses.replace(b.without_events(own), activity=torch.zeros_like(b.activity))
+        if rows is None:
+            return dataclasses.replace(b.without_events(own), activity=torch.zeros_like(b.activity))
+        out = b.without_events(own & rows.unsqueeze(1))
+        return dataclasses.replace(out, activity=out.activity.masked_fill(rows, 0))
 
     def explain(self, b: Batch, tokens: torch.Tensor | None = None) -> Explanation:
         """The logits with the event weights, source attention mass and shares, and the transfer read-out's
@@ -543,9 +545,15 @@ class Mist(Model):
     def _anchored_rows(self, b: Batch) -> torch.Tensor:
         """(B,) bool: the rows of users with no event in a scenario that chose the "anchor" form."""
         assert self.cold_anchor is not None
-        n = len(self.cold_anchor)
-        return (self.cold_anchor.index_select(0, b.scenario.clamp_max(n - 1)) & (b.scenario < n)
-                & (b.activity == 0))
+        s, new = self._new_rows(b.scenario, b.activity)
+        return self.cold_anchor.index_select(0, s) & new
+
+    def _new_rows(self, scenario: torch.Tensor, activity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each row's index into the cold_scale buffers and whether `cold_scale` applies to it: a user with no
+        event in a trained scenario (a scenario added after training lies past the buffers and is not scaled)."""
+        assert self.cold_scale is not None
+        n = len(self.cold_scale)
+        return scenario.clamp_max(n - 1), (scenario < n) & (activity == 0)
 
     def _click(self, x: torch.Tensor, aux: torch.Tensor | None, b: Batch, anchor: torch.Tensor | None = None
                ) -> torch.Tensor:
@@ -579,9 +587,7 @@ class Mist(Model):
         None where nothing is scaled (training, cold_scale off)."""
         if self.cold_scale is None or self.training:
             return None
-        n = len(self.cold_scale)
-        s = scenario.clamp_max(n - 1)  # a scenario added after training (past the buffers) is not scaled
-        scaled = (scenario < n) & (activity == 0)
+        s, scaled = self._new_rows(scenario, activity)
         scale = self.cold_scale.index_select(0, s)
         return torch.where(scaled, scale, torch.ones_like(scale))
 

@@ -86,7 +86,7 @@ class _Side:
         # history adds to the network's no-history logit; else the learned item terms and the network)
         cold = m._cold_scales(torch.tensor([s]), torch.zeros(1, dtype=torch.long))
         self.cold = None if cold is None or float(cold) == 1.0 else float(cold)
-        self.anchor = m.cold_anchor is not None and bool(m.cold_anchor[min(s, len(m.cold_anchor) - 1)])
+        self.anchor = self.cold is not None and m.cold_anchor is not None and bool(m.cold_anchor[s])
         # the top: the first layer's pre-activation x M + c, split by input: features (the item's columns here,
         # the user's per query), u, u * q
         d_f = item_x.shape[1]

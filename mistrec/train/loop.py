@@ -42,8 +42,8 @@ from mistrec.train.step import Objective, Step, ctcvr_loss, ema_update, scenario
 from mistrec.train.stream import Scored, StreamedRows
 
 # predict, predict_tasks and ctcvr_loss live in predict.py and step.py; named here too, where callers found them
-__all__ = ["TrainConfig", "TrainResult", "ctcvr_loss", "predict",
-           "predict_tasks", "seed_everything", "train"]
+__all__ = ["TrainConfig", "TrainResult", "ctcvr_loss", "predict", "predict_tasks", "seed_everything",
+           "select_on_validation", "train"]
 
 
 @dataclass(frozen=True)
@@ -253,7 +253,7 @@ def train(
                      stage if len(model.stages) > 1 else None, quiet, _Saving(checkpoint, i, where), state)
     model.begin_stage(None, indexed)  # every parameter trainable again, the model in its final mode
     if isinstance(model, SelectsOnValidation) and valid_rows is not None and len(valid_rows):
-        result.selected = _select_on_validation(model, enc, valid_rows, cfg, where)
+        result.selected = select_on_validation(model, enc, valid_rows, cfg, where)
     if isinstance(model, Calibrates):  # ranking (BPR) scores -> probabilities, fitted on training rows
         assert isinstance(train_rows, EncodedRows)  # a calibrated model is not streamable (_check_streamable)
         model.calibrate(enc, train_rows)
@@ -418,8 +418,8 @@ def _epoch_record(model: Model, enc: FeatureEncoder, valid_rows: EncodedRows | S
     return cast(dict[str, Any], where.from_main(record))
 
 
-def _select_on_validation(model: SelectsOnValidation, enc: FeatureEncoder, valid_rows: EncodedRows | StreamedRows,
-                          cfg: TrainConfig, where: Ranks) -> dict[str, Any]:
+def select_on_validation(model: SelectsOnValidation, enc: FeatureEncoder, valid_rows: EncodedRows | StreamedRows,
+                         cfg: TrainConfig, where: Ranks) -> dict[str, Any]:
     """The validation rows scored once per option of each of the model's rounds, each scenario's AUCs under each
     and its number of rows whose score the options move handed to the model to settle (rank 0 computes them, every
     rank settles alike), one round after the other."""

@@ -360,6 +360,11 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
         new_rows = Mist.made_new(batch)
         assert not (new_rows.hist_mask & (new_rows.hist_scenarios == new_rows.scenario.unsqueeze(1))).any()
         assert (new_rows.hist_mask.sum(1) < batch.hist_mask.sum(1)).any() and not new_rows.activity.any()
+        some = torch.arange(len(batch)) % 2 == 0  # `cold_rows`' use in training: the picked rows only
+        part = Mist.made_new(batch, some)
+        assert torch.equal(part.hist_mask[some], new_rows.hist_mask[some]) and not part.activity[some].any()
+        assert torch.equal(part.hist_mask[~some], batch.hist_mask[~some])
+        assert torch.equal(part.activity[~some], batch.activity[~some])
         as_new = model(batch)
         model.as_new = False
         torch.testing.assert_close(as_new, model(new_rows))
