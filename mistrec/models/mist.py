@@ -87,6 +87,7 @@ class Mist(Model):
     read_cold_id: torch.Tensor | None
     cold_scale: torch.Tensor | None
     cold_anchor: torch.Tensor | None
+    warm_scale: torch.Tensor | None
     graph_anchor: bool | None = None  # a copy for export (eval.export): whether its graph computes `_anchor`
 
     @classmethod
@@ -156,6 +157,9 @@ class Mist(Model):
         self.register_buffer("cold_scale", torch.ones(spec.n_scenarios) if cfg.cold_scale == "auto" else None)
         self.register_buffer("cold_anchor", torch.zeros(spec.n_scenarios, dtype=torch.bool)
                              if cfg.cold_scale == "auto" else None)
+        # `warm_scale: auto`: per scenario, the share s of the learned part of the logit (the "scale" form) a user with
+        # at least one event there gets (chosen on validation, `settle`; saved with the weights)
+        self.register_buffer("warm_scale", torch.ones(spec.n_scenarios) if cfg.warm_scale == "auto" else None)
         # set by the cold_scale round's options while `settle`'s validation rows are scored: every row is scored as
         # its user would be new in its scenario (the scenario's events leave the history, activity 0)
         self.as_new = False
@@ -323,19 +327,28 @@ class Mist(Model):
     def validation_rounds(self) -> tuple[tuple[str, ...], ...]:
         """SelectsOnValidation: `cold_id: auto` (users new in a scenario hidden from their id, or reading it), then
         `cold_scale: auto` (which part of the logit a user new in the scenario gets scaled, and by how much: "scale
-        s" for each s of COLD_SCALES, "anchor s" for each s below 1; docs/models.md, "cold_scale: auto")."""
+        s" for each s of COLD_SCALES, "anchor s" for each s below 1; docs/models.md, "cold_scale: auto"), then
+        `warm_scale: auto` (the share of the learned part of the logit a user with events in the scenario gets: "warm
+        s" for each s of COLD_SCALES; docs/models.md, "warm_scale: auto")."""
         rounds: tuple[tuple[str, ...], ...] = ()
         if self.read_cold_id is not None:
             rounds += (("hide", "keep"),)
         if self.cold_scale is not None:
             rounds += (tuple(f"scale {s:g}" for s in COLD_SCALES) + tuple(f"anchor {s:g}" for s in COLD_SCALES[1:]),)
+        if self.warm_scale is not None:
+            rounds += (tuple(f"warm {s:g}" for s in COLD_SCALES),)
         return rounds
 
     def use_option(self, option: str) -> None:
         """Puts every scenario in the option's state. The cold_scale round's options also score every row as its
         user would be new in its scenario (`as_new`), so that the round's validation AUCs are those of new users,
-        on all of the scenario's validation rows instead of the few of its users who are new there."""
-        if option.startswith(("scale ", "anchor ")):
+        on all of the scenario's validation rows instead of the few of its users who are new there; the warm_scale
+        round's score the rows as they are."""
+        if option.startswith("warm "):
+            assert self.warm_scale is not None
+            self.warm_scale.fill_(_scale_of(option))
+            self.as_new = False
+        elif option.startswith(("scale ", "anchor ")):
             assert self.cold_scale is not None and self.cold_anchor is not None
             self.cold_scale.fill_(_scale_of(option))
             self.cold_anchor.fill_(option.startswith("anchor "))
@@ -349,8 +362,9 @@ class Mist(Model):
                scenario_names: Sequence[str]) -> dict[str, Any]:
         """Each trained scenario keeps the round's option with the highest validation AUC, the earlier one on a tie
         (NaN never wins), where the options move the scores of at least MIN_CHOICE_ROWS of its validation rows;
-        with fewer, the round's first option, the trained state (cold_id: hidden; cold_scale: 1)."""
-        name = "cold_id" if options == ("hide", "keep") else "cold_scale"
+        with fewer, the round's first option, the trained state (cold_id: hidden; cold_scale, warm_scale: 1)."""
+        name = ("cold_id" if options == ("hide", "keep") else "warm_scale" if options[0].startswith("warm ")
+                else "cold_scale")
         self.use_option(options[0])  # every scenario, the unknown one included, back to the trained state first
         self.as_new = False  # and rows scored as they are again
         record: dict[str, Any] = {}
@@ -366,6 +380,11 @@ class Mist(Model):
                 self.read_cold_id[s] = best == "keep"
                 record[scenario_names[s - 1]] = {"valid_auc_hide": by["hide"], "valid_auc_keep": by["keep"],
                                                  "rows_moved": rows, "chosen": best}
+            elif name == "warm_scale":
+                assert self.warm_scale is not None
+                self.warm_scale[s] = _scale_of(best)
+                record[scenario_names[s - 1]] = {"valid_auc": {o.removeprefix("warm "): v for o, v in by.items()},
+                                                 "rows_moved": rows, "chosen": _scale_of(best)}
             else:
                 assert self.cold_scale is not None and self.cold_anchor is not None
                 self.cold_scale[s] = _scale_of(best)
@@ -506,8 +525,8 @@ class Mist(Model):
         # each event's weight in the interest u: its attention weight times its pool's interest-level share
         effective = it.w * it.share.flatten(1).gather(1, self._pool_index(b))
         terms = None if it.terms is None else it.terms.view(len(b), self.n_scenarios, self.n_pools).sum(-1)
-        scale = self._cold_scales(b.scenario, b.activity)
-        if terms is not None and scale is not None:  # each term as it enters the logit (`cold_scale`)
+        scale = self._scales(b.scenario, b.activity)
+        if terms is not None and scale is not None:  # each term as it enters the logit (`cold_scale`, `warm_scale`)
             terms = terms * scale.unsqueeze(1)
         return Explanation(logit=logit, event_weights=it.w, event_effect=effective, source_mass=it.mass,
                            source_share=it.share.sum(-1), pool_share=it.share, transfer_terms=terms, event_co=co)
@@ -558,11 +577,11 @@ class Mist(Model):
     def _click(self, x: torch.Tensor, aux: torch.Tensor | None, b: Batch, anchor: torch.Tensor | None = None
                ) -> torch.Tensor:
         rest = self._network(x, aux, b)
-        scale = self._cold_scales(b.scenario, b.activity)
+        scale = self._scales(b.scenario, b.activity)
         if scale is None:
             return self._item_terms(b) + rest
-        # a user new in the scenario, the "scale" form: the item's base rate whole, what was learned from the
-        # active users (learned item terms and network) scaled
+        # the "scale" form (a user new in the scenario, `cold_scale`; one with events there, `warm_scale`): the item's
+        # base rate whole, what was learned from the active users (learned item terms and network) scaled
         kept, learned = self._cold_item_terms(self._bias_term(b), self._prior_term(b))
         logit = torch.addcmul(kept, scale, learned + rest)
         if anchor is None:
@@ -581,15 +600,20 @@ class Mist(Model):
             return bias, torch.zeros_like(bias)
         return prior, bias
 
-    def _cold_scales(self, scenario: torch.Tensor, activity: torch.Tensor) -> torch.Tensor | None:
-        """`cold_scale: auto` in evaluation: each row's scale s of the part of its logit it applies to (`_click`)
-        (B,): the scenario's chosen scale for a user with no event there yet (activity 0), on every item, else 1.
-        None where nothing is scaled (training, cold_scale off)."""
-        if self.cold_scale is None or self.training:
+    def _scales(self, scenario: torch.Tensor, activity: torch.Tensor) -> torch.Tensor | None:
+        """`cold_scale: auto` and `warm_scale: auto` in evaluation: each row's scale s of the part of its logit it
+        applies to (`_click`) (B,), on every item: the scenario's `cold_scale` for a user with no event there yet
+        (activity 0), its `warm_scale` for one with events there, 1 in a scenario added after training. None where
+        nothing is scaled (training, both off)."""
+        buffers = [t for t in (self.cold_scale, self.warm_scale) if t is not None]
+        if not buffers or self.training:
             return None
-        s, scaled = self._new_rows(scenario, activity)
-        scale = self.cold_scale.index_select(0, s)
-        return torch.where(scaled, scale, torch.ones_like(scale))
+        n = len(buffers[0])
+        s, known = scenario.clamp_max(n - 1), scenario < n
+        one = torch.ones_like(scenario, dtype=torch.float32)
+        cold = self.cold_scale.index_select(0, s) if self.cold_scale is not None else one
+        warm = self.warm_scale.index_select(0, s) if self.warm_scale is not None else one
+        return torch.where(known, torch.where(activity == 0, cold, warm), one)
 
     def _item_terms(self, b: Batch) -> torch.Tensor:
         """The logit's item terms (B,): the item's bias and prior in the row's scenario (zero without them)."""
@@ -620,6 +644,10 @@ class Mist(Model):
         return self.prior[scenario, b.item]
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # saved before 2026-12-03's twentieth session: no `warm_scale` (users with events in a scenario got the whole
+        # logit, as a warm_scale of 1 gives them)
+        if self.warm_scale is not None and prefix + "warm_scale" not in state_dict:
+            state_dict[prefix + "warm_scale"] = torch.ones_like(self.warm_scale)
         # saved before 2026-12-03's nineteenth session: no `cold_anchor` (every scenario had the "scale" form), and
         # the scale applied to users with fewer than `cold_below` events in the scenario, not only to those with none
         scales = state_dict.get(prefix + "cold_scale")

@@ -89,6 +89,14 @@ class MistConfig(ModelConfig):
     # scale applied only on items with a training positive in the scenario and left the bias whole. "off": s = 1
     # always. Without validation rows (or fewer than MIN_CHOICE_ROWS that the options move), 1.
     cold_scale: Literal["auto", "off"] = "auto"
+    # "auto" (the default): after training (and after `cold_scale`), each scenario's validation rows choose what a
+    # user with at least one event there gets of the learned part of the logit, s in COLD_SCALES, in the "scale"
+    # form: with the counted prior logit = prior + co + s * (bias + rest), without one bias + co + s * rest, chosen
+    # on the scenario's validation rows as they are (only those users' rows move). s = 1 is the trained state (ties
+    # keep it). Added 2026-12-03 (twentieth session): on the Amazon pairs' warm users the network part lowered AUC
+    # below the counted prior and item-to-item term alone in 4 of 8 directions (docs/models.md, "warm_scale: auto").
+    # "off": s = 1 always.
+    warm_scale: Literal["auto", "off"] = "auto"
     # the top also reads an embedding of the user's activity in the scenario (0, 1-2, 3-5, 6-20, >20 events)
     activity_embedding: bool = False
     # a learned bias per (scenario, item) added to the logit: the item's prior in the scenario (its popularity

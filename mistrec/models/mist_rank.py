@@ -81,11 +81,14 @@ class _Side:
         prior = m.prior[s, items.item] if m.prior is not None else torch.zeros_like(bias)
         self.kept, self.scaled = m._cold_item_terms(bias, prior)
         self.offset = self.kept + self.scaled
-        # `cold_scale: auto`: the scale s for a user with no event in the scenario (Mist._cold_scales at activity 0,
-        # as the scales stand when the side is made), None where it is 1; and its form (`anchor`: s scales what the
-        # history adds to the network's no-history logit; else the learned item terms and the network)
-        cold = m._cold_scales(torch.tensor([s]), torch.zeros(1, dtype=torch.long))
-        self.cold = None if cold is None or float(cold) == 1.0 else float(cold)
+        # `cold_scale: auto`: the scale s for a user with no event in the scenario (Mist._scales at activity 0, as
+        # the scales stand when the side is made), None where it is 1; and its form (`anchor`: s scales what the
+        # history adds to the network's no-history logit; else the learned item terms and the network).
+        # `warm_scale: auto`: the scale for a user with events there (Mist._scales at activity 1), the "scale" form
+        scales = m._scales(torch.tensor([s, s]), torch.tensor([0, 1]))
+        cold, warm = (1.0, 1.0) if scales is None else scales.tolist()
+        self.cold = None if cold == 1.0 else cold
+        self.warm = None if warm == 1.0 else warm
         self.anchor = self.cold is not None and m.cold_anchor is not None and bool(m.cold_anchor[s])
         # the top: the first layer's pre-activation x M + c, split by input: features (the item's columns here,
         # the user's per query), u, u * q
@@ -195,7 +198,9 @@ class MistCatalogue:
                     side = subsets[s]
                 rest = self._score(side, user_x[i], tokens[i, real], hist[i, real], pools[i, real],
                                    queries.hist_scenarios[i, real])
-                if side.cold is None or int(queries.activity[i]) != 0:
+                if int(queries.activity[i]) != 0:  # events in the scenario
+                    out[i] = side.offset + rest if side.warm is None else side.kept + side.warm * (side.scaled + rest)
+                elif side.cold is None:
                     out[i] = side.offset + rest
                 elif side.anchor:  # new in the scenario, the "anchor" form: the no-history logit whole
                     none = torch.zeros_like(real)

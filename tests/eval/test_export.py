@@ -70,16 +70,17 @@ def test_mist_exports_with_its_scenario_routing_and_attention(mist_run: Path, pr
         np.testing.assert_allclose(attention, want.event_weights.numpy(), atol=1e-5)
 
 
-@pytest.mark.parametrize("values,anchor", [({}, False),
-                                           ({"softmax_scope": "pool", "weights": "din", "top": "mlp"}, True),
-                                           ({"self_attention_layers": 1, "null_interest": True, "scorer": "mlp",
-                                             "polarity_pools": False, "user_per_scenario": True}, False),
-                                           ({"co_items": 5, "item_prior": True}, True)])
-def test_the_ranking_graph_scores_as_score_candidates(values: dict, anchor: bool, prepared: Path, tmp_path: Path
-                                                      ) -> None:
+@pytest.mark.parametrize("values,anchor,warm", [({}, False, 1.0),
+                                                ({"softmax_scope": "pool", "weights": "din", "top": "mlp"}, True, 0.75),
+                                                ({"self_attention_layers": 1, "null_interest": True, "scorer": "mlp",
+                                                  "polarity_pools": False, "user_per_scenario": True}, False, 0.25),
+                                                ({"co_items": 5, "item_prior": True}, True, 0.5)])
+def test_the_ranking_graph_scores_as_score_candidates(values: dict, anchor: bool, warm: float, prepared: Path,
+                                                      tmp_path: Path) -> None:
     """rank.onnx (one query, C candidates) against the model's own full-catalogue scores, with queries of no
     history, of a few events and of a whole window, new users at a cold_scale below 1 in either form ("scale",
-    "anchor"), at another history length and number of candidates than the export's example."""
+    "anchor"), users with events in the scenario at a warm_scale of 1 or below, at another history length and
+    number of candidates than the export's example."""
     from mistrec.eval.export import QUERY_INPUTS, RANK_INPUTS, export_rank
     from mistrec.features import FeatureEncoder
     from mistrec.models import build_model
@@ -101,6 +102,8 @@ def test_the_ranking_graph_scores_as_score_candidates(values: dict, anchor: bool
             p.add_(0.1 * torch.randn_like(p))
         model.cold_scale.fill_(0.5)
         model.cold_anchor.fill_(anchor)
+        model.warm_scale.fill_(warm)
+    assert queries.activity[6:].all()  # the rows warm_scale reaches
     items = enc.item_batch(np.arange(1, 60))
     parity = export_rank(model, queries, items, tmp_path / "rank.onnx")
     assert len(parity) > 1 and max(parity.values()) <= 1e-5

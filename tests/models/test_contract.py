@@ -244,13 +244,13 @@ def test_mist_cold_id_auto_settles_each_scenario_on_validation(prepared: Path, t
     saved with the weights; users with enough events in the scenario are never affected."""
     torch.set_num_threads(1)
     summary = fit_run(prepared, "mist", tmp_path / "run",
-                      model_values={"embedding_dim": 8, "cold_id": "auto", "cold_scale": "off"},
+                      model_values={"embedding_dim": 8, "cold_id": "auto", "cold_scale": "off", "warm_scale": "off"},
                       train_cfg=TrainConfig(epochs=3, batch_size=512, lr=3e-3, seed=3), quiet=True)
     chosen = summary["train"]["selected"]["cold_id"]
     model, enc, _ = load_run(tmp_path / "run")
     # trained exactly as cold_id: hide, the same seed giving the same weights
     fit_run(prepared, "mist", tmp_path / "hide",
-            model_values={"embedding_dim": 8, "cold_id": "hide", "cold_scale": "off"},
+            model_values={"embedding_dim": 8, "cold_id": "hide", "cold_scale": "off", "warm_scale": "off"},
             train_cfg=TrainConfig(epochs=3, batch_size=512, lr=3e-3, seed=3), quiet=True)
     hidden = load_run(tmp_path / "hide")[0].state_dict()
     weights = {k: v for k, v in model.state_dict().items() if k != "read_cold_id"}
@@ -299,7 +299,8 @@ def test_mist_settles_a_scenario_only_on_enough_moved_rows(prepared: Path) -> No
     names = enc.spec_.scenario_names
     s1, s2, s3 = 1, 2, 3
     assert model.validation_rounds() == (("hide", "keep"), tuple(f"scale {x:g}" for x in COLD_SCALES)
-                                         + tuple(f"anchor {x:g}" for x in COLD_SCALES[1:]))
+                                         + tuple(f"anchor {x:g}" for x in COLD_SCALES[1:]),
+                                         tuple(f"warm {x:g}" for x in COLD_SCALES))
     moved = {s1: MIN_CHOICE_ROWS, s2: MIN_CHOICE_ROWS - 1, s3: 10**6}  # s2: one row too few
     got = model.settle(("hide", "keep"), {"hide": {s1: 0.70, s2: 0.70, s3: 0.70},
                                           "keep": {s1: 0.71, s2: 0.80, s3: 0.70}}, moved, names)["cold_id"]
@@ -315,6 +316,12 @@ def test_mist_settles_a_scenario_only_on_enough_moved_rows(prepared: Path) -> No
     assert model.cold_scale[s1] == 0.5 and bool(model.cold_anchor[s1])
     assert model.cold_scale[s2] == 1.0 and not bool(model.cold_anchor[s2])
     assert not model.as_new  # validation's view of the rows ends with the round
+    options = model.validation_rounds()[2]
+    aucs = {o: {s1: 0.70 + 0.01 * (o == "warm 0"), s2: 0.70 + 0.1 * (o == "warm 0.5"), s3: 0.70} for o in options}
+    got = model.settle(options, aucs, moved, names)["warm_scale"]
+    assert [got[names[s - 1]]["chosen"] for s in (s1, s2, s3)] == [0.0, 1.0, 1.0]
+    assert model.warm_scale is not None and model.warm_scale[s1] == 0.0 and model.warm_scale[s2] == 1.0
+    assert got[names[s1 - 1]]["valid_auc"]["0"] == pytest.approx(0.71)
 
 
 def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path, tmp_path: Path) -> None:
@@ -334,7 +341,8 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
     assert model.cold_scale is not None and model.cold_anchor is not None and not model.as_new
     assert model.prior is not None and model.item_bias is not None
     names = enc.spec_.scenario_names
-    options = model.validation_rounds()[-1]
+    options = model.validation_rounds()[1]
+    assert options[0] == "scale 1" and model.validation_rounds()[2][0] == "warm 1"  # warm_scale settles after it
     ds = PreparedDataset.load(prepared)
     valid = enc.rows(ds, "valid")
     for s, name in enumerate(names, start=1):
@@ -409,7 +417,7 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
         assert explained.transfer_terms is not None and not explained.transfer_terms.any()
         model.as_new = False
         model.train()
-        assert model._cold_scales(sub.scenario, sub.activity) is None and model._anchor(sub, sub.user, sub.user) is None
+        assert model._scales(sub.scenario, sub.activity) is None and model._anchor(sub, sub.user, sub.user) is None
         model.eval()
         # the catalogue path, both forms at a scale between 0 and 1, for new and active users' queries, every item
         queries = batch.subset(torch.cat([rows[:3], torch.from_numpy(np.flatnonzero(~new)[:2])]))
@@ -431,6 +439,67 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
             torch.testing.assert_close(model.score_candidates(queries, items),
                                        model(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
         model.prior = prior
+
+
+def test_mist_warm_scale_auto_settles_each_scenario_on_its_rows_as_they_are(prepared: Path, tmp_path: Path) -> None:
+    """`warm_scale: auto` (the default): after cold_scale, each scenario keeps the scale whose validation AUC is the
+    highest (ties: the earlier, 1 first), the AUCs those of the validation rows as they are (not made new); in
+    evaluation only rows of users with events in the scenario move, on every item; at "warm 0" such a row is the
+    item prior and the item-to-item term; the logit is linear in the scale; the catalogue path and explain score
+    as forward; a state dict from before it loads at 1, silently."""
+    torch.set_num_threads(1)
+    summary = fit_run(prepared, "mist", tmp_path / "run", model_values={"embedding_dim": 8, "item_prior": True},
+                      train_cfg=TrainConfig(epochs=2, batch_size=512, lr=3e-3, seed=5), quiet=True)
+    chosen = summary["train"]["selected"]["warm_scale"]
+    model, enc, _ = load_run(tmp_path / "run")
+    assert model.warm_scale is not None
+    names = enc.spec_.scenario_names
+    options = model.validation_rounds()[2]
+    ds = PreparedDataset.load(prepared)
+    valid = enc.rows(ds, "valid")
+    for s, name in enumerate(names, start=1):
+        by = chosen[name]["valid_auc"]
+        best = options[0]
+        for option in options[1:] if chosen[name]["rows_moved"] >= MIN_CHOICE_ROWS else ():
+            best = option if by[option.removeprefix("warm ")] > by[best.removeprefix("warm ")] else best
+        assert chosen[name]["chosen"] == float(best.split()[1]) == float(model.warm_scale[s])
+    settled = model.warm_scale.clone()
+    for option in options:  # the recorded AUCs: the validation rows as they are, the other rounds' choices in place
+        model.use_option(option)
+        assert not model.as_new
+        scores = predict(model, enc, valid)
+        for s, name in enumerate(names, start=1):
+            rows = valid.scenario == s
+            assert auc(valid.label[rows], scores[rows]) == pytest.approx(chosen[name]["valid_auc"][option[5:]])
+    batch = enc.batch(valid, np.arange(len(valid)))
+    warm = (batch.activity > 0).numpy()
+    assert warm.any() and (~warm).any()
+    with torch.no_grad():
+        model.use_option("warm 1")
+        full = model(batch)
+        model.use_option("warm 0")
+        got = model(batch)
+        assert torch.equal(got[~warm], full[~warm]) and not torch.allclose(got[warm], full[warm])
+        sub = batch.subset(torch.from_numpy(np.flatnonzero(warm)))
+        co = model._co_events(sub)
+        assert co is not None and co.any()
+        torch.testing.assert_close(model(sub), model._prior_term(sub) + co.sum(1))
+        zero, one = model(sub), full[torch.from_numpy(warm)]
+        model.use_option("warm 0.25")
+        torch.testing.assert_close(model(sub), 0.75 * zero + 0.25 * one, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(model.explain(sub).logit, model(sub))
+        queries = batch.subset(torch.cat([torch.from_numpy(np.flatnonzero(warm)[:3]),
+                                          torch.from_numpy(np.flatnonzero(~warm)[:2])]))
+        items = enc.item_batch(np.arange(1, enc.spec_.n_items))
+        torch.testing.assert_close(model.score_candidates(queries, items),
+                                   model(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
+        model.warm_scale.copy_(settled)
+        old = {k: v for k, v in model.state_dict().items() if k != "warm_scale"}
+        model.warm_scale.fill_(0.5)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model.load_state_dict(old)
+        assert bool((model.warm_scale == 1).all())
 
 
 def test_mist_runs_saved_before_the_anchor_form_load_with_a_warning(prepared: Path) -> None:
