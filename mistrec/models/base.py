@@ -71,11 +71,12 @@ class Calibrates(Protocol):
 @runtime_checkable
 class SelectsOnValidation(Protocol):
     """Settles, per scenario and after training, choices its training leaves open, by the validation rows' AUC
-    (mist's `cold_id: auto` and `cold_scale: auto`), as the epoch is chosen. `validation_rounds()` gives the choices
-    in the order they are made, each a tuple of options: for each round the trainer scores the validation rows once
-    per option (`use_option`) and hands every scenario's AUC under each, and its number of rows whose score the
-    options move, to `settle`, which keeps each scenario's choice (a later round is scored with the earlier rounds'
-    choices in place) and returns what it chose, for the run's record. No rounds: nothing to do."""
+    (mist's `cold_id: auto`, `cold_scale: auto` and `warm_scale: auto`), as the epoch is chosen.
+    `validation_rounds()` gives the choices in the order they are made, each a tuple of options: for each round the
+    trainer scores the validation rows once per option (`use_option`) and hands every scenario's AUC under each, and
+    its number of rows whose score the options move, to `settle`, which keeps each scenario's choice (a later round
+    is scored with the earlier rounds' choices in place) and returns what it chose, for the run's record. No rounds:
+    nothing to do."""
 
     def validation_rounds(self) -> tuple[tuple[str, ...], ...]: ...
 
