@@ -93,8 +93,8 @@ class MistConfig(ModelConfig):
     # user with at least one event there gets of the learned part of the logit, s in COLD_SCALES, in the "scale"
     # form: with the counted prior logit = prior + co + s * (bias + rest), without one bias + co + s * rest, chosen
     # on the scenario's validation rows as they are (only those users' rows move). s = 1 is the trained state (ties
-    # keep it). Added 2026-12-03 (twentieth session): on the Amazon pairs' warm users the network part lowered AUC
-    # below the counted prior and item-to-item term alone in 4 of 8 directions (docs/models.md, "warm_scale: auto").
+    # keep it). Added 2026-12-03 (twentieth session): on the Amazon pairs' warm users the choice (0-0.5) beat s = 1
+    # in test AUC in all 8 directions (docs/models.md, "warm_scale: auto"; benchmarks/warm_scale_effect.py).
     # "off": s = 1 always.
     warm_scale: Literal["auto", "off"] = "auto"
     # the top also reads an embedding of the user's activity in the scenario (0, 1-2, 3-5, 6-20, >20 events)

@@ -324,6 +324,16 @@ def test_mist_settles_a_scenario_only_on_enough_moved_rows(prepared: Path) -> No
     assert got[names[s1 - 1]]["valid_auc"]["0"] == pytest.approx(0.71)
 
 
+def _settled_option(options: tuple[str, ...], record: dict, prefix: str) -> str:
+    """The option `Mist.settle`'s rule keeps from a run's record of one scenario (its validation AUCs keyed by the
+    option less `prefix`, and rows moved): the best, the earlier on a tie, the first below MIN_CHOICE_ROWS."""
+    best = options[0]
+    for option in options[1:] if record["rows_moved"] >= MIN_CHOICE_ROWS else ():
+        if record["valid_auc"][option.removeprefix(prefix)] > record["valid_auc"][best.removeprefix(prefix)]:
+            best = option
+    return best
+
+
 def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path, tmp_path: Path) -> None:
     """`cold_scale: auto` (the default): after training and the cold_id choice, each scenario keeps the option
     (a form, "scale" or "anchor", and a scale) whose validation AUC is the highest (ties: the earlier), the AUCs
@@ -346,10 +356,7 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
     ds = PreparedDataset.load(prepared)
     valid = enc.rows(ds, "valid")
     for s, name in enumerate(names, start=1):
-        by = chosen[name]["valid_auc"]
-        best = options[0]
-        for option in options[1:] if chosen[name]["rows_moved"] >= MIN_CHOICE_ROWS else ():
-            best = option if by[option.removeprefix("scale ")] > by[best.removeprefix("scale ")] else best
+        best = _settled_option(options, chosen[name], "scale ")
         assert (chosen[name]["form"], chosen[name]["chosen"]) == (best.split()[0], float(best.split()[1]))
         assert float(model.cold_scale[s]) == chosen[name]["chosen"]
         assert bool(model.cold_anchor[s]) == (chosen[name]["form"] == "anchor")
@@ -458,11 +465,9 @@ def test_mist_warm_scale_auto_settles_each_scenario_on_its_rows_as_they_are(prep
     ds = PreparedDataset.load(prepared)
     valid = enc.rows(ds, "valid")
     for s, name in enumerate(names, start=1):
-        by = chosen[name]["valid_auc"]
-        best = options[0]
-        for option in options[1:] if chosen[name]["rows_moved"] >= MIN_CHOICE_ROWS else ():
-            best = option if by[option.removeprefix("warm ")] > by[best.removeprefix("warm ")] else best
+        best = _settled_option(options, chosen[name], "warm ")
         assert chosen[name]["chosen"] == float(best.split()[1]) == float(model.warm_scale[s])
+    assert any(chosen[n]["rows_moved"] >= MIN_CHOICE_ROWS for n in names)  # the rule chose somewhere, not by default
     settled = model.warm_scale.clone()
     for option in options:  # the recorded AUCs: the validation rows as they are, the other rounds' choices in place
         model.use_option(option)
