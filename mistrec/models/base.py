@@ -190,6 +190,11 @@ class Model(nn.Module):
         """Per-row losses (B,) of the current stage, when it does not train on the click labels' BCE (None)."""
         return None
 
+    def extra_loss(self, b: Batch) -> torch.Tensor | None:
+        """Per-row losses (B,) added to the row's pointwise training loss (BCE, the two-task loss, a stage's own;
+        not BPR's) (mist's `blank_rows`: a second, blank view of some rows); None: nothing added."""
+        return None
+
     def add_mixed_scenario(self, weights: torch.Tensor) -> int | None:
         """Gives a scenario described only after training an index read as the mix `weights` (S,) of the
         trained scenarios (`FeatureEncoder.describe_scenario`); returns the index, or None when the model reads

@@ -296,6 +296,28 @@ class Mist(Model):
             return b
         return self.made_new(b, picked)
 
+    def extra_loss(self, b: Batch) -> torch.Tensor | None:
+        """`blank_rows`, in training: a share of the rows is shown a second time as a blank row (no history, the
+        unknown user, activity 0: what the "anchor" form's reference reads), the click logit's BCE on that view added
+        to the row's loss; the row itself trains as it is. Zero on the other rows."""
+        if not (self.training and self.cfg.blank_rows > 0):
+            return None
+        picked = torch.rand(len(b), device=b.user.device) < self.cfg.blank_rows
+        loss = torch.zeros(len(b), device=b.user.device)
+        if not bool(picked.any()):
+            return loss
+        rows = picked.nonzero().squeeze(1)
+        blank, it = self._run(self.blanked(b.subset(rows)), None)
+        # no `co_items` term: it reads the history's liked events, and a blank row has none
+        logit = self._head(blank, it.u, it.q, it.transfer)
+        return loss.index_put((rows,), F.binary_cross_entropy_with_logits(logit, blank.label, reduction="none"))
+
+    @staticmethod
+    def blanked(b: Batch) -> Batch:
+        """The rows with no history, the unknown user and activity 0."""
+        out = b.without_events(b.hist_mask)
+        return dataclasses.replace(out, user=torch.zeros_like(out.user), activity=torch.zeros_like(out.activity))
+
     def _features(self, b: Batch) -> torch.Tensor:
         if self.cfg.user_dropout >= 1.0:  # ids never trained: never read them, in evaluation either
             b = dataclasses.replace(b, user=torch.zeros_like(b.user))

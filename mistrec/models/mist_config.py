@@ -64,6 +64,12 @@ class MistConfig(ModelConfig):
     # the source scenarios' events must carry them, as they must carry a cold user at inference. 0.5 was measured
     # as the default and not adopted (docs/models.md, "cold_rows 0.5: measured, not adopted")
     cold_rows: float = 0.0
+    # In training, this share of the rows is shown a second time, blank: no history, the unknown user (index 0) and
+    # activity 0, its click loss added to the row's (the row itself trains as it is). The network then learns, per
+    # scenario, what it says of an item to a user it knows nothing of: the reference of `cold_scale`'s "anchor" form
+    # (the network's logit had the user no history), otherwise seen only on users' first events (docs/models.md,
+    # "blank_rows").
+    blank_rows: float = 0.0
     # "hide": a row whose user is new in its scenario (fewer than `cold_below` events there) reads the unknown user
     # (index 0) instead of the user's id, in training and in evaluation: a user new in a scenario is read through
     # their history alone. "keep": the id is read whatever the activity. "auto" (the default): trained as "hide";
@@ -182,6 +188,8 @@ class MistConfig(ModelConfig):
                               f"{self.content_dropout}.")
         if not 0.0 <= self.cold_rows <= 1.0:
             raise ConfigError(f"The 'cold_rows' parameter of MistConfig must be in [0, 1]. Got {self.cold_rows}.")
+        if not 0.0 <= self.blank_rows < 1.0:
+            raise ConfigError(f"The 'blank_rows' parameter of MistConfig must be in [0, 1). Got {self.blank_rows}.")
         if self.co_items < 0:
             raise ConfigError(f"The 'co_items' parameter of MistConfig must be >= 0 (0: off). Got {self.co_items}.")
         if not self.co_gain > 0:

@@ -41,6 +41,12 @@ class Objective(nn.Module):
         self.model, self.conversion_weight = model, conversion_weight
 
     def forward(self, b: Batch, negatives: Batch | None) -> torch.Tensor:
+        loss = self._loss(b, negatives)
+        # a pointwise loss only: BPR's pairs have no per-row label loss to add a view's BCE to
+        extra = self.model.extra_loss(b) if negatives is None else None
+        return loss if extra is None else loss + extra
+
+    def _loss(self, b: Batch, negatives: Batch | None) -> torch.Tensor:
         model = self.model
         if negatives is not None:  # BPR: each positive against its drawn item
             if isinstance(model, ScoresPairs):  # graph models propagate once for both

@@ -238,6 +238,56 @@ def test_mist_user_dropout(prepared: Path) -> None:
     assert 0.2 < share < 0.8
 
 
+def test_mist_blank_rows_add_a_blank_views_loss_to_a_share_of_the_rows(prepared: Path) -> None:
+    """blank_rows: in training a share of the rows adds the click BCE of the same row blank (no history, the unknown
+    user, activity 0: what the "anchor" form's reference reads) to its loss; the other rows add 0; nothing in
+    evaluation; the trainer's objective adds it to the pointwise loss; the row itself is scored as it is."""
+    from mistrec.train.step import Objective
+
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    b = enc.batch(enc.rows(ds, "train"), np.arange(256))
+    assert b.hist_mask.any(1).float().mean() > 0.5
+    values = {"embedding_dim": 8, "blank_rows": 0.3, "dropout": 0.0, "user_dropout": 0.0, "co_items": 0}
+    model = build_model("mist", enc.spec_, values)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    model.train()
+    torch.manual_seed(0)
+    extra = model.extra_loss(b)
+    assert extra is not None and extra.shape == (len(b),)
+    torch.manual_seed(0)
+    picked = torch.rand(len(b)) < 0.3  # extra_loss's draw
+    assert 0.15 < picked.float().mean().item() < 0.45 and torch.equal(extra > 0, picked)
+    blank = Mist.blanked(b)
+    assert not blank.hist_mask.any() and not blank.user.any() and not blank.activity.any()
+    assert torch.equal(blank.item, b.item) and torch.equal(blank.scenario, b.scenario)
+    rows = picked.nonzero().squeeze(1)
+    with torch.no_grad():  # the picked rows' added loss is their blank view's BCE (in training: the same rows'
+        # batch statistics in the top's normalisation; no dropout, co_items off)
+        want = torch.nn.functional.binary_cross_entropy_with_logits(model(blank.subset(rows)), b.label[rows],
+                                                                    reduction="none")
+        torch.testing.assert_close(extra[rows].detach(), want, rtol=1e-5, atol=1e-6)
+    model.eval()
+    assert model.extra_loss(b) is None
+    with torch.no_grad():
+        assert not torch.allclose(model(blank), model(b))
+    model.train()
+    objective = Objective(model, conversion_weight=0.0)
+    torch.manual_seed(0)
+    with_view = objective(b, None)
+    plain = Objective(build_model("mist", enc.spec_, {**values, "blank_rows": 0.0}), conversion_weight=0.0)
+    plain.model.load_state_dict(model.state_dict())
+    plain.model.train()
+    torch.manual_seed(0)
+    model.extra_loss(b)  # the same draws as the objective's call above
+    torch.manual_seed(0)
+    torch.testing.assert_close(with_view.detach(), plain(b, None).detach() + extra.detach(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(Exception, match="blank_rows"):
+        build_model("mist", enc.spec_, {"blank_rows": 1.0})
+
+
 def test_mist_cold_id_auto_settles_each_scenario_on_validation(prepared: Path, tmp_path: Path) -> None:
     """`cold_id: auto` trains as `hide`, then each scenario's new users read their id where the validation AUC
     under that option is higher; the AUCs recorded are the validation rows' under each option; the choice is
