@@ -55,6 +55,10 @@ class Batch:
     def __len__(self) -> int:
         return int(self.user.shape[0])
 
+    def concat(self, other: Batch) -> Batch:
+        """This batch's samples, then `other`'s (the same history length and feature shapes)."""
+        return Batch(**{f.name: torch.cat([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self)})
+
     def without_events(self, drop: torch.Tensor) -> Batch:
         """The same samples with the history events where `drop` (B, L) is True removed (turned into padding):
         what a model would see had those events not happened."""

@@ -190,10 +190,11 @@ class Model(nn.Module):
         """Per-row losses (B,) of the current stage, when it does not train on the click labels' BCE (None)."""
         return None
 
-    def extra_loss(self, b: Batch) -> torch.Tensor | None:
-        """Per-row losses (B,) added to the row's pointwise training loss (BCE, the two-task loss, a stage's own;
-        not BPR's) (mist's `blank_rows`: a second, blank view of some rows); None: nothing added."""
-        return None
+    def training_view(self, b: Batch) -> tuple[Batch, torch.Tensor | None]:
+        """In training, the batch the pointwise loss is computed on and, when it adds rows, each of its rows' row of
+        `b` (B2,), whose losses are summed into that row's (mist's `blank_rows`: some rows once more, blank). The
+        default: `b` itself, None."""
+        return b, None
 
     def add_mixed_scenario(self, weights: torch.Tensor) -> int | None:
         """Gives a scenario described only after training an index read as the mix `weights` (S,) of the

@@ -296,21 +296,16 @@ class Mist(Model):
             return b
         return self.made_new(b, picked)
 
-    def extra_loss(self, b: Batch) -> torch.Tensor | None:
-        """`blank_rows`, in training: a share of the rows is shown a second time as a blank row (no history, the
-        unknown user, activity 0: what the "anchor" form's reference reads), the click logit's BCE on that view added
-        to the row's loss; the row itself trains as it is. Zero on the other rows."""
+    def training_view(self, b: Batch) -> tuple[Batch, torch.Tensor | None]:
+        """`blank_rows`, in training: a share of the rows once more at the batch's end, blank (no history, the
+        unknown user, activity 0: what the "anchor" form's reference reads), their loss summed into their row's; the
+        rows themselves train as they are. One forward over both, so that the top's per-scenario batch statistics
+        (`PartitionedNorm`) are those of the mixed batch, not of a batch of blank rows alone."""
         if not (self.training and self.cfg.blank_rows > 0):
-            return None
-        picked = torch.rand(len(b), device=b.user.device) < self.cfg.blank_rows
-        loss = torch.zeros(len(b), device=b.user.device)
-        if not bool(picked.any()):
-            return loss
-        rows = picked.nonzero().squeeze(1)
-        blank, it = self._run(self.blanked(b.subset(rows)), None)
-        # no `co_items` term: it reads the history's liked events, and a blank row has none
-        logit = self._head(blank, it.u, it.q, it.transfer)
-        return loss.index_put((rows,), F.binary_cross_entropy_with_logits(logit, blank.label, reduction="none"))
+            return b, None
+        rows = (torch.rand(len(b), device=b.user.device) < self.cfg.blank_rows).nonzero().squeeze(1)
+        owner = torch.cat([torch.arange(len(b), device=b.user.device), rows])
+        return b.concat(self.blanked(b.subset(rows))), owner
 
     @staticmethod
     def blanked(b: Batch) -> Batch:
@@ -508,7 +503,9 @@ class Mist(Model):
         liked = b.hist_mask & (b.hist_labels > 0)
         own = (b.label > 0) if self.training else None
         if self.training:
-            self.co.count_rows(len(b.label))
+            # the rows of known users: `blank_rows`' added views read the unknown user (index 0), which no training
+            # row has (the encoder's ids are the training split's), and are not rows of the epoch
+            self.co.count_rows(int((b.user != 0).sum()))
         return self.co.per_event(b.hist_items, b.hist_scenarios, liked, b.scenario, b.item.unsqueeze(1), own,
                                  self.mix)[:, 0]
 

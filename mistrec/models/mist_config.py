@@ -65,10 +65,10 @@ class MistConfig(ModelConfig):
     # as the default and not adopted (docs/models.md, "cold_rows 0.5: measured, not adopted")
     cold_rows: float = 0.0
     # In training, this share of the rows is shown a second time, blank: no history, the unknown user (index 0) and
-    # activity 0, its click loss added to the row's (the row itself trains as it is). The network then learns, per
-    # scenario, what it says of an item to a user it knows nothing of: the reference of `cold_scale`'s "anchor" form
-    # (the network's logit had the user no history), otherwise seen only on users' first events (docs/models.md,
-    # "blank_rows").
+    # activity 0, added to the batch, its loss summed into the row's (the row itself trains as it is). The network
+    # then learns, per scenario, what it says of an item to a user it knows nothing of: the reference of
+    # `cold_scale`'s "anchor" form (the network's logit had the user no history), otherwise seen only on users'
+    # first events (docs/models.md, "blank_rows").
     blank_rows: float = 0.0
     # "hide": a row whose user is new in its scenario (fewer than `cold_below` events there) reads the unknown user
     # (index 0) instead of the user's id, in training and in evaluation: a user new in a scenario is read through

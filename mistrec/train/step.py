@@ -41,10 +41,11 @@ class Objective(nn.Module):
         self.model, self.conversion_weight = model, conversion_weight
 
     def forward(self, b: Batch, negatives: Batch | None) -> torch.Tensor:
-        loss = self._loss(b, negatives)
-        # a pointwise loss only: BPR's pairs have no per-row label loss to add a view's BCE to
-        extra = self.model.extra_loss(b) if negatives is None else None
-        return loss if extra is None else loss + extra
+        if negatives is not None:  # BPR's pairs: no per-row label loss to add rows to
+            return self._loss(b, negatives)
+        view, owner = self.model.training_view(b)  # one forward over the batch and the rows the model adds
+        loss = self._loss(view, None)
+        return loss if owner is None else loss.new_zeros(len(b)).index_add(0, owner, loss)
 
     def _loss(self, b: Batch, negatives: Batch | None) -> torch.Tensor:
         model = self.model

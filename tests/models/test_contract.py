@@ -238,52 +238,53 @@ def test_mist_user_dropout(prepared: Path) -> None:
     assert 0.2 < share < 0.8
 
 
-def test_mist_blank_rows_add_a_blank_views_loss_to_a_share_of_the_rows(prepared: Path) -> None:
-    """blank_rows: in training a share of the rows adds the click BCE of the same row blank (no history, the unknown
-    user, activity 0: what the "anchor" form's reference reads) to its loss; the other rows add 0; nothing in
-    evaluation; the trainer's objective adds it to the pointwise loss; the row itself is scored as it is."""
+def test_mist_blank_rows_add_blank_views_of_a_share_of_the_rows_to_the_batch(prepared: Path) -> None:
+    """blank_rows: in training a share of the rows is added once more at the batch's end, blank (no history, the
+    unknown user, activity 0: what the "anchor" form's reference reads); the trainer's objective scores the whole
+    batch in one forward and sums each view's loss into its row's; the rows themselves are as they were; nothing in
+    evaluation; `co_items` counts only the real rows toward its first epoch."""
     from mistrec.train.step import Objective
 
     ds = PreparedDataset.load(prepared)
     enc = FeatureEncoder().fit(ds)
     b = enc.batch(enc.rows(ds, "train"), np.arange(256))
-    assert b.hist_mask.any(1).float().mean() > 0.5
-    values = {"embedding_dim": 8, "blank_rows": 0.3, "dropout": 0.0, "user_dropout": 0.0, "co_items": 0}
+    assert b.hist_mask.any(1).float().mean() > 0.5 and b.user.ne(0).all()
+    values = {"embedding_dim": 8, "blank_rows": 0.3, "dropout": 0.0, "user_dropout": 0.0}
     model = build_model("mist", enc.spec_, values)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))
     model.train()
     torch.manual_seed(0)
-    extra = model.extra_loss(b)
-    assert extra is not None and extra.shape == (len(b),)
+    view, owner = model.training_view(b)
+    assert owner is not None
     torch.manual_seed(0)
-    picked = torch.rand(len(b)) < 0.3  # extra_loss's draw
-    assert 0.15 < picked.float().mean().item() < 0.45 and torch.equal(extra > 0, picked)
+    picked = (torch.rand(len(b)) < 0.3).nonzero().squeeze(1)  # training_view's draw
+    assert 0.15 * len(b) < len(picked) < 0.45 * len(b)
+    assert len(view) == len(b) + len(picked) and torch.equal(owner, torch.cat([torch.arange(len(b)), picked]))
+    head, tail = view.subset(slice(0, len(b))), view.subset(slice(len(b), None))
+    for name in ("user", "item", "scenario", "hist_items", "hist_mask", "activity", "label"):
+        assert torch.equal(getattr(head, name), getattr(b, name)), name  # the rows as they were
+    assert not tail.hist_mask.any() and not tail.user.any() and not tail.activity.any()
+    assert torch.equal(tail.item, b.item[picked]) and torch.equal(tail.label, b.label[picked])
+    assert torch.equal(tail.scenario, b.scenario[picked])
     blank = Mist.blanked(b)
-    assert not blank.hist_mask.any() and not blank.user.any() and not blank.activity.any()
-    assert torch.equal(blank.item, b.item) and torch.equal(blank.scenario, b.scenario)
-    rows = picked.nonzero().squeeze(1)
-    with torch.no_grad():  # the picked rows' added loss is their blank view's BCE (in training: the same rows'
-        # batch statistics in the top's normalisation; no dropout, co_items off)
-        want = torch.nn.functional.binary_cross_entropy_with_logits(model(blank.subset(rows)), b.label[rows],
-                                                                    reduction="none")
-        torch.testing.assert_close(extra[rows].detach(), want, rtol=1e-5, atol=1e-6)
+    assert torch.equal(blank.hist_items, torch.zeros_like(b.hist_items)) and not blank.user.any()
+    # the objective: the view's per-row BCE (one forward), each view row's loss added to its own row's
+    assert model.co is not None
+    seen = int(model.co.seen)
+    torch.manual_seed(0)
+    loss = Objective(model, conversion_weight=0.0)(b, None)
+    assert int(model.co.seen) - seen == len(b)  # the blank views are not rows of the epoch
+    torch.manual_seed(0)
+    model.training_view(b)  # the same draw, then the same forward: dropout is off
+    per_row = model.stage_loss(view)
+    assert per_row is not None  # co_fit residual, the default on implicit data: the stage's own loss
+    want = per_row[: len(b)].index_add(0, picked, per_row[len(b):])
+    torch.testing.assert_close(loss.detach(), want.detach(), rtol=1e-5, atol=1e-6)
     model.eval()
-    assert model.extra_loss(b) is None
-    with torch.no_grad():
-        assert not torch.allclose(model(blank), model(b))
-    model.train()
-    objective = Objective(model, conversion_weight=0.0)
-    torch.manual_seed(0)
-    with_view = objective(b, None)
-    plain = Objective(build_model("mist", enc.spec_, {**values, "blank_rows": 0.0}), conversion_weight=0.0)
-    plain.model.load_state_dict(model.state_dict())
-    plain.model.train()
-    torch.manual_seed(0)
-    model.extra_loss(b)  # the same draws as the objective's call above
-    torch.manual_seed(0)
-    torch.testing.assert_close(with_view.detach(), plain(b, None).detach() + extra.detach(), rtol=1e-5, atol=1e-6)
+    view, owner = model.training_view(b)
+    assert view is b and owner is None
     with pytest.raises(Exception, match="blank_rows"):
         build_model("mist", enc.spec_, {"blank_rows": 1.0})
 
