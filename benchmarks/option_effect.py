@@ -1,8 +1,8 @@
 """What a training option of mist changes, run against run: mist trained with it (the candidate runs) beside mist
 trained without it (the work directory's runs/mist) and the isolated model, on the same prepared data and seeds.
 
-    python benchmarks/option_effect.py --json benchmarks/results/blank_rows_effect.json --seeds 2022,2023,2024 \
-        --label blank_rows=0.1 --candidate 'benchmarks/work/blank-rows/{name}/seed-{seed}' \
+    python benchmarks/option_effect.py --json benchmarks/results/blank_views_effect_synthetic.json \
+        --seeds 2022,2023,2024 --label blank_rows=0.1 --candidate 'benchmarks/work/blank-views/{name}/seed-{seed}' \
         benchmarks/work/transfer-synth-s20/synthetic-{identity,transfer}-4000u
 
 Each DIR is a benchmarks/transfer.py work directory (prepared/, runs/mist/seed-S, and runs/MODEL/seed-S of each of
