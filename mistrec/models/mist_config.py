@@ -69,7 +69,7 @@ class MistConfig(ModelConfig):
     # then learns, per scenario, what it says of an item to a user it knows nothing of: the reference of
     # `cold_scale`'s "anchor" form (the network's logit had the user no history), otherwise seen only on users'
     # first events. 0.1 measured and not adopted: the identity control's new users gained, the Amazon cold users
-    # lost 0.0004-0.0039 AUC (docs/models.md, "blank_rows: measured, not adopted").
+    # lost 0.0004-0.0039 AUC in 6 directions of 8 (docs/models.md, "blank_rows: measured, not adopted").
     blank_rows: float = 0.0
     # "hide": a row whose user is new in its scenario (fewer than `cold_below` events there) reads the unknown user
     # (index 0) instead of the user's id, in training and in evaluation: a user new in a scenario is read through
