@@ -6,14 +6,13 @@ trained without it (the work directory's runs/mist) and the isolated model, on t
         benchmarks/work/transfer-synth-s20/synthetic-{identity,transfer}-4000u
 
 Each DIR is a benchmarks/transfer.py work directory (prepared/, runs/mist/seed-S, and runs/MODEL/seed-S of each of
-`--others`, default isolated_dnn);
-`--candidate` names the candidate run of each (DIR's name as {name}, seed). Every run scores the DIR's test rows
-now (`predict`). Per scenario and activity group (all users, 0, 1-2: the user's training events in the scenario, as
-the batch counts them), the test AUC of each model per seed and their means, and paired bootstraps over users
-(`paired_bootstrap`, 1,000 resamples, the per-seed differences averaged) of candidate - baseline mist, and of
-candidate - MODEL and baseline mist - MODEL for each of the others. Groups with fewer than 100 rows in a scenario
-are left out. The rule the figures are read against is written in docs/benchmarks.md before the runs (for
-blank_rows: "blank_rows").
+`--others`, default isolated_dnn); `--candidate` names the candidate run of each (DIR's name as {name}, seed). Every
+run scores the DIR's test rows now (`predict`). Per scenario and activity group (all users, "0", "1-2": the user's
+training events in the scenario, grouped as `mistrec evaluate` groups them, mistrec.eval.activity), the test AUC of
+each model per seed and their means, and paired bootstraps over users (`paired_bootstrap`, 1,000 resamples, the
+per-seed differences averaged) of candidate - baseline mist, and of candidate - MODEL and baseline mist - MODEL for
+each of the others. Groups with fewer than 100 rows in a scenario are left out. The rule the figures are read against
+is written in docs/benchmarks.md before the runs (for blank_rows: "blank_rows").
 """
 
 from __future__ import annotations
@@ -28,50 +27,48 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import THREADS, context, write_json
 
-GROUPS = {"all": None, "0": (0, 1), "1-2": (1, 3)}
+GROUPS = ("all", "0", "1-2")  # "all", then groups of mistrec.eval.activity.ACTIVITY_GROUPS
 MIN_ROWS = 100
 
 
-def scores(run: Path, prepared: Path) -> dict[str, np.ndarray]:
-    """A run's test probabilities with the rows' scenario, user, label and activity in their scenario."""
-    import torch
-
-    from mistrec.data.prepared import PreparedDataset
+def scores(run: Path, ds: Any) -> dict[str, np.ndarray]:
+    """A run's test probabilities with the rows' scenario name, user and label."""
     from mistrec.train.artifact import load_run
     from mistrec.train.predict import predict
 
     model, enc, _ = load_run(run)
-    rows = enc.rows(PreparedDataset.load(prepared), "test")
-    with torch.no_grad():
-        activity = np.concatenate([enc.batch(rows, np.arange(lo, min(lo + 16384, len(rows)))).activity.numpy()
-                                   for lo in range(0, len(rows), 16384)])
+    rows = enc.rows(ds, "test")
     names = enc.spec_.scenario_names
-    return {"prob": predict(model, enc, rows), "label": rows.label, "user": rows.user, "activity": activity,
-            "scenario": np.array([names[s - 1] if s > 0 else "" for s in rows.scenario])}
+    return {"prob": predict(model, enc, rows), "label": rows.label, "user": rows.user, "scenario_index": rows.scenario,
+            "scenario": np.array([names[s - 1] if s > 0 else "" for s in rows.scenario]),
+            "n_scenarios": np.array(len(names) + 1)}
 
 
 def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str]) -> list[dict[str, Any]]:
+    from mistrec.data.prepared import PreparedDataset
+    from mistrec.eval.activity import ACTIVITY_GROUPS, ActivityCounts, group_index
     from mistrec.metrics import auc, paired_bootstrap
 
+    ds = PreparedDataset.load(root / "prepared")
     runs: dict[str, list[dict[str, np.ndarray]]] = {k: [] for k in ("candidate", "mist", *others)}
     pairs = [("candidate", "mist")] + [(a, b) for b in others for a in ("candidate", "mist")]
     for seed in seeds:
-        runs["candidate"].append(scores(Path(candidate.format(name=root.name, seed=seed)), root / "prepared"))
+        runs["candidate"].append(scores(Path(candidate.format(name=root.name, seed=seed)), ds))
         for model in ("mist", *others):
-            runs[model].append(scores(root / "runs" / model / f"seed-{seed}", root / "prepared"))
+            runs[model].append(scores(root / "runs" / model / f"seed-{seed}", ds))
     ref = runs["mist"][0]
     for model, per_seed in runs.items():  # the same test rows in the same order in every run
         for r in per_seed:
             assert np.array_equal(r["user"], ref["user"]) and np.array_equal(r["label"], ref["label"]), model
             assert np.array_equal(r["scenario"], ref["scenario"]), model
+    counts = ActivityCounts.from_interactions(ds.interactions, int(ref["n_scenarios"]))  # as `mistrec evaluate`
+    group_of = np.array(ACTIVITY_GROUPS)[group_index(counts.of(ref["user"], ref["scenario_index"]))]
     out = []
-    # the activity groups as the baseline mist's batches count them (training events in the scenario: the same
-    # prepared data, so the same counts in every run)
     for name in sorted(set(ref["scenario"].tolist()) - {""}):
-        for group, bounds in GROUPS.items():
+        for group in GROUPS:
             m = ref["scenario"] == name
-            if bounds is not None:
-                m &= (ref["activity"] >= bounds[0]) & (ref["activity"] < bounds[1])
+            if group != "all":
+                m &= group_of == group
             if m.sum() < MIN_ROWS or len(set(ref["label"][m].tolist())) < 2:
                 continue
             y, users = ref["label"][m], ref["user"][m]

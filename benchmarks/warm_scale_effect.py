@@ -7,9 +7,10 @@ off` gives with the same weights (training never reads the scale).
         --seeds 2022,2023,2024 benchmarks/work/transfer-s20w/amazon-PAIR-warm ...
 
 Per (pair, domain) and seed: the chosen scale with its validation AUCs (run.json), test AUC, full-catalogue and
-sampled-999 NDCG@10 at the chosen scales and at 1 (ranked exactly as `mistrec evaluate` ranks them: the same
-sampled lists and query sample); per (pair, domain) over the seeds given, paired bootstraps over users (AUC:
-`paired_bootstrap`; NDCG@10 per query: `paired_bootstrap_mean`; 1,000 resamples, the per-seed differences averaged).
+sampled-999 NDCG@10 at the chosen scales and at 1 (ranked exactly as `mistrec evaluate` ranked them: the same
+sampled lists and query sample, their sizes read from the work directory's runs/benchmark-settings.json); per (pair,
+domain) over the seeds given, paired bootstraps over users (AUC: `paired_bootstrap`; NDCG@10 per query:
+`paired_bootstrap_mean`; 1,000 resamples, the per-seed differences averaged).
 Check: the run's test rows scored now equal its saved predictions (the saved files are this code's scores). A seed
 whose runs chose 1 everywhere is not scored again (the two variants are the same scores). The rule these figures
 are read against: docs/benchmarks.md, "warm_scale".
@@ -28,9 +29,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import THREADS, context, write_json
 
-SAMPLED = 999
-MAX_QUERIES = 3000  # benchmarks/transfer.py's warm protocols: ranked users per domain
-VIEWS = {"full": "full catalogue", "sampled": f"{SAMPLED} sampled negatives"}
+
+def ranking_settings(root: Path) -> tuple[int, int | None]:
+    """The sampled list size and query sample the work directory's runs were ranked with (its benchmark settings)."""
+    settings = json.loads((root / "runs" / "benchmark-settings.json").read_text())
+    return int(settings["also_sampled"]), settings.get("max_queries")
+
+
+def views(root: Path) -> dict[str, str]:
+    """The two rankings' keys in per-query results: the full catalogue and the sampled lists."""
+    return {"full": "full catalogue", "sampled": f"{ranking_settings(root)[0]} sampled negatives"}
 
 
 def one(root: Path, seed: int) -> dict[str, Any]:
@@ -58,9 +66,10 @@ def one(root: Path, seed: int) -> dict[str, Any]:
     at_one: dict[str, Any] = {"prob": saved["prob"], "per_query": per_query}
     if bool((warm != 1).any()):
         warm.fill_(1.0)
+        sampled, max_queries = ranking_settings(root)
         at_one = {"prob": predict(model, enc, rows),
-                  "per_query": rank_full_catalogue(model, enc, ds, split="test", ks=(10,), also_sampled=SAMPLED,
-                                                   max_queries=MAX_QUERIES).per_query}
+                  "per_query": rank_full_catalogue(model, enc, ds, split="test", ks=(10,), also_sampled=sampled,
+                                                   max_queries=max_queries).per_query}
     out = {}
     for s, name in enumerate(names, start=1):
         m = rows.scenario == s
@@ -68,7 +77,7 @@ def one(root: Path, seed: int) -> dict[str, Any]:
                                "label": rows.label[m], "user": rows.user[m],
                                "prob": {"chosen": saved["prob"][m], "one": at_one["prob"][m]}}
         rec["auc"] = {k: auc(rec["label"], v) for k, v in rec["prob"].items()}
-        for key, view in VIEWS.items():
+        for key, view in views(root).items():
             a, b = per_query[view][name], at_one["per_query"][view][name]
             assert np.array_equal(a["user"], b["user"])  # the same queries, in the same order
             rec[key] = {"user": a["user"], "chosen": a["ndcg@10"], "one": b["ndcg@10"]}
@@ -94,7 +103,7 @@ def main() -> int:
         for name in by_seed[seeds[0]]:
             cells = [by_seed[seed][name] for seed in seeds]
             first = cells[0]
-            assert all(np.array_equal(c[key]["user"], first[key]["user"]) for c in cells for key in VIEWS)
+            assert all(np.array_equal(c[key]["user"], first[key]["user"]) for c in cells for key in ("full", "sampled"))
             assert all(np.array_equal(c["user"], first["user"]) for c in cells)
             rec: dict[str, Any] = {
                 "pair": root.name, "domain": name, "seeds": seeds,
@@ -104,7 +113,7 @@ def main() -> int:
                 "auc_paired": paired_bootstrap(first["label"], np.stack([c["prob"]["chosen"] for c in cells]),
                                                np.stack([c["prob"]["one"] for c in cells]), first["user"]),
             }
-            for key in VIEWS:
+            for key in ("full", "sampled"):
                 rec[f"ndcg@10_{key}"] = {k: float(np.mean([c[key][k].mean() for c in cells]))
                                          for k in ("chosen", "one")}
                 rec[f"ndcg@10_{key}_paired"] = paired_bootstrap_mean(
