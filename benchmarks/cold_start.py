@@ -49,7 +49,15 @@ VARIANTS = {
     # latent dimension, so a choice informed by the generator), reported apart from the default
     "text64": {"categorical": [], "embed_text": True, "text_dims": 64},
     "text8": {"categorical": [], "embed_text": True, "text_dims": 8},
+    # the default text, aligned to behaviour (`content: {align: cooccurrence}`: mapped onto the factors of the
+    # training split's liked-item co-occurrence that it predicts on held-out folds; data/content.py)
+    "aligned": {"categorical": [], "embed_text": True, "align": "cooccurrence"},
     "oracle": {"categorical": [], "embed_text": False, "vector": ["latent"]},
+    # what the description carries of the planted vectors through a linear read: a ridge regression from each
+    # item's word counts to its planted vector, fitted on the items with a training row only (the planted vectors of
+    # trained items are knowledge no model has: a ceiling of the text, not a variant a user could run), its
+    # predictions for every item given as a vector column ("decoded", in items-decoded.csv)
+    "decoded": {"categorical": [], "embed_text": False, "vector": ["decoded"]},
 }
 
 
@@ -76,10 +84,35 @@ def _prepare(raw_yaml: Path, out: Path, variant: str, encoder: str, protocol: An
     cfg["items"]["categorical"] = v["categorical"]
     if "vector" in v:
         cfg["items"]["vector"] = v["vector"]
-    cfg["content"] = {"embed_text": v["embed_text"], "text_encoder": encoder, "text_dims": v.get("text_dims", "auto")}
+    cfg["content"] = {"embed_text": v["embed_text"], "text_encoder": encoder, "text_dims": v.get("text_dims", "auto"),
+                      "align": v.get("align", "none")}
+    if variant == "decoded":
+        cfg["items"]["path"] = _decoded_items(raw_yaml.parent, out.with_name("prepared-id")).name
     path = raw_yaml.with_name(f"dataset-{variant}.yaml")
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     prepare(load_dataset_config(path), out, protocol=protocol, quiet=True)
+    return out
+
+
+def _decoded_items(raw: Path, prepared_id: Path) -> Path:
+    """raw/items-decoded.csv: the items table with a 'decoded' vector column, the ridge regression (alpha chosen by
+    leave-one-out over the trained items) from the description's word counts to the planted vector, fitted on the
+    items that have a training row in `prepared_id` (the same split every variant of a seed has)."""
+    import polars as pl
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import RidgeCV
+
+    from mistrec.data.prepared import PreparedDataset
+
+    items = pl.read_csv(raw / "items.csv")
+    vocab = PreparedDataset.load(prepared_id).vocab["item_id"]
+    trained = set(vocab.filter(vocab["train_count"] > 0)["item_id"].to_list())
+    fit = np.array([n in trained for n in items["item_id"].to_list()])
+    counts = CountVectorizer().fit_transform(items["description"].to_list())
+    planted = np.array([[float(x) for x in row.split()] for row in items["latent"].to_list()])
+    decoded = RidgeCV(alphas=np.logspace(-2, 3, 12)).fit(counts[fit], planted[fit]).predict(counts)
+    out = raw / "items-decoded.csv"
+    items.with_columns(pl.Series("decoded", [" ".join(f"{x:.5f}" for x in row) for row in decoded])).write_csv(out)
     return out
 
 
@@ -92,6 +125,8 @@ def main() -> int:
     ap.add_argument("--text-encoder", default="tfidf", choices=("tfidf", "minilm"),
                     help="the text encoder of the descriptions (tfidf: the lexical link the generator plants)")
     ap.add_argument("--only", choices=("cold-item", "cross-scene"))
+    ap.add_argument("--words", type=int, default=10,
+                    help="words per item description (SyntheticConfig.description_words; 10 is the platforms' own)")
     ap.add_argument("--platform", choices=("transfer", "default"), default="transfer",
                     help="the cold-item setting's generator: the transfer platform (default) or the default one")
     ap.add_argument("--variants", default="id,category,text,text64,text8,oracle",
@@ -107,19 +142,24 @@ def main() -> int:
 
     torch.set_num_threads(int(THREADS))
     work = Path(args.work)
-    doc: dict[str, Any] = {"seeds": args.seeds, "text_encoder": args.text_encoder, "epochs": args.epochs,
+    doc: dict[str, Any] = {"seeds": args.seeds, "words": args.words, "text_encoder": args.text_encoder,
+                           "epochs": args.epochs,
                            "users": args.users, "cold_item": [], "cross_scene": [], "context": context()}
     variants = args.variants.split(",")
+    if variants[0] != "id" or not set(variants) <= set(VARIANTS):
+        ap.error(f"--variants: id first (the others are paired against it, and 'decoded' reads its split), then "
+                 f"any of {', '.join(VARIANTS)}. Got {args.variants!r}.")
     for seed in range(args.seeds):
         for setting in ("cold-item", "cross-scene"):
             if args.only not in (None, setting):
                 continue
-            base = work / (f"{setting}-{args.platform}-seed{seed}" if setting == "cold-item" else
-                           f"{setting}-seed{seed}")
+            words = "" if args.words == 10 else f"-words{args.words}"
+            base = work / (f"{setting}-{args.platform}{words}-seed{seed}" if setting == "cold-item" else
+                           f"{setting}{words}-seed{seed}")
             raw = base / "raw" / "dataset.yaml"
             if not raw.is_file():
-                cfg = (_cold_item_platform(args.platform, args.users, seed) if setting == "cold-item"
-                       else virtual_mall(n_users=args.users, seed=seed))
+                cfg = (_cold_item_platform(args.platform, args.users, seed, args.words) if setting == "cold-item"
+                       else virtual_mall(n_users=args.users, seed=seed, description_words=args.words))
                 _raw(generate(cfg), base / "raw")
             protocol = (ProtocolConfig(name="cold-item", seed=seed, cold_fraction=0.2) if setting == "cold-item" else
                         ProtocolConfig(name="temporal"))
@@ -134,20 +174,20 @@ def main() -> int:
 
 
 def _content_dims(prepared: Path) -> int:
-    """The width of the prepared items' content vectors (text_dims auto's choice, for text), from the manifest."""
+    """The width of the prepared items' content vectors (text_dims auto's choice, for text; the factors kept, when
+    aligned), from the manifest."""
     import json
 
-    blocks = json.loads((prepared / "manifest.json").read_text())["content"]["items"]["blocks"]
-    return int(sum(b["dims"] for b in blocks))
+    return int(json.loads((prepared / "manifest.json").read_text())["content"]["items"]["dims"])
 
 
-def _cold_item_platform(platform: str, users: int, seed: int) -> Any:
+def _cold_item_platform(platform: str, users: int, seed: int, words: int) -> Any:
     from mistrec.data import SyntheticConfig
     from mistrec.data.synthetic import transfer_platform
 
     if platform == "default":
-        return SyntheticConfig(n_users=users, description_words=10, seed=seed)
-    return transfer_platform(n_users=users, seed=seed, description_words=10)
+        return SyntheticConfig(n_users=users, description_words=words, seed=seed)
+    return transfer_platform(n_users=users, seed=seed, description_words=words)
 
 
 def _cold_item_row(got: dict[str, Any], seed: int) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from mistrec.data.content import TEXT_ENCODERS
+from mistrec.data.content import ALIGN_METHODS, TEXT_ENCODERS
 from mistrec.data.protocol_config import PROTOCOLS, ProtocolConfig
 from mistrec.data.source_config import (
     SPLITS,
@@ -194,14 +194,18 @@ class ContentConfig:
     # the dimensions TF-IDF is reduced to by truncated SVD (MiniLM's are 384); None ("auto" in the YAML): the
     # components above the noise floor, at most 64 (data/content.py, parallel_rank)
     text_dims: int | None = None
+    # cooccurrence: the items' content replaced by its map onto the behaviour factors it predicts (fitted on the
+    # training split's liked rows: data/content.py, align_to_cooccurrence); none: the content as embedded
+    align: str = "none"
 
     @classmethod
     def from_dict(cls, d: Any) -> ContentConfig:
         d = _require_mapping(d, "content")
-        _check_keys(d, ("embed_text", "text_encoder", "text_dims"), "content")
+        _check_keys(d, ("embed_text", "text_encoder", "text_dims", "align"), "content")
         return cls(embed_text=_bool(d.get("embed_text", False), "content.embed_text"),
                    text_encoder=_choice(d.get("text_encoder", "auto"), TEXT_ENCODERS, "content.text_encoder"),
-                   text_dims=_text_dims(d.get("text_dims", "auto")))
+                   text_dims=_text_dims(d.get("text_dims", "auto")),
+                   align=_choice(d.get("align", "none"), ALIGN_METHODS, "content.align"))
 
 
 def _text_dims(v: Any) -> int | None:

@@ -28,7 +28,7 @@ from mistrec.data import leakage
 from mistrec.data.atomic import atomic_dir
 from mistrec.data.cleaning import NumericPreprocessor, deduplicate, kcore, scenario_counts
 from mistrec.data.config import DatasetConfig, ProtocolConfig, TableConfig
-from mistrec.data.content import CONTENT_DIR, table_content
+from mistrec.data.content import CONTENT_DIR, align_to_cooccurrence, table_content
 from mistrec.data.history import HistoryEvents
 from mistrec.data.negatives import ScenarioPools, sample_negatives, staged_pools
 from mistrec.data.parts import check_partable, part_filter, sum_facts, user_bounds
@@ -151,6 +151,7 @@ def _run(job: _Job, out: Path, steps: tqdm, t0: float, previous: Path) -> dict[s
             step("split", k)
         job.add_negatives(k)
         job.build_histories(writer.rows)
+        job.collect_liked()
         step("histories", k)
         job.check_leakage()
         step("checks", k)
@@ -178,6 +179,7 @@ class _Job:
         self.quiet = quiet
         self.indexed_tables: dict[str, pl.DataFrame] = {}
         self.content_report: dict[str, Any] = {}
+        self.liked: list[tuple[np.ndarray, np.ndarray]] = []  # (user, item) of the liked training rows, per part
         self.protocol = protocol or cfg.protocol
         self.length = history_length or cfg.history.length
         self.notes: list[str] = []
@@ -487,6 +489,13 @@ class _Job:
             "features": tc.features}
         return out
 
+    def collect_liked(self) -> None:
+        """The part's liked training rows (user, item indices), kept for `content: {align: cooccurrence}` only."""
+        if self.cfg.content.align == "none" or self.cfg.items is None:
+            return
+        liked = self.df.filter((pl.col("split_code") == TRAIN) & ~pl.col("sampled") & (pl.col("label") > 0))
+        self.liked.append((liked["user"].to_numpy(), liked["item"].to_numpy()))
+
     def embed_content(self, out: Path, previous: Path | None) -> None:
         """content/<kind>.npy of the users' and items' text, image and vector columns (data/content.py)."""
         for tc in (self.cfg.users, self.cfg.items):
@@ -500,6 +509,8 @@ class _Job:
             if got is None:
                 continue
             matrix, report = got
+            if tc.kind == "items" and c.align == "cooccurrence":
+                matrix = self._aligned(matrix, report)
             out.mkdir(exist_ok=True)
             np.save(out / f"{tc.kind}.npy", matrix)
             self.content_report[tc.kind] = report
@@ -508,6 +519,19 @@ class _Job:
                     self.notes.append(f"{block['unreadable']} {tc.kind} images of column {block['columns'][0]!r} "
                                       f"could not be read (first: {block['unreadable_first'][0]}); their image "
                                       "vectors are zero. See the manifest's content report.")
+
+    def _aligned(self, matrix: np.ndarray, report: dict[str, Any]) -> np.ndarray:
+        """The items' content aligned to the training split's co-occurrence (data/content.py), its report added
+        to the content report; the content as it was, with a note saying why, where nothing could be aligned."""
+        user = np.concatenate([u for u, _ in self.liked]) if self.liked else np.zeros(0, dtype=np.int64)
+        item = np.concatenate([i for _, i in self.liked]) if self.liked else np.zeros(0, dtype=np.int64)
+        aligned, rep = align_to_cooccurrence(matrix, item, user)
+        report["aligned"] = rep
+        if aligned is None:
+            self.notes.append(f"content.align: {rep['result']}.")
+            return matrix
+        report["dims"] = int(aligned.shape[1])
+        return aligned
 
     def _numeric(self, tc: TableConfig, idx: pl.DataFrame, written: Path) -> list[pl.Series]:
         values = idx.select(float32_number(pl.col(c)).alias(c) for c in tc.numeric)

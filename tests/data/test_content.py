@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
 import yaml
 
 from mistrec.data import PreparedDataset, load_dataset_config, prepare
-from mistrec.data.content import _word_counts, embed_text_block, image_available, parallel_rank
+from mistrec.data.content import _word_counts, align_to_cooccurrence, embed_text_block, image_available, parallel_rank
 from mistrec.errors import ConfigError, DataError
 from tests.conftest import write_yaml
 
@@ -185,3 +186,94 @@ def test_vectors_from_a_parquet_list_column_and_from_a_npy_file(tmp_path: Path) 
     np.save(tmp_path / "audio.npy", np.zeros((4, 3), dtype=np.float32))
     with pytest.raises(DataError, match=r"audio.npy has 4 rows but .*items.parquet has rows up to 6"):
         prepare(load_dataset_config(path), tmp_path / "out2")
+
+
+def _liked_groups(content_of_group: bool, seed: int = 0, n: int = 200, groups: int = 4, users: int = 150
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Items 1..n in `groups` groups; each user likes 12 items of one group, items 1..20 never (held out, as new
+    items are); content: the group (noisy one-hot) and 4 dimensions of noise, or, as the control, noise only."""
+    rng = np.random.default_rng(seed)
+    group = np.r_[-1, rng.integers(groups, size=n)]
+    content = np.zeros((n + 1, groups + 4))
+    noise = rng.normal(size=(n, groups + 4))
+    content[1:] = noise + (np.hstack([3 * np.eye(groups)[group[1:]], np.zeros((n, 4))]) if content_of_group else 0)
+    content[30] = 0  # an item (with liked rows) without content
+    user, item = [], []
+    for u in range(1, users + 1):
+        pool = np.flatnonzero(group == rng.integers(groups))
+        pool = pool[pool > 20]
+        item.extend(rng.choice(pool, 12, replace=False))
+        user.extend([u] * 12)
+    return content.astype(np.float32), np.array(item), np.array(user), group, np.arange(1, 21)
+
+
+def test_content_aligned_to_cooccurrence_places_held_out_items_among_their_group() -> None:
+    content, item, user, group, held = _liked_groups(content_of_group=True)
+    aligned, report = align_to_cooccurrence(content, item, user)
+    assert aligned is not None and report["result"] == "aligned"
+    # the groups' co-occurrence has groups - 1 directions beyond the mean one, and the content predicts them
+    assert 1 <= len(report["kept"]) <= 2 * (4 - 1) and aligned.shape == (len(content), len(report["kept"]))
+    assert 30 in item and report["items_fitted"] == len(np.unique(item)) - 1  # every liked item with content
+    assert not aligned[0].any() and not aligned[30].any()  # no content: zero
+    with_content = np.abs(content).sum(axis=1) > 0
+    np.testing.assert_allclose(np.linalg.norm(aligned[with_content], axis=1), 1.0, rtol=1e-5)
+    # from content alone, a new item sits with the liked items of its group (chance: 1 in 4)
+    trained = np.setdiff1d(np.unique(item), [30])
+    centroids = np.stack([aligned[trained][group[trained] == g].mean(axis=0) for g in range(4)])
+    assert np.mean([np.argmax(centroids @ aligned[i]) == group[i] for i in held]) >= 0.8
+
+
+def test_content_that_predicts_no_behaviour_is_kept_as_it_was_and_said() -> None:
+    content, item, user, _, _ = _liked_groups(content_of_group=False)
+    aligned, report = align_to_cooccurrence(content, item, user)
+    assert aligned is None and report["kept"] == [] and "predicts none" in report["result"]
+    assert max(report["factor_r2"]) < 0.1
+    aligned, report = align_to_cooccurrence(content, item[:10], user[:10])
+    assert aligned is None and "at least 20 needed" in report["result"]
+
+
+def _aligned_dataset(tmp_path: Path, flip: set[tuple[str, int]]) -> Path:
+    """120 items of 5 topics (their titles), 60 users each liking mostly one topic; `flip`: the (user, time) of the
+    rows whose label is flipped."""
+    rng = np.random.default_rng(3)
+    texts = _topic_texts(5, n=120)
+    topic = [int(t.split("w")[0][1:]) for t in texts]
+    rows = []
+    for u in range(1, 61):
+        mine = rng.integers(5)
+        for k in range(10):
+            i = int(rng.choice(np.flatnonzero(np.array(topic) == mine)) if rng.random() < 0.6 else rng.integers(120))
+            label = int(topic[i] == mine)
+            label = 1 - label if (f"u{u}", 100 * u + k) in flip else label
+            rows.append(f"u{u},i{i},{100 * u + k},{label}\n")
+    (tmp_path / "clicks.csv").write_text("uid,iid,ts,clicked\n" + "".join(rows))
+    (tmp_path / "items.csv").write_text("iid,title\n" + "".join(f"i{k},{t}\n" for k, t in enumerate(texts)))
+    cfg = {"name": "c", "interactions": [{"path": "clicks.csv", "scenario": "home", "columns": {
+        "user_id": "uid", "item_id": "iid", "timestamp": "ts", "label": "clicked"}}],
+        "items": {"path": "items.csv", "columns": {"item_id": "iid"}, "text": ["title"]},
+        "content": {"embed_text": True, "text_encoder": "tfidf", "align": "cooccurrence"}}
+    return write_yaml(tmp_path / "d.yaml", cfg)
+
+
+def test_alignment_reads_training_rows_only(tmp_path: Path) -> None:
+    m = prepare(load_dataset_config(_aligned_dataset(tmp_path, set())), tmp_path / "a")
+    report = m["content"]["items"]
+    assert report["aligned"]["result"] == "aligned" and report["dims"] == len(report["aligned"]["kept"]) >= 1
+    ds = PreparedDataset.load(tmp_path / "a")
+    users = dict(zip(ds.vocab["user_id"]["index"], ds.vocab["user_id"]["value"], strict=True))
+    held = ds.interactions.filter(pl.col("split") != "train")
+    assert held.height > 0
+    # every valid and test label flipped: the same training rows, the same aligned content
+    flip = {(users[u], int(t)) for u, t in zip(held["user"], held["timestamp"], strict=True)}
+    prepare(load_dataset_config(_aligned_dataset(tmp_path, flip)), tmp_path / "b")
+    assert PreparedDataset.load(tmp_path / "b").split("train").equals(ds.split("train"))
+    np.testing.assert_array_equal(PreparedDataset.load(tmp_path / "b").content("items"), ds.content("items"))
+    # the control: one liked training row flipped (of a user and item liked once) moves it
+    liked = ds.split("train").filter(pl.col("label") > 0).filter(pl.len().over("user", "item") == 1).row(0, named=True)
+    prepare(load_dataset_config(_aligned_dataset(tmp_path, {(users[liked["user"]], int(liked["timestamp"]))})),
+            tmp_path / "c")
+    assert not np.array_equal(PreparedDataset.load(tmp_path / "c").content("items"), ds.content("items"))
+    cfg = yaml.safe_load((tmp_path / "d.yaml").read_text())
+    cfg["content"]["align"] = "behaviour"
+    with pytest.raises(ConfigError, match=r"content\.align"):
+        load_dataset_config(write_yaml(tmp_path / "d.yaml", cfg))
