@@ -19,7 +19,8 @@ and its defaults.
    many users new in the smaller scenes. The figure is the test AUC, in each scene, over the users with 0-2
    training events there before the sample (the activity groups "0" and "1-2" pooled), per variant;
    `cross_scene_gain_content` is the mean of text minus id over scenes (with at least 200 such rows) and seeds,
-   with a paired bootstrap over users per seed.
+   with a paired bootstrap over users per seed; `cross_scene_gain_content_aligned` (and
+   `cold_item_auc_text_aligned`) the same for the text aligned to behaviour (`content: {align: cooccurrence}`).
 
 The rule that refutes the claim, written before the run: the cold-item gain is below 0.1 AUC on any seed, or the
 cross-scene gain is not above 0 on every seed.
@@ -232,10 +233,15 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
         doc["cold_item_auc_id_only"] = doc["cold_item_auc_by_variant"]["id"]
         if "text" in doc["cold_item_auc_by_variant"]:
             doc["cold_item_auc_text"] = doc["cold_item_auc_by_variant"]["text"]
+        if "aligned" in doc["cold_item_auc_by_variant"]:  # the same text, `align: cooccurrence` (not the default)
+            doc["cold_item_auc_text_aligned"] = doc["cold_item_auc_by_variant"]["aligned"]
     if doc["cross_scene"]:
         doc["cross_scene_gain_content"] = float(np.mean([r["gain_mean_over_scenes"] for r in doc["cross_scene"]]))
         doc["cross_scene_auc_by_variant"] = {v: float(np.mean([r["auc"][v] for r in doc["cross_scene"]]))
                                              for v in doc["cross_scene"][0]["auc"]}
+        if "aligned" in doc["cross_scene_auc_by_variant"]:
+            doc["cross_scene_gain_content_aligned"] = float(np.mean([r["auc"]["aligned"] - r["auc"]["id"]
+                                                                     for r in doc["cross_scene"]]))
     return doc
 
 
