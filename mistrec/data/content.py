@@ -31,6 +31,7 @@ factors the content predicts on held-out folds only (a content-to-collaborative 
 Barkan et al., "CB2CF", RecSys 2019). Content names more than interest (which words a description happens to use,
 how long it is); what a model needs of it for an item nobody has clicked is where that item would sit among the
 clicked ones.
+
 MiniLM and image vectors are cached by content hash (SHA-256 of the text, or of the image file's bytes) in
 `content/cache/<encoder>.parquet`, which a later `prepare --force` into the same directory reuses: only new texts
 and images are embedded. TF-IDF needs no cache (it is refitted on the texts, in seconds).
