@@ -95,13 +95,13 @@ def _prepare(raw_yaml: Path, out: Path, variant: str, encoder: str, protocol: An
     return out
 
 
-def _decoded_items(raw: Path, prepared_id: Path) -> Path:
-    """raw/items-decoded.csv: the items table with a 'decoded' vector column, the ridge regression (alpha chosen by
-    leave-one-out over the trained items) from the description's word counts to the planted vector, fitted on the
-    items that have a training row in `prepared_id` (the same split every variant of a seed has)."""
+DECODE_ALPHAS = np.logspace(-2, 3, 12)  # the ridge penalties "decoded" chooses among (leave-one-out)
+
+
+def planted_items(raw: Path, prepared_id: Path) -> tuple[Any, np.ndarray, np.ndarray]:
+    """A seed's raw items table, its planted vectors (n, d) and which items have a training row in `prepared_id`
+    (the same split every variant of the seed has), in the table's row order."""
     import polars as pl
-    from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.linear_model import RidgeCV
 
     from mistrec.data.prepared import PreparedDataset
 
@@ -109,9 +109,26 @@ def _decoded_items(raw: Path, prepared_id: Path) -> Path:
     vocab = PreparedDataset.load(prepared_id).vocab["item_id"]
     trained = set(vocab.filter(vocab["train_count"] > 0)["item_id"].to_list())
     fit = np.array([n in trained for n in items["item_id"].to_list()])
-    counts = CountVectorizer().fit_transform(items["description"].to_list())
     planted = np.array([[float(x) for x in row.split()] for row in items["latent"].to_list()])
-    decoded = RidgeCV(alphas=np.logspace(-2, 3, 12)).fit(counts[fit], planted[fit]).predict(counts)
+    return items, planted, fit
+
+
+def decode(x: Any, planted: np.ndarray, fit: np.ndarray) -> np.ndarray:
+    """Every item's planted vector as a ridge regression from its features `x` predicts it, fitted on the `fit`
+    items' planted vectors (knowledge no model has: the ceiling of a linear read of `x`)."""
+    from sklearn.linear_model import RidgeCV
+
+    return np.asarray(RidgeCV(alphas=DECODE_ALPHAS).fit(x[fit], planted[fit]).predict(x))
+
+
+def _decoded_items(raw: Path, prepared_id: Path) -> Path:
+    """raw/items-decoded.csv: the items table with a 'decoded' vector column, `decode` of the description's word
+    counts."""
+    import polars as pl
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    items, planted, fit = planted_items(raw, prepared_id)
+    decoded = decode(CountVectorizer().fit_transform(items["description"].to_list()), planted, fit)
     out = raw / "items-decoded.csv"
     items.with_columns(pl.Series("decoded", [" ".join(f"{x:.5f}" for x in row) for row in decoded])).write_csv(out)
     return out

@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import context, write_json
+from cold_start import DECODE_ALPHAS, decode, planted_items
 
 
 def _r2(truth: np.ndarray, pred: np.ndarray, ref: np.ndarray) -> float:
@@ -31,7 +32,6 @@ def _r2(truth: np.ndarray, pred: np.ndarray, ref: np.ndarray) -> float:
 
 
 def one(base: Path) -> dict[str, Any]:
-    import polars as pl
     import torch
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import RidgeCV
@@ -43,12 +43,8 @@ def one(base: Path) -> dict[str, Any]:
     from mistrec.models.layers import FeatureEmbedding
     from mistrec.train.artifact import load_run
 
-    alphas = np.logspace(-3, 3, 13)
-    items = pl.read_csv(base / "raw" / "items.csv")
+    items, planted, fit = planted_items(base / "raw", base / "prepared-id")
     vocab = PreparedDataset.load(base / "prepared-id").vocab["item_id"]
-    trained_ids = set(vocab.filter(vocab["train_count"] > 0)["item_id"].to_list())
-    fit = np.array([n in trained_ids for n in items["item_id"].to_list()])
-    planted = np.array([[float(x) for x in row.split()] for row in items["latent"].to_list()])
     words = CountVectorizer()
     counts = words.fit_transform(items["description"].to_list()).toarray().astype(float)
     lists = np.zeros((len(items), planted.shape[1]))
@@ -60,9 +56,8 @@ def one(base: Path) -> dict[str, Any]:
     reads = {"ridge_counts": counts, "ridge_sqrt_counts": np.sqrt(counts),
              "ridge_word_lists_signed_sqrt": np.sign(lists) * np.sqrt(np.abs(lists))}
     out: dict[str, Any] = {"dir": str(base), "held_out_items": int((~fit).sum()), "trained_items": int(fit.sum())}
-    for name, x in reads.items():
-        pred = RidgeCV(alphas=alphas).fit(x[fit], planted[fit]).predict(x[~fit])
-        out[f"text_{name}_r2"] = _r2(planted[~fit], pred, planted[fit])
+    for name, x in reads.items():  # ridge_counts is what the "decoded" variant gives mist
+        out[f"text_{name}_r2"] = _r2(planted[~fit], decode(x, planted, fit)[~fit], planted[fit])
     mlp = MLPRegressor(hidden_layer_sizes=(64,), alpha=1.0, max_iter=2000, random_state=0)
     out["text_mlp_counts_r2"] = _r2(planted[~fit], mlp.fit(counts[fit], planted[fit]).predict(counts[~fit]),
                                     planted[fit])
@@ -76,11 +71,11 @@ def one(base: Path) -> dict[str, Any]:
         emb = next(m for m in model.modules() if isinstance(m, FeatureEmbedding))
         with torch.no_grad():
             ids = emb.item.weight[torch.as_tensor(np.asarray(enc.item_map_)[key])].numpy()
-            trained_pred = cross_val_predict(RidgeCV(alphas=alphas), ids[fit], planted[fit], cv=5)
+            trained_pred = cross_val_predict(RidgeCV(alphas=DECODE_ALPHAS), ids[fit], planted[fit], cv=5)
             out[f"mist_{variant}_id_embedding_r2_trained_5fold"] = _r2(planted[fit], trained_pred, planted[fit])
             if emb.content_dim:
                 c = emb.content_proj(emb.item_content[torch.as_tensor(key)]).numpy()
-                pred = RidgeCV(alphas=alphas).fit(c[fit], planted[fit]).predict(c[~fit])
+                pred = RidgeCV(alphas=DECODE_ALPHAS).fit(c[fit], planted[fit]).predict(c[~fit])
                 out[f"mist_{variant}_content_projection_r2_held_out"] = _r2(planted[~fit], pred, planted[fit])
     return out
 

@@ -40,8 +40,7 @@ def scores(run: Path, ds: Any) -> dict[str, np.ndarray]:
     rows = enc.rows(ds, "test")
     names = enc.spec_.scenario_names
     return {"prob": predict(model, enc, rows), "label": rows.label, "user": rows.user, "scenario_index": rows.scenario,
-            "scenario": np.array([names[s - 1] if s > 0 else "" for s in rows.scenario]),
-            "n_scenarios": np.array(len(names) + 1)}
+            "scenario": np.array([names[s - 1] if s > 0 else "" for s in rows.scenario])}
 
 
 def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str]) -> list[dict[str, Any]]:
@@ -61,7 +60,7 @@ def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str]) -> 
         for r in per_seed:
             assert np.array_equal(r["user"], ref["user"]) and np.array_equal(r["label"], ref["label"]), model
             assert np.array_equal(r["scenario"], ref["scenario"]), model
-    counts = ActivityCounts.from_interactions(ds.interactions, int(ref["n_scenarios"]))  # as `mistrec evaluate`
+    counts = ActivityCounts.from_interactions(ds.interactions, len(ds.scenarios) + 1)  # as `mistrec evaluate`
     group_of = np.array(ACTIVITY_GROUPS)[group_index(counts.of(ref["user"], ref["scenario_index"]))]
     out = []
     for name in sorted(set(ref["scenario"].tolist()) - {""}):

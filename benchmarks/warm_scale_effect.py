@@ -36,9 +36,12 @@ def ranking_settings(root: Path) -> tuple[int, int | None]:
     return int(settings["also_sampled"]), settings.get("max_queries")
 
 
-def views(root: Path) -> dict[str, str]:
-    """The two rankings' keys in per-query results: the full catalogue and the sampled lists."""
-    return {"full": "full catalogue", "sampled": f"{ranking_settings(root)[0]} sampled negatives"}
+VIEWS = ("full", "sampled")  # the two rankings: the full catalogue and the sampled lists
+
+
+def views(sampled: int) -> dict[str, str]:
+    """VIEWS' keys in per-query results, for sampled lists of `sampled` negatives."""
+    return {"full": "full catalogue", "sampled": f"{sampled} sampled negatives"}
 
 
 def one(root: Path, seed: int) -> dict[str, Any]:
@@ -64,9 +67,9 @@ def one(root: Path, seed: int) -> dict[str, Any]:
     assert np.array_equal(saved["user"], rows.user) and np.array_equal(saved["scenario"], rows.scenario)
     np.testing.assert_allclose(predict(model, enc, rows), saved["prob"], atol=1e-6)
     at_one: dict[str, Any] = {"prob": saved["prob"], "per_query": per_query}
+    sampled, max_queries = ranking_settings(root)
     if bool((warm != 1).any()):
         warm.fill_(1.0)
-        sampled, max_queries = ranking_settings(root)
         at_one = {"prob": predict(model, enc, rows),
                   "per_query": rank_full_catalogue(model, enc, ds, split="test", ks=(10,), also_sampled=sampled,
                                                    max_queries=max_queries).per_query}
@@ -77,7 +80,7 @@ def one(root: Path, seed: int) -> dict[str, Any]:
                                "label": rows.label[m], "user": rows.user[m],
                                "prob": {"chosen": saved["prob"][m], "one": at_one["prob"][m]}}
         rec["auc"] = {k: auc(rec["label"], v) for k, v in rec["prob"].items()}
-        for key, view in views(root).items():
+        for key, view in views(sampled).items():
             a, b = per_query[view][name], at_one["per_query"][view][name]
             assert np.array_equal(a["user"], b["user"])  # the same queries, in the same order
             rec[key] = {"user": a["user"], "chosen": a["ndcg@10"], "one": b["ndcg@10"]}
@@ -103,7 +106,7 @@ def main() -> int:
         for name in by_seed[seeds[0]]:
             cells = [by_seed[seed][name] for seed in seeds]
             first = cells[0]
-            assert all(np.array_equal(c[key]["user"], first[key]["user"]) for c in cells for key in ("full", "sampled"))
+            assert all(np.array_equal(c[key]["user"], first[key]["user"]) for c in cells for key in VIEWS)
             assert all(np.array_equal(c["user"], first["user"]) for c in cells)
             rec: dict[str, Any] = {
                 "pair": root.name, "domain": name, "seeds": seeds,
@@ -113,7 +116,7 @@ def main() -> int:
                 "auc_paired": paired_bootstrap(first["label"], np.stack([c["prob"]["chosen"] for c in cells]),
                                                np.stack([c["prob"]["one"] for c in cells]), first["user"]),
             }
-            for key in ("full", "sampled"):
+            for key in VIEWS:
                 rec[f"ndcg@10_{key}"] = {k: float(np.mean([c[key][k].mean() for c in cells]))
                                          for k in ("chosen", "one")}
                 rec[f"ndcg@10_{key}_paired"] = paired_bootstrap_mean(

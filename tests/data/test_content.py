@@ -227,7 +227,6 @@ def test_content_that_predicts_no_behaviour_is_kept_as_it_was_and_said() -> None
     content, item, user, _, _ = _liked_groups(content_of_group=False)
     aligned, report = align_to_cooccurrence(content, item, user)
     assert aligned is None and report["kept"] == [] and "predicts none" in report["result"]
-    assert max(report["factor_r2"]) < 0.1
     aligned, report = align_to_cooccurrence(content, item[:10], user[:10])
     assert aligned is None and "at least 20 needed" in report["result"]
 
