@@ -1,6 +1,8 @@
 """MovieLens-1M genre shelves: mist with and without the movies' titles and genres as embedded item text.
 
     python benchmarks/ml1m_text.py --json benchmarks/results/ml1m_text.json [--seeds 1] [--variants ids,text,aligned]
+    python benchmarks/ml1m_text.py --json OUT --first-seed 1 --seeds 1 ...   # seeds 1.. only (two cores: one a process)
+    python benchmarks/ml1m_text.py --json OUT --merge A.json B.json ...      # the seeds of several runs in one file
 
 The ml-1m-genre recipe (scenario = the movie's first genre's shelf, temporal protocol, L = 50) prepared twice
 from the same files and split: as the recipe writes it (genres as ids, titles kept as strings) and with
@@ -14,6 +16,7 @@ over users, and the same over the test rows whose movie has no training row (new
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -47,16 +50,55 @@ def _prepared(work: Path, data: Path, name: str) -> tuple[Path, float | None]:
     return out, time.perf_counter() - t0
 
 
+def summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """Means over the seeds of each variant's overall and per-shelf test AUC, and of each paired gain with the seeds
+    on which it was significant (p < 0.05) in each direction."""
+    seeds = doc["seeds"]
+    out: dict[str, Any] = {"seeds": [s["seed"] for s in seeds]}
+    views = {"overall": [s["overall"] for s in seeds],
+             **{name: [s["shelves"][name] for s in seeds] for name in seeds[0]["shelves"]}}
+    for view, rows in views.items():
+        got: dict[str, Any] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k.startswith("auc_")}
+        for k in (k for k in rows[0] if k.startswith("paired_")):
+            gains = [r[k]["gain"] for r in rows]
+            got[k] = {"mean_gain": float(np.mean(gains)),
+                      "seeds_above": sum(r[k]["gain"] > 0 and r[k]["p_value"] < 0.05 for r in rows),
+                      "seeds_below": sum(r[k]["gain"] < 0 and r[k]["p_value"] < 0.05 for r in rows)}
+        out[view] = got
+    return out
+
+
+def merged(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result file from several runs of this script (say one per core), their seeds sorted; they must agree on
+    what was run."""
+    keys = ("recipe", "protocol", "model", "epochs", "variants")
+    for d in docs[1:]:
+        if any(d[k] != docs[0][k] for k in keys):
+            raise SystemExit("--merge: the files differ in " + ", ".join(k for k in keys if d[k] != docs[0][k]))
+    seeds = sorted((s for d in docs for s in d["seeds"]), key=lambda s: s["seed"])
+    if len({s["seed"] for s in seeds}) != len(seeds):
+        raise SystemExit(f"--merge: a seed appears twice: {[s['seed'] for s in seeds]}")
+    doc = {**docs[0], "seeds": seeds, "contexts": [d["context"] for d in docs],
+           "prepare_seconds": [d["prepare_seconds"] for d in docs]}
+    return {**doc, "summary": summary(doc)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", required=True)
     ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds FIRST .. FIRST + SEEDS - 1")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="write the seeds of these result files (same variants and epochs) to --json; nothing trained")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--data", default=str(SHARED_DATA / "ml-1m"))
     ap.add_argument("--work", default=str(REPO / "benchmarks" / "work" / "ml-1m-genre-text"))
     ap.add_argument("--variants", default="ids,text",
                     help="ids first, then text and/or aligned (the text with `content: {align: cooccurrence}`)")
     args = ap.parse_args()
+    if args.merge:
+        write_json(args.json, merged([json.loads(Path(f).read_text()) for f in args.merge]))
+        return 0
 
     import torch
 
@@ -77,7 +119,7 @@ def main() -> int:
         m = PreparedDataset.load(prepared[v][0]).manifest["content"]["items"]
         doc[v] = {"columns": m["blocks"][0]["columns"], "encoder": m["blocks"][0]["encoder"], "dims": m["dims"],
                   **({"aligned": m["aligned"]} if "aligned" in m else {})}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         got = {v: mist_test_scores(path, work / f"run-{v}-seed{seed}", args.epochs, seed)
                for v, (path, _) in prepared.items()}
         b = got[variants[0]]
@@ -102,7 +144,7 @@ def main() -> int:
             "new_items": {"rows": int(new.sum()),
                           **{f"auc_{v}": auc_or_nan(g["label"][new], g["p"][new]) for v, g in got.items()}},
             "train_seconds": {k: round(v["seconds"], 1) for k, v in got.items()}})
-        write_json(args.json, doc)
+        write_json(args.json, {**doc, "summary": summary(doc)})
     return 0
 
 
