@@ -7,7 +7,11 @@
    preparation again with --force into the same directory (every vector from the cache), then with TF-IDF + SVD
    (text_dims auto, the default, and fixed at 64: what choosing the rank costs).
    The figures are the whole `prepare`'s seconds and the content step's share (the content report's counts).
-2. EfficientNet-Lite0 over generated 224 x 224 photos-like images (random smooth colour fields, PNG), in batches
+2. `content: {align: cooccurrence}` (data/content.py): the TF-IDF preparation again with the alignment (what it
+   adds to `prepare`), and `align_to_cooccurrence` alone on a log past its bounds (--align-users users liking
+   --align-likes items each of --align-items, 384-dimensional content: MiniLM's width), its seconds and this
+   process's peak RSS, to show that the cost stops growing with the log (ALIGN_MAX_PAIRS, ALIGN_MAX_FIT).
+3. EfficientNet-Lite0 over generated 224 x 224 photos-like images (random smooth colour fields, PNG), in batches
    of 64 (data/content.py): images per second, decode and resize included, after one warm-up batch.
 Thread counts are set explicitly (MISTREC_BENCH_THREADS, default 2) and the load average is recorded.
 """
@@ -29,17 +33,43 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, THREADS, context, write_json
 
 
-def _prepare_seconds(raw: Path, out: Path, encoder: str, force: bool, dims: int | str = "auto"
+def _prepare_seconds(raw: Path, out: Path, encoder: str, force: bool, dims: int | str = "auto", align: str = "none"
                      ) -> tuple[float, dict[str, Any]]:
     from mistrec.data import load_dataset_config, prepare
 
     cfg = yaml.safe_load(raw.read_text())
-    cfg["content"] = {"embed_text": True, "text_encoder": encoder, "text_dims": dims}
-    path = raw.with_name(f"dataset-{encoder}-{dims}.yaml")
+    cfg["content"] = {"embed_text": True, "text_encoder": encoder, "text_dims": dims, "align": align}
+    path = raw.with_name(f"dataset-{encoder}-{dims}-{align}.yaml")
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     t0 = time.perf_counter()
     manifest = prepare(load_dataset_config(path), out, quiet=True, force=force)
-    return time.perf_counter() - t0, manifest["content"]["items"]["blocks"][0]
+    report = manifest["content"]["items"]
+    return time.perf_counter() - t0, {**report["blocks"][0], **({"aligned": report["aligned"]} if align != "none"
+                                                                 else {})}
+
+
+def _align_at_scale(users: int, items: int, likes: int, dims: int = 384) -> dict[str, Any]:
+    """align_to_cooccurrence alone on a generated log: `users` each liking `likes` distinct items of `items`
+    (popularity Zipf-like, so that co-occurrence is dense at the head, as on real logs), random content."""
+    from _common import PeakRss
+
+    from mistrec.data.content import align_to_cooccurrence
+
+    rng = np.random.default_rng(0)
+    weight = 1.0 / np.arange(1, items + 1) ** 0.8
+    item = np.concatenate([rng.choice(items, likes, replace=False, p=weight / weight.sum()) + 1
+                           for _ in range(users)])
+    user = np.repeat(np.arange(1, users + 1), likes)
+    content = rng.normal(size=(items + 1, dims)).astype(np.float32)
+    peak = PeakRss()
+    before = peak.reset()
+    t0 = time.perf_counter()
+    _, report = align_to_cooccurrence(content, item, user)
+    seconds = time.perf_counter() - t0
+    return {"users": users, "items": items, "likes_per_user": likes, "content_dims": dims,
+            "liked_rows": len(item), "seconds": round(seconds, 2), "rss_before_mb": round(before, 1),
+            "peak_rss_mb": round(peak.final(), 1),
+            **{k: report[k] for k in ("users_read", "pairs_read", "items_with_both", "items_fitted", "result")}}
 
 
 def _images(folder: Path, n: int) -> list[str]:
@@ -60,6 +90,9 @@ def main() -> int:
     ap.add_argument("--json", required=True)
     ap.add_argument("--images", type=int, default=320)
     ap.add_argument("--work", default=str(REPO / "benchmarks" / "work" / "content-speed"))
+    ap.add_argument("--align-users", type=int, default=200_000)
+    ap.add_argument("--align-items", type=int, default=100_000)
+    ap.add_argument("--align-likes", type=int, default=30)
     args = ap.parse_args()
 
     import torch
@@ -97,6 +130,15 @@ def main() -> int:
     doc["no_content_prepare_seconds"] = round(time.perf_counter() - t0, 2)
     print(f"TF-IDF: prepare {tfidf:.1f} s ({block['dims']} dims, auto), {fixed:.1f} s at 64; without content "
           f"{doc['no_content_prepare_seconds']:.1f} s", flush=True)
+    aligned, block_al = _prepare_seconds(raw, work / "prepared-tfidf", "tfidf", force=True, align="cooccurrence")
+    rep = block_al["aligned"]
+    doc["align"] = {"prepare_seconds": round(aligned, 2), "prepare_seconds_without": round(tfidf, 2),
+                    **{k: rep[k] for k in ("liked_rows", "users", "users_read", "pairs_read", "items_fitted",
+                                           "result")},
+                    "at_scale": _align_at_scale(args.align_users, args.align_items, args.align_likes)}
+    print(f"align: prepare {aligned:.1f} s (without {tfidf:.1f} s); alone on {args.align_users:,} users x "
+          f"{args.align_likes} of {args.align_items:,} items: {doc['align']['at_scale']['seconds']} s, peak RSS "
+          f"{doc['align']['at_scale']['peak_rss_mb']} MB", flush=True)
 
     names = _images(work / "images", args.images)
     embed_image_block(names[:64], work / "images")  # warm-up: first load of the weights, first batch

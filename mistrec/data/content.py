@@ -277,6 +277,9 @@ ALIGN_FACTORS = 32  # the behaviour factors a content is tried against
 ALIGN_MIN_R2 = 0.1  # a factor is kept when the content predicts this share of its variance on held-out folds
 ALIGN_PER_USER = 100  # liked items read per user (a seeded sample above it): co-occurrence pairs grow as its square
 ALIGN_MIN_ITEMS = 20  # items with both content and a liked training row below which nothing is fitted
+ALIGN_MAX_PAIRS = 500_000  # liked (user, item) pairs read in all: a seeded sample of whole users above it
+ALIGN_MAX_PRODUCTS = 30_000_000  # co-occurrence products (sum over users of k (k - 1)) read in all, likewise
+ALIGN_MAX_FIT = 50_000  # items the ridge regressions are fitted on: a seeded sample above it
 
 
 def align_to_cooccurrence(content: np.ndarray, item: np.ndarray, user: np.ndarray, *, seed: int = 0
@@ -286,17 +289,19 @@ def align_to_cooccurrence(content: np.ndarray, item: np.ndarray, user: np.ndarra
     stays as it was: the report says why). `item`, `user`: the dataset indices of the training split's liked rows.
 
     1. The liked matrix (items x users: 1 where a training row of the user liked the item; at most ALIGN_PER_USER
-       items per user), the items' co-occurrence C = M M^T off the diagonal, its positive pointwise mutual
-       information, and that matrix's first ALIGN_FACTORS singular vectors U (truncated SVD: the factorisation
-       item2vec performs implicitly, Levy and Goldberg, NeurIPS 2014), each of unit length, so that a strong
-       factor (the items' overall popularity, often the first) does not outweigh the others once rows are
-       normalised.
+       items per user, and at most ALIGN_MAX_PAIRS pairs and ALIGN_MAX_PRODUCTS co-occurrence products in all,
+       whole users in a seeded order, so that time and memory are bounded whatever the log's size), the items'
+       co-occurrence C = M M^T off the diagonal, its positive pointwise mutual information, and that matrix's
+       first ALIGN_FACTORS singular vectors U (truncated SVD: the factorisation item2vec performs implicitly, Levy
+       and Goldberg, NeurIPS 2014), each of unit length, so that a strong factor (the items' overall popularity,
+       often the first) does not outweigh the others once rows are normalised.
     2. For each factor, the share of its variance that a ridge regression from the content predicts on 5 held-out
-       folds of the items with both (R^2): the factors at or above ALIGN_MIN_R2 are kept, the directions of
-       behaviour the content says something about. The rest (what content names that clicks do not follow, and
-       behaviour that content cannot tell) is left out.
+       folds of the items with both (at most ALIGN_MAX_FIT of them, a seeded sample) (R^2): the factors at or
+       above ALIGN_MIN_R2 are kept, the directions of behaviour the content says something about. The rest
+       (what content names that clicks do not follow, and behaviour that content cannot tell) is left out.
     3. The ridge regression from the content to the kept factors, fitted on those items, applied to every item
-       with content (items without a liked training row, new items, included), rows L2-normalised. Items without
+       with content (items without a liked training row, new items, and items left out of the sample
+       included), rows L2-normalised. Items without
        content stay zero. Only training rows are read: a held-out item's vector comes from its content alone.
     """
     from scipy.sparse import csr_matrix
@@ -312,6 +317,15 @@ def align_to_cooccurrence(content: np.ndarray, item: np.ndarray, user: np.ndarra
         first = np.r_[0, np.flatnonzero(np.diff(pairs[:, 0])) + 1]
         rank = np.arange(len(pairs)) - np.repeat(first, np.diff(np.r_[first, len(pairs)]))
         pairs = pairs[rank < ALIGN_PER_USER]
+    users, counts = np.unique(pairs[:, 0], return_counts=True)
+    report["users"] = len(users)
+    if counts.sum() > ALIGN_MAX_PAIRS or (counts * (counts - 1)).sum() > ALIGN_MAX_PRODUCTS:
+        # whole users in a seeded order until the pairs or the co-occurrence products would pass their bound
+        order = np.random.default_rng(seed + 1).permutation(len(users))
+        c = counts[order]
+        within = (np.cumsum(c) <= ALIGN_MAX_PAIRS) & (np.cumsum(c * (c - 1)) <= ALIGN_MAX_PRODUCTS)
+        pairs = pairs[np.isin(pairs[:, 0], users[order[within]])]
+    report.update(users_read=len(np.unique(pairs[:, 0])), pairs_read=len(pairs))
     liked = csr_matrix((np.ones(len(pairs)), (pairs[:, 1], pairs[:, 0])),
                        shape=(n, int(pairs[:, 0].max(initial=0)) + 1))
     co = (liked @ liked.T).tocoo()
@@ -321,6 +335,9 @@ def align_to_cooccurrence(content: np.ndarray, item: np.ndarray, user: np.ndarra
     pmi = np.log(val * val.sum() / (margin[row] * margin[col])) if len(val) else val
     has_content = np.abs(content).sum(axis=1) > 0
     fit = has_content & (margin > 0)
+    report["items_with_both"] = int(fit.sum())
+    if fit.sum() > ALIGN_MAX_FIT:
+        fit[np.random.default_rng(seed + 2).permutation(np.flatnonzero(fit))[ALIGN_MAX_FIT:]] = False
     report["items_fitted"] = int(fit.sum())
     if fit.sum() < ALIGN_MIN_ITEMS:
         report["result"] = (f"{int(fit.sum())} items have content and a liked training row shared with another "

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from mistrec.data import PreparedDataset, load_dataset_config, prepare
+from mistrec.data import content as content_module
 from mistrec.data.content import _word_counts, align_to_cooccurrence, embed_text_block, image_available, parallel_rank
 from mistrec.errors import ConfigError, DataError
 from tests.conftest import write_yaml
@@ -231,12 +232,15 @@ def test_content_that_predicts_no_behaviour_is_kept_as_it_was_and_said() -> None
     assert aligned is None and "at least 20 needed" in report["result"]
 
 
-def _aligned_dataset(tmp_path: Path, flip: set[tuple[str, int]]) -> Path:
+def _aligned_dataset(tmp_path: Path, flip: set[tuple[str, int]], titles_say_topic: bool = True) -> Path:
     """120 items of 5 topics (their titles), 60 users each liking mostly one topic; `flip`: the (user, time) of the
-    rows whose label is flipped."""
+    rows whose label is flipped; `titles_say_topic` False: the titles dealt out to the items at random (the
+    control: content that says nothing of what users like)."""
     rng = np.random.default_rng(3)
     texts = _topic_texts(5, n=120)
     topic = [int(t.split("w")[0][1:]) for t in texts]
+    if not titles_say_topic:
+        texts = list(np.random.default_rng(4).permutation(texts))
     rows = []
     for u in range(1, 61):
         mine = rng.integers(5)
@@ -252,6 +256,29 @@ def _aligned_dataset(tmp_path: Path, flip: set[tuple[str, int]]) -> Path:
         "items": {"path": "items.csv", "columns": {"item_id": "iid"}, "text": ["title"]},
         "content": {"embed_text": True, "text_encoder": "tfidf", "align": "cooccurrence"}}
     return write_yaml(tmp_path / "d.yaml", cfg)
+
+
+def test_alignment_reads_a_bounded_sample_of_users_and_items(monkeypatch: pytest.MonkeyPatch) -> None:
+    content, item, user, group, held = _liked_groups(content_of_group=True, users=300)
+    monkeypatch.setattr(content_module, "ALIGN_MAX_PAIRS", 1200)  # 100 of the 300 users' 12 likes
+    monkeypatch.setattr(content_module, "ALIGN_MAX_FIT", 60)
+    aligned, report = align_to_cooccurrence(content, item, user)
+    assert report["users"] == 300 and report["users_read"] == 100 and report["pairs_read"] == 1200
+    assert report["items_with_both"] > 60 and report["items_fitted"] == 60
+    assert aligned is not None and report["result"] == "aligned"
+    trained = np.setdiff1d(np.unique(item), [30])
+    centroids = np.stack([aligned[trained][group[trained] == g].mean(axis=0) for g in range(4)])
+    assert np.mean([np.argmax(centroids @ aligned[i]) == group[i] for i in held]) >= 0.8
+    again, _ = align_to_cooccurrence(content, item, user)  # the samples are seeded
+    np.testing.assert_array_equal(again, aligned)
+
+
+def test_content_aligned_to_nothing_is_kept_and_prepare_says_so(tmp_path: Path) -> None:
+    m = prepare(load_dataset_config(_aligned_dataset(tmp_path, set(), titles_say_topic=False)), tmp_path / "a")
+    report = m["content"]["items"]
+    assert report["aligned"]["kept"] == [] and report["aligned"]["result"] != "aligned"
+    assert any(n.startswith("content.align: the content predicts none") for n in m["notes"])
+    assert PreparedDataset.load(tmp_path / "a").content("items").shape[1] == report["dims"] > 0  # as embedded
 
 
 def test_alignment_reads_training_rows_only(tmp_path: Path) -> None:
