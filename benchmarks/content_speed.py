@@ -49,16 +49,16 @@ def _prepare_seconds(raw: Path, out: Path, encoder: str, force: bool, dims: int 
 
 
 def _align_at_scale(users: int, items: int, likes: int, dims: int = 384) -> dict[str, Any]:
-    """align_to_cooccurrence alone on a generated log: `users` each liking `likes` distinct items of `items`
-    (popularity Zipf-like, so that co-occurrence is dense at the head, as on real logs), random content."""
+    """align_to_cooccurrence alone on a generated log: `users` each with `likes` liked rows over `items` items
+    (drawn with replacement, popularity Zipf-like, so that co-occurrence is dense at the head and some rows repeat,
+    as on real logs), random content."""
     from _common import PeakRss
 
     from mistrec.data.content import align_to_cooccurrence
 
     rng = np.random.default_rng(0)
     weight = 1.0 / np.arange(1, items + 1) ** 0.8
-    item = np.concatenate([rng.choice(items, likes, replace=False, p=weight / weight.sum()) + 1
-                           for _ in range(users)])
+    item = rng.choice(items, users * likes, p=weight / weight.sum()) + 1
     user = np.repeat(np.arange(1, users + 1), likes)
     content = rng.normal(size=(items + 1, dims)).astype(np.float32)
     peak = PeakRss()

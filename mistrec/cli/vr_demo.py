@@ -72,9 +72,16 @@ def vr_demo(args: argparse.Namespace) -> int:
           f"scenes {', '.join(data.scenario_names)} with disjoint catalogues; items described in words, e.g. "
           f"{data.items['item_id'][0]}: \"{data.items['description'][0]}\"")
     manifest = prepare(load_dataset_config(yaml_path), out / "prepared", quiet=args.quiet, force=True)
-    block = manifest["content"]["items"]["blocks"][0]
+    content = manifest["content"]["items"]
+    block = content["blocks"][0]
     print(f"Item descriptions embedded by {block['encoder']} ({block['dims']} dimensions, {block['rows_with']:,} "
           "items): the content that links a showroom item to the home-feed items a user engaged with")
+    aligned = content.get("aligned", {})
+    if aligned.get("result") == "aligned":
+        print(f"... and aligned to behaviour (content.align: cooccurrence): mapped onto the {aligned['dims']} of "
+              f"{aligned['factors']} co-occurrence factors of the training clicks that the text predicts")
+    elif aligned:
+        print(f"content.align: {aligned['result']}")
     print_summary(manifest, out / "prepared")
     torch.set_num_threads(2)
     run_dir = out / "runs" / "mist"

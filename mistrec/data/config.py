@@ -194,9 +194,10 @@ class ContentConfig:
     # the dimensions TF-IDF is reduced to by truncated SVD (MiniLM's are 384); None ("auto" in the YAML): the
     # components above the noise floor, at most 64 (data/content.py, parallel_rank)
     text_dims: int | None = None
-    # cooccurrence: the items' content replaced by its map onto the behaviour factors it predicts (fitted on the
-    # training split's liked rows: data/content.py, align_to_cooccurrence); none: the content as embedded
-    align: str = "none"
+    # cooccurrence (the default since 2026-12-03: docs/benchmarks.md, "Content"): the items' content replaced by
+    # its map onto the behaviour factors it predicts (fitted on the training split's liked rows: data/content.py,
+    # align_to_cooccurrence); none: the content as embedded
+    align: str = "cooccurrence"
 
     @classmethod
     def from_dict(cls, d: Any) -> ContentConfig:
@@ -205,7 +206,7 @@ class ContentConfig:
         return cls(embed_text=_bool(d.get("embed_text", False), "content.embed_text"),
                    text_encoder=_choice(d.get("text_encoder", "auto"), TEXT_ENCODERS, "content.text_encoder"),
                    text_dims=_text_dims(d.get("text_dims", "auto")),
-                   align=_choice(d.get("align", "none"), ALIGN_METHODS, "content.align"))
+                   align=_choice(d.get("align", cls.align), ALIGN_METHODS, "content.align"))
 
 
 def _text_dims(v: Any) -> int | None:

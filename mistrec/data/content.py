@@ -25,12 +25,12 @@ row or without any content: zeros), and `content/<kind>.json` saying which block
 
 Every block is L2-normalised row by row (a missing one stays zero), so blocks of different encoders weigh alike.
 
-With `content: {align: cooccurrence}` the items' content is then aligned to behaviour (`align_to_cooccurrence`):
-replaced by its ridge regression onto the item factors of the training split's co-occurrence of liked items, the
-factors the content predicts on held-out folds only (a content-to-collaborative map: Gantner et al., ICDM 2010;
-Barkan et al., "CB2CF", RecSys 2019). Content names more than interest (which words a description happens to use,
-how long it is); what a model needs of it for an item nobody has clicked is where that item would sit among the
-clicked ones.
+With `content: {align: cooccurrence}` (the default) the items' content is then aligned to behaviour
+(`align_to_cooccurrence`): replaced by its ridge regression onto the item factors of the training split's
+co-occurrence of liked items, the factors the content predicts on held-out folds only (a content-to-collaborative
+map: Gantner et al., ICDM 2010; Barkan et al., "CB2CF", RecSys 2019). Content names more than interest (which
+words a description happens to use, how long it is); what a model needs of it for an item nobody has clicked is
+where that item would sit among the clicked ones.
 
 MiniLM and image vectors are cached by content hash (SHA-256 of the text, or of the image file's bytes) in
 `content/cache/<encoder>.parquet`, which a later `prepare --force` into the same directory reuses: only new texts

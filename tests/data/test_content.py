@@ -25,7 +25,7 @@ def _dataset(tmp_path: Path, items: str, extra: dict[str, Any], content: dict[st
     cfg = {"name": "c", "interactions": [{"path": "clicks.csv", "scenario": "home", "columns": {
         "user_id": "uid", "item_id": "iid", "timestamp": "ts", "label": "clicked"}}],
         "items": {"path": "items.csv", "columns": {"item_id": "iid"}, **extra},
-        "content": content or {"embed_text": True, "text_encoder": "tfidf", "text_dims": 4}}
+        "content": content or {"embed_text": True, "text_encoder": "tfidf", "text_dims": 4, "align": "none"}}
     return write_yaml(tmp_path / "d.yaml", cfg)
 
 
@@ -101,7 +101,7 @@ def test_text_dims_auto_is_the_default_and_reported(tmp_path: Path) -> None:
     cfg = {"name": "c", "interactions": [{"path": "clicks.csv", "scenario": "home", "columns": {
         "user_id": "uid", "item_id": "iid", "timestamp": "ts", "label": "clicked"}}],
         "items": {"path": "items.csv", "columns": {"item_id": "iid"}, "text": ["title"]},
-        "content": {"embed_text": True, "text_encoder": "tfidf"}}
+        "content": {"embed_text": True, "text_encoder": "tfidf", "align": "none"}}
     dataset = load_dataset_config(write_yaml(tmp_path / "d.yaml", cfg))
     assert dataset.content.text_dims is None
     block = prepare(dataset, tmp_path / "out")["content"]["items"]["blocks"][0]
@@ -254,7 +254,7 @@ def _aligned_dataset(tmp_path: Path, flip: set[tuple[str, int]], titles_say_topi
     cfg = {"name": "c", "interactions": [{"path": "clicks.csv", "scenario": "home", "columns": {
         "user_id": "uid", "item_id": "iid", "timestamp": "ts", "label": "clicked"}}],
         "items": {"path": "items.csv", "columns": {"item_id": "iid"}, "text": ["title"]},
-        "content": {"embed_text": True, "text_encoder": "tfidf", "align": "cooccurrence"}}
+        "content": {"embed_text": True, "text_encoder": "tfidf"}}  # align: cooccurrence, the default
     return write_yaml(tmp_path / "d.yaml", cfg)
 
 
@@ -282,7 +282,9 @@ def test_content_aligned_to_nothing_is_kept_and_prepare_says_so(tmp_path: Path) 
 
 
 def test_alignment_reads_training_rows_only(tmp_path: Path) -> None:
-    m = prepare(load_dataset_config(_aligned_dataset(tmp_path, set())), tmp_path / "a")
+    dataset = load_dataset_config(_aligned_dataset(tmp_path, set()))
+    assert dataset.content.align == "cooccurrence"  # the default: the YAML does not name it
+    m = prepare(dataset, tmp_path / "a")
     report = m["content"]["items"]
     assert report["aligned"]["result"] == "aligned" and report["dims"] == len(report["aligned"]["kept"]) >= 1
     ds = PreparedDataset.load(tmp_path / "a")

@@ -24,7 +24,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("content")
     raw = generate(SyntheticConfig(n_users=300, events_per_user=30, description_words=8, seed=2)).write(root / "raw")
     cfg = yaml.safe_load(raw.read_text())
-    cfg["content"] = {"embed_text": True, "text_encoder": "tfidf", "text_dims": 12}
+    cfg["content"] = {"embed_text": True, "text_encoder": "tfidf", "text_dims": 12, "align": "none"}  # as embedded
     raw.write_text(yaml.safe_dump(cfg))
     prepare(load_dataset_config(raw), root / "prepared", protocol=ProtocolConfig(name="cold-item", seed=1),
             history_length=10, quiet=True)
