@@ -8,9 +8,10 @@
    (text_dims auto, the default, and fixed at 64: what choosing the rank costs).
    The figures are the whole `prepare`'s seconds and the content step's share (the content report's counts).
 2. `content: {align: cooccurrence}` (data/content.py): the TF-IDF preparation again with the alignment (what it
-   adds to `prepare`), and `align_to_cooccurrence` alone on a log past its bounds (--align-users users liking
-   --align-likes items each of --align-items, 384-dimensional content: MiniLM's width), its seconds and this
-   process's peak RSS, to show that the cost stops growing with the log (ALIGN_MAX_PAIRS, ALIGN_MAX_FIT).
+   adds to `prepare`), and `align_to_cooccurrence` alone on a log past its bounds (--align-users users with
+   --align-likes liked rows each over --align-items items, 384-dimensional content: MiniLM's width), its seconds
+   and this process's peak RSS, to show that its cost stops growing with the log (ALIGN_MAX_PAIRS, ALIGN_MAX_PRODUCTS,
+   ALIGN_MAX_FIT).
 3. EfficientNet-Lite0 over generated 224 x 224 photos-like images (random smooth colour fields, PNG), in batches
    of 64 (data/content.py): images per second, decode and resize included, after one warm-up batch.
 Thread counts are set explicitly (MISTREC_BENCH_THREADS, default 2) and the load average is recorded.

@@ -290,8 +290,8 @@ def align_to_cooccurrence(content: np.ndarray, item: np.ndarray, user: np.ndarra
 
     1. The liked matrix (items x users: 1 where a training row of the user liked the item; at most ALIGN_PER_USER
        items per user, and at most ALIGN_MAX_PAIRS pairs and ALIGN_MAX_PRODUCTS co-occurrence products in all,
-       whole users in a seeded order, so that time and memory are bounded whatever the log's size), the items'
-       co-occurrence C = M M^T off the diagonal, its positive pointwise mutual information, and that matrix's
+       whole users in a seeded order, so that the co-occurrence's time and memory stop growing with the log), the
+       items' co-occurrence C = M M^T off the diagonal, its positive pointwise mutual information, and that matrix's
        first ALIGN_FACTORS singular vectors U (truncated SVD: the factorisation item2vec performs implicitly, Levy
        and Goldberg, NeurIPS 2014), each of unit length, so that a strong factor (the items' overall popularity,
        often the first) does not outweigh the others once rows are normalised.
@@ -300,9 +300,9 @@ def align_to_cooccurrence(content: np.ndarray, item: np.ndarray, user: np.ndarra
        above ALIGN_MIN_R2 are kept, the directions of behaviour the content says something about. The rest
        (what content names that clicks do not follow, and behaviour that content cannot tell) is left out.
     3. The ridge regression from the content to the kept factors, fitted on those items, applied to every item
-       with content (items without a liked training row, new items, and items left out of the sample
-       included), rows L2-normalised. Items without
-       content stay zero. Only training rows are read: a held-out item's vector comes from its content alone.
+       with content (items without a liked training row, new items, and items left out of the sample included),
+       rows L2-normalised. Items without content stay zero. Only training rows are read: a held-out item's vector
+       comes from its content alone.
     """
     from scipy.sparse import csr_matrix
     from sklearn.decomposition import TruncatedSVD
