@@ -149,8 +149,7 @@ def main() -> int:
     ap.add_argument("--platform", choices=("transfer", "default"), default="transfer",
                     help="the cold-item setting's generator: the transfer platform (default) or the default one")
     ap.add_argument("--variants", default="id,category,text,text64,text8,oracle",
-                    help=f"comma-separated, of {', '.join(VARIANTS)} (id is needed: the others are paired against it; "
-                         "the cross-scene setting needs text too)")
+                    help=f"comma-separated, of {', '.join(VARIANTS)} (id is needed: the others are paired against it)")
     ap.add_argument("--work", default=str(REPO / "benchmarks" / "work" / "cold-start"))
     ap.add_argument("--summary-only", action="store_true",
                     help="recompute the summary keys of the existing --json file (nothing trained): after a default "
@@ -239,12 +238,9 @@ def _cross_scene_row(got: dict[str, Any], seed: int) -> dict[str, Any]:
         mask = sparse & (ref["scenario"] == s)
         per_scene[name] = {"rows": int(mask.sum()), **{f"auc_{v}": auc_or_nan(g["label"][mask], g["p"][mask])
                                                         for v, g in got.items()}}
-        per_scene[name]["gain_text_vs_id"] = per_scene[name]["auc_text"] - per_scene[name]["auc_id"]
     counted = {k: v for k, v in per_scene.items() if v["rows"] >= MIN_ROWS}
     return {"seed": seed, "sparse_users_0_2": per_scene, "scenes_counted": sorted(counted),
             "auc": {v: float(np.mean([r[f"auc_{v}"] for r in counted.values()])) for v in got},
-            "gain_mean_over_scenes": float(np.mean([r["gain_text_vs_id"] for r in counted.values()])),
-            "paired_sparse_text_vs_id": paired_auc_over_users(got["text"], got["id"], sparse, seed),
             "paired_sparse_vs_id": {v: paired_auc_over_users(g, ref, sparse, seed) for v, g in got.items()
                                     if v != "id"},
             "all_rows_auc": {v: auc_or_nan(g["label"], g["p"]) for v, g in got.items()},

@@ -77,11 +77,9 @@ def vr_demo(args: argparse.Namespace) -> int:
     print(f"Item descriptions embedded by {block['encoder']} ({block['dims']} dimensions, {block['rows_with']:,} "
           "items): the content that links a showroom item to the home-feed items a user engaged with")
     aligned = content.get("aligned", {})
-    if aligned.get("result") == "aligned":
+    if aligned.get("result") == "aligned":  # where nothing was aligned, prepare's note (printed below) says why
         print(f"... and aligned to behaviour (content.align: cooccurrence): mapped onto the {aligned['dims']} of "
               f"{aligned['factors']} co-occurrence factors of the training clicks that the text predicts")
-    elif aligned:
-        print(f"content.align: {aligned['result']}")
     print_summary(manifest, out / "prepared")
     torch.set_num_threads(2)
     run_dir = out / "runs" / "mist"

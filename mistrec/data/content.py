@@ -318,14 +318,14 @@ def align_to_cooccurrence(content: np.ndarray, item: np.ndarray, user: np.ndarra
         rank = np.arange(len(pairs)) - np.repeat(first, np.diff(np.r_[first, len(pairs)]))
         pairs = pairs[rank < ALIGN_PER_USER]
     users, counts = np.unique(pairs[:, 0], return_counts=True)
-    report["users"] = len(users)
+    read = users
     if counts.sum() > ALIGN_MAX_PAIRS or (counts * (counts - 1)).sum() > ALIGN_MAX_PRODUCTS:
         # whole users in a seeded order until the pairs or the co-occurrence products would pass their bound
         order = np.random.default_rng(seed + 1).permutation(len(users))
         c = counts[order]
-        within = (np.cumsum(c) <= ALIGN_MAX_PAIRS) & (np.cumsum(c * (c - 1)) <= ALIGN_MAX_PRODUCTS)
-        pairs = pairs[np.isin(pairs[:, 0], users[order[within]])]
-    report.update(users_read=len(np.unique(pairs[:, 0])), pairs_read=len(pairs))
+        read = users[order[(np.cumsum(c) <= ALIGN_MAX_PAIRS) & (np.cumsum(c * (c - 1)) <= ALIGN_MAX_PRODUCTS)]]
+        pairs = pairs[np.isin(pairs[:, 0], read)]
+    report.update(users=len(users), users_read=len(read), pairs_read=len(pairs))
     liked = csr_matrix((np.ones(len(pairs)), (pairs[:, 1], pairs[:, 0])),
                        shape=(n, int(pairs[:, 0].max(initial=0)) + 1))
     co = (liked @ liked.T).tocoo()

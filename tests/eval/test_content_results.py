@@ -3,27 +3,15 @@ cold_start.py's issue keys follow the library's default text path; the committed
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.eval.benchmark_scripts import BENCHMARKS, load
 
-
-def _script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ml1m_text = _script("ml1m_text")
-cold_start = _script("cold_start")
+ml1m_text = load("ml1m_text")
+cold_start = load("cold_start")
 
 
 def _paired(gain: float, p: float) -> dict[str, Any]:

@@ -3,15 +3,11 @@ a filled model ahead of the paired tests' best other is said, not hidden."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any
 
-_path = Path(__file__).resolve().parents[2] / "benchmarks" / "transfer_tables.py"
-_spec = importlib.util.spec_from_file_location("transfer_tables", _path)
-assert _spec is not None and _spec.loader is not None
-tables = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tables)
+from tests.eval.benchmark_scripts import load
+
+tables = load("transfer_tables")
 
 
 def _row(model: str, seeds: int, auc: float, target: str = "sport") -> dict[str, Any]:
