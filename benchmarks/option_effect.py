@@ -6,7 +6,14 @@ trained without it (the work directory's runs/mist) and the isolated model, on t
         benchmarks/work/transfer-synth-s20/synthetic-{identity,transfer}-4000u
 
 Each DIR is a benchmarks/transfer.py work directory (prepared/, runs/mist/seed-S, and runs/MODEL/seed-S of each of
-`--others`, default isolated_dnn); `--candidate` names the candidate run of each (DIR's name as {name}, seed). Every
+`--others`, default isolated_dnn); `--candidate` names the candidate run of each (DIR's name as {name}, seed).
+With `--without FORMS` instead, an after-training choice is measured on the same weights: the candidate is each
+mist run with its choices made again by the current code, every option offered, the baseline the same run with
+the options of FORMS left out (for mist's "rate" form, `--without rate`; the choices made are in the JSON):
+
+    python benchmarks/option_effect.py --json benchmarks/results/rate_form_effect_synthetic.json --label "rate form" \
+        --without rate benchmarks/work/s24-synth/synthetic-{identity,transfer}-4000u
+ Every
 run scores the DIR's test rows now (`predict`). Per scenario and activity group (all users, "0", "1-2": the user's
 training events in the scenario, grouped as `mistrec evaluate` groups them, mistrec.eval.activity), the test AUC of
 each model per seed and their means, and paired bootstraps over users (`paired_bootstrap`, 1,000 resamples, the
@@ -31,30 +38,61 @@ GROUPS = ("all", "0", "1-2")  # "all", then groups of mistrec.eval.activity.ACTI
 MIN_ROWS = 100
 
 
-def scores(run: Path, ds: Any) -> dict[str, np.ndarray]:
-    """A run's test probabilities with the rows' scenario name, user and label."""
+def scores(run: Path, ds: Any, resettle: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """A run's test probabilities with the rows' scenario name, user and label. With `resettle` the run's
+    after-training choices (`SelectsOnValidation`) are made again by the current code on its validation rows first,
+    leaving out the options that start with any of `resettle`'s forms (() leaves none out); the choices made are
+    returned under "selected"."""
+    from mistrec.models.base import SelectsOnValidation
+    from mistrec.models.mist import Mist
     from mistrec.train.artifact import load_run
+    from mistrec.train.distributed import Ranks
+    from mistrec.train.loop import TrainConfig, select_on_validation
     from mistrec.train.predict import predict
 
     model, enc, _ = load_run(run)
+    selected = None
+    if resettle is not None:
+        assert isinstance(model, SelectsOnValidation)
+        if isinstance(model, Mist):  # the "rate" form's counted rate, absent from runs saved before it
+            model.fit_rate(enc.indexed(enc.rows(ds, "train")))
+        every = model.validation_rounds
+        forms = tuple(f"{f} " for f in resettle)
+        model.validation_rounds = lambda: tuple(  # type: ignore[method-assign]
+            tuple(o for o in r if not o.startswith(forms)) for r in every())
+        selected = select_on_validation(model, enc, enc.rows(ds, "valid"), TrainConfig(), Ranks())
     rows = enc.rows(ds, "test")
     names = enc.spec_.scenario_names
     return {"prob": predict(model, enc, rows), "label": rows.label, "user": rows.user, "scenario_index": rows.scenario,
-            "scenario": np.array([names[s - 1] if s > 0 else "" for s in rows.scenario])}
+            "scenario": np.array([names[s - 1] if s > 0 else "" for s in rows.scenario]), "selected": selected}
 
 
-def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str]) -> list[dict[str, Any]]:
+def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str], runs_dir: str = "runs",
+            without: tuple[str, ...] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The rows of one DIR, and per seed the overall test AUC of each model (and with `without`, the choices)."""
     from mistrec.data.prepared import PreparedDataset
     from mistrec.eval.activity import ACTIVITY_GROUPS, ActivityCounts, group_index
-    from mistrec.metrics import auc, paired_bootstrap
+    from mistrec.metrics import auc, paired_bootstrap, scenario_aucs
 
     ds = PreparedDataset.load(root / "prepared")
-    runs: dict[str, list[dict[str, np.ndarray]]] = {k: [] for k in ("candidate", "mist", *others)}
+    runs: dict[str, list[dict[str, Any]]] = {k: [] for k in ("candidate", "mist", *others)}
     pairs = [("candidate", "mist")] + [(a, b) for b in others for a in ("candidate", "mist")]
     for seed in seeds:
-        runs["candidate"].append(scores(Path(candidate.format(name=root.name, seed=seed)), ds))
-        for model in ("mist", *others):
-            runs[model].append(scores(root / "runs" / model / f"seed-{seed}", ds))
+        if without is None:  # a candidate trained with the option against the DIR's mist
+            runs["candidate"].append(scores(Path(candidate.format(name=root.name, seed=seed)), ds))
+            runs["mist"].append(scores(root / runs_dir / "mist" / f"seed-{seed}", ds))
+        else:  # the same weights: every option of the choices against the choices without `without`'s forms
+            run = root / runs_dir / "mist" / f"seed-{seed}"
+            runs["candidate"].append(scores(run, ds, resettle=()))
+            runs["mist"].append(scores(run, ds, resettle=without))
+        for model in others:
+            runs[model].append(scores(root / runs_dir / model / f"seed-{seed}", ds))
+    overall = {k: [scenario_aucs(r["label"], r["prob"], r["scenario_index"])[0] for r in v] for k, v in runs.items()}
+    summary: dict[str, Any] = {"dir": root.name, "overall_auc_per_seed": overall,
+               "overall_auc": {k: float(np.mean(v)) for k, v in overall.items()}}
+    if without is not None:
+        summary["selected"] = {k: [r["selected"] for r in runs[k]] for k in ("candidate", "mist")}
+    print(f"{root.name} overall: " + ", ".join(f"{k} {v:.5f}" for k, v in summary["overall_auc"].items()), flush=True)
     ref = runs["mist"][0]
     for model, per_seed in runs.items():  # the same test rows in the same order in every run
         for r in per_seed:
@@ -83,7 +121,7 @@ def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str]) -> 
                 f"{k} {v:.4f}" for k, v in rec["auc"].items()) + "; " + ", ".join(
                 f"{k} {v['diff']:+.4f} p {v['p_value']:.3f}" for k, v in rec["paired"].items()), flush=True)
             out.append(rec)
-    return out
+    return out, summary
 
 
 def main() -> int:
@@ -93,14 +131,28 @@ def main() -> int:
     ap.add_argument("--json", required=True)
     ap.add_argument("--seeds", default="2022,2023,2024")
     ap.add_argument("--label", required=True, help="what the candidate runs were trained with (recorded)")
-    ap.add_argument("--candidate", required=True, help="the candidate run of a DIR and seed: '.../{name}/seed-{seed}'")
+    ap.add_argument("--candidate", help="the candidate run of a DIR and seed: '.../{name}/seed-{seed}'")
+    ap.add_argument("--without", help="comma-separated option forms (e.g. rate): no candidate runs; each DIR's mist "
+                                      "runs with their after-training choices made again by the current code, with "
+                                      "every option (candidate) and without these forms' options (baseline)")
     ap.add_argument("--others", default="isolated_dnn", help="comma-separated models of each DIR to compare with")
+    ap.add_argument("--runs", default="runs", help="the runs' directory in each DIR (mistrec benchmark's: "
+                                                   "benchmark-runs)")
     ap.add_argument("dirs", nargs="+")
     args = ap.parse_args()
+    if (args.candidate is None) == (args.without is None):
+        ap.error("give --candidate (runs trained with an option) or --without (the same runs, choices remade)")
     torch.set_num_threads(int(THREADS))
     seeds = [int(s) for s in args.seeds.split(",")]
-    results = [r for d in args.dirs for r in one_dir(Path(d), args.candidate, seeds, args.others.split(","))]
-    write_json(args.json, {"candidate": args.label, "seeds": seeds, "results": results, "context": context()})
+    others = [m for m in args.others.split(",") if m]
+    without = tuple(f for f in args.without.split(",") if f) if args.without else None
+    results, overall = [], []
+    for d in args.dirs:
+        rows, summary = one_dir(Path(d), args.candidate or "", seeds, others, args.runs, without)
+        results += rows
+        overall.append(summary)
+    write_json(args.json, {"candidate": args.label, "without": list(without) if without else None, "seeds": seeds,
+                           "results": results, "overall": overall, "context": context()})
     return 0
 
 

@@ -87,6 +87,8 @@ class Mist(Model):
     read_cold_id: torch.Tensor | None
     cold_scale: torch.Tensor | None
     cold_anchor: torch.Tensor | None
+    cold_rate: torch.Tensor | None
+    cold_rated: torch.Tensor | None
     warm_scale: torch.Tensor | None
     graph_anchor: bool | None = None  # a copy for export (eval.export): whether its graph computes `_anchor`
 
@@ -157,6 +159,12 @@ class Mist(Model):
         self.register_buffer("cold_scale", torch.ones(spec.n_scenarios) if cfg.cold_scale == "auto" else None)
         self.register_buffer("cold_anchor", torch.zeros(spec.n_scenarios, dtype=torch.bool)
                              if cfg.cold_scale == "auto" else None)
+        # `cold_scale: auto` on logged labels (no counted prior in training): the "rate" form's base, the logit of each
+        # (scenario, item)'s smoothed click rate in the training rows (as the popularity baseline's, fitted before
+        # training, never read in training), and per scenario whether its new users read that form (`settle`)
+        rated = cfg.cold_scale == "auto" and not prior
+        self.register_buffer("cold_rate", torch.zeros(spec.n_scenarios, spec.n_items) if rated else None)
+        self.register_buffer("cold_rated", torch.zeros(spec.n_scenarios, dtype=torch.bool) if rated else None)
         # `warm_scale: auto`: per scenario, the share s of the learned part of the logit (the "scale" form) a user with
         # at least one event there gets (chosen on validation, `settle`; saved with the weights)
         self.register_buffer("warm_scale", torch.ones(spec.n_scenarios) if cfg.warm_scale == "auto" else None)
@@ -344,14 +352,17 @@ class Mist(Model):
     def validation_rounds(self) -> tuple[tuple[str, ...], ...]:
         """SelectsOnValidation: `cold_id: auto` (users new in a scenario hidden from their id, or reading it), then
         `cold_scale: auto` (which part of the logit a user new in the scenario gets scaled, and by how much: "scale
-        s" for each s of COLD_SCALES, "anchor s" for each s below 1; docs/models.md, "cold_scale: auto"), then
-        `warm_scale: auto` (the share of the learned part of the logit a user with events in the scenario gets: "warm
-        s" for each s of COLD_SCALES; docs/models.md, "warm_scale: auto")."""
+        s" for each s of COLD_SCALES, "anchor s" for each s below 1, and on logged labels "rate s" for each s below 1;
+        docs/models.md, "cold_scale: auto"), then `warm_scale: auto` (the share of the learned part of the logit a
+        user with events in the scenario gets: "warm s" for each s of COLD_SCALES; docs/models.md, "warm_scale:
+        auto")."""
         rounds: tuple[tuple[str, ...], ...] = ()
         if self.read_cold_id is not None:
             rounds += (("hide", "keep"),)
         if self.cold_scale is not None:
-            rounds += (tuple(f"scale {s:g}" for s in COLD_SCALES) + tuple(f"anchor {s:g}" for s in COLD_SCALES[1:]),)
+            below = COLD_SCALES[1:]
+            rates = tuple(f"rate {s:g}" for s in below) if self.cold_rated is not None else ()
+            rounds += (tuple(f"scale {s:g}" for s in COLD_SCALES) + tuple(f"anchor {s:g}" for s in below) + rates,)
         if self.warm_scale is not None:
             rounds += (tuple(f"warm {s:g}" for s in COLD_SCALES),)
         return rounds
@@ -365,10 +376,12 @@ class Mist(Model):
             assert self.warm_scale is not None
             self.warm_scale.fill_(_scale_of(option))
             self.as_new = False
-        elif option.startswith(("scale ", "anchor ")):
+        elif option.startswith(("scale ", "anchor ", "rate ")):
             assert self.cold_scale is not None and self.cold_anchor is not None
             self.cold_scale.fill_(_scale_of(option))
             self.cold_anchor.fill_(option.startswith("anchor "))
+            if self.cold_rated is not None:
+                self.cold_rated.fill_(option.startswith("rate "))
             self.as_new = True
         else:
             assert self.read_cold_id is not None
@@ -406,6 +419,8 @@ class Mist(Model):
                 assert self.cold_scale is not None and self.cold_anchor is not None
                 self.cold_scale[s] = _scale_of(best)
                 self.cold_anchor[s] = best.startswith("anchor ")
+                if self.cold_rated is not None:
+                    self.cold_rated[s] = best.startswith("rate ")
                 record[scenario_names[s - 1]] = {"valid_auc": {o.removeprefix("scale "): v for o, v in by.items()},
                                                  "rows_moved": rows, "chosen": _scale_of(best),
                                                  "form": best.split(" ", 1)[0]}
@@ -586,6 +601,14 @@ class Mist(Model):
         s, new = self._new_rows(b.scenario, b.activity)
         return self.cold_anchor.index_select(0, s) & new
 
+    def _rated_rows(self, b: Batch) -> torch.Tensor | None:
+        """(B,) bool: the rows of users with no event in a scenario that chose the "rate" form; None in training
+        and where the form does not exist (a counted prior in training, or `cold_scale: off`)."""
+        if self.cold_rated is None or self.training:
+            return None
+        s, new = self._new_rows(b.scenario, b.activity)
+        return self.cold_rated.index_select(0, s) & new
+
     def _new_rows(self, scenario: torch.Tensor, activity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each row's index into the cold_scale buffers and whether `cold_scale` applies to it: a user with no
         event in a trained scenario (a scenario added after training lies past the buffers and is not scaled)."""
@@ -601,7 +624,14 @@ class Mist(Model):
             return self._item_terms(b) + rest
         # the "scale" form (a user new in the scenario, `cold_scale`; one with events there, `warm_scale`): the item's
         # base rate whole, what was learned from the active users (learned item terms and network) scaled
-        kept, learned = self._cold_item_terms(self._bias_term(b), self._prior_term(b))
+        bias, prior = self._bias_term(b), self._prior_term(b)
+        kept, learned = self._cold_item_terms(bias, prior)
+        rated = self._rated_rows(b)
+        if rated is not None:  # the "rate" form, on the new users' rows of the scenarios that chose it
+            assert self.cold_rate is not None
+            s = b.scenario.clamp_max(len(self.cold_rate) - 1)
+            rate_kept, rate_learned = self._cold_item_terms(bias, prior, self.cold_rate[s, b.item])
+            kept, learned = torch.where(rated, rate_kept, kept), torch.where(rated, rate_learned, learned)
         logit = torch.addcmul(kept, scale, learned + rest)
         if anchor is None:
             return logit
@@ -610,11 +640,16 @@ class Mist(Model):
         anchored = kept + learned + anchor + scale * (rest - anchor)
         return torch.where(self._anchored_rows(b), anchored, logit)
 
-    def _cold_item_terms(self, bias: torch.Tensor, prior: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _cold_item_terms(self, bias: torch.Tensor, prior: torch.Tensor, rate: torch.Tensor | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
         """`cold_scale`'s split of the item terms for a user new in the scenario: (kept whole, scaled with the
         network). With the counted prior (implicit data) the prior is the item's base rate and the learned bias a
-        correction fitted on active users; without one the learned bias is the base rate. The one place the rule
-        lives: `_click` and the catalogue path (mist_rank) both call it."""
+        correction fitted on active users; without one the learned bias is the base rate, or, in the "rate" form
+        (`rate`: the counted click rate's logit, `cold_rate`), the counted rate is, and the learned bias's distance
+        from it is scaled. The one place the rule lives: `_click` and the catalogue path (mist_rank) both call
+        it."""
+        if rate is not None:
+            return rate, bias - rate
         if self.prior is None:
             return bias, torch.zeros_like(bias)
         return prior, bias
@@ -663,6 +698,11 @@ class Mist(Model):
         return self.prior[scenario, b.item]
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # saved before 2026-12-04's twenty-fourth session: no "rate" form (none of its scenarios chose it) and no
+        # counted rate (zeros: `fit_rate` counts it again from the training rows, benchmarks/resettle.py)
+        if self.cold_rated is not None and self.cold_rate is not None and prefix + "cold_rated" not in state_dict:
+            state_dict[prefix + "cold_rated"] = torch.zeros_like(self.cold_rated)
+            state_dict[prefix + "cold_rate"] = torch.zeros_like(self.cold_rate)
         # saved before 2026-12-03's twentieth session: no `warm_scale` (users with events in a scenario got the whole
         # logit, as a warm_scale of 1 gives them)
         if self.warm_scale is not None and prefix + "warm_scale" not in state_dict:
@@ -696,7 +736,7 @@ class Mist(Model):
         """`setup` from the training rows a chunk at a time (streamed training: a shard at a time): the prior is a
         sum over the rows (ItemCounts); `co_items`' table keeps the positives' (user, item) pairs, 16 bytes each,
         until it is fitted."""
-        if self.prior is None and self.co is None:
+        if self.prior is None and self.co is None and self.cold_rate is None:
             return
         counts = ItemCounts(self.n_scenarios, self.n_items)
         positives: list[tuple[Any, Any]] = []
@@ -711,6 +751,14 @@ class Mist(Model):
             self.co.fit(positives, rows=n_rows)
         if self.prior is not None:
             self.prior = counts.prior(self.cfg.prior_strength)
+        if self.cold_rate is not None:
+            self.cold_rate = counts.prior(self.cfg.prior_strength)
+
+    def fit_rate(self, rows: IndexedRows) -> None:
+        """Counts the "rate" form's base (`cold_rate`) from the training rows again: for a run saved before the form
+        existed, whose weights it does not touch (benchmarks/resettle.py)."""
+        if self.cold_rate is not None:
+            self.cold_rate = ItemCounts(self.n_scenarios, self.n_items).add(rows).prior(self.cfg.prior_strength)
 
     def _scenarios(self) -> torch.Tensor:
         """The scenario embedding table (S, E), new scenarios' rows mixed from the trained ones' (step 6)."""

@@ -90,6 +90,10 @@ class _Side:
         self.cold = None if cold == 1.0 else cold
         self.warm = None if warm == 1.0 else warm
         self.anchor = self.cold is not None and m.cold_anchor is not None and bool(m.cold_anchor[s])
+        # the "rate" form (logged labels): a new user's kept item term is the counted click rate instead
+        self.cold_kept, self.cold_scaled = self.kept, self.scaled
+        if self.cold is not None and m.cold_rated is not None and m.cold_rate is not None and bool(m.cold_rated[s]):
+            self.cold_kept, self.cold_scaled = m._cold_item_terms(bias, prior, m.cold_rate[s, items.item])
         # the top: the first layer's pre-activation x M + c, split by input: features (the item's columns here,
         # the user's per query), u, u * q
         d_f = item_x.shape[1]
@@ -112,7 +116,8 @@ class _Side:
     def subset(self, columns: torch.Tensor) -> _Side:
         """The same terms for the candidates at `columns` only (a retrieval stage's few hundred, per request)."""
         out = copy.copy(self)
-        for name in ("q", "key", "gate_q", "mapped", "kept", "scaled", "offset", "first_item", "aux_item", "null"):
+        for name in ("q", "key", "gate_q", "mapped", "kept", "scaled", "cold_kept", "cold_scaled", "offset",
+                     "first_item", "aux_item", "null"):
             value = getattr(self, name)
             if value is not None:
                 setattr(out, name, value.index_select(0, columns))
@@ -207,8 +212,8 @@ class MistCatalogue:
                     anchor = self._score(side, user_x[i], tokens[i, none], hist[i, none], pools[i, none],
                                          queries.hist_scenarios[i, none])
                     out[i] = side.offset + anchor + side.cold * (rest - anchor)
-                else:  # new in the scenario, the "scale" form
-                    out[i] = side.kept + side.cold * (side.scaled + rest)
+                else:  # new in the scenario, the "scale" form (or "rate": the counted rate kept instead)
+                    out[i] = side.cold_kept + side.cold * (side.cold_scaled + rest)
                 if m.co is not None:  # item-to-item: the query's events' neighbours added into their columns
                     out[i] += m.co.scatter(queries.hist_items[i:i + 1], queries.hist_scenarios[i:i + 1],
                                            liked[i:i + 1], queries.scenario[i:i + 1], m.n_items, m.mix)[0, co_items]

@@ -70,17 +70,18 @@ def test_mist_exports_with_its_scenario_routing_and_attention(mist_run: Path, pr
         np.testing.assert_allclose(attention, want.event_weights.numpy(), atol=1e-5)
 
 
-@pytest.mark.parametrize("values,anchor,warm", [({}, False, 1.0),
-                                                ({"softmax_scope": "pool", "weights": "din", "top": "mlp"}, True, 0.75),
-                                                ({"self_attention_layers": 1, "null_interest": True, "scorer": "mlp",
-                                                  "polarity_pools": False, "user_per_scenario": True}, False, 0.25),
-                                                ({"co_items": 5, "item_prior": True}, True, 0.5)])
-def test_the_ranking_graph_scores_as_score_candidates(values: dict, anchor: bool, warm: float, prepared: Path,
+@pytest.mark.parametrize("values,form,warm", [
+    ({}, "rate", 1.0),
+    ({"softmax_scope": "pool", "weights": "din", "top": "mlp"}, "anchor", 0.75),
+    ({"self_attention_layers": 1, "null_interest": True, "scorer": "mlp", "polarity_pools": False,
+      "user_per_scenario": True}, "scale", 0.25),
+    ({"co_items": 5, "item_prior": True}, "anchor", 0.5)])
+def test_the_ranking_graph_scores_as_score_candidates(values: dict, form: str, warm: float, prepared: Path,
                                                       tmp_path: Path) -> None:
     """rank.onnx (one query, C candidates) against the model's own full-catalogue scores, with queries of no
-    history, of a few events and of a whole window, new users at a cold_scale below 1 in either form ("scale",
-    "anchor"), users with events in the scenario at a warm_scale of 1 or below, at another history length and
-    number of candidates than the export's example."""
+    history, of a few events and of a whole window, new users at a cold_scale below 1 in each form ("scale",
+    "anchor", and "rate" on these logged labels), users with events in the scenario at a warm_scale of 1 or below,
+    at another history length and number of candidates than the export's example."""
     from mistrec.eval.export import QUERY_INPUTS, RANK_INPUTS, export_rank
     from mistrec.features import FeatureEncoder
     from mistrec.models import build_model
@@ -95,13 +96,17 @@ def test_the_ranking_graph_scores_as_score_candidates(values: dict, anchor: bool
     queries = queries.without_events(drop)
     queries.activity[:6] = 0  # new in the scenario: cold_scale applies
     model = build_model("mist", enc.spec_, {"embedding_dim": 8, **values}).eval()
-    if model.co is not None:  # the item-to-item table from the training positives
+    if model.co is not None or model.cold_rate is not None:  # the item-to-item table, the counted click rate
         model.setup(enc.indexed(enc.rows(ds, "train")))
+    assert (model.cold_rate is not None) == ("item_prior" not in values)  # logged labels: the rate is counted
     with torch.no_grad():
         for p in model.parameters():  # away from the zero / one initialisations, so every term counts
             p.add_(0.1 * torch.randn_like(p))
         model.cold_scale.fill_(0.5)
-        model.cold_anchor.fill_(anchor)
+        model.cold_anchor.fill_(form == "anchor")
+        if model.cold_rated is not None:
+            assert model.cold_rate is not None and model.cold_rate.std() > 0
+            model.cold_rated.fill_(form == "rate")
         model.warm_scale.fill_(warm)
     assert queries.activity[6:].all()  # the rows warm_scale reaches
     items = enc.item_batch(np.arange(1, 60))

@@ -499,6 +499,80 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
         model.prior = prior
 
 
+def test_mist_rate_form_on_logged_labels_keeps_the_counted_click_rate(prepared: Path, tmp_path: Path) -> None:
+    """On logged labels (no counted prior in training) `cold_scale: auto` also offers the "rate" form: a user new in
+    the scenario gets the counted click rate (the popularity baseline's, fitted before training, never read in
+    training) and the item-to-item term whole, and s of the rest of the trained logit. Settled like the other
+    forms; only rows of users with no event in the scenario move; linear in s; the catalogue path and explain
+    score as forward; data with a counted prior have no such form; a run saved before it loads without it."""
+    from mistrec.models.classic import ClassicConfig, Popularity
+
+    torch.set_num_threads(1)
+    summary = fit_run(prepared, "mist", tmp_path / "run", model_values={"embedding_dim": 8},
+                      train_cfg=TrainConfig(epochs=2, batch_size=512, lr=3e-3, seed=4), quiet=True)
+    chosen = summary["train"]["selected"]["cold_scale"]
+    model, enc, _ = load_run(tmp_path / "run")
+    assert model.prior is None and model.cold_rate is not None and model.cold_rated is not None
+    options = model.validation_rounds()[1]
+    assert options[-len(COLD_SCALES) + 1:] == tuple(f"rate {s:g}" for s in COLD_SCALES[1:])
+    names = enc.spec_.scenario_names
+    for s, name in enumerate(names, start=1):
+        best = _settled_option(options, chosen[name], "scale ")
+        assert chosen[name]["form"] == best.split()[0] and bool(model.cold_rated[s]) == (best.split()[0] == "rate")
+    ds = PreparedDataset.load(prepared)
+    train = enc.indexed(enc.rows(ds, "train"))
+    popularity = Popularity(enc.spec_, ClassicConfig())
+    popularity.fit_direct(train)  # the same smoothed rate: 10 pseudo-rows at the scenario's rate
+    want = torch.logit(popularity.table.clamp(1e-4, 1 - 1e-4))[1:]
+    inside = want.abs() < 7.9  # both clamp the extremes, at different places
+    torch.testing.assert_close(model.cold_rate[1:][inside], want[inside], rtol=1e-4, atol=1e-4)
+    valid = enc.rows(ds, "valid")
+    batch = enc.batch(valid, np.arange(len(valid)))
+    new = (batch.activity == 0).numpy()
+    assert new.any() and (~new).any()
+    rows = torch.from_numpy(np.flatnonzero(new))
+    sub = batch.subset(rows)
+    with torch.no_grad():
+        model.use_option("scale 1")
+        model.as_new = False
+        full, one = model(batch), model(sub)
+        model.use_option("rate 0")
+        model.as_new = False
+        assert model.as_new is False and bool(model.cold_rated.all()) and not model.cold_anchor.any()
+        got = model(batch)
+        assert torch.equal(got[~new], full[~new]) and not torch.allclose(got[new], full[new])
+        co = model._co_events(sub)
+        assert co is not None
+        rate = model.cold_rate[sub.scenario, sub.item]
+        zero = model(sub)
+        torch.testing.assert_close(zero, rate + co.sum(1))
+        model.use_option("scale 0")  # the "scale" form keeps the learned bias instead
+        model.as_new = False
+        torch.testing.assert_close(model(sub), model._bias_term(sub) + co.sum(1))
+        model.use_option("rate 0.25")
+        model.as_new = False
+        torch.testing.assert_close(model(sub), 0.75 * zero + 0.25 * one, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(model.explain(sub).logit, model(sub))
+        queries = batch.subset(torch.cat([rows[:3], torch.from_numpy(np.flatnonzero(~new)[:2])]))
+        items = enc.item_batch(np.arange(1, enc.spec_.n_items))
+        torch.testing.assert_close(model.score_candidates(queries, items),
+                                   model(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
+        model.train()
+        assert model._rated_rows(sub) is None  # training never reads it
+        model.eval()
+        # a run saved before the form: no choice of it, the rate zeros until counted again (fit_rate)
+        old = {k: v for k, v in model.state_dict().items() if k not in ("cold_rate", "cold_rated")}
+        counted = model.cold_rate.clone()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model.load_state_dict(old)
+        assert not model.cold_rated.any() and not model.cold_rate.any()
+        model.fit_rate(train)
+        torch.testing.assert_close(model.cold_rate, counted)
+    with_prior = build_model("mist", enc.spec_, {"embedding_dim": 8, "item_prior": True})
+    assert with_prior.cold_rate is None and not any(o.startswith("rate") for o in with_prior.validation_rounds()[1])
+
+
 def test_mist_warm_scale_auto_settles_each_scenario_on_its_rows_as_they_are(prepared: Path, tmp_path: Path) -> None:
     """`warm_scale: auto` (the default): after cold_scale, each scenario keeps the scale whose validation AUC is the
     highest (ties: the earlier, 1 first), the AUCs those of the validation rows as they are (not made new); in
