@@ -7,12 +7,13 @@ trained without it (the work directory's runs/mist) and the isolated model, on t
 
 Each DIR is a benchmarks/transfer.py work directory (prepared/, runs/mist/seed-S, and runs/MODEL/seed-S of each of
 `--others`, default isolated_dnn); `--candidate` names the candidate run of each (DIR's name as {name}, seed).
-With `--without FORMS` instead, an after-training choice is measured on the same weights: the candidate is each
-mist run with its choices made again by the current code, every option offered, the baseline the same run with
-the options of FORMS left out (for mist's "rate" form, `--without rate`; the choices made are in the JSON):
+With `--settings KEY=VALUE,...` instead, a setting that does not change the trained weights (an after-training
+choice's options) is measured on the same weights: the candidate is each mist run loaded with the settings, the
+baseline the run as trained, both with their after-training choices made again by the current code on the
+validation rows (the choices made are in the JSON):
 
-    python benchmarks/option_effect.py --json benchmarks/results/rate_form_effect_synthetic.json --label "rate form" \
-        --without rate benchmarks/work/s24-synth/synthetic-{identity,transfer}-4000u
+    python benchmarks/option_effect.py --json benchmarks/results/cold_rate_effect_synthetic.json \
+        --label cold_rate=true --settings cold_rate=true benchmarks/work/s24-synth/synthetic-{identity,transfer}-4000u
  Every
 run scores the DIR's test rows now (`predict`). Per scenario and activity group (all users, "0", "1-2": the user's
 training events in the scenario, grouped as `mistrec evaluate` groups them, mistrec.eval.activity), the test AUC of
@@ -38,11 +39,10 @@ GROUPS = ("all", "0", "1-2")  # "all", then groups of mistrec.eval.activity.ACTI
 MIN_ROWS = 100
 
 
-def scores(run: Path, ds: Any, resettle: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """A run's test probabilities with the rows' scenario name, user and label. With `resettle` the run's
-    after-training choices (`SelectsOnValidation`) are made again by the current code on its validation rows first,
-    leaving out the options that start with any of `resettle`'s forms (() leaves none out); the choices made are
-    returned under "selected"."""
+def scores(run: Path, ds: Any, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A run's test probabilities with the rows' scenario name, user and label. With `settings` ({} for none) the
+    run is loaded with them (load_run) and its after-training choices (`SelectsOnValidation`) are made again by the
+    current code on its validation rows first; the choices made are returned under "selected"."""
     from mistrec.models.base import SelectsOnValidation
     from mistrec.models.mist import Mist
     from mistrec.train.artifact import load_run
@@ -50,16 +50,12 @@ def scores(run: Path, ds: Any, resettle: tuple[str, ...] | None = None) -> dict[
     from mistrec.train.loop import TrainConfig, select_on_validation
     from mistrec.train.predict import predict
 
-    model, enc, _ = load_run(run)
+    model, enc, _ = load_run(run, settings)
     selected = None
-    if resettle is not None:
+    if settings is not None:
         assert isinstance(model, SelectsOnValidation)
-        if isinstance(model, Mist):  # the "rate" form's counted rate, absent from runs saved before it
+        if isinstance(model, Mist):  # the "rate" form's counted rate (`cold_rate`), absent from runs saved without it
             model.fit_rate(enc.indexed(enc.rows(ds, "train")))
-        every = model.validation_rounds
-        forms = tuple(f"{f} " for f in resettle)
-        model.validation_rounds = lambda: tuple(  # type: ignore[method-assign]
-            tuple(o for o in r if not o.startswith(forms)) for r in every())
         selected = select_on_validation(model, enc, enc.rows(ds, "valid"), TrainConfig(), Ranks())
     rows = enc.rows(ds, "test")
     names = enc.spec_.scenario_names
@@ -68,8 +64,8 @@ def scores(run: Path, ds: Any, resettle: tuple[str, ...] | None = None) -> dict[
 
 
 def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str], runs_dir: str = "runs",
-            without: tuple[str, ...] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The rows of one DIR, and per seed the overall test AUC of each model (and with `without`, the choices)."""
+            settings: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The rows of one DIR, and per seed the overall test AUC of each model (and with `settings`, the choices)."""
     from mistrec.data.prepared import PreparedDataset
     from mistrec.eval.activity import ACTIVITY_GROUPS, ActivityCounts, group_index
     from mistrec.metrics import auc, paired_bootstrap, scenario_aucs
@@ -78,19 +74,19 @@ def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str], run
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in ("candidate", "mist", *others)}
     pairs = [("candidate", "mist")] + [(a, b) for b in others for a in ("candidate", "mist")]
     for seed in seeds:
-        if without is None:  # a candidate trained with the option against the DIR's mist
+        if settings is None:  # a candidate trained with the option against the DIR's mist
             runs["candidate"].append(scores(Path(candidate.format(name=root.name, seed=seed)), ds))
             runs["mist"].append(scores(root / runs_dir / "mist" / f"seed-{seed}", ds))
-        else:  # the same weights: every option of the choices against the choices without `without`'s forms
+        else:  # the same weights, loaded with the settings and as trained, the choices made again in both
             run = root / runs_dir / "mist" / f"seed-{seed}"
-            runs["candidate"].append(scores(run, ds, resettle=()))
-            runs["mist"].append(scores(run, ds, resettle=without))
+            runs["candidate"].append(scores(run, ds, settings))
+            runs["mist"].append(scores(run, ds, {}))
         for model in others:
             runs[model].append(scores(root / runs_dir / model / f"seed-{seed}", ds))
     overall = {k: [scenario_aucs(r["label"], r["prob"], r["scenario_index"])[0] for r in v] for k, v in runs.items()}
     summary: dict[str, Any] = {"dir": root.name, "overall_auc_per_seed": overall,
                "overall_auc": {k: float(np.mean(v)) for k, v in overall.items()}}
-    if without is not None:
+    if settings is not None:
         summary["selected"] = {k: [r["selected"] for r in runs[k]] for k in ("candidate", "mist")}
     print(f"{root.name} overall: " + ", ".join(f"{k} {v:.5f}" for k, v in summary["overall_auc"].items()), flush=True)
     ref = runs["mist"][0]
@@ -132,26 +128,33 @@ def main() -> int:
     ap.add_argument("--seeds", default="2022,2023,2024")
     ap.add_argument("--label", required=True, help="what the candidate runs were trained with (recorded)")
     ap.add_argument("--candidate", help="the candidate run of a DIR and seed: '.../{name}/seed-{seed}'")
-    ap.add_argument("--without", help="comma-separated option forms (e.g. rate): no candidate runs; each DIR's mist "
-                                      "runs with their after-training choices made again by the current code, with "
-                                      "every option (candidate) and without these forms' options (baseline)")
+    ap.add_argument("--settings", help="KEY=VALUE,... (values read as YAML) of settings that leave the weights as "
+                                       "they are: no candidate runs; each DIR's mist runs loaded with them "
+                                       "(candidate) and as trained (baseline), the after-training choices made again")
     ap.add_argument("--others", default="isolated_dnn", help="comma-separated models of each DIR to compare with")
     ap.add_argument("--runs", default="runs", help="the runs' directory in each DIR (mistrec benchmark's: "
                                                    "benchmark-runs)")
     ap.add_argument("dirs", nargs="+")
     args = ap.parse_args()
-    if (args.candidate is None) == (args.without is None):
-        ap.error("give --candidate (runs trained with an option) or --without (the same runs, choices remade)")
+    if (args.candidate is None) == (args.settings is None):
+        ap.error("give --candidate (runs trained with an option) or --settings (the same runs, choices remade)")
     torch.set_num_threads(int(THREADS))
     seeds = [int(s) for s in args.seeds.split(",")]
     others = [m for m in args.others.split(",") if m]
-    without = tuple(f for f in args.without.split(",") if f) if args.without else None
+    settings = None
+    if args.settings is not None:
+        import yaml
+
+        pairs = [p.split("=", 1) for p in args.settings.split(",") if p]
+        if any(len(p) != 2 for p in pairs):
+            ap.error(f"--settings takes KEY=VALUE,... Got {args.settings!r}.")
+        settings = {k.strip(): yaml.safe_load(v) for k, v in pairs}
     results, overall = [], []
     for d in args.dirs:
-        rows, summary = one_dir(Path(d), args.candidate or "", seeds, others, args.runs, without)
+        rows, summary = one_dir(Path(d), args.candidate or "", seeds, others, args.runs, settings)
         results += rows
         overall.append(summary)
-    write_json(args.json, {"candidate": args.label, "without": list(without) if without else None, "seeds": seeds,
+    write_json(args.json, {"candidate": args.label, "settings": settings, "seeds": seeds,
                            "results": results, "overall": overall, "context": context()})
     return 0
 

@@ -159,10 +159,11 @@ class Mist(Model):
         self.register_buffer("cold_scale", torch.ones(spec.n_scenarios) if cfg.cold_scale == "auto" else None)
         self.register_buffer("cold_anchor", torch.zeros(spec.n_scenarios, dtype=torch.bool)
                              if cfg.cold_scale == "auto" else None)
-        # `cold_scale: auto` on logged labels (no counted prior in training): the "rate" form's base, the logit of each
-        # (scenario, item)'s smoothed click rate in the training rows (as the popularity baseline's, fitted before
-        # training, never read in training), and per scenario whether its new users read that form (`settle`)
-        rated = cfg.cold_scale == "auto" and not prior
+        # `cold_rate` (with `cold_scale: auto`, on logged labels: no counted prior in training): the "rate" form's
+        # base, the logit of each (scenario, item)'s smoothed click rate in the training rows (as the popularity
+        # baseline's, fitted before training, never read in training), and per scenario whether its new users read
+        # that form (`settle`)
+        rated = cfg.cold_rate and cfg.cold_scale == "auto" and not prior
         self.register_buffer("cold_rate", torch.zeros(spec.n_scenarios, spec.n_items) if rated else None)
         self.register_buffer("cold_rated", torch.zeros(spec.n_scenarios, dtype=torch.bool) if rated else None)
         # `warm_scale: auto`: per scenario, the share s of the learned part of the logit (the "scale" form) a user with
@@ -352,10 +353,10 @@ class Mist(Model):
     def validation_rounds(self) -> tuple[tuple[str, ...], ...]:
         """SelectsOnValidation: `cold_id: auto` (users new in a scenario hidden from their id, or reading it), then
         `cold_scale: auto` (which part of the logit a user new in the scenario gets scaled, and by how much: "scale
-        s" for each s of COLD_SCALES, "anchor s" for each s below 1, and on logged labels "rate s" for each s below 1;
-        docs/models.md, "cold_scale: auto"), then `warm_scale: auto` (the share of the learned part of the logit a
-        user with events in the scenario gets: "warm s" for each s of COLD_SCALES; docs/models.md, "warm_scale:
-        auto")."""
+        s" for each s of COLD_SCALES, "anchor s" for each s below 1, and with `cold_rate` on logged labels "rate s"
+        for each s below 1; docs/models.md, "cold_scale: auto"), then `warm_scale: auto` (the share of the learned
+        part of the logit a user with events in the scenario gets: "warm s" for each s of COLD_SCALES;
+        docs/models.md, "warm_scale: auto")."""
         rounds: tuple[tuple[str, ...], ...] = ()
         if self.read_cold_id is not None:
             rounds += (("hide", "keep"),)
@@ -698,8 +699,9 @@ class Mist(Model):
         return self.prior[scenario, b.item]
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
-        # saved before 2026-12-04's twenty-fourth session: no "rate" form (none of its scenarios chose it) and no
-        # counted rate (zeros: `fit_rate` counts it again from the training rows, benchmarks/resettle.py)
+        # saved without the "rate" form (before 2026-12-04's twenty-fourth session, or without `cold_rate` and
+        # loaded with it, benchmarks/option_effect.py --settings): none of its scenarios chose it, and no counted rate
+        # (zeros until `fit_rate` counts it again from the training rows)
         if self.cold_rated is not None and self.cold_rate is not None and prefix + "cold_rated" not in state_dict:
             state_dict[prefix + "cold_rated"] = torch.zeros_like(self.cold_rated)
             state_dict[prefix + "cold_rate"] = torch.zeros_like(self.cold_rate)
@@ -755,8 +757,8 @@ class Mist(Model):
             self.cold_rate = counts.prior(self.cfg.prior_strength)
 
     def fit_rate(self, rows: IndexedRows) -> None:
-        """Counts the "rate" form's base (`cold_rate`) from the training rows again: for a run saved before the form
-        existed, whose weights it does not touch (benchmarks/resettle.py)."""
+        """Counts the "rate" form's base (`cold_rate`) from the training rows again: for a run saved without it and
+        loaded with `cold_rate`, whose weights it does not touch (benchmarks/option_effect.py --settings)."""
         if self.cold_rate is not None:
             self.cold_rate = ItemCounts(self.n_scenarios, self.n_items).add(rows).prior(self.cfg.prior_strength)
 

@@ -73,8 +73,11 @@ def _other(x: Any) -> Any:
     return str(x)
 
 
-def load_run(run_dir: str | Path) -> tuple[Model, FeatureEncoder, dict[str, Any]]:
-    """Model (in eval mode), encoder and metadata of a run directory."""
+def load_run(run_dir: str | Path, settings: dict[str, Any] | None = None
+             ) -> tuple[Model, FeatureEncoder, dict[str, Any]]:
+    """Model (in eval mode), encoder and metadata of a run directory. `settings` replace model settings of the
+    run's configuration, for those that do not change the trained weights (an after-training choice's options, as
+    mist's `cold_rate`; benchmarks/option_effect.py --settings): the weights load into the model they build."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ArtifactError(f"Run directory not found: {run_dir}. Train one with `mistrec train DATA --model NAME "
@@ -93,8 +96,8 @@ def load_run(run_dir: str | Path) -> tuple[Model, FeatureEncoder, dict[str, Any]
     if meta.get("model") not in REGISTRY:
         raise ArtifactError(f"{run_dir} holds model {meta.get('model')!r}, which this mistrec does not know.")
     enc = FeatureEncoder.load(run_dir)
-    cfg = model_config(meta["model"], {k: list(v) if isinstance(v, list) else v
-                                       for k, v in meta["model_config"].items()})
+    cfg = model_config(meta["model"], {**{k: list(v) if isinstance(v, list) else v
+                                          for k, v in meta["model_config"].items()}, **(settings or {})})
     model = build_model(meta["model"], enc.spec_, cfg)
     try:
         with warnings.catch_warnings():  # torch's notes on pickle protocols: the file is refused or read anyway

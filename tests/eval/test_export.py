@@ -71,7 +71,7 @@ def test_mist_exports_with_its_scenario_routing_and_attention(mist_run: Path, pr
 
 
 @pytest.mark.parametrize("values,form,warm", [
-    ({}, "rate", 1.0),
+    ({"cold_rate": True}, "rate", 1.0),
     ({"softmax_scope": "pool", "weights": "din", "top": "mlp"}, "anchor", 0.75),
     ({"self_attention_layers": 1, "null_interest": True, "scorer": "mlp", "polarity_pools": False,
       "user_per_scenario": True}, "scale", 0.25),
@@ -98,7 +98,7 @@ def test_the_ranking_graph_scores_as_score_candidates(values: dict, form: str, w
     model = build_model("mist", enc.spec_, {"embedding_dim": 8, **values}).eval()
     if model.co is not None or model.cold_rate is not None:  # the item-to-item table, the counted click rate
         model.setup(enc.indexed(enc.rows(ds, "train")))
-    assert (model.cold_rate is not None) == ("item_prior" not in values)  # logged labels: the rate is counted
+    assert (model.cold_rate is not None) == (form == "rate")
     with torch.no_grad():
         for p in model.parameters():  # away from the zero / one initialisations, so every term counts
             p.add_(0.1 * torch.randn_like(p))

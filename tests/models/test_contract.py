@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from mistrec.data import PreparedDataset
+from mistrec.errors import ConfigError
 from mistrec.eval.fit import fit_run
 from mistrec.features import FeatureEncoder
 from mistrec.metrics import auc, logloss
@@ -499,16 +500,17 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
         model.prior = prior
 
 
-def test_mist_rate_form_on_logged_labels_keeps_the_counted_click_rate(prepared: Path, tmp_path: Path) -> None:
-    """On logged labels (no counted prior in training) `cold_scale: auto` also offers the "rate" form: a user new in
-    the scenario gets the counted click rate (the popularity baseline's, fitted before training, never read in
-    training) and the item-to-item term whole, and s of the rest of the trained logit. Settled like the other
-    forms; only rows of users with no event in the scenario move; linear in s; the catalogue path and explain
-    score as forward; data with a counted prior have no such form; a run saved before it loads without it."""
+def test_mist_cold_rate_offers_the_counted_click_rate_on_logged_labels(prepared: Path, tmp_path: Path) -> None:
+    """`cold_rate: true` on logged labels (no counted prior in training): `cold_scale: auto` also offers the "rate"
+    form, where a user new in the scenario gets the counted click rate (the popularity baseline's, fitted before
+    training, never read in training) and the item-to-item term whole, and s of the rest of the trained logit.
+    Settled like the other forms; only rows of users with no event in the scenario move; linear in s; the catalogue
+    path and explain score as forward; not there by default nor with a counted prior; a run saved without it loads
+    with it (load_run's settings), none of its scenarios on the form, the rate counted again by fit_rate."""
     from mistrec.models.classic import ClassicConfig, Popularity
 
     torch.set_num_threads(1)
-    summary = fit_run(prepared, "mist", tmp_path / "run", model_values={"embedding_dim": 8},
+    summary = fit_run(prepared, "mist", tmp_path / "run", model_values={"embedding_dim": 8, "cold_rate": True},
                       train_cfg=TrainConfig(epochs=2, batch_size=512, lr=3e-3, seed=4), quiet=True)
     chosen = summary["train"]["selected"]["cold_scale"]
     model, enc, _ = load_run(tmp_path / "run")
@@ -569,8 +571,18 @@ def test_mist_rate_form_on_logged_labels_keeps_the_counted_click_rate(prepared: 
         assert not model.cold_rated.any() and not model.cold_rate.any()
         model.fit_rate(train)
         torch.testing.assert_close(model.cold_rate, counted)
-    with_prior = build_model("mist", enc.spec_, {"embedding_dim": 8, "item_prior": True})
-    assert with_prior.cold_rate is None and not any(o.startswith("rate") for o in with_prior.validation_rounds()[1])
+    for values in ({"item_prior": True, "cold_rate": True}, {}):
+        other = build_model("mist", enc.spec_, {"embedding_dim": 8, **values})
+        assert other.cold_rate is None and not any(o.startswith("rate") for o in other.validation_rounds()[1])
+    with pytest.raises(ConfigError, match="cold_scale: auto"):
+        build_model("mist", enc.spec_, {"cold_rate": True, "cold_scale": "off"})
+    fit_run(prepared, "mist", tmp_path / "plain", model_values={"embedding_dim": 8},
+            train_cfg=TrainConfig(epochs=1, batch_size=512, lr=3e-3, seed=4), quiet=True)
+    plain, _, _ = load_run(tmp_path / "plain")
+    loaded, _, _ = load_run(tmp_path / "plain", {"cold_rate": True})
+    assert plain.cold_rate is None and loaded.cold_rate is not None and loaded.cold_rated is not None
+    assert not loaded.cold_rated.any() and not loaded.cold_rate.any()
+    torch.testing.assert_close(loaded(batch), plain(batch))  # the same weights, the same scores until it is chosen
 
 
 def test_mist_warm_scale_auto_settles_each_scenario_on_its_rows_as_they_are(prepared: Path, tmp_path: Path) -> None:
