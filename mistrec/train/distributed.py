@@ -126,7 +126,14 @@ def process_group() -> Iterator[Ranks]:
     if not dist.is_available():
         raise ConfigError("This PyTorch build has no torch.distributed: train in one process (no torchrun).")
     dist.init_process_group(backend="gloo")  # CPU tensors: the trainer does not place anything on a GPU
+    done = False
     try:
         yield ranks()
+        done = True
     finally:
+        if done:
+            # every rank at the end before any tears the group down: rank 0 writes the run after the others have
+            # finished, and a rank that destroyed its group (and exited) meanwhile aborted now and then under load
+            # ("terminate called without an active exception", SIGABRT, on 2 shared cores; docs/scale.md)
+            dist.barrier()
         dist.destroy_process_group()
