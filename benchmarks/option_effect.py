@@ -6,7 +6,8 @@ trained without it (the work directory's runs/mist) and the isolated model, on t
         benchmarks/work/transfer-synth-s20/synthetic-{identity,transfer}-4000u
 
 Each DIR is a benchmarks/transfer.py work directory (prepared/, runs/mist/seed-S, and runs/MODEL/seed-S of each of
-`--others`, default isolated_dnn); `--candidate` names the candidate run of each (DIR's name as {name}, seed).
+`--others`, default isolated_dnn); `--candidate` names the candidate run of each (DIR's name as {name}, seed);
+`--runs benchmark-runs` reads a `mistrec benchmark` work directory (benchmarks/quality_ml1m.py's) instead.
 With `--settings KEY=VALUE,...` instead, a setting that does not change the trained weights (an after-training
 choice's options) is measured on the same weights: the candidate is each mist run loaded with the settings, the
 baseline the run as trained, both with their after-training choices made again by the current code on the
@@ -14,13 +15,13 @@ validation rows (the choices made are in the JSON):
 
     python benchmarks/option_effect.py --json benchmarks/results/cold_rate_effect_synthetic.json \
         --label cold_rate=true --settings cold_rate=true benchmarks/work/s24-synth/synthetic-{identity,transfer}-4000u
- Every
-run scores the DIR's test rows now (`predict`). Per scenario and activity group (all users, "0", "1-2": the user's
-training events in the scenario, grouped as `mistrec evaluate` groups them, mistrec.eval.activity), the test AUC of
-each model per seed and their means, and paired bootstraps over users (`paired_bootstrap`, 1,000 resamples, the
-per-seed differences averaged) of candidate - baseline mist, and of candidate - MODEL and baseline mist - MODEL for
-each of the others. Groups with fewer than 100 rows in a scenario are left out. The rule the figures are read against
-is written in docs/benchmarks.md before the runs (for blank_rows: "blank_rows").
+
+Every run scores the DIR's test rows now (`predict`). Per scenario and activity group (all users, "0", "1-2": the user's
+training events in the scenario, grouped as `mistrec evaluate` groups them, mistrec.eval.activity), the test AUC of each
+model per seed and their means (and the overall AUC per seed, under "overall"), and paired bootstraps over users
+(`paired_bootstrap`, 1,000 resamples, the per-seed differences averaged) of candidate - baseline mist, and of candidate
+- MODEL and baseline mist - MODEL for each of the others. Groups with fewer than 100 rows in a scenario are left out.
+The rule the figures are read against is written in docs/benchmarks.md before the runs (for blank_rows: "blank_rows").
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str], run
             runs[model].append(scores(root / runs_dir / model / f"seed-{seed}", ds))
     overall = {k: [scenario_aucs(r["label"], r["prob"], r["scenario_index"])[0] for r in v] for k, v in runs.items()}
     summary: dict[str, Any] = {"dir": root.name, "overall_auc_per_seed": overall,
-               "overall_auc": {k: float(np.mean(v)) for k, v in overall.items()}}
+                               "overall_auc": {k: float(np.mean(v)) for k, v in overall.items()}}
     if settings is not None:
         summary["selected"] = {k: [r["selected"] for r in runs[k]] for k in ("candidate", "mist")}
     print(f"{root.name} overall: " + ", ".join(f"{k} {v:.5f}" for k, v in summary["overall_auc"].items()), flush=True)
