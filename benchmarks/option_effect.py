@@ -55,8 +55,8 @@ def scores(run: Path, ds: Any, settings: dict[str, Any] | None = None) -> dict[s
     selected = None
     if settings is not None:
         assert isinstance(model, SelectsOnValidation)
-        if isinstance(model, Mist):  # the "rate" form's counted rate (`cold_rate`), absent from runs saved without it
-            model.fit_rate(enc.indexed(enc.rows(ds, "train")))
+        if isinstance(model, Mist) and model.cold_rate is not None:  # `cold_rate`'s counted rate, absent from runs
+            model.fit_rate(enc.indexed(enc.rows(ds, "train")))  # saved without it
         selected = select_on_validation(model, enc, enc.rows(ds, "valid"), TrainConfig(), Ranks())
     rows = enc.rows(ds, "test")
     names = enc.spec_.scenario_names

@@ -539,8 +539,8 @@ def test_mist_cold_rate_offers_the_counted_click_rate_on_logged_labels(prepared:
         model.as_new = False
         full, one = model(batch), model(sub)
         model.use_option("rate 0")
-        model.as_new = False
-        assert model.as_new is False and bool(model.cold_rated.all()) and not model.cold_anchor.any()
+        assert model.as_new and bool(model.cold_rated.all()) and not model.cold_anchor.any()  # the option's state
+        model.as_new = False  # rows as they are: only users with no event in the scenario read the form
         got = model(batch)
         assert torch.equal(got[~new], full[~new]) and not torch.allclose(got[new], full[new])
         co = model._co_events(sub)
