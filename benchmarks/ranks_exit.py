@@ -6,8 +6,8 @@ The streamed-training test's command (tests/train/test_stream.py, test_two_ranks
 synthetic platform, 300 users x 30 events, shards of 2,000 rows, mist at 8 dimensions, 2 epochs, batches of 128,
 streamed, no loader workers) run `--runs` times while `--busy` Python busy loops hold the cores, as a full test suite
 or another job does. Per run: the exit code, whether a rank aborted with "terminate called without an active
-exception", seconds. Written before 2026-12-04's barrier (mistrec/train/distributed.py) as a hand loop; run at the
-commit before it (git worktree) to see the failures it removed.
+exception", seconds, and a failed run's last lines of stderr. Measured first as a hand loop before 2026-12-04's
+barrier (mistrec/train/distributed.py: 6 aborts in 45 runs), then with it by this script (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def main() -> int:
                                   capture_output=True, text=True, cwd=REPO, env=os.environ.copy())
             aborted = "terminate called without an active exception" in done.stderr
             runs.append({"run": i, "returncode": done.returncode, "aborted": aborted,
-                         "seconds": round(time.perf_counter() - start, 2)})
+                         "seconds": round(time.perf_counter() - start, 2),
+                         **({"stderr_tail": done.stderr[-3000:]} if done.returncode else {})})
             print(f"run {i}: exit {done.returncode}{' (a rank aborted)' if aborted else ''}", flush=True)
     finally:
         for p in busy:
