@@ -22,7 +22,8 @@ Datasets (`--only` names them as the JSON does, with the target domain or scenar
   rest split in time (so warm users are scored there too).
 - synthetic-transfer and synthetic-identity: the transfer platform (docs/synthetic.md) at strength 1 and its
   identity control (strength 0, where nothing can transfer), temporal split; users new in a scenario are its
-  activity group 0. Reported as warm-full (every user, full catalogue, split by activity).
+  activity group 0. Reported as warm-full (every user, full catalogue, split by activity). Generator seed 0;
+  `--synthetic-seed N` draws the same platforms again (work directories `...-drawN`) to replicate on.
 
 Every dataset runs `mistrec benchmark` with the same models, seeds and training settings (resumable under --work):
 at most 20 epochs of batches of 1,024 at learning rate 3e-3 for every model (the cross-domain models' stages keep
@@ -83,7 +84,8 @@ def jobs(args: argparse.Namespace) -> list[Job]:
 
     for name, strength in (("synthetic-transfer", 1.0), ("synthetic-identity", 0.0)):
         t = (1 - strength) * np.eye(len(SCENARIOS)) + strength * DEFAULT_TRANSFER
-        out.append(Job(f"{name}-{args.synthetic_users}u", name, SCENARIOS, ("warm-full",), ("all", *GROUPS),
+        draw = f"-draw{args.synthetic_seed}" if args.synthetic_seed else ""  # seed 0: the directories of old
+        out.append(Job(f"{name}-{args.synthetic_users}u{draw}", name, SCENARIOS, ("warm-full",), ("all", *GROUPS),
                        planted=dict(zip(SCENARIOS, planted_offdiag(t).tolist(), strict=True))))
     return out
 
@@ -110,7 +112,7 @@ def prepare(job: Job, work: Path, args: argparse.Namespace) -> Path:
         protocol = ProtocolConfig(name="cold-user", target="family", cold_fraction=0.2, seed=2022)
     else:
         strength = 1.0 if job.dataset == "synthetic-transfer" else 0.0
-        data = generate(transfer_platform(strength=strength, n_users=args.synthetic_users, seed=0))
+        data = generate(transfer_platform(strength=strength, n_users=args.synthetic_users, seed=args.synthetic_seed))
         cfg = load_dataset_config(data.write(root / "raw"))
         protocol = ProtocolConfig(name="temporal")
     prepare_data(cfg, prepared, protocol=protocol, history_length=50, quiet=True)
@@ -291,6 +293,9 @@ def main() -> int:
     ap.add_argument("--config", help="a benchmark YAML (model configurations), passed to mistrec benchmark")
     ap.add_argument("--max-queries", type=int, default=3000, help="warm protocols: ranked users per domain")
     ap.add_argument("--synthetic-users", type=int, default=4000)
+    ap.add_argument("--synthetic-seed", type=int, default=0,
+                    help="the synthetic platforms' generator seed (default 0, every committed figure's draw); another "
+                         "seed is an independent draw of the same platforms (the same T), to replicate on")
     ap.add_argument("--bootstrap", type=int, default=1000)
     which = ap.add_mutually_exclusive_group()
     which.add_argument("--cold-only", action="store_true", help="only the cold-user protocols (Amazon, ML-1M genre)")
@@ -311,9 +316,12 @@ def main() -> int:
     work = Path(args.work)
     out = Path(args.json)
     doc: dict[str, Any] = {"rows": [], "paired": [], "models": args.models.split(","), "seeds": args.seeds,
-                           "benchmarks": {}, "context_before": context()}
+                           "synthetic_seed": args.synthetic_seed, "benchmarks": {}, "context_before": context()}
     if out.is_file():  # several --only runs add to one file: rows of other (dataset, target)s are kept
         before = json.loads(out.read_text())
+        if before.get("synthetic_seed", 0) != args.synthetic_seed:
+            raise SystemExit(f"{out} holds rows of the synthetic draw {before.get('synthetic_seed', 0)}, not "
+                             f"{args.synthetic_seed}: give another --json, so that the draws' rows are not mixed.")
         doc["rows"], doc["paired"] = before.get("rows", []), before.get("paired", [])
         doc["benchmarks"] = before.get("benchmarks", {})
     for job in jobs(args):
