@@ -6,8 +6,9 @@ platforms? Ceilings on the very test rows `benchmarks/transfer.py` scores, no mi
         --identity benchmarks/work/transfer-synth-s19/synthetic-identity-4000u/prepared
 
 Each prepared directory is transfer.py's (the transfer platform at strength 1 and its identity control, 4,000
-users, data seed 0); the generator is run again with the same settings to learn what no model is told: the item
-vectors v, the planted T and each user's interests b[u, s]. Per target scenario t, on its test rows of users with
+users, data seed 0, or --seed's draw as transfer.py's --synthetic-seed made it); the generator is run again with
+the same settings to learn what no model is told: the item vectors v, the planted T and each user's interests
+b[u, s]. Per target scenario t, on its test rows of users with
 0 and with 1-2 training events in t (the activity groups of docs/evaluation.md), the AUC of:
 
 - items_only: a logistic regression on the item alone (one indicator per item), fitted on t's training rows: what
@@ -50,7 +51,7 @@ from _common import context, write_json
 GROUPS = {0: "0", 1: "1-2"}
 
 
-def platform(prepared: Path, strength: float, users: int) -> dict[str, Any]:
+def platform(prepared: Path, strength: float, users: int, seed: int = 0) -> dict[str, Any]:
     import numpy as np
     import polars as pl
     from scipy import sparse
@@ -60,7 +61,7 @@ def platform(prepared: Path, strength: float, users: int) -> dict[str, Any]:
     from mistrec.eval.activity import ActivityCounts, group_index
     from mistrec.metrics import auc
 
-    data = generate(transfer_platform(strength=strength, n_users=users, seed=0))
+    data = generate(transfer_platform(strength=strength, n_users=users, seed=seed))
     t_mat, vectors, interest = data.transfer, data.item_vectors, data.user_interest
     names = list(data.scenario_names)
     n_s, n_items, d = len(names), len(vectors), vectors.shape[1]
@@ -72,6 +73,9 @@ def platform(prepared: Path, strength: float, users: int) -> dict[str, Any]:
     user_name, item_name, scen_name = vocab("user_id", "value"), vocab("item_id", "item_id"), vocab("scenario", "value")
     item_of = {n: i for i, n in enumerate(data.items["item_id"].to_list())}
     inter = pl.read_parquet(prepared / "interactions.parquet")
+    if inter.height != data.interactions.height:  # another draw's (or size's) prepared data: the truth would not fit
+        raise SystemExit(f"{prepared} holds {inter.height} interactions, the draw regenerated here (seed {seed}, "
+                         f"{users} users) {data.interactions.height}: give the --seed and --users it was made with.")
     counts = ActivityCounts.from_interactions(inter, max(scen_name) + 1)
 
     def rows(split: str) -> tuple[np.ndarray, ...]:
@@ -177,10 +181,11 @@ def main() -> int:
     ap.add_argument("--transfer", required=True, help="transfer.py's prepared synthetic-transfer directory")
     ap.add_argument("--identity", required=True, help="transfer.py's prepared synthetic-identity directory")
     ap.add_argument("--users", type=int, default=4000, help="as transfer.py's --synthetic-users")
+    ap.add_argument("--seed", type=int, default=0, help="as transfer.py's --synthetic-seed (the draw)")
     args = ap.parse_args()
-    doc = {"platforms": {"synthetic-transfer": platform(Path(args.transfer), 1.0, args.users),
-                         "synthetic-identity": platform(Path(args.identity), 0.0, args.users)},
-           "context": context()}
+    doc = {"platforms": {"synthetic-transfer": platform(Path(args.transfer), 1.0, args.users, args.seed),
+                         "synthetic-identity": platform(Path(args.identity), 0.0, args.users, args.seed)},
+           "synthetic_seed": args.seed, "context": context()}
     write_json(args.json, doc)
     return 0
 

@@ -7,7 +7,8 @@ synthetic platform, 300 users x 30 events, shards of 2,000 rows, mist at 8 dimen
 streamed, no loader workers) run `--runs` times while `--busy` Python busy loops hold the cores, as a full test suite
 or another job does. Per run: the exit code, whether a rank aborted with "terminate called without an active
 exception", seconds, and a failed run's last lines of stderr. Measured first as a hand loop before 2026-12-04's
-barrier (mistrec/train/distributed.py: 6 aborts in 45 runs), then with it by this script (docs/scale.md).
+barrier (mistrec/train/distributed.py: 6 aborts in 45 runs), then with it by this script, then with the worker
+ranks' os._exit as well (mistrec/cli/main.py; docs/scale.md).
 """
 
 from __future__ import annotations

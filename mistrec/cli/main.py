@@ -145,11 +145,20 @@ def _train(args: argparse.Namespace) -> int:
     _threads(args.threads if args.threads is not None else max(1, 2 // local))
     model_values, train_cfg = _train_config(args)
     scenarios = [s.strip() for s in args.train_scenarios.split(",") if s.strip()] if args.train_scenarios else None
+    # a process torchrun started (the group not joined yet; under Ray Train the worker joined it before this call)
+    own_process = distributed.launched() and not distributed.ranks().distributed
     with distributed.process_group() as where:
         summary = fit_run(args.data, args.model, args.out, model_values=model_values, train_cfg=train_cfg,
                           quiet=args.quiet, train_scenarios=scenarios, init_from=args.init_from, force=args.force)
+    if not where.main and own_process:
+        # a worker rank of torchrun, done: it leaves as multiprocessing's children do, without the interpreter's
+        # teardown, in which it aborted now and then on loaded cores ("terminate called without an active
+        # exception", SIGABRT, a C++ thread still joinable at exit; docs/scale.md). Rank 0 has written the run
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     if not where.main:
-        return 0
+        return 0  # a Ray Train worker: Ray ends the process
     print_run(summary)
     print(f"  run written to {args.out} (run.json, weights.pt, encoder, metrics.json)")
     return 0
