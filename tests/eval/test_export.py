@@ -71,10 +71,10 @@ def test_mist_exports_with_its_scenario_routing_and_attention(mist_run: Path, pr
 
 
 @pytest.mark.parametrize("values,form,warm", [
-    ({"cold_rate": True}, "rate", 1.0),
-    ({"softmax_scope": "pool", "weights": "din", "top": "mlp"}, "anchor", 0.75),
+    ({}, "rate", 1.0),
+    ({"softmax_scope": "pool", "weights": "din", "top": "mlp", "cold_rate": False}, "anchor", 0.75),
     ({"self_attention_layers": 1, "null_interest": True, "scorer": "mlp", "polarity_pools": False,
-      "user_per_scenario": True}, "scale", 0.25),
+      "user_per_scenario": True, "cold_rate": False}, "scale", 0.25),
     ({"co_items": 5, "item_prior": True}, "anchor", 0.5)])
 def test_the_ranking_graph_scores_as_score_candidates(values: dict, form: str, warm: float, prepared: Path,
                                                       tmp_path: Path) -> None:

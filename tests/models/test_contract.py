@@ -14,7 +14,6 @@ import torch
 import yaml
 
 from mistrec.data import PreparedDataset
-from mistrec.errors import ConfigError
 from mistrec.eval.fit import fit_run
 from mistrec.features import FeatureEncoder
 from mistrec.metrics import auc, logloss
@@ -351,7 +350,8 @@ def test_mist_settles_a_scenario_only_on_enough_moved_rows(prepared: Path) -> No
     names = enc.spec_.scenario_names
     s1, s2, s3 = 1, 2, 3
     assert model.validation_rounds() == (("hide", "keep"), tuple(f"scale {x:g}" for x in COLD_SCALES)
-                                         + tuple(f"anchor {x:g}" for x in COLD_SCALES[1:]),
+                                         + tuple(f"anchor {x:g}" for x in COLD_SCALES[1:])
+                                         + tuple(f"rate {x:g}" for x in COLD_SCALES[1:]),  # logged labels: cold_rate
                                          tuple(f"warm {x:g}" for x in COLD_SCALES))
     moved = {s1: MIN_CHOICE_ROWS, s2: MIN_CHOICE_ROWS - 1, s3: 10**6}  # s2: one row too few
     got = model.settle(("hide", "keep"), {"hide": {s1: 0.70, s2: 0.70, s3: 0.70},
@@ -501,16 +501,17 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
 
 
 def test_mist_cold_rate_offers_the_counted_click_rate_on_logged_labels(prepared: Path, tmp_path: Path) -> None:
-    """`cold_rate: true` on logged labels (no counted prior in training): `cold_scale: auto` also offers the "rate"
-    form, where a user new in the scenario gets the counted click rate (the popularity baseline's, fitted before
-    training, never read in training) and the item-to-item term whole, and s of the rest of the trained logit.
-    Settled like the other forms; only rows of users with no event in the scenario move; linear in s; the catalogue
-    path and explain score as forward; not there by default nor with a counted prior; a run saved without it loads
-    with it (load_run's settings), none of its scenarios on the form, the rate counted again by fit_rate."""
+    """`cold_rate: true` (the default) on logged labels (no counted prior in training): `cold_scale: auto` also
+    offers the "rate" form, where a user new in the scenario gets the counted click rate (the popularity baseline's,
+    fitted before training, never read in training) and the item-to-item term whole, and s of the rest of the
+    trained logit. Settled like the other forms; only rows of users with no event in the scenario move; linear in s;
+    the catalogue path and explain score as forward; not there with a counted prior, with cold_scale: off or
+    cold_rate: false; a run saved without it loads with it (load_run's settings), none of its scenarios on the
+    form, the rate counted again by fit_rate."""
     from mistrec.models.classic import ClassicConfig, Popularity
 
     torch.set_num_threads(1)
-    summary = fit_run(prepared, "mist", tmp_path / "run", model_values={"embedding_dim": 8, "cold_rate": True},
+    summary = fit_run(prepared, "mist", tmp_path / "run", model_values={"embedding_dim": 8},
                       train_cfg=TrainConfig(epochs=2, batch_size=512, lr=3e-3, seed=4), quiet=True)
     chosen = summary["train"]["selected"]["cold_scale"]
     model, enc, _ = load_run(tmp_path / "run")
@@ -571,12 +572,12 @@ def test_mist_cold_rate_offers_the_counted_click_rate_on_logged_labels(prepared:
         assert not model.cold_rated.any() and not model.cold_rate.any()
         model.fit_rate(train)
         torch.testing.assert_close(model.cold_rate, counted)
-    for values in ({"item_prior": True, "cold_rate": True}, {}):
+    for values in ({"item_prior": True}, {"cold_rate": False}):
         other = build_model("mist", enc.spec_, {"embedding_dim": 8, **values})
         assert other.cold_rate is None and not any(o.startswith("rate") for o in other.validation_rounds()[1])
-    with pytest.raises(ConfigError, match="cold_scale: auto"):
-        build_model("mist", enc.spec_, {"cold_rate": True, "cold_scale": "off"})
-    fit_run(prepared, "mist", tmp_path / "plain", model_values={"embedding_dim": 8},
+    off = build_model("mist", enc.spec_, {"embedding_dim": 8, "cold_scale": "off"})
+    assert off.cold_rate is None and off.cold_rated is None  # nothing chosen: the default adds nothing there
+    fit_run(prepared, "mist", tmp_path / "plain", model_values={"embedding_dim": 8, "cold_rate": False},
             train_cfg=TrainConfig(epochs=1, batch_size=512, lr=3e-3, seed=4), quiet=True)
     plain, _, _ = load_run(tmp_path / "plain")
     loaded, _, _ = load_run(tmp_path / "plain", {"cold_rate": True})
