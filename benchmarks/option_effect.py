@@ -21,7 +21,9 @@ training events in the scenario, grouped as `mistrec evaluate` groups them, mist
 model per seed and their means (and the overall AUC per seed, under "overall"), and paired bootstraps over users
 (`paired_bootstrap`, 1,000 resamples, the per-seed differences averaged) of candidate - baseline mist, and of candidate
 - MODEL and baseline mist - MODEL for each of the others. Groups with fewer than 100 rows in a scenario are left out.
-The rule the figures are read against is written in docs/benchmarks.md before the runs (for blank_rows: "blank_rows").
+With `--lso`, each mist arm's leave-source-out matrix per seed as well, and on a synthetic-transfer DIR its
+Spearman correlation with the planted T (benchmarks/transfer.py's figure). The rule the figures are read against is
+written in docs/benchmarks.md before the runs (for blank_rows: "blank_rows").
 """
 
 from __future__ import annotations
@@ -40,10 +42,11 @@ GROUPS = ("all", "0", "1-2")  # "all", then groups of mistrec.eval.activity.ACTI
 MIN_ROWS = 100
 
 
-def scores(run: Path, ds: Any, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+def scores(run: Path, ds: Any, settings: dict[str, Any] | None = None, lso: bool = False) -> dict[str, Any]:
     """A run's test probabilities with the rows' scenario name, user and label. With `settings` ({} for none) the
     run is loaded with them (load_run) and its after-training choices (`SelectsOnValidation`) are made again by the
-    current code on its validation rows first; the choices made are returned under "selected"."""
+    current code on its validation rows first; the choices made are returned under "selected". With `lso`, also
+    its leave-source-out matrix on the test rows (mistrec.eval.evaluate.leave_source_out_matrix)."""
     from mistrec.models.base import SelectsOnValidation
     from mistrec.models.mist import Mist
     from mistrec.train.artifact import load_run
@@ -60,12 +63,33 @@ def scores(run: Path, ds: Any, settings: dict[str, Any] | None = None) -> dict[s
         selected = select_on_validation(model, enc, enc.rows(ds, "valid"), TrainConfig(), Ranks())
     rows = enc.rows(ds, "test")
     names = enc.spec_.scenario_names
-    return {"prob": predict(model, enc, rows), "label": rows.label, "user": rows.user, "scenario_index": rows.scenario,
-            "scenario": np.array([names[s - 1] if s > 0 else "" for s in rows.scenario]), "selected": selected}
+    prob = predict(model, enc, rows)
+    matrix = None
+    if lso:
+        from mistrec.eval.evaluate import leave_source_out_matrix
+
+        matrix = leave_source_out_matrix(model, enc, rows, prob=prob)
+    return {"prob": prob, "label": rows.label, "user": rows.user, "scenario_index": rows.scenario,
+            "scenario": np.array([names[s - 1] if s > 0 else "" for s in rows.scenario]), "selected": selected,
+            "lso": matrix}
+
+
+def lso_spearman(root: Path, matrix: dict[str, Any]) -> float:
+    """The leave-source-out matrix's Spearman correlation with the planted T over the off-diagonal entries, as
+    benchmarks/transfer.py reads it: a synthetic-transfer directory (strength 1); NaN elsewhere (nothing planted
+    off the diagonal)."""
+    from mistrec.data.synthetic import DEFAULT_TRANSFER, SCENARIOS
+    from mistrec.eval.evaluate import offdiagonal_spearman
+
+    if not root.name.startswith("synthetic-transfer"):
+        return float("nan")
+    order = [SCENARIOS.index(n) for n in matrix["scenarios"]]
+    return offdiagonal_spearman(DEFAULT_TRANSFER[np.ix_(order, order)], np.asarray(matrix["auc_drop"]))
 
 
 def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str], runs_dir: str = "runs",
-            settings: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            settings: dict[str, Any] | None = None, lso: bool = False, baseline: dict[str, Any] | None = None
+            ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The rows of one DIR, and per seed the overall test AUC of each model (and with `settings`, the choices)."""
     from mistrec.data.prepared import PreparedDataset
     from mistrec.eval.activity import ACTIVITY_GROUPS, ActivityCounts, group_index
@@ -76,12 +100,12 @@ def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str], run
     pairs = [("candidate", "mist")] + [(a, b) for b in others for a in ("candidate", "mist")]
     for seed in seeds:
         if settings is None:  # a candidate trained with the option against the DIR's mist
-            runs["candidate"].append(scores(Path(candidate.format(name=root.name, seed=seed)), ds))
-            runs["mist"].append(scores(root / runs_dir / "mist" / f"seed-{seed}", ds))
+            runs["candidate"].append(scores(Path(candidate.format(name=root.name, seed=seed)), ds, lso=lso))
+            runs["mist"].append(scores(root / runs_dir / "mist" / f"seed-{seed}", ds, lso=lso))
         else:  # the same weights, loaded with the settings and as trained, the choices made again in both
             run = root / runs_dir / "mist" / f"seed-{seed}"
-            runs["candidate"].append(scores(run, ds, settings))
-            runs["mist"].append(scores(run, ds, {}))
+            runs["candidate"].append(scores(run, ds, settings, lso))
+            runs["mist"].append(scores(run, ds, baseline or {}, lso))
         for model in others:
             runs[model].append(scores(root / runs_dir / model / f"seed-{seed}", ds))
     overall = {k: [scenario_aucs(r["label"], r["prob"], r["scenario_index"])[0] for r in v] for k, v in runs.items()}
@@ -89,6 +113,14 @@ def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str], run
                                "overall_auc": {k: float(np.mean(v)) for k, v in overall.items()}}
     if settings is not None:
         summary["selected"] = {k: [r["selected"] for r in runs[k]] for k in ("candidate", "mist")}
+    if lso:
+        arms = ("candidate", "mist")
+        summary["leave_source_out"] = {k: [r["lso"] for r in runs[k]] for k in arms}
+        rho = {k: [lso_spearman(root, r["lso"]) for r in runs[k]] for k in arms}
+        summary["lso_spearman_per_seed"] = rho
+        summary["lso_spearman"] = {k: float(np.mean(v)) for k, v in rho.items()}
+        print(f"{root.name} leave-source-out Spearman: " + ", ".join(
+            f"{k} {np.mean(v):.3f} ({' / '.join(f'{x:.3f}' for x in v)})" for k, v in rho.items()), flush=True)
     print(f"{root.name} overall: " + ", ".join(f"{k} {v:.5f}" for k, v in summary["overall_auc"].items()), flush=True)
     ref = runs["mist"][0]
     for model, per_seed in runs.items():  # the same test rows in the same order in every run
@@ -135,6 +167,11 @@ def main() -> int:
     ap.add_argument("--others", default="isolated_dnn", help="comma-separated models of each DIR to compare with")
     ap.add_argument("--runs", default="runs", help="the runs' directory in each DIR (mistrec benchmark's: "
                                                    "benchmark-runs)")
+    ap.add_argument("--baseline-settings", help="KEY=VALUE,... for the baseline arm of --settings (default: the "
+                                                "run's recorded configuration; a run saved before an option existed "
+                                                "takes today's default for it, so give the old one here)")
+    ap.add_argument("--lso", action="store_true", help="also each mist arm's leave-source-out matrix, and on a "
+                                                       "synthetic-transfer DIR its Spearman with the planted T")
     ap.add_argument("dirs", nargs="+")
     args = ap.parse_args()
     if (args.candidate is None) == (args.settings is None):
@@ -142,20 +179,26 @@ def main() -> int:
     torch.set_num_threads(int(THREADS))
     seeds = [int(s) for s in args.seeds.split(",")]
     others = [m for m in args.others.split(",") if m]
-    settings = None
-    if args.settings is not None:
+    def parsed(text: str | None, flag: str) -> dict[str, Any] | None:
+        if text is None:
+            return None
         import yaml
 
-        pairs = [p.split("=", 1) for p in args.settings.split(",") if p]
+        pairs = [p.split("=", 1) for p in text.split(",") if p]
         if any(len(p) != 2 for p in pairs):
-            ap.error(f"--settings takes KEY=VALUE,... Got {args.settings!r}.")
-        settings = {k.strip(): yaml.safe_load(v) for k, v in pairs}
+            ap.error(f"{flag} takes KEY=VALUE,... Got {text!r}.")
+        return {k.strip(): yaml.safe_load(v) for k, v in pairs}
+
+    settings = parsed(args.settings, "--settings")
+    baseline = parsed(args.baseline_settings, "--baseline-settings")
+    if baseline is not None and settings is None:
+        ap.error("--baseline-settings goes with --settings")
     results, overall = [], []
     for d in args.dirs:
-        rows, summary = one_dir(Path(d), args.candidate or "", seeds, others, args.runs, settings)
+        rows, summary = one_dir(Path(d), args.candidate or "", seeds, others, args.runs, settings, args.lso, baseline)
         results += rows
         overall.append(summary)
-    write_json(args.json, {"candidate": args.label, "settings": settings, "seeds": seeds,
+    write_json(args.json, {"candidate": args.label, "settings": settings, "baseline_settings": baseline, "seeds": seeds,
                            "results": results, "overall": overall, "context": context()})
     return 0
 
