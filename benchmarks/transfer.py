@@ -84,7 +84,7 @@ def jobs(args: argparse.Namespace) -> list[Job]:
 
     for name, strength in (("synthetic-transfer", 1.0), ("synthetic-identity", 0.0)):
         t = (1 - strength) * np.eye(len(SCENARIOS)) + strength * DEFAULT_TRANSFER
-        draw = f"-draw{args.synthetic_seed}" if args.synthetic_seed else ""  # seed 0: the directories of old
+        draw = f"-draw{args.synthetic_seed}" if args.synthetic_seed else ""  # seed 0: earlier runs' directories
         out.append(Job(f"{name}-{args.synthetic_users}u{draw}", name, SCENARIOS, ("warm-full",), ("all", *GROUPS),
                        planted=dict(zip(SCENARIOS, planted_offdiag(t).tolist(), strict=True))))
     return out

@@ -101,8 +101,9 @@ class MistConfig(ModelConfig):
     # rate the logit of the (scenario, item)'s smoothed click rate in the training rows (the popularity baseline's,
     # `prior_strength` pseudo-rows), counted before training and never read in training. The default since
     # 2026-12-04 (twenty-fifth session): against a rule written before the runs it was refuted on one draw of the
-    # synthetic identity control (vr_showroom's new users -0.006) and met it on a second draw, over both draws the
-    # identity control's new users at the isolated model or above in every scenario (docs/models.md, "cold_rate").
+    # synthetic identity control (vr_showroom's new users -0.006) and met it on a second draw; on both draws the
+    # identity control's new users within 0.005 of the isolated model or above it in every scenario (docs/models.md,
+    # "cold_rate").
     # With a counted prior (implicit data) the "scale" form already keeps the rate whole, and with `cold_scale: off`
     # nothing is chosen: in both cases it adds nothing.
     cold_rate: bool = True
