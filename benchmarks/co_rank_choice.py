@@ -11,8 +11,10 @@ term's W (mist_cooc.CoItems: `fast` and `weight`, whose sum with the gain is W) 
 those users. Per seed: the validation queries ranked against the full catalogue (mistrec.eval.ranking.
 rank_full_catalogue, as the benchmark ranks) with c in COS for every domain at once (a domain's queries read only
 its own row of W); per domain the c with the highest validation NDCG@10 (1 on a tie: the trained state); then the
-test queries ranked with c = 1 (the run as it is) and with each domain's chosen c. The run's own after-training
-choices (cold_scale's form and scale) are kept as they were made.
+test queries ranked with c = 1 (the run as it is), with each domain's chosen c, and by the DIR's popularity run, and
+paired bootstraps over users of their per-query NDCG@10 (the per-seed differences averaged). `--reuse` takes the
+choices of an earlier output instead of ranking the validation users again. The run's own after-training choices
+(cold_scale's form and scale) are kept as they were made.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from _common import THREADS, context, write_json
 COS = (1.0, 0.5, 0.25, 0.0)
 
 
-def ranked(model: Any, enc: Any, ds: Any, split: str, scale: dict[int, float]) -> dict[str, dict[str, float]]:
-    """NDCG@10 and HR@10 per domain of `split`'s queries with W's row of domain s scaled by scale[s]."""
+def ranked(model: Any, enc: Any, ds: Any, split: str, scale: dict[int, float],
+           queries: dict[str, Any] | None = None) -> dict[str, dict[str, float]]:
+    """NDCG@10 and HR@10 per domain of `split`'s queries with W's row of domain s scaled by scale[s]; `queries`, if
+    given, gets each domain's per-query users and NDCG@10 (for the paired tests)."""
     import torch
 
     from mistrec.eval.ranking import rank_full_catalogue
@@ -41,14 +45,23 @@ def ranked(model: Any, enc: Any, ds: Any, split: str, scale: dict[int, float]) -
             co.fast[s] *= c
             co.weight[s] *= c
         try:
-            metrics = rank_full_catalogue(model, enc, ds, split, ks=(10,)).metrics
+            result = rank_full_catalogue(model, enc, ds, split, ks=(10,))
         finally:
             co.fast.copy_(saved[0])
             co.weight.copy_(saved[1])
+    metrics = result.metrics
+    if queries is not None:
+        for name, q in result.per_query["full catalogue"].items():
+            queries[name] = {"user": q["user"], "ndcg@10": q["ndcg@10"]}
     return {s: {k: float(m[k]) for k in ("ndcg@10", "hr@10")} for s, m in metrics["by_scenario"].items()}
 
 
-def one(root: Path, seed: int, ds: Any) -> dict[str, Any]:
+def one(root: Path, seed: int, ds: Any, reuse: dict[str, float] | None,
+        queries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One seed: the validation choice per domain (or `reuse`'s, from an earlier run of this script), then the test
+    queries ranked with c = 1, with the choice, and by the DIR's popularity run; `queries` collects their per-query
+    NDCG@10 under "1", "chosen" and "popularity"."""
+    from mistrec.eval.ranking import rank_full_catalogue
     from mistrec.models.mist import Mist
     from mistrec.train.artifact import load_run
 
@@ -56,29 +69,65 @@ def one(root: Path, seed: int, ds: Any) -> dict[str, Any]:
     assert isinstance(model, Mist) and model.co is not None, "a mist run with co_items"
     names = enc.spec_.scenario_names
     index = {n: i for i, n in enumerate(names, start=1)}
-    valid = {}
-    for c in COS:
-        valid[c] = ranked(model, enc, ds, "valid", {s: c for s in index.values()})
-        print(f"seed {seed} valid c={c:g}: " + ", ".join(f"{n} {m['ndcg@10']:.4f}" for n, m in valid[c].items()),
-              flush=True)
-    chosen = {}
-    for n in valid[1.0]:
-        best = 1.0
-        for c in COS[1:]:
-            if valid[c][n]["ndcg@10"] > valid[best][n]["ndcg@10"]:
-                best = c
-        chosen[n] = best
-    test = {"1": ranked(model, enc, ds, "test", {})}
-    if any(c != 1.0 for c in chosen.values()):
-        test["chosen"] = ranked(model, enc, ds, "test", {index[n]: c for n, c in chosen.items()})
+    valid: dict[float, dict[str, dict[str, float]]] = {}
+    if reuse is None:
+        for c in COS:
+            valid[c] = ranked(model, enc, ds, "valid", {s: c for s in index.values()})
+            print(f"seed {seed} valid c={c:g}: " + ", ".join(f"{n} {m['ndcg@10']:.4f}" for n, m in valid[c].items()),
+                  flush=True)
+        chosen = {}
+        for n in valid[1.0]:
+            best = 1.0
+            for c in COS[1:]:
+                if valid[c][n]["ndcg@10"] > valid[best][n]["ndcg@10"]:
+                    best = c
+            chosen[n] = best
     else:
-        test["chosen"] = test["1"]
+        chosen = reuse
+    per: dict[str, dict[str, Any]] = {"1": {}, "chosen": {}, "popularity": {}}
+    test = {"1": ranked(model, enc, ds, "test", {}, per["1"])}
+    test["chosen"] = ranked(model, enc, ds, "test", {index[n]: c for n, c in chosen.items()}, per["chosen"])
+    pop, pop_enc, _ = load_run(root / "runs" / "popularity" / f"seed-{seed}")
+    result = rank_full_catalogue(pop, pop_enc, ds, "test", ks=(10,))
+    test["popularity"] = {n: {k: float(m[k]) for k in ("ndcg@10", "hr@10")}
+                          for n, m in result.metrics["by_scenario"].items()}
+    per["popularity"] = {n: {"user": q["user"], "ndcg@10": q["ndcg@10"]}
+                         for n, q in result.per_query["full catalogue"].items()}
+    for view, by in per.items():
+        for n, q in by.items():
+            queries.setdefault(n, {}).setdefault(view, []).append(q)
     print(f"seed {seed} chosen {chosen}; test NDCG@10 " + ", ".join(
-        f"{n} {test['1'][n]['ndcg@10']:.4f} -> {test['chosen'][n]['ndcg@10']:.4f}" for n in test["1"]), flush=True)
-    return {"seed": seed, "valid": {f"{c:g}": v for c, v in valid.items()}, "chosen": chosen, "test": test}
+        f"{n} {test['1'][n]['ndcg@10']:.4f} -> {test['chosen'][n]['ndcg@10']:.4f} (popularity "
+        f"{test['popularity'][n]['ndcg@10']:.4f})" for n in test["1"]), flush=True)
+    return {"seed": seed, "valid": {f"{c:g}": v for c, v in valid.items()}, "chosen": chosen, "test": test,
+            "chosen_from": "reused" if reuse is not None else "validation"}
+
+
+def paired(queries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per domain, paired bootstraps over users of test NDCG@10 (the per-seed differences averaged): chosen - c = 1
+    and chosen - popularity (the same queries in every seed and view)."""
+    import numpy as np
+
+    from mistrec.metrics import paired_bootstrap_mean
+
+    out = {}
+    for n, views in queries.items():
+        users = views["1"][0]["user"]
+        for v in views.values():
+            assert all(np.array_equal(q["user"], users) for q in v), n
+        value = {k: np.stack([q["ndcg@10"] for q in v]) for k, v in views.items()}
+        out[n] = {"queries": len(users),
+                  "chosen - 1": paired_bootstrap_mean(value["chosen"], value["1"], users),
+                  "chosen - popularity": paired_bootstrap_mean(value["chosen"], value["popularity"], users),
+                  "1 - popularity": paired_bootstrap_mean(value["1"], value["popularity"], users)}
+        print(f"{n}: " + ", ".join(f"{k} {t['diff']:+.4f} p {t['p_value']:.3f}" for k, t in out[n].items()
+                                   if isinstance(t, dict)), flush=True)
+    return out
 
 
 def main() -> int:
+    import json
+
     import torch
 
     from mistrec.data.prepared import PreparedDataset
@@ -86,15 +135,25 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", required=True)
     ap.add_argument("--seeds", default="2022,2023,2024")
+    ap.add_argument("--reuse", help="an earlier output of this script: its validation choices, per seed, instead of "
+                                    "ranking the validation users again")
     ap.add_argument("dir")
     args = ap.parse_args()
     torch.set_num_threads(int(THREADS))
     root = Path(args.dir)
     ds = PreparedDataset.load(root / "prepared")
+    reused = {}
+    if args.reuse:
+        reused = {r["seed"]: r["chosen"] for r in json.loads(Path(args.reuse).read_text())["results"]}
     before = context()
-    results = [one(root, int(s), ds) for s in args.seeds.split(",")]
-    write_json(args.json, {"dir": root.name, "cos": list(COS), "results": results, "context_before": before,
-                           "context_after": context()})
+    queries: dict[str, dict[str, Any]] = {}
+    results = []
+    for seed in (int(x) for x in args.seeds.split(",")):
+        if args.reuse and seed not in reused:
+            raise SystemExit(f"{args.reuse} has no choice for seed {seed}.")
+        results.append(one(root, seed, ds, reused.get(seed), queries))
+    write_json(args.json, {"dir": root.name, "cos": list(COS), "results": results, "paired": paired(queries),
+                           "context_before": before, "context_after": context()})
     return 0
 
 
