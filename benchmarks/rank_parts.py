@@ -9,7 +9,10 @@ pseudo-rows).
 DIR is a benchmarks/transfer.py work directory (prepared/, runs/mist/seed-S) of implicit data
 (where mist counts the prior). Per seed and scenario: NDCG@10 and HR@10 of the test queries
 (mistrec.eval.ranking.rank_full_catalogue, as the benchmark ranks them), for each view. Nothing is trained and
-nothing in the runs is written. A probe for the electronic_cloth cold users' NDCG@10 (docs/benchmarks.md).
+nothing in the runs is written. A probe for the electronic_cloth cold users' NDCG@10 (docs/benchmarks.md). With
+`--warm`, a warm-protocol directory: the views at "warm 0" (users active in the domain get the prior and the term)
+and with the prior alone, ranked as transfer.py's warm protocols rank (full catalogue and 1 + 999 sampled lists, at
+most 3,000 users a domain).
 """
 
 from __future__ import annotations
@@ -22,23 +25,32 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import THREADS, context, write_json
 
+SAMPLED, MAX_QUERIES = 999, 3000  # benchmarks/transfer.py's warm protocols: 1 + 999 lists, 3,000 users a domain
+
 VIEWS = ("chosen", "scale 0", "prior alone")
+WARM_VIEWS = ("chosen", "warm 0", "prior alone")
 
 
-def one(root: Path, seed: int, view: str, ds: Any) -> dict[str, dict[str, float]]:
+def one(root: Path, seed: int, view: str, ds: Any, warm: bool = False) -> dict[str, dict[str, float]]:
     from mistrec.eval.ranking import rank_full_catalogue
     from mistrec.models.mist import Mist
     from mistrec.train.artifact import load_run
 
     model, enc, _ = load_run(root / "runs" / "mist" / f"seed-{seed}")
-    if view in ("scale 0", "prior alone"):
+    if view != "chosen":
         assert isinstance(model, Mist) and model.prior is not None, "implicit data, where mist counts the prior"
-        model.use_option("scale 0")  # every scenario: a new user's row is the prior and the co_items term
-        model.as_new = False  # rows as they are: only users with no event in the scenario are scaled
+        # every scenario: the row of a user new there (cold) or active there (--warm) is the prior and co_items' term
+        model.use_option("warm 0" if warm else "scale 0")
+        model.as_new = False  # rows as they are: only the users of that kind are scaled
         if view == "prior alone":
             model.co = None
-    metrics = rank_full_catalogue(model, enc, ds, "test", ks=(10,)).metrics
-    return {s: {k: float(m[k]) for k in ("ndcg@10", "hr@10")} for s, m in metrics["by_scenario"].items()}
+    extra = {"also_sampled": SAMPLED, "max_queries": MAX_QUERIES} if warm else {}  # as transfer.py's warm protocols
+    metrics = rank_full_catalogue(model, enc, ds, "test", ks=(10,), **extra).metrics  # type: ignore[arg-type]
+    out = {s: {k: float(m[k]) for k in ("ndcg@10", "hr@10")} for s, m in metrics["by_scenario"].items()}
+    if warm:
+        for s, m in metrics["sampled"]["by_scenario"].items():
+            out[s].update({f"sampled {k}": float(m[k]) for k in ("ndcg@10", "hr@10")})
+    return out
 
 
 def main() -> int:
@@ -49,6 +61,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", required=True)
     ap.add_argument("--seeds", default="2022,2023,2024")
+    ap.add_argument("--warm", action="store_true", help="a warm-protocol DIR: users active in the domain, views at "
+                                                        "warm_scale 0, full catalogue and sampled-999 lists")
     ap.add_argument("dir")
     args = ap.parse_args()
     torch.set_num_threads(int(THREADS))
@@ -57,13 +71,13 @@ def main() -> int:
     before = context()
     results = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        for view in VIEWS:
-            got = one(root, seed, view, ds)
-            print(f"seed {seed} {view}: " + ", ".join(f"{s} NDCG@10 {m['ndcg@10']:.4f} HR@10 {m['hr@10']:.3f}"
+        for view in WARM_VIEWS if args.warm else VIEWS:
+            got = one(root, seed, view, ds, args.warm)
+            print(f"seed {seed} {view}: " + ", ".join(f"{s} " + " ".join(f"{k} {v:.4f}" for k, v in m.items())
                                                       for s, m in got.items()), flush=True)
             results.append({"seed": seed, "view": view, "by_scenario": got})
-    write_json(args.json, {"dir": root.name, "views": list(VIEWS), "results": results, "context_before": before,
-                           "context_after": context()})
+    write_json(args.json, {"dir": root.name, "views": list(WARM_VIEWS if args.warm else VIEWS), "warm": args.warm,
+                           "results": results, "context_before": before, "context_after": context()})
     return 0
 
 
