@@ -194,19 +194,29 @@ def mist_test_scores(prepared: Path, run: Path, epochs: int, seed: int,
             "names": ds.scenarios, "seconds": seconds}
 
 
-def run_dirs_and_seeds(description: str, one: Any) -> int:
+def run_dirs_and_seeds(description: str, one: Any, seeds: str = "2022",
+                       flags: tuple[tuple[str, dict[str, Any]], ...] = ()) -> int:
     """The main of a probe over benchmarks/transfer.py work directories: --json OUT [--seeds S,S] DIR...; `one(dir,
-    seed)` returns that run's records; writes {"results": [...], "context"} at THREADS torch threads."""
+    seed, **flags)` returns that run's records (`flags`: argparse options, (name, add_argument keywords), handed to
+    `one` by their dest); writes {"results": [...], "context"} at THREADS torch threads."""
     import argparse
 
     import torch
 
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--json", required=True)
-    ap.add_argument("--seeds", default="2022")
+    ap.add_argument("--seeds", default=seeds)
+    actions = [ap.add_argument(name, **kw) for name, kw in flags]
     ap.add_argument("dirs", nargs="+")
     args = ap.parse_args()
     torch.set_num_threads(int(THREADS))
-    results = [r for d in args.dirs for seed in args.seeds.split(",") for r in one(Path(d), int(seed))]
+    extra = {a.dest: getattr(args, a.dest) for a in actions}
+    results = [r for d in args.dirs for seed in args.seeds.split(",") for r in one(Path(d), int(seed), **extra)]
     write_json(args.json, {"results": results, "context": context()})
     return 0
+
+
+def ranking_at_10(by_scenario: dict[str, dict[str, Any]], prefix: str = "") -> dict[str, dict[str, float]]:
+    """NDCG@10 and HR@10 per scenario of a ranking's metrics (`RankingResult.metrics["by_scenario"]`, or its
+    "sampled" block's), the keys prefixed."""
+    return {s: {f"{prefix}{k}": float(m[k]) for k in ("ndcg@10", "hr@10")} for s, m in by_scenario.items()}

@@ -11,10 +11,11 @@ term's W (mist_cooc.CoItems: `fast` and `weight`, whose sum with the gain is W) 
 those users. Per seed: the validation queries ranked against the full catalogue (mistrec.eval.ranking.
 rank_full_catalogue, as the benchmark ranks) with c in COS for every domain at once (a domain's queries read only
 its own row of W); per domain the c with the highest validation NDCG@10 (1 on a tie: the trained state); then the
-test queries ranked with c = 1 (the run as it is), with each domain's chosen c, and by the DIR's popularity run, and
-paired bootstraps over users of their per-query NDCG@10 (the per-seed differences averaged). `--reuse` takes the
-choices of an earlier output instead of ranking the validation users again. The run's own after-training choices
-(cold_scale's form and scale) are kept as they were made.
+test queries ranked with c = 1 (the run as it is) and with each domain's chosen c, beside the DIR's popularity run's
+ranking of the same queries (its ranking_test.npz, as the benchmark saved it), and paired bootstraps over users of
+their per-query NDCG@10 (the per-seed differences averaged). `--reuse` takes the choices of an earlier output
+instead of ranking the validation users again. The run's own after-training choices (cold_scale's form and scale)
+are kept as they were made.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import THREADS, context, write_json
+from _common import THREADS, context, ranking_at_10, write_json
 
 COS = (1.0, 0.5, 0.25, 0.0)
 
@@ -49,19 +50,18 @@ def ranked(model: Any, enc: Any, ds: Any, split: str, scale: dict[int, float],
         finally:
             co.fast.copy_(saved[0])
             co.weight.copy_(saved[1])
-    metrics = result.metrics
     if queries is not None:
         for name, q in result.per_query["full catalogue"].items():
             queries[name] = {"user": q["user"], "ndcg@10": q["ndcg@10"]}
-    return {s: {k: float(m[k]) for k in ("ndcg@10", "hr@10")} for s, m in metrics["by_scenario"].items()}
+    return ranking_at_10(result.metrics["by_scenario"])
 
 
 def one(root: Path, seed: int, ds: Any, reuse: dict[str, float] | None,
         queries: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """One seed: the validation choice per domain (or `reuse`'s, from an earlier run of this script), then the test
-    queries ranked with c = 1, with the choice, and by the DIR's popularity run; `queries` collects their per-query
-    NDCG@10 under "1", "chosen" and "popularity"."""
-    from mistrec.eval.ranking import rank_full_catalogue
+    queries ranked with c = 1 and with the choice, and the DIR's popularity run's saved ranking; `queries` collects
+    their per-query NDCG@10 under "1", "chosen" and "popularity"."""
+    from mistrec.eval.evaluate import load_per_query
     from mistrec.models.mist import Mist
     from mistrec.train.artifact import load_run
 
@@ -87,12 +87,10 @@ def one(root: Path, seed: int, ds: Any, reuse: dict[str, float] | None,
     per: dict[str, dict[str, Any]] = {"1": {}, "chosen": {}, "popularity": {}}
     test = {"1": ranked(model, enc, ds, "test", {}, per["1"])}
     test["chosen"] = ranked(model, enc, ds, "test", {index[n]: c for n, c in chosen.items()}, per["chosen"])
-    pop, pop_enc, _ = load_run(root / "runs" / "popularity" / f"seed-{seed}")
-    result = rank_full_catalogue(pop, pop_enc, ds, "test", ks=(10,))
-    test["popularity"] = {n: {k: float(m[k]) for k in ("ndcg@10", "hr@10")}
-                          for n, m in result.metrics["by_scenario"].items()}
-    per["popularity"] = {n: {"user": q["user"], "ndcg@10": q["ndcg@10"]}
-                         for n, q in result.per_query["full catalogue"].items()}
+    # popularity's ranking of the same test queries, as the benchmark saved it (its per-query figures)
+    saved = load_per_query(root / "runs" / "popularity" / f"seed-{seed}" / "ranking_test.npz")["full catalogue"]
+    test["popularity"] = {n: {k: float(q[k].mean()) for k in ("ndcg@10", "hr@10")} for n, q in saved.items()}
+    per["popularity"] = {n: {"user": q["user"], "ndcg@10": q["ndcg@10"]} for n, q in saved.items()}
     for view, by in per.items():
         for n, q in by.items():
             queries.setdefault(n, {}).setdefault(view, []).append(q)

@@ -75,16 +75,13 @@ def scores(run: Path, ds: Any, settings: dict[str, Any] | None = None, lso: bool
 
 
 def lso_spearman(root: Path, matrix: dict[str, Any]) -> float:
-    """The leave-source-out matrix's Spearman correlation with the planted T over the off-diagonal entries, as
-    benchmarks/transfer.py reads it: a synthetic-transfer directory (strength 1); NaN elsewhere (nothing planted
-    off the diagonal)."""
-    from mistrec.data.synthetic import DEFAULT_TRANSFER, SCENARIOS
-    from mistrec.eval.evaluate import offdiagonal_spearman
+    """The leave-source-out matrix's Spearman correlation with the planted T, as benchmarks/transfer.py reads it: a
+    synthetic-transfer directory (strength 1); NaN elsewhere (nothing planted off the diagonal)."""
+    from transfer import planted_spearman
 
     if not root.name.startswith("synthetic-transfer"):
         return float("nan")
-    order = [SCENARIOS.index(n) for n in matrix["scenarios"]]
-    return offdiagonal_spearman(DEFAULT_TRANSFER[np.ix_(order, order)], np.asarray(matrix["auc_drop"]))
+    return planted_spearman(matrix["scenarios"], np.asarray(matrix["auc_drop"]), 1.0)[0]
 
 
 def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str], runs_dir: str = "runs",

@@ -6,7 +6,7 @@ pseudo-rows).
     python benchmarks/rank_parts.py --json benchmarks/results/rank_parts_electronic_cloth.json \
         benchmarks/work/s24-amazon/amazon-electronic_cloth-cold-last
 
-DIR is a benchmarks/transfer.py work directory (prepared/, runs/mist/seed-S) of implicit data
+Each DIR is a benchmarks/transfer.py work directory (prepared/, runs/mist/seed-S) of implicit data
 (where mist counts the prior). Per seed and scenario: NDCG@10 and HR@10 of the test queries
 (mistrec.eval.ranking.rank_full_catalogue, as the benchmark ranks them), for each view. Nothing is trained and
 nothing in the runs is written. A probe for the electronic_cloth cold users' NDCG@10 (docs/benchmarks.md). With
@@ -17,21 +17,19 @@ most 3,000 users a domain).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import THREADS, context, write_json
-
-SAMPLED, MAX_QUERIES = 999, 3000  # benchmarks/transfer.py's warm protocols: 1 + 999 lists, 3,000 users a domain
+from _common import ranking_at_10, run_dirs_and_seeds
+from transfer import MAX_QUERIES, SAMPLED  # the warm protocols' lists: 1 + 999 items, 3,000 users a domain
 
 VIEWS = ("chosen", "scale 0", "prior alone")
 WARM_VIEWS = ("chosen", "warm 0", "prior alone")
 
 
-def one(root: Path, seed: int, view: str, ds: Any, warm: bool = False) -> dict[str, dict[str, float]]:
+def ranked(root: Path, seed: int, view: str, ds: Any, warm: bool) -> dict[str, dict[str, float]]:
     from mistrec.eval.ranking import rank_full_catalogue
     from mistrec.models.mist import Mist
     from mistrec.train.artifact import load_run
@@ -44,42 +42,32 @@ def one(root: Path, seed: int, view: str, ds: Any, warm: bool = False) -> dict[s
         model.as_new = False  # rows as they are: only the users of that kind are scaled
         if view == "prior alone":
             model.co = None
-    extra = {"also_sampled": SAMPLED, "max_queries": MAX_QUERIES} if warm else {}  # as transfer.py's warm protocols
-    metrics = rank_full_catalogue(model, enc, ds, "test", ks=(10,), **extra).metrics  # type: ignore[arg-type]
-    out = {s: {k: float(m[k]) for k in ("ndcg@10", "hr@10")} for s, m in metrics["by_scenario"].items()}
-    if warm:
-        for s, m in metrics["sampled"]["by_scenario"].items():
-            out[s].update({f"sampled {k}": float(m[k]) for k in ("ndcg@10", "hr@10")})
+    if not warm:
+        return ranking_at_10(rank_full_catalogue(model, enc, ds, "test", ks=(10,)).metrics["by_scenario"])
+    # as transfer.py's warm protocols rank: the full catalogue and 1 + 999 sampled lists, 3,000 users a domain
+    metrics = rank_full_catalogue(model, enc, ds, "test", ks=(10,), also_sampled=SAMPLED,
+                                  max_queries=MAX_QUERIES).metrics
+    out = ranking_at_10(metrics["by_scenario"])
+    for s, m in ranking_at_10(metrics["sampled"]["by_scenario"], "sampled ").items():
+        out[s].update(m)
     return out
 
 
-def main() -> int:
-    import torch
-
+def one(root: Path, seed: int, warm: bool = False) -> list[dict[str, Any]]:
+    """Every view of one run."""
     from mistrec.data.prepared import PreparedDataset
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", required=True)
-    ap.add_argument("--seeds", default="2022,2023,2024")
-    ap.add_argument("--warm", action="store_true", help="a warm-protocol DIR: users active in the domain, views at "
-                                                        "warm_scale 0, full catalogue and sampled-999 lists")
-    ap.add_argument("dir")
-    args = ap.parse_args()
-    torch.set_num_threads(int(THREADS))
-    root = Path(args.dir)
     ds = PreparedDataset.load(root / "prepared")
-    before = context()
-    results = []
-    for seed in (int(s) for s in args.seeds.split(",")):
-        for view in WARM_VIEWS if args.warm else VIEWS:
-            got = one(root, seed, view, ds, args.warm)
-            print(f"seed {seed} {view}: " + ", ".join(f"{s} " + " ".join(f"{k} {v:.4f}" for k, v in m.items())
-                                                      for s, m in got.items()), flush=True)
-            results.append({"seed": seed, "view": view, "by_scenario": got})
-    write_json(args.json, {"dir": root.name, "views": list(WARM_VIEWS if args.warm else VIEWS), "warm": args.warm,
-                           "results": results, "context_before": before, "context_after": context()})
-    return 0
+    out = []
+    for view in WARM_VIEWS if warm else VIEWS:
+        got = ranked(root, seed, view, ds, warm)
+        print(f"{root.name} seed {seed} {view}: " + ", ".join(
+            f"{s} " + " ".join(f"{k} {v:.4f}" for k, v in m.items()) for s, m in got.items()), flush=True)
+        out.append({"dir": root.name, "seed": seed, "view": view, "warm": warm, "by_scenario": got})
+    return out
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_dirs_and_seeds(__doc__.splitlines()[0], one, seeds="2022,2023,2024", flags=(
+        ("--warm", {"action": "store_true", "help": "warm-protocol DIRs: users active in the domain, views at "
+                                                    "warm_scale 0, full catalogue and sampled-999 lists"}),)))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,7 @@ def main() -> int:
     finally:
         for p in busy:
             p.kill()
+        shutil.rmtree(root, ignore_errors=True)  # the data and the runs: only the figures are kept
     write_json(args.json, {"runs": runs, "failed": sum(r["returncode"] != 0 for r in runs),
                            "aborted": sum(r["aborted"] for r in runs), "busy_loops": args.busy,
                            "context_before": before, "context_after": context()})

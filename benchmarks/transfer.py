@@ -52,6 +52,7 @@ PAIRS = ("sport_cloth", "sport_phone", "electronic_cloth", "electronic_phone")
 MODELS = "mist,isolated_dnn,popularity,star,din,shared_bottom,emcdr,ptupcdr,bitgcf"
 GROUPS = ("0", "1-2", "3-5", "6-20", ">20")
 SAMPLED = 999
+MAX_QUERIES = 3000  # warm protocols: ranked users per domain (--max-queries)
 
 
 @dataclass
@@ -238,26 +239,32 @@ def seen_items(job: Job, typed: list[Any], predictions: dict[tuple[str, int], di
     return out
 
 
+def planted_spearman(names: list[str], drop: np.ndarray, strength: float) -> tuple[float, np.ndarray]:
+    """A leave-source-out matrix's (scenarios `names`, AUC drops [target][source]) Spearman correlation with the
+    synthetic platforms' planted matrix at `strength` over the off-diagonal entries, and that planted matrix in the
+    same order."""
+    from mistrec.data.synthetic import DEFAULT_TRANSFER, SCENARIOS
+    from mistrec.eval.evaluate import offdiagonal_spearman
+
+    order = [SCENARIOS.index(n) for n in names]
+    planted = ((1 - strength) * np.eye(len(SCENARIOS)) + strength * DEFAULT_TRANSFER)[np.ix_(order, order)]
+    return offdiagonal_spearman(planted, drop), planted
+
+
 def leave_source_out(job: Job, bench: dict[str, Any]) -> dict[str, Any]:
     """On synthetic data: per mist run, the leave-source-out matrix its evaluation measured (the target's test AUC
     lost when a source scenario's events leave every history) and its Spearman correlation with the planted matrix
     over the off-diagonal entries; the mean over seeds."""
-    from mistrec.data.synthetic import DEFAULT_TRANSFER, SCENARIOS
-    from mistrec.eval.evaluate import offdiagonal_spearman
-
     strength = 1.0 if job.dataset == "synthetic-transfer" else 0.0
-    planted_all = (1 - strength) * np.eye(len(SCENARIOS)) + strength * DEFAULT_TRANSFER
     per_seed = []
     for run in bench["runs"]:
         if run["model"] != "mist" or "leave_source_out" not in run:
             continue
         lso = run["leave_source_out"]
         names = lso["scenarios"]
-        order = [SCENARIOS.index(n) for n in names]
-        planted = planted_all[np.ix_(order, order)]
         off = ~np.eye(len(names), dtype=bool)
         drop = np.asarray(lso["auc_drop"])
-        rho = offdiagonal_spearman(planted, drop)
+        rho, planted = planted_spearman(names, drop, strength)
         per_seed.append({"seed": run["seed"], "spearman": rho, "auc_drop": lso["auc_drop"], "scenarios": names,
                          "planted": planted.tolist(), "max_abs_offdiag_drop": float(np.abs(drop[off]).max())})
     spearman = [r["spearman"] for r in per_seed if not np.isnan(r["spearman"])]
@@ -291,7 +298,7 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--config", help="a benchmark YAML (model configurations), passed to mistrec benchmark")
-    ap.add_argument("--max-queries", type=int, default=3000, help="warm protocols: ranked users per domain")
+    ap.add_argument("--max-queries", type=int, default=MAX_QUERIES, help="warm protocols: ranked users per domain")
     ap.add_argument("--synthetic-users", type=int, default=4000)
     ap.add_argument("--synthetic-seed", type=int, default=0,
                     help="the synthetic platforms' generator seed (default 0, every committed figure's draw); another "

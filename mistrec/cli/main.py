@@ -145,8 +145,7 @@ def _train(args: argparse.Namespace) -> int:
     _threads(args.threads if args.threads is not None else max(1, 2 // local))
     model_values, train_cfg = _train_config(args)
     scenarios = [s.strip() for s in args.train_scenarios.split(",") if s.strip()] if args.train_scenarios else None
-    # a process torchrun started (the group not joined yet; under Ray Train the worker joined it before this call)
-    own_process = distributed.launched() and not distributed.ranks().distributed
+    own_process = distributed.joins_group()  # torchrun's process (a Ray Train worker's group is Ray's)
     with distributed.process_group() as where:
         summary = fit_run(args.data, args.model, args.out, model_values=model_values, train_cfg=train_cfg,
                           quiet=args.quiet, train_scenarios=scenarios, init_from=args.init_from, force=args.force)

@@ -103,9 +103,8 @@ class MistConfig(ModelConfig):
     # 2026-12-04 (twenty-fifth session): against a rule written before the runs it was refuted on one draw of the
     # synthetic identity control (vr_showroom's new users -0.006) and met it on a second draw; on both draws the
     # identity control's new users within 0.005 of the isolated model or above it in every scenario (docs/models.md,
-    # "cold_rate").
-    # With a counted prior (implicit data) the "scale" form already keeps the rate whole, and with `cold_scale: off`
-    # nothing is chosen: in both cases it adds nothing.
+    # "cold_rate"). With a counted prior (implicit data) the "scale" form already keeps the rate whole, and with
+    # `cold_scale: off` nothing is chosen: in both cases it adds nothing.
     cold_rate: bool = True
     # "auto" (the default): after training (and after `cold_scale`), each scenario's validation rows choose what a
     # user with at least one event there gets of the learned part of the logit, s in COLD_SCALES, in the "scale"

@@ -117,10 +117,17 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def joins_group() -> bool:
+    """Whether `process_group()` joins (and at the end destroys) a group itself: a process torchrun started, the
+    group not joined yet (a Ray Train worker is joined by Ray before the command runs)."""
+    return launched() and not (dist.is_available() and dist.is_initialized())
+
+
 @contextmanager
 def process_group() -> Iterator[Ranks]:
-    """Joins the process group torchrun's environment describes, for the block (one process: nothing to join)."""
-    if not launched() or (dist.is_available() and dist.is_initialized()):
+    """Joins the process group torchrun's environment describes, for the block (one process, or a group joined
+    already: nothing to join)."""
+    if not joins_group():
         yield ranks()
         return
     if not dist.is_available():
