@@ -15,13 +15,19 @@ test queries ranked with c = 1 (the run as it is) and with each domain's chosen 
 ranking of the same queries (its ranking_test.npz, as the benchmark saved it), and paired bootstraps over users of
 their per-query NDCG@10 (the per-seed differences averaged). `--reuse` takes the choices of an earlier output
 instead of ranking the validation users again. The run's own after-training choices (cold_scale's form and scale)
-are kept as they were made.
+are kept as they were made. Every output also has the test rows' AUC with c = 1 and with the choice (paired
+bootstrap over users: `paired_auc`).
+
+`--choose-on auc` chooses on the validation rows' AUC instead (no ranking pass: the cheap design, refuted on
+sport_phone, docs/benchmarks.md); `--auc-only` scores the test rows' AUC alone (no test ranking).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +37,10 @@ from _common import THREADS, context, ranking_at_10, write_json
 COS = (1.0, 0.5, 0.25, 0.0)
 
 
-def ranked(model: Any, enc: Any, ds: Any, split: str, scale: dict[int, float],
-           queries: dict[str, Any] | None = None) -> dict[str, dict[str, float]]:
-    """NDCG@10 and HR@10 per domain of `split`'s queries with W's row of domain s scaled by scale[s]; `queries`, if
-    given, gets each domain's per-query users and NDCG@10 (for the paired tests)."""
+@contextmanager
+def scaled(model: Any, scale: dict[int, float]) -> Iterator[None]:
+    """The model with W's row of domain s scaled by scale[s] (both parts: `fast` and `weight`), restored after."""
     import torch
-
-    from mistrec.eval.ranking import rank_full_catalogue
 
     co = model.co
     saved = (co.fast.detach().clone(), co.weight.detach().clone())
@@ -46,21 +49,46 @@ def ranked(model: Any, enc: Any, ds: Any, split: str, scale: dict[int, float],
             co.fast[s] *= c
             co.weight[s] *= c
         try:
-            result = rank_full_catalogue(model, enc, ds, split, ks=(10,))
+            yield
         finally:
             co.fast.copy_(saved[0])
             co.weight.copy_(saved[1])
+
+
+def ranked(model: Any, enc: Any, ds: Any, split: str, scale: dict[int, float],
+           queries: dict[str, Any] | None = None) -> dict[str, dict[str, float]]:
+    """NDCG@10 and HR@10 per domain of `split`'s queries with W's row of domain s scaled by scale[s]; `queries`, if
+    given, gets each domain's per-query users and NDCG@10 (for the paired tests)."""
+    from mistrec.eval.ranking import rank_full_catalogue
+
+    with scaled(model, scale):
+        result = rank_full_catalogue(model, enc, ds, split, ks=(10,))
     if queries is not None:
         for name, q in result.per_query["full catalogue"].items():
             queries[name] = {"user": q["user"], "ndcg@10": q["ndcg@10"]}
     return ranking_at_10(result.metrics["by_scenario"])
 
 
-def one(root: Path, seed: int, ds: Any, reuse: dict[str, float] | None,
-        queries: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One seed: the validation choice per domain (or `reuse`'s, from an earlier run of this script), then the test
-    queries ranked with c = 1 and with the choice, and the DIR's popularity run's saved ranking; `queries` collects
-    their per-query NDCG@10 under "1", "chosen" and "popularity"."""
+def scored(model: Any, enc: Any, rows: Any, scale: dict[int, float]) -> tuple[dict[str, float], Any]:
+    """AUC per domain of the pointwise rows `rows` (labelled positives and the sampled negatives, as the benchmark
+    scores them) with W's rows scaled by `scale`, and the rows' probabilities."""
+    from mistrec import metrics
+    from mistrec.train.predict import predict
+
+    with scaled(model, scale):
+        prob = predict(model, enc, rows)
+    _, per, _ = metrics.scenario_aucs(rows.label, prob, rows.scenario)
+    names = enc.spec_.scenario_names
+    return {names[s - 1]: v for s, v in per.items() if s > 0}, prob
+
+
+def one(root: Path, seed: int, ds: Any, reuse: dict[str, float] | None, choose_on: str, rank_test: bool,
+        queries: dict[str, dict[str, Any]], rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One seed: the validation choice per domain, on the validation queries' full-catalogue NDCG@10 or (`choose_on`
+    "auc") the validation rows' AUC (or `reuse`'s choice, from an earlier run of this script); then the test queries
+    ranked with c = 1 and with the choice, and the DIR's popularity run's saved ranking; `queries` collects their
+    per-query NDCG@10 under "1", "chosen" and "popularity", `rows` the test rows' probabilities with c = 1 and with
+    the choice (for the paired AUC tests). Without `rank_test`, test AUC only (no ranking pass)."""
     from mistrec.eval.evaluate import load_per_query
     from mistrec.models.mist import Mist
     from mistrec.train.artifact import load_run
@@ -70,35 +98,52 @@ def one(root: Path, seed: int, ds: Any, reuse: dict[str, float] | None,
     names = enc.spec_.scenario_names
     index = {n: i for i, n in enumerate(names, start=1)}
     valid: dict[float, dict[str, dict[str, float]]] = {}
+    key = "ndcg@10" if choose_on == "ndcg" else "auc"
     if reuse is None:
+        valid_rows = enc.rows(ds, "valid") if choose_on == "auc" else None
         for c in COS:
-            valid[c] = ranked(model, enc, ds, "valid", {s: c for s in index.values()})
-            print(f"seed {seed} valid c={c:g}: " + ", ".join(f"{n} {m['ndcg@10']:.4f}" for n, m in valid[c].items()),
+            every = {s: c for s in index.values()}
+            if valid_rows is None:
+                valid[c] = ranked(model, enc, ds, "valid", every)
+            else:
+                valid[c] = {n: {"auc": v} for n, v in scored(model, enc, valid_rows, every)[0].items()}
+            print(f"seed {seed} valid c={c:g}: " + ", ".join(f"{n} {m[key]:.4f}" for n, m in valid[c].items()),
                   flush=True)
         chosen = {}
         for n in valid[1.0]:
             best = 1.0
             for c in COS[1:]:
-                if valid[c][n]["ndcg@10"] > valid[best][n]["ndcg@10"]:
+                if valid[c][n][key] > valid[best][n][key]:
                     best = c
             chosen[n] = best
     else:
         chosen = reuse
-    per: dict[str, dict[str, Any]] = {"1": {}, "chosen": {}, "popularity": {}}
-    test = {"1": ranked(model, enc, ds, "test", {}, per["1"])}
-    test["chosen"] = ranked(model, enc, ds, "test", {index[n]: c for n, c in chosen.items()}, per["chosen"])
-    # popularity's ranking of the same test queries, as the benchmark saved it (its per-query figures)
-    saved = load_per_query(root / "runs" / "popularity" / f"seed-{seed}" / "ranking_test.npz")["full catalogue"]
-    test["popularity"] = {n: {k: float(q[k].mean()) for k in ("ndcg@10", "hr@10")} for n, q in saved.items()}
-    per["popularity"] = {n: {"user": q["user"], "ndcg@10": q["ndcg@10"]} for n, q in saved.items()}
-    for view, by in per.items():
-        for n, q in by.items():
-            queries.setdefault(n, {}).setdefault(view, []).append(q)
-    print(f"seed {seed} chosen {chosen}; test NDCG@10 " + ", ".join(
-        f"{n} {test['1'][n]['ndcg@10']:.4f} -> {test['chosen'][n]['ndcg@10']:.4f} (popularity "
-        f"{test['popularity'][n]['ndcg@10']:.4f})" for n in test["1"]), flush=True)
+    scale = {index[n]: c for n, c in chosen.items()}
+    test: dict[str, dict[str, dict[str, float]]] = {"1": {n: {} for n in names}, "chosen": {n: {} for n in names}}
+    if rank_test:
+        per: dict[str, dict[str, Any]] = {"1": {}, "chosen": {}, "popularity": {}}
+        test["1"] = ranked(model, enc, ds, "test", {}, per["1"])
+        test["chosen"] = ranked(model, enc, ds, "test", scale, per["chosen"])
+        # popularity's ranking of the same test queries, as the benchmark saved it (its per-query figures)
+        saved = load_per_query(root / "runs" / "popularity" / f"seed-{seed}" / "ranking_test.npz")["full catalogue"]
+        test["popularity"] = {n: {k: float(q[k].mean()) for k in ("ndcg@10", "hr@10")} for n, q in saved.items()}
+        per["popularity"] = {n: {"user": q["user"], "ndcg@10": q["ndcg@10"]} for n, q in saved.items()}
+        for view, by in per.items():
+            for n, q in by.items():
+                queries.setdefault(n, {}).setdefault(view, []).append(q)
+    # the test rows' AUC with c = 1 and with the choice (the cold protocol's other metric)
+    test_rows = enc.rows(ds, "test")
+    for view, sc in (("1", {}), ("chosen", scale)):
+        per_domain, prob = scored(model, enc, test_rows, sc)
+        for n, v in per_domain.items():
+            test[view][n]["auc"] = v
+            mask = test_rows.scenario == index[n]
+            kept = rows.setdefault(n, {"label": test_rows.label[mask], "user": test_rows.user[mask]})
+            kept.setdefault(view, []).append(prob[mask])
+    moved = [f"{n} {k} {v:.4f} -> {test['chosen'][n][k]:.4f}" for n in names for k, v in test["1"][n].items()]
+    print(f"seed {seed} chosen {chosen}; test " + ", ".join(moved), flush=True)
     return {"seed": seed, "valid": {f"{c:g}": v for c, v in valid.items()}, "chosen": chosen, "test": test,
-            "chosen_from": "reused" if reuse is not None else "validation"}
+            "chosen_from": "reused" if reuse is not None else f"validation {key}"}
 
 
 def paired(queries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -123,6 +168,20 @@ def paired(queries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def paired_auc(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per domain, a paired bootstrap over users of test AUC, chosen - c = 1 (the per-seed differences averaged)."""
+    import numpy as np
+
+    from mistrec.metrics import paired_bootstrap
+
+    out = {}
+    for n, r in rows.items():
+        test = paired_bootstrap(r["label"], np.stack(r["chosen"]), np.stack(r["1"]), r["user"])
+        out[n] = {"rows": len(r["label"]), "chosen - 1": test}
+        print(f"{n}: AUC chosen - 1 {test['diff']:+.4f} p {test['p_value']:.3f}", flush=True)
+    return out
+
+
 def main() -> int:
     import json
 
@@ -135,6 +194,11 @@ def main() -> int:
     ap.add_argument("--seeds", default="2022,2023,2024")
     ap.add_argument("--reuse", help="an earlier output of this script: its validation choices, per seed, instead of "
                                     "ranking the validation users again")
+    ap.add_argument("--choose-on", choices=("ndcg", "auc"), default="ndcg",
+                    help="what the validation choice maximises: the validation queries' full-catalogue NDCG@10 "
+                         "(default) or the validation rows' AUC (no ranking pass)")
+    ap.add_argument("--auc-only", action="store_true",
+                    help="score the test rows' AUC only, without ranking the test users (no NDCG@10)")
     ap.add_argument("dir")
     args = ap.parse_args()
     torch.set_num_threads(int(THREADS))
@@ -145,12 +209,14 @@ def main() -> int:
         reused = {r["seed"]: r["chosen"] for r in json.loads(Path(args.reuse).read_text())["results"]}
     before = context()
     queries: dict[str, dict[str, Any]] = {}
+    rows: dict[str, dict[str, Any]] = {}
     results = []
     for seed in (int(x) for x in args.seeds.split(",")):
         if args.reuse and seed not in reused:
             raise SystemExit(f"{args.reuse} has no choice for seed {seed}.")
-        results.append(one(root, seed, ds, reused.get(seed), queries))
-    write_json(args.json, {"dir": root.name, "cos": list(COS), "results": results, "paired": paired(queries),
+        results.append(one(root, seed, ds, reused.get(seed), args.choose_on, not args.auc_only, queries, rows))
+    write_json(args.json, {"dir": root.name, "cos": list(COS), "choose_on": args.choose_on, "results": results,
+                           "paired": paired(queries) if queries else None, "paired_auc": paired_auc(rows),
                            "context_before": before, "context_after": context()})
     return 0
 
