@@ -12,7 +12,9 @@ Each DIR is a benchmarks/transfer.py work directory (prepared/, runs/mist/seed-S
 nothing in the runs is written. A probe for the electronic_cloth cold users' NDCG@10 (docs/benchmarks.md). With
 `--warm`, a warm-protocol directory: the views at "warm 0" (users active in the domain get the prior and the term)
 and with the prior alone, ranked as transfer.py's warm protocols rank (full catalogue and 1 + 999 sampled lists, at
-most 3,000 users a domain).
+most 3,000 users a domain). `--views` names the views to rank (default: the three above), among them "co C": the
+run as chosen with `co_items`' W scaled by C in every domain (co_rank_choice.scaled): on the cold protocol every test
+user is new in the domain, on the warm one active there, so the scale reaches exactly the users the view is about.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ranking_at_10, run_dirs_and_seeds
+from co_rank_choice import scaled
 from transfer import MAX_QUERIES, SAMPLED  # the warm protocols' lists: 1 + 999 items, 3,000 users a domain
 
 VIEWS = ("chosen", "scale 0", "prior alone")
@@ -30,11 +33,14 @@ WARM_VIEWS = ("chosen", "warm 0", "prior alone")
 
 
 def ranked(root: Path, seed: int, view: str, ds: Any, warm: bool) -> dict[str, dict[str, float]]:
-    from mistrec.eval.ranking import rank_full_catalogue
     from mistrec.models.mist import Mist
     from mistrec.train.artifact import load_run
 
     model, enc, _ = load_run(root / "runs" / "mist" / f"seed-{seed}")
+    if view.startswith("co "):
+        assert isinstance(model, Mist) and model.co is not None, "a mist run with co_items"
+        with scaled(model, dict.fromkeys(range(1, len(enc.spec_.scenario_names) + 1), float(view[3:]))):
+            return _lists(model, enc, ds, warm)
     if view != "chosen":
         assert isinstance(model, Mist) and model.prior is not None, "implicit data, where mist counts the prior"
         # every scenario: the row of a user new there (cold) or active there (--warm) is the prior and co_items' term
@@ -42,6 +48,14 @@ def ranked(root: Path, seed: int, view: str, ds: Any, warm: bool) -> dict[str, d
         model.as_new = False  # rows as they are: only the users of that kind are scaled
         if view == "prior alone":
             model.co = None
+    return _lists(model, enc, ds, warm)
+
+
+def _lists(model: Any, enc: Any, ds: Any, warm: bool) -> dict[str, dict[str, float]]:
+    """NDCG@10 and HR@10 per scenario of the test queries: the full catalogue; with `warm` as transfer.py's warm
+    protocols rank (also the sampled lists, "sampled " keys)."""
+    from mistrec.eval.ranking import rank_full_catalogue
+
     if not warm:
         return ranking_at_10(rank_full_catalogue(model, enc, ds, "test", ks=(10,)).metrics["by_scenario"])
     # as transfer.py's warm protocols rank: the full catalogue and 1 + 999 sampled lists, 3,000 users a domain
@@ -53,13 +67,15 @@ def ranked(root: Path, seed: int, view: str, ds: Any, warm: bool) -> dict[str, d
     return out
 
 
-def one(root: Path, seed: int, warm: bool = False) -> list[dict[str, Any]]:
+def one(root: Path, seed: int, warm: bool = False, views: str = "") -> list[dict[str, Any]]:
     """Every view of one run."""
     from mistrec.data.prepared import PreparedDataset
 
     ds = PreparedDataset.load(root / "prepared")
     out = []
-    for view in WARM_VIEWS if warm else VIEWS:
+    for view in [v.strip() for v in views.split(",") if v.strip()] or (WARM_VIEWS if warm else VIEWS):
+        if view not in (WARM_VIEWS if warm else VIEWS) and not view.startswith("co "):
+            raise SystemExit(f"Unknown view {view!r}: {', '.join(WARM_VIEWS if warm else VIEWS)} or 'co C'.")
         got = ranked(root, seed, view, ds, warm)
         print(f"{root.name} seed {seed} {view}: " + ", ".join(
             f"{s} " + " ".join(f"{k} {v:.4f}" for k, v in m.items()) for s, m in got.items()), flush=True)
@@ -70,4 +86,6 @@ def one(root: Path, seed: int, warm: bool = False) -> list[dict[str, Any]]:
 if __name__ == "__main__":
     raise SystemExit(run_dirs_and_seeds(__doc__.splitlines()[0], one, seeds="2022,2023,2024", flags=(
         ("--warm", {"action": "store_true", "help": "warm-protocol DIRs: users active in the domain, views at "
-                                                    "warm_scale 0, full catalogue and sampled-999 lists"}),)))
+                                                    "warm_scale 0, full catalogue and sampled-999 lists"}),
+        ("--views", {"default": "", "help": "comma-separated views (default: all three; 'co C' scales co_items' W "
+                                            "by C, e.g. 'co 0.5,co 0.25')"}),)))

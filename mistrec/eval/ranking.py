@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -31,9 +31,9 @@ from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
 from mistrec.eval.activity import ActivityCounts, group_index, ranking_by_activity
 from mistrec.features import EncodedRows, FeatureEncoder
-from mistrec.models.base import Model
+from mistrec.models.base import ChoosesOnRanking, Model
 
-__all__ = ["RankingResult", "rank_full_catalogue"]
+__all__ = ["RankingResult", "choose_on_ranking", "rank_full_catalogue"]
 
 
 @dataclass
@@ -47,6 +47,27 @@ class RankingResult:
     # candidate set ("full catalogue" or "N sampled negatives") -> scenario -> per-query arrays: "user", "group"
     # (activity group index, -1 without counts) and every per-query metric, for paired tests over users
     per_query: dict[str, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
+
+
+def choose_on_ranking(model: ChoosesOnRanking, enc: FeatureEncoder, ds: PreparedDataset, quiet: bool = True
+                      ) -> dict[str, Any]:
+    """A model's after-training choices made on the validation queries' full-catalogue ranking (ChoosesOnRanking):
+    per option, at most the model's `ranking_queries` queries a scenario ranked (a seeded sample, the same queries
+    for every option), each query's NDCG@10 and activity group (0: no training event in the scenario) handed to the
+    model to settle. Returns what it chose; {} without options or validation queries."""
+    options = model.ranking_options()
+    if not options or not (ds.interactions["split"] == "valid").any():
+        return {}
+    names = tuple(ds.scenarios)
+    activity = ActivityCounts.from_interactions(ds.interactions, len(names) + 1)
+    ndcg: dict[float, dict[int, dict[str, np.ndarray]]] = {}
+    for option in tqdm(options, desc="choosing on validation ranking", disable=True if quiet else None, leave=False):
+        model.use_ranking_option(option)
+        result = rank_full_catalogue(cast(Model, model), enc, ds, "valid", ks=(10,), activity=activity,
+                                     max_queries=model.ranking_queries)
+        ndcg[option] = {names.index(name) + 1: {"group": q["group"], "ndcg@10": q["ndcg@10"]}
+                        for name, q in result.per_query["full catalogue"].items()}
+    return model.settle_ranking(ndcg, enc.spec_.scenario_names)
 
 
 @dataclass

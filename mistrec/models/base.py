@@ -13,8 +13,9 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.features import EncodedRows, FeatureEncoder, IndexedRows
 
-__all__ = ["Calibrates", "CandidateScorer", "Explains", "Explanation", "FitsDirectly", "GatedModel", "Model",
-           "ModelConfig", "Prepares", "PreparesInChunks", "ReportsGates", "Retrieves", "ScoreModel", "ScoresPairs"]
+__all__ = ["Calibrates", "CandidateScorer", "ChoosesOnRanking", "Explains", "Explanation", "FitsDirectly",
+           "GatedModel", "Model", "ModelConfig", "Prepares", "PreparesInChunks", "ReportsGates", "Retrieves",
+           "ScoreModel", "ScoresPairs"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +85,25 @@ class SelectsOnValidation(Protocol):
 
     def settle(self, options: tuple[str, ...], aucs: dict[str, dict[int, float]], moved: dict[int, int],
                scenario_names: Sequence[str]) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class ChoosesOnRanking(Protocol):
+    """Settles, per scenario and after training, a choice about the top of a ranking, which the validation rows'
+    AUC cannot make (mist's `co_scale: auto`): for each option of `ranking_options()` (the trained state first),
+    `mistrec.eval.ranking.choose_on_ranking` puts the model in it (`use_ranking_option`) and ranks the validation
+    queries against the full catalogue; `settle_ranking` gets each scenario's per-query NDCG@10 and activity group
+    under each option, keeps each scenario's choice and returns what it chose, for the run's record. No options:
+    nothing to do. `ranking_queries`: how many validation queries a scenario are ranked at most."""
+
+    ranking_queries: int
+
+    def ranking_options(self) -> tuple[float, ...]: ...
+
+    def use_ranking_option(self, option: float) -> None: ...
+
+    def settle_ranking(self, ndcg: dict[float, dict[int, dict[str, Any]]], scenario_names: Sequence[str]
+                       ) -> dict[str, Any]: ...
 
 
 @runtime_checkable

@@ -53,7 +53,15 @@ from mistrec.models.layers import (
     FeatureEmbedding,
     grouped_softmax,
 )
-from mistrec.models.mist_config import ACTIVITY_BOUNDS, COLD_SCALES, MIN_CHOICE_ROWS, MistConfig
+from mistrec.models.mist_config import (
+    ACTIVITY_BOUNDS,
+    CO_CHOICE_QUERIES,
+    CO_SCALES,
+    COLD_SCALES,
+    MIN_CHOICE_QUERIES,
+    MIN_CHOICE_ROWS,
+    MistConfig,
+)
 from mistrec.models.mist_cooc import CoItems
 from mistrec.models.mist_parts import ItemCounts, interest_shares
 from mistrec.models.mist_rank import MistCatalogue, supports_catalogue
@@ -90,6 +98,8 @@ class Mist(Model):
     cold_rate: torch.Tensor | None
     cold_rated: torch.Tensor | None
     warm_scale: torch.Tensor | None
+    co_scale: torch.Tensor | None  # (S, 2) `co_items`' weight per scenario, for users new there and active there
+    ranking_queries = CO_CHOICE_QUERIES  # ChoosesOnRanking: `co_scale: auto` ranks at most this many a scenario
     graph_anchor: bool | None = None  # a copy for export (eval.export): whether its graph computes `_anchor`
 
     @classmethod
@@ -176,6 +186,11 @@ class Mist(Model):
         self.co = (CoItems(spec.n_items, spec.n_scenarios, cfg.co_items, cross_only=cfg.co_scope == "cross",
                            gain=cfg.co_gain)
                    if cfg.co_items else None)
+        # `co_scale: auto`: per scenario, the weight of `co_items`' term for its users new there ([s, 0]) and active
+        # there ([s, 1]) (chosen on the validation queries' ranking after training, `settle_ranking`; saved with the
+        # weights)
+        self.register_buffer("co_scale", torch.ones(spec.n_scenarios, 2)
+                             if cfg.co_scale == "auto" and self.co is not None else None)
         if self.co is not None and cfg.co_fit == "residual" and spec.has_conversion:
             raise ConfigError("mist's co_fit: residual trains the click logit only; these data have conversions, "
                               "whose head it would leave untrained: use co_fit: joint, or auto (joint here).")
@@ -526,9 +541,68 @@ class Mist(Model):
                                  self.mix)[:, 0]
 
     def _with_co(self, logit: torch.Tensor, b: Batch) -> torch.Tensor:
-        """The logits (B,) with `co_items`' term of each row's history and candidate."""
+        """The logits (B,) with `co_items`' term of each row's history and candidate (weighted by `co_scale`)."""
         events = self._co_events(b)
-        return logit if events is None else logit + events.sum(1)
+        if events is None:
+            return logit
+        weight = self._co_weights(b.scenario, b.activity)
+        return logit + (events.sum(1) if weight is None else events.sum(1) * weight)
+
+    def _co_weights(self, scenario: torch.Tensor, activity: torch.Tensor) -> torch.Tensor | None:
+        """`co_scale: auto` in evaluation: each row's weight of `co_items`' term (B,), its scenario's for a user new
+        there (activity 0) or active there, 1 in a scenario added after training. None where nothing is weighted
+        (training, off)."""
+        if self.co_scale is None or self.training:
+            return None
+        n = len(self.co_scale)
+        s = scenario.clamp_max(n - 1)
+        weight = self.co_scale[s, (activity != 0).long()]
+        return torch.where(scenario < n, weight, torch.ones_like(weight))
+
+    def ranking_options(self) -> tuple[float, ...]:
+        """ChoosesOnRanking: `co_scale: auto`'s weights of `co_items`' term (CO_SCALES, the trained state first);
+        none when off."""
+        return CO_SCALES if self.co_scale is not None else ()
+
+    def use_ranking_option(self, option: float) -> None:
+        """Every scenario's users, new there and active there, at the weight `option`."""
+        assert self.co_scale is not None
+        self.co_scale.fill_(option)
+
+    def settle_ranking(self, ndcg: dict[float, dict[int, dict[str, Any]]], scenario_names: Sequence[str]
+                       ) -> dict[str, Any]:
+        """`ndcg[option][s]`: scenario s's validation queries ranked at that weight, per query its activity group
+        ("group": 0 for a user with no training event in the scenario) and "ndcg@10". Per scenario and kind of user
+        (new there: group 0; active there: the other groups), the weight with the highest mean NDCG@10, the earlier
+        one on a tie (NaN never wins), where the kind has at least MIN_CHOICE_QUERIES queries; with fewer, 1."""
+        import numpy as np
+
+        options = self.ranking_options()
+        assert self.co_scale is not None and options
+        self.co_scale.fill_(options[0])
+        record: dict[str, Any] = {}
+        for s in self.known_scenarios:
+            by_kind = {}
+            for k, kind in enumerate(("new", "active")):
+                means = {}
+                n = 0
+                for option in options:
+                    q = ndcg.get(option, {}).get(s)
+                    if q is None:
+                        means[option] = float("nan")
+                        continue
+                    mine = (q["group"] == 0) if kind == "new" else (q["group"] > 0)
+                    n = int(mine.sum())
+                    means[option] = float(np.mean(q["ndcg@10"][mine])) if n else float("nan")
+                best = options[0]
+                for option in options[1:] if n >= MIN_CHOICE_QUERIES else ():
+                    if means[option] > means[best]:
+                        best = option
+                self.co_scale[s, k] = best
+                by_kind[kind] = {"valid_ndcg@10": {f"{o:g}": v for o, v in means.items()}, "queries": n,
+                                 "chosen": best}
+            record[scenario_names[s - 1]] = by_kind
+        return {"co_scale": record}
 
     def _run(self, b: Batch, tokens: torch.Tensor | None) -> tuple[Batch, _Interest]:
         """Steps 1-4 on the batch as training shows it (`cold_rows`; not along an attribution path), or, while the
@@ -556,6 +630,9 @@ class Mist(Model):
         logit = self._head(b, it.u, it.q, it.transfer)
         co = self._co_events(b)  # each liked event's part of the item-to-item term, in logit units
         if co is not None:
+            weight = self._co_weights(b.scenario, b.activity)
+            if weight is not None:  # as it enters the logit (`co_scale`)
+                co = co * weight.unsqueeze(1)
             logit = logit + co.sum(1)
         # each event's weight in the interest u: its attention weight times its pool's interest-level share
         effective = it.w * it.share.flatten(1).gather(1, self._pool_index(b))
@@ -705,6 +782,10 @@ class Mist(Model):
         if self.cold_rated is not None and self.cold_rate is not None and prefix + "cold_rated" not in state_dict:
             state_dict[prefix + "cold_rated"] = torch.zeros_like(self.cold_rated)
             state_dict[prefix + "cold_rate"] = torch.zeros_like(self.cold_rate)
+        # saved without `co_scale` (before 2026-12-04's twenty-sixth session, or with it off and loaded with it on,
+        # benchmarks/option_effect.py --settings): the term whole for every user, as a weight of 1 gives
+        if self.co_scale is not None and prefix + "co_scale" not in state_dict:
+            state_dict[prefix + "co_scale"] = torch.ones_like(self.co_scale)
         # saved before 2026-12-03's twentieth session: no `warm_scale` (users with events in a scenario got the whole
         # logit, as a warm_scale of 1 gives them)
         if self.warm_scale is not None and prefix + "warm_scale" not in state_dict:
@@ -825,8 +906,10 @@ class Mist(Model):
         out = self._head(queries.cross(items, history=False), u, q.reshape(n * c, -1), transfer).view(n, c)
         if self.co is not None:
             liked = queries.hist_mask & (queries.hist_labels > 0)
-            out = out + self.co.term(queries.hist_items, queries.hist_scenarios, liked, queries.scenario,
-                                     items.item.unsqueeze(0), mix=self.mix)
+            term = self.co.term(queries.hist_items, queries.hist_scenarios, liked, queries.scenario,
+                                items.item.unsqueeze(0), mix=self.mix)
+            weight = self._co_weights(queries.scenario, queries.activity)
+            out = out + (term if weight is None else term * weight.unsqueeze(1))
         return out
 
     def _cross_interest(self, e: torch.Tensor, q: torch.Tensor, b: Batch, items: torch.Tensor,

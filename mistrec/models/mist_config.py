@@ -9,7 +9,8 @@ from mistrec.errors import ConfigError
 from mistrec.features.scenario_text import NEW_SCENARIO_MODES, TEXT_ENCODERS
 from mistrec.models.base import ModelConfig
 
-__all__ = ["ACTIVITY_BOUNDS", "COLD_SCALES", "MIN_CHOICE_ROWS", "MistConfig"]
+__all__ = ["ACTIVITY_BOUNDS", "COLD_SCALES", "CO_CHOICE_QUERIES", "CO_SCALES", "MIN_CHOICE_QUERIES", "MIN_CHOICE_ROWS",
+           "MistConfig"]
 
 ACTIVITY_BOUNDS = (1, 3, 6, 21)  # activity buckets 0, 1-2, 3-5, 6-20, >20 (as mistrec.eval.activity's groups)
 COLD_SCALES = (1.0, 0.75, 0.5, 0.25, 0.0)  # `cold_scale: auto`'s choices, the trained state first (ties keep it)
@@ -17,6 +18,12 @@ COLD_SCALES = (1.0, 0.75, 0.5, 0.25, 0.0)  # `cold_scale: auto`'s choices, the t
 # validation rows; with fewer the trained state stays (the synthetic platforms' home_feed has about 20 such rows, on
 # which both choices flipped by 4e-5 of AUC)
 MIN_CHOICE_ROWS = 100
+CO_SCALES = (1.0, 0.5, 0.25, 0.0)  # `co_scale: auto`'s weights of `co_items`' term, the trained state first
+# `co_scale: auto` ranks at most this many validation queries a scenario per weight (a seeded sample, the same for
+# every weight), and chooses for a kind of user (new in the scenario, active there) only with at least
+# MIN_CHOICE_QUERIES of that kind's queries among them; with fewer the trained state stays
+CO_CHOICE_QUERIES = 1000
+MIN_CHOICE_QUERIES = 100
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,14 @@ class MistConfig(ModelConfig):
     # AUC on the ML-1M genre shelves, docs/models.md). "auto" (the default since 2026-12-03): residual, or joint on
     # data with conversion labels (the residual loss trains the click logit only)
     co_fit: Literal["auto", "joint", "residual"] = "auto"
+    # "auto": after training (after the validation rounds), each scenario chooses the weight c in CO_SCALES of
+    # `co_items`' term, apart for its users new there (no event yet) and those active there, on the validation
+    # queries' full-catalogue NDCG@10 (mistrec.eval.ranking; `mistrec train` does it, with the rows in memory): one
+    # ranking of at most CO_CHOICE_QUERIES queries a scenario per weight. A ranking metric, because the term's weight
+    # moves the top ten and the rows' AUC the other way (validation AUC prefers 0.25-0.5 where the cold users'
+    # NDCG@10 loses by it; docs/benchmarks.md, "co_items' weight chosen on a ranking metric"). "off" (the default):
+    # the term whole (c = 1), as trained.
+    co_scale: Literal["auto", "off"] = "off"
     # The transfer read-out (docs/models.md, step 4b): each source pool's interest, the attention-weighted mean of
     # its events' item vectors v_k, is matched with the candidate in the target scenario's metric W_t, and the
     # matches are summed with learned per-(target, pool) weights A: logit += sum_k A[t, k] v_k . (W_t i). A

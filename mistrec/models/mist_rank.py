@@ -188,9 +188,10 @@ class MistCatalogue:
             hist = m.embed.history_items(queries, m.cfg.side_features)  # (U, L, E)
             tokens = m.tokens(queries, hist)
             pools = m._pool_index(queries)
-            if m.co is not None:  # the item-to-item term's inputs (mist_cooc.py)
+            if m.co is not None:  # the item-to-item term's inputs (mist_cooc.py), and its weight (`co_scale`)
                 co_items = self.items.item if columns is None else self.items.item[columns]
                 liked = queries.hist_mask & (queries.hist_labels > 0)
+                co_weight = m._co_weights(queries.scenario, queries.activity)
             subsets: dict[int, _Side] = {}  # with columns: each scenario's side cut once per call
             for i in range(len(queries)):
                 s = int(queries.scenario[i])
@@ -215,8 +216,9 @@ class MistCatalogue:
                 else:  # new in the scenario, the "scale" form (or "rate": the counted rate kept instead)
                     out[i] = side.cold_kept + side.cold * (side.cold_scaled + rest)
                 if m.co is not None:  # item-to-item: the query's events' neighbours added into their columns
-                    out[i] += m.co.scatter(queries.hist_items[i:i + 1], queries.hist_scenarios[i:i + 1],
-                                           liked[i:i + 1], queries.scenario[i:i + 1], m.n_items, m.mix)[0, co_items]
+                    term = m.co.scatter(queries.hist_items[i:i + 1], queries.hist_scenarios[i:i + 1],
+                                        liked[i:i + 1], queries.scenario[i:i + 1], m.n_items, m.mix)[0, co_items]
+                    out[i] += term if co_weight is None else term * co_weight[i]
         return out
 
     def _score(self, side: _Side, user_x: torch.Tensor, e: torch.Tensor, items: torch.Tensor, pool: torch.Tensor,

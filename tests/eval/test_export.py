@@ -75,13 +75,14 @@ def test_mist_exports_with_its_scenario_routing_and_attention(mist_run: Path, pr
     ({"softmax_scope": "pool", "weights": "din", "top": "mlp", "cold_rate": False}, "anchor", 0.75),
     ({"self_attention_layers": 1, "null_interest": True, "scorer": "mlp", "polarity_pools": False,
       "user_per_scenario": True, "cold_rate": False}, "scale", 0.25),
-    ({"co_items": 5, "item_prior": True}, "anchor", 0.5)])
+    ({"co_items": 5, "item_prior": True, "co_scale": "auto"}, "anchor", 0.5)])
 def test_the_ranking_graph_scores_as_score_candidates(values: dict, form: str, warm: float, prepared: Path,
                                                       tmp_path: Path) -> None:
     """rank.onnx (one query, C candidates) against the model's own full-catalogue scores, with queries of no
     history, of a few events and of a whole window, new users at a cold_scale below 1 in each form ("scale",
     "anchor", and "rate" on these logged labels), users with events in the scenario at a warm_scale of 1 or below,
-    at another history length and number of candidates than the export's example."""
+    at another history length and number of candidates than the export's example; with `co_scale: auto` the
+    item-to-item term weighted apart for new and active users."""
     from mistrec.eval.export import QUERY_INPUTS, RANK_INPUTS, export_rank
     from mistrec.features import FeatureEncoder
     from mistrec.models import build_model
@@ -108,6 +109,9 @@ def test_the_ranking_graph_scores_as_score_candidates(values: dict, form: str, w
             assert model.cold_rate is not None and model.cold_rate.std() > 0
             model.cold_rated.fill_(form == "rate")
         model.warm_scale.fill_(warm)
+        if model.co_scale is not None:
+            model.co_scale[:, 0] = 0.5
+            model.co_scale[:, 1] = 0.25
     assert queries.activity[6:].all()  # the rows warm_scale reaches
     items = enc.item_batch(np.arange(1, 60))
     parity = export_rank(model, queries, items, tmp_path / "rank.onnx")

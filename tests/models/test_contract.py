@@ -20,7 +20,7 @@ from mistrec.metrics import auc, logloss
 from mistrec.models import REGISTRY, build_model
 from mistrec.models.base import Calibrates, Explains, FitsDirectly, ReportsGates
 from mistrec.models.mist import Mist
-from mistrec.models.mist_config import COLD_SCALES, MIN_CHOICE_ROWS
+from mistrec.models.mist_config import CO_SCALES, COLD_SCALES, MIN_CHOICE_QUERIES, MIN_CHOICE_ROWS
 from mistrec.train import TrainConfig, load_run, predict
 from tests.conftest import prepared_synthetic
 
@@ -584,6 +584,77 @@ def test_mist_cold_rate_offers_the_counted_click_rate_on_logged_labels(prepared:
     assert plain.cold_rate is None and loaded.cold_rate is not None and loaded.cold_rated is not None
     assert not loaded.cold_rated.any() and not loaded.cold_rate.any()
     torch.testing.assert_close(loaded(batch), plain(batch))  # the same weights, the same scores until it is chosen
+
+
+def test_mist_co_scale_weights_the_item_to_item_term_per_kind_of_user(prepared: Path, tmp_path: Path) -> None:
+    """`co_scale: auto`: after training, each scenario's validation queries, ranked against the full catalogue at
+    each weight of CO_SCALES (mistrec.eval.ranking.choose_on_ranking), choose the weight of `co_items`' term for its
+    users new there and, apart, for those active there: the highest mean NDCG@10, the earlier on a tie, 1 with fewer
+    than MIN_CHOICE_QUERIES queries of the kind. In evaluation each row's term is weighted by its kind's weight
+    (forward, explain, the catalogue path alike); training never reads it; a run saved without it loads with the
+    term whole; off by default."""
+    torch.set_num_threads(1)
+    values = {"embedding_dim": 8, "co_scale": "auto"}
+    summary = fit_run(prepared, "mist", tmp_path / "run", model_values=values,
+                      train_cfg=TrainConfig(epochs=1, batch_size=512, lr=3e-3, seed=4), quiet=True)
+    chosen = summary["train"]["selected"]["co_scale"]
+    model, enc, _ = load_run(tmp_path / "run")
+    assert isinstance(model, Mist) and model.co_scale is not None and model.ranking_options() == CO_SCALES
+    names = enc.spec_.scenario_names
+    assert sorted(chosen) == sorted(names)
+    for s, name in enumerate(names, start=1):
+        for k, kind in enumerate(("new", "active")):
+            record = chosen[name][kind]
+            best = 1.0
+            for c in CO_SCALES[1:] if record["queries"] >= MIN_CHOICE_QUERIES else ():
+                if record["valid_ndcg@10"][f"{c:g}"] > record["valid_ndcg@10"][f"{best:g}"]:
+                    best = c
+            assert record["chosen"] == best and float(model.co_scale[s, k]) == best
+    assert any(chosen[n]["active"]["queries"] >= MIN_CHOICE_QUERIES for n in names)  # the rule was exercised
+    # the rule itself, on made-up rankings: the best mean per kind; a tie keeps the earlier; too few queries keep 1
+    group = np.array([0] * MIN_CHOICE_QUERIES + [1] * (MIN_CHOICE_QUERIES - 1))
+    made_up = {c: {1: {"group": group, "ndcg@10": np.where(group == 0, 0.1 + (c == 0.25) * 0.1, c)}}
+               for c in CO_SCALES}
+    made_up[0.5][1]["ndcg@10"] = np.where(group == 0, 0.2, 0.5)  # level with 0.25 for new users: the earlier wins
+    settled = model.settle_ranking(made_up, names)["co_scale"][names[0]]
+    assert settled["new"]["chosen"] == 0.5 and settled["active"]["chosen"] == 1.0  # 99 active queries: too few
+    assert float(model.co_scale[1, 0]) == 0.5 and float(model.co_scale[1, 1]) == 1.0
+    ds = PreparedDataset.load(prepared)
+    valid = enc.rows(ds, "valid")
+    batch = enc.batch(valid, np.arange(len(valid)))
+    new = batch.activity == 0
+    assert new.any() and (~new).any()
+    with torch.no_grad():
+        model.use_ranking_option(1.0)
+        whole = model(batch)
+        co = model._co_events(batch)
+        assert co is not None and bool((co.sum(1) != 0).any())
+        model.co_scale[:, 0] = 0.5
+        model.co_scale[:, 1] = 0.25
+        weight = torch.where(new, 0.5, 0.25)
+        got = model(batch)
+        torch.testing.assert_close(got, whole - co.sum(1) + weight * co.sum(1), rtol=1e-5, atol=1e-5)
+        explained = model.explain(batch)
+        torch.testing.assert_close(explained.logit, got)
+        assert explained.event_co is not None
+        torch.testing.assert_close(explained.event_co, co * weight.unsqueeze(1))
+        rows = torch.cat([torch.nonzero(new).squeeze(1)[:3], torch.nonzero(~new).squeeze(1)[:3]])
+        queries = batch.subset(rows)
+        items = enc.item_batch(np.arange(1, enc.spec_.n_items))
+        torch.testing.assert_close(model.score_candidates(queries, items),
+                                   model(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
+        model.train()
+        assert model._co_weights(batch.scenario, batch.activity) is None  # training never reads it
+        model.eval()
+        # a run saved without the weights: the term whole
+        old = {k: v for k, v in model.state_dict().items() if k != "co_scale"}
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model.load_state_dict(old)
+        assert bool((model.co_scale == 1).all())
+    plain = build_model("mist", enc.spec_, {"embedding_dim": 8})
+    assert plain.co_scale is None and plain.ranking_options() == ()  # off by default
+    assert build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 0, "co_scale": "auto"}).co_scale is None
 
 
 def test_mist_warm_scale_auto_settles_each_scenario_on_its_rows_as_they_are(prepared: Path, tmp_path: Path) -> None:
