@@ -18,6 +18,12 @@ instead of ranking the validation users again. The run's own after-training choi
 are kept as they were made. Every output also has the test rows' AUC with c = 1 and with the choice (paired
 bootstrap over users: `paired_auc`).
 
+`--built`: the choice mist makes itself with `co_scale: auto` (the run loaded with it, mistrec.eval.ranking.
+choose_on_ranking: validation NDCG@10 at each weight, apart for users new in the domain and active there), its
+time, and the test users ranked at weight 1 and as chosen beside popularity; with `--warm` a warm-protocol DIR,
+ranked as transfer.py's warm protocols rank (full catalogue and 1 + 999 sampled lists, 3,000 users a domain: the
+sampled lists' paired tests under "DOMAIN sampled").
+
 `--choose-on auc` chooses on the validation rows' AUC instead (no ranking pass: the cheap design, refuted on
 sport_phone, docs/benchmarks.md); `--auc-only` scores the test rows' AUC alone (no test ranking).
 """
@@ -146,6 +152,71 @@ def one(root: Path, seed: int, ds: Any, reuse: dict[str, float] | None, choose_o
             "chosen_from": "reused" if reuse is not None else f"validation {key}"}
 
 
+def one_built(root: Path, seed: int, ds: Any, warm: bool, queries: dict[str, dict[str, Any]],
+              rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One seed with mist's own `co_scale: auto`: the run loaded with it, its choice made (and timed), then the test
+    queries ranked at weight 1 and as chosen (`queries` gets their per-query NDCG@10 and the popularity run's saved
+    ones, per domain, and per "DOMAIN sampled" with `warm`), and the test rows' AUC at both (`rows`)."""
+    import time
+
+    import torch
+    from transfer import MAX_QUERIES, SAMPLED
+
+    from mistrec.eval.evaluate import load_per_query
+    from mistrec.eval.ranking import choose_on_ranking, rank_full_catalogue
+    from mistrec.models.mist import Mist
+    from mistrec.train.artifact import load_run
+
+    model, enc, _ = load_run(root / "runs" / "mist" / f"seed-{seed}", {"co_scale": "auto"})
+    assert isinstance(model, Mist) and model.co_scale is not None, "a mist run with co_items"
+    model.eval()
+    start = time.perf_counter()
+    chosen = choose_on_ranking(model, enc, ds)["co_scale"]
+    seconds = time.perf_counter() - start
+    state = model.co_scale.clone()
+    names = enc.spec_.scenario_names
+    index = {n: i for i, n in enumerate(names, start=1)}
+    sampled = f"{SAMPLED} sampled negatives"
+    views = {"full catalogue": ""} | ({sampled: " sampled"} if warm else {})
+    test: dict[str, dict[str, dict[str, float]]] = {}
+    test_rows = enc.rows(ds, "test")
+    for view, weights in (("1", None), ("chosen", state)):
+        with torch.no_grad():
+            if weights is None:
+                model.use_ranking_option(1.0)
+            else:
+                model.co_scale.copy_(weights)
+        result = rank_full_catalogue(model, enc, ds, "test", ks=(10,), also_sampled=SAMPLED if warm else None,
+                                     max_queries=MAX_QUERIES if warm else None)
+        test[view] = ranking_at_10(result.metrics["by_scenario"])
+        if warm:
+            for n, m in ranking_at_10(result.metrics["sampled"]["by_scenario"], "sampled ").items():
+                test[view][n].update(m)
+        for label, suffix in views.items():
+            for n, q in result.per_query[label].items():
+                queries.setdefault(n + suffix, {}).setdefault(view, []).append(
+                    {"user": q["user"], "ndcg@10": q["ndcg@10"]})
+        per_domain, prob = scored(model, enc, test_rows, {})
+        for n, v in per_domain.items():
+            test[view][n]["auc"] = v
+            mask = test_rows.scenario == index[n]
+            kept = rows.setdefault(n, {"label": test_rows.label[mask], "user": test_rows.user[mask]})
+            kept.setdefault(view, []).append(prob[mask])
+    saved = load_per_query(root / "runs" / "popularity" / f"seed-{seed}" / "ranking_test.npz")
+    test["popularity"] = {}
+    for label, suffix in views.items():
+        for n, q in saved[label].items():
+            test["popularity"].setdefault(n, {}).update({f"{suffix.strip()} {k}".strip(): float(q[k].mean())
+                                                         for k in ("ndcg@10", "hr@10")})
+            queries.setdefault(n + suffix, {}).setdefault("popularity", []).append(
+                {"user": q["user"], "ndcg@10": q["ndcg@10"]})
+    moved = [f"{n} {k} {v:.4f} -> {test['chosen'][n][k]:.4f}" for n in names for k, v in test["1"][n].items()]
+    print(f"seed {seed} chosen in {seconds:.0f} s: " + "; ".join(
+        f"{n} new {r['new']['chosen']:g} ({r['new']['queries']}), active {r['active']['chosen']:g} "
+        f"({r['active']['queries']})" for n, r in chosen.items()) + "; test " + ", ".join(moved), flush=True)
+    return {"seed": seed, "chosen": chosen, "choice_seconds": seconds, "test": test, "chosen_from": "co_scale: auto"}
+
+
 def paired(queries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per domain, paired bootstraps over users of test NDCG@10 (the per-seed differences averaged): chosen - c = 1
     and chosen - popularity (the same queries in every seed and view)."""
@@ -197,6 +268,9 @@ def main() -> int:
     ap.add_argument("--choose-on", choices=("ndcg", "auc"), default="ndcg",
                     help="what the validation choice maximises: the validation queries' full-catalogue NDCG@10 "
                          "(default) or the validation rows' AUC (no ranking pass)")
+    ap.add_argument("--built", action="store_true",
+                    help="the choice mist's co_scale: auto makes (validation NDCG@10, new and active users apart)")
+    ap.add_argument("--warm", action="store_true", help="with --built: a warm-protocol DIR (full and sampled lists)")
     ap.add_argument("--auc-only", action="store_true",
                     help="score the test rows' AUC only, without ranking the test users (no NDCG@10)")
     ap.add_argument("dir")
@@ -214,8 +288,12 @@ def main() -> int:
     for seed in (int(x) for x in args.seeds.split(",")):
         if args.reuse and seed not in reused:
             raise SystemExit(f"{args.reuse} has no choice for seed {seed}.")
+        if args.built:
+            results.append(one_built(root, seed, ds, args.warm, queries, rows))
+            continue
         results.append(one(root, seed, ds, reused.get(seed), args.choose_on, not args.auc_only, queries, rows))
-    write_json(args.json, {"dir": root.name, "cos": list(COS), "choose_on": args.choose_on, "results": results,
+    write_json(args.json, {"dir": root.name, "cos": list(COS), "choose_on": "built" if args.built else args.choose_on,
+                           "warm": args.warm, "results": results,
                            "paired": paired(queries) if queries else None, "paired_auc": paired_auc(rows),
                            "context_before": before, "context_after": context()})
     return 0
