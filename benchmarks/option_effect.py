@@ -45,9 +45,11 @@ MIN_ROWS = 100
 def scores(run: Path, ds: Any, settings: dict[str, Any] | None = None, lso: bool = False) -> dict[str, Any]:
     """A run's test probabilities with the rows' scenario name, user and label. With `settings` ({} for none) the
     run is loaded with them (load_run) and its after-training choices (`SelectsOnValidation`) are made again by the
-    current code on its validation rows first; the choices made are returned under "selected". With `lso`, also
+    current code on its validation rows first (and those on the validation ranking, `ChoosesOnRanking`: mist's
+    co_scale); the choices made are returned under "selected". With `lso`, also
     its leave-source-out matrix on the test rows (mistrec.eval.evaluate.leave_source_out_matrix)."""
-    from mistrec.models.base import SelectsOnValidation
+    from mistrec.eval.ranking import choose_on_ranking
+    from mistrec.models.base import ChoosesOnRanking, SelectsOnValidation
     from mistrec.models.mist import Mist
     from mistrec.train.artifact import load_run
     from mistrec.train.distributed import Ranks
@@ -61,6 +63,8 @@ def scores(run: Path, ds: Any, settings: dict[str, Any] | None = None, lso: bool
         if isinstance(model, Mist) and model.cold_rate is not None:  # `cold_rate`'s counted rate, absent from runs
             model.fit_rate(enc.indexed(enc.rows(ds, "train")))  # saved without it
         selected = select_on_validation(model, enc, enc.rows(ds, "valid"), TrainConfig(), Ranks())
+        if isinstance(model, ChoosesOnRanking):  # `co_scale: auto`: on the validation queries' ranking, as fit_run
+            selected.update(choose_on_ranking(model, enc, ds))
     rows = enc.rows(ds, "test")
     names = enc.spec_.scenario_names
     prob = predict(model, enc, rows)
