@@ -38,6 +38,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -575,8 +576,6 @@ class Mist(Model):
         ("group": 0 for a user with no training event in the scenario) and "ndcg@10". Per scenario and kind of user
         (new there: group 0; active there: the other groups), the weight with the highest mean NDCG@10, the earlier
         one on a tie (NaN never wins), where the kind has at least MIN_CHOICE_QUERIES queries; with fewer, 1."""
-        import numpy as np
-
         options = self.ranking_options()
         assert self.co_scale is not None and options
         self.co_scale.fill_(options[0])
