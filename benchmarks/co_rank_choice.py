@@ -152,6 +152,23 @@ def one(root: Path, seed: int, ds: Any, reuse: dict[str, float] | None, choose_o
             "chosen_from": "reused" if reuse is not None else f"validation {key}"}
 
 
+def ranked_lists(model: Any, enc: Any, ds: Any, warm: bool) -> tuple[dict[str, dict[str, float]], Any]:
+    """The test queries ranked as benchmarks/transfer.py ranks them: NDCG@10 and HR@10 per scenario against the full
+    catalogue; with `warm` as its warm protocols do (also the 1 + 999 sampled lists, "sampled " keys, at most 3,000
+    users a domain). Returns them and the RankingResult (its per-query figures)."""
+    from transfer import MAX_QUERIES, SAMPLED
+
+    from mistrec.eval.ranking import rank_full_catalogue
+
+    result = rank_full_catalogue(model, enc, ds, "test", ks=(10,), also_sampled=SAMPLED if warm else None,
+                                 max_queries=MAX_QUERIES if warm else None)
+    out = ranking_at_10(result.metrics["by_scenario"])
+    if warm:
+        for s, m in ranking_at_10(result.metrics["sampled"]["by_scenario"], "sampled ").items():
+            out[s].update(m)
+    return out, result
+
+
 def one_built(root: Path, seed: int, ds: Any, warm: bool, queries: dict[str, dict[str, Any]],
               rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """One seed with mist's own `co_scale: auto`: the run loaded with it, its choice made (and timed), then the test
@@ -160,10 +177,10 @@ def one_built(root: Path, seed: int, ds: Any, warm: bool, queries: dict[str, dic
     import time
 
     import torch
-    from transfer import MAX_QUERIES, SAMPLED
+    from transfer import SAMPLED
 
     from mistrec.eval.evaluate import load_per_query
-    from mistrec.eval.ranking import choose_on_ranking, rank_full_catalogue
+    from mistrec.eval.ranking import choose_on_ranking
     from mistrec.models.mist import Mist
     from mistrec.train.artifact import load_run
 
@@ -186,12 +203,7 @@ def one_built(root: Path, seed: int, ds: Any, warm: bool, queries: dict[str, dic
                 model.use_ranking_option(1.0)
             else:
                 model.co_scale.copy_(weights)
-        result = rank_full_catalogue(model, enc, ds, "test", ks=(10,), also_sampled=SAMPLED if warm else None,
-                                     max_queries=MAX_QUERIES if warm else None)
-        test[view] = ranking_at_10(result.metrics["by_scenario"])
-        if warm:
-            for n, m in ranking_at_10(result.metrics["sampled"]["by_scenario"], "sampled ").items():
-                test[view][n].update(m)
+        test[view], result = ranked_lists(model, enc, ds, warm)
         for label, suffix in views.items():
             for n, q in result.per_query[label].items():
                 queries.setdefault(n + suffix, {}).setdefault(view, []).append(

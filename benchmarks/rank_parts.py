@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ranking_at_10, run_dirs_and_seeds
-from co_rank_choice import scaled
-from transfer import MAX_QUERIES, SAMPLED  # the warm protocols' lists: 1 + 999 items, 3,000 users a domain
+from _common import run_dirs_and_seeds
+from co_rank_choice import ranked_lists, scaled  # ranked_lists: the benchmark's lists (warm: 1 + 999, 3,000 users)
 
 VIEWS = ("chosen", "scale 0", "prior alone")
 WARM_VIEWS = ("chosen", "warm 0", "prior alone")
@@ -40,7 +39,7 @@ def ranked(root: Path, seed: int, view: str, ds: Any, warm: bool) -> dict[str, d
     if view.startswith("co "):
         assert isinstance(model, Mist) and model.co is not None, "a mist run with co_items"
         with scaled(model, dict.fromkeys(range(1, len(enc.spec_.scenario_names) + 1), float(view[3:]))):
-            return _lists(model, enc, ds, warm)
+            return ranked_lists(model, enc, ds, warm)[0]
     if view != "chosen":
         assert isinstance(model, Mist) and model.prior is not None, "implicit data, where mist counts the prior"
         # every scenario: the row of a user new there (cold) or active there (--warm) is the prior and co_items' term
@@ -48,23 +47,7 @@ def ranked(root: Path, seed: int, view: str, ds: Any, warm: bool) -> dict[str, d
         model.as_new = False  # rows as they are: only the users of that kind are scaled
         if view == "prior alone":
             model.co = None
-    return _lists(model, enc, ds, warm)
-
-
-def _lists(model: Any, enc: Any, ds: Any, warm: bool) -> dict[str, dict[str, float]]:
-    """NDCG@10 and HR@10 per scenario of the test queries: the full catalogue; with `warm` as transfer.py's warm
-    protocols rank (also the sampled lists, "sampled " keys)."""
-    from mistrec.eval.ranking import rank_full_catalogue
-
-    if not warm:
-        return ranking_at_10(rank_full_catalogue(model, enc, ds, "test", ks=(10,)).metrics["by_scenario"])
-    # as transfer.py's warm protocols rank: the full catalogue and 1 + 999 sampled lists, 3,000 users a domain
-    metrics = rank_full_catalogue(model, enc, ds, "test", ks=(10,), also_sampled=SAMPLED,
-                                  max_queries=MAX_QUERIES).metrics
-    out = ranking_at_10(metrics["by_scenario"])
-    for s, m in ranking_at_10(metrics["sampled"]["by_scenario"], "sampled ").items():
-        out[s].update(m)
-    return out
+    return ranked_lists(model, enc, ds, warm)[0]
 
 
 def one(root: Path, seed: int, warm: bool = False, views: str = "") -> list[dict[str, Any]]:

@@ -105,7 +105,6 @@ def fit_run(
             print(f"{name}'s choices on the validation users' ranking (mist's co_scale: auto) need the rows in "
                   "memory: with stream: true they stay at the trained state.", file=sys.stderr)
         else:
-            model.eval()
             result.selected.update(choose_on_ranking(model, enc, ds, quiet))
     names = enc.spec_.scenario_names
     evaluated = {split: _evaluate(model, enc, r, names, train_cfg.eval_batch_size).to_json()

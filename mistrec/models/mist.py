@@ -582,17 +582,16 @@ class Mist(Model):
         record: dict[str, Any] = {}
         for s in self.known_scenarios:
             by_kind = {}
+            ranked = {option: ndcg[option][s] for option in options if s in ndcg.get(option, {})}
             for k, kind in enumerate(("new", "active")):
-                means = {}
+                means = {option: float("nan") for option in options}
                 n = 0
-                for option in options:
-                    q = ndcg.get(option, {}).get(s)
-                    if q is None:
-                        means[option] = float("nan")
-                        continue
-                    mine = (q["group"] == 0) if kind == "new" else (q["group"] > 0)
+                if ranked:  # the same queries under every option (choose_on_ranking's seeded sample)
+                    group = next(iter(ranked.values()))["group"]
+                    mine = group == 0 if kind == "new" else group > 0
                     n = int(mine.sum())
-                    means[option] = float(np.mean(q["ndcg@10"][mine])) if n else float("nan")
+                    if n:
+                        means.update({o: float(np.mean(q["ndcg@10"][mine])) for o, q in ranked.items()})
                 best = options[0]
                 for option in options[1:] if n >= MIN_CHOICE_QUERIES else ():
                     if means[option] > means[best]:

@@ -613,12 +613,15 @@ def test_mist_co_scale_weights_the_item_to_item_term_per_kind_of_user(prepared: 
     assert any(chosen[n]["active"]["queries"] >= MIN_CHOICE_QUERIES for n in names)  # the rule was exercised
     # the rule itself, on made-up rankings: the best mean per kind; a tie keeps the earlier; too few queries keep 1
     group = np.array([0] * MIN_CHOICE_QUERIES + [1] * (MIN_CHOICE_QUERIES - 1))
-    made_up = {c: {1: {"group": group, "ndcg@10": np.where(group == 0, 0.1 + (c == 0.25) * 0.1, c)}}
-               for c in CO_SCALES}
+    made_up = {c: {1: {"group": group, "ndcg@10": np.where(group == 0, 0.1 + (c == 0.25) * 0.1, 1 - c)}}
+               for c in CO_SCALES}  # active users: 0 the best, but 99 queries are too few to move
     made_up[0.5][1]["ndcg@10"] = np.where(group == 0, 0.2, 0.5)  # level with 0.25 for new users: the earlier wins
     settled = model.settle_ranking(made_up, names)["co_scale"][names[0]]
     assert settled["new"]["chosen"] == 0.5 and settled["active"]["chosen"] == 1.0  # 99 active queries: too few
     assert float(model.co_scale[1, 0]) == 0.5 and float(model.co_scale[1, 1]) == 1.0
+    enough = np.array([0] * MIN_CHOICE_QUERIES + [1] * MIN_CHOICE_QUERIES)
+    made_up = {c: {1: {"group": enough, "ndcg@10": np.where(enough == 0, 0.1, 1 - c)}} for c in CO_SCALES}
+    assert model.settle_ranking(made_up, names)["co_scale"][names[0]]["active"]["chosen"] == 0.0  # 100: it moves
     ds = PreparedDataset.load(prepared)
     valid = enc.rows(ds, "valid")
     batch = enc.batch(valid, np.arange(len(valid)))
