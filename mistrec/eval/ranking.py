@@ -18,6 +18,7 @@ positives.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -52,22 +53,139 @@ class RankingResult:
 def choose_on_ranking(model: ChoosesOnRanking, enc: FeatureEncoder, ds: PreparedDataset, quiet: bool = True
                       ) -> dict[str, Any]:
     """A model's after-training choices made on the validation queries' full-catalogue ranking (ChoosesOnRanking):
-    per option, at most the model's `ranking_queries` queries a scenario ranked (a seeded sample, the same queries
-    for every option), each query's NDCG@10 and activity group (0: no training event in the scenario) handed to the
-    model to settle. Returns what it chose; {} without options or validation queries."""
+    at most the model's `ranking_queries` queries a scenario (the seeded sample `rank_full_catalogue` ranks with
+    that `max_queries`), each scored once and ranked under every option (the model's `ranking_scorer`), each
+    query's NDCG@10, user and activity group (0: no training event in the scenario) handed to the model to settle.
+    Returns what it chose; {} without options or validation queries."""
     options = model.ranking_options()
     if not options or not (ds.interactions["split"] == "valid").any():
         return {}
-    names = tuple(ds.scenarios)
-    activity = ActivityCounts.from_interactions(ds.interactions, len(names) + 1)
-    ndcg: dict[float, dict[int, dict[str, np.ndarray]]] = {}
-    for option in tqdm(options, desc="choosing on validation ranking", disable=True if quiet else None, leave=False):
-        model.use_ranking_option(option)
-        result = rank_full_catalogue(cast(Model, model), enc, ds, "valid", ks=(10,), activity=activity,
-                                     max_queries=model.ranking_queries)
-        ndcg[option] = {names.index(name) + 1: {"group": q["group"], "ndcg@10": q["ndcg@10"]}
-                        for name, q in result.per_query["full catalogue"].items()}
+    activity = ActivityCounts.from_interactions(ds.interactions, len(ds.scenarios) + 1)
+    ndcg: dict[float, dict[int, dict[str, np.ndarray]]] = {option: {} for option in options}
+    for sq in _scenario_queries(cast(Model, model), enc, ds, "valid", max_queries=model.ranking_queries):
+        ranks = np.empty((len(options), len(sq.pos_q)), dtype=np.int64)
+        scorer = model.ranking_scorer(sq.items)
+        for ch in tqdm(sq.chunks(), total=sq.n_chunks, desc=f"choosing on the ranking of {sq.name}",
+                       disable=True if quiet else None, leave=False):
+            for v, scores in enumerate(scorer(sq.batch.subset(torch.arange(ch.lo, ch.hi)))):
+                ranks[v, ch.p_sel] = ch.ranks(scores.masked_fill(ch.excluded, float("-inf")))
+        group = group_index(activity.of(sq.users, np.full(len(sq.users), sq.index)))
+        for v, option in enumerate(options):
+            value = metrics.ranking_from_ranks(ranks[v], sq.pos_q, len(sq.users), 10)["ndcg"]
+            ndcg[option][sq.index] = {"user": sq.users, "group": group, "ndcg@10": value}
     return model.settle_ranking(ndcg, enc.spec_.scenario_names)
+
+
+@dataclass
+class _Chunk:
+    """One block of a scenario's queries (rows lo..hi of its batch): their positives (`p_sel`, indices into the
+    scenario's flat positives), which candidates are positives and which are excluded (met before, not
+    positives), as (hi - lo, C) masks."""
+
+    lo: int
+    hi: int
+    p_sel: np.ndarray
+    pos_c: torch.Tensor  # (positives,) each positive's candidate column
+    r_local: torch.Tensor  # (positives,) each positive's row in the block
+    is_pos: torch.Tensor
+    excluded: torch.Tensor
+
+    def ranks(self, masked: torch.Tensor) -> np.ndarray:
+        """The 1-based rank of each positive among its query's candidates, scored `masked` (-inf where a candidate
+        is not one): 1 + those above + the non-positives tied with it (ties count against the positive)."""
+        s_pos = masked[self.r_local, self.pos_c].unsqueeze(1)
+        rows = masked.index_select(0, self.r_local)
+        higher = (rows > s_pos).sum(1)
+        tied = ((rows == s_pos) & ~self.is_pos.index_select(0, self.r_local)).sum(1)
+        return (1 + higher + tied).numpy()
+
+
+@dataclass
+class _ScenarioQueries:
+    """One scenario's queries of a split, ready to be scored against its catalogue a block at a time."""
+
+    index: int
+    name: str
+    catalogue: np.ndarray  # dataset item indices, sorted
+    users: np.ndarray  # the queries' users, sorted
+    n_total: int  # the scenario's queries before `max_queries`' sample
+    pos_q: np.ndarray  # each positive's query
+    pos_c: np.ndarray  # each positive's column in the catalogue
+    seen_q: np.ndarray
+    seen_c: np.ndarray
+    batch: Any  # the queries (Batch), their histories read as the model reads them
+    items: Any  # the catalogue (Batch)
+    chunk: int  # queries a block
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-len(self.users) // self.chunk)
+
+    def chunks(self) -> Iterator[_Chunk]:
+        n, chunk = len(self.users), self.chunk
+        order = np.argsort(self.pos_q, kind="stable")
+        pos_bounds = np.searchsorted(self.pos_q[order], np.arange(0, n + chunk, chunk))
+        seen_order = np.argsort(self.seen_q, kind="stable")
+        seen_bounds = np.searchsorted(self.seen_q[seen_order], np.arange(0, n + chunk, chunk))
+        for j, lo in enumerate(range(0, n, chunk)):
+            hi = min(lo + chunk, n)
+            p_sel = order[pos_bounds[j]:pos_bounds[j + 1]]
+            s_sel = seen_order[seen_bounds[j]:seen_bounds[j + 1]]
+            shape = (hi - lo, self.catalogue.size)
+            is_pos = torch.zeros(shape, dtype=torch.bool)
+            is_pos[self.pos_q[p_sel] - lo, self.pos_c[p_sel]] = True
+            excluded = torch.zeros(shape, dtype=torch.bool)
+            excluded[self.seen_q[s_sel] - lo, self.seen_c[s_sel]] = True
+            excluded &= ~is_pos
+            yield _Chunk(lo, hi, p_sel, torch.from_numpy(self.pos_c[p_sel]), torch.from_numpy(self.pos_q[p_sel] - lo),
+                         is_pos, excluded)
+
+
+def _scenario_queries(model: Model, enc: FeatureEncoder, ds: PreparedDataset, split: str,
+                      max_rows_per_chunk: int = 32768, max_queries: int | None = None, seed: int = 0,
+                      df: pl.DataFrame | None = None) -> Iterator[_ScenarioQueries]:
+    """Each scenario's queries of `split` (those with a positive there and a catalogue), in the scenarios' order:
+    with `max_queries` a sample of at most that many a scenario, drawn from its own seeded stream (the same
+    queries for every model on the same data, whatever else is drawn); `df`: the interactions without sampled
+    negatives (computed when not given)."""
+    if df is None:
+        df = _interactions(ds)
+    seen_splits = ["train"] if split == "valid" else ["train", "valid"]
+    query_rng = np.random.default_rng([seed, 1])  # its own stream: the negatives do not depend on the sample
+    for s_idx, s_name in enumerate(ds.scenarios, start=1):
+        scen = df.filter(pl.col("scenario") == s_idx)
+        catalogue = np.unique(scen["item"].to_numpy())
+        pos = scen.filter((pl.col("split") == split) & (pl.col("label") > 0)).select("user", "item", "timestamp")
+        if pos.height == 0 or catalogue.size == 0:
+            continue
+        q = pos.group_by("user").agg(pl.col("timestamp").min().alias("t")).sort("user")
+        n_total = q.height
+        if max_queries is not None and n_total > max_queries:
+            q = q[np.sort(query_rng.choice(n_total, size=max_queries, replace=False))]
+            pos = pos.filter(pl.col("user").is_in(q["user"].to_numpy()))
+        users, times = q["user"].to_numpy().astype(np.int64), q["t"].to_numpy()
+        seen = scen.filter(pl.col("split").is_in(seen_splits) & pl.col("user").is_in(users))
+        hist_start, hist_end = ds.events.windows(users, times, enc.spec_.history_length)
+        queries = EncodedRows(user=users, item=np.zeros_like(users), scenario=np.full(len(users), s_idx),
+                              label=np.zeros(len(users), np.float32), timestamp=times, hist_start=hist_start,
+                              hist_end=hist_end, conversion=np.full(len(users), np.nan, np.float32),
+                              events=ds.events)
+        yield _ScenarioQueries(
+            index=s_idx, name=s_name, catalogue=catalogue, users=users, n_total=n_total,
+            pos_q=np.searchsorted(users, pos["user"].to_numpy()),  # users are sorted and unique
+            pos_c=np.searchsorted(catalogue, pos["item"].to_numpy()),
+            seen_q=np.searchsorted(users, seen["user"].to_numpy()),
+            seen_c=np.searchsorted(catalogue, seen["item"].to_numpy()),
+            batch=enc.batch(queries, np.arange(len(users)), history=model.reads_history,
+                            history_side=model.reads_history_side),
+            items=enc.item_batch(catalogue), chunk=max(1, max_rows_per_chunk // catalogue.size))
+
+
+def _interactions(ds: PreparedDataset) -> pl.DataFrame:
+    """The prepared interactions without the sampled negatives (a sampled negative is no interaction the user
+    had)."""
+    df = ds.interactions
+    return df.filter(~pl.col("sampled")) if "sampled" in df.columns else df
 
 
 @dataclass
@@ -104,10 +222,7 @@ def rank_full_catalogue(
     start_time = time.perf_counter()
     model.eval()
     k_max = max(ks)
-    df = ds.interactions
-    if "sampled" in df.columns:
-        df = df.filter(~pl.col("sampled"))  # a sampled negative is no interaction the user had
-    seen_splits = ["train"] if split == "valid" else ["train", "valid"]
+    df = _interactions(ds)
     names = tuple(ds.scenarios)
     asked = sampled_negatives is not None or also_sampled is not None
     smallest = df.group_by("scenario").agg(pl.col("item").n_unique().alias("n")).sort("n").row(0, named=True) \
@@ -124,76 +239,32 @@ def rank_full_catalogue(
     popularity = _popularity(df.filter(pl.col("split") == "train"), enc.spec_.n_items)
     vectors, vector_fields = _item_vectors(enc)
     rng = np.random.default_rng(seed)
-    query_rng = np.random.default_rng([seed, 1])  # its own stream: the negatives do not depend on the sample
     by: list[dict[str, Any]] = [{} for _ in views]
     per_query_all: list[dict[str, dict[str, np.ndarray]]] = [{} for _ in views]
     tops: dict[str, np.ndarray] = {}
     catalogue_union: set[int] = set()
-    for s_idx, s_name in enumerate(names, start=1):
-        scen = df.filter(pl.col("scenario") == s_idx)
-        catalogue = np.unique(scen["item"].to_numpy())
-        pos = scen.filter((pl.col("split") == split) & (pl.col("label") > 0)).select("user", "item", "timestamp")
-        if pos.height == 0 or catalogue.size == 0:
-            continue
+    for sq in _scenario_queries(model, enc, ds, split, max_rows_per_chunk, max_queries, seed, df):
+        s_idx, s_name, users, catalogue, pos_q = sq.index, sq.name, sq.users, sq.catalogue, sq.pos_q
         catalogue_union.update(catalogue.tolist())
-        q = pos.group_by("user").agg(pl.col("timestamp").min().alias("t")).sort("user")
-        n_total = q.height
-        if max_queries is not None and n_total > max_queries:
-            q = q[np.sort(query_rng.choice(n_total, size=max_queries, replace=False))]
-            pos = pos.filter(pl.col("user").is_in(q["user"].to_numpy()))
-        users, times = q["user"].to_numpy().astype(np.int64), q["t"].to_numpy()
-        pos_q = np.searchsorted(users, pos["user"].to_numpy())  # users are sorted and unique
-        pos_c = np.searchsorted(catalogue, pos["item"].to_numpy())
-        seen = scen.filter(pl.col("split").is_in(seen_splits) & pl.col("user").is_in(users))
-        seen_q = np.searchsorted(users, seen["user"].to_numpy())
-        seen_c = np.searchsorted(catalogue, seen["item"].to_numpy())
-        hist_start, hist_end = ds.events.windows(users, times, enc.spec_.history_length)
-        queries = EncodedRows(user=users, item=np.zeros_like(users), scenario=np.full(len(users), s_idx),
-                              label=np.zeros(len(users), np.float32), timestamp=times, hist_start=hist_start,
-                              hist_end=hist_end, conversion=np.full(len(users), np.nan, np.float32),
-                              events=ds.events)
-        items = enc.item_batch(catalogue)
         n_cand = catalogue.size
-        chunk = max(1, max_rows_per_chunk // n_cand)
         for v in views:
             v.ranks = np.empty(len(pos_q), dtype=np.int64)
         top = np.empty((len(users), min(k_max, n_cand)), dtype=np.int64)
-        bar = tqdm(range(0, len(users), chunk), desc=f"ranking {s_name}", disable=True if quiet else None,
-                   leave=False)
-        order = np.argsort(pos_q, kind="stable")
-        pos_bounds = np.searchsorted(pos_q[order], np.arange(0, len(users) + chunk, chunk))
-        seen_order = np.argsort(seen_q, kind="stable")
-        seen_bounds = np.searchsorted(seen_q[seen_order], np.arange(0, len(users) + chunk, chunk))
-        query_batch = enc.batch(queries, np.arange(len(users)), history=model.reads_history,
-                                history_side=model.reads_history_side)
-        scorer = model.candidate_scorer(items, max_rows_per_chunk)  # the candidates' side prepared once
-        for j, lo in enumerate(bar):
-            hi = min(lo + chunk, len(users))
-            scores = scorer(query_batch.subset(torch.arange(lo, hi)))
-            p_sel = order[pos_bounds[j]:pos_bounds[j + 1]]
-            s_sel = seen_order[seen_bounds[j]:seen_bounds[j + 1]]
-            is_pos = torch.zeros(scores.shape, dtype=torch.bool)
-            is_pos[pos_q[p_sel] - lo, pos_c[p_sel]] = True
-            excluded = torch.zeros(scores.shape, dtype=torch.bool)
-            excluded[seen_q[s_sel] - lo, seen_c[s_sel]] = True
-            excluded &= ~is_pos
-            r_local = torch.from_numpy(pos_q[p_sel] - lo)
+        scorer = model.candidate_scorer(sq.items, max_rows_per_chunk)  # the candidates' side prepared once
+        for ch in tqdm(sq.chunks(), total=sq.n_chunks, desc=f"ranking {s_name}", disable=True if quiet else None,
+                       leave=False):
+            scores = scorer(sq.batch.subset(torch.arange(ch.lo, ch.hi)))
             for v in views:
-                drop = excluded
+                drop = ch.excluded
                 if v.sampled is not None:  # keep positives and N random other candidates per query
-                    keys = torch.from_numpy(rng.random(scores.shape)).masked_fill(is_pos | excluded, 2.0)
-                    keep = torch.zeros_like(is_pos)
+                    keys = torch.from_numpy(rng.random(scores.shape)).masked_fill(ch.is_pos | ch.excluded, 2.0)
+                    keep = torch.zeros_like(ch.is_pos)
                     keep.scatter_(1, keys.topk(min(v.sampled, n_cand), dim=1, largest=False).indices, True)
-                    drop = excluded | ~(keep | is_pos)
+                    drop = ch.excluded | ~(keep | ch.is_pos)
                 masked = scores.masked_fill(drop, float("-inf"))
-                s_pos = masked[r_local, torch.from_numpy(pos_c[p_sel])].unsqueeze(1)
-                rows = masked.index_select(0, r_local)
-                higher = (rows > s_pos).sum(1)
-                tied = ((rows == s_pos) & ~is_pos.index_select(0, r_local)).sum(1)
-                v.ranks[p_sel] = (1 + higher + tied).numpy()
+                v.ranks[ch.p_sel] = ch.ranks(masked)
                 if v is views[0]:
-                    top[lo:hi] = catalogue[masked.topk(top.shape[1], dim=1).indices.numpy()]
-        bar.close()
+                    top[ch.lo:ch.hi] = catalogue[masked.topk(top.shape[1], dim=1).indices.numpy()]
         group = (group_index(activity.of(users, np.full(len(users), s_idx))) if activity is not None
                  else np.full(len(users), -1, dtype=np.int8))
         for i, v in enumerate(views):
@@ -206,7 +277,7 @@ def rank_full_catalogue(
                                      if name not in ("user", "group")}
             if i == 0:
                 entry.update(_beyond_accuracy(top, ks, catalogue.size, popularity, vectors))
-            entry.update({"n_queries": len(users), "n_queries_total": n_total, "n_relevant": len(pos_q),
+            entry.update({"n_queries": len(users), "n_queries_total": sq.n_total, "n_relevant": len(pos_q),
                           "catalogue": int(n_cand), "ranking_candidates": v.label})
             by[i][s_name] = entry
             per_query_all[i][s_name] = per_query

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -46,6 +46,7 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.errors import ConfigError
 from mistrec.features import FeatureSpec, IndexedRows
+from mistrec.metrics import paired_bootstrap_mean
 from mistrec.models.base import CandidateScorer, Explanation, Model, ModelConfig
 from mistrec.models.layers import (
     MLP,
@@ -56,6 +57,7 @@ from mistrec.models.layers import (
 )
 from mistrec.models.mist_config import (
     ACTIVITY_BOUNDS,
+    CO_CHOICE_P,
     CO_CHOICE_QUERIES,
     CO_SCALES,
     COLD_SCALES,
@@ -572,10 +574,12 @@ class Mist(Model):
 
     def settle_ranking(self, ndcg: dict[float, dict[int, dict[str, Any]]], scenario_names: Sequence[str]
                        ) -> dict[str, Any]:
-        """`ndcg[option][s]`: scenario s's validation queries ranked at that weight, per query its activity group
-        ("group": 0 for a user with no training event in the scenario) and "ndcg@10". Per scenario and kind of user
-        (new there: group 0; active there: the other groups), the weight with the highest mean NDCG@10, the earlier
-        one on a tie (NaN never wins), where the kind has at least MIN_CHOICE_QUERIES queries; with fewer, 1."""
+        """`ndcg[option][s]`: scenario s's validation queries ranked at that weight, per query its "user", activity
+        "group" (0 for a user with no training event in the scenario) and "ndcg@10". Per scenario and kind of user
+        (new there: group 0; active there: the other groups), where the kind has at least MIN_CHOICE_QUERIES
+        queries, the weight with the highest mean NDCG@10 (the earlier one on a tie; NaN never wins), kept only if a
+        paired bootstrap over the users puts it ahead of the trained state's (1) with a p-value below CO_CHOICE_P
+        divided by the weights tried against it; otherwise 1."""
         options = self.ranking_options()
         assert self.co_scale is not None and options
         self.co_scale.fill_(options[0])
@@ -585,7 +589,7 @@ class Mist(Model):
             ranked = {option: ndcg[option][s] for option in options if s in ndcg.get(option, {})}
             for k, kind in enumerate(("new", "active")):
                 means = {option: float("nan") for option in options}
-                n = 0
+                n, mine = 0, None
                 if ranked:  # the same queries under every option (choose_on_ranking's seeded sample)
                     group = next(iter(ranked.values()))["group"]
                     mine = group == 0 if kind == "new" else group > 0
@@ -596,9 +600,17 @@ class Mist(Model):
                 for option in options[1:] if n >= MIN_CHOICE_QUERIES else ():
                     if means[option] > means[best]:
                         best = option
-                self.co_scale[s, k] = best
+                test = None
+                if best != options[0]:  # past the validation sample's noise, or the trained state stays
+                    assert mine is not None
+                    test = paired_bootstrap_mean(ranked[best]["ndcg@10"][mine], ranked[options[0]]["ndcg@10"][mine],
+                                                 ranked[best]["user"][mine])
+                chosen = best if test is not None and test["p_value"] < CO_CHOICE_P / (len(options) - 1) \
+                    else options[0]
+                self.co_scale[s, k] = chosen
                 by_kind[kind] = {"valid_ndcg@10": {f"{o:g}": v for o, v in means.items()}, "queries": n,
-                                 "chosen": best}
+                                 "best": best, "p_value": None if test is None else test["p_value"],
+                                 "chosen": chosen}
             record[scenario_names[s - 1]] = by_kind
         return {"co_scale": record}
 
@@ -888,10 +900,35 @@ class Mist(Model):
             return MistCatalogue(self, items)(queries)
         return self._score_crossed(queries, items)
 
+    def ranking_scorer(self, items: Batch) -> Callable[[Batch], list[torch.Tensor]]:
+        """ChoosesOnRanking: scores query batches against `items` under every option of `ranking_options()` at
+        once, (U, C) logits each: `co_items`' term is computed once and added at each weight to the rest, which
+        is the same for every weight (`co_scale` is the term's weight alone)."""
+        options = self.ranking_options()
+        parts = (MistCatalogue(self, items).parts if supports_catalogue(self)
+                 else lambda queries: self._crossed_parts(queries, items))
+
+        def score(queries: Batch) -> list[torch.Tensor]:
+            with torch.no_grad():
+                rest, co = parts(queries)
+            assert co is not None, "options without co_items' term"
+            return [rest + co * c for c in options]
+        return score
+
     def _score_crossed(self, queries: Batch, items: Batch) -> torch.Tensor:
-        """The general path of `score_candidates` (any top, scenario mixes). Each query's history tokens, event
-        projections and pools are built once for all its candidates, one query at a time (its (C, L, H)
-        attention block then stays in the processor's cache); the top network runs once over all U x C rows."""
+        """The general path of `score_candidates` (any top, scenario mixes; the exported graph's): `_crossed_parts`
+        with `co_items`' term weighted per row (`co_scale`)."""
+        out, co = self._crossed_parts(queries, items)
+        if co is None:
+            return out
+        weight = self._co_weights(queries.scenario, queries.activity)
+        return out + (co if weight is None else co * weight.unsqueeze(1))
+
+    def _crossed_parts(self, queries: Batch, items: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The general path's logits (U, C) in two parts: all but `co_items`' term, and the term unweighted (None
+        without it). Each query's history tokens, event projections and pools are built once for all its
+        candidates, one query at a time (its (C, L, H) attention block then stays in the processor's cache); the
+        top network runs once over all U x C rows."""
         n, c = len(queries), len(items)
         hist = self.embed.history_items(queries, self.cfg.side_features)  # (U, L, E)
         e = self.tokens(queries, hist)  # (U, L, E)
@@ -902,13 +939,11 @@ class Mist(Model):
         u = torch.cat([p[0] for p in parts])  # (U * C, E)
         transfer = None if self.match is None else torch.cat([p[1] for p in parts])  # type: ignore[misc]
         out = self._head(queries.cross(items, history=False), u, q.reshape(n * c, -1), transfer).view(n, c)
-        if self.co is not None:
-            liked = queries.hist_mask & (queries.hist_labels > 0)
-            term = self.co.term(queries.hist_items, queries.hist_scenarios, liked, queries.scenario,
-                                items.item.unsqueeze(0), mix=self.mix)
-            weight = self._co_weights(queries.scenario, queries.activity)
-            out = out + (term if weight is None else term * weight.unsqueeze(1))
-        return out
+        if self.co is None:
+            return out, None
+        liked = queries.hist_mask & (queries.hist_labels > 0)
+        return out, self.co.term(queries.hist_items, queries.hist_scenarios, liked, queries.scenario,
+                                 items.item.unsqueeze(0), mix=self.mix)
 
     def _cross_interest(self, e: torch.Tensor, q: torch.Tensor, b: Batch, items: torch.Tensor,
                         candidate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -9,8 +9,8 @@ from mistrec.errors import ConfigError
 from mistrec.features.scenario_text import NEW_SCENARIO_MODES, TEXT_ENCODERS
 from mistrec.models.base import ModelConfig
 
-__all__ = ["ACTIVITY_BOUNDS", "COLD_SCALES", "CO_CHOICE_QUERIES", "CO_SCALES", "MIN_CHOICE_QUERIES", "MIN_CHOICE_ROWS",
-           "MistConfig"]
+__all__ = ["ACTIVITY_BOUNDS", "COLD_SCALES", "CO_CHOICE_P", "CO_CHOICE_QUERIES", "CO_SCALES", "MIN_CHOICE_QUERIES",
+           "MIN_CHOICE_ROWS", "MistConfig"]
 
 ACTIVITY_BOUNDS = (1, 3, 6, 21)  # activity buckets 0, 1-2, 3-5, 6-20, >20 (as mistrec.eval.activity's groups)
 COLD_SCALES = (1.0, 0.75, 0.5, 0.25, 0.0)  # `cold_scale: auto`'s choices, the trained state first (ties keep it)
@@ -19,11 +19,16 @@ COLD_SCALES = (1.0, 0.75, 0.5, 0.25, 0.0)  # `cold_scale: auto`'s choices, the t
 # which both choices flipped by 4e-5 of AUC)
 MIN_CHOICE_ROWS = 100
 CO_SCALES = (1.0, 0.5, 0.25, 0.0)  # `co_scale: auto`'s weights of `co_items`' term, the trained state first
-# `co_scale: auto` ranks at most this many validation queries a scenario per weight (a seeded sample, the same for
-# every weight), and chooses for a kind of user (new in the scenario, active there) only with at least
+# `co_scale: auto` ranks at most this many validation queries a scenario (a seeded sample, ranked under every
+# weight), and chooses for a kind of user (new in the scenario, active there) only with at least
 # MIN_CHOICE_QUERIES of that kind's queries among them; with fewer the trained state stays
 CO_CHOICE_QUERIES = 1000
 MIN_CHOICE_QUERIES = 100
+# ... and moves a kind's weight off 1 only where a paired bootstrap over the validation users puts the best weight's
+# NDCG@10 ahead of 1's with a p-value below CO_CHOICE_P / 3 (three weights tried against 1): a difference of
+# 0.001-0.002 NDCG@10 on 1,000 queries is within the sample's noise, and chosen on such a difference sport_phone's
+# warm sport users lost 0.0024 on test (docs/benchmarks.md, "A choice gated on the validation sample's noise")
+CO_CHOICE_P = 0.05
 
 
 @dataclass(frozen=True)
@@ -155,8 +160,9 @@ class MistConfig(ModelConfig):
     co_fit: Literal["auto", "joint", "residual"] = "auto"
     # "auto": after training (after the validation rounds), each scenario chooses the weight c in CO_SCALES of
     # `co_items`' term, apart for its users new there (no event yet) and those active there, on the validation
-    # queries' full-catalogue NDCG@10 (mistrec.eval.ranking; `mistrec train` does it, with the rows in memory): one
-    # ranking of at most CO_CHOICE_QUERIES queries a scenario per weight. A ranking metric, because the term's weight
+    # queries' full-catalogue NDCG@10 (mistrec.eval.ranking; `mistrec train` does it, with the rows in memory): at
+    # most CO_CHOICE_QUERIES queries a scenario, scored once and ranked under every weight (the term is computed
+    # apart from the rest and added at each weight). A ranking metric, because the term's weight
     # moves the top ten and the rows' AUC the other way (validation AUC prefers 0.25-0.5 where the cold users'
     # NDCG@10 loses by it; docs/benchmarks.md, "co_items' weight chosen on a ranking metric"). "off" (the default):
     # the term whole (c = 1), as trained.

@@ -181,17 +181,28 @@ class MistCatalogue:
 
     def __call__(self, queries: Batch, columns: torch.Tensor | None = None) -> torch.Tensor:
         m = self.model
+        out, co = self.parts(queries, columns)
+        if co is not None:  # `co_items`' term, weighted per row (`co_scale`)
+            weight = m._co_weights(queries.scenario, queries.activity)
+            out += co if weight is None else co * weight.unsqueeze(1)
+        return out
+
+    def parts(self, queries: Batch, columns: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The logits (U, C) in two parts: everything but `co_items`' term, and the term unweighted (None without
+        it); `self(queries)` is the first plus the second times each row's `co_scale` weight. A choice among the
+        term's weights ranks every weight from one scoring (mistrec.eval.ranking.choose_on_ranking)."""
+        m = self.model
         out = torch.empty(len(queries), len(self.items) if columns is None else len(columns))
+        co = torch.empty_like(out) if m.co is not None else None
         with torch.no_grad():
             user_x = m._features(queries)  # (U, D_f): the user columns of the embedding, activity, per-scenario user
             user_x[:, :m.embed.d_out] *= ~self.item_columns
             hist = m.embed.history_items(queries, m.cfg.side_features)  # (U, L, E)
             tokens = m.tokens(queries, hist)
             pools = m._pool_index(queries)
-            if m.co is not None:  # the item-to-item term's inputs (mist_cooc.py), and its weight (`co_scale`)
+            if co is not None:  # the item-to-item term's inputs (mist_cooc.py)
                 co_items = self.items.item if columns is None else self.items.item[columns]
                 liked = queries.hist_mask & (queries.hist_labels > 0)
-                co_weight = m._co_weights(queries.scenario, queries.activity)
             subsets: dict[int, _Side] = {}  # with columns: each scenario's side cut once per call
             for i in range(len(queries)):
                 s = int(queries.scenario[i])
@@ -215,11 +226,11 @@ class MistCatalogue:
                     out[i] = side.offset + anchor + side.cold * (rest - anchor)
                 else:  # new in the scenario, the "scale" form (or "rate": the counted rate kept instead)
                     out[i] = side.cold_kept + side.cold * (side.cold_scaled + rest)
-                if m.co is not None:  # item-to-item: the query's events' neighbours added into their columns
-                    term = m.co.scatter(queries.hist_items[i:i + 1], queries.hist_scenarios[i:i + 1],
-                                        liked[i:i + 1], queries.scenario[i:i + 1], m.n_items, m.mix)[0, co_items]
-                    out[i] += term if co_weight is None else term * co_weight[i]
-        return out
+                if co is not None:  # item-to-item: the query's events' neighbours added into their columns
+                    assert m.co is not None
+                    co[i] = m.co.scatter(queries.hist_items[i:i + 1], queries.hist_scenarios[i:i + 1],
+                                         liked[i:i + 1], queries.scenario[i:i + 1], m.n_items, m.mix)[0, co_items]
+        return out, co
 
     def _score(self, side: _Side, user_x: torch.Tensor, e: torch.Tensor, items: torch.Tensor, pool: torch.Tensor,
                scenarios: torch.Tensor) -> torch.Tensor:

@@ -14,13 +14,15 @@ import torch
 import yaml
 
 from mistrec.data import PreparedDataset
+from mistrec.eval.activity import ActivityCounts
 from mistrec.eval.fit import fit_run
+from mistrec.eval.ranking import rank_full_catalogue
 from mistrec.features import FeatureEncoder
 from mistrec.metrics import auc, logloss
 from mistrec.models import REGISTRY, build_model
 from mistrec.models.base import Calibrates, Explains, FitsDirectly, ReportsGates
 from mistrec.models.mist import Mist
-from mistrec.models.mist_config import CO_SCALES, COLD_SCALES, MIN_CHOICE_QUERIES, MIN_CHOICE_ROWS
+from mistrec.models.mist_config import CO_CHOICE_P, CO_SCALES, COLD_SCALES, MIN_CHOICE_QUERIES, MIN_CHOICE_ROWS
 from mistrec.train import TrainConfig, load_run, predict
 from tests.conftest import prepared_synthetic
 
@@ -609,20 +611,41 @@ def test_mist_co_scale_weights_the_item_to_item_term_per_kind_of_user(prepared: 
             for c in CO_SCALES[1:] if record["queries"] >= MIN_CHOICE_QUERIES else ():
                 if record["valid_ndcg@10"][f"{c:g}"] > record["valid_ndcg@10"][f"{best:g}"]:
                     best = c
-            assert record["chosen"] == best and float(model.co_scale[s, k]) == best
+            assert record["best"] == best and (record["p_value"] is None) == (best == 1.0)
+            gated = best if best != 1.0 and record["p_value"] < CO_CHOICE_P / (len(CO_SCALES) - 1) else 1.0
+            assert record["chosen"] == gated and float(model.co_scale[s, k]) == gated
     assert any(chosen[n]["active"]["queries"] >= MIN_CHOICE_QUERIES for n in names)  # the rule was exercised
-    # the rule itself, on made-up rankings: the best mean per kind; a tie keeps the earlier; too few queries keep 1
+    # the recorded figures are each weight's own ranking: one scoring for every weight (ranking_scorer) ranks as
+    # rank_full_catalogue ranks the same sampled queries with the model put at that weight
+    ds = PreparedDataset.load(prepared)
+    activity = ActivityCounts.from_interactions(ds.interactions, len(names) + 1)
+    for c in CO_SCALES:
+        model.use_ranking_option(c)
+        ranked = rank_full_catalogue(model, enc, ds, "valid", ks=(10,), activity=activity,
+                                     max_queries=model.ranking_queries).per_query["full catalogue"]
+        for name in names:
+            for kind, mine in (("new", ranked[name]["group"] == 0), ("active", ranked[name]["group"] > 0)):
+                want = float(np.mean(ranked[name]["ndcg@10"][mine])) if mine.any() else float("nan")
+                assert chosen[name][kind]["valid_ndcg@10"][f"{c:g}"] == pytest.approx(want, abs=1e-12, nan_ok=True)
+    # the rule itself, on made-up rankings: the best mean per kind; a tie keeps the earlier; too few queries keep 1;
+    # a best weight ahead of 1 by less than the sample's noise keeps 1
     group = np.array([0] * MIN_CHOICE_QUERIES + [1] * (MIN_CHOICE_QUERIES - 1))
-    made_up = {c: {1: {"group": group, "ndcg@10": np.where(group == 0, 0.1 + (c == 0.25) * 0.1, 1 - c)}}
+    users = np.arange(len(group))
+    made_up = {c: {1: {"user": users, "group": group, "ndcg@10": np.where(group == 0, 0.1 + (c == 0.25) * 0.1, 1 - c)}}
                for c in CO_SCALES}  # active users: 0 the best, but 99 queries are too few to move
     made_up[0.5][1]["ndcg@10"] = np.where(group == 0, 0.2, 0.5)  # level with 0.25 for new users: the earlier wins
     settled = model.settle_ranking(made_up, names)["co_scale"][names[0]]
     assert settled["new"]["chosen"] == 0.5 and settled["active"]["chosen"] == 1.0  # 99 active queries: too few
     assert float(model.co_scale[1, 0]) == 0.5 and float(model.co_scale[1, 1]) == 1.0
     enough = np.array([0] * MIN_CHOICE_QUERIES + [1] * MIN_CHOICE_QUERIES)
-    made_up = {c: {1: {"group": enough, "ndcg@10": np.where(enough == 0, 0.1, 1 - c)}} for c in CO_SCALES}
+    users = np.arange(len(enough))
+    made_up = {c: {1: {"user": users, "group": enough, "ndcg@10": np.where(enough == 0, 0.1, 1 - c)}}
+               for c in CO_SCALES}
     assert model.settle_ranking(made_up, names)["co_scale"][names[0]]["active"]["chosen"] == 0.0  # 100: it moves
-    ds = PreparedDataset.load(prepared)
+    one_query = np.where(users == 0, 1.0, 0.1)  # 0.5 ahead by 0.009 on average, all of it from one user of 100
+    made_up[0.5][1]["ndcg@10"] = np.where(enough == 0, one_query, 0.5)
+    settled = model.settle_ranking(made_up, names)["co_scale"][names[0]]["new"]
+    assert settled["best"] == 0.5 and settled["p_value"] > CO_CHOICE_P and settled["chosen"] == 1.0
     valid = enc.rows(ds, "valid")
     batch = enc.batch(valid, np.arange(len(valid)))
     new = batch.activity == 0
@@ -646,6 +669,12 @@ def test_mist_co_scale_weights_the_item_to_item_term_per_kind_of_user(prepared: 
         items = enc.item_batch(np.arange(1, enc.spec_.n_items))
         torch.testing.assert_close(model.score_candidates(queries, items),
                                    model(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
+        weighted = model.co_scale.clone()
+        for c, scores in zip(CO_SCALES, model.ranking_scorer(items)(queries), strict=True):  # every weight at once
+            model.use_ranking_option(c)
+            assert torch.equal(scores, model.score_candidates(queries, items))  # the catalogue path, bit for bit
+            torch.testing.assert_close(scores, model._score_crossed(queries, items), rtol=1e-4, atol=1e-5)
+        model.co_scale.copy_(weighted)
         model.train()
         assert model._co_weights(batch.scenario, batch.activity) is None  # training never reads it
         model.eval()
