@@ -56,10 +56,11 @@ def choose_on_ranking(model: ChoosesOnRanking, enc: FeatureEncoder, ds: Prepared
     at most the model's `ranking_queries` queries a scenario (the seeded sample `rank_full_catalogue` ranks with
     that `max_queries`), each scored once and ranked under every option (the model's `ranking_scorer`), each
     query's NDCG@10, user and activity group (0: no training event in the scenario) handed to the model to settle.
-    Returns what it chose; {} without options or validation queries."""
+    The model is left in evaluation mode. Returns what it chose; {} without options or validation queries."""
     options = model.ranking_options()
     if not options or not (ds.interactions["split"] == "valid").any():
         return {}
+    cast(Model, model).eval()
     activity = ActivityCounts.from_interactions(ds.interactions, len(ds.scenarios) + 1)
     ndcg: dict[float, dict[int, dict[str, np.ndarray]]] = {option: {} for option in options}
     for sq in _scenario_queries(cast(Model, model), enc, ds, "valid", max_queries=model.ranking_queries):
