@@ -59,16 +59,16 @@ def ranked(root: Path, seed: int, cap: int | None, out: Path) -> Path:
 
 
 def gate(path: Path) -> dict[str, Any]:
-    """Per scenario, sample size ("1000": mist's own sample, "saved": every saved query) and kind of user: the means,
-    the best weight, its paired test against 1 and the gated choice."""
+    """Per scenario, sample size ("1000": mist's own sample, "saved": every saved query) and kind of user: mist's own
+    rule on those queries (mistrec.models.mist.co_weight_choice: the means, the best weight, its p-value against 1,
+    the gated choice)."""
     import numpy as np
 
-    from mistrec.metrics import paired_bootstrap_mean
-    from mistrec.models.mist_config import CO_CHOICE_P, CO_CHOICE_QUERIES, CO_SCALES, MIN_CHOICE_QUERIES
+    from mistrec.models.mist import co_weight_choice
+    from mistrec.models.mist_config import CO_CHOICE_QUERIES, CO_SCALES
 
     z = np.load(path)
     names = list(dict.fromkeys(k.split("|")[0] for k in z.files))
-    weights = [f"{c:g}" for c in CO_SCALES]
     query_rng = np.random.default_rng([0, 1])  # rank_full_catalogue's sample of queries, scenario by scenario
     out: dict[str, Any] = {}
     for name in names:
@@ -81,22 +81,14 @@ def gate(path: Path) -> dict[str, Any]:
             out[name][size] = {}
             for kind, mine in (("new", group[idx] == 0), ("active", group[idx] > 0)):
                 sel = idx[mine]
-                means = {w: float(z[f"{name}|{w}"][sel].mean()) if sel.size else float("nan") for w in weights}
-                best = weights[0]
-                for w in weights[1:] if sel.size >= MIN_CHOICE_QUERIES else ():
-                    if means[w] > means[best]:
-                        best = w
-                test = None if best == weights[0] else paired_bootstrap_mean(
-                    z[f"{name}|{best}"][sel], z[f"{name}|{weights[0]}"][sel], users[sel])
-                gated = best if test is not None and test["p_value"] < CO_CHOICE_P / (len(weights) - 1) \
-                    else weights[0]
-                out[name][size][kind] = {"queries": int(sel.size), "valid_ndcg@10": means, "best": best,
-                                         "best - 1": test, "gated": gated}
+                record = co_weight_choice({c: z[f"{name}|{c:g}"][sel] for c in CO_SCALES}, users[sel])
+                out[name][size][kind] = record
                 if sel.size:
                     print(f"{path.stem} {name} {size} {kind} ({sel.size}): " +
-                          " ".join(f"{w} {m:.4f}" for w, m in means.items()) + f"; best {best}" +
-                          (f" {test['diff']:+.4f} p {test['p_value']:.3f}" if test else "") + f" -> {gated}",
-                          flush=True)
+                          " ".join(f"{w} {m:.4f}" for w, m in record["valid_ndcg@10"].items()) +
+                          f"; best {record['best']:g}" +
+                          (f" p {record['p_value']:.3f}" if record["p_value"] is not None else "") +
+                          f" -> {record['chosen']:g}", flush=True)
     return out
 
 

@@ -28,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from mistrec import metrics
+from mistrec.batch import Batch
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
 from mistrec.eval.activity import ActivityCounts, group_index, ranking_by_activity
@@ -114,8 +115,8 @@ class _ScenarioQueries:
     pos_c: np.ndarray  # each positive's column in the catalogue
     seen_q: np.ndarray
     seen_c: np.ndarray
-    batch: Any  # the queries (Batch), their histories read as the model reads them
-    items: Any  # the catalogue (Batch)
+    batch: Batch  # the queries, their histories read as the model reads them
+    items: Batch  # the catalogue
     chunk: int  # queries a block
 
     @property

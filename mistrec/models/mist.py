@@ -70,7 +70,7 @@ from mistrec.models.mist_parts import ItemCounts, interest_shares
 from mistrec.models.mist_rank import MistCatalogue, supports_catalogue
 from mistrec.models.mist_tops import mixed_rows, top_network
 
-__all__ = ["Mist", "MistConfig"]
+__all__ = ["Mist", "MistConfig", "co_weight_choice"]
 
 def _scale_of(option: str) -> float:
     """The scale of a `cold_scale` option ("scale 0.75" -> 0.75, "anchor 0.5" -> 0.5)."""
@@ -576,10 +576,7 @@ class Mist(Model):
                        ) -> dict[str, Any]:
         """`ndcg[option][s]`: scenario s's validation queries ranked at that weight, per query its "user", activity
         "group" (0 for a user with no training event in the scenario) and "ndcg@10". Per scenario and kind of user
-        (new there: group 0; active there: the other groups), where the kind has at least MIN_CHOICE_QUERIES
-        queries, the weight with the highest mean NDCG@10 (the earlier one on a tie; NaN never wins), kept only if a
-        paired bootstrap over the users puts it ahead of the trained state's (1) with a p-value below CO_CHOICE_P
-        divided by the weights tried against it; otherwise 1."""
+        (new there: group 0; active there: the other groups), the weight `co_weight_choice` chooses."""
         options = self.ranking_options()
         assert self.co_scale is not None and options
         self.co_scale.fill_(options[0])
@@ -588,29 +585,16 @@ class Mist(Model):
             by_kind = {}
             ranked = {option: ndcg[option][s] for option in options if s in ndcg.get(option, {})}
             for k, kind in enumerate(("new", "active")):
-                means = {option: float("nan") for option in options}
-                n, mine = 0, None
+                values: dict[float, np.ndarray] = {option: np.zeros(0) for option in options}
+                users = np.zeros(0, dtype=np.int64)
                 if ranked:  # the same queries under every option (choose_on_ranking's seeded sample)
                     group = next(iter(ranked.values()))["group"]
                     mine = group == 0 if kind == "new" else group > 0
-                    n = int(mine.sum())
-                    if n:
-                        means.update({o: float(np.mean(q["ndcg@10"][mine])) for o, q in ranked.items()})
-                best = options[0]
-                for option in options[1:] if n >= MIN_CHOICE_QUERIES else ():
-                    if means[option] > means[best]:
-                        best = option
-                test = None
-                if best != options[0]:  # past the validation sample's noise, or the trained state stays
-                    assert mine is not None
-                    test = paired_bootstrap_mean(ranked[best]["ndcg@10"][mine], ranked[options[0]]["ndcg@10"][mine],
-                                                 ranked[best]["user"][mine])
-                chosen = best if test is not None and test["p_value"] < CO_CHOICE_P / (len(options) - 1) \
-                    else options[0]
-                self.co_scale[s, k] = chosen
-                by_kind[kind] = {"valid_ndcg@10": {f"{o:g}": v for o, v in means.items()}, "queries": n,
-                                 "best": best, "p_value": None if test is None else test["p_value"],
-                                 "chosen": chosen}
+                    values = {o: q["ndcg@10"][mine] for o, q in ranked.items()}
+                    users = next(iter(ranked.values()))["user"][mine]
+                choice = co_weight_choice(values, users)
+                self.co_scale[s, k] = choice["chosen"]
+                by_kind[kind] = choice
             record[scenario_names[s - 1]] = by_kind
         return {"co_scale": record}
 
@@ -964,6 +948,26 @@ class Mist(Model):
         terms = self._transfer_terms(w, onehot[..., :k_t], items, candidate.unsqueeze(0).expand(n, -1, -1),
                                      b.scenario)
         return u, terms.sum(-1).reshape(n * c)
+
+
+def co_weight_choice(values: dict[float, np.ndarray], users: np.ndarray) -> dict[str, Any]:
+    """`co_scale: auto`'s rule for one kind of user in one scenario: `values[option]` the validation queries'
+    NDCG@10 at each weight (CO_SCALES' order, the trained state first; the same queries, of `users`, under every
+    weight). With at least MIN_CHOICE_QUERIES queries, the weight with the highest mean (the earlier on a tie; NaN
+    never wins), kept only if a paired bootstrap over the users puts it ahead of the first with a p-value below
+    CO_CHOICE_P divided by the weights tried against it; otherwise the first. Returns the record: the means, the
+    number of queries, the best weight, its p-value (None where the best is the first) and the choice."""
+    options = list(values)
+    n = len(users)
+    means = {o: float(np.mean(v)) if n else float("nan") for o, v in values.items()}
+    best = options[0]
+    for option in options[1:] if n >= MIN_CHOICE_QUERIES else ():
+        if means[option] > means[best]:
+            best = option
+    test = None if best == options[0] else paired_bootstrap_mean(values[best], values[options[0]], users)
+    chosen = best if test is not None and test["p_value"] < CO_CHOICE_P / (len(options) - 1) else options[0]
+    return {"valid_ndcg@10": {f"{o:g}": v for o, v in means.items()}, "queries": n, "best": best,
+            "p_value": None if test is None else test["p_value"], "chosen": chosen}
 
 
 @dataclass
