@@ -1,20 +1,24 @@
-"""How long `co_scale: auto`'s choice takes, one scoring for every weight (mistrec.eval.ranking.choose_on_ranking
-since 2026-12-04's twenty-seventh session) against the design it replaced (the validation queries ranked again
-under each weight: CO_SCALES full-catalogue rankings whose network part is the same), on a saved mist run.
+"""How long `co_scale: auto`'s choice takes (mistrec.eval.ranking.choose_on_ranking) against an earlier design of
+it, on a saved mist run, with the same figures and choice checked.
 
     MISTREC_BENCH_THREADS=1 python benchmarks/choice_speed.py --json benchmarks/results/choice_speed_sport_phone.json \
         --seeds 2022 benchmarks/work/s26-warm/amazon-sport_phone-warm
 
 DIR is a benchmarks/transfer.py work directory (prepared/, runs/mist/seed-S). Per seed the run is loaded with
-`co_scale: auto` and, `--repeats` times each, alternately: the baseline (per weight, `use_ranking_option` and
-`rank_full_catalogue` of the same seeded sample of validation queries, then `settle_ranking`) and
-`choose_on_ranking`. Both must record the same validation NDCG@10 per weight and kind of user and choose the same
-weights (checked; the script fails otherwise). Medians, their ratio, the load average before and after, threads.
+`co_scale: auto` and, `--repeats` times each, alternately: the baseline and `choose_on_ranking` as it stands (the
+queries screened against the scenario's most-taken items first, since the twenty-eighth session). `--baseline
+in-full` (the default): `choose_on_ranking(screen=None)`, every query scored against the whole catalogue once
+for every weight (the twenty-seventh session's design); `--baseline per-weight`: the design that replaced, each
+weight a `rank_full_catalogue` of the same seeded sample, then `settle_ranking`. Both must record the same
+validation NDCG@10 per weight and kind of user and choose the same weights (checked; the script fails
+otherwise). Medians, their ratio, the run's own training seconds (from its benchmark.json: timed when it was
+trained, at that load), the load average before and after, threads.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -43,7 +47,15 @@ def per_weight(model: Any, enc: Any, ds: Any) -> dict[str, Any]:
     return dict(model.settle_ranking(ndcg, enc.spec_.scenario_names))
 
 
-def one(root: Path, seed: int, repeats: int, ds: Any) -> dict[str, Any]:
+def in_full(model: Any, enc: Any, ds: Any) -> dict[str, Any]:
+    """The twenty-seventh session's design: one scoring for every weight, every query against the whole
+    catalogue."""
+    from mistrec.eval.ranking import choose_on_ranking
+
+    return choose_on_ranking(model, enc, ds, screen=None)
+
+
+def one(root: Path, seed: int, repeats: int, ds: Any, baseline: str) -> dict[str, Any]:
     import numpy as np
 
     from mistrec.eval.ranking import choose_on_ranking
@@ -53,14 +65,15 @@ def one(root: Path, seed: int, repeats: int, ds: Any) -> dict[str, Any]:
     model, enc, _ = load_run(root / "runs" / "mist" / f"seed-{seed}", {"co_scale": "auto"})
     assert isinstance(model, Mist) and model.co_scale is not None, "a mist run with co_items"
     model.eval()
-    times: dict[str, list[float]] = {"per weight": [], "one scoring": []}
+    times: dict[str, list[float]] = {baseline: [], "choose_on_ranking": []}
     records: dict[str, Any] = {}
+    first = per_weight if baseline == "per weight" else in_full
     for _ in range(repeats):
-        for name, fn in (("per weight", per_weight), ("one scoring", choose_on_ranking)):
+        for name, fn in ((baseline, first), ("choose_on_ranking", choose_on_ranking)):
             start = time.perf_counter()
             records[name] = fn(model, enc, ds)
             times[name].append(time.perf_counter() - start)
-    a, b = records["per weight"]["co_scale"], records["one scoring"]["co_scale"]
+    a, b = records[baseline]["co_scale"], records["choose_on_ranking"]["co_scale"]
     for scenario, kinds in a.items():
         for kind, rec in kinds.items():
             other = b[scenario][kind]
@@ -68,10 +81,13 @@ def one(root: Path, seed: int, repeats: int, ds: Any) -> dict[str, Any]:
             for w, v in rec["valid_ndcg@10"].items():
                 assert np.isclose(v, other["valid_ndcg@10"][w], rtol=0, atol=1e-12, equal_nan=True), (scenario, kind)
     medians = {k: float(np.median(v)) for k, v in times.items()}
-    print(f"seed {seed}: per weight {medians['per weight']:.1f} s, one scoring {medians['one scoring']:.1f} s "
-          f"({medians['per weight'] / medians['one scoring']:.2f}x)", flush=True)
+    runs = json.loads((root / "benchmark.json").read_text())["runs"]
+    trained = next(r["train_seconds"] for r in runs if r["model"] == "mist" and r["seed"] == seed)
+    print(f"seed {seed}: {baseline} {medians[baseline]:.1f} s, choose_on_ranking {medians['choose_on_ranking']:.1f} s "
+          f"({medians[baseline] / medians['choose_on_ranking']:.2f}x); trained in {trained:.1f} s", flush=True)
     return {"seed": seed, "seconds": times, "median_seconds": medians,
-            "speedup": medians["per weight"] / medians["one scoring"], "chosen": b}
+            "speedup": medians[baseline] / medians["choose_on_ranking"], "train_seconds_when_trained": trained,
+            "chosen": b}
 
 
 def main() -> int:
@@ -83,14 +99,16 @@ def main() -> int:
     ap.add_argument("--json", required=True)
     ap.add_argument("--seeds", default="2022")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--baseline", choices=("in-full", "per-weight"), default="in-full")
     ap.add_argument("dir")
     args = ap.parse_args()
     torch.set_num_threads(int(THREADS))
     root = Path(args.dir)
     ds = PreparedDataset.load(root / "prepared")
     before = context()
-    results = [one(root, int(s), args.repeats, ds) for s in args.seeds.split(",")]
-    write_json(args.json, {"dir": root.name, "repeats": args.repeats, "results": results,
+    baseline = args.baseline.replace("-", " ")
+    results = [one(root, int(s), args.repeats, ds, baseline) for s in args.seeds.split(",")]
+    write_json(args.json, {"dir": root.name, "baseline": baseline, "repeats": args.repeats, "results": results,
                            "context_before": before, "context_after": context()})
     return 0
 

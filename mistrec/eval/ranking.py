@@ -35,7 +35,10 @@ from mistrec.eval.activity import ActivityCounts, group_index, ranking_by_activi
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import ChoosesOnRanking, Model
 
-__all__ = ["RankingResult", "choose_on_ranking", "rank_full_catalogue"]
+__all__ = ["SCREEN_CANDIDATES", "RankingResult", "choose_on_ranking", "rank_full_catalogue"]
+
+# choose_on_ranking: the candidates each block of queries is scored against first (a scenario's most-taken items)
+SCREEN_CANDIDATES = 256
 
 
 @dataclass
@@ -51,26 +54,46 @@ class RankingResult:
     per_query: dict[str, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
 
 
-def choose_on_ranking(model: ChoosesOnRanking, enc: FeatureEncoder, ds: PreparedDataset, quiet: bool = True
-                      ) -> dict[str, Any]:
+def choose_on_ranking(model: ChoosesOnRanking, enc: FeatureEncoder, ds: PreparedDataset, quiet: bool = True,
+                      screen: int | None = SCREEN_CANDIDATES) -> dict[str, Any]:
     """A model's after-training choices made on the validation queries' full-catalogue ranking (ChoosesOnRanking):
     at most the model's `ranking_queries` queries a scenario (the seeded sample `rank_full_catalogue` ranks with
     that `max_queries`), each scored once and ranked under every option (the model's `ranking_scorer`), each
     query's NDCG@10, user and activity group (0: no training event in the scenario) handed to the model to settle.
-    The model is left in evaluation mode. Returns what it chose; {} without options or validation queries."""
+    The model is left in evaluation mode. Returns what it chose; {} without options or validation queries.
+
+    NDCG@10 reads a positive's rank only where it is at most 10, so each block of queries is first scored against
+    its positives and the scenario's `screen` most-taken training items alone: a query whose every positive already
+    has 10 candidates at or above it there (as `_Chunk.ranks` counts them) under every option has NDCG@10 0 under
+    every option, whatever the rest of the catalogue scores, and is not scored further; the others are scored
+    against the whole catalogue. The figures are those of ranking every query in full (`screen=None`; tested)."""
     options = model.ranking_options()
     if not options or not (ds.interactions["split"] == "valid").any():
         return {}
     cast(Model, model).eval()
     activity = ActivityCounts.from_interactions(ds.interactions, len(ds.scenarios) + 1)
     ndcg: dict[float, dict[int, dict[str, np.ndarray]]] = {option: {} for option in options}
-    for sq in _scenario_queries(cast(Model, model), enc, ds, "valid", max_queries=model.ranking_queries):
+    df = _interactions(ds)
+    for sq in _scenario_queries(cast(Model, model), enc, ds, "valid", max_queries=model.ranking_queries, df=df):
         ranks = np.empty((len(options), len(sq.pos_q)), dtype=np.int64)
         scorer = model.ranking_scorer(sq.items)
+        first = None if screen is None else torch.from_numpy(_most_taken(df, sq, screen))
         for ch in tqdm(sq.chunks(), total=sq.n_chunks, desc=f"choosing on the ranking of {sq.name}",
                        disable=True if quiet else None, leave=False):
-            for v, scores in enumerate(scorer(sq.batch.subset(torch.arange(ch.lo, ch.hi)))):
-                ranks[v, ch.p_sel] = ch.ranks(scores.masked_fill(ch.excluded, float("-inf")))
+            queries = sq.batch.subset(torch.arange(ch.lo, ch.hi))
+            open_rows = torch.arange(ch.hi - ch.lo)
+            if first is not None:
+                columns = torch.unique(torch.cat([first, ch.pos_c]))  # sorted; every positive among them
+                part = ch.select(columns=columns)
+                beyond = torch.ones(len(ch.p_sel), dtype=torch.bool)  # each positive: below the top 10 everywhere
+                for scores in scorer(queries, columns):
+                    beyond &= part.above(scores.masked_fill(part.excluded, float("-inf"))) >= 10
+                ranks[:, ch.p_sel[beyond.numpy()]] = 11  # NDCG@10 0; the rank itself is not needed
+                open_rows = torch.unique(part.r_local[~beyond])
+            if len(open_rows):
+                rest = ch.select(rows=open_rows)
+                for v, scores in enumerate(scorer(queries.subset(open_rows), None)):
+                    ranks[v, rest.p_sel] = rest.ranks(scores.masked_fill(rest.excluded, float("-inf")))
         group = group_index(activity.of(sq.users, np.full(len(sq.users), sq.index)))
         for v, option in enumerate(options):
             value = metrics.ranking_from_ranks(ranks[v], sq.pos_q, len(sq.users), 10)["ndcg"]
@@ -78,11 +101,20 @@ def choose_on_ranking(model: ChoosesOnRanking, enc: FeatureEncoder, ds: Prepared
     return model.settle_ranking(ndcg, enc.spec_.scenario_names)
 
 
+def _most_taken(df: pl.DataFrame, sq: _ScenarioQueries, n: int) -> np.ndarray:
+    """The catalogue columns of the scenario's `n` items with the most training positives (the earlier column on
+    a tie): the candidates most likely to outrank a query's positives, screened first."""
+    train = df.filter((pl.col("scenario") == sq.index) & (pl.col("split") == "train") & (pl.col("label") > 0))
+    counts = np.zeros(sq.catalogue.size, dtype=np.int64)
+    np.add.at(counts, np.searchsorted(sq.catalogue, train["item"].to_numpy()), 1)
+    return np.sort(np.argsort(-counts, kind="stable")[:n])
+
+
 @dataclass
 class _Chunk:
     """One block of a scenario's queries (rows lo..hi of its batch): their positives (`p_sel`, indices into the
     scenario's flat positives), which candidates are positives and which are excluded (met before, not
-    positives), as (hi - lo, C) masks."""
+    positives), as (rows, candidates) masks. `select` cuts it to some of its rows or candidates."""
 
     lo: int
     hi: int
@@ -92,14 +124,35 @@ class _Chunk:
     is_pos: torch.Tensor
     excluded: torch.Tensor
 
-    def ranks(self, masked: torch.Tensor) -> np.ndarray:
-        """The 1-based rank of each positive among its query's candidates, scored `masked` (-inf where a candidate
-        is not one): 1 + those above + the non-positives tied with it (ties count against the positive)."""
+    def above(self, masked: torch.Tensor) -> torch.Tensor:
+        """For each positive, its query's candidates scored `masked` (-inf where a candidate is not one) above it,
+        and the non-positives tied with it (ties count against the positive)."""
         s_pos = masked[self.r_local, self.pos_c].unsqueeze(1)
         rows = masked.index_select(0, self.r_local)
         higher = (rows > s_pos).sum(1)
         tied = ((rows == s_pos) & ~self.is_pos.index_select(0, self.r_local)).sum(1)
-        return (1 + higher + tied).numpy()
+        return higher + tied
+
+    def ranks(self, masked: torch.Tensor) -> np.ndarray:
+        """The 1-based rank of each positive among its query's candidates (`above` + 1)."""
+        return (1 + self.above(masked)).numpy()
+
+    def select(self, rows: torch.Tensor | None = None, columns: torch.Tensor | None = None) -> _Chunk:
+        """The same block cut to the rows `rows` (sorted; only their positives kept) or to the candidates
+        `columns` (sorted, holding every positive's column): scores are then (rows, columns) matrices. `lo` and
+        `hi` stay those of the whole block."""
+        out = _Chunk(self.lo, self.hi, self.p_sel, self.pos_c, self.r_local, self.is_pos, self.excluded)
+        if rows is not None:
+            keep = torch.isin(self.r_local, rows)
+            out.p_sel, out.pos_c = self.p_sel[keep.numpy()], self.pos_c[keep]
+            out.r_local = torch.searchsorted(rows, self.r_local[keep])
+            out.is_pos, out.excluded = self.is_pos.index_select(0, rows), self.excluded.index_select(0, rows)
+        if columns is not None:
+            at = torch.searchsorted(columns, out.pos_c).clamp_max(len(columns) - 1)
+            assert bool((columns[at] == out.pos_c).all()), "columns must hold every positive's"
+            out.pos_c = at
+            out.is_pos, out.excluded = out.is_pos.index_select(1, columns), out.excluded.index_select(1, columns)
+        return out
 
 
 @dataclass

@@ -884,17 +884,19 @@ class Mist(Model):
             return MistCatalogue(self, items)(queries)
         return self._score_crossed(queries, items)
 
-    def ranking_scorer(self, items: Batch) -> Callable[[Batch], list[torch.Tensor]]:
-        """ChoosesOnRanking: scores query batches against `items` under every option of `ranking_options()` at
-        once, (U, C) logits each: `co_items`' term is computed once and added at each weight to the rest, which
-        is the same for every weight (`co_scale` is the term's weight alone)."""
+    def ranking_scorer(self, items: Batch) -> Callable[[Batch, torch.Tensor | None], list[torch.Tensor]]:
+        """ChoosesOnRanking: scores query batches against `items` (or the rows `columns` of it) under every option
+        of `ranking_options()` at once, (U, C) logits each: `co_items`' term is computed once and added at each
+        weight to the rest, which is the same for every weight (`co_scale` is the term's weight alone)."""
         options = self.ranking_options()
-        parts = (MistCatalogue(self, items).parts if supports_catalogue(self)
-                 else lambda queries: self._crossed_parts(queries, items))
+        catalogue = MistCatalogue(self, items) if supports_catalogue(self) else None
 
-        def score(queries: Batch) -> list[torch.Tensor]:
+        def score(queries: Batch, columns: torch.Tensor | None = None) -> list[torch.Tensor]:
             with torch.no_grad():
-                rest, co = parts(queries)
+                if catalogue is not None:
+                    rest, co = catalogue.parts(queries, columns)
+                else:
+                    rest, co = self._crossed_parts(queries, items if columns is None else items.subset(columns))
             assert co is not None, "options without co_items' term"
             return [rest + co * c for c in options]
         return score

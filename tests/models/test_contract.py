@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,11 @@ import pytest
 import torch
 import yaml
 
+from mistrec.batch import Batch
 from mistrec.data import PreparedDataset
 from mistrec.eval.activity import ActivityCounts
 from mistrec.eval.fit import fit_run
-from mistrec.eval.ranking import rank_full_catalogue
+from mistrec.eval.ranking import SCREEN_CANDIDATES, choose_on_ranking, rank_full_catalogue
 from mistrec.features import FeatureEncoder
 from mistrec.metrics import auc, logloss
 from mistrec.models import REGISTRY, build_model
@@ -594,7 +596,7 @@ def test_mist_co_scale_weights_the_item_to_item_term_per_kind_of_user(prepared: 
     users new there and, apart, for those active there: the highest mean NDCG@10, the earlier on a tie, 1 with fewer
     than MIN_CHOICE_QUERIES queries of the kind. In evaluation each row's term is weighted by its kind's weight
     (forward, explain, the catalogue path alike); training never reads it; a run saved without it loads with the
-    term whole; off by default."""
+    term whole; off by default; the screened ranking changes no figure."""
     torch.set_num_threads(1)
     values = {"embedding_dim": 8, "co_scale": "auto"}
     summary = fit_run(prepared, "mist", tmp_path / "run", model_values=values,
@@ -627,6 +629,31 @@ def test_mist_co_scale_weights_the_item_to_item_term_per_kind_of_user(prepared: 
             for kind, mine in (("new", ranked[name]["group"] == 0), ("active", ranked[name]["group"] > 0)):
                 want = float(np.mean(ranked[name]["ndcg@10"][mine])) if mine.any() else float("nan")
                 assert chosen[name][kind]["valid_ndcg@10"][f"{c:g}"] == pytest.approx(want, abs=1e-12, nan_ok=True)
+    # the screen (a query whose positives all have 10 candidates above them among the most-taken items is not
+    # scored further) changes no figure, whatever its size, and settles some queries but not all here
+    scorer_of = model.ranking_scorer
+    calls = {"screened": 0, "in full": 0}
+
+    def counting(items: Batch) -> Callable[[Batch, torch.Tensor | None], list[torch.Tensor]]:
+        score = scorer_of(items)
+
+        def counted(queries: Batch, columns: torch.Tensor | None) -> list[torch.Tensor]:
+            calls["in full" if columns is None else "screened"] += len(queries)
+            return score(queries, columns)
+        return counted
+
+    model.ranking_scorer = counting  # type: ignore[method-assign]
+    records = {}
+    for screen in (None, 1, 20, SCREEN_CANDIDATES):
+        calls.update({"screened": 0, "in full": 0})
+        records[screen] = choose_on_ranking(model, enc, ds, screen=screen)
+        if screen == 20:
+            assert 0 < calls["in full"] < calls["screened"], calls
+    del model.ranking_scorer
+    full = records.pop(None)
+    assert json.dumps(full["co_scale"]) == json.dumps(chosen)
+    for record in records.values():
+        assert json.dumps(record) == json.dumps(full)  # NaN-safe and exact
     # the rule itself, on made-up rankings: the best mean per kind; a tie keeps the earlier; too few queries keep 1;
     # a best weight ahead of 1 by less than the sample's noise keeps 1
     group = np.array([0] * MIN_CHOICE_QUERIES + [1] * (MIN_CHOICE_QUERIES - 1))
