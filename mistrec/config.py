@@ -76,6 +76,11 @@ def _value(kind: Any, value: Any, what: str, where: str) -> Any:
         raise ConfigError(f"{what} must be {' or '.join(_describe(o) for o in options)}. "
                           f"Got {value!r} instead.")
     if origin is Literal:
+        if isinstance(value, bool) and not any(isinstance(a, bool) for a in args):
+            # YAML 1.1 reads an unquoted off / no as false and on / yes as true: `co_scale: off` means "off"
+            word = next((w for w in (("off", "no") if not value else ("on", "yes")) if w in args), None)
+            if word is not None:
+                return word
         if value not in args or isinstance(value, bool) != any(isinstance(a, bool) for a in args if a == value):
             raise ConfigError(f"{what} must be one of {', '.join(repr(a) for a in args)}. "
                               f"Got {value!r} instead.")

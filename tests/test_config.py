@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import pytest
+import yaml
 
 from mistrec.config import parse_config
 from mistrec.errors import ConfigError
@@ -24,6 +25,7 @@ class _Example:
     renamed: ClassVar[dict[str, str]] = {"layers": "hidden"}
 
     mode: Literal["a", "b"] = "a"
+    switch: Literal["auto", "off"] = "auto"
     hidden: tuple[int, ...] = (8,)
     rate: float = 0.5
     flag: bool = False
@@ -37,9 +39,10 @@ class _Example:
 
 
 @pytest.mark.parametrize(("values", "message"), [
-    ({"mdoe": "a"}, "Unknown key 'mdoe' in ex. Allowed keys: mode, hidden, rate, flag, name, inner, extra. "
+    ({"mdoe": "a"}, "Unknown key 'mdoe' in ex. Allowed keys: mode, switch, hidden, rate, flag, name, inner, extra. "
                     "Did you mean 'mode'?"),
     ({"mode": "c"}, "The 'mode' parameter of _Example must be one of 'a', 'b'. Got 'c' instead."),
+    ({"switch": True}, "The 'switch' parameter of _Example must be one of 'auto', 'off'. Got True instead."),
     ({"hidden": [8, 0]}, "The 'hidden' parameter of _Example must be a list of positive ints. Got [8, 0] instead."),
     ({"hidden": 8}, "must be a list of ints. Got 8 instead."),
     ({"rate": "high"}, "The 'rate' parameter of _Example must be a number. Got 'high' instead."),
@@ -63,6 +66,8 @@ def test_good_values_are_converted_and_nothing_else_changes() -> None:
                                   "extra": {"k": 1}}, "ex")
     assert cfg == _Example(mode="b", hidden=(4, 2), rate=1, name=None, inner=_Inner(3), extra={"k": 1})
     assert parse_config(_Example, None, "ex") == _Example()
+    # YAML reads an unquoted off as false: a choice between words that has "off" takes it as "off"
+    assert parse_config(_Example, yaml.safe_load("switch: off"), "ex") == _Example(switch="off")
 
 
 def test_every_registered_config_and_the_train_config_parse_their_own_defaults() -> None:
