@@ -162,11 +162,13 @@ class MistConfig(ModelConfig):
     # `co_items`' term, apart for its users new there (no event yet) and those active there, on the validation
     # queries' full-catalogue NDCG@10 (mistrec.eval.ranking; `mistrec train` does it, with the rows in memory): at
     # most CO_CHOICE_QUERIES queries a scenario, scored once and ranked under every weight (the term is computed
-    # apart from the rest and added at each weight). A ranking metric, because the term's weight
+    # apart from the rest and added at each weight; a query whose positives all have 10 of the scenario's
+    # most-taken items above them under every weight is not scored further), a weight other than 1 kept only
+    # where it beats 1 by more than the sample's noise (CO_CHOICE_P). A ranking metric, because the term's weight
     # moves the top ten and the rows' AUC the other way (validation AUC prefers 0.25-0.5 where the cold users'
-    # NDCG@10 loses by it; docs/benchmarks.md, "co_items' weight chosen on a ranking metric"). "off" (the default):
-    # the term whole (c = 1), as trained.
-    co_scale: Literal["auto", "off"] = "off"
+    # NDCG@10 loses by it; docs/benchmarks.md, "co_items' weight chosen on a ranking metric"). The default since
+    # 2026-12-04 (twenty-eighth session; docs/models.md). "off": the term whole (c = 1), as trained.
+    co_scale: Literal["auto", "off"] = "auto"
     # The transfer read-out (docs/models.md, step 4b): each source pool's interest, the attention-weighted mean of
     # its events' item vectors v_k, is matched with the candidate in the target scenario's metric W_t, and the
     # matches are summed with learned per-(target, pool) weights A: logit += sum_k A[t, k] v_k . (W_t i). A

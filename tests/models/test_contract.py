@@ -596,7 +596,7 @@ def test_mist_co_scale_weights_the_item_to_item_term_per_kind_of_user(prepared: 
     users new there and, apart, for those active there: the highest mean NDCG@10, the earlier on a tie, 1 with fewer
     than MIN_CHOICE_QUERIES queries of the kind. In evaluation each row's term is weighted by its kind's weight
     (forward, explain, the catalogue path alike); training never reads it; a run saved without it loads with the
-    term whole; off by default; the screened ranking changes no figure."""
+    term whole; the default (`off` keeps the term whole); the screened ranking changes no figure."""
     torch.set_num_threads(1)
     values = {"embedding_dim": 8, "co_scale": "auto"}
     summary = fit_run(prepared, "mist", tmp_path / "run", model_values=values,
@@ -711,8 +711,10 @@ def test_mist_co_scale_weights_the_item_to_item_term_per_kind_of_user(prepared: 
             warnings.simplefilter("error")
             model.load_state_dict(old)
         assert bool((model.co_scale == 1).all())
-    plain = build_model("mist", enc.spec_, {"embedding_dim": 8})
-    assert plain.co_scale is None and plain.ranking_options() == ()  # off by default
+    default = build_model("mist", enc.spec_, {"embedding_dim": 8})
+    assert default.co_scale is not None and default.ranking_options() == CO_SCALES  # auto by default
+    plain = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_scale": "off"})
+    assert plain.co_scale is None and plain.ranking_options() == ()
     assert build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 0, "co_scale": "auto"}).co_scale is None
 
 
