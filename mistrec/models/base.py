@@ -91,13 +91,13 @@ class SelectsOnValidation(Protocol):
 class ChoosesOnRanking(Protocol):
     """Settles, per scenario and after training, a choice about the top of a ranking, which the validation rows'
     AUC cannot make (mist's `co_scale: auto`): `mistrec.eval.ranking.choose_on_ranking` scores the validation
-    queries against the full catalogue once per block under every option of `ranking_options()` (the trained
-    state first) at once (`ranking_scorer(items)(queries, columns)`: one (U, C) score matrix per option, each what
-    the model scores in that option, `use_ranking_option`, against the candidates `items` or its rows `columns`)
-    and ranks each; `settle_ranking` gets each scenario's per-query
-    NDCG@10, user and activity group under each option, keeps each scenario's choice and returns what it chose,
-    for the run's record. No options: nothing to do. `ranking_queries`: how many validation queries a scenario
-    are ranked at most."""
+    queries under every option of `ranking_options()` (the trained state first) at once
+    (`ranking_scorer(items)(queries, columns)`: one (U, C) score matrix per option, each what the model scores in
+    that option, `use_ranking_option`, against the candidates `items` or its rows `columns`: first a screen of the
+    scenario's most-taken items, then the full catalogue for the queries the screen cannot settle) and ranks each;
+    `settle_ranking` gets each scenario's per-query NDCG@10, user and activity group under each option, keeps each
+    scenario's choice and returns what it chose, for the run's record. No options: nothing to do.
+    `ranking_queries`: how many validation queries a scenario are ranked at most."""
 
     ranking_queries: int
 
