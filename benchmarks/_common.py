@@ -220,3 +220,21 @@ def ranking_at_10(by_scenario: dict[str, dict[str, Any]], prefix: str = "") -> d
     """NDCG@10 and HR@10 per scenario of a ranking's metrics (`RankingResult.metrics["by_scenario"]`, or its
     "sampled" block's), the keys prefixed."""
     return {s: {f"{prefix}{k}": float(m[k]) for k in ("ndcg@10", "hr@10")} for s, m in by_scenario.items()}
+
+
+def mist_choosing(root: Path, seed: int) -> tuple[Any, Any]:
+    """A benchmarks/transfer.py work directory's saved mist run (runs/mist/seed-S), loaded with `co_scale: auto` and
+    in evaluation mode, and its encoder: the weights as trained, the term's weights at 1 until a choice is made."""
+    from mistrec.models.mist import Mist
+    from mistrec.train.artifact import load_run
+
+    model, enc, _ = load_run(root / "runs" / "mist" / f"seed-{seed}", {"co_scale": "auto"})
+    assert isinstance(model, Mist) and model.co_scale is not None, "a mist run with co_items"
+    model.eval()
+    return model, enc
+
+
+def train_seconds(root: Path, model: str, seed: int) -> float:
+    """A run's training seconds as its benchmark.json recorded them (timed when it was trained, at that load)."""
+    runs = json.loads((root / "benchmark.json").read_text())["runs"]
+    return float(next(r["train_seconds"] for r in runs if r["model"] == model and r["seed"] == seed))

@@ -18,14 +18,13 @@ trained, at that load), the load average before and after, threads.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import THREADS, context, write_json
+from _common import THREADS, context, mist_choosing, train_seconds, write_json
 
 
 def per_weight(model: Any, enc: Any, ds: Any) -> dict[str, Any]:
@@ -59,12 +58,8 @@ def one(root: Path, seed: int, repeats: int, ds: Any, baseline: str) -> dict[str
     import numpy as np
 
     from mistrec.eval.ranking import choose_on_ranking
-    from mistrec.models.mist import Mist
-    from mistrec.train.artifact import load_run
 
-    model, enc, _ = load_run(root / "runs" / "mist" / f"seed-{seed}", {"co_scale": "auto"})
-    assert isinstance(model, Mist) and model.co_scale is not None, "a mist run with co_items"
-    model.eval()
+    model, enc = mist_choosing(root, seed)
     times: dict[str, list[float]] = {baseline: [], "choose_on_ranking": []}
     records: dict[str, Any] = {}
     first = per_weight if baseline == "per weight" else in_full
@@ -81,8 +76,7 @@ def one(root: Path, seed: int, repeats: int, ds: Any, baseline: str) -> dict[str
             for w, v in rec["valid_ndcg@10"].items():
                 assert np.isclose(v, other["valid_ndcg@10"][w], rtol=0, atol=1e-12, equal_nan=True), (scenario, kind)
     medians = {k: float(np.median(v)) for k, v in times.items()}
-    runs = json.loads((root / "benchmark.json").read_text())["runs"]
-    trained = next(r["train_seconds"] for r in runs if r["model"] == "mist" and r["seed"] == seed)
+    trained = train_seconds(root, "mist", seed)
     print(f"seed {seed}: {baseline} {medians[baseline]:.1f} s, choose_on_ranking {medians['choose_on_ranking']:.1f} s "
           f"({medians[baseline] / medians['choose_on_ranking']:.2f}x); trained in {trained:.1f} s", flush=True)
     return {"seed": seed, "seconds": times, "median_seconds": medians,

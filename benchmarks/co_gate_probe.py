@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import THREADS, context, write_json
+from _common import THREADS, context, mist_choosing, write_json
 
 
 def ranked(root: Path, seed: int, cap: int | None, out: Path) -> Path:
@@ -37,13 +37,9 @@ def ranked(root: Path, seed: int, cap: int | None, out: Path) -> Path:
     from mistrec.data.prepared import PreparedDataset
     from mistrec.eval.activity import ActivityCounts
     from mistrec.eval.ranking import rank_full_catalogue
-    from mistrec.models.mist import Mist
-    from mistrec.train.artifact import load_run
 
     ds = PreparedDataset.load(root / "prepared")
-    model, enc, _ = load_run(root / "runs" / "mist" / f"seed-{seed}", {"co_scale": "auto"})
-    assert isinstance(model, Mist) and model.co_scale is not None, "a mist run with co_items"
-    model.eval()
+    model, enc = mist_choosing(root, seed)
     activity = ActivityCounts.from_interactions(ds.interactions, len(ds.scenarios) + 1)
     save: dict[str, np.ndarray] = {}
     for c in model.ranking_options():

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import THREADS, context, ranking_at_10, write_json
+from _common import THREADS, context, mist_choosing, ranking_at_10, write_json
 
 COS = (1.0, 0.5, 0.25, 0.0)
 
@@ -181,12 +181,8 @@ def one_built(root: Path, seed: int, ds: Any, warm: bool, queries: dict[str, dic
 
     from mistrec.eval.evaluate import load_per_query
     from mistrec.eval.ranking import choose_on_ranking
-    from mistrec.models.mist import Mist
-    from mistrec.train.artifact import load_run
 
-    model, enc, _ = load_run(root / "runs" / "mist" / f"seed-{seed}", {"co_scale": "auto"})
-    assert isinstance(model, Mist) and model.co_scale is not None, "a mist run with co_items"
-    model.eval()
+    model, enc = mist_choosing(root, seed)
     start = time.perf_counter()
     chosen = choose_on_ranking(model, enc, ds)["co_scale"]
     seconds = time.perf_counter() - start

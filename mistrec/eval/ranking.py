@@ -80,8 +80,7 @@ def choose_on_ranking(model: ChoosesOnRanking, enc: FeatureEncoder, ds: Prepared
         first = None if screen is None else torch.from_numpy(_most_taken(df, sq, screen))
         for ch in tqdm(sq.chunks(), total=sq.n_chunks, desc=f"choosing on the ranking of {sq.name}",
                        disable=True if quiet else None, leave=False):
-            queries = sq.batch.subset(torch.arange(ch.lo, ch.hi))
-            open_rows = torch.arange(ch.hi - ch.lo)
+            queries, rest = sq.batch.subset(torch.arange(ch.lo, ch.hi)), ch
             if first is not None:
                 columns = torch.unique(torch.cat([first, ch.pos_c]))  # sorted; every positive among them
                 part = ch.select(columns=columns)
@@ -90,10 +89,11 @@ def choose_on_ranking(model: ChoosesOnRanking, enc: FeatureEncoder, ds: Prepared
                     beyond &= part.above(scores.masked_fill(part.excluded, float("-inf"))) >= 10
                 ranks[:, ch.p_sel[beyond.numpy()]] = 11  # NDCG@10 0; the rank itself is not needed
                 open_rows = torch.unique(part.r_local[~beyond])
-            if len(open_rows):
-                rest = ch.select(rows=open_rows)
-                for v, scores in enumerate(scorer(queries.subset(open_rows), None)):
-                    ranks[v, rest.p_sel] = rest.ranks(scores.masked_fill(rest.excluded, float("-inf")))
+                if not len(open_rows):
+                    continue
+                queries, rest = queries.subset(open_rows), ch.select(rows=open_rows)
+            for v, scores in enumerate(scorer(queries, None)):
+                ranks[v, rest.p_sel] = rest.ranks(scores.masked_fill(rest.excluded, float("-inf")))
         group = group_index(activity.of(sq.users, np.full(len(sq.users), sq.index)))
         for v, option in enumerate(options):
             value = metrics.ranking_from_ranks(ranks[v], sq.pos_q, len(sq.users), 10)["ndcg"]
