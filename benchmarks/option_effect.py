@@ -16,6 +16,9 @@ validation rows (the choices made are in the JSON):
     python benchmarks/option_effect.py --json benchmarks/results/cold_rate_effect_synthetic.json \
         --label cold_rate=true --settings cold_rate=true benchmarks/work/s24-synth/synthetic-{identity,transfer}-4000u
 
+With `--candidate`, `--baseline-settings KEY=VALUE,...` loads the DIR's mist runs with those settings and makes both
+arms' after-training choices again: a baseline saved under an older default of such a choice, compared at today's.
+
 Every run scores the DIR's test rows now (`predict`). Per scenario and activity group (all users, "0", "1-2": the user's
 training events in the scenario, grouped as `mistrec evaluate` groups them, mistrec.eval.activity), the test AUC of each
 model per seed and their means (and the overall AUC per seed, under "overall"), and paired bootstraps over users
@@ -101,8 +104,9 @@ def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str], run
     pairs = [("candidate", "mist")] + [(a, b) for b in others for a in ("candidate", "mist")]
     for seed in seeds:
         if settings is None:  # a candidate trained with the option against the DIR's mist
-            runs["candidate"].append(scores(Path(candidate.format(name=root.name, seed=seed)), ds, lso=lso))
-            runs["mist"].append(scores(root / runs_dir / "mist" / f"seed-{seed}", ds, lso=lso))
+            remake = None if baseline is None else {}  # with baseline settings, both arms' choices made again
+            runs["candidate"].append(scores(Path(candidate.format(name=root.name, seed=seed)), ds, remake, lso))
+            runs["mist"].append(scores(root / runs_dir / "mist" / f"seed-{seed}", ds, baseline, lso))
         else:  # the same weights, loaded with the settings and as trained, the choices made again in both
             run = root / runs_dir / "mist" / f"seed-{seed}"
             runs["candidate"].append(scores(run, ds, settings, lso))
@@ -112,7 +116,7 @@ def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str], run
     overall = {k: [scenario_aucs(r["label"], r["prob"], r["scenario_index"])[0] for r in v] for k, v in runs.items()}
     summary: dict[str, Any] = {"dir": root.name, "overall_auc_per_seed": overall,
                                "overall_auc": {k: float(np.mean(v)) for k, v in overall.items()}}
-    if settings is not None:
+    if settings is not None or baseline is not None:
         summary["selected"] = {k: [r["selected"] for r in runs[k]] for k in ("candidate", "mist")}
     if lso:
         arms = ("candidate", "mist")
@@ -170,7 +174,10 @@ def main() -> int:
                                                    "benchmark-runs)")
     ap.add_argument("--baseline-settings", help="KEY=VALUE,... for the baseline arm of --settings (default: the "
                                                 "run's recorded configuration; a run saved before an option existed "
-                                                "takes today's default for it, so give the old one here)")
+                                                "takes today's default for it, so give the old one here); with "
+                                                "--candidate, the DIR's mist runs are loaded with them and both "
+                                                "arms' after-training choices made again (baseline runs saved "
+                                                "under an older default, compared at today's)")
     ap.add_argument("--lso", action="store_true", help="also each mist arm's leave-source-out matrix, and on a "
                                                        "synthetic-transfer DIR its Spearman with the planted T")
     ap.add_argument("dirs", nargs="+")
@@ -192,8 +199,6 @@ def main() -> int:
 
     settings = parsed(args.settings, "--settings")
     baseline = parsed(args.baseline_settings, "--baseline-settings")
-    if baseline is not None and settings is None:
-        ap.error("--baseline-settings goes with --settings")
     results, overall = [], []
     for d in args.dirs:
         rows, summary = one_dir(Path(d), args.candidate or "", seeds, others, args.runs, settings, args.lso, baseline)
