@@ -2,9 +2,12 @@
 JSONs (benchmarks/transfer.py's benchmark.json of two work directories whose prepared data are the same) read run
 against run. Nothing is trained or scored again: the runs' saved test predictions and per-query rankings are read.
 
-    python benchmarks/arm_compare.py --json benchmarks/results/pool_vs_default_sport_phone_cold.json \
-        --label softmax_scope=pool benchmarks/work/s29-pool/amazon-sport_phone-cold-last/benchmark.json \
+    python benchmarks/arm_compare.py --json OUT.json --label softmax_scope=pool \
+        benchmarks/work/CANDIDATE/amazon-sport_phone-cold-last/benchmark.json \
         benchmarks/work/s25-amazon/amazon-sport_phone-cold-last/benchmark.json
+
+The check it was built with: `--baseline-model popularity` with the same benchmark.json twice (sport_phone's warm
+runs) gives benchmarks/transfer.py's paired tests of mist against popularity to the digit.
 
 Per scenario and activity group ("all" and every group with test rows), on the seeds both arms have: each arm's
 AUC and NDCG@10 (means over seeds; NDCG@10 on the full catalogue and, where the runs ranked them, on the sampled
