@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import context, write_json
+from transfer import nan_mean, run_metric
 
 ARMS = ("candidate", "baseline")
 
@@ -42,23 +43,6 @@ def arm_runs(path: Path, model: str, arm: str) -> list[Any]:
     if not runs:
         raise SystemExit(f"{path} has no evaluated {model} run.")
     return [dataclasses.replace(r, model=arm) for r in runs]
-
-
-def mean_of(runs: list[Any], seeds: list[int], scenario: str, group: str | None, key: str, sampled: bool) -> float:
-    """An arm's metric in a scenario (and group), the mean over `seeds`."""
-    values = []
-    for r in runs:
-        if r.seed not in seeds:
-            continue
-        m = r.metrics.to_json()
-        if sampled and key != "auc":
-            m = m.get("sampled") or {}
-        block = m.get("by_scenario", {}).get(scenario, {}) if group is None else \
-            m.get("by_activity", {}).get("by_scenario", {}).get(scenario, {}).get(group, {})
-        v = block.get(key)
-        if isinstance(v, int | float):
-            values.append(float(v))
-    return float(np.mean(values)) if values else float("nan")
 
 
 def compare(candidate: Path, baseline: Path, model: str, baseline_model: str, n_boot: int) -> list[dict[str, Any]]:
@@ -81,23 +65,22 @@ def compare(candidate: Path, baseline: Path, model: str, baseline_model: str, n_
             g = None if group == "all" else group
             rec: dict[str, Any] = {"scenario": scenario, "group": group, "seeds": seeds}
             for arm in ARMS:
-                mine = [r for r in runs if r.model == arm]
-                rec[arm] = {"auc": mean_of(mine, seeds, scenario, g, "auc", False),
-                            "ndcg@10": mean_of(mine, seeds, scenario, g, "ndcg@10", False)}
-                if sampled_view:
-                    rec[arm]["sampled ndcg@10"] = mean_of(mine, seeds, scenario, g, "ndcg@10", True)
+                mine = [r.metrics.to_json() for r in runs if r.model == arm and r.seed in seeds]
+                rec[arm] = {label: nan_mean([run_metric(m, scenario, g, key, sampled) for m in mine])
+                            for label, key, sampled in (("auc", "auc", False), ("ndcg@10", "ndcg@10", False),
+                                                        ("sampled ndcg@10", "ndcg@10", True))
+                            if sampled_view or not sampled}
             if all(np.isnan(v) for arm in ARMS for v in rec[arm].values()):
                 continue  # the group has no test row in this scenario
             paired: dict[str, Any] = {}
             for view, label in (("full catalogue", "ndcg@10"), (sampled_view, "sampled ndcg@10")):
                 if view is None:
                     continue
-                test = compare_in_group(runs, predictions, per_query, "candidate", "baseline", scenario, g,
-                                        "ndcg@10", n_boot, view=view)
-                if "auc" in test and "auc" not in paired:
-                    paired["auc"] = {k: test["auc"][k] for k in ("diff", "ci_low", "ci_high", "p_value")}
-                if "ndcg@10" in test:
-                    paired[label] = {k: test["ndcg@10"][k] for k in ("diff", "ci_low", "ci_high", "p_value")}
+                # the AUC's bootstrap once, with the full catalogue's: no predictions for the sampled lists' call
+                test = compare_in_group(runs, predictions if label == "ndcg@10" else {}, per_query, "candidate",
+                                        "baseline", scenario, g, "ndcg@10", n_boot, view=view)
+                paired.update({name: {k: test[key][k] for k in ("diff", "ci_low", "ci_high", "p_value")}
+                               for name, key in (("auc", "auc"), (label, "ndcg@10")) if key in test})
             rec["paired"] = paired
             print(f"{scenario} {group}: " + ", ".join(
                 f"{k} {rec['candidate'][k]:.4f} vs {rec['baseline'][k]:.4f}"

@@ -102,9 +102,9 @@ def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str], run
     ds = PreparedDataset.load(root / "prepared")
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in ("candidate", "mist", *others)}
     pairs = [("candidate", "mist")] + [(a, b) for b in others for a in ("candidate", "mist")]
+    remake = None if baseline is None else {}  # --candidate with baseline settings: both arms' choices made again
     for seed in seeds:
         if settings is None:  # a candidate trained with the option against the DIR's mist
-            remake = None if baseline is None else {}  # with baseline settings, both arms' choices made again
             runs["candidate"].append(scores(Path(candidate.format(name=root.name, seed=seed)), ds, remake, lso))
             runs["mist"].append(scores(root / runs_dir / "mist" / f"seed-{seed}", ds, baseline, lso))
         else:  # the same weights, loaded with the settings and as trained, the choices made again in both
@@ -124,6 +124,8 @@ def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str], run
         rho = {k: [lso_spearman(root, r["lso"]) for r in runs[k]] for k in arms}
         summary["lso_spearman_per_seed"] = rho
         summary["lso_spearman"] = {k: float(np.mean(v)) for k, v in rho.items()}
+        summary["leave_source_out_mean"] = {k: np.mean([r["lso"]["auc_drop"] for r in runs[k]], axis=0).tolist()
+                                            for k in arms}  # [target][source], the matrices' order
         print(f"{root.name} leave-source-out Spearman: " + ", ".join(
             f"{k} {np.mean(v):.3f} ({' / '.join(f'{x:.3f}' for x in v)})" for k, v in rho.items()), flush=True)
     print(f"{root.name} overall: " + ", ".join(f"{k} {v:.5f}" for k, v in summary["overall_auc"].items()), flush=True)

@@ -165,7 +165,7 @@ def rows_and_tests(job: Job, bench: dict[str, Any], targets: tuple[str, ...], n_
                 means: dict[str, dict[str, float]] = {}
                 for m in models:
                     mine = [r for r in runs if r["model"] == m]
-                    means[m] = {k: _mean([_metric(r["metrics"], target, g, k, sampled) for r in mine])
+                    means[m] = {k: nan_mean([run_metric(r["metrics"], target, g, k, sampled) for r in mine])
                                 for k in ("auc", "ndcg@10", "hr@10")}
                     rows.append({"dataset": job.dataset, "target": target, "protocol": protocol, "group": group,
                                  "model": m, "seeds": len(mine), "users": int(np.unique(first["user"][mask]).size),
@@ -220,10 +220,10 @@ def seen_items(job: Job, typed: list[Any], predictions: dict[tuple[str, int], di
             mine = [p for (model, _), p in predictions.items() if model == m]
             if not all(np.array_equal(p["label"], first["label"]) for p in mine):
                 continue
-            means[m] = _mean([metrics.auc(first["label"][mask], p["prob"][mask]) for p in mine])
+            means[m] = nan_mean([metrics.auc(first["label"][mask], p["prob"][mask]) for p in mine])
             out.append({"dataset": job.dataset, "target": target, "protocol": "cold-user", "model": m,
                         "seeds": len(mine), "rows_seen": int(mask.sum()),
-                        "auc": _mean([metrics.auc(first["label"][in_target], p["prob"][in_target]) for p in mine]),
+                        "auc": nan_mean([metrics.auc(first["label"][in_target], p["prob"][in_target]) for p in mine]),
                         "auc_seen": means[m], **shares})
         others = [(v, m) for m, v in means.items() if m != "mist"]
         if "mist" in means and others:
@@ -271,7 +271,7 @@ def leave_source_out(job: Job, bench: dict[str, Any]) -> dict[str, Any]:
     return {"spearman_mean": float(np.mean(spearman)) if spearman else None, "per_seed": per_seed}
 
 
-def _metric(m: dict[str, Any], target: str, group: str | None, key: str, sampled: bool) -> float:
+def run_metric(m: dict[str, Any], target: str, group: str | None, key: str, sampled: bool) -> float:
     """A run's metric in the target (and group); ranking metrics from the sampled lists with `sampled` (AUC is the
     pointwise one either way)."""
     if sampled and key != "auc":
@@ -282,7 +282,7 @@ def _metric(m: dict[str, Any], target: str, group: str | None, key: str, sampled
     return float(value) if isinstance(value, int | float) else float("nan")
 
 
-def _mean(values: list[float]) -> float:
+def nan_mean(values: list[float]) -> float:
     v = [x for x in values if not np.isnan(x)]
     return float(np.mean(v)) if v else float("nan")
 
@@ -350,7 +350,9 @@ def main() -> int:
         doc["paired"] = [r for r in doc["paired"] if (r["dataset"], r["target"], r["protocol"]) not in keep] + tests
         doc["benchmarks"][job.name] = {"json": str(path), "context": bench.get("context"),
                                        "load_average_before": bench.get("load_average_before"),
-                                       "load_average_after": bench.get("load_average_after")}
+                                       "load_average_after": bench.get("load_average_after"),
+                                       "runs": [{k: r.get(k) for k in ("model", "seed", "train_seconds", "best_epoch",
+                                                                       "eval_seconds")} for r in bench["runs"]]}
         if job.dataset.startswith("amazon-") and "cold-user" in job.protocols:
             seen = seen_items(job, typed, predictions, prepared, targets, args.bootstrap)
             doc["seen_items"] = [r for r in doc.get("seen_items", [])
