@@ -37,7 +37,7 @@ from mistrec.eval.attribution import integrated_gradients
 from mistrec.eval.evaluate import leave_source_out_matrix, load_run_and_data
 from mistrec.eval.rwlock import ReadWriteLock
 from mistrec.features import EncodedRows, FeatureEncoder
-from mistrec.models.base import CandidateScorer, Explains, Model
+from mistrec.models.base import CandidateScorer, Explains, Model, ranking_order
 
 if TYPE_CHECKING:
     from mistrec.eval.two_stage import Retriever
@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 __all__ = ["Logged", "Recommender", "leave_source_out_matrix"]
 
 DAY = 86_400
+# `ranked_by` in a recommendation whose model orders a ranking by more than its click probability (OrdersRanking)
+RANKED_BY = ("the click probability times the item's share of the scenario's training rows (mist's rank_exposure): "
+             "each item's score is its click probability")
 
 
 @dataclass(frozen=True)
@@ -236,7 +239,11 @@ class Recommender:
             logits = self._scorer(s_idx, full)(query, columns)[0]
         else:
             logits = self.model.candidate_scorer(self.enc.item_batch(pool))(query)[0]
-        top = torch.topk(logits, k).indices.numpy()
+        ordered = ranking_order(self.model, logits.unsqueeze(0), query.scenario,
+                                torch.from_numpy(self.enc.item_map_[pool]))[0]
+        if not torch.equal(ordered, logits):  # the model ranks by more than the click logit (OrdersRanking)
+            out["ranked_by"] = RANKED_BY
+        top = torch.topk(ordered, k).indices.numpy()
         items = [{"rank": r + 1, "item": str(self._item_names[pool[i]]),
                   "score": float(torch.sigmoid(logits[i]))} for r, i in enumerate(top)]
         if retrieved is not None:  # where the first stage had each item

@@ -29,7 +29,7 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.errors import ArtifactError, ConfigError, MistrecError
 from mistrec.eval.evaluate import load_run_and_data
-from mistrec.models.base import CandidateScorer, Explains, Explanation, Model, Retrieves
+from mistrec.models.base import CandidateScorer, Explains, Explanation, Model, Retrieves, ranking_order
 from mistrec.models.layers import FeatureEmbedding, StarFCN
 from mistrec.models.mist import Mist
 from mistrec.models.mist_cooc import CoItems
@@ -329,6 +329,10 @@ class OnnxModel(Model):
     def forward(self, b: Batch) -> torch.Tensor:
         logit = self.session.run(["logit"], {name: getattr(b, name).numpy() for name in self._inputs})[0]
         return torch.from_numpy(logit)
+
+    def ranking_scores(self, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """OrdersRanking: as the wrapped model orders a ranking (its counted tables, outside the graphs)."""
+        return ranking_order(self.torch_model, logits, scenario, items)
 
     def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> CandidateScorer:
         """Query batches against `items` through the ranking graph, one query and at most `block` candidates per

@@ -11,6 +11,8 @@ positives.
   evaluated) are not candidates, unless they are among the query's positives.
 - Ties are broken against the relevant item: its rank is 1 + the candidates scored higher + the
   non-relevant candidates scored the same. A model that scores many items alike earns no credit for it.
+- A model that orders a ranking by more than its click logit (models/base.OrdersRanking: mist's `rank_exposure`)
+  is ranked by those scores.
 - `sampled_negatives=N` ranks each query's positives against N sampled non-relevant candidates instead
   (the protocol of some papers); every output then says so in `ranking_candidates`.
 """
@@ -33,7 +35,7 @@ from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
 from mistrec.eval.activity import ActivityCounts, group_index, ranking_by_activity
 from mistrec.features import EncodedRows, FeatureEncoder
-from mistrec.models.base import ChoosesOnRanking, Model
+from mistrec.models.base import ChoosesOnRanking, Model, ranking_order
 
 __all__ = ["SCREEN_CANDIDATES", "RankingResult", "choose_on_ranking", "rank_full_catalogue"]
 
@@ -308,7 +310,8 @@ def rank_full_catalogue(
         scorer = model.candidate_scorer(sq.items, max_rows_per_chunk)  # the candidates' side prepared once
         for ch in tqdm(sq.chunks(), total=sq.n_chunks, desc=f"ranking {s_name}", disable=True if quiet else None,
                        leave=False):
-            scores = scorer(sq.batch.subset(torch.arange(ch.lo, ch.hi)))
+            queries = sq.batch.subset(torch.arange(ch.lo, ch.hi))
+            scores = ranking_order(model, scorer(queries), queries.scenario, sq.items.item)
             for v in views:
                 drop = ch.excluded
                 if v.sampled is not None:  # keep positives and N random other candidates per query

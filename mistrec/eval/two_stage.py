@@ -18,7 +18,7 @@ import torch
 from mistrec.batch import Batch
 from mistrec.errors import ArtifactError, ConfigError
 from mistrec.eval.index import load_index
-from mistrec.models.base import CandidateScorer, Model, Retrieves
+from mistrec.models.base import CandidateScorer, Model, Retrieves, ranking_order
 
 if TYPE_CHECKING:
     from mistrec.eval.explain import Logged, Recommender
@@ -96,6 +96,10 @@ class TwoStageScorer(Model):
 
     def forward(self, b: Batch) -> torch.Tensor:
         return cast(torch.Tensor, self.ranker(b))
+
+    def ranking_scores(self, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """OrdersRanking: as the ranker orders a ranking (the items not retrieved stay at -inf)."""
+        return ranking_order(self.ranker, logits, scenario, items)
 
     def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> CandidateScorer:
         rank = self.ranker.candidate_scorer(items, max_rows)

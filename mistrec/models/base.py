@@ -14,8 +14,8 @@ from mistrec.batch import Batch
 from mistrec.features import EncodedRows, FeatureEncoder, IndexedRows
 
 __all__ = ["Calibrates", "CandidateScorer", "ChoosesOnRanking", "Explains", "Explanation", "FitsDirectly",
-           "GatedModel", "Model", "ModelConfig", "Prepares", "PreparesInChunks", "ReportsGates", "Retrieves",
-           "ScoreModel", "ScoresPairs"]
+           "GatedModel", "Model", "ModelConfig", "OrdersRanking", "Prepares", "PreparesInChunks", "ReportsGates",
+           "Retrieves", "ScoreModel", "ScoresPairs", "ranking_order"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +38,22 @@ class CandidateScorer(Protocol):
     whose side the scorer prepared once."""
 
     def __call__(self, queries: Batch, columns: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class OrdersRanking(Protocol):
+    """Ranks candidates by more than its click logit (mist's `rank_exposure`): `ranking_scores(logits, scenario,
+    items)` turns the (U, C) logits of U queries in `scenario` (U,) against the model's item indices `items` (C,)
+    into the scores a ranking orders them by. What the logits say (a click probability) is unchanged: a full-catalogue
+    ranking (`mistrec evaluate`), the validation choices made on one, and the service's order read these scores;
+    the service still reports each item's click probability."""
+
+    def ranking_scores(self, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor) -> torch.Tensor: ...
+
+
+def ranking_order(model: object, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """The scores a ranking orders (U, C) logits by: the model's `ranking_scores` (OrdersRanking), else the logits."""
+    return model.ranking_scores(logits, scenario, items) if isinstance(model, OrdersRanking) else logits
 
 
 @runtime_checkable
@@ -270,8 +286,8 @@ class Model(nn.Module):
 class ScoreModel(Model):
     """A model whose raw `score` is not a click logit (a ranking score, a similarity, a rate): in evaluation
     mode it goes through a Platt calibration a * score + b, fitted by `calibrate` on training rows, so that
-    its LogLoss means something. Training reads the raw score; the map is monotone, so rankings and AUC are
-    the raw score's."""
+    its LogLoss means something. Training reads the raw score; the map is increasing (a fitted slope at or below 0
+    is replaced by a nearly flat increasing one at the base rate), so rankings and AUC are the raw score's."""
 
     calibration: torch.Tensor
 
@@ -297,7 +313,12 @@ class ScoreModel(Model):
                            for i in range(0, len(idx), 16384)]).numpy()
         if len(np.unique(rows.label[idx])) == 2:
             lr = LogisticRegression().fit(s.reshape(-1, 1), rows.label[idx])
-            self.calibration = torch.tensor([float(lr.coef_[0, 0]), float(lr.intercept_[0])])
+            a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+            if a <= 0:  # a score that falls as the labels rise: a negative slope would reverse the model's ranking
+                y = float(rows.label[idx].mean())  # so the map keeps its order, nearly flat at the base rate
+                a = 0.01 / max(float(s.std()), 1e-12)  # a spread of about 0.01 of logit: float32 keeps it
+                b = float(np.log(y / (1 - y))) - a * float(s.mean())
+            self.calibration = torch.tensor([a, b])
 
 
 class GatedModel(Model):

@@ -102,6 +102,7 @@ class Mist(Model):
     cold_rated: torch.Tensor | None
     warm_scale: torch.Tensor | None
     co_scale: torch.Tensor | None  # (S, 2) `co_items`' weight per scenario, for users new there and active there
+    exposure: torch.Tensor | None  # (S, I) `rank_exposure`: log of each item's share of the scenario's training rows
     ranking_queries = CO_CHOICE_QUERIES  # ChoosesOnRanking: `co_scale: auto` ranks at most this many a scenario
     graph_anchor: bool | None = None  # a copy for export (eval.export): whether its graph computes `_anchor`
 
@@ -194,6 +195,10 @@ class Mist(Model):
         # weights)
         self.register_buffer("co_scale", torch.ones(spec.n_scenarios, 2)
                              if cfg.co_scale == "auto" and self.co is not None else None)
+        # `rank_exposure: auto` on logged labels: the log of each (scenario, item)'s share of the training rows, which
+        # a full-catalogue ranking adds to log P(click | shown) (`ranking_scores`; counted in `setup`)
+        exposed = cfg.rank_exposure == "auto" and not spec.sampled_negatives
+        self.register_buffer("exposure", torch.zeros(spec.n_scenarios, spec.n_items) if exposed else None)
         if self.co is not None and cfg.co_fit == "residual" and spec.has_conversion:
             raise ConfigError("mist's co_fit: residual trains the click logit only; these data have conversions, "
                               "whose head it would leave untrained: use co_fit: joint, or auto (joint here).")
@@ -770,6 +775,10 @@ class Mist(Model):
         return self.prior[scenario, b.item]
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # saved before `rank_exposure` (2026-12-04, thirtieth session), or with it off and loaded with it on: no
+        # counted shares, zeros, which rank as the logit does (log P(click | shown) orders as the logit)
+        if self.exposure is not None and prefix + "exposure" not in state_dict:
+            state_dict[prefix + "exposure"] = torch.zeros_like(self.exposure)
         # saved without the "rate" form (before 2026-12-04's twenty-fourth session, or without `cold_rate` and
         # loaded with it, benchmarks/option_effect.py --settings): none of its scenarios chose it, and no counted rate
         # (zeros until `fit_rate` counts it again from the training rows)
@@ -813,7 +822,7 @@ class Mist(Model):
         """`setup` from the training rows a chunk at a time (streamed training: a shard at a time): the prior is a
         sum over the rows (ItemCounts); `co_items`' table keeps the positives' (user, item) pairs, 16 bytes each,
         until it is fitted."""
-        if self.prior is None and self.co is None and self.cold_rate is None:
+        if self.prior is None and self.co is None and self.cold_rate is None and self.exposure is None:
             return
         counts = ItemCounts(self.n_scenarios, self.n_items)
         positives: list[tuple[Any, Any]] = []
@@ -830,6 +839,17 @@ class Mist(Model):
             self.prior = counts.prior(self.cfg.prior_strength)
         if self.cold_rate is not None:
             self.cold_rate = counts.prior(self.cfg.prior_strength)
+        if self.exposure is not None:
+            self.exposure = counts.exposure()
+
+    def ranking_scores(self, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """OrdersRanking: with `rank_exposure` (logged labels), log P(click | shown) + log P(shown) (U, C), P(shown)
+        the item's share of the scenario's training rows (a scenario described after training: every scenario's);
+        else the logits."""
+        if self.exposure is None:
+            return logits
+        scenario = torch.where(scenario < self.exposure.shape[0], scenario, torch.zeros_like(scenario))
+        return F.logsigmoid(logits) + self.exposure[scenario.view(-1, 1), items.view(1, -1)]
 
     def fit_rate(self, rows: IndexedRows) -> None:
         """Counts the "rate" form's base (`cold_rate`) from the training rows again: for a run saved without it and
@@ -886,8 +906,9 @@ class Mist(Model):
 
     def ranking_scorer(self, items: Batch) -> Callable[[Batch, torch.Tensor | None], list[torch.Tensor]]:
         """ChoosesOnRanking: scores query batches against `items` (or the rows `columns` of it) under every option
-        of `ranking_options()` at once, (U, C) logits each: `co_items`' term is computed once and added at each
-        weight to the rest, which is the same for every weight (`co_scale` is the term's weight alone)."""
+        of `ranking_options()` at once, (U, C) scores each, ordered as a ranking orders them (`ranking_scores`):
+        `co_items`' term is computed once and added at each weight to the rest, which is the same for every weight
+        (`co_scale` is the term's weight alone)."""
         options = self.ranking_options()
         catalogue = MistCatalogue(self, items) if supports_catalogue(self) else None
 
@@ -898,7 +919,8 @@ class Mist(Model):
                 else:
                     rest, co = self._crossed_parts(queries, items if columns is None else items.subset(columns))
             assert co is not None, "options without co_items' term"
-            return [rest + co * c for c in options]
+            chosen = items.item if columns is None else items.item[columns]
+            return [self.ranking_scores(rest + co * c, queries.scenario, chosen) for c in options]
         return score
 
     def _score_crossed(self, queries: Batch, items: Batch) -> torch.Tensor:

@@ -40,6 +40,16 @@ class ItemCounts:
         return torch.from_numpy(np.log(smoothed) - np.log1p(-smoothed)).float().clamp(-8.0, 8.0)
 
 
+    def exposure(self) -> torch.Tensor:
+        """The log of each (scenario, item)'s share of the scenario's training rows (S, I), one pseudo-row per item
+        (an item never shown in a scenario gets the share of one row); the unknown scenario (row 0) every
+        scenario's rows together."""
+        shown = self.shown.reshape(self.shape).copy()
+        shown[0] = shown.sum(0)
+        smoothed = shown + 1.0
+        return torch.from_numpy(np.log(smoothed) - np.log(smoothed.sum(1, keepdims=True))).float()
+
+
 def interest_shares(g: torch.Tensor, present: torch.Tensor, null: torch.Tensor | None) -> torch.Tensor:
     """Step 4's interest-level shares beta (..., K) from the gate's logits g (..., K) over the pools that have
     events (`present`, broadcastable to g). With `null` (..., the leading shape of g, or broadcastable to it) a

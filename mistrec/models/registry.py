@@ -10,7 +10,7 @@ from mistrec.errors import ConfigError
 from mistrec.features import FeatureSpec
 from mistrec.models.base import Model, ModelConfig
 from mistrec.models.cdr import EMCDR, PTUPCDR, BiTGCF, BiTGCFConfig, EMCDRConfig, PTUPCDRConfig
-from mistrec.models.classic import SVD, ClassicConfig, ItemKNN, NMFModel, Popularity
+from mistrec.models.classic import SVD, ClassicConfig, ItemKNN, MostPopular, NMFModel, Popularity
 from mistrec.models.din import DIN, DINConfig
 from mistrec.models.dnn import DNNConfig, IsolatedDNN, ScenarioDNN
 from mistrec.models.experts import (
@@ -52,6 +52,7 @@ REGISTRY: dict[str, Entry] = {
     "pepnet": Entry(PEPNetConfig, PEPNet),
     "sarnet": Entry(SARNetConfig, SARNet),
     "popularity": Entry(ClassicConfig, Popularity),
+    "most_popular": Entry(ClassicConfig, MostPopular),
     "itemknn": Entry(ClassicConfig, ItemKNN),
     "svd": Entry(ClassicConfig, SVD),
     "nmf": Entry(ClassicConfig, NMFModel),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 from mistrec.cli.main import main
 from mistrec.errors import ConfigError
 from mistrec.eval.attribution import integrated_gradients
-from mistrec.eval.explain import Recommender, leave_source_out_matrix
+from mistrec.eval.explain import RANKED_BY, Recommender, leave_source_out_matrix
 from mistrec.eval.fit import fit_run
 from mistrec.train import TrainConfig
 from tests.cli.test_cli import fails_with
@@ -32,8 +33,21 @@ def test_recommend_explains_each_item(run: Path) -> None:
     rec = Recommender.load(run)
     out = rec.recommend("u00003", "vr_showroom", k=4, explain=True)
     assert not out["cold_start"] and len(out["items"]) == 4
-    scores = [i["score"] for i in out["items"]]
-    assert scores == sorted(scores, reverse=True)
+    # the platform logs its labels, so mist ranks by the click probability times the item's share of the
+    # scenario's training rows (`rank_exposure`), and says so; each item's score is its click probability
+    assert out["ranked_by"] == RANKED_BY
+    s_idx = rec._scenarios.index("vr_showroom") + 1
+    assert rec.model.exposure is not None
+    shares = rec.model.exposure[s_idx, rec.enc.item_map_[[rec._item_index[i["item"]] for i in out["items"]]]]
+    ordered = [float(np.log(i["score"])) + float(e) for i, e in zip(out["items"], shares, strict=True)]
+    assert all(a >= b - 1e-5 for a, b in itertools.pairwise(ordered))
+    exposure, rec.model.exposure = rec.model.exposure, None  # as `rank_exposure: off`: by the click probability
+    try:
+        plain = rec.recommend("u00003", "vr_showroom", k=4)
+    finally:
+        rec.model.exposure = exposure
+    scores = [i["score"] for i in plain["items"]]
+    assert scores == sorted(scores, reverse=True) and "ranked_by" not in plain
     seen = set(rec.ds.interactions.filter(rec.ds.interactions["user"] == rec._user_index["u00003"])["item"])
     names = {str(rec._item_names[i]) for i in seen}
     for item in out["items"]:

@@ -697,10 +697,13 @@ def test_mist_co_scale_weights_the_item_to_item_term_per_kind_of_user(prepared: 
         torch.testing.assert_close(model.score_candidates(queries, items),
                                    model(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
         weighted = model.co_scale.clone()
+        assert model.exposure is not None  # logged labels: each weight's ranking orders as `rank_exposure` does
         for c, scores in zip(CO_SCALES, model.ranking_scorer(items)(queries), strict=True):  # every weight at once
             model.use_ranking_option(c)
-            assert torch.equal(scores, model.score_candidates(queries, items))  # the catalogue path, bit for bit
-            torch.testing.assert_close(scores, model._score_crossed(queries, items), rtol=1e-4, atol=1e-5)
+            ordered = model.ranking_scores(model.score_candidates(queries, items), queries.scenario, items.item)
+            assert torch.equal(scores, ordered)  # the catalogue path, bit for bit
+            crossed = model.ranking_scores(model._score_crossed(queries, items), queries.scenario, items.item)
+            torch.testing.assert_close(scores, crossed, rtol=1e-4, atol=1e-5)
         model.co_scale.copy_(weighted)
         model.train()
         assert model._co_weights(batch.scenario, batch.activity) is None  # training never reads it
@@ -886,6 +889,57 @@ def test_mist_item_bias_is_per_scenario_and_the_mean_for_a_new_one(prepared: Pat
         torch.testing.assert_close(base_new - model(moved), b.item.float() * s + (s - 1) / 2)
 
 
+def test_mist_rank_exposure_orders_a_ranking_by_click_times_exposure(prepared: Path) -> None:
+    """`rank_exposure: auto` on logged labels: the log of each item's share of its scenario's training rows (one
+    pseudo-row per item), counted here by hand; a ranking orders by log sigmoid(logit) + that share, and
+    `mistrec evaluate`'s full-catalogue ranking reads it: an item no training row showed in a scenario, given a share
+    far above every other, tops every query's list there. "off", or sampled negatives: the logits as they are."""
+    import torch.nn.functional as F
+
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    assert not enc.spec_.sampled_negatives
+    rows = enc.indexed(enc.rows(ds, "train"))
+    model = build_model("mist", enc.spec_, {"embedding_dim": 4})
+    model.setup(rows)
+    n_s, n_i = enc.spec_.n_scenarios, enc.spec_.n_items
+    shown = np.zeros((n_s, n_i))
+    np.add.at(shown, (rows.scenario, rows.item), 1)
+    shown[0] = shown.sum(0)  # the unknown scenario: every scenario's rows
+    want = np.log(shown + 1) - np.log((shown + 1).sum(1, keepdims=True))
+    torch.testing.assert_close(model.exposure, torch.tensor(want, dtype=torch.float32))
+    logits = torch.randn(3, 5)
+    scenario, items = torch.tensor([1, 2, 1]), torch.tensor([1, 4, 9, 2, 7])
+    torch.testing.assert_close(model.ranking_scores(logits, scenario, items),
+                               F.logsigmoid(logits) + model.exposure[scenario.view(-1, 1), items.view(1, -1)])
+    off = build_model("mist", enc.spec_, {"embedding_dim": 4, "rank_exposure": "off"})
+    assert off.exposure is None and off.ranking_scores(logits, scenario, items) is logits
+
+    model.eval()
+    s = 1
+    name = enc.spec_.scenario_names[s - 1]
+    in_s = ds.interactions.filter(ds.interactions["scenario"] == s)
+    before = in_s.filter(in_s["split"] != "test")
+    j = int(before["item"].value_counts().sort("count")["item"][0])  # the item fewest users met there
+    met = set(before.filter(before["item"] == j)["user"].to_list())
+    positive = set(in_s.filter((in_s["split"] == "test") & (in_s["item"] == j) & (in_s["label"] > 0))["user"].to_list())
+    with torch.no_grad():
+        model.exposure[s, enc.item_map_[j]] = 1e4
+    ranked = rank_full_catalogue(model, enc, ds, split="test", ks=(10,))
+    users = ranked.per_query["full catalogue"][name]["user"]
+    candidate = np.array([u not in met or u in positive for u in users])  # j not excluded for the query
+    assert candidate.sum() > 10
+    assert np.array_equal(ranked.top_items[name][:, 0] == j, candidate)
+    with torch.no_grad():
+        model.exposure[s].zero_()  # zeros: log sigmoid orders as the logit, so as without the term
+    plain = rank_full_catalogue(model, enc, ds, split="test", ks=(10,))
+    unexposed = build_model("mist", enc.spec_, {"embedding_dim": 4, "rank_exposure": "off"})
+    unexposed.load_state_dict({k: v for k, v in model.state_dict().items() if k != "exposure"})
+    unexposed.eval()
+    assert np.array_equal(plain.top_items[name], rank_full_catalogue(unexposed, enc, ds, split="test",
+                                                                    ks=(10,)).top_items[name])
+
+
 def test_mist_item_prior_follows_sampled_negatives(tmp_path: Path, prepared: Path) -> None:
     """item_prior's default (None) is on exactly where the training negatives are sampled, and the prior it fits
     is the popularity baseline's logit (the same smoothing); an explicit setting wins either way."""
@@ -913,6 +967,7 @@ def test_mist_item_prior_follows_sampled_negatives(tmp_path: Path, prepared: Pat
     b = enc.batch(rows, np.arange(len(rows)))
     torch.testing.assert_close(model.prior[b.scenario, b.item], torch.logit(pop.table[b.scenario, b.item]))
     assert build_model("mist", enc.spec_, {"embedding_dim": 4, "item_prior": False}).prior is None
+    assert model.exposure is None  # sampled negatives: no `rank_exposure`
 
     logged = FeatureEncoder().fit(PreparedDataset.load(prepared))  # the synthetic platform logs its negatives
     assert not logged.spec_.sampled_negatives
