@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, SHARED_DATA, THREADS, context, run_benchmark_cli, write_json
 
 PAIRS = ("sport_cloth", "sport_phone", "electronic_cloth", "electronic_phone")
-MODELS = "mist,isolated_dnn,popularity,star,din,shared_bottom,emcdr,ptupcdr,bitgcf"
+MODELS = "mist,isolated_dnn,popularity,most_popular,star,din,shared_bottom,emcdr,ptupcdr,bitgcf"
 GROUPS = ("0", "1-2", "3-5", "6-20", ">20")
 SAMPLED = 999
 MAX_QUERIES = 3000  # warm protocols: ranked users per domain (--max-queries)
