@@ -300,6 +300,7 @@ def rank_full_catalogue(
     per_query_all: list[dict[str, dict[str, np.ndarray]]] = [{} for _ in views]
     tops: dict[str, np.ndarray] = {}
     catalogue_union: set[int] = set()
+    reordered = False  # whether the model ordered the lists by more than its logit (OrdersRanking)
     for sq in _scenario_queries(model, enc, ds, split, max_rows_per_chunk, max_queries, seed, df):
         s_idx, s_name, users, catalogue, pos_q = sq.index, sq.name, sq.users, sq.catalogue, sq.pos_q
         catalogue_union.update(catalogue.tolist())
@@ -311,7 +312,9 @@ def rank_full_catalogue(
         for ch in tqdm(sq.chunks(), total=sq.n_chunks, desc=f"ranking {s_name}", disable=True if quiet else None,
                        leave=False):
             queries = sq.batch.subset(torch.arange(ch.lo, ch.hi))
-            scores = ranking_order(model, scorer(queries), queries.scenario, sq.items.item)
+            logits = scorer(queries)
+            scores = ranking_order(model, logits, queries.scenario, sq.items.item)
+            reordered = reordered or scores is not logits
             for v in views:
                 drop = ch.excluded
                 if v.sampled is not None:  # keep positives and N random other candidates per query
@@ -353,6 +356,9 @@ def rank_full_catalogue(
             result["sampled"] = block
     result["notes"] = {"diversity_features": vector_fields or
                        "none: no categorical item features, diversity not computed"}
+    if reordered:
+        result["notes"]["ranked_by"] = ("the model's ranking scores (mist's rank_exposure: log P(click | shown) + "
+                                        "log P(shown)), not its click logit")
     return RankingResult(metrics=result, top_items=tops, seconds=time.perf_counter() - start_time,
                          per_query={v.label: per_query_all[i] for i, v in enumerate(views)})
 

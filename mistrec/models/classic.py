@@ -24,7 +24,7 @@ __all__ = ["SVD", "ClassicConfig", "ItemKNN", "MatrixFactorisation", "MostPopula
 
 @dataclass(frozen=True)
 class ClassicConfig(ModelConfig):
-    """Settings of the closed-form baselines (popularity, item-kNN, SVD, NMF)."""
+    """Settings of the closed-form baselines (popularity, most_popular, item-kNN, SVD, NMF)."""
 
     per_scenario: bool = True  # popularity, most_popular: per scenario, or global
     prior: float = 10.0  # popularity: pseudo-count pulling rare items' click rate to the scenario's

@@ -930,14 +930,16 @@ def test_mist_rank_exposure_orders_a_ranking_by_click_times_exposure(prepared: P
     candidate = np.array([u not in met or u in positive for u in users])  # j not excluded for the query
     assert candidate.sum() > 10
     assert np.array_equal(ranked.top_items[name][:, 0] == j, candidate)
+    assert "rank_exposure" in ranked.metrics["notes"]["ranked_by"]  # the evaluation says what ordered the lists
     with torch.no_grad():
         model.exposure[s].zero_()  # zeros: log sigmoid orders as the logit, so as without the term
     plain = rank_full_catalogue(model, enc, ds, split="test", ks=(10,))
     unexposed = build_model("mist", enc.spec_, {"embedding_dim": 4, "rank_exposure": "off"})
     unexposed.load_state_dict({k: v for k, v in model.state_dict().items() if k != "exposure"})
     unexposed.eval()
-    assert np.array_equal(plain.top_items[name], rank_full_catalogue(unexposed, enc, ds, split="test",
-                                                                    ks=(10,)).top_items[name])
+    by_logit = rank_full_catalogue(unexposed, enc, ds, split="test", ks=(10,))
+    assert np.array_equal(plain.top_items[name], by_logit.top_items[name])
+    assert "ranked_by" not in by_logit.metrics["notes"]
 
 
 def test_mist_item_prior_follows_sampled_negatives(tmp_path: Path, prepared: Path) -> None:
