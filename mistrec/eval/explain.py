@@ -239,11 +239,11 @@ class Recommender:
             logits = self._scorer(s_idx, full)(query, columns)[0]
         else:
             logits = self.model.candidate_scorer(self.enc.item_batch(pool))(query)[0]
-        ordered = ranking_order(self.model, logits.unsqueeze(0), query.scenario,
-                                torch.from_numpy(self.enc.item_map_[pool]))[0]
-        if not torch.equal(ordered, logits):  # the model ranks by more than the click logit (OrdersRanking)
+        row = logits.unsqueeze(0)
+        ordered = ranking_order(self.model, row, query.scenario, torch.from_numpy(self.enc.item_map_[pool]))
+        if ordered is not row:  # the model ranks by more than the click logit (OrdersRanking)
             out["ranked_by"] = RANKED_BY
-        top = torch.topk(ordered, k).indices.numpy()
+        top = torch.topk(ordered[0], k).indices.numpy()
         items = [{"rank": r + 1, "item": str(self._item_names[pool[i]]),
                   "score": float(torch.sigmoid(logits[i]))} for r, i in enumerate(top)]
         if retrieved is not None:  # where the first stage had each item

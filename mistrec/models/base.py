@@ -52,7 +52,9 @@ class OrdersRanking(Protocol):
 
 
 def ranking_order(model: object, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-    """The scores a ranking orders (U, C) logits by: the model's `ranking_scores` (OrdersRanking), else the logits."""
+    """The scores a ranking orders (U, C) logits by: the model's `ranking_scores` (OrdersRanking), else the logits.
+    A model that orders by the logits returns the very tensor it was given, so callers tell the cases apart by
+    identity (`rank_full_catalogue`'s notes, the service's `ranked_by`)."""
     return model.ranking_scores(logits, scenario, items) if isinstance(model, OrdersRanking) else logits
 
 

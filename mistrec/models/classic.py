@@ -44,10 +44,10 @@ class _DirectModel(ScoreModel):
         raise NotImplementedError
 
 
-class Popularity(_DirectModel):
-    """Click rate of the item in the target scenario (or globally), smoothed towards the scenario's rate."""
+class _ItemTable(_DirectModel):
+    """A closed-form score per (scenario, item) (or one per item, `per_scenario: false`), counted from the training
+    rows: popularity's rate, most_popular's count."""
 
-    name = "popularity"
     table: torch.Tensor
 
     def __init__(self, spec: FeatureSpec, cfg: ClassicConfig) -> None:
@@ -55,54 +55,57 @@ class Popularity(_DirectModel):
         self.cfg = cfg
         self.register_buffer("table", torch.zeros(spec.n_scenarios, spec.n_items))
 
-    def score(self, b: Batch) -> torch.Tensor:
-        rate = self.table[b.scenario if self.cfg.per_scenario else torch.zeros_like(b.scenario), b.item]
-        return torch.logit(rate.clamp(1e-4, 1 - 1e-4))
+    def _lookup(self, b: Batch) -> torch.Tensor:
+        return self.table[b.scenario if self.cfg.per_scenario else torch.zeros_like(b.scenario), b.item]
 
-    def fit_direct(self, rows: IndexedRows) -> None:
+    def _counts(self, rows: IndexedRows) -> tuple[np.ndarray, np.ndarray]:
+        """Each (scenario, item)'s positive labels and rows (S, I); without `per_scenario`, all in row 0."""
         n_s, n_i = self.table.shape
         scen = rows.scenario if self.cfg.per_scenario else np.zeros_like(rows.scenario)
-        item = rows.item
-        key = scen * n_i + item
+        key = scen * n_i + rows.item
         clicks = np.bincount(key, weights=rows.label, minlength=n_s * n_i).reshape(n_s, n_i)
         shows = np.bincount(key, minlength=n_s * n_i).reshape(n_s, n_i)
+        return clicks, shows
+
+    def _set(self, table: np.ndarray) -> None:
+        """The fitted table; without `per_scenario`, row 0's values for every scenario."""
+        if not self.cfg.per_scenario:
+            table = np.repeat(table[:1], len(table), axis=0)
+        self.table = torch.tensor(table, dtype=torch.float32)
+
+
+class Popularity(_ItemTable):
+    """Click rate of the item in the target scenario (or globally), smoothed towards the scenario's rate."""
+
+    name = "popularity"
+
+    def score(self, b: Batch) -> torch.Tensor:
+        return torch.logit(self._lookup(b).clamp(1e-4, 1 - 1e-4))
+
+    def fit_direct(self, rows: IndexedRows) -> None:
+        clicks, shows = self._counts(rows)
         base = clicks.sum(1, keepdims=True) / np.maximum(shows.sum(1, keepdims=True), 1)
         base = np.where(shows.sum(1, keepdims=True) > 0, base, rows.label.mean())
-        rate = (clicks + self.cfg.prior * base) / (shows + self.cfg.prior)
-        if not self.cfg.per_scenario:
-            rate = np.repeat(rate[:1], n_s, axis=0)
-        self.table = torch.tensor(rate, dtype=torch.float32)
+        self._set((clicks + self.cfg.prior * base) / (shows + self.cfg.prior))
 
 
-class MostPopular(_DirectModel):
+class MostPopular(_ItemTable):
     """The item's count of training positives in the target scenario (or globally): the most-popular ranking of
     the recommendation libraries (RecBole's Pop), log(1 + count).
 
     `popularity` scores an item by its click rate, what a row's label asks; this scores it by how often it was
     taken, what a full-catalogue ranking asks where the rows are what users chose to rate or were shown (logged
     labels): on the MovieLens-1M genre shelves the count ranks the family shelf's test positives at NDCG@10 0.317
-    against the rate's 0.161 (docs/benchmarks.md, "Popularity by count"). On implicit data with sampled negatives
-    the two order the items nearly alike."""
+    against the rate's 0.161 (benchmarks/results/transfer.json; docs/benchmarks.md, "Popularity by count"). On
+    implicit data with sampled negatives the two order the items nearly alike."""
 
     name = "most_popular"
-    table: torch.Tensor
-
-    def __init__(self, spec: FeatureSpec, cfg: ClassicConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.register_buffer("table", torch.zeros(spec.n_scenarios, spec.n_items))
 
     def score(self, b: Batch) -> torch.Tensor:
-        return self.table[b.scenario if self.cfg.per_scenario else torch.zeros_like(b.scenario), b.item]
+        return self._lookup(b)
 
     def fit_direct(self, rows: IndexedRows) -> None:
-        n_s, n_i = self.table.shape
-        scen = rows.scenario if self.cfg.per_scenario else np.zeros_like(rows.scenario)
-        taken = np.bincount(scen * n_i + rows.item, weights=(rows.label > 0).astype(np.float64),
-                            minlength=n_s * n_i).reshape(n_s, n_i)
-        if not self.cfg.per_scenario:
-            taken = np.repeat(taken[:1], n_s, axis=0)
-        self.table = torch.tensor(np.log1p(taken), dtype=torch.float32)
+        self._set(np.log1p(self._counts(rows)[0]))  # the labels are 0/1: their sum counts the positives
 
 
 class ItemKNN(_DirectModel):

@@ -157,6 +157,9 @@ def test_the_service_scores_with_onnx_runtime_as_with_pytorch(mist_run: Path) ->
         assert [i["item"] for i in a["items"]] == [i["item"] for i in b["items"]]
         np.testing.assert_allclose([i["score"] for i in a["items"]], [i["score"] for i in b["items"]], atol=1e-5)
         assert b["items"][0]["explanation"]["sentence"]
+        # both order by mist's `rank_exposure` where the run has its table (logged labels), and say so
+        assert by_torch.model.exposure is not None  # the synthetic platform logs its labels
+        assert "ranked_by" in a and "ranked_by" in b
 
 
 def test_onnx_runtime_loads_and_runs_the_graph_without_pytorch(mist_run: Path, prepared: Path,
