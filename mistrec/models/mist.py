@@ -159,6 +159,8 @@ class Mist(Model):
             self.pool_weight = nn.Parameter(torch.zeros(spec.n_scenarios, spec.n_scenarios * self.n_pools))
         prior = cfg.item_prior if cfg.item_prior is not None else spec.sampled_negatives
         self.register_buffer("prior", torch.zeros(spec.n_scenarios, spec.n_items) if prior else None)
+        # `prior_negatives: expected`: the prior counts an item's sampled negatives as their expectation
+        self.expected_negatives = cfg.prior_negatives == "expected" and spec.sampled_negatives
         if self.item_bias is not None:
             nn.init.zeros_(self.item_bias.weight)
         self.register_buffer("activity_bounds", torch.tensor(ACTIVITY_BOUNDS), persistent=False)
@@ -836,7 +838,7 @@ class Mist(Model):
         if self.co is not None:
             self.co.fit(positives, rows=n_rows)
         if self.prior is not None:
-            self.prior = counts.prior(self.cfg.prior_strength)
+            self.prior = counts.prior(self.cfg.prior_strength, expected_negatives=self.expected_negatives)
         if self.cold_rate is not None:
             self.cold_rate = counts.prior(self.cfg.prior_strength)
         if self.exposure is not None:

@@ -140,6 +140,14 @@ class MistConfig(ModelConfig):
     # logged labels
     item_prior: bool | None = None
     prior_strength: float = 10.0
+    # where the negatives were sampled: "expected" (the default since 2026-12-04, thirty-first session), the prior
+    # counts each item's negatives as their expectation under the sampler (the scenario's training negatives over
+    # its items with a training positive, as data/negatives.py draws them uniformly from those) instead of the number
+    # drawn for it, a random count that says nothing of the item and reorders items with as many positives (on the
+    # Amazon electronic_cloth pair 3.2 negatives a pool item, standard deviation 2.0); the prior then orders a
+    # scenario's items as their count of positives does (docs/models.md, "prior_negatives"). "counted": the rows'
+    # own count, as before. With logged labels the negatives are information and always counted.
+    prior_negatives: Literal["expected", "counted"] = "expected"
     # > 0: item-to-item transfer (mist_cooc.py): the logit adds, per liked history event, a learned weight per
     # (target, source) scenario times the cosine of the event's item and the candidate in the training positives,
     # each item's `co_items` nearest items kept (docs/models.md, "co_items"). 0: off.

@@ -943,8 +943,10 @@ def test_mist_rank_exposure_orders_a_ranking_by_click_times_exposure(prepared: P
 
 
 def test_mist_item_prior_follows_sampled_negatives(tmp_path: Path, prepared: Path) -> None:
-    """item_prior's default (None) is on exactly where the training negatives are sampled, and the prior it fits
-    is the popularity baseline's logit (the same smoothing); an explicit setting wins either way."""
+    """item_prior's default (None) is on exactly where the training negatives are sampled; with `prior_negatives:
+    counted` the prior it fits is the popularity baseline's logit (the same smoothing), with the default
+    (`expected`) each item's negatives are the scenario's mean over its items with a positive (by hand), so the
+    prior orders a scenario's items as their count of positives does; an explicit item_prior wins either way."""
     from mistrec.data import load_dataset_config
     from mistrec.data import prepare as prepare_data
 
@@ -961,13 +963,37 @@ def test_mist_item_prior_follows_sampled_negatives(tmp_path: Path, prepared: Pat
     enc = FeatureEncoder().fit(ds)
     assert enc.spec_.sampled_negatives
     rows = enc.rows(ds, "train")
-    model = build_model("mist", enc.spec_, {"embedding_dim": 4})
-    model.setup(enc.indexed(rows))
+    counted = build_model("mist", enc.spec_, {"embedding_dim": 4, "prior_negatives": "counted"})
+    counted.setup(enc.indexed(rows))
     pop = build_model("popularity", enc.spec_, {})
     pop.fit_direct(enc.indexed(rows))  # its closed form (the trainer calibrates after)
-    assert model.prior is not None
+    assert counted.prior is not None
     b = enc.batch(rows, np.arange(len(rows)))
-    torch.testing.assert_close(model.prior[b.scenario, b.item], torch.logit(pop.table[b.scenario, b.item]))
+    torch.testing.assert_close(counted.prior[b.scenario, b.item], torch.logit(pop.table[b.scenario, b.item]))
+
+    model = build_model("mist", enc.spec_, {"embedding_dim": 4})  # prior_negatives: expected
+    model.setup(enc.indexed(rows))
+    assert model.prior is not None
+    ix = enc.indexed(rows)
+    for s in np.unique(ix.scenario):
+        m = ix.scenario == s
+        pos = np.bincount(ix.item[m], weights=ix.label[m], minlength=enc.spec_.n_items)
+        neg = np.bincount(ix.item[m], weights=1 - ix.label[m], minlength=enc.spec_.n_items)
+        pool = pos > 0
+        assert neg[~pool].sum() == 0  # the sampler draws only items with a training positive in the scenario
+        rate = pos.sum() / (pos.sum() + neg.sum())
+        expected = (pos + 10.0 * rate) / (pos + neg[pool].mean() + 10.0)
+        np.testing.assert_allclose(model.prior[s, pool].numpy(), np.log(expected / (1 - expected))[pool], rtol=1e-5)
+        # the order of the count: more positives, a higher prior; as many, the same. The counted prior (the
+        # control) spreads items of as many positives apart by the negatives drawn for them.
+        for prior, same in ((model.prior, True), (counted.prior, False)):
+            values, k = prior[s].numpy()[pool], pos[pool]
+            order = np.argsort(k, kind="stable")
+            spread = max(np.ptp(values[k == c]) for c in np.unique(k))
+            if same:
+                assert np.all(np.diff(values[order]) >= -1e-6) and spread < 1e-5
+            else:
+                assert spread > 0.01
     assert build_model("mist", enc.spec_, {"embedding_dim": 4, "item_prior": False}).prior is None
     assert model.exposure is None  # sampled negatives: no `rank_exposure`
 
