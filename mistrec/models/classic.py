@@ -9,12 +9,14 @@ AUC is theirs and LogLoss is comparable.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from mistrec.batch import Batch
+from mistrec.data.negatives import expected_rows
 from mistrec.errors import ConfigError
 from mistrec.features import FeatureSpec, IndexedRows
 from mistrec.models.base import ModelConfig, ScoreModel
@@ -28,6 +30,10 @@ class ClassicConfig(ModelConfig):
 
     per_scenario: bool = True  # popularity, most_popular: per scenario, or global
     prior: float = 10.0  # popularity: pseudo-count pulling rare items' click rate to the scenario's
+    # popularity, where the training negatives were sampled: "expected" (the default since 2026-12-04, thirty-first
+    # session), each item's negatives counted as their expectation under the sampler (data/negatives.expected_rows),
+    # not the random number drawn for it, as mist's item prior counts them (`prior_negatives`); "counted", as drawn
+    negatives: Literal["expected", "counted"] = "expected"
     neighbours: int = 100  # item-kNN: similar items kept per item
     factors: int = 32  # SVD / NMF rank
     seed: int = 0
@@ -53,18 +59,24 @@ class _ItemTable(_DirectModel):
     def __init__(self, spec: FeatureSpec, cfg: ClassicConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        self.sampled_negatives = spec.sampled_negatives
         self.register_buffer("table", torch.zeros(spec.n_scenarios, spec.n_items))
 
     def _lookup(self, b: Batch) -> torch.Tensor:
         return self.table[b.scenario if self.cfg.per_scenario else torch.zeros_like(b.scenario), b.item]
 
-    def _counts(self, rows: IndexedRows) -> tuple[np.ndarray, np.ndarray]:
-        """Each (scenario, item)'s positive labels and rows (S, I); without `per_scenario`, all in row 0."""
+    def _counts(self, rows: IndexedRows, expected: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Each (scenario, item)'s positive labels and rows (S, I); without `per_scenario`, all in row 0. With
+        `expected` (and sampled negatives), the rows count each item's negatives as their expectation under the
+        sampler, which draws per scenario (data/negatives.expected_rows)."""
         n_s, n_i = self.table.shape
-        scen = rows.scenario if self.cfg.per_scenario else np.zeros_like(rows.scenario)
-        key = scen * n_i + rows.item
+        key = rows.scenario * n_i + rows.item
         clicks = np.bincount(key, weights=rows.label, minlength=n_s * n_i).reshape(n_s, n_i)
-        shows = np.bincount(key, minlength=n_s * n_i).reshape(n_s, n_i)
+        shows = np.bincount(key, minlength=n_s * n_i).reshape(n_s, n_i).astype(np.float64)
+        if expected and self.sampled_negatives:
+            shows = expected_rows(clicks, shows)
+        if not self.cfg.per_scenario:
+            clicks, shows = (np.concatenate([a.sum(0, keepdims=True), np.zeros_like(a[1:])]) for a in (clicks, shows))
         return clicks, shows
 
     def _set(self, table: np.ndarray) -> None:
@@ -75,7 +87,8 @@ class _ItemTable(_DirectModel):
 
 
 class Popularity(_ItemTable):
-    """Click rate of the item in the target scenario (or globally), smoothed towards the scenario's rate."""
+    """Click rate of the item in the target scenario (or globally), smoothed towards the scenario's rate; where the
+    negatives were sampled, each item's counted as their expectation under the sampler (`negatives: expected`)."""
 
     name = "popularity"
 
@@ -83,7 +96,7 @@ class Popularity(_ItemTable):
         return torch.logit(self._lookup(b).clamp(1e-4, 1 - 1e-4))
 
     def fit_direct(self, rows: IndexedRows) -> None:
-        clicks, shows = self._counts(rows)
+        clicks, shows = self._counts(rows, expected=self.cfg.negatives == "expected")
         base = clicks.sum(1, keepdims=True) / np.maximum(shows.sum(1, keepdims=True), 1)
         base = np.where(shows.sum(1, keepdims=True) > 0, base, rows.label.mean())
         self._set((clicks + self.cfg.prior * base) / (shows + self.cfg.prior))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mistrec.data.negatives import expected_rows
 from mistrec.features import IndexedRows
 
 __all__ = ["ItemCounts", "interest_shares"]
@@ -32,17 +33,12 @@ class ItemCounts:
         """The logit of each (scenario, item)'s smoothed positive rate (S, I): `strength` pseudo-rows at the
         scenario's rate; the unknown scenario (row 0) at the overall rate; clamped to +-8.
 
-        `expected_negatives` (the negatives were sampled, data/negatives.py: uniformly from the scenario's items
-        with a training positive): an item's negatives are counted as their expectation, the scenario's negatives
-        over its pool's items, instead of the number the sampler happened to draw for it. That number says nothing
-        of the item (on the Amazon electronic_cloth pair 3.2 a pool item, standard deviation 2.0) and reorders
-        items of equal positives at random; with the expectation the rate orders a scenario's items as their
-        positives' count does (docs/models.md, "prior_negatives")."""
+        `expected_negatives` (the negatives were sampled): an item's negatives are counted as their expectation
+        under the sampler (data/negatives.expected_rows), not the number drawn for it (docs/models.md,
+        "prior_negatives")."""
         pos, shown = self.pos.reshape(self.shape), self.shown.reshape(self.shape)
         if expected_negatives:
-            pool = pos > 0
-            mean_neg = (shown - pos).sum(1, keepdims=True) / np.maximum(pool.sum(1, keepdims=True), 1)
-            shown = pos + np.where(pool, mean_neg, shown - pos)
+            shown = expected_rows(pos, shown)
         overall = pos.sum() / max(shown.sum(), 1.0)
         rate = pos.sum(1, keepdims=True) / np.maximum(shown.sum(1, keepdims=True), 1.0)
         rate = np.where(shown.sum(1, keepdims=True) > 0, rate, overall)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mistrec.data.leakage import check_negative_splits
-from mistrec.data.negatives import sample_negatives, staged_pools
+from mistrec.data.negatives import expected_rows, sample_negatives, staged_pools
 from mistrec.errors import LeakageError
 
 
@@ -55,3 +55,27 @@ def test_pools_by_split_are_refused_without_the_splits_and_one_pool_with_them() 
     with pytest.raises(ValueError, match="by split"):
         sample_negatives(one, np.array([1, 2, 3]), one, 1, seed=0, pools=pools[2], split=np.array([0, 1, 2]))
     assert pools[0].contains(one, np.array([1, 2, 99])).tolist() == [True, False, False]
+
+
+def test_expected_rows_are_the_samplers_expectation() -> None:
+    """Negatives drawn by `sample_negatives` for many positives: each pool item's drawn negatives average the
+    scenario's negatives over its pool (what `expected_rows` counts), the negatives' total is kept, and items with
+    no positive keep their rows; on one small draw the drawn counts spread apart where the expectation does not."""
+    rng = np.random.default_rng(0)
+    n_users, n_items = 3000, 40
+    user = np.repeat(np.arange(n_users), 2)
+    scenario = np.tile([1, 2], n_users)
+    item = np.where(scenario == 1, rng.integers(0, 30, len(user)), rng.integers(30, 40, len(user)))
+    neg = sample_negatives(user, item, scenario, 1, seed=1)
+    pos = np.zeros((3, n_items))
+    rows = np.zeros((3, n_items))
+    np.add.at(pos, (scenario, item), 1.0)
+    np.add.at(rows, (scenario, item), 1.0)
+    np.add.at(rows, (scenario[neg.source], neg.item), 1.0)
+    want = expected_rows(pos, rows)
+    np.testing.assert_allclose(want.sum(1), rows.sum(1))  # no negative lost or made
+    for s, items in ((1, np.arange(30)), (2, np.arange(30, 40))):
+        drawn = (rows - pos)[s, items]
+        np.testing.assert_allclose((want - pos)[s, items], drawn.mean())  # one value: the pool's mean
+        assert drawn.std() > 0  # the draw's own counts differ item to item
+    assert (want[:, 40:] == rows[:, 40:]).all() and (want[0] == rows[0]).all()

@@ -965,7 +965,7 @@ def test_mist_item_prior_follows_sampled_negatives(tmp_path: Path, prepared: Pat
     rows = enc.rows(ds, "train")
     counted = build_model("mist", enc.spec_, {"embedding_dim": 4, "prior_negatives": "counted"})
     counted.setup(enc.indexed(rows))
-    pop = build_model("popularity", enc.spec_, {})
+    pop = build_model("popularity", enc.spec_, {"negatives": "counted"})
     pop.fit_direct(enc.indexed(rows))  # its closed form (the trainer calibrates after)
     assert counted.prior is not None
     b = enc.batch(rows, np.arange(len(rows)))
@@ -974,6 +974,9 @@ def test_mist_item_prior_follows_sampled_negatives(tmp_path: Path, prepared: Pat
     model = build_model("mist", enc.spec_, {"embedding_dim": 4})  # prior_negatives: expected
     model.setup(enc.indexed(rows))
     assert model.prior is not None
+    pop = build_model("popularity", enc.spec_, {})  # negatives: expected, as mist's prior
+    pop.fit_direct(enc.indexed(rows))
+    torch.testing.assert_close(model.prior[b.scenario, b.item], torch.logit(pop.table[b.scenario, b.item]))
     ix = enc.indexed(rows)
     for s in np.unique(ix.scenario):
         m = ix.scenario == s
