@@ -119,17 +119,18 @@ def sample_negatives(
 def expected_rows(positives: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Each (scenario, item)'s training rows (S, I) with its sampled negatives counted as their expectation under
     `sample_negatives`: the training negatives of a scenario are drawn uniformly from its items with a training
-    positive, so each such item expects the scenario's negatives over their number, whatever was drawn for it. The
+    positive, so each such item expects the pool's negatives over their number, whatever was drawn for it. The
     number drawn is chance (on the Amazon electronic_cloth pair 3.2 a pool item, standard deviation 2.0) and
     reorders items with as many positives at random; with the expectation a rate orders a scenario's items as
-    their count of positives does. Items with no training positive keep their rows (none drawn as negatives).
+    their count of positives does. Items with no training positive keep their rows (the sampler draws none of
+    them; any other negative stays where it is), so every row is kept.
     `positives` and `rows`: the positive labels' and the rows' sums (S, I), of training rows whose negatives are
     all sampled. The known-positive redraws make a very popular item's share slightly lower; not modelled.
 
     Example:
-        >>> expected_rows(np.array([[2.0, 1.0, 0.0]]), np.array([[6.0, 1.0, 0.0]]))
-        array([[4., 3., 0.]])
+        >>> expected_rows(np.array([[2.0, 1.0, 0.0]]), np.array([[6.0, 1.0, 3.0]]))
+        array([[4., 3., 3.]])
     """
     pool = positives > 0
-    mean = (rows - positives).sum(1, keepdims=True) / np.maximum(pool.sum(1, keepdims=True), 1)
+    mean = np.where(pool, rows - positives, 0.0).sum(1, keepdims=True) / np.maximum(pool.sum(1, keepdims=True), 1)
     return np.where(pool, positives + mean, rows)

@@ -78,4 +78,8 @@ def test_expected_rows_are_the_samplers_expectation() -> None:
         drawn = (rows - pos)[s, items]
         np.testing.assert_allclose((want - pos)[s, items], drawn.mean())  # one value: the pool's mean
         assert drawn.std() > 0  # the draw's own counts differ item to item
-    assert (want[:, 40:] == rows[:, 40:]).all() and (want[0] == rows[0]).all()
+    # outside a scenario's pool nothing moves: scenario 1 never shows items 30-39, scenario 2 items 0-29
+    assert (want[1, 30:] == rows[1, 30:]).all() and (want[2, :30] == rows[2, :30]).all() and (want[0] == rows[0]).all()
+    # a negative outside the pool (not the sampler's: a logged one) stays where it is; every row is kept
+    logged = expected_rows(np.array([[0.0, 2.0, 1.0]]), np.array([[3.0, 5.0, 2.0]]))
+    np.testing.assert_allclose(logged, [[3.0, 4.0, 3.0]])
