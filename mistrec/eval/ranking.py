@@ -35,9 +35,9 @@ from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
 from mistrec.eval.activity import ActivityCounts, group_index, ranking_by_activity
 from mistrec.features import EncodedRows, FeatureEncoder
-from mistrec.models.base import ChoosesOnRanking, Model, ranking_order
+from mistrec.models.base import ChoosesExposure, ChoosesOnRanking, Model, ranking_order
 
-__all__ = ["SCREEN_CANDIDATES", "RankingResult", "choose_on_ranking", "rank_full_catalogue"]
+__all__ = ["SCREEN_CANDIDATES", "RankingResult", "choose_exposure", "choose_on_ranking", "rank_full_catalogue"]
 
 # choose_on_ranking: the candidates each block of queries is scored against first (a scenario's most-taken items)
 SCREEN_CANDIDATES = 256
@@ -101,6 +101,39 @@ def choose_on_ranking(model: ChoosesOnRanking, enc: FeatureEncoder, ds: Prepared
             value = metrics.ranking_from_ranks(ranks[v], sq.pos_q, len(sq.users), 10)["ndcg"]
             ndcg[option][sq.index] = {"user": sq.users, "group": group, "ndcg@10": value}
     return model.settle_ranking(ndcg, enc.spec_.scenario_names)
+
+
+def choose_exposure(model: ChoosesExposure, enc: FeatureEncoder, ds: PreparedDataset, quiet: bool = True
+                    ) -> dict[str, Any]:
+    """mist's `rank_exposure: auto` after training: per scenario, whether its ranking adds the exposure (log P(shown),
+    models/base.OrdersRanking) or orders by the click logit alone, whichever ranks the validation queries higher
+    in NDCG@10 (at most `ranking_queries` a scenario, the seeded sample `rank_full_catalogue` ranks with that
+    `max_queries`; a tie keeps the exposure). The exposure is the item's share of the scenario's training rows: it
+    helps where what users are shown follows what is popular (MovieLens' ratings: NDCG@10 on the family shelf 0.16
+    -> 0.33) and hurts where it follows each user's own interest (the synthetic platforms choose the shown item by
+    the user's interest: 0.43 -> 0.28 in home_feed; docs/benchmarks.md, "rank_exposure chosen per scenario").
+    A scenario with no validation query keeps it. Sets `model.exposed`; returns what it chose, {} with nothing
+    to choose or no validation rows."""
+    exposed = model.exposed
+    if exposed is None or not (ds.interactions["split"] == "valid").any():
+        return {}
+    scored: dict[bool, dict[str, Any]] = {}
+    for on in (True, False):
+        exposed.fill_(on)
+        ranked = rank_full_catalogue(cast(Model, model), enc, ds, split="valid", ks=(10,), quiet=quiet,
+                                     max_queries=model.ranking_queries)
+        scored[on] = ranked.metrics["by_scenario"]
+    exposed.fill_(True)
+    record: dict[str, Any] = {}
+    for s, name in enumerate(enc.spec_.scenario_names, start=1):
+        with_it, without = scored[True].get(name), scored[False].get(name)
+        if with_it is None or without is None or s >= len(exposed):
+            continue  # no validation query: the exposure stays
+        keep = with_it["ndcg@10"] >= without["ndcg@10"]
+        exposed[s] = keep
+        record[name] = {"valid_ndcg@10_exposure": with_it["ndcg@10"], "valid_ndcg@10_logit": without["ndcg@10"],
+                        "queries": with_it.get("n_queries"), "chosen": "exposure" if keep else "logit"}
+    return {"rank_exposure": record}
 
 
 def _most_taken(df: pl.DataFrame, sq: _ScenarioQueries, n: int) -> np.ndarray:

@@ -13,9 +13,9 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.features import EncodedRows, FeatureEncoder, IndexedRows
 
-__all__ = ["Calibrates", "CandidateScorer", "ChoosesOnRanking", "Explains", "Explanation", "FitsDirectly",
-           "GatedModel", "Model", "ModelConfig", "OrdersRanking", "Prepares", "PreparesInChunks", "ReportsGates",
-           "Retrieves", "ScoreModel", "ScoresPairs", "ranking_order"]
+__all__ = ["Calibrates", "CandidateScorer", "ChoosesExposure", "ChoosesOnRanking", "Explains", "Explanation",
+           "FitsDirectly", "GatedModel", "Model", "ModelConfig", "OrdersRanking", "Prepares", "PreparesInChunks",
+           "ReportsGates", "Retrieves", "ScoreModel", "ScoresPairs", "ranking_order"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +49,16 @@ class OrdersRanking(Protocol):
     the service still reports each item's click probability."""
 
     def ranking_scores(self, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class ChoosesExposure(Protocol):
+    """An OrdersRanking model whose order per scenario is chosen on the validation queries' ranking (mist's
+    `rank_exposure: auto`, mistrec.eval.ranking.choose_exposure): `exposed` (S,) says, per scenario, whether its
+    ranking adds the exposure (None: nothing to choose); `ranking_queries` bounds the queries ranked a scenario."""
+
+    exposed: torch.Tensor | None
+    ranking_queries: int
 
 
 def ranking_order(model: object, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor) -> torch.Tensor:

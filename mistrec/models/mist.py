@@ -103,7 +103,9 @@ class Mist(Model):
     warm_scale: torch.Tensor | None
     co_scale: torch.Tensor | None  # (S, 2) `co_items`' weight per scenario, for users new there and active there
     exposure: torch.Tensor | None  # (S, I) `rank_exposure`: log of each item's share of the scenario's training rows
-    ranking_queries = CO_CHOICE_QUERIES  # ChoosesOnRanking: `co_scale: auto` ranks at most this many a scenario
+    exposed: torch.Tensor | None  # (S,) `rank_exposure: auto`: whether the scenario's ranking adds the exposure
+    # ChoosesOnRanking and ChoosesExposure: `co_scale: auto` and `rank_exposure: auto` rank at most this many a scenario
+    ranking_queries = CO_CHOICE_QUERIES
     graph_anchor: bool | None = None  # a copy for export (eval.export): whether its graph computes `_anchor`
 
     @classmethod
@@ -201,6 +203,9 @@ class Mist(Model):
         # a full-catalogue ranking adds to log P(click | shown) (`ranking_scores`; counted in `setup`)
         exposed = cfg.rank_exposure == "auto" and not spec.sampled_negatives
         self.register_buffer("exposure", torch.zeros(spec.n_scenarios, spec.n_items) if exposed else None)
+        # per scenario, whether its ranking adds the exposure: chosen on the validation queries' ranking after
+        # training (mistrec.eval.ranking.choose_exposure; saved with the weights); all on until then
+        self.register_buffer("exposed", torch.ones(spec.n_scenarios, dtype=torch.bool) if exposed else None)
         if self.co is not None and cfg.co_fit == "residual" and spec.has_conversion:
             raise ConfigError("mist's co_fit: residual trains the click logit only; these data have conversions, "
                               "whose head it would leave untrained: use co_fit: joint, or auto (joint here).")
@@ -781,6 +786,10 @@ class Mist(Model):
         # counted shares, zeros, which rank as the logit does (log P(click | shown) orders as the logit)
         if self.exposure is not None and prefix + "exposure" not in state_dict:
             state_dict[prefix + "exposure"] = torch.zeros_like(self.exposure)
+        # saved before the choice per scenario (2026-12-04, thirty-first session): the exposure in every scenario,
+        # as that run ranked
+        if self.exposed is not None and prefix + "exposed" not in state_dict:
+            state_dict[prefix + "exposed"] = torch.ones_like(self.exposed)
         # saved without the "rate" form (before 2026-12-04's twenty-fourth session, or without `cold_rate` and
         # loaded with it, benchmarks/option_effect.py --settings): none of its scenarios chose it, and no counted rate
         # (zeros until `fit_rate` counts it again from the training rows)
@@ -846,12 +855,17 @@ class Mist(Model):
 
     def ranking_scores(self, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """OrdersRanking: with `rank_exposure` (logged labels), log P(click | shown) + log P(shown) (U, C), P(shown)
-        the item's share of the scenario's training rows (a scenario described after training: every scenario's);
-        else the logits."""
-        if self.exposure is None:
+        the item's share of the scenario's training rows (a scenario described after training: every scenario's),
+        in the scenarios whose validation ranking chose it (`exposed`); else the logits themselves (the very
+        tensor: callers tell the cases apart by identity)."""
+        if self.exposure is None or self.exposed is None:
             return logits
         scenario = torch.where(scenario < self.exposure.shape[0], scenario, torch.zeros_like(scenario))
-        return F.logsigmoid(logits) + self.exposure[scenario.view(-1, 1), items.view(1, -1)]
+        on = self.exposed[scenario]
+        if not bool(on.any()):
+            return logits
+        exposure = self.exposure[scenario.view(-1, 1), items.view(1, -1)]
+        return F.logsigmoid(logits) + exposure * on.view(-1, 1)  # off rows: log P(click), the logit's order
 
     def fit_rate(self, rows: IndexedRows) -> None:
         """Counts the "rate" form's base (`cold_rate`) from the training rows again: for a run saved without it and

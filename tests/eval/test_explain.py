@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,15 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_recommend_explains_each_item(run: Path) -> None:
     rec = Recommender.load(run)
+    # the platform logs its labels, so mist may rank by the click probability times the item's share of the
+    # scenario's training rows (`rank_exposure`), per scenario as validation chose (run.json records it); with
+    # it on it says so, and each item's score is its click probability
+    chosen = json.loads((run / "run.json").read_text())["result"]["selected"]["rank_exposure"]
+    assert set(chosen) == set(rec._scenarios)
+    assert rec.model.exposed is not None
+    rec.model.exposed.fill_(True)
     out = rec.recommend("u00003", "vr_showroom", k=4, explain=True)
     assert not out["cold_start"] and len(out["items"]) == 4
-    # the platform logs its labels, so mist ranks by the click probability times the item's share of the
-    # scenario's training rows (`rank_exposure`), and says so; each item's score is its click probability
     assert out["ranked_by"] == RANKED_BY
     s_idx = rec._scenarios.index("vr_showroom") + 1
     assert rec.model.exposure is not None

@@ -150,6 +150,11 @@ def test_the_service_scores_with_onnx_runtime_as_with_pytorch(mist_run: Path) ->
     run = mist_run
     by_torch, by_onnx = Recommender.load(run), Recommender.load(run, backend="onnx")
     assert by_onnx.model.rank is not None  # queries against candidates through the ranking graph
+    # the exposure in every scenario, whatever the run's validation chose (rank_exposure: auto), so that both
+    # backends' order by it is tested: the ONNX backend reads the PyTorch model's choice
+    assert by_torch.model.exposed is not None
+    by_torch.model.exposed.fill_(True)
+    by_onnx.model.torch_model.exposed.fill_(True)
     user = by_torch.active_users(1)[0]
     for scenario in by_torch.ds.scenarios:
         a = by_torch.recommend(user, scenario, k=5)

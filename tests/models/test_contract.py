@@ -914,6 +914,16 @@ def test_mist_rank_exposure_orders_a_ranking_by_click_times_exposure(prepared: P
                                F.logsigmoid(logits) + model.exposure[scenario.view(-1, 1), items.view(1, -1)])
     off = build_model("mist", enc.spec_, {"embedding_dim": 4, "rank_exposure": "off"})
     assert off.exposure is None and off.ranking_scores(logits, scenario, items) is logits
+    # per scenario (`exposed`, chosen on validation): off there, log sigmoid(logit) (the logit's order); off in
+    # every scenario of the batch, the logits themselves
+    assert model.exposed is not None and model.exposed.all()
+    model.exposed[2] = False
+    part = model.ranking_scores(logits, scenario, items)
+    torch.testing.assert_close(part[1], F.logsigmoid(logits[1]))
+    torch.testing.assert_close(part[[0, 2]], F.logsigmoid(logits[[0, 2]]) + model.exposure[1, items].view(1, -1))
+    model.exposed[1] = False
+    assert model.ranking_scores(logits, scenario, items) is logits
+    model.exposed.fill_(True)
 
     model.eval()
     s = 1
@@ -935,11 +945,41 @@ def test_mist_rank_exposure_orders_a_ranking_by_click_times_exposure(prepared: P
         model.exposure[s].zero_()  # zeros: log sigmoid orders as the logit, so as without the term
     plain = rank_full_catalogue(model, enc, ds, split="test", ks=(10,))
     unexposed = build_model("mist", enc.spec_, {"embedding_dim": 4, "rank_exposure": "off"})
-    unexposed.load_state_dict({k: v for k, v in model.state_dict().items() if k != "exposure"})
+    unexposed.load_state_dict({k: v for k, v in model.state_dict().items() if k not in ("exposure", "exposed")})
     unexposed.eval()
     by_logit = rank_full_catalogue(unexposed, enc, ds, split="test", ks=(10,))
     assert np.array_equal(plain.top_items[name], by_logit.top_items[name])
     assert "ranked_by" not in by_logit.metrics["notes"]
+
+
+def test_mist_rank_exposure_is_chosen_per_scenario_on_the_validation_ranking(prepared: Path) -> None:
+    """`rank_exposure: auto` after training (choose_exposure): per scenario, the exposure is kept where it ranks the
+    validation queries at least as high in NDCG@10 as the logit alone, and the record's figures are those the
+    ranking gives in each state (ranked again here)."""
+    from mistrec.eval.ranking import choose_exposure
+
+    torch.manual_seed(0)
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    model = build_model("mist", enc.spec_, {"embedding_dim": 4})
+    model.setup(enc.indexed(enc.rows(ds, "train")))
+    model.eval()
+    record = choose_exposure(model, enc, ds)["rank_exposure"]
+    assert model.exposed is not None and set(record) == set(enc.spec_.scenario_names)
+    for on in (True, False):
+        chosen = model.exposed.clone()
+        model.exposed.fill_(on)
+        again = rank_full_catalogue(model, enc, ds, split="valid", ks=(10,), max_queries=model.ranking_queries)
+        model.exposed.copy_(chosen)
+        for name, r in record.items():
+            key = "valid_ndcg@10_exposure" if on else "valid_ndcg@10_logit"
+            assert again.metrics["by_scenario"][name]["ndcg@10"] == pytest.approx(r[key])
+    for s, name in enumerate(enc.spec_.scenario_names, start=1):
+        r = record[name]
+        keep = r["valid_ndcg@10_exposure"] >= r["valid_ndcg@10_logit"]
+        assert bool(model.exposed[s]) == keep and r["chosen"] == ("exposure" if keep else "logit")
+    sampled = build_model("mist", enc.spec_, {"embedding_dim": 4, "rank_exposure": "off"})
+    assert sampled.exposed is None and choose_exposure(sampled, enc, ds) == {}  # nothing to choose
 
 
 def test_mist_item_prior_follows_sampled_negatives(tmp_path: Path, prepared: Path) -> None:
