@@ -1,0 +1,49 @@
+"""Makes a saved mist run's after-training choices on the validation ranking again with the current code (mist's
+`rank_exposure: auto`, then `co_scale: auto`, in the order `mistrec train` makes them) and writes them into the run
+(weights.pt's buffers, run.json's `result.selected`), removing its eval.json so that `mistrec benchmark` (and
+benchmarks/transfer.py) evaluates it again. Training reads neither choice, so the run is then what training it
+again with the current code gives, without the training. The run's earlier choices are kept in run.json under
+`result.selected_before_rechoose`.
+
+    python benchmarks/rechoose.py benchmarks/work/s31-syn/synthetic-transfer-4000u/runs/mist/seed-2022 ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from mistrec.eval.evaluate import load_run_and_data
+from mistrec.eval.ranking import choose_exposure, choose_on_ranking
+from mistrec.models.base import ChoosesExposure, ChoosesOnRanking
+from mistrec.train.artifact import json_text
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("runs", nargs="+")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    for run in map(Path, args.runs):
+        model, enc, _meta, ds = load_run_and_data(run)
+        chosen: dict[str, object] = {}
+        if isinstance(model, ChoosesExposure) and model.exposed is not None:
+            chosen.update(choose_exposure(model, enc, ds))
+        if isinstance(model, ChoosesOnRanking) and model.ranking_options():
+            chosen.update(choose_on_ranking(model, enc, ds))
+        doc = json.loads((run / "run.json").read_text())
+        before = doc["result"].get("selected", {})
+        doc["result"].setdefault("selected_before_rechoose", {k: before.get(k) for k in chosen})
+        doc["result"]["selected"] = {**before, **chosen}
+        torch.save(model.state_dict(), run / "weights.pt")
+        (run / "run.json").write_text(json_text(doc))
+        (run / "eval.json").unlink(missing_ok=True)
+        print(run, {k: v for k, v in chosen.items() if k == "rank_exposure"}, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
