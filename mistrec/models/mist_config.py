@@ -184,7 +184,10 @@ class MistConfig(ModelConfig):
     # who is shown (or rates) an item takes it, a ranking of every item asks which ones they will take, and the items
     # never shown were never negatives. On the MovieLens-1M genre shelves it lifts the family shelf's test NDCG@10
     # from 0.162 to 0.330 (3 seeds), where the item's count of positives alone (`most_popular`) gets 0.317
-    # (docs/benchmarks.md, "Popularity by count"). On sampled negatives (implicit data) nothing: the rows'
+    # (docs/benchmarks.md, "Popularity by count"). Chosen per scenario on the validation queries' ranking since the
+    # thirty-first session (mistrec.eval.ranking.choose_exposure): where the shown item follows each user's own
+    # interest the global share is the wrong P(shown) (the synthetic platforms: NDCG@10 0.43 -> 0.29 with it), and
+    # there the scenario ranks by the logit. On sampled negatives (implicit data) nothing: the rows'
     # negatives are the sampler's, and the counted prior already carries the items' popularity. "off": the logit.
     # AUC, LogLoss and every pointwise figure read the logit either way.
     rank_exposure: Literal["auto", "off"] = "auto"
