@@ -16,10 +16,14 @@ Writes per table and split the NDCG@10 per scenario. Read against docs/benchmark
 from __future__ import annotations
 
 import argparse
-import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import context, write_json
 
 from mistrec.eval.evaluate import load_run_and_data
 from mistrec.eval.ranking import rank_full_catalogue
@@ -62,9 +66,7 @@ def main() -> int:
             samp = {s: round(v["ndcg@10"], 4) for s, v in m["sampled"]["by_scenario"].items()}
             out[f"{name} {split}"] = {"full": full, "sampled": samp}
             print(name, split, "full", full, "sampled", samp, flush=True)
-    with open(args.json, "w") as f:
-        json.dump(out, f, indent=1)
-        f.write("\n")
+    write_json(args.json, {**out, "context": context()})
     return 0
 
 
