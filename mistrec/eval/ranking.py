@@ -127,7 +127,7 @@ def choose_exposure(model: ChoosesExposure, enc: FeatureEncoder, ds: PreparedDat
     record: dict[str, Any] = {}
     for s, name in enumerate(enc.spec_.scenario_names, start=1):
         with_it, without = scored[True].get(name), scored[False].get(name)
-        if with_it is None or without is None or s >= len(exposed):
+        if with_it is None or without is None:
             continue  # no validation query: the exposure stays
         keep = with_it["ndcg@10"] >= without["ndcg@10"]
         exposed[s] = keep

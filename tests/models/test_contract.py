@@ -981,8 +981,8 @@ def test_mist_rank_exposure_is_chosen_per_scenario_on_the_validation_ranking(pre
         r = record[name]
         keep = r["valid_ndcg@10_exposure"] >= r["valid_ndcg@10_logit"]
         assert bool(model.exposed[s]) == keep and r["chosen"] == ("exposure" if keep else "logit")
-    sampled = build_model("mist", enc.spec_, {"embedding_dim": 4, "rank_exposure": "off"})
-    assert sampled.exposed is None and choose_exposure(sampled, enc, ds) == {}  # nothing to choose
+    off = build_model("mist", enc.spec_, {"embedding_dim": 4, "rank_exposure": "off"})
+    assert off.exposed is None and choose_exposure(off, enc, ds) == {}  # nothing to choose
 
 
 def test_mist_item_prior_follows_sampled_negatives(tmp_path: Path, prepared: Path) -> None:
@@ -1020,7 +1020,19 @@ def test_mist_item_prior_follows_sampled_negatives(tmp_path: Path, prepared: Pat
     pop = build_model("popularity", enc.spec_, {})  # negatives: expected, as mist's prior
     pop.fit_direct(enc.indexed(rows))
     torch.testing.assert_close(model.prior[b.scenario, b.item], torch.logit(pop.table[b.scenario, b.item]))
+    # popularity over every scenario (`per_scenario: false`): each scenario's expected rows, summed
+    from mistrec.data.negatives import expected_rows
+
     ix = enc.indexed(rows)
+    shape = (enc.spec_.n_scenarios, enc.spec_.n_items)
+    clicks, shows = np.zeros(shape), np.zeros(shape)
+    np.add.at(clicks, (ix.scenario, ix.item), ix.label)
+    np.add.at(shows, (ix.scenario, ix.item), 1.0)
+    c, n = clicks.sum(0), expected_rows(clicks, shows).sum(0)
+    rate = c.sum() / n.sum()
+    glob = build_model("popularity", enc.spec_, {"per_scenario": False})
+    glob.fit_direct(ix)
+    torch.testing.assert_close(glob.table[1], torch.tensor((c + 10.0 * rate) / (n + 10.0), dtype=torch.float32))
     for s in np.unique(ix.scenario):
         m = ix.scenario == s
         pos = np.bincount(ix.item[m], weights=ix.label[m], minlength=enc.spec_.n_items)
