@@ -6,7 +6,7 @@ queries and per activity group.
 
     python benchmarks/rank_exposure_probe.py --json OUT RUN [RUN ...]
 
-Read against docs/benchmarks.md, "rank_exposure on the synthetic platforms". A run without the table (sampled
+Read against docs/benchmarks.md, "rank_exposure chosen per scenario". A run without the table (sampled
 negatives, or `rank_exposure: off`) is refused: there is nothing to compare.
 """
 
