@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SampledNegatives", "ScenarioPools", "expected_rows", "sample_negatives", "staged_pools"]
+__all__ = ["FreshNegatives", "SampledNegatives", "ScenarioPools", "expected_rows", "sample_negatives", "staged_pools"]
 
 
 class ScenarioPools:
@@ -134,3 +134,46 @@ def expected_rows(positives: np.ndarray, rows: np.ndarray) -> np.ndarray:
     pool = positives > 0
     mean = np.where(pool, rows - positives, 0.0).sum(1, keepdims=True) / np.maximum(pool.sum(1, keepdims=True), 1)
     return np.where(pool, positives + mean, rows)
+
+
+class FreshNegatives:
+    """`negatives: fresh` (TrainConfig): the training rows' sampled negatives drawn again each time a row enters a
+    batch, as RecBole's and LightGCN's trainers draw theirs, instead of the one draw made when the data was
+    prepared. Each is drawn as `sample_negatives` drew it for a training positive: uniformly from the items its
+    scenario has a training positive of, never one of the user's training positives (only training labels are
+    known to the trainer). The row keeps everything else (user, scenario, time, history: those of the positive it
+    was drawn for). A row whose redraws keep hitting the user's positives keeps the item it has.
+
+    Example:
+        >>> fresh = FreshNegatives(np.array([1, 1, 2, 2]), np.array([1, 2, 3, 1]), np.array([1, 1, 1, 1]),
+        ...                        np.array([1.0, 0.0, 1.0, 0.0]))
+        >>> items = fresh.redraw(np.random.default_rng(0), np.array([1, 2]), np.array([2, 1]), np.array([1, 1]),
+        ...                      np.array([0.0, 0.0]))
+        >>> bool(items[0] == 3), bool(items[1] == 1)   # user 1's only other pool item is 3; user 2's is 1
+        (True, True)
+    """
+
+    def __init__(self, user: np.ndarray, item: np.ndarray, scenario: np.ndarray, label: np.ndarray) -> None:
+        positive = label > 0
+        self.pools = ScenarioPools(scenario[positive], item[positive])
+        self.n_items = max(int(item.max(initial=0)), int(self.pools.items.max(initial=0))) + 1
+        self.known = np.unique(user[positive].astype(np.int64) * self.n_items + item[positive])
+        sizes = np.diff(self.pools.offsets)
+        self.drawable = np.flatnonzero(sizes > 0)  # the scenarios with a training positive
+
+    def redraw(self, rng: np.random.Generator, user: np.ndarray, item: np.ndarray, scenario: np.ndarray,
+               label: np.ndarray, max_rounds: int = 50) -> np.ndarray:
+        """The rows' items (dataset indices), each negative's drawn again; positives' as they are."""
+        out = item.astype(np.int64, copy=True)
+        todo = np.flatnonzero((label <= 0) & np.isin(scenario, self.drawable))
+        u, s = user[todo].astype(np.int64), scenario[todo]
+        for _ in range(max_rounds):
+            if len(todo) == 0:
+                break
+            draw = self.pools.draw(rng, s)
+            keys = u * self.n_items + draw
+            pos = np.searchsorted(self.known, keys)
+            hit = self.known[np.minimum(pos, len(self.known) - 1)] == keys
+            out[todo[~hit]] = draw[~hit]
+            todo, u, s = todo[hit], u[hit], s[hit]
+        return out

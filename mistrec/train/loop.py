@@ -31,7 +31,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from mistrec import metrics
-from mistrec.data.negatives import ScenarioPools
+from mistrec.data.negatives import FreshNegatives, ScenarioPools
 from mistrec.errors import ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Calibrates, FitsDirectly, Model, Prepares, PreparesInChunks, SelectsOnValidation
@@ -77,6 +77,10 @@ class TrainConfig:
     # cores a worker competes with the training threads: one epoch of 1M rows took 89 s with 1, 69 s with 0)
     stream: bool = False
     stream_workers: int = 0
+    # where the data's negatives were sampled when it was prepared (implicit data): "fixed" trains on that one
+    # draw; "fresh" draws each training negative's item again every time its row enters a batch (mistrec.data.
+    # negatives.FreshNegatives; docs/training.md, "Sampled negatives"). Logged negatives are never redrawn.
+    negatives: Literal["fixed", "fresh"] = "fixed"
 
     def validate(self) -> None:
         checks = [
@@ -296,10 +300,15 @@ def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows | St
         warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     streamed = train_rows if isinstance(train_rows, StreamedRows) else None
     in_memory = train_rows if isinstance(train_rows, EncodedRows) else _NO_ROWS
+    # `negatives: fresh`: the sampled negatives among the rows drawn again at every step (pointwise losses only:
+    # BPR and in-batch losses train on the positives)
+    fresh = (FreshNegatives(in_memory.user, in_memory.item, in_memory.scenario, in_memory.label)
+             if cfg.negatives == "fresh" and enc.spec_.sampled_negatives and model.loss_kind == "bce"
+             and streamed is None else None)
     step = Step(model, enc, in_memory, opt, rng,
                  ScenarioPools(in_memory.scenario, in_memory.item) if bpr else None,
                  scenario_weights(in_memory.scenario if streamed is None else streamed.scenarios())
-                 if cfg.scenario_weights == "balanced" else None, objective, where)
+                 if cfg.scenario_weights == "balanced" else None, objective, where, fresh=fresh)
     if cfg.ema > 0:
         step.average = AveragedModel(model, multi_avg_fn=ema_update(cfg.ema), use_buffers=True)
     # what is validated and kept: the weights, or their moving average
@@ -471,7 +480,8 @@ def _check_streamable(model: Model, cfg: TrainConfig, checkpoint: Checkpointer |
            f"it trains on {model.loss_kind} negatives drawn from the whole training split"
            if model.loss_kind != "bce" else
            "checkpoints are not written for streamed training yet" if checkpoint is not None else
-           "scenario-balanced sampling draws from the whole training split" if cfg.sampling != "uniform" else None)
+           "scenario-balanced sampling draws from the whole training split" if cfg.sampling != "uniform" else
+           "negatives: fresh draws from the whole training split" if cfg.negatives == "fresh" else None)
     if why is not None:
         raise ConfigError(f"{model.name} cannot be trained streamed: {why}. Train without stream: true (the "
                           "prepared data in memory).")

@@ -13,7 +13,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from mistrec.batch import Batch
-from mistrec.data.negatives import ScenarioPools
+from mistrec.data.negatives import FreshNegatives, ScenarioPools
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import Model, ScoresPairs
 from mistrec.train.distributed import Ranks
@@ -78,6 +78,7 @@ class Step:
     objective: nn.Module  # Objective, wrapped in DistributedDataParallel on several ranks
     where: Ranks = field(default_factory=Ranks)
     average: AveragedModel | None = None  # the moving average of the weights, updated after every step
+    fresh: FreshNegatives | None = None  # `negatives: fresh`: the rows' sampled negatives drawn again each step
     taken: int = 0  # optimisation steps taken in this training (counted across stages, for checkpoints)
 
     def __call__(self, idx: np.ndarray) -> tuple[float, int]:
@@ -87,7 +88,12 @@ class Step:
         # every rank draws the whole batch's negatives from the generator they share, so it stays in step
         drawn = self.sampler.draw(self.rng, self.rows.scenario[idx]) if self.sampler is not None else None
         local = self.where.share(idx)
-        b = self.enc.batch(self.rows, local, history=history, history_side=side)
+        items = None
+        if self.fresh is not None:  # the same way: the whole batch's, from the shared generator
+            r = self.rows
+            items = self.where.share(self.fresh.redraw(self.rng, r.user[idx], r.item[idx], r.scenario[idx],
+                                                       r.label[idx]))
+        b = self.enc.batch(self.rows, local, history=history, history_side=side, items=items)
         negatives = None if drawn is None else self.enc.batch(self.rows, local, history=history, history_side=side,
                                                               items=self.where.share(drawn))
         return self.apply(b, negatives, len(idx))

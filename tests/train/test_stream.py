@@ -112,6 +112,7 @@ def test_mist_fits_its_item_terms_a_shard_at_a_time(prepared: Path, tmp_path: Pa
 @pytest.mark.parametrize(("model", "train", "why"), [
     ("bpr_mf", {}, "negatives"), ("emcdr", {}, "several stages"), ("popularity", {}, "closed form"),
     ("mist", {"checkpoint_every": 5}, "checkpoints"), ("mist", {"sampling": "balanced"}, "balanced"),
+    ("mist", {"negatives": "fresh"}, "fresh"),
 ])
 def test_what_streaming_cannot_do_is_refused(prepared: Path, tmp_path: Path, model: str, train: dict[str, object],
                                              why: str) -> None:
