@@ -1,5 +1,7 @@
 """Makes a saved mist run's after-training choices on the validation ranking again with the current code (mist's
-`rank_exposure: auto`, then `co_scale: auto`, in the order `mistrec train` makes them) and writes them into the run
+`rank_exposure: auto`, then `co_scale: auto`, in the order `mistrec train` makes them; with `--validation-rounds`
+first the choices made on the validation rows, `cold_id`, `cold_scale`, `prior_tilt`, `warm_scale`, fitting
+`prior_tilt`'s center on the training rows where the run was saved without it) and writes them into the run
 (weights.pt's buffers, run.json's `result.selected`), removing its eval.json so that `mistrec benchmark` (and
 benchmarks/transfer.py) evaluates it again. Training reads neither choice, so the run is then what training it
 again with the current code gives, without the training. The run's earlier choices are kept in run.json under
@@ -18,18 +20,28 @@ import torch
 
 from mistrec.eval.evaluate import load_run_and_data
 from mistrec.eval.ranking import choose_exposure, choose_on_ranking
-from mistrec.models.base import ChoosesExposure, ChoosesOnRanking
+from mistrec.models.base import ChoosesExposure, ChoosesOnRanking, SelectsOnValidation
 from mistrec.train.artifact import json_text
+from mistrec.train.distributed import Ranks
+from mistrec.train.loop import TrainConfig, select_on_validation
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("runs", nargs="+")
+    ap.add_argument("--validation-rounds", action="store_true",
+                    help="first make the choices on the validation rows again (SelectsOnValidation)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     for run in map(Path, args.runs):
         model, enc, _meta, ds = load_run_and_data(run)
         chosen: dict[str, object] = {}
+        if args.validation_rounds and isinstance(model, SelectsOnValidation):
+            center = getattr(model, "tilt_center", None)
+            if center is not None and bool(torch.isnan(center)):  # saved before `prior_tilt`
+                ix = enc.indexed(enc.rows(ds, "train"))
+                model.fit_tilt_center(ix.user, ix.label)  # type: ignore[attr-defined]
+            chosen.update(select_on_validation(model, enc, enc.rows(ds, "valid"), TrainConfig(), Ranks()))
         if isinstance(model, ChoosesExposure) and model.exposed is not None:
             chosen.update(choose_exposure(model, enc, ds))
         if isinstance(model, ChoosesOnRanking) and model.ranking_options():
@@ -41,7 +53,7 @@ def main() -> int:
         torch.save(model.state_dict(), run / "weights.pt")
         (run / "run.json").write_text(json_text(doc))
         (run / "eval.json").unlink(missing_ok=True)
-        print(run, {k: v for k, v in chosen.items() if k == "rank_exposure"}, flush=True)
+        print(run, {k: v for k, v in chosen.items() if k in ("rank_exposure", "prior_tilt")}, flush=True)
     return 0
 
 

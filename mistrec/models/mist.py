@@ -63,6 +63,7 @@ from mistrec.models.mist_config import (
     COLD_SCALES,
     MIN_CHOICE_QUERIES,
     MIN_CHOICE_ROWS,
+    PRIOR_TILTS,
     MistConfig,
 )
 from mistrec.models.mist_cooc import CoItems
@@ -101,6 +102,8 @@ class Mist(Model):
     cold_rate: torch.Tensor | None
     cold_rated: torch.Tensor | None
     warm_scale: torch.Tensor | None
+    prior_tilt: torch.Tensor | None  # (S,) `prior_tilt: auto`'s b per scenario
+    tilt_center: torch.Tensor | None  # () its center, fitted on the training rows
     co_scale: torch.Tensor | None  # (S, 2) `co_items`' weight per scenario, for users new there and active there
     exposure: torch.Tensor | None  # (S, I) `rank_exposure`: log of each item's share of the scenario's training rows
     exposed: torch.Tensor | None  # (S,) `rank_exposure: auto`: whether the scenario's ranking adds the exposure
@@ -184,6 +187,13 @@ class Mist(Model):
         rated = cfg.cold_rate and cfg.cold_scale == "auto" and not prior
         self.register_buffer("cold_rate", torch.zeros(spec.n_scenarios, spec.n_items) if rated else None)
         self.register_buffer("cold_rated", torch.zeros(spec.n_scenarios, dtype=torch.bool) if rated else None)
+        # `prior_tilt: auto` (with the counted prior and `cold_scale: auto`): per scenario, b of a new user's prior
+        # times 1 + b (log(1 + history events) - tilt_center) (chosen on validation, `settle`; saved with the weights);
+        # tilt_center is fitted on the training rows (`setup`; NaN until then)
+        tilted = cfg.prior_tilt == "auto" and prior and cfg.cold_scale == "auto"
+        self.register_buffer("prior_tilt", torch.zeros(spec.n_scenarios) if tilted else None)
+        self.register_buffer("tilt_center", torch.tensor(float("nan")) if tilted else None)
+        self.history_length = spec.history_length
         # `warm_scale: auto`: per scenario, the share s of the learned part of the logit (the "scale" form) a user with
         # at least one event there gets (chosen on validation, `settle`; saved with the weights)
         self.register_buffer("warm_scale", torch.ones(spec.n_scenarios) if cfg.warm_scale == "auto" else None)
@@ -384,7 +394,9 @@ class Mist(Model):
         """SelectsOnValidation: `cold_id: auto` (users new in a scenario hidden from their id, or reading it), then
         `cold_scale: auto` (which part of the logit a user new in the scenario gets scaled, and by how much: "scale
         s" for each s of COLD_SCALES, "anchor s" for each s below 1, and with `cold_rate` on logged labels "rate s"
-        for each s below 1; docs/models.md, "cold_scale: auto"), then `warm_scale: auto` (the share of the learned
+        for each s below 1; docs/models.md, "cold_scale: auto"), then `prior_tilt: auto` (how a new user's prior
+        leans on their events elsewhere: "tilt b" for each b of PRIOR_TILTS), then `warm_scale: auto` (the share of
+        the learned
         part of the logit a user with events in the scenario gets: "warm s" for each s of COLD_SCALES;
         docs/models.md, "warm_scale: auto")."""
         rounds: tuple[tuple[str, ...], ...] = ()
@@ -394,6 +406,8 @@ class Mist(Model):
             below = COLD_SCALES[1:]
             rates = tuple(f"rate {s:g}" for s in below) if self.cold_rated is not None else ()
             rounds += (tuple(f"scale {s:g}" for s in COLD_SCALES) + tuple(f"anchor {s:g}" for s in below) + rates,)
+        if self.prior_tilt is not None:
+            rounds += (tuple(f"tilt {b:g}" for b in PRIOR_TILTS),)
         if self.warm_scale is not None:
             rounds += (tuple(f"warm {s:g}" for s in COLD_SCALES),)
         return rounds
@@ -407,6 +421,12 @@ class Mist(Model):
             assert self.warm_scale is not None
             self.warm_scale.fill_(_scale_of(option))
             self.as_new = False
+        elif option.startswith("tilt "):
+            assert self.prior_tilt is not None and self.tilt_center is not None
+            if bool(torch.isnan(self.tilt_center)):
+                raise RuntimeError("prior_tilt's center is not fitted: call fit_tilt_center on the training rows.")
+            self.prior_tilt.fill_(_scale_of(option))
+            self.as_new = True
         elif option.startswith(("scale ", "anchor ", "rate ")):
             assert self.cold_scale is not None and self.cold_anchor is not None
             self.cold_scale.fill_(_scale_of(option))
@@ -425,7 +445,7 @@ class Mist(Model):
         (NaN never wins), where the options move the scores of at least MIN_CHOICE_ROWS of its validation rows;
         with fewer, the round's first option, the trained state (cold_id: hidden; cold_scale, warm_scale: 1)."""
         name = ("cold_id" if options == ("hide", "keep") else "warm_scale" if options[0].startswith("warm ")
-                else "cold_scale")
+                else "prior_tilt" if options[0].startswith("tilt ") else "cold_scale")
         self.use_option(options[0])  # every scenario, the unknown one included, back to the trained state first
         self.as_new = False  # and rows scored as they are again
         record: dict[str, Any] = {}
@@ -441,6 +461,11 @@ class Mist(Model):
                 self.read_cold_id[s] = best == "keep"
                 record[scenario_names[s - 1]] = {"valid_auc_hide": by["hide"], "valid_auc_keep": by["keep"],
                                                  "rows_moved": rows, "chosen": best}
+            elif name == "prior_tilt":
+                assert self.prior_tilt is not None
+                self.prior_tilt[s] = _scale_of(best)
+                record[scenario_names[s - 1]] = {"valid_auc": {o.removeprefix("tilt "): v for o, v in by.items()},
+                                                 "rows_moved": rows, "chosen": _scale_of(best)}
             elif name == "warm_scale":
                 assert self.warm_scale is not None
                 self.warm_scale[s] = _scale_of(best)
@@ -716,6 +741,9 @@ class Mist(Model):
             s = b.scenario.clamp_max(len(self.cold_rate) - 1)
             rate_kept, rate_learned = self._cold_item_terms(bias, prior, self.cold_rate[s, b.item])
             kept, learned = torch.where(rated, rate_kept, kept), torch.where(rated, rate_learned, learned)
+        tilt = self._tilt_term(b, prior)
+        if tilt is not None:  # `prior_tilt`: a new user's prior leaning on their events elsewhere
+            kept = kept + tilt
         logit = torch.addcmul(kept, scale, learned + rest)
         if anchor is None:
             return logit
@@ -737,6 +765,33 @@ class Mist(Model):
         if self.prior is None:
             return bias, torch.zeros_like(bias)
         return prior, bias
+
+    def tilt_factors(self, b: Batch) -> torch.Tensor | None:
+        """`prior_tilt: auto` in evaluation: each row's factor of the prior minus 1 (B,), b (log(1 + n) - center) for
+        a user new in a trained scenario (n the events in its history), clamped so the prior's factor is >= 0; 0 for
+        the others. None where nothing is tilted (training, off, every b 0). The one place the rule lives: `_click`
+        and the catalogue path (mist_rank) both call it."""
+        if self.prior_tilt is None or self.training or not bool(self.prior_tilt.any()):
+            return None
+        assert self.tilt_center is not None
+        s, new = self._new_rows(b.scenario, b.activity)
+        events = b.hist_mask.sum(1).to(torch.float32)
+        factor = (self.prior_tilt.index_select(0, s) * (torch.log1p(events) - self.tilt_center)).clamp_min(-1.0)
+        return torch.where(new, factor, torch.zeros_like(factor))
+
+    def _tilt_term(self, b: Batch, prior: torch.Tensor) -> torch.Tensor | None:
+        """What `prior_tilt` adds to each row's logit (B,): its factor minus 1 times its prior; None where nothing."""
+        factors = self.tilt_factors(b)
+        return None if factors is None else factors * prior
+
+    def fit_tilt_center(self, users: np.ndarray, label: np.ndarray) -> None:
+        """`prior_tilt`'s center from the training rows: the mean over the users with a training positive of
+        log(1 + their positives), at most the history length (what a history holds)."""
+        if self.tilt_center is None:
+            return
+        counts = np.bincount(users[label > 0])
+        counts = np.minimum(counts[counts > 0], self.history_length)
+        self.tilt_center.fill_(float(np.log1p(counts).mean()) if len(counts) else 0.0)
 
     def _scales(self, scenario: torch.Tensor, activity: torch.Tensor) -> torch.Tensor | None:
         """`cold_scale: auto` and `warm_scale: auto` in evaluation: each row's scale s of the part of its logit it
@@ -782,6 +837,11 @@ class Mist(Model):
         return self.prior[scenario, b.item]
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # saved before `prior_tilt` (2026-12-05, thirty-second session), or with it off and loaded with it on: no tilt,
+        # and no center (NaN: `fit_tilt_center` before the choice is made again, benchmarks/rechoose.py)
+        if self.prior_tilt is not None and prefix + "prior_tilt" not in state_dict:
+            state_dict[prefix + "prior_tilt"] = torch.zeros_like(self.prior_tilt)
+            state_dict[prefix + "tilt_center"] = torch.tensor(float("nan"))
         # saved before `rank_exposure` (2026-12-04, thirtieth session), or with it off and loaded with it on: no
         # counted shares, zeros, which rank as the logit does (log P(click | shown) orders as the logit)
         if self.exposure is not None and prefix + "exposure" not in state_dict:
@@ -837,10 +897,13 @@ class Mist(Model):
             return
         counts = ItemCounts(self.n_scenarios, self.n_items)
         positives: list[tuple[Any, Any]] = []
+        liked_users: list[np.ndarray] = []  # `prior_tilt`'s center: each training positive's user
         n_rows = 0
         for rows in chunks:
             n_rows += len(rows.label)
             counts.add(rows)
+            if self.tilt_center is not None:
+                liked_users.append(rows.user[rows.label > 0])
             if self.co is not None:
                 liked = rows.label > 0
                 positives.append((rows.user[liked], rows.item[liked]))
@@ -848,6 +911,9 @@ class Mist(Model):
             self.co.fit(positives, rows=n_rows)
         if self.prior is not None:
             self.prior = counts.prior(self.cfg.prior_strength, expected_negatives=self.expected_negatives)
+        if self.tilt_center is not None:
+            users = np.concatenate(liked_users) if liked_users else np.zeros(0, dtype=np.int64)
+            self.fit_tilt_center(users, np.ones(len(users)))
         if self.cold_rate is not None:
             self.cold_rate = counts.prior(self.cfg.prior_strength)
         if self.exposure is not None:

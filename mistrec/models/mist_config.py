@@ -18,6 +18,8 @@ COLD_SCALES = (1.0, 0.75, 0.5, 0.25, 0.0)  # `cold_scale: auto`'s choices, the t
 # validation rows; with fewer the trained state stays (the synthetic platforms' home_feed has about 20 such rows, on
 # which both choices flipped by 4e-5 of AUC)
 MIN_CHOICE_ROWS = 100
+# `prior_tilt: auto`'s choices of b (a new user's prior times 1 + b (log(1 + events) - center)), the trained state first
+PRIOR_TILTS = (0.0, 0.1, 0.2, 0.4, -0.1, -0.2)
 CO_SCALES = (1.0, 0.5, 0.25, 0.0)  # `co_scale: auto`'s weights of `co_items`' term, the trained state first
 # `co_scale: auto` ranks at most this many validation queries a scenario (a seeded sample, ranked under every
 # weight), and chooses for a kind of user (new in the scenario, active there) only with at least
@@ -118,6 +120,15 @@ class MistConfig(ModelConfig):
     # "cold_rate"). With a counted prior (implicit data) the "scale" form already keeps the rate whole, and with
     # `cold_scale: off` nothing is chosen: in both cases it adds nothing.
     cold_rate: bool = True
+    # "auto" (the default; with the counted prior, implicit data, and `cold_scale: auto`): after `cold_scale`, each
+    # scenario's validation rows, scored as their users would be new there, choose how much a new user's prior leans
+    # on what they did elsewhere: the prior times 1 + b (log(1 + n) - center), n the events in the user's history (a
+    # new user's are all from other scenarios), center the mean of log(1 + n) over the training users (n their
+    # training positives, at most the history length), b in PRIOR_TILTS (0, the trained state, first; ties keep it).
+    # On the Amazon pairs the users who did more in the other domain follow the target's popular items more closely
+    # (benchmarks/cold_auc_ceiling.py; docs/models.md, "prior_tilt"). Users with events in the scenario are not
+    # touched. "off": b = 0.
+    prior_tilt: Literal["auto", "off"] = "auto"
     # "auto" (the default): after training (and after `cold_scale`), each scenario's validation rows choose what a
     # user with at least one event there gets of the learned part of the logit, s in COLD_SCALES, in the "scale"
     # form: with the counted prior logit = prior + co + s * (bias + rest), without one bias + co + s * rest, chosen

@@ -81,6 +81,7 @@ class _Side:
         prior = m.prior[s, items.item] if m.prior is not None else torch.zeros_like(bias)
         self.kept, self.scaled = m._cold_item_terms(bias, prior)
         self.offset = self.kept + self.scaled
+        self.prior = prior  # what `prior_tilt` scales for a new user (Mist.tilt_factors)
         # `cold_scale: auto`: the scale s for a user with no event in the scenario (Mist._scales at activity 0, as
         # the scales stand when the side is made), None where it is 1; and its form (`anchor`: s scales what the
         # history adds to the network's no-history logit; else the learned item terms and the network).
@@ -116,7 +117,7 @@ class _Side:
     def subset(self, columns: torch.Tensor) -> _Side:
         """The same terms for the candidates at `columns` only (a retrieval stage's few hundred, per request)."""
         out = copy.copy(self)
-        for name in ("q", "key", "gate_q", "mapped", "kept", "scaled", "cold_kept", "cold_scaled", "offset",
+        for name in ("q", "key", "gate_q", "mapped", "kept", "scaled", "cold_kept", "cold_scaled", "offset", "prior",
                      "first_item", "aux_item", "null"):
             value = getattr(self, name)
             if value is not None:
@@ -196,6 +197,7 @@ class MistCatalogue:
         co = torch.empty_like(out) if m.co is not None else None
         with torch.no_grad():
             user_x = m._features(queries)  # (U, D_f): the user columns of the embedding, activity, per-scenario user
+            tilt = m.tilt_factors(queries)  # (U,) `prior_tilt`: each new user's prior factor minus 1
             user_x[:, :m.embed.d_out] *= ~self.item_columns
             hist = m.embed.history_items(queries, m.cfg.side_features)  # (U, L, E)
             tokens = m.tokens(queries, hist)
@@ -226,6 +228,8 @@ class MistCatalogue:
                     out[i] = side.offset + anchor + side.cold * (rest - anchor)
                 else:  # new in the scenario, the "scale" form (or "rate": the counted rate kept instead)
                     out[i] = side.cold_kept + side.cold * (side.cold_scaled + rest)
+                if tilt is not None and float(tilt[i]) != 0.0:  # new in the scenario: the prior tilted
+                    out[i] += tilt[i] * side.prior
                 if co is not None:  # item-to-item: the query's events' neighbours added into their columns
                     assert m.co is not None
                     co[i] = m.co.scatter(queries.hist_items[i:i + 1], queries.hist_scenarios[i:i + 1],

@@ -1086,3 +1086,111 @@ def test_mist_null_interest_can_take_the_whole_interest_or_none_of_it(prepared: 
         model.null_gate.fill_(0.0)  # in between: a share of the interest, less than 1
         total = model.explain(b).source_share.sum(1)[has]
         assert ((total > 0.05) & (total < 0.95)).all()
+
+
+@pytest.fixture(scope="module")
+def implicit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Implicit data (negatives sampled when prepared): two scenarios, users of every activity in each."""
+    from mistrec.data import load_dataset_config
+    from mistrec.data import prepare as prepare_data
+
+    root = tmp_path_factory.mktemp("implicit")
+    rng = np.random.default_rng(0)
+    lines = ["u,i,s,t"] + [f"u{u},{rng.integers(0, 30) if s == 'a' else 100 + rng.integers(0, 12)},{s},{rng.integers(0, 10**6)}"
+                           for u in range(80) for s in ("a", "b") for _ in range(rng.integers(1, 12))]
+    (root / "x.csv").write_text("\n".join(lines) + "\n")
+    cfg = {"name": "implicit", "label": {"implicit": True}, "negatives": {"per_positive": 1},
+           "interactions": [{"path": "x.csv", "columns": {"user_id": "u", "item_id": "i", "scenario": "s",
+                                                           "timestamp": "t"}}],
+           "protocol": {"name": "temporal", "valid": 0.2, "test": 0.2}}
+    (root / "x.yaml").write_text(yaml.safe_dump(cfg))
+    prepare_data(load_dataset_config(root / "x.yaml"), root / "out", history_length=8, quiet=True)
+    return root / "out"
+
+
+def test_mist_prior_tilt_scales_a_new_users_prior_by_their_events_elsewhere(implicit: Path, prepared: Path) -> None:
+    """`prior_tilt`: its center is the training users' mean log(1 + positives, at most L) (by hand); with b set in a
+    scenario, a new user's logit there moves by b (log(1 + history events) - center) times the item's prior, on
+    the pointwise path and the catalogue path alike; users with events there, and the other scenario, do not move.
+    On logged labels (no counted prior) there is nothing to tilt; a run saved without it loads untilted and refuses
+    to choose until its center is fitted."""
+    torch.manual_seed(0)
+    ds = PreparedDataset.load(implicit)
+    enc = FeatureEncoder().fit(ds)
+    assert enc.spec_.sampled_negatives
+    train = enc.rows(ds, "train")
+    model = cast_mist(build_model("mist", enc.spec_, {"embedding_dim": 8}))
+    model.setup(enc.indexed(train))
+    ix = enc.indexed(train)
+    counts = np.bincount(ix.user[ix.label > 0])
+    want_center = np.log1p(np.minimum(counts[counts > 0], enc.spec_.history_length)).mean()
+    assert model.tilt_center is not None and model.prior_tilt is not None
+    assert float(model.tilt_center) == pytest.approx(want_center, rel=1e-6)
+    assert any(o[0].startswith("tilt ") for o in model.validation_rounds())
+    model.eval()
+    rows = enc.rows(ds, "test")
+    b = enc.batch(rows, np.arange(len(rows)))
+    new = Mist.made_new(b)  # every row as its user would be new in its scenario
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        before_new, before = model(new), model(b)
+        model.prior_tilt[1] = 0.4  # scenario 1 only
+        after_new, after = model(new), model(b)
+    s1 = new.scenario == 1
+    events = new.hist_mask.sum(1).float()
+    prior = model.prior[new.scenario, new.item]
+    moved = 0.4 * (torch.log1p(events) - model.tilt_center) * prior
+    torch.testing.assert_close(after_new[s1], before_new[s1] + moved[s1], rtol=1e-5, atol=1e-5)
+    assert (moved[s1].abs() > 1e-3).any()  # the check can fail: the tilt moves these rows
+    torch.testing.assert_close(after_new[~s1], before_new[~s1])
+    active = b.activity > 0
+    assert active.any()
+    torch.testing.assert_close(after[active], before[active])
+    # the catalogue path: new users' queries ranked against items, as the crossed forward scores them
+    queries = new.subset(torch.nonzero(s1).flatten()[:4])
+    items = enc.item_batch(np.arange(1, 20))
+    with torch.no_grad():
+        got = model.score_candidates(queries, items)
+        want = model(queries.cross(items)).view(len(queries), 19)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    # saved before the tilt: untilted, no center, the round refused until it is fitted
+    state = {k: v for k, v in model.state_dict().items() if k not in ("prior_tilt", "tilt_center")}
+    old = cast_mist(build_model("mist", enc.spec_, {"embedding_dim": 8}))
+    old.load_state_dict(state)
+    assert old.prior_tilt is not None and not bool(old.prior_tilt.any()) and bool(torch.isnan(old.tilt_center))
+    with pytest.raises(RuntimeError, match="fit_tilt_center"):
+        old.use_option("tilt 0.1")
+    old.fit_tilt_center(ix.user, ix.label)
+    assert float(old.tilt_center) == pytest.approx(want_center, rel=1e-6)
+    # logged labels: no counted prior, nothing to tilt
+    logged = FeatureEncoder().fit(PreparedDataset.load(prepared))
+    plain = cast_mist(build_model("mist", logged.spec_, {"embedding_dim": 8}))
+    assert plain.prior_tilt is None and not any(o[0].startswith("tilt ") for o in plain.validation_rounds())
+
+
+def cast_mist(model: object) -> Mist:
+    assert isinstance(model, Mist)
+    return model
+
+
+def test_mist_prior_tilt_is_chosen_per_scenario_on_validation(implicit: Path, tmp_path: Path) -> None:
+    """`mistrec train` on implicit data makes the tilt round after cold_scale's: each scenario keeps the b with the
+    highest validation AUC (the trained state, 0, on a tie), recorded in run.json and saved with the weights."""
+    torch.set_num_threads(1)
+    fit_run(implicit, "mist", tmp_path / "run", model_values={"embedding_dim": 8},
+            train_cfg=TrainConfig(epochs=2, batch_size=64), quiet=True)
+    selected = json.loads((tmp_path / "run" / "run.json").read_text())["result"]["selected"]
+    order = list(selected)
+    assert order.index("cold_scale") < order.index("prior_tilt") < order.index("warm_scale")
+    model, _, _ = load_run(tmp_path / "run")
+    assert isinstance(model, Mist) and model.prior_tilt is not None
+    for s, name in enumerate(("a", "b"), start=1):
+        record = selected["prior_tilt"][name]
+        aucs = {float(b): v for b, v in record["valid_auc"].items()}
+        best = max(aucs, key=lambda b: (aucs[b], b == 0.0))
+        if record["rows_moved"] >= MIN_CHOICE_ROWS:
+            assert aucs[record["chosen"]] == aucs[best]
+        else:  # too few rows moved to choose by: the trained state
+            assert record["chosen"] == 0.0
+        assert float(model.prior_tilt[s]) == pytest.approx(record["chosen"])
