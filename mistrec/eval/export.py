@@ -122,6 +122,7 @@ def _graph_ready(model: _M) -> _M:
             module.graph = True
         if isinstance(module, Mist):  # the "anchor" form of cold_scale in the graph where a scenario chose it
             module.graph_anchor = module.cold_anchor is not None and bool(module.cold_anchor.any())
+            module.graph_tilt = module.prior_tilt is not None and bool(module.prior_tilt.any())
     return ready
 
 

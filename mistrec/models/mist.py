@@ -110,6 +110,7 @@ class Mist(Model):
     # ChoosesOnRanking and ChoosesExposure: `co_scale: auto` and `rank_exposure: auto` rank at most this many a scenario
     ranking_queries = CO_CHOICE_QUERIES
     graph_anchor: bool | None = None  # a copy for export (eval.export): whether its graph computes `_anchor`
+    graph_tilt: bool | None = None  # likewise: whether its graph computes `prior_tilt`'s term
 
     @classmethod
     def encoder_args(cls, cfg: ModelConfig) -> dict[str, object]:
@@ -674,13 +675,13 @@ class Mist(Model):
         return Explanation(logit=logit, event_weights=it.w, event_effect=effective, source_mass=it.mass,
                            source_share=it.share.sum(-1), pool_share=it.share, transfer_terms=terms, event_co=co)
 
-    def _head(self, b: Batch, u: torch.Tensor, q: torch.Tensor, transfer: torch.Tensor | None = None
-              ) -> torch.Tensor:
+    def _head(self, b: Batch, u: torch.Tensor, q: torch.Tensor, transfer: torch.Tensor | None = None,
+              events: torch.Tensor | None = None) -> torch.Tensor:
         """5-6. The scenario-adaptive top on [features, u, u * q] (+ STAR's auxiliary network on [scenario(s),
         features], + the transfer read-out's logit term): one logit per row of b, safe for new and unknown
-        scenarios."""
+        scenarios. `events`: each row's history events, where b is given without its history (`prior_tilt`)."""
         x, aux = self._top_input(b, u, q, transfer)
-        return self._click(x, aux, b, self._anchor(b, u, q))
+        return self._click(x, aux, b, self._anchor(b, u, q), events)
 
     def _network(self, x: torch.Tensor, aux: torch.Tensor | None, b: Batch) -> torch.Tensor:
         """The network's part of the logit (B,): the top on x, plus the terms outside it (`_top_input`)."""
@@ -725,8 +726,8 @@ class Mist(Model):
         n = len(self.cold_scale)
         return scenario.clamp_max(n - 1), (scenario < n) & (activity == 0)
 
-    def _click(self, x: torch.Tensor, aux: torch.Tensor | None, b: Batch, anchor: torch.Tensor | None = None
-               ) -> torch.Tensor:
+    def _click(self, x: torch.Tensor, aux: torch.Tensor | None, b: Batch, anchor: torch.Tensor | None = None,
+               events: torch.Tensor | None = None) -> torch.Tensor:
         rest = self._network(x, aux, b)
         scale = self._scales(b.scenario, b.activity)
         if scale is None:
@@ -741,7 +742,7 @@ class Mist(Model):
             s = b.scenario.clamp_max(len(self.cold_rate) - 1)
             rate_kept, rate_learned = self._cold_item_terms(bias, prior, self.cold_rate[s, b.item])
             kept, learned = torch.where(rated, rate_kept, kept), torch.where(rated, rate_learned, learned)
-        tilt = self._tilt_term(b, prior)
+        tilt = self._tilt_term(b, prior, events)
         if tilt is not None:  # `prior_tilt`: a new user's prior leaning on their events elsewhere
             kept = kept + tilt
         logit = torch.addcmul(kept, scale, learned + rest)
@@ -766,22 +767,25 @@ class Mist(Model):
             return bias, torch.zeros_like(bias)
         return prior, bias
 
-    def tilt_factors(self, b: Batch) -> torch.Tensor | None:
+    def tilt_factors(self, b: Batch, events: torch.Tensor | None = None) -> torch.Tensor | None:
         """`prior_tilt: auto` in evaluation: each row's factor of the prior minus 1 (B,), b (log(1 + n) - center) for
-        a user new in a trained scenario (n the events in its history), clamped so the prior's factor is >= 0; 0 for
-        the others. None where nothing is tilted (training, off, every b 0). The one place the rule lives: `_click`
-        and the catalogue path (mist_rank) both call it."""
-        if self.prior_tilt is None or self.training or not bool(self.prior_tilt.any()):
+        a user new in a trained scenario (n the events in its history, or `events` where b comes without it), clamped
+        so the prior's factor is >= 0; 0 for the others. None where nothing is tilted (training, off, every b 0).
+        The one place the rule lives: `_click` and the catalogue path (mist_rank) both call it."""
+        if self.prior_tilt is None or self.training:
+            return None
+        # a copy for export knows before tracing (`graph_tilt`): the tracer cannot branch on the buffer's values
+        if not (self.graph_tilt if self.graph_tilt is not None else bool(self.prior_tilt.any())):
             return None
         assert self.tilt_center is not None
         s, new = self._new_rows(b.scenario, b.activity)
-        events = b.hist_mask.sum(1).to(torch.float32)
-        factor = (self.prior_tilt.index_select(0, s) * (torch.log1p(events) - self.tilt_center)).clamp_min(-1.0)
+        n = (b.hist_mask.sum(1) if events is None else events).to(torch.float32)
+        factor = (self.prior_tilt.index_select(0, s) * (torch.log1p(n) - self.tilt_center)).clamp_min(-1.0)
         return torch.where(new, factor, torch.zeros_like(factor))
 
-    def _tilt_term(self, b: Batch, prior: torch.Tensor) -> torch.Tensor | None:
+    def _tilt_term(self, b: Batch, prior: torch.Tensor, events: torch.Tensor | None = None) -> torch.Tensor | None:
         """What `prior_tilt` adds to each row's logit (B,): its factor minus 1 times its prior; None where nothing."""
-        factors = self.tilt_factors(b)
+        factors = self.tilt_factors(b, events)
         return None if factors is None else factors * prior
 
     def fit_tilt_center(self, users: np.ndarray, label: np.ndarray) -> None:
@@ -1028,7 +1032,8 @@ class Mist(Model):
                                       candidate) for i in range(n)]
         u = torch.cat([p[0] for p in parts])  # (U * C, E)
         transfer = None if self.match is None else torch.cat([p[1] for p in parts])  # type: ignore[misc]
-        out = self._head(queries.cross(items, history=False), u, q.reshape(n * c, -1), transfer).view(n, c)
+        events = queries.hist_mask.sum(1).repeat_interleave(c)  # each crossed row's query's (`prior_tilt`)
+        out = self._head(queries.cross(items, history=False), u, q.reshape(n * c, -1), transfer, events).view(n, c)
         if self.co is None:
             return out, None
         liked = queries.hist_mask & (queries.hist_labels > 0)

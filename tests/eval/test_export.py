@@ -82,7 +82,8 @@ def test_the_ranking_graph_scores_as_score_candidates(values: dict, form: str, w
     history, of a few events and of a whole window, new users at a cold_scale below 1 in each form ("scale",
     "anchor", and "rate" on these logged labels), users with events in the scenario at a warm_scale of 1 or below,
     at another history length and number of candidates than the export's example; with `co_scale: auto` the
-    item-to-item term weighted apart for new and active users."""
+    item-to-item term weighted apart for new and active users; with the counted prior, new users' prior tilted
+    (`prior_tilt`)."""
     from mistrec.eval.export import QUERY_INPUTS, RANK_INPUTS, export_rank
     from mistrec.features import FeatureEncoder
     from mistrec.models import build_model
@@ -112,6 +113,9 @@ def test_the_ranking_graph_scores_as_score_candidates(values: dict, form: str, w
         if model.co_scale is not None:
             model.co_scale[:, 0] = 0.5
             model.co_scale[:, 1] = 0.25
+        if model.prior_tilt is not None:  # with the counted prior: new users' prior tilted by their history
+            assert model.tilt_center is not None and not bool(torch.isnan(model.tilt_center))
+            model.prior_tilt.fill_(0.2)
     assert queries.activity[6:].all()  # the rows warm_scale reaches
     items = enc.item_batch(np.arange(1, 60))
     parity = export_rank(model, queries, items, tmp_path / "rank.onnx")

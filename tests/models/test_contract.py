@@ -401,7 +401,9 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
     item-to-item term, at "anchor 0" the item terms, the network's no-history logit and the item-to-item term; the
     logit is linear in the scale; training never reads it; the catalogue path and explain score as forward."""
     torch.set_num_threads(1)
-    values = {"embedding_dim": 8, "item_prior": True}  # the counted prior, which the scale leaves whole
+    # the counted prior, which the scale leaves whole; no `prior_tilt` (its own test below), which would move the
+    # new users' prior after this choice
+    values = {"embedding_dim": 8, "item_prior": True, "prior_tilt": "off"}
     summary = fit_run(prepared, "mist", tmp_path / "run", model_values=values,
                       train_cfg=TrainConfig(epochs=3, batch_size=512, lr=3e-3, seed=3), quiet=True)
     chosen = summary["train"]["selected"]["cold_scale"]
@@ -737,7 +739,8 @@ def test_mist_warm_scale_auto_settles_each_scenario_on_its_rows_as_they_are(prep
     model, enc, _ = load_run(tmp_path / "run")
     assert model.warm_scale is not None
     names = enc.spec_.scenario_names
-    options = model.validation_rounds()[2]
+    options = model.validation_rounds()[-1]  # the last round, after cold_scale's and prior_tilt's
+    assert options[0] == "warm 1"
     ds = PreparedDataset.load(prepared)
     valid = enc.rows(ds, "valid")
     for s, name in enumerate(names, start=1):
@@ -1152,8 +1155,10 @@ def test_mist_prior_tilt_scales_a_new_users_prior_by_their_events_elsewhere(impl
     items = enc.item_batch(np.arange(1, 20))
     with torch.no_grad():
         got = model.score_candidates(queries, items)
+        general = model._score_crossed(queries, items)  # the exported graph's path: the head reads no history
         want = model(queries.cross(items)).view(len(queries), 19)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(general, want, rtol=1e-4, atol=1e-5)
     # saved before the tilt: untilted, no center, the round refused until it is fitted
     state = {k: v for k, v in model.state_dict().items() if k not in ("prior_tilt", "tilt_center")}
     old = cast_mist(build_model("mist", enc.spec_, {"embedding_dim": 8}))
