@@ -1099,7 +1099,10 @@ def implicit(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("implicit")
     rng = np.random.default_rng(0)
-    lines = ["u,i,s,t"] + [f"u{u},{rng.integers(0, 30) if s == 'a' else 100 + rng.integers(0, 12)},{s},{rng.integers(0, 10**6)}"
+    def item(s: str) -> int:
+        return int(rng.integers(0, 30)) if s == "a" else 100 + int(rng.integers(0, 12))
+
+    lines = ["u,i,s,t"] + [f"u{u},{item(s)},{s},{rng.integers(0, 10**6)}"
                            for u in range(80) for s in ("a", "b") for _ in range(rng.integers(1, 12))]
     (root / "x.csv").write_text("\n".join(lines) + "\n")
     cfg = {"name": "implicit", "label": {"implicit": True}, "negatives": {"per_positive": 1},
