@@ -75,7 +75,7 @@ def test_mist_exports_with_its_scenario_routing_and_attention(mist_run: Path, pr
     ({"softmax_scope": "pool", "weights": "din", "top": "mlp", "cold_rate": False}, "anchor", 0.75),
     ({"self_attention_layers": 1, "null_interest": True, "scorer": "mlp", "polarity_pools": False,
       "user_per_scenario": True, "cold_rate": False}, "scale", 0.25),
-    ({"co_items": 5, "item_prior": True, "co_scale": "auto"}, "anchor", 0.5)])
+    ({"co_items": 5, "item_prior": True, "co_scale": "auto", "prior_tilt": "auto"}, "anchor", 0.5)])
 def test_the_ranking_graph_scores_as_score_candidates(values: dict, form: str, warm: float, prepared: Path,
                                                       tmp_path: Path) -> None:
     """rank.onnx (one query, C candidates) against the model's own full-catalogue scores, with queries of no

@@ -1115,17 +1115,17 @@ def implicit(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_mist_prior_tilt_scales_a_new_users_prior_by_their_events_elsewhere(implicit: Path, prepared: Path) -> None:
-    """`prior_tilt`: its center is the training users' mean log(1 + positives, at most L) (by hand); with b set in a
-    scenario, a new user's logit there moves by b (log(1 + history events) - center) times the item's prior, on
-    the pointwise path and the catalogue path alike; users with events there, and the other scenario, do not move.
-    On logged labels (no counted prior) there is nothing to tilt; a run saved without it loads untilted and refuses
-    to choose until its center is fitted."""
+    """`prior_tilt: auto` (off by default): its center is the training users' mean log(1 + positives, at most L)
+    (by hand); with b set in a scenario, a new user's logit there moves by b (log(1 + history events) - center)
+    times the item's prior, on the pointwise, catalogue and general crossed paths alike; users with events there,
+    and the other scenario, do not move. On logged labels (no counted prior) there is nothing to tilt; a run saved
+    without it loads untilted and refuses to choose until its center is fitted."""
     torch.manual_seed(0)
     ds = PreparedDataset.load(implicit)
     enc = FeatureEncoder().fit(ds)
     assert enc.spec_.sampled_negatives
     train = enc.rows(ds, "train")
-    model = cast_mist(build_model("mist", enc.spec_, {"embedding_dim": 8}))
+    model = cast_mist(build_model("mist", enc.spec_, {"embedding_dim": 8, "prior_tilt": "auto"}))
     model.setup(enc.indexed(train))
     ix = enc.indexed(train)
     counts = np.bincount(ix.user[ix.label > 0])
@@ -1133,6 +1133,8 @@ def test_mist_prior_tilt_scales_a_new_users_prior_by_their_events_elsewhere(impl
     assert model.tilt_center is not None and model.prior_tilt is not None
     assert float(model.tilt_center) == pytest.approx(want_center, rel=1e-6)
     assert any(o[0].startswith("tilt ") for o in model.validation_rounds())
+    default = cast_mist(build_model("mist", enc.spec_, {"embedding_dim": 8}))  # "off" by default: no round
+    assert default.prior_tilt is None and not any(o[0].startswith("tilt ") for o in default.validation_rounds())
     model.eval()
     rows = enc.rows(ds, "test")
     b = enc.batch(rows, np.arange(len(rows)))
@@ -1164,7 +1166,7 @@ def test_mist_prior_tilt_scales_a_new_users_prior_by_their_events_elsewhere(impl
     torch.testing.assert_close(general, want, rtol=1e-4, atol=1e-5)
     # saved before the tilt: untilted, no center, the round refused until it is fitted
     state = {k: v for k, v in model.state_dict().items() if k not in ("prior_tilt", "tilt_center")}
-    old = cast_mist(build_model("mist", enc.spec_, {"embedding_dim": 8}))
+    old = cast_mist(build_model("mist", enc.spec_, {"embedding_dim": 8, "prior_tilt": "auto"}))
     old.load_state_dict(state)
     assert old.prior_tilt is not None and not bool(old.prior_tilt.any()) and bool(torch.isnan(old.tilt_center))
     with pytest.raises(RuntimeError, match="fit_tilt_center"):
@@ -1173,7 +1175,7 @@ def test_mist_prior_tilt_scales_a_new_users_prior_by_their_events_elsewhere(impl
     assert float(old.tilt_center) == pytest.approx(want_center, rel=1e-6)
     # logged labels: no counted prior, nothing to tilt
     logged = FeatureEncoder().fit(PreparedDataset.load(prepared))
-    plain = cast_mist(build_model("mist", logged.spec_, {"embedding_dim": 8}))
+    plain = cast_mist(build_model("mist", logged.spec_, {"embedding_dim": 8, "prior_tilt": "auto"}))
     assert plain.prior_tilt is None and not any(o[0].startswith("tilt ") for o in plain.validation_rounds())
 
 
@@ -1183,10 +1185,11 @@ def cast_mist(model: object) -> Mist:
 
 
 def test_mist_prior_tilt_is_chosen_per_scenario_on_validation(implicit: Path, tmp_path: Path) -> None:
-    """`mistrec train` on implicit data makes the tilt round after cold_scale's: each scenario keeps the b with the
-    highest validation AUC (the trained state, 0, on a tie), recorded in run.json and saved with the weights."""
+    """`prior_tilt: auto`: `mistrec train` on implicit data makes the tilt round after cold_scale's: each scenario
+    keeps the b with the highest validation AUC (the trained state, 0, on a tie), recorded in run.json and saved
+    with the weights."""
     torch.set_num_threads(1)
-    fit_run(implicit, "mist", tmp_path / "run", model_values={"embedding_dim": 8},
+    fit_run(implicit, "mist", tmp_path / "run", model_values={"embedding_dim": 8, "prior_tilt": "auto"},
             train_cfg=TrainConfig(epochs=2, batch_size=64), quiet=True)
     selected = json.loads((tmp_path / "run" / "run.json").read_text())["result"]["selected"]
     order = list(selected)
