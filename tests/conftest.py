@@ -117,6 +117,38 @@ def prepared_synthetic(root: Path, protocol: str = "temporal", history_length: i
     return root / "prepared"
 
 
+def prepared_implicit(root: Path, n_users: int, b_items: range, per_user: int | None = 6, per_positive: int = 1,
+                      protocol: str = "random", history_length: int | None = None) -> Path:
+    """Implicit data (every row a positive; negatives sampled when prepared) in two scenarios, "a" over items 0-29
+    and "b" over `b_items`, written under root and prepared to root/out; returns the prepared directory.
+    `per_user`: each user's events per scenario, or None for 1-11 at random with random integer times (a temporal
+    protocol then gives users of every activity in each scenario)."""
+    import numpy as np
+
+    from mistrec.data import load_dataset_config
+    from mistrec.data import prepare as prepare_data
+
+    rng = np.random.default_rng(0)
+
+    def item(s: str) -> int:
+        return int(rng.integers(0, 30)) if s == "a" else int(rng.choice(b_items))
+
+    timed = per_user is None
+    lines = ["u,i,s" + (",t" if timed else "")]
+    for u in range(n_users):
+        for s in ("a", "b"):
+            for _ in range(int(rng.integers(1, 12)) if per_user is None else per_user):
+                lines.append(f"u{u},{item(s)},{s}" + (f",{rng.integers(0, 10**6)}" if timed else ""))
+    (root / "x.csv").write_text("\n".join(lines) + "\n")
+    columns = {"user_id": "u", "item_id": "i", "scenario": "s", **({"timestamp": "t"} if timed else {})}
+    split = {"valid": 0.2, "test": 0.2} if protocol == "temporal" else {"valid": 0.1, "test": 0.1}
+    cfg = {"name": "implicit", "label": {"implicit": True}, "negatives": {"per_positive": per_positive},
+           "interactions": [{"path": "x.csv", "columns": columns}], "protocol": {"name": protocol, **split}}
+    write_yaml(root / "x.yaml", cfg)
+    prepare_data(load_dataset_config(root / "x.yaml"), root / "out", history_length=history_length, quiet=True)
+    return root / "out"
+
+
 def small_run(prepared: Path, model: str, out: Path, epochs: int = 2, batch_size: int = 512) -> Path:
     """A run of `model` with 8-dimensional embeddings trained briefly (seed 1, 1 thread) on `prepared`, written to
     `out`: the trained run a test of what reads runs (ranking, indexes, export, serving) needs."""

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from mistrec.batch import Batch
 from mistrec.data import PreparedDataset
@@ -26,7 +25,7 @@ from mistrec.models.base import Calibrates, Explains, FitsDirectly, ReportsGates
 from mistrec.models.mist import Mist
 from mistrec.models.mist_config import CO_CHOICE_P, CO_SCALES, COLD_SCALES, MIN_CHOICE_QUERIES, MIN_CHOICE_ROWS
 from mistrec.train import TrainConfig, load_run, predict
-from tests.conftest import prepared_synthetic
+from tests.conftest import prepared_implicit, prepared_synthetic
 
 
 @pytest.fixture(scope="module")
@@ -993,19 +992,8 @@ def test_mist_item_prior_follows_sampled_negatives(tmp_path: Path, prepared: Pat
     counted` the prior it fits is the popularity baseline's logit (the same smoothing), with the default
     (`expected`) each item's negatives are the scenario's mean over its items with a positive (by hand), so the
     prior orders a scenario's items as their count of positives does; an explicit item_prior wins either way."""
-    from mistrec.data import load_dataset_config
-    from mistrec.data import prepare as prepare_data
-
-    rng = np.random.default_rng(0)
-    lines = ["u,i,s"] + [f"u{u},{rng.integers(0, 30) if s == 'a' else rng.integers(0, 9)},{s}"
-                         for u in range(40) for s in ("a", "b") for _ in range(6)]
-    (tmp_path / "x.csv").write_text("\n".join(lines) + "\n")
-    cfg = {"name": "implicit", "label": {"implicit": True}, "negatives": {"per_positive": 1},
-           "interactions": [{"path": "x.csv", "columns": {"user_id": "u", "item_id": "i", "scenario": "s"}}],
-           "protocol": {"name": "random", "valid": 0.1, "test": 0.1}}
-    (tmp_path / "x.yaml").write_text(yaml.safe_dump(cfg))
-    prepare_data(load_dataset_config(tmp_path / "x.yaml"), tmp_path / "out", quiet=True)
-    ds = PreparedDataset.load(tmp_path / "out")
+    out = prepared_implicit(tmp_path, 40, range(0, 9))
+    ds = PreparedDataset.load(out)
     enc = FeatureEncoder().fit(ds)
     assert enc.spec_.sampled_negatives
     rows = enc.rows(ds, "train")
@@ -1093,25 +1081,9 @@ def test_mist_null_interest_can_take_the_whole_interest_or_none_of_it(prepared: 
 
 @pytest.fixture(scope="module")
 def implicit(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Implicit data (negatives sampled when prepared): two scenarios, users of every activity in each."""
-    from mistrec.data import load_dataset_config
-    from mistrec.data import prepare as prepare_data
-
-    root = tmp_path_factory.mktemp("implicit")
-    rng = np.random.default_rng(0)
-    def item(s: str) -> int:
-        return int(rng.integers(0, 30)) if s == "a" else 100 + int(rng.integers(0, 12))
-
-    lines = ["u,i,s,t"] + [f"u{u},{item(s)},{s},{rng.integers(0, 10**6)}"
-                           for u in range(80) for s in ("a", "b") for _ in range(rng.integers(1, 12))]
-    (root / "x.csv").write_text("\n".join(lines) + "\n")
-    cfg = {"name": "implicit", "label": {"implicit": True}, "negatives": {"per_positive": 1},
-           "interactions": [{"path": "x.csv", "columns": {"user_id": "u", "item_id": "i", "scenario": "s",
-                                                           "timestamp": "t"}}],
-           "protocol": {"name": "temporal", "valid": 0.2, "test": 0.2}}
-    (root / "x.yaml").write_text(yaml.safe_dump(cfg))
-    prepare_data(load_dataset_config(root / "x.yaml"), root / "out", history_length=8, quiet=True)
-    return root / "out"
+    """Implicit data in two scenarios, users of every activity in each (random times, temporal split)."""
+    return prepared_implicit(tmp_path_factory.mktemp("implicit"), 80, range(100, 112), per_user=None,
+                             protocol="temporal", history_length=8)
 
 
 def test_mist_prior_tilt_scales_a_new_users_prior_by_their_events_elsewhere(implicit: Path, prepared: Path) -> None:

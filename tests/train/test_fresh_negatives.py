@@ -9,15 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
-from mistrec.data import PreparedDataset, load_dataset_config
-from mistrec.data import prepare as prepare_data
+from mistrec.data import PreparedDataset
 from mistrec.data.negatives import FreshNegatives
 from mistrec.features import FeatureEncoder
 from mistrec.models.registry import build_model
 from mistrec.train import TrainConfig, train
-from tests.conftest import prepared_synthetic
+from tests.conftest import prepared_implicit, prepared_synthetic
 
 
 def test_redrawn_negatives_come_from_the_pool_and_avoid_the_users_positives() -> None:
@@ -56,17 +54,7 @@ def test_a_scenario_with_no_training_positive_keeps_its_negatives() -> None:
 
 @pytest.fixture(scope="module")
 def implicit(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("fresh")
-    rng = np.random.default_rng(0)
-    lines = ["u,i,s"] + [f"u{u},{rng.integers(0, 30) if s == 'a' else 100 + rng.integers(0, 12)},{s}"
-                         for u in range(60) for s in ("a", "b") for _ in range(6)]
-    (root / "x.csv").write_text("\n".join(lines) + "\n")
-    cfg = {"name": "implicit", "label": {"implicit": True}, "negatives": {"per_positive": 2},
-           "interactions": [{"path": "x.csv", "columns": {"user_id": "u", "item_id": "i", "scenario": "s"}}],
-           "protocol": {"name": "random", "valid": 0.1, "test": 0.1}}
-    (root / "x.yaml").write_text(yaml.safe_dump(cfg))
-    prepare_data(load_dataset_config(root / "x.yaml"), root / "out", quiet=True)
-    return root / "out"
+    return prepared_implicit(tmp_path_factory.mktemp("fresh"), 60, range(100, 112), per_positive=2)
 
 
 def _trained_batches(prepared: Path, negatives: str, monkeypatch: pytest.MonkeyPatch, epochs: int = 2
