@@ -396,10 +396,9 @@ class Mist(Model):
         `cold_scale: auto` (which part of the logit a user new in the scenario gets scaled, and by how much: "scale
         s" for each s of COLD_SCALES, "anchor s" for each s below 1, and with `cold_rate` on logged labels "rate s"
         for each s below 1; docs/models.md, "cold_scale: auto"), then `prior_tilt: auto` (how a new user's prior
-        leans on their events elsewhere: "tilt b" for each b of PRIOR_TILTS), then `warm_scale: auto` (the share of
-        the learned
-        part of the logit a user with events in the scenario gets: "warm s" for each s of COLD_SCALES;
-        docs/models.md, "warm_scale: auto")."""
+        leans on their events elsewhere: "tilt b" for each b of PRIOR_TILTS; off by default), then `warm_scale: auto`
+        (the share of the learned part of the logit a user with events in the scenario gets: "warm s" for each s of
+        COLD_SCALES; docs/models.md, "warm_scale: auto")."""
         rounds: tuple[tuple[str, ...], ...] = ()
         if self.read_cold_id is not None:
             rounds += (("hide", "keep"),)
@@ -444,7 +443,8 @@ class Mist(Model):
                scenario_names: Sequence[str]) -> dict[str, Any]:
         """Each trained scenario keeps the round's option with the highest validation AUC, the earlier one on a tie
         (NaN never wins), where the options move the scores of at least MIN_CHOICE_ROWS of its validation rows;
-        with fewer, the round's first option, the trained state (cold_id: hidden; cold_scale, warm_scale: 1)."""
+        with fewer, the round's first option, the trained state (cold_id: hidden; cold_scale, warm_scale: 1;
+        prior_tilt: 0)."""
         name = ("cold_id" if options == ("hide", "keep") else "warm_scale" if options[0].startswith("warm ")
                 else "prior_tilt" if options[0].startswith("tilt ") else "cold_scale")
         self.use_option(options[0])  # every scenario, the unknown one included, back to the trained state first
