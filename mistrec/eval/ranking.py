@@ -112,27 +112,38 @@ def choose_exposure(model: ChoosesExposure, enc: FeatureEncoder, ds: PreparedDat
     helps where what users are shown follows what is popular (MovieLens' ratings: NDCG@10 on the family shelf 0.16
     -> 0.33) and hurts where it follows each user's own interest (the synthetic platforms choose the shown item by
     the user's interest: 0.43 -> 0.28 in home_feed; docs/benchmarks.md, "rank_exposure chosen per scenario").
-    A scenario with no validation query keeps it. Sets `model.exposed`; returns what it chose, {} with nothing
-    to choose or no validation rows."""
+    Each block of queries is scored once and ranked both ways. A scenario with no validation query keeps it. Sets
+    `model.exposed`; returns what it chose, {} with nothing to choose or no validation rows."""
     exposed = model.exposed
     if exposed is None or not (ds.interactions["split"] == "valid").any():
         return {}
-    scored: dict[bool, dict[str, Any]] = {}
-    for on in (True, False):
-        exposed.fill_(on)
-        ranked = rank_full_catalogue(cast(Model, model), enc, ds, split="valid", ks=(10,), quiet=quiet,
-                                     max_queries=model.ranking_queries)
-        scored[on] = ranked.metrics["by_scenario"]
+    cast(Model, model).eval()
     exposed.fill_(True)
+    # each block of queries scored once and ranked both ways: by the logit, and by the ranking scores with the
+    # exposure on (every scenario's, as `exposed` now stands)
+    ndcg: dict[bool, dict[str, float]] = {True: {}, False: {}}
+    queries_in: dict[str, int] = {}
+    for sq in _scenario_queries(cast(Model, model), enc, ds, "valid", max_queries=model.ranking_queries,
+                                df=_interactions(ds)):
+        ranks = {on: np.empty(len(sq.pos_q), dtype=np.int64) for on in (True, False)}
+        scorer = cast(Model, model).candidate_scorer(sq.items)
+        for ch in tqdm(sq.chunks(), total=sq.n_chunks, desc=f"choosing the order of {sq.name}",
+                       disable=True if quiet else None, leave=False):
+            queries = sq.batch.subset(torch.arange(ch.lo, ch.hi))
+            logits = scorer(queries)
+            for on, scores in ((False, logits), (True, ranking_order(model, logits, queries.scenario, sq.items.item))):
+                ranks[on][ch.p_sel] = ch.ranks(scores.masked_fill(ch.excluded, float("-inf")))
+        for on, r in ranks.items():
+            ndcg[on][sq.name] = float(np.mean(metrics.ranking_from_ranks(r, sq.pos_q, len(sq.users), 10)["ndcg"]))
+        queries_in[sq.name] = len(sq.users)
     record: dict[str, Any] = {}
     for s, name in enumerate(enc.spec_.scenario_names, start=1):
-        with_it, without = scored[True].get(name), scored[False].get(name)
-        if with_it is None or without is None:
+        if name not in queries_in:
             continue  # no validation query: the exposure stays
-        keep = with_it["ndcg@10"] >= without["ndcg@10"]
+        keep = ndcg[True][name] >= ndcg[False][name]
         exposed[s] = keep
-        record[name] = {"valid_ndcg@10_exposure": with_it["ndcg@10"], "valid_ndcg@10_logit": without["ndcg@10"],
-                        "queries": with_it.get("n_queries"), "chosen": "exposure" if keep else "logit"}
+        record[name] = {"valid_ndcg@10_exposure": ndcg[True][name], "valid_ndcg@10_logit": ndcg[False][name],
+                        "queries": queries_in[name], "chosen": "exposure" if keep else "logit"}
     return {"rank_exposure": record}
 
 
