@@ -20,8 +20,9 @@ features:
 A logistic regression on the standardised features is fitted (a) on the test rows themselves (in-sample: an
 optimistic ceiling for this family of scorers, the weights told by the test labels), and (b) cross-fitted, two
 folds of users (each half scored by the weights fitted on the other half: out of sample). Each AUC is pooled over
-the rows, as the benchmark's; the paired bootstrap over users (1,000 resamples) compares each with the rate alone,
-and mist (the job's runs, per seed, then averaged) with the rate. Each family of features is also fitted alone with the
+the rows, as the benchmark's; the paired bootstrap over users (mistrec.metrics.paired_bootstrap, the benchmark's own,
+1,000 resamples) compares each with the rate alone, and mist (the job's runs: each resample's mean of the per-seed
+differences) with the rate. Each family of features is also fitted alone with the
 rate (cross-fitted): which signal carries what. `--split valid` measures the same on the validation split's cold
 users (the other half of them; popularity and mist scored again from the saved runs), where nothing was looked at
 before. On the test split the family is also fitted on the validation split's cold users and scored on the test
@@ -41,11 +42,12 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import context, write_json
+
+from mistrec.metrics import auc, paired_bootstrap
 
 K_USERS = 50  # user-kNN's neighbours
 # the rate with each family of features alone (columns of `features`), cross-fitted
@@ -108,27 +110,6 @@ def _fit_score(x_fit: np.ndarray, y_fit: np.ndarray, x: np.ndarray) -> np.ndarra
     return model.decision_function(scale.transform(x))
 
 
-def paired(y: np.ndarray, users: np.ndarray, a: np.ndarray, b: np.ndarray, n_boot: int, seed: int
-           ) -> dict[str, float]:
-    """AUC(a) - AUC(b) pooled over rows, and its bootstrap over users (resampled with replacement)."""
-    uniq, inverse = np.unique(users, return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    starts = np.searchsorted(inverse[order], np.arange(len(uniq)))
-    ends = np.r_[starts[1:], len(order)]
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(uniq), len(uniq))
-        idx = np.concatenate([order[starts[k]:ends[k]] for k in pick])
-        if y[idx].min() == y[idx].max():
-            continue
-        diffs.append(roc_auc_score(y[idx], a[idx]) - roc_auc_score(y[idx], b[idx]))
-    d = np.asarray(diffs)
-    diff = roc_auc_score(y, a) - roc_auc_score(y, b)
-    return {"diff": float(diff), "ci95": [float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975))],
-            "p_two_sided": float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean()) + 1 / len(d)))}
-
-
 def _scores(run: Path, split: str, frame: pl.DataFrame) -> dict[str, np.ndarray]:
     """A run's saved test predictions, or on the validation split its scores made again (the run loaded)."""
     if split == "test":
@@ -182,19 +163,21 @@ def job(directory: Path, n_boot: int, split: str = "test") -> list[dict[str, Any
             alone = np.zeros(len(y))
             for half in (fold, ~fold):
                 alone[half] = _fit_score(x[~half][:, keep], y[~half], x[half][:, keep])
-            by_features[label] = float(roc_auc_score(y, alone))
+            by_features[label] = float(auc(y, alone))
         record: dict[str, Any] = {
             "direction": f"{directory.name.removeprefix('amazon-').removesuffix('-cold-last')} {part['name']}",
             "rows": len(y), "users": len(np.unique(users)),
             "rows_with_cosine_evidence": float((x[:, 3] > 0).mean()),
-            "auc_rate": float(roc_auc_score(y, rate)),
-            "auc_in_sample": float(roc_auc_score(y, in_sample)),
-            "auc_cross_fitted": float(roc_auc_score(y, crossed)),
+            "auc_rate": float(auc(y, rate)),
+            "auc_in_sample": float(auc(y, in_sample)),
+            "auc_cross_fitted": float(auc(y, crossed)),
             "auc_cross_fitted_by_features": by_features,
-            "auc_mist_per_seed": [float(roc_auc_score(y, s)) for s in mist_scores],
-            "in_sample_vs_rate": paired(y, users, in_sample, rate, n_boot, 1),
-            "cross_fitted_vs_rate": paired(y, users, crossed, rate, n_boot, 2),
-            "mist_vs_rate_per_seed": [paired(y, users, s, rate, n_boot, 3 + k) for k, s in enumerate(mist_scores)],
+            "auc_mist_per_seed": [float(auc(y, s)) for s in mist_scores],
+            "in_sample_vs_rate": paired_bootstrap(y, in_sample, rate, users, n_boot, seed=1),
+            "cross_fitted_vs_rate": paired_bootstrap(y, crossed, rate, users, n_boot, seed=2),
+            # over the seeds as the benchmark's paired tests: each resample's mean of the per-seed differences
+            "mist_vs_rate": paired_bootstrap(y, np.stack(mist_scores), np.stack([rate] * len(mist_scores)), users,
+                                             n_boot, seed=3),
         }
         record["auc_mist"] = float(np.mean(record["auc_mist_per_seed"]))
         if fitting is not None:  # the weights fitted on the validation split's cold users, the test rows scored
@@ -203,15 +186,14 @@ def job(directory: Path, n_boot: int, split: str = "test") -> list[dict[str, Any
             valid_fitted = _fit_score(v["x"], v["y"], x)
             with_mist = [_fit_score(np.column_stack([v["x"], vm]), v["y"], np.column_stack([x, tm]))
                          for vm, tm in zip(v["mist"], mist_scores, strict=True)]
-            record["auc_valid_fitted"] = float(roc_auc_score(y, valid_fitted))
-            record["valid_fitted_vs_rate"] = paired(y, users, valid_fitted, rate, n_boot, 10)
-            record["auc_valid_fitted_with_mist_per_seed"] = [float(roc_auc_score(y, s)) for s in with_mist]
-            record["valid_fitted_with_mist_vs_mist_per_seed"] = [
-                paired(y, users, s, m, n_boot, 11 + j) for j, (s, m) in enumerate(zip(with_mist, mist_scores,
-                                                                                      strict=True))]
+            record["auc_valid_fitted"] = float(auc(y, valid_fitted))
+            record["valid_fitted_vs_rate"] = paired_bootstrap(y, valid_fitted, rate, users, n_boot, seed=10)
+            record["auc_valid_fitted_with_mist_per_seed"] = [float(auc(y, s)) for s in with_mist]
+            record["valid_fitted_with_mist_vs_mist"] = paired_bootstrap(y, np.stack(with_mist), np.stack(mist_scores),
+                                                                        users, n_boot, seed=11)
         out.append(record)
         print(f"{record['direction']}: rate {record['auc_rate']:.4f}, cross-fitted {record['auc_cross_fitted']:.4f} "
-              f"(p {record['cross_fitted_vs_rate']['p_two_sided']:.3f}), in-sample {record['auc_in_sample']:.4f}, "
+              f"(p {record['cross_fitted_vs_rate']['p_value']:.3f}), in-sample {record['auc_in_sample']:.4f}, "
               f"mist {record['auc_mist']:.4f}"
               + (f", valid-fitted {record['auc_valid_fitted']:.4f}, with mist "
                  f"{np.mean(record['auc_valid_fitted_with_mist_per_seed']):.4f}" if fitting is not None else ""),

@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 
 from mistrec.eval.evaluate import load_run_and_data
-from mistrec.eval.ranking import choose_exposure, choose_on_ranking
-from mistrec.models.base import ChoosesExposure, ChoosesOnRanking, SelectsOnValidation
+from mistrec.eval.ranking import ranking_choices
+from mistrec.models.base import SelectsOnValidation
+from mistrec.models.mist import Mist
 from mistrec.train.artifact import json_text
 from mistrec.train.distributed import Ranks
 from mistrec.train.loop import TrainConfig, select_on_validation
@@ -37,15 +38,11 @@ def main() -> int:
         model, enc, _meta, ds = load_run_and_data(run)
         chosen: dict[str, object] = {}
         if args.validation_rounds and isinstance(model, SelectsOnValidation):
-            center = getattr(model, "tilt_center", None)
-            if center is not None and bool(torch.isnan(center)):  # saved before `prior_tilt`
-                ix = enc.indexed(enc.rows(ds, "train"))
-                model.fit_tilt_center(ix.user, ix.label)  # type: ignore[attr-defined]
+            if isinstance(model, Mist) and model.tilt_center is not None and bool(torch.isnan(model.tilt_center)):
+                ix = enc.indexed(enc.rows(ds, "train"))  # saved before `prior_tilt`: its center from the rows
+                model.fit_tilt_center(ix.user, ix.label)
             chosen.update(select_on_validation(model, enc, enc.rows(ds, "valid"), TrainConfig(), Ranks()))
-        if isinstance(model, ChoosesExposure) and model.exposed is not None:
-            chosen.update(choose_exposure(model, enc, ds))
-        if isinstance(model, ChoosesOnRanking) and model.ranking_options():
-            chosen.update(choose_on_ranking(model, enc, ds))
+        chosen.update(ranking_choices(model, enc, ds))
         doc = json.loads((run / "run.json").read_text())
         before = doc["result"].get("selected", {})
         doc["result"].setdefault("selected_before_rechoose", {k: before.get(k) for k in chosen})

@@ -16,12 +16,12 @@ from mistrec.data.atomic import atomic_dir, check_out
 from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ArtifactError, ConfigError
 from mistrec.eval.pointwise import conversion_metrics, evaluate_rows
-from mistrec.eval.ranking import choose_exposure, choose_on_ranking
+from mistrec.eval.ranking import ranking_choices
 from mistrec.eval.results import Metrics
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.features.scenario_text import resolution_text
 from mistrec.models import REGISTRY, build_model, conversion_models, model_config
-from mistrec.models.base import ChoosesExposure, ChoosesOnRanking, Model
+from mistrec.models.base import Model
 from mistrec.models.layers import attach_content
 from mistrec.train.artifact import json_text, load_run, save_run
 from mistrec.train.checkpoint import Checkpointer, fingerprint
@@ -100,18 +100,8 @@ def fit_run(
                    checkpoint=saving)
     if not where.main:  # rank 0 evaluates and writes the run; the others' work is done
         return {"model": name, "rank": where.rank, "train": result.to_dict()}
-    if isinstance(model, ChoosesExposure) and model.exposed is not None:  # mist's rank_exposure: auto
-        if train_cfg.stream:
-            print(f"{name}'s choice of ranking order on the validation users (mist's rank_exposure: auto) needs the "
-                  "rows in memory: with stream: true every scenario keeps the exposure.", file=sys.stderr)
-        else:  # before co_scale's choice, which is then made on the order chosen here
-            result.selected.update(choose_exposure(model, enc, ds, quiet))
-    if isinstance(model, ChoosesOnRanking) and model.ranking_options():  # mist's co_scale: auto
-        if train_cfg.stream:
-            print(f"{name}'s choices on the validation users' ranking (mist's co_scale: auto) need the rows in "
-                  "memory: with stream: true they stay at the trained state.", file=sys.stderr)
-        else:
-            result.selected.update(choose_on_ranking(model, enc, ds, quiet))
+    # mist's rank_exposure: auto, then co_scale: auto, on the validation users' ranking
+    result.selected.update(ranking_choices(model, enc, ds, quiet, stream=train_cfg.stream))
     names = enc.spec_.scenario_names
     evaluated = {split: _evaluate(model, enc, r, names, train_cfg.eval_batch_size).to_json()
                  for split, r in rows.items()

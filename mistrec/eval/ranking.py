@@ -19,8 +19,9 @@ positives.
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -37,7 +38,8 @@ from mistrec.eval.activity import ActivityCounts, group_index, ranking_by_activi
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import ChoosesExposure, ChoosesOnRanking, Model, ranking_order
 
-__all__ = ["SCREEN_CANDIDATES", "RankingResult", "choose_exposure", "choose_on_ranking", "rank_full_catalogue"]
+__all__ = ["SCREEN_CANDIDATES", "RankingResult", "choose_exposure", "choose_on_ranking", "rank_full_catalogue",
+           "ranking_choices"]
 
 # choose_on_ranking: the candidates each block of queries is scored against first (a scenario's most-taken items)
 SCREEN_CANDIDATES = 256
@@ -145,6 +147,30 @@ def choose_exposure(model: ChoosesExposure, enc: FeatureEncoder, ds: PreparedDat
         record[name] = {"valid_ndcg@10_exposure": ndcg[True][name], "valid_ndcg@10_logit": ndcg[False][name],
                         "queries": queries_in[name], "chosen": "exposure" if keep else "logit"}
     return {"rank_exposure": record}
+
+
+def ranking_choices(model: Model, enc: FeatureEncoder, ds: PreparedDataset, quiet: bool = True,
+                    stream: bool = False) -> dict[str, Any]:
+    """A trained model's choices made on the validation queries' ranking, in the order `mistrec train` makes them
+    (eval/fit.py; benchmarks/rechoose.py makes them again the same way): mist's `rank_exposure: auto`
+    (choose_exposure), then `co_scale: auto` (choose_on_ranking), ranked in the order chosen first. {} for a model
+    with neither. They rank the validation rows in memory: with `stream` (training that read the data a shard at a
+    time) none is made, the model stays as trained (the exposure in every scenario, co_scale 1), and stderr says
+    so."""
+    choosers: list[Callable[[Any, FeatureEncoder, PreparedDataset, bool], dict[str, Any]]] = []
+    if isinstance(model, ChoosesExposure) and model.exposed is not None:
+        choosers.append(choose_exposure)
+    if isinstance(model, ChoosesOnRanking) and model.ranking_options():
+        choosers.append(choose_on_ranking)
+    if stream and choosers:
+        print(f"{model.name}'s choices on the validation users' ranking (mist's rank_exposure and co_scale: auto) "
+              "need the rows in memory: with stream: true they stay as trained (the exposure in every scenario, "
+              "co_scale 1).", file=sys.stderr)
+        return {}
+    chosen: dict[str, Any] = {}
+    for choose in choosers:
+        chosen.update(choose(model, enc, ds, quiet))
+    return chosen
 
 
 def _most_taken(df: pl.DataFrame, sq: _ScenarioQueries, n: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from mistrec.errors import ConfigError
 from mistrec.eval.evaluate import evaluate_run
 from mistrec.eval.fit import fit_run
 from mistrec.features import FeatureEncoder
-from mistrec.train import TrainConfig
+from mistrec.train import TrainConfig, load_run
 from tests.conftest import write_yaml
 
 
@@ -81,10 +81,12 @@ def test_a_streamed_run_trains_and_scores_as_the_data_in_memory_does(prepared: P
     assert again.to_json()["overall"]["n"] == written["overall"]["n"]
 
 
-def test_mist_fits_its_item_terms_a_shard_at_a_time(prepared: Path, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mist_fits_its_item_terms_a_shard_at_a_time(prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """mist's item prior from the training rows a shard at a time (PreparesInChunks) are those from
-    all of them at once, and a streamed run of mist never reads the training rows whole."""
+    all of them at once, and a streamed run of mist never reads the training rows whole; the choices made on the
+    validation ranking (rank_exposure, co_scale), which need the rows in memory, are not made and stderr says so:
+    the run keeps the trained state (the exposure everywhere, co_scale 1)."""
     from mistrec.models import build_model
     from mistrec.train.stream import StreamedRows
 
@@ -107,6 +109,11 @@ def test_mist_fits_its_item_terms_a_shard_at_a_time(prepared: Path, tmp_path: Pa
     summary = fit_run(prepared, "mist", tmp_path / "run", model_values=values,
                       train_cfg=TrainConfig(epochs=1, batch_size=128, stream=True), quiet=True)
     assert summary["valid"]["overall"]["auc"] > 0.55
+    assert "need the rows in memory" in capsys.readouterr().err
+    assert not {"rank_exposure", "co_scale"} & set(summary["train"]["selected"])
+    model, _, _ = load_run(tmp_path / "run")
+    assert model.exposed is not None and bool(model.exposed.all())
+    assert model.co_scale is not None and bool((model.co_scale == 1).all())
 
 
 @pytest.mark.parametrize(("model", "train", "why"), [
