@@ -41,7 +41,7 @@ def main() -> int:
             if isinstance(model, Mist) and model.tilt_center is not None and bool(torch.isnan(model.tilt_center)):
                 ix = enc.indexed(enc.rows(ds, "train"))  # saved before `prior_tilt`: its center from the rows
                 model.fit_tilt_center(ix.user, ix.label)
-            chosen.update(select_on_validation(model, enc, enc.rows(ds, "valid"), TrainConfig(), Ranks()))
+            chosen.update(select_on_validation(model, enc, enc.rows(ds, "valid"), TrainConfig(), Ranks(), again=True))
         chosen.update(ranking_choices(model, enc, ds))
         doc = json.loads((run / "run.json").read_text())
         before = doc["result"].get("selected", {})

@@ -46,10 +46,7 @@ def one(run: Path) -> dict[str, Any]:
 
     before = scored()
     assert isinstance(model, SelectsOnValidation)
-    for options in model.validation_rounds():  # the trained state, as training leaves it before choosing: with no
-        # AUCs the model's own rule keeps each round's first option everywhere
-        model.settle(options, {}, {}, names)
-    selected = select_on_validation(model, enc, valid, TrainConfig(), Ranks())
+    selected = select_on_validation(model, enc, valid, TrainConfig(), Ranks(), again=True)
     after = scored()
     print(f"{run}: test AUC {before['overall']:.5f} as loaded -> {after['overall']:.5f} with the choices made now",
           flush=True)

@@ -428,10 +428,16 @@ def _epoch_record(model: Model, enc: FeatureEncoder, valid_rows: EncodedRows | S
 
 
 def select_on_validation(model: SelectsOnValidation, enc: FeatureEncoder, valid_rows: EncodedRows | StreamedRows,
-                         cfg: TrainConfig, where: Ranks) -> dict[str, Any]:
+                         cfg: TrainConfig, where: Ranks, again: bool = False) -> dict[str, Any]:
     """The validation rows scored once per option of each of the model's rounds, each scenario's AUCs under each
     and its number of rows whose score the options move handed to the model to settle (rank 0 computes them, every
-    rank settles alike), one round after the other."""
+    rank settles alike), one round after the other. `again`: a saved model's choices made again (benchmarks/
+    resettle.py, rechoose.py): every round is first put back in its trained state, as training leaves it before
+    choosing, so that an earlier round is not scored with a later round's recorded choice in place."""
+    if again:
+        names = enc.spec_.scenario_names
+        for options in model.validation_rounds():  # with no AUCs the model's own rule keeps each first option
+            model.settle(options, {}, {}, names)
     record: dict[str, Any] = {}
     for options in model.validation_rounds():
         aucs: dict[str, dict[int, float]] = {}

@@ -1179,3 +1179,25 @@ def test_mist_prior_tilt_is_chosen_per_scenario_on_validation(implicit: Path, tm
         else:  # too few rows moved to choose by: the trained state
             assert record["chosen"] == 0.0
         assert float(model.prior_tilt[s]) == pytest.approx(record["chosen"])
+
+
+def test_choices_made_again_on_a_saved_run_are_the_recorded_ones(implicit: Path, tmp_path: Path) -> None:
+    """select_on_validation(again=True) on a loaded run puts every round back in its trained state first, so its
+    choices are the ones training recorded, even with every later round's buffer left elsewhere (here cold_scale 0
+    and a tilt in place while cold_id is scored)."""
+    from mistrec.train.distributed import Ranks
+    from mistrec.train.loop import select_on_validation
+
+    torch.set_num_threads(1)
+    fit_run(implicit, "mist", tmp_path / "run", model_values={"embedding_dim": 8, "prior_tilt": "auto",
+                                                             "cold_id": "auto"},
+            train_cfg=TrainConfig(epochs=2, batch_size=64), quiet=True)
+    recorded = json.loads((tmp_path / "run" / "run.json").read_text())["result"]["selected"]
+    model, enc, _ = load_run(tmp_path / "run")
+    assert isinstance(model, Mist) and model.cold_scale is not None and model.prior_tilt is not None
+    model.cold_scale.fill_(0.0)
+    model.prior_tilt.fill_(0.4)
+    ds = PreparedDataset.load(implicit)
+    again = select_on_validation(model, enc, enc.rows(ds, "valid"), TrainConfig(), Ranks(), again=True)
+    for name in ("cold_id", "cold_scale", "prior_tilt", "warm_scale"):
+        assert again[name] == recorded[name], name
