@@ -238,3 +238,16 @@ def train_seconds(root: Path, model: str, seed: int) -> float:
     """A run's training seconds as its benchmark.json recorded them (timed when it was trained, at that load)."""
     runs = json.loads((root / "benchmark.json").read_text())["runs"]
     return float(next(r["train_seconds"] for r in runs if r["model"] == model and r["seed"] == seed))
+
+
+def parse_settings(text: str | None) -> dict[str, Any] | None:
+    """`KEY=VALUE,...` (a script's --settings: model settings a saved run is loaded with), each value read as YAML;
+    None for None. Raises ValueError on a piece without "="."""
+    if text is None:
+        return None
+    import yaml
+
+    pairs = [p.split("=", 1) for p in text.split(",") if p]
+    if any(len(p) != 2 for p in pairs):
+        raise ValueError(f"settings take KEY=VALUE,... Got {text!r}.")
+    return {k.strip(): yaml.safe_load(v) for k, v in pairs}

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import THREADS, context, write_json
+from _common import THREADS, context, parse_settings, write_json
 
 GROUPS = ("all", "0", "1-2")  # "all", then groups of mistrec.eval.activity.ACTIVITY_GROUPS
 MIN_ROWS = 100
@@ -189,18 +189,10 @@ def main() -> int:
     torch.set_num_threads(int(THREADS))
     seeds = [int(s) for s in args.seeds.split(",")]
     others = [m for m in args.others.split(",") if m]
-    def parsed(text: str | None, flag: str) -> dict[str, Any] | None:
-        if text is None:
-            return None
-        import yaml
-
-        pairs = [p.split("=", 1) for p in text.split(",") if p]
-        if any(len(p) != 2 for p in pairs):
-            ap.error(f"{flag} takes KEY=VALUE,... Got {text!r}.")
-        return {k.strip(): yaml.safe_load(v) for k, v in pairs}
-
-    settings = parsed(args.settings, "--settings")
-    baseline = parsed(args.baseline_settings, "--baseline-settings")
+    try:
+        settings, baseline = parse_settings(args.settings), parse_settings(args.baseline_settings)
+    except ValueError as exc:
+        ap.error(str(exc))
     results, overall = [], []
     for d in args.dirs:
         rows, summary = one_dir(Path(d), args.candidate or "", seeds, others, args.runs, settings, args.lso, baseline)

@@ -5,7 +5,8 @@ first the choices made on the validation rows, `cold_id`, `cold_scale`, `prior_t
 (weights.pt's buffers, run.json's `result.selected`), removing its eval.json so that `mistrec benchmark` (and
 benchmarks/transfer.py) evaluates it again. Training reads neither choice, so the run is then what training it
 again with the current code gives, without the training. The run's earlier choices are kept in run.json under
-`result.selected_before_rechoose`.
+`result.selected_before_rechoose`. `--settings prior_tilt=auto` loads the run with an after-training option it was
+trained without and records it in run.json's model config.
 
     python benchmarks/rechoose.py benchmarks/work/s31-syn/synthetic-transfer-4000u/runs/mist/seed-2022 ...
 """
@@ -14,9 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import parse_settings
 
 from mistrec.eval.evaluate import load_run_and_data
 from mistrec.eval.ranking import ranking_choices
@@ -32,10 +37,17 @@ def main() -> int:
     ap.add_argument("runs", nargs="+")
     ap.add_argument("--validation-rounds", action="store_true",
                     help="first make the choices on the validation rows again (SelectsOnValidation)")
+    ap.add_argument("--settings", help="KEY=VALUE,...: model settings that do not change the trained weights (an "
+                    "after-training choice's, e.g. prior_tilt=auto), the run loaded with them and its run.json's "
+                    "model config updated so that later loads build the same model")
     args = ap.parse_args()
+    try:
+        settings = parse_settings(args.settings)
+    except ValueError as exc:
+        ap.error(str(exc))
     torch.set_num_threads(1)
     for run in map(Path, args.runs):
-        model, enc, _meta, ds = load_run_and_data(run)
+        model, enc, _meta, ds = load_run_and_data(run, settings=settings)
         chosen: dict[str, object] = {}
         if args.validation_rounds and isinstance(model, SelectsOnValidation):
             if isinstance(model, Mist) and model.tilt_center is not None and bool(torch.isnan(model.tilt_center)):
@@ -47,6 +59,7 @@ def main() -> int:
         before = doc["result"].get("selected", {})
         doc["result"].setdefault("selected_before_rechoose", {k: before.get(k) for k in chosen})
         doc["result"]["selected"] = {**before, **chosen}
+        doc["model_config"].update(settings or {})
         torch.save(model.state_dict(), run / "weights.pt")
         (run / "run.json").write_text(json_text(doc))
         (run / "eval.json").unlink(missing_ok=True)

@@ -31,10 +31,11 @@ __all__ = ["attention_transfer_matrix", "evaluate_run", "gate_summary", "leave_s
            "load_run_and_data", "offdiagonal_spearman", "write_json"]
 
 
-def load_run_and_data(run_dir: str | Path, data: str | Path | None = None
+def load_run_and_data(run_dir: str | Path, data: str | Path | None = None, settings: dict[str, Any] | None = None
                       ) -> tuple[Model, FeatureEncoder, dict[str, Any], PreparedDataset]:
-    """A run and the prepared dataset it was trained on (or `data`, which must have the same fingerprint)."""
-    model, enc, meta = load_run(run_dir)
+    """A run and the prepared dataset it was trained on (or `data`, which must have the same fingerprint);
+    `settings` as load_run's."""
+    model, enc, meta = load_run(run_dir, settings)
     if data is None and not meta.get("data"):
         raise ArtifactError(f"{run_dir} does not say where its prepared dataset is: pass --data DATA_DIR.")
     path = Path(data if data is not None else meta["data"])
