@@ -156,7 +156,7 @@ class FreshNegatives:
     def __init__(self, user: np.ndarray, item: np.ndarray, scenario: np.ndarray, label: np.ndarray) -> None:
         positive = label > 0
         self.pools = ScenarioPools(scenario[positive], item[positive])
-        self.n_items = max(int(item.max(initial=0)), int(self.pools.items.max(initial=0))) + 1
+        self.n_items = int(item.max(initial=0)) + 1  # keys of every item (the pools' are among them)
         self.known = np.unique(user[positive].astype(np.int64) * self.n_items + item[positive])
         sizes = np.diff(self.pools.offsets)
         self.drawable = np.flatnonzero(sizes > 0)  # the scenarios with a training positive

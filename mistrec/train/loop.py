@@ -301,10 +301,9 @@ def _train_stage(model: Model, enc: FeatureEncoder, train_rows: EncodedRows | St
     streamed = train_rows if isinstance(train_rows, StreamedRows) else None
     in_memory = train_rows if isinstance(train_rows, EncodedRows) else _NO_ROWS
     # `negatives: fresh`: the sampled negatives among the rows drawn again at every step (pointwise losses only:
-    # BPR and in-batch losses train on the positives)
+    # BPR and in-batch losses train on the positives; streamed training refuses it, `_check_streamable`)
     fresh = (FreshNegatives(in_memory.user, in_memory.item, in_memory.scenario, in_memory.label)
-             if cfg.negatives == "fresh" and enc.spec_.sampled_negatives and model.loss_kind == "bce"
-             and streamed is None else None)
+             if cfg.negatives == "fresh" and enc.spec_.sampled_negatives and model.loss_kind == "bce" else None)
     step = Step(model, enc, in_memory, opt, rng,
                  ScenarioPools(in_memory.scenario, in_memory.item) if bpr else None,
                  scenario_weights(in_memory.scenario if streamed is None else streamed.scenarios())
