@@ -3,10 +3,13 @@
     python benchmarks/transfer_tables.py tables benchmarks/results/transfer.json [--groups all,0,1-2] [--only DATASET]
     python benchmarks/transfer_tables.py merge benchmarks/results/transfer.json PART.json [PART.json ...]
     python benchmarks/transfer_tables.py fill OUT.json MORE_SEEDS.json FEWER_SEEDS.json
+    python benchmarks/transfer_tables.py compare OLD.json NEW.json [--group 0] [--protocol cold-user] [--models ...]
 
 `merge` adds the rows and paired tests of each part (benchmarks/transfer.py run with its own --json, as runs side by
 side must be, since concurrent writers to one file race) to the results file, replacing those of the same (dataset,
-target, protocol), and records which models and seeds each benchmark ran.
+target, protocol), and records which models and seeds each benchmark ran. `compare` sets the rows two files share
+side by side (AUC and NDCG@10, old -> new, and the change), for a model run again (what a results file held against
+what the same command gives today).
 """
 
 from __future__ import annotations
@@ -140,6 +143,31 @@ def fill(main: dict[str, Any], more: dict[str, Any]) -> tuple[dict[str, Any], li
     return doc, warnings
 
 
+def compare(old: dict[str, Any], new: dict[str, Any], group: str, protocol: str,
+            models: list[str] | None) -> str:
+    """A markdown table of the (dataset, target, model) rows of `group` and `protocol` in both files: seeds, AUC and
+    NDCG@10 old -> new, and new - old."""
+    def key(r: dict[str, Any]) -> tuple[str, str, str]:
+        return r["dataset"], r["target"], r["model"]
+
+    def chosen(doc: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+        return {key(r): r for r in doc["rows"] if r["group"] == group and r["protocol"] == protocol
+                and (models is None or r["model"] in models)}
+
+    before, after = chosen(old), chosen(new)
+    out = ["| dataset, target | model | seeds | AUC | NDCG@10 | change (AUC / NDCG@10) |", "|---|---|---|---|---|---|"]
+
+    def change(a: float | None, b: float | None) -> str:
+        return "-" if a is None or b is None else f"{b - a:+.4f}"
+
+    for k in sorted(before.keys() & after.keys()):
+        a, b = before[k], after[k]
+        out.append(f"| {k[0].removeprefix('amazon-')} {k[1]} | {k[2]} | {a['seeds']} -> {b['seeds']} | "
+                   f"{_fig(a['auc'])} -> {_fig(b['auc'])} | {_fig(a['ndcg@10'])} -> {_fig(b['ndcg@10'])} | "
+                   f"{change(a['auc'], b['auc'])} / {change(a['ndcg@10'], b['ndcg@10'])} |")
+    return "\n".join(out)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -154,8 +182,17 @@ def main() -> int:
     f.add_argument("out")
     f.add_argument("main", help="the run over more seeds")
     f.add_argument("more", help="the run over fewer seeds, with the models the first left out")
+    c = sub.add_parser("compare")
+    c.add_argument("old")
+    c.add_argument("new")
+    c.add_argument("--group", default="0")
+    c.add_argument("--protocol", default="cold-user")
+    c.add_argument("--models", help="comma-separated; every model the two files share by default")
     args = ap.parse_args()
-    if args.command == "tables":
+    if args.command == "compare":
+        print(compare(json.loads(Path(args.old).read_text()), json.loads(Path(args.new).read_text()), args.group,
+                      args.protocol, args.models.split(",") if args.models else None))
+    elif args.command == "tables":
         print(tables(json.loads(Path(args.results).read_text()), args.groups.split(","), args.only))
     elif args.command == "fill":
         doc, warnings = fill(json.loads(Path(args.main).read_text()), json.loads(Path(args.more).read_text()))

@@ -28,3 +28,14 @@ def test_fill_adds_only_missing_models_and_warns_when_one_is_ahead_of_the_best_o
     doc, warnings = tables.fill(main, more)
     assert len(warnings) == 1 and "din" in warnings[0] and "star" in warnings[0]
     assert doc["models"] == ["mist", "star", "emcdr", "din"]  # with main's models listed
+
+
+def test_compare_sets_the_shared_rows_of_one_group_side_by_side() -> None:
+    old = {"rows": [_row("mist", 3, 0.70), _row("star", 1, 0.65), _row("din", 3, 0.60),
+                    {**_row("star", 1, 0.61), "group": "all"}]}
+    new = {"rows": [_row("mist", 3, 0.70), _row("star", 3, 0.6412), {**_row("star", 3, 0.62), "group": "all"}]}
+    lines = tables.compare(old, new, "0", "cold-user", None).splitlines()
+    assert lines[2:] == ["| x sport | mist | 3 -> 3 | 0.7000 -> 0.7000 | 0.1000 -> 0.1000 | +0.0000 / +0.0000 |",
+                         "| x sport | star | 1 -> 3 | 0.6500 -> 0.6412 | 0.1000 -> 0.1000 | -0.0088 / +0.0000 |"]
+    assert len(tables.compare(old, new, "0", "cold-user", ["star"]).splitlines()) == 3  # din: in one file only
+    assert len(tables.compare(old, new, "0", "warm-full", None).splitlines()) == 2  # no row of that protocol
