@@ -154,12 +154,11 @@ def compare(old: dict[str, Any], new: dict[str, Any], group: str, protocol: str,
         return {key(r): r for r in doc["rows"] if r["group"] == group and r["protocol"] == protocol
                 and (models is None or r["model"] in models)}
 
-    before, after = chosen(old), chosen(new)
-    out = ["| dataset, target | model | seeds | AUC | NDCG@10 | change (AUC / NDCG@10) |", "|---|---|---|---|---|---|"]
-
     def change(a: float | None, b: float | None) -> str:
         return "-" if a is None or b is None else f"{b - a:+.4f}"
 
+    before, after = chosen(old), chosen(new)
+    out = ["| dataset, target | model | seeds | AUC | NDCG@10 | change (AUC / NDCG@10) |", "|---|---|---|---|---|---|"]
     for k in sorted(before.keys() & after.keys()):
         a, b = before[k], after[k]
         out.append(f"| {k[0].removeprefix('amazon-')} {k[1]} | {k[2]} | {a['seeds']} -> {b['seeds']} | "
