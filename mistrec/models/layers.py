@@ -306,6 +306,28 @@ class BilinearScorer(nn.Module):
         return torch.bmm(self.query(query) * self.scale, events.transpose(1, 2))
 
 
+class SumScorer(nn.Module):
+    """Both target-attention scores added: BilinearScorer(e, q) + ActivationUnit(e, q). The activation unit's last
+    layer starts at zero, so the score starts as the bilinear form's and the unit adds only what training finds
+    for it (`scorer: sum`; docs/benchmarks.md, "Both scorers in one model")."""
+
+    def __init__(self, dim: int, hidden: tuple[int, ...] = (36,)) -> None:
+        super().__init__()
+        self.bilinear = BilinearScorer(dim)
+        self.unit = ActivationUnit(dim, hidden)
+        last = self.unit.rest[-1]
+        assert isinstance(last, nn.Linear)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+
+    def forward(self, events: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        return self.bilinear(events, query) + self.unit(events, query)
+
+    def cross(self, events: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """Scores of U histories (U, L, E) against C queries each (U, C, E): (U, C, L)."""
+        return self.bilinear.cross(events, query) + self.unit.cross(events, query)
+
+
 def with_trained_mean(table: torch.Tensor, dim: int, trained: torch.Tensor) -> torch.Tensor:
     """`table` indexed by scenario along `dim`, with row 0 (a scenario unseen in training, never updated) replaced
     by the mean of the trained scenarios' rows (indices `trained`): every shared path reads this."""

@@ -53,6 +53,7 @@ from mistrec.models.layers import (
     ActivationUnit,
     BilinearScorer,
     FeatureEmbedding,
+    SumScorer,
     grouped_softmax,
 )
 from mistrec.models.mist_config import (
@@ -145,6 +146,7 @@ class Mist(Model):
                                                batch_first=True)
             self.encoder = nn.TransformerEncoder(layer, cfg.self_attention_layers, enable_nested_tensor=False)
         self.attention: nn.Module = (ActivationUnit(d, cfg.attention_hidden) if cfg.scorer == "mlp"
+                                     else SumScorer(d, cfg.attention_hidden) if cfg.scorer == "sum"
                                      else BilinearScorer(d))
         self.transfer = nn.Parameter(torch.zeros(spec.n_scenarios, spec.n_scenarios))  # B[target, source]
         self.interest_gate = MLP(3 * d, (32,), out=1)

@@ -44,8 +44,9 @@ class MistConfig(ModelConfig):
     heads: int = 2
     attention_hidden: tuple[int, ...] = (36,)
     # the target-attention score: "mlp", DIN's activation unit MLP([e, q, e - q, e * q]) with attention_hidden;
-    # "bilinear", e . (W q + w) / sqrt(E), several times cheaper per event (layers.BilinearScorer)
-    scorer: Literal["bilinear", "mlp"] = "bilinear"
+    # "bilinear", e . (W q + w) / sqrt(E), several times cheaper per event (layers.BilinearScorer); "sum", the two
+    # added, the activation unit's part starting at zero (layers.SumScorer)
+    scorer: Literal["bilinear", "mlp", "sum"] = "bilinear"
     weights: Literal["softmax", "din"] = "softmax"  # softmax | din (unnormalised activation-unit outputs)
     # softmax over each pool's events (a source scenario, and polarity with `polarity_pools`), as MiNet's
     # item-level attention within each domain: every source's interest is a weighted mean of its own events

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mistrec.models.layers import ActivationUnit, PartitionedNorm, ScenarioGroups, StarLinear, grouped_softmax, route
+from mistrec.models.layers import (
+    ActivationUnit,
+    BilinearScorer,
+    PartitionedNorm,
+    ScenarioGroups,
+    StarLinear,
+    SumScorer,
+    grouped_softmax,
+    route,
+)
 
 
 def test_activation_unit_equals_the_concatenated_form() -> None:
@@ -23,6 +32,29 @@ def test_activation_unit_equals_the_concatenated_form() -> None:
     want = torch.autograd.grad((naive * g).sum(), [e, q, unit.first.weight])
     for a, b in zip(got, want, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_sum_scorer_starts_as_the_bilinear_form_and_learns_the_unit() -> None:
+    """`scorer: sum` is the bilinear score at initialisation (the unit's last layer at zero), its gradient reaches
+    the unit's last layer, and once the unit has weights the score is exactly the two parts' sum, by rows and
+    crossed."""
+    torch.manual_seed(0)
+    both = SumScorer(8, (12, 6))
+    e, q = torch.randn(5, 7, 8), torch.randn(5, 8)
+    torch.testing.assert_close(both(e, q), both.bilinear(e, q))
+    last = both.unit.rest[-1]
+    assert isinstance(last, torch.nn.Linear)
+    (grad,) = torch.autograd.grad(both(e, q).square().sum(), [last.weight])
+    assert grad.abs().sum() > 0  # the unit's part can leave zero
+    with torch.no_grad():
+        last.weight.normal_()
+    want = BilinearScorer.forward(both.bilinear, e, q) + ActivationUnit.forward(both.unit, e, q)
+    assert both.unit(e, q).abs().sum() > 0
+    torch.testing.assert_close(both(e, q), want)
+    queries = torch.randn(5, 3, 8)  # 3 queries per history
+    crossed = both.cross(e, queries)  # (5, 3, 7)
+    rows = torch.stack([both(e, queries[:, c]) for c in range(3)], dim=1)
+    torch.testing.assert_close(crossed, rows, rtol=1e-5, atol=1e-6)
 
 
 def test_star_linear_on_sorted_groups_equals_per_sample_weights() -> None:
