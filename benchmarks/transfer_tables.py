@@ -4,12 +4,15 @@
     python benchmarks/transfer_tables.py merge benchmarks/results/transfer.json PART.json [PART.json ...]
     python benchmarks/transfer_tables.py fill OUT.json MORE_SEEDS.json FEWER_SEEDS.json
     python benchmarks/transfer_tables.py compare OLD.json NEW.json [--group 0] [--protocol cold-user] [--models ...]
+    python benchmarks/transfer_tables.py runs OLD/eval.json NEW/eval.json [--groups 0,1-2,all]
 
 `merge` adds the rows and paired tests of each part (benchmarks/transfer.py run with its own --json, as runs side by
 side must be, since concurrent writers to one file race) to the results file, replacing those of the same (dataset,
 target, protocol), and records which models and seeds each benchmark ran. `compare` sets the rows two files share
 side by side (AUC and NDCG@10, old -> new, and the change), for a model run again (what a results file held against
-what the same command gives today).
+what the same command gives today). `runs` sets two runs' own evaluations (one seed each, `mistrec evaluate`'s
+eval.json) side by side per scenario and activity group: a one-seed screen against the default's run of the same
+seed and data.
 """
 
 from __future__ import annotations
@@ -167,6 +170,36 @@ def compare(old: dict[str, Any], new: dict[str, Any], group: str, protocol: str,
     return "\n".join(out)
 
 
+def run_groups(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(scenario, group) -> {auc, ndcg@10, users} of one eval.json's run; group "all" is the scenario's whole."""
+    (run,) = doc["runs"]
+    metrics = run["metrics"]
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for scenario, m in metrics["by_scenario"].items():
+        out[scenario, "all"] = {"auc": m.get("auc"), "ndcg@10": m.get("ndcg@10"), "users": None}
+    for scenario, groups in metrics["by_activity"]["by_scenario"].items():
+        for g, m in groups.items():
+            out[scenario, g] = {"auc": m.get("auc"), "ndcg@10": m.get("ndcg@10"), "users": m.get("users")}
+    return out
+
+
+def compare_runs(old: dict[str, Any], new: dict[str, Any], groups: list[str]) -> str:
+    """A markdown table of two runs' (scenario, group) figures, AUC and NDCG@10 old -> new and the change."""
+    def change(a: float | None, b: float | None) -> str:
+        return "-" if a is None or b is None else f"{b - a:+.4f}"
+
+    a_all, b_all = run_groups(old), run_groups(new)
+    out = ["| scenario | group | users | AUC | NDCG@10 | change (AUC / NDCG@10) |", "|---|---|---|---|---|---|"]
+    for k in sorted(a_all.keys() & b_all.keys()):
+        if k[1] not in groups:
+            continue
+        a, b = a_all[k], b_all[k]
+        out.append(f"| {k[0]} | {k[1]} | {'-' if a['users'] is None else a['users']} | {_fig(a['auc'])} -> "
+                   f"{_fig(b['auc'])} | {_fig(a['ndcg@10'])} -> {_fig(b['ndcg@10'])} | "
+                   f"{change(a['auc'], b['auc'])} / {change(a['ndcg@10'], b['ndcg@10'])} |")
+    return "\n".join(out)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -187,8 +220,15 @@ def main() -> int:
     c.add_argument("--group", default="0")
     c.add_argument("--protocol", default="cold-user")
     c.add_argument("--models", help="comma-separated; every model the two files share by default")
+    r = sub.add_parser("runs")
+    r.add_argument("old", help="a run's eval.json")
+    r.add_argument("new", help="another run's eval.json, of the same data")
+    r.add_argument("--groups", default="0,1-2,all")
     args = ap.parse_args()
-    if args.command == "compare":
+    if args.command == "runs":
+        print(compare_runs(json.loads(Path(args.old).read_text()), json.loads(Path(args.new).read_text()),
+                           args.groups.split(",")))
+    elif args.command == "compare":
         print(compare(json.loads(Path(args.old).read_text()), json.loads(Path(args.new).read_text()), args.group,
                       args.protocol, args.models.split(",") if args.models else None))
     elif args.command == "tables":

@@ -39,3 +39,20 @@ def test_compare_sets_the_shared_rows_of_one_group_side_by_side() -> None:
                          "| x sport | star | 1 -> 3 | 0.6500 -> 0.6412 | 0.1000 -> 0.1000 | -0.0088 / +0.0000 |"]
     assert len(tables.compare(old, new, "0", "cold-user", ["star"]).splitlines()) == 3  # din: in one file only
     assert len(tables.compare(old, new, "0", "warm-full", None).splitlines()) == 2  # no row of that protocol
+
+
+def _eval(auc0: float, users0: int) -> dict[str, Any]:
+    """A one-run eval.json as `mistrec evaluate` writes it (the parts `runs` reads)."""
+    return {"runs": [{"metrics": {
+        "by_scenario": {"search": {"auc": 0.8, "ndcg@10": 0.3}},
+        "by_activity": {"groups": ["0", "1-2"], "by_scenario": {"search": {
+            "0": {"auc": auc0, "ndcg@10": 0.2, "users": users0},
+            "1-2": {"auc": None, "ndcg@10": 0.1, "users": 3}}}}}}]}
+
+
+def test_runs_sets_two_runs_groups_side_by_side() -> None:
+    lines = tables.compare_runs(_eval(0.70, 12), _eval(0.7123, 12), ["0", "1-2", "all"]).splitlines()
+    assert lines[2:] == ["| search | 0 | 12 | 0.7000 -> 0.7123 | 0.2000 -> 0.2000 | +0.0123 / +0.0000 |",
+                         "| search | 1-2 | 3 | - -> - | 0.1000 -> 0.1000 | - / +0.0000 |",
+                         "| search | all | - | 0.8000 -> 0.8000 | 0.3000 -> 0.3000 | +0.0000 / +0.0000 |"]
+    assert len(tables.compare_runs(_eval(0.7, 1), _eval(0.7, 1), ["0"]).splitlines()) == 3
