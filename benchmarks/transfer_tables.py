@@ -5,6 +5,7 @@
     python benchmarks/transfer_tables.py fill OUT.json MORE_SEEDS.json FEWER_SEEDS.json
     python benchmarks/transfer_tables.py compare OLD.json NEW.json [--group 0] [--protocol cold-user] [--models ...]
     python benchmarks/transfer_tables.py runs OLD/eval.json NEW/eval.json [--groups 0,1-2,all]
+    python benchmarks/transfer_tables.py seeds JOB/runs [--groups 0,all] [--models ...]
 
 `merge` adds the rows and paired tests of each part (benchmarks/transfer.py run with its own --json, as runs side by
 side must be, since concurrent writers to one file race) to the results file, replacing those of the same (dataset,
@@ -12,7 +13,9 @@ target, protocol), and records which models and seeds each benchmark ran. `compa
 side by side (AUC and NDCG@10, old -> new, and the change), for a model run again (what a results file held against
 what the same command gives today). `runs` sets two runs' own evaluations (one seed each, `mistrec evaluate`'s
 eval.json) side by side per scenario and activity group: a one-seed screen against the default's run of the same
-seed and data.
+seed and data. `seeds` gives the means over the seeds each model of a job has finished (every run directory with an
+eval.json), with the number of seeds: for a job stopped before all its seeds were run, whose benchmark JSON was
+never written; its means are unpaired and say so by their seed counts.
 """
 
 from __future__ import annotations
@@ -200,6 +203,29 @@ def compare_runs(old: dict[str, Any], new: dict[str, Any], groups: list[str]) ->
     return "\n".join(out)
 
 
+def seed_means(runs: Path, groups: list[str], models: list[str] | None) -> str:
+    """A markdown table, per model, scenario and group, of the means over a job's finished seeds (eval.json)."""
+    out = ["| model | scenario | group | seeds | AUC | NDCG@10 |", "|---|---|---|---|---|---|"]
+    for model_dir in sorted(p for p in runs.iterdir() if p.is_dir()):
+        if models is not None and model_dir.name not in models:
+            continue
+        evals = [json.loads(f.read_text()) for f in sorted(model_dir.glob("seed-*/eval.json"))]
+        if not evals:
+            continue
+        figures = [run_groups(e) for e in evals]
+        for key in sorted(figures[0]):
+            if key[1] not in groups:
+                continue
+            cells = [f[key] for f in figures if key in f]
+            mean: dict[str, float | None] = {}
+            for metric in ("auc", "ndcg@10"):
+                values = [c[metric] for c in cells if c[metric] is not None]
+                mean[metric] = sum(values) / len(values) if len(values) == len(cells) else None
+            out.append(f"| {model_dir.name} | {key[0]} | {key[1]} | {len(cells)} | {_fig(mean['auc'])} | "
+                       f"{_fig(mean['ndcg@10'])} |")
+    return "\n".join(out)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -224,8 +250,14 @@ def main() -> int:
     r.add_argument("old", help="a run's eval.json")
     r.add_argument("new", help="another run's eval.json, of the same data")
     r.add_argument("--groups", default="0,1-2,all")
+    e = sub.add_parser("seeds")
+    e.add_argument("runs", help="a job's runs directory (MODEL/seed-N/eval.json)")
+    e.add_argument("--groups", default="0,all")
+    e.add_argument("--models", help="comma-separated; every model with a finished seed by default")
     args = ap.parse_args()
-    if args.command == "runs":
+    if args.command == "seeds":
+        print(seed_means(Path(args.runs), args.groups.split(","), args.models.split(",") if args.models else None))
+    elif args.command == "runs":
         print(compare_runs(json.loads(Path(args.old).read_text()), json.loads(Path(args.new).read_text()),
                            args.groups.split(",")))
     elif args.command == "compare":

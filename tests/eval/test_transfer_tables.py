@@ -3,6 +3,7 @@ a filled model ahead of the paired tests' best other is said, not hidden."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tests.eval.benchmark_scripts import load
@@ -56,3 +57,16 @@ def test_runs_sets_two_runs_groups_side_by_side() -> None:
                          "| search | 1-2 | 3 | - -> - | 0.1000 -> 0.1000 | - / +0.0000 |",
                          "| search | all | - | 0.8000 -> 0.8000 | 0.3000 -> 0.3000 | +0.0000 / +0.0000 |"]
     assert len(tables.compare_runs(_eval(0.7, 1), _eval(0.7, 1), ["0"]).splitlines()) == 3
+
+
+def test_seeds_means_each_models_finished_seeds(tmp_path: Path) -> None:
+    import json
+
+    for model, seed, auc in (("star", 1, 0.70), ("star", 2, 0.72), ("din", 1, 0.60)):
+        run = tmp_path / model / f"seed-{seed}"
+        run.mkdir(parents=True)
+        (run / "eval.json").write_text(json.dumps(_eval(auc, 5)))
+    (tmp_path / "din" / "seed-2").mkdir()  # trained, not evaluated: not counted
+    lines = tables.seed_means(tmp_path, ["0"], None).splitlines()
+    assert lines[2:] == ["| din | search | 0 | 1 | 0.6000 | 0.2000 |", "| star | search | 0 | 2 | 0.7100 | 0.2000 |"]
+    assert len(tables.seed_means(tmp_path, ["0"], ["star"]).splitlines()) == 3
