@@ -174,12 +174,15 @@ def compare(old: dict[str, Any], new: dict[str, Any], group: str, protocol: str,
 
 
 def run_groups(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
-    """(scenario, group) -> {auc, ndcg@10, users} of one eval.json's run; group "all" is the scenario's whole."""
+    """(scenario, group) -> {auc, ndcg@10, users} of one eval.json's run; group "all" is the scenario's whole, and
+    "sampled" its ranking on sampled candidate lists where the run has one (NDCG@10 only)."""
     (run,) = doc["runs"]
     metrics = run["metrics"]
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for scenario, m in metrics["by_scenario"].items():
         out[scenario, "all"] = {"auc": m.get("auc"), "ndcg@10": m.get("ndcg@10"), "users": None}
+    for scenario, m in (metrics.get("sampled") or {}).get("by_scenario", {}).items():
+        out[scenario, "sampled"] = {"auc": None, "ndcg@10": m.get("ndcg@10"), "users": None}
     for scenario, groups in metrics["by_activity"]["by_scenario"].items():
         for g, m in groups.items():
             out[scenario, g] = {"auc": m.get("auc"), "ndcg@10": m.get("ndcg@10"), "users": m.get("users")}
@@ -213,7 +216,7 @@ def seed_means(runs: Path, groups: list[str], models: list[str] | None) -> str:
         if not evals:
             continue
         figures = [run_groups(e) for e in evals]
-        for key in sorted(figures[0]):
+        for key in sorted(set().union(*figures)):
             if key[1] not in groups:
                 continue
             cells = [f[key] for f in figures if key in f]

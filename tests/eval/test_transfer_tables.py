@@ -70,3 +70,8 @@ def test_seeds_means_each_models_finished_seeds(tmp_path: Path) -> None:
     lines = tables.seed_means(tmp_path, ["0"], None).splitlines()
     assert lines[2:] == ["| din | search | 0 | 1 | 0.6000 | 0.2000 |", "| star | search | 0 | 2 | 0.7100 | 0.2000 |"]
     assert len(tables.seed_means(tmp_path, ["0"], ["star"]).splitlines()) == 3
+    sampled = _eval(0.7, 5)
+    sampled["runs"][0]["metrics"]["sampled"] = {"by_scenario": {"search": {"ndcg@10": 0.05}}}
+    (tmp_path / "star" / "seed-2" / "eval.json").write_text(json.dumps(sampled))
+    assert tables.seed_means(tmp_path, ["sampled"], ["star"]).splitlines()[2:] == [
+        "| star | search | sampled | 1 | - | 0.0500 |"]  # only the run that has sampled lists
