@@ -17,7 +17,6 @@ are; the test split is not read.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import context, write_json
 
 from mistrec import metrics
 from mistrec.eval.evaluate import load_run_and_data
@@ -56,7 +56,11 @@ def probe_run(run: Path) -> list[dict[str, Any]]:
         y, z, x = rows.label[m], logit[m], np.log1p(n[m])
         base = metrics.auc(y, z)
         log_prob = -np.logaddexp(0.0, -z)
+        # each user's share of positives among these rows: an offset can only trade users' rows when it is equal
+        _, user = np.unique(rows.user[m], return_inverse=True)
+        share = np.bincount(user, weights=y) / np.bincount(user)
         out.append({"run": str(run), "target": name, "rows": int(m.sum()), "valid_auc": base,
+                    "users": len(share), "user_positive_share_min_max": [float(share.min()), float(share.max())],
                     "logit": {str(b): metrics.auc(y, z + b * x) - base for b in LOGIT_B},
                     "log_prob": {str(b): metrics.auc(y, log_prob + b * x) - base for b in LOGPROB_B}})
     return out
@@ -76,8 +80,9 @@ def main() -> int:
                 best = max([*r["logit"].items(), *(("logprob " + k, v) for k, v in r["log_prob"].items())],
                            key=lambda kv: kv[1])
                 print(f"{job.name} {run.name} {r['target']}: valid AUC {r['valid_auc']:.4f}, best offset "
-                      f"{best[0]} {best[1]:+.4f}", flush=True)
-    Path(args.json).write_text(json.dumps({"results": results}, indent=1) + "\n")
+                      f"{best[0]} {best[1]:+.4f}, users' positive share {r['user_positive_share_min_max']}",
+                      flush=True)
+    write_json(args.json, {"results": results, "context": context()})
     return 0
 
 

@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import context, write_json
 
 from mistrec.eval.benchmark import compare_in_group, load_per_query_files, load_prediction_files
 from mistrec.eval.results import Evaluation, RunResult
@@ -54,16 +55,17 @@ def main() -> int:
     ap.add_argument("--bootstrap", type=int, default=1000)
     args = ap.parse_args()
     a_model, a_job = args.a
+    names = [a_model] + [m for m, _ in args.b]
+    if len(set(names)) < len(names):  # runs are told apart by (model, seed)
+        raise SystemExit(f"models {names}: each side must be a different model")
     runs = load_runs(a_model, a_job)
     for b_model, b_job in args.b:
-        if b_model == a_model:
-            raise SystemExit(f"--b {b_model}: the same name as --a; the two sides must be different models")
         runs += load_runs(b_model, b_job)
     predictions, per_query = load_prediction_files(runs), load_per_query_files(runs)
-    names = runs[0].scenario_names or []
+    scenarios = runs[0].scenario_names or []
     group = None if args.group == "all" else args.group
     out: list[dict[str, Any]] = []
-    for scenario in names:
+    for scenario in scenarios:
         for b_model, b_job in args.b:
             test = compare_in_group(runs, predictions, per_query, a_model, b_model, scenario, group, "ndcg@10",
                                     n_boot=args.bootstrap)
@@ -80,7 +82,7 @@ def main() -> int:
             print(f"{scenario} group {args.group}: {a_model} - {b_model} ({b_job.name}), seeds {test['seeds']}: "
                   + ", ".join(f"{m} {row[m]['diff']:+.4f} (p {row[m]['p_value']:.3f})"
                               for m in ("auc", "ndcg@10") if row[m]), flush=True)
-    Path(args.json).write_text(json.dumps({"tests": out}, indent=1) + "\n")
+    write_json(args.json, {"tests": out, "context": context()})
     return 0
 
 

@@ -32,6 +32,11 @@ def _fig(x: float | None) -> str:
     return "-" if x is None else f"{x:.4f}"
 
 
+def _change(a: float | None, b: float | None) -> str:
+    """new - old to 4 places; '-' where either is undefined."""
+    return "-" if a is None or b is None else f"{b - a:+.4f}"
+
+
 def tables(doc: dict[str, Any], groups: list[str], only: str | None) -> str:
     """One table per (dataset, protocol, target): AUC / NDCG@10 per model and group, then mist against the best
     other model in each group (paired bootstrap over users)."""
@@ -160,16 +165,13 @@ def compare(old: dict[str, Any], new: dict[str, Any], group: str, protocol: str,
         return {key(r): r for r in doc["rows"] if r["group"] == group and r["protocol"] == protocol
                 and (models is None or r["model"] in models)}
 
-    def change(a: float | None, b: float | None) -> str:
-        return "-" if a is None or b is None else f"{b - a:+.4f}"
-
     before, after = chosen(old), chosen(new)
     out = ["| dataset, target | model | seeds | AUC | NDCG@10 | change (AUC / NDCG@10) |", "|---|---|---|---|---|---|"]
     for k in sorted(before.keys() & after.keys()):
         a, b = before[k], after[k]
         out.append(f"| {k[0].removeprefix('amazon-')} {k[1]} | {k[2]} | {a['seeds']} -> {b['seeds']} | "
                    f"{_fig(a['auc'])} -> {_fig(b['auc'])} | {_fig(a['ndcg@10'])} -> {_fig(b['ndcg@10'])} | "
-                   f"{change(a['auc'], b['auc'])} / {change(a['ndcg@10'], b['ndcg@10'])} |")
+                   f"{_change(a['auc'], b['auc'])} / {_change(a['ndcg@10'], b['ndcg@10'])} |")
     return "\n".join(out)
 
 
@@ -191,9 +193,6 @@ def run_groups(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
 
 def compare_runs(old: dict[str, Any], new: dict[str, Any], groups: list[str]) -> str:
     """A markdown table of two runs' (scenario, group) figures, AUC and NDCG@10 old -> new and the change."""
-    def change(a: float | None, b: float | None) -> str:
-        return "-" if a is None or b is None else f"{b - a:+.4f}"
-
     a_all, b_all = run_groups(old), run_groups(new)
     out = ["| scenario | group | users | AUC | NDCG@10 | change (AUC / NDCG@10) |", "|---|---|---|---|---|---|"]
     for k in sorted(a_all.keys() & b_all.keys()):
@@ -202,7 +201,7 @@ def compare_runs(old: dict[str, Any], new: dict[str, Any], groups: list[str]) ->
         a, b = a_all[k], b_all[k]
         out.append(f"| {k[0]} | {k[1]} | {'-' if a['users'] is None else a['users']} | {_fig(a['auc'])} -> "
                    f"{_fig(b['auc'])} | {_fig(a['ndcg@10'])} -> {_fig(b['ndcg@10'])} | "
-                   f"{change(a['auc'], b['auc'])} / {change(a['ndcg@10'], b['ndcg@10'])} |")
+                   f"{_change(a['auc'], b['auc'])} / {_change(a['ndcg@10'], b['ndcg@10'])} |")
     return "\n".join(out)
 
 

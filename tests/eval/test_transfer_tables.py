@@ -3,6 +3,7 @@ a filled model ahead of the paired tests' best other is said, not hidden."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,6 @@ def test_runs_sets_two_runs_groups_side_by_side() -> None:
 
 
 def test_seeds_means_each_models_finished_seeds(tmp_path: Path) -> None:
-    import json
-
     for model, seed, auc in (("star", 1, 0.70), ("star", 2, 0.72), ("din", 1, 0.60)):
         run = tmp_path / model / f"seed-{seed}"
         run.mkdir(parents=True)
