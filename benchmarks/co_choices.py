@@ -3,7 +3,7 @@
 queries the screen settled. Nothing is trained and nothing in the runs is written.
 
     MISTREC_BENCH_THREADS=1 python benchmarks/co_choices.py --json benchmarks/results/co_choices.json \
-        --seeds 2022,2023,2024 DIR ...
+        --seeds 2022,2023,2024 [--weights 1,0.5,0.25,0,2,4] DIR ...
 
 Each DIR is a benchmarks/transfer.py work directory (prepared/, runs/mist/seed-S). Per run: every scenario's and
 kind of user's record (the validation NDCG@10 at each weight, the number of queries, the best weight, its p-value
@@ -11,7 +11,8 @@ against 1, the weight kept), which weights left 1 (where none did, the run's tes
 term whole: the choice is the only thing the setting changes), the seconds the choice took, the run's own training
 seconds (from its benchmark.json, timed when it was trained, at that load), and the validation queries that
 `choose_on_ranking` scored against its screen of most-taken items and those it then scored against the whole
-catalogue (the rest the screen settled).
+catalogue (the rest the screen settled). `--weights` tries other weights than CO_SCALES (the first the trained state,
+1; the gate divides CO_CHOICE_P by the number tried against it, as the model's rule does).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import mist_choosing, run_dirs_and_seeds, train_seconds
 
 
-def one(root: Path, seed: int) -> list[dict[str, Any]]:
+def one(root: Path, seed: int, weights: str | None = None) -> list[dict[str, Any]]:
     import torch
 
     from mistrec.batch import Batch
@@ -34,6 +35,11 @@ def one(root: Path, seed: int) -> list[dict[str, Any]]:
 
     ds = PreparedDataset.load(root / "prepared")
     model, enc = mist_choosing(root, seed)
+    if weights:
+        tried = tuple(float(w) for w in weights.split(","))
+        if not tried or tried[0] != 1.0:
+            raise SystemExit(f"--weights must start with 1 (the trained state). Got {weights!r}.")
+        model.ranking_options = lambda: tried  # type: ignore[method-assign]
     queries = {"screened": 0, "in full": 0}
     scorer_of = model.ranking_scorer
 
@@ -60,7 +66,8 @@ def one(root: Path, seed: int) -> list[dict[str, Any]]:
 
 
 def main() -> int:
-    return run_dirs_and_seeds(__doc__.splitlines()[0], one, seeds="2022,2023,2024")
+    return run_dirs_and_seeds(__doc__.splitlines()[0], one, seeds="2022,2023,2024",
+                              flags=(("--weights", {"help": "comma-separated weights, 1 first (default: CO_SCALES)"}),))
 
 
 if __name__ == "__main__":

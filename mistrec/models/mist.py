@@ -205,7 +205,7 @@ class Mist(Model):
         self.as_new = False
         # `co_items`: item-to-item transfer through the training positives' co-occurrence (mist_cooc.py)
         self.co = (CoItems(spec.n_items, spec.n_scenarios, cfg.co_items, cross_only=cfg.co_scope == "cross",
-                           gain=cfg.co_gain)
+                           gain=cfg.co_gain, shrink=cfg.co_shrink)
                    if cfg.co_items else None)
         # `co_scale: auto`: per scenario, the weight of `co_items`' term for its users new there ([s, 0]) and active
         # there ([s, 1]) (chosen on the validation queries' ranking after training, `settle_ranking`; saved with the

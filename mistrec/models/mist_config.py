@@ -171,6 +171,10 @@ class MistConfig(ModelConfig):
     # the row's own scenario's events too (item-to-item recommendation within the scenario as well; 0.0015 AUC
     # below the default on MovieLens-1M by age, seed 2022)
     co_scope: Literal["cross", "all"] = "cross"
+    # lambda of the damping c / (c + lambda) of the term's cosines, c the users an item pair shares (item-KNN's
+    # shrinkage: a pair that rests on one or two users counts less); 0: the cosine as it is (docs/models.md,
+    # "co_shrink")
+    co_shrink: float = 0.0
     # how many times faster than the rest the term's weights W learn in the first epoch (W = co_gain * fast +
     # weight, `fast` learning for one epoch of rows; mist_cooc.py)
     co_gain: float = 20.0
@@ -262,6 +266,8 @@ class MistConfig(ModelConfig):
             raise ConfigError(f"The 'blank_rows' parameter of MistConfig must be in [0, 1). Got {self.blank_rows}.")
         if self.co_items < 0:
             raise ConfigError(f"The 'co_items' parameter of MistConfig must be >= 0 (0: off). Got {self.co_items}.")
+        if not self.co_shrink >= 0:
+            raise ConfigError(f"The 'co_shrink' parameter of MistConfig must be >= 0 (0: none). Got {self.co_shrink}.")
         if not self.co_gain > 0:
             raise ConfigError(f"The 'co_gain' parameter of MistConfig must be > 0. Got {self.co_gain}.")
         if self.cold_below < 1:

@@ -6,8 +6,10 @@ For a row of target scenario t, candidate j and a history whose liked events are
     co(row) = sum over liked events l of  W[t, s_l] * cos(h_l, j)
 
 with cos(h, j) = c(h, j) / sqrt(n(h) n(j)), c the number of training users with a positive on both items and n an
-item's training users (the binary user x item matrix of the training positives, every scenario in one), kept for
-each item's `k` most similar items only, and W (S, S) learned with the rest of the model (zero at the start). The
+item's training users (the binary user x item matrix of the training positives, every scenario in one), times
+c / (c + lambda) with `shrink` lambda > 0 (item-KNN's damping of a pair that rests on one or two users: two items
+taken by one user each, by the same user, have a cosine of 1), kept for each item's `k` most similar items only (by
+that similarity), and W (S, S) learned with the rest of the model (zero at the start). The
 term joins the logit beside the item terms. Why: on the Amazon pairs a cold user's other-domain items say, through
 the users who took both, which target items follow, far more than a learned embedding of items seen by 1-3 users
 can (benchmarks/cdr_knn_probe.py, docs/benchmarks.md); this is that signal as a term each of whose parts is one
@@ -46,9 +48,13 @@ class CoItems(nn.Module):
     seen: torch.Tensor  # () long: training rows the term has scored (as BatchNorm's num_batches_tracked)
     fast_rows: torch.Tensor  # () long: the training rows of one epoch (0: the fast part never stops)
 
-    def __init__(self, n_items: int, n_scenarios: int, k: int, cross_only: bool = False, gain: float = 20.0) -> None:
+    def __init__(self, n_items: int, n_scenarios: int, k: int, cross_only: bool = False, gain: float = 20.0,
+                 shrink: float = 0.0) -> None:
         super().__init__()
         self.k = k
+        # lambda of the damping c / (c + lambda) of each pair's cosine (0: none); part of the model's config, so a
+        # saved run is scored with the similarity it was trained with
+        self.shrink = float(shrink)
         # only events of another scenario than the row's count (W's diagonal held at 0): `co_scope: cross`
         self.cross_only = cross_only
         self.register_buffer("nbr", torch.zeros(n_items, k, dtype=torch.long))
@@ -119,6 +125,8 @@ class CoItems(nn.Module):
                 if cols.size == 0:
                     continue
                 cos = vals / np.sqrt(n[lo + r] * n[cols])
+                if self.shrink:
+                    cos = cos * vals / (vals + self.shrink)
                 top = np.argsort(-cos, kind="stable")[:self.k]
                 nbr[lo + r, :top.size] = cols[top]
                 count[lo + r, :top.size] = vals[top]
@@ -128,14 +136,16 @@ class CoItems(nn.Module):
         self.fast_rows.fill_(rows)
         self.seen.zero_()
 
-    @staticmethod
-    def _cosine(count: torch.Tensor, n_h: torch.Tensor, n_j: torch.Tensor, own: torch.Tensor | None) -> torch.Tensor:
-        """c / sqrt(n_h n_j), broadcast; `own` (bool, broadcastable): the row's user is counted in both (a training
-        positive and a liked event), and is left out of all three."""
+    def _cosine(self, count: torch.Tensor, n_h: torch.Tensor, n_j: torch.Tensor, own: torch.Tensor | None
+                ) -> torch.Tensor:
+        """c / sqrt(n_h n_j), times c / (c + shrink) with a shrink, broadcast; `own` (bool, broadcastable): the row's
+        user is counted in both (a training positive and a liked event), and is left out of all three."""
         if own is not None:
             d = own.to(count.dtype)
             count, n_h, n_j = count - d, n_h - d, n_j - d
-        return count.clamp_min(0) / (n_h.clamp_min(1) * n_j.clamp_min(1)).sqrt()
+        count = count.clamp_min(0)
+        cos = count / (n_h.clamp_min(1) * n_j.clamp_min(1)).sqrt()
+        return cos * (count / (count + self.shrink)) if self.shrink else cos
 
     def _cosines(self, items: torch.Tensor, own: torch.Tensor | None) -> torch.Tensor:
         """(..., k) cosines of `items` (...) with their neighbours; `own` (...): as `_cosine`."""

@@ -21,8 +21,8 @@ from tests.conftest import prepared_synthetic
 TAKEN = {1: (1, 2), 2: (1, 2, 3), 3: (3, 4), 4: (2,)}
 
 
-def _fitted(k: int = 2) -> CoItems:
-    co = CoItems(n_items=5, n_scenarios=3, k=k)
+def _fitted(k: int = 2, shrink: float = 0.0) -> CoItems:
+    co = CoItems(n_items=5, n_scenarios=3, k=k, shrink=shrink)
     users = np.array([u for u, items in TAKEN.items() for _ in items])
     items = np.array([i for its in TAKEN.values() for i in its])
     half = len(users) // 2  # given in two chunks, as streamed training gives shards
@@ -40,6 +40,31 @@ def test_the_table_keeps_each_items_nearest_by_cosine_and_never_itself() -> None
     assert all(i not in co.nbr[i].tolist() for i in range(1, 5))
     cos = co._cosines(torch.tensor([1, 3]), None)
     torch.testing.assert_close(cos, torch.tensor([[2 / math.sqrt(6), 0.5], [1 / math.sqrt(2), 0.5]]))
+
+
+def test_a_shrink_damps_pairs_of_few_users_and_orders_the_table_by_the_damped_similarity() -> None:
+    # lambda 3: cos(3, 4) = 1/sqrt(2) * 1/4 (one user), cos(3, 1) = 1/2 * 1/4, cos(3, 2) = 1/sqrt(6) * 1/4;
+    # cos(1, 2) = 2/sqrt(6) * 2/5 (two users), cos(1, 3) = 1/2 * 1/4
+    co = _fitted(shrink=3.0)
+    assert co.nbr[3].tolist() == [4, 1] and co.nbr[1].tolist() == [2, 3]
+    cos = co._cosines(torch.tensor([1, 3]), None)
+    torch.testing.assert_close(cos, torch.tensor([[2 / math.sqrt(6) * 0.4, 0.125], [1 / math.sqrt(2) / 4, 0.125]]))
+    # the training row's own user leaves the counts first, and the damping reads what is left: (2 - 1) / sqrt(1 * 2)
+    # * 1 / (1 + 3) for (1, 2); nothing for (3, 4)
+    with torch.no_grad():
+        co.weight.fill_(1.0)
+    hist, scen, liked = torch.tensor([[1, 3]]), torch.ones(1, 2, dtype=torch.long), torch.ones(1, 2, dtype=torch.bool)
+    own = co.term(hist, scen, liked, torch.tensor([1]), torch.tensor([[2, 4]]), own=torch.tensor([True]))
+    torch.testing.assert_close(own, torch.tensor([[1 / math.sqrt(2) / 4, 0.0]]))
+    # a pair of one shared user that the plain cosine ranks first falls behind a pair of two: n(1) = 3, n(2) = 1,
+    # n(3) = 5, c(1, 2) = 1, c(1, 3) = 2; plain 1/sqrt(3) against 2/sqrt(15), damped a quarter of it against 2/5
+    rare = CoItems(n_items=4, n_scenarios=2, k=1, shrink=3.0)
+    u = np.array([0, 0, 1, 1, 2, 2, 3, 4, 5])
+    i = np.array([1, 2, 1, 3, 1, 3, 3, 3, 3])
+    rare.fit([(u, i)])
+    plain = CoItems(n_items=4, n_scenarios=2, k=1)
+    plain.fit([(u, i)])
+    assert plain.nbr[1].tolist() == [2] and rare.nbr[1].tolist() == [3]
 
 
 def test_training_positives_leave_their_own_user_out() -> None:
@@ -66,7 +91,7 @@ def test_the_binary_search_finds_what_comparing_with_every_neighbour_finds() -> 
     # a random table of 60 items, 7 neighbours each (the exported graph compares; training and scoring search)
     rng = np.random.default_rng(3)
     users, items = rng.integers(0, 40, 900), rng.integers(1, 60, 900)
-    co = CoItems(n_items=60, n_scenarios=2, k=7)
+    co = CoItems(n_items=60, n_scenarios=2, k=7, shrink=2.0)  # damped, as every path must damp alike
     co.fit([(users, items)])
     with torch.no_grad():
         co.weight.copy_(torch.randn(2, 2))

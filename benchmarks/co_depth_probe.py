@@ -1,0 +1,92 @@
+"""How deep each item's list of `co_items` neighbours should go, read on the validation ranking only: a saved mist
+run's co-occurrence table cut to its first `depth` neighbours (the list is kept in order of cosine, so the cut is
+what fitting the table with `co_items: depth` would keep), everything else as trained (W included), and the
+validation queries ranked as `co_scale: auto` ranks them (`choose_on_ranking`: per scenario and kind of user, the
+NDCG@10 at each weight of the term). Nothing is trained, no test row is read, and nothing in the run is written.
+
+    MISTREC_BENCH_THREADS=1 python benchmarks/co_depth_probe.py --json OUT --depths 50,100,200,500 \
+        [--shrink 0,1,3] [--weights 1,0.5,0.25,0,2] RUN_DIR ...
+
+Each RUN_DIR is a mist run directory (run.json, weights.pt; its prepared data where run.json says) trained with
+`co_items` at least the largest depth. Why: on the Amazon sport_phone pair about a third of the items fill their 50
+places, two thirds of which go to items of the item's own domain, which `co_scope: cross` never reads; a deeper
+list helps that pair's cold users on validation and costs electronic_phone's (docs/benchmarks.md, "How deep the
+co_items lists go"). `--shrink` also scores each depth with each neighbour's cosine shrunk by c / (c + lambda), c the
+users the two items share (item-KNN's usual damping of pairs that rest on one or two users; in evaluation a user's
+own counts are never in c, so the table's counts replaced by c^2 / (c + lambda) give exactly that cosine);
+`--weights` the term's weights tried (1 first; default CO_SCALES), since a damped term is smaller than the one W
+was trained with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import THREADS, context, write_json
+
+
+def one(run: Path, depths: list[int], shrinks: list[float], weights: tuple[float, ...] | None) -> dict[str, Any]:
+    import torch
+
+    from mistrec.eval.evaluate import load_run_and_data
+    from mistrec.eval.ranking import choose_on_ranking
+    from mistrec.models.mist import Mist
+
+    model, enc, _meta, ds = load_run_and_data(run, settings={"co_scale": "auto"})
+    assert isinstance(model, Mist) and model.co is not None and model.co_scale is not None, "a mist run with co_items"
+    model.eval()
+    if weights:
+        model.ranking_options = lambda: weights  # type: ignore[method-assign]
+    co = model.co
+    nbr, count = co.nbr.clone(), co.count.clone()
+    if max(depths) > nbr.shape[1]:
+        raise SystemExit(f"{run} keeps {nbr.shape[1]} neighbours an item; --depths asks for {max(depths)}.")
+    kept = (count > 0).sum(1).float()
+    out: dict[str, Any] = {"run": str(run), "trained_co_items": int(nbr.shape[1]),
+                           "items_with_a_full_list": int((kept == nbr.shape[1]).sum()),
+                           "items_with_neighbours": int((kept > 0).sum()), "by_depth": {}}
+    for shrink in shrinks:
+        for depth in depths:
+            co.nbr.copy_(nbr)
+            co.count.copy_(count * count / (count + shrink) if shrink else count)
+            co.nbr[:, depth:] = 0  # 0: no neighbour; a count of 0 gives a cosine of 0
+            co.count[:, depth:] = 0
+            with torch.no_grad():
+                chosen = choose_on_ranking(model, enc, ds)["co_scale"]
+            out["by_depth"][str(depth) if not shrink else f"{depth} shrink {shrink:g}"] = chosen
+            line = "; ".join(f"{s} {kind} {rec['valid_ndcg@10']['1']:.4f} (best {rec['best']:g}: "
+                             f"{rec['valid_ndcg@10'][format(rec['best'], 'g')]:.4f})"
+                             for s, kinds in chosen.items() for kind, rec in kinds.items() if rec["queries"])
+            print(f"{run} depth {depth} shrink {shrink:g}: {line}", flush=True)
+    co.nbr.copy_(nbr)
+    co.count.copy_(count)
+    return out
+
+
+def main() -> int:
+    import torch
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--depths", default="50,100,200,500")
+    ap.add_argument("--shrink", default="0", help="comma-separated lambdas (0: the cosine as it is)")
+    ap.add_argument("--weights", help="comma-separated weights of the term, 1 first (default: CO_SCALES)")
+    ap.add_argument("runs", nargs="+")
+    args = ap.parse_args()
+    torch.set_num_threads(int(THREADS))
+    depths = sorted({int(d) for d in args.depths.split(",")})
+    shrinks = [float(s) for s in args.shrink.split(",")]
+    weights = tuple(float(w) for w in args.weights.split(",")) if args.weights else None
+    if weights is not None and weights[0] != 1.0:
+        ap.error(f"--weights must start with 1 (the trained state). Got {args.weights!r}.")
+    write_json(args.json, {"results": [one(Path(r), depths, shrinks, weights) for r in args.runs],
+                           "context": context()})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
