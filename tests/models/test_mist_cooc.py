@@ -67,6 +67,14 @@ def test_a_shrink_damps_pairs_of_few_users_and_orders_the_table_by_the_damped_si
     assert plain.nbr[1].tolist() == [2] and rare.nbr[1].tolist() == [3]
 
 
+def test_a_negative_shrink_is_refused_with_its_name() -> None:
+    from mistrec.errors import ConfigError
+    from mistrec.models.mist_config import MistConfig
+
+    with pytest.raises(ConfigError, match="co_shrink"):
+        MistConfig(co_shrink=-1.0).validate()
+
+
 def test_training_positives_leave_their_own_user_out() -> None:
     co = _fitted()
     with torch.no_grad():
@@ -158,13 +166,15 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
                               n_users=400, events_per_user=40, seed=5)
 
 
-@pytest.mark.parametrize("scope,k", [("all", 5), ("cross", 50)])
-def test_explanations_give_each_events_part_of_the_term(prepared: Path, scope: str, k: int) -> None:
+@pytest.mark.parametrize("scope,k,shrink", [("all", 5, 0.0), ("cross", 50, 0.0), ("cross", 50, 3.0)])
+def test_explanations_give_each_events_part_of_the_term(prepared: Path, scope: str, k: int, shrink: float) -> None:
     torch.manual_seed(0)
     ds = PreparedDataset.load(prepared)
     enc = FeatureEncoder().fit(ds)
-    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": k, "co_scope": scope}).eval()
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": k, "co_scope": scope,
+                                            "co_shrink": shrink}).eval()
     model.setup(enc.indexed(enc.rows(ds, "train")))
+    assert model.co.shrink == shrink
     b = enc.batch(enc.rows(ds, "test"), np.arange(32))
     with torch.no_grad():
         model.co.weight.copy_(torch.randn_like(model.co.weight))
