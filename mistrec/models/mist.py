@@ -61,6 +61,7 @@ from mistrec.models.mist_config import (
     CO_CHOICE_P,
     CO_CHOICE_QUERIES,
     CO_SCALES,
+    CO_SCALES_DAMPED,
     COLD_SCALES,
     MIN_CHOICE_QUERIES,
     MIN_CHOICE_ROWS,
@@ -603,9 +604,11 @@ class Mist(Model):
         return torch.where(scenario < n, weight, torch.ones_like(weight))
 
     def ranking_options(self) -> tuple[float, ...]:
-        """ChoosesOnRanking: `co_scale: auto`'s weights of `co_items`' term (CO_SCALES, the trained state first);
-        none when off."""
-        return CO_SCALES if self.co_scale is not None else ()
+        """ChoosesOnRanking: `co_scale: auto`'s weights of `co_items`' term (CO_SCALES, the trained state first, and
+        with `co_shrink` CO_SCALES_DAMPED after them); none when off."""
+        if self.co_scale is None:
+            return ()
+        return CO_SCALES + CO_SCALES_DAMPED if self.co is not None and self.co.shrink else CO_SCALES
 
     def use_ranking_option(self, option: float) -> None:
         """Every scenario's users, new there and active there, at the weight `option`."""

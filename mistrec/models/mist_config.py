@@ -9,8 +9,8 @@ from mistrec.errors import ConfigError
 from mistrec.features.scenario_text import NEW_SCENARIO_MODES, TEXT_ENCODERS
 from mistrec.models.base import ModelConfig
 
-__all__ = ["ACTIVITY_BOUNDS", "COLD_SCALES", "CO_CHOICE_P", "CO_CHOICE_QUERIES", "CO_SCALES", "MIN_CHOICE_QUERIES",
-           "MIN_CHOICE_ROWS", "MistConfig"]
+__all__ = ["ACTIVITY_BOUNDS", "COLD_SCALES", "CO_CHOICE_P", "CO_CHOICE_QUERIES", "CO_SCALES", "CO_SCALES_DAMPED",
+           "MIN_CHOICE_QUERIES", "MIN_CHOICE_ROWS", "MistConfig"]
 
 ACTIVITY_BOUNDS = (1, 3, 6, 21)  # activity buckets 0, 1-2, 3-5, 6-20, >20 (as mistrec.eval.activity's groups)
 COLD_SCALES = (1.0, 0.75, 0.5, 0.25, 0.0)  # `cold_scale: auto`'s choices, the trained state first (ties keep it)
@@ -21,6 +21,10 @@ MIN_CHOICE_ROWS = 100
 # `prior_tilt: auto`'s choices of b (a new user's prior times 1 + b (log(1 + events) - center)), the trained state first
 PRIOR_TILTS = (0.0, 0.1, 0.2, 0.4, -0.1, -0.2)
 CO_SCALES = (1.0, 0.5, 0.25, 0.0)  # `co_scale: auto`'s weights of `co_items`' term, the trained state first
+# ... and, with `co_shrink` (the damped term), also these: W is fitted by the pointwise loss against sampled
+# negatives, and the damped term's scale that ranks best is larger than that fit's (on the Amazon pairs' validation
+# rankings 2-4 times; docs/benchmarks.md, "co_items' cosines damped by the users a pair rests on")
+CO_SCALES_DAMPED = (2.0, 3.0, 4.0)
 # `co_scale: auto` ranks at most this many validation queries a scenario (a seeded sample, ranked under every
 # weight), and chooses for a kind of user (new in the scenario, active there) only with at least
 # MIN_CHOICE_QUERIES of that kind's queries among them; with fewer the trained state stays

@@ -264,3 +264,15 @@ def test_residual_fit_trains_the_network_as_without_the_term(prepared: Path) -> 
     joint = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 5, "co_fit": "joint"})
     assert joint.stage_loss(b) is None  # one BCE on the sum, in the trainer
     assert build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 5}).stage_loss(b) is not None  # auto
+
+
+def test_a_damped_term_is_also_weighed_above_one_after_training(prepared: Path) -> None:
+    from mistrec.models.mist_config import CO_SCALES, CO_SCALES_DAMPED
+
+    enc = FeatureEncoder().fit(PreparedDataset.load(prepared))
+    plain = build_model("mist", enc.spec_, {"embedding_dim": 8})
+    damped = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink": 3.0})
+    assert plain.ranking_options() == CO_SCALES and max(CO_SCALES) == 1.0
+    assert damped.ranking_options() == CO_SCALES + CO_SCALES_DAMPED and min(CO_SCALES_DAMPED) > 1.0
+    off = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink": 3.0, "co_scale": "off"})
+    assert off.ranking_options() == ()
