@@ -251,3 +251,22 @@ def parse_settings(text: str | None) -> dict[str, Any] | None:
     if any(len(p) != 2 for p in pairs):
         raise ValueError(f"settings take KEY=VALUE,... Got {text!r}.")
     return {k.strip(): yaml.safe_load(v) for k, v in pairs}
+
+
+def tried_weights(text: str | None) -> tuple[float, ...] | None:
+    """A probe's --weights of mist's `co_items` term (comma-separated, the trained state 1 first) as the tuple a
+    model's `ranking_options` returns; None for None. Raises ValueError when 1 is not first."""
+    if not text:
+        return None
+    weights = tuple(float(w) for w in text.split(","))
+    if weights[0] != 1.0:
+        raise ValueError(f"--weights must start with 1 (the trained state). Got {text!r}.")
+    return weights
+
+
+def co_matrix(model: Any) -> list[list[float]]:
+    """mist's learned weights W (S, S) of its `co_items` term, as the term reads them in evaluation."""
+    import torch
+
+    with torch.no_grad():
+        return [[round(float(x), 4) for x in row] for row in model.co.matrix()]

@@ -7,12 +7,13 @@ queries the screen settled. Nothing is trained and nothing in the runs is writte
 
 Each DIR is a benchmarks/transfer.py work directory (prepared/, runs/mist/seed-S). Per run: every scenario's and
 kind of user's record (the validation NDCG@10 at each weight, the number of queries, the best weight, its p-value
-against 1, the weight kept), which weights left 1 (where none did, the run's test figures are those it had with the
-term whole: the choice is the only thing the setting changes), the seconds the choice took, the run's own training
-seconds (from its benchmark.json, timed when it was trained, at that load), and the validation queries that
-`choose_on_ranking` scored against its screen of most-taken items and those it then scored against the whole
-catalogue (the rest the screen settled). `--weights` tries other weights than CO_SCALES (the first the trained state,
-1; the gate divides CO_CHOICE_P by the number tried against it, as the model's rule does).
+against 1, the weight kept), the learned W of the term (`co_matrix`), which weights left 1 (where none did, the
+run's test figures are those it had with the term whole: the choice is the only thing the setting changes), the
+seconds the choice took, the run's own training seconds (from its benchmark.json, timed when it was trained, at that
+load), and the validation queries that `choose_on_ranking` scored against its screen of most-taken items and those
+it then scored against the whole catalogue (the rest the screen settled). `--weights` tries other weights than
+CO_SCALES (the first the trained state, 1; the gate divides CO_CHOICE_P by the number tried against it, as the
+model's rule does).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import mist_choosing, run_dirs_and_seeds, train_seconds
+from _common import co_matrix, mist_choosing, run_dirs_and_seeds, train_seconds, tried_weights
 
 
 def one(root: Path, seed: int, weights: str | None = None) -> list[dict[str, Any]]:
@@ -35,10 +36,11 @@ def one(root: Path, seed: int, weights: str | None = None) -> list[dict[str, Any
 
     ds = PreparedDataset.load(root / "prepared")
     model, enc = mist_choosing(root, seed)
-    if weights:
-        tried = tuple(float(w) for w in weights.split(","))
-        if not tried or tried[0] != 1.0:
-            raise SystemExit(f"--weights must start with 1 (the trained state). Got {weights!r}.")
+    try:
+        tried = tried_weights(weights)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
+    if tried:
         model.ranking_options = lambda: tried  # type: ignore[method-assign]
     queries = {"screened": 0, "in full": 0}
     scorer_of = model.ranking_scorer
@@ -61,8 +63,8 @@ def one(root: Path, seed: int, weights: str | None = None) -> list[dict[str, Any
     print(f"{root.name} seed {seed}: {'moved ' + ', '.join(moved) if moved else 'every weight stays 1'} "
           f"({seconds:.1f} s, {queries['in full']} of {queries['screened']} queries past the screen; trained in "
           f"{trained:.1f} s)", flush=True)
-    return [{"dir": root.name, "seed": seed, "co_scale": chosen, "moved": moved, "choice_seconds": seconds,
-             "queries": queries, "train_seconds_when_trained": trained}]
+    return [{"dir": root.name, "path": str(root), "seed": seed, "co_matrix": co_matrix(model), "co_scale": chosen,
+             "moved": moved, "choice_seconds": seconds, "queries": queries, "train_seconds_when_trained": trained}]
 
 
 def main() -> int:

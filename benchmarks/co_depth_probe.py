@@ -10,12 +10,13 @@ NDCG@10 at each weight of the term). Nothing is trained, no test row is read, an
 Each RUN_DIR is a mist run directory (run.json, weights.pt; its prepared data where run.json says) trained with
 `co_items` at least the largest depth. Why: on the Amazon sport_phone pair about a third of the items fill their 50
 places, two thirds of which go to items of the item's own domain, which `co_scope: cross` never reads; a deeper
-list helps that pair's cold users on validation and costs electronic_phone's (docs/benchmarks.md, "How deep the
-co_items lists go"). `--shrink` also scores each depth with each neighbour's cosine shrunk by c / (c + lambda), c the
-users the two items share (item-KNN's usual damping of pairs that rest on one or two users; in evaluation a user's
-own counts are never in c, so the table's counts replaced by c^2 / (c + lambda) give exactly that cosine);
-`--weights` the term's weights tried (1 first; default CO_SCALES), since a damped term is smaller than the one W
-was trained with.
+list helps that pair's cold users on validation and costs electronic_phone's (docs/benchmarks.md, "co_items'
+cosines damped by the users a pair rests on"). Per run it also records how the trained table's kept places fall:
+the share whose neighbour has no training positive in a scenario the item has one in (`cross_share_of_kept`, the
+places `co_scope: cross` can read on disjoint catalogues). `--shrink` also scores each depth with the run's term
+damped by c / (c + lambda) (mist's `co_shrink`, set on the loaded model; the table keeps the order it was fitted
+in); `--weights` the term's weights tried (1 first; default CO_SCALES), since a damped term is smaller than the one
+W was trained with.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import THREADS, context, write_json
+from _common import THREADS, context, tried_weights, write_json
 
 
 def one(run: Path, depths: list[int], shrinks: list[float], weights: tuple[float, ...] | None) -> dict[str, Any]:
@@ -46,13 +47,22 @@ def one(run: Path, depths: list[int], shrinks: list[float], weights: tuple[float
     if max(depths) > nbr.shape[1]:
         raise SystemExit(f"{run} keeps {nbr.shape[1]} neighbours an item; --depths asks for {max(depths)}.")
     kept = (count > 0).sum(1).float()
+    train = enc.indexed(enc.rows(ds, "train"))
+    pos = train.label > 0
+    in_scenario = torch.zeros(nbr.shape[0], int(train.scenario.max()) + 1, dtype=torch.bool)
+    in_scenario[torch.as_tensor(train.item[pos]), torch.as_tensor(train.scenario[pos])] = True
+    places = count > 0
+    cross = ~(in_scenario.unsqueeze(1) & in_scenario[nbr]).any(-1) & places
     out: dict[str, Any] = {"run": str(run), "trained_co_items": int(nbr.shape[1]),
                            "items_with_a_full_list": int((kept == nbr.shape[1]).sum()),
-                           "items_with_neighbours": int((kept > 0).sum()), "by_depth": {}}
+                           "items_with_neighbours": int((kept > 0).sum()),
+                           "cross_share_of_kept": float(cross.sum() / places.sum()), "by_depth": {}}
+    trained_shrink = co.shrink
     for shrink in shrinks:
+        co.shrink = shrink
         for depth in depths:
             co.nbr.copy_(nbr)
-            co.count.copy_(count * count / (count + shrink) if shrink else count)
+            co.count.copy_(count)
             co.nbr[:, depth:] = 0  # 0: no neighbour; a count of 0 gives a cosine of 0
             co.count[:, depth:] = 0
             with torch.no_grad():
@@ -64,6 +74,7 @@ def one(run: Path, depths: list[int], shrinks: list[float], weights: tuple[float
             print(f"{run} depth {depth} shrink {shrink:g}: {line}", flush=True)
     co.nbr.copy_(nbr)
     co.count.copy_(count)
+    co.shrink = trained_shrink
     return out
 
 
@@ -80,9 +91,10 @@ def main() -> int:
     torch.set_num_threads(int(THREADS))
     depths = sorted({int(d) for d in args.depths.split(",")})
     shrinks = [float(s) for s in args.shrink.split(",")]
-    weights = tuple(float(w) for w in args.weights.split(",")) if args.weights else None
-    if weights is not None and weights[0] != 1.0:
-        ap.error(f"--weights must start with 1 (the trained state). Got {args.weights!r}.")
+    try:
+        weights = tried_weights(args.weights)
+    except ValueError as exc:
+        ap.error(str(exc))
     write_json(args.json, {"results": [one(Path(r), depths, shrinks, weights) for r in args.runs],
                            "context": context()})
     return 0

@@ -34,7 +34,13 @@ import torch
 from scipy import sparse
 from torch import nn
 
-__all__ = ["CoItems"]
+__all__ = ["CoItems", "damped"]
+
+
+def damped(cos: Any, count: Any, shrink: float) -> Any:
+    """A pair's cosine times c / (c + shrink), c the users it rests on (`count`); as it is without a shrink. Numpy
+    arrays (the table's fit) and tensors (every scoring path) alike."""
+    return cos * (count / (count + shrink)) if shrink else cos
 
 
 class CoItems(nn.Module):
@@ -124,9 +130,7 @@ class CoItems(nn.Module):
                 cols, vals = cols[keep], vals[keep]
                 if cols.size == 0:
                     continue
-                cos = vals / np.sqrt(n[lo + r] * n[cols])
-                if self.shrink:
-                    cos = cos * vals / (vals + self.shrink)
+                cos = damped(vals / np.sqrt(n[lo + r] * n[cols]), vals, self.shrink)
                 top = np.argsort(-cos, kind="stable")[:self.k]
                 nbr[lo + r, :top.size] = cols[top]
                 count[lo + r, :top.size] = vals[top]
@@ -144,8 +148,7 @@ class CoItems(nn.Module):
             d = own.to(count.dtype)
             count, n_h, n_j = count - d, n_h - d, n_j - d
         count = count.clamp_min(0)
-        cos = count / (n_h.clamp_min(1) * n_j.clamp_min(1)).sqrt()
-        return cos * (count / (count + self.shrink)) if self.shrink else cos
+        return damped(count / (n_h.clamp_min(1) * n_j.clamp_min(1)).sqrt(), count, self.shrink)
 
     def _cosines(self, items: torch.Tensor, own: torch.Tensor | None) -> torch.Tensor:
         """(..., k) cosines of `items` (...) with their neighbours; `own` (...): as `_cosine`."""

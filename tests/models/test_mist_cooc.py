@@ -272,7 +272,21 @@ def test_a_damped_term_is_also_weighed_above_one_after_training(prepared: Path) 
     enc = FeatureEncoder().fit(PreparedDataset.load(prepared))
     plain = build_model("mist", enc.spec_, {"embedding_dim": 8})
     damped = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink": 3.0})
-    assert plain.ranking_options() == CO_SCALES and max(CO_SCALES) == 1.0
-    assert damped.ranking_options() == CO_SCALES + CO_SCALES_DAMPED and min(CO_SCALES_DAMPED) > 1.0
+    assert plain.ranking_options() == CO_SCALES
+    assert damped.ranking_options() == CO_SCALES + CO_SCALES_DAMPED
     off = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink": 3.0, "co_scale": "off"})
     assert off.ranking_options() == ()
+
+
+def test_the_gate_divides_by_every_weight_tried(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a best weight at p 0.01 passes the gate among CO_SCALES (0.05 / 3) and not among the damped term's seven
+    # weights (0.05 / 6): more weights tried, a stricter gate
+    from mistrec.models import mist as mist_module
+    from mistrec.models.mist_config import CO_SCALES, CO_SCALES_DAMPED
+
+    monkeypatch.setattr(mist_module, "paired_bootstrap_mean", lambda a, b, users: {"p_value": 0.01})
+    users = np.arange(200)
+    for options, kept in ((CO_SCALES, 0.5), (CO_SCALES + CO_SCALES_DAMPED, 1.0)):
+        values = {o: np.full(200, 0.2 if o == 0.5 else 0.1) for o in options}
+        record = mist_module.co_weight_choice(values, users)
+        assert record["best"] == 0.5 and record["chosen"] == kept
