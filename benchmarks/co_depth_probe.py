@@ -57,9 +57,9 @@ def one(run: Path, depths: list[int], shrinks: list[float], weights: tuple[float
                            "items_with_a_full_list": int((kept == nbr.shape[1]).sum()),
                            "items_with_neighbours": int((kept > 0).sum()),
                            "cross_share_of_kept": float(cross.sum() / places.sum()), "by_depth": {}}
-    trained_shrink = co.shrink
+    trained_shrink = co.shrink, co.shrink_new
     for shrink in shrinks:
-        co.shrink = shrink
+        co.shrink = co.shrink_new = shrink  # every row's damping, new users' as active users'
         for depth in depths:
             co.nbr.copy_(nbr)
             co.count.copy_(count)
@@ -74,7 +74,7 @@ def one(run: Path, depths: list[int], shrinks: list[float], weights: tuple[float
             print(f"{run} depth {depth} shrink {shrink:g}: {line}", flush=True)
     co.nbr.copy_(nbr)
     co.count.copy_(count)
-    co.shrink = trained_shrink
+    co.shrink, co.shrink_new = trained_shrink
     return out
 
 

@@ -206,7 +206,7 @@ class Mist(Model):
         self.as_new = False
         # `co_items`: item-to-item transfer through the training positives' co-occurrence (mist_cooc.py)
         self.co = (CoItems(spec.n_items, spec.n_scenarios, cfg.co_items, cross_only=cfg.co_scope == "cross",
-                           gain=cfg.co_gain, shrink=cfg.co_shrink)
+                           gain=cfg.co_gain, shrink=cfg.co_shrink, shrink_new=cfg.co_shrink_new)
                    if cfg.co_items else None)
         # `co_scale: auto`: per scenario, the weight of `co_items`' term for its users new there ([s, 0]) and active
         # there ([s, 1]) (chosen on the validation queries' ranking after training, `settle_ranking`; saved with the
@@ -582,7 +582,12 @@ class Mist(Model):
             # row has (the encoder's ids are the training split's), and are not rows of the epoch
             self.co.count_rows(int((b.user != 0).sum()))
         return self.co.per_event(b.hist_items, b.hist_scenarios, liked, b.scenario, b.item.unsqueeze(1), own,
-                                 self.mix)[:, 0]
+                                 self.mix, self._co_new(b.activity))[:, 0]
+
+    def _co_new(self, activity: torch.Tensor) -> torch.Tensor | None:
+        """(B,) bool: the rows whose user is new in the row's scenario, whose `co_items` cosines `co_shrink_new`
+        damps (evaluation only); None in training, where every row keeps `co_shrink`."""
+        return None if self.training else activity == 0
 
     def _with_co(self, logit: torch.Tensor, b: Batch) -> torch.Tensor:
         """The logits (B,) with `co_items`' term of each row's history and candidate (weighted by `co_scale`)."""
@@ -605,10 +610,17 @@ class Mist(Model):
 
     def ranking_options(self) -> tuple[float, ...]:
         """ChoosesOnRanking: `co_scale: auto`'s weights of `co_items`' term (CO_SCALES, the trained state first, and
-        with `co_shrink` CO_SCALES_DAMPED after them); none when off."""
+        with `co_shrink` or `co_shrink_new` CO_SCALES_DAMPED after them); none when off."""
         if self.co_scale is None:
             return ()
-        return CO_SCALES + CO_SCALES_DAMPED if self.co is not None and self.co.shrink else CO_SCALES
+        return CO_SCALES + CO_SCALES_DAMPED if self.co is not None and (self.co.shrink or self.co.shrink_new) \
+            else CO_SCALES
+
+    def _kind_options(self, kind: str) -> tuple[float, ...]:
+        """The weights a kind of user ("new" in the scenario, "active" there) chooses among: `ranking_options`, but
+        CO_SCALES for the active users where only the new users' term is damped (`co_shrink_new`)."""
+        options = self.ranking_options()
+        return options if kind == "new" or (self.co is not None and self.co.shrink) else CO_SCALES
 
     def use_ranking_option(self, option: float) -> None:
         """Every scenario's users, new there and active there, at the weight `option`."""
@@ -619,7 +631,8 @@ class Mist(Model):
                        ) -> dict[str, Any]:
         """`ndcg[option][s]`: scenario s's validation queries ranked at that weight, per query its "user", activity
         "group" (0 for a user with no training event in the scenario) and "ndcg@10". Per scenario and kind of user
-        (new there: group 0; active there: the other groups), the weight `co_weight_choice` chooses."""
+        (new there: group 0; active there: the other groups), the weight `co_weight_choice` chooses among its
+        kind's options (`_kind_options`)."""
         options = self.ranking_options()
         assert self.co_scale is not None and options
         self.co_scale.fill_(options[0])
@@ -628,12 +641,13 @@ class Mist(Model):
             by_kind = {}
             ranked = {option: ndcg[option][s] for option in options if s in ndcg.get(option, {})}
             for k, kind in enumerate(("new", "active")):
-                values: dict[float, np.ndarray] = {option: np.zeros(0) for option in options}
+                mine_options = self._kind_options(kind)
+                values: dict[float, np.ndarray] = {option: np.zeros(0) for option in mine_options}
                 users = np.zeros(0, dtype=np.int64)
                 if ranked:  # the same queries under every option (choose_on_ranking's seeded sample)
                     group = next(iter(ranked.values()))["group"]
                     mine = group == 0 if kind == "new" else group > 0
-                    values = {o: q["ndcg@10"][mine] for o, q in ranked.items()}
+                    values = {o: q["ndcg@10"][mine] for o, q in ranked.items() if o in mine_options}
                     users = next(iter(ranked.values()))["user"][mine]
                 choice = co_weight_choice(values, users)
                 self.co_scale[s, k] = choice["chosen"]
@@ -1043,7 +1057,7 @@ class Mist(Model):
             return out, None
         liked = queries.hist_mask & (queries.hist_labels > 0)
         return out, self.co.term(queries.hist_items, queries.hist_scenarios, liked, queries.scenario,
-                                 items.item.unsqueeze(0), mix=self.mix)
+                                 items.item.unsqueeze(0), mix=self.mix, new=self._co_new(queries.activity))
 
     def _cross_interest(self, e: torch.Tensor, q: torch.Tensor, b: Batch, items: torch.Tensor,
                         candidate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -179,6 +179,12 @@ class MistConfig(ModelConfig):
     # shrinkage: a pair that rests on one or two users counts less); 0: the cosine as it is (docs/models.md,
     # "co_shrink")
     co_shrink: float = 0.0
+    # lambda of that damping for a row whose user is new in the row's scenario (no training event there), in
+    # evaluation only: training, the table's order and the active users keep `co_shrink`. A setting that leaves the
+    # trained weights as they are (a saved run can be scored with it, benchmarks/rechoose.py --settings); with it
+    # `co_scale: auto` also tries CO_SCALES_DAMPED for those users. None (the default): `co_shrink` (docs/models.md,
+    # "co_shrink")
+    co_shrink_new: float | None = None
     # how many times faster than the rest the term's weights W learn in the first epoch (W = co_gain * fast +
     # weight, `fast` learning for one epoch of rows; mist_cooc.py)
     co_gain: float = 20.0
@@ -270,8 +276,10 @@ class MistConfig(ModelConfig):
             raise ConfigError(f"The 'blank_rows' parameter of MistConfig must be in [0, 1). Got {self.blank_rows}.")
         if self.co_items < 0:
             raise ConfigError(f"The 'co_items' parameter of MistConfig must be >= 0 (0: off). Got {self.co_items}.")
-        if not self.co_shrink >= 0:
-            raise ConfigError(f"The 'co_shrink' parameter of MistConfig must be >= 0 (0: none). Got {self.co_shrink}.")
+        for name in ("co_shrink", "co_shrink_new"):
+            if getattr(self, name) is not None and not getattr(self, name) >= 0:
+                raise ConfigError(f"The '{name}' parameter of MistConfig must be >= 0 (0: none). Got "
+                                  f"{getattr(self, name)}.")
         if not self.co_gain > 0:
             raise ConfigError(f"The 'co_gain' parameter of MistConfig must be > 0. Got {self.co_gain}.")
         if self.cold_below < 1:

@@ -9,7 +9,8 @@ with cos(h, j) = c(h, j) / sqrt(n(h) n(j)), c the number of training users with 
 item's training users (the binary user x item matrix of the training positives, every scenario in one), times
 c / (c + lambda) with `shrink` lambda > 0 (item-KNN's damping of a pair that rests on one or two users: two items
 taken by one user each, by the same user, have a cosine of 1), kept for each item's `k` most similar items only (by
-that similarity), and W (S, S) learned with the rest of the model (zero at the start). The
+that similarity), and W (S, S) learned with the rest of the model (zero at the start). With `shrink_new` a row whose
+user is new in the row's scenario is scored with that lambda instead, in evaluation (the callers pass `new`). The
 term joins the logit beside the item terms. Why: on the Amazon pairs a cold user's other-domain items say, through
 the users who took both, which target items follow, far more than a learned embedding of items seen by 1-3 users
 can (benchmarks/cdr_knn_probe.py, docs/benchmarks.md); this is that signal as a term each of whose parts is one
@@ -37,9 +38,12 @@ from torch import nn
 __all__ = ["CoItems", "damped"]
 
 
-def damped(cos: Any, count: Any, shrink: float) -> Any:
+def damped(cos: Any, count: Any, shrink: Any) -> Any:
     """A pair's cosine times c / (c + shrink), c the users it rests on (`count`); as it is without a shrink. Numpy
-    arrays (the table's fit) and tensors (every scoring path) alike."""
+    arrays (the table's fit) and tensors (every scoring path) alike; `shrink` a number, or a tensor broadcast against
+    `count` (each row's own, 0 for none: c / c, and 0 where c is 0, as the cosine is)."""
+    if isinstance(shrink, torch.Tensor):
+        return cos * (count / (count + shrink).clamp_min(1e-12))
     return cos * (count / (count + shrink)) if shrink else cos
 
 
@@ -55,12 +59,14 @@ class CoItems(nn.Module):
     fast_rows: torch.Tensor  # () long: the training rows of one epoch (0: the fast part never stops)
 
     def __init__(self, n_items: int, n_scenarios: int, k: int, cross_only: bool = False, gain: float = 20.0,
-                 shrink: float = 0.0) -> None:
+                 shrink: float = 0.0, shrink_new: float | None = None) -> None:
         super().__init__()
         self.k = k
         # lambda of the damping c / (c + lambda) of each pair's cosine (0: none); part of the model's config, so a
         # saved run is scored with the similarity it was trained with
         self.shrink = float(shrink)
+        # ... for the rows (in evaluation) whose user is new in the row's scenario (`co_shrink_new`)
+        self.shrink_new = self.shrink if shrink_new is None else float(shrink_new)
         # only events of another scenario than the row's count (W's diagonal held at 0): `co_scope: cross`
         self.cross_only = cross_only
         self.register_buffer("nbr", torch.zeros(n_items, k, dtype=torch.long))
@@ -140,20 +146,30 @@ class CoItems(nn.Module):
         self.fast_rows.fill_(rows)
         self.seen.zero_()
 
-    def _cosine(self, count: torch.Tensor, n_h: torch.Tensor, n_j: torch.Tensor, own: torch.Tensor | None
-                ) -> torch.Tensor:
+    def _cosine(self, count: torch.Tensor, n_h: torch.Tensor, n_j: torch.Tensor, own: torch.Tensor | None,
+                new: torch.Tensor | None = None) -> torch.Tensor:
         """c / sqrt(n_h n_j), times c / (c + shrink) with a shrink, broadcast; `own` (bool, broadcastable): the row's
-        user is counted in both (a training positive and a liked event), and is left out of all three."""
+        user is counted in both (a training positive and a liked event), and is left out of all three; `new` (U,)
+        bool, the rows' users new in the row's scenario (`shrink_new`'s rows; count's first dimension is U)."""
         if own is not None:
             d = own.to(count.dtype)
             count, n_h, n_j = count - d, n_h - d, n_j - d
         count = count.clamp_min(0)
-        return damped(count / (n_h.clamp_min(1) * n_j.clamp_min(1)).sqrt(), count, self.shrink)
+        return damped(count / (n_h.clamp_min(1) * n_j.clamp_min(1)).sqrt(), count, self._row_shrink(new, count.dim()))
 
-    def _cosines(self, items: torch.Tensor, own: torch.Tensor | None) -> torch.Tensor:
-        """(..., k) cosines of `items` (...) with their neighbours; `own` (...): as `_cosine`."""
+    def _row_shrink(self, new: torch.Tensor | None, dims: int) -> float | torch.Tensor:
+        """The damping's lambda: `shrink`, or with `new` (U,) given and `shrink_new` different, each row's (U, 1, ...)
+        of `dims` dimensions: `shrink_new` where the row's user is new in its scenario."""
+        if new is None or self.shrink_new == self.shrink:
+            return self.shrink
+        lam = torch.where(new, self.shrink_new, self.shrink).to(self.count.dtype)
+        return lam.view(-1, *([1] * (dims - 1)))
+
+    def _cosines(self, items: torch.Tensor, own: torch.Tensor | None, new: torch.Tensor | None = None
+                 ) -> torch.Tensor:
+        """(..., k) cosines of `items` (...) with their neighbours; `own` (...), `new` (U,): as `_cosine`."""
         return self._cosine(self.count[items], self.users[items].unsqueeze(-1), self.users[self.nbr[items]],
-                            None if own is None else own.unsqueeze(-1))
+                            None if own is None else own.unsqueeze(-1), new)
 
     def _reads(self, scenario: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor) -> torch.Tensor:
         """(U, L) the events the term reads: the liked ones, and with `cross_only` only those of another scenario
@@ -187,12 +203,13 @@ class CoItems(nn.Module):
             self._cache = (stamp, keys, self.count.gather(1, order).flatten())
         return self._cache[1], self._cache[2]
 
-    def pair_cosines(self, hist_items: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None
-                     ) -> torch.Tensor:
+    def pair_cosines(self, hist_items: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None,
+                     new: torch.Tensor | None = None) -> torch.Tensor:
         """(U, C, L) cos(h_l, j) of U histories (U, L) and candidates (U, C) or (1, C), 0 where j is not among h_l's
-        kept neighbours; `own` (U, L) bool: the row's user is counted in both, and is left out."""
+        kept neighbours; `own` (U, L) bool: the row's user is counted in both, and is left out; `new` (U,) bool: the
+        rows damped by `shrink_new`."""
         if self.graph:
-            cos = self._cosines(hist_items, own)  # (U, L, k)
+            cos = self._cosines(hist_items, own, new)  # (U, L, k)
             match = self.nbr[hist_items].unsqueeze(1) == candidates[:, :, None, None]  # (U, C, L, k)
             return (match * cos.unsqueeze(1)).sum(-1)
         keys, counts = self._sorted()
@@ -201,36 +218,38 @@ class CoItems(nn.Module):
         at = torch.searchsorted(keys, query).clamp_max(len(keys) - 1)
         count = torch.where(keys[at] == query, counts[at], 0.0)
         return self._cosine(count, self.users[hist_items].unsqueeze(1), self.users[candidates].unsqueeze(-1),
-                            None if own is None else own.unsqueeze(1))
+                            None if own is None else own.unsqueeze(1), new)
 
     def per_event(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
                   scenario: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None = None,
-                  mix: torch.Tensor | None = None) -> torch.Tensor:
+                  mix: torch.Tensor | None = None, new: torch.Tensor | None = None) -> torch.Tensor:
         """(U, C, L) each event's part of the term of U histories (U, L) against candidates (U, C) or (1, C), in
         logit units (what explanations show); `own` (U,): the rows are training positives (leave-one-out, see the
-        module); `mix`: as `event_weights`."""
+        module); `mix`: as `event_weights`; `new` (U,) bool: the rows' users new in the row's scenario (evaluation:
+        damped by `shrink_new`)."""
         if self.cross_only and not self.graph and not bool(self._reads(scenario, hist_scenarios, liked).any()):
             # no event reaches the term (a platform whose users stay in one scenario): no lookup
             return self.count.new_zeros(len(hist_items), candidates.shape[1], hist_items.shape[1])
-        cos = self.pair_cosines(hist_items, candidates, None if own is None else own.unsqueeze(1) & liked)
+        cos = self.pair_cosines(hist_items, candidates, None if own is None else own.unsqueeze(1) & liked, new)
         return cos * self.event_weights(scenario, hist_scenarios, liked, mix).unsqueeze(1)
 
     def term(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
              scenario: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None = None,
-             mix: torch.Tensor | None = None) -> torch.Tensor:
+             mix: torch.Tensor | None = None, new: torch.Tensor | None = None) -> torch.Tensor:
         """(U, C): `per_event` summed over the history. In the exported graph (evaluation: no `own`) through `scatter`,
         each event's k neighbours added into one row of n_items and the candidates' columns read: comparing C
         candidates with L x k neighbours, (U, C, L, k), would take gigabytes for a catalogue of 100,000 items."""
         if self.graph and own is None:
-            columns = self.scatter(hist_items, hist_scenarios, liked, scenario, self.nbr.shape[0], mix)
+            columns = self.scatter(hist_items, hist_scenarios, liked, scenario, self.nbr.shape[0], mix, new)
             return columns.gather(1, candidates.expand(len(hist_items), -1))
-        return self.per_event(hist_items, hist_scenarios, liked, scenario, candidates, own, mix).sum(-1)
+        return self.per_event(hist_items, hist_scenarios, liked, scenario, candidates, own, mix, new).sum(-1)
 
     def scatter(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
-                scenario: torch.Tensor, n_items: int, mix: torch.Tensor | None = None) -> torch.Tensor:
+                scenario: torch.Tensor, n_items: int, mix: torch.Tensor | None = None,
+                new: torch.Tensor | None = None) -> torch.Tensor:
         """(U, n_items) terms of U histories against every item, by adding each event's neighbours' cosines into
-        the item's column (a catalogue's scores are its columns)."""
+        the item's column (a catalogue's scores are its columns); `new`: as `per_event`."""
         weights = self.event_weights(scenario, hist_scenarios, liked, mix)
-        cos = self._cosines(hist_items, None) * weights.unsqueeze(-1)
+        cos = self._cosines(hist_items, None, new) * weights.unsqueeze(-1)
         out = cos.new_zeros(len(hist_items), n_items)
         return out.scatter_add_(1, self.nbr[hist_items].flatten(1), cos.flatten(1))

@@ -73,6 +73,8 @@ def test_a_negative_shrink_is_refused_with_its_name() -> None:
 
     with pytest.raises(ConfigError, match="co_shrink"):
         MistConfig(co_shrink=-1.0).validate()
+    with pytest.raises(ConfigError, match="co_shrink_new"):
+        MistConfig(co_shrink_new=-1.0).validate()
 
 
 def test_training_positives_leave_their_own_user_out() -> None:
@@ -290,3 +292,92 @@ def test_the_gate_divides_by_every_weight_tried(monkeypatch: pytest.MonkeyPatch)
         values = {o: np.full(200, 0.2 if o == 0.5 else 0.1) for o in options}
         record = mist_module.co_weight_choice(values, users)
         assert record["best"] == 0.5 and record["chosen"] == kept
+
+
+def test_shrink_new_damps_the_new_users_rows_alike_on_every_path() -> None:
+    # `shrink_new`: rows of users new in their scenario scored as a table damped by it, the others as the table is;
+    # the binary search, the comparison with every neighbour (the exported graph) and the catalogue's scatter agree
+    rng = np.random.default_rng(5)
+    users, items = rng.integers(0, 40, 900), rng.integers(1, 60, 900)
+    plain, new_only, damped = (CoItems(n_items=60, n_scenarios=2, k=7, shrink=s, shrink_new=n)
+                               for s, n in ((0.0, None), (0.0, 3.0), (3.0, None)))
+    plain.fit([(users, items)])
+    with torch.no_grad():
+        plain.weight.copy_(torch.randn(2, 2))
+    new_only.load_state_dict(plain.state_dict())  # one table (kept by the plain cosine), three dampings
+    damped.load_state_dict(plain.state_dict())
+    hist = torch.from_numpy(rng.integers(0, 60, (6, 9)))
+    scen = torch.from_numpy(rng.integers(0, 2, (6, 9)))
+    liked = torch.from_numpy(rng.random((6, 9)) < 0.7)
+    target, new = torch.tensor([1, 1, 0, 1, 0, 1]), torch.tensor([True, False, True, False, False, True])
+    cand = torch.arange(60).unsqueeze(0).expand(6, -1)  # the whole catalogue
+    want = torch.where(new[:, None, None], damped.per_event(hist, scen, liked, target, cand),
+                       plain.per_event(hist, scen, liked, target, cand))
+    got = new_only.per_event(hist, scen, liked, target, cand, new=new)
+    torch.testing.assert_close(got, want)
+    assert not torch.allclose(want[new], plain.per_event(hist, scen, liked, target, cand)[new])  # it does damp
+    new_only.graph = True
+    torch.testing.assert_close(new_only.per_event(hist, scen, liked, target, cand, new=new), want)
+    torch.testing.assert_close(new_only.term(hist, scen, liked, target, cand, new=new), want.sum(-1))  # scatter
+    new_only.graph = False
+    torch.testing.assert_close(new_only.scatter(hist, scen, liked, target, 60, new=new).gather(1, cand), want.sum(-1))
+    # without `new` (training) every row keeps `shrink`
+    torch.testing.assert_close(new_only.per_event(hist, scen, liked, target, cand),
+                               plain.per_event(hist, scen, liked, target, cand))
+
+
+def test_co_shrink_new_moves_only_new_users_scores_in_evaluation(prepared: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """mist with `co_shrink_new`: a row whose user has no training event in its scenario scores as the same weights
+    with every row damped (`co_shrink`), a row of an active user as without it, per row and on the catalogue's
+    path; training never damps by it; the active users choose the term's weight among CO_SCALES, the new among the
+    damped term's too."""
+    from mistrec.models import mist as mist_module
+    from mistrec.models.mist_config import CO_SCALES, CO_SCALES_DAMPED
+
+    torch.manual_seed(0)
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    plain = build_model("mist", enc.spec_, {"embedding_dim": 8}).eval()
+    plain.setup(enc.indexed(enc.rows(ds, "train")))
+    with torch.no_grad():
+        for p in plain.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        plain.co.weight.copy_(torch.rand_like(plain.co.weight) + 0.5)
+    new_only = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink_new": 3.0}).eval()
+    damped = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink": 3.0}).eval()
+    new_only.load_state_dict(plain.state_dict())
+    damped.load_state_dict(plain.state_dict())
+    b = enc.batch(enc.rows(ds, "test"), np.arange(64))
+    new = torch.arange(64) % 2 == 0  # half the rows as of users new in the scenario (their events there out)
+    b = mist_module.Mist.made_new(b, new)
+    assert bool((b.activity[new] == 0).all()) and bool((b.activity[~new] > 0).any())
+    with torch.no_grad():
+        got, want_new, want_active = new_only(b), damped(b), plain(b)
+    is_new = b.activity == 0
+    torch.testing.assert_close(got[is_new], want_new[is_new])
+    torch.testing.assert_close(got[~is_new], want_active[~is_new])
+    assert not torch.allclose(want_new[is_new], want_active[is_new])  # the damping moves the new users' scores
+    queries = b.subset(torch.cat([torch.nonzero(is_new).squeeze(1)[:3], torch.nonzero(~is_new).squeeze(1)[:3]]))
+    items = enc.item_batch(np.arange(1, enc.spec_.n_items))
+    with torch.no_grad():
+        torch.testing.assert_close(new_only.score_candidates(queries, items),
+                                   new_only(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(new_only._score_crossed(queries, items),
+                                   new_only(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
+    new_only.train()
+    assert new_only._co_new(b.activity) is None
+    new_only.eval()
+    # the weights each kind chooses among, and the choice: the weight 3 far ahead for both kinds
+    assert new_only._kind_options("new") == CO_SCALES + CO_SCALES_DAMPED
+    assert new_only._kind_options("active") == CO_SCALES
+    assert damped._kind_options("active") == CO_SCALES + CO_SCALES_DAMPED
+    monkeypatch.setattr(mist_module, "paired_bootstrap_mean", lambda a, b, users: {"p_value": 0.0})
+    n = 400
+    group = np.repeat([0, 2], n // 2)
+    ndcg = {o: {s: {"user": np.arange(n), "group": group, "ndcg@10": np.full(n, 0.5 if o == 3.0 else 0.1 + 0.01 * o)}
+                for s in new_only.known_scenarios} for o in new_only.ranking_options()}
+    record = new_only.settle_ranking(ndcg, [f"s{s}" for s in range(1, enc.spec_.n_scenarios + 1)])["co_scale"]
+    for kinds in record.values():
+        assert kinds["new"]["chosen"] == 3.0
+        assert kinds["active"]["chosen"] == 1.0 and set(kinds["active"]["valid_ndcg@10"]) == {"1", "0.5", "0.25", "0"}
