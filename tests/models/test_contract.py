@@ -23,7 +23,14 @@ from mistrec.metrics import auc, logloss
 from mistrec.models import REGISTRY, build_model
 from mistrec.models.base import Calibrates, Explains, FitsDirectly, ReportsGates
 from mistrec.models.mist import Mist
-from mistrec.models.mist_config import CO_CHOICE_P, CO_SCALES, COLD_SCALES, MIN_CHOICE_QUERIES, MIN_CHOICE_ROWS
+from mistrec.models.mist_config import (
+    CO_CHOICE_P,
+    CO_SCALES,
+    CO_SCALES_DAMPED,
+    COLD_SCALES,
+    MIN_CHOICE_QUERIES,
+    MIN_CHOICE_ROWS,
+)
 from mistrec.train import TrainConfig, load_run, predict
 from tests.conftest import prepared_implicit, prepared_synthetic
 
@@ -602,7 +609,7 @@ def test_mist_co_scale_weights_the_item_to_item_term_per_kind_of_user(prepared: 
     (forward, explain, the catalogue path alike); training never reads it; a run saved without it loads with the
     term whole; the default (`off` keeps the term whole); the screened ranking changes no figure."""
     torch.set_num_threads(1)
-    values = {"embedding_dim": 8, "co_scale": "auto"}
+    values = {"embedding_dim": 8, "co_scale": "auto", "co_shrink_new": 0.0}  # the term undamped: CO_SCALES alone
     summary = fit_run(prepared, "mist", tmp_path / "run", model_values=values,
                       train_cfg=TrainConfig(epochs=1, batch_size=512, lr=3e-3, seed=4), quiet=True)
     chosen = summary["train"]["selected"]["co_scale"]
@@ -719,7 +726,8 @@ def test_mist_co_scale_weights_the_item_to_item_term_per_kind_of_user(prepared: 
             model.load_state_dict(old)
         assert bool((model.co_scale == 1).all())
     default = build_model("mist", enc.spec_, {"embedding_dim": 8})
-    assert default.co_scale is not None and default.ranking_options() == CO_SCALES  # auto by default
+    assert default.co_scale is not None  # auto by default; the new users' term damped (`co_shrink_new`) by default
+    assert default._kind_options("new") == CO_SCALES + CO_SCALES_DAMPED and default._kind_options("active") == CO_SCALES
     plain = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_scale": "off"})
     assert plain.co_scale is None and plain.ranking_options() == ()
     assert build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 0, "co_scale": "auto"}).co_scale is None

@@ -272,7 +272,7 @@ def test_a_damped_term_is_also_weighed_above_one_after_training(prepared: Path) 
     from mistrec.models.mist_config import CO_SCALES, CO_SCALES_DAMPED
 
     enc = FeatureEncoder().fit(PreparedDataset.load(prepared))
-    plain = build_model("mist", enc.spec_, {"embedding_dim": 8})
+    plain = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink_new": 0.0})
     damped = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink": 3.0})
     assert plain.ranking_options() == CO_SCALES
     assert damped.ranking_options() == CO_SCALES + CO_SCALES_DAMPED
@@ -338,14 +338,14 @@ def test_co_shrink_new_moves_only_new_users_scores_in_evaluation(prepared: Path,
     torch.manual_seed(0)
     ds = PreparedDataset.load(prepared)
     enc = FeatureEncoder().fit(ds)
-    plain = build_model("mist", enc.spec_, {"embedding_dim": 8}).eval()
+    plain = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink_new": 0.0}).eval()
     plain.setup(enc.indexed(enc.rows(ds, "train")))
     with torch.no_grad():
         for p in plain.parameters():
             p.add_(0.1 * torch.randn_like(p))
         plain.co.weight.copy_(torch.rand_like(plain.co.weight) + 0.5)
     new_only = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink_new": 3.0}).eval()
-    damped = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink": 3.0}).eval()
+    damped = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink": 3.0, "co_shrink_new": None}).eval()
     new_only.load_state_dict(plain.state_dict())
     damped.load_state_dict(plain.state_dict())
     b = enc.batch(enc.rows(ds, "test"), np.arange(64))
