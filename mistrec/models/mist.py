@@ -582,12 +582,14 @@ class Mist(Model):
             # row has (the encoder's ids are the training split's), and are not rows of the epoch
             self.co.count_rows(int((b.user != 0).sum()))
         return self.co.per_event(b.hist_items, b.hist_scenarios, liked, b.scenario, b.item.unsqueeze(1), own,
-                                 self.mix, self._co_new(b.activity))[:, 0]
+                                 self.mix, self._co_new(b.scenario, b.activity))[:, 0]
 
-    def _co_new(self, activity: torch.Tensor) -> torch.Tensor | None:
-        """(B,) bool: the rows whose user is new in the row's scenario, whose `co_items` cosines `co_shrink_new`
-        damps (evaluation only); None in training, where every row keeps `co_shrink`."""
-        return None if self.training else activity == 0
+    def _co_new(self, scenario: torch.Tensor, activity: torch.Tensor) -> torch.Tensor | None:
+        """(B,) bool: the rows whose user has no event in the row's scenario, a trained one, whose `co_items`
+        cosines `co_shrink_new` damps (evaluation only; a scenario described after training reads the term as the
+        trained scenarios it mixes were trained, as it reads `co_scale` and `cold_scale`); None in training, where
+        every row keeps `co_shrink`."""
+        return None if self.training else (activity == 0) & (scenario < self.n_scenarios)
 
     def _with_co(self, logit: torch.Tensor, b: Batch) -> torch.Tensor:
         """The logits (B,) with `co_items`' term of each row's history and candidate (weighted by `co_scale`)."""
@@ -1057,7 +1059,8 @@ class Mist(Model):
             return out, None
         liked = queries.hist_mask & (queries.hist_labels > 0)
         return out, self.co.term(queries.hist_items, queries.hist_scenarios, liked, queries.scenario,
-                                 items.item.unsqueeze(0), mix=self.mix, new=self._co_new(queries.activity))
+                                 items.item.unsqueeze(0), mix=self.mix,
+                                 new=self._co_new(queries.scenario, queries.activity))
 
     def _cross_interest(self, e: torch.Tensor, q: torch.Tensor, b: Batch, items: torch.Tensor,
                         candidate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -234,7 +234,7 @@ class MistCatalogue:
                     assert m.co is not None
                     co[i] = m.co.scatter(queries.hist_items[i:i + 1], queries.hist_scenarios[i:i + 1],
                                          liked[i:i + 1], queries.scenario[i:i + 1], m.n_items, m.mix,
-                                         m._co_new(queries.activity[i:i + 1]))[0, co_items]
+                                         m._co_new(queries.scenario[i:i + 1], queries.activity[i:i + 1]))[0, co_items]
         return out, co
 
     def _score(self, side: _Side, user_x: torch.Tensor, e: torch.Tensor, items: torch.Tensor, pool: torch.Tensor,

@@ -366,7 +366,7 @@ def test_co_shrink_new_moves_only_new_users_scores_in_evaluation(prepared: Path,
         torch.testing.assert_close(new_only._score_crossed(queries, items),
                                    new_only(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
     new_only.train()
-    assert new_only._co_new(b.activity) is None
+    assert new_only._co_new(b.scenario, b.activity) is None
     new_only.eval()
     # the weights each kind chooses among, and the choice: the weight 3 far ahead for both kinds
     assert new_only._kind_options("new") == CO_SCALES + CO_SCALES_DAMPED
