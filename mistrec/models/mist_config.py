@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from mistrec.errors import ConfigError
 from mistrec.features.scenario_text import NEW_SCENARIO_MODES, TEXT_ENCODERS
@@ -42,6 +42,10 @@ class MistConfig(ModelConfig):
     """mist's settings, grouped by step (docs/models.md): the behaviour tokens and attention (scorer, weights,
     softmax scope, transfer bias), the interests and the transfer read-out, users new in a scenario (user dropout,
     cold rows, cold id), item terms (bias, prior), the scenario-adaptive top, and new scenarios."""
+
+    # settings added after runs were saved whose default is not how those runs score: the value a saved run.json
+    # without the key loads with (mistrec.train.artifact.load_run), so that it scores as it did when evaluated
+    saved_without: ClassVar[dict[str, Any]] = {"co_shrink_new": None}
 
     dropout: float = 0.2  # tuned on ML-1M validation: 0.0 overfits after ~5 epochs
     self_attention_layers: int = 0

@@ -96,8 +96,10 @@ def load_run(run_dir: str | Path, settings: dict[str, Any] | None = None
     if meta.get("model") not in REGISTRY:
         raise ArtifactError(f"{run_dir} holds model {meta.get('model')!r}, which this mistrec does not know.")
     enc = FeatureEncoder.load(run_dir)
-    cfg = model_config(meta["model"], {**{k: list(v) if isinstance(v, list) else v
-                                          for k, v in meta["model_config"].items()}, **(settings or {})})
+    saved_without = getattr(REGISTRY[meta["model"]].config, "saved_without", {})  # keys added since, as they were
+    cfg = model_config(meta["model"], {**saved_without, **{k: list(v) if isinstance(v, list) else v
+                                                           for k, v in meta["model_config"].items()},
+                                       **(settings or {})})
     model = build_model(meta["model"], enc.spec_, cfg)
     try:
         with warnings.catch_warnings():  # torch's notes on pickle protocols: the file is refused or read anyway

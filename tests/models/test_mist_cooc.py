@@ -381,3 +381,25 @@ def test_co_shrink_new_moves_only_new_users_scores_in_evaluation(prepared: Path,
     for kinds in record.values():
         assert kinds["new"]["chosen"] == 3.0
         assert kinds["active"]["chosen"] == 1.0 and set(kinds["active"]["valid_ndcg@10"]) == {"1", "0.5", "0.25", "0"}
+
+
+def test_a_run_saved_before_co_shrink_new_loads_as_it_was_scored(prepared: Path, tmp_path: Path) -> None:
+    """A run.json without `co_shrink_new` (saved before it existed) loads with it unset (`co_shrink`'s), so that its
+    new users score as when it was evaluated; one with the key loads with its value."""
+    import json
+
+    from mistrec.eval.fit import fit_run
+    from mistrec.train import TrainConfig, load_run
+
+    torch.set_num_threads(1)
+    fit_run(prepared, "mist", tmp_path / "run", model_values={"embedding_dim": 8},
+            train_cfg=TrainConfig(epochs=1, batch_size=512, lr=3e-3, seed=4), quiet=True)
+    model, _, meta = load_run(tmp_path / "run")
+    assert meta["model_config"]["co_shrink_new"] == 3.0 and model.co.shrink_new == 3.0
+    doc = json.loads((tmp_path / "run" / "run.json").read_text())
+    del doc["model_config"]["co_shrink_new"]
+    (tmp_path / "run" / "run.json").write_text(json.dumps(doc))
+    old, _, _ = load_run(tmp_path / "run")
+    assert old.co.shrink_new == old.co.shrink == 0.0
+    settled, _, _ = load_run(tmp_path / "run", settings={"co_shrink_new": 3.0})  # benchmarks/rechoose.py --settings
+    assert settled.co.shrink_new == 3.0
