@@ -22,6 +22,10 @@ __all__ = ["Calibrates", "CandidateScorer", "ChoosesExposure", "ChoosesOnRanking
 class ModelConfig:
     """Fields every model config has."""
 
+    # settings added after runs were saved whose default is not how those runs score: the value a saved run.json
+    # without the key loads with (mistrec.train.artifact.load_run), so that it scores as it did when evaluated
+    saved_without: ClassVar[dict[str, Any]] = {}
+
     embedding_dim: int = 16
     dropout: float = 0.0
 

@@ -43,8 +43,7 @@ class MistConfig(ModelConfig):
     softmax scope, transfer bias), the interests and the transfer read-out, users new in a scenario (user dropout,
     cold rows, cold id), item terms (bias, prior), the scenario-adaptive top, and new scenarios."""
 
-    # settings added after runs were saved whose default is not how those runs score: the value a saved run.json
-    # without the key loads with (mistrec.train.artifact.load_run), so that it scores as it did when evaluated
+    # a run saved before `co_shrink_new` (2026-12-05) was scored without it (ModelConfig.saved_without)
     saved_without: ClassVar[dict[str, Any]] = {"co_shrink_new": None}
 
     dropout: float = 0.2  # tuned on ML-1M validation: 0.0 overfits after ~5 epochs

@@ -96,7 +96,7 @@ def load_run(run_dir: str | Path, settings: dict[str, Any] | None = None
     if meta.get("model") not in REGISTRY:
         raise ArtifactError(f"{run_dir} holds model {meta.get('model')!r}, which this mistrec does not know.")
     enc = FeatureEncoder.load(run_dir)
-    saved_without = getattr(REGISTRY[meta["model"]].config, "saved_without", {})  # keys added since, as they were
+    saved_without = REGISTRY[meta["model"]].config.saved_without  # keys added since the run was saved, as they were
     cfg = model_config(meta["model"], {**saved_without, **{k: list(v) if isinstance(v, list) else v
                                                            for k, v in meta["model_config"].items()},
                                        **(settings or {})})
