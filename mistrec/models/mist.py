@@ -585,11 +585,15 @@ class Mist(Model):
                                  self.mix, self._co_new(b.scenario, b.activity))[:, 0]
 
     def _co_new(self, scenario: torch.Tensor, activity: torch.Tensor) -> torch.Tensor | None:
-        """(B,) bool: the rows whose user has no event in the row's scenario, a trained one, whose `co_items`
-        cosines `co_shrink_new` damps (evaluation only; a scenario described after training reads the term as the
-        trained scenarios it mixes were trained, as it reads `co_scale` and `cold_scale`); None in training, where
-        every row keeps `co_shrink`."""
-        return None if self.training else (activity == 0) & (scenario < self.n_scenarios)
+        """(B,) bool: the rows whose `co_items` cosines `co_shrink_new` damps, those of users new in a trained
+        scenario (`_new_here`; evaluation only); None in training, where every row keeps `co_shrink`."""
+        return None if self.training else self._new_here(scenario, activity)
+
+    def _new_here(self, scenario: torch.Tensor, activity: torch.Tensor) -> torch.Tensor:
+        """(B,) bool: the rows whose user has no training event in the row's scenario, a trained one; a scenario
+        described after training lies past the trained ones and reads what they learned as it is (`cold_scale`,
+        `co_shrink_new`)."""
+        return (scenario < self.n_scenarios) & (activity == 0)
 
     def _with_co(self, logit: torch.Tensor, b: Batch) -> torch.Tensor:
         """The logits (B,) with `co_items`' term of each row's history and candidate (weighted by `co_scale`)."""
@@ -743,9 +747,8 @@ class Mist(Model):
     def _new_rows(self, scenario: torch.Tensor, activity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each row's index into the cold_scale buffers and whether `cold_scale` applies to it: a user with no
         event in a trained scenario (a scenario added after training lies past the buffers and is not scaled)."""
-        assert self.cold_scale is not None
-        n = len(self.cold_scale)
-        return scenario.clamp_max(n - 1), (scenario < n) & (activity == 0)
+        assert self.cold_scale is not None and len(self.cold_scale) == self.n_scenarios
+        return scenario.clamp_max(self.n_scenarios - 1), self._new_here(scenario, activity)
 
     def _click(self, x: torch.Tensor, aux: torch.Tensor | None, b: Batch, anchor: torch.Tensor | None = None,
                events: torch.Tensor | None = None) -> torch.Tensor:

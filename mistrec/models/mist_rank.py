@@ -205,6 +205,7 @@ class MistCatalogue:
             if co is not None:  # the item-to-item term's inputs (mist_cooc.py)
                 co_items = self.items.item if columns is None else self.items.item[columns]
                 liked = queries.hist_mask & (queries.hist_labels > 0)
+                new = m._co_new(queries.scenario, queries.activity)  # the rows `co_shrink_new` damps
             subsets: dict[int, _Side] = {}  # with columns: each scenario's side cut once per call
             for i in range(len(queries)):
                 s = int(queries.scenario[i])
@@ -234,7 +235,7 @@ class MistCatalogue:
                     assert m.co is not None
                     co[i] = m.co.scatter(queries.hist_items[i:i + 1], queries.hist_scenarios[i:i + 1],
                                          liked[i:i + 1], queries.scenario[i:i + 1], m.n_items, m.mix,
-                                         m._co_new(queries.scenario[i:i + 1], queries.activity[i:i + 1]))[0, co_items]
+                                         None if new is None else new[i:i + 1])[0, co_items]
         return out, co
 
     def _score(self, side: _Side, user_x: torch.Tensor, e: torch.Tensor, items: torch.Tensor, pool: torch.Tensor,
