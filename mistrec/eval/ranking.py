@@ -36,7 +36,7 @@ from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
 from mistrec.eval.activity import ActivityCounts, group_index, ranking_by_activity
 from mistrec.features import EncodedRows, FeatureEncoder
-from mistrec.models.base import ChoosesExposure, ChoosesOnRanking, Model, ranking_order
+from mistrec.models.base import ChoosesExposure, ChoosesOnRanking, GuardsOnRanking, Model, ranking_order
 
 __all__ = ["SCREEN_CANDIDATES", "RankingResult", "choose_exposure", "choose_on_ranking", "rank_full_catalogue",
            "ranking_choices"]
@@ -153,23 +153,37 @@ def ranking_choices(model: Model, enc: FeatureEncoder, ds: PreparedDataset, quie
                     stream: bool = False) -> dict[str, Any]:
     """A trained model's choices made on the validation queries' ranking, in the order `mistrec train` makes them
     (eval/fit.py; benchmarks/rechoose.py makes them again the same way): mist's `rank_exposure: auto`
-    (choose_exposure), then `co_scale: auto` (choose_on_ranking), ranked in the order chosen first. {} for a model
-    with neither. They rank the validation rows in memory: with `stream` (training that read the data a shard at a
-    time) none is made, the model stays as trained (the exposure in every scenario, co_scale 1), and stderr says
-    so."""
+    (choose_exposure), then `co_scale: auto` (choose_on_ranking), ranked in the order chosen first; a model that
+    guards an earlier choice on the ranking (GuardsOnRanking: mist's `prior_tilt: auto`) has the second made in each
+    of its states and keeps, per scenario, the state that ranks better. {} for a model with neither. They rank the
+    validation rows in memory: with `stream` (training that read the data a shard at a time) none is made, the model
+    stays as trained (the exposure in every scenario, co_scale 1, a guarded choice in its trained state: prior_tilt
+    0), and stderr says so."""
     choosers: list[Callable[[Any, FeatureEncoder, PreparedDataset, bool], dict[str, Any]]] = []
     if isinstance(model, ChoosesExposure) and model.exposed is not None:
         choosers.append(choose_exposure)
     if isinstance(model, ChoosesOnRanking) and model.ranking_options():
         choosers.append(choose_on_ranking)
+    guard = cast(GuardsOnRanking, model) if isinstance(model, GuardsOnRanking) else None
     if stream and choosers:
+        states = guard.guard_states() if guard is not None else ()
+        if guard is not None and states:  # a choice the ranking cannot weigh goes back to its trained state
+            guard.use_guard_state(states[-1])
         print(f"{model.name}'s choices on the validation users' ranking (mist's rank_exposure and co_scale: auto) "
               "need the rows in memory: with stream: true they stay as trained (the exposure in every scenario, "
-              "co_scale 1).", file=sys.stderr)
+              "co_scale 1, prior_tilt 0).", file=sys.stderr)
         return {}
     chosen: dict[str, Any] = {}
     for choose in choosers:
-        chosen.update(choose(model, enc, ds, quiet))
+        states = guard.guard_states() if guard is not None and choose is choose_on_ranking else ()
+        if guard is None or not states:
+            chosen.update(choose(model, enc, ds, quiet))
+            continue
+        records = {}  # GuardsOnRanking: the ranking choice made in each state, the model keeping per scenario the
+        for state in states:  # state that ranks its validation queries better (mist's `prior_tilt`)
+            guard.use_guard_state(state)
+            records[state] = choose(model, enc, ds, quiet)
+        chosen.update(guard.settle_guard(records, enc.spec_.scenario_names))
     return chosen
 
 

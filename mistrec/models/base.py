@@ -144,6 +144,23 @@ class ChoosesOnRanking(Protocol):
 
 
 @runtime_checkable
+class GuardsOnRanking(Protocol):
+    """A ChoosesOnRanking model whose choice made on the validation rows' AUC (SelectsOnValidation) may cost the
+    ranking, which AUC does not see (mist's `prior_tilt: auto`: a new user's prior leaning on their activity
+    elsewhere reorders their own candidates). `guard_states()` names the states the choice is weighed in (the
+    choice as made first, then the trained state; empty where the choice left every scenario in the trained
+    state); `mistrec.eval.ranking.ranking_choices` makes the ranking choice (`choose_on_ranking`) once in each
+    (`use_guard_state`) and hands every state's record to `settle_guard`, which keeps, per scenario, the state whose
+    chosen option ranks the validation queries better, puts the model in it and returns the merged record."""
+
+    def guard_states(self) -> tuple[str, ...]: ...
+
+    def use_guard_state(self, state: str) -> None: ...
+
+    def settle_guard(self, records: dict[str, dict[str, Any]], scenario_names: Sequence[str]) -> dict[str, Any]: ...
+
+
+@runtime_checkable
 class ScoresPairs(Protocol):
     """Scores a BPR pair in one pass (graph models propagate once for the positive and the negative)."""
 

@@ -197,6 +197,7 @@ class Mist(Model):
         tilted = cfg.prior_tilt == "auto" and prior and cfg.cold_scale == "auto"
         self.register_buffer("prior_tilt", torch.zeros(spec.n_scenarios) if tilted else None)
         self.register_buffer("tilt_center", torch.tensor(float("nan")) if tilted else None)
+        self._tilt_chosen: torch.Tensor | None = None  # GuardsOnRanking: the tilt as the validation rows chose it
         self.history_length = spec.history_length
         # `warm_scale: auto`: per scenario, the share s of the learned part of the logit (the "scale" form) a user with
         # at least one event there gets (chosen on validation, `settle`; saved with the weights)
@@ -661,6 +662,51 @@ class Mist(Model):
             record[scenario_names[s - 1]] = by_kind
         return {"co_scale": record}
 
+    def guard_states(self) -> tuple[str, ...]:
+        """GuardsOnRanking: `prior_tilt: auto`'s choice weighed on the validation ranking, "tilted" (as the validation
+        rows' AUC chose it) then "untilted" (b = 0), where it tilts some scenario and `co_scale: auto` ranks; ()
+        otherwise. AUC over a new user's rows rewards leaning on popular items; the tilt also reorders the user's
+        own candidates, which on electronic_phone's electronic cost full-catalogue NDCG@10 (docs/benchmarks.md,
+        "prior_tilt guarded by the ranking")."""
+        if self.prior_tilt is None or not bool(self.prior_tilt.any()) or not self.ranking_options():
+            return ()
+        self._tilt_chosen = self.prior_tilt.clone()
+        return ("tilted", "untilted")
+
+    def use_guard_state(self, state: str) -> None:
+        """Every scenario's tilt as chosen on the validation rows ("tilted") or none ("untilted")."""
+        assert self.prior_tilt is not None and self._tilt_chosen is not None, "guard_states() first"
+        self.prior_tilt.copy_(self._tilt_chosen if state == "tilted" else torch.zeros_like(self._tilt_chosen))
+
+    def settle_guard(self, records: dict[str, dict[str, Any]], scenario_names: Sequence[str]) -> dict[str, Any]:
+        """`records[state]`: `settle_ranking`'s record made in that state. Per scenario whose tilt is not 0, the
+        tilt is kept unless the untilted state's new users (group 0), at the weight of `co_items`' term chosen for
+        them there, rank their validation queries higher in mean NDCG@10 than the tilted state's at its own (a tie,
+        or no such queries, keeps it: the ranking cannot tell); the scenario then takes that state's `co_scale`
+        choices. Returns the kept states' `co_scale` record and, per tilted scenario, `prior_tilt_guard`'s."""
+        assert self.prior_tilt is not None and self.co_scale is not None and self._tilt_chosen is not None
+        chosen, self._tilt_chosen = self._tilt_chosen, None
+        self.prior_tilt.copy_(chosen)
+        by_state = {state: record.get("co_scale", {}) for state, record in records.items()}
+        co: dict[str, Any] = {}
+        guard: dict[str, Any] = {}
+        for s in self.known_scenarios:
+            name = scenario_names[s - 1]
+            tilted, untilted = by_state["tilted"].get(name), by_state["untilted"].get(name)
+            keep = True
+            if float(chosen[s]) != 0.0 and tilted is not None and untilted is not None:
+                with_tilt, without = _chosen_ndcg(tilted["new"]), _chosen_ndcg(untilted["new"])
+                keep = not without > with_tilt  # NaN on either side: the ranking cannot tell, the tilt stays
+                guard[name] = {"tilt": float(f"{float(chosen[s]):g}"), "valid_ndcg@10_tilted": with_tilt,
+                               "valid_ndcg@10_untilted": without, "kept": keep}
+                if not keep:
+                    self.prior_tilt[s] = 0.0
+            kept = tilted if keep else untilted
+            if kept is not None:
+                self.co_scale[s, 0], self.co_scale[s, 1] = kept["new"]["chosen"], kept["active"]["chosen"]
+                co[name] = kept
+        return {"co_scale": co, "prior_tilt_guard": guard}
+
     def _run(self, b: Batch, tokens: torch.Tensor | None) -> tuple[Batch, _Interest]:
         """Steps 1-4 on the batch as training shows it (`cold_rows`; not along an attribution path), or, while the
         cold_scale round is scored (`as_new`), as every row's user would be new in its scenario."""
@@ -1084,6 +1130,12 @@ class Mist(Model):
         terms = self._transfer_terms(w, onehot[..., :k_t], items, candidate.unsqueeze(0).expand(n, -1, -1),
                                      b.scenario)
         return u, terms.sum(-1).reshape(n * c)
+
+
+def _chosen_ndcg(choice: dict[str, Any]) -> float:
+    """A `co_weight_choice` record's validation NDCG@10 at the weight it chose (NaN without queries)."""
+    value = choice["valid_ndcg@10"][f"{choice['chosen']:g}"]
+    return float("nan") if value is None else float(value)
 
 
 def co_weight_choice(values: dict[float, np.ndarray], users: np.ndarray) -> dict[str, Any]:

@@ -17,11 +17,11 @@ from mistrec.batch import Batch
 from mistrec.data import PreparedDataset
 from mistrec.eval.activity import ActivityCounts
 from mistrec.eval.fit import fit_run
-from mistrec.eval.ranking import SCREEN_CANDIDATES, choose_on_ranking, rank_full_catalogue
+from mistrec.eval.ranking import SCREEN_CANDIDATES, choose_on_ranking, rank_full_catalogue, ranking_choices
 from mistrec.features import FeatureEncoder
 from mistrec.metrics import auc, logloss
 from mistrec.models import REGISTRY, build_model
-from mistrec.models.base import Calibrates, Explains, FitsDirectly, ReportsGates
+from mistrec.models.base import Calibrates, Explains, FitsDirectly, GuardsOnRanking, ReportsGates
 from mistrec.models.mist import Mist
 from mistrec.models.mist_config import (
     CO_CHOICE_P,
@@ -1187,6 +1187,92 @@ def test_mist_prior_tilt_is_chosen_per_scenario_on_validation(implicit: Path, tm
         else:  # too few rows moved to choose by: the trained state
             assert record["chosen"] == 0.0
         assert float(model.prior_tilt[s]) == pytest.approx(record["chosen"])
+
+
+def _kind(chosen: float, ndcg: float | None) -> dict[str, object]:
+    return {"valid_ndcg@10": {f"{chosen:g}": ndcg}, "queries": 0 if ndcg is None else 50, "best": chosen,
+            "p_value": None, "chosen": chosen}
+
+
+def test_mist_prior_tilt_guard_keeps_the_state_that_ranks_new_users_better(implicit: Path) -> None:
+    """GuardsOnRanking (`prior_tilt: auto`): with a tilt in some scenario the states are "tilted" then "untilted"
+    (none with every scenario untilted); `settle_guard` reverts a scenario's tilt where the untilted state's new
+    users rank higher at their own chosen weight, keeps it on a tie or where no new user's query was ranked, and
+    takes the kept state's co_scale for both kinds of user."""
+    enc = FeatureEncoder().fit(PreparedDataset.load(implicit))
+    model = cast_mist(build_model("mist", enc.spec_, {"embedding_dim": 8, "prior_tilt": "auto"}))
+    assert isinstance(model, GuardsOnRanking) and model.prior_tilt is not None and model.co_scale is not None
+    assert model.guard_states() == ()  # untilted everywhere: nothing to guard
+    untouched = cast_mist(build_model("mist", enc.spec_, {"embedding_dim": 8, "prior_tilt": "auto", "co_items": 0}))
+    assert untouched.prior_tilt is not None
+    untouched.prior_tilt.fill_(0.2)
+    assert untouched.guard_states() == ()  # no ranking choice to weigh it by
+    model.prior_tilt[1], model.prior_tilt[2] = 0.4, -0.2
+    assert model.guard_states() == ("tilted", "untilted")
+    model.use_guard_state("untilted")
+    assert not bool(model.prior_tilt.any())
+    model.use_guard_state("tilted")
+    assert model.prior_tilt[1:].tolist() == pytest.approx([0.4, -0.2])
+    records = {"tilted": {"co_scale": {"a": {"new": _kind(2.0, 0.30), "active": _kind(0.5, 0.2)},
+                                       "b": {"new": _kind(3.0, 0.25), "active": _kind(1.0, 0.1)}}},
+               "untilted": {"co_scale": {"a": {"new": _kind(1.0, 0.31), "active": _kind(0.5, 0.2)},
+                                         "b": {"new": _kind(4.0, 0.25), "active": _kind(1.0, 0.1)}}}}
+    got = model.settle_guard(records, ["a", "b"])
+    assert model.prior_tilt[1:].tolist() == pytest.approx([0.0, -0.2])  # a reverted, b kept on the tie
+    assert model.co_scale[1].tolist() == [1.0, 0.5] and model.co_scale[2].tolist() == [3.0, 1.0]
+    assert got["prior_tilt_guard"] == {
+        "a": {"tilt": 0.4, "valid_ndcg@10_tilted": 0.30, "valid_ndcg@10_untilted": 0.31, "kept": False},
+        "b": {"tilt": -0.2, "valid_ndcg@10_tilted": 0.25, "valid_ndcg@10_untilted": 0.25, "kept": True}}
+    assert got["co_scale"] == {"a": records["untilted"]["co_scale"]["a"], "b": records["tilted"]["co_scale"]["b"]}
+    model.prior_tilt[1] = 0.4  # no new user's query ranked in either state: the ranking cannot tell, the tilt stays
+    assert model.guard_states() == ("tilted", "untilted")
+    blind = {state: {"co_scale": {n: {"new": _kind(1.0, None), "active": _kind(1.0, 0.2)} for n in "ab"}}
+             for state in ("tilted", "untilted")}
+    assert all(g["kept"] for g in model.settle_guard(blind, ["a", "b"])["prior_tilt_guard"].values())
+    assert model.prior_tilt[1:].tolist() == pytest.approx([0.4, -0.2])
+
+
+def test_ranking_choices_weigh_the_tilt_on_the_validation_ranking(implicit: Path, tmp_path: Path) -> None:
+    """`ranking_choices` on a trained run with a tilt in place makes the co_scale choice in each state, each record
+    the one `choose_on_ranking` makes with the model put in that state by hand, and leaves the model in the state
+    `settle_guard`'s rule keeps per scenario."""
+    torch.set_num_threads(1)
+    fit_run(implicit, "mist", tmp_path / "run", model_values={"embedding_dim": 8, "prior_tilt": "auto"},
+            train_cfg=TrainConfig(epochs=2, batch_size=64), quiet=True)
+    ds = PreparedDataset.load(implicit)
+    tilt = torch.tensor([0.0, 0.4, -0.2])
+
+    def loaded(prior_tilt: torch.Tensor) -> Mist:
+        model = cast_mist(load_run(tmp_path / "run")[0])
+        assert model.prior_tilt is not None
+        model.prior_tilt.copy_(prior_tilt)
+        return model
+
+    model = loaded(tilt)
+    enc = load_run(tmp_path / "run")[1]
+    got = ranking_choices(model, enc, ds)
+    want = {"tilted": choose_on_ranking(loaded(tilt), enc, ds),
+            "untilted": choose_on_ranking(loaded(torch.zeros(3)), enc, ds)}
+    assert model.prior_tilt is not None and model.co_scale is not None
+    compared = 0
+    for s, name in enumerate(("a", "b"), start=1):
+        tilted, untilted = (want[state]["co_scale"][name]["new"] for state in ("tilted", "untilted"))
+        with_tilt = tilted["valid_ndcg@10"][f"{tilted['chosen']:g}"]
+        without = untilted["valid_ndcg@10"][f"{untilted['chosen']:g}"]
+        record = got["prior_tilt_guard"][name]
+        assert record["tilt"] == float(f"{float(tilt[s]):g}") and record["kept"] == (not without > with_tilt)
+        np.testing.assert_equal([record["valid_ndcg@10_tilted"], record["valid_ndcg@10_untilted"]],
+                                [with_tilt, without])  # NaN where the scenario has no new user's query
+        compared += not (np.isnan(with_tilt) or np.isnan(without))
+        kept = "untilted" if without > with_tilt else "tilted"
+        assert json.dumps(got["co_scale"][name], sort_keys=True) == json.dumps(want[kept]["co_scale"][name],
+                                                                              sort_keys=True)  # NaN alike
+        assert float(model.prior_tilt[s]) == pytest.approx(float(tilt[s]) if kept == "tilted" else 0.0)
+        assert model.co_scale[s].tolist() == [want[kept]["co_scale"][name][k]["chosen"] for k in ("new", "active")]
+    assert compared  # at least one scenario's new users ranked in both states: the rule was applied, not skipped
+    streamed = loaded(tilt)  # streamed training ranks nothing: the tilt, unweighed, goes back to its trained state
+    assert ranking_choices(streamed, enc, ds, stream=True) == {}
+    assert streamed.prior_tilt is not None and not bool(streamed.prior_tilt.any())
 
 
 def test_choices_made_again_on_a_saved_run_are_the_recorded_ones(implicit: Path, tmp_path: Path) -> None:
