@@ -40,7 +40,7 @@ def print_benchmark(doc: BenchmarkResult) -> None:
     """Test AUC per model and scenario, mean +- std over seeds, the best in each column starred; failed runs."""
     summary = doc.summary or {}
     scenarios = list((doc.data_summary or {})["scenarios"])
-    width = max(12, *(len(m) for m in summary["by_model"]))
+    width = max([12, *(len(m) for m in summary["by_model"])])  # no model at all where every run failed
     print(f"Test AUC, mean +- std over seeds {doc.seeds} ({doc.dataset['name']}, {doc.protocol}):")
     print(f"  {'model':<{width}}  " + "  ".join(f"{s[:15]:>15}" for s in [*scenarios, "overall"]))
     for m, v in summary["by_model"].items():

@@ -86,3 +86,20 @@ def test_a_fresh_result_writes_every_field() -> None:
     assert written["metrics"] == {"overall": {"auc": 0.5, "n": 2}, "by_scenario": {}}
     with pytest.raises(ValueError, match="2 runs"):
         _ = Evaluation(mistrec_version="0", dataset={}, protocol="t", runs=(run, run)).run
+
+
+def test_a_benchmark_whose_every_run_failed_prints_the_failures(capsys: pytest.CaptureFixture[str]) -> None:
+    """`mistrec benchmark` prints its table after the runs: with every run failed there is no model to size the
+    table by, and it says what failed instead of stopping with an internal error (it did, 2026-12-05)."""
+    from mistrec.cli.printing import print_benchmark
+    from mistrec.eval.benchmark import summarise
+
+    runs = (RunResult(model="mist", seed=1, error="exit 2: not the prepared dataset the run was trained on",
+                      run_dir="/r"),)
+    doc = BenchmarkResult(mistrec_version="0.1.0", dataset={"name": "d", "fingerprint": "f"}, protocol="temporal",
+                          protocol_detail={"name": "temporal"}, models=["mist"], seeds=[1], threads=1,
+                          load_average_before=None, load_average_after=None, train_config={}, model_configs={},
+                          runs=runs, summary=summarise(list(runs), 10), data_summary={"scenarios": ["a", "b"]})
+    print_benchmark(doc)
+    out = capsys.readouterr().out
+    assert "FAILED mist seed 1: exit 2: not the prepared dataset the run was trained on" in out
