@@ -5,13 +5,15 @@ made again (trained again, or its choices made again by benchmarks/rechoose.py) 
 
     python benchmarks/run_diff.py --json OUT.json OLD_RUN:NEW_RUN [OLD_RUN:NEW_RUN ...]
 
-Per pair: `choices_differ`, the choices (every `chosen` and `form` under `selected`) whose value differs, and
+Per pair: `choices_differ`, the choices (every `chosen`, `form` and `kept` under `selected`) whose value differs, and
 `figures_differ`, how many of the recorded validation figures behind them differ and by how much at most (1e-9 and
 less counts as equal); `predictions_identical` and `rankings_identical` (every array of predictions_test.npz and
 ranking_test.npz equal, the same arrays in both), with the largest difference of the predicted probabilities, and
 `scored_after_choices` (the new run's test files written after its run.json: otherwise they are a copy's and prove
 nothing); and both runs' `co_scale` records (mist's weight of `co_items`' term per scenario and kind of user: the
-validation NDCG@10 at each weight, the best, its p-value against 1, the weight chosen), where they have them.
+validation NDCG@10 at each weight, the best, its p-value against 1, the weight chosen) and `prior_tilt_guard` records
+(per tilted scenario, the new users' validation NDCG@10 with and without the tilt, and whether it was kept), where
+they have them.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def _arrays(path: Path) -> dict[str, np.ndarray]:
 def compare(old: Path, new: Path) -> dict[str, Any]:
     selected = [_flat(json.loads((run / "run.json").read_text())["result"].get("selected", {})) for run in (old, new)]
     keys = sorted(set(selected[0]) | set(selected[1]))
-    choices = {k for k in keys if k.rsplit(".", 1)[-1] in ("chosen", "form")}
+    choices = {k for k in keys if k.rsplit(".", 1)[-1] in ("chosen", "form", "kept")}  # "kept": prior_tilt_guard's
     differ = [k for k in keys if not _same(selected[0].get(k), selected[1].get(k))]
     figures = [k for k in differ if k not in choices]
     gaps = [abs(selected[0][k] - selected[1][k]) for k in figures
@@ -70,9 +72,10 @@ def compare(old: Path, new: Path) -> dict[str, Any]:
         if label == "predictions":
             out["prob_max_difference"] = float(np.abs(a["prob"] - b["prob"]).max())
     for side, run in (("old", old), ("new", new)):
-        co = json.loads((run / "run.json").read_text())["result"].get("selected", {}).get("co_scale")
-        if co is not None:
-            out[f"{side}_co_scale"] = co
+        chosen = json.loads((run / "run.json").read_text())["result"].get("selected", {})
+        for record in ("co_scale", "prior_tilt_guard"):
+            if chosen.get(record) is not None:
+                out[f"{side}_{record}"] = chosen[record]
     return out
 
 

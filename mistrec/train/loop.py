@@ -34,7 +34,15 @@ from mistrec import metrics
 from mistrec.data.negatives import FreshNegatives, ScenarioPools
 from mistrec.errors import ConfigError
 from mistrec.features import EncodedRows, FeatureEncoder
-from mistrec.models.base import Calibrates, FitsDirectly, Model, Prepares, PreparesInChunks, SelectsOnValidation
+from mistrec.models.base import (
+    Calibrates,
+    ChoosesOnRanking,
+    FitsDirectly,
+    Model,
+    Prepares,
+    PreparesInChunks,
+    SelectsOnValidation,
+)
 from mistrec.train.checkpoint import Checkpointer, random_states, set_random_states
 from mistrec.train.distributed import Ranks, ranks
 from mistrec.train.predict import predict, predict_tasks
@@ -432,11 +440,15 @@ def select_on_validation(model: SelectsOnValidation, enc: FeatureEncoder, valid_
     and its number of rows whose score the options move handed to the model to settle (rank 0 computes them, every
     rank settles alike), one round after the other. `again`: a saved model's choices made again (benchmarks/
     resettle.py, rechoose.py): every round is first put back in its trained state, as training leaves it before
-    choosing, so that an earlier round is not scored with a later round's recorded choice in place."""
+    choosing, so that an earlier round is not scored with a later round's recorded choice in place; and so is a
+    choice made after these on the validation ranking that moves the logits (mist's `co_scale`: training scores
+    these rounds with the term's weight at 1, before choosing it)."""
     if again:
         names = enc.spec_.scenario_names
         for options in model.validation_rounds():  # with no AUCs the model's own rule keeps each first option
             model.settle(options, {}, {}, names)
+        if isinstance(model, ChoosesOnRanking) and model.ranking_options():
+            model.use_ranking_option(model.ranking_options()[0])  # the trained state, as the rounds find it
     record: dict[str, Any] = {}
     for options in model.validation_rounds():
         aucs: dict[str, dict[int, float]] = {}

@@ -35,6 +35,12 @@ def test_identical_runs_changed_figures_and_changed_choices_are_told_apart(tmp_p
     assert same["choices"] == 3 and same["choices_differ"] == {} and same["figures_differ"] == 0
     assert same["predictions_identical"] and same["rankings_identical"] and same["scored_after_choices"]
     assert same["new_co_scale"] == same["old_co_scale"] == selected["co_scale"]
+    assert "new_prior_tilt_guard" not in same  # a run without the record: none reported
+    guarded = {**selected, "prior_tilt_guard": {"a": {"tilt": 0.2, "valid_ndcg@10_tilted": 0.30,
+                                                      "valid_ndcg@10_untilted": 0.31, "kept": False}}}
+    tilted = run_diff.compare(old, _run(tmp_path / "guarded", guarded, prob, ranks))
+    assert tilted["new_prior_tilt_guard"] == guarded["prior_tilt_guard"] and "old_prior_tilt_guard" not in tilted
+    assert tilted["choices_differ"] == {"prior_tilt_guard.a.kept": [None, False]}  # the guard's choice is a choice
     moved = json.loads(json.dumps(selected))
     moved["cold_scale"]["a"]["valid_auc"]["0.5"] = 0.7004  # a figure moves, the choice stays
     moved["co_scale"]["a"]["new"]["chosen"] = 2.0  # a choice moves

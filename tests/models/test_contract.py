@@ -1278,7 +1278,8 @@ def test_ranking_choices_weigh_the_tilt_on_the_validation_ranking(implicit: Path
 def test_choices_made_again_on_a_saved_run_are_the_recorded_ones(implicit: Path, tmp_path: Path) -> None:
     """select_on_validation(again=True) on a loaded run puts every round back in its trained state first, so its
     choices are the ones training recorded, even with every later round's buffer left elsewhere (here cold_scale 0
-    and a tilt in place while cold_id is scored)."""
+    and a tilt in place while cold_id is scored) and `co_scale`, chosen after them on the ranking, at 4 (training
+    scores the rounds with it at 1: rechoosing with it in place moved the thirty-sixth session's figures)."""
     from mistrec.train.distributed import Ranks
     from mistrec.train.loop import select_on_validation
 
@@ -1291,6 +1292,8 @@ def test_choices_made_again_on_a_saved_run_are_the_recorded_ones(implicit: Path,
     assert isinstance(model, Mist) and model.cold_scale is not None and model.prior_tilt is not None
     model.cold_scale.fill_(0.0)
     model.prior_tilt.fill_(0.4)
+    assert model.co_scale is not None
+    model.co_scale.fill_(4.0)  # a choice made after these on the ranking, which moves the logits
     ds = PreparedDataset.load(implicit)
     again = select_on_validation(model, enc, enc.rows(ds, "valid"), TrainConfig(), Ranks(), again=True)
     for name in ("cold_id", "cold_scale", "prior_tilt", "warm_scale"):
