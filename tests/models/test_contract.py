@@ -1097,7 +1097,7 @@ def implicit(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_mist_prior_tilt_scales_a_new_users_prior_by_their_events_elsewhere(implicit: Path, prepared: Path) -> None:
-    """`prior_tilt: auto` (off by default): its center is the training users' mean log(1 + positives, at most L)
+    """`prior_tilt: auto` (the default): its center is the training users' mean log(1 + positives, at most L)
     (by hand); with b set in a scenario, a new user's logit there moves by b (log(1 + history events) - center)
     times the item's prior, on the pointwise, catalogue and general crossed paths alike; users with events there,
     and the other scenario, do not move. On logged labels (no counted prior) there is nothing to tilt; a run saved
@@ -1115,8 +1115,10 @@ def test_mist_prior_tilt_scales_a_new_users_prior_by_their_events_elsewhere(impl
     assert model.tilt_center is not None and model.prior_tilt is not None
     assert float(model.tilt_center) == pytest.approx(want_center, rel=1e-6)
     assert any(o[0].startswith("tilt ") for o in model.validation_rounds())
-    default = cast_mist(build_model("mist", enc.spec_, {"embedding_dim": 8}))  # "off" by default: no round
-    assert default.prior_tilt is None and not any(o[0].startswith("tilt ") for o in default.validation_rounds())
+    default = cast_mist(build_model("mist", enc.spec_, {"embedding_dim": 8}))  # "auto" by default (37th session)
+    assert default.prior_tilt is not None and any(o[0].startswith("tilt ") for o in default.validation_rounds())
+    off = cast_mist(build_model("mist", enc.spec_, {"embedding_dim": 8, "prior_tilt": "off"}))  # "off": no round
+    assert off.prior_tilt is None and not any(o[0].startswith("tilt ") for o in off.validation_rounds())
     model.eval()
     rows = enc.rows(ds, "test")
     b = enc.batch(rows, np.arange(len(rows)))
@@ -1273,6 +1275,23 @@ def test_ranking_choices_weigh_the_tilt_on_the_validation_ranking(implicit: Path
     streamed = loaded(tilt)  # streamed training ranks nothing: the tilt, unweighed, goes back to its trained state
     assert ranking_choices(streamed, enc, ds, stream=True) == {}
     assert streamed.prior_tilt is not None and not bool(streamed.prior_tilt.any())
+
+
+def test_a_run_saved_before_prior_tilt_loads_untilted(implicit: Path, tmp_path: Path) -> None:
+    """`prior_tilt: auto` is the default: a run trained today records it and loads with its tilt; a run.json
+    without the key (saved before the option existed) loads with it off, as it was scored."""
+    torch.set_num_threads(1)
+    fit_run(implicit, "mist", tmp_path / "run", model_values={"embedding_dim": 8},
+            train_cfg=TrainConfig(epochs=1, batch_size=64), quiet=True)
+    model, _, meta = load_run(tmp_path / "run")
+    assert meta["model_config"]["prior_tilt"] == "auto" and cast_mist(model).prior_tilt is not None
+    doc = json.loads((tmp_path / "run" / "run.json").read_text())
+    del doc["model_config"]["prior_tilt"]
+    (tmp_path / "run" / "run.json").write_text(json.dumps(doc))
+    weights = tmp_path / "run" / "weights.pt"  # nor did its weights hold the tilt's buffers
+    state = torch.load(weights, weights_only=True)
+    torch.save({k: v for k, v in state.items() if k not in ("prior_tilt", "tilt_center")}, weights)
+    assert cast_mist(load_run(tmp_path / "run")[0]).prior_tilt is None
 
 
 def test_choices_made_again_on_a_saved_run_are_the_recorded_ones(implicit: Path, tmp_path: Path) -> None:
