@@ -48,6 +48,9 @@ DAY = 86_400
 # `ranked_by` in a recommendation whose model orders a ranking by more than its click probability (OrdersRanking)
 RANKED_BY = ("the click probability times the item's share of the scenario's training rows (mist's rank_exposure): "
              "each item's score is its click probability")
+RANKED_BY_UNTILTED = ("the click probability without the lean of a new user's item prior on their activity elsewhere, "
+                      "which the scenario's validation ranking refused (mist's prior_tilt_guard: ranking): each "
+                      "item's score is its click probability, tilt included")
 
 
 @dataclass(frozen=True)
@@ -240,9 +243,10 @@ class Recommender:
         else:
             logits = self.model.candidate_scorer(self.enc.item_batch(pool))(query)[0]
         row = logits.unsqueeze(0)
-        ordered = ranking_order(self.model, row, query.scenario, torch.from_numpy(self.enc.item_map_[pool]))
-        if ordered is not row:  # the model ranks by more than the click logit (OrdersRanking)
-            out["ranked_by"] = RANKED_BY
+        ordered = ranking_order(self.model, row, query.scenario, torch.from_numpy(self.enc.item_map_[pool]), query)
+        if ordered is not row:  # the model ranks by more than the click logit (OrdersRanking): on implicit data
+            # (sampled negatives) only by the tilt left out, on logged labels only by the exposure
+            out["ranked_by"] = RANKED_BY_UNTILTED if self.enc.spec_.sampled_negatives else RANKED_BY
         top = torch.topk(ordered[0], k).indices.numpy()
         items = [{"rank": r + 1, "item": str(self._item_names[pool[i]]),
                   "score": float(torch.sigmoid(logits[i]))} for r, i in enumerate(top)]

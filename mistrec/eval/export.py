@@ -331,9 +331,10 @@ class OnnxModel(Model):
         logit = self.session.run(["logit"], {name: getattr(b, name).numpy() for name in self._inputs})[0]
         return torch.from_numpy(logit)
 
-    def ranking_scores(self, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def ranking_scores(self, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor,
+                       queries: Batch | None = None) -> torch.Tensor:
         """OrdersRanking: as the wrapped model orders a ranking (its counted tables, outside the graphs)."""
-        return ranking_order(self.torch_model, logits, scenario, items)
+        return ranking_order(self.torch_model, logits, scenario, items, queries)
 
     def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> CandidateScorer:
         """Query batches against `items` through the ranking graph, one query and at most `block` candidates per

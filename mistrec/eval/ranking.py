@@ -133,7 +133,8 @@ def choose_exposure(model: ChoosesExposure, enc: FeatureEncoder, ds: PreparedDat
                        disable=True if quiet else None, leave=False):
             queries = sq.batch.subset(torch.arange(ch.lo, ch.hi))
             logits = scorer(queries)
-            for on, scores in ((False, logits), (True, ranking_order(model, logits, queries.scenario, sq.items.item))):
+            ordered = ranking_order(model, logits, queries.scenario, sq.items.item, queries)
+            for on, scores in ((False, logits), (True, ordered)):
                 ranks[on][ch.p_sel] = ch.ranks(scores.masked_fill(ch.excluded, float("-inf")))
         for on, r in ranks.items():
             ndcg[on][sq.name] = float(np.mean(metrics.ranking_from_ranks(r, sq.pos_q, len(sq.users), 10)["ndcg"]))
@@ -397,7 +398,7 @@ def rank_full_catalogue(
                        leave=False):
             queries = sq.batch.subset(torch.arange(ch.lo, ch.hi))
             logits = scorer(queries)
-            scores = ranking_order(model, logits, queries.scenario, sq.items.item)
+            scores = ranking_order(model, logits, queries.scenario, sq.items.item, queries)
             reordered = reordered or scores is not logits
             for v in views:
                 drop = ch.excluded
@@ -442,7 +443,8 @@ def rank_full_catalogue(
                        "none: no categorical item features, diversity not computed"}
     if reordered:
         result["notes"]["ranked_by"] = ("the model's ranking scores (mist's rank_exposure: log P(click | shown) + "
-                                        "log P(shown)), not its click logit")
+                                        "log P(shown); mist's prior_tilt where the ranking refused it: the logit "
+                                        "without the tilt), not its click logit")
     return RankingResult(metrics=result, top_items=tops, seconds=time.perf_counter() - start_time,
                          per_query={v.label: per_query_all[i] for i, v in enumerate(views)})
 

@@ -97,9 +97,10 @@ class TwoStageScorer(Model):
     def forward(self, b: Batch) -> torch.Tensor:
         return cast(torch.Tensor, self.ranker(b))
 
-    def ranking_scores(self, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def ranking_scores(self, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor,
+                       queries: Batch | None = None) -> torch.Tensor:
         """OrdersRanking: as the ranker orders a ranking (the items not retrieved stay at -inf)."""
-        return ranking_order(self.ranker, logits, scenario, items)
+        return ranking_order(self.ranker, logits, scenario, items, queries)
 
     def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> CandidateScorer:
         rank = self.ranker.candidate_scorer(items, max_rows)

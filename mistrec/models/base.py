@@ -46,13 +46,15 @@ class CandidateScorer(Protocol):
 
 @runtime_checkable
 class OrdersRanking(Protocol):
-    """Ranks candidates by more than its click logit (mist's `rank_exposure`): `ranking_scores(logits, scenario,
-    items)` turns the (U, C) logits of U queries in `scenario` (U,) against the model's item indices `items` (C,)
-    into the scores a ranking orders them by. What the logits say (a click probability) is unchanged: a full-catalogue
-    ranking (`mistrec evaluate`), the validation choices made on one, and the service's order read these scores;
-    the service still reports each item's click probability."""
+    """Ranks candidates by more than its click logit (mist's `rank_exposure`, and its `prior_tilt` where the ranking
+    refused it): `ranking_scores(logits, scenario, items, queries)` turns the (U, C) logits of the U `queries` in
+    `scenario` (U,) against the model's item indices `items` (C,) into the scores a ranking orders them by (a model
+    whose scores depend on more of the query than its scenario raises without `queries`). What the logits say (a
+    click probability) is unchanged: a full-catalogue ranking (`mistrec evaluate`), the validation choices made on
+    one, and the service's order read these scores; the service still reports each item's click probability."""
 
-    def ranking_scores(self, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor) -> torch.Tensor: ...
+    def ranking_scores(self, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor,
+                       queries: Batch | None = None) -> torch.Tensor: ...
 
 
 @runtime_checkable
@@ -65,11 +67,12 @@ class ChoosesExposure(Protocol):
     ranking_queries: int
 
 
-def ranking_order(model: object, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+def ranking_order(model: object, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor,
+                  queries: Batch | None = None) -> torch.Tensor:
     """The scores a ranking orders (U, C) logits by: the model's `ranking_scores` (OrdersRanking), else the logits.
     A model that orders by the logits returns the very tensor it was given, so callers tell the cases apart by
     identity (`rank_full_catalogue`'s notes, the service's `ranked_by`)."""
-    return model.ranking_scores(logits, scenario, items) if isinstance(model, OrdersRanking) else logits
+    return model.ranking_scores(logits, scenario, items, queries) if isinstance(model, OrdersRanking) else logits
 
 
 @runtime_checkable

@@ -105,6 +105,7 @@ class Mist(Model):
     cold_rated: torch.Tensor | None
     warm_scale: torch.Tensor | None
     prior_tilt: torch.Tensor | None  # (S,) `prior_tilt: auto`'s b per scenario
+    tilt_ranked: torch.Tensor | None  # (S,) bool: whether the ranking carries the tilt (`prior_tilt_guard`)
     tilt_center: torch.Tensor | None  # () its center, fitted on the training rows
     co_scale: torch.Tensor | None  # (S, 2) `co_items`' weight per scenario, for users new there and active there
     exposure: torch.Tensor | None  # (S, I) `rank_exposure`: log of each item's share of the scenario's training rows
@@ -197,6 +198,9 @@ class Mist(Model):
         tilted = cfg.prior_tilt == "auto" and prior and cfg.cold_scale == "auto"
         self.register_buffer("prior_tilt", torch.zeros(spec.n_scenarios) if tilted else None)
         self.register_buffer("tilt_center", torch.tensor(float("nan")) if tilted else None)
+        # per scenario, whether the ranking's scores carry the tilt the click probability has (`prior_tilt_guard:
+        # ranking`: the guard takes it out of the ranking alone, `ranking_scores`); True until the guard says
+        self.register_buffer("tilt_ranked", torch.ones(spec.n_scenarios, dtype=torch.bool) if tilted else None)
         self._tilt_chosen: torch.Tensor | None = None  # GuardsOnRanking: the tilt as the validation rows chose it
         self.history_length = spec.history_length
         # `warm_scale: auto`: per scenario, the share s of the learned part of the logit (the "scale" form) a user with
@@ -467,8 +471,9 @@ class Mist(Model):
                 record[scenario_names[s - 1]] = {"valid_auc_hide": by["hide"], "valid_auc_keep": by["keep"],
                                                  "rows_moved": rows, "chosen": best}
             elif name == "prior_tilt":
-                assert self.prior_tilt is not None
+                assert self.prior_tilt is not None and self.tilt_ranked is not None
                 self.prior_tilt[s] = _scale_of(best)
+                self.tilt_ranked[s] = True  # a new choice: the guard weighs it afresh
                 record[scenario_names[s - 1]] = {"valid_auc": {o.removeprefix("tilt "): v for o, v in by.items()},
                                                  "rows_moved": rows, "chosen": _scale_of(best)}
             elif name == "warm_scale":
@@ -670,7 +675,9 @@ class Mist(Model):
         "prior_tilt guarded by the ranking")."""
         if self.prior_tilt is None or not bool(self.prior_tilt.any()) or not self.ranking_options():
             return ()
+        assert self.tilt_ranked is not None
         self._tilt_chosen = self.prior_tilt.clone()
+        self.tilt_ranked.fill_(True)  # both states ranked by what the probability says, the guard weighs afresh
         return ("tilted", "untilted")
 
     def use_guard_state(self, state: str) -> None:
@@ -683,8 +690,12 @@ class Mist(Model):
         tilt is kept unless the untilted state's new users (group 0), at the weight of `co_items`' term chosen for
         them there, rank their validation queries higher in mean NDCG@10 than the tilted state's at its own (a tie,
         or no such queries, keeps it: the ranking cannot tell); the scenario then takes that state's `co_scale`
-        choices. Returns the kept states' `co_scale` record and, per tilted scenario, `prior_tilt_guard`'s."""
+        choices. Where the tilt is not kept, `prior_tilt_guard: ranking` takes it out of the ranking's scores only
+        (`tilt_ranked`), `both` out of the click probability too. Returns the kept states' `co_scale` record and,
+        per tilted scenario, `prior_tilt_guard`'s (`kept`: whether the ranking keeps the tilt; `in_probability`:
+        whether the click probability does)."""
         assert self.prior_tilt is not None and self.co_scale is not None and self._tilt_chosen is not None
+        assert self.tilt_ranked is not None
         chosen, self._tilt_chosen = self._tilt_chosen, None
         self.prior_tilt.copy_(chosen)
         by_state = {state: record.get("co_scale", {}) for state, record in records.items()}
@@ -697,10 +708,13 @@ class Mist(Model):
             if float(chosen[s]) != 0.0 and tilted is not None and untilted is not None:
                 with_tilt, without = _chosen_ndcg(tilted["new"]), _chosen_ndcg(untilted["new"])
                 keep = not without > with_tilt  # NaN on either side: the ranking cannot tell, the tilt stays
+                in_probability = keep or self.cfg.prior_tilt_guard == "ranking"
                 guard[name] = {"tilt": float(f"{float(chosen[s]):g}"), "valid_ndcg@10_tilted": with_tilt,
-                               "valid_ndcg@10_untilted": without, "kept": keep}
-                if not keep:
+                               "valid_ndcg@10_untilted": without, "kept": keep, "in_probability": in_probability}
+                if not in_probability:  # `both`: out of the probability, so out of the ranking
                     self.prior_tilt[s] = 0.0
+                elif not keep:  # `ranking`: out of the ranking's scores alone
+                    self.tilt_ranked[s] = False
             kept = tilted if keep else untilted
             if kept is not None:
                 self.co_scale[s, 0], self.co_scale[s, 1] = kept["new"]["chosen"], kept["active"]["chosen"]
@@ -916,6 +930,10 @@ class Mist(Model):
         if self.prior_tilt is not None and prefix + "prior_tilt" not in state_dict:
             state_dict[prefix + "prior_tilt"] = torch.zeros_like(self.prior_tilt)
             state_dict[prefix + "tilt_center"] = torch.tensor(float("nan"))
+        # saved before `prior_tilt_guard` (2026-12-05, thirty-eighth session): the ranking carried whatever tilt the
+        # run kept (its guard, if any, had taken a refused tilt out of the probability too)
+        if self.tilt_ranked is not None and prefix + "tilt_ranked" not in state_dict:
+            state_dict[prefix + "tilt_ranked"] = torch.ones_like(self.tilt_ranked)
         # saved before `rank_exposure` (2026-12-04, thirtieth session), or with it off and loaded with it on: no
         # counted shares, zeros, which rank as the logit does (log P(click | shown) orders as the logit)
         if self.exposure is not None and prefix + "exposure" not in state_dict:
@@ -993,11 +1011,15 @@ class Mist(Model):
         if self.exposure is not None:
             self.exposure = counts.exposure()
 
-    def ranking_scores(self, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def ranking_scores(self, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor,
+                       queries: Batch | None = None) -> torch.Tensor:
         """OrdersRanking: with `rank_exposure` (logged labels), log P(click | shown) + log P(shown) (U, C), P(shown)
         the item's share of the scenario's training rows (a scenario described after training: every scenario's),
-        in the scenarios whose validation ranking chose it (`exposed`); else the logits themselves (the very
-        tensor: callers tell the cases apart by identity)."""
+        in the scenarios whose validation ranking chose it (`exposed`); with `prior_tilt_guard: ranking` (implicit
+        data), the logits less the tilt's term for the new users of the scenarios whose ranking refused the tilt the
+        probability keeps (`tilt_ranked`; `queries` needed: the term is each query's); else the logits themselves
+        (the very tensor: callers tell the cases apart by identity)."""
+        logits = self._untilted(logits, scenario, items, queries)
         if self.exposure is None or self.exposed is None:
             return logits
         scenario = torch.where(scenario < self.exposure.shape[0], scenario, torch.zeros_like(scenario))
@@ -1006,6 +1028,30 @@ class Mist(Model):
             return logits
         exposure = self.exposure[scenario.view(-1, 1), items.view(1, -1)]
         return F.logsigmoid(logits) + exposure * on.view(-1, 1)  # off rows: log P(click), the logit's order
+
+    def _untilted(self, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor,
+                  queries: Batch | None) -> torch.Tensor:
+        """`ranking_scores`' first step: the (U, C) logits less `prior_tilt`'s term (factor x the item's prior) on
+        the queries of new users in scenarios whose ranking refused the tilt (`tilt_ranked` False); the very tensor
+        where there are none."""
+        if self.tilt_ranked is None or bool(self.tilt_ranked.all()) or self.training:
+            return logits
+        assert self.prior_tilt is not None and self.prior is not None
+        inside = scenario < self.tilt_ranked.shape[0]
+        refused = ~self.tilt_ranked[torch.where(inside, scenario, torch.zeros_like(scenario))] & inside
+        if not bool(refused.any()):
+            return logits
+        if queries is None:
+            raise ValueError("mist's ranking scores need the queries (ranking_order(..., queries=)): a scenario's "
+                             "ranking leaves out the tilt its click probability has (prior_tilt_guard: ranking).")
+        factors = self.tilt_factors(queries)
+        if factors is None:
+            return logits
+        factors = torch.where(refused, factors, torch.zeros_like(factors))
+        if not bool(factors.any()):
+            return logits
+        s = torch.where(scenario < self.prior.shape[0], scenario, torch.zeros_like(scenario))
+        return logits - factors.unsqueeze(1) * self.prior[s.view(-1, 1), items.view(1, -1)]
 
     def fit_rate(self, rows: IndexedRows) -> None:
         """Counts the "rate" form's base (`cold_rate`) from the training rows again: for a run saved without it and
@@ -1076,7 +1122,7 @@ class Mist(Model):
                     rest, co = self._crossed_parts(queries, items if columns is None else items.subset(columns))
             assert co is not None, "options without co_items' term"
             chosen = items.item if columns is None else items.item[columns]
-            return [self.ranking_scores(rest + co * c, queries.scenario, chosen) for c in options]
+            return [self.ranking_scores(rest + co * c, queries.scenario, chosen, queries) for c in options]
         return score
 
     def _score_crossed(self, queries: Batch, items: Batch) -> torch.Tensor:

@@ -45,7 +45,7 @@ class MistConfig(ModelConfig):
 
     # a run saved before `co_shrink_new` (2026-12-05) was scored without it, one saved before `prior_tilt` without
     # a tilt (ModelConfig.saved_without)
-    saved_without: ClassVar[dict[str, Any]] = {"co_shrink_new": None, "prior_tilt": "off"}
+    saved_without: ClassVar[dict[str, Any]] = {"co_shrink_new": None, "prior_tilt": "off", "prior_tilt_guard": "both"}
 
     dropout: float = 0.2  # tuned on ML-1M validation: 0.0 overfits after ~5 epochs
     self_attention_layers: int = 0
@@ -144,6 +144,14 @@ class MistConfig(ModelConfig):
     # in 2 (the guard kept no tilt there), NDCG@10 nowhere down by more than 0.0007, every warm list bit for bit
     # (docs/benchmarks.md, "prior_tilt guarded by the ranking").
     prior_tilt: Literal["auto", "off"] = "auto"
+    # What the guard above takes the tilt out of where a scenario's new users rank their validation queries better
+    # without it. "ranking": the ranking's scores only (`ranking_scores` subtracts the tilt's term; models/base.
+    # OrdersRanking); the click probability (predict, AUC, the service's reported probability) keeps the tilt the
+    # validation AUC chose, as `rank_exposure` gives the ranking a term the probability does not have. "both": the
+    # probability too (the thirty-seventh session's behaviour, and that of runs saved before this option). Candidate
+    # for the default (2026-12-05, thirty-eighth session): docs/benchmarks.md, "prior_tilt kept in the click
+    # probability where the ranking refuses it".
+    prior_tilt_guard: Literal["ranking", "both"] = "ranking"
     # "auto" (the default): after training (and after `cold_scale`), each scenario's validation rows choose what a
     # user with at least one event there gets of the learned part of the logit, s in COLD_SCALES, in the "scale"
     # form: with the counted prior logit = prior + co + s * (bias + rest), without one bias + co + s * rest, chosen

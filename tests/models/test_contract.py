@@ -1200,7 +1200,8 @@ def test_mist_prior_tilt_guard_keeps_the_state_that_ranks_new_users_better(impli
     """GuardsOnRanking (`prior_tilt: auto`): with a tilt in some scenario the states are "tilted" then "untilted"
     (none with every scenario untilted); `settle_guard` reverts a scenario's tilt where the untilted state's new
     users rank higher at their own chosen weight, keeps it on a tie or where no new user's query was ranked, and
-    takes the kept state's co_scale for both kinds of user."""
+    takes the kept state's co_scale for both kinds of user. `prior_tilt_guard: ranking` (the default) takes a
+    refused tilt out of the ranking only (`tilt_ranked`), `both` out of the click probability too."""
     enc = FeatureEncoder().fit(PreparedDataset.load(implicit))
     model = cast_mist(build_model("mist", enc.spec_, {"embedding_dim": 8, "prior_tilt": "auto"}))
     assert isinstance(model, GuardsOnRanking) and model.prior_tilt is not None and model.co_scale is not None
@@ -1220,18 +1221,31 @@ def test_mist_prior_tilt_guard_keeps_the_state_that_ranks_new_users_better(impli
                "untilted": {"co_scale": {"a": {"new": _kind(1.0, 0.31), "active": _kind(0.5, 0.2)},
                                          "b": {"new": _kind(4.0, 0.25), "active": _kind(1.0, 0.1)}}}}
     got = model.settle_guard(records, ["a", "b"])
-    assert model.prior_tilt[1:].tolist() == pytest.approx([0.0, -0.2])  # a reverted, b kept on the tie
+    assert model.tilt_ranked is not None and model.tilt_ranked[1:].tolist() == [False, True]  # a refused, b kept on
+    assert model.prior_tilt[1:].tolist() == pytest.approx([0.4, -0.2])  # the tie; the probability keeps both
     assert model.co_scale[1].tolist() == [1.0, 0.5] and model.co_scale[2].tolist() == [3.0, 1.0]
     assert got["prior_tilt_guard"] == {
-        "a": {"tilt": 0.4, "valid_ndcg@10_tilted": 0.30, "valid_ndcg@10_untilted": 0.31, "kept": False},
-        "b": {"tilt": -0.2, "valid_ndcg@10_tilted": 0.25, "valid_ndcg@10_untilted": 0.25, "kept": True}}
+        "a": {"tilt": 0.4, "valid_ndcg@10_tilted": 0.30, "valid_ndcg@10_untilted": 0.31, "kept": False,
+              "in_probability": True},
+        "b": {"tilt": -0.2, "valid_ndcg@10_tilted": 0.25, "valid_ndcg@10_untilted": 0.25, "kept": True,
+              "in_probability": True}}
     assert got["co_scale"] == {"a": records["untilted"]["co_scale"]["a"], "b": records["tilted"]["co_scale"]["b"]}
-    model.prior_tilt[1] = 0.4  # no new user's query ranked in either state: the ranking cannot tell, the tilt stays
-    assert model.guard_states() == ("tilted", "untilted")
+    both = cast_mist(build_model("mist", enc.spec_, {"embedding_dim": 8, "prior_tilt": "auto",
+                                                     "prior_tilt_guard": "both"}))
+    assert both.prior_tilt is not None and both.tilt_ranked is not None
+    both.prior_tilt[1], both.prior_tilt[2] = 0.4, -0.2
+    assert both.guard_states() == ("tilted", "untilted")
+    record = both.settle_guard(records, ["a", "b"])["prior_tilt_guard"]
+    assert both.prior_tilt[1:].tolist() == pytest.approx([0.0, -0.2])  # a out of the probability too
+    assert both.tilt_ranked.all() and not record["a"]["in_probability"] and record["b"]["in_probability"]
+    model.prior_tilt[1] = 0.4
+    # no new user's query ranked in either state: the ranking cannot tell, the tilt stays (guard_states weighs
+    assert model.guard_states() == ("tilted", "untilted")  # afresh: a's earlier verdict forgotten)
+    assert model.tilt_ranked.all()
     blind = {state: {"co_scale": {n: {"new": _kind(1.0, None), "active": _kind(1.0, 0.2)} for n in "ab"}}
              for state in ("tilted", "untilted")}
     assert all(g["kept"] for g in model.settle_guard(blind, ["a", "b"])["prior_tilt_guard"].values())
-    assert model.prior_tilt[1:].tolist() == pytest.approx([0.4, -0.2])
+    assert model.prior_tilt[1:].tolist() == pytest.approx([0.4, -0.2]) and model.tilt_ranked.all()
 
 
 def test_ranking_choices_weigh_the_tilt_on_the_validation_ranking(implicit: Path, tmp_path: Path) -> None:
@@ -1269,12 +1283,67 @@ def test_ranking_choices_weigh_the_tilt_on_the_validation_ranking(implicit: Path
         kept = "untilted" if without > with_tilt else "tilted"
         assert json.dumps(got["co_scale"][name], sort_keys=True) == json.dumps(want[kept]["co_scale"][name],
                                                                               sort_keys=True)  # NaN alike
-        assert float(model.prior_tilt[s]) == pytest.approx(float(tilt[s]) if kept == "tilted" else 0.0)
+        assert float(model.prior_tilt[s]) == pytest.approx(float(tilt[s]))  # the probability keeps AUC's choice
+        assert model.tilt_ranked is not None and bool(model.tilt_ranked[s]) == (kept == "tilted")
         assert model.co_scale[s].tolist() == [want[kept]["co_scale"][name][k]["chosen"] for k in ("new", "active")]
     assert compared  # at least one scenario's new users ranked in both states: the rule was applied, not skipped
     streamed = loaded(tilt)  # streamed training ranks nothing: the tilt, unweighed, goes back to its trained state
     assert ranking_choices(streamed, enc, ds, stream=True) == {}
     assert streamed.prior_tilt is not None and not bool(streamed.prior_tilt.any())
+
+
+def test_a_refused_tilt_leaves_the_ranking_and_stays_in_the_probability(implicit: Path, tmp_path: Path) -> None:
+    """`prior_tilt_guard: ranking`: a scenario whose ranking refused the tilt (`tilt_ranked` False) keeps it in the
+    click probability (predict, as with the tilt ranked) and ranks as the untilted model does (ranking_scores less
+    the tilt's term, through the catalogue and the crossed paths, and the full-catalogue evaluation's lists); the
+    other scenario's tilt is in both; without the queries the ranking scores cannot be made and say so."""
+    torch.set_num_threads(1)
+    fit_run(implicit, "mist", tmp_path / "run", model_values={"embedding_dim": 8, "prior_tilt": "auto"},
+            train_cfg=TrainConfig(epochs=1, batch_size=64), quiet=True)
+    ds = PreparedDataset.load(implicit)
+
+    def loaded(tilt: list[float], ranked: list[bool]) -> Mist:
+        model = cast_mist(load_run(tmp_path / "run")[0])
+        assert model.prior_tilt is not None and model.tilt_ranked is not None
+        model.prior_tilt.copy_(torch.tensor(tilt))
+        model.tilt_ranked.copy_(torch.tensor(ranked))
+        return model
+
+    enc = load_run(tmp_path / "run")[1]
+    tilted, refused = loaded([0.0, 0.4, -0.2], [True] * 3), loaded([0.0, 0.4, -0.2], [True, False, True])
+    untilted = loaded([0.0, 0.0, -0.2], [True] * 3)
+    valid = enc.rows(ds, "valid")
+    assert np.array_equal(predict(refused, enc, valid), predict(tilted, enc, valid))
+    assert not np.array_equal(predict(refused, enc, valid), predict(untilted, enc, valid))  # the tilt moves it
+    batch = enc.batch(valid, np.arange(len(valid)))
+    new_a = (batch.activity == 0) & (batch.scenario == 1) & (batch.hist_mask.sum(1) > 0)
+    rows = torch.cat([torch.nonzero(new_a).squeeze(1)[:3], torch.nonzero(batch.scenario == 2).squeeze(1)[:3],
+                      torch.nonzero(batch.activity != 0).squeeze(1)[:2]])
+    assert int(new_a.sum()) >= 3
+    queries = batch.subset(rows)
+    items = enc.item_batch(np.arange(1, enc.spec_.n_items))
+    with torch.no_grad():
+        for path in ("score_candidates", "_score_crossed"):
+            logits = getattr(refused, path)(queries, items)
+            torch.testing.assert_close(logits, getattr(tilted, path)(queries, items))  # the probability's logits
+            ordered = refused.ranking_scores(logits, queries.scenario, items.item, queries)
+            torch.testing.assert_close(ordered, getattr(untilted, path)(queries, items), rtol=1e-5, atol=1e-5)
+            assert not torch.allclose(ordered[:3], logits[:3])  # scenario a's new users: the tilt left out
+            assert torch.equal(ordered[3:], logits[3:])  # b's rows and active users' rows: as the logits
+            assert tilted.ranking_scores(logits, queries.scenario, items.item, queries) is logits
+        with pytest.raises(ValueError, match="need the queries"):
+            refused.ranking_scores(logits, queries.scenario, items.item)
+    lists = {name: rank_full_catalogue(m, enc, ds, "valid", ks=(10,))
+             for name, m in (("refused", refused), ("untilted", untilted), ("tilted", tilted))}
+    assert np.array_equal(lists["refused"].top_items["a"], lists["untilted"].top_items["a"])
+    assert np.array_equal(lists["refused"].top_items["b"], lists["tilted"].top_items["b"])
+    assert "prior_tilt" in lists["refused"].metrics["notes"]["ranked_by"]
+    assert "ranked_by" not in lists["tilted"].metrics["notes"]
+    # a run saved before the option: no `tilt_ranked` in its weights, its ranking carries what its tilt holds
+    state = {k: v for k, v in refused.state_dict().items() if k != "tilt_ranked"}
+    fresh = cast_mist(build_model("mist", enc.spec_, {"embedding_dim": 8, "prior_tilt": "auto"}))
+    fresh.load_state_dict(state)
+    assert fresh.tilt_ranked is not None and bool(fresh.tilt_ranked.all())
 
 
 def test_a_run_saved_before_prior_tilt_loads_untilted(implicit: Path, tmp_path: Path) -> None:
@@ -1290,7 +1359,7 @@ def test_a_run_saved_before_prior_tilt_loads_untilted(implicit: Path, tmp_path: 
     (tmp_path / "run" / "run.json").write_text(json.dumps(doc))
     weights = tmp_path / "run" / "weights.pt"  # nor did its weights hold the tilt's buffers
     state = torch.load(weights, weights_only=True)
-    torch.save({k: v for k, v in state.items() if k not in ("prior_tilt", "tilt_center")}, weights)
+    torch.save({k: v for k, v in state.items() if k not in ("prior_tilt", "tilt_center", "tilt_ranked")}, weights)
     assert cast_mist(load_run(tmp_path / "run")[0]).prior_tilt is None
 
 
