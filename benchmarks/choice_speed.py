@@ -13,6 +13,16 @@ weight a `rank_full_catalogue` of the same seeded sample, then `settle_ranking`.
 validation NDCG@10 per weight and kind of user and choose the same weights (checked; the script fails
 otherwise). Medians, their ratio, the run's own training seconds (from its benchmark.json: timed when it was
 trained, at that load), the load average before and after, threads.
+
+`--baseline unguarded` times instead what `prior_tilt`'s guard costs (models/base.GuardsOnRanking): the run's tilt
+put back as its validation AUC chose it (run.json `result.selected.prior_tilt`), then `choose_on_ranking` once
+(the choice as it would be made without a guard) against `ranking_choices` (the choice made with the tilt and
+without, the guard's rule applied); in each scenario whose tilt the guard kept, both must record the same choice
+(checked). A run with no tilt chosen has nothing to guard: the script fails on it.
+
+    MISTREC_BENCH_THREADS=1 python benchmarks/choice_speed.py --baseline unguarded --seeds 2022 \
+        --json benchmarks/results/guard_speed_electronic_cloth.json \
+        benchmarks/work/s38-pt/amazon-electronic_cloth-cold-last
 """
 
 from __future__ import annotations
@@ -54,11 +64,56 @@ def in_full(model: Any, enc: Any, ds: Any) -> dict[str, Any]:
     return choose_on_ranking(model, enc, ds, screen=None)
 
 
+def guarded(root: Path, seed: int, repeats: int, ds: Any) -> dict[str, Any]:
+    """`--baseline unguarded`: the guard's cost, the choice made once with the tilt AUC chose against the guarded
+    choices (`ranking_choices`), each repeat from the tilt as AUC chose it."""
+    import json
+
+    import numpy as np
+    import torch
+
+    from mistrec.eval.ranking import choose_on_ranking, ranking_choices
+
+    model, enc = mist_choosing(root, seed)
+    record = json.loads((root / "runs" / "mist" / f"seed-{seed}" / "run.json").read_text())["result"]["selected"]
+    assert model.prior_tilt is not None and model.tilt_ranked is not None, "a mist run with prior_tilt: auto"
+    names = list(enc.spec_.scenario_names)
+    tilt = torch.zeros_like(model.prior_tilt)
+    for name, choice in record.get("prior_tilt", {}).items():
+        tilt[names.index(name) + 1] = float(choice["chosen"])
+    if not bool(tilt.any()):
+        raise SystemExit(f"{root} seed {seed}: its validation AUC chose no tilt, there is nothing to guard")
+    times: dict[str, list[float]] = {"unguarded": [], "ranking_choices": []}
+    records: dict[str, Any] = {}
+    for _ in range(repeats):
+        for name, fn in (("unguarded", choose_on_ranking), ("ranking_choices", ranking_choices)):
+            model.prior_tilt.copy_(tilt)
+            model.tilt_ranked.fill_(True)
+            start = time.perf_counter()
+            records[name] = fn(model, enc, ds)
+            times[name].append(time.perf_counter() - start)
+    guard = records["ranking_choices"]["prior_tilt_guard"]
+    for scenario, kinds in records["unguarded"]["co_scale"].items():
+        if scenario in guard and not guard[scenario]["kept"]:
+            continue  # the untilted state's choice, which the unguarded choice never makes
+        assert json.dumps(kinds, sort_keys=True) == json.dumps(records["ranking_choices"]["co_scale"][scenario],
+                                                               sort_keys=True), scenario
+    medians = {k: float(np.median(v)) for k, v in times.items()}
+    trained = train_seconds(root, "mist", seed)
+    print(f"seed {seed}: unguarded {medians['unguarded']:.1f} s, guarded {medians['ranking_choices']:.1f} s "
+          f"({medians['ranking_choices'] / medians['unguarded']:.2f}x); trained in {trained:.1f} s", flush=True)
+    return {"seed": seed, "seconds": times, "median_seconds": medians,
+            "cost_ratio": medians["ranking_choices"] / medians["unguarded"], "train_seconds_when_trained": trained,
+            "prior_tilt_guard": guard}
+
+
 def one(root: Path, seed: int, repeats: int, ds: Any, baseline: str) -> dict[str, Any]:
     import numpy as np
 
     from mistrec.eval.ranking import choose_on_ranking
 
+    if baseline == "unguarded":
+        return guarded(root, seed, repeats, ds)
     model, enc = mist_choosing(root, seed)
     times: dict[str, list[float]] = {baseline: [], "choose_on_ranking": []}
     records: dict[str, Any] = {}
@@ -93,7 +148,7 @@ def main() -> int:
     ap.add_argument("--json", required=True)
     ap.add_argument("--seeds", default="2022")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--baseline", choices=("in-full", "per-weight"), default="in-full")
+    ap.add_argument("--baseline", choices=("in-full", "per-weight", "unguarded"), default="in-full")
     ap.add_argument("dir")
     args = ap.parse_args()
     torch.set_num_threads(int(THREADS))
