@@ -13,11 +13,11 @@ import torch
 from mistrec.cli.main import main
 from mistrec.errors import ConfigError
 from mistrec.eval.attribution import integrated_gradients
-from mistrec.eval.explain import RANKED_BY, Recommender, leave_source_out_matrix
+from mistrec.eval.explain import RANKED_BY, RANKED_BY_UNTILTED, Logged, Recommender, leave_source_out_matrix
 from mistrec.eval.fit import fit_run
 from mistrec.train import TrainConfig
 from tests.cli.test_cli import fails_with
-from tests.conftest import prepared_synthetic
+from tests.conftest import prepared_implicit, prepared_synthetic, small_run
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +171,30 @@ def test_logged_events_enter_the_history_at_once(run: Path) -> None:
     assert met not in [i["item"] for i in seen_there["items"]]
     with pytest.raises(ConfigError, match="Logged event\\(s\\) in unknown scenario\\(s\\) arcade"):
         rec.recommend("u00003", "vr_showroom", k=5, logged=[Logged(item=clicked, scenario="arcade", time=t, label=1)])
+
+
+def test_a_refused_tilt_orders_a_new_user_untilted_and_reports_the_tilted_probability(tmp_path: Path) -> None:
+    """mist on implicit data with `prior_tilt_guard: ranking`: where the scenario's ranking refused the tilt, a
+    user new there (a user the run never saw, with clicks logged in the other scenario) gets the untilted model's
+    order, each item's score is the tilted click probability, and `ranked_by` says so."""
+    run = small_run(prepared_implicit(tmp_path, n_users=60, b_items=range(20, 50)), "mist", tmp_path / "run",
+                    epochs=1, batch_size=64)
+    rec = Recommender.load(run)
+    model = rec.model
+    assert model.prior_tilt is not None and model.tilt_ranked is not None
+    b_items = [str(rec._item_names[i]) for i in rec._catalogue[rec._scenarios.index("b") + 1][:5]]
+    logged = [Logged(item=item, scenario="b", time=float(t), label=1.0) for t, item in enumerate(b_items)]
+    k = int(rec._catalogue[rec._scenarios.index("a") + 1].size)
+
+    def ask(tilt: float, ranked: bool) -> dict:
+        with torch.no_grad():
+            model.prior_tilt[1], model.tilt_ranked[1] = tilt, ranked
+        return rec.recommend("newcomer", "a", k=k, logged=logged)
+
+    refused, untilted, tilted = ask(1.5, False), ask(0.0, True), ask(1.5, True)  # a strong tilt: it reorders
+    assert refused["ranked_by"] == RANKED_BY_UNTILTED
+    assert "ranked_by" not in untilted and "ranked_by" not in tilted
+    order = [i["item"] for i in refused["items"]]
+    assert order == [i["item"] for i in untilted["items"]] and order != [i["item"] for i in tilted["items"]]
+    by_item = {i["item"]: i["score"] for i in tilted["items"]}
+    np.testing.assert_allclose([i["score"] for i in refused["items"]], [by_item[i] for i in order], atol=1e-6)
