@@ -1019,7 +1019,12 @@ class Mist(Model):
         data), the logits less the tilt's term for the new users of the scenarios whose ranking refused the tilt the
         probability keeps (`tilt_ranked`; `queries` needed: the term is each query's); else the logits themselves
         (the very tensor: callers tell the cases apart by identity)."""
-        logits = self._untilted(logits, scenario, items, queries)
+        term = self._refused_tilt(scenario, items, queries)
+        return self._exposed_order(logits if term is None else logits - term, scenario, items)
+
+    def _exposed_order(self, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """`ranking_scores`' last step, `rank_exposure`'s: log P(click | shown) + log P(shown) in the scenarios that
+        chose it; the very tensor elsewhere."""
         if self.exposure is None or self.exposed is None:
             return logits
         scenario = torch.where(scenario < self.exposure.shape[0], scenario, torch.zeros_like(scenario))
@@ -1029,29 +1034,29 @@ class Mist(Model):
         exposure = self.exposure[scenario.view(-1, 1), items.view(1, -1)]
         return F.logsigmoid(logits) + exposure * on.view(-1, 1)  # off rows: log P(click), the logit's order
 
-    def _untilted(self, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor,
-                  queries: Batch | None) -> torch.Tensor:
-        """`ranking_scores`' first step: the (U, C) logits less `prior_tilt`'s term (factor x the item's prior) on
-        the queries of new users in scenarios whose ranking refused the tilt (`tilt_ranked` False); the very tensor
-        where there are none."""
+    def _refused_tilt(self, scenario: torch.Tensor, items: torch.Tensor, queries: Batch | None
+                      ) -> torch.Tensor | None:
+        """`ranking_scores`' first step: `prior_tilt`'s term (U, C) (factor x the item's prior) on the queries of new
+        users in scenarios whose ranking refused the tilt (`tilt_ranked` False), which the ranking subtracts from
+        the logits; None where there is nothing to subtract."""
         if self.tilt_ranked is None or bool(self.tilt_ranked.all()) or self.training:
-            return logits
+            return None
         assert self.prior_tilt is not None and self.prior is not None
         inside = scenario < self.tilt_ranked.shape[0]
         refused = ~self.tilt_ranked[torch.where(inside, scenario, torch.zeros_like(scenario))] & inside
         if not bool(refused.any()):
-            return logits
+            return None
         if queries is None:
             raise ValueError("mist's ranking scores need the queries (ranking_order(..., queries=)): a scenario's "
                              "ranking leaves out the tilt its click probability has (prior_tilt_guard: ranking).")
         factors = self.tilt_factors(queries)
         if factors is None:
-            return logits
+            return None
         factors = torch.where(refused, factors, torch.zeros_like(factors))
         if not bool(factors.any()):
-            return logits
+            return None
         s = torch.where(scenario < self.prior.shape[0], scenario, torch.zeros_like(scenario))
-        return logits - factors.unsqueeze(1) * self.prior[s.view(-1, 1), items.view(1, -1)]
+        return factors.unsqueeze(1) * self.prior[s.view(-1, 1), items.view(1, -1)]
 
     def fit_rate(self, rows: IndexedRows) -> None:
         """Counts the "rate" form's base (`cold_rate`) from the training rows again: for a run saved without it and
@@ -1122,7 +1127,10 @@ class Mist(Model):
                     rest, co = self._crossed_parts(queries, items if columns is None else items.subset(columns))
             assert co is not None, "options without co_items' term"
             chosen = items.item if columns is None else items.item[columns]
-            return [self.ranking_scores(rest + co * c, queries.scenario, chosen, queries) for c in options]
+            # `ranking_scores` for every weight, the refused tilt's term made once and subtracted as it does
+            term = self._refused_tilt(queries.scenario, chosen, queries)
+            return [self._exposed_order(rest + co * c if term is None else rest + co * c - term, queries.scenario,
+                                        chosen) for c in options]
         return score
 
     def _score_crossed(self, queries: Batch, items: Batch) -> torch.Tensor:

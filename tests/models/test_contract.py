@@ -1333,6 +1333,14 @@ def test_a_refused_tilt_leaves_the_ranking_and_stays_in_the_probability(implicit
             assert tilted.ranking_scores(logits, queries.scenario, items.item, queries) is logits
         with pytest.raises(ValueError, match="need the queries"):
             refused.ranking_scores(logits, queries.scenario, items.item)
+        assert refused.co_scale is not None
+        weighted = refused.co_scale.clone()  # the choice's scorer: every weight's scores as ranking_scores makes them
+        for c, scores in zip(refused.ranking_options(), refused.ranking_scorer(items)(queries), strict=True):
+            refused.use_ranking_option(c)
+            ordered = refused.ranking_scores(refused.score_candidates(queries, items), queries.scenario, items.item,
+                                             queries)
+            assert torch.equal(scores, ordered) and not torch.equal(scores, refused.score_candidates(queries, items))
+        refused.co_scale.copy_(weighted)
     lists = {name: rank_full_catalogue(m, enc, ds, "valid", ks=(10,))
              for name, m in (("refused", refused), ("untilted", untilted), ("tilted", tilted))}
     assert np.array_equal(lists["refused"].top_items["a"], lists["untilted"].top_items["a"])
