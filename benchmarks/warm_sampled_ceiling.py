@@ -1,0 +1,178 @@
+"""How far above the item count can item-to-item signals lift warm users' NDCG@10 on the sampled 1 + 999 lists of the
+Amazon pairs? A measurement of the data, no model trained, on lists built as `benchmarks/transfer.py`'s
+warm-sampled-999 protocol builds them (docs/benchmarks.md, "How far the warm sampled lists go").
+
+    python benchmarks/warm_sampled_ceiling.py --json benchmarks/results/warm_sampled_ceiling_electronic_cloth.json \
+        --target cloth benchmarks/work/s39-warm/amazon-electronic_cloth-warm/prepared
+
+The prepared directory is a warm job of transfer.py (recipe cdr-pair, leave-one-out per user and domain: each
+user's last event of a domain tests, the one before validates). Per target domain t, for a seeded sample of at most
+`--max-queries` users with a positive in the split (as `mistrec evaluate --max-queries` draws them), each user's
+held-out item is ranked among 999 items of t's catalogue drawn at random from those the user has not taken (in
+training, and in validation for the test lists), ties counted against it, as mistrec.eval.ranking does. The lists
+are this script's own draws (the benchmark's draws are made inside its ranking and not saved), so the count's
+figure here is close to, not equal to, the benchmark's. Scores, per (user, candidate):
+- count: the candidate's training positives in t (`most_popular`; the benchmark's popularity, the smoothed rate
+  with sampled negatives counted as their expectation, orders the items as the count does);
+- knn_within: the sum over the user's training positives h in t of cos(h, i), the item-item cosine over the users'
+  training positives (both domains, binary);
+- knn_cross: the same sum over the user's training positives in the other domain;
+- stack: log(1 + count) + a * knn_within + b * knn_cross, (a, b) on a grid, chosen by the validation lists'
+  NDCG@10 (what a model may do) and, as an optimistic ceiling for this family, by the test lists' own.
+Each test figure is compared with the count's by a paired bootstrap over the users (mistrec.metrics.
+paired_bootstrap_mean, 1,000 resamples). Nothing here reads mist; its committed figure on the same protocol is in
+benchmarks/results/transfer.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import context, write_json
+
+from mistrec.metrics import paired_bootstrap_mean
+
+GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+SAMPLED = 999
+
+
+def _lists(pos: pl.DataFrame, split: str, target: int, catalogue: np.ndarray, max_queries: int, seed: int
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(users (Q,), candidates (Q, 1 + SAMPLED)): each query's held-out item first, then its sampled negatives."""
+    scen = pos.filter(pl.col("scenario") == target)
+    held = scen.filter(pl.col("split") == split).group_by("user").agg(pl.col("item").first()).sort("user")
+    rng = np.random.default_rng([seed, 1])
+    if held.height > max_queries:
+        held = held[np.sort(rng.choice(held.height, size=max_queries, replace=False))]
+    users, items = held["user"].to_numpy(), held["item"].to_numpy()
+    seen_splits = ["train"] if split == "valid" else ["train", "valid"]
+    seen = scen.filter(pl.col("split").is_in(seen_splits) & pl.col("user").is_in(users))
+    seen_by: dict[int, set[int]] = {}
+    for u, i in zip(seen["user"].to_numpy(), seen["item"].to_numpy(), strict=True):
+        seen_by.setdefault(int(u), set()).add(int(i))
+    draw = np.random.default_rng([seed, 2])
+    cands = np.empty((len(users), 1 + SAMPLED), dtype=np.int64)
+    for q, (u, i) in enumerate(zip(users, items, strict=True)):
+        banned = seen_by.get(int(u), set()) | {int(i)}
+        picked: list[int] = []
+        while len(picked) < SAMPLED:  # rejection: a user has taken a handful of a catalogue of many thousands
+            for c in draw.choice(catalogue, size=2 * SAMPLED):
+                if int(c) not in banned:
+                    banned.add(int(c))
+                    picked.append(int(c))
+                    if len(picked) == SAMPLED:
+                        break
+        cands[q, 0], cands[q, 1:] = i, picked
+    return users, cands
+
+
+def _knn(train_pos: pl.DataFrame, n_users: int, n_items: int, users: np.ndarray, cands: np.ndarray,
+         domain_of: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
+    """knn_within and knn_cross (Q, 1 + SAMPLED) from the users' training positives, item-item cosine."""
+    x = sp.csr_matrix((np.ones(train_pos.height, np.float32), (train_pos["user"].to_numpy(),
+                                                               train_pos["item"].to_numpy())),
+                      shape=(n_users, n_items))
+    x.data[:] = 1.0  # binary (a pair taken twice counts once)
+    deg = np.asarray(x.sum(axis=0)).ravel()
+    inv = np.where(deg > 0, 1.0 / np.sqrt(np.maximum(deg, 1)), 0.0).astype(np.float32)
+    xn = x @ sp.diags(inv)  # columns scaled by deg^-1/2: cos(h, i) = (xn^T xn)[h, i]
+    xt = xn.T.tocsr()
+    within_cols = sp.diags((domain_of == target).astype(np.float32))
+    cross_cols = sp.diags(((domain_of != target) & (domain_of > 0)).astype(np.float32))
+    out = [np.zeros(cands.shape, np.float32) for _ in range(2)]
+    for lo in range(0, len(users), 256):
+        rows = slice(lo, min(lo + 256, len(users)))
+        xu = x[users[rows]]  # the raw (binary) rows: score(u, i) = sum_h x[u, h] cos(h, i) = (x_u xn^T xn)[i]
+        for k, cols in enumerate((within_cols, cross_cols)):
+            scores = (((xu @ cols) @ xt) @ xn).toarray()
+            out[k][rows] = np.take_along_axis(scores, cands[rows], axis=1)
+    return out[0], out[1]
+
+
+def _ndcg(scores: np.ndarray) -> np.ndarray:
+    """Per query NDCG@10 of column 0 among the row's candidates, ties counted against it."""
+    rank = 1 + (scores[:, 1:] >= scores[:, :1]).sum(axis=1)
+    return np.where(rank <= 10, 1.0 / np.log2(rank + 1), 0.0)
+
+
+def _stack(f: dict[str, np.ndarray], a: float, b: float) -> np.ndarray:
+    return np.log1p(f["count"]) + a * f["knn_within"] + b * f["knn_cross"]
+
+
+def _best(f: dict[str, np.ndarray]) -> tuple[tuple[float, float], dict[str, float]]:
+    figures = {f"{a},{b}": float(_ndcg(_stack(f, a, b)).mean()) for a, b in itertools.product(GRID, GRID)}
+    best = max(figures, key=lambda k: (figures[k], k == "0.0,0.0"))
+    a, b = (float(v) for v in best.split(","))
+    return (a, b), figures
+
+
+def measure(prepared: Path, target_name: str, max_queries: int, seed: int, n_boot: int) -> dict[str, Any]:
+    inter = pl.read_parquet(prepared / "interactions.parquet")
+    names = pl.read_parquet(prepared / "vocab" / "scenario.parquet")
+    target = int(names.filter(pl.col("value") == target_name)["index"][0])
+    pos = inter.filter(pl.col("label") > 0).select("user", "item", "scenario", "split")
+    n_users, n_items = int(inter["user"].max()) + 1, int(inter["item"].max()) + 1
+    domain_of = np.zeros(n_items, np.int64)
+    domain_of[pos["item"].to_numpy()] = pos["scenario"].to_numpy()
+    catalogue = np.unique(pos.filter(pl.col("scenario") == target)["item"].to_numpy())
+    train = pos.filter(pl.col("split") == "train")
+    count = np.bincount(train.filter(pl.col("scenario") == target)["item"].to_numpy(), minlength=n_items)
+    feats: dict[str, dict[str, np.ndarray]] = {}
+    users_of: dict[str, np.ndarray] = {}
+    for split in ("valid", "test"):
+        users, cands = _lists(pos, split, target, catalogue, max_queries, seed)
+        within, cross = _knn(train, n_users, n_items, users, cands, domain_of, target)
+        feats[split] = {"count": count[cands].astype(np.float64), "knn_within": within.astype(np.float64),
+                        "knn_cross": cross.astype(np.float64)}
+        users_of[split] = users
+    chosen, valid_grid = _best(feats["valid"])
+    in_sample, test_grid = _best(feats["test"])
+    test = feats["test"]
+    base = _ndcg(np.log1p(test["count"]))
+    arms = {"count": (0.0, 0.0), "stack_valid": chosen, "stack_test_in_sample": in_sample,
+            "within_only_valid": _best({**feats["valid"], "knn_cross": 0 * feats["valid"]["knn_cross"]})[0],
+            "cross_only_valid": _best({**feats["valid"], "knn_within": 0 * feats["valid"]["knn_within"]})[0]}
+    out: dict[str, Any] = {"target": target_name, "queries": {s: len(u) for s, u in users_of.items()},
+                           "catalogue": int(catalogue.size), "grid": list(GRID), "arms": {}}
+    for name, (a, b) in arms.items():
+        values = _ndcg(_stack(test, a, b))
+        arm = {"a_within": a, "b_cross": b, "test_ndcg@10": float(values.mean()),
+               "valid_ndcg@10": valid_grid[f"{a},{b}"]}
+        if name != "count":
+            arm["vs_count"] = paired_bootstrap_mean(values, base, users_of["test"], n_boot=n_boot)
+        out["arms"][name] = arm
+    out["valid_grid"], out["test_grid"] = valid_grid, test_grid
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("prepared")
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--target", required=True, action="append", help="target domain (repeatable)")
+    ap.add_argument("--max-queries", type=int, default=3000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--bootstrap", type=int, default=1000)
+    args = ap.parse_args()
+    doc = {"context": context(), "prepared": args.prepared, "sampled": SAMPLED,
+           "targets": [measure(Path(args.prepared), t, args.max_queries, args.seed, args.bootstrap)
+                       for t in args.target]}
+    write_json(args.json, doc)
+    for t in doc["targets"]:
+        for name, arm in t["arms"].items():
+            vs = arm.get("vs_count", {})
+            print(t["target"], name, arm["a_within"], arm["b_cross"], round(arm["test_ndcg@10"], 4),
+                  round(vs.get("diff", 0.0), 4), vs.get("p_value", ""))
+
+
+if __name__ == "__main__":
+    main()
