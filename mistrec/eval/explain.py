@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,15 @@ from mistrec.eval.attribution import integrated_gradients
 from mistrec.eval.evaluate import leave_source_out_matrix, load_run_and_data
 from mistrec.eval.rwlock import ReadWriteLock
 from mistrec.features import EncodedRows, FeatureEncoder
-from mistrec.models.base import CandidateScorer, Explains, Model, ranking_order
+from mistrec.models.base import (
+    RANKED_WITH_EXPOSURE,
+    RANKED_WITHOUT_TILT,
+    CandidateScorer,
+    Explains,
+    Model,
+    ranking_order,
+    ranking_reasons,
+)
 
 if TYPE_CHECKING:
     from mistrec.eval.two_stage import Retriever
@@ -45,12 +54,24 @@ if TYPE_CHECKING:
 __all__ = ["Logged", "Recommender", "leave_source_out_matrix"]
 
 DAY = 86_400
-# `ranked_by` in a recommendation whose model orders a ranking by more than its click probability (OrdersRanking)
-RANKED_BY = ("the click probability times the item's share of the scenario's training rows (mist's rank_exposure): "
-             "each item's score is its click probability")
-RANKED_BY_UNTILTED = ("the click probability without the lean of a new user's item prior on their activity elsewhere, "
-                      "which the scenario's validation ranking refused (mist's prior_tilt_guard: ranking): each "
-                      "item's score is its click probability, tilt included")
+# `ranked_by` in a recommendation whose model orders a ranking by more than its click probability (OrdersRanking):
+# what each of the model's reasons (OrdersRanking.ranking_reasons) did to the order
+_RANKED_BY_PARTS = {
+    RANKED_WITHOUT_TILT: ("without the lean of a new user's item prior on their activity elsewhere, which the "
+                          "scenario's validation ranking refused (mist's prior_tilt_guard: ranking)"),
+    RANKED_WITH_EXPOSURE: "times the item's share of the scenario's training rows (mist's rank_exposure)",
+}
+
+
+def ranked_by(reasons: Sequence[str]) -> str:
+    """The service's `ranked_by` for a query's ranking reasons, in the order the model applied them."""
+    text = "the click probability " + ", then ".join(_RANKED_BY_PARTS.get(r, r) for r in reasons)
+    return text + ": each item's score is its click probability" + (
+        ", tilt included" if RANKED_WITHOUT_TILT in reasons else "")
+
+
+RANKED_BY = ranked_by((RANKED_WITH_EXPOSURE,))
+RANKED_BY_UNTILTED = ranked_by((RANKED_WITHOUT_TILT,))
 
 
 @dataclass(frozen=True)
@@ -244,9 +265,9 @@ class Recommender:
             logits = self.model.candidate_scorer(self.enc.item_batch(pool))(query)[0]
         row = logits.unsqueeze(0)
         ordered = ranking_order(self.model, row, query.scenario, torch.from_numpy(self.enc.item_map_[pool]), query)
-        if ordered is not row:  # the model ranks by more than the click logit (OrdersRanking): on implicit data
-            # (sampled negatives) only by the tilt left out, on logged labels only by the exposure
-            out["ranked_by"] = RANKED_BY_UNTILTED if self.enc.spec_.sampled_negatives else RANKED_BY
+        reasons = ranking_reasons(self.model, query.scenario, query)[0]
+        if reasons:  # the model ranks this query by more than the click logit (OrdersRanking), and says how
+            out["ranked_by"] = ranked_by(reasons)
         top = torch.topk(ordered[0], k).indices.numpy()
         items = [{"rank": r + 1, "item": str(self._item_names[pool[i]]),
                   "score": float(torch.sigmoid(logits[i]))} for r, i in enumerate(top)]

@@ -29,7 +29,7 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.errors import ArtifactError, ConfigError, MistrecError
 from mistrec.eval.evaluate import load_run_and_data
-from mistrec.models.base import CandidateScorer, Explains, Explanation, Model, Retrieves, ranking_order
+from mistrec.models.base import CandidateScorer, Explains, Explanation, Model, Retrieves, ranking_order, ranking_reasons
 from mistrec.models.layers import FeatureEmbedding, StarFCN
 from mistrec.models.mist import Mist
 from mistrec.models.mist_cooc import CoItems
@@ -335,6 +335,10 @@ class OnnxModel(Model):
                        queries: Batch | None = None) -> torch.Tensor:
         """OrdersRanking: as the wrapped model orders a ranking (its counted tables, outside the graphs)."""
         return ranking_order(self.torch_model, logits, scenario, items, queries)
+
+    def ranking_reasons(self, scenario: torch.Tensor, queries: Batch | None = None) -> list[tuple[str, ...]]:
+        """OrdersRanking: the wrapped model's reasons (its ranking is the wrapped model's)."""
+        return ranking_reasons(self.torch_model, scenario, queries)
 
     def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> CandidateScorer:
         """Query batches against `items` through the ranking graph, one query and at most `block` candidates per

@@ -36,13 +36,25 @@ from mistrec.data.prepared import PreparedDataset
 from mistrec.errors import ConfigError
 from mistrec.eval.activity import ActivityCounts, group_index, ranking_by_activity
 from mistrec.features import EncodedRows, FeatureEncoder
-from mistrec.models.base import ChoosesExposure, ChoosesOnRanking, GuardsOnRanking, Model, ranking_order
+from mistrec.models.base import (
+    RANKED_WITH_EXPOSURE,
+    RANKED_WITHOUT_TILT,
+    ChoosesExposure,
+    ChoosesOnRanking,
+    GuardsOnRanking,
+    Model,
+    ranking_order,
+    ranking_reasons,
+)
 
 __all__ = ["SCREEN_CANDIDATES", "RankingResult", "choose_exposure", "choose_on_ranking", "rank_full_catalogue",
            "ranking_choices"]
 
 # choose_on_ranking: the candidates each block of queries is scored against first (a scenario's most-taken items)
 SCREEN_CANDIDATES = 256
+# the evaluation's note on what ordered the lists, per OrdersRanking.ranking_reasons
+_REORDERED = {RANKED_WITH_EXPOSURE: "mist's rank_exposure: log P(click | shown) + log P(shown)",
+              RANKED_WITHOUT_TILT: "mist's prior_tilt where the ranking refused it: the logit without the tilt"}
 
 
 @dataclass
@@ -385,7 +397,7 @@ def rank_full_catalogue(
     per_query_all: list[dict[str, dict[str, np.ndarray]]] = [{} for _ in views]
     tops: dict[str, np.ndarray] = {}
     catalogue_union: set[int] = set()
-    reordered = False  # whether the model ordered the lists by more than its logit (OrdersRanking)
+    reordered: dict[str, set[str]] = {}  # per scenario, why the model ordered its lists by more than the logit
     for sq in _scenario_queries(model, enc, ds, split, max_rows_per_chunk, max_queries, seed, df):
         s_idx, s_name, users, catalogue, pos_q = sq.index, sq.name, sq.users, sq.catalogue, sq.pos_q
         catalogue_union.update(catalogue.tolist())
@@ -399,7 +411,9 @@ def rank_full_catalogue(
             queries = sq.batch.subset(torch.arange(ch.lo, ch.hi))
             logits = scorer(queries)
             scores = ranking_order(model, logits, queries.scenario, sq.items.item, queries)
-            reordered = reordered or scores is not logits
+            if scores is not logits:  # OrdersRanking: the model says which of its mechanisms did it
+                why = reordered.setdefault(s_name, set())
+                why.update(r for row in ranking_reasons(model, queries.scenario, queries) for r in row)
             for v in views:
                 drop = ch.excluded
                 if v.sampled is not None:  # keep positives and N random other candidates per query
@@ -441,10 +455,11 @@ def rank_full_catalogue(
             result["sampled"] = block
     result["notes"] = {"diversity_features": vector_fields or
                        "none: no categorical item features, diversity not computed"}
-    if reordered:
-        result["notes"]["ranked_by"] = ("the model's ranking scores (mist's rank_exposure: log P(click | shown) + "
-                                        "log P(shown); mist's prior_tilt where the ranking refused it: the logit "
-                                        "without the tilt), not its click logit")
+    found = sorted(set().union(*reordered.values()))
+    if found:
+        result["notes"]["ranked_by"] = ("the model's ranking scores (" + "; ".join(_REORDERED.get(r, r) for r in found)
+                                        + "), not its click logit")
+        result["notes"]["ranked_by_scenario"] = {name: sorted(why) for name, why in reordered.items() if why}
     return RankingResult(metrics=result, top_items=tops, seconds=time.perf_counter() - start_time,
                          per_query={v.label: per_query_all[i] for i, v in enumerate(views)})
 

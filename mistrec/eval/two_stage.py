@@ -18,7 +18,7 @@ import torch
 from mistrec.batch import Batch
 from mistrec.errors import ArtifactError, ConfigError
 from mistrec.eval.index import load_index
-from mistrec.models.base import CandidateScorer, Model, Retrieves, ranking_order
+from mistrec.models.base import CandidateScorer, Model, Retrieves, ranking_order, ranking_reasons
 
 if TYPE_CHECKING:
     from mistrec.eval.explain import Logged, Recommender
@@ -101,6 +101,10 @@ class TwoStageScorer(Model):
                        queries: Batch | None = None) -> torch.Tensor:
         """OrdersRanking: as the ranker orders a ranking (the items not retrieved stay at -inf)."""
         return ranking_order(self.ranker, logits, scenario, items, queries)
+
+    def ranking_reasons(self, scenario: torch.Tensor, queries: Batch | None = None) -> list[tuple[str, ...]]:
+        """OrdersRanking: the ranker's reasons."""
+        return ranking_reasons(self.ranker, scenario, queries)
 
     def candidate_scorer(self, items: Batch, max_rows: int = 32768) -> CandidateScorer:
         rank = self.ranker.candidate_scorer(items, max_rows)

@@ -13,9 +13,10 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.features import EncodedRows, FeatureEncoder, IndexedRows
 
-__all__ = ["Calibrates", "CandidateScorer", "ChoosesExposure", "ChoosesOnRanking", "Explains", "Explanation",
-           "FitsDirectly", "GatedModel", "Model", "ModelConfig", "OrdersRanking", "Prepares", "PreparesInChunks",
-           "ReportsGates", "Retrieves", "ScoreModel", "ScoresPairs", "ranking_order"]
+__all__ = ["RANKED_WITHOUT_TILT", "RANKED_WITH_EXPOSURE", "Calibrates", "CandidateScorer", "ChoosesExposure",
+           "ChoosesOnRanking", "Explains", "Explanation", "FitsDirectly", "GatedModel", "Model", "ModelConfig",
+           "OrdersRanking", "Prepares", "PreparesInChunks", "ReportsGates", "Retrieves", "ScoreModel", "ScoresPairs",
+           "ranking_order", "ranking_reasons"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +56,26 @@ class OrdersRanking(Protocol):
 
     def ranking_scores(self, logits: torch.Tensor, scenario: torch.Tensor, items: torch.Tensor,
                        queries: Batch | None = None) -> torch.Tensor: ...
+
+    def ranking_reasons(self, scenario: torch.Tensor, queries: Batch | None = None) -> list[tuple[str, ...]]:
+        """Why each of the U queries' ranking differs from its click logit, in the order `ranking_scores` applies
+        them (RANKED_WITHOUT_TILT, RANKED_WITH_EXPOSURE); () for a query ranked by the logit itself. The model says
+        it, per query, rather than a caller guessing from the data's kind: the service's `ranked_by` and the
+        evaluation's notes read it."""
+        ...
+
+
+# OrdersRanking.ranking_reasons: the mechanisms that make a ranking differ from the click probability
+RANKED_WITHOUT_TILT = "without_tilt"  # mist's `prior_tilt_guard: ranking`: the tilt the ranking refused left out
+RANKED_WITH_EXPOSURE = "with_exposure"  # mist's `rank_exposure`: log P(click | shown) + log P(shown)
+
+
+def ranking_reasons(model: object, scenario: torch.Tensor, queries: Batch | None = None) -> list[tuple[str, ...]]:
+    """Each query's reasons its ranking differs from the click logit (OrdersRanking.ranking_reasons); () for every
+    query of a model that orders by the logit."""
+    if isinstance(model, OrdersRanking):
+        return model.ranking_reasons(scenario, queries)
+    return [()] * int(scenario.shape[0])
 
 
 @runtime_checkable

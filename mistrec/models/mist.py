@@ -47,7 +47,14 @@ from mistrec.batch import Batch
 from mistrec.errors import ConfigError
 from mistrec.features import FeatureSpec, IndexedRows
 from mistrec.metrics import paired_bootstrap_mean
-from mistrec.models.base import CandidateScorer, Explanation, Model, ModelConfig
+from mistrec.models.base import (
+    RANKED_WITH_EXPOSURE,
+    RANKED_WITHOUT_TILT,
+    CandidateScorer,
+    Explanation,
+    Model,
+    ModelConfig,
+)
 from mistrec.models.layers import (
     MLP,
     ActivationUnit,
@@ -1034,14 +1041,24 @@ class Mist(Model):
         exposure = self.exposure[scenario.view(-1, 1), items.view(1, -1)]
         return F.logsigmoid(logits) + exposure * on.view(-1, 1)  # off rows: log P(click), the logit's order
 
-    def _refused_tilt(self, scenario: torch.Tensor, items: torch.Tensor, queries: Batch | None
-                      ) -> torch.Tensor | None:
-        """`ranking_scores`' first step: `prior_tilt`'s term (U, C) (factor x the item's prior) on the queries of new
-        users in scenarios whose ranking refused the tilt (`tilt_ranked` False), which the ranking subtracts from
-        the logits; None where there is nothing to subtract."""
+    def ranking_reasons(self, scenario: torch.Tensor, queries: Batch | None = None) -> list[tuple[str, ...]]:
+        """OrdersRanking: per query, what `ranking_scores` did to its logits: RANKED_WITHOUT_TILT where its scenario's
+        ranking refused the tilt and the query's user is new there with a tilt to leave out, RANKED_WITH_EXPOSURE
+        where its scenario chose `rank_exposure`; () where neither (the ranking is the logit's)."""
+        untilted = self._refused_factors(scenario, queries)
+        untilted_rows = set() if untilted is None else set((untilted != 0).nonzero().flatten().tolist())
+        exposed_rows: set[int] = set()
+        if self.exposure is not None and self.exposed is not None:
+            s = torch.where(scenario < self.exposure.shape[0], scenario, torch.zeros_like(scenario))
+            exposed_rows = set(self.exposed[s].nonzero().flatten().tolist())
+        reasons = ((RANKED_WITHOUT_TILT, untilted_rows), (RANKED_WITH_EXPOSURE, exposed_rows))
+        return [tuple(reason for reason, rows in reasons if i in rows) for i in range(int(scenario.shape[0]))]
+
+    def _refused_factors(self, scenario: torch.Tensor, queries: Batch | None) -> torch.Tensor | None:
+        """The tilt factors (U,) that the ranking leaves out: each query's `tilt_factors` where its scenario's ranking
+        refused the tilt, 0 elsewhere; None where nothing is left out (training, no refusal, no new user)."""
         if self.tilt_ranked is None or bool(self.tilt_ranked.all()) or self.training:
             return None
-        assert self.prior_tilt is not None and self.prior is not None
         inside = scenario < self.tilt_ranked.shape[0]
         refused = ~self.tilt_ranked[torch.where(inside, scenario, torch.zeros_like(scenario))] & inside
         if not bool(refused.any()):
@@ -1053,8 +1070,17 @@ class Mist(Model):
         if factors is None:
             return None
         factors = torch.where(refused, factors, torch.zeros_like(factors))
-        if not bool(factors.any()):
+        return factors if bool(factors.any()) else None
+
+    def _refused_tilt(self, scenario: torch.Tensor, items: torch.Tensor, queries: Batch | None
+                      ) -> torch.Tensor | None:
+        """`ranking_scores`' first step: `prior_tilt`'s term (U, C) (factor x the item's prior) on the queries of new
+        users in scenarios whose ranking refused the tilt (`tilt_ranked` False), which the ranking subtracts from
+        the logits; None where there is nothing to subtract."""
+        factors = self._refused_factors(scenario, queries)
+        if factors is None:
             return None
+        assert self.prior is not None
         s = torch.where(scenario < self.prior.shape[0], scenario, torch.zeros_like(scenario))
         return factors.unsqueeze(1) * self.prior[s.view(-1, 1), items.view(1, -1)]
 

@@ -13,8 +13,16 @@ import torch
 from mistrec.cli.main import main
 from mistrec.errors import ConfigError
 from mistrec.eval.attribution import integrated_gradients
-from mistrec.eval.explain import RANKED_BY, RANKED_BY_UNTILTED, Logged, Recommender, leave_source_out_matrix
+from mistrec.eval.explain import (
+    RANKED_BY,
+    RANKED_BY_UNTILTED,
+    Logged,
+    Recommender,
+    leave_source_out_matrix,
+    ranked_by,
+)
 from mistrec.eval.fit import fit_run
+from mistrec.models.base import RANKED_WITH_EXPOSURE, RANKED_WITHOUT_TILT
 from mistrec.train import TrainConfig
 from tests.cli.test_cli import fails_with
 from tests.conftest import prepared_implicit, prepared_synthetic, small_run
@@ -198,3 +206,18 @@ def test_a_refused_tilt_orders_a_new_user_untilted_and_reports_the_tilted_probab
     assert order == [i["item"] for i in untilted["items"]] and order != [i["item"] for i in tilted["items"]]
     by_item = {i["item"]: i["score"] for i in tilted["items"]}
     np.testing.assert_allclose([i["score"] for i in refused["items"]], [by_item[i] for i in order], atol=1e-6)
+    # `ranked_by` is what the model did to this query's order, not a guess from the data's kind: with the exposure
+    # added to the same run (as `rank_exposure` on logged labels would have it), the new user's order had both, a
+    # user active in the scenario (no tilt: not new there) the exposure only
+    names = {i: u for u, i in rec._user_index.items()}
+    inter = rec.ds.interactions
+    active = names[int(inter.filter((inter["scenario"] == rec._scenarios.index("a") + 1)
+                                    & (inter["split"] == "train"))["user"][0])]
+    with torch.no_grad():
+        model.exposure = torch.randn(len(rec._scenarios) + 1, rec.enc.spec_.n_items)
+        model.exposed = torch.ones(len(rec._scenarios) + 1, dtype=torch.bool)
+    both = ask(1.5, False)
+    assert both["ranked_by"] == ranked_by((RANKED_WITHOUT_TILT, RANKED_WITH_EXPOSURE)) != RANKED_BY_UNTILTED
+    assert rec.recommend(active, "a", k=5)["ranked_by"] == RANKED_BY
+    model.exposed.fill_(False)
+    assert ask(1.5, False)["ranked_by"] == RANKED_BY_UNTILTED and "ranked_by" not in rec.recommend(active, "a", k=5)

@@ -21,7 +21,15 @@ from mistrec.eval.ranking import SCREEN_CANDIDATES, choose_on_ranking, rank_full
 from mistrec.features import FeatureEncoder
 from mistrec.metrics import auc, logloss
 from mistrec.models import REGISTRY, build_model
-from mistrec.models.base import Calibrates, Explains, FitsDirectly, GuardsOnRanking, ReportsGates
+from mistrec.models.base import (
+    RANKED_WITH_EXPOSURE,
+    RANKED_WITHOUT_TILT,
+    Calibrates,
+    Explains,
+    FitsDirectly,
+    GuardsOnRanking,
+    ReportsGates,
+)
 from mistrec.models.mist import Mist
 from mistrec.models.mist_config import (
     CO_CHOICE_P,
@@ -932,10 +940,12 @@ def test_mist_rank_exposure_orders_a_ranking_by_click_times_exposure(prepared: P
     assert model.exposed is not None and model.exposed.all()
     model.exposed[2] = False
     part = model.ranking_scores(logits, scenario, items)
+    # and says so per query: the exposure where its scenario chose it, nothing where the logit orders
+    assert model.ranking_reasons(scenario) == [(RANKED_WITH_EXPOSURE,), (), (RANKED_WITH_EXPOSURE,)]
     torch.testing.assert_close(part[1], F.logsigmoid(logits[1]))
     torch.testing.assert_close(part[[0, 2]], F.logsigmoid(logits[[0, 2]]) + model.exposure[1, items].view(1, -1))
     model.exposed[1] = False
-    assert model.ranking_scores(logits, scenario, items) is logits
+    assert model.ranking_scores(logits, scenario, items) is logits and model.ranking_reasons(scenario) == [()] * 3
     model.exposed.fill_(True)
 
     model.eval()
@@ -954,6 +964,7 @@ def test_mist_rank_exposure_orders_a_ranking_by_click_times_exposure(prepared: P
     assert candidate.sum() > 10
     assert np.array_equal(ranked.top_items[name][:, 0] == j, candidate)
     assert "rank_exposure" in ranked.metrics["notes"]["ranked_by"]  # the evaluation says what ordered the lists
+    assert ranked.metrics["notes"]["ranked_by_scenario"][name] == [RANKED_WITH_EXPOSURE]
     with torch.no_grad():
         model.exposure[s].zero_()  # zeros: log sigmoid orders as the logit, so as without the term
     plain = rank_full_catalogue(model, enc, ds, split="test", ks=(10,))
@@ -1331,6 +1342,11 @@ def test_a_refused_tilt_leaves_the_ranking_and_stays_in_the_probability(implicit
             assert not torch.allclose(ordered[:3], logits[:3])  # scenario a's new users: the tilt left out
             assert torch.equal(ordered[3:], logits[3:])  # b's rows and active users' rows: as the logits
             assert tilted.ranking_scores(logits, queries.scenario, items.item, queries) is logits
+            # the reasons name the tilt left out on exactly the rows whose scores it moved
+            moved = (ordered != logits).any(1).tolist()
+            assert refused.ranking_reasons(queries.scenario, queries) == [
+                (RANKED_WITHOUT_TILT,) if m else () for m in moved] and sum(moved) >= 1
+            assert tilted.ranking_reasons(queries.scenario, queries) == [()] * len(rows)
         with pytest.raises(ValueError, match="need the queries"):
             refused.ranking_scores(logits, queries.scenario, items.item)
         assert refused.co_scale is not None
@@ -1346,6 +1362,7 @@ def test_a_refused_tilt_leaves_the_ranking_and_stays_in_the_probability(implicit
     assert np.array_equal(lists["refused"].top_items["a"], lists["untilted"].top_items["a"])
     assert np.array_equal(lists["refused"].top_items["b"], lists["tilted"].top_items["b"])
     assert "prior_tilt" in lists["refused"].metrics["notes"]["ranked_by"]
+    assert lists["refused"].metrics["notes"]["ranked_by_scenario"] == {"a": [RANKED_WITHOUT_TILT]}
     assert "ranked_by" not in lists["tilted"].metrics["notes"]
     # a run saved before the option: no `tilt_ranked` in its weights, its ranking carries what its tilt holds
     state = {k: v for k, v in refused.state_dict().items() if k != "tilt_ranked"}
