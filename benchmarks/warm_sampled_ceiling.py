@@ -98,6 +98,34 @@ def _knn(train_pos: pl.DataFrame, n_users: int, n_items: int, users: np.ndarray,
     return out[0], out[1]
 
 
+def _knn_table(train_pos: pl.DataFrame, n_items: int, k: int, users: np.ndarray, cands: np.ndarray,
+               domain_of: np.ndarray, target: int, shrink: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """As `_knn`, with each history item's neighbours cut to its `k` nearest by cosine: mist's `co_items` table
+    (mistrec.models.mist_cooc.CoItems, fitted here on the same training positives; no learned weight). `shrink`:
+    the neighbours chosen and scored by the damped cosine c / sqrt(n_h n_i) x c / (c + shrink), as `co_shrink`."""
+    from mistrec.models.mist_cooc import CoItems
+
+    table = CoItems(n_items, 2, k, shrink=shrink)
+    table.fit([(train_pos["user"].to_numpy(), train_pos["item"].to_numpy())])
+    nbr, count, n = table.nbr.numpy(), table.count.numpy(), table.users.numpy()
+    cos = np.where(nbr > 0, count / np.sqrt(np.maximum(n[:, None] * n[nbr], 1.0)), 0.0) * (
+        count / (count + shrink) if shrink > 0 else 1.0)
+    cos = cos.astype(np.float32)
+    by_user = train_pos.group_by("user").agg(pl.col("item"))
+    items_of = dict(zip(by_user["user"].to_list(), by_user["item"].to_list(), strict=True))
+    out = [np.zeros(cands.shape, np.float32) for _ in range(2)]
+    row = np.zeros(n_items, np.float32)
+    for q, u in enumerate(users):
+        hist = np.asarray(items_of.get(int(u), []), dtype=np.int64)
+        for kind, keep in enumerate((domain_of[hist] == target, domain_of[hist] != target)):
+            h = hist[keep]
+            row[:] = 0.0
+            np.add.at(row, nbr[h].ravel(), cos[h].ravel())
+            row[0] = 0.0
+            out[kind][q] = row[cands[q]]
+    return out[0], out[1]
+
+
 def _ndcg(scores: np.ndarray) -> np.ndarray:
     """Per query NDCG@10 of column 0 among the row's candidates, ties counted against it."""
     rank = 1 + (scores[:, 1:] >= scores[:, :1]).sum(axis=1)
@@ -115,7 +143,8 @@ def _best(f: dict[str, np.ndarray]) -> tuple[tuple[float, float], dict[str, floa
     return (a, b), figures
 
 
-def measure(prepared: Path, target_name: str, max_queries: int, seed: int, n_boot: int) -> dict[str, Any]:
+def measure(prepared: Path, target_name: str, max_queries: int, seed: int, n_boot: int, k: int = 0,
+            shrink: float = 0.0) -> dict[str, Any]:
     inter = pl.read_parquet(prepared / "interactions.parquet")
     names = pl.read_parquet(prepared / "vocab" / "scenario.parquet")
     target = int(names.filter(pl.col("value") == target_name)["index"][0])
@@ -130,7 +159,8 @@ def measure(prepared: Path, target_name: str, max_queries: int, seed: int, n_boo
     users_of: dict[str, np.ndarray] = {}
     for split in ("valid", "test"):
         users, cands = _lists(pos, split, target, catalogue, max_queries, seed)
-        within, cross = _knn(train, n_users, n_items, users, cands, domain_of, target)
+        within, cross = (_knn(train, n_users, n_items, users, cands, domain_of, target) if k == 0 else
+                         _knn_table(train, n_items, k, users, cands, domain_of, target, shrink))
         feats[split] = {"count": count[cands].astype(np.float64), "knn_within": within.astype(np.float64),
                         "knn_cross": cross.astype(np.float64)}
         users_of[split] = users
@@ -141,8 +171,9 @@ def measure(prepared: Path, target_name: str, max_queries: int, seed: int, n_boo
     arms = {"count": (0.0, 0.0), "stack_valid": chosen, "stack_test_in_sample": in_sample,
             "within_only_valid": _best({**feats["valid"], "knn_cross": 0 * feats["valid"]["knn_cross"]})[0],
             "cross_only_valid": _best({**feats["valid"], "knn_within": 0 * feats["valid"]["knn_within"]})[0]}
-    out: dict[str, Any] = {"target": target_name, "queries": {s: len(u) for s, u in users_of.items()},
-                           "catalogue": int(catalogue.size), "grid": list(GRID), "arms": {}}
+    out: dict[str, Any] = {"target": target_name, "neighbours": k or "all", "shrink": shrink,
+                           "queries": {s: len(u) for s, u in users_of.items()}, "catalogue": int(catalogue.size),
+                           "grid": list(GRID), "arms": {}}
     for name, (a, b) in arms.items():
         values = _ndcg(_stack(test, a, b))
         arm = {"a_within": a, "b_cross": b, "test_ndcg@10": float(values.mean()),
@@ -162,9 +193,12 @@ def main() -> None:
     ap.add_argument("--max-queries", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--shrink", type=float, default=0.0, help="with --k: the damping's lambda (co_shrink)")
+    ap.add_argument("--k", type=int, default=0, help="each item's nearest neighbours kept, as mist's co_items table "
+                    "(0: every neighbour)")
     args = ap.parse_args()
     doc = {"context": context(), "prepared": args.prepared, "sampled": SAMPLED,
-           "targets": [measure(Path(args.prepared), t, args.max_queries, args.seed, args.bootstrap)
+           "targets": [measure(Path(args.prepared), t, args.max_queries, args.seed, args.bootstrap, args.k, args.shrink)
                        for t in args.target]}
     write_json(args.json, doc)
     for t in doc["targets"]:
