@@ -108,6 +108,26 @@ def write_json(path: str | Path, doc: dict[str, Any]) -> None:
     Path(path).write_text(json_text(doc))
 
 
+# the choices among a saved run's `result.selected` figures: every `chosen`, `form` and `kept` (prior_tilt_guard's)
+CHOICE_KEYS = ("chosen", "form", "kept")
+
+
+def flat(value: Any, path: str = "") -> dict[str, Any]:
+    """A nested dict as {"a.b.c": leaf}."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            out.update(flat(inner, f"{path}.{key}" if path else str(key)))
+        return out
+    return {path: value}
+
+
+def run_choices(run_dir: str | Path) -> dict[str, Any]:
+    """A saved run's after-training choices (run.json's `result.selected`, flattened, the CHOICE_KEYS only)."""
+    selected = flat(json.loads((Path(run_dir) / "run.json").read_text())["result"].get("selected", {}))
+    return {k: v for k, v in selected.items() if k.rsplit(".", 1)[-1] in CHOICE_KEYS}
+
+
 def run_benchmark_cli(cmd: list[str], json_path: str | Path) -> int:
     """Runs a `mistrec benchmark` command (with the explicit thread counts) and records the machine's context
     next to its figures in the JSON it wrote; returns its exit code."""

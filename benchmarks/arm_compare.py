@@ -15,6 +15,10 @@ lists), and paired bootstraps over users of candidate - baseline (AUC on the sam
 1,000 resamples, the per-seed differences averaged: mistrec.eval.benchmark.compare_in_group, as the benchmark's
 own tests). `--model` names the model of both arms (default mist); `--baseline-model` another for the baseline
 arm (mist against popularity in one work directory reproduces benchmarks/transfer.py's paired tests).
+`runs`: per arm, every run's training seconds and peak memory as its benchmark recorded them (read them with the
+load they were trained beside: the benchmark.json's load averages), its weights.pt's size and its after-training
+choices (run.json's `chosen`, `form` and `kept` values), so that an option's cost and what validation chose with it
+are read from the same file as its figures.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import context, write_json
+from _common import context, run_choices, write_json
 from transfer import nan_mean, run_metric
 
 ARMS = ("candidate", "baseline")
@@ -90,6 +94,22 @@ def compare(candidate: Path, baseline: Path, model: str, baseline_model: str, n_
     return out
 
 
+def arm_costs(candidate: Path, baseline: Path, model: str, baseline_model: str) -> dict[str, list[dict[str, Any]]]:
+    """Per arm, each run's cost and choices: training seconds and peak memory (as the benchmark recorded them),
+    the saved weights' size, and the after-training choices of its run.json (`run_choices`)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for arm, path, name in (("candidate", candidate, model), ("baseline", baseline, baseline_model)):
+        out[arm] = []
+        for r in arm_runs(path, name, arm):
+            weights = Path(r.run_dir) / "weights.pt" if r.run_dir else None
+            out[arm].append({"seed": r.seed, "train_seconds": r.train_seconds, "peak_rss_mb": r.peak_rss_mb,
+                             "weights_mb": round(weights.stat().st_size / 2**20, 1) if weights and weights.is_file()
+                             else None,
+                             "choices": run_choices(r.run_dir) if r.run_dir and (Path(r.run_dir) / "run.json").is_file()
+                             else None})
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", required=True)
@@ -103,7 +123,9 @@ def main() -> int:
     doc = {"candidate": args.label, "candidate_json": args.candidate, "baseline_json": args.baseline,
            "model": args.model, "baseline_model": args.baseline_model or args.model,
            "results": compare(Path(args.candidate), Path(args.baseline), args.model, args.baseline_model or args.model,
-                              args.bootstrap), "context": context()}
+                              args.bootstrap),
+           "runs": arm_costs(Path(args.candidate), Path(args.baseline), args.model, args.baseline_model or args.model),
+           "context": context()}
     write_json(args.json, doc)
     return 0
 

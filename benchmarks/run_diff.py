@@ -27,16 +27,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import context, write_json
-
-
-def _flat(value: Any, path: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, inner in value.items():
-            out.update(_flat(inner, f"{path}.{key}" if path else str(key)))
-        return out
-    return {path: value}
+from _common import CHOICE_KEYS, context, flat, write_json
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -51,9 +42,9 @@ def _arrays(path: Path) -> dict[str, np.ndarray]:
 
 
 def compare(old: Path, new: Path) -> dict[str, Any]:
-    selected = [_flat(json.loads((run / "run.json").read_text())["result"].get("selected", {})) for run in (old, new)]
+    selected = [flat(json.loads((run / "run.json").read_text())["result"].get("selected", {})) for run in (old, new)]
     keys = sorted(set(selected[0]) | set(selected[1]))
-    choices = {k for k in keys if k.rsplit(".", 1)[-1] in ("chosen", "form", "kept")}  # "kept": prior_tilt_guard's
+    choices = {k for k in keys if k.rsplit(".", 1)[-1] in CHOICE_KEYS}
     differ = [k for k in keys if not _same(selected[0].get(k), selected[1].get(k))]
     figures = [k for k in differ if k not in choices]
     gaps = [abs(selected[0][k] - selected[1][k]) for k in figures

@@ -75,55 +75,63 @@ def _lists(pos: pl.DataFrame, split: str, target: int, catalogue: np.ndarray, ma
     return users, cands
 
 
-def _knn(train_pos: pl.DataFrame, n_users: int, n_items: int, users: np.ndarray, cands: np.ndarray,
-         domain_of: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
-    """knn_within and knn_cross (Q, 1 + SAMPLED) from the users' training positives, item-item cosine."""
-    x = sp.csr_matrix((np.ones(train_pos.height, np.float32), (train_pos["user"].to_numpy(),
-                                                               train_pos["item"].to_numpy())),
-                      shape=(n_users, n_items))
-    x.data[:] = 1.0  # binary (a pair taken twice counts once)
-    deg = np.asarray(x.sum(axis=0)).ravel()
-    inv = np.where(deg > 0, 1.0 / np.sqrt(np.maximum(deg, 1)), 0.0).astype(np.float32)
-    xn = x @ sp.diags(inv)  # columns scaled by deg^-1/2: cos(h, i) = (xn^T xn)[h, i]
-    xt = xn.T.tocsr()
-    within_cols = sp.diags((domain_of == target).astype(np.float32))
-    cross_cols = sp.diags(((domain_of != target) & (domain_of > 0)).astype(np.float32))
-    out = [np.zeros(cands.shape, np.float32) for _ in range(2)]
-    for lo in range(0, len(users), 256):
-        rows = slice(lo, min(lo + 256, len(users)))
-        xu = x[users[rows]]  # the raw (binary) rows: score(u, i) = sum_h x[u, h] cos(h, i) = (x_u xn^T xn)[i]
-        for k, cols in enumerate((within_cols, cross_cols)):
-            scores = (((xu @ cols) @ xt) @ xn).toarray()
-            out[k][rows] = np.take_along_axis(scores, cands[rows], axis=1)
-    return out[0], out[1]
+class Neighbours:
+    """Item-to-item cosines over the training positives (both domains, binary), built once for every split and
+    target: with `k` 0 every neighbour (sparse products); with `k` > 0 each item's `k` nearest, mist's `co_items`
+    table (mistrec.models.mist_cooc.CoItems, fitted here; no learned weight), `shrink` the damping c / (c + shrink)
+    its places are chosen and scored by (`co_shrink`). `stats`: what fills the table's places."""
 
+    def __init__(self, train_pos: pl.DataFrame, n_users: int, n_items: int, k: int = 0, shrink: float = 0.0) -> None:
+        self.k, self.n_items = k, n_items
+        self.stats: dict[str, Any] = {}
+        users, items = train_pos["user"].to_numpy(), train_pos["item"].to_numpy()
+        self.x = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=(n_users, n_items))
+        self.x.data[:] = 1.0  # binary (a pair taken twice counts once)
+        if k == 0:
+            deg = np.asarray(self.x.sum(axis=0)).ravel()
+            inv = np.where(deg > 0, 1.0 / np.sqrt(np.maximum(deg, 1)), 0.0).astype(np.float32)
+            self.xn = self.x @ sp.diags(inv)  # columns scaled by deg^-1/2: cos(h, i) = (xn^T xn)[h, i]
+            self.xt = self.xn.T.tocsr()
+            return
+        import torch
 
-def _knn_table(train_pos: pl.DataFrame, n_items: int, k: int, users: np.ndarray, cands: np.ndarray,
-               domain_of: np.ndarray, target: int, shrink: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """As `_knn`, with each history item's neighbours cut to its `k` nearest by cosine: mist's `co_items` table
-    (mistrec.models.mist_cooc.CoItems, fitted here on the same training positives; no learned weight). `shrink`:
-    the neighbours chosen and scored by the damped cosine c / sqrt(n_h n_i) x c / (c + shrink), as `co_shrink`."""
-    from mistrec.models.mist_cooc import CoItems
+        from mistrec.models.mist_cooc import CoItems
 
-    table = CoItems(n_items, 2, k, shrink=shrink)
-    table.fit([(train_pos["user"].to_numpy(), train_pos["item"].to_numpy())])
-    nbr, count, n = table.nbr.numpy(), table.count.numpy(), table.users.numpy()
-    cos = np.where(nbr > 0, count / np.sqrt(np.maximum(n[:, None] * n[nbr], 1.0)), 0.0) * (
-        count / (count + shrink) if shrink > 0 else 1.0)
-    cos = cos.astype(np.float32)
-    by_user = train_pos.group_by("user").agg(pl.col("item"))
-    items_of = dict(zip(by_user["user"].to_list(), by_user["item"].to_list(), strict=True))
-    out = [np.zeros(cands.shape, np.float32) for _ in range(2)]
-    row = np.zeros(n_items, np.float32)
-    for q, u in enumerate(users):
-        hist = np.asarray(items_of.get(int(u), []), dtype=np.int64)
-        for kind, keep in enumerate((domain_of[hist] == target, domain_of[hist] != target)):
-            h = hist[keep]
-            row[:] = 0.0
-            np.add.at(row, nbr[h].ravel(), cos[h].ravel())
-            row[0] = 0.0
-            out[kind][q] = row[cands[q]]
-    return out[0], out[1]
+        table = CoItems(n_items, 2, k, shrink=shrink)
+        table.fit([(users, items)])
+        self.nbr = table.nbr.numpy()
+        with torch.no_grad():  # each place's cosine as mist scores it (no row's own user to leave out: evaluation)
+            self.cos = table._cosines(torch.arange(n_items), None).numpy()
+        filled = self.nbr > 0
+        co_users = table.count.numpy()[filled]  # the users each kept pair rests on
+        self.stats = {"table_places": {"filled": int(filled.sum()), "share_co_users_1": float(np.mean(co_users <= 1)),
+                                       "share_co_users_le_2": float(np.mean(co_users <= 2)),
+                                       "mean_cosine": float(self.cos[filled].mean())}}
+
+    def scores(self, users: np.ndarray, cands: np.ndarray, domain_of: np.ndarray, target: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """knn_within and knn_cross (Q, 1 + SAMPLED): for each query's candidates, the sum of the cosines from the
+        user's training positives in the target domain, and from those in the other domain."""
+        out = [np.zeros(cands.shape, np.float32) for _ in range(2)]
+        parts = (domain_of == target, (domain_of != target) & (domain_of > 0))
+        if self.k == 0:
+            for lo in range(0, len(users), 256):
+                rows = slice(lo, min(lo + 256, len(users)))
+                xu = self.x[users[rows]]  # the raw rows: score(u, i) = sum_h x[u, h] cos(h, i) = (x_u xn^T xn)[i]
+                for kind, part in enumerate(parts):
+                    scores = (((xu @ sp.diags(part.astype(np.float32))) @ self.xt) @ self.xn).toarray()
+                    out[kind][rows] = np.take_along_axis(scores, cands[rows], axis=1)
+            return out[0], out[1]
+        row = np.zeros(self.n_items, np.float32)
+        for q, u in enumerate(users):
+            hist = self.x[int(u)].indices
+            for kind, part in enumerate(parts):
+                h = hist[part[hist]]
+                row[:] = 0.0
+                np.add.at(row, self.nbr[h].ravel(), self.cos[h].ravel())
+                row[0] = 0.0  # the table's empty places point at item 0
+                out[kind][q] = row[cands[q]]
+        return out[0], out[1]
 
 
 def _ndcg(scores: np.ndarray) -> np.ndarray:
@@ -143,24 +151,29 @@ def _best(f: dict[str, np.ndarray]) -> tuple[tuple[float, float], dict[str, floa
     return (a, b), figures
 
 
-def measure(prepared: Path, target_name: str, max_queries: int, seed: int, n_boot: int, k: int = 0,
-            shrink: float = 0.0) -> dict[str, Any]:
+def measure(prepared: Path, targets: list[str], max_queries: int, seed: int, n_boot: int, k: int = 0,
+            shrink: float = 0.0) -> list[dict[str, Any]]:
     inter = pl.read_parquet(prepared / "interactions.parquet")
     names = pl.read_parquet(prepared / "vocab" / "scenario.parquet")
-    target = int(names.filter(pl.col("value") == target_name)["index"][0])
     pos = inter.filter(pl.col("label") > 0).select("user", "item", "scenario", "split")
     n_users, n_items = int(inter["user"].max()) + 1, int(inter["item"].max()) + 1
     domain_of = np.zeros(n_items, np.int64)
     domain_of[pos["item"].to_numpy()] = pos["scenario"].to_numpy()
-    catalogue = np.unique(pos.filter(pl.col("scenario") == target)["item"].to_numpy())
     train = pos.filter(pl.col("split") == "train")
-    count = np.bincount(train.filter(pl.col("scenario") == target)["item"].to_numpy(), minlength=n_items)
+    neighbours = Neighbours(train, n_users, n_items, k, shrink)  # once: every target and split reads it
+    return [_target(pos, train, neighbours, domain_of, int(names.filter(pl.col("value") == name)["index"][0]), name,
+                    max_queries, seed, n_boot, shrink) for name in targets]
+
+
+def _target(pos: pl.DataFrame, train: pl.DataFrame, neighbours: Neighbours, domain_of: np.ndarray, target: int,
+            target_name: str, max_queries: int, seed: int, n_boot: int, shrink: float) -> dict[str, Any]:
+    catalogue = np.unique(pos.filter(pl.col("scenario") == target)["item"].to_numpy())
+    count = np.bincount(train.filter(pl.col("scenario") == target)["item"].to_numpy(), minlength=len(domain_of))
     feats: dict[str, dict[str, np.ndarray]] = {}
     users_of: dict[str, np.ndarray] = {}
     for split in ("valid", "test"):
         users, cands = _lists(pos, split, target, catalogue, max_queries, seed)
-        within, cross = (_knn(train, n_users, n_items, users, cands, domain_of, target) if k == 0 else
-                         _knn_table(train, n_items, k, users, cands, domain_of, target, shrink))
+        within, cross = neighbours.scores(users, cands, domain_of, target)
         feats[split] = {"count": count[cands].astype(np.float64), "knn_within": within.astype(np.float64),
                         "knn_cross": cross.astype(np.float64)}
         users_of[split] = users
@@ -171,9 +184,14 @@ def measure(prepared: Path, target_name: str, max_queries: int, seed: int, n_boo
     arms = {"count": (0.0, 0.0), "stack_valid": chosen, "stack_test_in_sample": in_sample,
             "within_only_valid": _best({**feats["valid"], "knn_cross": 0 * feats["valid"]["knn_cross"]})[0],
             "cross_only_valid": _best({**feats["valid"], "knn_within": 0 * feats["valid"]["knn_within"]})[0]}
-    out: dict[str, Any] = {"target": target_name, "neighbours": k or "all", "shrink": shrink,
-                           "queries": {s: len(u) for s, u in users_of.items()}, "catalogue": int(catalogue.size),
-                           "grid": list(GRID), "arms": {}}
+    # how often the test lists' held-out items and the catalogue's items were taken in training
+    taken = {"held_out": test["count"][:, 0], "catalogue": count[catalogue].astype(np.float64)}
+    out: dict[str, Any] = {
+        "target": target_name, "neighbours": neighbours.k or "all", "shrink": shrink,
+        "queries": {s: len(u) for s, u in users_of.items()}, "catalogue": int(catalogue.size),
+        "training_positives": {name: {"median": float(np.median(c)), "share_le_2": float(np.mean(c <= 2))}
+                               for name, c in taken.items()},
+        **neighbours.stats, "grid": list(GRID), "arms": {}}
     for name, (a, b) in arms.items():
         values = _ndcg(_stack(test, a, b))
         arm = {"a_within": a, "b_cross": b, "test_ndcg@10": float(values.mean()),
@@ -198,8 +216,8 @@ def main() -> None:
                     "(0: every neighbour)")
     args = ap.parse_args()
     doc = {"context": context(), "prepared": args.prepared, "sampled": SAMPLED,
-           "targets": [measure(Path(args.prepared), t, args.max_queries, args.seed, args.bootstrap, args.k, args.shrink)
-                       for t in args.target]}
+           "targets": measure(Path(args.prepared), args.target, args.max_queries, args.seed, args.bootstrap, args.k,
+                              args.shrink)}
     write_json(args.json, doc)
     for t in doc["targets"]:
         for name, arm in t["arms"].items():

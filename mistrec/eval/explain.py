@@ -41,6 +41,7 @@ from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import (
     RANKED_WITH_EXPOSURE,
     RANKED_WITHOUT_TILT,
+    RANKING_REASON_TEXT,
     CandidateScorer,
     Explains,
     Model,
@@ -54,24 +55,19 @@ if TYPE_CHECKING:
 __all__ = ["Logged", "Recommender", "leave_source_out_matrix"]
 
 DAY = 86_400
-# `ranked_by` in a recommendation whose model orders a ranking by more than its click probability (OrdersRanking):
-# what each of the model's reasons (OrdersRanking.ranking_reasons) did to the order
-_RANKED_BY_PARTS = {
-    RANKED_WITHOUT_TILT: ("without the lean of a new user's item prior on their activity elsewhere, which the "
-                          "scenario's validation ranking refused (mist's prior_tilt_guard: ranking)"),
-    RANKED_WITH_EXPOSURE: "times the item's share of the scenario's training rows (mist's rank_exposure)",
-}
 
 
 def ranked_by(reasons: Sequence[str]) -> str:
-    """The service's `ranked_by` for a query's ranking reasons, in the order the model applied them."""
-    text = "the click probability " + ", then ".join(_RANKED_BY_PARTS.get(r, r) for r in reasons)
+    """`ranked_by` in a recommendation whose model orders the query's ranking by more than its click probability:
+    what each of its reasons (OrdersRanking.ranking_reasons, in the order the model applied them) did, in
+    RANKING_REASON_TEXT's words."""
+    text = "the click probability " + ", then ".join(RANKING_REASON_TEXT.get(r, r) for r in reasons)
     return text + ": each item's score is its click probability" + (
         ", tilt included" if RANKED_WITHOUT_TILT in reasons else "")
 
 
-RANKED_BY = ranked_by((RANKED_WITH_EXPOSURE,))
-RANKED_BY_UNTILTED = ranked_by((RANKED_WITHOUT_TILT,))
+RANKED_BY = ranked_by((RANKED_WITH_EXPOSURE,))  # the exposure alone (logged labels)
+RANKED_BY_UNTILTED = ranked_by((RANKED_WITHOUT_TILT,))  # a refused tilt alone (implicit data)
 
 
 @dataclass(frozen=True)
@@ -265,9 +261,8 @@ class Recommender:
             logits = self.model.candidate_scorer(self.enc.item_batch(pool))(query)[0]
         row = logits.unsqueeze(0)
         ordered = ranking_order(self.model, row, query.scenario, torch.from_numpy(self.enc.item_map_[pool]), query)
-        reasons = ranking_reasons(self.model, query.scenario, query)[0]
-        if reasons:  # the model ranks this query by more than the click logit (OrdersRanking), and says how
-            out["ranked_by"] = ranked_by(reasons)
+        if ordered is not row:  # the model ranks this query by more than the click logit (OrdersRanking): it says how
+            out["ranked_by"] = ranked_by(ranking_reasons(self.model, query.scenario, query)[0])
         top = torch.topk(ordered[0], k).indices.numpy()
         items = [{"rank": r + 1, "item": str(self._item_names[pool[i]]),
                   "score": float(torch.sigmoid(logits[i]))} for r, i in enumerate(top)]

@@ -37,8 +37,7 @@ from mistrec.errors import ConfigError
 from mistrec.eval.activity import ActivityCounts, group_index, ranking_by_activity
 from mistrec.features import EncodedRows, FeatureEncoder
 from mistrec.models.base import (
-    RANKED_WITH_EXPOSURE,
-    RANKED_WITHOUT_TILT,
+    RANKING_REASON_TEXT,
     ChoosesExposure,
     ChoosesOnRanking,
     GuardsOnRanking,
@@ -52,9 +51,6 @@ __all__ = ["SCREEN_CANDIDATES", "RankingResult", "choose_exposure", "choose_on_r
 
 # choose_on_ranking: the candidates each block of queries is scored against first (a scenario's most-taken items)
 SCREEN_CANDIDATES = 256
-# the evaluation's note on what ordered the lists, per OrdersRanking.ranking_reasons
-_REORDERED = {RANKED_WITH_EXPOSURE: "mist's rank_exposure: log P(click | shown) + log P(shown)",
-              RANKED_WITHOUT_TILT: "mist's prior_tilt where the ranking refused it: the logit without the tilt"}
 
 
 @dataclass
@@ -457,8 +453,8 @@ def rank_full_catalogue(
                        "none: no categorical item features, diversity not computed"}
     found = sorted(set().union(*reordered.values()))
     if found:
-        result["notes"]["ranked_by"] = ("the model's ranking scores (" + "; ".join(_REORDERED.get(r, r) for r in found)
-                                        + "), not its click logit")
+        result["notes"]["ranked_by"] = ("the model's ranking scores, not its click logit: the click probability "
+                                        + "; ".join(RANKING_REASON_TEXT.get(r, r) for r in found))
         result["notes"]["ranked_by_scenario"] = {name: sorted(why) for name, why in reordered.items() if why}
     return RankingResult(metrics=result, top_items=tops, seconds=time.perf_counter() - start_time,
                          per_query={v.label: per_query_all[i] for i, v in enumerate(views)})

@@ -13,10 +13,10 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.features import EncodedRows, FeatureEncoder, IndexedRows
 
-__all__ = ["RANKED_WITHOUT_TILT", "RANKED_WITH_EXPOSURE", "Calibrates", "CandidateScorer", "ChoosesExposure",
-           "ChoosesOnRanking", "Explains", "Explanation", "FitsDirectly", "GatedModel", "Model", "ModelConfig",
-           "OrdersRanking", "Prepares", "PreparesInChunks", "ReportsGates", "Retrieves", "ScoreModel", "ScoresPairs",
-           "ranking_order", "ranking_reasons"]
+__all__ = ["RANKED_WITHOUT_TILT", "RANKED_WITH_EXPOSURE", "RANKING_REASON_TEXT", "Calibrates", "CandidateScorer",
+           "ChoosesExposure", "ChoosesOnRanking", "Explains", "Explanation", "FitsDirectly", "GatedModel", "Model",
+           "ModelConfig", "OrdersRanking", "Prepares", "PreparesInChunks", "ReportsGates", "Retrieves", "ScoreModel",
+           "ScoresPairs", "ranking_order", "ranking_reasons"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,9 +65,15 @@ class OrdersRanking(Protocol):
         ...
 
 
-# OrdersRanking.ranking_reasons: the mechanisms that make a ranking differ from the click probability
+# OrdersRanking.ranking_reasons: the mechanisms that make a ranking differ from the click probability, and what
+# each does to it in words (the service's `ranked_by`, the evaluation's notes)
 RANKED_WITHOUT_TILT = "without_tilt"  # mist's `prior_tilt_guard: ranking`: the tilt the ranking refused left out
 RANKED_WITH_EXPOSURE = "with_exposure"  # mist's `rank_exposure`: log P(click | shown) + log P(shown)
+RANKING_REASON_TEXT = {
+    RANKED_WITHOUT_TILT: ("without the lean of a new user's item prior on their activity elsewhere, which the "
+                          "scenario's validation ranking refused (mist's prior_tilt_guard: ranking)"),
+    RANKED_WITH_EXPOSURE: "times the item's share of the scenario's training rows (mist's rank_exposure)",
+}
 
 
 def ranking_reasons(model: object, scenario: torch.Tensor, queries: Batch | None = None) -> list[tuple[str, ...]]:
@@ -92,7 +98,7 @@ def ranking_order(model: object, logits: torch.Tensor, scenario: torch.Tensor, i
                   queries: Batch | None = None) -> torch.Tensor:
     """The scores a ranking orders (U, C) logits by: the model's `ranking_scores` (OrdersRanking), else the logits.
     A model that orders by the logits returns the very tensor it was given, so callers tell the cases apart by
-    identity (`rank_full_catalogue`'s notes, the service's `ranked_by`)."""
+    identity, and ask `ranking_reasons` why only where the order differs."""
     return model.ranking_scores(logits, scenario, items, queries) if isinstance(model, OrdersRanking) else logits
 
 

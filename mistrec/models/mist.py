@@ -1045,14 +1045,12 @@ class Mist(Model):
         """OrdersRanking: per query, what `ranking_scores` did to its logits: RANKED_WITHOUT_TILT where its scenario's
         ranking refused the tilt and the query's user is new there with a tilt to leave out, RANKED_WITH_EXPOSURE
         where its scenario chose `rank_exposure`; () where neither (the ranking is the logit's)."""
+        none = torch.zeros(scenario.shape, dtype=torch.bool)
         untilted = self._refused_factors(scenario, queries)
-        untilted_rows = set() if untilted is None else set((untilted != 0).nonzero().flatten().tolist())
-        exposed_rows: set[int] = set()
-        if self.exposure is not None and self.exposed is not None:
-            s = torch.where(scenario < self.exposure.shape[0], scenario, torch.zeros_like(scenario))
-            exposed_rows = set(self.exposed[s].nonzero().flatten().tolist())
-        reasons = ((RANKED_WITHOUT_TILT, untilted_rows), (RANKED_WITH_EXPOSURE, exposed_rows))
-        return [tuple(reason for reason, rows in reasons if i in rows) for i in range(int(scenario.shape[0]))]
+        exposed = none if self.exposure is None or self.exposed is None else self.exposed[
+            torch.where(scenario < self.exposure.shape[0], scenario, torch.zeros_like(scenario))]
+        return [((RANKED_WITHOUT_TILT,) if u else ()) + ((RANKED_WITH_EXPOSURE,) if e else ())
+                for u, e in zip((none if untilted is None else untilted != 0).tolist(), exposed.tolist(), strict=True)]
 
     def _refused_factors(self, scenario: torch.Tensor, queries: Batch | None) -> torch.Tensor | None:
         """The tilt factors (U,) that the ranking leaves out: each query's `tilt_factors` where its scenario's ranking

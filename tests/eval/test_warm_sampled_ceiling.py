@@ -59,7 +59,7 @@ def test_item_to_item_scores_are_the_cosine_sums_and_the_table_cut_keeps_the_nea
     domain_of[1:9], domain_of[9:13] = 1, 2
     users = np.array([1, 2, 3])
     cands = np.tile(np.arange(1, 9), (3, 1))
-    within, cross = ceiling._knn(train, n_users, n_items, users, cands, domain_of, 1)
+    within, cross = ceiling.Neighbours(train, n_users, n_items).scores(users, cands, domain_of, 1)
     x = np.zeros((n_users, n_items))
     x[train["user"].to_numpy(), train["item"].to_numpy()] = 1.0
     deg = x.sum(0)
@@ -70,14 +70,17 @@ def test_item_to_item_scores_are_the_cosine_sums_and_the_table_cut_keeps_the_nea
             np.testing.assert_allclose(got[q], cos[part][:, cands[q]].sum(0), rtol=1e-5, atol=1e-6)
     # a table deep enough for every neighbour gives the same sums, less each item's cosine with itself (the table
     # holds no item as its own neighbour; held-out items are never the user's own, so the lists never meet it)
-    full_w, full_c = ceiling._knn_table(train, n_items, 12, users, cands, domain_of, 1)
+    full_w, full_c = ceiling.Neighbours(train, n_users, n_items, k=12).scores(users, cands, domain_of, 1)
     for q, u in enumerate(users):
         own = np.isin(cands[q], np.flatnonzero(x[u]))
         np.testing.assert_allclose(full_w[q][~own], within[q][~own], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(full_c[q], cross[q], rtol=1e-5, atol=1e-6)
     # cut to one neighbour an item, only each history item's nearest can score
-    cut_w, _ = ceiling._knn_table(train, n_items, 1, users, cands, domain_of, 1)
+    cut = ceiling.Neighbours(train, n_users, n_items, k=1)
+    cut_w, _ = cut.scores(users, cands, domain_of, 1)
     assert np.all(cut_w <= full_w + 1e-6) and np.count_nonzero(cut_w) < np.count_nonzero(full_w)
+    places = cut.stats["table_places"]  # what fills the places, counted from the same table
+    assert places["filled"] == np.count_nonzero(cut.nbr) and 0 <= places["share_co_users_1"] <= 1
 
 
 def test_the_stack_chosen_is_the_grids_best_and_the_count_wins_ties() -> None:
