@@ -218,7 +218,8 @@ class Mist(Model):
         self.as_new = False
         # `co_items`: item-to-item transfer through the training positives' co-occurrence (mist_cooc.py)
         self.co = (CoItems(spec.n_items, spec.n_scenarios, cfg.co_items, cross_only=cfg.co_scope == "cross",
-                           gain=cfg.co_gain, shrink=cfg.co_shrink, shrink_new=cfg.co_shrink_new)
+                           gain=cfg.co_gain, shrink=cfg.co_shrink, shrink_new=cfg.co_shrink_new,
+                           k_new=cfg.co_items_new)
                    if cfg.co_items else None)
         # `co_scale: auto`: per scenario, the weight of `co_items`' term for its users new there ([s, 0]) and active
         # there ([s, 1]) (chosen on the validation queries' ranking after training, `settle_ranking`; saved with the
@@ -598,8 +599,9 @@ class Mist(Model):
                                  self.mix, self._co_new(b.scenario, b.activity))[:, 0]
 
     def _co_new(self, scenario: torch.Tensor, activity: torch.Tensor) -> torch.Tensor | None:
-        """(B,) bool: the rows whose `co_items` cosines `co_shrink_new` damps, those of users new in a trained
-        scenario (`_new_here`; evaluation only); None in training, where every row keeps `co_shrink`."""
+        """(B,) bool: the rows whose `co_items` cosines `co_shrink_new` damps and `co_items_new` cuts, those of users
+        new in a trained scenario (`_new_here`; evaluation only); None in training, where every row keeps
+        `co_shrink` and all places."""
         return None if self.training else self._new_here(scenario, activity)
 
     def _new_here(self, scenario: torch.Tensor, activity: torch.Tensor) -> torch.Tensor:
@@ -629,10 +631,11 @@ class Mist(Model):
 
     def ranking_options(self) -> tuple[float, ...]:
         """ChoosesOnRanking: `co_scale: auto`'s weights of `co_items`' term (CO_SCALES, the trained state first, and
-        with `co_shrink` or `co_shrink_new` CO_SCALES_DAMPED after them); none when off."""
+        with `co_shrink`, `co_shrink_new` or `co_items_new` CO_SCALES_DAMPED after them); none when off."""
         if self.co_scale is None:
             return ()
-        return CO_SCALES + CO_SCALES_DAMPED if self.co is not None and (self.co.shrink or self.co.shrink_new) \
+        return CO_SCALES + CO_SCALES_DAMPED if self.co is not None and (self.co.shrink or self.co.shrink_new
+                                                                          or self.co.k_new < self.co.k) \
             else CO_SCALES
 
     def _kind_options(self, kind: str) -> tuple[float, ...]:

@@ -205,6 +205,12 @@ class MistConfig(ModelConfig):
     # unchanged; docs/benchmarks.md, "co_shrink_new: the damping for the new users only"); 0 with `co_shrink: 0`:
     # the cosine as it is for every row; None: `co_shrink`'s (docs/models.md, "co_shrink")
     co_shrink_new: float | None = 3.0
+    # how many of each item's `co_items` places (the nearest first) a row whose user is new in the row's scenario
+    # reads, in evaluation only: training and the active users read all of them. A setting that leaves the trained
+    # weights as they are (benchmarks/rechoose.py --settings); with it `co_scale: auto` also tries CO_SCALES_DAMPED
+    # for those users. None: all `co_items` (docs/models.md, "co_items"; docs/benchmarks.md, "The depth for the
+    # active users only")
+    co_items_new: int | None = None
     # how many times faster than the rest the term's weights W learn in the first epoch (W = co_gain * fast +
     # weight, `fast` learning for one epoch of rows; mist_cooc.py)
     co_gain: float = 20.0
@@ -296,6 +302,9 @@ class MistConfig(ModelConfig):
             raise ConfigError(f"The 'blank_rows' parameter of MistConfig must be in [0, 1). Got {self.blank_rows}.")
         if self.co_items < 0:
             raise ConfigError(f"The 'co_items' parameter of MistConfig must be >= 0 (0: off). Got {self.co_items}.")
+        if self.co_items_new is not None and self.co_items and not 1 <= self.co_items_new <= self.co_items:
+            raise ConfigError(f"The 'co_items_new' parameter of MistConfig must be between 1 and co_items "
+                              f"({self.co_items}), or None for all of them. Got {self.co_items_new}.")
         for name in ("co_shrink", "co_shrink_new"):
             if getattr(self, name) is not None and not getattr(self, name) >= 0:
                 raise ConfigError(f"The '{name}' parameter of MistConfig must be >= 0 (0: none). Got "

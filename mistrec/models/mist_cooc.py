@@ -10,7 +10,9 @@ item's training users (the binary user x item matrix of the training positives, 
 c / (c + lambda) with `shrink` lambda > 0 (item-KNN's damping of a pair that rests on one or two users: two items
 taken by one user each, by the same user, have a cosine of 1), kept for each item's `k` most similar items only (by
 that similarity), and W (S, S) learned with the rest of the model (zero at the start). With `shrink_new` a row whose
-user is new in the row's scenario is scored with that lambda instead, in evaluation (the callers pass `new`). The
+user is new in the row's scenario is scored with that lambda instead, in evaluation (the callers pass `new`), and
+with `k_new` < k such a row reads only each item's first `k_new` places of the table (the `k_new` nearest: the table
+a fit with k = `k_new` keeps, as the order is the same). The
 term joins the logit beside the item terms. Why: on the Amazon pairs a cold user's other-domain items say, through
 the users who took both, which target items follow, far more than a learned embedding of items seen by 1-3 users
 can (benchmarks/cdr_knn_probe.py, docs/benchmarks.md); this is that signal as a term each of whose parts is one
@@ -59,9 +61,12 @@ class CoItems(nn.Module):
     fast_rows: torch.Tensor  # () long: the training rows of one epoch (0: the fast part never stops)
 
     def __init__(self, n_items: int, n_scenarios: int, k: int, cross_only: bool = False, gain: float = 20.0,
-                 shrink: float = 0.0, shrink_new: float | None = None) -> None:
+                 shrink: float = 0.0, shrink_new: float | None = None, k_new: int | None = None) -> None:
         super().__init__()
         self.k = k
+        # the places of each item's table a row (in evaluation) whose user is new in the row's scenario reads, the
+        # first (nearest) ones (`co_items_new`); k: all
+        self.k_new = k if k_new is None else min(int(k_new), k)
         # lambda of the damping c / (c + lambda) of each pair's cosine (0: none); part of the model's config, so a
         # saved run is scored with the similarity it was trained with
         self.shrink = float(shrink)
@@ -87,7 +92,7 @@ class CoItems(nn.Module):
         # exported graph must (ONNX has no binary search); False: by a binary search in the sorted keys
         # item * n_items + neighbour, (U, L, C) lookups of log2(n_items k) steps (`_sorted`)
         self.graph = False
-        self._cache: tuple[tuple[int, int, int], torch.Tensor, torch.Tensor] | None = None
+        self._cache: tuple[tuple[int, int, int], torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
         if prefix + "fast" not in state_dict and prefix + "weight" in state_dict:
@@ -167,9 +172,14 @@ class CoItems(nn.Module):
 
     def _cosines(self, items: torch.Tensor, own: torch.Tensor | None, new: torch.Tensor | None = None
                  ) -> torch.Tensor:
-        """(..., k) cosines of `items` (...) with their neighbours; `own` (...), `new` (U,): as `_cosine`."""
-        return self._cosine(self.count[items], self.users[items].unsqueeze(-1), self.users[self.nbr[items]],
-                            None if own is None else own.unsqueeze(-1), new)
+        """(..., k) cosines of `items` (...) with their neighbours; `own` (...), `new` (U,): as `_cosine`, and a new
+        row's places past `k_new` 0."""
+        cos = self._cosine(self.count[items], self.users[items].unsqueeze(-1), self.users[self.nbr[items]],
+                           None if own is None else own.unsqueeze(-1), new)
+        if new is None or self.k_new >= self.k:
+            return cos
+        far = torch.arange(self.k, device=cos.device) >= self.k_new  # (k,) the places a new row does not read
+        return cos.masked_fill(new.view(-1, *([1] * (cos.dim() - 1))) & far, 0.0)
 
     def _reads(self, scenario: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor) -> torch.Tensor:
         """(U, L) the events the term reads: the liked ones, and with `cross_only` only those of another scenario
@@ -192,31 +202,35 @@ class CoItems(nn.Module):
                            w.mean(0, keepdim=True))  # (U, S)
         return rows.gather(1, hist_scenarios.clamp_max(w.shape[1] - 1)) * self._reads(scenario, hist_scenarios, liked)
 
-    def _sorted(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The table as sorted keys item * n_items + neighbour (n_items * k,) and the co-counts in their order,
-        made again whenever the table changes (a fit, loaded weights)."""
+    def _sorted(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The table as sorted keys item * n_items + neighbour (n_items * k,), the co-counts in their order and each
+        key's place in its item's table (0 the nearest), made again whenever the table changes (a fit, loaded
+        weights)."""
         stamp = (self.nbr.data_ptr(), self.nbr._version, self.count._version)
         if self._cache is None or self._cache[0] != stamp:
             n = self.nbr.shape[0]
             nbr, order = self.nbr.sort(dim=1, stable=True)
             keys = (torch.arange(n, dtype=torch.long, device=nbr.device).unsqueeze(1) * n + nbr).flatten()
-            self._cache = (stamp, keys, self.count.gather(1, order).flatten())
-        return self._cache[1], self._cache[2]
+            self._cache = (stamp, keys, self.count.gather(1, order).flatten(), order.flatten())
+        return self._cache[1], self._cache[2], self._cache[3]
 
     def pair_cosines(self, hist_items: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None,
                      new: torch.Tensor | None = None) -> torch.Tensor:
         """(U, C, L) cos(h_l, j) of U histories (U, L) and candidates (U, C) or (1, C), 0 where j is not among h_l's
         kept neighbours; `own` (U, L) bool: the row's user is counted in both, and is left out; `new` (U,) bool: the
-        rows damped by `shrink_new`."""
+        rows damped by `shrink_new` and read to `k_new` places."""
         if self.graph:
             cos = self._cosines(hist_items, own, new)  # (U, L, k)
             match = self.nbr[hist_items].unsqueeze(1) == candidates[:, :, None, None]  # (U, C, L, k)
             return (match * cos.unsqueeze(1)).sum(-1)
-        keys, counts = self._sorted()
+        keys, counts, places = self._sorted()
         n = self.nbr.shape[0]
         query = (hist_items.unsqueeze(1) * n + candidates.unsqueeze(-1)).contiguous()  # (U, C, L)
         at = torch.searchsorted(keys, query).clamp_max(len(keys) - 1)
-        count = torch.where(keys[at] == query, counts[at], 0.0)
+        found = keys[at] == query
+        if new is not None and self.k_new < self.k:  # a new row's match past its places is none
+            found &= ~(new.view(-1, 1, 1) & (places[at] >= self.k_new))
+        count = torch.where(found, counts[at], 0.0)
         return self._cosine(count, self.users[hist_items].unsqueeze(1), self.users[candidates].unsqueeze(-1),
                             None if own is None else own.unsqueeze(1), new)
 

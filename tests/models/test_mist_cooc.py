@@ -326,6 +326,110 @@ def test_shrink_new_damps_the_new_users_rows_alike_on_every_path() -> None:
                                plain.per_event(hist, scen, liked, target, cand))
 
 
+def test_k_new_reads_a_new_users_rows_as_the_shallower_table_on_every_path() -> None:
+    # `k_new`: rows of users new in their scenario scored as a table fitted with k = k_new (its first places are
+    # the same items: one order), the other rows as the deep table is; the binary search, the comparison with every
+    # neighbour (the exported graph) and the catalogue's scatter agree; with shrink_new too
+    rng = np.random.default_rng(7)
+    users, items = rng.integers(0, 30, 1500), rng.integers(1, 60, 1500)
+    for shrink_new in (None, 3.0):
+        deep, shallow, cut = (CoItems(n_items=60, n_scenarios=2, k=k, shrink_new=shrink_new, k_new=k_new)
+                              for k, k_new in ((20, None), (5, None), (20, 5)))
+        deep.fit([(users, items)])
+        shallow.fit([(users, items)])
+        assert bool((deep.nbr[:, :5] == shallow.nbr).all())  # the deep table's first places are the shallow one
+        assert bool((deep.count[:, 5:] > 0).any())  # and it holds more
+        with torch.no_grad():
+            w = torch.randn(2, 2)
+            for co in (deep, shallow):
+                co.weight.copy_(w)
+        cut.load_state_dict(deep.state_dict())
+        hist = torch.from_numpy(rng.integers(0, 60, (6, 9)))
+        scen = torch.from_numpy(rng.integers(0, 2, (6, 9)))
+        liked = torch.from_numpy(rng.random((6, 9)) < 0.7)
+        target, new = torch.tensor([1, 1, 0, 1, 0, 1]), torch.tensor([True, False, True, False, False, True])
+        cand = torch.arange(60).unsqueeze(0).expand(6, -1)
+        want = torch.where(new[:, None, None], shallow.per_event(hist, scen, liked, target, cand, new=new),
+                           deep.per_event(hist, scen, liked, target, cand, new=new))
+        assert not torch.allclose(want[new], deep.per_event(hist, scen, liked, target, cand, new=new)[new])
+        torch.testing.assert_close(cut.per_event(hist, scen, liked, target, cand, new=new), want)
+        cut.graph = True
+        torch.testing.assert_close(cut.per_event(hist, scen, liked, target, cand, new=new), want)
+        torch.testing.assert_close(cut.term(hist, scen, liked, target, cand, new=new), want.sum(-1))  # scatter
+        cut.graph = False
+        torch.testing.assert_close(cut.scatter(hist, scen, liked, target, 60, new=new).gather(1, cand),
+                                   want.sum(-1))
+        # without `new` (training) every row reads the whole table
+        torch.testing.assert_close(cut.per_event(hist, scen, liked, target, cand),
+                                   deep.per_event(hist, scen, liked, target, cand))
+
+
+def test_co_items_new_is_checked_with_its_name() -> None:
+    from mistrec.errors import ConfigError
+    from mistrec.models.mist_config import MistConfig
+
+    with pytest.raises(ConfigError, match="co_items_new"):
+        MistConfig(co_items=50, co_items_new=60).validate()
+    with pytest.raises(ConfigError, match="co_items_new"):
+        MistConfig(co_items=50, co_items_new=0).validate()
+    MistConfig(co_items=500, co_items_new=50).validate()
+    MistConfig(co_items=0, co_items_new=50).validate()  # the term off: nothing to cut
+
+
+def test_co_items_new_moves_only_new_users_scores_in_evaluation(prepared: Path) -> None:
+    """mist with `co_items_new`: a row whose user has no training event in its scenario reads the first places of
+    each item's table, a row of an active user all of them, per row and on the catalogue's paths; training reads all;
+    the new users choose the term's weight among the larger weights too, the active users among CO_SCALES."""
+    from mistrec.models import mist as mist_module
+    from mistrec.models.mist_config import CO_SCALES, CO_SCALES_DAMPED
+
+    torch.manual_seed(0)
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    values = {"embedding_dim": 8, "co_items": 12, "co_scope": "all", "co_shrink_new": 0.0}
+    deep = build_model("mist", enc.spec_, values).eval()
+    deep.setup(enc.indexed(enc.rows(ds, "train")))
+    with torch.no_grad():
+        for p in deep.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        deep.co.weight.copy_(torch.rand_like(deep.co.weight) + 0.5)
+    cut = build_model("mist", enc.spec_, {**values, "co_items_new": 2}).eval()
+    cut.load_state_dict(deep.state_dict())
+    b = enc.batch(enc.rows(ds, "test"), np.arange(64))
+    b = mist_module.Mist.made_new(b, torch.arange(64) % 2 == 0)
+    is_new = b.activity == 0
+    assert bool(is_new.any()) and bool((~is_new).any())
+    with torch.no_grad():
+        got, whole = cut(b), deep(b)
+        torch.testing.assert_close(got[~is_new], whole[~is_new])
+        assert not torch.allclose(got[is_new], whole[is_new])  # the cut moves the new users' scores
+        # a new row's term is the deep table's cut to its first two places
+        liked = b.hist_mask & (b.hist_labels > 0)
+        new = cut._co_new(b.scenario, b.activity)
+        term = cut.co.per_event(b.hist_items, b.hist_scenarios, liked, b.scenario, b.item.unsqueeze(1), None,
+                                cut.mix, new)[:, 0].sum(1)
+        nbr = deep.co.nbr.clone()
+        deep.co.nbr[:, 2:] = 0  # the places past 2 pointing nowhere
+        deep.co.count[:, 2:] = 0
+        shallow = deep.co.per_event(b.hist_items, b.hist_scenarios, liked, b.scenario, b.item.unsqueeze(1), None,
+                                    deep.mix, new)[:, 0].sum(1)
+        deep.co.nbr.copy_(nbr)
+        torch.testing.assert_close(term[is_new], shallow[is_new])
+    queries = b.subset(torch.cat([torch.nonzero(is_new).squeeze(1)[:3], torch.nonzero(~is_new).squeeze(1)[:3]]))
+    items = enc.item_batch(np.arange(1, enc.spec_.n_items))
+    with torch.no_grad():
+        torch.testing.assert_close(cut.score_candidates(queries, items),
+                                   cut(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(cut._score_crossed(queries, items),
+                                   cut(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
+    cut.train()
+    assert cut._co_new(b.scenario, b.activity) is None  # training: every row reads every place
+    cut.eval()
+    assert cut._kind_options("new") == CO_SCALES + CO_SCALES_DAMPED
+    assert cut._kind_options("active") == CO_SCALES
+    assert deep._kind_options("new") == CO_SCALES  # nothing cut, nothing damped
+
+
 def test_co_shrink_new_moves_only_new_users_scores_in_evaluation(prepared: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """mist with `co_shrink_new`: a row whose user has no training event in its scenario scores as the same weights
