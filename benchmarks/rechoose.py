@@ -6,7 +6,8 @@ first the choices made on the validation rows, `cold_id`, `cold_scale`, `prior_t
 benchmarks/transfer.py) evaluates it again. Training reads neither choice, so the run is then what training it
 again with the current code gives, without the training. The run's earlier choices are kept in run.json under
 `result.selected_before_rechoose`. `--settings prior_tilt=auto` loads the run with an after-training option it was
-trained without and records it in run.json's model config.
+trained without and records it in run.json's model config; with `co_own=auto` the `co_items` table, saved at the
+places training read, is made again deeper from the run's training rows (its saved places first, checked).
 
     python benchmarks/rechoose.py benchmarks/work/s31-syn/synthetic-transfer-4000u/runs/mist/seed-2022 ...
 """
@@ -48,6 +49,9 @@ def main() -> int:
     torch.set_num_threads(1)
     for run in map(Path, args.runs):
         model, enc, _meta, ds = load_run_and_data(run, settings=settings)
+        if isinstance(model, Mist) and model.co is not None and model.co.saved_places is not None:
+            # loaded with a deeper table than it was saved with (`co_own`): the rest made from its training rows
+            model.refit_co_table(enc.indexed(enc.rows(ds, "train")))
         chosen: dict[str, object] = {}
         if args.validation_rounds and isinstance(model, SelectsOnValidation):
             if isinstance(model, Mist) and model.tilt_center is not None and bool(torch.isnan(model.tilt_center)):

@@ -42,6 +42,7 @@ from mistrec.models.base import (
     ChoosesOnRanking,
     GuardsOnRanking,
     Model,
+    RankingOption,
     ranking_order,
     ranking_reasons,
 )
@@ -84,7 +85,7 @@ def choose_on_ranking(model: ChoosesOnRanking, enc: FeatureEncoder, ds: Prepared
         return {}
     cast(Model, model).eval()
     activity = ActivityCounts.from_interactions(ds.interactions, len(ds.scenarios) + 1)
-    ndcg: dict[float, dict[int, dict[str, np.ndarray]]] = {option: {} for option in options}
+    ndcg: dict[RankingOption, dict[int, dict[str, np.ndarray]]] = {option: {} for option in options}
     df = _interactions(ds)
     for sq in _scenario_queries(cast(Model, model), enc, ds, "valid", max_queries=model.ranking_queries, df=df):
         ranks = np.empty((len(options), len(sq.pos_q)), dtype=np.int64)

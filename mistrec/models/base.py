@@ -13,10 +13,31 @@ from torch import nn
 from mistrec.batch import Batch
 from mistrec.features import EncodedRows, FeatureEncoder, IndexedRows
 
-__all__ = ["RANKED_WITHOUT_TILT", "RANKED_WITH_EXPOSURE", "RANKING_REASON_TEXT", "Calibrates", "CandidateScorer",
-           "ChoosesExposure", "ChoosesOnRanking", "Explains", "Explanation", "FitsDirectly", "GatedModel", "Model",
-           "ModelConfig", "OrdersRanking", "Prepares", "PreparesInChunks", "ReportsGates", "Retrieves", "ScoreModel",
-           "ScoresPairs", "ranking_order", "ranking_reasons"]
+__all__ = [
+    "RANKED_WITHOUT_TILT",
+    "RANKED_WITH_EXPOSURE",
+    "RANKING_REASON_TEXT",
+    "Calibrates",
+    "CandidateScorer",
+    "ChoosesExposure",
+    "ChoosesOnRanking",
+    "Explains",
+    "Explanation",
+    "FitsDirectly",
+    "GatedModel",
+    "Model",
+    "ModelConfig",
+    "OrdersRanking",
+    "Prepares",
+    "PreparesInChunks",
+    "RankingOption",
+    "ReportsGates",
+    "Retrieves",
+    "ScoreModel",
+    "ScoresPairs",
+    "ranking_order",
+    "ranking_reasons",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +170,10 @@ class SelectsOnValidation(Protocol):
                scenario_names: Sequence[str]) -> dict[str, Any]: ...
 
 
+# an option of a ChoosesOnRanking choice: mist's weight c of `co_items`' term, or with `co_own` the pair (c, w)
+RankingOption = float | tuple[float, float]
+
+
 @runtime_checkable
 class ChoosesOnRanking(Protocol):
     """Settles, per scenario and after training, a choice about the top of a ranking, which the validation rows'
@@ -163,13 +188,13 @@ class ChoosesOnRanking(Protocol):
 
     ranking_queries: int
 
-    def ranking_options(self) -> tuple[float, ...]: ...
+    def ranking_options(self) -> tuple[RankingOption, ...]: ...
 
     def ranking_scorer(self, items: Batch) -> Callable[[Batch, torch.Tensor | None], list[torch.Tensor]]: ...
 
-    def use_ranking_option(self, option: float) -> None: ...
+    def use_ranking_option(self, option: RankingOption) -> None: ...
 
-    def settle_ranking(self, ndcg: dict[float, dict[int, dict[str, Any]]], scenario_names: Sequence[str]
+    def settle_ranking(self, ndcg: dict[RankingOption, dict[int, dict[str, Any]]], scenario_names: Sequence[str]
                        ) -> dict[str, Any]: ...
 
 

@@ -54,6 +54,7 @@ from mistrec.models.base import (
     Explanation,
     Model,
     ModelConfig,
+    RankingOption,
 )
 from mistrec.models.layers import (
     MLP,
@@ -67,6 +68,7 @@ from mistrec.models.mist_config import (
     ACTIVITY_BOUNDS,
     CO_CHOICE_P,
     CO_CHOICE_QUERIES,
+    CO_OWN_WEIGHTS,
     CO_SCALES,
     CO_SCALES_DAMPED,
     COLD_SCALES,
@@ -217,9 +219,10 @@ class Mist(Model):
         # its user would be new in its scenario (the scenario's events leave the history, activity 0)
         self.as_new = False
         # `co_items`: item-to-item transfer through the training positives' co-occurrence (mist_cooc.py)
-        self.co = (CoItems(spec.n_items, spec.n_scenarios, cfg.co_items, cross_only=cfg.co_scope == "cross",
-                           gain=cfg.co_gain, shrink=cfg.co_shrink, shrink_new=cfg.co_shrink_new,
-                           k_new=cfg.co_items_new)
+        own = cfg.co_own == "auto"  # the table deeper than training reads, for the active users' own scenario
+        self.co = (CoItems(spec.n_items, spec.n_scenarios, max(cfg.co_items, cfg.co_own_items) if own else cfg.co_items,
+                           cross_only=cfg.co_scope == "cross", gain=cfg.co_gain, shrink=cfg.co_shrink,
+                           shrink_new=cfg.co_shrink_new, k_new=cfg.co_items_new, k_read=cfg.co_items, own_rows=own)
                    if cfg.co_items else None)
         # `co_scale: auto`: per scenario, the weight of `co_items`' term for its users new there ([s, 0]) and active
         # there ([s, 1]) (chosen on the validation queries' ranking after training, `settle_ranking`; saved with the
@@ -629,27 +632,51 @@ class Mist(Model):
         weight = self.co_scale[s, (activity != 0).long()]
         return torch.where(scenario < n, weight, torch.ones_like(weight))
 
-    def ranking_options(self) -> tuple[float, ...]:
-        """ChoosesOnRanking: `co_scale: auto`'s weights of `co_items`' term (CO_SCALES, the trained state first, and
-        with `co_shrink`, `co_shrink_new` or `co_items_new` CO_SCALES_DAMPED after them); none when off."""
+    def ranking_options(self) -> tuple[RankingOption, ...]:
+        """ChoosesOnRanking: `co_scale: auto`'s weights c of `co_items`' term (CO_SCALES, the trained state first, and
+        with `co_shrink`, `co_shrink_new` or `co_items_new` CO_SCALES_DAMPED after them), and with `co_own: auto`
+        the pairs (c, w) of each non-zero c of CO_SCALES and w of CO_OWN_WEIGHTS, c * (cross + w * own) (the active
+        users' own-scenario part at the weight w); none when off."""
         if self.co_scale is None:
             return ()
-        return CO_SCALES + CO_SCALES_DAMPED if self.co is not None and (self.co.shrink or self.co.shrink_new
-                                                                          or self.co.k_new < self.co.k) \
-            else CO_SCALES
+        co = self.co
+        options: tuple[RankingOption, ...] = (
+            CO_SCALES + CO_SCALES_DAMPED if co is not None and (co.shrink or co.shrink_new or co.k_new < co.k_read)
+            else CO_SCALES)
+        if co is not None and co.own_rows:
+            options += tuple((c, w) for c in CO_SCALES if c > 0 for w in CO_OWN_WEIGHTS)
+        return options
 
-    def _kind_options(self, kind: str) -> tuple[float, ...]:
+    def _kind_options(self, kind: str) -> tuple[RankingOption, ...]:
         """The weights a kind of user ("new" in the scenario, "active" there) chooses among: `ranking_options`, but
-        CO_SCALES for the active users where only the new users' term is damped (`co_shrink_new`)."""
+        CO_SCALES for the active users where only the new users' term is damped (`co_shrink_new`), and the pairs
+        of `co_own` for the active users only (a new user has no event in the scenario to read)."""
         options = self.ranking_options()
-        return options if kind == "new" or (self.co is not None and self.co.shrink) else CO_SCALES
+        weights = tuple(o for o in options if not isinstance(o, tuple))
+        if kind == "new":
+            return weights
+        return ((weights if self.co is not None and self.co.shrink else CO_SCALES)
+                + tuple(o for o in options if isinstance(o, tuple)))
 
-    def use_ranking_option(self, option: float) -> None:
-        """Every scenario's users, new there and active there, at the weight `option`."""
+    def use_ranking_option(self, option: RankingOption) -> None:
+        """Every scenario's users, new there and active there, at the weight `option` (a pair: c, and the active
+        users' own-scenario part at w; a weight alone: that part at 0)."""
         assert self.co_scale is not None
-        self.co_scale.fill_(option)
+        c, w = option if isinstance(option, tuple) else (option, 0.0)
+        self.co_scale.fill_(c)
+        if self.co is not None and self.co.own_weight is not None:
+            self.co.own_weight.fill_(w)
 
-    def settle_ranking(self, ndcg: dict[float, dict[int, dict[str, Any]]], scenario_names: Sequence[str]
+    def _use_choice(self, s: int, kind: int, chosen: Any) -> None:
+        """Scenario s's choice for a kind of user (0 new, 1 active): `co_scale[s, kind]`, and for the active users
+        `co_own`'s weight (a pair's w, else 0). `chosen` as a record holds it: a weight, or a pair as a list."""
+        assert self.co_scale is not None
+        c, w = (chosen[0], chosen[1]) if isinstance(chosen, (tuple, list)) else (chosen, 0.0)
+        self.co_scale[s, kind] = c
+        if kind == 1 and self.co is not None and self.co.own_weight is not None:
+            self.co.own_weight[s] = w
+
+    def settle_ranking(self, ndcg: dict[RankingOption, dict[int, dict[str, Any]]], scenario_names: Sequence[str]
                        ) -> dict[str, Any]:
         """`ndcg[option][s]`: scenario s's validation queries ranked at that weight, per query its "user", activity
         "group" (0 for a user with no training event in the scenario) and "ndcg@10". Per scenario and kind of user
@@ -657,14 +684,14 @@ class Mist(Model):
         kind's options (`_kind_options`)."""
         options = self.ranking_options()
         assert self.co_scale is not None and options
-        self.co_scale.fill_(options[0])
+        self.use_ranking_option(options[0])
         record: dict[str, Any] = {}
         for s in self.known_scenarios:
             by_kind = {}
             ranked = {option: ndcg[option][s] for option in options if s in ndcg.get(option, {})}
             for k, kind in enumerate(("new", "active")):
                 mine_options = self._kind_options(kind)
-                values: dict[float, np.ndarray] = {option: np.zeros(0) for option in mine_options}
+                values: dict[RankingOption, np.ndarray] = {option: np.zeros(0) for option in mine_options}
                 users = np.zeros(0, dtype=np.int64)
                 if ranked:  # the same queries under every option (choose_on_ranking's seeded sample)
                     group = next(iter(ranked.values()))["group"]
@@ -672,7 +699,7 @@ class Mist(Model):
                     values = {o: q["ndcg@10"][mine] for o, q in ranked.items() if o in mine_options}
                     users = next(iter(ranked.values()))["user"][mine]
                 choice = co_weight_choice(values, users)
-                self.co_scale[s, k] = choice["chosen"]
+                self._use_choice(s, k, choice["chosen"])
                 by_kind[kind] = choice
             record[scenario_names[s - 1]] = by_kind
         return {"co_scale": record}
@@ -727,7 +754,8 @@ class Mist(Model):
                     self.tilt_ranked[s] = False
             kept = tilted if keep else untilted
             if kept is not None:
-                self.co_scale[s, 0], self.co_scale[s, 1] = kept["new"]["chosen"], kept["active"]["chosen"]
+                self._use_choice(s, 0, kept["new"]["chosen"])
+                self._use_choice(s, 1, kept["active"]["chosen"])
                 co[name] = kept
         return {"co_scale": co, "prior_tilt_guard": guard}
 
@@ -991,6 +1019,14 @@ class Mist(Model):
         """Fits, on the training rows before training, the item prior (`item_prior`) and `co_items`' table."""
         self.setup_chunks([rows])
 
+    def refit_co_table(self, rows: IndexedRows) -> None:
+        """A loaded run's `co_items` table made again from its training rows at this model's depth, where it was
+        saved shallower (a run trained without `co_own`, loaded with it: benchmarks/rechoose.py --settings
+        co_own=auto); the saved places must come first in it (CoItems.refit). Nothing else changes."""
+        assert self.co is not None
+        liked = rows.label > 0
+        self.co.refit([(rows.user[liked], rows.item[liked])])
+
     def setup_chunks(self, chunks: Iterable[IndexedRows]) -> None:
         """`setup` from the training rows a chunk at a time (streamed training: a shard at a time): the prior is a
         sum over the rows (ItemCounts); `co_items`' table keeps the positives' (user, item) pairs, 16 bytes each,
@@ -1145,6 +1181,8 @@ class Mist(Model):
         (`co_scale` is the term's weight alone)."""
         options = self.ranking_options()
         catalogue = MistCatalogue(self, items) if supports_catalogue(self) else None
+        if self.co is not None and self.co.own_weight is not None:
+            self.co.own_weight.zero_()  # the term below without its own-scenario part, which `own` holds apart
 
         def score(queries: Batch, columns: torch.Tensor | None = None) -> list[torch.Tensor]:
             with torch.no_grad():
@@ -1152,13 +1190,31 @@ class Mist(Model):
                     rest, co = catalogue.parts(queries, columns)
                 else:
                     rest, co = self._crossed_parts(queries, items if columns is None else items.subset(columns))
+                chosen = items.item if columns is None else items.item[columns]
+                own = self._own_part(queries, chosen) if any(isinstance(o, tuple) for o in options) else None
             assert co is not None, "options without co_items' term"
-            chosen = items.item if columns is None else items.item[columns]
             # `ranking_scores` for every weight, the refused tilt's term made once and subtracted as it does
             term = self._refused_tilt(queries.scenario, chosen, queries)
-            return [self._exposed_order(rest + co * c if term is None else rest + co * c - term, queries.scenario,
-                                        chosen) for c in options]
+            out = []
+            for option in options:
+                if isinstance(option, tuple):  # `co_own`: c * (cross + w * own)
+                    assert own is not None
+                    logits = rest + (co + own * option[1]) * option[0]
+                else:
+                    logits = rest + co * option
+                out.append(self._exposed_order(logits if term is None else logits - term, queries.scenario, chosen))
+            return out
         return score
+
+    def _own_part(self, queries: Batch, items: torch.Tensor) -> torch.Tensor:
+        """(U, C) `co_own`'s part of `co_items`' term against the candidate items `items` (C,) at the weight 1: each
+        active row's liked events of its own scenario through the whole table (0 for a new user's rows), by the
+        catalogue's scatter (U x n_items, not U x C x L)."""
+        assert self.co is not None
+        liked = queries.hist_mask & (queries.hist_labels > 0)
+        columns = self.co.scatter(queries.hist_items, queries.hist_scenarios, liked, queries.scenario, self.n_items,
+                                  self.mix, self._co_new(queries.scenario, queries.activity), own_part=True)
+        return columns.index_select(1, items)
 
     def _score_crossed(self, queries: Batch, items: Batch) -> torch.Tensor:
         """The general path of `score_candidates` (any top, scenario mixes; the exported graph's): `_crossed_parts`
@@ -1215,11 +1271,11 @@ class Mist(Model):
 
 def _chosen_ndcg(choice: dict[str, Any]) -> float:
     """A `co_weight_choice` record's validation NDCG@10 at the weight it chose (NaN without queries)."""
-    value = choice["valid_ndcg@10"][f"{choice['chosen']:g}"]
+    value = choice["valid_ndcg@10"][option_key(choice["chosen"])]
     return float("nan") if value is None else float(value)
 
 
-def co_weight_choice(values: dict[float, np.ndarray], users: np.ndarray) -> dict[str, Any]:
+def co_weight_choice(values: dict[RankingOption, np.ndarray], users: np.ndarray) -> dict[str, Any]:
     """`co_scale: auto`'s rule for one kind of user in one scenario: `values[option]` the validation queries'
     NDCG@10 at each weight (CO_SCALES' order, the trained state first; the same queries, of `users`, under every
     weight). With at least MIN_CHOICE_QUERIES queries, the weight with the highest mean (the earlier on a tie; NaN
@@ -1235,8 +1291,20 @@ def co_weight_choice(values: dict[float, np.ndarray], users: np.ndarray) -> dict
             best = option
     test = None if best == options[0] else paired_bootstrap_mean(values[best], values[options[0]], users)
     chosen = best if test is not None and test["p_value"] < CO_CHOICE_P / (len(options) - 1) else options[0]
-    return {"valid_ndcg@10": {f"{o:g}": v for o, v in means.items()}, "queries": n, "best": best,
-            "p_value": None if test is None else test["p_value"], "chosen": chosen}
+    return {"valid_ndcg@10": {option_key(o): v for o, v in means.items()}, "queries": n, "best": _recorded(best),
+            "p_value": None if test is None else test["p_value"], "chosen": _recorded(chosen)}
+
+
+def option_key(option: Any) -> str:
+    """A `co_scale: auto` option as its record names it: the weight c ("0.5"), or `co_own`'s pair ("0.5+own4")."""
+    if isinstance(option, (tuple, list)):
+        return f"{option[0]:g}+own{option[1]:g}"
+    return f"{option:g}"
+
+
+def _recorded(option: RankingOption) -> float | list[float]:
+    """An option as a record holds it (JSON): a weight, or a pair as a list."""
+    return list(option) if isinstance(option, tuple) else option
 
 
 @dataclass

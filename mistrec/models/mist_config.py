@@ -9,7 +9,8 @@ from mistrec.errors import ConfigError
 from mistrec.features.scenario_text import NEW_SCENARIO_MODES, TEXT_ENCODERS
 from mistrec.models.base import ModelConfig
 
-__all__ = ["ACTIVITY_BOUNDS", "COLD_SCALES", "CO_CHOICE_P", "CO_CHOICE_QUERIES", "CO_SCALES", "CO_SCALES_DAMPED",
+__all__ = ["ACTIVITY_BOUNDS", "COLD_SCALES", "CO_CHOICE_P", "CO_CHOICE_QUERIES", "CO_OWN_WEIGHTS", "CO_SCALES",
+           "CO_SCALES_DAMPED",
            "MIN_CHOICE_QUERIES", "MIN_CHOICE_ROWS", "MistConfig"]
 
 ACTIVITY_BOUNDS = (1, 3, 6, 21)  # activity buckets 0, 1-2, 3-5, 6-20, >20 (as mistrec.eval.activity's groups)
@@ -25,6 +26,9 @@ CO_SCALES = (1.0, 0.5, 0.25, 0.0)  # `co_scale: auto`'s weights of `co_items`' t
 # negatives, and the damped term's scale that ranks best is larger than that fit's (on the Amazon pairs' validation
 # rankings 2-4 times; docs/benchmarks.md, "co_items' cosines damped by the users a pair rests on")
 CO_SCALES_DAMPED = (2.0, 3.0, 4.0)
+# `co_own: auto`'s weights of the active users' own-scenario part of `co_items`' term (logit units per unit of cosine),
+# tried with each non-zero weight of CO_SCALES: the pair (c, w) scores the term c * (cross + w * own)
+CO_OWN_WEIGHTS = (1.0, 2.0, 4.0, 8.0, 16.0)
 # `co_scale: auto` ranks at most this many validation queries a scenario (a seeded sample, ranked under every
 # weight), and chooses for a kind of user (new in the scenario, active there) only with at least
 # MIN_CHOICE_QUERIES of that kind's queries among them; with fewer the trained state stays
@@ -211,6 +215,16 @@ class MistConfig(ModelConfig):
     # for those users. None: all `co_items` (docs/models.md, "co_items"; docs/benchmarks.md, "The depth for the
     # active users only")
     co_items_new: int | None = None
+    # "auto": in evaluation, a row of a user active in the row's scenario also reads their liked events of that
+    # scenario (which `co_scope: cross` leaves out), through each item's `co_own_items` nearest items (the table is
+    # fitted that deep; training, the new users' rows and every other-scenario event read the first `co_items`
+    # places, bit for bit as without it), weighted per scenario by w chosen with `co_scale`'s weight c for the active
+    # users on the validation ranking among CO_OWN_WEIGHTS (c * (cross + w * own); w 0 unless it beats the trained
+    # state by more than the sample's noise, CO_CHOICE_P). Needs `co_scope: cross` and `co_scale: auto`. "off": none
+    # (docs/models.md, "co_own"; docs/benchmarks.md, "The active users' own scenario, read in evaluation")
+    co_own: Literal["off", "auto"] = "off"
+    # the places of each item's table `co_own` reads (the table's depth with it)
+    co_own_items: int = 500
     # how many times faster than the rest the term's weights W learn in the first epoch (W = co_gain * fast +
     # weight, `fast` learning for one epoch of rows; mist_cooc.py)
     co_gain: float = 20.0
@@ -302,6 +316,14 @@ class MistConfig(ModelConfig):
             raise ConfigError(f"The 'blank_rows' parameter of MistConfig must be in [0, 1). Got {self.blank_rows}.")
         if self.co_items < 0:
             raise ConfigError(f"The 'co_items' parameter of MistConfig must be >= 0 (0: off). Got {self.co_items}.")
+        if self.co_own == "auto" and self.co_items:
+            if self.co_scope != "cross" or self.co_scale != "auto":
+                raise ConfigError("The 'co_own' parameter of MistConfig is auto: it needs co_scope: cross (with all, W "
+                                  f"reads the own scenario's events already; got {self.co_scope}) and co_scale: auto "
+                                  f"(its weight is chosen with co_scale's; got {self.co_scale}).")
+            if self.co_own_items < self.co_items:
+                raise ConfigError(f"The 'co_own_items' parameter of MistConfig must be >= co_items ({self.co_items}). "
+                                  f"Got {self.co_own_items}.")
         if self.co_items_new is not None and self.co_items and not 1 <= self.co_items_new <= self.co_items:
             raise ConfigError(f"The 'co_items_new' parameter of MistConfig must be between 1 and co_items "
                               f"({self.co_items}), or None for all of them. Got {self.co_items_new}.")

@@ -12,7 +12,11 @@ taken by one user each, by the same user, have a cosine of 1), kept for each ite
 that similarity), and W (S, S) learned with the rest of the model (zero at the start). With `shrink_new` a row whose
 user is new in the row's scenario is scored with that lambda instead, in evaluation (the callers pass `new`), and
 with `k_new` < k such a row reads only each item's first `k_new` places of the table (the `k_new` nearest: the table
-a fit with k = `k_new` keeps, as the order is the same). The
+a fit with k = `k_new` keeps, as the order is the same). With `k_read` < k every row reads the first `k_read` places
+(training, and each event in evaluation), and with `own_rows` a row of a user active in its scenario also reads, in
+evaluation, its liked events of the row's own scenario through all k places, weighted by `own_weight[t]` instead of
+W (held at 0 with `cross_only`): a deeper, within-scenario item-to-item part that training never sees and that
+mist's `co_own: auto` weighs on the validation ranking. The
 term joins the logit beside the item terms. Why: on the Amazon pairs a cold user's other-domain items say, through
 the users who took both, which target items follow, far more than a learned embedding of items seen by 1-3 users
 can (benchmarks/cdr_knn_probe.py, docs/benchmarks.md); this is that signal as a term each of whose parts is one
@@ -56,17 +60,25 @@ class CoItems(nn.Module):
     nbr: torch.Tensor  # (n_items, k) long: the neighbours' model indices (0: none)
     count: torch.Tensor  # (n_items, k) float: users with a training positive on both
     users: torch.Tensor  # (n_items,) float: users with a training positive on the item
+    own_weight: torch.Tensor | None  # (n_scenarios,) `own_rows`' weight of an active row's own scenario's events
 
     seen: torch.Tensor  # () long: training rows the term has scored (as BatchNorm's num_batches_tracked)
     fast_rows: torch.Tensor  # () long: the training rows of one epoch (0: the fast part never stops)
 
     def __init__(self, n_items: int, n_scenarios: int, k: int, cross_only: bool = False, gain: float = 20.0,
-                 shrink: float = 0.0, shrink_new: float | None = None, k_new: int | None = None) -> None:
+                 shrink: float = 0.0, shrink_new: float | None = None, k_new: int | None = None,
+                 k_read: int | None = None, own_rows: bool = False) -> None:
         super().__init__()
-        self.k = k
-        # the places of each item's table a row (in evaluation) whose user is new in the row's scenario reads, the
-        # first (nearest) ones (`co_items_new`); k: all
-        self.k_new = k if k_new is None else min(int(k_new), k)
+        self.k = k  # the table's places an item (its k nearest items)
+        # the places every row reads, the first (nearest) ones: in training, and in evaluation but for `own_rows`'
+        # events (`co_items` where `co_own_items` makes the table deeper); k: all
+        self.k_read = k if k_read is None else min(int(k_read), k)
+        # ... a row (in evaluation) whose user is new in the row's scenario (`co_items_new`); `k_read`: as every row
+        self.k_new = self.k_read if k_new is None else min(int(k_new), k)
+        # in evaluation, a row of a user active in its scenario also reads its own scenario's liked events through
+        # all k places, weighted by `own_weight` (`co_own`); training never does
+        self.own_rows = own_rows
+        self.register_buffer("own_weight", torch.zeros(n_scenarios) if own_rows else None)
         # lambda of the damping c / (c + lambda) of each pair's cosine (0: none); part of the model's config, so a
         # saved run is scored with the similarity it was trained with
         self.shrink = float(shrink)
@@ -93,8 +105,20 @@ class CoItems(nn.Module):
         # item * n_items + neighbour, (U, L, C) lookups of log2(n_items k) steps (`_sorted`)
         self.graph = False
         self._cache: tuple[tuple[int, int, int], torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        # the places a loaded table held where it was saved shallower than k (None: as deep as this one)
+        self.saved_places: int | None = None
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        saved = state_dict.get(prefix + "nbr")
+        if saved is not None and saved.shape[0] == self.nbr.shape[0] and saved.shape[1] < self.k:
+            # a table saved shallower than this one (a run loaded with a deeper `co_own_items`): its places padded
+            # with none; `refit` makes the rest from the training rows (benchmarks/rechoose.py does)
+            pad = self.k - saved.shape[1]
+            state_dict[prefix + "nbr"] = torch.nn.functional.pad(saved, (0, pad))
+            state_dict[prefix + "count"] = torch.nn.functional.pad(state_dict[prefix + "count"], (0, pad))
+            self.saved_places = int(saved.shape[1])
+        if self.own_weight is not None and prefix + "own_weight" not in state_dict:
+            state_dict[prefix + "own_weight"] = torch.zeros_like(self.own_weight)  # saved without `co_own`: 0
         if prefix + "fast" not in state_dict and prefix + "weight" in state_dict:
             # saved before the weights had two parts (2026-12-03): `weight` was W / gain, learned at the gain
             old = state_dict[prefix + "weight"]
@@ -151,6 +175,22 @@ class CoItems(nn.Module):
         self.fast_rows.fill_(rows)
         self.seen.zero_()
 
+    def refit(self, pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> None:
+        """A loaded table made again at this depth from the same training positives (`fit`'s), the training
+        counters kept; its first places must be the saved ones (one order), else ValueError: the rows are not the
+        ones the run was trained on."""
+        nbr, count = self.nbr.clone(), self.count.clone()
+        seen, fast_rows = self.seen.clone(), self.fast_rows.clone()
+        self.fit(pairs)
+        kept = self.saved_places if self.saved_places is not None else self.k
+        if not (torch.equal(self.nbr[:, :kept], nbr[:, :kept]) and torch.equal(self.count[:, :kept], count[:, :kept])):
+            self.nbr.copy_(nbr)
+            self.count.copy_(count)
+            raise ValueError("co_items' table made again from these training rows does not begin with the saved one")
+        self.seen.copy_(seen)
+        self.fast_rows.copy_(fast_rows)
+        self.saved_places = None
+
     def _cosine(self, count: torch.Tensor, n_h: torch.Tensor, n_j: torch.Tensor, own: torch.Tensor | None,
                 new: torch.Tensor | None = None) -> torch.Tensor:
         """c / sqrt(n_h n_j), times c / (c + shrink) with a shrink, broadcast; `own` (bool, broadcastable): the row's
@@ -170,26 +210,52 @@ class CoItems(nn.Module):
         lam = torch.where(new, self.shrink_new, self.shrink).to(self.count.dtype)
         return lam.view(-1, *([1] * (dims - 1)))
 
-    def _cosines(self, items: torch.Tensor, own: torch.Tensor | None, new: torch.Tensor | None = None
-                 ) -> torch.Tensor:
-        """(..., k) cosines of `items` (...) with their neighbours; `own` (...), `new` (U,): as `_cosine`, and a new
-        row's places past `k_new` 0."""
+    def _cosines(self, items: torch.Tensor, own: torch.Tensor | None, new: torch.Tensor | None = None,
+                 limit: torch.Tensor | None = None) -> torch.Tensor:
+        """(..., k) cosines of `items` (...) with their neighbours; `own` (...), `new` (U,): as `_cosine`; `limit`
+        (...): the places each reads (`_limits`), the rest 0."""
         cos = self._cosine(self.count[items], self.users[items].unsqueeze(-1), self.users[self.nbr[items]],
                            None if own is None else own.unsqueeze(-1), new)
-        if new is None or self.k_new >= self.k:
+        if limit is None:
             return cos
-        far = torch.arange(self.k, device=cos.device) >= self.k_new  # (k,) the places a new row does not read
-        return cos.masked_fill(new.view(-1, *([1] * (cos.dim() - 1))) & far, 0.0)
+        return cos.masked_fill(torch.arange(self.k, device=cos.device) >= limit.unsqueeze(-1), 0.0)
 
-    def _reads(self, scenario: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor) -> torch.Tensor:
+    def _limits(self, scenario: torch.Tensor, hist_scenarios: torch.Tensor, new: torch.Tensor | None
+                ) -> torch.Tensor | None:
+        """(U, L) the places of its item's table each event reads: `k_read` (training: `new` None), `k_new` in the
+        rows of users new in the row's scenario, and with `own_rows` all k for an active row's events of its own
+        scenario; None where every event reads every place."""
+        if min(self.k_read, self.k_new) >= self.k:
+            return None
+        if new is None:
+            return torch.full_like(hist_scenarios, self.k_read)
+        row = torch.where(new, self.k_new, self.k_read).to(hist_scenarios.dtype)  # (U,)
+        limit = row.unsqueeze(1).expand_as(hist_scenarios)
+        if self.own_rows:
+            limit = torch.where(self._own_events(scenario, hist_scenarios, new), self.k, limit)
+        return limit
+
+    def _own_events(self, scenario: torch.Tensor, hist_scenarios: torch.Tensor, new: torch.Tensor | None
+                    ) -> torch.Tensor:
+        """(U, L) bool: with `own_rows`, in evaluation (`new` given), the events of an active row's own scenario."""
+        if not self.own_rows or new is None:
+            return torch.zeros_like(hist_scenarios, dtype=torch.bool)
+        return (hist_scenarios == scenario.unsqueeze(1)) & ~new.unsqueeze(1)
+
+    def _reads(self, scenario: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
+               new: torch.Tensor | None = None) -> torch.Tensor:
         """(U, L) the events the term reads: the liked ones, and with `cross_only` only those of another scenario
-        than the row's (a scenario described after training included: its own logged events are not read)."""
-        return liked & (hist_scenarios != scenario.unsqueeze(1)) if self.cross_only else liked
+        than the row's (a scenario described after training included: its own logged events are not read), but
+        with `own_rows` in evaluation (`new` given) an active row's own scenario's too."""
+        if not self.cross_only:
+            return liked
+        return liked & ((hist_scenarios != scenario.unsqueeze(1)) | self._own_events(scenario, hist_scenarios, new))
 
     def event_weights(self, scenario: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
-                      mix: torch.Tensor | None = None) -> torch.Tensor:
+                      mix: torch.Tensor | None = None, new: torch.Tensor | None = None) -> torch.Tensor:
         """(U, L): W[t, s_l] for each liked event (0 for the rest, and with `cross_only` for events of the row's own
-        scenario). `mix` (S', S): mist's step 6, scenarios described after training read as a mix of the trained
+        scenario), but `own_weight[t]` for an active row's own scenario's events with `own_rows` in evaluation
+        (`new` given). `mix` (S', S): mist's step 6, scenarios described after training read as a mix of the trained
         ones (W's rows and columns mixed, as the transfer bias's); without it a target past the table reads the mean
         of the trained rows."""
         w = self.matrix()
@@ -200,7 +266,13 @@ class CoItems(nn.Module):
         known = scenario < w.shape[0]
         rows = torch.where(known.unsqueeze(1), w.index_select(0, scenario.clamp_max(w.shape[0] - 1)),
                            w.mean(0, keepdim=True))  # (U, S)
-        return rows.gather(1, hist_scenarios.clamp_max(w.shape[1] - 1)) * self._reads(scenario, hist_scenarios, liked)
+        weights = rows.gather(1, hist_scenarios.clamp_max(w.shape[1] - 1))
+        if self.own_rows and new is not None:
+            assert self.own_weight is not None
+            own = torch.where(known, self.own_weight.index_select(0, scenario.clamp_max(len(self.own_weight) - 1)),
+                              torch.zeros((), dtype=weights.dtype))  # (U,) a scenario past the table: none
+            weights = torch.where(self._own_events(scenario, hist_scenarios, new), own.unsqueeze(1), weights)
+        return weights * self._reads(scenario, hist_scenarios, liked, new)
 
     def _sorted(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The table as sorted keys item * n_items + neighbour (n_items * k,), the co-counts in their order and each
@@ -215,12 +287,12 @@ class CoItems(nn.Module):
         return self._cache[1], self._cache[2], self._cache[3]
 
     def pair_cosines(self, hist_items: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None,
-                     new: torch.Tensor | None = None) -> torch.Tensor:
+                     new: torch.Tensor | None = None, limit: torch.Tensor | None = None) -> torch.Tensor:
         """(U, C, L) cos(h_l, j) of U histories (U, L) and candidates (U, C) or (1, C), 0 where j is not among h_l's
         kept neighbours; `own` (U, L) bool: the row's user is counted in both, and is left out; `new` (U,) bool: the
-        rows damped by `shrink_new` and read to `k_new` places."""
+        rows damped by `shrink_new`; `limit` (U, L): the places each event reads (`_limits`)."""
         if self.graph:
-            cos = self._cosines(hist_items, own, new)  # (U, L, k)
+            cos = self._cosines(hist_items, own, new, limit)  # (U, L, k)
             match = self.nbr[hist_items].unsqueeze(1) == candidates[:, :, None, None]  # (U, C, L, k)
             return (match * cos.unsqueeze(1)).sum(-1)
         keys, counts, places = self._sorted()
@@ -228,42 +300,56 @@ class CoItems(nn.Module):
         query = (hist_items.unsqueeze(1) * n + candidates.unsqueeze(-1)).contiguous()  # (U, C, L)
         at = torch.searchsorted(keys, query).clamp_max(len(keys) - 1)
         found = keys[at] == query
-        if new is not None and self.k_new < self.k:  # a new row's match past its places is none
-            found &= ~(new.view(-1, 1, 1) & (places[at] >= self.k_new))
+        if limit is not None:  # a match past the places its event reads is none
+            found &= places[at] < limit.unsqueeze(1)
         count = torch.where(found, counts[at], 0.0)
         return self._cosine(count, self.users[hist_items].unsqueeze(1), self.users[candidates].unsqueeze(-1),
                             None if own is None else own.unsqueeze(1), new)
 
+    def _weights(self, scenario: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
+                 mix: torch.Tensor | None, new: torch.Tensor | None, own_part: bool) -> torch.Tensor:
+        """(U, L): `event_weights`, or with `own_part` 1 for each liked event of an active row's own scenario that
+        `own_rows` reads (a trained scenario's) and 0 for the rest: that part of the term at `own_weight` 1."""
+        if not own_part:
+            return self.event_weights(scenario, hist_scenarios, liked, mix, new)
+        known = (scenario < self.fast.shape[0]).unsqueeze(1)
+        return (liked & known & self._own_events(scenario, hist_scenarios, new)).to(self.count.dtype)
+
     def per_event(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
                   scenario: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None = None,
-                  mix: torch.Tensor | None = None, new: torch.Tensor | None = None) -> torch.Tensor:
+                  mix: torch.Tensor | None = None, new: torch.Tensor | None = None, own_part: bool = False
+                  ) -> torch.Tensor:
         """(U, C, L) each event's part of the term of U histories (U, L) against candidates (U, C) or (1, C), in
         logit units (what explanations show); `own` (U,): the rows are training positives (leave-one-out, see the
         module); `mix`: as `event_weights`; `new` (U,) bool: the rows' users new in the row's scenario (evaluation:
-        damped by `shrink_new`)."""
-        if self.cross_only and not self.graph and not bool(self._reads(scenario, hist_scenarios, liked).any()):
+        damped by `shrink_new`, read to `k_new` places; the active rows' own scenario's events read with
+        `own_rows`); `own_part`: only those events' part, at `own_weight` 1 (`_weights`)."""
+        if self.cross_only and not self.graph and not bool(self._reads(scenario, hist_scenarios, liked, new).any()):
             # no event reaches the term (a platform whose users stay in one scenario): no lookup
             return self.count.new_zeros(len(hist_items), candidates.shape[1], hist_items.shape[1])
-        cos = self.pair_cosines(hist_items, candidates, None if own is None else own.unsqueeze(1) & liked, new)
-        return cos * self.event_weights(scenario, hist_scenarios, liked, mix).unsqueeze(1)
+        cos = self.pair_cosines(hist_items, candidates, None if own is None else own.unsqueeze(1) & liked, new,
+                                self._limits(scenario, hist_scenarios, new))
+        return cos * self._weights(scenario, hist_scenarios, liked, mix, new, own_part).unsqueeze(1)
 
     def term(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
              scenario: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None = None,
-             mix: torch.Tensor | None = None, new: torch.Tensor | None = None) -> torch.Tensor:
+             mix: torch.Tensor | None = None, new: torch.Tensor | None = None, own_part: bool = False
+             ) -> torch.Tensor:
         """(U, C): `per_event` summed over the history. In the exported graph (evaluation: no `own`) through `scatter`,
         each event's k neighbours added into one row of n_items and the candidates' columns read: comparing C
         candidates with L x k neighbours, (U, C, L, k), would take gigabytes for a catalogue of 100,000 items."""
         if self.graph and own is None:
-            columns = self.scatter(hist_items, hist_scenarios, liked, scenario, self.nbr.shape[0], mix, new)
+            columns = self.scatter(hist_items, hist_scenarios, liked, scenario, self.nbr.shape[0], mix, new, own_part)
             return columns.gather(1, candidates.expand(len(hist_items), -1))
-        return self.per_event(hist_items, hist_scenarios, liked, scenario, candidates, own, mix, new).sum(-1)
+        return self.per_event(hist_items, hist_scenarios, liked, scenario, candidates, own, mix, new,
+                              own_part).sum(-1)
 
     def scatter(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
                 scenario: torch.Tensor, n_items: int, mix: torch.Tensor | None = None,
-                new: torch.Tensor | None = None) -> torch.Tensor:
+                new: torch.Tensor | None = None, own_part: bool = False) -> torch.Tensor:
         """(U, n_items) terms of U histories against every item, by adding each event's neighbours' cosines into
-        the item's column (a catalogue's scores are its columns); `new`: as `per_event`."""
-        weights = self.event_weights(scenario, hist_scenarios, liked, mix)
-        cos = self._cosines(hist_items, None, new) * weights.unsqueeze(-1)
+        the item's column (a catalogue's scores are its columns); `new`, `own_part`: as `per_event`."""
+        weights = self._weights(scenario, hist_scenarios, liked, mix, new, own_part)
+        cos = self._cosines(hist_items, None, new, self._limits(scenario, hist_scenarios, new)) * weights.unsqueeze(-1)
         out = cos.new_zeros(len(hist_items), n_items)
         return out.scatter_add_(1, self.nbr[hist_items].flatten(1), cos.flatten(1))

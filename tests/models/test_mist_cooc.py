@@ -507,3 +507,165 @@ def test_a_run_saved_before_co_shrink_new_loads_as_it_was_scored(prepared: Path,
     assert old.co.shrink_new == old.co.shrink == 0.0
     settled, _, _ = load_run(tmp_path / "run", settings={"co_shrink_new": 3.0})  # benchmarks/rechoose.py --settings
     assert settled.co.shrink_new == 3.0
+
+
+def test_own_rows_read_the_active_rows_own_scenario_deeper_and_nothing_else() -> None:
+    # `k_read` < k with `own_rows`: training and every row's other-scenario events read the table as one fitted to
+    # k_read places would (bit for bit); in evaluation an active row's own scenario's liked events read all k places
+    # at `own_weight`; a new user's row none of them; every path agrees, and `own_part` is that part at weight 1
+    rng = np.random.default_rng(11)
+    users, items = rng.integers(0, 30, 1500), rng.integers(1, 60, 1500)
+    shallow = CoItems(n_items=60, n_scenarios=3, k=5, cross_only=True)
+    deep = CoItems(n_items=60, n_scenarios=3, k=20, cross_only=True, k_read=5, own_rows=True)
+    shallow.fit([(users, items)])
+    deep.fit([(users, items)])
+    assert bool((deep.nbr[:, :5] == shallow.nbr).all())
+    with torch.no_grad():
+        w = torch.randn(3, 3)
+        shallow.weight.copy_(w)
+        deep.weight.copy_(w)
+    hist = torch.from_numpy(rng.integers(0, 60, (6, 9)))
+    scen = torch.from_numpy(rng.integers(1, 3, (6, 9)))
+    liked = torch.from_numpy(rng.random((6, 9)) < 0.8)
+    target, new = torch.tensor([1, 2, 1, 2, 1, 2]), torch.tensor([True, False, False, True, False, False])
+    cand = torch.arange(60).unsqueeze(0).expand(6, -1)
+    own_rows = torch.tensor([True, True, True, True, True, True])  # leave-one-out rows, as training positives
+    # training (no `new`): as the shallow table, bit for bit, on the binary search and on the graph's comparison
+    for graph in (False, True):
+        shallow.graph = deep.graph = graph
+        assert torch.equal(deep.per_event(hist, scen, liked, target, cand, own_rows),
+                           shallow.per_event(hist, scen, liked, target, cand, own_rows))
+    shallow.graph = deep.graph = False
+    # evaluation with own_weight 0: as the shallow table
+    torch.testing.assert_close(deep.per_event(hist, scen, liked, target, cand, new=new),
+                               shallow.per_event(hist, scen, liked, target, cand, new=new))
+    with torch.no_grad():
+        deep.own_weight.copy_(torch.tensor([0.0, 2.0, 3.0]))
+    got = deep.per_event(hist, scen, liked, target, cand, new=new)
+    own_event = (scen == target.unsqueeze(1)) & liked & ~new.unsqueeze(1)  # (U, L)
+    assert bool(own_event.any())
+    cross = shallow.per_event(hist, scen, liked, target, cand, new=new)
+    torch.testing.assert_close(got[~own_event.unsqueeze(1).expand_as(got)],
+                               cross[~own_event.unsqueeze(1).expand_as(got)])
+    # an own event's part: its cosine through all 20 places (the deep table read whole) times own_weight[t]
+    whole = CoItems(n_items=60, n_scenarios=3, k=20)
+    whole.load_state_dict({k: v for k, v in deep.state_dict().items() if k != "own_weight"})
+    cos = whole.pair_cosines(hist, cand, None)
+    want = cos * (own_event * deep.own_weight[target].unsqueeze(1)).unsqueeze(1)
+    mask = own_event.unsqueeze(1).expand_as(got)
+    torch.testing.assert_close(got[mask], want[mask])
+    assert bool((want[mask] != 0).any())
+    assert not torch.equal(cos[mask], shallow.pair_cosines(hist, cand, None)[mask])  # read deeper than 5 places
+    part = deep.per_event(hist, scen, liked, target, cand, new=new, own_part=True)
+    torch.testing.assert_close(part.sum(-1), (cos * own_event.unsqueeze(1)).sum(-1))
+    # the graph's comparison, the scatter (the exported graph's and the catalogue's) and own_part on each
+    deep.graph = True
+    torch.testing.assert_close(deep.per_event(hist, scen, liked, target, cand, new=new), got)
+    torch.testing.assert_close(deep.term(hist, scen, liked, target, cand, new=new), got.sum(-1))
+    torch.testing.assert_close(deep.term(hist, scen, liked, target, cand, new=new, own_part=True), part.sum(-1))
+    deep.graph = False
+    torch.testing.assert_close(deep.scatter(hist, scen, liked, target, 60, new=new).gather(1, cand), got.sum(-1))
+
+
+def test_a_shallower_saved_table_is_refitted_deeper_and_checked() -> None:
+    rng = np.random.default_rng(3)
+    users, items = rng.integers(0, 30, 900), rng.integers(1, 60, 900)
+    shallow = CoItems(n_items=60, n_scenarios=2, k=5, cross_only=True)
+    shallow.fit([(users, items)], rows=77)
+    deep = CoItems(n_items=60, n_scenarios=2, k=20, cross_only=True, k_read=5, own_rows=True)
+    deep.load_state_dict(shallow.state_dict())
+    assert deep.saved_places == 5 and bool((deep.nbr[:, 5:] == 0).all()) and float(deep.own_weight.abs().sum()) == 0
+    deep.refit([(users, items)])
+    fresh = CoItems(n_items=60, n_scenarios=2, k=20)
+    fresh.fit([(users, items)])
+    assert torch.equal(deep.nbr, fresh.nbr) and int(deep.fast_rows) == 77 and deep.saved_places is None
+    other = CoItems(n_items=60, n_scenarios=2, k=20, cross_only=True, k_read=5, own_rows=True)
+    other.load_state_dict(shallow.state_dict())
+    with pytest.raises(ValueError, match="does not begin with the saved one"):
+        other.refit([(rng.integers(0, 30, 900), rng.integers(1, 60, 900))])  # other rows: another table
+
+
+def test_co_own_is_checked_with_its_name() -> None:
+    from mistrec.errors import ConfigError
+    from mistrec.models.mist_config import MistConfig
+
+    with pytest.raises(ConfigError, match="co_own"):
+        MistConfig(co_own="auto", co_scope="all").validate()
+    with pytest.raises(ConfigError, match="co_own"):
+        MistConfig(co_own="auto", co_scale="off").validate()
+    with pytest.raises(ConfigError, match="co_own_items"):
+        MistConfig(co_own="auto", co_items=50, co_own_items=20).validate()
+    MistConfig(co_own="auto").validate()
+
+
+def test_co_own_trains_as_without_and_chooses_its_weight_on_the_ranking(prepared: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """mist with `co_own: auto`: the same weights score every training row and, at w = 0, every evaluation row as
+    without it; with w chosen the active users' rows move and the new users' do not; the ranking scorer's pair
+    (c, w) is what the model scores after `use_ranking_option((c, w))`, on the catalogue's path and the general
+    one; settle_ranking records and applies a pair."""
+    from mistrec.models import mist as mist_module
+    from mistrec.models.mist_config import CO_OWN_WEIGHTS, CO_SCALES
+
+    torch.manual_seed(0)
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    values = {"embedding_dim": 8, "co_items": 4, "co_shrink_new": 0.0}
+    plain = build_model("mist", enc.spec_, values)
+    plain.setup(enc.indexed(enc.rows(ds, "train")))
+    with torch.no_grad():
+        for p in plain.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        plain.co.weight.copy_(torch.rand_like(plain.co.weight) + 0.5)
+    deep = build_model("mist", enc.spec_, {**values, "co_own": "auto", "co_own_items": 16})
+    deep.load_state_dict(plain.state_dict())  # the saved table is 4 places: padded, then made again
+    assert deep.co.saved_places == 4
+    deep.refit_co_table(enc.indexed(enc.rows(ds, "train")))
+    assert deep.co.k == 16 and bool((deep.co.count[:, 4:] > 0).any())
+    b = enc.batch(enc.rows(ds, "test"), np.arange(64))
+    b = mist_module.Mist.made_new(b, torch.arange(64) % 4 == 0)
+    is_new = b.activity == 0
+    plain.train()
+    deep.train()
+    torch.manual_seed(1)
+    a = plain(b)
+    torch.manual_seed(1)
+    assert torch.equal(deep(b), a)  # training: bit for bit
+    plain.eval()
+    deep.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(deep(b), plain(b))  # w = 0
+        deep.use_ranking_option((1.0, 8.0))
+        moved = deep(b)
+        torch.testing.assert_close(moved[is_new], plain(b)[is_new])
+        assert not torch.allclose(moved[~is_new], plain(b)[~is_new])
+    assert deep._kind_options("new") == CO_SCALES
+    pairs = tuple((c, w) for c in CO_SCALES if c > 0 for w in CO_OWN_WEIGHTS)
+    assert deep._kind_options("active") == CO_SCALES + pairs
+    queries = b.subset(torch.cat([torch.nonzero(is_new).squeeze(1)[:3], torch.nonzero(~is_new).squeeze(1)[:5]]))
+    items = enc.item_batch(np.arange(1, enc.spec_.n_items))
+    scorer = deep.ranking_scorer(items)
+    columns = torch.tensor([0, 3, 7, 20])
+    with torch.no_grad():
+        scored, some = scorer(queries, None), scorer(queries, columns)
+        for option, got, part in zip(deep.ranking_options(), scored, some, strict=True):
+            deep.use_ranking_option(option)
+            want = deep.ranking_scores(deep(queries.cross(items)).view(len(queries), -1), queries.scenario,
+                                       items.item, queries)
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(part, want[:, columns], rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(deep.score_candidates(queries, items), deep._score_crossed(queries, items),
+                                       rtol=1e-4, atol=1e-5)
+    # the choice: the pair (0.5, 4) far ahead for the active users, the weight 1 kept for the new
+    monkeypatch.setattr(mist_module, "paired_bootstrap_mean", lambda a, b, users: {"p_value": 0.0})
+    n = 400
+    group = np.repeat([0, 2], n // 2)
+    ndcg = {o: {s: {"user": np.arange(n), "group": group,
+                    "ndcg@10": np.where(group > 0, 0.5 if o == (0.5, 4.0) else 0.1, 0.2 if o == 1.0 else 0.1)}
+                for s in deep.known_scenarios} for o in deep.ranking_options()}
+    record = deep.settle_ranking(ndcg, [f"s{s}" for s in range(1, enc.spec_.n_scenarios + 1)])["co_scale"]
+    for s, kinds in zip(deep.known_scenarios, record.values(), strict=True):
+        assert kinds["active"]["chosen"] == [0.5, 4.0] and kinds["active"]["valid_ndcg@10"]["0.5+own4"] == 0.5
+        assert kinds["new"]["chosen"] == 1.0 and "1+own1" not in kinds["new"]["valid_ndcg@10"]
+        assert float(deep.co_scale[s, 1]) == 0.5 and float(deep.co.own_weight[s]) == 4.0
+        assert float(deep.co_scale[s, 0]) == 1.0
