@@ -75,7 +75,8 @@ def test_mist_exports_with_its_scenario_routing_and_attention(mist_run: Path, pr
     ({"softmax_scope": "pool", "weights": "din", "top": "mlp", "cold_rate": False}, "anchor", 0.75),
     ({"self_attention_layers": 1, "null_interest": True, "scorer": "mlp", "polarity_pools": False,
       "user_per_scenario": True, "cold_rate": False}, "scale", 0.25),
-    ({"co_items": 5, "item_prior": True, "co_scale": "auto", "prior_tilt": "auto"}, "anchor", 0.5)])
+    ({"co_items": 5, "item_prior": True, "co_scale": "auto", "prior_tilt": "auto"}, "anchor", 0.5),
+    ({"co_items": 3, "co_own": "auto", "co_own_items": 12}, "rate", 0.75)])
 def test_the_ranking_graph_scores_as_score_candidates(values: dict, form: str, warm: float, prepared: Path,
                                                       tmp_path: Path) -> None:
     """rank.onnx (one query, C candidates) against the model's own full-catalogue scores, with queries of no
@@ -83,7 +84,7 @@ def test_the_ranking_graph_scores_as_score_candidates(values: dict, form: str, w
     "anchor", and "rate" on these logged labels), users with events in the scenario at a warm_scale of 1 or below,
     at another history length and number of candidates than the export's example; with `co_scale: auto` the
     item-to-item term weighted apart for new and active users; with the counted prior, new users' prior tilted
-    (`prior_tilt`)."""
+    (`prior_tilt`); with `co_own` the active rows' own scenario read through the deeper table."""
     from mistrec.eval.export import QUERY_INPUTS, RANK_INPUTS, export_rank
     from mistrec.features import FeatureEncoder
     from mistrec.models import build_model
@@ -113,6 +114,8 @@ def test_the_ranking_graph_scores_as_score_candidates(values: dict, form: str, w
         if model.co_scale is not None:
             model.co_scale[:, 0] = 0.5
             model.co_scale[:, 1] = 0.25
+        if model.co is not None and model.co.own_weight is not None:  # `co_own`: the active rows' own scenario
+            model.co.own_weight.fill_(2.0)
         if model.prior_tilt is not None:  # with the counted prior: new users' prior tilted by their history
             assert model.tilt_center is not None and not bool(torch.isnan(model.tilt_center))
             model.prior_tilt.fill_(0.2)
