@@ -326,6 +326,16 @@ def test_shrink_new_damps_the_new_users_rows_alike_on_every_path() -> None:
                                plain.per_event(hist, scen, liked, target, cand))
 
 
+def _assert_catalogue_paths_agree(model, b, is_new: torch.Tensor, enc) -> None:  # type: ignore[no-untyped-def]
+    """The catalogue's path and the general one score a few new and active users' queries as forward does."""
+    queries = b.subset(torch.cat([torch.nonzero(is_new).squeeze(1)[:3], torch.nonzero(~is_new).squeeze(1)[:3]]))
+    items = enc.item_batch(np.arange(1, enc.spec_.n_items))
+    with torch.no_grad():
+        want = model(queries.cross(items)).view(len(queries), -1)
+        torch.testing.assert_close(model.score_candidates(queries, items), want, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(model._score_crossed(queries, items), want, rtol=1e-4, atol=1e-5)
+
+
 def test_k_new_reads_a_new_users_rows_as_the_shallower_table_on_every_path() -> None:
     # `k_new`: rows of users new in their scenario scored as a table fitted with k = k_new (its first places are
     # the same items: one order), the other rows as the deep table is; the binary search, the comparison with every
@@ -408,20 +418,15 @@ def test_co_items_new_moves_only_new_users_scores_in_evaluation(prepared: Path) 
         new = cut._co_new(b.scenario, b.activity)
         term = cut.co.per_event(b.hist_items, b.hist_scenarios, liked, b.scenario, b.item.unsqueeze(1), None,
                                 cut.mix, new)[:, 0].sum(1)
-        nbr = deep.co.nbr.clone()
+        nbr, count = deep.co.nbr.clone(), deep.co.count.clone()
         deep.co.nbr[:, 2:] = 0  # the places past 2 pointing nowhere
         deep.co.count[:, 2:] = 0
         shallow = deep.co.per_event(b.hist_items, b.hist_scenarios, liked, b.scenario, b.item.unsqueeze(1), None,
                                     deep.mix, new)[:, 0].sum(1)
         deep.co.nbr.copy_(nbr)
+        deep.co.count.copy_(count)
         torch.testing.assert_close(term[is_new], shallow[is_new])
-    queries = b.subset(torch.cat([torch.nonzero(is_new).squeeze(1)[:3], torch.nonzero(~is_new).squeeze(1)[:3]]))
-    items = enc.item_batch(np.arange(1, enc.spec_.n_items))
-    with torch.no_grad():
-        torch.testing.assert_close(cut.score_candidates(queries, items),
-                                   cut(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(cut._score_crossed(queries, items),
-                                   cut(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
+    _assert_catalogue_paths_agree(cut, b, is_new, enc)
     cut.train()
     assert cut._co_new(b.scenario, b.activity) is None  # training: every row reads every place
     cut.eval()
@@ -462,13 +467,7 @@ def test_co_shrink_new_moves_only_new_users_scores_in_evaluation(prepared: Path,
     torch.testing.assert_close(got[is_new], want_new[is_new])
     torch.testing.assert_close(got[~is_new], want_active[~is_new])
     assert not torch.allclose(want_new[is_new], want_active[is_new])  # the damping moves the new users' scores
-    queries = b.subset(torch.cat([torch.nonzero(is_new).squeeze(1)[:3], torch.nonzero(~is_new).squeeze(1)[:3]]))
-    items = enc.item_batch(np.arange(1, enc.spec_.n_items))
-    with torch.no_grad():
-        torch.testing.assert_close(new_only.score_candidates(queries, items),
-                                   new_only(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(new_only._score_crossed(queries, items),
-                                   new_only(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
+    _assert_catalogue_paths_agree(new_only, b, is_new, enc)
     new_only.train()
     assert new_only._co_new(b.scenario, b.activity) is None
     new_only.eval()
