@@ -26,6 +26,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import co_matrix, mist_choosing, run_dirs_and_seeds, train_seconds, tried_weights
 
+from mistrec.models.mist import option_key  # a weight, or co_own's pair
+
 
 def one(root: Path, seed: int, weights: str | None = None) -> list[dict[str, Any]]:
     import torch
@@ -58,7 +60,7 @@ def one(root: Path, seed: int, weights: str | None = None) -> list[dict[str, Any
     chosen = choose_on_ranking(model, enc, ds)["co_scale"]
     seconds = time.perf_counter() - start
     trained = train_seconds(root, "mist", seed)
-    moved = sorted(f"{name} {kind} {rec['chosen']:g}" for name, kinds in chosen.items()
+    moved = sorted(f"{name} {kind} {option_key(rec['chosen'])}" for name, kinds in chosen.items()
                    for kind, rec in kinds.items() if rec["chosen"] != 1.0)
     print(f"{root.name} seed {seed}: {'moved ' + ', '.join(moved) if moved else 'every weight stays 1'} "
           f"({seconds:.1f} s, {queries['in full']} of {queries['screened']} queries past the screen; trained in "

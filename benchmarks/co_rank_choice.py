@@ -40,6 +40,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import THREADS, context, mist_choosing, ranking_at_10, write_json
 
+from mistrec.models.mist import option_key  # a weight, or co_own's pair
+
 COS = (1.0, 0.5, 0.25, 0.0)
 
 
@@ -220,7 +222,7 @@ def one_built(root: Path, seed: int, ds: Any, warm: bool, queries: dict[str, dic
                 {"user": q["user"], "ndcg@10": q["ndcg@10"]})
     moved = [f"{n} {k} {v:.4f} -> {test['chosen'][n][k]:.4f}" for n in names for k, v in test["1"][n].items()]
     print(f"seed {seed} chosen in {seconds:.0f} s: " + "; ".join(
-        f"{n} new {r['new']['chosen']:g} ({r['new']['queries']}), active {r['active']['chosen']:g} "
+        f"{n} new {option_key(r['new']['chosen'])} ({r['new']['queries']}), active {option_key(r['active']['chosen'])} "
         f"({r['active']['queries']})" for n, r in chosen.items()) + "; test " + ", ".join(moved), flush=True)
     return {"seed": seed, "chosen": chosen, "choice_seconds": seconds, "test": test, "chosen_from": "co_scale: auto"}
 
