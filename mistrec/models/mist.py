@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -662,7 +663,7 @@ class Mist(Model):
         """Every scenario's users, new there and active there, at the weight `option` (a pair: c, and the active
         users' own-scenario part at w; a weight alone: that part at 0)."""
         assert self.co_scale is not None
-        c, w = option if isinstance(option, tuple) else (option, 0.0)
+        c, w = _weights_of(option)
         self.co_scale.fill_(c)
         if self.co is not None and self.co.own_weight is not None:
             self.co.own_weight.fill_(w)
@@ -671,7 +672,7 @@ class Mist(Model):
         """Scenario s's choice for a kind of user (0 new, 1 active): `co_scale[s, kind]`, and for the active users
         `co_own`'s weight (a pair's w, else 0). `chosen` as a record holds it: a weight, or a pair as a list."""
         assert self.co_scale is not None
-        c, w = (chosen[0], chosen[1]) if isinstance(chosen, (tuple, list)) else (chosen, 0.0)
+        c, w = _weights_of(chosen)
         self.co_scale[s, kind] = c
         if kind == 1 and self.co is not None and self.co.own_weight is not None:
             self.co.own_weight[s] = w
@@ -1178,42 +1179,64 @@ class Mist(Model):
         """ChoosesOnRanking: scores query batches against `items` (or the rows `columns` of it) under every option
         of `ranking_options()` at once, (U, C) scores each, ordered as a ranking orders them (`ranking_scores`):
         `co_items`' term is computed once and added at each weight to the rest, which is the same for every weight
-        (`co_scale` is the term's weight alone)."""
+        (`co_scale` is the term's weight alone); with `co_own` its own-scenario part too, apart, so that a pair (c, w)
+        scores c * (cross + w * own) whatever w the model holds now. The model is not changed."""
         options = self.ranking_options()
         catalogue = MistCatalogue(self, items) if supports_catalogue(self) else None
-        if self.co is not None and self.co.own_weight is not None:
-            self.co.own_weight.zero_()  # the term below without its own-scenario part, which `own` holds apart
+        own_weight = None if self.co is None else self.co.own_weight
 
         def score(queries: Batch, columns: torch.Tensor | None = None) -> list[torch.Tensor]:
-            with torch.no_grad():
+            # `co` without the own-scenario part (`own` holds it apart), the model's weights put back after
+            with torch.no_grad(), self._without_own():
                 if catalogue is not None:
                     rest, co = catalogue.parts(queries, columns)
                 else:
                     rest, co = self._crossed_parts(queries, items if columns is None else items.subset(columns))
+            with torch.no_grad():
                 chosen = items.item if columns is None else items.item[columns]
-                own = self._own_part(queries, chosen) if any(isinstance(o, tuple) for o in options) else None
+                own = None if own_weight is None else self._own_part(queries, chosen, columns is None)
             assert co is not None, "options without co_items' term"
             # `ranking_scores` for every weight, the refused tilt's term made once and subtracted as it does
             term = self._refused_tilt(queries.scenario, chosen, queries)
             out = []
             for option in options:
-                if isinstance(option, tuple):  # `co_own`: c * (cross + w * own)
+                c, w = _weights_of(option)
+                if w:  # `co_own`'s pair
                     assert own is not None
-                    logits = rest + (co + own * option[1]) * option[0]
+                    logits = rest + (co + own * w) * c
                 else:
-                    logits = rest + co * option
+                    logits = rest + co * c
                 out.append(self._exposed_order(logits if term is None else logits - term, queries.scenario, chosen))
             return out
         return score
 
-    def _own_part(self, queries: Batch, items: torch.Tensor) -> torch.Tensor:
+    @contextmanager
+    def _without_own(self) -> Iterator[None]:
+        """`co_own`'s weights at 0 inside, as they were after (nothing without `co_own`)."""
+        own_weight = None if self.co is None else self.co.own_weight
+        if own_weight is None:
+            yield
+            return
+        held = own_weight.clone()
+        own_weight.zero_()
+        try:
+            yield
+        finally:
+            own_weight.copy_(held)
+
+    def _own_part(self, queries: Batch, items: torch.Tensor, whole: bool) -> torch.Tensor:
         """(U, C) `co_own`'s part of `co_items`' term against the candidate items `items` (C,) at the weight 1: each
-        active row's liked events of its own scenario through the whole table (0 for a new user's rows), by the
-        catalogue's scatter (U x n_items, not U x C x L)."""
+        active row's liked events of its own scenario through the whole table (0 for a new user's rows). `whole`
+        (the items are the catalogue): by the catalogue's scatter (U x n_items, not U x C x L); else per event
+        against the few candidates."""
         assert self.co is not None
         liked = queries.hist_mask & (queries.hist_labels > 0)
+        new = self._co_new(queries.scenario, queries.activity)
+        if not whole:
+            return self.co.term(queries.hist_items, queries.hist_scenarios, liked, queries.scenario,
+                                items.unsqueeze(0), mix=self.mix, new=new, own_part=True)
         columns = self.co.scatter(queries.hist_items, queries.hist_scenarios, liked, queries.scenario, self.n_items,
-                                  self.mix, self._co_new(queries.scenario, queries.activity), own_part=True)
+                                  self.mix, new, own_part=True)
         return columns.index_select(1, items)
 
     def _score_crossed(self, queries: Batch, items: Batch) -> torch.Tensor:
@@ -1300,6 +1323,14 @@ def option_key(option: Any) -> str:
     if isinstance(option, (tuple, list)):
         return f"{option[0]:g}+own{option[1]:g}"
     return f"{option:g}"
+
+
+def _weights_of(option: Any) -> tuple[float, float]:
+    """An option (or a record's choice) as its two weights: c of `co_items`' term and w of `co_own`'s part (0 for a
+    weight alone)."""
+    if isinstance(option, (tuple, list)):
+        return float(option[0]), float(option[1])
+    return float(option), 0.0
 
 
 def _recorded(option: RankingOption) -> float | list[float]:

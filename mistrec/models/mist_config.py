@@ -10,8 +10,7 @@ from mistrec.features.scenario_text import NEW_SCENARIO_MODES, TEXT_ENCODERS
 from mistrec.models.base import ModelConfig
 
 __all__ = ["ACTIVITY_BOUNDS", "COLD_SCALES", "CO_CHOICE_P", "CO_CHOICE_QUERIES", "CO_OWN_WEIGHTS", "CO_SCALES",
-           "CO_SCALES_DAMPED",
-           "MIN_CHOICE_QUERIES", "MIN_CHOICE_ROWS", "MistConfig"]
+           "CO_SCALES_DAMPED", "MIN_CHOICE_QUERIES", "MIN_CHOICE_ROWS", "MistConfig"]
 
 ACTIVITY_BOUNDS = (1, 3, 6, 21)  # activity buckets 0, 1-2, 3-5, 6-20, >20 (as mistrec.eval.activity's groups)
 COLD_SCALES = (1.0, 0.75, 0.5, 0.25, 0.0)  # `cold_scale: auto`'s choices, the trained state first (ties keep it)

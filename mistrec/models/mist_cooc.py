@@ -210,10 +210,19 @@ class CoItems(nn.Module):
         lam = torch.where(new, self.shrink_new, self.shrink).to(self.count.dtype)
         return lam.view(-1, *([1] * (dims - 1)))
 
+    def _check_fitted(self) -> None:
+        """A table loaded shallower than this one scores nothing until `refit` has made its other places: read as
+        it is, the deeper places would silently be none."""
+        if self.saved_places is not None:
+            raise ValueError(f"co_items' table was saved with {self.saved_places} places an item and this model reads "
+                             f"{self.k}: make the rest from the run's training rows first (Mist.refit_co_table, as "
+                             "benchmarks/rechoose.py does), or load the run without the deeper setting.")
+
     def _cosines(self, items: torch.Tensor, own: torch.Tensor | None, new: torch.Tensor | None = None,
                  limit: torch.Tensor | None = None) -> torch.Tensor:
         """(..., k) cosines of `items` (...) with their neighbours; `own` (...), `new` (U,): as `_cosine`; `limit`
         (...): the places each reads (`_limits`), the rest 0."""
+        self._check_fitted()
         cos = self._cosine(self.count[items], self.users[items].unsqueeze(-1), self.users[self.nbr[items]],
                            None if own is None else own.unsqueeze(-1), new)
         if limit is None:
@@ -295,6 +304,7 @@ class CoItems(nn.Module):
             cos = self._cosines(hist_items, own, new, limit)  # (U, L, k)
             match = self.nbr[hist_items].unsqueeze(1) == candidates[:, :, None, None]  # (U, C, L, k)
             return (match * cos.unsqueeze(1)).sum(-1)
+        self._check_fitted()
         keys, counts, places = self._sorted()
         n = self.nbr.shape[0]
         query = (hist_items.unsqueeze(1) * n + candidates.unsqueeze(-1)).contiguous()  # (U, C, L)

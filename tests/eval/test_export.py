@@ -121,6 +121,12 @@ def test_the_ranking_graph_scores_as_score_candidates(values: dict, form: str, w
             model.prior_tilt.fill_(0.2)
     assert queries.activity[6:].all()  # the rows warm_scale reaches
     items = enc.item_batch(np.arange(1, 60))
+    if model.co is not None and model.co.own_weight is not None:  # the own-scenario part moves these scores
+        with torch.no_grad():
+            with_own = model.score_candidates(queries, items)
+            model.co.own_weight.zero_()
+            assert not torch.allclose(with_own, model.score_candidates(queries, items))
+            model.co.own_weight.fill_(2.0)
     parity = export_rank(model, queries, items, tmp_path / "rank.onnx")
     assert len(parity) > 1 and max(parity.values()) <= 1e-5
     session = ort.InferenceSession(str(tmp_path / "rank.onnx"), providers=["CPUExecutionProvider"])
