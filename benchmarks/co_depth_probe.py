@@ -36,6 +36,7 @@ def one(run: Path, depths: list[int], shrinks: list[float], weights: tuple[float
     from mistrec.eval.evaluate import load_run_and_data
     from mistrec.eval.ranking import choose_on_ranking
     from mistrec.models.mist import Mist
+    from mistrec.models.mist_cooc import cut_table
 
     model, enc, _meta, ds = load_run_and_data(run, settings={"co_scale": "auto"})
     assert isinstance(model, Mist) and model.co is not None and model.co_scale is not None, "a mist run with co_items"
@@ -43,7 +44,8 @@ def one(run: Path, depths: list[int], shrinks: list[float], weights: tuple[float
     if weights:
         model.ranking_options = lambda: weights  # type: ignore[method-assign]
     co = model.co
-    nbr, count = co.nbr.clone(), co.count.clone()
+    nbr, count = co.dense()
+    whole = co.start, co.nbr, co.count
     if max(depths) > nbr.shape[1]:
         raise SystemExit(f"{run} keeps {nbr.shape[1]} neighbours an item; --depths asks for {max(depths)}.")
     kept = (count > 0).sum(1).float()
@@ -61,10 +63,7 @@ def one(run: Path, depths: list[int], shrinks: list[float], weights: tuple[float
     for shrink in shrinks:
         co.shrink = co.shrink_new = shrink  # every row's damping, new users' as active users'
         for depth in depths:
-            co.nbr.copy_(nbr)
-            co.count.copy_(count)
-            co.nbr[:, depth:] = 0  # 0: no neighbour; a count of 0 gives a cosine of 0
-            co.count[:, depth:] = 0
+            co.start, co.nbr, co.count = cut_table(*whole, depth)  # each item's first `depth` places
             with torch.no_grad():
                 chosen = choose_on_ranking(model, enc, ds)["co_scale"]
             out["by_depth"][str(depth) if not shrink else f"{depth} shrink {shrink:g}"] = chosen
@@ -72,8 +71,7 @@ def one(run: Path, depths: list[int], shrinks: list[float], weights: tuple[float
                              f"{rec['valid_ndcg@10'][format(rec['best'], 'g')]:.4f})"
                              for s, kinds in chosen.items() for kind, rec in kinds.items() if rec["queries"])
             print(f"{run} depth {depth} shrink {shrink:g}: {line}", flush=True)
-    co.nbr.copy_(nbr)
-    co.count.copy_(count)
+    co.start, co.nbr, co.count = whole
     co.shrink, co.shrink_new = trained_shrink
     return out
 

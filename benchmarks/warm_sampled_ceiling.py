@@ -99,11 +99,12 @@ class Neighbours:
 
         table = CoItems(n_items, 2, k, shrink=shrink)
         table.fit([(users, items)])
-        self.nbr = table.nbr.numpy()
+        nbr, count = table.dense()
+        self.nbr = nbr.numpy()
         with torch.no_grad():  # each place's cosine as mist scores it (no row's own user to leave out: evaluation)
             self.cos = table._cosines(torch.arange(n_items), None).numpy()
         filled = self.nbr > 0
-        co_users = table.count.numpy()[filled]  # the users each kept pair rests on
+        co_users = count.numpy()[filled]  # the users each kept pair rests on
         self.stats = {"table_places": {"filled": int(filled.sum()), "share_co_users_1": float(np.mean(co_users <= 1)),
                                        "share_co_users_le_2": float(np.mean(co_users <= 2)),
                                        "mean_cosine": float(self.cos[filled].mean())}}

@@ -41,7 +41,7 @@ import torch
 from scipy import sparse
 from torch import nn
 
-__all__ = ["CoItems", "damped"]
+__all__ = ["CoItems", "cut_table", "damped"]
 
 
 def damped(cos: Any, count: Any, shrink: Any) -> Any:
@@ -57,9 +57,14 @@ class CoItems(nn.Module):
     """The co-occurrence table (each item's `k` nearest items by cosine, their co-counts, the items' user counts,
     all buffers saved with the weights) and the learned weights per (target, source) scenario."""
 
-    nbr: torch.Tensor  # (n_items, k) long: the neighbours' model indices (0: none)
-    count: torch.Tensor  # (n_items, k) float: users with a training positive on both
+    # the table, ragged: item i's places (its nearest first, at most k) are the slots start[i] to start[i + 1] of
+    # `nbr` and `count`; slot 0 is "none" (neighbour 0, count 0), where a place past an item's last reads. Only the
+    # filled places are kept: on electronic_cloth at k = 500, 9.5M of the 52.6M a dense (n_items, k) table held
+    start: torch.Tensor  # (n_items + 1,) long
+    nbr: torch.Tensor  # (1 + places,) int32: the neighbours' model indices (0: none)
+    count: torch.Tensor  # (1 + places,) float: users with a training positive on both
     users: torch.Tensor  # (n_items,) float: users with a training positive on the item
+    depth: torch.Tensor  # () long: the k the table was made with (a loaded table shallower than k: `refit`)
     own_weight: torch.Tensor | None  # (n_scenarios,) `own_rows`' weight of an active row's own scenario's events
 
     seen: torch.Tensor  # () long: training rows the term has scored (as BatchNorm's num_batches_tracked)
@@ -86,9 +91,11 @@ class CoItems(nn.Module):
         self.shrink_new = self.shrink if shrink_new is None else float(shrink_new)
         # only events of another scenario than the row's count (W's diagonal held at 0): `co_scope: cross`
         self.cross_only = cross_only
-        self.register_buffer("nbr", torch.zeros(n_items, k, dtype=torch.long))
-        self.register_buffer("count", torch.zeros(n_items, k))
+        self.register_buffer("start", torch.ones(n_items + 1, dtype=torch.long))  # no places yet
+        self.register_buffer("nbr", torch.zeros(1, dtype=torch.int32))
+        self.register_buffer("count", torch.zeros(1))
         self.register_buffer("users", torch.zeros(n_items))
+        self.register_buffer("depth", torch.tensor(k))
         # W = gain * fast + weight. Adam moves a parameter by about the learning rate per step whatever its
         # gradient's scale, so at mist's 3e-3 over the few hundred steps an Amazon pair trains for, W alone could not
         # pass ~0.6: `fast` moves W `gain` times faster (`co_gain`). It learns for the first epoch only (the
@@ -104,19 +111,38 @@ class CoItems(nn.Module):
         # exported graph must (ONNX has no binary search); False: by a binary search in the sorted keys
         # item * n_items + neighbour, (U, L, C) lookups of log2(n_items k) steps (`_sorted`)
         self.graph = False
-        self._cache: tuple[tuple[int, int, int], torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._cache: tuple[tuple[tuple[torch.Tensor, int], ...], torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         # the places a loaded table held where it was saved shallower than k (None: as deep as this one)
         self.saved_places: int | None = None
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
         saved = state_dict.get(prefix + "nbr")
-        if saved is not None and saved.shape[0] == self.nbr.shape[0] and saved.shape[1] < self.k:
-            # a table saved shallower than this one (a run loaded with a deeper `co_own_items`): its places padded
-            # with none; `refit` makes the rest from the training rows (benchmarks/rechoose.py does)
-            pad = self.k - saved.shape[1]
-            state_dict[prefix + "nbr"] = torch.nn.functional.pad(saved, (0, pad))
-            state_dict[prefix + "count"] = torch.nn.functional.pad(state_dict[prefix + "count"], (0, pad))
-            self.saved_places = int(saved.shape[1])
+        if saved is not None and saved.dim() == 2 and prefix + "start" not in state_dict:
+            # saved as a dense (n_items, k) table (before 2026-12-06): its filled places (a count of at least one
+            # user; each item's are its first) made ragged
+            filled = state_dict[prefix + "count"] > 0
+            start = torch.zeros(len(saved) + 1, dtype=torch.long)
+            start[1:] = filled.sum(1).cumsum(0)
+            state_dict[prefix + "start"] = start + 1
+            state_dict[prefix + "nbr"] = torch.cat([saved.new_zeros(1), saved[filled]]).to(torch.int32)
+            state_dict[prefix + "count"] = torch.cat([state_dict[prefix + "count"].new_zeros(1),
+                                                      state_dict[prefix + "count"][filled]])
+            state_dict[prefix + "depth"] = torch.tensor(saved.shape[1])
+        if prefix + "start" in state_dict:
+            depth = int(state_dict[prefix + "depth"])
+            if depth > self.k:
+                # made deeper than this model reads (a `co_own` run loaded without it): its first k places are the
+                # table a fit at k makes (one order)
+                state_dict[prefix + "start"], state_dict[prefix + "nbr"], state_dict[prefix + "count"] = cut_table(
+                    state_dict[prefix + "start"], state_dict[prefix + "nbr"], state_dict[prefix + "count"], self.k)
+            elif depth < self.k:
+                # made shallower than this one (a run loaded with a deeper `co_own_items`): its places are the first
+                # ones; `refit` makes the rest from the training rows (benchmarks/rechoose.py does)
+                self.saved_places = depth
+            state_dict[prefix + "depth"] = self.depth.clone()
+            for name in ("nbr", "count"):  # the table's size is the saved one's
+                setattr(self, name, torch.empty_like(state_dict[prefix + name], dtype=getattr(self, name).dtype))
+            self._cache = None
         if self.own_weight is not None and prefix + "own_weight" not in state_dict:
             state_dict[prefix + "own_weight"] = torch.zeros_like(self.own_weight)  # saved without `co_own`: 0
         if prefix + "fast" not in state_dict and prefix + "weight" in state_dict:
@@ -147,15 +173,15 @@ class CoItems(nn.Module):
         for u, i in pairs:
             us.append(np.asarray(u, dtype=np.int64))
             its.append(np.asarray(i, dtype=np.int64))
-        n_items = self.nbr.shape[0]
+        n_items = self.users.shape[0]
         u = np.concatenate(us) if us else np.zeros(0, dtype=np.int64)
         i = np.concatenate(its) if its else np.zeros(0, dtype=np.int64)
         m = sparse.csr_matrix((np.ones(u.size, dtype=np.float32), (u, i)), shape=(int(u.max(initial=0)) + 1, n_items))
         m.data[:] = 1.0  # a user who took an item twice counts once
         n = np.asarray(m.sum(axis=0)).ravel()
         mt = m.T.tocsr()
-        nbr = np.zeros((n_items, self.k), dtype=np.int64)
-        count = np.zeros((n_items, self.k), dtype=np.float32)
+        lengths = np.zeros(n_items, dtype=np.int64)
+        nbrs, counts = [np.zeros(1, dtype=np.int32)], [np.zeros(1, dtype=np.float32)]  # slot 0: none
         for lo in range(0, n_items, chunk):
             co = (mt[lo:lo + chunk] @ m).tocsr()  # (chunk, n_items) co-counts
             for r in range(co.shape[0]):
@@ -167,11 +193,16 @@ class CoItems(nn.Module):
                     continue
                 cos = damped(vals / np.sqrt(n[lo + r] * n[cols]), vals, self.shrink)
                 top = np.argsort(-cos, kind="stable")[:self.k]
-                nbr[lo + r, :top.size] = cols[top]
-                count[lo + r, :top.size] = vals[top]
-        self.nbr.copy_(torch.from_numpy(nbr))
-        self.count.copy_(torch.from_numpy(count))
+                lengths[lo + r] = top.size
+                nbrs.append(cols[top].astype(np.int32))
+                counts.append(vals[top].astype(np.float32))
+        start = np.ones(n_items + 1, dtype=np.int64)
+        start[1:] += np.cumsum(lengths)
+        self.start.copy_(torch.from_numpy(start))
+        self.nbr = torch.from_numpy(np.concatenate(nbrs)).to(self.nbr.device)
+        self.count = torch.from_numpy(np.concatenate(counts)).to(self.count.device)
         self.users.copy_(torch.from_numpy(n.astype(np.float32)))
+        self._cache = None
         self.fast_rows.fill_(rows)
         self.seen.zero_()
 
@@ -179,13 +210,15 @@ class CoItems(nn.Module):
         """A loaded table made again at this depth from the same training positives (`fit`'s), the training
         counters kept; its first places must be the saved ones (one order), else ValueError: the rows are not the
         ones the run was trained on."""
-        nbr, count = self.nbr.clone(), self.count.clone()
+        saved = self.start, self.nbr, self.count
         seen, fast_rows = self.seen.clone(), self.fast_rows.clone()
+        self.start = self.start.clone()
         self.fit(pairs)
         kept = self.saved_places if self.saved_places is not None else self.k
-        if not (torch.equal(self.nbr[:, :kept], nbr[:, :kept]) and torch.equal(self.count[:, :kept], count[:, :kept])):
-            self.nbr.copy_(nbr)
-            self.count.copy_(count)
+        made = cut_table(self.start, self.nbr, self.count, kept)
+        if not all(torch.equal(a, b) for a, b in zip(made, saved, strict=True)):
+            self.start, self.nbr, self.count = saved
+            self._cache = None
             raise ValueError("co_items' table made again from these training rows does not begin with the saved one")
         self.seen.copy_(seen)
         self.fast_rows.copy_(fast_rows)
@@ -218,12 +251,27 @@ class CoItems(nn.Module):
                              f"{self.k}: make the rest from the run's training rows first (Mist.refit_co_table, as "
                              "benchmarks/rechoose.py does), or load the run without the deeper setting.")
 
+    def rows(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The table's places of `items` (...) as (..., k) neighbours (long) and co-counts, nearest first; a place
+        past an item's last is none (neighbour 0, count 0)."""
+        at = torch.arange(self.k, device=items.device)
+        first = self.start[items].unsqueeze(-1)
+        slot = torch.where(at < self.start[items + 1].unsqueeze(-1) - first, first + at, 0)
+        return self.nbr[slot].long(), self.count[slot]
+
+    def dense(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The whole table as (n_items, k) neighbours and co-counts (`rows` of every item): for probes and tests;
+        n_items x k of them, which the model itself never holds."""
+        return self.rows(torch.arange(self.users.shape[0], device=self.start.device))
+
     def _cosines(self, items: torch.Tensor, own: torch.Tensor | None, new: torch.Tensor | None = None,
-                 limit: torch.Tensor | None = None) -> torch.Tensor:
+                 limit: torch.Tensor | None = None, rows: tuple[torch.Tensor, torch.Tensor] | None = None
+                 ) -> torch.Tensor:
         """(..., k) cosines of `items` (...) with their neighbours; `own` (...), `new` (U,): as `_cosine`; `limit`
-        (...): the places each reads (`_limits`), the rest 0."""
+        (...): the places each reads (`_limits`), the rest 0; `rows`: `rows(items)` where the caller has them."""
         self._check_fitted()
-        cos = self._cosine(self.count[items], self.users[items].unsqueeze(-1), self.users[self.nbr[items]],
+        nbr, count = self.rows(items) if rows is None else rows
+        cos = self._cosine(count, self.users[items].unsqueeze(-1), self.users[nbr],
                            None if own is None else own.unsqueeze(-1), new)
         if limit is None:
             return cos
@@ -287,12 +335,17 @@ class CoItems(nn.Module):
         """The table as sorted keys item * n_items + neighbour (n_items * k,), the co-counts in their order and each
         key's place in its item's table (0 the nearest), made again whenever the table changes (a fit, loaded
         weights)."""
-        stamp = (self.nbr.data_ptr(), self.nbr._version, self.count._version)
-        if self._cache is None or self._cache[0] != stamp:
-            n = self.nbr.shape[0]
-            nbr, order = self.nbr.sort(dim=1, stable=True)
-            keys = (torch.arange(n, dtype=torch.long, device=nbr.device).unsqueeze(1) * n + nbr).flatten()
-            self._cache = (stamp, keys, self.count.gather(1, order).flatten(), order.flatten())
+        tables = (self.start, self.nbr, self.count)
+        if self._cache is None or any(a is not b or a._version != v
+                                      for a, (b, v) in zip(tables, self._cache[0], strict=True)):
+            n, lengths = self.users.shape[0], self.start.diff()
+            item = torch.repeat_interleave(torch.arange(n, device=lengths.device), lengths)
+            place = torch.arange(len(item), device=lengths.device) + 1 - self.start[item]
+            # slot 0 (none) as key -1, which no lookup asks for: the keys are never empty
+            keys = torch.cat([torch.full((1,), -1, device=item.device), item * n + self.nbr[1:].long()])
+            keys, order = keys.sort(stable=True)
+            stamp = tuple((t, t._version) for t in tables)  # the tensors themselves: a new table is another
+            self._cache = (stamp, keys, self.count[order], torch.cat([place.new_zeros(1), place])[order])
         return self._cache[1], self._cache[2], self._cache[3]
 
     def pair_cosines(self, hist_items: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None,
@@ -301,12 +354,13 @@ class CoItems(nn.Module):
         kept neighbours; `own` (U, L) bool: the row's user is counted in both, and is left out; `new` (U,) bool: the
         rows damped by `shrink_new`; `limit` (U, L): the places each event reads (`_limits`)."""
         if self.graph:
-            cos = self._cosines(hist_items, own, new, limit)  # (U, L, k)
-            match = self.nbr[hist_items].unsqueeze(1) == candidates[:, :, None, None]  # (U, C, L, k)
+            rows = self.rows(hist_items)
+            cos = self._cosines(hist_items, own, new, limit, rows)  # (U, L, k)
+            match = rows[0].unsqueeze(1) == candidates[:, :, None, None]  # (U, C, L, k)
             return (match * cos.unsqueeze(1)).sum(-1)
         self._check_fitted()
         keys, counts, places = self._sorted()
-        n = self.nbr.shape[0]
+        n = self.users.shape[0]
         query = (hist_items.unsqueeze(1) * n + candidates.unsqueeze(-1)).contiguous()  # (U, C, L)
         at = torch.searchsorted(keys, query).clamp_max(len(keys) - 1)
         found = keys[at] == query
@@ -349,7 +403,8 @@ class CoItems(nn.Module):
         each event's k neighbours added into one row of n_items and the candidates' columns read: comparing C
         candidates with L x k neighbours, (U, C, L, k), would take gigabytes for a catalogue of 100,000 items."""
         if self.graph and own is None:
-            columns = self.scatter(hist_items, hist_scenarios, liked, scenario, self.nbr.shape[0], mix, new, own_part)
+            columns = self.scatter(hist_items, hist_scenarios, liked, scenario, self.users.shape[0], mix, new,
+                                   own_part)
             return columns.gather(1, candidates.expand(len(hist_items), -1))
         return self.per_event(hist_items, hist_scenarios, liked, scenario, candidates, own, mix, new,
                               own_part).sum(-1)
@@ -360,6 +415,21 @@ class CoItems(nn.Module):
         """(U, n_items) terms of U histories against every item, by adding each event's neighbours' cosines into
         the item's column (a catalogue's scores are its columns); `new`, `own_part`: as `per_event`."""
         weights = self._weights(scenario, hist_scenarios, liked, mix, new, own_part)
-        cos = self._cosines(hist_items, None, new, self._limits(scenario, hist_scenarios, new)) * weights.unsqueeze(-1)
+        rows = self.rows(hist_items)
+        cos = self._cosines(hist_items, None, new, self._limits(scenario, hist_scenarios, new), rows)
+        cos = cos * weights.unsqueeze(-1)
         out = cos.new_zeros(len(hist_items), n_items)
-        return out.scatter_add_(1, self.nbr[hist_items].flatten(1), cos.flatten(1))
+        return out.scatter_add_(1, rows[0].flatten(1), cos.flatten(1))
+
+
+def cut_table(start: torch.Tensor, nbr: torch.Tensor, count: torch.Tensor, places: int
+         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A ragged table (`CoItems`' start, nbr, count) with each item's first `places` places only: the table a fit
+    with k = `places` makes, as the order is the same."""
+    lengths = start.diff()
+    item = torch.repeat_interleave(torch.arange(len(lengths), device=start.device), lengths)
+    keep = torch.cat([torch.ones(1, dtype=torch.bool, device=start.device),
+                      torch.arange(len(item), device=start.device) + 1 - start[item] < places])
+    cut = torch.ones_like(start)
+    cut[1:] += lengths.clamp_max(places).cumsum(0)
+    return cut, nbr[keep], count[keep]

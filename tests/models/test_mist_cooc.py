@@ -34,19 +34,47 @@ def test_the_table_keeps_each_items_nearest_by_cosine_and_never_itself() -> None
     co = _fitted()
     assert co.users.tolist() == [0, 2, 3, 2, 1]  # a user who took an item twice counts once
     # item 3: cos with 4 = 1/sqrt(2), with 1 = 1/2, with 2 = 1/sqrt(6): the two nearest kept
-    assert co.nbr[3].tolist() == [4, 1] and co.count[3].tolist() == [1, 1]
-    assert co.nbr[1].tolist() == [2, 3] and co.count[1].tolist() == [2, 1]
-    assert co.nbr[4].tolist() == [3, 0]  # one neighbour; the empty slot is the unknown item with count 0
-    assert all(i not in co.nbr[i].tolist() for i in range(1, 5))
+    nbr, count = co.dense()
+    assert nbr[3].tolist() == [4, 1] and count[3].tolist() == [1, 1]
+    assert nbr[1].tolist() == [2, 3] and count[1].tolist() == [2, 1]
+    assert nbr[4].tolist() == [3, 0]  # one neighbour; the empty slot is the unknown item with count 0
+    assert all(i not in nbr[i].tolist() for i in range(1, 5))
+    # only the filled places are held (item 4's one, none for the unknown item 0), after slot 0 (none)
+    assert co.start.tolist() == [1, 1, 3, 5, 7, 8] and co.nbr.tolist() == [0, 2, 3, 1, 3, 4, 1, 3]
     cos = co._cosines(torch.tensor([1, 3]), None)
     torch.testing.assert_close(cos, torch.tensor([[2 / math.sqrt(6), 0.5], [1 / math.sqrt(2), 0.5]]))
+
+
+def test_a_table_saved_dense_or_deeper_loads_as_the_table_a_fit_makes() -> None:
+    # runs saved before 2026-12-06 hold the table as dense (n_items, k) arrays, empty places 0; a table made deeper
+    # than the model reads (a `co_own` run loaded without it) keeps its first k places
+    rng = np.random.default_rng(5)
+    users, items = rng.integers(0, 30, 900), rng.integers(1, 60, 900)
+    deep, shallow = CoItems(n_items=60, n_scenarios=2, k=20), CoItems(n_items=60, n_scenarios=2, k=6)
+    deep.fit([(users, items)])
+    shallow.fit([(users, items)])
+    assert int(deep.start[-1]) - 1 < 60 * 20  # some items have fewer than 20 neighbours: not held
+    nbr, count = deep.dense()
+    old = {k: v for k, v in deep.state_dict().items() if k not in ("start", "depth")}
+    old.update(nbr=nbr, count=count)
+    loaded = CoItems(n_items=60, n_scenarios=2, k=20)
+    loaded.load_state_dict(old)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), deep.state_dict().values(), strict=True))
+    for state in (deep.state_dict(), old):
+        cut = CoItems(n_items=60, n_scenarios=2, k=6)
+        cut.load_state_dict(state)
+        assert cut.saved_places is None
+        assert all(torch.equal(cut.state_dict()[k], shallow.state_dict()[k]) for k in ("start", "nbr", "count"))
+    hist, cand = torch.from_numpy(rng.integers(0, 60, (4, 7))), torch.from_numpy(rng.integers(0, 60, (4, 9)))
+    assert torch.equal(loaded.pair_cosines(hist, cand, None), deep.pair_cosines(hist, cand, None))
+    assert bool((deep.pair_cosines(hist, cand, None) != 0).any())
 
 
 def test_a_shrink_damps_pairs_of_few_users_and_orders_the_table_by_the_damped_similarity() -> None:
     # lambda 3: cos(3, 4) = 1/sqrt(2) * 1/4 (one user), cos(3, 1) = 1/2 * 1/4, cos(3, 2) = 1/sqrt(6) * 1/4;
     # cos(1, 2) = 2/sqrt(6) * 2/5 (two users), cos(1, 3) = 1/2 * 1/4
     co = _fitted(shrink=3.0)
-    assert co.nbr[3].tolist() == [4, 1] and co.nbr[1].tolist() == [2, 3]
+    assert co.dense()[0][3].tolist() == [4, 1] and co.dense()[0][1].tolist() == [2, 3]
     cos = co._cosines(torch.tensor([1, 3]), None)
     torch.testing.assert_close(cos, torch.tensor([[2 / math.sqrt(6) * 0.4, 0.125], [1 / math.sqrt(2) / 4, 0.125]]))
     # the training row's own user leaves the counts first, and the damping reads what is left: (2 - 1) / sqrt(1 * 2)
@@ -64,7 +92,7 @@ def test_a_shrink_damps_pairs_of_few_users_and_orders_the_table_by_the_damped_si
     rare.fit([(u, i)])
     plain = CoItems(n_items=4, n_scenarios=2, k=1)
     plain.fit([(u, i)])
-    assert plain.nbr[1].tolist() == [2] and rare.nbr[1].tolist() == [3]
+    assert plain.dense()[0][1].tolist() == [2] and rare.dense()[0][1].tolist() == [3]
 
 
 def test_a_negative_shrink_is_refused_with_its_name() -> None:
@@ -347,8 +375,8 @@ def test_k_new_reads_a_new_users_rows_as_the_shallower_table_on_every_path() -> 
                               for k, k_new in ((20, None), (5, None), (20, 5)))
         deep.fit([(users, items)])
         shallow.fit([(users, items)])
-        assert bool((deep.nbr[:, :5] == shallow.nbr).all())  # the deep table's first places are the shallow one
-        assert bool((deep.count[:, 5:] > 0).any())  # and it holds more
+        assert torch.equal(deep.dense()[0][:, :5], shallow.dense()[0])  # the deep table's first places: the shallow
+        assert bool((deep.dense()[1][:, 5:] > 0).any())  # and it holds more
         with torch.no_grad():
             w = torch.randn(2, 2)
             for co in (deep, shallow):
@@ -418,13 +446,10 @@ def test_co_items_new_moves_only_new_users_scores_in_evaluation(prepared: Path) 
         new = cut._co_new(b.scenario, b.activity)
         term = cut.co.per_event(b.hist_items, b.hist_scenarios, liked, b.scenario, b.item.unsqueeze(1), None,
                                 cut.mix, new)[:, 0].sum(1)
-        nbr, count = deep.co.nbr.clone(), deep.co.count.clone()
-        deep.co.nbr[:, 2:] = 0  # the places past 2 pointing nowhere
-        deep.co.count[:, 2:] = 0
-        shallow = deep.co.per_event(b.hist_items, b.hist_scenarios, liked, b.scenario, b.item.unsqueeze(1), None,
-                                    deep.mix, new)[:, 0].sum(1)
-        deep.co.nbr.copy_(nbr)
-        deep.co.count.copy_(count)
+        two = CoItems(deep.co.users.shape[0], deep.co.fast.shape[0], k=2, shrink=deep.co.shrink)
+        two.load_state_dict(deep.co.state_dict())  # the table cut to its first two places, as a fit with k = 2
+        shallow = two.per_event(b.hist_items, b.hist_scenarios, liked, b.scenario, b.item.unsqueeze(1), None,
+                                deep.mix, new)[:, 0].sum(1)
         torch.testing.assert_close(term[is_new], shallow[is_new])
     _assert_catalogue_paths_agree(cut, b, is_new, enc)
     cut.train()
@@ -518,7 +543,7 @@ def test_own_rows_read_the_active_rows_own_scenario_deeper_and_nothing_else() ->
     deep = CoItems(n_items=60, n_scenarios=3, k=20, cross_only=True, k_read=5, own_rows=True)
     shallow.fit([(users, items)])
     deep.fit([(users, items)])
-    assert bool((deep.nbr[:, :5] == shallow.nbr).all())
+    assert torch.equal(deep.dense()[0][:, :5], shallow.dense()[0])
     with torch.no_grad():
         w = torch.randn(3, 3)
         shallow.weight.copy_(w)
@@ -573,11 +598,13 @@ def test_a_shallower_saved_table_is_refitted_deeper_and_checked() -> None:
     shallow.fit([(users, items)], rows=77)
     deep = CoItems(n_items=60, n_scenarios=2, k=20, cross_only=True, k_read=5, own_rows=True)
     deep.load_state_dict(shallow.state_dict())
-    assert deep.saved_places == 5 and bool((deep.nbr[:, 5:] == 0).all()) and float(deep.own_weight.abs().sum()) == 0
+    assert deep.saved_places == 5 and bool((deep.dense()[0][:, 5:] == 0).all())
+    assert float(deep.own_weight.abs().sum()) == 0
     deep.refit([(users, items)])
     fresh = CoItems(n_items=60, n_scenarios=2, k=20)
     fresh.fit([(users, items)])
-    assert torch.equal(deep.nbr, fresh.nbr) and int(deep.fast_rows) == 77 and deep.saved_places is None
+    assert all(torch.equal(a, b) for a, b in zip(deep.dense(), fresh.dense(), strict=True))
+    assert int(deep.fast_rows) == 77 and deep.saved_places is None
     other = CoItems(n_items=60, n_scenarios=2, k=20, cross_only=True, k_read=5, own_rows=True)
     other.load_state_dict(shallow.state_dict())
     with pytest.raises(ValueError, match="does not begin with the saved one"):
@@ -623,7 +650,7 @@ def test_co_own_trains_as_without_and_chooses_its_weight_on_the_ranking(prepared
     with pytest.raises(ValueError, match="saved with 4 places"):  # the padded table is not read as if whole
         deep.eval()(b)
     deep.refit_co_table(enc.indexed(enc.rows(ds, "train")))
-    assert deep.co.k == 16 and bool((deep.co.count[:, 4:] > 0).any())
+    assert deep.co.k == 16 and bool((deep.co.dense()[1][:, 4:] > 0).any())
     b = mist_module.Mist.made_new(b, torch.arange(64) % 4 == 0)
     is_new = b.activity == 0
     plain.train()
