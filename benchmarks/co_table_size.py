@@ -6,19 +6,24 @@ weights.pt on disk.
 
 Per run: `saved_weights_bytes` (weights.pt as saved), `resaved_bytes` (the state_dict saved again by this code),
 `co_table_bytes` (the `co.` tensors' bytes), `k` (the places an item the model reads), `places` (the filled places
-held) and `items`; a dense table held items x k places.
+held) and `items`; a dense table held items x k places. With `--evaluate "ARGS"` each run is also evaluated by
+`python -m mistrec evaluate RUN ARGS --threads 1 --quiet` in a child process: its wall seconds and its own peak RSS
+(`evaluate`; read the load average beside it).
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
+import shlex
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import context, write_json
+from _common import context, timed_child, write_json
 
 
 def main() -> int:
@@ -29,6 +34,7 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", required=True)
+    ap.add_argument("--evaluate", help="also time `mistrec evaluate RUN` with these arguments (quoted)")
     ap.add_argument("runs", nargs="+")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -45,6 +51,13 @@ def main() -> int:
                             "co_table_bytes": sum(v.numel() * v.element_size()
                                                   for k, v in model.state_dict().items() if k.startswith("co.")),
                             "k": co.k, "places": int(co.start[-1]) - 1, "items": int(co.users.shape[0])}
+        if args.evaluate is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                argv = [sys.executable, "-m", "mistrec", "evaluate", run, *shlex.split(args.evaluate), "--threads", "1",
+                        "--quiet", "--json", str(Path(tmp) / "eval.json")]
+                before = os.getloadavg()[0]
+                out["runs"][run]["evaluate"] = {**timed_child(argv), "args": args.evaluate,
+                                                "load_1min_before_after": [before, os.getloadavg()[0]]}
         print(run, out["runs"][run], flush=True)
     write_json(args.json, out)
     return 0

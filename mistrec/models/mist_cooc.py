@@ -109,7 +109,7 @@ class CoItems(nn.Module):
         self.register_buffer("fast_rows", torch.zeros((), dtype=torch.long))
         # True: find a candidate among an event's neighbours by comparing it with all k of them, (U, C, L, k), as the
         # exported graph must (ONNX has no binary search); False: by a binary search in the sorted keys
-        # item * n_items + neighbour, (U, L, C) lookups of log2(n_items k) steps (`_sorted`)
+        # item * n_items + neighbour, (U, L, C) lookups of log2(places) steps (`_sorted`)
         self.graph = False
         self._cache: tuple[tuple[tuple[torch.Tensor, int], ...], torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         # the places a loaded table held where it was saved shallower than k (None: as deep as this one)
@@ -141,7 +141,8 @@ class CoItems(nn.Module):
                 self.saved_places = depth
             state_dict[prefix + "depth"] = self.depth.clone()
             for name in ("nbr", "count"):  # the table's size is the saved one's
-                setattr(self, name, torch.empty_like(state_dict[prefix + name], dtype=getattr(self, name).dtype))
+                mine = getattr(self, name)
+                setattr(self, name, mine.new_empty(state_dict[prefix + name].shape))
             self._cache = None
         if self.own_weight is not None and prefix + "own_weight" not in state_dict:
             state_dict[prefix + "own_weight"] = torch.zeros_like(self.own_weight)  # saved without `co_own`: 0
@@ -332,7 +333,7 @@ class CoItems(nn.Module):
         return weights * self._reads(scenario, hist_scenarios, liked, new)
 
     def _sorted(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The table as sorted keys item * n_items + neighbour (n_items * k,), the co-counts in their order and each
+        """The table as sorted keys item * n_items + neighbour (1 + places,), the co-counts in their order and each
         key's place in its item's table (0 the nearest), made again whenever the table changes (a fit, loaded
         weights)."""
         tables = (self.start, self.nbr, self.count)
