@@ -47,8 +47,9 @@ class MistConfig(ModelConfig):
     cold rows, cold id), item terms (bias, prior), the scenario-adaptive top, and new scenarios."""
 
     # a run saved before `co_shrink_new` (2026-12-05) was scored without it, one saved before `prior_tilt` without
-    # a tilt (ModelConfig.saved_without)
-    saved_without: ClassVar[dict[str, Any]] = {"co_shrink_new": None, "prior_tilt": "off", "prior_tilt_guard": "both"}
+    # a tilt, one saved before `co_own` (2026-12-06) without the own scenario's part (ModelConfig.saved_without)
+    saved_without: ClassVar[dict[str, Any]] = {"co_shrink_new": None, "prior_tilt": "off", "prior_tilt_guard": "both",
+                                               "co_own": "off"}
 
     dropout: float = 0.2  # tuned on ML-1M validation: 0.0 overfits after ~5 epochs
     self_attention_layers: int = 0
@@ -220,8 +221,10 @@ class MistConfig(ModelConfig):
     # places, bit for bit as without it), weighted per scenario by w chosen with `co_scale`'s weight c for the active
     # users on the validation ranking among CO_OWN_WEIGHTS (c * (cross + w * own); w 0 unless it beats the trained
     # state by more than the sample's noise, CO_CHOICE_P). Needs `co_scope: cross` and `co_scale: auto`. "off": none
-    # (docs/models.md, "co_own"; docs/benchmarks.md, "The active users' own scenario, read in evaluation")
-    co_own: Literal["off", "auto"] = "off"
+    # (docs/models.md, "co_own"; docs/benchmarks.md, "The active users' own scenario, read in evaluation").
+    # None (the default since 2026-12-06, forty-first session): "auto" wherever it applies (`co_items` on, `co_scope:
+    # cross`, `co_scale: auto`, `co_own_items` >= `co_items`), "off" elsewhere; `reads_own` says which
+    co_own: Literal["off", "auto"] | None = None
     # the places of each item's table `co_own` reads (the table's depth with it)
     co_own_items: int = 500
     # how many times faster than the rest the term's weights W learn in the first epoch (W = co_gain * fast +
@@ -279,6 +282,15 @@ class MistConfig(ModelConfig):
     new_scenarios: str = "shared"
     text_encoder: str = "auto"
     text_temperature: float = 0.1
+
+    @property
+    def reads_own(self) -> bool:
+        """Whether `co_own` is on: "auto", or unset where it applies (`co_items` on, `co_scope: cross`, `co_scale:
+        auto`, `co_own_items` >= `co_items`)."""
+        if self.co_own is not None:
+            return self.co_own == "auto" and self.co_items > 0
+        return (self.co_items > 0 and self.co_scope == "cross" and self.co_scale == "auto"
+                and self.co_own_items >= self.co_items)
 
     def validate(self) -> None:
         """What the types cannot say (parse_config checks them, and the choices): ranges, and one setting

@@ -111,7 +111,8 @@ class CoItems(nn.Module):
         # exported graph must (ONNX has no binary search); False: by a binary search in the sorted keys
         # item * n_items + neighbour, (U, L, C) lookups of log2(places) steps (`_sorted`)
         self.graph = False
-        self._cache: tuple[tuple[tuple[torch.Tensor, int], ...], torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._cache: tuple[tuple[tuple[torch.Tensor, int], ...],
+                           dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] | None = None
         # the places a loaded table held where it was saved shallower than k (None: as deep as this one)
         self.saved_places: int | None = None
 
@@ -146,6 +147,8 @@ class CoItems(nn.Module):
             self._cache = None
         if self.own_weight is not None and prefix + "own_weight" not in state_dict:
             state_dict[prefix + "own_weight"] = torch.zeros_like(self.own_weight)  # saved without `co_own`: 0
+        elif self.own_weight is None:
+            state_dict.pop(prefix + "own_weight", None)  # saved with `co_own`, loaded without it: its part unread
         if prefix + "fast" not in state_dict and prefix + "weight" in state_dict:
             # saved before the weights had two parts (2026-12-03): `weight` was W / gain, learned at the gain
             old = state_dict[prefix + "weight"]
@@ -332,22 +335,26 @@ class CoItems(nn.Module):
             weights = torch.where(self._own_events(scenario, hist_scenarios, new), own.unsqueeze(1), weights)
         return weights * self._reads(scenario, hist_scenarios, liked, new)
 
-    def _sorted(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The table as sorted keys item * n_items + neighbour (1 + places,), the co-counts in their order and each
-        key's place in its item's table (0 the nearest), made again whenever the table changes (a fit, loaded
-        weights)."""
+    def _sorted(self, depth: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The table's first `depth` places an item as sorted keys item * n_items + neighbour, the co-counts in their
+        order and each key's place in its item's table (0 the nearest), made again whenever the table changes (a fit,
+        loaded weights); one per depth asked (`k_read` in training, where `co_own` makes the table deeper: the same
+        keys as a table of that depth, so training searches what it searched without it)."""
         tables = (self.start, self.nbr, self.count)
         if self._cache is None or any(a is not b or a._version != v
                                       for a, (b, v) in zip(tables, self._cache[0], strict=True)):
-            n, lengths = self.users.shape[0], self.start.diff()
+            self._cache = (tuple((t, t._version) for t in tables), {})  # the tensors themselves: a new table is another
+        made = self._cache[1]
+        if depth not in made:
+            start, nbr, count = (self.start, self.nbr, self.count) if depth >= self.k else cut_table(*tables, depth)
+            n, lengths = self.users.shape[0], start.diff()
             item = torch.repeat_interleave(torch.arange(n, device=lengths.device), lengths)
-            place = torch.arange(len(item), device=lengths.device) + 1 - self.start[item]
+            place = torch.arange(len(item), device=lengths.device) + 1 - start[item]
             # slot 0 (none) as key -1, which no lookup asks for: the keys are never empty
-            keys = torch.cat([torch.full((1,), -1, device=item.device), item * n + self.nbr[1:].long()])
+            keys = torch.cat([torch.full((1,), -1, device=item.device), item * n + nbr[1:].long()])
             keys, order = keys.sort(stable=True)
-            stamp = tuple((t, t._version) for t in tables)  # the tensors themselves: a new table is another
-            self._cache = (stamp, keys, self.count[order], torch.cat([place.new_zeros(1), place])[order])
-        return self._cache[1], self._cache[2], self._cache[3]
+            made[depth] = (keys, count[order], torch.cat([place.new_zeros(1), place])[order])
+        return made[depth]
 
     def pair_cosines(self, hist_items: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None,
                      new: torch.Tensor | None = None, limit: torch.Tensor | None = None) -> torch.Tensor:
@@ -360,7 +367,9 @@ class CoItems(nn.Module):
             match = rows[0].unsqueeze(1) == candidates[:, :, None, None]  # (U, C, L, k)
             return (match * cos.unsqueeze(1)).sum(-1)
         self._check_fitted()
-        keys, counts, places = self._sorted()
+        # the places read: every event's `k_read` in training (all of them: `_limits`), more in evaluation
+        depth = self.k if limit is None else min(self.k, int(limit.max()) if limit.numel() else 0)
+        keys, counts, places = self._sorted(depth)
         n = self.users.shape[0]
         query = (hist_items.unsqueeze(1) * n + candidates.unsqueeze(-1)).contiguous()  # (U, C, L)
         at = torch.searchsorted(keys, query).clamp_max(len(keys) - 1)

@@ -300,8 +300,8 @@ def test_a_damped_term_is_also_weighed_above_one_after_training(prepared: Path) 
     from mistrec.models.mist_config import CO_SCALES, CO_SCALES_DAMPED
 
     enc = FeatureEncoder().fit(PreparedDataset.load(prepared))
-    plain = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink_new": 0.0})
-    damped = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink": 3.0})
+    plain = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink_new": 0.0, "co_own": "off"})
+    damped = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink": 3.0, "co_own": "off"})
     assert plain.ranking_options() == CO_SCALES
     assert damped.ranking_options() == CO_SCALES + CO_SCALES_DAMPED
     off = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink": 3.0, "co_scale": "off"})
@@ -472,14 +472,15 @@ def test_co_shrink_new_moves_only_new_users_scores_in_evaluation(prepared: Path,
     torch.manual_seed(0)
     ds = PreparedDataset.load(prepared)
     enc = FeatureEncoder().fit(ds)
-    plain = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink_new": 0.0}).eval()
+    plain = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink_new": 0.0, "co_own": "off"}).eval()
     plain.setup(enc.indexed(enc.rows(ds, "train")))
     with torch.no_grad():
         for p in plain.parameters():
             p.add_(0.1 * torch.randn_like(p))
         plain.co.weight.copy_(torch.rand_like(plain.co.weight) + 0.5)
-    new_only = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink_new": 3.0}).eval()
-    damped = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink": 3.0, "co_shrink_new": None}).eval()
+    new_only = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink_new": 3.0, "co_own": "off"}).eval()
+    damped = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_shrink": 3.0, "co_shrink_new": None,
+                                           "co_own": "off"}).eval()
     new_only.load_state_dict(plain.state_dict())
     damped.load_state_dict(plain.state_dict())
     b = enc.batch(enc.rows(ds, "test"), np.arange(64))
@@ -513,7 +514,8 @@ def test_co_shrink_new_moves_only_new_users_scores_in_evaluation(prepared: Path,
 
 def test_a_run_saved_before_co_shrink_new_loads_as_it_was_scored(prepared: Path, tmp_path: Path) -> None:
     """A run.json without `co_shrink_new` (saved before it existed) loads with it unset (`co_shrink`'s), so that its
-    new users score as when it was evaluated; one with the key loads with its value."""
+    new users score as when it was evaluated; one with the key loads with its value. One without `co_own` loads
+    without it, its table cut to the places the model then reads (the first `co_items`, as a fit to them gives)."""
     import json
 
     from mistrec.eval.fit import fit_run
@@ -524,11 +526,16 @@ def test_a_run_saved_before_co_shrink_new_loads_as_it_was_scored(prepared: Path,
             train_cfg=TrainConfig(epochs=1, batch_size=512, lr=3e-3, seed=4), quiet=True)
     model, _, meta = load_run(tmp_path / "run")
     assert meta["model_config"]["co_shrink_new"] == 3.0 and model.co.shrink_new == 3.0
+    assert model.co.own_rows and model.co.k == 500 and model.co.k_read == 50  # co_own: the default
     doc = json.loads((tmp_path / "run" / "run.json").read_text())
     del doc["model_config"]["co_shrink_new"]
+    del doc["model_config"]["co_own"]
     (tmp_path / "run" / "run.json").write_text(json.dumps(doc))
     old, _, _ = load_run(tmp_path / "run")
     assert old.co.shrink_new == old.co.shrink == 0.0
+    assert not old.co.own_rows and old.co.k == 50 and old.co.saved_places is None
+    nbr, count = model.co.dense()
+    assert all(torch.equal(a, b) for a, b in zip(old.co.dense(), (nbr[:, :50], count[:, :50]), strict=True))
     settled, _, _ = load_run(tmp_path / "run", settings={"co_shrink_new": 3.0})  # benchmarks/rechoose.py --settings
     assert settled.co.shrink_new == 3.0
 
@@ -611,6 +618,20 @@ def test_a_shallower_saved_table_is_refitted_deeper_and_checked() -> None:
         other.refit([(rng.integers(0, 30, 900), rng.integers(1, 60, 900))])  # other rows: another table
 
 
+def test_co_own_is_on_by_default_where_it_applies(prepared: Path) -> None:
+    from mistrec.models.mist_config import MistConfig
+
+    assert MistConfig().reads_own  # the default since 2026-12-06
+    assert not MistConfig(co_scope="all").reads_own and not MistConfig(co_scale="off").reads_own  # no error either
+    assert not MistConfig(co_items=0).reads_own and not MistConfig(co_own="off").reads_own
+    assert not MistConfig(co_items=600).reads_own  # deeper than co_own_items: nothing to read deeper
+    MistConfig(co_scope="all").validate()
+    ds = PreparedDataset.load(prepared)
+    enc = FeatureEncoder().fit(ds)
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 4, "co_own_items": 9})
+    assert model.co.own_rows and model.co.k == 9 and model.co.k_read == 4
+
+
 def test_co_own_is_checked_with_its_name() -> None:
     from mistrec.errors import ConfigError
     from mistrec.models.mist_config import MistConfig
@@ -636,7 +657,7 @@ def test_co_own_trains_as_without_and_chooses_its_weight_on_the_ranking(prepared
     torch.manual_seed(0)
     ds = PreparedDataset.load(prepared)
     enc = FeatureEncoder().fit(ds)
-    values = {"embedding_dim": 8, "co_items": 4, "co_shrink_new": 0.0}
+    values = {"embedding_dim": 8, "co_items": 4, "co_shrink_new": 0.0, "co_own": "off"}
     plain = build_model("mist", enc.spec_, values)
     plain.setup(enc.indexed(enc.rows(ds, "train")))
     with torch.no_grad():
