@@ -33,6 +33,7 @@ from mistrec.models.base import (
 from mistrec.models.mist import Mist
 from mistrec.models.mist_config import (
     CO_CHOICE_P,
+    CO_OWN_WEIGHTS,
     CO_SCALES,
     CO_SCALES_DAMPED,
     COLD_SCALES,
@@ -339,6 +340,7 @@ def test_mist_cold_id_auto_settles_each_scenario_on_validation(prepared: Path, t
     ds = PreparedDataset.load(prepared)
     valid = enc.rows(ds, "valid")
     by_option = {}
+    model.use_ranking_option(1.0)  # the rounds ran before the ranking's choices: co_scale 1, co_own's w 0
     for option in ("hide", "keep"):
         model.use_option(option)
         by_option[option] = predict(model, enc, valid)
@@ -617,7 +619,8 @@ def test_mist_co_scale_weights_the_item_to_item_term_per_kind_of_user(prepared: 
     (forward, explain, the catalogue path alike); training never reads it; a run saved without it loads with the
     term whole; the default (`off` keeps the term whole); the screened ranking changes no figure."""
     torch.set_num_threads(1)
-    values = {"embedding_dim": 8, "co_scale": "auto", "co_shrink_new": 0.0}  # the term undamped: CO_SCALES alone
+    # the term undamped and without `co_own` (tests/models/test_mist_cooc.py has its pairs): CO_SCALES alone
+    values = {"embedding_dim": 8, "co_scale": "auto", "co_shrink_new": 0.0, "co_own": "off"}
     summary = fit_run(prepared, "mist", tmp_path / "run", model_values=values,
                       train_cfg=TrainConfig(epochs=1, batch_size=512, lr=3e-3, seed=4), quiet=True)
     chosen = summary["train"]["selected"]["co_scale"]
@@ -735,7 +738,8 @@ def test_mist_co_scale_weights_the_item_to_item_term_per_kind_of_user(prepared: 
         assert bool((model.co_scale == 1).all())
     default = build_model("mist", enc.spec_, {"embedding_dim": 8})
     assert default.co_scale is not None  # auto by default; the new users' term damped (`co_shrink_new`) by default
-    assert default._kind_options("new") == CO_SCALES + CO_SCALES_DAMPED and default._kind_options("active") == CO_SCALES
+    assert default._kind_options("new") == CO_SCALES + CO_SCALES_DAMPED  # and for the active users co_own's pairs:
+    assert default._kind_options("active") == CO_SCALES + tuple((c, w) for c in CO_SCALES if c for w in CO_OWN_WEIGHTS)
     plain = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_scale": "off"})
     assert plain.co_scale is None and plain.ranking_options() == ()
     assert build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 0, "co_scale": "auto"}).co_scale is None
@@ -763,6 +767,7 @@ def test_mist_warm_scale_auto_settles_each_scenario_on_its_rows_as_they_are(prep
         assert chosen[name]["chosen"] == float(best.split()[1]) == float(model.warm_scale[s])
     assert any(chosen[n]["rows_moved"] >= MIN_CHOICE_ROWS for n in names)  # the rule chose somewhere, not by default
     settled = model.warm_scale.clone()
+    model.use_ranking_option(1.0)  # the rounds ran before the ranking's choices: co_scale 1, co_own's w 0
     for option in options:  # the recorded AUCs: the validation rows as they are, the other rounds' choices in place
         model.use_option(option)
         assert not model.as_new
@@ -1351,12 +1356,19 @@ def test_a_refused_tilt_leaves_the_ranking_and_stays_in_the_probability(implicit
             refused.ranking_scores(logits, queries.scenario, items.item)
         assert refused.co_scale is not None
         weighted = refused.co_scale.clone()  # the choice's scorer: every weight's scores as ranking_scores makes them
+        assert refused.co is not None and refused.co.own_weight is not None  # `co_own`, the default
+        own = refused.co.own_weight.clone()
         for c, scores in zip(refused.ranking_options(), refused.ranking_scorer(items)(queries), strict=True):
             refused.use_ranking_option(c)
             ordered = refused.ranking_scores(refused.score_candidates(queries, items), queries.scenario, items.item,
                                              queries)
-            assert torch.equal(scores, ordered) and not torch.equal(scores, refused.score_candidates(queries, items))
+            if isinstance(c, tuple):  # co_own's pair: the cross and own parts summed apart, so to float rounding
+                torch.testing.assert_close(scores, ordered, rtol=1e-4, atol=1e-5)
+            else:
+                assert torch.equal(scores, ordered)
+            assert not torch.equal(scores, refused.score_candidates(queries, items))
         refused.co_scale.copy_(weighted)
+        refused.co.own_weight.copy_(own)
     lists = {name: rank_full_catalogue(m, enc, ds, "valid", ks=(10,))
              for name, m in (("refused", refused), ("untilted", untilted), ("tilted", tilted))}
     assert np.array_equal(lists["refused"].top_items["a"], lists["untilted"].top_items["a"])
