@@ -242,13 +242,14 @@ def ranking_at_10(by_scenario: dict[str, dict[str, Any]], prefix: str = "") -> d
     return {s: {f"{prefix}{k}": float(m[k]) for k in ("ndcg@10", "hr@10")} for s, m in by_scenario.items()}
 
 
-def mist_choosing(root: Path, seed: int) -> tuple[Any, Any]:
-    """A benchmarks/transfer.py work directory's saved mist run (runs/mist/seed-S), loaded with `co_scale: auto` and
-    in evaluation mode, and its encoder: the weights as trained, the term's weights at 1 until a choice is made."""
+def mist_choosing(root: Path, seed: int, settings: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """A benchmarks/transfer.py work directory's saved mist run (runs/mist/seed-S), loaded with `co_scale: auto` (and
+    `settings`) and in evaluation mode, and its encoder: the weights as trained, the term's weights at 1 until a
+    choice is made."""
     from mistrec.models.mist import Mist
     from mistrec.train.artifact import load_run
 
-    model, enc, _ = load_run(root / "runs" / "mist" / f"seed-{seed}", {"co_scale": "auto"})
+    model, enc, _ = load_run(root / "runs" / "mist" / f"seed-{seed}", {"co_scale": "auto", **(settings or {})})
     assert isinstance(model, Mist) and model.co_scale is not None, "a mist run with co_items"
     model.eval()
     return model, enc

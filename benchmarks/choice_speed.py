@@ -20,6 +20,13 @@ put back as its validation AUC chose it (run.json `result.selected.prior_tilt`),
 without, the guard's rule applied); in each scenario whose tilt the guard kept, both must record the same choice
 (checked). A run with no tilt chosen has nothing to guard: the script fails on it.
 
+`--baseline without-own` times what `co_own` (mist's default since the forty-first session) costs the choice: the run
+as saved (with it) against the same run loaded with `co_own: off`, `choose_on_ranking` alternately from the trained
+state; the new users' choices must agree (checked).
+
+    MISTREC_BENCH_THREADS=1 python benchmarks/choice_speed.py --baseline without-own --seeds 2022 \
+        --json benchmarks/results/choice_speed_co_own.json benchmarks/work/s41-train-ec/amazon-electronic_cloth-warm
+
     MISTREC_BENCH_THREADS=1 python benchmarks/choice_speed.py --baseline unguarded --seeds 2022 \
         --json benchmarks/results/guard_speed_electronic_cloth.json \
         benchmarks/work/s38-pt/amazon-electronic_cloth-cold-last
@@ -107,6 +114,39 @@ def guarded(root: Path, seed: int, repeats: int, ds: Any) -> dict[str, Any]:
             "prior_tilt_guard": guard}
 
 
+def without_own(root: Path, seed: int, repeats: int, ds: Any) -> dict[str, Any]:
+    """`--baseline without-own`: what `co_own` (mist's default since the forty-first session) costs the choice: the
+    run loaded as saved (with it: the pairs (c, w) for the active users) against the same run loaded with `co_own:
+    off` (the weights alone), `choose_on_ranking` alternately; the new users' choices must be the same (checked)."""
+    import numpy as np
+    import torch
+
+    from mistrec.eval.ranking import choose_on_ranking
+
+    models = {"without_own": mist_choosing(root, seed, {"co_own": "off"}), "with_own": mist_choosing(root, seed)}
+    assert models["with_own"][0].co.own_rows and not models["without_own"][0].co.own_rows, "a run saved with co_own"
+    for model, _ in models.values():
+        model.use_ranking_option(1.0)  # the trained state, where the choice starts
+    times: dict[str, list[float]] = {name: [] for name in models}
+    records: dict[str, Any] = {}
+    for _ in range(repeats):
+        for name, (model, enc) in models.items():
+            start = time.perf_counter()
+            with torch.no_grad():
+                records[name] = choose_on_ranking(model, enc, ds)
+            times[name].append(time.perf_counter() - start)
+    for scenario, kinds in records["with_own"]["co_scale"].items():
+        assert kinds["new"]["chosen"] == records["without_own"]["co_scale"][scenario]["new"]["chosen"], scenario
+    medians = {k: float(np.median(v)) for k, v in times.items()}
+    print(f"seed {seed}: without co_own {medians['without_own']:.1f} s, with {medians['with_own']:.1f} s "
+          f"({medians['with_own'] / medians['without_own']:.2f}x)", flush=True)
+    return {"seed": seed, "seconds": times, "median_seconds": medians,
+            "cost_ratio": medians["with_own"] / medians["without_own"],
+            "options": {name: len(model.ranking_options()) for name, (model, _) in models.items()},
+            "chosen": {name: {s: {k: rec["chosen"] for k, rec in kinds.items()} for s, kinds in r["co_scale"].items()}
+                       for name, r in records.items()}}
+
+
 def one(root: Path, seed: int, repeats: int, ds: Any, baseline: str) -> dict[str, Any]:
     import numpy as np
 
@@ -114,6 +154,8 @@ def one(root: Path, seed: int, repeats: int, ds: Any, baseline: str) -> dict[str
 
     if baseline == "unguarded":
         return guarded(root, seed, repeats, ds)
+    if baseline == "without own":
+        return without_own(root, seed, repeats, ds)
     model, enc = mist_choosing(root, seed)
     times: dict[str, list[float]] = {baseline: [], "choose_on_ranking": []}
     records: dict[str, Any] = {}
@@ -148,7 +190,7 @@ def main() -> int:
     ap.add_argument("--json", required=True)
     ap.add_argument("--seeds", default="2022")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--baseline", choices=("in-full", "per-weight", "unguarded"), default="in-full")
+    ap.add_argument("--baseline", choices=("in-full", "per-weight", "unguarded", "without-own"), default="in-full")
     ap.add_argument("dir")
     args = ap.parse_args()
     torch.set_num_threads(int(THREADS))
