@@ -221,7 +221,7 @@ class Mist(Model):
         self.as_new = False
         # `co_items`: item-to-item transfer through the training positives' co-occurrence (mist_cooc.py)
         own = cfg.reads_own  # the table deeper than training reads, for the active users' own scenario
-        self.co = (CoItems(spec.n_items, spec.n_scenarios, max(cfg.co_items, cfg.co_own_items) if own else cfg.co_items,
+        self.co = (CoItems(spec.n_items, spec.n_scenarios, cfg.co_own_items if own else cfg.co_items,
                            cross_only=cfg.co_scope == "cross", gain=cfg.co_gain, shrink=cfg.co_shrink,
                            shrink_new=cfg.co_shrink_new, k_new=cfg.co_items_new, k_read=cfg.co_items, own_rows=own)
                    if cfg.co_items else None)

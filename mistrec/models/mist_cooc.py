@@ -255,10 +255,10 @@ class CoItems(nn.Module):
                              f"{self.k}: make the rest from the run's training rows first (Mist.refit_co_table, as "
                              "benchmarks/rechoose.py does), or load the run without the deeper setting.")
 
-    def rows(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The table's places of `items` (...) as (..., k) neighbours (long) and co-counts, nearest first; a place
-        past an item's last is none (neighbour 0, count 0)."""
-        at = torch.arange(self.k, device=items.device)
+    def rows(self, items: torch.Tensor, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The table's first `width` (k) places of `items` (...) as (..., width) neighbours (long) and co-counts,
+        nearest first; a place past an item's last is none (neighbour 0, count 0)."""
+        at = torch.arange(self.k if width is None else width, device=items.device)
         first = self.start[items].unsqueeze(-1)
         slot = torch.where(at < self.start[items + 1].unsqueeze(-1) - first, first + at, 0)
         return self.nbr[slot].long(), self.count[slot]
@@ -279,7 +279,7 @@ class CoItems(nn.Module):
                            None if own is None else own.unsqueeze(-1), new)
         if limit is None:
             return cos
-        return cos.masked_fill(torch.arange(self.k, device=cos.device) >= limit.unsqueeze(-1), 0.0)
+        return cos.masked_fill(torch.arange(cos.shape[-1], device=cos.device) >= limit.unsqueeze(-1), 0.0)
 
     def _limits(self, scenario: torch.Tensor, hist_scenarios: torch.Tensor, new: torch.Tensor | None
                 ) -> torch.Tensor | None:
@@ -295,6 +295,17 @@ class CoItems(nn.Module):
         if self.own_rows:
             limit = torch.where(self._own_events(scenario, hist_scenarios, new), self.k, limit)
         return limit
+
+    def _read_limits(self, scenario: torch.Tensor, hist_scenarios: torch.Tensor, new: torch.Tensor | None,
+                     weights: torch.Tensor) -> torch.Tensor | None:
+        """`_limits`, but 0 for the events of weight 0 where no gradient flows to the weights (evaluation): they add
+        nothing, so the table is read only as deep as the others need (an active row's own scenario's events, read
+        all k places deep under `co_own` while its weight is held at 0, and the cross events of its own part, are
+        none); in training a weight at 0 still learns from its events' cosines, and every limit stays."""
+        limit = self._limits(scenario, hist_scenarios, new)
+        if limit is None or self.graph or weights.requires_grad:
+            return limit
+        return torch.where(weights != 0, limit, torch.zeros_like(limit))
 
     def _own_events(self, scenario: torch.Tensor, hist_scenarios: torch.Tensor, new: torch.Tensor | None
                     ) -> torch.Tensor:
@@ -347,11 +358,9 @@ class CoItems(nn.Module):
         made = self._cache[1]
         if depth not in made:
             start, nbr, count = (self.start, self.nbr, self.count) if depth >= self.k else cut_table(*tables, depth)
-            n, lengths = self.users.shape[0], start.diff()
-            item = torch.repeat_interleave(torch.arange(n, device=lengths.device), lengths)
-            place = torch.arange(len(item), device=lengths.device) + 1 - start[item]
+            item, place = _slots(start)
             # slot 0 (none) as key -1, which no lookup asks for: the keys are never empty
-            keys = torch.cat([torch.full((1,), -1, device=item.device), item * n + nbr[1:].long()])
+            keys = torch.cat([torch.full((1,), -1, device=item.device), item * self.users.shape[0] + nbr[1:].long()])
             keys, order = keys.sort(stable=True)
             made[depth] = (keys, count[order], torch.cat([place.new_zeros(1), place])[order])
         return made[depth]
@@ -401,9 +410,10 @@ class CoItems(nn.Module):
         if self.cross_only and not self.graph and not bool(self._reads(scenario, hist_scenarios, liked, new).any()):
             # no event reaches the term (a platform whose users stay in one scenario): no lookup
             return self.count.new_zeros(len(hist_items), candidates.shape[1], hist_items.shape[1])
+        weights = self._weights(scenario, hist_scenarios, liked, mix, new, own_part)
         cos = self.pair_cosines(hist_items, candidates, None if own is None else own.unsqueeze(1) & liked, new,
-                                self._limits(scenario, hist_scenarios, new))
-        return cos * self._weights(scenario, hist_scenarios, liked, mix, new, own_part).unsqueeze(1)
+                                self._read_limits(scenario, hist_scenarios, new, weights))
+        return cos * weights.unsqueeze(1)
 
     def term(self, hist_items: torch.Tensor, hist_scenarios: torch.Tensor, liked: torch.Tensor,
              scenario: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor | None = None,
@@ -425,21 +435,27 @@ class CoItems(nn.Module):
         """(U, n_items) terms of U histories against every item, by adding each event's neighbours' cosines into
         the item's column (a catalogue's scores are its columns); `new`, `own_part`: as `per_event`."""
         weights = self._weights(scenario, hist_scenarios, liked, mix, new, own_part)
-        rows = self.rows(hist_items)
-        cos = self._cosines(hist_items, None, new, self._limits(scenario, hist_scenarios, new), rows)
-        cos = cos * weights.unsqueeze(-1)
+        limit = self._read_limits(scenario, hist_scenarios, new, weights)
+        # as deep as an event reads (the exported graph: every place, its shapes fixed)
+        width = self.k if limit is None or self.graph else int(limit.max()) if limit.numel() else 0
+        rows = self.rows(hist_items, width)
+        cos = self._cosines(hist_items, None, new, limit, rows) * weights.unsqueeze(-1)
         out = cos.new_zeros(len(hist_items), n_items)
         return out.scatter_add_(1, rows[0].flatten(1), cos.flatten(1))
 
 
+def _slots(start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each filled slot's (1 on, slot 0 aside) item and place in that item's table (0 the nearest), of a ragged
+    table's `start`."""
+    item = torch.repeat_interleave(torch.arange(len(start) - 1, device=start.device), start.diff())
+    return item, torch.arange(len(item), device=start.device) + 1 - start[item]
+
+
 def cut_table(start: torch.Tensor, nbr: torch.Tensor, count: torch.Tensor, places: int
-         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A ragged table (`CoItems`' start, nbr, count) with each item's first `places` places only: the table a fit
     with k = `places` makes, as the order is the same."""
-    lengths = start.diff()
-    item = torch.repeat_interleave(torch.arange(len(lengths), device=start.device), lengths)
-    keep = torch.cat([torch.ones(1, dtype=torch.bool, device=start.device),
-                      torch.arange(len(item), device=start.device) + 1 - start[item] < places])
+    keep = torch.cat([torch.ones(1, dtype=torch.bool, device=start.device), _slots(start)[1] < places])
     cut = torch.ones_like(start)
-    cut[1:] += lengths.clamp_max(places).cumsum(0)
+    cut[1:] += start.diff().clamp_max(places).cumsum(0)
     return cut, nbr[keep], count[keep]

@@ -567,9 +567,23 @@ def test_own_rows_read_the_active_rows_own_scenario_deeper_and_nothing_else() ->
         assert torch.equal(deep.per_event(hist, scen, liked, target, cand, own_rows),
                            shallow.per_event(hist, scen, liked, target, cand, own_rows))
     shallow.graph = deep.graph = False
-    # evaluation with own_weight 0: as the shallow table
+    # evaluation with own_weight 0: as the shallow table; the events of weight 0 are not read past the places the
+    # others read (`_read_limits`), bit for bit as reading them all, which the exported graph's scatter does
     torch.testing.assert_close(deep.per_event(hist, scen, liked, target, cand, new=new),
                                shallow.per_event(hist, scen, liked, target, cand, new=new))
+    with torch.no_grad():
+        weights = deep._weights(target, scen, liked, None, new, False)
+        read_to = int(deep._read_limits(target, scen, new, weights).max())
+        assert read_to == 5 < int(deep._limits(target, scen, new).max())
+        read = deep.scatter(hist, scen, liked, target, 60, new=new)
+        deep.graph = True
+        assert torch.equal(read, deep.scatter(hist, scen, liked, target, 60, new=new))
+        deep.graph = False
+        assert torch.equal(read, shallow.scatter(hist, scen, liked, target, 60, new=new))
+    # where the weights learn (W's gradient is each event's cosine, its weight 0 or not), every limit stays
+    learning = deep._weights(target, scen, liked, None, new, False)
+    assert learning.requires_grad and torch.equal(deep._read_limits(target, scen, new, learning),
+                                                  deep._limits(target, scen, new))
     with torch.no_grad():
         deep.own_weight.copy_(torch.tensor([0.0, 2.0, 3.0]))
     got = deep.per_event(hist, scen, liked, target, cand, new=new)
