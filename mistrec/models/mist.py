@@ -366,6 +366,21 @@ class Mist(Model):
             return b
         return self.made_new(b, picked)
 
+    def _source_out(self, b: Batch) -> Batch:
+        """Training only: `source_rows` of the rows with another scenario's events in their history lose every event
+        of one such scenario, drawn uniformly among the ones the history holds (the row's own scenario stays)."""
+        if not (self.training and self.cfg.source_rows > 0):
+            return b
+        other = b.hist_mask & (b.hist_scenarios != b.scenario.unsqueeze(1))  # (B, L)
+        held = (F.one_hot(b.hist_scenarios.clamp_max(self.n_scenarios - 1), self.n_scenarios).bool()
+                & other.unsqueeze(-1)).any(1)  # (B, S): the other scenarios the history holds
+        held[:, 0] = False  # the unknown scenario is no source to leave out
+        picked = held.any(1) & (torch.rand(len(b), device=b.user.device) < self.cfg.source_rows)
+        if not bool(picked.any()):
+            return b
+        draw = torch.rand(held.shape, device=b.user.device).masked_fill(~held, -1.0).argmax(1)  # (B,)
+        return b.without_events(other & picked.unsqueeze(1) & (b.hist_scenarios == draw.unsqueeze(1)))
+
     def training_view(self, b: Batch) -> tuple[Batch, torch.Tensor | None]:
         """`blank_rows`, in training: a share of the rows once more at the batch's end, blank (no history, the
         unknown user, activity 0: what the "anchor" form's reference reads), their loss summed into their row's; the
@@ -764,7 +779,7 @@ class Mist(Model):
         """Steps 1-4 on the batch as training shows it (`cold_rows`; not along an attribution path), or, while the
         cold_scale round is scored (`as_new`), as every row's user would be new in its scenario."""
         if tokens is None:
-            b = self._cold(b)
+            b = self._source_out(self._cold(b))
         if self.as_new and not self.training:
             b = self.made_new(b)
         return b, self._interest(b, tokens)

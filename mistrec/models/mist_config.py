@@ -98,6 +98,11 @@ class MistConfig(ModelConfig):
     # first events. 0.1 measured and not adopted: the identity control's new users gained, the Amazon cold users
     # lost 0.0004-0.0039 AUC in 6 directions of 8 (docs/models.md, "blank_rows: measured, not adopted").
     blank_rows: float = 0.0
+    # In training, this share of the rows whose history has events of another scenario loses all the events of one
+    # such scenario, drawn uniformly among those its history holds (the row's own scenario's events, its activity
+    # and its label stay): a history as leave-source-out shows it, seen in training, so that what the model reads
+    # of a source is what the row loses without it (docs/benchmarks.md, "source_rows on the transfer platform").
+    source_rows: float = 0.0
     # "hide": a row whose user is new in its scenario (fewer than `cold_below` events there) reads the unknown user
     # (index 0) instead of the user's id, in training and in evaluation: a user new in a scenario is read through
     # their history alone. "keep": the id is read whatever the activity. "auto" (the default): trained as "hide";
@@ -325,6 +330,8 @@ class MistConfig(ModelConfig):
             raise ConfigError(f"The 'cold_rows' parameter of MistConfig must be in [0, 1]. Got {self.cold_rows}.")
         if not 0.0 <= self.blank_rows < 1.0:
             raise ConfigError(f"The 'blank_rows' parameter of MistConfig must be in [0, 1). Got {self.blank_rows}.")
+        if not 0.0 <= self.source_rows <= 1.0:
+            raise ConfigError(f"The 'source_rows' parameter of MistConfig must be in [0, 1]. Got {self.source_rows}.")
         if self.co_items < 0:
             raise ConfigError(f"The 'co_items' parameter of MistConfig must be >= 0 (0: off). Got {self.co_items}.")
         if self.co_own == "auto" and self.co_items:

@@ -1,0 +1,73 @@
+"""mist's `source_rows`: in training, a share of the rows lose one other scenario's events, as leave-source-out
+shows a history; evaluation reads every history whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mistrec.data import PreparedDataset
+from mistrec.errors import ConfigError
+from mistrec.features import FeatureEncoder
+from mistrec.models import build_model
+from tests.conftest import prepared_synthetic
+
+
+def _model_and_batch(tmp_path: Path, share: float):  # type: ignore[no-untyped-def]
+    ds = PreparedDataset.load(prepared_synthetic(tmp_path, n_users=120, seed=3))
+    enc = FeatureEncoder().fit(ds)
+    values = {"embedding_dim": 8, "co_items": 0}
+    model = build_model("mist", enc.spec_, {**values, "source_rows": share})
+    plain = build_model("mist", enc.spec_, values)
+    plain.load_state_dict(model.state_dict())
+    return model, plain, enc.batch(enc.rows(ds, "train"), np.arange(512))
+
+
+def test_a_picked_row_loses_every_event_of_one_other_scenario_and_keeps_its_own(tmp_path: Path) -> None:
+    model, _, b = _model_and_batch(tmp_path, 1.0)
+    model.train()
+    torch.manual_seed(0)
+    out = model._source_out(b)
+    own = b.hist_mask & (b.hist_scenarios == b.scenario.unsqueeze(1))
+    assert torch.equal(out.hist_mask & own, own)  # the row's own scenario's events stay
+    assert torch.equal(out.activity, b.activity) and torch.equal(out.label, b.label)
+    removed = b.hist_mask & ~out.hist_mask
+    others = b.hist_mask & ~own
+    for r in range(len(b)):
+        held = set(b.hist_scenarios[r][others[r]].tolist())
+        gone = set(b.hist_scenarios[r][removed[r]].tolist())
+        if not held:
+            assert not gone  # nothing of another scenario to leave out
+            continue
+        assert len(gone) == 1 and gone <= held  # one scenario, and all of its events
+        (s,) = gone
+        assert not (out.hist_mask[r] & (out.hist_scenarios[r] == s)).any()
+    picked = removed.any(1)
+    assert int(picked.sum()) == int(others.any(1).sum()) > 100
+    # every held scenario is drawn: over many draws each scenario a row holds is left out at some point
+    first = int(others.any(1).nonzero()[0])
+    drawn = {int(b.hist_scenarios[first][(b.hist_mask & ~model._source_out(b).hist_mask)[first]][0])
+             for _ in range(200)}
+    assert drawn == set(b.hist_scenarios[first][others[first]].tolist())
+
+
+def test_a_share_picks_that_share_and_evaluation_reads_the_history_whole(tmp_path: Path) -> None:
+    model, plain, b = _model_and_batch(tmp_path, 0.3)
+    model.train()
+    torch.manual_seed(1)
+    others = (b.hist_mask & (b.hist_scenarios != b.scenario.unsqueeze(1))).any(1)
+    picked = (b.hist_mask & ~model._source_out(b).hist_mask).any(1)
+    assert abs(float(picked.sum()) / float(others.sum()) - 0.3) < 0.08
+    model.eval()
+    plain.eval()
+    assert model._source_out(b) is b
+    with torch.no_grad():
+        assert torch.equal(model(b), plain(b))
+
+
+def test_source_rows_is_checked_with_its_name(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="source_rows"):
+        _model_and_batch(tmp_path, 1.5)
