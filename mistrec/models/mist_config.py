@@ -100,8 +100,9 @@ class MistConfig(ModelConfig):
     blank_rows: float = 0.0
     # In training, this share of the rows whose history has events of another scenario loses all the events of one
     # such scenario, drawn uniformly among those its history holds (the row's own scenario's events, its activity
-    # and its label stay): a history as leave-source-out shows it, seen in training, so that what the model reads
-    # of a source is what the row loses without it (docs/benchmarks.md, "source_rows on the transfer platform").
+    # and its label stay): a history as leave-source-out shows it, seen in training. 0.25 measured on the synthetic
+    # platforms and not adopted: the identity control gained, leave-source-out against its reference fell (0.762 ->
+    # 0.706; docs/benchmarks.md, "source_rows on the transfer platform").
     source_rows: float = 0.0
     # "hide": a row whose user is new in its scenario (fewer than `cold_below` events there) reads the unknown user
     # (index 0) instead of the user's id, in training and in evaluation: a user new in a scenario is read through
