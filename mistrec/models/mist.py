@@ -161,6 +161,9 @@ class Mist(Model):
                                      else SumScorer(d, cfg.attention_hidden) if cfg.scorer == "sum"
                                      else BilinearScorer(d))
         self.transfer = nn.Parameter(torch.zeros(spec.n_scenarios, spec.n_scenarios))  # B[target, source]
+        # A[target, source], for rows whose user is active in the target (`transfer_active`)
+        self.transfer_active = (nn.Parameter(torch.zeros(spec.n_scenarios, spec.n_scenarios))
+                                if cfg.transfer_active else None)
         self.interest_gate = MLP(3 * d, (32,), out=1)
         self.n_pools = 2 if cfg.polarity_pools else 1
         self.polarity = nn.Embedding(self.n_pools, d)  # tells the interest gate which pool it reads
@@ -317,6 +320,10 @@ class Mist(Model):
         if self.cfg.transfer_bias:
             transfer = self.transfer if self.mix is None else self.mix @ self.transfer @ self.mix.t()
             bias = transfer.index_select(0, b.scenario).gather(1, b.hist_scenarios)  # (B, L)
+            if self.transfer_active is not None:  # plus A[s, scenario_j] where the user is active in s
+                active = self.transfer_active if self.mix is None else self.mix @ self.transfer_active @ self.mix.t()
+                bias = bias + active.index_select(0, b.scenario).gather(1, b.hist_scenarios) * (
+                    b.activity > 0).unsqueeze(1).to(bias.dtype)
             a = a + (bias if a.dim() == 2 else bias.unsqueeze(1))
         if self.cfg.weights == "din":
             return a * mask

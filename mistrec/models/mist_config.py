@@ -66,6 +66,11 @@ class MistConfig(ModelConfig):
     # whole history (a source with many events then outweighs a sparse one before the interest-level step).
     softmax_scope: Literal["all", "pool"] = "all"
     transfer_bias: bool = True
+    # A second transfer bias, A[target, source], added to the attention scores of the rows whose user has events in
+    # the target scenario (activity > 0), starting at zero: a user active in the target can read the other
+    # scenarios with other weights than a user new there, whose own pool is empty (docs/benchmarks.md,
+    # "transfer_active on the transfer platform"). Needs transfer_bias.
+    transfer_active: bool = False
     history_labels: bool = True  # embed each history event's (training) label
     side_features: bool = True  # tokens and the query add their item's side-feature embeddings (category, genres)
     history_values: bool = True  # and the graded value behind it (a rating), when the data has one
@@ -331,6 +336,9 @@ class MistConfig(ModelConfig):
             raise ConfigError(f"The 'cold_rows' parameter of MistConfig must be in [0, 1]. Got {self.cold_rows}.")
         if not 0.0 <= self.blank_rows < 1.0:
             raise ConfigError(f"The 'blank_rows' parameter of MistConfig must be in [0, 1). Got {self.blank_rows}.")
+        if self.transfer_active and not self.transfer_bias:
+            raise ConfigError("The 'transfer_active' parameter of MistConfig adds to the transfer bias: it needs "
+                              "transfer_bias: true.")
         if not 0.0 <= self.source_rows <= 1.0:
             raise ConfigError(f"The 'source_rows' parameter of MistConfig must be in [0, 1]. Got {self.source_rows}.")
         if self.co_items < 0:

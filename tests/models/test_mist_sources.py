@@ -71,3 +71,24 @@ def test_a_share_picks_that_share_and_evaluation_reads_the_history_whole(tmp_pat
 def test_source_rows_is_checked_with_its_name(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="source_rows"):
         _model_and_batch(tmp_path, 1.5)
+
+
+def test_transfer_active_moves_only_the_rows_of_users_active_in_the_target(tmp_path: Path) -> None:
+    ds = PreparedDataset.load(prepared_synthetic(tmp_path, n_users=120, seed=3))
+    enc = FeatureEncoder().fit(ds)
+    values = {"embedding_dim": 8, "co_items": 0}
+    model = build_model("mist", enc.spec_, {**values, "transfer_active": True}).eval()
+    plain = build_model("mist", enc.spec_, values).eval()
+    state = model.state_dict()
+    plain.load_state_dict({k: v for k, v in state.items() if k != "transfer_active"})
+    b = enc.batch(enc.rows(ds, "test"), np.arange(256))
+    active = b.activity > 0
+    assert bool(active.any()) and bool((~active).any())
+    with torch.no_grad():
+        assert torch.equal(model(b), plain(b))  # A starts at zero: the model as without it
+        model.transfer_active.copy_(torch.randn_like(model.transfer_active))
+        moved = model(b)
+    assert torch.equal(moved[~active], plain(b)[~active])
+    assert not torch.allclose(moved[active], plain(b)[active])
+    with pytest.raises(ConfigError, match="transfer_active"):
+        build_model("mist", enc.spec_, {**values, "transfer_active": True, "transfer_bias": False})
