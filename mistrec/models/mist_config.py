@@ -68,8 +68,10 @@ class MistConfig(ModelConfig):
     transfer_bias: bool = True
     # A second transfer bias, A[target, source], added to the attention scores of the rows whose user has events in
     # the target scenario (activity > 0), starting at zero: a user active in the target can read the other
-    # scenarios with other weights than a user new there, whose own pool is empty (docs/benchmarks.md,
-    # "transfer_active on the transfer platform"). Needs transfer_bias.
+    # scenarios with other weights than a user new there, whose own pool is empty. Needs transfer_bias. Measured on
+    # the synthetic platforms and not adopted: the identity control gained, leave-source-out against its reference
+    # fell (0.762 -> 0.737) and game_lobby's users with 1-2 events lost 0.0077 AUC (docs/benchmarks.md,
+    # "transfer_active on the transfer platform").
     transfer_active: bool = False
     history_labels: bool = True  # embed each history event's (training) label
     side_features: bool = True  # tokens and the query add their item's side-feature embeddings (category, genres)
