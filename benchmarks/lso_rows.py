@@ -5,7 +5,8 @@ run of a benchmarks/transfer.py work directory (docs/benchmarks.md, "transfer_ac
     python benchmarks/lso_rows.py --json OUT --target game_lobby --source home_feed \
         benchmarks/work/s40-own-syn/synthetic-transfer-4000u
 
-Per run and group: the rows, the AUC with and without the source's events, and the Pearson correlation of the
+`--split valid` or `train` scores those rows instead (their histories as training reads them). Per run and group:
+the rows, the AUC with and without the source's events, and the Pearson correlation of the
 score's shift (full - without, in logits) with the label (negative: the source's events lower the positives).
 """
 
@@ -22,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import context, write_json
 
 
-def one_run(run: Path, ds: Any, target: str, source: str) -> dict[str, Any]:
+def one_run(run: Path, ds: Any, target: str, source: str, split: str = "test") -> dict[str, Any]:
     import torch
 
     from mistrec.metrics import auc
@@ -30,7 +31,7 @@ def one_run(run: Path, ds: Any, target: str, source: str) -> dict[str, Any]:
 
     model, enc, _ = load_run(run)
     model.eval()
-    rows = enc.rows(ds, "test")
+    rows = enc.rows(ds, split)
     names = list(enc.spec_.scenario_names)
     t, s = names.index(target) + 1, names.index(source) + 1
     idx = np.flatnonzero(enc.scenario_map_[rows.scenario] == t)
@@ -39,12 +40,12 @@ def one_run(run: Path, ds: Any, target: str, source: str) -> dict[str, Any]:
         full = model(b).numpy()
         without = model(b.without_events(b.hist_mask & (b.hist_scenarios == s))).numpy()
     label, activity = rows.label[idx], b.activity.numpy()
-    out: dict[str, Any] = {"run": str(run)}
+    out: dict[str, Any] = {"run": str(run), "split": split}
     for group, mask in (("all", np.ones(len(idx), dtype=bool)), ("new", activity == 0), ("active", activity > 0)):
         y, f, w = label[mask], full[mask], without[mask]
         out[group] = {"rows": int(mask.sum()), "auc_full": auc(y, f), "auc_without": auc(y, w),
                       "shift_label_corr": float(np.corrcoef(f - w, y)[0, 1])}
-    print(f"{run}: " + "; ".join(f"{g} {out[g]['rows']} rows AUC {out[g]['auc_full']:.4f} -> "
+    print(f"{run} {split}: " + "; ".join(f"{g} {out[g]['rows']} rows AUC {out[g]['auc_full']:.4f} -> "
                                  f"{out[g]['auc_without']:.4f}, corr {out[g]['shift_label_corr']:+.3f}"
                                  for g in ("all", "new", "active")), flush=True)
     return out
@@ -56,6 +57,7 @@ def main() -> int:
     ap.add_argument("--target", required=True)
     ap.add_argument("--source", required=True)
     ap.add_argument("--seeds", default="2022,2023,2024")
+    ap.add_argument("--split", default="test", help="the rows scored: test (default), valid or train")
     ap.add_argument("--runs", default="runs/mist", help="the mist runs' directory in each DIR")
     ap.add_argument("dirs", nargs="+")
     args = ap.parse_args()
@@ -65,10 +67,11 @@ def main() -> int:
     from mistrec.data.prepared import PreparedDataset
 
     torch.set_num_threads(1)
-    out: dict[str, Any] = {"target": args.target, "source": args.source, "dirs": {}, "context": context()}
+    out: dict[str, Any] = {"target": args.target, "source": args.source, "split": args.split, "dirs": {},
+                           "context": context()}
     for d in args.dirs:
         ds = PreparedDataset.load(Path(d) / "prepared")
-        out["dirs"][d] = [one_run(Path(d) / args.runs / f"seed-{seed}", ds, args.target, args.source)
+        out["dirs"][d] = [one_run(Path(d) / args.runs / f"seed-{seed}", ds, args.target, args.source, args.split)
                           for seed in args.seeds.split(",")]
     write_json(Path(args.json), out)
     return 0
