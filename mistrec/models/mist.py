@@ -375,10 +375,16 @@ class Mist(Model):
 
     def _source_out(self, b: Batch) -> Batch:
         """Training only: `source_rows` of the rows with another scenario's events in their history lose every event
-        of one such scenario, drawn uniformly among the ones the history holds (the row's own scenario stays)."""
-        if not (self.training and self.cfg.source_rows > 0):
+        of one such scenario, drawn uniformly among the ones the history holds (the row's own scenario stays); with
+        `event_dropout` each other scenario's event leaves the history with that probability."""
+        if not (self.training and (self.cfg.source_rows > 0 or self.cfg.event_dropout > 0)):
             return b
         other = b.hist_mask & (b.hist_scenarios != b.scenario.unsqueeze(1))  # (B, L)
+        if self.cfg.event_dropout > 0:
+            b = b.without_events(other & (torch.rand(other.shape, device=other.device) < self.cfg.event_dropout))
+            other = b.hist_mask & (b.hist_scenarios != b.scenario.unsqueeze(1))
+        if self.cfg.source_rows <= 0:
+            return b
         held = (F.one_hot(b.hist_scenarios.clamp_max(self.n_scenarios - 1), self.n_scenarios).bool()
                 & other.unsqueeze(-1)).any(1)  # (B, S): the other scenarios the history holds
         held[:, 0] = False  # the unknown scenario is no source to leave out

@@ -111,6 +111,10 @@ class MistConfig(ModelConfig):
     # platforms and not adopted: the identity control gained, leave-source-out against its reference fell (0.762 ->
     # 0.706; docs/benchmarks.md, "source_rows on the transfer platform").
     source_rows: float = 0.0
+    # In training, each event of another scenario than the row's leaves the row's history with this probability,
+    # independently (the row's own scenario's events, its activity and its label stay): dropout on what the other
+    # scenarios' events may fit (docs/benchmarks.md, "event_dropout on the transfer platform").
+    event_dropout: float = 0.0
     # "hide": a row whose user is new in its scenario (fewer than `cold_below` events there) reads the unknown user
     # (index 0) instead of the user's id, in training and in evaluation: a user new in a scenario is read through
     # their history alone. "keep": the id is read whatever the activity. "auto" (the default): trained as "hide";
@@ -341,6 +345,9 @@ class MistConfig(ModelConfig):
         if self.transfer_active and not self.transfer_bias:
             raise ConfigError("The 'transfer_active' parameter of MistConfig adds to the transfer bias: it needs "
                               "transfer_bias: true.")
+        if not 0.0 <= self.event_dropout < 1.0:
+            raise ConfigError(f"The 'event_dropout' parameter of MistConfig must be in [0, 1). Got "
+                              f"{self.event_dropout}.")
         if not 0.0 <= self.source_rows <= 1.0:
             raise ConfigError(f"The 'source_rows' parameter of MistConfig must be in [0, 1]. Got {self.source_rows}.")
         if self.co_items < 0:

@@ -92,3 +92,21 @@ def test_transfer_active_moves_only_the_rows_of_users_active_in_the_target(tmp_p
     assert not torch.allclose(moved[active], plain(b)[active])
     with pytest.raises(ConfigError, match="transfer_active"):
         build_model("mist", enc.spec_, {**values, "transfer_active": True, "transfer_bias": False})
+
+
+def test_event_dropout_drops_that_share_of_the_other_scenarios_events_and_keeps_the_rows_own(tmp_path: Path) -> None:
+    ds = PreparedDataset.load(prepared_synthetic(tmp_path, n_users=120, seed=3))
+    enc = FeatureEncoder().fit(ds)
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 0, "event_dropout": 0.3}).train()
+    b = enc.batch(enc.rows(ds, "train"), np.arange(2048))
+    torch.manual_seed(2)
+    out = model._source_out(b)
+    own = b.hist_mask & (b.hist_scenarios == b.scenario.unsqueeze(1))
+    others = b.hist_mask & ~own
+    assert torch.equal(out.hist_mask & own, own) and torch.equal(out.activity, b.activity)
+    gone = others & ~out.hist_mask
+    assert not (out.hist_mask & ~b.hist_mask).any()
+    assert abs(float(gone.sum()) / float(others.sum()) - 0.3) < 0.02
+    assert model.eval()._source_out(b) is b
+    with pytest.raises(ConfigError, match="event_dropout"):
+        build_model("mist", enc.spec_, {"event_dropout": 1.0})
