@@ -1,5 +1,7 @@
-"""mist's `source_rows`: in training, a share of the rows lose one other scenario's events, as leave-source-out
-shows a history; evaluation reads every history whole."""
+"""mist's options for how the other scenarios' events are read, all off by default: `source_rows` (in training a
+share of the rows lose one other scenario's events, as leave-source-out shows a history), `event_dropout` (in
+training each other scenario's event leaves with a probability) and `transfer_active` (a second transfer bias for
+users active in the target). Evaluation reads every history whole; off, training is as without them."""
 
 from __future__ import annotations
 
@@ -110,3 +112,14 @@ def test_event_dropout_drops_that_share_of_the_other_scenarios_events_and_keeps_
     assert model.eval()._source_out(b) is b
     with pytest.raises(ConfigError, match="event_dropout"):
         build_model("mist", enc.spec_, {"event_dropout": 1.0})
+
+
+def test_off_they_leave_training_as_it_was_and_draw_no_random_number(tmp_path: Path) -> None:
+    ds = PreparedDataset.load(prepared_synthetic(tmp_path, n_users=120, seed=3))
+    enc = FeatureEncoder().fit(ds)
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 0}).train()
+    assert model.transfer_active is None and "transfer_active" not in model.state_dict()
+    b = enc.batch(enc.rows(ds, "train"), np.arange(256))
+    state = torch.get_rng_state()
+    assert model._source_out(b) is b
+    assert torch.equal(torch.get_rng_state(), state)  # the default's training draws stay where they were
