@@ -554,6 +554,8 @@ class Mist(Model):
         """Steps 1-4: the query q (B, E), event weights w (B, L), interest u (B, E), source mass, pool shares, and
         the transfer read-out's per-pool terms (step 4b)."""
         items = self.embed.history_items(b, self.cfg.side_features)  # (B, L, E): the events' item vectors
+        if self.training and self.cfg.history_dropout > 0:
+            items = F.dropout(items, self.cfg.history_dropout)
         e = self.tokens(b, items) if tokens is None else tokens  # (B, L, E)
         candidate = self.embed.items(b, self.cfg.side_features)  # (B, E)
         q = candidate + self._scenarios().index_select(0, b.scenario)  # (B, E)

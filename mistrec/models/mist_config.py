@@ -117,6 +117,10 @@ class MistConfig(ModelConfig):
     # its reference fell (0.762 -> 0.730) and the identity control's off-diagonal drops grew (docs/benchmarks.md,
     # "event_dropout on the transfer platform").
     event_dropout: float = 0.0
+    # In training, dropout with this rate on the item vectors of the history's events (as the tokens and the
+    # transfer read-out read them; the candidate's own vector is untouched): a limit on what an event's vector can
+    # fit (docs/benchmarks.md, "history_dropout on the transfer platform").
+    history_dropout: float = 0.0
     # "hide": a row whose user is new in its scenario (fewer than `cold_below` events there) reads the unknown user
     # (index 0) instead of the user's id, in training and in evaluation: a user new in a scenario is read through
     # their history alone. "keep": the id is read whatever the activity. "auto" (the default): trained as "hide";
@@ -347,6 +351,9 @@ class MistConfig(ModelConfig):
         if self.transfer_active and not self.transfer_bias:
             raise ConfigError("The 'transfer_active' parameter of MistConfig adds to the transfer bias: it needs "
                               "transfer_bias: true.")
+        if not 0.0 <= self.history_dropout < 1.0:
+            raise ConfigError(f"The 'history_dropout' parameter of MistConfig must be in [0, 1). Got "
+                              f"{self.history_dropout}.")
         if not 0.0 <= self.event_dropout < 1.0:
             raise ConfigError(f"The 'event_dropout' parameter of MistConfig must be in [0, 1). Got "
                               f"{self.event_dropout}.")

@@ -123,3 +123,22 @@ def test_off_they_leave_training_as_it_was_and_draw_no_random_number(tmp_path: P
     state = torch.get_rng_state()
     assert model._source_out(b) is b
     assert torch.equal(torch.get_rng_state(), state)  # the default's training draws stay where they were
+
+
+def test_history_dropout_moves_training_scores_only_and_is_checked(tmp_path: Path) -> None:
+    ds = PreparedDataset.load(prepared_synthetic(tmp_path, n_users=120, seed=3))
+    enc = FeatureEncoder().fit(ds)
+    values = {"embedding_dim": 8, "co_items": 0, "dropout": 0.0}
+    model = build_model("mist", enc.spec_, {**values, "history_dropout": 0.5})
+    plain = build_model("mist", enc.spec_, values)
+    plain.load_state_dict(model.state_dict())
+    b = enc.batch(enc.rows(ds, "train"), np.arange(256))
+    with torch.no_grad():
+        assert torch.equal(model.eval()(b), plain.eval()(b))  # evaluation reads the vectors whole
+        torch.manual_seed(4)
+        first = model.train()(b)
+        torch.manual_seed(4)
+        plain.train()
+        assert not torch.allclose(first, plain(b))
+    with pytest.raises(ConfigError, match="history_dropout"):
+        build_model("mist", enc.spec_, {"history_dropout": 1.0})
