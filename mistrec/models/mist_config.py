@@ -333,32 +333,20 @@ class MistConfig(ModelConfig):
         if not self.text_temperature > 0:
             raise ConfigError(f"The 'text_temperature' parameter of MistConfig must be > 0. Got "
                               f"{self.text_temperature}.")
-        if not 0.0 <= self.user_dropout <= 1.0:
-            raise ConfigError(f"The 'user_dropout' parameter of MistConfig must be in [0, 1]. Got {self.user_dropout}.")
-        if not 0.0 <= self.item_id_dropout <= 1.0:
-            raise ConfigError(f"The 'item_id_dropout' parameter of MistConfig must be in [0, 1]. Got "
-                              f"{self.item_id_dropout}.")
         if self.content_fusion not in ("add", "gate"):
             raise ConfigError(f"The 'content_fusion' parameter of MistConfig must be add or gate. Got "
                               f"{self.content_fusion!r}.")
-        if not 0.0 <= self.content_dropout < 1.0:
-            raise ConfigError(f"The 'content_dropout' parameter of MistConfig must be in [0, 1). Got "
-                              f"{self.content_dropout}.")
-        if not 0.0 <= self.cold_rows <= 1.0:
-            raise ConfigError(f"The 'cold_rows' parameter of MistConfig must be in [0, 1]. Got {self.cold_rows}.")
-        if not 0.0 <= self.blank_rows < 1.0:
-            raise ConfigError(f"The 'blank_rows' parameter of MistConfig must be in [0, 1). Got {self.blank_rows}.")
         if self.transfer_active and not self.transfer_bias:
             raise ConfigError("The 'transfer_active' parameter of MistConfig adds to the transfer bias: it needs "
                               "transfer_bias: true.")
-        if not 0.0 <= self.history_dropout < 1.0:
-            raise ConfigError(f"The 'history_dropout' parameter of MistConfig must be in [0, 1). Got "
-                              f"{self.history_dropout}.")
-        if not 0.0 <= self.event_dropout < 1.0:
-            raise ConfigError(f"The 'event_dropout' parameter of MistConfig must be in [0, 1). Got "
-                              f"{self.event_dropout}.")
-        if not 0.0 <= self.source_rows <= 1.0:
-            raise ConfigError(f"The 'source_rows' parameter of MistConfig must be in [0, 1]. Got {self.source_rows}.")
+        # shares and rates: in [0, 1], or [0, 1) where 1 would leave nothing to train on
+        for name, upto_one in (("user_dropout", True), ("item_id_dropout", True), ("content_dropout", False),
+                               ("cold_rows", True), ("blank_rows", False), ("source_rows", True),
+                               ("event_dropout", False), ("history_dropout", False)):
+            value = getattr(self, name)
+            if not (0.0 <= value <= 1.0 if upto_one else 0.0 <= value < 1.0):
+                raise ConfigError(f"The '{name}' parameter of MistConfig must be in [0, 1{']' if upto_one else ')'}. "
+                                  f"Got {value}.")
         if self.co_items < 0:
             raise ConfigError(f"The 'co_items' parameter of MistConfig must be >= 0 (0: off). Got {self.co_items}.")
         if self.co_own == "auto" and self.co_items:
