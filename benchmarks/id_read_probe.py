@@ -6,13 +6,15 @@ index 0, as a user new to the platform reads it), per scenario, for users with a
     python benchmarks/id_read_probe.py --json OUT [--lso] \
         benchmarks/work/s40-own-syn/synthetic-{transfer,identity}-4000u
 
-With `--lso`, on a synthetic-transfer DIR also each run's leave-source-out matrix with every user id hidden.
+With `--lso`, on a synthetic-transfer DIR also each run's leave-source-out matrix with every user id hidden, its
+Spearman correlation with T and (`--reference FILE:DRAW`, benchmarks/lso_reference.py's JSON) with that reference.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,9 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import context, write_json
 
 
-def hidden_lso(run: Path, ds: Any) -> dict[str, Any]:
+def hidden_lso(run: Path, ds: Any, reference: dict[str, Any] | None) -> dict[str, Any]:
     """The run's leave-source-out matrix on the test rows with every user id hidden (the encoder maps every user to
-    the unknown one), and its Spearman correlation with the planted T."""
+    the unknown one), and its Spearman correlation with the planted T and, given one of `lso_reference.py`'s draws,
+    with that reference."""
+    from lso_reference import reordered, spearman
     from transfer import planted_spearman
 
     from mistrec.eval.evaluate import leave_source_out_matrix
@@ -35,7 +39,12 @@ def hidden_lso(run: Path, ds: Any) -> dict[str, Any]:
     enc.user_map_ = np.zeros_like(enc.user_map_)
     m = leave_source_out_matrix(model, enc, enc.rows(ds, "test"))
     m["spearman_T"] = planted_spearman(m["scenarios"], np.asarray(m["auc_drop"]), 1.0)[0]
-    print(f"{run} ids hidden: leave-source-out Spearman against T {m['spearman_T']:.3f}", flush=True)
+    line = f"against T {m['spearman_T']:.3f}"
+    if reference is not None:
+        m["spearman_reference"] = spearman(reference["reference"],
+                                           reordered(m["auc_drop"], m["scenarios"], reference["scenarios"]))
+        line += f", against the reference {m['spearman_reference']:.3f}"
+    print(f"{run} ids hidden: leave-source-out Spearman {line}", flush=True)
     return m
 
 
@@ -85,6 +94,8 @@ def main() -> int:
     ap.add_argument("--splits", default="valid,test", help="the rows scored (train too: what the id fitted)")
     ap.add_argument("--lso", action="store_true", help="also, on a synthetic-transfer DIR, each run's leave-source-out "
                     "matrix with every user id hidden")
+    ap.add_argument("--reference", help="with --lso: lso_reference.py's JSON and draw, FILE:DRAW (e.g. "
+                    "benchmarks/results/lso_reference.json:0)")
     ap.add_argument("dirs", nargs="+")
     args = ap.parse_args()
 
@@ -93,13 +104,22 @@ def main() -> int:
     from mistrec.data.prepared import PreparedDataset
 
     torch.set_num_threads(1)
-    out: dict[str, Any] = {"dirs": {}, "context": context()}
+    reference = None
+    if args.reference:
+        path, draw = args.reference.rsplit(":", 1)
+        reference = json.loads(Path(path).read_text())["draws"][draw]
+    out: dict[str, Any] = {"dirs": {}, "reference": args.reference, "context": context()}
     for d in args.dirs:
         ds = PreparedDataset.load(Path(d) / "prepared")
         runs = [Path(d) / "runs" / "mist" / f"seed-{seed}" for seed in args.seeds.split(",")]
         out["dirs"][d] = [one_run(run, ds, tuple(args.splits.split(","))) for run in runs]
         if args.lso and Path(d).name.startswith("synthetic-transfer"):
-            out.setdefault("leave_source_out_ids_hidden", {})[d] = [hidden_lso(run, ds) for run in runs]
+            hidden = [hidden_lso(run, ds, reference) for run in runs]
+            out.setdefault("leave_source_out_ids_hidden", {})[d] = {
+                "per_seed": hidden, "scenarios": hidden[0]["scenarios"],
+                "auc_drop_mean": np.mean([h["auc_drop"] for h in hidden], axis=0).tolist(),
+                **{f"{k}_mean": float(np.mean([h[k] for h in hidden])) for k in ("spearman_T", "spearman_reference")
+                   if k in hidden[0]}}
     write_json(Path(args.json), out)
     return 0
 

@@ -95,14 +95,15 @@ def event_information(cfg: Any, vectors: np.ndarray, pools: list[np.ndarray], rn
     return out
 
 
-def history_counts(prepared: Path, names: list[str], encoder: Path | None) -> tuple[np.ndarray, np.ndarray]:
-    """Per test row, its target (index into `names`) and its history's events per scenario (N, S): the encoder's
-    history (a run's encoder, or one fitted here on the prepared data: the same tables)."""
+def history_counts(prepared: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per test row, its target (index into `names`) and its history's events per scenario (N, S): the history an
+    encoder fitted on the prepared data gathers, as a run's own encoder does (the same tables: checked on draw 0's
+    default runs, every count equal)."""
     from mistrec.data.prepared import PreparedDataset
     from mistrec.features.encoder import FeatureEncoder
 
     ds = PreparedDataset.load(prepared)
-    enc = FeatureEncoder.load(encoder) if encoder else FeatureEncoder().fit(ds)
+    enc = FeatureEncoder().fit(ds)
     rows = enc.rows(ds, "test")
     own = [names.index(n) for n in enc.spec_.scenario_names]  # encoder scenario i + 1 -> generator index
     target = np.array(own)[enc.scenario_map_[rows.scenario] - 1]
@@ -143,7 +144,7 @@ def simulate(cfg: Any, vectors: np.ndarray, pools: list[np.ndarray], corr: np.nd
             label = (rng.random(len(rows)) < 1 / (1 + np.exp(-eta))).astype(np.int8)
             scores = []
             for m, cov in zip(variants, covs, strict=True):
-                mean = np.einsum("nst,ntd->nsd", cov, (lam * m)[..., None] * y)[:, t]  # (N, d)
+                mean = np.einsum("ns,nsd->nd", cov[:, t], (lam * m)[..., None] * y)  # (N, d): c_t's posterior mean
                 spread = cfg.signal ** 2 * cov[:, t, t] * (v * v).sum(1) + cfg.label_noise[t] ** 2
                 scores.append((cfg.signal * (mean * v).sum(1) + cfg.label_bias[t]) * probit_factor(spread))
             whole = auc(label, scores[0])
@@ -189,8 +190,6 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", required=True)
     ap.add_argument("--draw", action="append", default=[], help="DRAW=PREPARED: a transfer platform's prepared data")
-    ap.add_argument("--encoder", action="append", default=[], help="DRAW=RUN: read the histories with that run's "
-                    "encoder (default: one fitted on the prepared data)")
     ap.add_argument("--oracle", action="append", default=[], help="DRAW=new_user_ceiling.py's JSON")
     ap.add_argument("--mist", action="append", default=[], help="DRAW=transfer.py's JSON (its leave_source_out)")
     ap.add_argument("--control", help="an identity-control work directory with runs/mist/seed-S")
@@ -204,7 +203,7 @@ def main() -> int:
     def pairs(values: list[str]) -> dict[int, str]:
         return {int(k): v for k, v in (x.split("=", 1) for x in values)}
 
-    prepared, encoders, oracles, mists = map(pairs, (args.draw, args.encoder, args.oracle, args.mist))
+    prepared, oracles, mists = map(pairs, (args.draw, args.oracle, args.mist))
     out: dict[str, Any] = {"draws": {}, "replications": args.replications, "context_before": context()}
     for draw, path in sorted(prepared.items()):
         cfg = transfer_platform(strength=1.0, n_users=args.users, seed=draw)
@@ -215,7 +214,7 @@ def main() -> int:
         pools = pools_of(cfg)
         rng = np.random.default_rng([draw, 42])
         lam = event_information(cfg, vectors, pools, rng)
-        target, counts = history_counts(Path(path), names, Path(encoders[draw]) if draw in encoders else None)
+        target, counts = history_counts(Path(path), names)
         half = args.replications // 2
         halves = [simulate(cfg, vectors, pools, corr, lam, target, counts, half, np.random.default_rng([draw, h]))
                   for h in (1, 2)]
