@@ -23,7 +23,8 @@ Every run scores the DIR's test rows now (`predict`). Per scenario and activity 
 training events in the scenario, grouped as `mistrec evaluate` groups them, mistrec.eval.activity), the test AUC of each
 model per seed and their means (and the overall AUC per seed, under "overall"), and paired bootstraps over users
 (`paired_bootstrap`, 1,000 resamples, the per-seed differences averaged) of candidate - baseline mist, and of candidate
-- MODEL and baseline mist - MODEL for each of the others. Groups with fewer than 100 rows in a scenario are left out.
+- MODEL and baseline mist - MODEL for each of the others (`--groups all,0,1-2,3-5,6-20,>20` for every group).
+Groups with fewer than 100 rows in a scenario are left out.
 With `--lso`, each mist arm's leave-source-out matrix per seed as well, and on a synthetic-transfer DIR its
 Spearman correlation with the planted T (benchmarks/transfer.py's figure). The rule the figures are read against is
 written in docs/benchmarks.md before the runs (for blank_rows: "blank_rows").
@@ -41,7 +42,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import THREADS, context, parse_settings, write_json
 
-GROUPS = ("all", "0", "1-2")  # "all", then groups of mistrec.eval.activity.ACTIVITY_GROUPS
+from mistrec.eval.activity import ACTIVITY_GROUPS
+
+GROUPS = ("all", "0", "1-2")  # the default of --groups: "all", then groups of ACTIVITY_GROUPS
 MIN_ROWS = 100
 
 
@@ -92,8 +95,8 @@ def lso_spearman(root: Path, matrix: dict[str, Any]) -> float:
 
 
 def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str], runs_dir: str = "runs",
-            settings: dict[str, Any] | None = None, lso: bool = False, baseline: dict[str, Any] | None = None
-            ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            settings: dict[str, Any] | None = None, lso: bool = False, baseline: dict[str, Any] | None = None,
+            groups: tuple[str, ...] = GROUPS) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The rows of one DIR, and per seed the overall test AUC of each model (and with `settings`, the choices)."""
     from mistrec.data.prepared import PreparedDataset
     from mistrec.eval.activity import ACTIVITY_GROUPS, ActivityCounts, group_index
@@ -138,7 +141,7 @@ def one_dir(root: Path, candidate: str, seeds: list[int], others: list[str], run
     group_of = np.array(ACTIVITY_GROUPS)[group_index(counts.of(ref["user"], ref["scenario_index"]))]
     out = []
     for name in sorted(set(ref["scenario"].tolist()) - {""}):
-        for group in GROUPS:
+        for group in groups:
             m = ref["scenario"] == name
             if group != "all":
                 m &= group_of == group
@@ -182,10 +185,15 @@ def main() -> int:
                                                 "under an older default, compared at today's)")
     ap.add_argument("--lso", action="store_true", help="also each mist arm's leave-source-out matrix, and on a "
                                                        "synthetic-transfer DIR its Spearman with the planted T")
+    ap.add_argument("--groups", default=",".join(GROUPS), help="comma-separated: 'all' and activity groups of "
+                    f"{', '.join(ACTIVITY_GROUPS)} (default: %(default)s)")
     ap.add_argument("dirs", nargs="+")
     args = ap.parse_args()
     if (args.candidate is None) == (args.settings is None):
         ap.error("give --candidate (runs trained with an option) or --settings (the same runs, choices remade)")
+    groups = tuple(g for g in args.groups.split(",") if g)
+    if unknown := [g for g in groups if g not in ("all", *ACTIVITY_GROUPS)]:
+        ap.error(f"--groups: {', '.join(unknown)} is not 'all' nor one of {', '.join(ACTIVITY_GROUPS)}")
     torch.set_num_threads(int(THREADS))
     seeds = [int(s) for s in args.seeds.split(",")]
     others = [m for m in args.others.split(",") if m]
@@ -195,7 +203,8 @@ def main() -> int:
         ap.error(str(exc))
     results, overall = [], []
     for d in args.dirs:
-        rows, summary = one_dir(Path(d), args.candidate or "", seeds, others, args.runs, settings, args.lso, baseline)
+        rows, summary = one_dir(Path(d), args.candidate or "", seeds, others, args.runs, settings, args.lso, baseline,
+                                groups)
         results += rows
         overall.append(summary)
     write_json(args.json, {"candidate": args.label, "settings": settings, "baseline_settings": baseline, "seeds": seeds,

@@ -66,6 +66,7 @@ from mistrec.models.layers import (
     grouped_softmax,
 )
 from mistrec.models.mist_config import (
+    ACTIVE_ID_OPTIONS,
     ACTIVITY_BOUNDS,
     CO_CHOICE_P,
     CO_CHOICE_QUERIES,
@@ -109,6 +110,7 @@ class Mist(Model):
     activity_bounds: torch.Tensor
     prior: torch.Tensor | None
     read_cold_id: torch.Tensor | None
+    hide_active_id: torch.Tensor | None  # (S,) bool: `active_id: auto`'s choice per scenario
     cold_scale: torch.Tensor | None
     cold_anchor: torch.Tensor | None
     cold_rate: torch.Tensor | None
@@ -191,6 +193,10 @@ class Mist(Model):
         # after training, `settle`; saved with the weights)
         self.register_buffer("read_cold_id", torch.zeros(spec.n_scenarios, dtype=torch.bool)
                              if cfg.cold_id == "auto" else None)
+        # `active_id: auto`: per scenario, whether the rows of its active users read the unknown user instead of their
+        # id in evaluation (chosen on validation after training, `settle`; saved with the weights)
+        self.register_buffer("hide_active_id", torch.zeros(spec.n_scenarios, dtype=torch.bool)
+                             if cfg.active_id == "auto" else None)
         # `cold_scale: auto`: per scenario, the share s of the learned part of the logit a user new there gets, and
         # which part: with `cold_anchor` False the item bias and the network (the "scale" form), with it True what
         # the user's history adds to the network's no-history logit (the "anchor" form) (chosen on validation,
@@ -425,6 +431,11 @@ class Mist(Model):
                 n = len(self.read_cold_id)
                 cold = cold & ~(self.read_cold_id.index_select(0, b.scenario.clamp_max(n - 1)) & (b.scenario < n))
             b = dataclasses.replace(b, user=b.user.masked_fill(cold, 0))
+        if self.hide_active_id is not None and not self.training:  # `active_id: auto`, where validation chose hiding
+            n = len(self.hide_active_id)  # a scenario added after training lies past the buffer: the id read there
+            hidden = ((b.activity >= self.cfg.cold_below) & (b.scenario < n)
+                      & self.hide_active_id.index_select(0, b.scenario.clamp_max(n - 1)))
+            b = dataclasses.replace(b, user=b.user.masked_fill(hidden, 0))
         x = self.embed(b)
         if self.activity is not None:
             bucket = torch.bucketize(b.activity, self.activity_bounds, right=True)
@@ -450,6 +461,8 @@ class Mist(Model):
         rounds: tuple[tuple[str, ...], ...] = ()
         if self.read_cold_id is not None:
             rounds += (("hide", "keep"),)
+        if self.hide_active_id is not None:
+            rounds += (ACTIVE_ID_OPTIONS,)
         if self.cold_scale is not None:
             below = COLD_SCALES[1:]
             rates = tuple(f"rate {s:g}" for s in below) if self.cold_rated is not None else ()
@@ -482,6 +495,10 @@ class Mist(Model):
             if self.cold_rated is not None:
                 self.cold_rated.fill_(option.startswith("rate "))
             self.as_new = True
+        elif option in ACTIVE_ID_OPTIONS:
+            assert self.hide_active_id is not None
+            self.hide_active_id.fill_(option == ACTIVE_ID_OPTIONS[1])
+            self.as_new = False
         else:
             assert self.read_cold_id is not None
             self.read_cold_id.fill_(option == "keep")
@@ -493,8 +510,9 @@ class Mist(Model):
         (NaN never wins), where the options move the scores of at least MIN_CHOICE_ROWS of its validation rows;
         with fewer, the round's first option, the trained state (cold_id: hidden; cold_scale, warm_scale: 1;
         prior_tilt: 0)."""
-        name = ("cold_id" if options == ("hide", "keep") else "warm_scale" if options[0].startswith("warm ")
-                else "prior_tilt" if options[0].startswith("tilt ") else "cold_scale")
+        name = ("cold_id" if options == ("hide", "keep") else "active_id" if options == ACTIVE_ID_OPTIONS
+                else "warm_scale" if options[0].startswith("warm ") else "prior_tilt" if options[0].startswith("tilt ")
+                else "cold_scale")
         self.use_option(options[0])  # every scenario, the unknown one included, back to the trained state first
         self.as_new = False  # and rows scored as they are again
         record: dict[str, Any] = {}
@@ -510,6 +528,12 @@ class Mist(Model):
                 self.read_cold_id[s] = best == "keep"
                 record[scenario_names[s - 1]] = {"valid_auc_hide": by["hide"], "valid_auc_keep": by["keep"],
                                                  "rows_moved": rows, "chosen": best}
+            elif name == "active_id":
+                assert self.hide_active_id is not None
+                self.hide_active_id[s] = best == ACTIVE_ID_OPTIONS[1]
+                record[scenario_names[s - 1]] = {"valid_auc_keep": by[ACTIVE_ID_OPTIONS[0]],
+                                                 "valid_auc_hide": by[ACTIVE_ID_OPTIONS[1]], "rows_moved": rows,
+                                                 "chosen": best.removeprefix("active ")}
             elif name == "prior_tilt":
                 assert self.prior_tilt is not None and self.tilt_ranked is not None
                 self.prior_tilt[s] = _scale_of(best)
@@ -1005,6 +1029,10 @@ class Mist(Model):
             state_dict[prefix + "tilt_ranked"] = torch.ones_like(self.tilt_ranked)
         # saved before `rank_exposure` (2026-12-04, thirtieth session), or with it off and loaded with it on: no
         # counted shares, zeros, which rank as the logit does (log P(click | shown) orders as the logit)
+        # saved before `active_id` (2026-12-06, forty-third session), or with it off and loaded with it on: every
+        # active user reads their id, as that run scored them
+        if self.hide_active_id is not None and prefix + "hide_active_id" not in state_dict:
+            state_dict[prefix + "hide_active_id"] = torch.zeros_like(self.hide_active_id)
         if self.exposure is not None and prefix + "exposure" not in state_dict:
             state_dict[prefix + "exposure"] = torch.zeros_like(self.exposure)
         # saved before the choice per scenario (2026-12-04, thirty-first session): the exposure in every scenario,

@@ -9,10 +9,12 @@ from mistrec.errors import ConfigError
 from mistrec.features.scenario_text import NEW_SCENARIO_MODES, TEXT_ENCODERS
 from mistrec.models.base import ModelConfig
 
-__all__ = ["ACTIVITY_BOUNDS", "COLD_SCALES", "CO_CHOICE_P", "CO_CHOICE_QUERIES", "CO_OWN_WEIGHTS", "CO_SCALES",
-           "CO_SCALES_DAMPED", "MIN_CHOICE_QUERIES", "MIN_CHOICE_ROWS", "MistConfig"]
+__all__ = ["ACTIVE_ID_OPTIONS", "ACTIVITY_BOUNDS", "COLD_SCALES", "CO_CHOICE_P", "CO_CHOICE_QUERIES",
+           "CO_OWN_WEIGHTS", "CO_SCALES", "CO_SCALES_DAMPED", "MIN_CHOICE_QUERIES", "MIN_CHOICE_ROWS", "MistConfig"]
 
 ACTIVITY_BOUNDS = (1, 3, 6, 21)  # activity buckets 0, 1-2, 3-5, 6-20, >20 (as mistrec.eval.activity's groups)
+# `active_id: auto`'s options for a scenario's active users, the trained state first (ties keep it)
+ACTIVE_ID_OPTIONS = ("active keep", "active hide")
 COLD_SCALES = (1.0, 0.75, 0.5, 0.25, 0.0)  # `cold_scale: auto`'s choices, the trained state first (ties keep it)
 # `cold_id: auto` and `cold_scale: auto` choose in a scenario only where the options move at least this many of its
 # validation rows; with fewer the trained state stays (the synthetic platforms' home_feed has about 20 such rows, on
@@ -49,7 +51,8 @@ class MistConfig(ModelConfig):
     # a run saved before `co_shrink_new` (2026-12-05) was scored without it, one saved before `prior_tilt` without
     # a tilt, one saved before `co_own` (2026-12-06) without the own scenario's part (ModelConfig.saved_without)
     saved_without: ClassVar[dict[str, Any]] = {"co_shrink_new": None, "prior_tilt": "off", "prior_tilt_guard": "both",
-                                               "co_own": "off"}
+                                               "co_own": "off",
+                                               "active_id": "keep"}
 
     dropout: float = 0.2  # tuned on ML-1M validation: 0.0 overfits after ~5 epochs
     self_attention_layers: int = 0
@@ -133,6 +136,12 @@ class MistConfig(ModelConfig):
     # with cold_id: hide or auto, a user counts as new in the scenario below this many training events there (1: none;
     # 3: the activity groups 0 and 1-2)
     cold_below: int = 3
+    # "auto": after training, each scenario's validation rows decide whether the rows of users active there (at least
+    # `cold_below` training events in it) read their user id in evaluation, as trained, or the unknown user (index 0),
+    # as a user new to the platform reads it: where that gives the higher validation AUC (docs/models.md, "active_id:
+    # auto"). Training reads the id either way (hidden on `user_dropout`'s share of its rows). "keep": always read.
+    # Without validation rows, or where hiding moves fewer than MIN_CHOICE_ROWS of them, "keep".
+    active_id: Literal["keep", "auto"] = "keep"
     # "auto" (the default): after training, each scenario's validation rows choose what a user with no event in the
     # scenario yet gets of what was learned from the users active there, in one of two forms, s in COLD_SCALES:
     # "scale", on every item, with the counted prior (implicit data) logit = prior + co + s * (bias + rest), without

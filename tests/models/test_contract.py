@@ -32,6 +32,7 @@ from mistrec.models.base import (
 )
 from mistrec.models.mist import Mist
 from mistrec.models.mist_config import (
+    ACTIVE_ID_OPTIONS,
     CO_CHOICE_P,
     CO_OWN_WEIGHTS,
     CO_SCALES,
@@ -363,6 +364,72 @@ def test_mist_cold_id_auto_settles_each_scenario_on_validation(prepared: Path, t
         torch.manual_seed(0)
         by_option[option] = model._features(batch).detach().numpy()
     assert np.array_equal(by_option["hide"], by_option["keep"])
+
+
+def test_mist_active_id_auto_settles_each_scenario_on_validation(prepared: Path, tmp_path: Path) -> None:
+    """`active_id: auto` trains as `keep` (the same weights, bit for bit), then each scenario's active users (at
+    least `cold_below` events there) read the unknown user instead of their id in evaluation where the validation
+    AUC under that option is higher; the recorded AUCs are the validation rows' under each option, the choice is
+    saved with the weights, users new in the scenario are never moved by it, and training never reads it."""
+    torch.set_num_threads(1)
+    values = {"embedding_dim": 8, "cold_scale": "off", "warm_scale": "off", "cold_id": "hide"}
+    cfg = TrainConfig(epochs=3, batch_size=512, lr=3e-3, seed=3)
+    summary = fit_run(prepared, "mist", tmp_path / "run", model_values={**values, "active_id": "auto"},
+                      train_cfg=cfg, quiet=True)
+    chosen = summary["train"]["selected"]["active_id"]
+    model, enc, _ = load_run(tmp_path / "run")
+    fit_run(prepared, "mist", tmp_path / "keep", model_values=values, train_cfg=cfg, quiet=True)
+    after = ("hide_active_id", "exposed", "co_scale", "co.own_weight")  # the ranking's choices: with the ids chosen
+    kept = {k: v for k, v in load_run(tmp_path / "keep")[0].state_dict().items() if k not in after}
+    weights = {k: v for k, v in model.state_dict().items() if k not in after}
+    assert weights.keys() == kept.keys()
+    assert all(torch.equal(weights[k], kept[k]) for k in weights)
+    names = enc.spec_.scenario_names
+    assert set(chosen) == set(names)
+    assert model.hide_active_id is not None
+    for s, name in enumerate(names, start=1):
+        c = chosen[name]
+        enough = c["rows_moved"] >= MIN_CHOICE_ROWS
+        assert c["chosen"] == ("hide" if c["valid_auc_hide"] > c["valid_auc_keep"] and enough else "keep")
+        assert bool(model.hide_active_id[s]) == (c["chosen"] == "hide")
+    ds = PreparedDataset.load(prepared)
+    valid = enc.rows(ds, "valid")
+    by_option = {}
+    model.use_ranking_option(1.0)  # the rounds ran before the ranking's choices
+    for option in ACTIVE_ID_OPTIONS:
+        model.use_option(option)
+        by_option[option] = predict(model, enc, valid)
+        for s, name in enumerate(names, start=1):
+            rows = valid.scenario == s
+            got = auc(valid.label[rows], by_option[option][rows])
+            assert got == pytest.approx(chosen[name][f"valid_auc_{option.removeprefix('active ')}"])
+    keep, hide = (by_option[o] for o in ACTIVE_ID_OPTIONS)
+    for s, name in enumerate(names, start=1):  # the rows the choice moves, as counted for the rule
+        assert chosen[name]["rows_moved"] == int(((valid.scenario == s) & (hide != keep)).sum())
+    # the option moves the active users' scores only, and here every one of them
+    batch = enc.batch(valid, np.arange(len(valid)))
+    active = (batch.activity >= model.cfg.cold_below).numpy()
+    assert active.any() and (~active).any()
+    assert np.array_equal(keep[~active], hide[~active])
+    assert (keep[active] != hide[active]).all()
+    # hiding reads the active rows as the unknown user: their logits with every id set to 0, the id read
+    with torch.no_grad():
+        model.use_option(ACTIVE_ID_OPTIONS[1])
+        hidden = model(batch)
+        model.use_option(ACTIVE_ID_OPTIONS[0])
+        unknown = model(dataclasses.replace(batch, user=torch.zeros_like(batch.user)))
+    assert torch.equal(hidden[active], unknown[active])
+    # in training the choice is not read
+    model.train()
+    for option in ACTIVE_ID_OPTIONS:
+        model.use_option(option)
+        torch.manual_seed(0)
+        by_option[option] = model._features(batch).detach().numpy()
+    assert np.array_equal(*(by_option[o] for o in ACTIVE_ID_OPTIONS))
+    # a run saved without the option loads with it: every active user reads their id, until it is chosen again
+    reloaded, _, _ = load_run(tmp_path / "keep", {"active_id": "auto"})
+    assert reloaded.hide_active_id is not None and not reloaded.hide_active_id.any()
+    assert ACTIVE_ID_OPTIONS in reloaded.validation_rounds()
 
 
 def test_mist_settles_a_scenario_only_on_enough_moved_rows(prepared: Path) -> None:
