@@ -28,11 +28,12 @@ with precision R^-1 + diag(lambda n), probit approximation). The drop (t, s) is 
 with n_s set to 0, on the same draws, averaged over `--replications` replications of every test row, made in two
 independent halves (their agreement is the rule's first check).
 
-With `--oracle D=FILE` (benchmarks/new_user_ceiling.py's JSON) and `--mist D=FILE` (benchmarks/transfer.py's JSON,
-its leave_source_out per seed), their Spearman correlations with the reference and with T on each draw; with
-`--control DIR` (a transfer.py work directory of the identity control), mist's leave-source-out matrix of each saved
-seed there. Writes {"draws": {D: {"scenarios", "planted", "R", "lambda", "reference", "halves", "halves_spearman",
-"oracle": {...}, "mist": {...}}}, "control": {...}, "context"}; matrices are [target][source] in "scenarios" order.
+With `--oracle D=FILE` (benchmarks/new_user_ceiling.py's JSON) and `--mist D=FILE` (benchmarks/transfer.py's JSON, its
+leave_source_out per seed; or benchmarks/option_effect.py's with `--lso`, both arms, "mist" and "candidate"), their
+Spearman correlations with the reference and with T on each draw; with `--control DIR` (a transfer.py work directory of
+the identity control), mist's leave-source-out matrix of each saved seed there. Writes {"draws": {D: {"scenarios",
+"planted", "R", "lambda", "reference", "halves", "halves_spearman", "oracle": {...}, "mist": {...}}}, "control": {...},
+"context"}; matrices are [target][source] in "scenarios" order.
 """
 
 from __future__ import annotations
@@ -186,12 +187,28 @@ def control_drops(root: Path, seeds: list[int]) -> dict[str, Any]:
             "max_abs_offdiag_drop": max(r["max_abs_offdiag_drop"] for r in per)}
 
 
+def mist_matrices(path: str) -> dict[str, list[dict[str, Any]]]:
+    """Per arm, each seed's leave-source-out matrix ({"seed", "auc_drop", "scenarios"}) of the synthetic-transfer
+    platform in `path`: benchmarks/transfer.py's JSON (one arm, "mist"), or benchmarks/option_effect.py's with
+    `--lso` (its synthetic-transfer DIR's arms, "mist" the baseline and "candidate")."""
+    doc = json.loads(Path(path).read_text())
+    if "overall" not in doc:
+        return {"mist": doc["leave_source_out"]["synthetic-transfer"]["per_seed"]}
+    runs = [o for o in doc["overall"] if o["dir"].startswith("synthetic-transfer") and "leave_source_out" in o]
+    if len(runs) != 1:
+        raise SystemExit(f"{path}: {len(runs)} synthetic-transfer directories with leave-source-out matrices; one "
+                         "is needed (option_effect.py --lso with one synthetic-transfer DIR of this draw)")
+    return {arm: [{"seed": seed, **m} for seed, m in zip(doc["seeds"], runs[0]["leave_source_out"][arm], strict=True)]
+            for arm in ("mist", "candidate")}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", required=True)
     ap.add_argument("--draw", action="append", default=[], help="DRAW=PREPARED: a transfer platform's prepared data")
     ap.add_argument("--oracle", action="append", default=[], help="DRAW=new_user_ceiling.py's JSON")
-    ap.add_argument("--mist", action="append", default=[], help="DRAW=transfer.py's JSON (its leave_source_out)")
+    ap.add_argument("--mist", action="append", default=[], help="DRAW=transfer.py's JSON (its leave_source_out), "
+                    "or option_effect.py's with --lso (both arms)")
     ap.add_argument("--control", help="an identity-control work directory with runs/mist/seed-S")
     ap.add_argument("--seeds", default="2022,2023,2024", help="the control's seeds")
     ap.add_argument("--users", type=int, default=4000)
@@ -234,17 +251,16 @@ def main() -> int:
                              "vs_reference": spearman(reference, om)}
             print(f"  history oracle: against T {rec['oracle']['vs_T']:.3f}, against the reference "
                   f"{rec['oracle']['vs_reference']:.3f}", flush=True)
-        if draw in mists:
-            lso = json.loads(Path(mists[draw]).read_text())["leave_source_out"]["synthetic-transfer"]["per_seed"]
+        for arm, lso in mist_matrices(mists[draw]).items() if draw in mists else ():
             per = [{"seed": r["seed"], "vs_T": spearman(planted, reordered(r["auc_drop"], r["scenarios"], names)),
                     "vs_reference": spearman(reference, reordered(r["auc_drop"], r["scenarios"], names))}
                    for r in lso]
-            rec["mist"] = {"file": mists[draw], "per_seed": per,
-                           "vs_T": float(np.mean([r["vs_T"] for r in per])),
-                           "vs_reference": float(np.mean([r["vs_reference"] for r in per]))}
-            print(f"  mist: against T {rec['mist']['vs_T']:.3f} ("
+            rec[arm] = {"file": mists[draw], "per_seed": per,
+                        "vs_T": float(np.mean([r["vs_T"] for r in per])),
+                        "vs_reference": float(np.mean([r["vs_reference"] for r in per]))}
+            print(f"  {arm}: against T {rec[arm]['vs_T']:.3f} ("
                   + " / ".join(f"{r['vs_T']:.3f}" for r in per) + f"), against the reference "
-                  f"{rec['mist']['vs_reference']:.3f} (" + " / ".join(f"{r['vs_reference']:.3f}" for r in per)
+                  f"{rec[arm]['vs_reference']:.3f} (" + " / ".join(f"{r['vs_reference']:.3f}" for r in per)
                   + ")", flush=True)
         out["draws"][str(draw)] = rec
     if args.control:

@@ -140,7 +140,9 @@ class MistConfig(ModelConfig):
     # `cold_below` training events in it) read their user id in evaluation, as trained, or the unknown user (index 0),
     # as a user new to the platform reads it: where that gives the higher validation AUC (docs/models.md, "active_id:
     # auto"). Training reads the id either way (hidden on `user_dropout`'s share of its rows). "keep": always read.
-    # Without validation rows, or where hiding moves fewer than MIN_CHOICE_ROWS of them, "keep".
+    # Without validation rows, or where hiding moves fewer than MIN_CHOICE_ROWS of them, "keep". Measured and not
+    # adopted as the default: on the synthetic platforms every scenario's AUC rose by 0.008-0.015, and
+    # leave-source-out's Spearman against the planted T fell by 0.05-0.08 (docs/benchmarks.md, "active_id: auto").
     active_id: Literal["keep", "auto"] = "keep"
     # "auto" (the default): after training, each scenario's validation rows choose what a user with no event in the
     # scenario yet gets of what was learned from the users active there, in one of two forms, s in COLD_SCALES:
