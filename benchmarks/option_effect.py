@@ -68,7 +68,9 @@ def scores(run: Path, ds: Any, settings: dict[str, Any] | None = None, lso: bool
         assert isinstance(model, SelectsOnValidation)
         if isinstance(model, Mist) and model.cold_rate is not None:  # `cold_rate`'s counted rate, absent from runs
             model.fit_rate(enc.indexed(enc.rows(ds, "train")))  # saved without it
-        selected = select_on_validation(model, enc, enc.rows(ds, "valid"), TrainConfig(), Ranks())
+        # again: every round starts from its trained state, as in training; without it a round is scored with the
+        # saved choices of the rounds after it in place (warm_scale, co_scale), which training never does
+        selected = select_on_validation(model, enc, enc.rows(ds, "valid"), TrainConfig(), Ranks(), again=True)
         if isinstance(model, ChoosesOnRanking):  # `co_scale: auto`: on the validation queries' ranking, as fit_run
             selected.update(choose_on_ranking(model, enc, ds))
     rows = enc.rows(ds, "test")
