@@ -583,8 +583,10 @@ class Mist(Model):
         e = self.tokens(b, items) if tokens is None else tokens  # (B, L, E)
         candidate = self.embed.items(b, self.cfg.side_features)  # (B, E)
         q = candidate + self._scenarios().index_select(0, b.scenario)  # (B, E)
-        w = self.attend(e, q, b)  # (B, L)
-        u, mass, share = self.pool(e, w, q, b)  # (B, E), (B, S), (B, S, P)
+        scores = self.attention(e, q)
+        w = self._weights(scores, b)  # (B, L): step 3, as `attend`
+        own = self._interest_view(b)  # `interest_scope: own_active`: what the interest reads
+        u, mass, share = self.pool(e, w if own is b else self._weights(scores, own), q, own)  # (B, E), (B, S), ...
         terms = None
         if self.match is not None:
             pool = self._pool_index(b).clamp_max(self.n_scenarios * self.n_pools - 1)
@@ -592,6 +594,16 @@ class Mist(Model):
                 2, pool.unsqueeze(-1), b.hist_mask.unsqueeze(-1).to(w.dtype))  # (B, L, K)
             terms = self._transfer_terms(w.unsqueeze(1), onehot, items, candidate.unsqueeze(1), b.scenario)[:, 0]
         return _Interest(q, w, u, mass, share, terms)
+
+    def _interest_view(self, b: Batch) -> Batch:
+        """The history step 4's interest reads: the whole history, or with `interest_scope: own_active` the rows
+        whose user is active in their scenario without the other scenarios' events (the attention's softmax then
+        runs over their own events; the transfer read-out and `co_items` read the whole history still)."""
+        if self.cfg.interest_scope != "own_active":
+            return b
+        others = (b.hist_mask & (b.hist_scenarios != b.scenario.unsqueeze(1))
+                  & (b.activity >= self.cfg.cold_below).unsqueeze(1))
+        return b.without_events(others)
 
     def _transfer_terms(self, w: torch.Tensor, onehot: torch.Tensor, items: torch.Tensor, candidate: torch.Tensor,
                         scenario: torch.Tensor) -> torch.Tensor:
@@ -1334,11 +1346,15 @@ class Mist(Model):
         """Steps 3-4 (and 4b) for U histories (U, L, E) against C queries each (U, C, E): the interests (U * C, E)
         and the transfer read-out's logit terms (U * C,) (None without it)."""
         n, c = q.shape[:2]
-        w = self._weights(self.attention.cross(e, q), b)  # type: ignore[operator]  # (U, C, L)
+        scores = self.attention.cross(e, q)  # type: ignore[operator]  # (U, C, L)
+        w = self._weights(scores, b)  # (U, C, L)
         k = self.n_indices * self.n_pools
         onehot = F.one_hot(self._pool_index(b), k).to(e.dtype) * b.hist_mask.unsqueeze(-1)  # (U, L, K)
-        v = torch.bmm(w, (onehot.unsqueeze(-1) * e.unsqueeze(2)).flatten(2)).view(n, c, k, -1)  # (U, C, K, E)
-        present = (onehot.sum(1) > 0).unsqueeze(1)  # (U, 1, K)
+        own = self._interest_view(b)  # as `_interest`: what the interest reads
+        w_u, onehot_u = (w, onehot) if own is b else (
+            self._weights(scores, own), F.one_hot(self._pool_index(own), k).to(e.dtype) * own.hist_mask.unsqueeze(-1))
+        v = torch.bmm(w_u, (onehot_u.unsqueeze(-1) * e.unsqueeze(2)).flatten(2)).view(n, c, k, -1)  # (U, C, K, E)
+        present = (onehot_u.sum(1) > 0).unsqueeze(1)  # (U, 1, K)
         null = self._null(b.scenario)
         beta = interest_shares(self._gate(v, q), present, None if null is None else null.unsqueeze(1).expand(n, c))
         u = torch.einsum("uck,ucke->uce", beta, v).reshape(n * c, -1)

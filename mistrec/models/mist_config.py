@@ -68,6 +68,13 @@ class MistConfig(ModelConfig):
     # and only the interest-level attention weighs sources against each other. "all": one softmax over the
     # whole history (a source with many events then outweighs a sparse one before the interest-level step).
     softmax_scope: Literal["all", "pool"] = "all"
+    # Which pools the interest-level step (4) combines into the interest u. "all": every pool of the history.
+    # "own_active": for a row whose user is active in its scenario (at least `cold_below` training events there),
+    # its own scenario's pools only; the other scenarios' events still reach the row through the transfer read-out
+    # (step 4b, per source) and `co_items`, and a user new in the scenario reads every pool, as with "all". Why:
+    # leave-source-out's wrong signs come from the interest (docs/benchmarks.md, "Which part reads the other
+    # scenarios' events").
+    interest_scope: Literal["all", "own_active"] = "all"
     transfer_bias: bool = True
     # A second transfer bias, A[target, source], added to the attention scores of the rows whose user has events in
     # the target scenario (activity > 0), starting at zero: a user active in the target can read the other

@@ -47,7 +47,8 @@ def supports_catalogue(model: Mist) -> bool:
     """Whether `MistCatalogue` scores this model exactly (see the module's docstring)."""
     from mistrec.models.mist_tops import _MLPTop, _NoTop
 
-    return model.mix is None and not model.training and isinstance(model.top, StarFCN | _MLPTop | _NoTop)
+    return (model.mix is None and not model.training and isinstance(model.top, StarFCN | _MLPTop | _NoTop)
+            and model.cfg.interest_scope == "all")  # `own_active` restricts the pools per query: not here
 
 
 class _Side:

@@ -142,3 +142,32 @@ def test_history_dropout_moves_training_scores_only_and_is_checked(tmp_path: Pat
         assert not torch.allclose(first, plain(b))
     with pytest.raises(ConfigError, match="history_dropout"):
         build_model("mist", enc.spec_, {"history_dropout": 1.0})
+
+
+def test_interest_scope_own_active_reads_an_active_users_own_pools_only(tmp_path: Path) -> None:
+    """`interest_scope: own_active`: the interest u of a row whose user is active in its scenario does not move
+    when the other scenarios' events leave the history (they still reach the transfer read-out), a new user's does;
+    with "all" an active user's interest moves too."""
+    ds = PreparedDataset.load(prepared_synthetic(tmp_path, n_users=120, seed=3))
+    enc = FeatureEncoder().fit(ds)
+    values = {"embedding_dim": 8, "co_items": 0}
+    model = build_model("mist", enc.spec_, {**values, "interest_scope": "own_active"}).eval()
+    plain = build_model("mist", enc.spec_, values).eval()
+    plain.load_state_dict(model.state_dict())
+    b = enc.batch(enc.rows(ds, "train"), np.arange(512))
+    others = b.hist_mask & (b.hist_scenarios != b.scenario.unsqueeze(1))
+    out = b.without_events(others)
+    active = (b.activity >= model.cfg.cold_below) & others.any(1)
+    new = (b.activity < model.cfg.cold_below) & others.any(1)
+    assert int(active.sum()) > 20 and int(new.sum()) > 20
+    with torch.no_grad():
+        u, u_out = model._interest(b, None).u, model._interest(out, None).u
+        p, p_out = plain._interest(b, None).u, plain._interest(out, None).u
+        terms, terms_out = model._interest(b, None).terms, model._interest(out, None).terms
+    torch.testing.assert_close(u[active], u_out[active], rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(u[new], u_out[new])
+    assert not torch.allclose(p[active], p_out[active])
+    # the read-out still reads them (its terms start at zero weight: compare the pools' presence instead)
+    assert terms is not None and terms_out is not None and terms.shape == terms_out.shape
+    # and the model with "all" is the default: the same weights, the same interest for a new user
+    torch.testing.assert_close(u[new], p[new], rtol=1e-5, atol=1e-6)

@@ -1,0 +1,121 @@
+"""Which part of mist carries each leave-source-out entry: the network (attention over the history, the transfer
+read-out, the top) or `co_items`' item-to-item term, which both read the other scenarios' events. For each saved mist
+run of the DIRs, on the test rows, the target's AUC lost when a source scenario's events leave every history (as
+`leave_source_out_matrix` measures it: "both"), when they leave the network's input only (the term still reads them:
+"network"), and when they leave the term's only ("co"); and, within the network, when they leave the attention's
+interest only ("interest": the interest u computed without them, the transfer read-out and the rest of the head with
+them) or the transfer read-out's only ("readout"). Evaluation only (docs/benchmarks.md, "Which part reads the sparse
+scenarios' events").
+
+    python benchmarks/lso_parts.py --json OUT benchmarks/work/s40-own-syn/synthetic-transfer-4000u
+
+With `--reference FILE:DRAW` (benchmarks/lso_reference.py's JSON) the reference's matrix is written beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import context, write_json
+
+PARTS = ("both", "network", "co", "interest", "readout")
+
+
+def one_run(run: Path, ds: Any) -> dict[str, Any]:
+    """The run's three (S, S) AUC-drop matrices [target][source], in its encoder's scenario order."""
+    import torch
+
+    from mistrec.metrics import auc
+    from mistrec.models.mist import Mist
+    from mistrec.train.artifact import load_run
+
+    model, enc, _ = load_run(run)
+    assert isinstance(model, Mist) and model.co is not None, f"{run}: a mist run with co_items is needed"
+    model.eval()
+    rows = enc.rows(ds, "test")
+    names = list(enc.spec_.scenario_names)
+    n = len(names)
+    target = enc.scenario_map_[rows.scenario]
+    logits = {"full": np.empty(len(rows))} | {f"{p}{s}": np.empty(len(rows)) for p in PARTS for s in range(1, n + 1)}
+    with torch.no_grad():
+        for lo in range(0, len(rows), 8192):
+            idx = np.arange(lo, min(lo + 8192, len(rows)))
+            b = enc.batch(rows, idx, history_side=model.reads_history_side)
+            zero = torch.zeros(len(idx))
+            full = model(b)
+            co = model._with_co(zero, b)  # the term's part of the logit, as forward adds it
+            it = model._interest(b, None)  # steps 1-4 (in evaluation `_run` reads the batch as it is)
+            again = model._with_co(model._head(b, it.u, it.q, it.transfer), b)
+            assert torch.allclose(again, full, atol=1e-5), "the parts do not add up to the model's logit"
+            logits["full"][idx] = full.numpy()
+            for s in range(1, n + 1):
+                out = b.without_events(b.hist_mask & (b.hist_scenarios == s))
+                both = model(out)
+                co_out = model._with_co(zero, out)
+                logits[f"both{s}"][idx] = both.numpy()
+                logits[f"network{s}"][idx] = (both - co_out + co).numpy()  # the term reads the events still
+                logits[f"co{s}"][idx] = (full - co + co_out).numpy()  # the network reads them still
+                it_out = model._interest(out, None)
+                # the attention's interest u without them, the transfer read-out and the rest with them; and the
+                # reverse
+                logits[f"interest{s}"][idx] = (model._head(b, it_out.u, it.q, it.transfer) + co).numpy()
+                logits[f"readout{s}"][idx] = (model._head(b, it.u, it.q, it_out.transfer) + co).numpy()
+    drops: dict[str, list[list[float]]] = {p: [] for p in PARTS}
+    for t in range(1, n + 1):
+        m = target == t
+        whole = auc(rows.label[m], logits["full"][m])
+        for p in PARTS:
+            drops[p].append([whole - auc(rows.label[m], logits[f"{p}{s}"][m]) for s in range(1, n + 1)])
+    return {"run": str(run), "scenarios": names, **drops}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--seeds", default="2022,2023,2024")
+    ap.add_argument("--reference", help="FILE:DRAW, benchmarks/lso_reference.py's JSON and the DIRs' draw")
+    ap.add_argument("dirs", nargs="+")
+    args = ap.parse_args()
+
+    import torch
+    from lso_reference import reordered
+
+    from mistrec.data.prepared import PreparedDataset
+
+    torch.set_num_threads(1)
+    out: dict[str, Any] = {"dirs": {}, "context_before": context()}
+    for d in map(Path, args.dirs):
+        ds = PreparedDataset.load(d / "prepared")
+        runs = [one_run(d / "runs" / "mist" / f"seed-{s}", ds) for s in map(int, args.seeds.split(","))]
+        names = runs[0]["scenarios"]
+        mean = {p: np.mean([r[p] for r in runs], axis=0) for p in PARTS}
+        rec: dict[str, Any] = {"runs": runs, "scenarios": names, "mean": {p: v.tolist() for p, v in mean.items()}}
+        ref = None
+        if args.reference:
+            path, draw = args.reference.rsplit(":", 1)
+            r = json.loads(Path(path).read_text())["draws"][draw]
+            ref = reordered(r["reference"], r["scenarios"], names)
+            rec["reference"] = ref.tolist()
+        for t, target in enumerate(names):
+            for s, source in enumerate(names):
+                if s == t:
+                    continue
+                line = ", ".join(f"{p} {mean[p][t][s] * 1000:+.2f}" for p in PARTS)
+                if ref is not None:
+                    line += f"; reference {ref[t][s] * 1000:+.2f}"
+                print(f"{d.name} {target} without {source} (thousandths of AUC): {line}", flush=True)
+        out["dirs"][str(d)] = rec
+    out["context_after"] = context()
+    write_json(args.json, out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
