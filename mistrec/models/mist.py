@@ -586,14 +586,15 @@ class Mist(Model):
         scores = self.attention(e, q)
         w = self._weights(scores, b)  # (B, L): step 3, as `attend`
         own = self._interest_view(b)  # `interest_scope: own_active`: what the interest reads
-        u, mass, share = self.pool(e, w if own is b else self._weights(scores, own), q, own)  # (B, E), (B, S), ...
+        w_interest = None if own is b else self._weights(scores, own)
+        u, mass, share = self.pool(e, w if w_interest is None else w_interest, q, own)  # (B, E), (B, S), (B, S, P)
         terms = None
         if self.match is not None:
             pool = self._pool_index(b).clamp_max(self.n_scenarios * self.n_pools - 1)
             onehot = w.new_zeros(*w.shape, self.n_scenarios * self.n_pools).scatter_(
                 2, pool.unsqueeze(-1), b.hist_mask.unsqueeze(-1).to(w.dtype))  # (B, L, K)
             terms = self._transfer_terms(w.unsqueeze(1), onehot, items, candidate.unsqueeze(1), b.scenario)[:, 0]
-        return _Interest(q, w, u, mass, share, terms)
+        return _Interest(q, w, u, mass, share, terms, w_interest)
 
     def _interest_view(self, b: Batch) -> Batch:
         """The history step 4's interest reads: the whole history, or with `interest_scope: own_active` the rows
@@ -857,7 +858,8 @@ class Mist(Model):
                 co = co * weight.unsqueeze(1)
             logit = logit + co.sum(1)
         # each event's weight in the interest u: its attention weight times its pool's interest-level share
-        effective = it.w * it.share.flatten(1).gather(1, self._pool_index(b))
+        effective = (it.w if it.w_interest is None else it.w_interest) * it.share.flatten(1).gather(
+            1, self._pool_index(b))
         terms = None if it.terms is None else it.terms.view(len(b), self.n_scenarios, self.n_pools).sum(-1)
         scale = self._scales(b.scenario, b.activity)
         if terms is not None and scale is not None:  # each term as it enters the logit (`cold_scale`, `warm_scale`)
@@ -1423,6 +1425,7 @@ class _Interest:
     mass: torch.Tensor
     share: torch.Tensor
     terms: torch.Tensor | None
+    w_interest: torch.Tensor | None = None  # the weights the interest u was pooled with, where not w (`own_active`)
 
     @property
     def transfer(self) -> torch.Tensor | None:

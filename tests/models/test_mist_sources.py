@@ -1,7 +1,8 @@
 """mist's options for how the other scenarios' events are read, all off by default: `source_rows` (in training a
 share of the rows lose one other scenario's events, as leave-source-out shows a history), `event_dropout` (in
 training each other scenario's event leaves with a probability) and `transfer_active` (a second transfer bias for
-users active in the target). Evaluation reads every history whole; off, training is as without them."""
+users active in the target), and `interest_scope: own_active` (an active user's attention interest from their own
+scenario's events). Evaluation reads every history whole; off, training is as without them."""
 
 from __future__ import annotations
 
@@ -171,3 +172,10 @@ def test_interest_scope_own_active_reads_an_active_users_own_pools_only(tmp_path
     assert terms is not None and terms_out is not None and terms.shape == terms_out.shape
     # and the model with "all" is the default: the same weights, the same interest for a new user
     torch.testing.assert_close(u[new], p[new], rtol=1e-5, atol=1e-6)
+    # the explanation's event effects are the interest's: for an active row, those of the default model reading
+    # the row without the other scenarios' events, and 0 on those events
+    with torch.no_grad():
+        effect = model.explain(b).event_effect
+        alone = plain.explain(out).event_effect
+    assert float(effect[active][others[active]].abs().max()) == 0.0
+    torch.testing.assert_close(effect[active], alone[active], rtol=1e-5, atol=1e-6)
