@@ -599,12 +599,14 @@ class Mist(Model):
     def _interest_view(self, b: Batch) -> Batch:
         """The history step 4's interest reads: the whole history, or with `interest_scope: own_active` the rows
         whose user is active in their scenario without the other scenarios' events (the attention's softmax then
-        runs over their own events; the transfer read-out and `co_items` read the whole history still)."""
+        runs over their own events; the transfer read-out and `co_items` read the whole history still); in
+        training only `own_active_rows` of those rows."""
         if self.cfg.interest_scope != "own_active":
             return b
-        others = (b.hist_mask & (b.hist_scenarios != b.scenario.unsqueeze(1))
-                  & (b.activity >= self.cfg.cold_below).unsqueeze(1))
-        return b.without_events(others)
+        active = b.activity >= self.cfg.cold_below
+        if self.training and self.cfg.own_active_rows < 1.0:  # a share of the active rows, drawn per row
+            active = active & (torch.rand(len(b), device=b.user.device) < self.cfg.own_active_rows)
+        return b.without_events(b.hist_mask & (b.hist_scenarios != b.scenario.unsqueeze(1)) & active.unsqueeze(1))
 
     def _transfer_terms(self, w: torch.Tensor, onehot: torch.Tensor, items: torch.Tensor, candidate: torch.Tensor,
                         scenario: torch.Tensor) -> torch.Tensor:

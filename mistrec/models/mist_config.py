@@ -77,6 +77,11 @@ class MistConfig(ModelConfig):
     # against T, the active users up, but the new users of vr_showroom and game_lobby down 0.005-0.012 AUC.
     # Full-catalogue ranking of such a model goes through the crossed forward (MistCatalogue declines it).
     interest_scope: Literal["all", "own_active"] = "all"
+    # with `interest_scope: own_active`, in training only this share of the active users' rows (drawn per row and
+    # step) reads its own pools only, the rest every pool, so that the interest's reading of the other scenarios,
+    # which the new users' rows depend on, is still trained on active rows too; evaluation reads every active row's
+    # own pools only
+    own_active_rows: float = 1.0
     transfer_bias: bool = True
     # A second transfer bias, A[target, source], added to the attention scores of the rows whose user has events in
     # the target scenario (activity > 0), starting at zero: a user active in the target can read the other
@@ -364,7 +369,7 @@ class MistConfig(ModelConfig):
         # shares and rates: in [0, 1], or [0, 1) where 1 would leave nothing to train on
         for name, upto_one in (("user_dropout", True), ("item_id_dropout", True), ("content_dropout", False),
                                ("cold_rows", True), ("blank_rows", False), ("source_rows", True),
-                               ("event_dropout", False), ("history_dropout", False)):
+                               ("event_dropout", False), ("history_dropout", False), ("own_active_rows", True)):
             value = getattr(self, name)
             if not (0.0 <= value <= 1.0 if upto_one else 0.0 <= value < 1.0):
                 raise ConfigError(f"The '{name}' parameter of MistConfig must be in [0, 1{']' if upto_one else ')'}. "

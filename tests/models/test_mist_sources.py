@@ -179,3 +179,31 @@ def test_interest_scope_own_active_reads_an_active_users_own_pools_only(tmp_path
         alone = plain.explain(out).event_effect
     assert float(effect[active][others[active]].abs().max()) == 0.0
     torch.testing.assert_close(effect[active], alone[active], rtol=1e-5, atol=1e-6)
+
+
+def test_own_active_rows_reads_a_share_of_the_active_rows_own_pools_in_training_only(tmp_path: Path) -> None:
+    """`own_active_rows: p`: in training about p of the active rows read their own pools only (their interest as
+    the default model's without the other scenarios' events), the rest every pool; in evaluation every active row
+    reads its own pools only; off (1.0) no random draw is made."""
+    ds = PreparedDataset.load(prepared_synthetic(tmp_path, n_users=120, seed=3))
+    enc = FeatureEncoder().fit(ds)
+    values = {"embedding_dim": 8, "co_items": 0, "interest_scope": "own_active"}
+    model = build_model("mist", enc.spec_, {**values, "own_active_rows": 0.5})
+    b = enc.batch(enc.rows(ds, "train"), np.arange(512))
+    others = b.hist_mask & (b.hist_scenarios != b.scenario.unsqueeze(1))
+    active = (b.activity >= model.cfg.cold_below) & others.any(1)
+    model.train()
+    torch.manual_seed(0)
+    view = model._interest_view(b)
+    kept = (view.hist_mask & others).any(1)  # the rows whose interest still reads another scenario
+    share = float((~kept[active]).float().mean())
+    assert 0.35 < share < 0.65  # about half of the active rows lose the other scenarios
+    assert kept[~active & others.any(1)].all()  # new users' rows never
+    model.eval()
+    assert not (model._interest_view(b).hist_mask & others)[active].any()
+    whole = build_model("mist", enc.spec_, values).train()
+    state = torch.get_rng_state()
+    whole._interest_view(b)
+    assert torch.equal(state, torch.get_rng_state())
+    with pytest.raises(ConfigError, match="own_active_rows"):
+        build_model("mist", enc.spec_, {**values, "own_active_rows": 1.5})
