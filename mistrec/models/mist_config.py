@@ -80,7 +80,8 @@ class MistConfig(ModelConfig):
     # with `interest_scope: own_active`, in training only this share of the active users' rows (drawn per row and
     # step) reads its own pools only, the rest every pool, so that the interest's reading of the other scenarios,
     # which the new users' rows depend on, is still trained on active rows too; evaluation reads every active row's
-    # own pools only
+    # own pools only. 0.5 measured and not adopted: leave-source-out fell back to 0.750 against T and the sparse
+    # users still lost (docs/benchmarks.md, "own_active_rows: 0.5").
     own_active_rows: float = 1.0
     transfer_bias: bool = True
     # A second transfer bias, A[target, source], added to the attention scores of the rows whose user has events in
