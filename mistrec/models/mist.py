@@ -1043,12 +1043,12 @@ class Mist(Model):
         # run kept (its guard, if any, had taken a refused tilt out of the probability too)
         if self.tilt_ranked is not None and prefix + "tilt_ranked" not in state_dict:
             state_dict[prefix + "tilt_ranked"] = torch.ones_like(self.tilt_ranked)
-        # saved before `rank_exposure` (2026-12-04, thirtieth session), or with it off and loaded with it on: no
-        # counted shares, zeros, which rank as the logit does (log P(click | shown) orders as the logit)
         # saved before `active_id` (2026-12-06, forty-third session), or with it off and loaded with it on: every
         # active user reads their id, as that run scored them
         if self.hide_active_id is not None and prefix + "hide_active_id" not in state_dict:
             state_dict[prefix + "hide_active_id"] = torch.zeros_like(self.hide_active_id)
+        # saved before `rank_exposure` (2026-12-04, thirtieth session), or with it off and loaded with it on: no
+        # counted shares, zeros, which rank as the logit does (log P(click | shown) orders as the logit)
         if self.exposure is not None and prefix + "exposure" not in state_dict:
             state_dict[prefix + "exposure"] = torch.zeros_like(self.exposure)
         # saved before the choice per scenario (2026-12-04, thirty-first session): the exposure in every scenario,

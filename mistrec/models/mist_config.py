@@ -49,10 +49,10 @@ class MistConfig(ModelConfig):
     cold rows, cold id), item terms (bias, prior), the scenario-adaptive top, and new scenarios."""
 
     # a run saved before `co_shrink_new` (2026-12-05) was scored without it, one saved before `prior_tilt` without
-    # a tilt, one saved before `co_own` (2026-12-06) without the own scenario's part (ModelConfig.saved_without)
+    # a tilt, one saved before `co_own` (2026-12-06) without the own scenario's part, one saved before `active_id`
+    # with every active user's id read (ModelConfig.saved_without)
     saved_without: ClassVar[dict[str, Any]] = {"co_shrink_new": None, "prior_tilt": "off", "prior_tilt_guard": "both",
-                                               "co_own": "off",
-                                               "active_id": "keep"}
+                                               "co_own": "off", "active_id": "keep"}
 
     dropout: float = 0.2  # tuned on ML-1M validation: 0.0 overfits after ~5 epochs
     self_attention_layers: int = 0
@@ -394,5 +394,10 @@ class MistConfig(ModelConfig):
                                   f"{getattr(self, name)}.")
         if not self.co_gain > 0:
             raise ConfigError(f"The 'co_gain' parameter of MistConfig must be > 0. Got {self.co_gain}.")
+        if self.own_active_rows < 1.0 and self.interest_scope != "own_active":
+            raise ConfigError("The 'own_active_rows' parameter of MistConfig is the share of active rows that read "
+                              "their own pools in training under interest_scope: own_active; with interest_scope "
+                              f"{self.interest_scope!r} it does nothing. Set interest_scope: own_active, or leave "
+                              "own_active_rows at 1.")
         if self.cold_below < 1:
             raise ConfigError(f"The 'cold_below' parameter of MistConfig must be >= 1. Got {self.cold_below}.")

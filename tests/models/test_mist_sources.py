@@ -207,3 +207,5 @@ def test_own_active_rows_reads_a_share_of_the_active_rows_own_pools_in_training_
     assert torch.equal(state, torch.get_rng_state())
     with pytest.raises(ConfigError, match="own_active_rows"):
         build_model("mist", enc.spec_, {**values, "own_active_rows": 1.5})
+    with pytest.raises(ConfigError, match="interest_scope"):  # a share of nothing: refused, not ignored
+        build_model("mist", enc.spec_, {"embedding_dim": 8, "own_active_rows": 0.5})
