@@ -74,7 +74,8 @@ class MistConfig(ModelConfig):
     # (step 4b, per source) and `co_items`, and a user new in the scenario reads every pool, as with "all". Why:
     # leave-source-out's wrong signs come from the interest (docs/benchmarks.md, "Which part reads the other
     # scenarios' events"). Measured on the synthetic platforms and not adopted: leave-source-out 0.726 -> 0.816
-    # against T, the active users up, but the new users of vr_showroom and game_lobby down 0.005-0.012 AUC.
+    # against T on draw 0 (0.745 -> 0.679 on draw 1), the active users up, but the new users of vr_showroom and
+    # game_lobby down 0.005-0.012 AUC.
     # Full-catalogue ranking of such a model goes through the crossed forward (MistCatalogue declines it).
     interest_scope: Literal["all", "own_active"] = "all"
     # with `interest_scope: own_active`, in training only this share of the active users' rows (drawn per row and
