@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -100,14 +99,12 @@ def main() -> int:
     args = ap.parse_args()
 
     import torch
+    from lso_reference import reference_draw
 
     from mistrec.data.prepared import PreparedDataset
 
     torch.set_num_threads(1)
-    reference = None
-    if args.reference:
-        path, draw = args.reference.rsplit(":", 1)
-        reference = json.loads(Path(path).read_text())["draws"][draw]
+    reference = reference_draw(args.reference) if args.reference else None
     out: dict[str, Any] = {"dirs": {}, "reference": args.reference, "context": context()}
     for d in args.dirs:
         ds = PreparedDataset.load(Path(d) / "prepared")

@@ -9,13 +9,14 @@ scenarios' events").
 
     python benchmarks/lso_parts.py --json OUT benchmarks/work/s40-own-syn/synthetic-transfer-4000u
 
-With `--reference FILE:DRAW` (benchmarks/lso_reference.py's JSON) the reference's matrix is written beside them.
+With `--reference FILE:DRAW` (benchmarks/lso_reference.py's JSON) the reference's matrix is written beside them. Each
+part's matrix is also correlated (Spearman over the off-diagonal entries, per seed) with the planted T on a
+synthetic-transfer DIR and with the reference.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,27 +45,28 @@ def one_run(run: Path, ds: Any) -> dict[str, Any]:
     n = len(names)
     target = enc.scenario_map_[rows.scenario]
     logits = {"full": np.empty(len(rows))} | {f"{p}{s}": np.empty(len(rows)) for p in PARTS for s in range(1, n + 1)}
+    def parts(b: Any) -> tuple[Any, Any, Any]:
+        """Steps 1-4 (in evaluation `_run` reads the batch as it is), the network's logit, and `co_items`' part of
+        the logit as forward adds it."""
+        it = model._interest(b, None)
+        return it, model._head(b, it.u, it.q, it.transfer), model._with_co(torch.zeros(len(b)), b)
+
     with torch.no_grad():
         for lo in range(0, len(rows), 8192):
             idx = np.arange(lo, min(lo + 8192, len(rows)))
             b = enc.batch(rows, idx, history_side=model.reads_history_side)
-            zero = torch.zeros(len(idx))
-            full = model(b)
-            co = model._with_co(zero, b)  # the term's part of the logit, as forward adds it
-            it = model._interest(b, None)  # steps 1-4 (in evaluation `_run` reads the batch as it is)
-            again = model._with_co(model._head(b, it.u, it.q, it.transfer), b)
-            assert torch.allclose(again, full, atol=1e-5), "the parts do not add up to the model's logit"
+            it, net, co = parts(b)
+            full = net + co
+            assert torch.allclose(full, model(b), atol=1e-5), "the parts do not add up to the model's logit"
             logits["full"][idx] = full.numpy()
             for s in range(1, n + 1):
                 out = b.without_events(b.hist_mask & (b.hist_scenarios == s))
-                both = model(out)
-                co_out = model._with_co(zero, out)
-                logits[f"both{s}"][idx] = both.numpy()
-                logits[f"network{s}"][idx] = (both - co_out + co).numpy()  # the term reads the events still
-                logits[f"co{s}"][idx] = (full - co + co_out).numpy()  # the network reads them still
-                it_out = model._interest(out, None)
-                # the attention's interest u without them, the transfer read-out and the rest with them; and the
-                # reverse
+                it_out, net_out, co_out = parts(out)
+                logits[f"both{s}"][idx] = (net_out + co_out).numpy()
+                logits[f"network{s}"][idx] = (net_out + co).numpy()  # the term reads the events still
+                logits[f"co{s}"][idx] = (net + co_out).numpy()  # the network reads them still
+                # the attention's interest u without them, the transfer read-out and the rest of the head with them;
+                # and the reverse
                 logits[f"interest{s}"][idx] = (model._head(b, it_out.u, it.q, it.transfer) + co).numpy()
                 logits[f"readout{s}"][idx] = (model._head(b, it.u, it.q, it_out.transfer) + co).numpy()
     drops: dict[str, list[list[float]]] = {p: [] for p in PARTS}
@@ -85,7 +87,8 @@ def main() -> int:
     args = ap.parse_args()
 
     import torch
-    from lso_reference import reordered
+    from lso_reference import reference_draw, reordered, spearman
+    from transfer import planted_spearman
 
     from mistrec.data.prepared import PreparedDataset
 
@@ -99,10 +102,17 @@ def main() -> int:
         rec: dict[str, Any] = {"runs": runs, "scenarios": names, "mean": {p: v.tolist() for p, v in mean.items()}}
         ref = None
         if args.reference:
-            path, draw = args.reference.rsplit(":", 1)
-            r = json.loads(Path(path).read_text())["draws"][draw]
+            r = reference_draw(args.reference)
             ref = reordered(r["reference"], r["scenarios"], names)
             rec["reference"] = ref.tolist()
+        # each part's matrix against T (on a synthetic-transfer DIR) and the reference: Spearman over the
+        # off-diagonal entries, per seed and their mean
+        against = {"T": planted_spearman(names, np.zeros((len(names), len(names))), 1.0)[1]
+                   if d.name.startswith("synthetic-transfer") else None, "reference": ref}
+        rec["spearman"] = {k: {p: [spearman(m, r[p]) for r in runs] for p in PARTS}
+                           for k, m in against.items() if m is not None}
+        for k, by in rec["spearman"].items():
+            print(f"{d.name} against {k}: " + ", ".join(f"{p} {np.mean(v):.3f}" for p, v in by.items()), flush=True)
         for t, target in enumerate(names):
             for s, source in enumerate(names):
                 if s == t:

@@ -31,9 +31,10 @@ independent halves (their agreement is the rule's first check).
 With `--oracle D=FILE` (benchmarks/new_user_ceiling.py's JSON) and `--mist D=FILE` (benchmarks/transfer.py's JSON, its
 leave_source_out per seed; or benchmarks/option_effect.py's with `--lso`, both arms, "mist" and "candidate"), their
 Spearman correlations with the reference and with T on each draw; with `--control DIR` (a transfer.py work directory of
-the identity control), mist's leave-source-out matrix of each saved seed there. Writes {"draws": {D: {"scenarios",
-"planted", "R", "lambda", "reference", "halves", "halves_spearman", "oracle": {...}, "mist": {...}}}, "control": {...},
-"context"}; matrices are [target][source] in "scenarios" order.
+the identity control), mist's leave-source-out matrix of each saved seed there, or with `--control FILE`
+(option_effect.py's JSON with `--lso` on the identity control) both arms' matrices, each with its largest off-diagonal
+|drop|. Writes {"draws": {D: {"scenarios", "planted", "R", "lambda", "reference", "halves", "halves_spearman", "oracle":
+{...}, "mist": {...}}}, "control": {...}, "context"}; matrices are [target][source] in "scenarios" order.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -164,7 +165,45 @@ def reordered(matrix: Any, names: list[str], order: list[str]) -> np.ndarray:
     return np.asarray(matrix)[np.ix_(idx, idx)]
 
 
-def control_drops(root: Path, seeds: list[int]) -> dict[str, Any]:
+def reference_draw(spec: str) -> dict[str, Any]:
+    """One draw of this script's JSON, named FILE:DRAW (e.g. benchmarks/results/lso_reference.json:0): its
+    "scenarios", "planted" and "reference" [target][source]."""
+    path, draw = spec.rsplit(":", 1)
+    draws = json.loads(Path(path).read_text())["draws"]
+    if draw not in draws:
+        raise SystemExit(f"{path} holds draws {', '.join(sorted(draws))}, not {draw!r}: give FILE:DRAW.")
+    return cast(dict[str, Any], draws[draw])
+
+
+def offdiag_summary(per: list[dict[str, Any]]) -> dict[str, Any]:
+    """Seeds' leave-source-out matrices ({"seed", "scenarios", "auc_drop"}) with each one's largest off-diagonal
+    |drop| (what the identity control must keep near 0), and the largest of them."""
+    for r in per:
+        drop = np.asarray(r["auc_drop"])
+        r["max_abs_offdiag_drop"] = float(np.abs(drop[~np.eye(len(drop), dtype=bool)]).max())
+    return {"per_seed": per, "max_abs_offdiag_drop": max(r["max_abs_offdiag_drop"] for r in per)}
+
+
+def control_drops(source: Path, seeds: list[int]) -> dict[str, Any]:
+    """The identity control's leave-source-out matrices per seed: computed from the saved mist runs of a work
+    directory, or read from benchmarks/option_effect.py's JSON (`--lso`; both arms, "mist" and "candidate")."""
+    if source.is_file():
+        doc = json.loads(source.read_text())
+        runs = [o for o in doc["overall"] if o["dir"].startswith("synthetic-identity") and "leave_source_out" in o]
+        if len(runs) != 1:
+            raise SystemExit(f"{source}: {len(runs)} synthetic-identity directories with leave-source-out matrices; "
+                             "one is needed (option_effect.py --lso on the identity control)")
+        out: dict[str, Any] = {"file": str(source)}
+        for arm in ("mist", "candidate"):
+            out[arm] = offdiag_summary([{"seed": seed, **m} for seed, m in
+                                        zip(doc["seeds"], runs[0]["leave_source_out"][arm], strict=True)])
+            print(f"control, {arm}: largest off-diagonal |drop| per seed " + " / ".join(
+                f"{r['max_abs_offdiag_drop']:.4f}" for r in out[arm]["per_seed"]), flush=True)
+        return out
+    return {"dir": str(source), **_control_runs(source, seeds)}
+
+
+def _control_runs(root: Path, seeds: list[int]) -> dict[str, Any]:
     """mist's leave-source-out matrix of each saved seed of an identity-control work directory."""
     import torch
 
@@ -178,13 +217,11 @@ def control_drops(root: Path, seeds: list[int]) -> dict[str, Any]:
     for seed in seeds:
         model, enc, _ = load_run(root / "runs" / "mist" / f"seed-{seed}")
         m = leave_source_out_matrix(model, enc, enc.rows(ds, "test"))
-        drop = np.asarray(m["auc_drop"])
-        off = drop[~np.eye(len(drop), dtype=bool)]
-        per.append({"seed": seed, "scenarios": m["scenarios"], "auc_drop": drop.tolist(),
-                    "max_abs_offdiag_drop": float(np.abs(off).max())})
-        print(f"control seed {seed}: largest off-diagonal |drop| {np.abs(off).max():.4f}", flush=True)
-    return {"dir": str(root), "per_seed": per,
-            "max_abs_offdiag_drop": max(r["max_abs_offdiag_drop"] for r in per)}
+        per.append({"seed": seed, "scenarios": m["scenarios"], "auc_drop": m["auc_drop"]})
+    out = offdiag_summary(per)
+    for r in out["per_seed"]:
+        print(f"control seed {r['seed']}: largest off-diagonal |drop| {r['max_abs_offdiag_drop']:.4f}", flush=True)
+    return out
 
 
 def mist_matrices(path: str) -> dict[str, list[dict[str, Any]]]:
@@ -209,7 +246,8 @@ def main() -> int:
     ap.add_argument("--oracle", action="append", default=[], help="DRAW=new_user_ceiling.py's JSON")
     ap.add_argument("--mist", action="append", default=[], help="DRAW=transfer.py's JSON (its leave_source_out), "
                     "or option_effect.py's with --lso (both arms)")
-    ap.add_argument("--control", help="an identity-control work directory with runs/mist/seed-S")
+    ap.add_argument("--control", help="an identity-control work directory with runs/mist/seed-S, or "
+                    "option_effect.py's JSON with --lso on one (both arms)")
     ap.add_argument("--seeds", default="2022,2023,2024", help="the control's seeds")
     ap.add_argument("--users", type=int, default=4000)
     ap.add_argument("--replications", type=int, default=20, help="in two independent halves")

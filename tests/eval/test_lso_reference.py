@@ -3,7 +3,11 @@ that drive the events, and nothing moves where the interests are independent (th
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from mistrec.data.synthetic import transfer_platform
 
@@ -42,3 +46,28 @@ def test_a_source_correlated_with_the_target_is_what_its_new_users_lose() -> Non
     assert drop[0, 1] > 0.05
     assert abs(drop[0, 2]) == 0.0 and abs(drop[0, 3]) == 0.0
     assert drop[0, 0] == 0.0  # no own events to remove
+
+
+def test_option_effect_json_gives_both_arms_and_the_controls_offdiagonal(tmp_path: Path) -> None:
+    """`--mist` and `--control` read option_effect.py's JSON (`--lso`): each arm's matrices per seed, and on the
+    identity control each seed's largest off-diagonal |drop|, diagonal entries never counted; FILE:DRAW names a draw
+    of this script's JSON and refuses one it does not hold."""
+    names = ["a", "b"]
+    mats = {"mist": [[[0.05, -0.004], [0.001, 0.03]], [[0.05, 0.002], [0.0, 0.04]]],
+            "candidate": [[[0.09, 0.001], [0.0, 0.08]], [[0.07, 0.0], [-0.003, 0.06]]]}
+    doc = {"seeds": [2022, 2023], "overall": [
+        {"dir": f"synthetic-{kind}-4000u",
+         "leave_source_out": {arm: [{"scenarios": names, "auc_drop": m} for m in ms] for arm, ms in mats.items()}}
+        for kind in ("transfer", "identity")]}
+    path = tmp_path / "effect.json"
+    path.write_text(json.dumps(doc))
+    arms = ref.mist_matrices(str(path))
+    assert set(arms) == {"mist", "candidate"} and [r["seed"] for r in arms["candidate"]] == [2022, 2023]
+    control = ref.control_drops(path, [2022, 2023])
+    assert [r["max_abs_offdiag_drop"] for r in control["mist"]["per_seed"]] == [0.004, 0.002]
+    assert [r["max_abs_offdiag_drop"] for r in control["candidate"]["per_seed"]] == [0.001, 0.003]
+    assert control["mist"]["max_abs_offdiag_drop"] == 0.004
+    (tmp_path / "ref.json").write_text(json.dumps({"draws": {"0": {"scenarios": names}}}))
+    assert ref.reference_draw(f"{tmp_path / 'ref.json'}:0")["scenarios"] == names
+    with pytest.raises(SystemExit, match="not '1'"):
+        ref.reference_draw(f"{tmp_path / 'ref.json'}:1")

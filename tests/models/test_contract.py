@@ -146,8 +146,7 @@ def test_mist_explains_with_weights_and_source_shares(scope: str, prepared: Path
     ("mist", {"transfer_head": True, "polarity_pools": False, "top": "mlp", "activity_embedding": True}),
     ("mist", {"cold_id": "hide", "cold_below": 3, "user_dropout": 0.5, "item_prior": True}),
     ("mist", {"null_interest": True, "softmax_scope": "pool"}), ("mist", {"cold_id": "auto"}),
-    ("mist", {"co_items": 5}), ("mist", {"co_items": 3, "top": "ple"}), ("mist", {"scorer": "sum"}),
-    ("mist", {"interest_scope": "own_active", "transfer_head": True})])
+    ("mist", {"co_items": 5}), ("mist", {"co_items": 3, "top": "ple"}), ("mist", {"scorer": "sum"})])
 def test_candidate_scores_equal_the_crossed_forward(name: str, values: dict, prepared: Path) -> None:
     """Full-catalogue ranking scores (one query against many items) are the per-row model's scores."""
     torch.manual_seed(0)

@@ -168,8 +168,15 @@ def test_interest_scope_own_active_reads_an_active_users_own_pools_only(tmp_path
     torch.testing.assert_close(u[active], u_out[active], rtol=1e-5, atol=1e-6)
     assert not torch.allclose(u[new], u_out[new])
     assert not torch.allclose(p[active], p_out[active])
-    # the read-out still reads them (its terms start at zero weight: compare the pools' presence instead)
-    assert terms is not None and terms_out is not None and terms.shape == terms_out.shape
+    # the transfer read-out still reads them: with its per-source weights away from their zero start, an active
+    # row's terms move when the other scenarios' events leave
+    assert model.pool_weight is not None
+    with torch.no_grad():
+        model.pool_weight.add_(1.0)
+        terms, terms_out = model._interest(b, None).terms, model._interest(out, None).terms
+        model.pool_weight.sub_(1.0)
+    assert terms is not None and terms_out is not None
+    assert not torch.allclose(terms[active], terms_out[active])
     # and the model with "all" is the default: the same weights, the same interest for a new user
     torch.testing.assert_close(u[new], p[new], rtol=1e-5, atol=1e-6)
     # the explanation's event effects are the interest's: for an active row, those of the default model reading
@@ -209,3 +216,32 @@ def test_own_active_rows_reads_a_share_of_the_active_rows_own_pools_in_training_
         build_model("mist", enc.spec_, {**values, "own_active_rows": 1.5})
     with pytest.raises(ConfigError, match="interest_scope"):  # a share of nothing: refused, not ignored
         build_model("mist", enc.spec_, {"embedding_dim": 8, "own_active_rows": 0.5})
+
+
+def test_interest_scope_own_active_ranks_as_its_forward(tmp_path: Path) -> None:
+    """Full-catalogue ranking of an own_active model (the crossed forward: MistCatalogue declines it) scores each
+    query as the per-row forward does, on queries of active users with other scenarios' events (where the scope
+    engages) and of new users; and those active queries score otherwise than under "all"."""
+    ds = PreparedDataset.load(prepared_synthetic(tmp_path, n_users=120, seed=3))
+    enc = FeatureEncoder().fit(ds)
+    rows = enc.rows(ds, "test")
+    b = enc.batch(rows, np.arange(len(rows)))
+    others = (b.hist_mask & (b.hist_scenarios != b.scenario.unsqueeze(1))).any(1)
+    active = ((b.activity >= 3) & others).nonzero().squeeze(1)[:4]
+    new = ((b.activity < 3) & others).nonzero().squeeze(1)[:2]
+    assert len(active) == 4 and len(new) == 2
+    queries = enc.batch(rows, torch.cat([active, new]).numpy())
+    items = enc.item_batch(np.arange(1, 30))
+    torch.manual_seed(0)
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 0, "interest_scope": "own_active"}).eval()
+    plain = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 0}).eval()
+    with torch.no_grad():
+        for p in model.parameters():  # away from the zero / one initialisations, so every term counts
+            p.add_(0.1 * torch.randn_like(p))
+        plain.load_state_dict(model.state_dict())
+        got = model.score_candidates(queries, items)
+        want = model(queries.cross(items)).view(len(queries), -1)
+        whole = plain.score_candidates(queries, items)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(got[:4], whole[:4], rtol=1e-4, atol=1e-5)  # the scope engages on active queries
+    torch.testing.assert_close(got[4:], whole[4:], rtol=1e-4, atol=1e-5)  # and not on new ones
