@@ -74,6 +74,7 @@ from mistrec.models.mist_config import (
     CO_SCALES,
     CO_SCALES_DAMPED,
     COLD_SCALES,
+    INTEREST_OPTIONS,
     MIN_CHOICE_QUERIES,
     MIN_CHOICE_ROWS,
     PRIOR_TILTS,
@@ -89,6 +90,12 @@ __all__ = ["Mist", "MistConfig", "co_weight_choice"]
 def _scale_of(option: str) -> float:
     """The scale of a `cold_scale` option ("scale 0.75" -> 0.75, "anchor 0.5" -> 0.5)."""
     return float(option.split(" ", 1)[1])
+
+
+def _own_from(option: str) -> int:
+    """The training events from which an `interest_scope: auto` option reads the own pools only ("interest own 6" ->
+    6; "interest all" -> 0, none)."""
+    return 0 if option == INTEREST_OPTIONS[0] else int(option.rsplit(" ", 1)[1])
 
 
 class Mist(Model):
@@ -111,6 +118,7 @@ class Mist(Model):
     prior: torch.Tensor | None
     read_cold_id: torch.Tensor | None
     hide_active_id: torch.Tensor | None  # (S,) bool: `active_id: auto`'s choice per scenario
+    own_interest_from: torch.Tensor | None  # (S,) long: `interest_scope: auto`'s choice per scenario (0: none)
     cold_scale: torch.Tensor | None
     cold_anchor: torch.Tensor | None
     cold_rate: torch.Tensor | None
@@ -197,6 +205,11 @@ class Mist(Model):
         # id in evaluation (chosen on validation after training, `settle`; saved with the weights)
         self.register_buffer("hide_active_id", torch.zeros(spec.n_scenarios, dtype=torch.bool)
                              if cfg.active_id == "auto" else None)
+        # `interest_scope: auto`: per scenario, the training events from which a user's interest reads the scenario's
+        # own pools only in evaluation, 0 for none (chosen on validation after training, `settle`; saved with the
+        # weights)
+        self.register_buffer("own_interest_from", torch.zeros(spec.n_scenarios, dtype=torch.long)
+                             if cfg.interest_scope == "auto" else None)
         # `cold_scale: auto`: per scenario, the share s of the learned part of the logit a user new there gets, and
         # which part: with `cold_anchor` False the item bias and the network (the "scale" form), with it True what
         # the user's history adds to the network's no-history logit (the "anchor" form) (chosen on validation,
@@ -463,6 +476,8 @@ class Mist(Model):
             rounds += (("hide", "keep"),)
         if self.hide_active_id is not None:
             rounds += (ACTIVE_ID_OPTIONS,)
+        if self.own_interest_from is not None:
+            rounds += (INTEREST_OPTIONS,)
         if self.cold_scale is not None:
             below = COLD_SCALES[1:]
             rates = tuple(f"rate {s:g}" for s in below) if self.cold_rated is not None else ()
@@ -495,6 +510,10 @@ class Mist(Model):
             if self.cold_rated is not None:
                 self.cold_rated.fill_(option.startswith("rate "))
             self.as_new = True
+        elif option in INTEREST_OPTIONS:
+            assert self.own_interest_from is not None
+            self.own_interest_from.fill_(_own_from(option))
+            self.as_new = False
         elif option in ACTIVE_ID_OPTIONS:
             assert self.hide_active_id is not None
             self.hide_active_id.fill_(option == ACTIVE_ID_OPTIONS[1])
@@ -511,6 +530,7 @@ class Mist(Model):
         with fewer, the round's first option, the trained state (cold_id: hidden; cold_scale, warm_scale: 1;
         prior_tilt: 0)."""
         name = ("cold_id" if options == ("hide", "keep") else "active_id" if options == ACTIVE_ID_OPTIONS
+                else "interest_scope" if options == INTEREST_OPTIONS
                 else "warm_scale" if options[0].startswith("warm ") else "prior_tilt" if options[0].startswith("tilt ")
                 else "cold_scale")
         self.use_option(options[0])  # every scenario, the unknown one included, back to the trained state first
@@ -534,6 +554,12 @@ class Mist(Model):
                 record[scenario_names[s - 1]] = {"valid_auc_keep": by[ACTIVE_ID_OPTIONS[0]],
                                                  "valid_auc_hide": by[ACTIVE_ID_OPTIONS[1]], "rows_moved": rows,
                                                  "chosen": best.removeprefix("active ")}
+            elif name == "interest_scope":
+                assert self.own_interest_from is not None
+                self.own_interest_from[s] = _own_from(best)
+                record[scenario_names[s - 1]] = {
+                    "valid_auc": {o.removeprefix("interest "): v for o, v in by.items()}, "rows_moved": rows,
+                    "chosen": best.removeprefix("interest ")}
             elif name == "prior_tilt":
                 assert self.prior_tilt is not None and self.tilt_ranked is not None
                 self.prior_tilt[s] = _scale_of(best)
@@ -600,12 +626,20 @@ class Mist(Model):
         """The history step 4's interest reads: the whole history, or with `interest_scope: own_active` the rows
         whose user is active in their scenario without the other scenarios' events (the attention's softmax then
         runs over their own events; the transfer read-out and `co_items` read the whole history still); in
-        training only `own_active_rows` of those rows."""
-        if self.cfg.interest_scope != "own_active":
+        training only `own_active_rows` of those rows. With `interest_scope: auto`, in evaluation, the rows whose
+        user has at least their scenario's chosen number of training events there (`own_interest_from`)."""
+        if self.cfg.interest_scope == "own_active":
+            active = b.activity >= self.cfg.cold_below
+            if self.training and self.cfg.own_active_rows < 1.0:  # a share of the active rows, drawn per row
+                active = active & (torch.rand(len(b), device=b.user.device) < self.cfg.own_active_rows)
+        elif self.own_interest_from is not None and not self.training:  # `auto`: from the events validation chose
+            n = len(self.own_interest_from)  # a scenario added after training lies past the buffer: every pool there
+            start = self.own_interest_from.index_select(0, b.scenario.clamp_max(n - 1))
+            active = (start > 0) & (b.activity >= start) & (b.scenario < n)
+            if not bool(active.any()):  # nothing restricted: the batch itself, every operation as trained
+                return b
+        else:
             return b
-        active = b.activity >= self.cfg.cold_below
-        if self.training and self.cfg.own_active_rows < 1.0:  # a share of the active rows, drawn per row
-            active = active & (torch.rand(len(b), device=b.user.device) < self.cfg.own_active_rows)
         return b.without_events(b.hist_mask & (b.hist_scenarios != b.scenario.unsqueeze(1)) & active.unsqueeze(1))
 
     def _transfer_terms(self, w: torch.Tensor, onehot: torch.Tensor, items: torch.Tensor, candidate: torch.Tensor,
@@ -1047,6 +1081,10 @@ class Mist(Model):
         # active user reads their id, as that run scored them
         if self.hide_active_id is not None and prefix + "hide_active_id" not in state_dict:
             state_dict[prefix + "hide_active_id"] = torch.zeros_like(self.hide_active_id)
+        # saved before `interest_scope: auto` (2026-12-06, forty-fourth session), or with it off and loaded with it
+        # on: every interest reads every pool, as that run scored them
+        if self.own_interest_from is not None and prefix + "own_interest_from" not in state_dict:
+            state_dict[prefix + "own_interest_from"] = torch.zeros_like(self.own_interest_from)
         # saved before `rank_exposure` (2026-12-04, thirtieth session), or with it off and loaded with it on: no
         # counted shares, zeros, which rank as the logit does (log P(click | shown) orders as the logit)
         if self.exposure is not None and prefix + "exposure" not in state_dict:

@@ -10,11 +10,16 @@ from mistrec.features.scenario_text import NEW_SCENARIO_MODES, TEXT_ENCODERS
 from mistrec.models.base import ModelConfig
 
 __all__ = ["ACTIVE_ID_OPTIONS", "ACTIVITY_BOUNDS", "COLD_SCALES", "CO_CHOICE_P", "CO_CHOICE_QUERIES",
-           "CO_OWN_WEIGHTS", "CO_SCALES", "CO_SCALES_DAMPED", "MIN_CHOICE_QUERIES", "MIN_CHOICE_ROWS", "MistConfig"]
+           "CO_OWN_WEIGHTS", "CO_SCALES", "CO_SCALES_DAMPED", "INTEREST_OPTIONS", "MIN_CHOICE_QUERIES",
+           "MIN_CHOICE_ROWS", "MistConfig"]
 
 ACTIVITY_BOUNDS = (1, 3, 6, 21)  # activity buckets 0, 1-2, 3-5, 6-20, >20 (as mistrec.eval.activity's groups)
 # `active_id: auto`'s options for a scenario's active users, the trained state first (ties keep it)
 ACTIVE_ID_OPTIONS = ("active keep", "active hide")
+# `interest_scope: auto`'s options for a scenario: every row's interest reads every pool (the trained state, first;
+# ties keep it), or the rows of users with at least k training events in the scenario read its own pools only, k one
+# of the activity groups' lower edges 3, 6, 21 (3-5, 6-20, >20)
+INTEREST_OPTIONS = ("interest all", "interest own 3", "interest own 6", "interest own 21")
 COLD_SCALES = (1.0, 0.75, 0.5, 0.25, 0.0)  # `cold_scale: auto`'s choices, the trained state first (ties keep it)
 # `cold_id: auto` and `cold_scale: auto` choose in a scenario only where the options move at least this many of its
 # validation rows; with fewer the trained state stays (the synthetic platforms' home_feed has about 20 such rows, on
@@ -52,7 +57,7 @@ class MistConfig(ModelConfig):
     # a tilt, one saved before `co_own` (2026-12-06) without the own scenario's part, one saved before `active_id`
     # with every active user's id read (ModelConfig.saved_without)
     saved_without: ClassVar[dict[str, Any]] = {"co_shrink_new": None, "prior_tilt": "off", "prior_tilt_guard": "both",
-                                               "co_own": "off", "active_id": "keep"}
+                                               "co_own": "off", "active_id": "keep", "interest_scope": "all"}
 
     dropout: float = 0.2  # tuned on ML-1M validation: 0.0 overfits after ~5 epochs
     self_attention_layers: int = 0
@@ -77,7 +82,12 @@ class MistConfig(ModelConfig):
     # against T on draw 0 (0.745 -> 0.679 on draw 1), the active users up, but the new users of vr_showroom and
     # game_lobby down 0.005-0.012 AUC.
     # Full-catalogue ranking of such a model goes through the crossed forward (MistCatalogue declines it).
-    interest_scope: Literal["all", "own_active"] = "all"
+    # "auto": trained as "all" (the same weights, bit for bit); after training each scenario's validation rows choose
+    # among INTEREST_OPTIONS which of its users' interests read their own scenario's pools only in evaluation: none
+    # (as trained), or the users with at least 3, 6 or 21 training events there; where that gives the highest
+    # validation AUC (docs/models.md, "interest_scope: auto"). Users with fewer events, and every training row, read
+    # every pool. Without validation rows, or where the options move fewer than MIN_CHOICE_ROWS of them, none.
+    interest_scope: Literal["all", "own_active", "auto"] = "all"
     # with `interest_scope: own_active`, in training only this share of the active users' rows (drawn per row and
     # step) reads its own pools only, the rest every pool, so that the interest's reading of the other scenarios,
     # which the new users' rows depend on, is still trained on active rows too; evaluation reads every active row's

@@ -47,8 +47,10 @@ def supports_catalogue(model: Mist) -> bool:
     """Whether `MistCatalogue` scores this model exactly (see the module's docstring)."""
     from mistrec.models.mist_tops import _MLPTop, _NoTop
 
+    own = model.own_interest_from
     return (model.mix is None and not model.training and isinstance(model.top, StarFCN | _MLPTop | _NoTop)
-            and model.cfg.interest_scope == "all")  # `own_active` restricts the pools per query: not here
+            and model.cfg.interest_scope != "own_active"  # restricts the pools per query: not here
+            and (own is None or not bool((own > 0).any())))  # nor `auto` where a scenario chose to
 
 
 class _Side:

@@ -38,6 +38,7 @@ from mistrec.models.mist_config import (
     CO_SCALES,
     CO_SCALES_DAMPED,
     COLD_SCALES,
+    INTEREST_OPTIONS,
     MIN_CHOICE_QUERIES,
     MIN_CHOICE_ROWS,
 )
@@ -430,6 +431,80 @@ def test_mist_active_id_auto_settles_each_scenario_on_validation(prepared: Path,
     reloaded, _, _ = load_run(tmp_path / "keep", {"active_id": "auto"})
     assert reloaded.hide_active_id is not None and not reloaded.hide_active_id.any()
     assert ACTIVE_ID_OPTIONS in reloaded.validation_rounds()
+
+
+def test_mist_interest_scope_auto_settles_each_scenario_on_validation(prepared: Path, tmp_path: Path) -> None:
+    """`interest_scope: auto` trains as `all` (the same weights, bit for bit), then each scenario keeps the option of
+    INTEREST_OPTIONS with the highest validation AUC: the rows of its users with at least k training events there
+    read their own scenario's pools only in evaluation (as `own_active` reads them), every other row as trained;
+    training never reads the choice, the ranking scores as the forward with it, and a run saved without it loads
+    reading every pool."""
+    torch.set_num_threads(1)
+    values = {"embedding_dim": 8, "cold_scale": "off", "warm_scale": "off", "cold_id": "hide"}
+    cfg = TrainConfig(epochs=3, batch_size=512, lr=3e-3, seed=3)
+    summary = fit_run(prepared, "mist", tmp_path / "run", model_values={**values, "interest_scope": "auto"},
+                      train_cfg=cfg, quiet=True)
+    chosen = summary["train"]["selected"]["interest_scope"]
+    model, enc, _ = load_run(tmp_path / "run")
+    fit_run(prepared, "mist", tmp_path / "all", model_values=values, train_cfg=cfg, quiet=True)
+    after = ("own_interest_from", "exposed", "co_scale", "co.own_weight")  # the ranking's choices come after it
+    trained = {k: v for k, v in load_run(tmp_path / "all")[0].state_dict().items() if k not in after}
+    weights = {k: v for k, v in model.state_dict().items() if k not in after}
+    assert weights.keys() == trained.keys() and all(torch.equal(weights[k], trained[k]) for k in weights)
+    names = enc.spec_.scenario_names
+    assert set(chosen) == set(names) and model.own_interest_from is not None
+    saved = model.own_interest_from.clone()  # the choice, before the options below overwrite it
+    valid = enc.rows(PreparedDataset.load(prepared), "valid")
+    batch = enc.batch(valid, np.arange(len(valid)))
+    model.use_ranking_option(1.0)  # the rounds ran before the ranking's choices
+    by_option = {}
+    for option in INTEREST_OPTIONS:
+        model.use_option(option)
+        by_option[option] = predict(model, enc, valid)
+    for s, name in enumerate(names, start=1):
+        rows = valid.scenario == s
+        aucs = {o: auc(valid.label[rows], by_option[o][rows]) for o in INTEREST_OPTIONS}
+        assert aucs == pytest.approx({o: chosen[name]["valid_auc"][o.removeprefix("interest ")]
+                                      for o in INTEREST_OPTIONS})
+        best = max(INTEREST_OPTIONS, key=lambda o: (aucs[o], -INTEREST_OPTIONS.index(o)))
+        want = best if chosen[name]["rows_moved"] >= MIN_CHOICE_ROWS else INTEREST_OPTIONS[0]
+        assert chosen[name]["chosen"] == want.removeprefix("interest ")
+        assert int(saved[s]) == (0 if want == INTEREST_OPTIONS[0] else int(want.split()[-1]))
+    # "own k" moves the rows of users with at least k events (with other scenarios' events) and no other row, and
+    # reads them as `own_active` does
+    whole = by_option[INTEREST_OPTIONS[0]]
+    others = (batch.hist_mask & (batch.hist_scenarios != batch.scenario.unsqueeze(1))).any(1).numpy()
+    for option in INTEREST_OPTIONS[1:]:
+        reads_own = (batch.activity >= int(option.split()[-1])).numpy()
+        assert reads_own.any() and np.array_equal(by_option[option][~reads_own], whole[~reads_own])
+        assert (by_option[option][reads_own & others] != whole[reads_own & others]).all()
+    own_active = build_model("mist", enc.spec_, {**values, "interest_scope": "own_active"}).eval()
+    own_active.load_state_dict({k: v for k, v in model.state_dict().items() if k != "own_interest_from"},
+                               strict=False)
+    for key in ("exposed", "co_scale", "cold_scale", "warm_scale", "read_cold_id"):  # the same after-training state
+        if getattr(model, key, None) is not None:
+            getattr(own_active, key).copy_(getattr(model, key))
+    assert np.allclose(predict(own_active, enc, valid), by_option["interest own 3"], atol=1e-6)
+    # in training the choice is not read: every row reads every pool
+    model.use_option("interest own 3")
+    model.train()
+    assert model._interest_view(batch) is batch
+    model.eval()
+    # full-catalogue ranking with a scenario reading its own pools: the crossed forward (MistCatalogue declines it)
+    from mistrec.models.mist_rank import supports_catalogue
+
+    assert not supports_catalogue(model)
+    queries = enc.batch(valid, np.flatnonzero(reads_own & others)[:3])
+    items = enc.item_batch(np.arange(1, 20))
+    with torch.no_grad():
+        torch.testing.assert_close(model.score_candidates(queries, items),
+                                   model(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
+    model.use_option(INTEREST_OPTIONS[0])
+    assert supports_catalogue(model)  # nothing restricted: the fast path
+    # a run saved without the option loads with it: every pool read, until it is chosen again
+    reloaded, _, _ = load_run(tmp_path / "all", {"interest_scope": "auto"})
+    assert reloaded.own_interest_from is not None and not reloaded.own_interest_from.any()
+    assert INTEREST_OPTIONS in reloaded.validation_rounds()
 
 
 def test_mist_settles_a_scenario_only_on_enough_moved_rows(prepared: Path) -> None:
