@@ -47,10 +47,8 @@ def supports_catalogue(model: Mist) -> bool:
     """Whether `MistCatalogue` scores this model exactly (see the module's docstring)."""
     from mistrec.models.mist_tops import _MLPTop, _NoTop
 
-    own = model.own_interest_from
     return (model.mix is None and not model.training and isinstance(model.top, StarFCN | _MLPTop | _NoTop)
-            and model.cfg.interest_scope != "own_active"  # restricts the pools per query: not here
-            and (own is None or not bool((own > 0).any())))  # nor `auto` where a scenario chose to
+            and model.cfg.interest_scope != "own_active")  # trains with the pools restricted per query: not here
 
 
 class _Side:
@@ -205,6 +203,8 @@ class MistCatalogue:
             hist = m.embed.history_items(queries, m.cfg.side_features)  # (U, L, E)
             tokens = m.tokens(queries, hist)
             pools = m._pool_index(queries)
+            view = m._interest_view(queries)  # `interest_scope: auto`: the events each query's interest reads
+            own = None if view is queries else view.hist_mask
             if co is not None:  # the item-to-item term's inputs (mist_cooc.py)
                 co_items = self.items.item if columns is None else self.items.item[columns]
                 liked = queries.hist_mask & (queries.hist_labels > 0)
@@ -220,7 +220,7 @@ class MistCatalogue:
                 else:
                     side = subsets[s]
                 rest = self._score(side, user_x[i], tokens[i, real], hist[i, real], pools[i, real],
-                                   queries.hist_scenarios[i, real])
+                                   queries.hist_scenarios[i, real], None if own is None else own[i, real])
                 if int(queries.activity[i]) != 0:  # events in the scenario
                     out[i] = side.offset + rest if side.warm is None else side.kept + side.warm * (side.scaled + rest)
                 elif side.cold is None:
@@ -242,15 +242,24 @@ class MistCatalogue:
         return out, co
 
     def _score(self, side: _Side, user_x: torch.Tensor, e: torch.Tensor, items: torch.Tensor, pool: torch.Tensor,
-               scenarios: torch.Tensor) -> torch.Tensor:
+               scenarios: torch.Tensor, own: torch.Tensor | None = None) -> torch.Tensor:
         """One query's network part of the logits (C,), everything but the item terms (`_Side.offset`): e (n, E)
         its real events' tokens, items (n, E) their item vectors, pool (n,) and scenarios (n,) their pools and
-        scenarios."""
+        scenarios; `own` (n,) bool, where the interest u reads only those events (`interest_scope: auto`, the
+        query's own scenario's: Mist._interest_view) and the transfer read-out every one."""
         m = self.model
         n, d = e.shape
+        if own is not None and bool(own.all()):
+            own = None  # the interest reads every event: as without it
         present, local = torch.unique(pool, return_inverse=True)  # the query's non-empty pools, each event's
         k = len(present)
         onehot = torch.zeros(n, k).scatter_(1, local.unsqueeze(1), 1.0)  # (n, k)
+        if own is not None:  # the interest's own events: their pools, and their tokens in those pools' columns
+            present_u, local_u = torch.unique(pool[own], return_inverse=True)
+            k_u = len(present_u)
+            values_u = (torch.zeros(len(local_u), k_u).scatter_(1, local_u.unsqueeze(1), 1.0).unsqueeze(-1)
+                        * e[own].unsqueeze(1)).flatten(1)  # (n_u, k_u * E)
+            gate_pool_u = side.gate_pool.index_select(0, present_u)
         readout = side.mapped is not None and n > 0
         din = m.cfg.weights == "din"
         # what the attention weights sum, in one (n, width) matrix: each event's token in its pool's columns, and
@@ -285,14 +294,13 @@ class MistCatalogue:
                     att_t = att_t + bias
                 w = self._weights(att_t, local, k)  # (c, n), a transposed view
                 summed = w @ values  # (c, width)
-                v = summed[:, :k * d].view(c, k, d)
-                h = (v @ side.w_v).add_(side.gate_q[sl].unsqueeze(1)).add_(gate_pool)
-                g = side.gate_out(torch.relu_(h)).squeeze(-1)  # (c, k): every pool here has events
-                beta = (g.softmax(dim=-1) if side.null is None
-                        else interest_shares(g, g.new_ones(1, k, dtype=torch.bool), side.null[sl]))
-                u = v[:, 0] * beta[:, :1]  # sum_k beta_k v_k, k small: a few multiply-adds
-                for j in range(1, k):
-                    u.addcmul_(v[:, j], beta[:, j:j + 1])
+                if own is None:
+                    u = self._interest(side, sl, summed[:, :k * d].view(c, k, d), gate_pool)
+                elif k_u == 0:  # none of the interest's events in the history: no interest, as the forward
+                    u = q.new_zeros(c, d)
+                else:  # the softmax over the own events alone
+                    v_u = (self._weights(att_t[own], local_u, k_u) @ values_u).view(c, k_u, d)
+                    u = self._interest(side, sl, v_u, gate_pool_u)
                 if readout:
                     assert side.mapped is not None and pool_weight is not None
                     if plain is not None:
@@ -314,6 +322,19 @@ class MistCatalogue:
                 logit += transfer
             scores.append(logit)
         return torch.cat(scores)
+
+    @staticmethod
+    def _interest(side: _Side, sl: slice, v: torch.Tensor, gate_pool: torch.Tensor) -> torch.Tensor:
+        """Step 4's u (c, E) from the pools' weighted sums v (c, k, E), every one with events, and their part of the
+        gate's first layer (k, G)."""
+        h = (v @ side.w_v).add_(side.gate_q[sl].unsqueeze(1)).add_(gate_pool)
+        g = side.gate_out(torch.relu_(h)).squeeze(-1)  # (c, k)
+        beta = (g.softmax(dim=-1) if side.null is None
+                else interest_shares(g, g.new_ones(1, v.shape[1], dtype=torch.bool), side.null[sl]))
+        u = v[:, 0] * beta[:, :1]  # sum_k beta_k v_k, k small: a few multiply-adds
+        for j in range(1, v.shape[1]):
+            u.addcmul_(v[:, j], beta[:, j:j + 1])
+        return u
 
     def _weights(self, att_t: torch.Tensor, local: torch.Tensor, k: int) -> torch.Tensor:
         """Attention weights (c, n) from scores laid out (n, c): the softmax over every event, or within each pool

@@ -490,17 +490,22 @@ def test_mist_interest_scope_auto_settles_each_scenario_on_validation(prepared: 
     model.train()
     assert model._interest_view(batch) is batch
     model.eval()
-    # full-catalogue ranking with a scenario reading its own pools: the crossed forward (MistCatalogue declines it)
-    from mistrec.models.mist_rank import supports_catalogue
+    # full-catalogue ranking (the catalogue path, MistCatalogue) scores as the forward does, with the active queries'
+    # interests from their own pools and the others' from every pool
+    from mistrec.models.mist_rank import MistCatalogue
 
-    assert not supports_catalogue(model)
-    queries = enc.batch(valid, np.flatnonzero(reads_own & others)[:3])
+    from3 = (batch.activity >= 3).numpy()  # the rows "interest own 3" restricts
+    picked = np.concatenate([np.flatnonzero(from3 & others)[:3], np.flatnonzero(~from3 & others)[:2]])
+    assert len(picked) == 5
+    queries = enc.batch(valid, picked)
     items = enc.item_batch(np.arange(1, 20))
     with torch.no_grad():
-        torch.testing.assert_close(model.score_candidates(queries, items),
-                                   model(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
-    model.use_option(INTEREST_OPTIONS[0])
-    assert supports_catalogue(model)  # nothing restricted: the fast path
+        got = MistCatalogue(model, items)(queries)
+        torch.testing.assert_close(got, model(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
+        model.use_option(INTEREST_OPTIONS[0])
+        whole = MistCatalogue(model, items)(queries)
+    assert not torch.allclose(got[:3], whole[:3], rtol=1e-4, atol=1e-5)  # the own pools engage on active queries
+    torch.testing.assert_close(got[3:], whole[3:], rtol=0, atol=0)  # and on no other
     # a run saved without the option loads with it: every pool read, until it is chosen again
     reloaded, _, _ = load_run(tmp_path / "all", {"interest_scope": "auto"})
     assert reloaded.own_interest_from is not None and not reloaded.own_interest_from.any()
