@@ -98,6 +98,11 @@ def _own_from(option: str) -> int:
     return 0 if option == INTEREST_OPTIONS[0] else int(option.rsplit(" ", 1)[1])
 
 
+def interest_options(cfg: MistConfig) -> tuple[str, ...]:
+    """`interest_scope: auto`'s options: every pool first (the trained state), then one per `interest_from` k."""
+    return (INTEREST_OPTIONS[0], *(f"interest own {k}" for k in cfg.interest_from))
+
+
 class Mist(Model):
     """Multi-scenario Interest Transfer (docs/models.md, steps 1-6): attention over the user's scenario-tagged
     history, conditioned on the target scenario and the candidate, pooled per source scenario and weighed by
@@ -477,7 +482,7 @@ class Mist(Model):
         if self.hide_active_id is not None:
             rounds += (ACTIVE_ID_OPTIONS,)
         if self.own_interest_from is not None:
-            rounds += (INTEREST_OPTIONS,)
+            rounds += (interest_options(self.cfg),)
         if self.cold_scale is not None:
             below = COLD_SCALES[1:]
             rates = tuple(f"rate {s:g}" for s in below) if self.cold_rated is not None else ()
@@ -510,7 +515,7 @@ class Mist(Model):
             if self.cold_rated is not None:
                 self.cold_rated.fill_(option.startswith("rate "))
             self.as_new = True
-        elif option in INTEREST_OPTIONS:
+        elif option.startswith("interest "):
             assert self.own_interest_from is not None
             self.own_interest_from.fill_(_own_from(option))
             self.as_new = False
@@ -530,7 +535,7 @@ class Mist(Model):
         with fewer, the round's first option, the trained state (cold_id: hidden; cold_scale, warm_scale: 1;
         prior_tilt: 0)."""
         name = ("cold_id" if options == ("hide", "keep") else "active_id" if options == ACTIVE_ID_OPTIONS
-                else "interest_scope" if options == INTEREST_OPTIONS
+                else "interest_scope" if options[0] == INTEREST_OPTIONS[0]
                 else "warm_scale" if options[0].startswith("warm ") else "prior_tilt" if options[0].startswith("tilt ")
                 else "cold_scale")
         self.use_option(options[0])  # every scenario, the unknown one included, back to the trained state first

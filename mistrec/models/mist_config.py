@@ -16,9 +16,9 @@ __all__ = ["ACTIVE_ID_OPTIONS", "ACTIVITY_BOUNDS", "COLD_SCALES", "CO_CHOICE_P",
 ACTIVITY_BOUNDS = (1, 3, 6, 21)  # activity buckets 0, 1-2, 3-5, 6-20, >20 (as mistrec.eval.activity's groups)
 # `active_id: auto`'s options for a scenario's active users, the trained state first (ties keep it)
 ACTIVE_ID_OPTIONS = ("active keep", "active hide")
-# `interest_scope: auto`'s options for a scenario: every row's interest reads every pool (the trained state, first;
-# ties keep it), or the rows of users with at least k training events in the scenario read its own pools only, k one
-# of the activity groups' lower edges 3, 6, 21 (3-5, 6-20, >20)
+# `interest_scope: auto`'s options for a scenario, with the default `interest_from`: every row's interest reads every
+# pool (the trained state, first; ties keep it), or the rows of users with at least k training events in the scenario
+# read its own pools only, k one of the activity groups' lower edges 3, 6, 21 (3-5, 6-20, >20)
 INTEREST_OPTIONS = ("interest all", "interest own 3", "interest own 6", "interest own 21")
 COLD_SCALES = (1.0, 0.75, 0.5, 0.25, 0.0)  # `cold_scale: auto`'s choices, the trained state first (ties keep it)
 # `cold_id: auto` and `cold_scale: auto` choose in a scenario only where the options move at least this many of its
@@ -88,6 +88,9 @@ class MistConfig(ModelConfig):
     # validation AUC (docs/models.md, "interest_scope: auto"). Users with fewer events, and every training row, read
     # every pool. Without validation rows, or where the options move fewer than MIN_CHOICE_ROWS of them, none.
     interest_scope: Literal["all", "own_active", "auto"] = "all"
+    # `interest_scope: auto`'s thresholds k (training events in the scenario) among which validation chooses, besides
+    # every pool for everyone: (6, 21) never moves a user with fewer than 6 events there
+    interest_from: tuple[int, ...] = (3, 6, 21)
     # with `interest_scope: own_active`, in training only this share of the active users' rows (drawn per row and
     # step) reads its own pools only, the rest every pool, so that the interest's reading of the other scenarios,
     # which the new users' rows depend on, is still trained on active rows too; evaluation reads every active row's
@@ -405,6 +408,10 @@ class MistConfig(ModelConfig):
                                   f"{getattr(self, name)}.")
         if not self.co_gain > 0:
             raise ConfigError(f"The 'co_gain' parameter of MistConfig must be > 0. Got {self.co_gain}.")
+        if not self.interest_from or any(k < 1 for k in self.interest_from) or list(self.interest_from) != sorted(
+                set(self.interest_from)):
+            raise ConfigError("The 'interest_from' parameter of MistConfig must list increasing numbers of training "
+                              f"events, each at least 1 (e.g. [6, 21]). Got {list(self.interest_from)}.")
         if self.own_active_rows < 1.0 and self.interest_scope != "own_active":
             raise ConfigError("The 'own_active_rows' parameter of MistConfig is the share of active rows that read "
                               "their own pools in training under interest_scope: own_active; with interest_scope "

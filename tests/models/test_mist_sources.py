@@ -245,3 +245,29 @@ def test_interest_scope_own_active_ranks_as_its_forward(tmp_path: Path) -> None:
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(got[:4], whole[:4], rtol=1e-4, atol=1e-5)  # the scope engages on active queries
     torch.testing.assert_close(got[4:], whole[4:], rtol=1e-4, atol=1e-5)  # and not on new ones
+
+
+def test_interest_from_sets_the_thresholds_validation_chooses_among(tmp_path: Path) -> None:
+    """`interest_from` lists the thresholds `interest_scope: auto` offers (every pool first); under "own 6" a row of a
+    user with fewer than 6 events in its scenario is scored as with every pool; a list not increasing is refused."""
+    ds = PreparedDataset.load(prepared_synthetic(tmp_path, n_users=120, seed=3))
+    enc = FeatureEncoder().fit(ds)
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "co_items": 0, "interest_scope": "auto",
+                                           "interest_from": [6, 21]}).eval()
+    assert ("interest all", "interest own 6", "interest own 21") in model.validation_rounds()
+    rows = enc.rows(ds, "test")
+    b = enc.batch(rows, np.arange(len(rows)))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        model.use_option("interest all")
+        whole = model(b)
+        model.use_option("interest own 6")
+        own = model(b)
+    below = b.activity < 6
+    others = (b.hist_mask & (b.hist_scenarios != b.scenario.unsqueeze(1))).any(1)
+    assert bool((below & others).any()) and bool((~below & others).any())
+    assert torch.equal(own[below], whole[below])
+    assert not torch.allclose(own[~below & others], whole[~below & others])
+    with pytest.raises(ConfigError, match="interest_from"):
+        build_model("mist", enc.spec_, {"interest_scope": "auto", "interest_from": [21, 6]})
