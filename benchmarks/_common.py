@@ -262,13 +262,15 @@ def train_seconds(root: Path, model: str, seed: int) -> float:
 
 
 def parse_settings(text: str | None) -> dict[str, Any] | None:
-    """`KEY=VALUE,...` (a script's --settings: model settings a saved run is loaded with), each value read as YAML;
-    None for None. Raises ValueError on a piece without "="."""
+    """`KEY=VALUE,...` (a script's --settings: model settings a saved run is loaded with), each value read as YAML
+    (a list's commas stay in it: `interest_from=[6,21]`); None for None. Raises ValueError on a piece without "="."""
     if text is None:
         return None
+    import re
+
     import yaml
 
-    pairs = [p.split("=", 1) for p in text.split(",") if p]
+    pairs = [p.split("=", 1) for p in re.split(r",(?=\s*[A-Za-z_]\w*=)", text) if p]
     if any(len(p) != 2 for p in pairs):
         raise ValueError(f"settings take KEY=VALUE,... Got {text!r}.")
     return {k.strip(): yaml.safe_load(v) for k, v in pairs}
