@@ -83,10 +83,10 @@ class MistConfig(ModelConfig):
     # game_lobby down 0.005-0.012 AUC.
     # Full-catalogue ranking of such a model goes through the crossed forward (MistCatalogue declines it).
     # "auto": trained as "all" (the same weights, bit for bit); after training each scenario's validation rows choose
-    # among INTEREST_OPTIONS which of its users' interests read their own scenario's pools only in evaluation: none
-    # (as trained), or the users with at least 3, 6 or 21 training events there; where that gives the highest
-    # validation AUC (docs/models.md, "interest_scope: auto"). Users with fewer events, and every training row, read
-    # every pool. Without validation rows, or where the options move fewer than MIN_CHOICE_ROWS of them, none.
+    # which of its users' interests read their own scenario's pools only in evaluation: none (as trained), or the
+    # users with at least k training events there, k one of `interest_from`; where that gives the highest validation
+    # AUC (docs/models.md, "interest_scope: auto"). Users with fewer events, and every training row, read every pool.
+    # Without validation rows, or where the options move fewer than MIN_CHOICE_ROWS of them, none.
     interest_scope: Literal["all", "own_active", "auto"] = "all"
     # `interest_scope: auto`'s thresholds k (training events in the scenario) among which validation chooses, besides
     # every pool for everyone: (6, 21) never moves a user with fewer than 6 events there
