@@ -123,6 +123,7 @@ def _graph_ready(model: _M) -> _M:
         if isinstance(module, Mist):  # the "anchor" form of cold_scale in the graph where a scenario chose it
             module.graph_anchor = module.cold_anchor is not None and bool(module.cold_anchor.any())
             module.graph_tilt = module.prior_tilt is not None and bool(module.prior_tilt.any())
+            module.graph_own = module.own_interest_from is not None and bool((module.own_interest_from > 0).any())
     return ready
 
 

@@ -139,6 +139,7 @@ class Mist(Model):
     ranking_queries = CO_CHOICE_QUERIES
     graph_anchor: bool | None = None  # a copy for export (eval.export): whether its graph computes `_anchor`
     graph_tilt: bool | None = None  # likewise: whether its graph computes `prior_tilt`'s term
+    graph_own: bool | None = None  # likewise: whether its graph restricts interests to own pools (`interest_scope`)
 
     @classmethod
     def encoder_args(cls, cfg: ModelConfig) -> dict[str, object]:
@@ -638,10 +639,14 @@ class Mist(Model):
             if self.training and self.cfg.own_active_rows < 1.0:  # a share of the active rows, drawn per row
                 active = active & (torch.rand(len(b), device=b.user.device) < self.cfg.own_active_rows)
         elif self.own_interest_from is not None and not self.training:  # `auto`: from the events validation chose
+            if self.graph_own is False:  # a copy for export whose scenarios all read every pool
+                return b
             n = len(self.own_interest_from)  # a scenario added after training lies past the buffer: every pool there
             start = self.own_interest_from.index_select(0, b.scenario.clamp_max(n - 1))
             active = (start > 0) & (b.activity >= start) & (b.scenario < n)
-            if not bool(active.any()):  # nothing restricted: the batch itself, every operation as trained
+            # nothing restricted: the batch itself, every operation as trained (a copy for export knows before
+            # tracing, `graph_own`: the tracer cannot branch on the values)
+            if self.graph_own is None and not bool(active.any()):
                 return b
         else:
             return b

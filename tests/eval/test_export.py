@@ -76,7 +76,8 @@ def test_mist_exports_with_its_scenario_routing_and_attention(mist_run: Path, pr
     ({"self_attention_layers": 1, "null_interest": True, "scorer": "mlp", "polarity_pools": False,
       "user_per_scenario": True, "cold_rate": False}, "scale", 0.25),
     ({"co_items": 5, "item_prior": True, "co_scale": "auto", "prior_tilt": "auto"}, "anchor", 0.5),
-    ({"co_items": 3, "co_own": "auto", "co_own_items": 12}, "rate", 0.75)])
+    ({"co_items": 3, "co_own": "auto", "co_own_items": 12}, "rate", 0.75),
+    ({"interest_scope": "auto"}, "rate", 1.0)])
 def test_the_ranking_graph_scores_as_score_candidates(values: dict, form: str, warm: float, prepared: Path,
                                                       tmp_path: Path) -> None:
     """rank.onnx (one query, C candidates) against the model's own full-catalogue scores, with queries of no
@@ -84,7 +85,8 @@ def test_the_ranking_graph_scores_as_score_candidates(values: dict, form: str, w
     "anchor", and "rate" on these logged labels), users with events in the scenario at a warm_scale of 1 or below,
     at another history length and number of candidates than the export's example; with `co_scale: auto` the
     item-to-item term weighted apart for new and active users; with the counted prior, new users' prior tilted
-    (`prior_tilt`); with `co_own` the active rows' own scenario read through the deeper table."""
+    (`prior_tilt`); with `co_own` the active rows' own scenario read through the deeper table; with
+    `interest_scope: auto` the interests of users with at least 3 events from their own scenario's pools."""
     from mistrec.eval.export import QUERY_INPUTS, RANK_INPUTS, export_rank
     from mistrec.features import FeatureEncoder
     from mistrec.models import build_model
@@ -119,7 +121,16 @@ def test_the_ranking_graph_scores_as_score_candidates(values: dict, form: str, w
         if model.prior_tilt is not None:  # with the counted prior: new users' prior tilted by their history
             assert model.tilt_center is not None and not bool(torch.isnan(model.tilt_center))
             model.prior_tilt.fill_(0.2)
+        if model.own_interest_from is not None:  # `interest_scope: auto`: users with 3 events or more, own pools
+            model.own_interest_from.fill_(3)
     assert queries.activity[6:].all()  # the rows warm_scale reaches
+    if model.own_interest_from is not None:  # the own pools move these scores
+        with torch.no_grad():
+            grid = enc.item_batch(np.arange(1, 60))
+            own = model.score_candidates(queries, grid)
+            model.own_interest_from.zero_()
+            assert not torch.allclose(own, model.score_candidates(queries, grid))
+            model.own_interest_from.fill_(3)
     items = enc.item_batch(np.arange(1, 60))
     if model.co is not None and model.co.own_weight is not None:  # the own-scenario part moves these scores
         with torch.no_grad():
