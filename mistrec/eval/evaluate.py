@@ -154,7 +154,9 @@ def load_per_query(path: str | Path) -> dict[str, dict[str, dict[str, np.ndarray
 def attention_transfer_matrix(model: Model, enc: FeatureEncoder, rows: EncodedRows,
                               batch_size: int = 8192) -> dict[str, Any]:
     """mist's T[target, source]: the interest-level share (and the attention mass) of each source scenario's
-    events, averaged over the rows of each target scenario that have a history."""
+    events, averaged over the rows of each target scenario whose interest reads a history (with `interest_scope:
+    auto` an active user's interest reads their own scenario's events only, and a row with none of them in its window
+    reads none)."""
     import torch
 
     if not isinstance(model, Explains):
@@ -168,7 +170,7 @@ def attention_transfer_matrix(model: Model, enc: FeatureEncoder, rows: EncodedRo
         for lo in range(0, len(rows), batch_size):
             b = enc.batch(rows, np.arange(lo, min(lo + batch_size, len(rows))), history_side=model.reads_history_side)
             out = model.explain(b)
-            has = b.hist_mask.any(dim=1).numpy()
+            has = (out.source_share.sum(dim=1) > 0).numpy()
             target = b.scenario.numpy()[has]
             np.add.at(share, target, out.source_share.numpy()[has])
             np.add.at(mass, target, out.source_mass.numpy()[has])

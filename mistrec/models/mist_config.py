@@ -16,9 +16,9 @@ __all__ = ["ACTIVE_ID_OPTIONS", "ACTIVITY_BOUNDS", "COLD_SCALES", "CO_CHOICE_P",
 ACTIVITY_BOUNDS = (1, 3, 6, 21)  # activity buckets 0, 1-2, 3-5, 6-20, >20 (as mistrec.eval.activity's groups)
 # `active_id: auto`'s options for a scenario's active users, the trained state first (ties keep it)
 ACTIVE_ID_OPTIONS = ("active keep", "active hide")
-# `interest_scope: auto`'s options for a scenario, with the default `interest_from`: every row's interest reads every
-# pool (the trained state, first; ties keep it), or the rows of users with at least k training events in the scenario
-# read its own pools only, k one of the activity groups' lower edges 3, 6, 21 (3-5, 6-20, >20)
+# `interest_scope: auto`'s options for a scenario: every row's interest reads every pool (the trained state, first;
+# ties keep it), or the rows of users with at least k training events in the scenario read its own pools only, k one
+# of the activity groups' lower edges 3, 6, 21 (3-5, 6-20, >20) that `interest_from` offers
 INTEREST_OPTIONS = ("interest all", "interest own 3", "interest own 6", "interest own 21")
 COLD_SCALES = (1.0, 0.75, 0.5, 0.25, 0.0)  # `cold_scale: auto`'s choices, the trained state first (ties keep it)
 # `cold_id: auto` and `cold_scale: auto` choose in a scenario only where the options move at least this many of its
@@ -82,15 +82,19 @@ class MistConfig(ModelConfig):
     # against T on draw 0 (0.745 -> 0.679 on draw 1), the active users up, but the new users of vr_showroom and
     # game_lobby down 0.005-0.012 AUC.
     # Full-catalogue ranking of such a model goes through the crossed forward (MistCatalogue declines it).
-    # "auto": trained as "all" (the same weights, bit for bit); after training each scenario's validation rows choose
-    # which of its users' interests read their own scenario's pools only in evaluation: none (as trained), or the
-    # users with at least k training events there, k one of `interest_from`; where that gives the highest validation
-    # AUC (docs/models.md, "interest_scope: auto"). Users with fewer events, and every training row, read every pool.
-    # Without validation rows, or where the options move fewer than MIN_CHOICE_ROWS of them, none.
-    interest_scope: Literal["all", "own_active", "auto"] = "all"
+    # "auto" (the default since 2026-12-06, forty-fourth session): trained as "all" (the same weights, bit for bit);
+    # after training each scenario's validation rows choose which of its users' interests read their own scenario's
+    # pools only in evaluation: none (as trained), or the users with at least k training events there, k one of
+    # `interest_from`; where that gives the highest validation AUC (docs/models.md, "interest_scope: auto"). Users
+    # with fewer events, and every training row, read every pool. Without validation rows, or where the options move
+    # fewer than MIN_CHOICE_ROWS of them, none. Why: leave-source-out against its reference 0.76-0.82 -> 0.83-0.89 on
+    # four draws of the transfer platform, every scenario's AUC up, nothing else moved (docs/benchmarks.md,
+    # "interest_from: [6, 21]").
+    interest_scope: Literal["all", "own_active", "auto"] = "auto"
     # `interest_scope: auto`'s thresholds k (training events in the scenario) among which validation chooses, besides
-    # every pool for everyone: (6, 21) never moves a user with fewer than 6 events there
-    interest_from: tuple[int, ...] = (3, 6, 21)
+    # every pool for everyone: (6, 21), the default, never moves a user with fewer than 6 events there; (3, 6, 21) was
+    # measured and cost users with 3-5 events on one draw (docs/benchmarks.md, "interest_scope: auto")
+    interest_from: tuple[int, ...] = (6, 21)
     # with `interest_scope: own_active`, in training only this share of the active users' rows (drawn per row and
     # step) reads its own pools only, the rest every pool, so that the interest's reading of the other scenarios,
     # which the new users' rows depend on, is still trained on active rows too; evaluation reads every active row's

@@ -440,10 +440,10 @@ def test_mist_interest_scope_auto_settles_each_scenario_on_validation(prepared: 
     training never reads the choice, the ranking scores as the forward with it, and a run saved without it loads
     reading every pool."""
     torch.set_num_threads(1)
-    values = {"embedding_dim": 8, "cold_scale": "off", "warm_scale": "off", "cold_id": "hide"}
+    values = {"embedding_dim": 8, "cold_scale": "off", "warm_scale": "off", "cold_id": "hide", "interest_scope": "all"}
     cfg = TrainConfig(epochs=3, batch_size=512, lr=3e-3, seed=3)
-    summary = fit_run(prepared, "mist", tmp_path / "run", model_values={**values, "interest_scope": "auto"},
-                      train_cfg=cfg, quiet=True)
+    summary = fit_run(prepared, "mist", tmp_path / "run", train_cfg=cfg, quiet=True,
+                      model_values={**values, "interest_scope": "auto", "interest_from": [3, 6, 21]})
     chosen = summary["train"]["selected"]["interest_scope"]
     model, enc, _ = load_run(tmp_path / "run")
     fit_run(prepared, "mist", tmp_path / "all", model_values=values, train_cfg=cfg, quiet=True)
@@ -507,7 +507,7 @@ def test_mist_interest_scope_auto_settles_each_scenario_on_validation(prepared: 
     assert not torch.allclose(got[:3], whole[:3], rtol=1e-4, atol=1e-5)  # the own pools engage on active queries
     torch.testing.assert_close(got[3:], whole[3:], rtol=0, atol=0)  # and on no other
     # a run saved without the option loads with it: every pool read, until it is chosen again
-    reloaded, _, _ = load_run(tmp_path / "all", {"interest_scope": "auto"})
+    reloaded, _, _ = load_run(tmp_path / "all", {"interest_scope": "auto", "interest_from": [3, 6, 21]})
     assert reloaded.own_interest_from is not None and not reloaded.own_interest_from.any()
     assert INTEREST_OPTIONS in reloaded.validation_rounds()
 
