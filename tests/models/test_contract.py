@@ -316,13 +316,15 @@ def test_mist_cold_id_auto_settles_each_scenario_on_validation(prepared: Path, t
     saved with the weights; users with enough events in the scenario are never affected."""
     torch.set_num_threads(1)
     summary = fit_run(prepared, "mist", tmp_path / "run",
-                      model_values={"embedding_dim": 8, "cold_id": "auto", "cold_scale": "off", "warm_scale": "off"},
+                      model_values={"embedding_dim": 8, "cold_id": "auto", "cold_scale": "off", "warm_scale": "off",
+                                    "interest_scope": "all"},
                       train_cfg=TrainConfig(epochs=3, batch_size=512, lr=3e-3, seed=3), quiet=True)
     chosen = summary["train"]["selected"]["cold_id"]
     model, enc, _ = load_run(tmp_path / "run")
     # trained exactly as cold_id: hide, the same seed giving the same weights
     fit_run(prepared, "mist", tmp_path / "hide",
-            model_values={"embedding_dim": 8, "cold_id": "hide", "cold_scale": "off", "warm_scale": "off"},
+            model_values={"embedding_dim": 8, "cold_id": "hide", "cold_scale": "off", "warm_scale": "off",
+                          "interest_scope": "all"},
             train_cfg=TrainConfig(epochs=3, batch_size=512, lr=3e-3, seed=3), quiet=True)
     # the choices made after training on the validation ranking (`rank_exposure`, `co_scale`) rank with the
     # chosen cold_id, so they may differ; the trained weights may not
@@ -373,7 +375,7 @@ def test_mist_active_id_auto_settles_each_scenario_on_validation(prepared: Path,
     AUC under that option is higher; the recorded AUCs are the validation rows' under each option, the choice is
     saved with the weights, users new in the scenario are never moved by it, and training never reads it."""
     torch.set_num_threads(1)
-    values = {"embedding_dim": 8, "cold_scale": "off", "warm_scale": "off", "cold_id": "hide"}
+    values = {"embedding_dim": 8, "cold_scale": "off", "warm_scale": "off", "cold_id": "hide", "interest_scope": "all"}
     cfg = TrainConfig(epochs=3, batch_size=512, lr=3e-3, seed=3)
     summary = fit_run(prepared, "mist", tmp_path / "run", model_values={**values, "active_id": "auto"},
                       train_cfg=cfg, quiet=True)
@@ -516,7 +518,7 @@ def test_mist_settles_a_scenario_only_on_enough_moved_rows(prepared: Path) -> No
     """The settling rule on given AUCs: the best option wins where the options move at least MIN_CHOICE_ROWS
     validation rows of the scenario; with fewer, or on a tie or NaN, the trained state stays."""
     enc = FeatureEncoder().fit(PreparedDataset.load(prepared))
-    model = build_model("mist", enc.spec_, {"embedding_dim": 8})
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "interest_scope": "all"})
     names = enc.spec_.scenario_names
     s1, s2, s3 = 1, 2, 3
     assert model.validation_rounds() == (("hide", "keep"), tuple(f"scale {x:g}" for x in COLD_SCALES)
@@ -566,7 +568,7 @@ def test_mist_cold_scale_auto_settles_each_scenario_on_validation(prepared: Path
     torch.set_num_threads(1)
     # the counted prior, which the scale leaves whole; no `prior_tilt` (its own test below), which would move the
     # new users' prior after this choice
-    values = {"embedding_dim": 8, "item_prior": True, "prior_tilt": "off"}
+    values = {"embedding_dim": 8, "item_prior": True, "prior_tilt": "off", "interest_scope": "all"}
     summary = fit_run(prepared, "mist", tmp_path / "run", model_values=values,
                       train_cfg=TrainConfig(epochs=3, batch_size=512, lr=3e-3, seed=3), quiet=True)
     chosen = summary["train"]["selected"]["cold_scale"]
@@ -683,7 +685,7 @@ def test_mist_cold_rate_offers_the_counted_click_rate_on_logged_labels(prepared:
     from mistrec.models.classic import ClassicConfig, Popularity
 
     torch.set_num_threads(1)
-    summary = fit_run(prepared, "mist", tmp_path / "run", model_values={"embedding_dim": 8},
+    summary = fit_run(prepared, "mist", tmp_path / "run", model_values={"embedding_dim": 8, "interest_scope": "all"},
                       train_cfg=TrainConfig(epochs=2, batch_size=512, lr=3e-3, seed=4), quiet=True)
     chosen = summary["train"]["selected"]["cold_scale"]
     model, enc, _ = load_run(tmp_path / "run")
@@ -958,7 +960,7 @@ def test_mist_runs_saved_before_the_anchor_form_load_with_a_warning(prepared: Pa
     its settled scales are not all 1 it warns that scores of users with 1 or 2 events (whom the scale no longer
     reaches) differ from its recorded metrics."""
     enc = FeatureEncoder().fit(PreparedDataset.load(prepared))
-    model = build_model("mist", enc.spec_, {"embedding_dim": 8})
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "interest_scope": "all"})
     old = {k: v for k, v in model.state_dict().items() if k != "cold_anchor"}
     model.cold_anchor.fill_(True)
     with warnings.catch_warnings():
@@ -975,7 +977,7 @@ def test_mist_runs_saved_with_known_items_load_with_a_warning(prepared: Path) ->
     """A state dict from before the scale applied to every item (it carried `known_items`) loads; where its
     settled scales are not all 1 it warns that its new users' scores differ from its recorded metrics."""
     enc = FeatureEncoder().fit(PreparedDataset.load(prepared))
-    model = build_model("mist", enc.spec_, {"embedding_dim": 8})
+    model = build_model("mist", enc.spec_, {"embedding_dim": 8, "interest_scope": "all"})
     old = {k: v for k, v in model.state_dict().items() if k != "cold_anchor"}
     old["known_items"] = torch.zeros(enc.spec_.n_scenarios, enc.spec_.n_items, dtype=torch.bool)
     with warnings.catch_warnings():
