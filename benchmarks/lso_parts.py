@@ -33,7 +33,6 @@ def one_run(run: Path, ds: Any) -> dict[str, Any]:
     """The run's three (S, S) AUC-drop matrices [target][source], in its encoder's scenario order."""
     import torch
 
-    from mistrec.metrics import auc
     from mistrec.models.mist import Mist
     from mistrec.train.artifact import load_run
 
@@ -69,13 +68,31 @@ def one_run(run: Path, ds: Any) -> dict[str, Any]:
                 # and the reverse
                 logits[f"interest{s}"][idx] = (model._head(b, it_out.u, it.q, it.transfer) + co).numpy()
                 logits[f"readout{s}"][idx] = (model._head(b, it.u, it.q, it_out.transfer) + co).numpy()
-    drops: dict[str, list[list[float]]] = {p: [] for p in PARTS}
+    return {"run": str(run), "scenarios": names, **auc_drops(rows.label, target, n, logits["full"], logits, PARTS)}
+
+
+def auc_drops(label: Any, target: Any, n: int, full: Any, logits: dict[str, Any], kinds: tuple[str, ...]
+              ) -> dict[str, list[list[float]]]:
+    """Per kind, the (n, n) matrix [target][source] of the target's AUC with the full logits less its AUC with
+    `logits[f"{kind}{source}"]` (sources 1..n), over the rows of each target scenario (`target`, 1..n)."""
+    from mistrec.metrics import auc
+
+    drops: dict[str, list[list[float]]] = {k: [] for k in kinds}
     for t in range(1, n + 1):
         m = target == t
-        whole = auc(rows.label[m], logits["full"][m])
-        for p in PARTS:
-            drops[p].append([whole - auc(rows.label[m], logits[f"{p}{s}"][m]) for s in range(1, n + 1)])
-    return {"run": str(run), "scenarios": names, **drops}
+        whole = auc(label[m], full[m])
+        for k in kinds:
+            drops[k].append([whole - auc(label[m], logits[f"{k}{s}"][m]) for s in range(1, n + 1)])
+    return drops
+
+
+def seed_runs(d: Path, seeds: str, one: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    """`one(run, ds)` for each seed's saved mist run of the work directory d, and the runs' scenario names."""
+    from mistrec.data.prepared import PreparedDataset
+
+    ds = PreparedDataset.load(d / "prepared")
+    runs = [one(d / "runs" / "mist" / f"seed-{s}", ds) for s in map(int, seeds.split(","))]
+    return runs, runs[0]["scenarios"]
 
 
 def main() -> int:
@@ -90,14 +107,10 @@ def main() -> int:
     from lso_reference import reference_draw, reordered, spearman
     from transfer import planted_spearman
 
-    from mistrec.data.prepared import PreparedDataset
-
     torch.set_num_threads(1)
     out: dict[str, Any] = {"dirs": {}, "context_before": context()}
     for d in map(Path, args.dirs):
-        ds = PreparedDataset.load(d / "prepared")
-        runs = [one_run(d / "runs" / "mist" / f"seed-{s}", ds) for s in map(int, args.seeds.split(","))]
-        names = runs[0]["scenarios"]
+        runs, names = seed_runs(d, args.seeds, one_run)
         mean = {p: np.mean([r[p] for r in runs], axis=0) for p in PARTS}
         rec: dict[str, Any] = {"runs": runs, "scenarios": names, "mean": {p: v.tolist() for p, v in mean.items()}}
         ref = None

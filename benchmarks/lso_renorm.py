@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import context, write_json
+from lso_parts import auc_drops, seed_runs
 
 WAYS = ("renorm", "event_only", "subtract")
 
@@ -47,7 +48,6 @@ def _pools(model: Any, e: Any, w: Any, q: Any, b: Any) -> tuple[Any, Any]:
 def one_run(run: Path, ds: Any) -> dict[str, Any]:
     import torch
 
-    from mistrec.metrics import auc
     from mistrec.models.mist import Mist
     from mistrec.train.artifact import load_run
 
@@ -82,13 +82,7 @@ def one_run(run: Path, ds: Any) -> dict[str, Any]:
                 head["subtract"] = it.u - torch.einsum("bk,bke->be", beta * (source == s), v)
                 for way, u in head.items():
                     logits[f"{way}{s}"][idx] = (model._head(b, u, it.q, it.transfer) + co).numpy()
-    drops: dict[str, list[list[float]]] = {way: [] for way in WAYS}
-    for t in range(1, n + 1):
-        m = target == t
-        whole = auc(rows.label[m], full[m])
-        for way in WAYS:
-            drops[way].append([whole - auc(rows.label[m], logits[f"{way}{s}"][m]) for s in range(1, n + 1)])
-    return {"run": str(run), "scenarios": names, **drops}
+    return {"run": str(run), "scenarios": names, **auc_drops(rows.label, target, n, full, logits, WAYS)}
 
 
 def main() -> int:
@@ -100,14 +94,10 @@ def main() -> int:
 
     import torch
 
-    from mistrec.data.prepared import PreparedDataset
-
     torch.set_num_threads(1)
     out: dict[str, Any] = {"dirs": {}, "context_before": context()}
     for d in map(Path, args.dirs):
-        ds = PreparedDataset.load(d / "prepared")
-        runs = [one_run(d / "runs" / "mist" / f"seed-{s}", ds) for s in map(int, args.seeds.split(","))]
-        names = runs[0]["scenarios"]
+        runs, names = seed_runs(d, args.seeds, one_run)
         mean = {way: np.mean([r[way] for r in runs], axis=0) for way in WAYS}
         out["dirs"][str(d)] = {"runs": runs, "scenarios": names, "mean": {k: v.tolist() for k, v in mean.items()}}
         for t, target in enumerate(names):
