@@ -86,21 +86,29 @@ def auc_drops(label: Any, target: Any, n: int, full: Any, logits: dict[str, Any]
     return drops
 
 
-def seed_runs(d: Path, seeds: str, one: Any) -> tuple[list[dict[str, Any]], list[str]]:
-    """`one(run, ds)` for each seed's saved mist run of the work directory d, and the runs' scenario names."""
+def parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments every per-part leave-source-out script takes: --json OUT, --seeds, and the work DIRs."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--seeds", default="2022,2023,2024")
+    ap.add_argument("dirs", nargs="+")
+    return ap
+
+
+def seed_record(d: Path, seeds: str, one: Any, kinds: tuple[str, ...]) -> dict[str, Any]:
+    """`one(run, ds)` for each seed's saved mist run of the work directory d (each a dict with "scenarios" and one
+    (S, S) drop matrix per kind), as {"runs", "scenarios", "mean": per kind the matrix averaged over seeds}."""
     from mistrec.data.prepared import PreparedDataset
 
     ds = PreparedDataset.load(d / "prepared")
     runs = [one(d / "runs" / "mist" / f"seed-{s}", ds) for s in map(int, seeds.split(","))]
-    return runs, runs[0]["scenarios"]
+    return {"runs": runs, "scenarios": runs[0]["scenarios"],
+            "mean": {k: np.mean([r[k] for r in runs], axis=0).tolist() for k in kinds}}
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--json", required=True)
-    ap.add_argument("--seeds", default="2022,2023,2024")
+    ap = parser(__doc__)
     ap.add_argument("--reference", help="FILE:DRAW, benchmarks/lso_reference.py's JSON and the DIRs' draw")
-    ap.add_argument("dirs", nargs="+")
     args = ap.parse_args()
 
     import torch
@@ -110,9 +118,8 @@ def main() -> int:
     torch.set_num_threads(1)
     out: dict[str, Any] = {"dirs": {}, "context_before": context()}
     for d in map(Path, args.dirs):
-        runs, names = seed_runs(d, args.seeds, one_run)
-        mean = {p: np.mean([r[p] for r in runs], axis=0) for p in PARTS}
-        rec: dict[str, Any] = {"runs": runs, "scenarios": names, "mean": {p: v.tolist() for p, v in mean.items()}}
+        rec = seed_record(d, args.seeds, one_run, PARTS)
+        runs, names, mean = rec["runs"], rec["scenarios"], rec["mean"]
         ref = None
         if args.reference:
             r = reference_draw(args.reference)

@@ -16,7 +16,6 @@ Evaluation only (docs/benchmarks.md, "interest_scope: auto").
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import context, write_json
-from lso_parts import auc_drops, seed_runs
+from lso_parts import auc_drops, parser, seed_record
 
 WAYS = ("renorm", "event_only", "subtract")
 
@@ -86,20 +85,15 @@ def one_run(run: Path, ds: Any) -> dict[str, Any]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--json", required=True)
-    ap.add_argument("--seeds", default="2022,2023,2024")
-    ap.add_argument("dirs", nargs="+")
-    args = ap.parse_args()
+    args = parser(__doc__).parse_args()
 
     import torch
 
     torch.set_num_threads(1)
     out: dict[str, Any] = {"dirs": {}, "context_before": context()}
     for d in map(Path, args.dirs):
-        runs, names = seed_runs(d, args.seeds, one_run)
-        mean = {way: np.mean([r[way] for r in runs], axis=0) for way in WAYS}
-        out["dirs"][str(d)] = {"runs": runs, "scenarios": names, "mean": {k: v.tolist() for k, v in mean.items()}}
+        rec = out["dirs"][str(d)] = seed_record(d, args.seeds, one_run, WAYS)
+        names, mean = rec["scenarios"], rec["mean"]
         for t, target in enumerate(names):
             for s, source in enumerate(names):
                 if s != t:

@@ -336,7 +336,7 @@ def main() -> int:
             continue
         if args.warm_only and "cold-user" in job.protocols:
             continue
-        targets = job.wanted(only)  # type: ignore[arg-type]
+        targets = job.wanted(only)
         if not targets:
             continue
         prepared = prepare(job, work, args)

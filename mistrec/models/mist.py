@@ -74,7 +74,7 @@ from mistrec.models.mist_config import (
     CO_SCALES,
     CO_SCALES_DAMPED,
     COLD_SCALES,
-    INTEREST_OPTIONS,
+    INTEREST_ALL,
     MIN_CHOICE_QUERIES,
     MIN_CHOICE_ROWS,
     PRIOR_TILTS,
@@ -95,12 +95,12 @@ def _scale_of(option: str) -> float:
 def _own_from(option: str) -> int:
     """The training events from which an `interest_scope: auto` option reads the own pools only ("interest own 6" ->
     6; "interest all" -> 0, none)."""
-    return 0 if option == INTEREST_OPTIONS[0] else int(option.rsplit(" ", 1)[1])
+    return 0 if option == INTEREST_ALL else int(option.rsplit(" ", 1)[1])
 
 
 def interest_options(cfg: MistConfig) -> tuple[str, ...]:
     """`interest_scope: auto`'s options: every pool first (the trained state), then one per `interest_from` k."""
-    return (INTEREST_OPTIONS[0], *(f"interest own {k}" for k in cfg.interest_from))
+    return (INTEREST_ALL, *(f"interest own {k}" for k in cfg.interest_from))
 
 
 class Mist(Model):
@@ -536,7 +536,7 @@ class Mist(Model):
         with fewer, the round's first option, the trained state (cold_id: hidden; cold_scale, warm_scale: 1;
         prior_tilt: 0)."""
         name = ("cold_id" if options == ("hide", "keep") else "active_id" if options == ACTIVE_ID_OPTIONS
-                else "interest_scope" if options[0] == INTEREST_OPTIONS[0]
+                else "interest_scope" if options[0] == INTEREST_ALL
                 else "warm_scale" if options[0].startswith("warm ") else "prior_tilt" if options[0].startswith("tilt ")
                 else "cold_scale")
         self.use_option(options[0])  # every scenario, the unknown one included, back to the trained state first
@@ -617,7 +617,7 @@ class Mist(Model):
         q = candidate + self._scenarios().index_select(0, b.scenario)  # (B, E)
         scores = self.attention(e, q)
         w = self._weights(scores, b)  # (B, L): step 3, as `attend`
-        own = self._interest_view(b)  # `interest_scope: own_active`: what the interest reads
+        own = self._interest_view(b)  # `interest_scope`: what the interest reads
         w_interest = None if own is b else self._weights(scores, own)
         u, mass, share = self.pool(e, w if w_interest is None else w_interest, q, own)  # (B, E), (B, S), (B, S, P)
         terms = None
@@ -629,28 +629,34 @@ class Mist(Model):
         return _Interest(q, w, u, mass, share, terms, w_interest)
 
     def _interest_view(self, b: Batch) -> Batch:
-        """The history step 4's interest reads: the whole history, or with `interest_scope: own_active` the rows
-        whose user is active in their scenario without the other scenarios' events (the attention's softmax then
-        runs over their own events; the transfer read-out and `co_items` read the whole history still); in
-        training only `own_active_rows` of those rows. With `interest_scope: auto`, in evaluation, the rows whose
-        user has at least their scenario's chosen number of training events there (`own_interest_from`)."""
+        """The history step 4's interest reads: the batch itself, or without the events `_interest_unread` names."""
+        unread = self._interest_unread(b)
+        return b if unread is None else b.without_events(unread)
+
+    def _interest_unread(self, b: Batch) -> torch.Tensor | None:
+        """(B, L) bool, the events the interest does not read, or None where it reads every event: with
+        `interest_scope: own_active` the other scenarios' events of the rows whose user is active in their scenario
+        (the attention's softmax then runs over their own events; the transfer read-out and `co_items` read the whole
+        history still), in training only on `own_active_rows` of those rows; with `interest_scope: auto`, in
+        evaluation, on the rows whose user has at least their scenario's chosen number of training events there
+        (`own_interest_from`)."""
         if self.cfg.interest_scope == "own_active":
             active = b.activity >= self.cfg.cold_below
             if self.training and self.cfg.own_active_rows < 1.0:  # a share of the active rows, drawn per row
                 active = active & (torch.rand(len(b), device=b.user.device) < self.cfg.own_active_rows)
         elif self.own_interest_from is not None and not self.training:  # `auto`: from the events validation chose
             if self.graph_own is False:  # a copy for export whose scenarios all read every pool
-                return b
+                return None
             n = len(self.own_interest_from)  # a scenario added after training lies past the buffer: every pool there
             start = self.own_interest_from.index_select(0, b.scenario.clamp_max(n - 1))
             active = (start > 0) & (b.activity >= start) & (b.scenario < n)
             # nothing restricted: the batch itself, every operation as trained (a copy for export knows before
             # tracing, `graph_own`: the tracer cannot branch on the values)
             if self.graph_own is None and not bool(active.any()):
-                return b
+                return None
         else:
-            return b
-        return b.without_events(b.hist_mask & (b.hist_scenarios != b.scenario.unsqueeze(1)) & active.unsqueeze(1))
+            return None
+        return b.hist_mask & (b.hist_scenarios != b.scenario.unsqueeze(1)) & active.unsqueeze(1)
 
     def _transfer_terms(self, w: torch.Tensor, onehot: torch.Tensor, items: torch.Tensor, candidate: torch.Tensor,
                         scenario: torch.Tensor) -> torch.Tensor:
@@ -1475,7 +1481,7 @@ class _Interest:
     mass: torch.Tensor
     share: torch.Tensor
     terms: torch.Tensor | None
-    w_interest: torch.Tensor | None = None  # the weights the interest u was pooled with, where not w (`own_active`)
+    w_interest: torch.Tensor | None = None  # the weights u was pooled with, where not w (`interest_scope`)
 
     @property
     def transfer(self) -> torch.Tensor | None:

@@ -203,8 +203,8 @@ class MistCatalogue:
             hist = m.embed.history_items(queries, m.cfg.side_features)  # (U, L, E)
             tokens = m.tokens(queries, hist)
             pools = m._pool_index(queries)
-            view = m._interest_view(queries)  # `interest_scope: auto`: the events each query's interest reads
-            own = None if view is queries else view.hist_mask
+            unread = m._interest_unread(queries)  # `interest_scope: auto`: the events each query's interest reads
+            own = None if unread is None else queries.hist_mask & ~unread
             if co is not None:  # the item-to-item term's inputs (mist_cooc.py)
                 co_items = self.items.item if columns is None else self.items.item[columns]
                 liked = queries.hist_mask & (queries.hist_labels > 0)
@@ -246,7 +246,7 @@ class MistCatalogue:
         """One query's network part of the logits (C,), everything but the item terms (`_Side.offset`): e (n, E)
         its real events' tokens, items (n, E) their item vectors, pool (n,) and scenarios (n,) their pools and
         scenarios; `own` (n,) bool, where the interest u reads only those events (`interest_scope: auto`, the
-        query's own scenario's: Mist._interest_view) and the transfer read-out every one."""
+        query's own scenario's: Mist._interest_unread) and the transfer read-out every one."""
         m = self.model
         n, d = e.shape
         if own is not None and bool(own.all()):

@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from tests.eval.benchmark_scripts import load
 
@@ -59,12 +58,3 @@ def test_a_copy_never_scored_again_is_flagged(tmp_path: Path) -> None:
     os.utime(copy / "run.json", (5000, 5000))  # its choices made again after its test files were written
     assert not run_diff.compare(old, copy)["scored_after_choices"]
 
-
-def test_settings_keep_a_lists_commas() -> None:
-    """A script's --settings (KEY=VALUE,...): a YAML list's commas stay in its value."""
-    common = load("_common")
-    assert common.parse_settings("interest_scope=auto,interest_from=[6,21]") == {"interest_scope": "auto",
-                                                                                  "interest_from": [6, 21]}
-    assert common.parse_settings("a=1, b=x") == {"a": 1, "b": "x"}
-    with pytest.raises(ValueError):
-        common.parse_settings("interest_scope")

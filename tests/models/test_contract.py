@@ -30,7 +30,7 @@ from mistrec.models.base import (
     GuardsOnRanking,
     ReportsGates,
 )
-from mistrec.models.mist import Mist
+from mistrec.models.mist import Mist, interest_options
 from mistrec.models.mist_config import (
     ACTIVE_ID_OPTIONS,
     CO_CHOICE_P,
@@ -38,7 +38,6 @@ from mistrec.models.mist_config import (
     CO_SCALES,
     CO_SCALES_DAMPED,
     COLD_SCALES,
-    INTEREST_OPTIONS,
     MIN_CHOICE_QUERIES,
     MIN_CHOICE_ROWS,
 )
@@ -437,7 +436,7 @@ def test_mist_active_id_auto_settles_each_scenario_on_validation(prepared: Path,
 
 def test_mist_interest_scope_auto_settles_each_scenario_on_validation(prepared: Path, tmp_path: Path) -> None:
     """`interest_scope: auto` trains as `all` (the same weights, bit for bit), then each scenario keeps the option of
-    INTEREST_OPTIONS with the highest validation AUC: the rows of its users with at least k training events there
+    `interest_options` with the highest validation AUC: the rows of its users with at least k training events there
     read their own scenario's pools only in evaluation (as `own_active` reads them), every other row as trained;
     training never reads the choice, the ranking scores as the forward with it, and a run saved without it loads
     reading every pool."""
@@ -456,27 +455,29 @@ def test_mist_interest_scope_auto_settles_each_scenario_on_validation(prepared: 
     names = enc.spec_.scenario_names
     assert set(chosen) == set(names) and model.own_interest_from is not None
     saved = model.own_interest_from.clone()  # the choice, before the options below overwrite it
+    options = interest_options(model.cfg)
+    assert options == ("interest all", "interest own 3", "interest own 6", "interest own 21")
     valid = enc.rows(PreparedDataset.load(prepared), "valid")
     batch = enc.batch(valid, np.arange(len(valid)))
     model.use_ranking_option(1.0)  # the rounds ran before the ranking's choices
     by_option = {}
-    for option in INTEREST_OPTIONS:
+    for option in options:
         model.use_option(option)
         by_option[option] = predict(model, enc, valid)
     for s, name in enumerate(names, start=1):
         rows = valid.scenario == s
-        aucs = {o: auc(valid.label[rows], by_option[o][rows]) for o in INTEREST_OPTIONS}
+        aucs = {o: auc(valid.label[rows], by_option[o][rows]) for o in options}
         assert aucs == pytest.approx({o: chosen[name]["valid_auc"][o.removeprefix("interest ")]
-                                      for o in INTEREST_OPTIONS})
-        best = max(INTEREST_OPTIONS, key=lambda o: (aucs[o], -INTEREST_OPTIONS.index(o)))
-        want = best if chosen[name]["rows_moved"] >= MIN_CHOICE_ROWS else INTEREST_OPTIONS[0]
+                                      for o in options})
+        best = max(options, key=lambda o: (aucs[o], -options.index(o)))
+        want = best if chosen[name]["rows_moved"] >= MIN_CHOICE_ROWS else options[0]
         assert chosen[name]["chosen"] == want.removeprefix("interest ")
-        assert int(saved[s]) == (0 if want == INTEREST_OPTIONS[0] else int(want.split()[-1]))
+        assert int(saved[s]) == (0 if want == options[0] else int(want.split()[-1]))
     # "own k" moves the rows of users with at least k events (with other scenarios' events) and no other row, and
     # reads them as `own_active` does
-    whole = by_option[INTEREST_OPTIONS[0]]
+    whole = by_option[options[0]]
     others = (batch.hist_mask & (batch.hist_scenarios != batch.scenario.unsqueeze(1))).any(1).numpy()
-    for option in INTEREST_OPTIONS[1:]:
+    for option in options[1:]:
         reads_own = (batch.activity >= int(option.split()[-1])).numpy()
         assert reads_own.any() and np.array_equal(by_option[option][~reads_own], whole[~reads_own])
         assert (by_option[option][reads_own & others] != whole[reads_own & others]).all()
@@ -504,14 +505,14 @@ def test_mist_interest_scope_auto_settles_each_scenario_on_validation(prepared: 
     with torch.no_grad():
         got = MistCatalogue(model, items)(queries)
         torch.testing.assert_close(got, model(queries.cross(items)).view(len(queries), -1), rtol=1e-4, atol=1e-5)
-        model.use_option(INTEREST_OPTIONS[0])
+        model.use_option(options[0])
         whole = MistCatalogue(model, items)(queries)
     assert not torch.allclose(got[:3], whole[:3], rtol=1e-4, atol=1e-5)  # the own pools engage on active queries
     torch.testing.assert_close(got[3:], whole[3:], rtol=0, atol=0)  # and on no other
     # a run saved without the option loads with it: every pool read, until it is chosen again
     reloaded, _, _ = load_run(tmp_path / "all", {"interest_scope": "auto", "interest_from": [3, 6, 21]})
     assert reloaded.own_interest_from is not None and not reloaded.own_interest_from.any()
-    assert INTEREST_OPTIONS in reloaded.validation_rounds()
+    assert options in reloaded.validation_rounds()
 
 
 def test_mist_settles_a_scenario_only_on_enough_moved_rows(prepared: Path) -> None:
